@@ -1,0 +1,87 @@
+"""The raw tables etl/ writes: events, leads, the quarantine and the load ledger."""
+
+from __future__ import annotations
+
+import duckdb
+
+SCHEMA_VERSION = "1"
+
+DDL = (
+    """create table if not exists meta (key varchar primary key, value varchar)""",
+    """create table if not exists load_ledger (
+        file_id integer primary key,
+        load_id integer not null,
+        role varchar not null,           -- events | leads
+        source_file varchar not null,    -- absolute path at load time
+        format varchar not null,
+        sha256 varchar not null,
+        size_bytes bigint not null,
+        loaded_at timestamp not null,    -- UTC
+        rows_read bigint not null,
+        rows_loaded bigint not null,
+        rows_quarantined bigint not null,
+        rows_duplicate bigint not null,
+        first_entered_at timestamp,
+        last_entered_at timestamp,
+        unknown_labels varchar,          -- JSON object label -> rows
+        superseded_by integer,           -- load_id of the --replace that removed this file's rows
+        config_fingerprint varchar
+    )""",
+    """create table if not exists raw_events (
+        file_id integer not null,
+        source_line bigint not null,
+        lead_id varchar not null,
+        stage varchar not null,          -- canonical stage (label map applied at load)
+        stage_label varchar not null,    -- the label as the CRM wrote it, trimmed
+        entered_at timestamp not null,   -- UTC
+        reason varchar
+    )""",
+    """create table if not exists raw_leads (
+        file_id integer not null,
+        source_line bigint not null,
+        lead_id varchar not null,
+        created_at timestamp             -- UTC
+    )""",
+    """create table if not exists quarantine (
+        file_id integer not null,
+        line bigint,
+        reason varchar not null,
+        detail varchar not null,
+        raw varchar
+    )""",
+)
+
+CORE_EVENT_COLUMNS = ("file_id", "source_line", "lead_id", "stage", "stage_label", "entered_at", "reason")
+CORE_LEAD_COLUMNS = ("file_id", "source_line", "lead_id", "created_at")
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in DDL:
+        con.execute(statement)
+    con.execute(
+        "insert into meta values ('schema_version', $v) on conflict (key) do update set value = excluded.value",
+        {"v": SCHEMA_VERSION},
+    )
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    rows = con.execute(
+        "select column_name from information_schema.columns where table_name = $t and table_schema = 'main' order by ordinal_position",
+        {"t": table},
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def add_attribute_columns(con: duckdb.DuckDBPyConnection, table: str, names: tuple[str, ...]) -> None:
+    """Give the raw table a VARCHAR column for each attribute it has not seen yet."""
+    have = set(table_columns(con, table))
+    for name in names:
+        if name not in have:
+            con.execute(f'alter table {table} add column "{name}" varchar')
+
+
+def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    con.execute(
+        "insert into meta values ($k, $v) on conflict (key) do update set value = excluded.value",
+        {"k": key, "v": value},
+    )

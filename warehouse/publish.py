@@ -1,0 +1,117 @@
+"""Atomic publish of the warehouse file (DESIGN.md section 4).
+
+A load never writes into the file the dashboard reads: it copies the live file to a
+private build file, writes there, runs CHECKPOINT, closes it and `os.replace`s it over
+the live path. A crash at any moment leaves the last published warehouse as it was;
+the orphaned build file is removed by the next load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from funnelboard.errors import UserError
+
+BUILD_MARK = ".building-"
+
+
+def build_path(live: Path) -> Path:
+    return live.with_name(f".{live.name}{BUILD_MARK}{os.getpid()}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphans(live: Path) -> list[Path]:
+    """Delete build files left by loads that died (their process no longer exists)."""
+    removed = []
+    for candidate in live.parent.glob(f".{live.name}{BUILD_MARK}*"):
+        pid_text = candidate.name.rsplit(BUILD_MARK, 1)[1].split(".", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
+
+
+@contextlib.contextmanager
+def load_lock(live: Path) -> Iterator[None]:
+    """Hold the one-writer lock of a warehouse; a second load fails at once with a clear message."""
+    live.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = live.with_name(f".{live.name}.lock")
+    with open(lock_path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"another load into '{live}' is running: wait for it to finish, then try again.") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def building(live: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection to a private copy of the warehouse, published when the block succeeds.
+
+    Must run under `load_lock`. On any exception the copy is deleted and the live file
+    is untouched.
+    """
+    live = Path(live)
+    remove_orphans(live)
+    tmp = build_path(live)
+    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    if live.exists():
+        shutil.copyfile(live, tmp)
+    con = duckdb.connect(str(tmp))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        yield con
+        con.execute("CHECKPOINT")
+        con.close()
+        os.replace(tmp, live)
+        _fsync_dir(live.parent)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            con.close()
+        tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+        raise
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def open_read_only(live: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published warehouse; UserError when there is none."""
+    live = Path(live)
+    if not live.is_file():
+        raise UserError(
+            f"no warehouse at '{live}': load one with `funnelboard load EVENTS.csv --db {live}` "
+            "or try `funnelboard demo`."
+        )
+    try:
+        con = duckdb.connect(str(live), read_only=True)
+    except duckdb.Error as exc:
+        raise UserError(f"'{live}' is not a funnelboard warehouse DuckDB can open: {str(exc).splitlines()[0]}") from None
+    con.execute("SET TimeZone = 'UTC'")
+    return con
