@@ -244,6 +244,12 @@ def _load_one(
             when ts > $max_ts then 'timestamp_in_future'
         end"""
         stage_cols = label_join = stage_out = reason_sel = ""
+    stage_details = (
+        "when 'missing_stage' then 'stage is empty' "
+        "when 'unknown_stage' then 'stage label \"' || stage_label || '\" is not in the label map'"
+        if events
+        else ""
+    )
     detail = f"""case problem
             when 'missing_lead_id' then 'lead_id is empty'
             when 'missing_timestamp' then '{ts_name} is empty'
@@ -251,8 +257,7 @@ def _load_one(
             when 'impossible_timestamp' then '{ts_name} "' || ts_text || '" is not a real date or time'
             when 'timestamp_too_old' then '{ts_name} ' || ts_text || ' is before ' || strftime($min_ts, '%Y-%m-%d')
             when 'timestamp_in_future' then '{ts_name} ' || ts_text || ' is after the load time'
-            when 'missing_stage' then 'stage is empty'
-            when 'unknown_stage' then 'stage label "' || stage_label || '" is not in the label map'
+            {stage_details}
         end"""
     source_cols = ", ".join(f"c{i}" for i in range(len(f.names)))
     raw_passthrough = ", _raw" if f.fmt == "jsonl" else ""

@@ -179,8 +179,8 @@ def _jsonl_keys(path: Path, compression: str | None, con, what: str):
 
 def _parquet_columns(path: Path, con, what: str):
     try:
-        rows = con.execute("select name from parquet_schema($path) where num_children is null or num_children = 0", {"path": str(path)}).fetchall()
-        count = con.execute("select sum(num_rows) from parquet_metadata($path)", {"path": str(path)}).fetchall()[0][0]
+        rows = con.execute("describe select * from read_parquet($path)", {"path": str(path)}).fetchall()
+        count = con.execute("select num_rows from parquet_file_metadata($path)", {"path": str(path)}).fetchall()[0][0]
     except Exception as exc:  # duckdb raises several types for a corrupt file
         raise UserError(f"{what} '{path}' is not a readable Parquet file: {str(exc).splitlines()[0]}") from None
     return [r[0] for r in rows], bool(count)

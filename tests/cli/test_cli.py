@@ -1,0 +1,105 @@
+"""The command line through click's test runner: output, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+from click.testing import CliRunner
+
+from funnelboard.cli import main
+from funnelboard.config import load_config
+from tests.conftest import HEADER, rows, write
+
+
+def run(*args: str, cwd=None):
+    runner = CliRunner()
+    if cwd is None:
+        return runner.invoke(main, list(args))
+    with runner.isolated_filesystem(temp_dir=cwd):
+        return runner.invoke(main, list(args))
+
+
+def test_load_prints_the_row_accounting_and_unknown_labels(tmp_path):
+    src = write(tmp_path / "e.csv", HEADER + "\nL1,mql,2024-01-02,,x,y\nL1,mql,2024-01-02,,x,y\nL2,Discovery Call,2024-01-02,,x,y\nL3,sql,never,,x,y\n")
+    db = tmp_path / "wh.duckdb"
+    result = run("load", str(src), "--db", str(db), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "4 rows read = 1 loaded + 2 quarantined + 1 duplicate" in result.output
+    assert '"Discovery Call" (1 row)' in result.output
+    assert "published load 1" in result.output
+    again = run("load", str(src), "--db", str(db), "--quiet")
+    assert again.exit_code == 0
+    assert "already loaded in load 1" in again.output and "unchanged" in again.output
+
+
+def test_user_mistakes_exit_2_with_one_line_and_no_traceback(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    cases = [
+        (["load", str(tmp_path / "missing.csv"), "--db", str(db)], "does not exist"),
+        (["load", str(write(tmp_path / "e.txt", "x")), "--db", str(db)], "cannot tell the format"),
+        (["load", "--db", str(db)], "nothing to load"),
+        (["load", str(write(tmp_path / "h.csv", "id,stage\n1,x\n")), "--db", str(db)], "has no 'lead_id' column"),
+        (["status", "--db", str(db)], "no warehouse at"),
+        (["load", str(write(tmp_path / "ok.csv", HEADER + "\nL1,mql,2024-01-02,,x,y\n")), "--config", str(tmp_path / "nope.toml")], "config file"),
+        (["load", str(tmp_path / "ok.csv"), "--config", str(write(tmp_path / "bad.toml", "[funnel]\ntimezone = 'Mars/Base'\n"))], "unknown time zone 'Mars/Base'"),
+        (["generate", "--out", str(tmp_path / "x.csv")], "exactly one of --events N or --leads N"),
+    ]
+    for args, message in cases:
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1, result.output
+    assert not db.exists()
+
+
+def test_init_writes_the_default_config_which_loads_back(tmp_path):
+    out = tmp_path / "funnel.toml"
+    result = run("init", "--out", str(out))
+    assert result.exit_code == 0
+    assert tomllib.loads(out.read_text())["funnel"]["stages"][0] == "lead"
+    assert load_config(out) == load_config(None).__class__(**{**load_config(None).__dict__, "source": str(out)})
+    refused = run("init", "--out", str(out))
+    assert refused.exit_code == 2 and "already exists" in refused.output
+
+
+def test_a_funnel_toml_in_the_current_folder_is_used(tmp_path):
+    write(tmp_path / "funnel.toml", '[labels]\n"discovery call" = "mql"\n')
+    write(tmp_path / "e.csv", HEADER + "\nL1,Discovery Call,2024-01-02,,x,y\n")
+    runner = CliRunner()
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        result = runner.invoke(main, ["load", "e.csv", "--db", "wh.duckdb"])
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 0, result.output
+    assert "config: funnel.toml" in result.output
+    assert rows(tmp_path / "wh.duckdb", "select stage from raw_events") == [("mql",)]
+
+
+def test_status_reports_loads_reasons_and_range(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    src = write(tmp_path / "e.csv", HEADER + "\nL1,mql,2024-01-02,,x,y\nL2,sql,2024-03-05 10:00,,x,y\n,sql,2024-03-05,,x,y\n")
+    assert run("load", str(src), "--db", str(db), "--quiet").exit_code == 0
+    text = run("status", "--db", str(db))
+    assert text.exit_code == 0
+    assert "events 2 from 2 leads; quarantined 1" in text.output
+    assert "2024-01-02 00:00:00 .. 2024-03-05 10:00:00" in text.output
+    assert "missing_lead_id: 1" in text.output
+    info = json.loads(run("status", "--db", str(db), "--format", "json").output)
+    assert info["events"] == 2 and info["quarantine_reasons"] == {"missing_lead_id": 1}
+    assert info["files"][0]["rows_read"] == 3
+
+
+def test_progress_lines_when_not_a_terminal(tmp_path):
+    src = write(tmp_path / "e.csv", HEADER + "\nL1,mql,2024-01-02,,x,y\n")
+    result = CliRunner().invoke(main, ["load", str(src), "--db", str(tmp_path / "wh.duckdb")])
+    assert result.exit_code == 0
+    assert "reading and checking e.csv: started" in result.output
+    assert "reading and checking e.csv: done in" in result.output
+    assert "\r" not in result.output, "no bar redraws off a terminal"

@@ -1,0 +1,110 @@
+"""Atomic publish: a load killed at any moment leaves the published warehouse as it was."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from etl.load import load_files
+from funnelboard.errors import UserError
+from tests.conftest import HEADER, NOW, rows, write
+from warehouse.publish import build_path, building, load_lock, remove_orphans
+
+
+def _big_csv(path: Path, n: int) -> Path:
+    con = duckdb.connect()
+    con.execute(
+        f"""copy (select 'L' || (i // 5) as lead_id,
+                         ['New Lead', 'Marketing Qualified', 'Sales Qualified', 'Scoping', 'Proposal Sent'][i % 5 + 1] as stage,
+                         strftime(timestamp '2024-01-01' + to_minutes(i), '%Y-%m-%d %H:%M:%S') as entered_at,
+                         null as reason, 'inbound' as channel, 'Ann' as owner
+                  from range({n}) t(i)) to '{path}' (header, delimiter ',')"""
+    )
+    con.close()
+    return path
+
+
+@pytest.mark.slow
+def test_sigkill_mid_load_leaves_the_published_warehouse_intact(tmp_path, config):
+    db = tmp_path / "live.duckdb"
+    load_files(db, [write(tmp_path / "first.csv", HEADER + "\nL1,mql,2024-01-02,,x,y\nL2,sql,2024-01-03,,x,y\n")], config, now=NOW)
+    published = db.read_bytes()
+    big = _big_csv(tmp_path / "big.csv", 3_000_000)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "funnelboard.cli", "load", str(big), "--db", str(db)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    # Wait until the loader is inside the long read into its private build file.
+    for line in proc.stderr:
+        if "reading and checking big.csv" in line:
+            break
+    build_files = list(tmp_path.glob(".live.duckdb.building-*"))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+
+    assert proc.returncode == -signal.SIGKILL, "the load must still have been running when killed"
+    assert build_files, "the load was writing a private build file, not the live one"
+    assert db.read_bytes() == published
+    assert rows(db, "select lead_id from raw_events order by 1") == [("L1",), ("L2",)]
+    assert rows(db, "select count(*) from load_ledger") == [(1,)]
+
+    # The next load cleans up the orphan and publishes normally.
+    report = load_files(db, [write(tmp_path / "second.csv", HEADER + "\nL3,mql,2024-01-04,,x,y\n")], config, now=NOW)
+    assert report.published
+    assert not list(tmp_path.glob(".live.duckdb.building-*"))
+    assert rows(db, "select count(*) from raw_events") == [(3,)]
+
+
+def test_an_exception_mid_build_deletes_the_copy_and_keeps_the_live_file(tmp_path):
+    db = tmp_path / "live.duckdb"
+    with load_lock(db), building(db) as con:
+        con.execute("create table t as select 1 as x")
+    before = db.read_bytes()
+    with pytest.raises(RuntimeError), load_lock(db), building(db) as con:
+        con.execute("insert into t values (2)")
+        raise RuntimeError("boom")
+    assert db.read_bytes() == before
+    assert not build_path(db).exists()
+    assert rows(db, "select x from t") == [(1,)]
+
+
+def test_a_reader_keeps_its_snapshot_while_a_load_publishes(tmp_path):
+    db = tmp_path / "live.duckdb"
+    with load_lock(db), building(db) as con:
+        con.execute("create table t as select 1 as x")
+    reader = duckdb.connect(str(db), read_only=True)
+    with load_lock(db), building(db) as con:
+        con.execute("insert into t values (2)")
+    assert reader.execute("select count(*) from t").fetchall() == [(1,)]
+    reader.close()
+    assert rows(db, "select count(*) from t") == [(2,)]
+
+
+def test_a_second_concurrent_load_is_refused(tmp_path):
+    db = tmp_path / "live.duckdb"
+    with load_lock(db):
+        with pytest.raises(UserError, match="another load into .* is running"):
+            with load_lock(db):
+                pass
+
+
+def test_orphans_of_dead_processes_are_removed_but_live_ones_kept(tmp_path):
+    db = tmp_path / "live.duckdb"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = tmp_path / f".live.duckdb.building-{dead.stdout.strip()}"
+    mine = tmp_path / f".live.duckdb.building-{os.getpid()}"
+    orphan.write_text("x")
+    mine.write_text("x")
+    assert remove_orphans(db) == [orphan]
+    assert mine.exists()
