@@ -16,7 +16,7 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -27,60 +27,35 @@ import pyarrow.parquet as pq
 DEFAULT_END = date(2026, 11, 20)
 FORMATS = ("csv", "parquet", "jsonl")
 COLUMNS = (
-    "lead_id",
-    "stage",
-    "entered_at",
-    "reason",
-    "channel",
-    "industry",
-    "service_line",
-    "region",
-    "company_size",
-    "owner",
-    "lead_score",
-    "amount",
+    "lead_id", "stage", "entered_at", "reason", "channel", "industry", "service_line", "region",
+    "company_size", "owner", "lead_score", "amount",
 )
 
 LEAD, MQL, SQL, OPP, PROP, WON, NUR, DQ, RR, LOST, STAY = range(11)
+CANONICAL_STAGES = (
+    "lead", "mql", "sql", "opportunity", "proposal", "won", "nurture", "disqualified", "rerouted", "lost"
+)
 STAGE_LABELS = (
-    "New Lead",
-    "Marketing Qualified",
-    "Sales Qualified",
-    "Scoping",
-    "Proposal Sent",
-    "Closed Won",
-    "Nurture",
-    "Disqualified",
-    "Re-routed",
-    "Closed Lost",
+    "New Lead", "Marketing Qualified", "Sales Qualified", "Scoping", "Proposal Sent", "Closed Won", "Nurture",
+    "Disqualified", "Re-routed", "Closed Lost",
 )
 UNKNOWN_STAGE_LABELS = ("Discovery Call", "Demo Scheduled", "Contract Review")
 UNPARSEABLE_TIMESTAMPS = (
-    "31/02/2024",
-    "yesterday",
-    "2024-13-45",
-    "n/a",
-    "2024-02-30 10:00:00",
-    "TBD",
-    "0000-00-00 00:00:00",
+    "31/02/2024", "yesterday", "2024-13-45", "n/a", "2024-02-30 10:00:00", "TBD", "0000-00-00 00:00:00",
     "2025-06-31T09:00:00",
 )
 
 CHANNELS = ("inbound", "outbound", "referral", "self-identified", "events", "partners")
 CHANNEL_MIX = (0.30, 0.25, 0.10, 0.12, 0.12, 0.11)
 INDUSTRIES = (
-    "healthcare",
-    "financial services",
-    "retail & e-commerce",
-    "telecom",
-    "technology",
-    "travel & hospitality",
-    "insurance",
-    "utilities",
+    "healthcare", "financial services", "retail & e-commerce", "telecom", "technology", "travel & hospitality",
+    "insurance", "utilities",
 )
 INDUSTRY_MIX = (0.14, 0.15, 0.16, 0.10, 0.15, 0.09, 0.11, 0.10)
 REGULATED = (True, True, False, False, False, False, True, False)
-SERVICE_LINES = ("customer support", "back office", "finance & accounting", "IT helpdesk", "HR operations", "data entry")
+SERVICE_LINES = (
+    "customer support", "back office", "finance & accounting", "IT helpdesk", "HR operations", "data entry"
+)
 SERVICE_MIX = (0.32, 0.18, 0.15, 0.14, 0.11, 0.10)
 SERVICE_ACV = (420_000, 240_000, 310_000, 280_000, 170_000, 110_000)
 REGIONS = ("North America", "EMEA", "APAC", "LATAM")
@@ -89,14 +64,8 @@ COMPANY_SIZES = ("1-50", "51-200", "201-1000", "1001-5000", "5000+")
 SIZE_MIX = (0.22, 0.30, 0.26, 0.14, 0.08)
 SIZE_ACV = (0.12, 0.35, 1.0, 2.4, 5.5)
 SDRS = (
-    "Maya Patel",
-    "Jordan Brooks",
-    "Luis Fernandez",
-    "Aisha Okafor",
-    "Ethan Walsh",
-    "Priya Raman",
-    "Tomás Ortega",
-    "Grace Liu",
+    "Maya Patel", "Jordan Brooks", "Luis Fernandez", "Aisha Okafor", "Ethan Walsh", "Priya Raman",
+    "Tomás Ortega", "Grace Liu",
 )
 SDR_MIX = (0.15, 0.14, 0.13, 0.13, 0.12, 0.12, 0.11, 0.10)
 AES = ("Daniel Kim", "Sarah Mitchell", "Oliver Bennett", "Sofia Rossi", "Hiroshi Tanaka", "Camila Duarte")
@@ -109,7 +78,7 @@ _MAX_STEPS = 32
 # Transition model: from each open stage a lead advances with a per-lead
 # probability (logit = base + segment effects + quality); otherwise it takes one
 # of the "other" outcomes with fixed weights. STAY means no further event.
-_ADV_P = {LEAD: 0.56, MQL: 0.26, SQL: 0.66, OPP: 0.66, PROP: 0.42, NUR: 0.30}
+_ADV_P = {LEAD: 0.60, MQL: 0.22, SQL: 0.66, OPP: 0.66, PROP: 0.34, NUR: 0.30}
 _ADV_TO = {LEAD: MQL, MQL: SQL, SQL: OPP, OPP: PROP, PROP: WON, NUR: MQL}
 _SKIP_TO = {LEAD: SQL, MQL: OPP}
 _OTHER = {
@@ -135,7 +104,8 @@ _SIZE_LOGIT = {SQL: (-0.2, -0.05, 0.05, 0.1, 0.1), PROP: (0.15, 0.1, 0.0, -0.15,
 _SERVICE_LOGIT = {PROP: (0.1, 0.05, -0.7, -0.55, 0.0, 0.15)}
 _RETURN_LOGIT = -0.4
 
-# Durations: lognormal with a median (days) per (from, to) and segment multipliers.
+# Durations: lognormal, per from-stage ({to: median days}, median for other targets, sigma),
+# times segment multipliers; counted in working days.
 _MEDIAN = {
     LEAD: ({MQL: 1.5, SQL: 4.0}, 6.0, 0.9),
     MQL: ({SQL: 9.0, OPP: 12.0}, 16.0, 0.85),
@@ -170,6 +140,7 @@ _REASON_TEXTS = (
     ("Not ready yet", "Re-engage next quarter"),
 )
 _COMPLIANCE, _IN_HOUSE = 2, 8
+_IN_HOUSE_LINES = (SERVICE_LINES.index("finance & accounting"), SERVICE_LINES.index("IT helpdesk"))
 _REASON_WEIGHTS = (  # rows: dq early, dq late, rerouted, lost from sql, lost later, nurture
     (0.18, 0.15, 0.12, 0.22, 0.13, 0.20, 0, 0, 0, 0, 0, 0),
     (0.15, 0.20, 0.20, 0.05, 0.20, 0.20, 0, 0, 0, 0, 0, 0),
@@ -181,6 +152,9 @@ _REASON_WEIGHTS = (  # rows: dq early, dq late, rerouted, lost from sql, lost la
 _CASE_STYLES_P = (0.75, 0.12, 0.08, 0.05)
 _MISSING_REASON_P = 0.05
 
+_ADDED_KINDS = (
+    "duplicate", "unknown_stage", "unparseable_timestamp", "future_timestamp", "before_1990", "missing_lead_id"
+)
 _DIRT_RATES = {
     "duplicate": (0.01, 1),
     "unknown_stage": (0.002, 1),
@@ -217,17 +191,17 @@ def generate_events(
     """A demo stage history as an Arrow table of text columns, sorted by lead then time.
 
     Give exactly one of n_events (exactly that many clean rows) or n_leads. With
-    dirty=True, about 3.5 % more rows are added (duplicates 1 %, unknown stage
-    0.2 %, unparseable timestamp 0.2 %, 2099 timestamp 0.1 %, 1970 timestamp
-    0.005 %, missing lead_id 0.2 %, each at least one) and 2 % of clean rows get a
-    messy stage label; wrong column counts and malformed JSON only exist in files
-    (see `generate`).
+    dirty=True, of n clean rows 2 % get a messy stage label and about 1.7 % more
+    rows are added, each right after the row it copies: round(1 % of n) duplicates,
+    0.2 % unknown stage, 0.2 % unparseable timestamp, 0.1 % dated 2099, 0.2 %
+    missing lead_id (each at least 1) and 0.005 % dated 1970 (at least 2). Wrong
+    column counts and malformed JSON exist only in files (see `generate`).
     """
     return _build(n_events=n_events, n_leads=n_leads, seed=seed, end=end, weeks=weeks, dirty=dirty)[0]
 
 
 def write_events(table: pa.Table, path: Path, fmt: str) -> None:
-    """Write a table as CSV (header, comma, minimal quoting; '.gz' = gzip), Parquet or JSON Lines."""
+    """Write a table as CSV (header, comma, minimal quoting), Parquet or JSON Lines; a '.gz' name is gzipped."""
     path = Path(path)
     if fmt not in FORMATS:
         raise ValueError(f"unknown format '{fmt}'; expected one of {', '.join(FORMATS)}")
@@ -236,16 +210,15 @@ def write_events(table: pa.Table, path: Path, fmt: str) -> None:
         return
     con = duckdb.connect()
     try:
+        con.execute("SET enable_progress_bar = false")
         con.register("events", table)
         target = str(path).replace("'", "''")
+        compression = "gzip" if path.name.endswith(".gz") else "none"
         if fmt == "csv":
-            compression = "gzip" if path.name.endswith(".gz") else "none"
-            con.execute(
-                f"COPY events TO '{target}' (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', "
-                f"NEWLINE '\\n', COMPRESSION {compression})"
-            )
+            options = "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', NEW_LINE '\\n'"
         else:
-            con.execute(f"COPY events TO '{target}' (FORMAT json, COMPRESSION none)")
+            options = "FORMAT json"
+        con.execute(f"COPY events TO '{target}' ({options}, COMPRESSION {compression})")
     finally:
         con.close()
 
@@ -264,8 +237,10 @@ def generate(
     """Generate the demo history and write it to `out`; dirty files also get raw broken lines.
 
     Dirty CSV gets max(3, 5 per 100k clean rows) lines with a wrong number of
-    fields, dirty JSON Lines as many malformed JSON lines, each right after the
-    row it was made from; Parquet gets none.
+    fields (in turn: an extra field, a missing field, an owner split by an
+    unquoted comma, which ends in an empty field when the row has no amount),
+    dirty JSON Lines as many malformed JSON lines, each right after the row it was
+    made from; Parquet gets none.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format '{fmt}'; expected one of {', '.join(FORMATS)}")
@@ -274,7 +249,6 @@ def generate(
         n_events=n_events, n_leads=n_leads, seed=seed, end=end, weeks=weeks, dirty=dirty
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    counts = dict(counts)
     if not dirty or fmt == "parquet":
         write_events(table, out, fmt)
         return GenerateSummary(out, fmt, table.num_rows, leads, seed, counts)
@@ -292,9 +266,12 @@ def generate(
     tmp = Path(tmp_name)
     try:
         write_events(table, tmp, fmt)
-        opener = _gzip_writer if out.name.endswith(".gz") else (lambda p: open(p, "wb"))
-        with opener(out) as sink:
-            _splice_lines(tmp, sink, inserts)
+        with open(out, "wb") as raw:
+            if out.name.endswith(".gz"):
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as sink:
+                    _splice_lines(tmp, sink, inserts)
+            else:
+                _splice_lines(tmp, raw, inserts)
     finally:
         tmp.unlink(missing_ok=True)
     return GenerateSummary(out, fmt, table.num_rows + len(lines), leads, seed, counts)
@@ -313,20 +290,20 @@ def _build(
         raise ValueError(f"n_events / n_leads must be a positive integer, got {size!r}")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if weeks < 1:
+    if isinstance(weeks, bool) or not isinstance(weeks, (int, np.integer)) or weeks < 1:
         raise ValueError(f"weeks must be at least 1, got {weeks!r}")
-    calendar = _Calendar(end, weeks)
+    calendar = _Calendar(end.date() if isinstance(end, datetime) else end, weeks)
     if n_leads is not None:
         rng = np.random.default_rng([seed, 0, 0])
         leads = _draw_leads(rng, int(n_leads), calendar.day_p(extra=0.0), calendar)
         events = _simulate(rng, leads, calendar.cutoff)
     else:
         events, leads = _events_for_count(int(n_events), seed, calendar)
-    table = _to_table(np.random.default_rng([seed, 3]), events, leads)
+    columns = _to_columns(np.random.default_rng([seed, 3]), events, leads)
     n_distinct = int(events.lead[-1]) + 1
     if not dirty:
-        return table, {}, np.empty(0, np.int64), n_distinct
-    table, counts, raw_rows = _add_dirt(np.random.default_rng([seed, 2]), table, events)
+        return pa.table(columns), {}, np.empty(0, np.int64), n_distinct
+    table, counts, raw_rows = _add_dirt(np.random.default_rng([seed, 2]), columns, events)
     return table, counts, raw_rows, n_distinct
 
 
@@ -334,7 +311,6 @@ class _Calendar:
     """The days leads are created on: weekday pattern, mild upward trend, holiday dip."""
 
     def __init__(self, end: date, weeks: int) -> None:
-        self.end = end
         self.window = weeks * 7
         self.extra = math.ceil(0.25 * self.window) + 14
         self.first = end - timedelta(days=self.window + self.extra - 1)
@@ -512,7 +488,8 @@ def _tables() -> dict[str, np.ndarray]:
         for to, days in by_to.items():
             t["median"][s, to] = days
         t["sigma"][s] = sigma
-    t["skip_to"][LEAD], t["skip_to"][MQL] = SQL, OPP
+    for s, to in _SKIP_TO.items():
+        t["skip_to"][s] = to
     t["skip_p"][LEAD] = _CHANNEL_SKIP_P
     t["skip_p"][MQL] = _MQL_SKIP_P
     t["ae_logit"][PROP] = AE_WIN_LOGIT
@@ -535,18 +512,20 @@ _TERMINAL = np.array([False] * 5 + [True, False, True, True, True, True])
 _NEVER = np.iinfo(np.int16).max
 
 
-def _snap(rng: np.random.Generator, raw: np.ndarray, prev: np.ndarray) -> np.ndarray:
-    """Move raw event times onto working hours (weekends mostly to Monday), after the previous event."""
-    day = np.floor(raw / _S).astype(np.int64)
-    weekday = (day + 3) % 7
-    day = np.where((weekday >= 5) & (rng.random(day.size) < 0.95), day + 7 - weekday, day)
-    t = day * _S + _time_of_day(rng, day.size)
-    floor = prev + 60 + rng.integers(0, 3 * 3600, day.size)
-    return np.maximum(t, floor)
+def _snap(rng: np.random.Generator, prev: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """The time `days` calendar days after prev, counted in working days, at a working hour, after prev."""
+    prev_day, prev_sec = np.divmod(prev, _S)
+    week, weekday = np.divmod(prev_day + 3, 7)
+    workday = week * 5 + np.minimum(weekday, 5) + np.where(weekday < 5, prev_sec / _S, 0.0)
+    week, weekday = np.divmod(np.floor(workday + days * 5 / 7).astype(np.int64), 5)
+    weekend = rng.random(prev.size) < 0.03
+    day = week * 7 + np.where(weekend, 5 + (weekday & 1), weekday) - 3
+    t = day * _S + _time_of_day(rng, prev.size)
+    return np.maximum(t, prev + 60 + rng.integers(0, 3 * 3600, prev.size))
 
 
 def _simulate(rng: np.random.Generator, leads: _Leads, cutoff: int) -> _Events:
-    t = _tables()
+    model = _tables()
     n = leads.created.size
     counts = np.ones(n, np.int16)
     k_sql = np.full(n, _NEVER, np.int16)
@@ -568,38 +547,38 @@ def _simulate(rng: np.random.Generator, leads: _Leads, cutoff: int) -> _Events:
         ch, ind, size, svc = leads.channel[act], leads.industry[act], leads.size[act], leads.service[act]
         returned = (n_return[act] > 0) & (state == MQL)
         logit = (
-            t["base"][state]
-            + t["ch_logit"][state, ch]
-            + t["ind_logit"][state, ind]
-            + t["size_logit"][state, size]
-            + t["svc_logit"][state, svc]
-            + t["ae_logit"][state, leads.ae[act]]
-            + t["q"][state] * leads.quality[act]
+            model["base"][state]
+            + model["ch_logit"][state, ch]
+            + model["ind_logit"][state, ind]
+            + model["size_logit"][state, size]
+            + model["svc_logit"][state, svc]
+            + model["ae_logit"][state, leads.ae[act]]
+            + model["q"][state] * leads.quality[act]
             + _RETURN_LOGIT * returned
         )
         advance = rng.random(m) < 1.0 / (1.0 + np.exp(-logit))
-        skip = rng.random(m) < t["skip_p"][state, ch]
-        other = (rng.random(m)[:, None] > t["other_cum"][state]).sum(axis=1)
+        skip = rng.random(m) < model["skip_p"][state, ch]
+        other = (rng.random(m)[:, None] > model["other_cum"][state]).sum(axis=1)
         nxt = np.where(
             advance,
-            np.where(skip & (t["skip_to"][state] != STAY), t["skip_to"][state], t["adv_to"][state]),
-            t["other_to"][state, np.minimum(other, 3)],
+            np.where(skip & (model["skip_to"][state] != STAY), model["skip_to"][state], model["adv_to"][state]),
+            model["other_to"][state, np.minimum(other, 3)],
         ).astype(np.int8)
 
-        back = (_ORDER[nxt] >= 0) & (_ORDER[nxt] < _ORDER[state]) & (state != NUR)
+        back = (_ORDER[nxt] >= 0) & (_ORDER[nxt] < _ORDER[state])
         nxt = np.where(back & (n_back[act] >= 1), LOST, nxt).astype(np.int8)
         back &= nxt != LOST
         nxt = np.where((state == NUR) & (nxt == MQL) & (n_return[act] >= 2), STAY, nxt).astype(np.int8)
 
         days = (
-            t["median"][state, nxt]
-            * t["ch_dur"][state, ch]
-            * t["size_dur"][state, size]
-            * t["svc_dur"][state, svc]
-            * np.exp(t["sigma"][state] * rng.standard_normal(m))
+            model["median"][state, nxt]
+            * model["ch_dur"][state, ch]
+            * model["size_dur"][state, size]
+            * model["svc_dur"][state, svc]
+            * np.exp(model["sigma"][state] * rng.standard_normal(m))
         )
         days = np.where(state == NUR, np.maximum(days, _NURTURE_MIN_DAYS), days)
-        when = _snap(rng, now + days * _S, now)
+        when = _snap(rng, now, days)
 
         emit = (nxt != STAY) & (when < cutoff)
         lid = act[emit]
@@ -645,41 +624,36 @@ def _fixed_width(chars: np.ndarray) -> pa.Array:
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(chars)))
 
 
-def _put_digits(chars: np.ndarray, col: int, values: np.ndarray, width: int) -> None:
-    for i in range(width):
-        chars[:, col + width - 1 - i] = values // 10**i % 10 + 48
+def _digits(values: np.ndarray, width: int) -> np.ndarray:
+    """(n, width) ASCII digits of non-negative integers, zero-padded."""
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    return (values[:, None] // powers % 10 + 48).astype(np.uint8)
 
 
 def _lead_ids(index: np.ndarray, n_leads: int) -> pa.Array:
     width = max(7, len(str(n_leads)))
-    chars = np.empty((index.size, width + 1), np.uint8)
+    chars = np.empty((n_leads, width + 1), np.uint8)
     chars[:, 0] = ord("L")
-    _put_digits(chars, 1, index + 1, width)
-    return _fixed_width(chars)
+    chars[:, 1:] = _digits(np.arange(1, n_leads + 1, dtype=np.int64), width)
+    return _fixed_width(chars).take(pa.array(index))
 
 
 def _timestamps(seconds: np.ndarray) -> pa.Array:
-    """'YYYY-MM-DD HH:MM:SS' text of epoch seconds (civil-from-days, proleptic Gregorian)."""
+    """'YYYY-MM-DD HH:MM:SS' text of epoch seconds, through per-day and per-second lookup tables."""
     days, rem = np.divmod(seconds, _S)
-    z = days + 719_468
-    era = z // 146_097
-    doe = z - era * 146_097
-    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
-    month = np.where(mp < 10, mp + 3, mp - 9)
-    year = yoe + era * 400 + (month <= 2)
+    first = int(days.min()) if days.size else 0
+    span = np.arange(first, (int(days.max()) if days.size else 0) + 1).astype("datetime64[D]")
+    day_text = np.frombuffer(np.datetime_as_string(span, unit="D").astype("S10").tobytes(), np.uint8)
+    clock = np.arange(_S, dtype=np.int64)
+    clock_text = np.empty((_S, 8), np.uint8)
+    clock_text[:, 0:2] = _digits(clock // 3600, 2)
+    clock_text[:, 3:5] = _digits(clock // 60 % 60, 2)
+    clock_text[:, 6:8] = _digits(clock % 60, 2)
+    clock_text[:, [2, 5]] = ord(":")
     chars = np.empty((seconds.size, 19), np.uint8)
-    _put_digits(chars, 0, year, 4)
-    _put_digits(chars, 5, month, 2)
-    _put_digits(chars, 8, day, 2)
-    _put_digits(chars, 11, rem // 3600, 2)
-    _put_digits(chars, 14, rem // 60 % 60, 2)
-    _put_digits(chars, 17, rem % 60, 2)
-    chars[:, [4, 7]] = ord("-")
+    chars[:, :10] = day_text.reshape(-1, 10)[days - first]
     chars[:, 10] = ord(" ")
-    chars[:, [13, 16]] = ord(":")
+    chars[:, 11:] = clock_text[rem]
     return _fixed_width(chars)
 
 
@@ -718,8 +692,7 @@ def _reasons(rng: np.random.Generator, events: _Events, leads: _Leads) -> pa.Arr
     lead = events.lead[exit_rows]
     weights = np.array(_REASON_WEIGHTS)[group]
     weights[:, _COMPLIANCE] *= np.where(np.array(REGULATED)[leads.industry[lead]], 3.0, 1.0)
-    in_house_lines = np.isin(leads.service[lead], [SERVICE_LINES.index("finance & accounting"), SERVICE_LINES.index("IT helpdesk")])
-    weights[:, _IN_HOUSE] *= np.where(in_house_lines, 1.8, 1.0)
+    weights[:, _IN_HOUSE] *= np.where(np.isin(leads.service[lead], _IN_HOUSE_LINES), 1.8, 1.0)
     cum = np.cumsum(weights, axis=1)
     category = (rng.random(exit_rows.size)[:, None] * cum[:, -1:] > cum).sum(axis=1)
     n_variants = np.array([len(v) for v in _REASON_TEXTS])[category]
@@ -733,14 +706,13 @@ def _reasons(rng: np.random.Generator, events: _Events, leads: _Leads) -> pa.Arr
     return _labels(tuple(vocab), index, missing)
 
 
-def _to_table(rng: np.random.Generator, events: _Events, leads: _Leads) -> pa.Table:
+def _to_columns(rng: np.random.Generator, events: _Events, leads: _Leads) -> dict[str, pa.Array]:
     lead = events.lead
     is_ae = events.k >= events.k_sql[lead]
     owner = np.where(is_ae, len(SDRS) + leads.ae[lead], leads.sdr[lead])
     no_amount = events.k < events.k_opp[lead]
-    n_leads = leads.created.size
-    columns = {
-        "lead_id": _lead_ids(lead, n_leads),
+    return {
+        "lead_id": _lead_ids(lead, leads.created.size),
         "stage": _labels(STAGE_LABELS, events.stage),
         "entered_at": _timestamps(events.time),
         "reason": _reasons(rng, events, leads),
@@ -753,7 +725,6 @@ def _to_table(rng: np.random.Generator, events: _Events, leads: _Leads) -> pa.Ta
         "lead_score": pa.array(leads.score).cast(pa.string()).take(pa.array(lead)),
         "amount": pa.array(leads.amount).cast(pa.string()).take(pa.array(lead, mask=no_amount)),
     }
-    return pa.table(columns)
 
 
 # --------------------------------------------------------------------------- dirt
@@ -763,9 +734,14 @@ def _dirt_counts(n_rows: int) -> dict[str, int]:
     return {kind: max(floor, round(rate * n_rows)) for kind, (rate, floor) in _DIRT_RATES.items()}
 
 
-def _add_dirt(rng: np.random.Generator, table: pa.Table, events: _Events) -> tuple[pa.Table, dict[str, int], np.ndarray]:
-    """Add and alter rows, each kind on rows of distinct leads, added rows right after their base row."""
-    n = table.num_rows
+def _add_dirt(
+    rng: np.random.Generator, columns: dict[str, pa.Array], events: _Events
+) -> tuple[pa.Table, dict[str, int], np.ndarray]:
+    """Add and alter rows, each kind on rows of distinct leads, added rows right after their base row.
+
+    Consumes `columns` (emptied as the dirty table is built, to keep one copy in memory).
+    """
+    n = events.lead.size
     planned = _dirt_counts(n)
     total = sum(planned.values())
     n_leads = events.counts.size
@@ -780,47 +756,48 @@ def _add_dirt(rng: np.random.Generator, table: pa.Table, events: _Events) -> tup
         bases[kind] = np.sort(base[start : start + count])
         start += count
 
-    columns = {name: table.column(name).combine_chunks() for name in COLUMNS}
     messy = bases["messy_label"]
-    messy_stage = columns["stage"].take(pa.array(messy)).to_pylist()
     styles = rng.integers(0, 3, messy.size)
-    messy_text = [_messy(label, int(s)) for label, s in zip(messy_stage, styles)]
+    messy_text = [_messy(label, int(s)) for label, s in zip(columns["stage"].take(pa.array(messy)).to_pylist(), styles)]
     index = np.arange(n, dtype=np.int64)
     index[messy] = n + np.arange(messy.size)
-    stage_pool = pa.concat_arrays([columns["stage"], pa.array(messy_text, pa.string())])
-    columns["stage"] = stage_pool.take(pa.array(index))
-    clean = pa.table(columns)
+    columns["stage"] = pa.concat_arrays([columns["stage"], pa.array(messy_text, pa.string())]).take(pa.array(index))
 
-    added_base: list[np.ndarray] = []
-    added: list[pa.Table] = []
-    for kind in ("duplicate", "unknown_stage", "unparseable_timestamp", "future_timestamp", "before_1990", "missing_lead_id"):
-        rows = bases[kind]
-        part = clean.take(pa.array(rows))
+    added_base = [bases[kind] for kind in _ADDED_KINDS]
+    added = [pa.table({name: col.take(pa.array(rows)) for name, col in columns.items()}) for rows in added_base]
+    for kind, part in zip(_ADDED_KINDS, added):
+        size = part.num_rows
+        stamps = part.column("entered_at").to_pylist()
         if kind == "unknown_stage":
-            part = part.set_column(1, "stage", _labels(UNKNOWN_STAGE_LABELS, rng.integers(0, 3, rows.size)))
+            part = part.set_column(1, "stage", _labels(UNKNOWN_STAGE_LABELS, rng.integers(0, 3, size)))
         elif kind == "unparseable_timestamp":
-            bad = _labels(UNPARSEABLE_TIMESTAMPS, rng.integers(0, len(UNPARSEABLE_TIMESTAMPS), rows.size))
+            bad = _labels(UNPARSEABLE_TIMESTAMPS, rng.integers(0, len(UNPARSEABLE_TIMESTAMPS), size))
             part = part.set_column(2, "entered_at", bad)
         elif kind == "future_timestamp":
-            stamps = ["2099" + s[4:].replace("-02-29", "-02-28") for s in part.column("entered_at").to_pylist()]
-            part = part.set_column(2, "entered_at", pa.array(stamps, pa.string()))
+            future = ["2099" + s[4:].replace("-02-29", "-02-28") for s in stamps]
+            part = part.set_column(2, "entered_at", pa.array(future, pa.string()))
         elif kind == "before_1990":
-            stamps = ["1970-01-01" + s[10:] for s in part.column("entered_at").to_pylist()]
-            part = part.set_column(2, "entered_at", pa.array(stamps, pa.string()))
+            part = part.set_column(2, "entered_at", pa.array(["1970-01-01" + s[10:] for s in stamps], pa.string()))
         elif kind == "missing_lead_id":
-            part = part.set_column(0, "lead_id", pa.nulls(rows.size, pa.string()))
-        added_base.append(rows)
-        added.append(part)
+            part = part.set_column(0, "lead_id", pa.nulls(size, pa.string()))
+        added[_ADDED_KINDS.index(kind)] = part
 
     added_base_all = np.concatenate(added_base)
-    key = np.concatenate((np.arange(n, dtype=np.int64) * 2, added_base_all * 2 + 1))
-    order = np.argsort(key, kind="stable")
-    dirty = pa.concat_tables([clean, *added]).take(pa.array(order))
-    position = np.empty(order.size, np.int64)
-    position[order] = np.arange(order.size)
-    raw_rows = np.sort(position[bases["raw_line"]])
+    sorted_bases = np.sort(added_base_all)
+    clean_pos = np.arange(n) + np.searchsorted(sorted_bases, np.arange(n))
+    added_pos = added_base_all + 1 + np.searchsorted(sorted_bases, added_base_all)
+    order = np.empty(n + added_base_all.size, np.int64)
+    order[clean_pos] = np.arange(n)
+    order[added_pos] = n + np.arange(added_base_all.size)
+    order_array = pa.array(order)
+    dirty = {}
+    for name in COLUMNS:
+        pool = pa.concat_arrays([columns.pop(name)] + [part.column(name).combine_chunks() for part in added])
+        dirty[name] = pool.take(order_array)
+        del pool
+        pa.default_memory_pool().release_unused()
     counts = {kind: int(bases[kind].size) for kind in planned if kind != "raw_line"}
-    return dirty, counts, raw_rows
+    return pa.table(dirty), counts, clean_pos[bases["raw_line"]]
 
 
 def _messy(label: str, style: int) -> str:
@@ -862,28 +839,9 @@ def _malformed_json_lines(table: pa.Table, rows: np.ndarray) -> list[bytes]:
         elif i % 3 == 1:
             text = text.replace('"', "'")
         else:
-            text = text[:-1] + ",}"
+            text = text.replace(',"stage"', ' "stage"', 1)
         lines.append((text + "\n").encode("utf-8"))
     return lines
-
-
-def _gzip_writer(path: Path):
-    raw = open(path, "wb")
-    return _ClosingGzip(raw)
-
-
-class _ClosingGzip(gzip.GzipFile):
-    """A gzip stream with no name or time in its header, closing its file too."""
-
-    def __init__(self, raw) -> None:
-        super().__init__(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
-        self._raw = raw
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self._raw.close()
 
 
 def _splice_lines(src: Path, sink, inserts: list[tuple[int, bytes]]) -> None:

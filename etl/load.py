@@ -259,13 +259,17 @@ def _load_one(
             when 'timestamp_in_future' then '{ts_name} ' || ts_text || ' is after the load time'
             {stage_details}
         end"""
-    source_cols = ", ".join(f"c{i}" for i in range(len(f.names)))
-    raw_passthrough = ", _raw" if f.fmt == "jsonl" else ""
+    value_cols = (["lead_id", "stage", "stage_label", "ts", "reason"] if events else ["lead_id", "ts"]) + list(attrs)
+    target_cols = (["lead_id", "stage", "stage_label", "entered_at", "reason"] if events else ["lead_id", "created_at"]) + list(attrs)
+    quoted_values = ", ".join(f'"{c}"' for c in value_cols)
+    # CSV rows keep file order in the table DuckDB builds from them, so rowid + 1 is the
+    # row's ordinal; numbering them during the read would cost as much again as the read.
+    ordinal = "_ord, " if f.fmt != "csv" else ""
     incoming = f"""
         create or replace table _incoming as
         with src as ({src}),
         trimmed as (
-            select _ord, {source_cols}{raw_passthrough}, {col('lead_id')} as lead_id{stage_cols},
+            select *, {col('lead_id')} as lead_id{stage_cols},
                    {ts_text} as ts_text{reason_sel}{attr_select}
             from src
         ),
@@ -274,25 +278,29 @@ def _load_one(
             from trimmed p {label_join}
         ),
         checked as (select *, {problem} as problem from parsed)
-        select _ord, lead_id{', stage, stage_label' if events else ''}, ts{', reason' if events else ''}
-               {''.join(f', "{a}"' for a in attrs)}, problem,
+        select {ordinal}{quoted_values}, problem,
+               case when problem is null then hash({quoted_values}) end as _h,
                case when problem is not null then {detail} end as detail,
                case when problem is not null then {raw_expr} end as _raw
         from checked
     """
     progress.execute(con, f"reading and checking {f.path.name}", incoming, params)
 
-    line_expr = "i._ord"
-    rejected_rows: list[tuple] = []
+    ord_expr = "(i.rowid + 1)" if f.fmt == "csv" else "i._ord"
+    line_expr = ord_expr
+    lines_from = "_incoming i"
     if f.fmt == "csv":
-        line_expr = _csv_line_fixup(con, rejects)
+        line_expr = _csv_line_fixup(con, rejects, ord_expr)
+        if con.execute("select exists (select 1 from _reject_offsets)").fetchall()[0][0]:
+            lines_from += f" asof left join _reject_offsets r on {ord_expr} > r.valid_before"
+        else:
+            line_expr = f"{ord_expr} + 1"
     elif f.fmt == "jsonl":
         con.execute(
             f"create or replace temp table {rejects}_j as {jsonl_rejects_sql()}",
             {"path": str(f.path), "compression": f.compression or "none"},
         )
 
-    lines_from = "_incoming i" + (" asof left join _reject_offsets r on i._ord > r.valid_before" if f.fmt == "csv" else "")
     con.execute(
         f"""insert into quarantine (file_id, line, reason, detail, raw)
             select $file_id, {line_expr}, problem, detail, _raw from {lines_from} where problem is not null""",
@@ -316,28 +324,21 @@ def _load_one(
             {"file_id": file_id},
         )
 
-    value_cols = (["lead_id", "stage", "stage_label", "ts", "reason"] if events else ["lead_id", "ts"]) + list(attrs)
-    target_cols = (["lead_id", "stage", "stage_label", "entered_at", "reason"] if events else ["lead_id", "created_at"]) + list(attrs)
-    quoted = ", ".join(f'"{c}"' for c in value_cols)
-    existing = raw_schema.table_columns(con, table)
-    # An exact duplicate matches a kept row on every value column, absent attributes as NULL.
-    compare_cols = [c for c in existing if c not in ("file_id", "source_line")]
-    src_name = {t: v for t, v in zip(target_cols, value_cols)}
-    match = " and ".join(
-        f'r."{c}" is not distinct from g."{src_name[c]}"' if c in src_name else f'r."{c}" is null'
-        for c in compare_cols
-    )
-    before = con.execute(f"select count(*) from {table}").fetchall()[0][0]
     progress.execute(
         con,
-        f"collapsing duplicates and storing {f.path.name}",
+        f"finding exact duplicates in {f.path.name}",
+        _duplicates_sql(con, table, value_cols, target_cols),
+    )
+    before = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+    has_dups = con.execute("select exists (select 1 from _dups)").fetchall()[0][0]
+    dup_filter = " and i.rowid not in (select rid from _dups)" if has_dups else ""
+    progress.execute(
+        con,
+        f"storing {f.path.name}",
         f"""insert into {table} (file_id, source_line, {', '.join(f'"{c}"' for c in target_cols)})
-            select $file_id, line, {quoted} from (
-                select min({line_expr}) as line, {', '.join(f'i."{c}"' for c in value_cols)}
-                from {lines_from} where problem is null
-                group by {', '.join(f'i."{c}"' for c in value_cols)}
-            ) g
-            where not exists (select 1 from {table} r where r.file_id <> $file_id and {match})""",
+            select $file_id, {line_expr}, {', '.join(f'i."{c}"' for c in value_cols)}
+            from {lines_from}
+            where i.problem is null{dup_filter}""",
         {"file_id": file_id},
     )
     after = con.execute(f"select count(*) from {table}").fetchall()[0][0]
@@ -397,12 +398,44 @@ def _load_one(
             "fp": config.fingerprint(),
         },
     )
-    for t in ("_incoming", "_reject_lines", "_reject_offsets", rejects, f"{rejects}_scan", f"{rejects}_j"):
+    for t in ("_incoming", "_dups", "_reject_lines", "_reject_offsets", rejects, f"{rejects}_scan", f"{rejects}_j"):
         con.execute(f"drop table if exists {t}")
     return report
 
 
-def _csv_line_fixup(con: duckdb.DuckDBPyConnection, rejects: str) -> str:
+def _duplicates_sql(con: duckdb.DuckDBPyConnection, table: str, value_cols: list[str], target_cols: list[str]) -> str:
+    """SQL creating `_dups(rid)`: the valid incoming rows that repeat a kept row exactly.
+
+    A 64-bit hash finds the candidates cheaply; every candidate is then compared on all
+    value columns, so a hash collision can never drop a row. Within the file the first
+    occurrence is kept; across files, a row equal to one already stored is dropped (an
+    attribute the other side lacks compares as NULL).
+    """
+    cols = ", ".join(f'"{c}"' for c in value_cols)
+    within = f"""
+        select rid from (
+            select rowid as rid, row_number() over (partition by {cols} order by rowid) as rn
+            from _incoming
+            where problem is null
+              and _h in (select _h from _incoming where problem is null group by _h having count(*) > 1)
+        ) where rn > 1"""
+    existing = [c for c in raw_schema.table_columns(con, table) if c not in ("file_id", "source_line")]
+    has_rows = con.execute(f"select exists (select 1 from {table})").fetchall()[0][0]
+    if not has_rows:
+        return f"create or replace temp table _dups as {within}"
+    name = dict(zip(target_cols, value_cols))
+    match = " and ".join(
+        f'r."{c}" = i."{name[c]}"' if c in ("lead_id", "entered_at", "created_at") and c in name
+        else (f'r."{c}" is not distinct from i."{name[c]}"' if c in name else f'r."{c}" is null')
+        for c in existing
+    )
+    across = f"""
+        select i.rowid as rid from _incoming i
+        where i.problem is null and exists (select 1 from {table} r where {match})"""
+    return f"create or replace temp table _dups as {within} union {across}"
+
+
+def _csv_line_fixup(con: duckdb.DuckDBPyConnection, rejects: str, ord_expr: str) -> str:
     """Build the tables that turn a CSV row's ordinal into its line; return the line expression.
 
     DuckDB numbers the rows it accepts (1, 2, ...) and reports the line of each row it
@@ -423,4 +456,4 @@ def _csv_line_fixup(con: duckdb.DuckDBPyConnection, rejects: str) -> str:
                from _reject_lines
            ) group by valid_before"""
     )
-    return "i._ord + 1 + coalesce(r.cum_n, 0)"
+    return f"{ord_expr} + 1 + coalesce(r.cum_n, 0)"

@@ -234,6 +234,9 @@ def source_sql(f: InputFile, rejects_table: str) -> tuple[str, dict]:
             f"select ordinality as _ord, {', '.join(cols)} from read_csv($path, columns={struct}, "
             f"auto_detect=false, header=true, delim={_sql_str(f.delimiter)}, quote={_sql_str(f.quote)}, "
             f"escape={_sql_str(f.quote)}, encoding={_sql_str(f.encoding)}, compression=$compression, strict_mode=true, "
+            # An empty field must stay '' (not NULL): with NULLs DuckDB silently drops trailing
+            # empty fields, so "a,b,c," would pass as three columns.
+            "nullstr=e'\\x01', "
             f"null_padding=false, ignore_errors=true, store_rejects=true, rejects_table='{rejects_table}', "
             f"rejects_scan='{rejects_table}_scan') with ordinality"
         )

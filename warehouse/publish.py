@@ -20,6 +20,7 @@ import duckdb
 from funnelboard.errors import UserError
 
 BUILD_MARK = ".building-"
+BUILD_MEMORY_LIMIT = "1536MB"
 
 
 def build_path(live: Path) -> Path:
@@ -42,7 +43,10 @@ def remove_orphans(live: Path) -> list[Path]:
     for candidate in live.parent.glob(f".{live.name}{BUILD_MARK}*"):
         pid_text = candidate.name.rsplit(BUILD_MARK, 1)[1].split(".", 1)[0]
         if pid_text.isdigit() and not _pid_alive(int(pid_text)):
-            candidate.unlink(missing_ok=True)
+            if candidate.is_dir():
+                shutil.rmtree(candidate, ignore_errors=True)
+            else:
+                candidate.unlink(missing_ok=True)
             removed.append(candidate)
     return removed
 
@@ -80,6 +84,8 @@ def building(live: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect(str(tmp))
     try:
         con.execute("SET TimeZone = 'UTC'")
+        # Loads stay within the memory budget (DESIGN.md section 5) and spill beyond it.
+        con.execute(f"SET memory_limit = '{BUILD_MEMORY_LIMIT}'")
         yield con
         con.execute("CHECKPOINT")
         con.close()

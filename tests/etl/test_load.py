@@ -35,6 +35,10 @@ BAD_ROWS = [
     ("unknown label", "L2,Discovery Call,2024-01-02,,inbound,Ann", "unknown_stage"),
     ("too many fields", "L2,mql,2024-01-02,,inbound,Ann,extra", "wrong_column_count"),
     ("too few fields", "L2,mql,2024-01-02", "wrong_column_count"),
+    ("one extra empty field", "L2,mql,2024-01-02,,inbound,Ann,", "wrong_column_count"),
+    ("two extra empty fields", "L2,mql,2024-01-02,,inbound,Ann,,", "wrong_column_count"),
+    ("unquoted comma shifts fields", "L2,mql,2024-01-02,,inbound,Brooks, Jordan", "wrong_column_count"),
+    ("empty last field loads", "L2,mql,2024-01-02,,inbound,", None),
     ("messy label loads", "L2,  MARKETING   qualified ,2024-01-02,,inbound,Ann", None),
     ("canonical name loads", "L2,SQL,2024-01-02,,inbound,Ann", None),
     ("offset loads", "L2,mql,2024-01-02T10:00:00.000+0000,,inbound,Ann", None),
@@ -279,3 +283,24 @@ def test_corrupt_parquet_is_a_file_level_error(tmp_path, db, config):
     path = write(tmp_path / "e.parquet", "this is not parquet")
     with pytest.raises(UserError, match="is not a readable Parquet file"):
         load_files(db, [path], config, now=NOW)
+
+
+def test_line_numbers_hold_across_row_groups_and_parallel_reads(tmp_path, db, config):
+    """Accepted CSV rows are numbered by their position in the table DuckDB builds: check it far into a file."""
+    import duckdb
+
+    n = 400_000
+    path = tmp_path / "big.csv"
+    duckdb.execute(
+        f"copy (select 'L' || i as lead_id, 'mql' as stage, '2024-01-01' as entered_at, null as reason, 'x' as channel, 'y' as owner "
+        f"from range({n}) t(i)) to '{path}' (header)"
+    )
+    with open(path, "a") as fh:
+        fh.write("LBAD,mql,2024-01-01,,x,y,extra\n")  # line n + 2
+        fh.write("LDATE,mql,someday,,x,y\n")  # line n + 3
+        fh.write("LLAST,mql,2024-01-01,,x,y\n")  # line n + 4
+    load_files(db, [path], config, now=NOW)
+    assert rows(db, "select line, reason from quarantine order by line") == [(n + 2, "wrong_column_count"), (n + 3, "unparseable_timestamp")]
+    sample = rows(db, "select lead_id, source_line from raw_events where lead_id in ('L0', 'L123456', 'L399999', 'LLAST') order by source_line")
+    assert sample == [("L0", 2), ("L123456", 123458), ("L399999", n + 1), ("LLAST", n + 4)]
+    assert rows(db, "select count(*) from raw_events where source_line <> cast(substr(lead_id, 2) as bigint) + 2 and lead_id <> 'LLAST'") == [(0,)]
