@@ -19,6 +19,7 @@ from etl.readers import InputFile, inspect, jsonl_rejects_sql, raw_sql, source_s
 from funnelboard.config import FunnelConfig
 from funnelboard.errors import UserError
 from funnelboard.progress import Progress
+from warehouse.build import build_models
 from warehouse.publish import building, load_lock, open_read_only
 
 # ISO-8601 date or date-time, optional fraction and offset; anything else is unparseable.
@@ -125,6 +126,7 @@ def load_files(
 
             raw_schema.set_meta(con, "funnelboard_version", __version__)
             con.execute("drop table if exists _labels")
+            build_models(con, config, progress)
             progress.note("publishing warehouse")
         return LoadReport(db, load_id, reports, True, time.monotonic() - started)
 

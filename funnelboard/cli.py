@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -182,6 +184,195 @@ def status(db: str, fmt: str) -> None:
             click.echo(f"    {reason}: {count:,}")
     if info["unknown_labels"]:
         click.echo("  unknown stage labels: " + ", ".join(f'"{k}" ({v:,})' for k, v in info["unknown_labels"].items()))
+
+
+def _period(config: FunnelConfig, start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
+    """--from/--to dates (inclusive, local to the configured zone) as a UTC half-open period."""
+    tz = ZoneInfo(config.timezone)
+
+    def utc_midnight(text: str, days: int = 0) -> datetime:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise UserError(f"'{text}' is not a date: expected YYYY-MM-DD.") from None
+        local = datetime.combine(day + timedelta(days=days), time.min, tzinfo=tz)
+        return local.astimezone(timezone.utc).replace(tzinfo=None)
+
+    return (utc_midnight(start) if start else None, utc_midnight(end, 1) if end else None)
+
+
+def _as_of(text: str | None, config: FunnelConfig) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"--as-of '{text}' is not a date or timestamp: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM.") from None
+    if moment.tzinfo is None:
+        if len(text) == 10:  # a date means the end of that day
+            moment = moment + timedelta(days=1) - timedelta(microseconds=1)
+        moment = moment.replace(tzinfo=ZoneInfo(config.timezone))
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _filters(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in values:
+        if "=" not in item:
+            raise UserError(f"--filter '{item}' is not COLUMN=VALUE.")
+        col, value = item.split("=", 1)
+        out.append((col.strip(), value))
+    return tuple(out)
+
+
+def _emit(rows: list[dict], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, default=_json_value))
+        return
+    columns = list(rows[0]) if rows else []
+    if fmt == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if row[c] is None else _json_value(row[c]) for c in columns])
+        click.echo(buf.getvalue(), nl=False)
+        return
+    if not rows:
+        click.echo("(no rows)")
+        return
+    cells = [[_cell(row[c]) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for r in cells:
+        click.echo("  ".join(v.rjust(w) if _numeric(v) else v.ljust(w) for v, w in zip(r, widths)))
+
+
+def _json_value(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, (datetime, date)):
+        return value.isoformat(sep=" ")
+    return str(value)
+
+
+def _numeric(text: str) -> bool:
+    return text.replace(".", "", 1).replace("-", "", 1).isdigit()
+
+
+@main.command()
+@click.argument("metric", required=False)
+@click.option("--list", "list_metrics", is_flag=True, help="Name every metric with a one-line description.")
+@click.option("--from", "start", help="Period start date (inclusive), YYYY-MM-DD.")
+@click.option("--to", "end", help="Period end date (inclusive), YYYY-MM-DD.")
+@click.option("--as-of", "as_of", help="Analysis time (default: the latest event).")
+@click.option("--segment", help="Segment column to break down by.")
+@click.option("--segment2", help="A second segment column, crossed with the first.")
+@click.option("--filter", "filters", multiple=True, help="COLUMN=VALUE on lead attributes; repeatable.")
+@click.option("--from-stage", help="Conversion start stage.")
+@click.option("--to-stage", help="Conversion end stage.")
+@click.option("--window", "window_days", type=int, help="Conversion window in days (0 = none; default from config).")
+@click.option("--business-days", is_flag=True, help="Durations in business days.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@db_option
+def query(metric, list_metrics, start, end, as_of, segment, segment2, filters, from_stage, to_stage, window_days, business_days, fmt, db) -> None:
+    """Print a metric from the warehouse, with the same filters the dashboard uses."""
+    from warehouse.gateway import Gateway
+    from warehouse.metrics import REGISTRY, MetricRequest, run_metric
+
+    if list_metrics or not metric:
+        for m in REGISTRY.values():
+            click.echo(f"{m.name:22} {m.description}")
+        return
+    gateway = Gateway(Path(db))
+    config = gateway.config()
+    period = _period(config, start, end)
+    req = MetricRequest(
+        start=period[0],
+        end=period[1],
+        as_of=_as_of(as_of, config),
+        filters=_filters(filters),
+        segment=segment,
+        segment2=segment2,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        window_days=window_days,
+        business_days=business_days,
+    )
+    _emit(run_metric(gateway, metric, req), fmt)
+
+
+@main.command()
+@config_option
+@db_option
+def build(config: str | None, db: str) -> None:
+    """Rebuild the models of the warehouse (after editing queries/ or funnel.toml) and publish."""
+    from etl import raw_schema
+    from warehouse.build import build_models
+    from warehouse.publish import building, load_lock
+
+    settings = _settings(db, config)
+    if not settings.db.is_file():
+        raise UserError(f"no warehouse at '{settings.db}': load one with `funnelboard load EVENTS.csv --db {settings.db}`.")
+    with load_lock(settings.db), building(settings.db) as con:
+        built = build_models(con, settings.config, Progress())
+        raw_schema.set_meta(con, "config", settings.config.to_json())
+        raw_schema.set_meta(con, "config_source", settings.config.source)
+    click.echo(f"built {len(built)} models into {settings.db}: {', '.join(built)}")
+
+
+@main.group()
+def models() -> None:
+    """The SQL models: list, render, build."""
+
+
+@models.command("list")
+def models_list() -> None:
+    """Every model in build order with its layer and description."""
+    from warehouse.models import build_order, load_models
+
+    for m in build_order(load_models()):
+        click.echo(f"{m.layer + '/' + m.name:36} {m.description}")
+
+
+@models.command("render")
+@click.argument("name")
+@config_option
+@click.option("--dialect", default="duckdb", show_default=True, help="Any sqlglot dialect (spark, trino, postgres, ...).")
+def models_render(name: str, config: str | None, dialect: str) -> None:
+    """Print one model (or metric query) as compiled SQL, configured lists expanded."""
+    from warehouse.build import expansion
+    from warehouse.models import LAYERS, load_models, parse_model, queries_root, render
+
+    settings = _settings(DEFAULT_DB, config)
+    found = load_models()
+    if name in found:
+        model = found[name]
+    elif (queries_root() / "metrics" / f"{name}.sql").is_file():
+        model = parse_model(queries_root() / "metrics" / f"{name}.sql", "metrics")
+    else:
+        raise UserError(f"no model named '{name}'; `funnelboard models list` names them ({', '.join(LAYERS)}).")
+    click.echo(render(model, expansion(settings.config), dialect))
+
+
+@models.command("build")
+@config_option
+@db_option
+@click.pass_context
+def models_build(ctx: click.Context, config: str | None, db: str) -> None:
+    """Same as `funnelboard build`."""
+    ctx.invoke(build, config=config, db=db)
 
 
 @main.command()

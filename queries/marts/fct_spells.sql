@@ -1,0 +1,50 @@
+-- One row per spell with its durations in calendar and business days and the lead's attributes.
+with spells as (
+    select
+        lead_id, spell_no, stage, stage_order, is_funnel, is_terminal, entered_at, exited_at,
+        next_stage, next_stage_order, next_kind, stage_left, reason
+    from int_spells
+),
+
+leads as (
+    select l.lead_id, l.__attr__
+    from fct_leads as l
+),
+
+settings as (
+    select timezone
+    from cfg_settings
+),
+
+localised as (
+    select
+        s.*,
+        timezone(st.timezone, timezone('UTC', s.entered_at)) as entered_local,
+        -- days since Monday 1970-01-05, local time: the business-day clock below
+        (epoch_us(timezone(st.timezone, timezone('UTC', s.entered_at))) - epoch_us(timestamp '1970-01-05')) / 86400000000.0 as entered_d,
+        (epoch_us(timezone(st.timezone, timezone('UTC', s.exited_at))) - epoch_us(timestamp '1970-01-05')) / 86400000000.0 as exited_d
+    from spells as s
+    cross join settings as st
+)
+
+select
+    s.lead_id,
+    s.spell_no,
+    s.stage,
+    s.stage_order,
+    s.is_funnel,
+    s.is_terminal,
+    s.entered_at,
+    s.exited_at,
+    s.next_stage,
+    s.next_stage_order,
+    s.next_kind,
+    s.stage_left,
+    s.reason,
+    (epoch_us(s.exited_at) - epoch_us(s.entered_at)) / 86400000000.0 as duration_days,
+    5 * floor(s.entered_d / 7) + least(s.entered_d - 7 * floor(s.entered_d / 7), 5) as entered_bd,
+    5 * floor(s.exited_d / 7) + least(s.exited_d - 7 * floor(s.exited_d / 7), 5) as exited_bd,
+    cast(date_trunc('week', s.entered_local) as date) as entered_week,
+    l.__attr__
+from localised as s
+inner join leads as l on l.lead_id = s.lead_id

@@ -1,0 +1,90 @@
+-- Time in each funnel stage (but the last): completed-only quantiles and Kaplan-Meier quantiles.
+with spells as (
+    select s.stage, s.stage_order, s.entered_at, s.exited_at, s.duration_days, s.entered_bd, s.exited_bd, s.__segment__ as segment
+    from fct_spells as s
+),
+
+stages as (
+    select stage, stage_order
+    from cfg_stages
+    where kind = 'funnel' and not is_last
+),
+
+durations as (
+    select
+        s.stage,
+        s.stage_order,
+        coalesce(cast(s.segment as varchar), '(none)') as segment,
+        coalesce(s.exited_at <= $as_of, false) as completed,
+        case
+            when s.exited_at <= $as_of then
+                case when $business_days then s.exited_bd - s.entered_bd else s.duration_days end
+            when $business_days then $as_of_bd - s.entered_bd
+            else (epoch_us(cast($as_of as timestamp)) - epoch_us(s.entered_at)) / 86400000000.0
+        end as days
+    from spells as s
+    inner join stages as st on st.stage = s.stage
+    where s.entered_at >= $start and s.entered_at < $end and s.entered_at <= $as_of
+),
+
+summary as (
+    select
+        stage,
+        stage_order,
+        segment,
+        count(*) filter (where completed) as n_completed,
+        count(*) filter (where not completed) as n_open,
+        quantile_cont(days, 0.5) filter (where completed) as p50,
+        quantile_cont(days, 0.75) filter (where completed) as p75,
+        quantile_cont(days, 0.9) filter (where completed) as p90
+    from durations
+    group by stage, stage_order, segment
+),
+
+-- Kaplan-Meier: at each distinct completed duration, d completions among n still at risk.
+at_each_time as (
+    select stage, segment, days, count(*) filter (where completed) as d, count(*) as leaving
+    from durations
+    group by stage, segment, days
+),
+
+at_risk as (
+    select
+        stage, segment, days, d,
+        sum(leaving) over (partition by stage, segment order by days desc rows between unbounded preceding and current row) as n
+    from at_each_time
+),
+
+survival as (
+    select
+        stage, segment, days,
+        product(1 - d / n) over (partition by stage, segment order by days rows between unbounded preceding and current row) as s
+    from at_risk
+    where d > 0
+),
+
+km as (
+    select
+        stage,
+        segment,
+        min(days) filter (where s <= 0.5 + 1e-12) as km_p50,
+        min(days) filter (where s <= 0.25 + 1e-12) as km_p75,
+        min(days) filter (where s <= 0.1 + 1e-12) as km_p90
+    from survival
+    group by stage, segment
+)
+
+select
+    m.stage,
+    m.segment,
+    m.n_completed,
+    m.n_open,
+    m.p50,
+    m.p75,
+    m.p90,
+    k.km_p50,
+    k.km_p75,
+    k.km_p90
+from summary as m
+left join km as k on k.stage = m.stage and k.segment = m.segment
+order by m.stage_order, m.segment

@@ -1,0 +1,87 @@
+"""The one query gateway (DESIGN.md section 4): every read of the warehouse goes through here.
+
+It owns the connections (read-only, one per thread, reopened when a newer warehouse is
+published), binds every value as a `$name` parameter, caps result sizes and logs timings.
+Callers never import duckdb.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from funnelboard.config import FunnelConfig
+from warehouse.publish import open_read_only
+
+log = logging.getLogger("funnelboard.gateway")
+DEFAULT_ROW_CAP = 100_000
+
+
+@dataclass
+class Result:
+    """Column names and rows of one query."""
+
+    columns: list[str]
+    rows: list[tuple]
+    truncated: bool = False
+
+    def dicts(self) -> list[dict]:
+        return [dict(zip(self.columns, r)) for r in self.rows]
+
+
+class Gateway:
+    """Read-only access to one published warehouse file."""
+
+    def __init__(self, db: Path, *, row_cap: int = DEFAULT_ROW_CAP):
+        self.db = Path(db)
+        self.row_cap = row_cap
+        self._local = threading.local()
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        stamp = self._stamp()
+        con = getattr(self._local, "con", None)
+        if con is None or self._local.stamp != stamp:
+            if con is not None:
+                con.close()
+            con = open_read_only(self.db)
+            self._local.con, self._local.stamp = con, stamp
+        return con
+
+    def _stamp(self) -> tuple[int, int]:
+        try:
+            st = os.stat(self.db)
+        except FileNotFoundError:
+            return (0, 0)
+        # os.replace gives the published file a new inode, so a new publish is always seen.
+        return (st.st_ino, st.st_mtime_ns)
+
+    def query(self, sql: str, params: dict | None = None, *, row_cap: int | None = None) -> Result:
+        """Run one SELECT with bound parameters; at most row_cap rows come back."""
+        cap = self.row_cap if row_cap is None else row_cap
+        con = self._connection()
+        started = time.perf_counter()
+        cur = con.execute(sql, params or {})
+        columns = [d[0] for d in cur.description]
+        rows = cur.fetchmany(cap + 1)
+        truncated = len(rows) > cap
+        if truncated:
+            con.abort()  # results stream in DuckDB 2: drop the rest instead of reading it
+        log.debug("query %.1f ms, %d rows", (time.perf_counter() - started) * 1000, len(rows))
+        return Result(columns, rows[:cap], truncated)
+
+    def config(self) -> FunnelConfig:
+        """The configuration the warehouse was built with."""
+        rows = self.query("select value from meta where key = 'config'").rows
+        return FunnelConfig.from_json(rows[0][0])
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None

@@ -1,0 +1,252 @@
+"""Metrics: parametrised queries over the marts (`queries/metrics/*.sql`) plus a little Python shaping.
+
+Every metric the dashboard shows and `funnelboard query` prints is computed here, from one
+`MetricRequest`: values are bound as `$parameters`; columns the user picks (segments,
+stages) are checked against the configured allow-lists and bound as quoted identifiers by
+sqlglot; filters become `"column" = $f0` conditions added to the mart reads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from sqlglot import exp
+
+from funnelboard.config import FunnelConfig
+from funnelboard.errors import UserError
+from warehouse.build import expansion
+from warehouse.gateway import Gateway
+from warehouse.models import Model, bind_identifiers, expand, parse_model, queries_root
+
+MARTS = ("fct_leads", "fct_spells")
+
+
+@dataclass(frozen=True)
+class MetricRequest:
+    """Everything a metric may be asked for; each metric reads the fields it needs."""
+
+    start: datetime | None = None  # UTC, inclusive
+    end: datetime | None = None  # UTC, exclusive
+    as_of: datetime | None = None  # UTC; default: the latest event
+    filters: tuple[tuple[str, str], ...] = ()
+    segment: str | None = None
+    segment2: str | None = None
+    from_stage: str | None = None
+    to_stage: str | None = None
+    window_days: int | None = None  # None: the configured window
+    business_days: bool = False
+    within_days: int = 30
+    by: str | None = None
+    before: tuple[datetime, datetime] | None = None
+    after: tuple[datetime, datetime] | None = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    description: str
+    run: Callable[["Context", MetricRequest], list[dict]]
+
+
+@dataclass
+class Context:
+    """A gateway plus the warehouse's configuration and resolved defaults."""
+
+    gateway: Gateway
+    config: FunnelConfig = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.config = self.gateway.config()
+
+    def latest_event(self) -> datetime | None:
+        return self.gateway.query("select max(entered_at) from raw_events").rows[0][0]
+
+    def earliest_event(self) -> datetime | None:
+        return self.gateway.query("select min(entered_at) from raw_events").rows[0][0]
+
+    def resolve(self, req: MetricRequest) -> MetricRequest:
+        """Fill defaults (as_of, period, window) and check every user-chosen name against the allow-lists."""
+        cfg = self.config
+        as_of = req.as_of or self.latest_event() or datetime(1970, 1, 1)
+        start = req.start or (self.earliest_event() or as_of)
+        end = req.end or as_of + timedelta(microseconds=1)
+        for col in (req.segment, req.segment2, *(c for c, _ in req.filters)):
+            if col is not None and col not in cfg.segments:
+                raise UserError(f"unknown segment column '{col}'; expected one of {', '.join(cfg.segments)}.")
+        for stage in (req.from_stage, req.to_stage):
+            if stage is not None and stage not in cfg.stages:
+                raise UserError(f"unknown stage '{stage}'; expected one of {', '.join(cfg.stages)}.")
+        if start >= end:
+            raise UserError("the period is empty: --from must be before --to.")
+        window = cfg.conversion_window_days if req.window_days is None else req.window_days
+        if window < 0:
+            raise UserError("the conversion window must be 0 (none) or a positive number of days.")
+        return replace(req, as_of=as_of, start=start, end=end, window_days=window)
+
+    def run_sql(self, name: str, req: MetricRequest, params: dict, identifiers: dict[str, str | None]) -> list[dict]:
+        """Run queries/metrics/<name>.sql with markers bound, filters added and params bound."""
+        model = _metric_model(name)
+        tree = expand(model.tree, expansion(self.config))
+        tree = _bind(tree, identifiers)
+        tree, filter_params = _add_filters(tree, req.filters)
+        bound = {k: v for k, v in params.items() if k in model.params}
+        missing = set(model.params) - set(bound)
+        if missing:
+            raise RuntimeError(f"metric {name} needs parameters {sorted(missing)}")
+        return self.gateway.query(tree.sql(dialect="duckdb"), {**bound, **filter_params}).dicts()
+
+
+@lru_cache(maxsize=None)
+def _metric_model(name: str) -> Model:
+    return parse_model(queries_root() / "metrics" / f"{name}.sql", "metrics")
+
+
+def _bind(tree: exp.Query, identifiers: dict[str, str | None]) -> exp.Query:
+    """Bind marker columns: a name becomes a quoted identifier, None the literal '(all)'."""
+    names = {k: v for k, v in identifiers.items() if v is not None}
+    tree = bind_identifiers(tree, names)
+    for column in list(tree.find_all(exp.Column)):
+        if column.name in identifiers and identifiers[column.name] is None:
+            column.replace(exp.Literal.string("(all)"))
+    return tree
+
+
+def _add_filters(tree: exp.Query, filters: tuple[tuple[str, str], ...]) -> tuple[exp.Query, dict]:
+    """Add `"col" = $fN` to every SELECT that reads a mart directly."""
+    if not filters:
+        return tree, {}
+    params = {f"f{i}": value for i, (_, value) in enumerate(filters)}
+    for select in tree.find_all(exp.Select):
+        source = select.args.get("from_") or select.args.get("from")
+        table = source.this if source else None
+        if not isinstance(table, exp.Table) or table.name not in MARTS:
+            continue
+        qualifier = table.alias_or_name
+        for i, (col, _) in enumerate(filters):
+            select.where(exp.column(col, table=qualifier, quoted=True).eq(exp.Placeholder(this=f"f{i}")), append=True, copy=False)
+    return tree, params
+
+
+def _period_params(req: MetricRequest) -> dict:
+    return {"start": req.start, "end": req.end, "as_of": req.as_of, "window_days": req.window_days}
+
+
+def reached(stage: str) -> str:
+    return f"reached_{stage}"
+
+
+def ratio(num: float | None, den: float | None) -> float | None:
+    return None if not den or num is None else num / den
+
+
+# --- conversion family ---------------------------------------------------------------
+
+
+def conversion(ctx: Context, req: MetricRequest) -> list[dict]:
+    req = ctx.resolve(req)
+    cfg = ctx.config
+    from_stage = req.from_stage or cfg.stages[1]
+    to_stage = req.to_stage or cfg.stages[2]
+    rows = ctx.run_sql(
+        "conversion",
+        req,
+        {**_period_params(req), "from_stage": from_stage, "to_stage": to_stage},
+        {"__from__": reached(from_stage), "__to__": reached(to_stage)},
+    )
+    row = rows[0]
+    row["rate"] = ratio(row["converted"], row["cohort"])
+    row["rate_mature"] = ratio(row["mature_converted"], row["mature_cohort"])
+    order = ("from_stage", "to_stage", "cohort", "converted", "rate", "immature", "mature_cohort",
+             "mature_converted", "rate_mature", "period_from", "period_to", "window_days")
+    return [{k: row[k] for k in order}]
+
+
+def sql_rate(ctx: Context, req: MetricRequest) -> list[dict]:
+    stages = ctx.config.stages
+    mql_sql = conversion(ctx, replace(req, from_stage=stages[1], to_stage=stages[2]))[0]
+    lead_sql = conversion(ctx, replace(req, from_stage=stages[0], to_stage=stages[2]))[0]
+    return [{
+        "mqls": mql_sql["cohort"],
+        "mql_sqls": mql_sql["converted"],
+        "sql_rate": mql_sql["rate"],
+        "immature": mql_sql["immature"],
+        "rate_mature": mql_sql["rate_mature"],
+        "leads": lead_sql["cohort"],
+        "lead_sqls": lead_sql["converted"],
+        "lead_sql_rate": lead_sql["rate"],
+    }]
+
+
+def funnel(ctx: Context, req: MetricRequest) -> list[dict]:
+    req = ctx.resolve(req)
+    stages = ctx.config.stages
+    row = ctx.run_sql("funnel", req, _period_params(req), {"__first__": reached(stages[0])})[0]
+    cohort = row["cohort"]
+    out, previous = [], None
+    for stage in stages:
+        n = row[f"reached_{stage}"]
+        out.append({
+            "stage": stage,
+            "reached": n,
+            "step_rate": None if previous is None else ratio(n, previous),
+            "cumulative_rate": ratio(n, cohort),
+            "period_reached": row[f"period_{stage}"],
+        })
+        previous = n
+    return out
+
+
+# --- stage accounting and time in stage -----------------------------------------------
+
+
+def stage_accounting(ctx: Context, req: MetricRequest) -> list[dict]:
+    req = ctx.resolve(req)
+    return ctx.run_sql("stage_accounting", req, _period_params(req), {})
+
+
+def business_day_clock(moment: datetime, tz: str) -> float:
+    """The business-day clock of docs/metrics.md at a UTC instant (the SQL twin is in fct_spells)."""
+    local = moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+    d = (local - datetime(1970, 1, 5)) / timedelta(days=1)
+    weeks = math.floor(d / 7)
+    return 5 * weeks + min(d - 7 * weeks, 5)
+
+
+def time_in_stage(ctx: Context, req: MetricRequest) -> list[dict]:
+    req = ctx.resolve(req)
+    params = {
+        **_period_params(req),
+        "business_days": req.business_days,
+        "as_of_bd": business_day_clock(req.as_of, ctx.config.timezone),
+    }
+    rows = ctx.run_sql("time_in_stage", req, params, {"__segment__": req.segment})
+    if req.segment is None:
+        for r in rows:
+            r.pop("segment")
+    return rows
+
+
+REGISTRY: dict[str, Metric] = {}
+
+
+def register(name: str, description: str, run: Callable[[Context, MetricRequest], list[dict]]) -> None:
+    REGISTRY[name] = Metric(name, description, run)
+
+
+register("conversion", "Cohort conversion between two funnel stages (--from-stage, --to-stage), with maturity and the period view.", conversion)
+register("sql_rate", "The SQL rate (MQL -> SQL of the MQL cohort) with lead -> SQL beside it.", sql_rate)
+register("funnel", "Stage-by-stage and cumulative conversion of the period's lead cohort, with period counts.", funnel)
+register("stage_accounting", "Spells entered per stage split into advanced / exited (by outcome) / regressed / open.", stage_accounting)
+register("time_in_stage", "Completed-only and Kaplan-Meier p50/p75/p90 of time in each stage (--segment, --business-days).", time_in_stage)
+
+
+def run_metric(gateway: Gateway, name: str, req: MetricRequest) -> list[dict]:
+    """Compute one metric by name; UserError for an unknown name."""
+    if name not in REGISTRY:
+        raise UserError(f"unknown metric '{name}'; `funnelboard query --list` names them.")
+    return REGISTRY[name].run(Context(gateway), req)

@@ -1,0 +1,212 @@
+"""The model layer: `.sql` files compiled by sqlglot, checked, ordered by dependency and built.
+
+Each model is one SELECT in `queries/<layer>/<name>.sql` with its metadata beside it in
+`<name>.toml` (description, grain, columns, parameters, data tests). Loading a model parses
+it once and checks: exactly one SELECT; no `*` in a mart's final projections; every table it
+reads is a source or another model (CTE names excluded); its declared parameters equal the
+`$placeholders` it uses.
+
+Configured lists enter the SQL as AST rewrites, never as text: a projection that mentions
+`__attr__` is repeated once per attribute column, one that mentions `__stage__` /
+`__stage_order__` once per funnel stage, one that mentions `__outcome__` once per outcome
+(the marker also substitutes inside the alias). Single identifiers chosen at run time
+(`__segment__`, ...) are bound through `bind_identifiers` from an allow-list, quoted.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import sqlglot
+from sqlglot import exp
+
+from funnelboard.errors import UserError
+
+LAYERS = ("staging", "intermediate", "marts")
+QUERY_LAYER = "metrics"
+SOURCES = frozenset(
+    {"raw_events", "raw_leads", "quarantine", "load_ledger", "meta", "cfg_stages", "cfg_reasons", "cfg_sla", "cfg_settings"}
+)
+MARKERS = ("__attr__", "__stage__", "__stage_order__", "__outcome__")
+
+
+class ModelError(UserError):
+    """A model file that breaks a rule; the message names the model and the rule."""
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    layer: str
+    path: Path
+    tree: exp.Query
+    deps: tuple[str, ...]
+    params: tuple[str, ...]
+    meta: dict = field(compare=False)
+
+    @property
+    def description(self) -> str:
+        return self.meta.get("description", "")
+
+    @property
+    def materialized(self) -> str:
+        return self.meta.get("materialized", "view" if self.layer == "staging" else "table")
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """The configured lists the markers expand to."""
+
+    attributes: tuple[str, ...]
+    stages: tuple[str, ...]
+    outcomes: tuple[str, ...]
+    score: str | None = None
+    amount: str | None = None
+
+
+def queries_root() -> Path:
+    return Path(str(resources.files("queries")))
+
+
+def load_models(root: Path | None = None, layers: tuple[str, ...] = LAYERS) -> dict[str, Model]:
+    """Parse and check every model under root; ModelError names the first model that breaks a rule."""
+    root = root or queries_root()
+    models: dict[str, Model] = {}
+    for layer in layers:
+        for path in sorted((root / layer).glob("*.sql")):
+            model = parse_model(path, layer)
+            if model.name in models:
+                raise ModelError(f"model {model.name} is defined twice ({models[model.name].path} and {path}).")
+            models[model.name] = model
+    if layers == LAYERS:
+        for model in models.values():
+            unknown = [d for d in model.deps if d not in models and d not in SOURCES]
+            if unknown:
+                raise ModelError(f"model {model.name} reads '{unknown[0]}', which is neither a model nor a source table.")
+        build_order(models)
+    return models
+
+
+def parse_model(path: Path, layer: str) -> Model:
+    name = path.stem
+    try:
+        statements = [s for s in sqlglot.parse(path.read_text("utf-8"), dialect="duckdb") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        raise ModelError(f"model {name} does not parse: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise ModelError(f"model {name} must be exactly one SELECT statement, found {len(statements)} statement(s).")
+    tree = statements[0]
+    if layer == "marts" and any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star)) for p in tree.selects):
+        raise ModelError(f"model {name} is a mart and selects *: name its columns, they are its promise.")
+    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+    deps = tuple(sorted({t.name for t in tree.find_all(exp.Table) if t.name and t.name not in ctes}))
+    used = tuple(sorted({p.name for p in tree.find_all(exp.Placeholder) if p.name}))
+    meta_path = path.with_suffix(".toml")
+    if not meta_path.is_file():
+        raise ModelError(f"model {name} has no metadata file {meta_path.name} beside it.")
+    meta = tomllib.loads(meta_path.read_text("utf-8"))
+    for key in ("description", "grain", "columns"):
+        if key not in meta:
+            raise ModelError(f"model {name}'s metadata lacks '{key}'.")
+    declared = tuple(sorted(meta.get("parameters", {})))
+    if declared != used:
+        missing = sorted(set(used) - set(declared))
+        unused = sorted(set(declared) - set(used))
+        what = f"uses undeclared parameter ${missing[0]}" if missing else f"declares parameter {unused[0]} but never uses it"
+        raise ModelError(f"model {name} {what}.")
+    return Model(name=name, layer=layer, path=path, tree=tree, deps=deps, params=used, meta=meta)
+
+
+def build_order(models: dict[str, Model]) -> list[Model]:
+    graph = {name: {d for d in m.deps if d in models} for name, m in models.items()}
+    try:
+        return [models[n] for n in graphlib.TopologicalSorter(graph).static_order()]
+    except graphlib.CycleError as exc:
+        raise ModelError(f"models depend on each other in a cycle: {' -> '.join(exc.args[1])}.") from None
+
+
+def expand(tree: exp.Query, lists: Expansion) -> exp.Query:
+    """Repeat every projection that mentions a marker once per item of its configured list."""
+    tree = tree.copy()
+    for column in list(tree.find_all(exp.Column)):
+        if column.name in ("__score__", "__amount__"):
+            target = lists.score if column.name == "__score__" else lists.amount
+            column.replace(exp.column(target, table=column.table or None, quoted=True) if target else exp.Null())
+    for select in list(tree.find_all(exp.Select)):
+        if _inside_projection(select):
+            continue  # a scalar subquery: the projection around it is repeated and substituted whole
+        projections: list[exp.Expression] = []
+        for projection in select.expressions:
+            projections.extend(_expand_projection(projection, lists))
+        select.set("expressions", projections)
+    leftover = [c for c in tree.find_all(exp.Column) if c.name in MARKERS]
+    if leftover:
+        raise ModelError(f"marker {leftover[0].name} may only appear inside a projection; found it in '{leftover[0].parent_select.sql('duckdb')[:80]}...'.")
+    return tree
+
+
+def _inside_projection(node: exp.Expression) -> bool:
+    while node.parent is not None:
+        if isinstance(node.parent, exp.Select) and node.arg_key == "expressions":
+            return True
+        node = node.parent
+    return False
+
+
+def _markers_in(projection: exp.Expression) -> set[str]:
+    found = set()
+    for column in projection.find_all(exp.Column):
+        for marker in MARKERS:
+            if column.name == marker or (marker != "__stage_order__" and marker in column.name):
+                found.add(marker)
+    return found
+
+
+def _expand_projection(projection: exp.Expression, lists: Expansion) -> list[exp.Expression]:
+    found = _markers_in(projection)
+    if not found:
+        return [projection]
+    if "__attr__" in found:
+        return [_substitute(projection, "__attr__", a, exact=None) for a in lists.attributes]
+    if found & {"__stage__", "__stage_order__"}:
+        return [
+            _substitute(projection, "__stage__", stage, exact=exp.Literal.string(stage), order=order)
+            for order, stage in enumerate(lists.stages, start=1)
+        ]
+    return [_substitute(projection, "__outcome__", o, exact=exp.Literal.string(o)) for o in lists.outcomes]
+
+
+def _substitute(projection: exp.Expression, marker: str, name: str, *, exact, order: int | None = None) -> exp.Expression:
+    """One copy of a projection for one item: the marker column becomes the item, names containing it are renamed."""
+    copy = projection.copy()
+    if isinstance(copy, exp.Column) and copy.name == marker and exact is None:
+        return exp.column(name, table=copy.table or None, quoted=True)
+    for column in list(copy.find_all(exp.Column)):
+        if column.name == "__stage_order__" and order is not None:
+            column.replace(exp.Literal.number(order))
+        elif column.name == marker:
+            column.replace(exact.copy() if exact is not None else exp.column(name, table=column.table or None, quoted=True))
+        elif marker in column.name:
+            column.set("this", exp.to_identifier(column.name.replace(marker, name), quoted=True))
+    if isinstance(copy, exp.Alias) and marker in copy.alias:
+        copy.set("alias", exp.to_identifier(copy.alias.replace(marker, name), quoted=True))
+    elif not isinstance(copy, exp.Column):
+        raise ModelError(f"a projection repeated per {marker} needs an alias containing {marker}: '{projection.sql('duckdb')}'.")
+    return copy
+
+
+def bind_identifiers(tree: exp.Query, names: dict[str, str]) -> exp.Query:
+    """Replace marker columns (e.g. `__segment__`) by quoted identifiers chosen from an allow-list."""
+    tree = tree.copy()
+    for column in list(tree.find_all(exp.Column)):
+        if column.name in names:
+            column.set("this", exp.to_identifier(names[column.name], quoted=True))
+    return tree
+
+
+def render(model: Model, lists: Expansion, dialect: str = "duckdb") -> str:
+    return expand(model.tree, lists).sql(dialect=dialect, pretty=True)
