@@ -78,9 +78,12 @@ def build_models(con: duckdb.DuckDBPyConnection, config: FunnelConfig, progress:
     for model in build_order(models):
         sql = expand(model.tree, lists).sql(dialect="duckdb")
         kind = "view" if model.materialized == "view" else "table"
-        for other in ("view", "table"):
-            if other != kind:
-                con.execute(f"drop {other} if exists {exp.to_identifier(model.name).sql('duckdb')}")
+        existing = con.execute(
+            "select table_type from information_schema.tables where table_schema = 'main' and table_name = $n",
+            {"n": model.name},
+        ).fetchall()
+        if existing and (existing[0][0] == "VIEW") != (kind == "view"):
+            con.execute(f"drop {'view' if existing[0][0] == 'VIEW' else 'table'} {exp.to_identifier(model.name).sql('duckdb')}")
         try:
             progress.execute(con, f"building {model.layer}/{model.name}", f"create or replace {kind} {model.name} as {sql}")
         except duckdb.Error as exc:
