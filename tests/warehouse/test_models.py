@@ -1,0 +1,142 @@
+"""The model runner: every rule it enforces fails loudly, naming the model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from etl.load import load_files
+from funnelboard.errors import UserError
+from tests.conftest import HEADER, NOW, rows, write
+from warehouse.build import expansion
+from warehouse.gateway import Gateway
+from warehouse.metrics import MetricRequest, run_metric
+from warehouse.models import LAYERS, ModelError, build_order, load_models, queries_root, render
+
+GOOD_META = 'description = "d"\ngrain = "g"\n[columns]\nx = ""\n'
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "queries"
+    for layer in LAYERS:
+        (root / layer).mkdir(parents=True)
+    return root
+
+
+def model(root: Path, layer: str, name: str, sql: str, meta: str | None = GOOD_META) -> None:
+    (root / layer / f"{name}.sql").write_text(sql)
+    if meta is not None:
+        (root / layer / f"{name}.toml").write_text(meta)
+
+
+def test_the_shipped_models_load_and_order_by_dependency():
+    models = load_models()
+    order = [m.name for m in build_order(models)]
+    assert set(order) >= {"stg_events", "int_spells", "int_lead_attributes", "fct_leads", "fct_spells"}
+    assert order.index("stg_events") < order.index("int_spells") < order.index("fct_leads") < order.index("fct_spells")
+    assert models["fct_spells"].deps == ("cfg_settings", "fct_leads", "int_spells")
+
+
+@pytest.mark.parametrize(
+    "layer,sql,meta,message",
+    [
+        ("staging", "select 1 as x", None, "model m has no metadata file m.toml"),
+        ("staging", "select 1 as x; select 2 as x", GOOD_META, "must be exactly one SELECT statement, found 2"),
+        ("staging", "insert into t values (1)", GOOD_META, "must be exactly one SELECT"),
+        ("marts", "select * from raw_events", GOOD_META, "is a mart and selects *"),
+        ("marts", "select e.* from raw_events as e", GOOD_META, "is a mart and selects *"),
+        ("staging", "select x from raw_events where x = $a", GOOD_META, "uses undeclared parameter $a"),
+        ("staging", "select x from raw_events", GOOD_META + "[parameters]\nb = ''\n", "declares parameter b but never uses it"),
+        ("staging", "select x from nowhere", GOOD_META, "reads 'nowhere', which is neither a model nor a source table"),
+        ("staging", "select x from raw_events where", GOOD_META, "does not parse"),
+        ("staging", "select 1 as x", 'grain = "g"\n[columns]\nx = ""\n', "metadata lacks 'description'"),
+    ],
+)
+def test_each_rule_names_the_model(tree, layer, sql, meta, message):
+    model(tree, layer, "m", sql, meta)
+    with pytest.raises(ModelError) as err:
+        load_models(tree)
+    assert message in str(err.value)
+
+
+def test_cte_names_are_not_dependencies(tree):
+    model(tree, "staging", "m", "with raw_leads_like as (select lead_id as x from raw_events) select x from raw_leads_like")
+    assert load_models(tree)["m"].deps == ("raw_events",)
+
+
+def test_a_dependency_cycle_is_refused(tree):
+    model(tree, "intermediate", "a", "select x from b")
+    model(tree, "intermediate", "b", "select x from a")
+    with pytest.raises(ModelError, match="cycle"):
+        load_models(tree)
+
+
+def test_markers_expand_to_explicit_columns(config):
+    rendered = render(load_models()["fct_leads"], expansion(config))
+    for stage in config.stages:
+        assert f'AS "reached_{stage}"' in rendered and f'AS "entered_{stage}"' in rendered
+    for attribute in ("channel", "owner", "service_line"):
+        assert f'"a"."{attribute}"' in rendered
+    for marker in ("__attr__", "__stage__", "__stage_order__", "__score__", "__amount__"):
+        assert marker not in rendered
+
+
+def test_models_render_for_other_dialects(config):
+    spark = render(load_models()["fct_leads"], expansion(config), "spark")
+    assert "`reached_mql`" in spark
+
+
+@pytest.fixture
+def small_warehouse(tmp_path, config) -> Path:
+    db = tmp_path / "wh.duckdb"
+    text = "\n".join([
+        HEADER,
+        "L1,New Lead,2024-01-01,,referral,Ann",
+        "L1,Marketing Qualified,2024-01-02,,referral,Ann",
+        "L1,Sales Qualified,2024-01-05,,referral,Bob",
+        "L2,New Lead,2024-01-01,,outbound,Ann",
+        "L2,Marketing Qualified,2024-01-03,,outbound,Ann",
+    ]) + "\n"
+    load_files(db, [write(tmp_path / "e.csv", text)], config, now=NOW)
+    return db
+
+
+@pytest.mark.parametrize("hostile", ["x' OR 1=1 --", '"; DROP TABLE raw_events; --', "referral' --", "%", "referral\\"])
+def test_hostile_filter_values_are_values(small_warehouse, hostile):
+    gateway = Gateway(small_warehouse)
+    row = run_metric(gateway, "conversion", MetricRequest(filters=(("channel", hostile),)))[0]
+    assert row["cohort"] == 0
+    assert run_metric(gateway, "conversion", MetricRequest(filters=(("channel", "referral"),)))[0]["cohort"] == 1
+    gateway.close()
+    assert rows(small_warehouse, "select count(*) from raw_events") == [(5,)]
+
+
+@pytest.mark.parametrize(
+    "req,message",
+    [
+        (MetricRequest(filters=(('channel" = channel or "1', "x"),)), "unknown segment column"),
+        (MetricRequest(segment="lead_id"), "unknown segment column 'lead_id'"),
+        (MetricRequest(from_stage="nurture"), "unknown stage 'nurture'"),
+        (MetricRequest(to_stage="sql; drop table x"), "unknown stage"),
+    ],
+)
+def test_column_and_stage_names_come_from_the_allow_list(small_warehouse, req, message):
+    with pytest.raises(UserError, match=message):
+        run_metric(Gateway(small_warehouse), "time_in_stage" if req.segment else "conversion", req)
+
+
+def test_a_failing_data_test_stops_the_build_and_names_it(tmp_path, config, monkeypatch):
+    root = tmp_path / "queries"
+    shutil.copytree(queries_root(), root)
+    meta = root / "marts" / "fct_leads.toml"
+    meta.write_text(meta.read_text().replace("[tests]\n", "[tests]\nexpression = [\"current_stage = 'won'\"]\n"))
+    import warehouse.models as models_module
+
+    monkeypatch.setattr(models_module, "queries_root", lambda: root)
+    db = tmp_path / "wh.duckdb"
+    with pytest.raises(ModelError, match=r"model fct_leads fails its data test current_stage = 'won' on 1 row"):
+        load_files(db, [write(tmp_path / "e.csv", HEADER + "\nL1,mql,2024-01-02,,x,y\n")], config, now=NOW)
+    assert not db.exists(), "a failed build publishes nothing"
