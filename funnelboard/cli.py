@@ -284,9 +284,13 @@ def _numeric(text: str) -> bool:
 @click.option("--to-stage", help="Conversion end stage.")
 @click.option("--window", "window_days", type=int, help="Conversion window in days (0 = none; default from config).")
 @click.option("--business-days", is_flag=True, help="Durations in business days.")
+@click.option("--within-days", type=click.IntRange(min=1), default=30, show_default=True, help="time_to_sql: the N in 'reached SQL within N days'.")
+@click.option("--by", help="disqualifiers: group by stage_left, week or a segment column.")
+@click.option("--before", help="mix_vs_rate: the earlier period as FROM:TO dates (default: the 28 days before --after).")
+@click.option("--after", help="mix_vs_rate: the later period as FROM:TO dates (default: the 28 days ending at as-of).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @db_option
-def query(metric, list_metrics, start, end, as_of, segment, segment2, filters, from_stage, to_stage, window_days, business_days, fmt, db) -> None:
+def query(metric, list_metrics, start, end, as_of, segment, segment2, filters, from_stage, to_stage, window_days, business_days, within_days, by, before, after, fmt, db) -> None:
     """Print a metric from the warehouse, with the same filters the dashboard uses."""
     from warehouse.gateway import Gateway
     from warehouse.metrics import REGISTRY, MetricRequest, run_metric
@@ -309,8 +313,22 @@ def query(metric, list_metrics, start, end, as_of, segment, segment2, filters, f
         to_stage=to_stage,
         window_days=window_days,
         business_days=business_days,
+        within_days=within_days,
+        by=by,
+        before=_span(config, before, "--before"),
+        after=_span(config, after, "--after"),
     )
     _emit(run_metric(gateway, metric, req), fmt)
+
+
+def _span(config: FunnelConfig, text: str | None, flag: str) -> tuple[datetime, datetime] | None:
+    if not text:
+        return None
+    if ":" not in text:
+        raise UserError(f"{flag} '{text}' is not FROM:TO, e.g. 2026-10-01:2026-10-28.")
+    first, last = text.split(":", 1)
+    start, end = _period(config, first, last)
+    return start, end
 
 
 @main.command()

@@ -103,3 +103,71 @@ def test_progress_lines_when_not_a_terminal(tmp_path):
     assert "reading and checking e.csv: started" in result.output
     assert "reading and checking e.csv: done in" in result.output
     assert "\r" not in result.output, "no bar redraws off a terminal"
+
+
+def _demo_db(tmp_path):
+    from etl.generate import generate
+
+    events = generate(out=tmp_path / "events.csv", n_leads=1500, seed=5).path
+    db = tmp_path / "wh.duckdb"
+    assert run("load", str(events), "--db", str(db), "--quiet").exit_code == 0
+    return db
+
+
+def test_query_prints_every_metric_in_every_format(tmp_path):
+    from warehouse.metrics import REGISTRY
+
+    db = _demo_db(tmp_path)
+    listed = run("query", "--list")
+    assert listed.exit_code == 0
+    for name in REGISTRY:
+        assert name in listed.output
+        for fmt in ("table", "csv", "json"):
+            result = run("query", name, "--db", str(db), "--format", fmt)
+            assert result.exit_code == 0, (name, fmt, result.output)
+            if fmt == "json":
+                data = json.loads(result.output)
+                assert isinstance(data, list) and data and isinstance(data[0], dict), name
+
+
+def test_query_json_matches_the_metric_and_honours_filters_and_dates(tmp_path):
+    from warehouse.gateway import Gateway
+    from warehouse.metrics import MetricRequest, run_metric
+    from datetime import datetime
+
+    db = _demo_db(tmp_path)
+    out = json.loads(run("query", "conversion", "--db", str(db), "--format", "json", "--filter", "channel=referral", "--from", "2026-06-01", "--to", "2026-06-30").output)
+    direct = run_metric(Gateway(db), "conversion", MetricRequest(filters=(("channel", "referral"),), start=datetime(2026, 6, 1), end=datetime(2026, 7, 1)))
+    assert out == direct
+    assert 0 < out[0]["cohort"]
+
+
+def test_query_mistakes_are_one_line(tmp_path):
+    db = _demo_db(tmp_path)
+    for args, message in [
+        (["query", "nope", "--db", str(db)], "unknown metric 'nope'"),
+        (["query", "conversion", "--db", str(db), "--filter", "lead_id=L1"], "unknown segment column 'lead_id'"),
+        (["query", "conversion", "--db", str(db), "--from", "01/06/2026"], "is not a date"),
+        (["query", "conversion", "--db", str(db), "--from", "2026-06-30", "--to", "2026-06-01"], "the period is empty"),
+        (["query", "conversion", "--db", str(db), "--filter", "channel"], "is not COLUMN=VALUE"),
+        (["query", "conversion", "--db", str(tmp_path / "none.duckdb")], "no warehouse at"),
+    ]:
+        result = run(*args)
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, (args, result.output)
+
+
+def test_models_list_and_render(tmp_path):
+    listed = run("models", "list")
+    assert listed.exit_code == 0 and "marts/fct_leads" in listed.output
+    rendered = run("models", "render", "fct_spells", "--dialect", "postgres")
+    assert rendered.exit_code == 0 and '"channel"' in rendered.output
+    assert run("models", "render", "nope").exit_code == 2
+
+
+def test_build_rebuilds_with_a_new_config(tmp_path):
+    db = _demo_db(tmp_path)
+    cfg = write(tmp_path / "funnel.toml", "[funnel]\nskipped_stages = \"strict\"\n")
+    result = run("build", "--db", str(db), "--config", str(cfg))
+    assert result.exit_code == 0, result.output
+    strict = rows(db, "select count(*) from fct_leads where reached_mql is distinct from entered_mql")
+    assert strict == [(0,)]
