@@ -225,10 +225,20 @@ def time_in_stage(ctx: Context, req: MetricRequest) -> list[dict]:
         "as_of_bd": business_day_clock(req.as_of, ctx.config.timezone),
     }
     rows = ctx.run_sql("time_in_stage", req, params, {"__segment__": req.segment})
-    if req.segment is None:
-        for r in rows:
-            r.pop("segment")
-    return rows
+    if req.segment is not None:
+        return [_rename(r, "segment", req.segment) for r in rows]
+    # Without a segment every stage gets a row, empty ones included (as stage_accounting).
+    by_stage = {r["stage"]: r for r in rows}
+    empty = {"n_completed": 0, "n_open": 0, **{k: None for k in ("p50", "p75", "p90", "km_p50", "km_p75", "km_p90")}}
+    out = []
+    for stage in ctx.config.stages[:-1]:
+        row = by_stage.get(stage, {"stage": stage, **empty})
+        out.append({k: v for k, v in row.items() if k != "segment"})
+    return out
+
+
+def _rename(row: dict, old: str, new: str) -> dict:
+    return {(new if k == old else k): v for k, v in row.items()}
 
 
 REGISTRY: dict[str, Metric] = {}

@@ -1,0 +1,1 @@
+"""The independent plain-Python oracle of docs/metrics.md, its strategies and its own tests."""
