@@ -27,8 +27,8 @@ from_leads as (
 )
 
 select
-    e.lead_id,
+    coalesce(e.lead_id, l.lead_id) as lead_id,
     l.created_at,
     coalesce(l.__attr__, e.__attr__) as __attr__
 from from_events as e
-left join from_leads as l on l.lead_id = e.lead_id
+full outer join from_leads as l on l.lead_id = e.lead_id

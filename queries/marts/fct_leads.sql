@@ -28,7 +28,7 @@ journeys as (
 )
 
 select
-    j.lead_id,
+    a.lead_id,
     coalesce(a.created_at, j.first_event_at) as created_at,
     case when st.skipped_stages = 'strict' then j.entered___stage__ else j.counted___stage__ end as reached___stage__,
     j.entered___stage__,
@@ -36,6 +36,6 @@ select
     try_cast(a.__score__ as double) as score_value,
     try_cast(a.__amount__ as double) as amount_value,
     a.__attr__
-from journeys as j
-inner join attributes as a on a.lead_id = j.lead_id
+from attributes as a
+left join journeys as j on j.lead_id = a.lead_id
 cross join settings as st
