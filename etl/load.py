@@ -28,6 +28,9 @@ ISO_TIMESTAMP = (
     r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?: ?(?:[Zz]|[+-]\d{2}(?::?\d{2})?))?)?"
 )
 
+# Trimmed from every value: spaces, tabs, line breaks (plain trim() only strips spaces).
+WHITESPACE = "e' \\t\\r\\n\\f\\x0b'"
+
 REJECT_REASONS = {
     "TOO MANY COLUMNS": "wrong_column_count",
     "MISSING COLUMNS": "wrong_column_count",
@@ -217,7 +220,7 @@ def _load_one(
 
     def col(name: str) -> str:
         c = f.column(name)
-        return f"nullif(trim({c}), '')" if c else "null::varchar"
+        return f"nullif(trim({c}, {WHITESPACE}), '')" if c else "null::varchar"
 
     ts_name = "entered_at" if events else "created_at"
     ts_text = col(ts_name)

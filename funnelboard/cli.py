@@ -262,8 +262,10 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.4f}"
-    if isinstance(value, (datetime, date)):
+    if isinstance(value, datetime):
         return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
     return str(value)
 
 

@@ -76,7 +76,7 @@ class FunnelConfig:
         return {normalise_label(k): v for k, v in self.reasons.items()}
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(asdict(self))  # key order kept: segment order is the display order
 
     @classmethod
     def from_json(cls, text: str) -> "FunnelConfig":

@@ -24,6 +24,7 @@ from warehouse.gateway import Gateway
 from warehouse.models import Model, bind_identifiers, expand, parse_model, queries_root
 
 MARTS = ("fct_leads", "fct_spells")
+METRIC_ROW_CAP = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class Context:
         """Fill defaults (as_of, period, window) and check every user-chosen name against the allow-lists."""
         cfg = self.config
         as_of = req.as_of or self.latest_event() or datetime(1970, 1, 1)
-        start = req.start or (self.earliest_event() or as_of)
+        start = req.start or min(self.earliest_event() or as_of, as_of)
         end = req.end or as_of + timedelta(microseconds=1)
         for col in (req.segment, req.segment2, *(c for c, _ in req.filters)):
             if col is not None and col not in cfg.segments:
@@ -98,7 +99,12 @@ class Context:
         missing = set(model.params) - set(bound)
         if missing:
             raise RuntimeError(f"metric {name} needs parameters {sorted(missing)}")
-        return self.gateway.query(tree.sql(dialect="duckdb"), {**bound, **filter_params}).dicts()
+        result = self.gateway.query(tree.sql(dialect="duckdb"), {**bound, **filter_params}, row_cap=METRIC_ROW_CAP)
+        if result.truncated:
+            raise UserError(
+                f"metric {name} has more than {METRIC_ROW_CAP:,} rows; narrow it with --from/--to or --filter."
+            )
+        return result.dicts()
 
 
 @lru_cache(maxsize=None)
@@ -260,3 +266,7 @@ def run_metric(gateway: Gateway, name: str, req: MetricRequest) -> list[dict]:
     if name not in REGISTRY:
         raise UserError(f"unknown metric '{name}'; `funnelboard query --list` names them.")
     return REGISTRY[name].run(Context(gateway), req)
+
+
+# The rest of the metrics register themselves on import.
+import warehouse.metrics_more  # noqa: E402,F401

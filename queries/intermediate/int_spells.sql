@@ -32,6 +32,7 @@ spells as (
         any_value(is_terminal) as is_terminal,
         min(entered_at) as entered_at,
         arg_min(reason, event_no) filter (where reason is not null) as reason,
+        arg_min(entered_at, event_no) filter (where reason is not null) as reason_at,
         count(*) as events
     from numbered
     group by lead_id, spell_no
@@ -70,5 +71,6 @@ select
     end as next_kind,
     stage_left,
     reason,
+    reason_at,
     events
 from linked

@@ -2,7 +2,7 @@
 with spells as (
     select
         lead_id, spell_no, stage, stage_order, is_funnel, is_terminal, entered_at, exited_at,
-        next_stage, next_stage_order, next_kind, stage_left, reason
+        next_stage, next_stage_order, next_kind, stage_left, reason, reason_at
     from int_spells
 ),
 
@@ -41,6 +41,7 @@ select
     s.next_kind,
     s.stage_left,
     s.reason,
+    s.reason_at,
     (epoch_us(s.exited_at) - epoch_us(s.entered_at)) / 86400000000.0 as duration_days,
     5 * floor(s.entered_d / 7) + least(s.entered_d - 7 * floor(s.entered_d / 7), 5) as entered_bd,
     5 * floor(s.exited_d / 7) + least(s.exited_d - 7 * floor(s.exited_d / 7), 5) as exited_bd,

@@ -89,8 +89,43 @@ def compare_all(db: Path, config, start: datetime, end: datetime, as_of: datetim
                     oracle.time_in_stage(start, end, segment=segment, business_days=business, filters=filters),
                     f"time_in_stage segment={segment} business={business}",
                 )
+        compare_more(gateway, oracle, base, start, end, filters)
     finally:
         gateway.close()
+
+
+def compare_more(gateway, oracle, base: MetricRequest, start, end, filters) -> None:
+    def req(**changes) -> MetricRequest:
+        return MetricRequest(**{**base.__dict__, **changes})
+
+    for n in (7, 30):
+        assert_rows_equal(run_metric(gateway, "time_to_sql", req(within_days=n)), oracle.time_to_sql(start, end, within_days=n, filters=filters), f"time_to_sql {n}")
+    for business in (False, True):
+        assert_rows_equal(
+            run_metric(gateway, "time_in_stage_by_lead", req(business_days=business)),
+            oracle.time_in_stage_by_lead(business_days=business, filters=filters),
+            f"time_in_stage_by_lead business={business}",
+        )
+    for segments in (["channel"], ["owner"], ["channel", "owner"]):
+        assert_rows_equal(
+            run_metric(gateway, "segment_conversion", req(segment=segments[0], segment2=segments[1] if len(segments) > 1 else None)),
+            oracle.segment_conversion(segments, start, end, filters=filters),
+            f"segment_conversion {segments}",
+        )
+    span = end - start
+    before, after = (start - span, start), (start, end)
+    assert_rows_equal(
+        run_metric(gateway, "mix_vs_rate", req(segment="channel", before=before, after=after)),
+        oracle.mix_vs_rate("channel", before, after, filters=filters),
+        "mix_vs_rate",
+    )
+    for by in (None, "stage_left", "week", "channel"):
+        assert_rows_equal(run_metric(gateway, "disqualifiers", req(by=by)), oracle.disqualifiers(start, end, by=by, filters=filters), f"disqualifiers by={by}")
+    for segment in (None, "channel"):
+        assert_rows_equal(run_metric(gateway, "stalled", req(segment=segment)), oracle.stalled(segment=segment, filters=filters), f"stalled segment={segment}")
+        assert_rows_equal(run_metric(gateway, "stalled_summary", req(segment=segment)), oracle.stalled_summary(segment=segment, filters=filters), f"stalled_summary segment={segment}")
+    assert_rows_equal(run_metric(gateway, "weekly_kpis", base), oracle.weekly_kpis(start, end, filters=filters), "weekly_kpis")
+    assert_rows_equal(run_metric(gateway, "score_bands", base), oracle.score_bands(start, end, filters=filters), "score_bands")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
