@@ -187,16 +187,16 @@ def _matches(row: dict, filters: tuple[tuple[str, str], ...]) -> bool:
     return all(row[column] == value for column, value in filters)
 
 
-def _stall_rows(ctx: Context, name: str, req: MetricRequest) -> list[dict]:
-    """Rows of a stall query over the whole warehouse (its thresholds), then the request's filters."""
+def _stall_rows(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Spells stalled now or a week ago, thresholds from the whole warehouse, then the request's filters."""
     params = {"as_of": req.as_of, "segmented": req.segment is not None}
-    rows = ctx.run_sql(name, replace(req, filters=()), params, {"__segment__": req.segment})
+    rows = ctx.run_sql("stalled", replace(req, filters=()), params, {"__segment__": req.segment})
     return [r for r in rows if _matches(r, req.filters)]
 
 
 def stalled(ctx: Context, req: MetricRequest) -> list[dict]:
     req = ctx.resolve(req)
-    rows = _stall_rows(ctx, "stalled", req)
+    rows = [r for r in _stall_rows(ctx, req) if r["stalled"]]
     has_owner = OWNER in attribute_columns(ctx.config)
     segments = [s for s in ctx.config.segments if s != OWNER]
     out = []
@@ -211,7 +211,7 @@ def stalled(ctx: Context, req: MetricRequest) -> list[dict]:
 
 def stalled_summary(ctx: Context, req: MetricRequest) -> list[dict]:
     req = ctx.resolve(req)
-    rows = _stall_rows(ctx, "stalled_summary", req)
+    rows = _stall_rows(ctx, req)
     return [{k: sum(1 for r in rows if r[k]) for k in ("stalled", "newly_stalled", "recovered")}]
 
 

@@ -1,4 +1,4 @@
--- Open spells at as_of in a funnel stage before the last whose age exceeds the stage's threshold (SLA, else p90).
+-- Spells stalled at as_of or at as_of - 7 days (thresholds as at as_of): the stalled list and its weekly diff.
 with spells as (
     select s.lead_id, s.stage, s.entered_at, s.exited_at, s.duration_days, s.__segment__ as segment
     from fct_spells as s
@@ -56,25 +56,33 @@ segment_p90 as (
     group by stage, segment
 ),
 
-open_spells as (
+-- spells open at as_of or at as_of - 7 days
+candidates as (
     select
         lead_id,
         stage,
         segment,
         entered_at,
+        exited_at,
+        exited_at is null or exited_at > $as_of as open_now,
+        entered_at <= cast($as_of as timestamp) - interval 7 day
+            and (exited_at is null or exited_at > cast($as_of as timestamp) - interval 7 day) as open_then,
         (epoch_us(cast($as_of as timestamp)) - epoch_us(entered_at)) / 86400000000.0 as age_days,
         (epoch_us(cast($as_of as timestamp)) - 7 * 86400000000 - epoch_us(entered_at)) / 86400000000.0 as age_week_ago_days
     from known
-    where exited_at is null or exited_at > $as_of
+    where exited_at is null or exited_at > cast($as_of as timestamp) - interval 7 day
 ),
 
 thresholds as (
     select
-        o.lead_id,
-        o.stage,
-        o.entered_at,
-        o.age_days,
-        o.age_week_ago_days,
+        c.lead_id,
+        c.stage,
+        c.entered_at,
+        c.open_now,
+        c.open_then,
+        c.exited_at,
+        c.age_days,
+        c.age_week_ago_days,
         case
             when sla.sla_days is not null then sla.sla_days
             when $segmented and sp.n_completed >= se.min_sample then sp.p90
@@ -85,14 +93,14 @@ thresholds as (
             when $segmented and sp.n_completed >= se.min_sample then 'p90 segment'
             else 'p90 stage'
         end as threshold_source
-    from open_spells as o
+    from candidates as c
     cross join settings as se
-    left join sla on sla.stage = o.stage
-    left join stage_p90 as p on p.stage = o.stage
-    left join segment_p90 as sp on sp.stage = o.stage and sp.segment = o.segment
+    left join sla on sla.stage = c.stage
+    left join stage_p90 as p on p.stage = c.stage
+    left join segment_p90 as sp on sp.stage = c.stage and sp.segment = c.segment
 ),
 
-stalled as (
+flagged as (
     select
         lead_id,
         stage,
@@ -100,22 +108,25 @@ stalled as (
         age_days,
         threshold_days,
         threshold_source,
-        -- stalled a week ago: open then (it is open now) and older than the same threshold
-        not (entered_at <= cast($as_of as timestamp) - interval 7 day and age_week_ago_days > threshold_days) as newly_stalled
+        coalesce(open_now and age_days > threshold_days, false) as stalled_now,
+        coalesce(open_then and age_week_ago_days > threshold_days, false) as stalled_then,
+        coalesce(exited_at <= $as_of, false) as closed
     from thresholds
-    where age_days > threshold_days
 )
 
 select
-    s.lead_id,
-    s.stage,
-    s.entered_at,
-    s.age_days,
-    s.threshold_days,
-    s.threshold_source,
-    s.newly_stalled,
+    f.lead_id,
+    f.stage,
+    f.entered_at,
+    f.age_days,
+    f.threshold_days,
+    f.threshold_source,
+    f.stalled_now as stalled,
+    f.stalled_now and not f.stalled_then as newly_stalled,
+    f.stalled_then and f.closed as recovered,
     l.amount_value,
     l.__attr__
-from stalled as s
-inner join leads as l on l.lead_id = s.lead_id
-order by s.age_days desc, s.lead_id
+from flagged as f
+inner join leads as l on l.lead_id = f.lead_id
+where f.stalled_now or f.stalled_then
+order by f.age_days desc, f.lead_id
