@@ -226,7 +226,7 @@ def _load_one(
     ts_text = col(ts_name)
     attr_select = "".join(f', {col(a)} as "{a}"' for a in attrs)
     if events:
-        problem = f"""case
+        problem = """case
             when lead_id is null then 'missing_lead_id'
             when ts_text is null then 'missing_timestamp'
             when not regexp_full_match(ts_text, $iso) then 'unparseable_timestamp'
@@ -241,7 +241,7 @@ def _load_one(
         stage_out = ", lm.stage as stage"
         reason_sel = f", {col('reason')} as reason"
     else:
-        problem = f"""case
+        problem = """case
             when lead_id is null then 'missing_lead_id'
             when ts_text is not null and not regexp_full_match(ts_text, $iso) then 'unparseable_timestamp'
             when ts_text is not null and ts is null then 'impossible_timestamp'

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 from datetime import datetime
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq

@@ -22,7 +22,7 @@ from etl.load import load_files
 from funnelboard.config import load_config
 from tests.conftest import NOW
 from tests.oracle.oracle import Oracle, events_from_warehouse
-from tests.oracle.strategies import BASE, HORIZON_MINUTES, config_variants, event_logs
+from tests.oracle.strategies import BASE, config_variants, event_logs
 from warehouse.gateway import Gateway
 from warehouse.metrics import MetricRequest, run_metric
 

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-import warehouse.metrics  # noqa: F401  (the registry first, then the metrics that join it)
-import warehouse.metrics_more  # noqa: F401
 from etl.generate import generate
 from etl.load import load_files
 from funnelboard.config import load_config
