@@ -395,12 +395,74 @@ def models_build(ctx: click.Context, config: str | None, db: str) -> None:
     ctx.invoke(build, config=config, db=db)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def read_credentials(auth_file: str | None, env: dict) -> dict[str, str]:
+    """user -> password pairs from --auth-file (user:password lines) or FUNNELBOARD_AUTH (user:password)."""
+    lines: list[str] = []
+    if auth_file:
+        try:
+            lines = Path(auth_file).read_text("utf-8").splitlines()
+        except OSError as exc:
+            raise UserError(f"cannot read --auth-file '{auth_file}': {exc.strerror}.") from None
+    elif env.get("FUNNELBOARD_AUTH"):
+        lines = [env["FUNNELBOARD_AUTH"]]
+    pairs = {}
+    for line in lines:
+        if line.strip():
+            user, sep, password = line.strip().partition(":")
+            if not sep or not user or not password:
+                raise UserError("credentials must be user:password, one pair per line.")
+            pairs[user] = password
+    return pairs
+
+
+def check_bind(host: str, credentials: dict, insecure_no_auth: bool) -> None:
+    """Refuse to serve beyond this machine without a password, unless told so explicitly."""
+    if host not in LOOPBACK and not credentials and not insecure_no_auth:
+        raise UserError(
+            f"refusing to serve on {host} without authentication: set FUNNELBOARD_AUTH=user:password or "
+            "--auth-file FILE, or pass --insecure-no-auth to accept the risk."
+        )
+
+
+@main.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback needs credentials.")
+@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--debug", is_flag=True, help="Dash debug mode (never on a shared network).")
+@click.option("--auth-file", type=click.Path(dir_okay=False), help="user:password lines for HTTP basic auth.")
+@click.option("--insecure-no-auth", is_flag=True, help="Serve beyond loopback with no password.")
+def serve(db: str, host: str, port: int, debug: bool, auth_file: str | None, insecure_no_auth: bool) -> None:
+    """Serve the dashboard (http://127.0.0.1:8050 by default)."""
+    import os
+
+    credentials = read_credentials(auth_file, dict(os.environ))
+    check_bind(host, credentials, insecure_no_auth)
+    _serve(Path(db), host, port, debug, credentials)
+
+
+def _serve(db: Path, host: str, port: int, debug: bool, credentials: dict) -> None:
+    from dashboard.app import create_app
+
+    app = create_app(db)
+    if credentials:
+        import dash_auth
+
+        dash_auth.BasicAuth(app, credentials)
+    click.echo(f"serving {db} on http://{'[' + host + ']' if ':' in host else host}:{port} (Ctrl+C to stop)")
+    app.run(host=host, port=port, debug=debug)
+
+
 @main.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default="funnelboard-demo", show_default=True, help="Where the demo data and warehouse go.")
 @click.option("--leads", "n_leads", type=click.IntRange(min=100), default=20_000, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-def demo(directory: str, n_leads: int, seed: int) -> None:
-    """Generate the demo BPO pipeline, load it and show how to look at it."""
+@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--no-serve", is_flag=True, help="Load only; do not start the dashboard.")
+def demo(directory: str, n_leads: int, seed: int, port: int, no_serve: bool) -> None:
+    """Generate the demo BPO pipeline, load it and serve the dashboard on http://127.0.0.1:8050."""
     from etl.generate import generate as run_generate
     from etl.load import load_files
 
@@ -414,9 +476,9 @@ def demo(directory: str, n_leads: int, seed: int) -> None:
     report = load_files(db, [events], config, progress=Progress())
     _print_load_report(report)
     click.echo("")
-    click.echo("Look at it:")
-    click.echo(f"  funnelboard status --db {db}")
-    click.echo(f"  python -c \"import duckdb; print(duckdb.connect('{db}', read_only=True).sql('select stage, count(*) from raw_events group by 1 order by 2 desc'))\"")
+    click.echo(f"Also try: funnelboard query sql_rate --db {db}   (funnelboard query --list names every metric)")
+    if not no_serve:
+        _serve(db, "127.0.0.1", port, False, {})
 
 
 if __name__ == "__main__":  # pragma: no cover

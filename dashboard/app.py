@@ -1,0 +1,69 @@
+"""The Dash app: a shell (header, navigation, data-quality badge) around the pages in dashboard/pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+from dash import Dash, Input, Output, dcc, html
+from flask import current_app
+
+from warehouse.gateway import Gateway
+
+PAGES = Path(__file__).parent / "pages"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+URL = "url"
+BADGE = "dq-badge"
+
+
+def gateway() -> Gateway:
+    """The warehouse gateway of the app serving the current request (callbacks use this, never duckdb)."""
+    return current_app.config["FUNNELBOARD_GATEWAY"]
+
+
+def create_app(db: Path) -> Dash:
+    """Build the app for one warehouse file; nothing is read until a page asks."""
+    app = Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(PAGES),
+        assets_folder=str(ASSETS),
+        title="funnelboard",
+        update_title=None,
+    )
+    app.server.config["FUNNELBOARD_GATEWAY"] = Gateway(Path(db))
+    app.layout = shell
+    return app
+
+
+def shell() -> html.Div:
+    nav = [
+        dcc.Link(page["name"], href=page["relative_path"], className="nav-link")
+        for page in dash.page_registry.values()
+        if not page.get("hidden")
+    ]
+    return html.Div(
+        [
+            dcc.Location(id=URL),
+            html.Header(
+                [html.Span("funnelboard", className="brand"), html.Nav(nav, className="nav"), html.Span(id=BADGE, className="badge")],
+                className="header",
+            ),
+            html.Main(dash.page_container, className="main"),
+        ],
+        className="shell",
+    )
+
+
+@dash.callback(Output(BADGE, "children"), Output(BADGE, "className"), Input(URL, "pathname"))
+def quality_badge(_pathname: str | None):
+    """A badge every page shows: how many rows sit in the quarantine and unmapped labels."""
+    from funnelboard.errors import UserError
+
+    try:
+        quarantined = gateway().query("select count(*) from quarantine").rows[0][0]
+    except UserError:
+        return "no warehouse yet", "badge badge-bad"
+    if quarantined:
+        return dcc.Link(f"{quarantined:,} rows quarantined", href="/data-quality"), "badge badge-warn"
+    return "data clean", "badge badge-ok"

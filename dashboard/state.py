@@ -1,0 +1,93 @@
+"""The filter state of every view lives in the URL query string; this module reads and writes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from urllib.parse import parse_qsl, urlencode
+from zoneinfo import ZoneInfo
+
+from funnelboard.config import FunnelConfig
+from warehouse.metrics import MetricRequest
+
+KEYS = ("from", "to", "as_of", "owner", "segment", "segment2", "from_stage", "to_stage")
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """What a view is filtered by: a period (local dates), as-of date, segment filters, segment choice."""
+
+    start: date | None = None
+    end: date | None = None
+    as_of: date | None = None
+    filters: tuple[tuple[str, str], ...] = ()
+    segment: str | None = None
+    segment2: str | None = None
+    from_stage: str | None = None
+    to_stage: str | None = None
+    problems: tuple[str, ...] = ()
+
+    def request(self, config: FunnelConfig, **extra) -> MetricRequest:
+        """The metric request these filters mean, dates turned into UTC instants in the configured zone."""
+        tz = ZoneInfo(config.timezone)
+
+        def utc(day: date | None, plus: int = 0) -> datetime | None:
+            if day is None:
+                return None
+            local = datetime.combine(day + timedelta(days=plus), time.min, tzinfo=tz)
+            return local.astimezone(timezone.utc).replace(tzinfo=None)
+
+        as_of = utc(self.as_of, 1)
+        return MetricRequest(
+            start=utc(self.start),
+            end=utc(self.end, 1),
+            as_of=None if as_of is None else as_of - timedelta(microseconds=1),
+            filters=self.filters,
+            segment=self.segment,
+            segment2=self.segment2,
+            from_stage=self.from_stage,
+            to_stage=self.to_stage,
+            **extra,
+        )
+
+
+def parse(search: str | None, config: FunnelConfig) -> ViewState:
+    """Read `?from=...&channel=referral` into a ViewState; names not in the allow-lists are dropped and reported."""
+    values: dict = {}
+    filters: list[tuple[str, str]] = []
+    problems: list[str] = []
+    for key, value in parse_qsl((search or "").lstrip("?"), keep_blank_values=False):
+        if key in ("from", "to", "as_of"):
+            try:
+                values[{"from": "start", "to": "end", "as_of": "as_of"}[key]] = date.fromisoformat(value)
+            except ValueError:
+                problems.append(f"'{value}' is not a date (YYYY-MM-DD); {key} ignored.")
+        elif key in ("segment", "segment2"):
+            if value in config.segments:
+                values[key] = value
+            else:
+                problems.append(f"unknown segment column '{value}' ignored.")
+        elif key in ("from_stage", "to_stage"):
+            if value in config.stages:
+                values[key] = value
+            else:
+                problems.append(f"unknown stage '{value}' ignored.")
+        elif key in config.segments:
+            filters.append((key, value))
+        else:
+            problems.append(f"unknown filter '{key}' ignored.")
+    return ViewState(filters=tuple(filters), problems=tuple(problems), **values)
+
+
+def to_search(state: ViewState) -> str:
+    """The query string of a state (empty values left out), for links and the address bar."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in (("from", state.start), ("to", state.end), ("as_of", state.as_of)):
+        if value is not None:
+            pairs.append((key, value.isoformat()))
+    pairs += list(state.filters)
+    for key in ("segment", "segment2", "from_stage", "to_stage"):
+        value = getattr(state, key)
+        if value:
+            pairs.append((key, value))
+    return "?" + urlencode(pairs) if pairs else ""

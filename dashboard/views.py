@@ -1,0 +1,61 @@
+"""What every page shares: turning the URL into a metric request, empty states, user errors as messages."""
+
+from __future__ import annotations
+
+import functools
+
+import dash
+from dash import html
+
+from dashboard import state
+from funnelboard.errors import UserError
+from warehouse.gateway import Gateway
+from warehouse.metrics import MetricRequest
+
+
+def view_request(g: Gateway, search: str | None) -> tuple[MetricRequest, state.ViewState]:
+    config = g.config()
+    view = state.parse(search, config)
+    return view.request(config), view
+
+
+def empty_state(message: str) -> html.Div:
+    return html.Div(message, className="empty")
+
+
+def no_warehouse(message: str) -> html.Div:
+    return html.Div(
+        [
+            html.P(message),
+            html.P(["Load one with ", html.Code("funnelboard load EVENTS.csv --db PATH"), " or try ", html.Code("funnelboard demo"), "."]),
+        ],
+        className="empty",
+    )
+
+
+def guarded(*, outputs: int, first: str = "children"):
+    """A callback whose user errors (no warehouse, bad filter) become a message in its first output, never a traceback.
+
+    `first` says what the first output is: "children" (a message block) or "figure" (an empty
+    figure whose annotation carries the message). The other outputs are left as they are.
+    """
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except UserError as exc:
+                if first == "figure":
+                    from dashboard.figures import empty_figure
+
+                    shown = empty_figure(str(exc))
+                elif "no warehouse" in str(exc):
+                    shown = no_warehouse(str(exc))
+                else:
+                    shown = html.Div(str(exc), className="empty")
+                return (shown, *([dash.no_update] * (outputs - 1)))
+
+        return inner
+
+    return wrap
