@@ -1,0 +1,600 @@
+"""The figure functions on tiny hand-made rows (traces, x/y, colours, hover text, customdata,
+empty states), plus each one on real metric rows from a generated demo warehouse."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+
+from dashboard import figures as F
+from dashboard import theme
+from etl.generate import generate
+from etl.load import load_files
+from funnelboard.config import load_config
+from tests.conftest import NOW
+from warehouse.gateway import Gateway
+from warehouse.metrics import MetricRequest, run_metric
+
+OUTCOMES = ("nurture", "disqualified", "rerouted", "lost")
+
+
+def annotation_texts(fig: go.Figure) -> str:
+    return " ".join(a.text for a in fig.layout.annotations)
+
+
+def assert_empty(fig: go.Figure, message: str = F.EMPTY_MESSAGE) -> None:
+    assert len(fig.data) == 0
+    assert message in annotation_texts(fig)
+    assert fig.layout.xaxis.visible is False
+
+
+# --------------------------------------------------------------------------- theme
+
+
+def test_stage_colours_follow_the_ramp_and_cycle_for_configured_funnels():
+    assert [theme.stage_color(s, theme.DEFAULT_STAGES) for s in theme.DEFAULT_STAGES] == list(theme.STAGE_RAMP)
+    assert theme.STAGE_COLORS["sql"] == theme.stage_color("sql", theme.DEFAULT_STAGES)
+    custom = ("inquiry", "qualified", "demo", "trial", "negotiation", "contract", "signed", "live")
+    colours = [theme.stage_color(s, custom) for s in custom]
+    assert colours[:6] == list(theme.STAGE_RAMP)
+    assert colours[6:] == list(theme.STAGE_RAMP[:2])  # cycles past the end
+    unseen = theme.stage_color("somewhere-else", custom)
+    assert unseen in theme.STAGE_RAMP and unseen == theme.stage_color("somewhere-else", custom)
+
+
+def test_outcome_colours_are_fixed_distinct_and_cycle_for_new_outcomes():
+    colours = [theme.outcome_color(o, OUTCOMES) for o in OUTCOMES]
+    assert len(set(colours)) == 4
+    assert colours == [theme.OUTCOME_COLORS[o] for o in OUTCOMES]
+    extra = ("nurture", "parked", "merged")
+    assert theme.outcome_color("parked", extra) == theme.OUTCOME_PALETTE[0]
+    assert theme.outcome_color("merged", extra) == theme.OUTCOME_PALETTE[1]
+    assert not set(theme.OUTCOME_PALETTE) & set(theme.OUTCOME_COLORS.values())
+
+
+def test_template_is_registered_and_clean():
+    t = pio.templates["funnelboard"]
+    assert t.layout.plot_bgcolor == "white" and t.layout.paper_bgcolor == "white"
+    assert 12 <= t.layout.font.size <= 13
+    assert "sans-serif" in t.layout.font.family
+    assert t.layout.xaxis.gridcolor == theme.GRID_COLOR
+
+
+def test_number_formats():
+    assert theme.fmt_pct(0.30454401519949337) == "30.5%"
+    assert theme.fmt_days(2.2266319444444447) == "2.2 days"
+    assert theme.fmt_days(2.25, business_days=True) == "2.2 business days"
+    assert theme.fmt_count(12632) == "12,632"
+    assert theme.fmt_pp(-0.0825231148551469) == "−8.3 pp"
+    assert theme.fmt_pp(0.00001) == "0.0 pp"
+    assert theme.fmt_signed_count(12) == "+12"
+    assert theme.fmt_signed_count(-8.75, 1) == "−8.8"
+    assert theme.fmt_pct(None) == theme.NOT_AVAILABLE
+    assert theme.PERCENT_FORMAT == ".1%" and theme.DAYS_FORMAT == ".1f"
+    assert theme.stage_label("mql") == "MQL" and theme.stage_label("opportunity") == "Opportunity"
+
+
+# --------------------------------------------------------------------------- funnel
+
+# The worked example of docs/metrics.md: lead 5, mql 5, sql 4, opportunity 2, proposal 2, won 1.
+FUNNEL_ROWS = [
+    {"stage": s, "reached": n, "step_rate": step, "cumulative_rate": n / 5, "period_reached": n}
+    for s, n, step in [
+        ("lead", 5, None),
+        ("mql", 5, 1.0),
+        ("sql", 4, 0.8),
+        ("opportunity", 2, 0.5),
+        ("proposal", 2, 1.0),
+        ("won", 1, 0.5),
+    ]
+]
+
+
+def test_funnel_figure():
+    fig = F.funnel_figure(FUNNEL_ROWS)
+    assert len(fig.data) == 1
+    (trace,) = fig.data
+    assert trace.type == "funnel"
+    assert list(trace.x) == [5, 5, 4, 2, 2, 1]
+    assert list(trace.y) == ["Lead", "MQL", "SQL", "Opportunity", "Proposal", "Won"]
+    assert list(trace.marker.color) == list(theme.STAGE_RAMP)
+    assert trace.customdata[2] == {"stage": "sql"}
+    assert "Step from MQL: 80.0% (4 of 5)" in trace.hovertext[2]
+    assert "Cumulative: 20.0% of the 5-lead cohort" in trace.hovertext[5]
+    assert trace.text[3] == "2 · 40.0%"
+    assert fig.layout.title.text == "Funnel: leads reaching each stage"
+    assert "count" in fig.layout.xaxis.title.text
+
+
+def test_funnel_figure_custom_title_and_empty_states():
+    assert F.funnel_figure(FUNNEL_ROWS, title="Q3").layout.title.text == "Q3"
+    assert_empty(F.funnel_figure([]))
+    zero = [{**r, "reached": 0, "step_rate": None, "cumulative_rate": None, "period_reached": 0} for r in FUNNEL_ROWS]
+    assert_empty(F.funnel_figure(zero))
+
+
+# --------------------------------------------------------------------------- stage accounting
+
+ACCOUNTING_ROWS = [
+    {"stage": "mql", "entered": 4, "advanced": 2, "exited": 2, "regressed": 0, "open": 0,
+     "exited_nurture": 1, "exited_disqualified": 1, "exited_rerouted": 0, "exited_lost": 0},
+    {"stage": "proposal", "entered": 2, "advanced": 0, "exited": 0, "regressed": 1, "open": 1,
+     "exited_nurture": 0, "exited_disqualified": 0, "exited_rerouted": 0, "exited_lost": 0},
+]  # fmt: skip
+
+
+def test_stage_accounting_figure():
+    fig = F.stage_accounting_figure(ACCOUNTING_ROWS, OUTCOMES)
+    assert [t.type for t in fig.data] == ["bar"] * 7
+    assert [t.name for t in fig.data] == [
+        "Advanced",
+        "Exited: nurture",
+        "Exited: disqualified",
+        "Exited: rerouted",
+        "Exited: lost",
+        "Went back",
+        "Still open",
+    ]
+    assert fig.layout.barmode == "stack"
+    assert all(t.orientation == "h" for t in fig.data)
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name["Advanced"].x) == [2, 0]
+    assert list(by_name["Exited: nurture"].x) == [1, 0]
+    assert list(by_name["Went back"].x) == [0, 1]
+    assert list(by_name["Still open"].y) == ["MQL", "Proposal"]
+    for o in OUTCOMES:
+        assert by_name[f"Exited: {o}"].marker.color == theme.OUTCOME_COLORS[o]
+    assert by_name["Exited: nurture"].customdata[0] == {"stage": "mql", "next": "exited", "outcome": "nurture"}
+    assert by_name["Went back"].customdata[1] == {"stage": "proposal", "next": "regressed"}
+    assert "MQL</b>: 4 spells entered" in by_name["Exited: disqualified"].hovertext[0]
+    assert "Exited: disqualified: 1 (25.0%)" in by_name["Exited: disqualified"].hovertext[0]
+    # every stage's bars add up to the spells entered
+    for i, row in enumerate(ACCOUNTING_ROWS):
+        assert sum(t.x[i] for t in fig.data) == row["entered"]
+
+
+def test_stage_accounting_figure_percent_outcomes_inferred_and_empty():
+    fig = F.stage_accounting_figure(ACCOUNTING_ROWS, percent=True)
+    assert len(fig.data) == 3 + len(OUTCOMES)
+    assert list(fig.data[0].x) == [0.5, 0.0]
+    assert fig.layout.xaxis.tickformat == theme.PERCENT_AXIS_FORMAT
+    zero = [{k: (v if k == "stage" else 0) for k, v in r.items()} for r in ACCOUNTING_ROWS]
+    assert_empty(F.stage_accounting_figure(zero, OUTCOMES))
+
+
+# --------------------------------------------------------------------------- cohort heatmap
+
+COHORT_ROWS = [
+    {"week": date(2026, 10, 5), "stage_pair": "lead → mql", "rate": 0.5, "cohort": 10, "immature": False},
+    {"week": date(2026, 10, 12), "stage_pair": "lead → mql", "rate": 0.25, "cohort": 8, "immature": True},
+    {"week": date(2026, 10, 5), "stage_pair": "mql → sql", "rate": 0.3, "cohort": 10, "immature": False},
+    {"week": date(2026, 10, 12), "stage_pair": "mql → sql", "rate": None, "cohort": 0, "immature": True},
+]
+
+
+def test_cohort_heatmap_figure():
+    fig = F.cohort_heatmap_figure(COHORT_ROWS)
+    assert [t.type for t in fig.data] == ["heatmap", "heatmap"]
+    mature, immature = fig.data
+    assert list(mature.x) == ["2026-10-05", "2026-10-12"]
+    assert list(mature.y) == ["lead → mql", "mql → sql"]
+    assert [list(r) for r in mature.z] == [[0.5, None], [0.3, None]]
+    assert [list(r) for r in immature.z] == [[None, 0.25], [None, None]]
+    assert immature.opacity < mature.opacity
+    assert immature.text[0][1] == "25.0%*"
+    assert "2 of 8 converted (25.0%)" in immature.hovertext[0][1]
+    assert "immature" in immature.hovertext[0][1]
+    assert "immature" not in mature.hovertext[0][0]
+    assert "5 of 10 converted (50.0%)" in mature.hovertext[0][0]
+    assert "No leads in this cohort" in immature.hovertext[1][1]
+    assert mature.customdata[1][0] == {"week": "2026-10-05", "stage_pair": "mql → sql"}
+    assert mature.coloraxis == immature.coloraxis == "coloraxis"
+    assert "immature" in annotation_texts(fig)
+
+
+def test_cohort_heatmap_figure_empty():
+    assert_empty(F.cohort_heatmap_figure([]))
+
+
+# --------------------------------------------------------------------------- segment conversion
+
+SEGMENT_ROWS = [
+    {"channel": "events", "n": 100, "converted": 20, "rate": 0.2, "wilson_low": 0.1333, "wilson_high": 0.2888,
+     "too_few": False, "p_value": 0.01, "q_value": 0.02, "significant": True},
+    {"channel": "inbound", "n": 200, "converted": 60, "rate": 0.3, "wilson_low": 0.2421, "wilson_high": 0.3650,
+     "too_few": False, "p_value": 0.4, "q_value": 0.4, "significant": False},
+    {"channel": "partners", "n": 12, "converted": 6, "rate": 0.5, "wilson_low": 0.2538, "wilson_high": 0.7462,
+     "too_few": True, "p_value": 0.2, "q_value": 0.3, "significant": False},
+]  # fmt: skip
+
+
+def test_segment_conversion_figure():
+    fig = F.segment_conversion_figure(SEGMENT_ROWS, "channel", overall_rate=0.27)
+    by_name = {t.name: t for t in fig.data}
+    assert set(by_name) == {"Significant difference", "No clear difference", "Too few to judge"}
+    assert all(t.type == "scatter" for t in fig.data)
+    for trace in fig.data:
+        rows = [r for r in SEGMENT_ROWS if r["channel"] in trace.y]
+        assert list(trace.x) == [r["rate"] for r in rows]
+        highs = [x + a for x, a in zip(trace.x, trace.error_x.array)]
+        lows = [x - a for x, a in zip(trace.x, trace.error_x.arrayminus)]
+        assert highs == pytest.approx([r["wilson_high"] for r in rows])
+        assert lows == pytest.approx([r["wilson_low"] for r in rows])
+        assert trace.error_x.symmetric is False
+    assert by_name["Significant difference"].marker.symbol == "star"
+    assert by_name["Too few to judge"].marker.color == theme.GREY
+    assert by_name["Significant difference"].customdata[0] == {"channel": "events"}
+    assert "20 of 100 converted (20.0%)" in by_name["Significant difference"].hovertext[0]
+    assert "95% interval: 13.3% to 28.9%" in by_name["Significant difference"].hovertext[0]
+    assert "Too few to judge" in by_name["Too few to judge"].hovertext[0]
+    # sorted by rate, highest first (the axis is reversed)
+    assert list(fig.layout.yaxis.categoryarray) == ["partners", "inbound", "events"]
+    assert fig.layout.yaxis.ticktext[2] == "<b>events</b> ★"
+    assert "too few to judge" in fig.layout.yaxis.ticktext[0]
+    (line,) = fig.layout.shapes
+    assert line.x0 == line.x1 == 0.27
+    assert "overall 27.0%" in annotation_texts(fig)
+
+
+def test_segment_conversion_figure_crossed_and_empty():
+    rows = [{"channel": "events", "region": "EU", **{k: v for k, v in SEGMENT_ROWS[0].items() if k != "channel"}}]
+    fig = F.segment_conversion_figure(rows, ("channel", "region"))
+    assert fig.data[0].customdata[0] == {"channel": "events", "region": "EU"}
+    assert list(fig.data[0].y) == ["events · EU"]
+    assert F.segment_conversion_figure(rows).data[0].customdata[0] == {"channel": "events", "region": "EU"}
+    assert fig.layout.shapes == ()
+    assert_empty(F.segment_conversion_figure([], "channel"))
+
+
+# --------------------------------------------------------------------------- mix vs rate
+
+MIX_ROWS = [
+    {"segment": "inbound", "n_before": 60, "share_before": 0.6, "rate_before": 0.2, "n_after": 40,
+     "share_after": 0.4, "rate_after": 0.25, "mix_effect": -0.04, "rate_effect": 0.02},
+    {"segment": "referral", "n_before": 40, "share_before": 0.4, "rate_before": 0.5, "n_after": 60,
+     "share_after": 0.6, "rate_after": 0.4, "mix_effect": 0.1, "rate_effect": -0.06},
+    {"segment": "(total)", "n_before": 100, "share_before": 1.0, "rate_before": 0.32, "n_after": 100,
+     "share_after": 1.0, "rate_after": 0.34, "mix_effect": 0.06, "rate_effect": -0.04},
+]  # fmt: skip
+
+
+def test_mix_vs_rate_figure():
+    fig = F.mix_vs_rate_figure(MIX_ROWS)
+    (trace,) = fig.data
+    assert trace.type == "waterfall"
+    assert list(trace.measure) == ["absolute", "relative", "relative", "total"]
+    assert list(trace.x) == ["Before", "Mix effect", "Rate effect", "After"]
+    assert list(trace.y) == [0.32, 0.06, -0.04, 0.34]
+    assert trace.y[0] + trace.y[1] + trace.y[2] == pytest.approx(trace.y[3])
+    assert list(trace.text) == ["32.0%", "+6.0 pp", "−4.0 pp", "34.0%"]
+    assert [c["step"] for c in trace.customdata] == ["before", "mix_effect", "rate_effect", "after"]
+    assert "SQL rate 32.0% of 100 MQLs" in trace.hovertext[0]
+    assert "referral: share 40.0% → 60.0%, +10.0 pp" in trace.hovertext[1]
+    assert "inbound: rate 20.0% → 25.0%, +2.0 pp" in trace.hovertext[2]
+    # the biggest contribution is listed first
+    assert trace.hovertext[2].index("referral") < trace.hovertext[2].index("inbound")
+    assert trace.decreasing.marker.color == theme.DECREASE_COLOR
+
+
+def test_mix_vs_rate_figure_empty():
+    total = {**MIX_ROWS[2], "n_before": 0, "n_after": 0}
+    assert_empty(F.mix_vs_rate_figure([total]), "No MQLs in either period")
+    assert_empty(F.mix_vs_rate_figure([]), "No MQLs in either period")
+
+
+# --------------------------------------------------------------------------- time in stage
+
+# lead: the worked example (completed 4, 1, 1, 60 days; p50 2.5, KM p50 1.0), KM p90 unknown.
+TIME_ROWS = [
+    {"stage": "lead", "n_completed": 4, "n_open": 1, "p50": 2.5, "p75": 17.5, "p90": 43.2,
+     "km_p50": 1.0, "km_p75": 4.0, "km_p90": None},
+    {"stage": "mql", "n_completed": 2, "n_open": 0, "p50": 3.0, "p75": 4.0, "p90": 4.6,
+     "km_p50": 2.0, "km_p75": 4.0, "km_p90": 4.0},
+]  # fmt: skip
+
+
+def test_time_in_stage_figure():
+    fig = F.time_in_stage_figure(TIME_ROWS)
+    assert [t.type for t in fig.data] == ["scatter", "scatter"]
+    completed, km = fig.data
+    assert completed.name == F.COMPLETED_LABEL == "Completed spells only"
+    assert km.name == F.KM_LABEL == "Kaplan-Meier, open spells censored"
+    assert list(completed.x) == [2.5, 17.5, 43.2, None, 3.0, 4.0, 4.6, None]
+    assert list(km.x) == [1.0, 4.0, None, 2.0, 4.0, 4.0, None]
+    # completed sits just above, Kaplan-Meier just below each stage's row
+    assert completed.y[0] < 0 < km.y[0] and completed.y[4] < 1 < km.y[3]
+    assert list(fig.layout.yaxis.ticktext) == ["Lead", "MQL"]
+    assert km.customdata[1] == {"stage": "lead", "method": "km", "quantile": "p75"}
+    assert km.customdata[2] is None
+    assert "p75: 4.0 days" in km.hovertext[1]
+    assert "4 completed, 1 still open" in km.hovertext[1]
+    assert "p90: not reached (too many spells still open)" in km.hovertext[0]
+    assert fig.layout.xaxis.title.text.startswith("Days in stage")
+
+
+def test_time_in_stage_figure_segmented_business_days_and_empty():
+    rows = [{**TIME_ROWS[0], "channel": "events"}, {**TIME_ROWS[1], "channel": "referral"}]
+    fig = F.time_in_stage_figure(rows, business_days=True)
+    assert list(fig.layout.yaxis.ticktext) == ["Lead · events", "MQL · referral"]
+    assert fig.data[0].customdata[0] == {"stage": "lead", "channel": "events", "method": "completed", "quantile": "p50"}
+    assert "Business days" in fig.layout.xaxis.title.text
+    assert "p50: 2.5 business days" in fig.data[0].hovertext[0]
+    empty = [{**r, "n_completed": 0, "n_open": 0} | {k: None for k in r if "p" in k} for r in TIME_ROWS]
+    assert_empty(F.time_in_stage_figure(empty))
+
+
+def test_survival_figure():
+    curves = {"events": [(1.0, 0.75), (3.0, 0.5)], "referral": [(0.0, 1.0), (2.0, 0.25)]}
+    fig = F.survival_figure(curves, segment="channel", stage="mql")
+    assert [t.name for t in fig.data] == ["events", "referral"]
+    events, referral = fig.data
+    assert events.line.shape == "hv" and referral.line.shape == "hv"
+    assert list(events.x) == [0.0, 1.0, 3.0] and list(events.y) == [1.0, 0.75, 0.5]
+    assert list(referral.x) == [0.0, 2.0]
+    assert events.customdata[0] == {"channel": "events"}
+    assert "after 3.0 days: 50.0% still in MQL" in events.hovertext[2]
+    assert events.line.color != referral.line.color
+    assert fig.layout.yaxis.tickformat == theme.PERCENT_AXIS_FORMAT
+    assert_empty(F.survival_figure({}), "No spells match")
+
+
+def test_duration_histogram_figure():
+    durations = [0.5, 1.2, 1.7, 3.0, 10.0]
+    fig = F.duration_histogram_figure(durations, "sql")
+    (trace,) = fig.data
+    assert trace.type == "bar"
+    assert sum(trace.y) == 5
+    width = trace.width[0]
+    assert width == 0.5  # 10 days / 0.25 would need 41 bins
+    assert trace.y[1] == 1 and trace.y[2] == 1 and trace.y[3] == 1 and trace.y[6] == 1 and trace.y[20] == 1
+    assert trace.customdata[3] == {"stage": "sql", "min_days": 1.5, "max_days": 2.0}
+    assert trace.hovertext[3] == "1.5–2 days: 1 spell (20.0% of 5)"
+    assert trace.marker.color == theme.stage_color("sql", theme.DEFAULT_STAGES)
+    (median,) = fig.layout.shapes
+    assert median.x0 == 1.7
+    assert "median 1.7 days" in annotation_texts(fig)
+    assert_empty(F.duration_histogram_figure([], "sql"), "No completed spells")
+
+
+# --------------------------------------------------------------------------- disqualifiers
+
+PARETO_ROWS = [
+    {"outcome": "nurture", "reason": "Not ready yet", "exits": 5, "share": 0.5, "cumulative_share": 0.5},
+    {"outcome": "disqualified", "reason": "Budget", "exits": 3, "share": 0.3, "cumulative_share": 0.8},
+    {"outcome": "nurture", "reason": "Budget", "exits": 2, "share": 0.2, "cumulative_share": 1.0},
+]
+
+
+def test_disqualifier_pareto_figure():
+    fig = F.disqualifier_pareto_figure(PARETO_ROWS, outcomes=OUTCOMES)
+    assert [t.type for t in fig.data] == ["bar", "bar", "scatter"]
+    nurture, disqualified, cumulative = fig.data
+    assert nurture.name == "Nurture" and nurture.marker.color == theme.OUTCOME_COLORS["nurture"]
+    assert disqualified.marker.color == theme.OUTCOME_COLORS["disqualified"]
+    # "Budget" appears under two outcomes, so its labels name the outcome
+    assert list(nurture.x) == ["Not ready yet", "Budget (nurture)"]
+    assert list(nurture.y) == [5, 2]
+    assert list(fig.layout.xaxis.categoryarray) == ["Not ready yet", "Budget (disqualified)", "Budget (nurture)"]
+    assert list(cumulative.y) == [0.5, 0.8, 1.0]
+    assert cumulative.yaxis == "y2"
+    assert fig.layout.yaxis2.tickformat == theme.PERCENT_AXIS_FORMAT
+    assert disqualified.customdata[0] == {"outcome": "disqualified", "reason": "Budget"}
+    assert "3 exits, 30.0% of all exits" in disqualified.hovertext[0]
+    assert "Cumulative: 80.0%" in disqualified.hovertext[0]
+    assert_empty(F.disqualifier_pareto_figure([]), "No exits match")
+
+
+def test_user_text_is_escaped_in_labels_but_not_in_customdata():
+    rows = [{"outcome": "lost", "reason": "Budget <5k", "exits": 1, "share": 1.0, "cumulative_share": 1.0}]
+    bar = F.disqualifier_pareto_figure(rows).data[0]
+    assert list(bar.x) == ["Budget &lt;5k"] and "<b>Budget &lt;5k</b>" in bar.hovertext[0]
+    assert bar.customdata[0] == {"outcome": "lost", "reason": "Budget <5k"}
+
+
+def test_disqualifier_trend_figure():
+    rows = [
+        {"week": date(2026, 9, 7), "outcome": "disqualified", "reason": "Budget", "exits": 3},
+        {"week": date(2026, 9, 7), "outcome": "nurture", "reason": "No timeline", "exits": 1},
+        {"week": date(2026, 9, 21), "outcome": "disqualified", "reason": "Budget", "exits": 2},
+        {"week": date(2026, 9, 21), "outcome": "lost", "reason": "Price", "exits": 2},
+    ]
+    fig = F.disqualifier_trend_figure(rows, top_n=1)
+    budget, other = fig.data
+    assert budget.name == "Budget (disqualified)" and other.name == "Other reasons"
+    # the week without exits is there, at 0
+    assert list(budget.x) == ["2026-09-07", "2026-09-14", "2026-09-21"]
+    assert list(budget.y) == [3, 0, 2]
+    assert list(other.y) == [1, 0, 2]
+    assert budget.customdata[2] == {"week": "2026-09-21", "outcome": "disqualified", "reason": "Budget"}
+    assert other.customdata[0] == {"week": "2026-09-07"}
+    assert "Budget (disqualified): 3 exits" in budget.hovertext[0]
+    assert "75.0% of the week's 4 exits" in budget.hovertext[0]
+    assert len(F.disqualifier_trend_figure(rows, top_n=5).data) == 3
+    assert_empty(F.disqualifier_trend_figure([]), "No exits match")
+
+
+# --------------------------------------------------------------------------- weekly KPIs
+
+
+def kpi(week, name, value, previous=None, mean=None):
+    delta = None if previous is None or value is None else value - previous
+    delta_4w = None if mean is None or value is None else value - mean
+    return {"week": week, "kpi": name, "value": value, "previous": previous, "delta_week": delta,
+            "mean_4w": mean, "delta_4w": delta_4w}  # fmt: skip
+
+
+W1, W2 = date(2026, 11, 9), date(2026, 11, 16)
+WEEKLY_ROWS = [
+    kpi(W1, "new_leads", 40),
+    kpi(W1, "sql_rate", 0.25),
+    kpi(W1, "immature", 0),
+    kpi(W1, "median_days_lead_to_sql", 8.0),
+    kpi(W2, "new_leads", 52, 40, 43.5),
+    kpi(W2, "sql_rate", 0.2, 0.25, 0.2),
+    kpi(W2, "immature", 1, 0),
+    kpi(W2, "median_days_lead_to_sql", 9.25, 8.0),
+]
+
+
+def test_weekly_trend_figure():
+    fig = F.weekly_trend_figure(WEEKLY_ROWS, ["new_leads", "sql_rate"])
+    assert [t.name for t in fig.data] == ["new_leads", "sql_rate"]
+    leads, rate = fig.data
+    assert list(leads.x) == ["2026-11-09", "2026-11-16"] and list(leads.y) == [40, 52]
+    assert list(rate.y) == [0.25, 0.2]
+    assert list(rate.marker.symbol) == ["circle", "circle-open"]
+    assert list(leads.marker.symbol) == ["circle", "circle"]
+    assert F.IMMATURE_NOTE in rate.hovertext[1] and F.IMMATURE_NOTE not in rate.hovertext[0]
+    assert "SQL rate (MQL → SQL): 20.0%" in rate.hovertext[1]
+    assert "vs last week: −5.0 pp" in rate.hovertext[1]
+    assert "New leads: 52" in leads.hovertext[1] and "vs 4-week mean: +8.5" in leads.hovertext[1]
+    assert rate.customdata[1] == {"week": "2026-11-16", "kpi": "sql_rate"}
+    assert rate.yaxis == "y2" and fig.layout.yaxis2.tickformat == theme.PERCENT_AXIS_FORMAT
+    assert "immature" in annotation_texts(fig)
+    # default: every KPI but the immature flag
+    assert [t.name for t in F.weekly_trend_figure(WEEKLY_ROWS).data] == [
+        "new_leads",
+        "sql_rate",
+        "median_days_lead_to_sql",
+    ]
+    assert_empty(F.weekly_trend_figure([], ["new_leads"]))
+    assert_empty(F.weekly_trend_figure([kpi(W1, "new_leads", 0)], ["new_leads"]))
+
+
+def test_kpi_card_values():
+    cards = F.kpi_card_values(WEEKLY_ROWS, W2)
+    assert [c["kpi"] for c in cards] == ["new_leads", "sql_rate", "median_days_lead_to_sql"]
+    leads, rate, days = cards
+    assert leads == {
+        "kpi": "new_leads",
+        "label": "New leads",
+        "value_text": "52",
+        "delta_week_text": "+12",
+        "delta_4w_text": "+8.5",
+        "direction": "up",
+        "immature": False,
+    }
+    assert rate["value_text"] == "20.0%" and rate["delta_week_text"] == "−5.0 pp"
+    assert rate["delta_4w_text"] == "0.0 pp" and rate["direction"] == "down" and rate["immature"] is True
+    assert days["value_text"] == "9.2 days" and days["delta_week_text"] == "+1.2 days"
+    assert days["delta_4w_text"] == theme.NOT_AVAILABLE
+    first = F.kpi_card_values(WEEKLY_ROWS, "2026-11-09")
+    assert first[0]["direction"] is None and first[0]["delta_week_text"] == theme.NOT_AVAILABLE
+    assert F.kpi_card_values(WEEKLY_ROWS) == cards  # default: the latest week
+    assert F.kpi_card_values([], W2) == []
+
+
+# --------------------------------------------------------------------------- score bands
+
+BAND_ROWS = [
+    {"band": "90-100", "leads": 10, "mqls": 8, "sqls": 4, "mql_rate": 0.8, "sql_rate": 0.5},
+    {"band": "0-9", "leads": 20, "mqls": 5, "sqls": 1, "mql_rate": 0.25, "sql_rate": 0.2},
+    {"band": "10-19", "leads": 30, "mqls": 12, "sqls": 3, "mql_rate": 0.4, "sql_rate": 0.25},
+]
+
+
+def test_score_band_figure():
+    fig = F.score_band_figure(BAND_ROWS)
+    assert [(t.type, t.name) for t in fig.data] == [("bar", "Leads"), ("scatter", "MQL rate"), ("scatter", "SQL rate")]
+    bars, mql, sql = fig.data
+    assert list(bars.x) == ["0-9", "10-19", "90-100"]
+    assert list(bars.y) == [20, 30, 10]
+    assert list(mql.y) == [0.25, 0.4, 0.8] and list(sql.y) == [0.2, 0.25, 0.5]
+    assert mql.yaxis == sql.yaxis == "y2"
+    assert bars.customdata[2] == {"band": "90-100", "score_min": 90, "score_max": 100}
+    assert "12 reached MQL (40.0% of leads)" in bars.hovertext[1]
+    assert "3 reached SQL (25.0% of MQLs)" in sql.hovertext[1]
+    assert mql.line.color == theme.stage_color("mql") and sql.line.color == theme.stage_color("sql")
+    assert_empty(F.score_band_figure([]), "No scored leads")
+
+
+def test_empty_figure_carries_any_message():
+    fig = F.empty_figure("no warehouse at x.duckdb", hint=None)
+    assert fig.layout.annotations[0].text == "<b>no warehouse at x.duckdb</b>"
+
+
+# --------------------------------------------------------------------------- real demo rows
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Gateway:
+    folder = tmp_path_factory.mktemp("demo")
+    generate(out=folder / "e.csv", n_leads=2000, seed=4)
+    load_files(folder / "wh.duckdb", [folder / "e.csv"], load_config(None), now=NOW)
+    return Gateway(folder / "wh.duckdb")
+
+
+def metric(gateway: Gateway, name: str, **request) -> list[dict]:
+    return run_metric(gateway, name, MetricRequest(**request))
+
+
+def cohort_rows(gateway: Gateway) -> list[dict]:
+    """What the cohort page builds: weekly conversion for each stage pair over the last weeks."""
+    latest = metric(gateway, "weekly_kpis")[-1]["week"]
+    rows = []
+    for k in range(6):
+        monday = datetime.combine(latest - timedelta(days=7 * k), datetime.min.time())
+        for a, b in (("lead", "mql"), ("mql", "sql")):
+            (r,) = metric(gateway, "conversion", start=monday, end=monday + timedelta(days=7), from_stage=a, to_stage=b)
+            rows.append(
+                {"week": monday.date(), "stage_pair": f"{a} → {b}", "rate": r["rate"], "cohort": r["cohort"],
+                 "converted": r["converted"], "immature": r["immature"] > 0}  # fmt: skip
+            )
+    return rows
+
+
+DEMO_FIGURES = {
+    "funnel": lambda g: F.funnel_figure(metric(g, "funnel")),
+    "stage_accounting": lambda g: F.stage_accounting_figure(metric(g, "stage_accounting"), OUTCOMES),
+    "cohort_heatmap": lambda g: F.cohort_heatmap_figure(cohort_rows(g)),
+    "segment_conversion": lambda g: F.segment_conversion_figure(
+        metric(g, "segment_conversion", segment="channel"), "channel", overall_rate=metric(g, "conversion")[0]["rate"]
+    ),
+    "mix_vs_rate": lambda g: F.mix_vs_rate_figure(metric(g, "mix_vs_rate", segment="channel")),
+    "time_in_stage": lambda g: F.time_in_stage_figure(metric(g, "time_in_stage", segment="channel")),
+    "survival": lambda g: F.survival_figure(
+        {"all": [(float(t), 1.0 - k / 10) for k, t in enumerate(range(1, 10))]}, stage="mql"
+    ),
+    "duration_histogram": lambda g: F.duration_histogram_figure(
+        [r["latest_days"] for r in metric(g, "time_in_stage_by_lead") if r["stage"] == "mql" and not r["latest_open"]],
+        "mql",
+    ),
+    "disqualifier_pareto": lambda g: F.disqualifier_pareto_figure(metric(g, "disqualifiers"), outcomes=OUTCOMES),
+    "disqualifier_trend": lambda g: F.disqualifier_trend_figure(metric(g, "disqualifiers", by="week")),
+    "weekly_trend": lambda g: F.weekly_trend_figure(
+        metric(g, "weekly_kpis"), ["new_leads", "sql_rate", "median_days_lead_to_sql"]
+    ),
+    "score_bands": lambda g: F.score_band_figure(metric(g, "score_bands")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEMO_FIGURES))
+def test_figures_on_demo_rows(demo, name):
+    fig = DEMO_FIGURES[name](demo)
+    assert fig.data, f"{name} drew nothing"
+    assert F.EMPTY_MESSAGE not in annotation_texts(fig)
+    assert any(len(t.customdata or ()) for t in fig.data)
+    data = json.loads(fig.to_json())
+    assert data["data"] and data["layout"]["title"]["text"]
+
+
+def test_kpi_cards_on_demo_rows(demo):
+    rows = metric(demo, "weekly_kpis")
+    cards = F.kpi_card_values(rows, rows[-1]["week"])
+    assert {c["kpi"] for c in cards} >= {"new_leads", "sql_rate", "median_days_lead_to_sql"}
+    rate = next(c for c in cards if c["kpi"] == "sql_rate")
+    assert rate["value_text"].endswith("%")
+    json.dumps(cards)
+
+
+def test_empty_filters_on_demo_give_empty_states(demo):
+    nobody = (("channel", "no-such-channel"),)
+    assert_empty(F.funnel_figure(metric(demo, "funnel", filters=nobody)))
+    assert_empty(F.stage_accounting_figure(metric(demo, "stage_accounting", filters=nobody), OUTCOMES))
+    assert_empty(F.time_in_stage_figure(metric(demo, "time_in_stage", filters=nobody)))
+    assert_empty(F.mix_vs_rate_figure(metric(demo, "mix_vs_rate", segment="channel", filters=nobody)), "No MQLs")
+    assert_empty(F.weekly_trend_figure(metric(demo, "weekly_kpis", filters=nobody), ["new_leads", "sql_rate"]))

@@ -1,0 +1,81 @@
+"""The app and its page callbacks, called directly (no browser): numbers equal `funnelboard query`."""
+
+from __future__ import annotations
+
+import pytest
+
+from etl.generate import generate
+from etl.load import load_files
+from funnelboard.config import load_config
+from tests.conftest import NOW
+from warehouse.gateway import Gateway
+from warehouse.metrics import MetricRequest, run_metric
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("app")
+    path = generate(out=folder / "events.csv", n_leads=2500, seed=9, dirty=True).path
+    db = folder / "wh.duckdb"
+    load_files(db, [path], load_config(None), now=NOW)
+    return db
+
+
+@pytest.fixture(scope="module")
+def app(db):
+    from dashboard.app import create_app
+
+    return create_app(db)
+
+
+def test_every_page_is_served(app):
+    client = app.server.test_client()
+    for path in ("/", "/funnel"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert b"funnelboard" in response.data
+
+
+def test_weekly_cards_and_trend_match_the_metric(app, db):
+    import dashboard.pages.weekly as weekly
+
+    with app.server.test_request_context():
+        cards, figure, stalled = weekly.update("?channel=referral")
+    rows = run_metric(Gateway(db), "weekly_kpis", MetricRequest(filters=(("channel", "referral"),)))
+    last = rows[-1]["week"]
+    sqls = next(r["value"] for r in rows if r["week"] == last and r["kpi"] == "reached_sql")
+    values = {card.children[0].children: card.children[1].children for card in cards}
+    assert values["Reached SQL"] == f"{sqls:,}"
+    summary = run_metric(Gateway(db), "stalled_summary", MetricRequest(filters=(("channel", "referral"),)))[0]
+    assert stalled.children.startswith(f"{summary['stalled']:,} leads stalled")
+    assert figure.data, "the trend has traces"
+
+
+def test_funnel_page_numbers_match_the_metric(app, db):
+    import dashboard.pages.funnel as funnel
+
+    with app.server.test_request_context():
+        funnel_fig, accounting_fig = funnel.update("?from=2026-01-01&to=2026-06-30")
+    rows = run_metric(Gateway(db), "funnel", MetricRequest(start=NOW.replace(year=2026, month=1, day=1, hour=0, tzinfo=None), end=NOW.replace(year=2026, month=7, day=1, hour=0, tzinfo=None)))
+    assert list(funnel_fig.data[0].x) == [r["reached"] for r in rows]
+    assert [c["stage"] for c in funnel_fig.data[0].customdata] == [r["stage"] for r in rows]
+    assert accounting_fig.data
+
+
+def test_a_missing_warehouse_is_a_message_with_what_to_do(tmp_path):
+    from dashboard.app import create_app
+    import dashboard.pages.weekly as weekly
+
+    app = create_app(tmp_path / "none.duckdb")
+    with app.server.test_request_context():
+        shown, *_rest = weekly.update("")
+    text = str(shown)
+    assert "no warehouse at" in text and "funnelboard demo" in text
+
+
+def test_a_bad_filter_in_the_url_is_ignored_not_an_error(app):
+    import dashboard.pages.funnel as funnel
+
+    with app.server.test_request_context():
+        funnel_fig, _ = funnel.update("?segment=lead_id&lead_id=L1&from_stage=nope")
+    assert funnel_fig.data
