@@ -246,7 +246,9 @@ def stage_accounting_figure(
         barmode="stack",
         xaxis=xaxis,
         yaxis=dict(autorange="reversed", showgrid=False, title=dict(text=None)),
-        legend=dict(traceorder="normal"),
+        # Seven or more categories wrap to several rows: below the plot they cannot cover the title.
+        legend=dict(traceorder="normal", y=-0.2, yanchor="top"),
+        margin=dict(b=120),
     )
 
 
@@ -1011,14 +1013,25 @@ def _kpi_texts(kpi: str, r: Mapping[str, Any], business_days: bool) -> tuple[str
     return fmt_count(r["value"]), theme.fmt_signed_count(r["delta_week"]), theme.fmt_signed_count(r["delta_4w"], 1)
 
 
+LOWER_IS_BETTER = ("exits", "median_days_lead_to_sql")
+
+
+def _tone(kpi: str, direction: str | None) -> str:
+    if direction not in ("up", "down"):
+        return "neutral"
+    good = direction == ("down" if kpi in LOWER_IS_BETTER else "up")
+    return "good" if good else "bad"
+
+
 def kpi_card_values(
     rows: Rows, week: date | str | None = None, *, business_days: bool = False
 ) -> list[dict[str, Any]]:
     """The KPI cards of one week (default: the latest) from `weekly_kpis` rows, as plain data.
 
     One dict per KPI in row order (the `immature` flag folds into sql_rate's card):
-    {kpi, label, value_text, delta_week_text, delta_4w_text, direction, immature}, with direction
-    "up" / "down" / "flat" against last week, or None without a previous week. Rates are shown
+    {kpi, label, value_text, delta_week_text, delta_4w_text, direction, tone, immature}, with direction
+    "up" / "down" / "flat" against last week, or None without a previous week, and tone "good" /
+    "bad" / "neutral" (more exits or more days to SQL is bad news). Rates are shown
     as percentages and their changes in percentage points; days with one decimal.
     """
     if not rows:
@@ -1042,6 +1055,7 @@ def kpi_card_values(
                 "delta_week_text": delta_week,
                 "delta_4w_text": delta_4w,
                 "direction": direction,
+                "tone": _tone(kpi, direction),
                 "immature": _kpi_kind(kpi) == "rate" and immature,
             }
         )

@@ -15,6 +15,7 @@ CARDS = "weekly-cards"
 TREND = "weekly-trend"
 STALLED = "weekly-stalled"
 TREND_KPIS = ("reached_mql", "reached_sql", "sql_rate")
+IMMATURE_HINT = "Some of this week's MQLs have not had the whole conversion window yet: the rate will still rise."
 
 
 def layout(**_query) -> html.Div:
@@ -42,9 +43,12 @@ def update(search: str | None):
         html.Div(
             [
                 html.Div(card["label"], className="card-label"),
-                html.Div(card["value_text"], className="card-value"),
                 html.Div(
-                    [html.Span(card["delta_week_text"], className=f"delta-{card['direction'] or 'flat'}"), " vs last week · ", card["delta_4w_text"], " vs 4-wk mean"],
+                    [card["value_text"]] + ([html.Span("immature", className="immature", title=IMMATURE_HINT)] if card["immature"] else []),
+                    className="card-value",
+                ),
+                html.Div(
+                    [html.Span(card["delta_week_text"], className=f"tone-{card['tone']}"), " vs last week · ", card["delta_4w_text"], " vs 4-wk mean"],
                     className="card-delta",
                 ),
             ],

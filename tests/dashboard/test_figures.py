@@ -476,6 +476,7 @@ def test_kpi_card_values():
         "delta_week_text": "+12",
         "delta_4w_text": "+8.5",
         "direction": "up",
+        "tone": "good",
         "immature": False,
     }
     assert rate["value_text"] == "20.0%" and rate["delta_week_text"] == "−5.0 pp"
@@ -598,3 +599,17 @@ def test_empty_filters_on_demo_give_empty_states(demo):
     assert_empty(F.time_in_stage_figure(metric(demo, "time_in_stage", filters=nobody)))
     assert_empty(F.mix_vs_rate_figure(metric(demo, "mix_vs_rate", segment="channel", filters=nobody)), "No MQLs")
     assert_empty(F.weekly_trend_figure(metric(demo, "weekly_kpis", filters=nobody), ["new_leads", "sql_rate"]))
+
+
+def test_kpi_tone_says_whether_a_change_is_good_news():
+    from datetime import date
+
+    from dashboard.figures import kpi_card_values
+
+    week, prev = date(2026, 11, 16), date(2026, 11, 9)
+    rows = []
+    for kpi, before, now in (("reached_sql", 10, 12), ("exits", 10, 12), ("median_days_lead_to_sql", 5.0, 4.0), ("new_leads", 3, 3)):
+        rows.append({"week": prev, "kpi": kpi, "value": before, "previous": None, "delta_week": None, "mean_4w": None, "delta_4w": None})
+        rows.append({"week": week, "kpi": kpi, "value": now, "previous": before, "delta_week": now - before, "mean_4w": None, "delta_4w": None})
+    tones = {c["kpi"]: c["tone"] for c in kpi_card_values(rows, week)}
+    assert tones == {"reached_sql": "good", "exits": "bad", "median_days_lead_to_sql": "good", "new_leads": "neutral"}

@@ -44,7 +44,7 @@ def test_weekly_cards_and_trend_match_the_metric(app, db):
     rows = run_metric(Gateway(db), "weekly_kpis", MetricRequest(filters=(("channel", "referral"),)))
     last = rows[-1]["week"]
     sqls = next(r["value"] for r in rows if r["week"] == last and r["kpi"] == "reached_sql")
-    values = {card.children[0].children: card.children[1].children for card in cards}
+    values = {card.children[0].children: card.children[1].children[0] for card in cards}
     assert values["Reached SQL"] == f"{sqls:,}"
     summary = run_metric(Gateway(db), "stalled_summary", MetricRequest(filters=(("channel", "referral"),)))[0]
     assert stalled.children.startswith(f"{summary['stalled']:,} leads stalled")
