@@ -8,7 +8,7 @@ from sqlglot import exp
 from etl import raw_schema
 from funnelboard.config import FunnelConfig
 from funnelboard.progress import Progress
-from warehouse.models import Expansion, Model, ModelError, build_order, expand, load_models
+from warehouse.models import Expansion, Model, ModelError, build_order, expand, load_models, models_fingerprint
 
 
 def attribute_columns(config: FunnelConfig) -> tuple[str, ...]:
@@ -91,6 +91,7 @@ def build_models(con: duckdb.DuckDBPyConnection, config: FunnelConfig, progress:
         _check_columns(con, model, lists)
         _run_tests(con, model)
         built.append(model.name)
+    raw_schema.set_meta(con, "models_fingerprint", models_fingerprint())
     return built
 
 

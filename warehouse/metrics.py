@@ -21,7 +21,7 @@ from funnelboard.config import FunnelConfig
 from funnelboard.errors import UserError
 from warehouse.build import expansion
 from warehouse.gateway import Gateway
-from warehouse.models import Model, bind_identifiers, expand, parse_model, queries_root
+from warehouse.models import Model, bind_identifiers, expand, models_fingerprint, parse_model, queries_root
 
 MARTS = ("fct_leads", "fct_spells")
 METRIC_ROW_CAP = 2_000_000
@@ -63,6 +63,12 @@ class Context:
 
     def __post_init__(self) -> None:
         self.config = self.gateway.config()
+        built = self.gateway.query("select value from meta where key = 'models_fingerprint'").rows
+        if not built or built[0][0] != models_fingerprint():
+            raise UserError(
+                f"the models in '{self.gateway.db}' were built by another version of funnelboard: "
+                f"rebuild them with `funnelboard build --db {self.gateway.db}`."
+            )
 
     def latest_event(self) -> datetime | None:
         return self.gateway.query("select max(entered_at) from raw_events").rows[0][0]

@@ -91,6 +91,20 @@ def load_models(root: Path | None = None, layers: tuple[str, ...] = LAYERS) -> d
     return models
 
 
+def models_fingerprint(root: Path | None = None) -> str:
+    """A hash of every built model's SQL and metadata: a warehouse built from other models must be rebuilt."""
+    import hashlib
+
+    root = root or queries_root()
+    digest = hashlib.sha256()
+    for layer in LAYERS:
+        for path in sorted((root / layer).glob("*.*")):
+            if path.suffix in (".sql", ".toml"):
+                digest.update(f"{layer}/{path.name}\0".encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def parse_model(path: Path, layer: str) -> Model:
     name = path.stem
     try:

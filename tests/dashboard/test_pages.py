@@ -79,3 +79,25 @@ def test_a_bad_filter_in_the_url_is_ignored_not_an_error(app):
     with app.server.test_request_context():
         funnel_fig, _ = funnel.update("?segment=lead_id&lead_id=L1&from_stage=nope")
     assert funnel_fig.data
+
+
+def test_segments_page_matches_segment_conversion(app, db):
+    import dashboard.pages.segments as segments
+
+    with app.server.test_request_context():
+        conversion_fig, mix_fig = segments.update("?segment=channel")
+    rows = run_metric(Gateway(db), "segment_conversion", MetricRequest(segment="channel"))
+    shown = {c["channel"]: y for trace in conversion_fig.data for c, y in zip(trace.customdata, trace.y if trace.orientation != "h" else trace.x)}
+    assert {r["channel"] for r in rows} == set(shown)
+    assert mix_fig.data
+
+
+def test_disqualifiers_page_draws_every_reason(app, db):
+    import dashboard.pages.disqualifiers as disqualifiers
+
+    with app.server.test_request_context():
+        pareto, trend = disqualifiers.update("")
+    rows = run_metric(Gateway(db), "disqualifiers", MetricRequest())
+    drawn = sum(len(t.customdata) for t in pareto.data if t.type == "bar")
+    assert drawn == len(rows)
+    assert trend.data

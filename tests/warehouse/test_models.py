@@ -140,3 +140,19 @@ def test_a_failing_data_test_stops_the_build_and_names_it(tmp_path, config, monk
     with pytest.raises(ModelError, match=r"model fct_leads fails its data test current_stage = 'won' on 1 row"):
         load_files(db, [write(tmp_path / "e.csv", HEADER + "\nL1,mql,2024-01-02,,x,y\n")], config, now=NOW)
     assert not db.exists(), "a failed build publishes nothing"
+
+
+def test_a_warehouse_built_from_other_models_asks_for_a_rebuild(small_warehouse):
+    import duckdb
+
+    from click.testing import CliRunner
+
+    from funnelboard.cli import main
+
+    con = duckdb.connect(str(small_warehouse))
+    con.execute("update meta set value = 'older' where key = 'models_fingerprint'")
+    con.close()
+    with pytest.raises(UserError, match=r"built by another version of funnelboard: rebuild them with `funnelboard build --db"):
+        run_metric(Gateway(small_warehouse), "conversion", MetricRequest())
+    assert CliRunner().invoke(main, ["build", "--db", str(small_warehouse)]).exit_code == 0
+    assert run_metric(Gateway(small_warehouse), "conversion", MetricRequest())[0]["cohort"] == 2

@@ -1,0 +1,39 @@
+"""Disqualifiers: the Pareto of exit reasons and their weekly trend."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, callback, dcc, html
+
+from dashboard import figures
+from dashboard.app import URL, gateway
+from dashboard.views import guarded, view_request
+from warehouse.metrics import run_metric
+
+dash.register_page(__name__, path="/disqualifiers", name="Disqualifiers", order=4, title="funnelboard · disqualifiers")
+
+PARETO = "dq-pareto"
+TREND = "dq-trend"
+
+
+def layout(**_query) -> html.Div:
+    return html.Div(
+        [
+            html.H1("Disqualifiers", className="page-title"),
+            html.P("Why leads leave the funnel: exits by normalised reason, biggest first, and by week.", className="page-subtitle"),
+            html.Div(dcc.Loading(dcc.Graph(id=PARETO, config={"displaylogo": False})), className="panel"),
+            html.Div(dcc.Loading(dcc.Graph(id=TREND, config={"displaylogo": False})), className="panel"),
+        ]
+    )
+
+
+@callback(Output(PARETO, "figure"), Output(TREND, "figure"), Input(URL, "search"))
+@guarded(outputs=2, first="figure")
+def update(search: str | None):
+    g = gateway()
+    req, _view = view_request(g, search)
+    outcomes = g.config().outcomes
+    return (
+        figures.disqualifier_pareto_figure(run_metric(g, "disqualifiers", req), outcomes=outcomes),
+        figures.disqualifier_trend_figure(run_metric(g, "disqualifiers", req.__class__(**{**req.__dict__, "by": "week"}))),
+    )

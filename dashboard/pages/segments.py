@@ -1,0 +1,50 @@
+"""Segments: conversion per segment value with Wilson intervals and tests, and the mix-vs-rate split."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, callback, dcc, html
+
+from dashboard import figures
+from dashboard.app import URL, gateway
+from dashboard.views import guarded, view_request
+from warehouse.metrics import run_metric
+
+dash.register_page(__name__, path="/segments", name="Segments", order=2, title="funnelboard · segments")
+
+CONVERSION = "segments-conversion"
+MIX = "segments-mix"
+DEFAULT_SEGMENT = "channel"
+
+
+def layout(**_query) -> html.Div:
+    return html.Div(
+        [
+            html.H1("Segments", className="page-title"),
+            html.P(
+                "Conversion per segment value with 95 % Wilson intervals; grey = too few to judge, ★ = differs from the rest "
+                "after Benjamini–Hochberg. Pick the column with ?segment=industry (two: &segment2=region).",
+                className="page-subtitle",
+            ),
+            html.Div(dcc.Loading(dcc.Graph(id=CONVERSION, config={"displaylogo": False})), className="panel"),
+            html.Div(dcc.Loading(dcc.Graph(id=MIX, config={"displaylogo": False})), className="panel"),
+        ]
+    )
+
+
+@callback(Output(CONVERSION, "figure"), Output(MIX, "figure"), Input(URL, "search"))
+@guarded(outputs=2, first="figure")
+def update(search: str | None):
+    g = gateway()
+    req, view = view_request(g, search)
+    config = g.config()
+    segment = view.segment or (DEFAULT_SEGMENT if DEFAULT_SEGMENT in config.segments else next(iter(config.segments)))
+    req = req.__class__(**{**req.__dict__, "segment": segment})
+    rows = run_metric(g, "segment_conversion", req)
+    overall = run_metric(g, "conversion", req.__class__(**{**req.__dict__, "segment": None, "segment2": None}))[0]["rate"]
+    columns = [segment] + ([view.segment2] if view.segment2 else [])
+    mix_req = req.__class__(**{**req.__dict__, "segment2": None, "start": None, "end": None})
+    return (
+        figures.segment_conversion_figure(rows, columns if len(columns) > 1 else segment, overall_rate=overall),
+        figures.mix_vs_rate_figure(run_metric(g, "mix_vs_rate", mix_req)),
+    )
