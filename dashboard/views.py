@@ -54,6 +54,8 @@ def guarded(*, outputs: int, first: str = "children"):
                     shown = no_warehouse(str(exc))
                 else:
                     shown = html.Div(str(exc), className="empty")
+                if outputs == 1:
+                    return shown
                 return (shown, *([dash.no_update] * (outputs - 1)))
 
         return inner

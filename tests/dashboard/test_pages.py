@@ -101,3 +101,14 @@ def test_disqualifiers_page_draws_every_reason(app, db):
     drawn = sum(len(t.customdata) for t in pareto.data if t.type == "bar")
     assert drawn == len(rows)
     assert trend.data
+
+
+def test_time_in_stage_page_draws_the_metric(app, db):
+    import dashboard.pages.time_in_stage as page
+
+    with app.server.test_request_context():
+        figure = page.update("?segment=region")
+    rows = run_metric(Gateway(db), "time_in_stage", MetricRequest(segment="region"))
+    completed = next(t for t in figure.data if "ompleted" in t.name)
+    medians = [c for c in completed.customdata if c and c.get("quantile") in ("p50", 0.5, "50")]
+    assert len(medians) == sum(1 for r in rows if r["p50"] is not None)

@@ -102,7 +102,7 @@ def _severe(driver) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
-@pytest.mark.parametrize("path,graphs", [("/", 1), ("/funnel", 2), ("/segments", 2), ("/disqualifiers", 2)])
+@pytest.mark.parametrize("path,graphs", [("/", 1), ("/funnel", 2), ("/segments", 2), ("/time-in-stage", 1), ("/disqualifiers", 2)])
 def test_every_page_renders_without_console_errors(server, browser, path, graphs):
     from selenium.webdriver.common.by import By
 
