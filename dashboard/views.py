@@ -19,6 +19,20 @@ def view_request(g: Gateway, search: str | None) -> tuple[MetricRequest, state.V
     return view.request(config), view
 
 
+def graph_page(title: str, subtitle: str, graph_ids: list[str], *, side_by_side: bool = False) -> html.Div:
+    """The layout most views share: a title, a one-line explanation and graphs in panels."""
+    from dash import dcc
+
+    panels = [html.Div(dcc.Loading(dcc.Graph(id=g, config={"displaylogo": False})), className="panel") for g in graph_ids]
+    return html.Div(
+        [
+            html.H1(title, className="page-title"),
+            html.P(subtitle, className="page-subtitle"),
+            html.Div(panels, className="grid-2") if side_by_side else html.Div(panels),
+        ]
+    )
+
+
 def empty_state(message: str) -> html.Div:
     return html.Div(message, className="empty")
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, callback, html
 
 from dashboard import figures
 from dashboard.app import URL, gateway
-from dashboard.views import guarded, view_request
+from dashboard.views import graph_page, guarded, view_request
 from warehouse.metrics import run_metric
 
 dash.register_page(__name__, path="/disqualifiers", name="Disqualifiers", order=4, title="funnelboard · disqualifiers")
@@ -17,13 +17,10 @@ TREND = "dq-trend"
 
 
 def layout(**_query) -> html.Div:
-    return html.Div(
-        [
-            html.H1("Disqualifiers", className="page-title"),
-            html.P("Why leads leave the funnel: exits by normalised reason, biggest first, and by week.", className="page-subtitle"),
-            html.Div(dcc.Loading(dcc.Graph(id=PARETO, config={"displaylogo": False})), className="panel"),
-            html.Div(dcc.Loading(dcc.Graph(id=TREND, config={"displaylogo": False})), className="panel"),
-        ]
+    return graph_page(
+        "Disqualifiers",
+        "Why leads leave the funnel: exits by normalised reason, biggest first, and by week.",
+        [PARETO, TREND],
     )
 
 

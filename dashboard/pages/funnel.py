@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, callback, html
 
 from dashboard import figures
 from dashboard.app import URL, gateway
-from dashboard.views import guarded, view_request
+from dashboard.views import graph_page, guarded, view_request
 from warehouse.metrics import run_metric
 
 dash.register_page(__name__, path="/funnel", name="Funnel", order=1, title="funnelboard · funnel")
@@ -17,18 +17,10 @@ ACCOUNTING = "accounting-graph"
 
 
 def layout(**_query) -> html.Div:
-    return html.Div(
-        [
-            html.H1("Funnel", className="page-title"),
-            html.P("Cohort view: leads entering the first stage in the period, and how far they got by the as-of date.", className="page-subtitle"),
-            html.Div(
-                [
-                    html.Div(dcc.Loading(dcc.Graph(id=FUNNEL, config={"displaylogo": False})), className="panel"),
-                    html.Div(dcc.Loading(dcc.Graph(id=ACCOUNTING, config={"displaylogo": False})), className="panel"),
-                ],
-                className="grid-2",
-            ),
-        ]
+    return graph_page(
+        "Funnel",
+        "Cohort view: leads entering the first stage in the period, and how far they got by the as-of date.",
+        [FUNNEL, ACCOUNTING], side_by_side=True,
     )
 
 

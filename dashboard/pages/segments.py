@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, callback, html
 
 from dashboard import figures
 from dashboard.app import URL, gateway
-from dashboard.views import guarded, view_request
+from dashboard.views import graph_page, guarded, view_request
 from warehouse.metrics import run_metric
 
 dash.register_page(__name__, path="/segments", name="Segments", order=2, title="funnelboard · segments")
@@ -18,17 +18,13 @@ DEFAULT_SEGMENT = "channel"
 
 
 def layout(**_query) -> html.Div:
-    return html.Div(
-        [
-            html.H1("Segments", className="page-title"),
-            html.P(
-                "Conversion per segment value with 95 % Wilson intervals; grey = too few to judge, ★ = differs from the rest "
-                "after Benjamini–Hochberg. Pick the column with ?segment=industry (two: &segment2=region).",
-                className="page-subtitle",
-            ),
-            html.Div(dcc.Loading(dcc.Graph(id=CONVERSION, config={"displaylogo": False})), className="panel"),
-            html.Div(dcc.Loading(dcc.Graph(id=MIX, config={"displaylogo": False})), className="panel"),
-        ]
+    return graph_page(
+        "Segments",
+        (
+            "Conversion per segment value with 95 % Wilson intervals; grey = too few to judge, ★ = differs from the rest "
+            "after Benjamini–Hochberg. Pick the column with ?segment=industry (two: &segment2=region)."
+        ),
+        [CONVERSION, MIX],
     )
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, callback, html
 
 from dashboard import figures
 from dashboard.app import URL, gateway
-from dashboard.views import guarded, view_request
+from dashboard.views import graph_page, guarded, view_request
 from warehouse.metrics import run_metric
 
 dash.register_page(__name__, path="/time-in-stage", name="Time in stage", order=3, title="funnelboard · time in stage")
@@ -16,16 +16,13 @@ QUANTILES = "tis-quantiles"
 
 
 def layout(**_query) -> html.Div:
-    return html.Div(
-        [
-            html.H1("Time in stage", className="page-title"),
-            html.P(
-                "Days spent in each stage by spells entered in the period. Completed spells alone understate it when many "
-                "leads are still in a stage; Kaplan-Meier counts the open ones as censored. Per segment with ?segment=channel.",
-                className="page-subtitle",
-            ),
-            html.Div(dcc.Loading(dcc.Graph(id=QUANTILES, config={"displaylogo": False})), className="panel"),
-        ]
+    return graph_page(
+        "Time in stage",
+        (
+            "Days spent in each stage by spells entered in the period. Completed spells alone understate it when many "
+            "leads are still in a stage; Kaplan-Meier counts the open ones as censored. Per segment with ?segment=channel."
+        ),
+        [QUANTILES],
     )
 
 
