@@ -58,11 +58,11 @@ def shell() -> html.Div:
 @dash.callback(Output(BADGE, "children"), Output(BADGE, "className"), Input(URL, "pathname"))
 def quality_badge(_pathname: str | None):
     """A badge every page shows: how many rows sit in the quarantine and unmapped labels."""
-    from funnelboard.errors import UserError
+    from warehouse.publish import NoWarehouse
 
     try:
         quarantined = gateway().query("select count(*) from quarantine").rows[0][0]
-    except UserError:
+    except NoWarehouse:
         return "no warehouse yet", "badge badge-bad"
     if quarantined:
         return dcc.Link(f"{quarantined:,} rows quarantined", href="/data-quality"), "badge badge-warn"

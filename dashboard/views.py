@@ -10,6 +10,7 @@ from dash import html
 from dashboard import state
 from funnelboard.errors import UserError
 from warehouse.gateway import Gateway
+from warehouse.publish import NoWarehouse
 from warehouse.metrics import MetricRequest
 
 
@@ -64,7 +65,7 @@ def guarded(*, outputs: int, first: str = "children"):
                     from dashboard.figures import empty_figure
 
                     shown = empty_figure(str(exc))
-                elif "no warehouse" in str(exc):
+                elif isinstance(exc, NoWarehouse):
                     shown = no_warehouse(str(exc))
                 else:
                     shown = html.Div(str(exc), className="empty")

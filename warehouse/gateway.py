@@ -76,9 +76,25 @@ class Gateway:
         return Result(columns, rows[:cap], truncated)
 
     def config(self) -> FunnelConfig:
-        """The configuration the warehouse was built with."""
-        rows = self.query("select value from meta where key = 'config'").rows
-        return FunnelConfig.from_json(rows[0][0])
+        """The configuration the warehouse was built with (read once per published file)."""
+        return self.facts()["config"]
+
+    def facts(self) -> dict:
+        """What every metric needs to know of the published file, read once until a new one is published:
+        its config, the fingerprint of the models it was built with, its first and last event."""
+        stamp = self._stamp()
+        cached = getattr(self._local, "facts", None)
+        if cached is None or cached[0] != stamp:
+            meta = dict(self.query("select key, value from meta where key in ('config', 'models_fingerprint')").rows)
+            first, last = self.query("select min(entered_at), max(entered_at) from raw_events").rows[0]
+            facts = {
+                "config": FunnelConfig.from_json(meta["config"]),
+                "models_fingerprint": meta.get("models_fingerprint"),
+                "first_event": first,
+                "last_event": last,
+            }
+            self._local.facts = cached = (stamp, facts)
+        return cached[1]
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)

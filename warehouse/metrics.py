@@ -62,19 +62,19 @@ class Context:
     config: FunnelConfig = field(init=False)
 
     def __post_init__(self) -> None:
-        self.config = self.gateway.config()
-        built = self.gateway.query("select value from meta where key = 'models_fingerprint'").rows
-        if not built or built[0][0] != models_fingerprint():
+        facts = self.gateway.facts()
+        self.config = facts["config"]
+        if facts["models_fingerprint"] != models_fingerprint():
             raise UserError(
                 f"the models in '{self.gateway.db}' were built by another version of funnelboard: "
                 f"rebuild them with `funnelboard build --db {self.gateway.db}`."
             )
 
     def latest_event(self) -> datetime | None:
-        return self.gateway.query("select max(entered_at) from raw_events").rows[0][0]
+        return self.gateway.facts()["last_event"]
 
     def earliest_event(self) -> datetime | None:
-        return self.gateway.query("select min(entered_at) from raw_events").rows[0][0]
+        return self.gateway.facts()["first_event"]
 
     def resolve(self, req: MetricRequest) -> MetricRequest:
         """Fill defaults (as_of, period, window) and check every user-chosen name against the allow-lists."""

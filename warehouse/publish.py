@@ -20,6 +20,10 @@ import duckdb
 from funnelboard.errors import UserError
 
 BUILD_MARK = ".building-"
+
+
+class NoWarehouse(UserError):
+    """There is no published warehouse at the path asked for."""
 BUILD_MEMORY_LIMIT = "1536MB"
 
 
@@ -111,7 +115,7 @@ def open_read_only(live: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the published warehouse; UserError when there is none."""
     live = Path(live)
     if not live.is_file():
-        raise UserError(
+        raise NoWarehouse(
             f"no warehouse at '{live}': load one with `funnelboard load EVENTS.csv --db {live}` "
             "or try `funnelboard demo`."
         )
