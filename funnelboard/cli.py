@@ -13,6 +13,7 @@ import click
 
 from funnelboard.config import FunnelConfig, default_config_text, load_config
 from funnelboard.errors import UserError
+from funnelboard.export import plain, rows_to_csv
 from funnelboard.progress import Progress
 
 DEFAULT_DB = "funnelboard.duckdb"
@@ -227,19 +228,11 @@ def _filters(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 def _emit(rows: list[dict], fmt: str) -> None:
     if fmt == "json":
-        click.echo(json.dumps(rows, indent=2, default=_json_value))
+        click.echo(json.dumps(rows, indent=2, default=plain))
         return
     columns = list(rows[0]) if rows else []
     if fmt == "csv":
-        import csv
-        import io
-
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow(["" if row[c] is None else _json_value(row[c]) for c in columns])
-        click.echo(buf.getvalue(), nl=False)
+        click.echo(rows_to_csv(rows), nl=False)
         return
     if not rows:
         click.echo("(no rows)")
@@ -251,10 +244,6 @@ def _emit(rows: list[dict], fmt: str) -> None:
         click.echo("  ".join(v.rjust(w) if _numeric(v) else v.ljust(w) for v, w in zip(r, widths)))
 
 
-def _json_value(value):
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return value
 
 
 def _cell(value) -> str:

@@ -1,0 +1,126 @@
+"""Tables: an AG Grid with a row count and a CSV export that writes what `funnelboard query` prints.
+
+A page declares a table with `table_block(table_id, ...)` and registers how its rows are made
+with `@exports(table_id)`: a function of (pathname, search) returning (file name, rows). The
+page's callback fills the grid with `grid_rows(rows)`; the one export callback here calls the
+same function again on click and sends `rows_to_csv(rows)`, so the file is the full result
+(not the page of rows on screen) and byte for byte the `--format csv` output of the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+
+import dash_ag_grid as dag
+from dash import MATCH, Input, Output, State, callback, ctx, dcc, html
+
+from dashboard.app import URL
+from funnelboard.export import rows_to_csv
+
+DISPLAY_CAP = 5_000  # rows sent to the browser; the export has them all
+GRID, EXPORT, DOWNLOAD, COUNT = "fb-grid", "fb-export", "fb-download", "fb-count"
+_EXPORTS: dict[str, Callable[[str | None, str | None], tuple[str, list[dict]]]] = {}
+
+NUMBER = {"function": "params.value == null ? '' : d3.format(',.1f')(params.value)"}
+INTEGER = {"function": "params.value == null ? '' : d3.format(',')(params.value)"}
+PERCENT = {"function": "params.value == null ? '' : d3.format('.1%')(params.value)"}
+
+
+def exports(table_id: str):
+    """Register the rows behind a table for its CSV export."""
+
+    def register(fn):
+        _EXPORTS[table_id] = fn
+        return fn
+
+    return register
+
+
+def export_rows(table_id: str, pathname: str | None, search: str | None) -> tuple[str, list[dict]]:
+    return _EXPORTS[table_id](pathname, search)
+
+
+def column(field: str, header: str | None = None, *, kind: str = "text", width: int | None = None, link: str | None = None) -> dict:
+    """One column definition; kind is text, int, number or percent; link is a URL prefix for the cell value."""
+    col: dict = {"field": field, "headerName": header or field.replace("_", " ").capitalize()}
+    if kind in ("int", "number", "percent"):
+        col["type"] = "rightAligned"
+        col["filter"] = "agNumberColumnFilter"
+        col["valueFormatter"] = {"int": INTEGER, "number": NUMBER, "percent": PERCENT}[kind]
+    if width:
+        col["width"] = width
+    if link:
+        col["cellRenderer"] = "markdown"
+        col["valueGetter"] = {"function": f"params.data.{field} == null ? '' : '[' + params.data.{field} + '](" + link + "' + encodeURIComponent(params.data.{field}) + ')'"}
+    return col
+
+
+def table_block(table_id: str, title: str, columns: Sequence[dict], *, height: int = 480, note: str = "") -> html.Div:
+    """A panel: title, row count, Export CSV button, the grid and its download."""
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.H2(title, className="panel-title"),
+                    html.Span(id={"type": COUNT, "table": table_id}, className="table-count"),
+                    html.Button("Export CSV", id={"type": EXPORT, "table": table_id}, className="button", n_clicks=0),
+                ],
+                className="table-head",
+            ),
+            html.P(note, className="table-note") if note else None,
+            dag.AgGrid(
+                id={"type": GRID, "table": table_id},
+                columnDefs=list(columns),
+                rowData=[],
+                defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90},
+                columnSize="responsiveSizeToFit",
+                dashGridOptions={"pagination": True, "paginationPageSize": 50, "animateRows": False,
+                                 "overlayNoRowsTemplate": "No rows match these filters."},
+                style={"height": f"{height}px"},
+                className="ag-theme-quartz",
+            ),
+            dcc.Download(id={"type": DOWNLOAD, "table": table_id}),
+        ],
+        className="panel table-panel",
+    )
+
+
+def grid_ids(table_id: str) -> tuple[dict, dict]:
+    """(grid id, count id) of a table, for the page's Output()s."""
+    return {"type": GRID, "table": table_id}, {"type": COUNT, "table": table_id}
+
+
+def grid_rows(rows: list[dict]) -> tuple[list[dict], str]:
+    """Rows for the grid (JSON-safe, at most DISPLAY_CAP) and the count text."""
+    shown = [{k: _cell(v) for k, v in r.items()} for r in rows[:DISPLAY_CAP]]
+    if len(rows) > DISPLAY_CAP:
+        return shown, f"first {DISPLAY_CAP:,} of {len(rows):,} rows shown · the export has all"
+    return shown, f"{len(rows):,} rows"
+
+
+def _cell(value):
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="minutes")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+@callback(
+    Output({"type": DOWNLOAD, "table": MATCH}, "data"),
+    Input({"type": EXPORT, "table": MATCH}, "n_clicks"),
+    State(URL, "pathname"),
+    State(URL, "search"),
+    prevent_initial_call=True,
+)
+def export_csv(n_clicks: int, pathname: str | None, search: str | None):
+    from funnelboard.errors import UserError
+
+    if not n_clicks:
+        return None
+    try:
+        name, rows = export_rows(ctx.triggered_id["table"], pathname, search)
+    except UserError:
+        return None  # the page shows the same error where the table would be
+    return dcc.send_string(rows_to_csv(rows), f"{name}.csv")
