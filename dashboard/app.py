@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import dash
@@ -26,11 +27,15 @@ def create_app(db: Path) -> Dash:
     app = Dash(
         __name__,
         use_pages=True,
-        pages_folder=str(PAGES),
+        pages_folder="",  # the pages are imported below under their package names, once
         assets_folder=str(ASSETS),
         title="funnelboard",
         update_title=None,
     )
+    for file in sorted(PAGES.glob("[!_]*.py")):
+        module = importlib.import_module(f"dashboard.pages.{file.stem}")
+        # Dash reads `layout` itself only from the modules of a pages_folder it imported.
+        dash.page_registry[module.__name__].setdefault("layout", module.layout)
     app.server.config["FUNNELBOARD_GATEWAY"] = Gateway(Path(db))
     app.layout = shell
     return app

@@ -76,7 +76,7 @@ def table_block(table_id: str, title: str, columns: Sequence[dict], *, height: i
                 defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90},
                 columnSize="responsiveSizeToFit",
                 dashGridOptions={"pagination": True, "paginationPageSize": 50, "animateRows": False,
-                                 "overlayNoRowsTemplate": "No rows match these filters."},
+                                 "localeText": {"noRowsToShow": "No rows match these filters."}},
                 style={"height": f"{height}px"},
                 className="ag-theme-quartz",
             ),
@@ -91,12 +91,13 @@ def grid_ids(table_id: str) -> tuple[dict, dict]:
     return {"type": GRID, "table": table_id}, {"type": COUNT, "table": table_id}
 
 
-def grid_rows(rows: list[dict]) -> tuple[list[dict], str]:
-    """Rows for the grid (JSON-safe, at most DISPLAY_CAP) and the count text."""
+def grid_rows(rows: list[dict], total: int | None = None) -> tuple[list[dict], str]:
+    """Rows for the grid (JSON-safe, at most DISPLAY_CAP) and the count text; total when rows were cut before."""
+    total = len(rows) if total is None else total
     shown = [{k: _cell(v) for k, v in r.items()} for r in rows[:DISPLAY_CAP]]
-    if len(rows) > DISPLAY_CAP:
-        return shown, f"first {DISPLAY_CAP:,} of {len(rows):,} rows shown · the export has all"
-    return shown, f"{len(rows):,} rows"
+    if total > len(shown):
+        return shown, f"first {len(shown):,} of {total:,} rows shown · the export has all"
+    return shown, f"{total:,} row" + ("" if total == 1 else "s")
 
 
 def _cell(value):

@@ -279,9 +279,11 @@ def _numeric(text: str) -> bool:
 @click.option("--by", help="disqualifiers: group by stage_left, week or a segment column.")
 @click.option("--before", help="mix_vs_rate: the earlier period as FROM:TO dates (default: the 28 days before --after).")
 @click.option("--after", help="mix_vs_rate: the later period as FROM:TO dates (default: the 28 days ending at as-of).")
+@click.option("--which", type=click.Choice(["all", "converted", "not_converted"]), default="all", show_default=True, help="leads: which cohort members.")
+@click.option("--lead-id", help="lead_history: the lead.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @db_option
-def query(metric, list_metrics, start, end, as_of, segment, segment2, filters, from_stage, to_stage, window_days, business_days, within_days, by, before, after, fmt, db) -> None:
+def query(metric, list_metrics, start, end, as_of, segment, segment2, filters, from_stage, to_stage, window_days, business_days, within_days, by, before, after, which, lead_id, fmt, db) -> None:
     """Print a metric from the warehouse, with the same filters the dashboard uses."""
     from warehouse.gateway import Gateway
     from warehouse.metrics import REGISTRY, MetricRequest, run_metric
@@ -308,6 +310,8 @@ def query(metric, list_metrics, start, end, as_of, segment, segment2, filters, f
         by=by,
         before=_span(config, before, "--before"),
         after=_span(config, after, "--after"),
+        which=which,
+        lead_id=lead_id,
     )
     _emit(run_metric(gateway, metric, req), fmt)
 

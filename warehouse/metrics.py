@@ -45,6 +45,8 @@ class MetricRequest:
     by: str | None = None
     before: tuple[datetime, datetime] | None = None
     after: tuple[datetime, datetime] | None = None
+    which: str = "all"  # leads: all, converted or not_converted cohort members
+    lead_id: str | None = None  # lead_history
 
 
 @dataclass(frozen=True)
@@ -276,3 +278,4 @@ def run_metric(gateway: Gateway, name: str, req: MetricRequest) -> list[dict]:
 
 # The rest of the metrics register themselves on import.
 import warehouse.metrics_more  # noqa: E402,F401
+import warehouse.metrics_leads  # noqa: E402,F401

@@ -206,6 +206,7 @@ def stalled(ctx: Context, req: MetricRequest) -> list[dict]:
         row.update({s: r[s] for s in segments})
         row["amount"] = r["amount_value"]
         out.append(row)
+    out.sort(key=lambda r: not r["newly_stalled"])  # stable: newly stalled first, each part by age
     return out
 
 

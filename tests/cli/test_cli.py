@@ -120,10 +120,12 @@ def test_query_prints_every_metric_in_every_format(tmp_path):
     db = _demo_db(tmp_path)
     listed = run("query", "--list")
     assert listed.exit_code == 0
+    a_lead = json.loads(run("query", "leads", "--db", str(db), "--format", "json").output)[0]["lead_id"]
+    needs = {"lead_history": ["--lead-id", a_lead]}
     for name in REGISTRY:
         assert name in listed.output
         for fmt in ("table", "csv", "json"):
-            result = run("query", name, "--db", str(db), "--format", fmt)
+            result = run("query", name, "--db", str(db), "--format", fmt, *needs.get(name, []))
             assert result.exit_code == 0, (name, fmt, result.output)
             if fmt == "json":
                 data = json.loads(result.output)

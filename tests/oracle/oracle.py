@@ -847,7 +847,7 @@ class Oracle:
             amount_col = self.config.amount_column
             row["amount"] = _number(self._attribute(s.lead_id, amount_col)) if amount_col else None
             rows.append(row)
-        rows.sort(key=lambda r: (-r["age_days"], r["lead_id"]))
+        rows.sort(key=lambda r: (not r["newly_stalled"], -r["age_days"], r["lead_id"]))
         return rows
 
     def stalled_summary(self, *, segment=None, filters=None) -> list[dict]:

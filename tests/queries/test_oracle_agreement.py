@@ -21,6 +21,7 @@ from etl.generate import generate
 from etl.load import load_files
 from funnelboard.config import load_config
 from tests.conftest import NOW
+from tests.oracle import oracle_leads
 from tests.oracle.oracle import Oracle, events_from_warehouse
 from tests.oracle.strategies import BASE, config_variants, event_logs
 from warehouse.gateway import Gateway
@@ -124,6 +125,19 @@ def compare_more(gateway, oracle, base: MetricRequest, start, end, filters) -> N
     for segment in (None, "channel"):
         assert_rows_equal(run_metric(gateway, "stalled", req(segment=segment)), oracle.stalled(segment=segment, filters=filters), f"stalled segment={segment}")
         assert_rows_equal(run_metric(gateway, "stalled_summary", req(segment=segment)), oracle.stalled_summary(segment=segment, filters=filters), f"stalled_summary segment={segment}")
+    for s, t, which in (("mql", "sql", "all"), ("lead", "won", "converted"), ("sql", "proposal", "not_converted")):
+        assert_rows_equal(
+            run_metric(gateway, "leads", req(from_stage=s, to_stage=t, which=which)),
+            oracle_leads.leads(oracle, s, t, start, end, which=which, filters=filters),
+            f"leads {s}->{t} {which}",
+        )
+    for lead_id in sorted(oracle._leads(filters))[:8]:
+        for business in (False, True):
+            assert_rows_equal(
+                run_metric(gateway, "lead_history", req(lead_id=lead_id, business_days=business)),
+                oracle_leads.lead_history(oracle, lead_id, business_days=business),
+                f"lead_history {lead_id} business={business}",
+            )
     assert_rows_equal(run_metric(gateway, "weekly_kpis", base), oracle.weekly_kpis(start, end, filters=filters), "weekly_kpis")
     assert_rows_equal(run_metric(gateway, "score_bands", base), oracle.score_bands(start, end, filters=filters), "score_bands")
 

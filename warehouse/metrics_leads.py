@@ -1,0 +1,72 @@
+"""Lead-level metrics: the leads behind a conversion number, and one lead's timeline.
+
+These are what the dashboard's drill-downs open (a funnel bar, a segment bar, a heatmap cell
+-> the lead list -> one lead), and `funnelboard query leads|lead_history` prints the same rows.
+"""
+
+from __future__ import annotations
+
+from warehouse.metrics import Context, MetricRequest, _period_params, business_day_clock, register
+from warehouse.metrics_more import OWNER, _conversion_identifiers, _conversion_stages
+from warehouse.build import attribute_columns
+from funnelboard.errors import UserError
+
+WHICH = ("all", "converted", "not_converted")
+
+
+def leads(ctx: Context, req: MetricRequest) -> list[dict]:
+    req = ctx.resolve(req)
+    if req.which not in WHICH:
+        raise UserError(f"unknown --which '{req.which}'; expected one of {', '.join(WHICH)}.")
+    rows = ctx.run_sql("leads", req, {**_period_params(req), "which": req.which}, _conversion_identifiers(ctx, req))
+    from_stage, to_stage = _conversion_stages(ctx, req)
+    return [_lead_row(ctx, r, from_stage, to_stage) for r in rows]
+
+
+def _lead_row(ctx: Context, r: dict, from_stage: str, to_stage: str) -> dict:
+    """Lead columns in the stalled list's order: ids and times, owner, the other segments, amount."""
+    row = {
+        "lead_id": r["lead_id"],
+        "from_stage": from_stage,
+        "from_at": r["from_at"],
+        "to_stage": to_stage,
+        "to_at": r["to_at"],
+        "converted": r["converted"],
+        "immature": r["immature"],
+        "stage_now": r["stage_now"],
+        "in_stage_since": r["in_stage_since"],
+    }
+    row[OWNER] = r[OWNER] if OWNER in attribute_columns(ctx.config) else None
+    row.update({s: r[s] for s in ctx.config.segments if s != OWNER})
+    row["amount"] = r["amount_value"]
+    return row
+
+
+def lead_history(ctx: Context, req: MetricRequest) -> list[dict]:
+    req = ctx.resolve(req)
+    if not req.lead_id:
+        raise UserError("lead_history needs a lead: give --lead-id.")
+    params = {
+        "lead_id": req.lead_id,
+        "as_of": req.as_of,
+        "business_days": req.business_days,
+        "as_of_bd": business_day_clock(req.as_of, ctx.config.timezone),
+    }
+    rows = ctx.run_sql("lead_history", req, params, {})
+    if not rows and not lead_exists(ctx, req.lead_id):
+        raise UserError(f"there is no lead '{req.lead_id}' in this warehouse.")
+    return rows
+
+
+def lead_exists(ctx: Context, lead_id: str) -> bool:
+    return bool(ctx.gateway.query("select 1 from fct_leads where lead_id = $id limit 1", {"id": lead_id}).rows)
+
+
+def lead_attributes(ctx: Context, lead_id: str) -> dict | None:
+    """The lead's row of fct_leads (created_at, reached_<stage>, attributes), or None."""
+    found = ctx.gateway.query("select * exclude (score_value, amount_value) from fct_leads where lead_id = $id", {"id": lead_id}).dicts()
+    return found[0] if found else None
+
+
+register("leads", "The leads behind a conversion (--from-stage, --to-stage; --which converted|not_converted): the cohort with where each lead is now.", leads)
+register("lead_history", "One lead's timeline (--lead-id): every spell with its duration, next stage and reason.", lead_history)
