@@ -36,24 +36,27 @@ def create_app(db: Path) -> Dash:
         module = importlib.import_module(f"dashboard.pages.{file.stem}")
         # Dash reads `layout` itself only from the modules of a pages_folder it imported.
         dash.page_registry[module.__name__].setdefault("layout", module.layout)
+    importlib.import_module("dashboard.filters")
+    importlib.import_module("dashboard.tables")
     app.server.config["FUNNELBOARD_GATEWAY"] = Gateway(Path(db))
     app.layout = shell
     return app
 
 
 def shell() -> html.Div:
-    nav = [
-        dcc.Link(page["name"], href=page["relative_path"], className="nav-link")
-        for page in dash.page_registry.values()
-        if not page.get("hidden")
-    ]
+    from dashboard.filters import bar_placeholder, nav_link
+
+    nav = [nav_link(page) for page in dash.page_registry.values() if not page.get("hidden")]
     return html.Div(
         [
-            dcc.Location(id=URL),
+            # callback-nav: a callback that writes the URL (filters, drill-downs) moves between
+            # pages without a reload, and each write is a history entry for back / forward.
+            dcc.Location(id=URL, refresh="callback-nav"),
             html.Header(
                 [html.Span("funnelboard", className="brand"), html.Nav(nav, className="nav"), html.Span(id=BADGE, className="badge")],
                 className="header",
             ),
+            bar_placeholder(),
             html.Main(dash.page_container, className="main"),
         ],
         className="shell",

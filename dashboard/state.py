@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 from funnelboard.config import FunnelConfig
 from warehouse.metrics import MetricRequest
 
-KEYS = ("from", "to", "as_of", "owner", "segment", "segment2", "from_stage", "to_stage")
+KEYS = ("from", "to", "as_of", "owner", "segment", "segment2", "from_stage", "to_stage", "which", "window")
+GLOBAL_KEYS = ("from", "to", "as_of")  # with the segment filters: what the filter bar sets and every page keeps
+WHICH = ("all", "converted", "not_converted")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,9 @@ class ViewState:
     segment2: str | None = None
     from_stage: str | None = None
     to_stage: str | None = None
+    which: str | None = None
+    window_days: int | None = None
+    business_days: bool = False
     problems: tuple[str, ...] = ()
 
     def request(self, config: FunnelConfig, **extra) -> MetricRequest:
@@ -47,6 +52,9 @@ class ViewState:
             segment2=self.segment2,
             from_stage=self.from_stage,
             to_stage=self.to_stage,
+            which=self.which or "all",
+            window_days=self.window_days,
+            business_days=self.business_days,
             **extra,
         )
 
@@ -72,6 +80,21 @@ def parse(search: str | None, config: FunnelConfig) -> ViewState:
                 values[key] = value
             else:
                 problems.append(f"unknown stage '{value}' ignored.")
+        elif key == "which":
+            if value in WHICH:
+                values["which"] = value
+            else:
+                problems.append(f"unknown which '{value}' ignored (all, converted or not_converted).")
+        elif key == "window":
+            if value.isdigit():
+                values["window_days"] = int(value)
+            else:
+                problems.append(f"window '{value}' is not a whole number of days; ignored.")
+        elif key == "days":
+            if value in ("calendar", "business"):
+                values["business_days"] = value == "business"
+            else:
+                problems.append(f"days '{value}' ignored (calendar or business).")
         elif key in config.segments:
             filters.append((key, value))
         else:
@@ -86,8 +109,30 @@ def to_search(state: ViewState) -> str:
         if value is not None:
             pairs.append((key, value.isoformat()))
     pairs += list(state.filters)
-    for key in ("segment", "segment2", "from_stage", "to_stage"):
+    for key in ("segment", "segment2", "from_stage", "to_stage", "which"):
         value = getattr(state, key)
         if value:
             pairs.append((key, value))
+    if state.window_days is not None:
+        pairs.append(("window", str(state.window_days)))
+    if state.business_days:
+        pairs.append(("days", "business"))
+    return "?" + urlencode(pairs) if pairs else ""
+
+
+def global_part(state: ViewState) -> ViewState:
+    """The part of a state every page keeps when the user moves to another: period, as-of and filters."""
+    return ViewState(start=state.start, end=state.end, as_of=state.as_of, filters=state.filters)
+
+
+def keep_global(search: str | None, segments: tuple[str, ...] | None = None) -> str:
+    """The query string reduced to the keys every page shares: period, as-of and segment filters.
+
+    Without `segments`, every key that is not page-specific is kept (a filter is any other key).
+    """
+    page_keys = set(KEYS) - set(GLOBAL_KEYS) - {"owner"} | {"days"}
+    pairs = [
+        (k, v) for k, v in parse_qsl((search or "").lstrip("?"))
+        if (k in GLOBAL_KEYS or (k in segments if segments is not None else k not in page_keys))
+    ]
     return "?" + urlencode(pairs) if pairs else ""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 import dash_ag_grid as dag
-from dash import MATCH, Input, Output, State, callback, ctx, dcc, html
+from dash import ALL, MATCH, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard.app import URL
 from funnelboard.export import rows_to_csv
@@ -49,7 +49,7 @@ def column(field: str, header: str | None = None, *, kind: str = "text", width: 
         col["filter"] = "agNumberColumnFilter"
         col["valueFormatter"] = {"int": INTEGER, "number": NUMBER, "percent": PERCENT}[kind]
     if width:
-        col["width"] = width
+        col["minWidth"] = width  # columns share the spare width (flex) but never shrink below this
     if link:
         col["cellRenderer"] = "markdown"
         col["valueGetter"] = {"function": f"params.data.{field} == null ? '' : '[' + params.data.{field} + '](" + link + "' + encodeURIComponent(params.data.{field}) + ')'"}
@@ -73,8 +73,7 @@ def table_block(table_id: str, title: str, columns: Sequence[dict], *, height: i
                 id={"type": GRID, "table": table_id},
                 columnDefs=list(columns),
                 rowData=[],
-                defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90},
-                columnSize="responsiveSizeToFit",
+                defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90, "flex": 1},
                 dashGridOptions={"pagination": True, "paginationPageSize": 50, "animateRows": False,
                                  "localeText": {"noRowsToShow": "No rows match these filters."}},
                 style={"height": f"{height}px"},
@@ -125,3 +124,21 @@ def export_csv(n_clicks: int, pathname: str | None, search: str | None):
     except UserError:
         return None  # the page shows the same error where the table would be
     return dcc.send_string(rows_to_csv(rows), f"{name}.csv")
+
+
+@callback(
+    Output(URL, "href", allow_duplicate=True),
+    Input({"type": GRID, "table": ALL}, "cellClicked"),
+    State(URL, "search"),
+    prevent_initial_call=True,
+)
+def open_lead(clicks, search):
+    """A click on a lead_id cell of any table opens that lead, keeping the period and filters."""
+    from urllib.parse import quote
+
+    from dashboard.state import keep_global
+
+    cell = ctx.triggered[0]["value"] if ctx.triggered else None
+    if not cell or cell.get("colId") != "lead_id" or not cell.get("value"):
+        return no_update
+    return f"/lead/{quote(str(cell['value']), safe='')}{keep_global(search)}"

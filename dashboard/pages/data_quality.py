@@ -12,7 +12,7 @@ from dashboard.tables import DISPLAY_CAP, column, exports, grid_ids, grid_rows, 
 from dashboard.views import empty_state, guarded
 from etl import status
 
-dash.register_page(__name__, path="/data-quality", name="Data quality", order=6, title="funnelboard · data quality")
+dash.register_page(__name__, path="/data-quality", name="Data quality", order=7, title="funnelboard · data quality")
 
 MESSAGE = "quality-message"
 BODY = "quality-body"

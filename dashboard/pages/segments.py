@@ -7,6 +7,7 @@ from dash import Input, Output, callback, html
 
 from dashboard import figures
 from dashboard.app import URL, gateway
+from dashboard.drill import register as register_drill, segment_point
 from dashboard.views import graph_page, guarded, view_request
 from warehouse.metrics import run_metric
 
@@ -44,3 +45,6 @@ def update(search: str | None):
         figures.segment_conversion_figure(rows, columns if len(columns) > 1 else segment, overall_rate=overall),
         figures.mix_vs_rate_figure(run_metric(g, "mix_vs_rate", mix_req)),
     )
+
+
+register_drill(CONVERSION, segment_point)

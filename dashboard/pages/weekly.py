@@ -7,11 +7,14 @@ from dash import Input, Output, callback, dcc, html
 
 from dashboard import figures
 from dashboard.app import URL, gateway
+from dashboard.drill import register as register_drill, weekly_point
 from dashboard.views import empty_state, guarded, view_request
+from warehouse.metrics import Context
 
 dash.register_page(__name__, path="/", name="Weekly review", order=0, title="funnelboard · weekly review")
 
 CARDS = "weekly-cards"
+WEEK = "weekly-week"
 TREND = "weekly-trend"
 STALLED = "weekly-stalled"
 TREND_KPIS = ("reached_mql", "reached_sql", "sql_rate")
@@ -23,6 +26,7 @@ def layout(**_query) -> html.Div:
         [
             html.H1("Weekly review", className="page-title"),
             html.P("This week against last week and the mean of the 4 weeks before.", className="page-subtitle"),
+            html.Div(id=WEEK, className="week-line"),
             dcc.Loading(html.Div(id=CARDS, className="cards")),
             html.Div(id=STALLED, className="notice"),
             html.Div(dcc.Loading(dcc.Graph(id=TREND, config={"displaylogo": False})), className="panel"),
@@ -30,14 +34,14 @@ def layout(**_query) -> html.Div:
     )
 
 
-@callback(Output(CARDS, "children"), Output(TREND, "figure"), Output(STALLED, "children"), Input(URL, "search"))
-@guarded(outputs=3)
+@callback(Output(CARDS, "children"), Output(TREND, "figure"), Output(STALLED, "children"), Output(WEEK, "children"), Input(URL, "search"))
+@guarded(outputs=4)
 def update(search: str | None):
     g = gateway()
     req, _state = view_request(g, search)
     rows = run(g, "weekly_kpis", req)
     if not rows:
-        return empty_state("No weeks to show for these filters."), figures.weekly_trend_figure([], TREND_KPIS), ""
+        return empty_state("No weeks to show for these filters."), figures.weekly_trend_figure([], TREND_KPIS), "", ""
     week = rows[-1]["week"]
     cards = [
         html.Div(
@@ -61,7 +65,28 @@ def update(search: str | None):
         f"{summary['stalled']:,} leads stalled · {summary['newly_stalled']:,} newly stalled this week · {summary['recovered']:,} recovered",
         href="/stalled",
     )
-    return cards, figures.weekly_trend_figure(rows, TREND_KPIS), stalled
+    return cards, figures.weekly_trend_figure(rows, TREND_KPIS), stalled, week_line(week, Context(g).resolve(req).as_of, g.config().timezone)
+
+
+def week_line(week, as_of, tz: str) -> list:
+    """Which week the cards are, and a week-to-date marker when as_of falls before its end."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    local = as_of.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+    monday = datetime.combine(week, datetime.min.time()) if not isinstance(week, datetime) else week
+    line = [html.Strong(f"Week of {monday:%a %d %b %Y}")]
+    if local < monday + timedelta(days=7) - timedelta(microseconds=1) and local.date() < (monday + timedelta(days=6)).date():
+        days = (local.date() - monday.date()).days + 1
+        line += [
+            " · ",
+            html.Span(f"week to date: {days} of 7 days, to {local:%a %d %b %H:%M}", className="wtd"),
+            " — counts compare with full weeks only at the end of the week.",
+        ]
+    return line
+
+
+register_drill(TREND, weekly_point)
 
 
 def run(g, name, req):

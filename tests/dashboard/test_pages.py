@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from etl.generate import generate
@@ -40,7 +42,7 @@ def test_weekly_cards_and_trend_match_the_metric(app, db):
     import dashboard.pages.weekly as weekly
 
     with app.server.test_request_context():
-        cards, figure, stalled = weekly.update("?channel=referral")
+        cards, figure, stalled, week_line = weekly.update("?channel=referral")
     rows = run_metric(Gateway(db), "weekly_kpis", MetricRequest(filters=(("channel", "referral"),)))
     last = rows[-1]["week"]
     sqls = next(r["value"] for r in rows if r["week"] == last and r["kpi"] == "reached_sql")
@@ -49,6 +51,11 @@ def test_weekly_cards_and_trend_match_the_metric(app, db):
     summary = run_metric(Gateway(db), "stalled_summary", MetricRequest(filters=(("channel", "referral"),)))[0]
     assert stalled.children.startswith(f"{summary['stalled']:,} leads stalled")
     assert figure.data, "the trend has traces"
+    assert week_line[0].children == f"Week of {last:%a %d %b %Y}"
+    # The fixture's last event is before the end of its week: the cards say it is a week to date.
+    as_of = Gateway(db).facts()["last_event"]
+    assert as_of.date() < last + timedelta(days=6)
+    assert "week to date" in str(week_line[2].children) and f"{(as_of.date() - last).days + 1} of 7 days" in str(week_line[2].children)
 
 
 def test_funnel_page_numbers_match_the_metric(app, db):

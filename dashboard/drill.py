@@ -1,0 +1,105 @@
+"""Drill-down: a click on a bar, point or cell opens the list of leads behind it (/leads?...).
+
+Each chart's figure puts a `customdata` dict on every mark (dashboard/figures.py says which);
+a mapper here turns that dict and the current view into the lead list's query: the stage pair
+and side of the cohort (from_stage, to_stage, which, window), and the period or the segment
+filter the mark stands for. The list then shows exactly the leads counted in that mark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from urllib.parse import parse_qsl, urlencode
+
+import dash
+from dash import Input, Output, State, callback
+
+from dashboard import state
+from dashboard.app import URL, gateway
+from funnelboard.config import FunnelConfig
+from funnelboard.errors import UserError
+
+Mapper = Callable[[dict, FunnelConfig], dict[str, str | None] | None]
+LEADS = "/leads"
+
+
+def leads_href(search: str | None, changes: dict[str, str | None], config: FunnelConfig) -> str:
+    """/leads with the shared part of the current query, then the mark's keys (None drops a key)."""
+    kept = [(k, v) for k, v in parse_qsl(state.keep_global(search, config.segments).lstrip("?")) if k not in changes]
+    pairs = kept + [(k, v) for k, v in changes.items() if v is not None]
+    return LEADS + ("?" + urlencode(pairs) if pairs else "")
+
+
+def week_span(week: str) -> dict[str, str]:
+    monday = date.fromisoformat(week[:10])
+    return {"from": monday.isoformat(), "to": (monday + timedelta(days=6)).isoformat()}
+
+
+def funnel_bar(point: dict, config: FunnelConfig) -> dict | None:
+    """A funnel bar: cohort members (first stage in the period) that reached the stage, no window."""
+    stage = point.get("stage")
+    if stage not in config.stages:
+        return None
+    return {"from_stage": config.stages[0], "to_stage": stage, "which": "converted", "window": "0"}
+
+
+def segment_point(point: dict, config: FunnelConfig, search: str | None = None) -> dict | None:
+    """A segment's rate: that segment's cohort for the page's stage pair (filters added)."""
+    values = {k: v for k, v in point.items() if k in config.segments}
+    if not values:
+        return None
+    view = state.parse(search, config)
+    return {**values, "from_stage": view.from_stage, "to_stage": view.to_stage, "which": None}
+
+
+def cohort_cell(point: dict, config: FunnelConfig) -> dict | None:
+    """A heatmap cell: the week's cohort for the cell's stage pair."""
+    if "week" not in point or point.get("from_stage") not in config.stages or point.get("to_stage") not in config.stages:
+        return None
+    return {**week_span(point["week"]), "from_stage": point["from_stage"], "to_stage": point["to_stage"], "which": None}
+
+
+def weekly_point(point: dict, config: FunnelConfig) -> dict | None:
+    """A weekly KPI point: reached_<stage> -> the leads reaching it that week; sql_rate -> that week's MQL cohort."""
+    kpi, week = point.get("kpi", ""), point.get("week")
+    if not week:
+        return None
+    if kpi == "sql_rate":
+        return {**week_span(week), "from_stage": config.stages[1], "to_stage": config.stages[2], "which": None}
+    stage = kpi.removeprefix("reached_")
+    if kpi.startswith("reached_") and stage in config.stages:
+        following = config.stages[min(config.stages.index(stage) + 1, len(config.stages) - 1)]
+        return {**week_span(week), "from_stage": stage, "to_stage": following, "which": None}
+    return None
+
+
+def click_target(mapper, click: dict | None, search: str | None) -> str | None:
+    """The /leads address a click opens, or None when the mark has nothing to drill into."""
+    if not click or not click.get("points"):
+        return None
+    point = click["points"][0].get("customdata")
+    if not isinstance(point, dict):
+        return None
+    try:
+        config = gateway().config()
+    except UserError:
+        return None
+    changes = mapper(point, config, search) if mapper is segment_point else mapper(point, config)
+    return None if changes is None else leads_href(search, changes, config)
+
+
+def register(graph_id: str, mapper) -> None:
+    """Clicking a mark of graph_id opens its lead list."""
+
+    @callback(
+        Output(URL, "href", allow_duplicate=True),
+        Input(graph_id, "clickData"),
+        State(URL, "search"),
+        prevent_initial_call=True,
+    )
+    def open_leads(click, search):
+        target = click_target(mapper, click, search)
+        return dash.no_update if target is None else target
+
+    open_leads.__name__ = f"open_leads_{graph_id.replace('-', '_')}"

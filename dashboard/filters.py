@@ -1,0 +1,158 @@
+"""The filter bar: period, as-of date and one drop-down per segment column, all kept in the URL.
+
+Two callbacks keep the bar and the address bar in step without a loop: a control change writes
+the query string (a new history entry, so back and forward work); a query string the controls do
+not already show (back, forward, a pasted link, a drill-down) rebuilds the bar from it. Keys the
+bar does not own (segment, from_stage, which, ...) pass through untouched. The navigation links
+carry the bar's part of the query, so a filter follows the user from page to page.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode
+
+import dash
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html
+from sqlglot import exp
+
+from dashboard import state
+from dashboard.app import URL, gateway
+from funnelboard.errors import UserError
+
+BAR = "filter-bar"
+DATE, CHOICE, NAV, RESET = "fb-date", "fb-choice", "fb-nav", "fb-reset"
+DATE_KEYS = (("from", "From"), ("to", "To"), ("as_of", "As of"))
+MAX_VALUES = 300  # per drop-down, the most frequent first
+_values_cache: dict = {}
+
+
+def segment_values(g) -> dict[str, list[str]]:
+    """Each segment column's values, most leads first (read once per published warehouse)."""
+    key = (str(g.db), g._stamp())
+    if key not in _values_cache:
+        config = g.config()
+        out = {}
+        for col in config.segments:
+            name = exp.column(col, quoted=True).sql("duckdb")  # col is from the config's allow-list
+            rows = g.query(
+                f"select {name} as v, count(*) as n from fct_leads where {name} is not null group by 1 order by 2 desc, 1 limit {MAX_VALUES}"
+            ).rows
+            out[col] = [str(v) for v, _ in rows]
+        _values_cache.clear()
+        _values_cache[key] = out
+    return _values_cache[key]
+
+
+def bar_placeholder() -> html.Div:
+    return html.Div(id=BAR, className="filter-bar")
+
+
+def nav_link(page: dict) -> dcc.Link:
+    return dcc.Link(page["name"], href=page["relative_path"], id={"type": NAV, "path": page["relative_path"]}, className="nav-link")
+
+
+def _label(text: str, control) -> html.Label:
+    return html.Label([html.Span(text, className="filter-label"), control], className="filter-item")
+
+
+def build_bar(search: str | None) -> list:
+    """The controls, showing what the query string says."""
+    g = gateway()
+    config = g.config()
+    view = state.parse(search, config)
+    facts = g.facts()
+    first, last = facts["first_event"], facts["last_event"]
+    dates = {"from": view.start, "to": view.end, "as_of": view.as_of}
+    controls = [
+        _label(
+            text,
+            dcc.DatePickerSingle(
+                id={"type": DATE, "key": key},
+                date=dates[key],
+                min_date_allowed=first.date() if first else None,
+                max_date_allowed=last.date() if last else None,
+                initial_visible_month=dates[key] or (last.date() if last else None),
+                display_format="YYYY-MM-DD",
+                placeholder="latest" if key == "as_of" else ("start" if key == "from" else "end"),
+                clearable=True,
+                first_day_of_week=1,
+            ),
+        )
+        for key, text in DATE_KEYS
+    ]
+    chosen = dict(view.filters)
+    for col, values in segment_values(g).items():
+        controls.append(
+            _label(
+                col.replace("_", " ").capitalize(),
+                dcc.Dropdown(
+                    id={"type": CHOICE, "key": col},
+                    options=[{"label": v, "value": v} for v in values],
+                    value=chosen.get(col),
+                    placeholder="all",
+                    clearable=True,
+                    className="filter-dropdown",
+                ),
+            )
+        )
+    controls.append(html.A("Reset", href="?", id=RESET, className="filter-reset", title="Clear every filter"))
+    return controls
+
+
+def _bar_search(current: str | None, dates: dict[str, str | None], choices: dict[str, str | None]) -> str:
+    """The query string with the bar's keys replaced by the controls' values, other keys kept in place."""
+    owned = set(dates) | set(choices)
+    kept = [(k, v) for k, v in parse_qsl((current or "").lstrip("?")) if k not in owned]
+    pairs = [(k, v[:10]) for k, v in dates.items() if v] + [(k, v) for k, v in choices.items() if v] + kept
+    return "?" + urlencode(pairs) if pairs else ""
+
+
+def _same(search_a: str | None, search_b: str | None) -> bool:
+    return sorted(parse_qsl((search_a or "").lstrip("?"))) == sorted(parse_qsl((search_b or "").lstrip("?")))
+
+
+@callback(
+    Output(BAR, "children"),
+    Input(URL, "search"),
+    State({"type": DATE, "key": ALL}, "date"),
+    State({"type": CHOICE, "key": ALL}, "value"),
+)
+def show_bar(search, dates, choices):
+    """Rebuild the bar when the URL says something its controls do not (first load, back, a link)."""
+    ids_dates = [i["id"]["key"] for i in ctx.states_list[0]]
+    ids_choices = [i["id"]["key"] for i in ctx.states_list[1]]
+    if ids_dates:
+        shown = _bar_search(search, dict(zip(ids_dates, dates)), dict(zip(ids_choices, choices)))
+        if _same(shown, search):
+            return dash.no_update
+    try:
+        return build_bar(search)
+    except UserError:
+        return []  # no warehouse yet: the page says how to load one
+
+
+@callback(
+    Output(URL, "search"),
+    Input({"type": DATE, "key": ALL}, "date"),
+    Input({"type": CHOICE, "key": ALL}, "value"),
+    State(URL, "search"),
+    prevent_initial_call=True,
+)
+def write_url(dates, choices, search):
+    """A control changed: write the query string (the pages redraw from it)."""
+    ids_dates = [i["id"]["key"] for i in ctx.inputs_list[0]]
+    ids_choices = [i["id"]["key"] for i in ctx.inputs_list[1]]
+    new = _bar_search(search, dict(zip(ids_dates, dates)), dict(zip(ids_choices, choices)))
+    return dash.no_update if _same(new, search) else new
+
+
+@callback(Output({"type": NAV, "path": ALL}, "href"), Input(URL, "search"), State({"type": NAV, "path": ALL}, "id"))
+def carry_filters(search, ids):
+    """Navigation links keep the period, as-of and segment filters, and drop page-specific keys."""
+    try:
+        segments = gateway().config().segments
+    except UserError:
+        segments = ()
+    query = state.keep_global(search, segments)
+    return [i["path"] + query for i in ids]
+

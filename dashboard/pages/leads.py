@@ -1,0 +1,99 @@
+"""Leads: the list behind a number (a funnel bar, a segment bar, a heatmap cell), each a link to its timeline."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode
+
+import dash
+from dash import Input, Output, callback, dcc, html
+
+from dashboard.app import URL, gateway
+from dashboard.tables import column, exports, grid_ids, grid_rows, table_block
+from dashboard.views import guarded, view_request
+from warehouse.metrics import run_metric
+from dashboard import theme
+
+dash.register_page(__name__, path="/leads", name="Leads", order=6, title="funnelboard · leads")
+
+TABLE = "leads"
+HEADER = "leads-header"
+GRID, COUNT = grid_ids(TABLE)
+WHICH_LABELS = (("all", "All"), ("converted", "Converted"), ("not_converted", "Not converted"))
+
+
+def columns(segments) -> list[dict]:
+    return [
+        column("lead_id", "Lead", width=110) | {"cellClass": "link-cell", "pinned": "left"},
+        column("from_at", "Entered cohort (UTC)", width=160),
+        column("to_at", "Reached target (UTC)", width=160),
+        column("converted", "Converted", width=105),
+        column("immature", "Immature", width=100),
+        column("stage_now", "Stage now", width=120),
+        column("in_stage_since", "Since (UTC)", width=150),
+        column("owner", "Owner", width=140),
+        *[column(s, width=130) for s in segments if s != "owner"],
+        column("amount", "Amount", kind="int", width=110),
+    ]
+
+
+def layout(**_query) -> html.Div:
+    from dashboard.pages.stalled import gateway_segments
+
+    return html.Div(
+        [
+            html.H1("Leads", className="page-title"),
+            html.Div(id=HEADER),
+            table_block(TABLE, "Cohort members", columns(gateway_segments()), height=560),
+        ]
+    )
+
+
+@exports(TABLE)
+def lead_rows(_pathname, search):
+    g = gateway()
+    req, _view = view_request(g, search)
+    return "leads", run_metric(g, "leads", req)
+
+
+def _with(search: str | None, **changes) -> str:
+    pairs = [(k, v) for k, v in parse_qsl((search or "").lstrip("?")) if k not in changes]
+    pairs += [(k, v) for k, v in changes.items() if v]
+    return "?" + urlencode(pairs) if pairs else ""
+
+
+@callback(Output(HEADER, "children"), Output(GRID, "rowData"), Output(COUNT, "children"), Input(URL, "search"))
+@guarded(outputs=3)
+def update(search: str | None):
+    g = gateway()
+    req, view = view_request(g, search)
+    _name, rows = lead_rows(None, search)
+    config = g.config()
+    from_stage = view.from_stage or config.stages[1]
+    to_stage = view.to_stage or config.stages[2]
+    which = view.which or "all"
+    window = config.conversion_window_days if view.window_days is None else view.window_days
+    scope = [f"{k.replace('_', ' ')} = {v}" for k, v in view.filters]
+    window_text = "no window" if window == 0 else f"within {window} days"
+    header = [
+        html.P(
+            [
+                f"Leads that reached {theme.stage_label(from_stage)} in the period",
+                (" · " + ", ".join(scope)) if scope else "",
+                f"; converted = reached {theme.stage_label(to_stage)} {window_text} by the as-of date. ",
+                html.Span(
+                    "Change the stages with ?from_stage=…&to_stage=… or drill from a chart.", className="muted"
+                ),
+            ],
+            className="page-subtitle",
+        ),
+        html.Div(
+            [
+                dcc.Link(label, href=_with(search, which=None if key == "all" else key),
+                         className="tab" + (" tab-active" if key == which else ""))
+                for key, label in WHICH_LABELS
+            ],
+            className="tabs",
+        ),
+    ]
+    data, count = grid_rows(rows)
+    return header, data, count

@@ -1,0 +1,75 @@
+"""Stalled: open spells past their stage's threshold, newly stalled first, for operations to chase."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, callback, html
+
+from dashboard.app import URL, gateway
+from dashboard.tables import column, exports, grid_ids, grid_rows, table_block
+from dashboard.views import guarded, view_request
+from warehouse.metrics import run_metric
+
+dash.register_page(__name__, path="/stalled", name="Stalled", order=5, title="funnelboard · stalled leads")
+
+TABLE = "stalled"
+SUMMARY = "stalled-summary"
+GRID, COUNT = grid_ids(TABLE)
+SEGMENT_COLUMNS = ("channel", "industry", "service_line", "region", "company_size")
+
+
+def columns(segments) -> list[dict]:
+    return [
+        column("lead_id", "Lead", width=110) | {"cellClass": "link-cell", "pinned": "left"},
+        column("newly_stalled", "New this week", width=120),
+        column("stage", "Stage", width=110),
+        column("age_days", "Age (days)", kind="number", width=110) | {"sort": "desc", "sortIndex": 1},
+        column("threshold_days", "Threshold (days)", kind="number", width=130),
+        column("threshold_source", "Threshold from", width=130),
+        column("owner", "Owner", width=140),
+        *[column(s, width=130) for s in segments if s != "owner"],
+        column("amount", "Amount", kind="int", width=110),
+        column("entered_at", "In stage since (UTC)", width=160),
+    ]
+
+
+def layout(**_query) -> html.Div:
+    segments = gateway_segments()
+    return html.Div(
+        [
+            html.H1("Stalled leads", className="page-title"),
+            html.P(
+                "Leads whose current stage is older than its threshold: the stage's SLA when set, else the p90 of completed "
+                "time in that stage (per segment value with ?segment=channel). Newly stalled this week first. Click a lead "
+                "for its timeline.",
+                className="page-subtitle",
+            ),
+            html.Div(id=SUMMARY, className="notice"),
+            table_block(TABLE, "Stalled now", columns(segments), height=560),
+        ]
+    )
+
+
+def gateway_segments() -> tuple[str, ...]:
+    try:
+        return gateway().config().segments
+    except Exception:  # no warehouse yet: the callback says so
+        return SEGMENT_COLUMNS
+
+
+@exports(TABLE)
+def stalled_rows(_pathname, search):
+    g = gateway()
+    req, _view = view_request(g, search)
+    return "stalled", run_metric(g, "stalled", req)
+
+
+@callback(Output(SUMMARY, "children"), Output(GRID, "rowData"), Output(COUNT, "children"), Input(URL, "search"))
+@guarded(outputs=3)
+def update(search: str | None):
+    _name, rows = stalled_rows(None, search)
+    new = sum(1 for r in rows if r["newly_stalled"])
+    data, count = grid_rows(rows)
+    if not rows:
+        return "No lead is stalled for these filters.", data, count
+    return f"{len(rows):,} leads stalled · {new:,} newly stalled this week", data, count

@@ -1,0 +1,204 @@
+"""The lead lists, one lead, the filter bar and drill-down: callbacks called directly, rows equal the metrics."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import pytest
+from click.testing import CliRunner
+
+from etl.generate import generate
+from etl.load import load_files
+from funnelboard.cli import main
+from funnelboard.config import load_config
+from funnelboard.export import rows_to_csv
+from tests.conftest import NOW
+from warehouse.gateway import Gateway
+from warehouse.metrics import MetricRequest, run_metric
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("lists")
+    path = generate(out=folder / "events.csv", n_leads=2500, seed=21, dirty=True).path
+    db = folder / "wh.duckdb"
+    load_files(db, [path], load_config(None), now=NOW)
+    return db
+
+
+@pytest.fixture(scope="module")
+def app(db):
+    from dashboard.app import create_app
+
+    return create_app(db)
+
+
+def cli_csv(db, *args) -> str:
+    result = CliRunner().invoke(main, ["query", *args, "--db", str(db), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def query(search: str) -> dict:
+    return dict(parse_qsl(search.split("?", 1)[1])) if "?" in search else {}
+
+
+def test_stalled_page_lists_the_metric_newly_stalled_first_and_exports_what_the_cli_prints(app, db):
+    import dashboard.pages.stalled as page
+    from dashboard.tables import export_rows
+
+    with app.server.test_request_context():
+        summary, data, count = page.update("?channel=referral")
+        name, rows = export_rows(page.TABLE, "/stalled", "?channel=referral")
+    metric = run_metric(Gateway(db), "stalled", MetricRequest(filters=(("channel", "referral"),)))
+    assert [r["lead_id"] for r in data] == [r["lead_id"] for r in metric]
+    assert metric and all(r["channel"] == "referral" for r in metric)
+    flags = [r["newly_stalled"] for r in metric]
+    assert flags == sorted(flags, reverse=True), "newly stalled first"
+    assert count == f"{len(metric):,} rows"
+    assert summary.startswith(f"{len(metric):,} leads stalled · {sum(flags):,} newly stalled")
+    assert rows_to_csv(rows) == cli_csv(db, "stalled", "--filter", "channel=referral")
+
+
+def test_leads_page_is_the_conversion_cohort_and_its_tabs_split_it(app, db):
+    import dashboard.pages.leads as page
+
+    search = "?from=2026-06-01&to=2026-08-31&channel=inbound&from_stage=mql&to_stage=sql"
+    with app.server.test_request_context():
+        _header, data, count = page.update(search)
+        _h, converted, _c = page.update(search + "&which=converted")
+        _h, not_converted, _c = page.update(search + "&which=not_converted")
+    conv = CliRunner().invoke(main, ["query", "conversion", "--db", str(db), "--format", "json", "--from", "2026-06-01",
+                                     "--to", "2026-08-31", "--filter", "channel=inbound"])
+    import json
+
+    numbers = json.loads(conv.output)[0]
+    assert len(data) == numbers["cohort"] > 0
+    assert len(converted) == numbers["converted"] > 0
+    assert len(converted) + len(not_converted) == len(data)
+    assert all(r["converted"] for r in converted) and not any(r["converted"] for r in not_converted)
+    assert count == f"{numbers['cohort']:,} rows"
+
+
+def test_lead_page_shows_the_history_and_a_bad_lead_is_a_message(app, db):
+    import dashboard.pages.lead as page
+    from dashboard.tables import export_rows
+
+    lead = run_metric(Gateway(db), "leads", MetricRequest(which="converted"))[0]["lead_id"]
+    history = run_metric(Gateway(db), "lead_history", MetricRequest(lead_id=lead))
+    with app.server.test_request_context():
+        header, figure, data, count = page.update(f"/lead/{lead}", "")
+        _name, rows = export_rows(page.TABLE, f"/lead/{lead}", "")
+        missing, *_ = page.update("/lead/NO-SUCH-LEAD", "")
+    assert [r["stage"] for r in data] == [r["stage"] for r in history] and len(history) >= 2
+    assert len(figure.data) == len(history), "one bar per spell"
+    assert [c["spell_no"] for t in figure.data for c in t.customdata] == [r["spell_no"] for r in history]
+    assert lead in str(header) and count == f"{len(history)} rows"
+    assert rows_to_csv(rows) == cli_csv(db, "lead_history", "--lead-id", lead)
+    assert "there is no lead 'NO-SUCH-LEAD'" in str(missing)
+
+
+def test_the_filter_bar_writes_its_keys_and_keeps_the_others():
+    from dashboard.filters import _bar_search, _same
+
+    current = "?segment=industry&channel=referral&from=2026-01-01"
+    new = _bar_search(current, {"from": "2026-02-01T00:00:00", "to": None, "as_of": None}, {"channel": None, "region": "EMEA"})
+    assert query(new) == {"from": "2026-02-01", "region": "EMEA", "segment": "industry"}
+    assert _same("?a=1&b=2", "?b=2&a=1") and not _same("?a=1", "?a=2")
+
+
+def test_the_filter_bar_rebuilds_only_when_the_url_says_something_else(app):
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    from dashboard import filters
+
+    def states(dates, choices):
+        return [
+            [{"id": {"type": filters.DATE, "key": k}, "property": "date", "value": v} for k, v in dates.items()],
+            [{"id": {"type": filters.CHOICE, "key": k}, "property": "value", "value": v} for k, v in choices.items()],
+        ]
+
+    dates = {"from": "2026-03-01", "to": None, "as_of": None}
+    choices = {"channel": "referral", "region": None}
+    with app.server.test_request_context():
+        context_value.set(AttributeDict(states_list=states(dates, choices)))
+        same = filters.show_bar("?from=2026-03-01&channel=referral&segment=region", list(dates.values()), list(choices.values()))
+        rebuilt = filters.show_bar("?from=2026-04-01", list(dates.values()), list(choices.values()))
+    import dash
+
+    assert same is dash.no_update, "the controls already show this URL"
+    shown = {c.children[1].id["key"]: getattr(c.children[1], "date", None) or getattr(c.children[1], "value", None)
+             for c in rebuilt if hasattr(c, "children") and isinstance(c.children, list)}
+    assert shown["from"] == __import__("datetime").date(2026, 4, 1) and shown["channel"] is None
+
+
+def test_nav_links_carry_the_period_and_filters_but_not_page_keys(app):
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    from dashboard import filters
+
+    ids = [{"type": filters.NAV, "path": "/funnel"}, {"type": filters.NAV, "path": "/"}]
+    with app.server.test_request_context():
+        context_value.set(AttributeDict())
+        hrefs = filters.carry_filters("?from=2026-01-01&channel=referral&segment=region&which=converted&window=0", ids)
+    assert [h.split("?")[0] for h in hrefs] == ["/funnel", "/"]
+    assert all(query(h) == {"from": "2026-01-01", "channel": "referral"} for h in hrefs)
+
+
+@pytest.mark.parametrize(
+    ("mapper", "point", "search", "expected"),
+    [
+        ("funnel_bar", {"stage": "proposal"}, "?from=2026-01-01&to=2026-03-31&segment=region",
+         {"from": "2026-01-01", "to": "2026-03-31", "from_stage": "lead", "to_stage": "proposal", "which": "converted", "window": "0"}),
+        ("segment_point", {"channel": "referral", "region": "EMEA"}, "?segment=channel&segment2=region&from_stage=sql&to_stage=won",
+         {"channel": "referral", "region": "EMEA", "from_stage": "sql", "to_stage": "won"}),
+        ("cohort_cell", {"week": "2026-10-05", "from_stage": "mql", "to_stage": "sql", "stage_pair": "MQL → SQL"}, "?owner=Grace+Liu",
+         {"owner": "Grace Liu", "from": "2026-10-05", "to": "2026-10-11", "from_stage": "mql", "to_stage": "sql"}),
+        ("weekly_point", {"week": "2026-10-05", "kpi": "reached_sql"}, "",
+         {"from": "2026-10-05", "to": "2026-10-11", "from_stage": "sql", "to_stage": "opportunity"}),
+        ("weekly_point", {"week": "2026-10-05", "kpi": "sql_rate"}, "",
+         {"from": "2026-10-05", "to": "2026-10-11", "from_stage": "mql", "to_stage": "sql"}),
+    ],
+)
+def test_a_click_opens_the_leads_behind_the_mark(app, mapper, point, search, expected):
+    from dashboard import drill
+
+    with app.server.test_request_context():
+        target = drill.click_target(getattr(drill, mapper), {"points": [{"customdata": point}]}, search)
+    assert target.startswith("/leads?") and query(target) == expected
+
+
+def test_marks_without_leads_behind_them_do_not_navigate(app):
+    from dashboard import drill
+
+    with app.server.test_request_context():
+        assert drill.click_target(drill.weekly_point, {"points": [{"customdata": {"week": "2026-10-05", "kpi": "exits"}}]}, "") is None
+        assert drill.click_target(drill.funnel_bar, {"points": [{"customdata": {"stage": "nope"}}]}, "") is None
+        assert drill.click_target(drill.funnel_bar, None, "") is None
+
+
+def test_the_leads_behind_a_mark_are_as_many_as_the_mark_says(app, db):
+    """Funnel bar, weekly point and segment bar: the drilled list has the mark's count."""
+    import dashboard.pages.leads as leads_page
+    from dashboard import drill
+
+    g = Gateway(db)
+    funnel = run_metric(g, "funnel", MetricRequest())
+    weekly = run_metric(g, "weekly_kpis", MetricRequest())
+    week = weekly[-3]["week"]
+    sql_week = next(r["value"] for r in weekly if r["week"] == week and r["kpi"] == "reached_sql")
+    segments = run_metric(g, "segment_conversion", MetricRequest(segment="channel"))
+    with app.server.test_request_context():
+        for stage_row in funnel[1:]:
+            target = drill.click_target(drill.funnel_bar, {"points": [{"customdata": {"stage": stage_row["stage"]}}]}, "")
+            _h, data, _c = leads_page.update("?" + target.split("?", 1)[1])
+            assert len(data) == stage_row["reached"], stage_row
+        target = drill.click_target(drill.weekly_point, {"points": [{"customdata": {"week": week.isoformat(), "kpi": "reached_sql"}}]}, "")
+        _h, data, _c = leads_page.update("?" + target.split("?", 1)[1])
+        assert len(data) == sql_week > 0
+        row = segments[0]
+        target = drill.click_target(drill.segment_point, {"points": [{"customdata": {"channel": row["channel"]}}]}, "?segment=channel")
+        _h, data, _c = leads_page.update("?" + target.split("?", 1)[1])
+        assert len(data) == row["n"] and sum(r["converted"] for r in data) == row["converted"]
