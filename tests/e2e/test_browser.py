@@ -102,15 +102,58 @@ def _severe(driver) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
-@pytest.mark.parametrize("path,graphs", [("/", 1), ("/funnel", 2), ("/segments", 2), ("/time-in-stage", 1), ("/disqualifiers", 2)])
-def test_every_page_renders_without_console_errors(server, browser, path, graphs):
+SCREENSHOTS = os.environ.get("FUNNELBOARD_SCREENSHOTS")  # a folder: the page tests save full-page screenshots there
+
+
+def _screenshot(driver, name: str) -> None:
+    """A full-page PNG of the current page into $FUNNELBOARD_SCREENSHOTS (docs/screenshots is made this way)."""
+    if not SCREENSHOTS:
+        return
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, max(1000, min(height + 40, 4000)))
+    driver.save_screenshot(str(Path(SCREENSHOTS) / f"{name}.png"))
+    driver.set_window_size(1400, 1000)
+
+
+def _wait(driver, condition, timeout: float = 30):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def _a_lead(db) -> str:
+    from warehouse.gateway import Gateway
+    from warehouse.metrics import MetricRequest, run_metric
+
+    return run_metric(Gateway(Path(db)), "leads", MetricRequest(which="converted"))[0]["lead_id"]
+
+
+PAGES = [
+    ("weekly", "/", 1, None),
+    ("funnel", "/funnel", 2, None),
+    ("segments", "/segments", 2, None),
+    ("time-in-stage", "/time-in-stage", 1, None),
+    ("disqualifiers", "/disqualifiers", 2, None),
+    ("stalled", "/stalled", 0, ".ag-row"),
+    ("leads", "/leads", 0, ".ag-row"),
+    ("lead", "/lead/{lead}", 1, ".ag-row"),
+    ("data-quality", "/data-quality", 0, ".ag-row"),
+]
+
+
+@pytest.mark.parametrize("name,path,graphs,rows", PAGES, ids=[p[0] for p in PAGES])
+def test_every_page_renders_without_console_errors(server, browser, name, path, graphs, rows):
     from selenium.webdriver.common.by import By
 
-    url, _db = server
-    browser.get(url + path)
+    url, db = server
+    browser.get(url + path.format(lead=_a_lead(db)))
     _wait_for_graphs(browser, graphs)
+    if rows:
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, rows))
+    _wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "._dash-loading, [data-dash-is-loading=true]"))
     assert "rows quarantined" in browser.find_element(By.CSS_SELECTOR, ".badge").text
     assert _severe(browser) == []
+    _screenshot(browser, name)
 
 
 def test_weekly_cards_show_the_metric(server, browser):
@@ -129,3 +172,101 @@ def test_weekly_cards_show_the_metric(server, browser):
     cards = {c.find_element(By.CSS_SELECTOR, ".card-label").text.lower(): c.find_element(By.CSS_SELECTOR, ".card-value").text
              for c in browser.find_elements(By.CSS_SELECTOR, ".card")}
     assert cards["reached sql"] == f"{sqls:,}"
+
+
+def _choice(driver, key: str):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, f"[id='{{\"key\":\"{key}\",\"type\":\"fb-choice\"}}']")
+
+
+def _card_values(driver) -> dict[str, str]:
+    from selenium.webdriver.common.by import By
+
+    return {c.find_element(By.CSS_SELECTOR, ".card-label").text.lower(): c.find_element(By.CSS_SELECTOR, ".card-value").text.split("\n")[0]
+            for c in driver.find_elements(By.CSS_SELECTOR, ".card")}
+
+
+def _weekly_sqls(db, filters=()) -> str:
+    from warehouse.gateway import Gateway
+    from warehouse.metrics import MetricRequest, run_metric
+
+    rows = run_metric(Gateway(Path(db)), "weekly_kpis", MetricRequest(filters=filters))
+    last = rows[-1]["week"]
+    return f"{next(r['value'] for r in rows if r['week'] == last and r['kpi'] == 'reached_sql'):,}"
+
+
+def test_a_filter_writes_the_url_redraws_and_back_undoes_it(server, browser):
+    from selenium.webdriver.common.by import By
+
+    url, db = server
+    browser.get(url + "/")
+    _wait(browser, lambda d: _card_values(d).get("reached sql") == _weekly_sqls(db))
+    _choice(browser, "channel").click()
+    _wait(browser, lambda d: [o for o in d.find_elements(By.XPATH, "//*[@role='option' or @role='listbox']//*[normalize-space(text())='referral']")])
+    browser.find_elements(By.XPATH, "//*[@role='option' or @role='listbox']//*[normalize-space(text())='referral']")[-1].click()
+    _wait(browser, lambda d: "channel=referral" in d.current_url)
+    expected = _weekly_sqls(db, (("channel", "referral"),))
+    _wait(browser, lambda d: _card_values(d).get("reached sql") == expected)
+    nav = browser.find_element(By.LINK_TEXT, "Funnel").get_attribute("href")
+    assert nav.endswith("/funnel?channel=referral"), "the navigation carries the filter"
+    browser.back()
+    _wait(browser, lambda d: "channel" not in d.current_url)
+    _wait(browser, lambda d: _card_values(d).get("reached sql") == _weekly_sqls(db))
+    _wait(browser, lambda d: _choice(d, "channel").text.strip() == "all")
+    assert _severe(browser) == []
+
+
+def test_the_csv_export_downloads_what_the_cli_prints(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    url, db = server
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    browser.get(url + "/stalled?channel=referral")
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".ag-row"))
+    browser.find_element(By.XPATH, "//button[normalize-space(text())='Export CSV']").click()
+    target = tmp_path / "stalled.csv"
+    _wait(browser, lambda d: target.exists() and not list(tmp_path.glob("*.crdownload")) and target.stat().st_size > 0)
+    cli = subprocess.run(
+        [sys.executable, "-m", "funnelboard", "query", "stalled", "--filter", "channel=referral", "--format", "csv", "--db", str(db)],
+        capture_output=True, text=True, check=True,
+    )
+    assert target.read_text() == cli.stdout
+    assert cli.stdout.count("\n") > 2
+
+
+def test_a_lead_cell_opens_the_lead_and_its_timeline(server, browser):
+    from selenium.webdriver.common.by import By
+
+    url, db = server
+    browser.get(url + "/leads?which=converted")
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".ag-row [col-id='lead_id']"))
+    cell = browser.find_elements(By.CSS_SELECTOR, ".ag-center-cols-container .ag-row [col-id='lead_id'], .ag-pinned-left-cols-container .ag-row [col-id='lead_id']")[0]
+    lead = cell.text
+    cell.click()
+    _wait(browser, lambda d: f"/lead/{lead}" in d.current_url)
+    _wait_for_graphs(browser, 1)
+    _wait(browser, lambda d: lead in d.find_element(By.CSS_SELECTOR, ".page-title").text)
+    assert _severe(browser) == []
+
+
+def test_a_load_while_the_app_runs_shows_up_after_the_publish(server, browser, tmp_path):
+    """Last in this module: it publishes a new warehouse under the running server."""
+    from selenium.webdriver.common.by import By
+
+    from warehouse.gateway import Gateway
+
+    url, db = server
+    browser.get(url + "/")
+    before = _weekly_sqls(db)
+    _wait(browser, lambda d: _card_values(d).get("reached sql") == before)
+    quarantined_before = Gateway(Path(db)).query("select count(*) from quarantine").rows[0][0]
+    more = generate(out=tmp_path / "more.csv", n_leads=1500, seed=77, dirty=True).path
+    load_files(Path(db), [more], load_config(None), now=NOW)
+    quarantined = Gateway(Path(db)).query("select count(*) from quarantine").rows[0][0]
+    assert quarantined > quarantined_before
+    browser.refresh()
+    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".badge").text == f"{quarantined:,} rows quarantined")
+    after = _weekly_sqls(db)
+    _wait(browser, lambda d: _card_values(d).get("reached sql") == after)
+    assert _severe(browser) == []
