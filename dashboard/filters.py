@@ -21,6 +21,7 @@ from funnelboard.errors import UserError
 
 BAR = "filter-bar"
 DATE, CHOICE, NAV, RESET = "fb-date", "fb-choice", "fb-nav", "fb-reset"
+PARAM = "fb-param"  # a page's own control (segment column, stage pair): written to the URL like the bar's
 DATE_KEYS = (("from", "From"), ("to", "To"), ("as_of", "As of"))
 MAX_VALUES = 300  # per drop-down, the most frequent first
 _values_cache: dict = {}
@@ -131,18 +132,34 @@ def show_bar(search, dates, choices):
         return []  # no warehouse yet: the page says how to load one
 
 
+def page_control(key: str, label: str, options: list[tuple[str, str]], value: str | None, *, clearable: bool = False, placeholder: str = "") -> html.Label:
+    """A page's drop-down whose value lives in the URL under `key` (pages build it from layout(**query))."""
+    return _label(
+        label,
+        dcc.Dropdown(
+            id={"type": PARAM, "key": key},
+            options=[{"label": text, "value": v} for v, text in options],
+            value=value,
+            clearable=clearable,
+            placeholder=placeholder,
+            className="filter-dropdown",
+        ),
+    )
+
+
 @callback(
     Output(URL, "search"),
     Input({"type": DATE, "key": ALL}, "date"),
     Input({"type": CHOICE, "key": ALL}, "value"),
+    Input({"type": PARAM, "key": ALL}, "value"),
     State(URL, "search"),
     prevent_initial_call=True,
 )
-def write_url(dates, choices, search):
+def write_url(dates, choices, params, search):
     """A control changed: write the query string (the pages redraw from it)."""
     ids_dates = [i["id"]["key"] for i in ctx.inputs_list[0]]
-    ids_choices = [i["id"]["key"] for i in ctx.inputs_list[1]]
-    new = _bar_search(search, dict(zip(ids_dates, dates)), dict(zip(ids_choices, choices)))
+    ids_choices = [i["id"]["key"] for i in ctx.inputs_list[1]] + [i["id"]["key"] for i in ctx.inputs_list[2]]
+    new = _bar_search(search, dict(zip(ids_dates, dates)), dict(zip(ids_choices, choices + params)))
     return dash.no_update if _same(new, search) else new
 
 

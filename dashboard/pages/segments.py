@@ -18,15 +18,46 @@ MIX = "segments-mix"
 DEFAULT_SEGMENT = "channel"
 
 
-def layout(**_query) -> html.Div:
-    return graph_page(
+def layout(**query) -> html.Div:
+    page = graph_page(
         "Segments",
         (
             "Conversion per segment value with 95 % Wilson intervals; grey = too few to judge, ★ = differs from the rest "
-            "after Benjamini–Hochberg. Pick the column with ?segment=industry (two: &segment2=region)."
+            "after Benjamini–Hochberg. Click a segment for its leads."
         ),
         [CONVERSION, MIX],
     )
+    page.children.insert(2, controls(query))
+    return page
+
+
+def controls(query: dict) -> html.Div:
+    """Segment column (one, or two crossed) and the stage pair, kept in the URL."""
+    from dashboard.filters import page_control
+    from dashboard.theme import stage_label
+    from funnelboard.errors import UserError
+
+    try:
+        config = gateway().config()
+    except UserError:
+        return html.Div()
+    segments = [(c, c.replace("_", " ")) for c in config.segments]
+    stages = [(s, stage_label(s)) for s in config.stages]
+    segment = query.get("segment") if query.get("segment") in config.segments else _default_segment(config)
+    return html.Div(
+        [
+            page_control("segment", "Segment", segments, segment),
+            page_control("segment2", "Crossed with", segments, query.get("segment2") if query.get("segment2") in config.segments else None,
+                         clearable=True, placeholder="none"),
+            page_control("from_stage", "From stage", stages, query.get("from_stage") if query.get("from_stage") in config.stages else config.stages[1]),
+            page_control("to_stage", "To stage", stages, query.get("to_stage") if query.get("to_stage") in config.stages else config.stages[2]),
+        ],
+        className="page-controls",
+    )
+
+
+def _default_segment(config) -> str:
+    return DEFAULT_SEGMENT if DEFAULT_SEGMENT in config.segments else next(iter(config.segments))
 
 
 @callback(Output(CONVERSION, "figure"), Output(MIX, "figure"), Input(URL, "search"))
@@ -35,7 +66,7 @@ def update(search: str | None):
     g = gateway()
     req, view = view_request(g, search)
     config = g.config()
-    segment = view.segment or (DEFAULT_SEGMENT if DEFAULT_SEGMENT in config.segments else next(iter(config.segments)))
+    segment = view.segment or _default_segment(config)
     req = req.__class__(**{**req.__dict__, "segment": segment})
     rows = run_metric(g, "segment_conversion", req)
     overall = run_metric(g, "conversion", req.__class__(**{**req.__dict__, "segment": None, "segment2": None}))[0]["rate"]
