@@ -37,10 +37,14 @@ def week_span(week: str) -> dict[str, str]:
 
 
 def funnel_bar(point: dict, config: FunnelConfig) -> dict | None:
-    """A funnel bar: cohort members (first stage in the period) that reached the stage, no window."""
+    """A cohort-view bar: cohort members (first stage in the period) that reached the stage, no window.
+    A period-view bar: the leads that reached the stage in the period (its cohort, whatever came next)."""
     stage = point.get("stage")
     if stage not in config.stages:
         return None
+    if point.get("view") == "period":
+        following = config.stages[min(config.stages.index(stage) + 1, len(config.stages) - 1)]
+        return {"from_stage": stage, "to_stage": following, "which": None, "window": None}
     return {"from_stage": config.stages[0], "to_stage": stage, "which": "converted", "window": "0"}
 
 

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -30,6 +29,7 @@ DEFAULT_HINT = "Try a longer period or remove a filter."
 COMPLETED_LABEL = "Completed spells only"
 KM_LABEL = "Kaplan-Meier, open spells censored"
 IMMATURE_NOTE = "immature: part of the cohort is still inside the conversion window"
+HEATMAP_TEXT_WEEKS = 26  # wider cohort heatmaps print no rate in the cells (too narrow to read)
 HOVER = "%{hovertext}<extra></extra>"
 
 _TIME_IN_STAGE_COLUMNS = {"stage", "n_completed", "n_open", "p50", "p75", "p90", "km_p50", "km_p75", "km_p90"}
@@ -130,48 +130,123 @@ def kpi_label(kpi: str) -> str:
 # --------------------------------------------------------------------------- funnel
 
 
-def funnel_figure(rows: Rows, *, stages: tuple[str, ...] | None = None, title: str | None = None) -> go.Figure:
-    """Leads of the cohort reaching each stage, with step and cumulative rates (`funnel` rows).
+COHORT_VIEW_LABEL = "Cohort view"
+COHORT_VIEW_NOTE = "leads entering the funnel in the period: the stage each reached by the as-of date"
+PERIOD_VIEW_LABEL = "Period view"
+PERIOD_VIEW_NOTE = "leads reaching each stage during the period, whichever week they entered"
 
-    customdata per bar: {"stage": stage}.
+
+def funnel_figure(
+    rows: Rows, *, stages: tuple[str, ...] | None = None, title: str | None = None, period: bool = True
+) -> go.Figure:
+    """The cohort view (a funnel with step and cumulative rates) beside the period view (`funnel` rows).
+
+    The cohort view follows the leads that entered the first stage in the period; the period view
+    counts the leads whose reached_at(stage) falls in the period, whatever their cohort: the
+    period's activity, not a conversion, so it is drawn as plain bars without rates. Both share
+    the stage axis. `period=False` (or rows without `period_reached`) draws the cohort view alone.
+    customdata per bar: {"stage": stage, "view": "cohort" | "period"}.
     """
     title = title or "Funnel: leads reaching each stage"
-    if not rows or not any(_num(r["reached"]) for r in rows):
+    period = period and bool(rows) and all(r.get("period_reached") is not None for r in rows)
+    has_cohort = bool(rows) and any(_num(r["reached"]) for r in rows)
+    has_period = period and any(_num(r["period_reached"]) for r in rows)
+    if not has_cohort and not has_period:
         return empty_figure(title=title)
     stages = stages or tuple(r["stage"] for r in rows)
-    cohort = rows[0]["reached"]
-    labels, text, hover = [], [], []
-    for i, r in enumerate(rows):
-        label = theme.stage_label(r["stage"])
-        labels.append(label)
-        cum = r["cumulative_rate"]
-        text.append(fmt_count(r["reached"]) if i == 0 else f"{fmt_count(r['reached'])} · {fmt_pct(cum)}")
-        lines = [f"<b>{label}</b>", f"Reached: {fmt_count(r['reached'])} leads"]
-        if i > 0:
-            prev = rows[i - 1]
-            lines.append(
-                f"Step from {theme.stage_label(prev['stage'])}: {fmt_pct(r['step_rate'])}"
-                f" ({fmt_count(r['reached'])} of {fmt_count(prev['reached'])})"
-            )
-            lines.append(f"Cumulative: {fmt_pct(cum)} of the {fmt_count(cohort)}-lead cohort")
-        if r.get("period_reached") is not None:
-            lines.append(f"Reached it in the period (any cohort): {fmt_count(r['period_reached'])}")
-        hover.append("<br>".join(lines))
-    fig = go.Figure(
-        go.Funnel(
+    labels = [theme.stage_label(r["stage"]) for r in rows]
+    colors = [theme.stage_color(r["stage"], stages) for r in rows]
+    if period:
+        fig = make_subplots(
+            rows=1,
+            cols=2,
+            shared_yaxes=True,
+            horizontal_spacing=0.05,
+            column_widths=[0.56, 0.44],
+            subplot_titles=(
+                f"<b>{COHORT_VIEW_LABEL}</b><br>{COHORT_VIEW_NOTE}",
+                f"<b>{PERIOD_VIEW_LABEL}</b><br>{PERIOD_VIEW_NOTE}",
+            ),
+        )
+        # The view labels sit left-aligned over their panels.
+        for annotation, axis in zip(fig.layout.annotations, (fig.layout.xaxis, fig.layout.xaxis2)):
+            annotation.update(x=axis.domain[0], xanchor="left", align="left", font=dict(size=12, color=theme.TEXT_COLOR))
+    else:
+        fig = go.Figure()
+    if has_cohort:
+        cohort = rows[0]["reached"]
+        text, hover = [], []
+        for i, (r, label) in enumerate(zip(rows, labels)):
+            cum = r["cumulative_rate"]
+            text.append(fmt_count(r["reached"]) if i == 0 else f"{fmt_count(r['reached'])} · {fmt_pct(cum)}")
+            lines = [f"<b>{label}</b> · {COHORT_VIEW_LABEL.lower()}", f"Reached: {fmt_count(r['reached'])} leads of the cohort"]
+            if i > 0:
+                prev = rows[i - 1]
+                lines.append(
+                    f"Step from {theme.stage_label(prev['stage'])}: {fmt_pct(r['step_rate'])}"
+                    f" ({fmt_count(r['reached'])} of {fmt_count(prev['reached'])})"
+                )
+                lines.append(f"Cumulative: {fmt_pct(cum)} of the {fmt_count(cohort)}-lead cohort")
+            if r.get("period_reached") is not None:
+                lines.append(f"Reached it in the period (any cohort): {fmt_count(r['period_reached'])}")
+            hover.append("<br>".join(lines))
+        funnel = go.Funnel(
             y=labels,
             x=[r["reached"] for r in rows],
             text=text,
             textinfo="text",
             textposition="auto",
-            marker=dict(color=[theme.stage_color(r["stage"], stages) for r in rows]),
+            marker=dict(color=colors),
             connector=dict(fillcolor=theme.GRID_COLOR, line=dict(width=0)),
             hovertext=hover,
             hovertemplate=HOVER,
-            customdata=[{"stage": r["stage"]} for r in rows],
-            name="Reached",
+            customdata=[{"stage": r["stage"], "view": "cohort"} for r in rows],
+            name=COHORT_VIEW_LABEL,
         )
-    )
+        if period:
+            fig.add_trace(funnel, row=1, col=1)
+        else:
+            fig.add_trace(funnel)
+    elif period:
+        fig.add_annotation(
+            text="<b>No lead entered the funnel in the period</b>",
+            x=sum(fig.layout.xaxis.domain) / 2, y=0.5, xref="paper", yref="paper", showarrow=False,
+            font=dict(size=13, color=theme.MUTED_TEXT),
+        )
+    if period:
+        hover = [
+            f"<b>{label}</b> · {PERIOD_VIEW_LABEL.lower()}<br>"
+            f"{_plural(_num(r['period_reached']), 'lead')} reached {label} during the period,<br>"
+            "whichever week they entered the funnel (a count, not a conversion rate)"
+            for r, label in zip(rows, labels)
+        ]
+        fig.add_trace(
+            go.Bar(
+                y=labels,
+                x=[_num(r["period_reached"]) for r in rows],
+                orientation="h",
+                text=[fmt_count(r["period_reached"]) for r in rows],
+                textposition="auto",
+                marker=dict(color=colors, opacity=0.8),
+                hovertext=hover,
+                hovertemplate=HOVER,
+                customdata=[{"stage": r["stage"], "view": "period"} for r in rows],
+                name=PERIOD_VIEW_LABEL,
+            ),
+            row=1,
+            col=2,
+        )
+        fig.update_xaxes(showgrid=False, showticklabels=False, showline=False, ticks="", row=1, col=1)
+        fig.update_xaxes(tickformat=",", rangemode="tozero", row=1, col=2)
+        fig.update_yaxes(categoryorder="array", categoryarray=labels, autorange="reversed", showgrid=False, showline=False, ticks="")
+        return _layout(
+            fig,
+            title,
+            xaxis=dict(title=dict(text="Leads of the cohort (count)")),
+            xaxis2=dict(title=dict(text="Leads reaching the stage in the period (count)")),
+            showlegend=False,
+            margin=dict(t=96),
+        )
     return _layout(
         fig,
         title,
@@ -259,7 +334,8 @@ def cohort_heatmap_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
     """Conversion of weekly cohorts (columns) for each stage pair (rows); immature cells faded and starred.
 
     Rows: {"week", "stage_pair", "rate", "cohort", "immature"} (and "converted" when known).
-    Two heatmap traces share one colour axis: mature cells, then immature ones.
+    Two heatmap traces share one colour axis: mature cells, then immature ones. Cells print their
+    rate up to HEATMAP_TEXT_WEEKS weeks; wider grids leave it to colour and hover.
     customdata per cell: {"week": "YYYY-MM-DD", "stage_pair": pair} plus "from_stage"/"to_stage"
     when the rows carry them.
     """
@@ -270,7 +346,8 @@ def cohort_heatmap_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
     pairs = list(dict.fromkeys(r["stage_pair"] for r in rows))
     shape = [[None] * len(weeks) for _ in pairs]
     z = {False: [row[:] for row in shape], True: [row[:] for row in shape]}
-    text = {False: [row[:] for row in shape], True: [row[:] for row in shape]}
+    # Each trace draws only its own cells: an explicit "" elsewhere, or plotly prints the other trace's gaps.
+    text = {False: [[""] * len(weeks) for _ in pairs], True: [[""] * len(weeks) for _ in pairs]}
     hover = {False: [row[:] for row in shape], True: [row[:] for row in shape]}
     drill = [row[:] for row in shape]
     for r in rows:
@@ -302,7 +379,7 @@ def cohort_heatmap_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
                 y=pairs,
                 z=z[immature],
                 text=text[immature],
-                texttemplate="%{text}",
+                texttemplate="%{text}" if len(weeks) <= HEATMAP_TEXT_WEEKS else "",
                 textfont=dict(size=11),
                 hovertext=hover[immature],
                 hovertemplate=HOVER,
@@ -316,13 +393,15 @@ def cohort_heatmap_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
             )
         )
     fig.add_annotation(
-        text="* faded cells are immature: part of the cohort is still inside the conversion window",
+        text="* faded cells are immature: part of the cohort is still inside the conversion window;"
+        " blank cells: no lead reached the stage that week",
         x=0,
-        y=-0.12,
+        y=1.0,
         xref="paper",
         yref="paper",
         xanchor="left",
-        yanchor="top",
+        yanchor="bottom",
+        yshift=4,
         showarrow=False,
         font=dict(size=11, color=theme.MUTED_TEXT),
     )
@@ -337,7 +416,7 @@ def cohort_heatmap_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
         ),
         xaxis=dict(title=dict(text="Cohort week (starting Monday)"), type="category", showgrid=False),
         yaxis=dict(title=dict(text=None), autorange="reversed", showgrid=False),
-        margin=dict(b=72),
+        margin=dict(t=84),
     )
 
 
@@ -536,7 +615,7 @@ def mix_vs_rate_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
         title,
         showlegend=False,
         yaxis=dict(
-            title=dict(text="SQL rate, MQL → SQL (%)"), tickformat=theme.PERCENT_AXIS_FORMAT, rangemode="tozero"
+            title=dict(text="SQL rate, MQL → SQL (%)"), tickformat=".1%", rangemode="tozero"
         ),
         xaxis=dict(title=dict(text=None), showgrid=False),
     )
@@ -622,122 +701,206 @@ def time_in_stage_figure(rows: Rows, business_days: bool = False, *, title: str 
     )
 
 
-def survival_figure(
-    curves: Mapping[str, Sequence[tuple[float, float]]],
-    *,
-    segment: str | None = None,
-    stage: str | None = None,
-    business_days: bool = False,
-    title: str | None = None,
-) -> go.Figure:
-    """Kaplan-Meier step curves: share of spells still in the stage after so many days.
+def _stage_panels(stages_shown: Sequence[str], *, shared_yaxes: bool) -> tuple[go.Figure, dict[str, tuple[int, int]]]:
+    """One subplot per stage, three to a row, titled by the stage; returns the figure and stage -> (row, col)."""
+    cols = min(len(stages_shown), 3)
+    n_rows = math.ceil(len(stages_shown) / cols)
+    fig = make_subplots(
+        rows=n_rows,
+        cols=cols,
+        subplot_titles=[theme.stage_label(s) for s in stages_shown],
+        shared_yaxes=shared_yaxes,
+        horizontal_spacing=0.06,
+        vertical_spacing=0.16 if n_rows > 1 else 0.1,
+    )
+    return fig, {s: (i // cols + 1, i % cols + 1) for i, s in enumerate(stages_shown)}
 
-    curves = {segment value: [(days, survival probability), ...]}; a curve not starting at day 0
-    gets its (0, 1.0) start point. One trace per value, line_shape "hv".
-    customdata per point: {<segment or "segment_value">: value}.
-    """
-    unit = theme.day_unit(business_days)
-    where = f" {theme.stage_label(stage)}" if stage else " the stage"
-    title = title or f"Share still in{where}, by {segment or 'segment'}"
-    if not curves or not any(curves.values()):
-        return empty_figure("No spells match these filters", title=title)
-    key = segment or "segment_value"
-    fig = go.Figure()
-    for i, (value, points) in enumerate(curves.items()):
-        points = sorted(points)
-        if not points:
-            continue
-        if points[0][0] > 0:
-            points = [(0.0, 1.0)] + points
-        fig.add_trace(
-            go.Scatter(
-                x=[t for t, _ in points],
-                y=[s for _, s in points],
-                mode="lines",
-                line_shape="hv",
-                name=_esc(value),
-                line=dict(color=theme.category_color(i), width=2),
-                hovertext=[
-                    f"<b>{_esc(value)}</b><br>after {fmt_days(t, business_days)}: {fmt_pct(s)} still in{where}"
-                    for t, s in points
-                ],
-                hovertemplate=HOVER,
-                customdata=[{key: value}] * len(points),
-            )
-        )
+
+def _panels_layout(fig: go.Figure, title: str, n_rows: int, row_height: int) -> go.Figure:
+    """Height for the panels, and the legend under the title, clear of the first panel's title."""
+    height = 110 + row_height * n_rows
     return _layout(
         fig,
         title,
-        xaxis=dict(title=dict(text=f"{unit.capitalize()} in stage"), rangemode="tozero"),
-        yaxis=dict(title=dict(text="Still in stage (%)"), tickformat=theme.PERCENT_AXIS_FORMAT, range=[0, 1.02]),
+        height=height,
+        margin=dict(t=110),
+        legend=dict(yref="container", y=1 - 40 / height, yanchor="top"),
     )
 
 
-_NICE_WIDTHS = (0.25, 0.5, 1, 2, 3, 7, 14, 30, 60, 90, 180, 365, 730)
+def _in_order(values: Sequence[str], stages: tuple[str, ...]) -> list[str]:
+    """Distinct stages in funnel order (unknown ones after, as they come)."""
+    seen = list(dict.fromkeys(values))
+    return sorted(seen, key=lambda s: (stages.index(s) if s in stages else len(stages), seen.index(s)))
 
 
-def _bin_width(largest: float, max_bins: int = 40) -> float:
-    for w in _NICE_WIDTHS:
-        if largest / w < max_bins:
-            return w
-    return math.ceil(largest / max_bins)
+_SURVIVAL_COLUMNS = {"stage", "days", "at_risk", "completed", "censored", "survival", "km_quantile"}
+_QUANTILE_NAMES = {"p50": "Kaplan-Meier median", "p75": "Kaplan-Meier p75", "p90": "Kaplan-Meier p90"}
 
 
-def duration_histogram_figure(
-    durations: Sequence[float],
-    stage: str,
+def survival_figure(
+    rows: Rows,
     *,
     business_days: bool = False,
     stages: tuple[str, ...] = theme.DEFAULT_STAGES,
     title: str | None = None,
 ) -> go.Figure:
-    """How long completed spells of one stage lasted: bars of half-open bins [a, b) plus the median.
+    """Kaplan-Meier step curves (`survival` rows): the share of spells still in a stage after so many days.
 
-    Bins are a round width (0.25 days ... 2 years) chosen for at most 40 bins, starting at 0.
-    customdata per bar: {"stage", "min_days", "max_days"} (the bin [min_days, max_days)).
+    Without a segment column: one curve per stage on one axis, in stage colours. With one (the
+    column besides the metric's own): one panel per stage, one curve per segment value, a value
+    keeping its colour (and its legend entry) across panels. Curves are steps (line_shape "hv")
+    through the metric's points; the points where the curve reaches a Kaplan-Meier quantile
+    (km_quantile) carry a marker, and a dotted line marks 50 %.
+    customdata per point: {"stage", <segment column>: value (when segmented), "days"}.
     """
     unit = theme.day_unit(business_days)
-    title = title or f"Time in {theme.stage_label(stage)}: completed spells"
-    values = [float(d) for d in durations if d is not None]
-    if not values:
-        return empty_figure("No completed spells match these filters", title=title)
-    width = _bin_width(max(values))
-    n_bins = int(max(values) // width) + 1
-    counts = [0] * n_bins
-    for d in values:
-        counts[int(d // width)] += 1
-    edges = [k * width for k in range(n_bins + 1)]
-    total = len(values)
-    median = float(np.quantile(values, 0.5))
-    fig = go.Figure(
-        go.Bar(
-            x=[(a + b) / 2 for a, b in zip(edges, edges[1:])],
-            y=counts,
-            width=[width] * n_bins,
-            name=theme.stage_label(stage),
-            marker=dict(color=theme.stage_color(stage, stages), line=dict(color="white", width=1)),
-            hovertext=[
-                f"{a:g}–{b:g} {unit}: {_plural(c, 'spell')} ({fmt_pct(c / total)} of {fmt_count(total)})"
-                for a, b, c in zip(edges, edges[1:], counts)
-            ],
+    segments = _segment_columns(rows, _SURVIVAL_COLUMNS)
+    segment = segments[0] if segments else None
+    title = title or (f"Share still in the stage, by {segment}" if segment else "Share still in each stage (Kaplan-Meier)")
+    if not rows:
+        return empty_figure("No spells match these filters", title=title)
+    curves: dict[tuple[str, Any], list[Mapping[str, Any]]] = {}
+    for r in rows:
+        curves.setdefault((r["stage"], r[segment] if segment else None), []).append(r)
+    shown = _in_order([stage for stage, _ in curves], stages)
+    if segment:
+        fig, cells = _stage_panels(shown, shared_yaxes=True)
+        values = list(dict.fromkeys(value for _, value in curves))
+    else:
+        fig, cells = go.Figure(), {}
+    legend_done: set[Any] = set()
+    for (stage, value), points in sorted(curves.items(), key=lambda kv: shown.index(kv[0][0])):
+        points = sorted(points, key=lambda p: p["days"])
+        where = theme.stage_label(stage)
+        name = _esc(value) if segment else where
+        color = theme.category_color(values.index(value)) if segment else theme.stage_color(stage, stages)
+        hover = []
+        for p in points:
+            lines = [
+                f"<b>{where}{' · ' + _esc(value) if segment else ''}</b>",
+                f"after {fmt_days(p['days'], business_days)}: {fmt_pct(p['survival'])} still in {where}",
+                f"{fmt_count(p['at_risk'])} still in · {fmt_count(p['completed'])} completed · {fmt_count(p['censored'])} open, seen for less",
+            ]
+            if p["km_quantile"]:
+                lines.append(" · ".join(_QUANTILE_NAMES.get(q, q) for q in p["km_quantile"].split()))
+            hover.append("<br>".join(lines))
+        trace = go.Scatter(
+            x=[p["days"] for p in points],
+            y=[p["survival"] for p in points],
+            mode="lines+markers",
+            line_shape="hv",
+            name=name,
+            legendgroup=str(value) if segment else stage,
+            showlegend=(value not in legend_done) if segment else True,
+            line=dict(color=color, width=2),
+            marker=dict(color=color, size=[8 if p["km_quantile"] else 0 for p in points]),
+            hovertext=hover,
             hovertemplate=HOVER,
-            customdata=[{"stage": stage, "min_days": a, "max_days": b} for a, b in zip(edges, edges[1:])],
+            customdata=[{"stage": stage, **({segment: value} if segment else {}), "days": p["days"]} for p in points],
         )
-    )
-    fig.add_vline(
-        x=median,
-        line=dict(color=theme.REFERENCE_COLOR, dash="dash", width=1),
-        annotation=dict(text=f"median {fmt_days(median, business_days)}", font=dict(size=11)),
-        annotation_position="top right",
-    )
+        legend_done.add(value)
+        if segment:
+            fig.add_trace(trace, row=cells[stage][0], col=cells[stage][1])
+        else:
+            fig.add_trace(trace)
+    fig.add_hline(y=0.5, line=dict(color=theme.REFERENCE_COLOR, dash="dot", width=1))
+    fig.update_yaxes(tickformat=theme.PERCENT_AXIS_FORMAT, range=[0, 1.04])
+    fig.update_xaxes(rangemode="tozero")
+    if segment:
+        n_rows = max(r for r, _ in cells.values())
+        fig.update_xaxes(title_text=f"{unit.capitalize()} in stage", row=n_rows)
+        fig.update_yaxes(title_text="Still in stage", col=1)
+        return _panels_layout(fig, title, n_rows, 300)
     return _layout(
         fig,
         title,
-        showlegend=False,
-        bargap=0,
-        xaxis=dict(title=dict(text=f"{unit.capitalize()} in {theme.stage_label(stage)}"), rangemode="tozero"),
-        yaxis=dict(title=dict(text="Completed spells (count)")),
+        xaxis=dict(title=dict(text=f"{unit.capitalize()} in stage")),
+        yaxis=dict(title=dict(text="Still in stage")),
     )
+
+
+_DISTRIBUTION_COLUMNS = {"stage", "bin_start", "bin_end", "completed", "open"}
+
+
+def _bin_text(start: float, end: float | None, business_days: bool) -> str:
+    """A bin as words: '2–4 days', '3–6 hours' for bins under a day, '≥ 36 days' for the open-ended one."""
+    unit = theme.day_unit(business_days)
+    if end is None:
+        return f"≥ {start:g} {unit}"
+    if end - start < 1:
+        hours = "business hours" if business_days else "hours"
+        return f"{start * 24:.3g}–{end * 24:.3g} {hours}"
+    return f"{start:g}–{end:g} {unit}"
+
+
+def duration_histogram_figure(
+    rows: Rows,
+    *,
+    business_days: bool = False,
+    stages: tuple[str, ...] = theme.DEFAULT_STAGES,
+    title: str | None = None,
+) -> go.Figure:
+    """How long spells last (`duration_distribution` rows): one panel per stage, a bar per bin of
+    completed spells by duration (stage colour) with the spells still open stacked on it by their
+    age so far (grey). Rows with a segment column are summed over its values. The last bin of a
+    stage may have no end (every longer spell); it is drawn as wide as the others, labelled "≥".
+    customdata per bar: {"stage", "min_days", "max_days" (None for the open-ended bin), "open": bool}.
+    """
+    unit = theme.day_unit(business_days)
+    title = title or "How long spells last: completed by duration, open ones by age so far"
+    bins: dict[tuple[str, float, float | None], list[int]] = {}
+    for r in rows:
+        counts = bins.setdefault((r["stage"], r["bin_start"], r["bin_end"]), [0, 0])
+        counts[0] += r["completed"]
+        counts[1] += r["open"]
+    if not any(c + o for c, o in bins.values()):
+        return empty_figure("No spells match these filters", title=title)
+    shown = _in_order([stage for stage, _, _ in bins], stages)
+    fig, cells = _stage_panels(shown, shared_yaxes=False)
+    for i, stage in enumerate(shown):
+        edges = sorted((a, b) for s, a, b in bins if s == stage)
+        width = next((b - a for a, b in edges if b is not None), 1.0)
+        totals = [sum(bins[(stage, a, b)][k] for a, b in edges) for k in (0, 1)]
+        for k, (kind, color, noun) in enumerate(
+            (("completed", theme.stage_color(stage, stages), "completed"), ("open", theme.OPEN_COLOR, "open"))
+        ):
+            counts = [bins[(stage, a, b)][k] for a, b in edges]
+            fig.add_trace(
+                go.Bar(
+                    x=[a + width / 2 for a, _ in edges],
+                    y=counts,
+                    width=[width] * len(edges),
+                    name="Completed, by duration" if kind == "completed" else "Still open, by age so far",
+                    legendgroup=kind,
+                    showlegend=i == 0,
+                    marker=dict(color=color, line=dict(color="white", width=0.5)),
+                    # the open-ended last bin says so on top of its stack
+                    text=[f"≥{a:g}" if kind == "open" and b is None else "" for a, b in edges],
+                    textposition="outside",
+                    textfont=dict(size=11, color=theme.MUTED_TEXT),
+                    constraintext="none",
+                    cliponaxis=False,
+                    hovertext=[
+                        f"<b>{theme.stage_label(stage)}</b> · {_bin_text(a, b, business_days)}"
+                        f"{' so far' if kind == 'open' else ''}: {_plural(c, noun + ' spell')}"
+                        f" ({fmt_pct(_share(c, totals[k]))} of {fmt_count(totals[k])} {noun})"
+                        for (a, b), c in zip(edges, counts)
+                    ],
+                    hovertemplate=HOVER,
+                    customdata=[
+                        {"stage": stage, "min_days": a, "max_days": b, "open": kind == "open"} for a, b in edges
+                    ],
+                ),
+                row=cells[stage][0],
+                col=cells[stage][1],
+            )
+    n_rows = max(r for r, _ in cells.values())
+    fig.update_xaxes(rangemode="tozero")
+    fig.update_xaxes(title_text=f"{unit.capitalize()} in stage", row=n_rows)
+    fig.update_yaxes(title_text="Spells", col=1)
+    fig.update_layout(barmode="stack", bargap=0)
+    return _panels_layout(fig, title, n_rows, 280)
 
 
 # --------------------------------------------------------------------------- disqualifiers

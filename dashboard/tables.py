@@ -69,7 +69,7 @@ def table_block(table_id: str, title: str, columns: Sequence[dict], *, height: i
                 className="table-head",
             ),
             html.P(note, className="table-note") if note else None,
-            dag.AgGrid(
+            dcc.Loading(dag.AgGrid(
                 id={"type": GRID, "table": table_id},
                 columnDefs=list(columns),
                 rowData=[],
@@ -78,7 +78,7 @@ def table_block(table_id: str, title: str, columns: Sequence[dict], *, height: i
                                  "localeText": {"noRowsToShow": "No rows match these filters."}},
                 style={"height": f"{height}px"},
                 className="ag-theme-quartz",
-            ),
+            ), delay_show=300),
             dcc.Download(id={"type": DOWNLOAD, "table": table_id}),
         ],
         className="panel table-panel",

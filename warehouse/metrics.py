@@ -279,3 +279,5 @@ def run_metric(gateway: Gateway, name: str, req: MetricRequest) -> list[dict]:
 # The rest of the metrics register themselves on import.
 import warehouse.metrics_more  # noqa: E402,F401
 import warehouse.metrics_leads  # noqa: E402,F401
+import warehouse.metrics_cohort  # noqa: E402,F401
+import warehouse.metrics_time  # noqa: E402,F401

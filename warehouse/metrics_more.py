@@ -248,6 +248,40 @@ def weekly_kpis(ctx: Context, req: MetricRequest) -> list[dict]:
     return out
 
 
+def review_week(ctx: Context, req: MetricRequest) -> date:
+    """Monday (local) of the weekly review's week: as_of's, or the period end's when that is earlier."""
+    from zoneinfo import ZoneInfo
+
+    anchor = min(req.as_of, req.end - timedelta(microseconds=1))
+    local = anchor.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(ctx.config.timezone)).date()
+    return local - timedelta(days=local.weekday())
+
+
+def movers(ctx: Context, req: MetricRequest) -> list[dict]:
+    req = ctx.resolve(req)
+    stages = ctx.config.stages
+    this_week = review_week(ctx, req)
+    out = []
+    for column in ([req.segment] if req.segment else ctx.config.segments):
+        rows = ctx.run_sql(
+            "movers", req, {"as_of": req.as_of, "this_week": this_week},
+            {"__segment__": column, "__mql__": reached(stages[1]), "__sql__": reached(stages[2])},
+        )
+        for r in rows:
+            out.append({
+                "week": this_week,
+                "segment": column,
+                "value": r["segment"],
+                "mqls_this_week": r["mqls_this_week"],
+                "mqls_last_week": r["mqls_last_week"],
+                "sqls_this_week": r["sqls_this_week"],
+                "sqls_last_week": r["sqls_last_week"],
+                "delta_sqls": r["sqls_this_week"] - r["sqls_last_week"],
+            })
+    out.sort(key=lambda r: (-abs(r["delta_sqls"]), r["segment"], r["value"]))
+    return out
+
+
 def score_bands(ctx: Context, req: MetricRequest) -> list[dict]:
     req = ctx.resolve(req)
     if ctx.config.score_column is None:
@@ -264,4 +298,5 @@ register("disqualifiers", "Exits by outcome and normalised reason in Pareto orde
 register("stalled", "Open spells older than their stage's SLA or p90 (per segment value with --segment), newest stalls flagged.", stalled)
 register("stalled_summary", "Stalled spells now, newly stalled and recovered in the last 7 days.", stalled_summary)
 register("weekly_kpis", "Weekly KPIs per local ISO week with the change against last week and the 4 weeks before.", weekly_kpis)
+register("movers", "Top movers: leads reaching MQL and SQL this week and last per segment value (every column, or --segment), biggest SQL change first.", movers)
 register("score_bands", "Conversion to MQL and SQL by lead-score band (tens) of the leads created in the period.", score_bands)

@@ -1,26 +1,57 @@
-"""Funnel: stage-to-stage and cumulative conversion (cohort and period views) and the stage accounting."""
+"""Funnel: stage-to-stage and cumulative conversion (cohort and period views, side by side and
+labelled), the stage accounting, and the conversion of weekly cohorts with immature ones marked."""
 
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, callback, html
+from dash import Input, Output, callback, dcc, html
 
-from dashboard import figures
+from dashboard import figures, theme
 from dashboard.app import URL, gateway
-from dashboard.views import graph_page, guarded, view_request
+from dashboard.drill import cohort_cell, funnel_bar, register as register_drill
+from dashboard.views import guarded, view_request
 from warehouse.metrics import run_metric
 
 dash.register_page(__name__, path="/funnel", name="Funnel", order=1, title="funnelboard · funnel")
 
 FUNNEL = "funnel-graph"
 ACCOUNTING = "accounting-graph"
+HEATMAP = "cohort-heatmap-graph"
+
+SUBTITLE = (
+    "Cohort view: the leads that entered the funnel in the period, and the stage each reached by the "
+    "as-of date. Period view: the leads that reached each stage during the period, whichever week they "
+    "entered; it counts the period's activity and is not a conversion rate."
+)
+HEATMAP_NOTE = (
+    "Each cell follows the leads that reached the first stage of the pair in that week (local ISO weeks, "
+    "Monday start) and shows the share that reached the second stage within the conversion window by the "
+    "as-of date; {command} prints the same numbers. Without a start date the last 13 weeks are shown; a "
+    "cohort is immature while some of its leads are still inside the window."
+)
 
 
 def layout(**_query) -> html.Div:
-    return graph_page(
-        "Funnel",
-        "Cohort view: leads entering the first stage in the period, and how far they got by the as-of date.",
-        [FUNNEL, ACCOUNTING], side_by_side=True,
+    def panel(graph_id: str, *extra) -> html.Div:
+        return html.Div([dcc.Loading(dcc.Graph(id=graph_id, config={"displaylogo": False})), *extra], className="panel")
+
+    return html.Div(
+        [
+            html.H1("Funnel", className="page-title"),
+            html.P(SUBTITLE, className="page-subtitle"),
+            panel(FUNNEL),
+            panel(ACCOUNTING),
+            panel(HEATMAP, heatmap_note()),
+        ]
+    )
+
+
+def heatmap_note() -> html.P:
+    before, after = HEATMAP_NOTE.split("{command}")
+    return html.P(
+        [before, html.Code("funnelboard query cohort_conversion"), after],
+        className="page-subtitle",
+        style={"margin": "0 8px 4px", "fontSize": "12px"},
     )
 
 
@@ -29,8 +60,35 @@ def layout(**_query) -> html.Div:
 def update(search: str | None):
     g = gateway()
     req, _state = view_request(g, search)
-    outcomes = g.config().outcomes
+    config = g.config()
     return (
-        figures.funnel_figure(run_metric(g, "funnel", req)),
-        figures.stage_accounting_figure(run_metric(g, "stage_accounting", req), outcomes),
+        figures.funnel_figure(run_metric(g, "funnel", req), stages=tuple(config.stages)),
+        figures.stage_accounting_figure(run_metric(g, "stage_accounting", req), config.outcomes),
     )
+
+
+@callback(Output(HEATMAP, "figure"), Input(URL, "search"))
+@guarded(outputs=1, first="figure")
+def update_heatmap(search: str | None):
+    g = gateway()
+    req, _state = view_request(g, search)
+    rows = run_metric(g, "cohort_conversion", req)
+    window = rows[0]["window_days"] if rows else g.config().conversion_window_days
+    return figures.cohort_heatmap_figure(heatmap_rows(rows), title=heatmap_title(window))
+
+
+def heatmap_rows(rows: list[dict]) -> list[dict]:
+    """`cohort_conversion` rows as the heatmap takes them: a "Lead → MQL" label per pair, immature as a flag."""
+    return [
+        {**r, "stage_pair": f"{theme.stage_label(r['from_stage'])} → {theme.stage_label(r['to_stage'])}", "immature": r["immature"] > 0}
+        for r in rows
+    ]
+
+
+def heatmap_title(window_days: int) -> str:
+    within = f"within {window_days} days" if window_days else "by the as-of date (no window)"
+    return f"Weekly cohorts: conversion of each stage pair {within}"
+
+
+register_drill(FUNNEL, funnel_bar)
+register_drill(HEATMAP, cohort_cell)

@@ -71,7 +71,8 @@ def update(search: str | None):
     rows = run_metric(g, "segment_conversion", req)
     overall = run_metric(g, "conversion", req.__class__(**{**req.__dict__, "segment": None, "segment2": None}))[0]["rate"]
     columns = [segment] + ([view.segment2] if view.segment2 else [])
-    mix_req = req.__class__(**{**req.__dict__, "segment2": None, "start": None, "end": None})
+    # The mix / rate split is of the SQL rate (mql -> sql) whatever stage pair the page shows.
+    mix_req = req.__class__(**{**req.__dict__, "segment2": None, "start": None, "end": None, "from_stage": None, "to_stage": None})
     return (
         figures.segment_conversion_figure(rows, columns if len(columns) > 1 else segment, overall_rate=overall),
         figures.mix_vs_rate_figure(run_metric(g, "mix_vs_rate", mix_req)),

@@ -15,6 +15,8 @@ dash.register_page(__name__, path="/", name="Weekly review", order=0, title="fun
 
 CARDS = "weekly-cards"
 WEEK = "weekly-week"
+MOVERS = "weekly-movers"
+TOP_MOVERS = 8
 TREND = "weekly-trend"
 STALLED = "weekly-stalled"
 TREND_KPIS = ("reached_mql", "reached_sql", "sql_rate")
@@ -29,9 +31,41 @@ def layout(**_query) -> html.Div:
             html.Div(id=WEEK, className="week-line"),
             dcc.Loading(html.Div(id=CARDS, className="cards")),
             html.Div(id=STALLED, className="notice"),
+            html.Div(id=MOVERS, className="panel movers"),
             html.Div(dcc.Loading(dcc.Graph(id=TREND, config={"displaylogo": False})), className="panel"),
         ]
     )
+
+
+@callback(Output(MOVERS, "children"), Input(URL, "search"))
+@guarded(outputs=1)
+def update_movers(search: str | None):
+    """The segment values whose SQL count changed most against last week, each a link to those SQLs."""
+    from dashboard.drill import leads_href, week_span
+    from dashboard.theme import fmt_signed_count, stage_label
+
+    g = gateway()
+    req, _view = view_request(g, search)
+    config = g.config()
+    rows = [r for r in run(g, "movers", req) if r["delta_sqls"]][:TOP_MOVERS]
+    title = html.H2("Top movers: SQLs this week against last week", className="panel-title")
+    if not rows:
+        return [title, html.P("No segment value's SQL count changed against last week.", className="muted")]
+    sql, following = config.stages[2], config.stages[min(3, len(config.stages) - 1)]
+    items = []
+    for r in rows:
+        changes = {**week_span(r["week"].isoformat()), "from_stage": sql, "to_stage": following, "which": None,
+                   r["segment"]: r["value"]}
+        tone = "tone-good" if r["delta_sqls"] > 0 else "tone-bad"
+        items.append(html.Li([
+            html.Span(r["segment"].replace("_", " "), className="mover-col"),
+            dcc.Link(r["value"], href=leads_href(search, changes, config), className="mover-value",
+                     title=f"the {r['sqls_this_week']} leads that reached {stage_label(sql)} this week"),
+            html.Span(fmt_signed_count(r["delta_sqls"]), className=f"mover-delta {tone}"),
+            html.Span(f"{r['sqls_this_week']:,} SQLs vs {r['sqls_last_week']:,} · MQLs {r['mqls_this_week']:,} vs {r['mqls_last_week']:,}",
+                      className="mover-detail"),
+        ]))
+    return [title, html.Ul(items, className="mover-list")]
 
 
 @callback(Output(CARDS, "children"), Output(TREND, "figure"), Output(STALLED, "children"), Output(WEEK, "children"), Input(URL, "search"))

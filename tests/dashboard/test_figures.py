@@ -96,18 +96,49 @@ FUNNEL_ROWS = [
 
 def test_funnel_figure():
     fig = F.funnel_figure(FUNNEL_ROWS)
-    assert len(fig.data) == 1
-    (trace,) = fig.data
-    assert trace.type == "funnel"
+    assert [t.type for t in fig.data] == ["funnel", "bar"]
+    trace = fig.data[0]
     assert list(trace.x) == [5, 5, 4, 2, 2, 1]
     assert list(trace.y) == ["Lead", "MQL", "SQL", "Opportunity", "Proposal", "Won"]
     assert list(trace.marker.color) == list(theme.STAGE_RAMP)
-    assert trace.customdata[2] == {"stage": "sql"}
+    assert trace.customdata[2] == {"stage": "sql", "view": "cohort"}
     assert "Step from MQL: 80.0% (4 of 5)" in trace.hovertext[2]
     assert "Cumulative: 20.0% of the 5-lead cohort" in trace.hovertext[5]
     assert trace.text[3] == "2 · 40.0%"
     assert fig.layout.title.text == "Funnel: leads reaching each stage"
     assert "count" in fig.layout.xaxis.title.text
+
+
+def test_funnel_figure_draws_the_period_view_beside_the_cohort_view_labelled():
+    # Period counts need not shrink down the funnel: leads of older cohorts reach later stages.
+    rows = [{**r, "period_reached": n} for r, n in zip(FUNNEL_ROWS, [5, 7, 6, 1, 3, 2])]
+    fig = F.funnel_figure(rows)
+    cohort, period = fig.data
+    assert (cohort.xaxis, period.xaxis) == ("x", "x2")
+    assert fig.layout.yaxis2.matches == "y"  # one stage axis: each view's row reads against the other's
+    assert period.orientation == "h" and list(period.y) == list(cohort.y)
+    assert list(period.x) == [5, 7, 6, 1, 3, 2]
+    assert list(period.text) == ["5", "7", "6", "1", "3", "2"]  # counts only: no rate between period counts
+    assert list(period.marker.color) == list(theme.STAGE_RAMP)
+    assert period.customdata[1] == {"stage": "mql", "view": "period"}
+    assert "7 leads reached MQL during the period" in period.hovertext[1]
+    assert "whichever week they entered" in period.hovertext[1] and "not a conversion rate" in period.hovertext[1]
+    assert "Reached it in the period (any cohort): 7" in cohort.hovertext[1]
+    titles = annotation_texts(fig)
+    assert F.COHORT_VIEW_LABEL in titles and F.PERIOD_VIEW_LABEL in titles
+    assert F.PERIOD_VIEW_NOTE in titles and F.COHORT_VIEW_NOTE in titles
+    assert "period" in fig.layout.xaxis2.title.text and "count" in fig.layout.xaxis2.title.text
+
+
+def test_funnel_figure_cohort_view_alone_and_an_empty_cohort_beside_a_busy_period():
+    alone = F.funnel_figure(FUNNEL_ROWS, period=False)
+    assert [t.type for t in alone.data] == ["funnel"] and not alone.layout.annotations
+    without = F.funnel_figure([{k: v for k, v in r.items() if k != "period_reached"} for r in FUNNEL_ROWS])
+    assert [t.type for t in without.data] == ["funnel"]
+    nobody_new = [{**r, "reached": 0, "step_rate": None, "cumulative_rate": None, "period_reached": 3} for r in FUNNEL_ROWS]
+    fig = F.funnel_figure(nobody_new)
+    assert [t.type for t in fig.data] == ["bar"] and list(fig.data[0].x) == [3] * 6
+    assert "No lead entered the funnel in the period" in annotation_texts(fig)
 
 
 def test_funnel_figure_custom_title_and_empty_states():
@@ -194,6 +225,25 @@ def test_cohort_heatmap_figure():
     assert mature.customdata[1][0] == {"week": "2026-10-05", "stage_pair": "mql → sql"}
     assert mature.coloraxis == immature.coloraxis == "coloraxis"
     assert "immature" in annotation_texts(fig)
+
+
+def test_cohort_heatmap_cells_carry_the_pair_stages_and_blank_cells_are_explained():
+    rows = [{**r, "from_stage": r["stage_pair"].split(" → ")[0], "to_stage": r["stage_pair"].split(" → ")[1]} for r in COHORT_ROWS]
+    fig = F.cohort_heatmap_figure(rows)
+    mature, immature = fig.data
+    assert immature.customdata[0][1] == {"week": "2026-10-12", "stage_pair": "lead → mql", "from_stage": "lead", "to_stage": "mql"}
+    assert mature.customdata[1][1] == {"week": "2026-10-12", "stage_pair": "mql → sql", "from_stage": "mql", "to_stage": "sql"}
+    assert "blank cells: no lead" in annotation_texts(fig)
+    assert mature.texttemplate == immature.texttemplate == "%{text}"
+    assert mature.text[0][1] == "" and immature.text[0][0] == ""  # a cell's text only in its own trace
+
+
+def test_cohort_heatmap_figure_leaves_the_text_out_of_wide_grids():
+    weeks = [date(2026, 1, 5) + timedelta(weeks=k) for k in range(F.HEATMAP_TEXT_WEEKS + 1)]
+    rows = [{"week": w, "stage_pair": "mql → sql", "rate": 0.5, "cohort": 2, "immature": False} for w in weeks]
+    fig = F.cohort_heatmap_figure(rows)
+    assert all(t.texttemplate == "" for t in fig.data)
+    assert "1 of 2 converted (50.0%)" in fig.data[0].hovertext[0][0]
 
 
 def test_cohort_heatmap_figure_empty():
@@ -327,37 +377,83 @@ def test_time_in_stage_figure_segmented_business_days_and_empty():
     assert_empty(F.time_in_stage_figure(empty))
 
 
-def test_survival_figure():
-    curves = {"events": [(1.0, 0.75), (3.0, 0.5)], "referral": [(0.0, 1.0), (2.0, 0.25)]}
-    fig = F.survival_figure(curves, segment="channel", stage="mql")
-    assert [t.name for t in fig.data] == ["events", "referral"]
-    events, referral = fig.data
-    assert events.line.shape == "hv" and referral.line.shape == "hv"
-    assert list(events.x) == [0.0, 1.0, 3.0] and list(events.y) == [1.0, 0.75, 0.5]
-    assert list(referral.x) == [0.0, 2.0]
-    assert events.customdata[0] == {"channel": "events"}
-    assert "after 3.0 days: 50.0% still in MQL" in events.hovertext[2]
-    assert events.line.color != referral.line.color
+def _curve(stage, points, **segment):
+    """survival rows of one curve from (days, at_risk, completed, censored, S, km_quantile) tuples."""
+    return [
+        {"stage": stage, **segment, "days": t, "at_risk": n, "completed": c, "censored": x, "survival": s, "km_quantile": q}
+        for t, n, c, x, s, q in points
+    ]
+
+
+# 4 spells: completed after 1, 3 and 4 days, one open seen for 2 days.
+MQL_CURVE = [(0.0, 4, 0, 0, 1.0, None), (1.0, 3, 1, 0, 0.75, None), (2.0, 2, 1, 1, 0.75, None),
+             (3.0, 1, 2, 1, 0.375, "p50"), (4.0, 0, 3, 1, 0.0, "p75 p90")]  # fmt: skip
+
+
+def test_survival_figure_one_curve_per_stage():
+    rows = _curve("lead", [(0.0, 2, 0, 0, 1.0, None), (0.5, 0, 2, 0, 0.0, "p50 p75 p90")]) + _curve("mql", MQL_CURVE)
+    fig = F.survival_figure(rows)
+    assert [t.name for t in fig.data] == ["Lead", "MQL"]
+    lead, mql = fig.data
+    assert mql.line.shape == "hv" and mql.mode == "lines+markers"
+    assert list(mql.x) == [0.0, 1.0, 2.0, 3.0, 4.0] and list(mql.y) == [1.0, 0.75, 0.75, 0.375, 0.0]
+    assert list(mql.marker.size) == [0, 0, 0, 8, 8]  # the Kaplan-Meier quantile points
+    assert mql.line.color == theme.stage_color("mql", theme.DEFAULT_STAGES)
+    assert mql.customdata[3] == {"stage": "mql", "days": 3.0}
+    assert "after 3.0 days: 37.5% still in MQL" in mql.hovertext[3]
+    assert "1 still in · 2 completed · 1 open" in mql.hovertext[3] and "Kaplan-Meier median" in mql.hovertext[3]
     assert fig.layout.yaxis.tickformat == theme.PERCENT_AXIS_FORMAT
-    assert_empty(F.survival_figure({}), "No spells match")
+    assert [s.y0 for s in fig.layout.shapes] == [0.5]
+    assert "Business days" in F.survival_figure(rows, business_days=True).layout.xaxis.title.text
+    assert_empty(F.survival_figure([]), "No spells match")
+
+
+def test_survival_figure_per_segment_has_a_panel_per_stage():
+    rows = (
+        _curve("mql", MQL_CURVE, channel="events")
+        + _curve("mql", MQL_CURVE[:2], channel="referral")
+        + _curve("sql", MQL_CURVE[:3], channel="referral")
+    )
+    fig = F.survival_figure(rows)
+    assert [a.text for a in fig.layout.annotations][:2] == ["MQL", "SQL"]  # panel titles
+    assert [(t.name, t.xaxis) for t in fig.data] == [("events", "x"), ("referral", "x"), ("referral", "x2")]
+    assert [t.showlegend for t in fig.data] == [True, True, False]  # one legend entry per value
+    assert fig.data[1].line.color == fig.data[2].line.color != fig.data[0].line.color
+    assert fig.data[2].customdata[0] == {"stage": "sql", "channel": "referral", "days": 0.0}
+    assert fig.layout.title.text == "Share still in the stage, by channel"
+
+
+DISTRIBUTION_ROWS = [
+    {"stage": "sql", "bin_start": 0.0, "bin_end": 0.5, "completed": 3, "open": 1},
+    {"stage": "sql", "bin_start": 0.5, "bin_end": 1.0, "completed": 0, "open": 0},
+    {"stage": "sql", "bin_start": 1.0, "bin_end": 1.5, "completed": 1, "open": 0},
+    {"stage": "sql", "bin_start": 1.5, "bin_end": None, "completed": 1, "open": 2},
+    {"stage": "mql", "bin_start": 0.0, "bin_end": 2.0, "completed": 2, "open": 0},
+]
 
 
 def test_duration_histogram_figure():
-    durations = [0.5, 1.2, 1.7, 3.0, 10.0]
-    fig = F.duration_histogram_figure(durations, "sql")
-    (trace,) = fig.data
-    assert trace.type == "bar"
-    assert sum(trace.y) == 5
-    width = trace.width[0]
-    assert width == 0.5  # 10 days / 0.25 would need 41 bins
-    assert trace.y[1] == 1 and trace.y[2] == 1 and trace.y[3] == 1 and trace.y[6] == 1 and trace.y[20] == 1
-    assert trace.customdata[3] == {"stage": "sql", "min_days": 1.5, "max_days": 2.0}
-    assert trace.hovertext[3] == "1.5–2 days: 1 spell (20.0% of 5)"
-    assert trace.marker.color == theme.stage_color("sql", theme.DEFAULT_STAGES)
-    (median,) = fig.layout.shapes
-    assert median.x0 == 1.7
-    assert "median 1.7 days" in annotation_texts(fig)
-    assert_empty(F.duration_histogram_figure([], "sql"), "No completed spells")
+    fig = F.duration_histogram_figure(DISTRIBUTION_ROWS)
+    assert [a.text for a in fig.layout.annotations] == ["MQL", "SQL"]  # panels in funnel order
+    names = [(t.name, t.xaxis) for t in fig.data]
+    assert names == [("Completed, by duration", "x"), ("Still open, by age so far", "x"),
+                     ("Completed, by duration", "x2"), ("Still open, by age so far", "x2")]  # fmt: skip
+    completed, still_open = fig.data[2], fig.data[3]
+    assert list(completed.y) == [3, 0, 1, 1] and list(still_open.y) == [1, 0, 0, 2]
+    assert list(completed.x) == [0.25, 0.75, 1.25, 1.75] and list(completed.width) == [0.5] * 4
+    assert fig.layout.barmode == "stack"
+    assert completed.marker.color == theme.stage_color("sql", theme.DEFAULT_STAGES)
+    assert still_open.marker.color == theme.OPEN_COLOR
+    assert completed.customdata[2] == {"stage": "sql", "min_days": 1.0, "max_days": 1.5, "open": False}
+    assert completed.hovertext[0] == "<b>SQL</b> · 0–12 hours: 3 completed spells (60.0% of 5 completed)"
+    assert still_open.hovertext[3] == "<b>SQL</b> · ≥ 1.5 days so far: 2 open spells (66.7% of 3 open)"
+    assert list(still_open.text) == ["", "", "", "≥1.5"]
+    assert [t.showlegend for t in fig.data] == [True, True, False, False]
+    # rows per segment value are summed
+    split = [{**r, "channel": c} for r in DISTRIBUTION_ROWS for c in ("a", "b")]
+    assert list(F.duration_histogram_figure(split).data[2].y) == [6, 0, 2, 2]
+    assert_empty(F.duration_histogram_figure([]), "No spells match")
+    assert_empty(F.duration_histogram_figure([{**DISTRIBUTION_ROWS[1]}]), "No spells match")
 
 
 # --------------------------------------------------------------------------- disqualifiers
@@ -557,13 +653,8 @@ DEMO_FIGURES = {
     ),
     "mix_vs_rate": lambda g: F.mix_vs_rate_figure(metric(g, "mix_vs_rate", segment="channel")),
     "time_in_stage": lambda g: F.time_in_stage_figure(metric(g, "time_in_stage", segment="channel")),
-    "survival": lambda g: F.survival_figure(
-        {"all": [(float(t), 1.0 - k / 10) for k, t in enumerate(range(1, 10))]}, stage="mql"
-    ),
-    "duration_histogram": lambda g: F.duration_histogram_figure(
-        [r["latest_days"] for r in metric(g, "time_in_stage_by_lead") if r["stage"] == "mql" and not r["latest_open"]],
-        "mql",
-    ),
+    "survival": lambda g: F.survival_figure(metric(g, "survival", segment="channel")),
+    "duration_histogram": lambda g: F.duration_histogram_figure(metric(g, "duration_distribution")),
     "disqualifier_pareto": lambda g: F.disqualifier_pareto_figure(metric(g, "disqualifiers"), outcomes=OUTCOMES),
     "disqualifier_trend": lambda g: F.disqualifier_trend_figure(metric(g, "disqualifiers", by="week")),
     "weekly_trend": lambda g: F.weekly_trend_figure(

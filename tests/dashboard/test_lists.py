@@ -150,6 +150,8 @@ def test_nav_links_carry_the_period_and_filters_but_not_page_keys(app):
 @pytest.mark.parametrize(
     ("mapper", "point", "search", "expected"),
     [
+        ("funnel_bar", {"stage": "proposal", "view": "period"}, "?from=2026-01-01&to=2026-03-31&window=0",
+         {"from": "2026-01-01", "to": "2026-03-31", "from_stage": "proposal", "to_stage": "won"}),
         ("funnel_bar", {"stage": "proposal"}, "?from=2026-01-01&to=2026-03-31&segment=region",
          {"from": "2026-01-01", "to": "2026-03-31", "from_stage": "lead", "to_stage": "proposal", "which": "converted", "window": "0"}),
         ("segment_point", {"channel": "referral", "region": "EMEA"}, "?segment=channel&segment2=region&from_stage=sql&to_stage=won",
@@ -192,13 +194,48 @@ def test_the_leads_behind_a_mark_are_as_many_as_the_mark_says(app, db):
     segments = run_metric(g, "segment_conversion", MetricRequest(segment="channel"))
     with app.server.test_request_context():
         for stage_row in funnel[1:]:
-            target = drill.click_target(drill.funnel_bar, {"points": [{"customdata": {"stage": stage_row["stage"]}}]}, "")
+            target = drill.click_target(drill.funnel_bar, {"points": [{"customdata": {"stage": stage_row["stage"], "view": "cohort"}}]}, "")
             _h, data, _c = leads_page.update("?" + target.split("?", 1)[1])
             assert len(data) == stage_row["reached"], stage_row
+            target = drill.click_target(drill.funnel_bar, {"points": [{"customdata": {"stage": stage_row["stage"], "view": "period"}}]}, "")
+            _h, data, _c = leads_page.update("?" + target.split("?", 1)[1])
+            assert len(data) == stage_row["period_reached"], stage_row
         target = drill.click_target(drill.weekly_point, {"points": [{"customdata": {"week": week.isoformat(), "kpi": "reached_sql"}}]}, "")
         _h, data, _c = leads_page.update("?" + target.split("?", 1)[1])
         assert len(data) == sql_week > 0
+        cells = [c for c in run_metric(g, "cohort_conversion", MetricRequest()) if c["cohort"]][:6]
+        assert cells
+        for cell in cells:
+            point = {"week": str(cell["week"]), "from_stage": cell["from_stage"], "to_stage": cell["to_stage"]}
+            target = drill.click_target(drill.cohort_cell, {"points": [{"customdata": point}]}, "")
+            _h, data, _c = leads_page.update("?" + target.split("?", 1)[1])
+            assert len(data) == cell["cohort"] and sum(r["converted"] for r in data) == cell["converted"], cell
         row = segments[0]
         target = drill.click_target(drill.segment_point, {"points": [{"customdata": {"channel": row["channel"]}}]}, "?segment=channel")
         _h, data, _c = leads_page.update("?" + target.split("?", 1)[1])
         assert len(data) == row["n"] and sum(r["converted"] for r in data) == row["converted"]
+
+
+def test_top_movers_add_up_to_the_weekly_cards_and_link_to_their_sqls(app, db):
+    import dashboard.pages.leads as leads_page
+    import dashboard.pages.weekly as weekly
+
+    g = Gateway(db)
+    movers = run_metric(g, "movers", MetricRequest())
+    weekly_rows = run_metric(g, "weekly_kpis", MetricRequest())
+    last = weekly_rows[-1]["week"]
+    sqls = next(r["value"] for r in weekly_rows if r["week"] == last and r["kpi"] == "reached_sql")
+    mqls = next(r["value"] for r in weekly_rows if r["week"] == last and r["kpi"] == "reached_mql")
+    for column in ("channel", "owner"):
+        assert sum(r["sqls_this_week"] for r in movers if r["segment"] == column) == sqls
+        assert sum(r["mqls_this_week"] for r in movers if r["segment"] == column) == mqls
+    assert all(r["week"] == last for r in movers)
+    with app.server.test_request_context():
+        _title, listing = weekly.update_movers("")
+        shown = [m for m in movers if m["delta_sqls"]][: weekly.TOP_MOVERS]
+        assert len(listing.children) == len(shown) > 0
+        for item, mover in zip(listing.children, shown):
+            link = item.children[1]
+            assert link.children == mover["value"]
+            _h, data, _c = leads_page.update("?" + link.href.split("?", 1)[1])
+            assert len(data) == mover["sqls_this_week"], mover

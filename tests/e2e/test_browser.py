@@ -250,6 +250,34 @@ def test_a_lead_cell_opens_the_lead_and_its_timeline(server, browser):
     assert _severe(browser) == []
 
 
+def test_a_funnel_bar_drills_to_its_leads_and_then_to_a_lead(server, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    from warehouse.gateway import Gateway
+    from warehouse.metrics import MetricRequest, run_metric
+
+    url, db = server
+    browser.get(url + "/funnel")
+    _wait_for_graphs(browser, 2)
+    bars = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#funnel-graph .funnellayer .point path"))
+    stage_index = 2  # the third funnel stage (sql in the default config)
+    ActionChains(browser).move_to_element(bars[stage_index]).click().perform()
+    _wait(browser, lambda d: "/leads?" in d.current_url)
+    funnel = run_metric(Gateway(Path(db)), "funnel", MetricRequest())
+    expected = funnel[stage_index]["reached"]
+    assert f"to_stage={funnel[stage_index]['stage']}" in browser.current_url and "which=converted" in browser.current_url
+    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".table-count").text.startswith(f"{expected:,} row"))
+    cell = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".ag-row [col-id='lead_id']"))[0]
+    lead = cell.text
+    cell.click()
+    _wait(browser, lambda d: f"/lead/{lead}" in d.current_url)
+    _wait(browser, lambda d: lead in d.find_element(By.CSS_SELECTOR, ".page-title").text)
+    browser.back()
+    _wait(browser, lambda d: "/leads?" in d.current_url)
+    assert _severe(browser) == []
+
+
 def test_a_load_while_the_app_runs_shows_up_after_the_publish(server, browser, tmp_path):
     """Last in this module: it publishes a new warehouse under the running server."""
     from selenium.webdriver.common.by import By

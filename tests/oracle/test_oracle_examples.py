@@ -593,12 +593,12 @@ def test_stalled_with_sla():
     o = Oracle(events, cfg(sla_days={"sql": 3.0}), as_of=d(10))
     rows = o.stalled()
     assert [(r["lead_id"], r["age_days"], r["threshold_days"], r["threshold_source"], r["newly_stalled"])
-            for r in rows] == [("S3", 16.0, 3.0, "sla", False), ("S1", 9.0, 3.0, "sla", True)]
+            for r in rows] == [("S1", 9.0, 3.0, "sla", True), ("S3", 16.0, 3.0, "sla", False)]  # newly stalled first
     assert list(rows[0]) == [
         "lead_id", "stage", "entered_at", "age_days", "threshold_days", "threshold_source", "newly_stalled",
         "owner", "channel", "industry", "service_line", "region", "company_size", "amount",
     ]
-    assert (rows[1]["owner"], rows[1]["amount"], rows[1]["stage"], rows[1]["entered_at"]) == ("ana", 1000.0, "sql", d(1))
+    assert (rows[0]["owner"], rows[0]["amount"], rows[0]["stage"], rows[0]["entered_at"]) == ("ana", 1000.0, "sql", d(1))
     # S4 sits in opportunity with no SLA and no completed opportunity spell: no threshold, not stalled
     assert o.stalled_summary() == [{"stalled": 2, "newly_stalled": 1, "recovered": 1}]
     assert o.stalled_summary(filters={"owner": "ana"}) == [{"stalled": 1, "newly_stalled": 1, "recovered": 0}]

@@ -138,6 +138,7 @@ def compare_more(gateway, oracle, base: MetricRequest, start, end, filters) -> N
                 oracle_leads.lead_history(oracle, lead_id, business_days=business),
                 f"lead_history {lead_id} business={business}",
             )
+    assert_rows_equal(run_metric(gateway, "movers", base), oracle_leads.movers(oracle, end, filters=filters), "movers")
     assert_rows_equal(run_metric(gateway, "weekly_kpis", base), oracle.weekly_kpis(start, end, filters=filters), "weekly_kpis")
     assert_rows_equal(run_metric(gateway, "score_bands", base), oracle.score_bands(start, end, filters=filters), "score_bands")
 

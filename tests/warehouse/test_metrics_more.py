@@ -424,11 +424,12 @@ X_P90 = 15.0
         (
             None,
             # P (17.5) is over 16.5 too; Q and P were younger than the threshold a week ago, R was not.
+            # Newly stalled first, each part by age.
             [
-                ("R", "lead", 29.0, STAGE_P90, "p90 stage", False, "Ann"),
                 ("Q", "lead", 20.0, STAGE_P90, "p90 stage", True, "Bob"),
                 ("P", "lead", 17.5, STAGE_P90, "p90 stage", True, "Ann"),
                 ("S", "sql", 10.0, 5.0, "sla", True, "Cy"),
+                ("R", "lead", 29.0, STAGE_P90, "p90 stage", False, "Ann"),
             ],
             # a week ago: R (22 > 16.5) and W (18 > 16.5) stalled; W closed on 02-28.
             {"stalled": 4, "newly_stalled": 3, "recovered": 1},
@@ -436,10 +437,10 @@ X_P90 = 15.0
         (
             "channel",
             [
-                ("R", "lead", 29.0, X_P90, "p90 segment", False, "Ann"),
                 ("Q", "lead", 20.0, STAGE_P90, "p90 stage", True, "Bob"),  # y has too few
                 ("P", "lead", 17.5, X_P90, "p90 segment", True, "Ann"),
                 ("S", "sql", 10.0, 5.0, "sla", True, "Cy"),
+                ("R", "lead", 29.0, X_P90, "p90 segment", False, "Ann"),
             ],
             {"stalled": 4, "newly_stalled": 3, "recovered": 1},
         ),
@@ -469,7 +470,7 @@ def test_stalled_filters_select_leads_not_thresholds(tmp_path):
     gw = warehouse(tmp_path, STALLED_EVENTS, STALLED_CONFIG)
     # Only x leads: R and P, with the thresholds of the whole warehouse (16.5 per stage).
     rows = run(gw, "stalled", as_of=D(2024, 3, 1), filters=(("channel", "x"),))
-    assert [(r["lead_id"], r["threshold_days"]) for r in rows] == [("R", pytest.approx(STAGE_P90)), ("P", pytest.approx(STAGE_P90))]
+    assert [(r["lead_id"], r["threshold_days"]) for r in rows] == [("P", pytest.approx(STAGE_P90)), ("R", pytest.approx(STAGE_P90))]  # P newly stalled: first
     # x: R, P stalled (P new); W recovered.
     assert run(gw, "stalled_summary", as_of=D(2024, 3, 1), filters=(("channel", "x"),)) == [
         {"stalled": 2, "newly_stalled": 1, "recovered": 1}

@@ -1,0 +1,205 @@
+-- Kaplan-Meier survival in each funnel stage (but the last), per segment value, on a bounded grid:
+-- the exact KM S(t) at t = 0, w, 2w, ... up to the stage's p99 duration, plus the KM quantile times.
+with spells as (
+    select s.stage, s.stage_order, s.entered_at, s.exited_at, s.duration_days, s.entered_bd, s.exited_bd, s.__segment__ as segment
+    from fct_spells as s
+),
+
+stages as (
+    select stage, stage_order
+    from cfg_stages
+    where kind = 'funnel' and not is_last
+),
+
+-- The same spells and durations as time_in_stage: open spells censored at as_of. A business-day
+-- duration is a whole number of microseconds; rounding to it removes the clock's float noise
+-- (under 0.5 us), which would otherwise split exact ties between a completed and an open spell.
+durations as (
+    select
+        s.stage,
+        coalesce(cast(s.segment as varchar), '(none)') as segment,
+        coalesce(s.exited_at <= $as_of, false) as completed,
+        case
+            when s.exited_at <= $as_of then
+                case when $business_days then round((s.exited_bd - s.entered_bd) * 86400000000) / 86400000000.0 else s.duration_days end
+            when $business_days then round(($as_of_bd - s.entered_bd) * 86400000000) / 86400000000.0
+            else (epoch_us(cast($as_of as timestamp)) - epoch_us(s.entered_at)) / 86400000000.0
+        end as days
+    from spells as s
+    inner join stages as st on st.stage = s.stage
+    where s.entered_at >= $start and s.entered_at < $end and s.entered_at <= $as_of
+),
+
+curves as (
+    select stage, segment, count(*) as spells
+    from durations
+    group by stage, segment
+),
+
+-- The grid of a stage: the smallest step w of $widths that reaches the stage's p99 duration h in at
+-- most $max_steps steps; h is the ceil(0.99 n)-th smallest duration of its completed spells (of all
+-- its spells when none is completed), every segment value. S(t) is flat after the last completion.
+horizons as (
+    select stage, coalesce(quantile_disc(days, 0.99) filter (where completed), quantile_disc(days, 0.99)) as horizon
+    from durations
+    group by stage
+),
+
+widths as (
+    select unnest(cast($widths as double[])) as width
+),
+
+step_counts as (
+    select h.stage, w.width, greatest(cast(ceil(h.horizon / w.width - $slack) as bigint), 0) as steps
+    from horizons as h
+    cross join widths as w
+),
+
+finest as (
+    select stage, min(width) as width
+    from step_counts
+    where steps <= $max_steps
+    group by stage
+),
+
+grids as (
+    select c.stage, c.width, c.steps
+    from step_counts as c
+    inner join finest as f on f.stage = c.stage and f.width = c.width
+),
+
+grid as (
+    select stage, width, unnest(range(0, steps + 1)) as k
+    from grids
+),
+
+-- Kaplan-Meier, as in time_in_stage: at each distinct duration t, d completions among the n spells
+-- still at risk (duration >= t); S(t) is the running product of (1 - d / n), unchanged where d = 0.
+-- (counts as doubles: exact below 2^53, and running sums of doubles are much faster than of int128)
+at_each_time as (
+    select
+        stage,
+        segment,
+        days,
+        cast(count(*) filter (where completed) as double) as d,
+        cast(count(*) as double) as leaving
+    from durations
+    group by stage, segment, days
+),
+
+running as (
+    select
+        a.stage,
+        a.segment,
+        a.days,
+        a.d,
+        a.leaving,
+        sum(a.leaving) over run as left_by,
+        sum(a.d) over run as completed_by,
+        c.spells
+    from at_each_time as a
+    inner join curves as c on c.stage = a.stage and c.segment = a.segment
+    window run as (partition by a.stage, a.segment order by a.days rows between unbounded preceding and current row)
+),
+
+survival as (
+    select
+        stage,
+        segment,
+        days,
+        completed_by,
+        left_by - completed_by as censored_by,
+        product(1 - d / (spells - left_by + leaving)) over (
+            partition by stage, segment order by days rows between unbounded preceding and current row
+        ) as s
+    from running
+),
+
+-- Grid index of a duration: the first grid point at or after it (a millionth of a step of slack
+-- absorbs the floating-point noise of the business-day clock). The counts and S are running
+-- values, so a grid point takes those of the last duration at or before it.
+by_step as (
+    select
+        v.stage,
+        v.segment,
+        greatest(cast(ceil(v.days / g.width - $slack) as bigint), 0) as k,
+        max(v.completed_by) as completed,
+        max(v.censored_by) as censored,
+        min(v.s) as s
+    from survival as v
+    inner join grids as g on g.stage = v.stage
+    group by v.stage, v.segment, k
+),
+
+on_grid as (
+    select
+        c.stage,
+        c.segment,
+        p.k * p.width as days,
+        p.width,
+        c.spells,
+        coalesce(max(b.completed) over run, 0) as completed,
+        coalesce(max(b.censored) over run, 0) as censored,
+        coalesce(min(b.s) over run, 1.0) as survival
+    from curves as c
+    inner join grid as p on p.stage = c.stage
+    left join by_step as b on b.stage = c.stage and b.segment = c.segment and b.k = p.k
+    window run as (partition by c.stage, c.segment order by p.k rows between unbounded preceding and current row)
+),
+
+-- The KM p50 / p75 / p90 (time_in_stage's km_ columns) as points of their own, so each curve
+-- crosses 50 % exactly at km_p50.
+quantiles as (
+    select
+        stage,
+        segment,
+        unnest(['p50', 'p75', 'p90']) as quantile,
+        unnest([
+            min(days) filter (where s <= 0.5 + 1e-12),
+            min(days) filter (where s <= 0.25 + 1e-12),
+            min(days) filter (where s <= 0.1 + 1e-12)
+        ]) as days
+    from survival
+    group by stage, segment
+),
+
+marks as (
+    select stage, segment, days, string_agg(quantile, ' ' order by quantile) as km_quantile
+    from quantiles
+    where days is not null
+    group by stage, segment, days
+),
+
+on_marks as (
+    select m.stage, m.segment, m.days, c.spells, v.completed_by as completed, v.censored_by as censored, v.s as survival, m.km_quantile
+    from marks as m
+    inner join survival as v on v.stage = m.stage and v.segment = m.segment and v.days = m.days
+    inner join curves as c on c.stage = m.stage and c.segment = m.segment
+),
+
+points as (
+    select g.stage, g.segment, g.days, g.spells, g.completed, g.censored, g.survival, cast(null as varchar) as km_quantile
+    from on_grid as g
+    -- a grid point within the slack of a quantile point gives way to it (it would show the same drop earlier)
+    where not exists (
+        select 1
+        from marks as m
+        where m.stage = g.stage and m.segment = g.segment and abs(m.days - g.days) <= $slack * g.width
+    )
+    union all
+    select stage, segment, days, spells, completed, censored, survival, km_quantile
+    from on_marks
+)
+
+select
+    p.stage,
+    p.segment,
+    p.days,
+    cast(p.spells - p.completed - p.censored as bigint) as at_risk,
+    cast(p.completed as bigint) as completed,
+    cast(p.censored as bigint) as censored,
+    p.survival,
+    p.km_quantile
+from points as p
+inner join stages as st on st.stage = p.stage
+order by st.stage_order, p.segment, p.days
