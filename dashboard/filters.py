@@ -148,19 +148,25 @@ def page_control(key: str, label: str, options: list[tuple[str, str]], value: st
 
 
 @callback(
-    Output(URL, "search"),
+    Output(URL, "href", allow_duplicate=True),
     Input({"type": DATE, "key": ALL}, "date"),
     Input({"type": CHOICE, "key": ALL}, "value"),
     Input({"type": PARAM, "key": ALL}, "value"),
+    State(URL, "pathname"),
     State(URL, "search"),
     prevent_initial_call=True,
 )
-def write_url(dates, choices, params, search):
-    """A control changed: write the query string (the pages redraw from it)."""
+def write_url(dates, choices, params, pathname, search):
+    """A control changed: write the address (the pages redraw from its query string).
+
+    It writes `href`, not `search`: Dash holds back a callback whose input another pending
+    callback writes, and drops it when that one answers no_update, so a page reading `search`
+    would stay blank whenever its controls appear. Nothing reads `href`.
+    """
     ids_dates = [i["id"]["key"] for i in ctx.inputs_list[0]]
     ids_choices = [i["id"]["key"] for i in ctx.inputs_list[1]] + [i["id"]["key"] for i in ctx.inputs_list[2]]
     new = _bar_search(search, dict(zip(ids_dates, dates)), dict(zip(ids_choices, choices + params)))
-    return dash.no_update if _same(new, search) else new
+    return dash.no_update if _same(new, search) else (pathname or "/") + new
 
 
 @callback(Output({"type": NAV, "path": ALL}, "href"), Input(URL, "search"), State({"type": NAV, "path": ALL}, "id"))

@@ -9,10 +9,10 @@ sqlglot; filters become `"column" = $f0` conditions added to the mart reads.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlglot import exp
@@ -115,9 +115,17 @@ class Context:
         return result.dicts()
 
 
-@lru_cache(maxsize=None)
+_MODELS: dict[str, Model] = {}
+_MODELS_LOCK = threading.Lock()
+
+
 def _metric_model(name: str) -> Model:
-    return parse_model(queries_root() / "metrics" / f"{name}.sql", "metrics")
+    """The parsed metric query, parsed once. Under a lock: the dashboard's callbacks run in
+    threads, and two parses of one file at once have been seen to lose a $parameter."""
+    with _MODELS_LOCK:
+        if name not in _MODELS:
+            _MODELS[name] = parse_model(queries_root() / "metrics" / f"{name}.sql", "metrics")
+        return _MODELS[name]
 
 
 def _bind(tree: exp.Query, identifiers: dict[str, str | None]) -> exp.Query:

@@ -43,14 +43,19 @@ def controls(query: dict) -> html.Div:
         return html.Div()
     segments = [(c, c.replace("_", " ")) for c in config.segments]
     stages = [(s, stage_label(s)) for s in config.stages]
-    segment = query.get("segment") if query.get("segment") in config.segments else _default_segment(config)
+
+    def chosen(key: str, allowed) -> str | None:
+        return query.get(key) if query.get(key) in allowed else None
+
+    # A control shows the default as its placeholder and holds no value until the user picks one,
+    # so opening the page never rewrites its URL.
     return html.Div(
         [
-            page_control("segment", "Segment", segments, segment),
-            page_control("segment2", "Crossed with", segments, query.get("segment2") if query.get("segment2") in config.segments else None,
-                         clearable=True, placeholder="none"),
-            page_control("from_stage", "From stage", stages, query.get("from_stage") if query.get("from_stage") in config.stages else config.stages[1]),
-            page_control("to_stage", "To stage", stages, query.get("to_stage") if query.get("to_stage") in config.stages else config.stages[2]),
+            page_control("segment", "Segment", segments, chosen("segment", config.segments),
+                         placeholder=_default_segment(config).replace("_", " ")),
+            page_control("segment2", "Crossed with", segments, chosen("segment2", config.segments), clearable=True, placeholder="none"),
+            page_control("from_stage", "From stage", stages, chosen("from_stage", config.stages), placeholder=stage_label(config.stages[1])),
+            page_control("to_stage", "To stage", stages, chosen("to_stage", config.stages), placeholder=stage_label(config.stages[2])),
         ],
         className="page-controls",
     )

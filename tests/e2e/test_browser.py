@@ -93,9 +93,9 @@ def _wait_for_graphs(driver, count: int) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, 30).until(
-        lambda d: len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")) >= count
-    )
+    # A graph its callback has drawn has a title or a message; the placeholder Dash draws first has neither.
+    drawn = "return Array.from(document.querySelectorAll('.js-plotly-plot')).filter(g => g.querySelector('.gtitle, .annotation-text')).length"
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script(drawn) >= count)
 
 
 def _severe(driver) -> list[str]:
@@ -121,6 +121,34 @@ def _wait(driver, condition, timeout: float = 30):
     return WebDriverWait(driver, timeout).until(condition)
 
 
+def _settled(driver) -> None:
+    """No callback in flight: Dash marks loading components, and its renderer has no pending request."""
+    from selenium.webdriver.common.by import By
+
+    _wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-dash-is-loading=true]")
+          and d.execute_script("return !document.querySelector('._dash-loading-callback')"))
+
+
+def _open_first_lead(driver) -> str:
+    """Click the first lead id of the grid once it has settled; returns the lead id clicked."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _settled(driver)
+
+    def click(d):
+        cells = d.find_elements(By.CSS_SELECTOR, ".ag-row [col-id='lead_id']")
+        if not cells or not cells[0].text:
+            return False
+        lead = cells[0].text
+        cells[0].click()
+        return lead
+
+    # A grid redrawn between finding a cell and clicking it raises StaleElementReference: look again.
+    return WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,)).until(click)
+
+
 def _a_lead(db) -> str:
     from warehouse.gateway import Gateway
     from warehouse.metrics import MetricRequest, run_metric
@@ -129,10 +157,10 @@ def _a_lead(db) -> str:
 
 
 PAGES = [
-    ("weekly", "/", 1, None),
-    ("funnel", "/funnel", 2, None),
+    ("weekly", "/", 1, ".mover-list li"),
+    ("funnel", "/funnel", 3, None),
     ("segments", "/segments", 2, None),
-    ("time-in-stage", "/time-in-stage", 1, None),
+    ("time-in-stage", "/time-in-stage", 3, None),
     ("disqualifiers", "/disqualifiers", 2, None),
     ("stalled", "/stalled", 0, ".ag-row"),
     ("leads", "/leads", 0, ".ag-row"),
@@ -150,8 +178,13 @@ def test_every_page_renders_without_console_errors(server, browser, name, path, 
     _wait_for_graphs(browser, graphs)
     if rows:
         _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, rows))
-    _wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "._dash-loading, [data-dash-is-loading=true]"))
+    _settled(browser)
     assert "rows quarantined" in browser.find_element(By.CSS_SELECTOR, ".badge").text
+    if name != "data-quality":  # its clean-state notes use the same style
+        shown = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".empty")]
+        assert shown == [], f"{name} shows a message instead of its content: {shown}"
+    if name == "weekly":
+        assert len(browser.find_elements(By.CSS_SELECTOR, ".card")) >= 8
     assert _severe(browser) == []
     _screenshot(browser, name)
 
@@ -241,9 +274,7 @@ def test_a_lead_cell_opens_the_lead_and_its_timeline(server, browser):
     url, db = server
     browser.get(url + "/leads?which=converted")
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".ag-row [col-id='lead_id']"))
-    cell = browser.find_elements(By.CSS_SELECTOR, ".ag-center-cols-container .ag-row [col-id='lead_id'], .ag-pinned-left-cols-container .ag-row [col-id='lead_id']")[0]
-    lead = cell.text
-    cell.click()
+    lead = _open_first_lead(browser)
     _wait(browser, lambda d: f"/lead/{lead}" in d.current_url)
     _wait_for_graphs(browser, 1)
     _wait(browser, lambda d: lead in d.find_element(By.CSS_SELECTOR, ".page-title").text)
@@ -251,8 +282,10 @@ def test_a_lead_cell_opens_the_lead_and_its_timeline(server, browser):
 
 
 def test_a_funnel_bar_drills_to_its_leads_and_then_to_a_lead(server, browser):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     from warehouse.gateway import Gateway
     from warehouse.metrics import MetricRequest, run_metric
@@ -260,17 +293,23 @@ def test_a_funnel_bar_drills_to_its_leads_and_then_to_a_lead(server, browser):
     url, db = server
     browser.get(url + "/funnel")
     _wait_for_graphs(browser, 2)
-    bars = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#funnel-graph .funnellayer .point path"))
     stage_index = 2  # the third funnel stage (sql in the default config)
-    ActionChains(browser).move_to_element(bars[stage_index]).click().perform()
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#funnel-graph .funnellayer .point path")) > stage_index)
+    _settled(browser)
+
+    def click_bar(d):
+        bar = d.find_elements(By.CSS_SELECTOR, "#funnel-graph .funnellayer .point path")[stage_index]
+        ActionChains(d).move_to_element(bar).click().perform()
+        return True
+
+    # A figure redrawn between finding the bar and clicking it raises StaleElementReference: look again.
+    WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,)).until(click_bar)
     _wait(browser, lambda d: "/leads?" in d.current_url)
     funnel = run_metric(Gateway(Path(db)), "funnel", MetricRequest())
     expected = funnel[stage_index]["reached"]
     assert f"to_stage={funnel[stage_index]['stage']}" in browser.current_url and "which=converted" in browser.current_url
     _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".table-count").text.startswith(f"{expected:,} row"))
-    cell = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".ag-row [col-id='lead_id']"))[0]
-    lead = cell.text
-    cell.click()
+    lead = _open_first_lead(browser)
     _wait(browser, lambda d: f"/lead/{lead}" in d.current_url)
     _wait(browser, lambda d: lead in d.find_element(By.CSS_SELECTOR, ".page-title").text)
     browser.back()
