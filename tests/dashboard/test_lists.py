@@ -7,30 +7,10 @@ from urllib.parse import parse_qsl
 import pytest
 from click.testing import CliRunner
 
-from etl.generate import generate
-from etl.load import load_files
 from funnelboard.cli import main
-from funnelboard.config import load_config
 from funnelboard.export import rows_to_csv
-from tests.conftest import NOW
 from warehouse.gateway import Gateway
 from warehouse.metrics import MetricRequest, run_metric
-
-
-@pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("lists")
-    path = generate(out=folder / "events.csv", n_leads=2500, seed=21, dirty=True).path
-    db = folder / "wh.duckdb"
-    load_files(db, [path], load_config(None), now=NOW)
-    return db
-
-
-@pytest.fixture(scope="module")
-def app(db):
-    from dashboard.app import create_app
-
-    return create_app(db)
 
 
 def cli_csv(db, *args) -> str:

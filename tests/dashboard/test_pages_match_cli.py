@@ -11,30 +11,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from etl.generate import generate
-from etl.load import load_files
 from funnelboard.cli import main
-from funnelboard.config import load_config
-from tests.conftest import NOW
 
 SEARCH = "?from=2026-05-01&to=2026-09-30&channel=inbound"
 CLI_FILTERS = ["--from", "2026-05-01", "--to", "2026-09-30", "--filter", "channel=inbound"]
-
-
-@pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("match")
-    path = generate(out=folder / "events.csv", n_leads=3000, seed=5, dirty=True).path
-    db = folder / "wh.duckdb"
-    load_files(db, [path], load_config(None), now=NOW)
-    return db
-
-
-@pytest.fixture(scope="module")
-def app(db):
-    from dashboard.app import create_app
-
-    return create_app(db)
 
 
 def cli(db, *args) -> list[dict]:

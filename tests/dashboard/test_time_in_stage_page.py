@@ -8,28 +8,8 @@ from dataclasses import replace
 import pytest
 from dash import dcc
 
-from etl.generate import generate
-from etl.load import load_files
-from funnelboard.config import load_config
-from tests.conftest import NOW
 from warehouse.gateway import Gateway
 from warehouse.metrics import MetricRequest, run_metric
-
-
-@pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tis")
-    path = generate(out=folder / "events.csv", n_leads=2500, seed=9).path
-    db = folder / "wh.duckdb"
-    load_files(db, [path], load_config(None), now=NOW)
-    return db
-
-
-@pytest.fixture(scope="module")
-def app(db):
-    from dashboard.app import create_app
-
-    return create_app(db)
 
 
 @pytest.fixture(scope="module")
