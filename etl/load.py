@@ -1,32 +1,34 @@
-"""Load canonical event (and lead) files into the raw tables, losing nothing.
+"""Load canonical event (and lead) files, or a source adapter's translation, into the raw tables.
 
 Every row read ends up loaded, quarantined with a reason, or collapsed as an exact
 duplicate of a row already loaded:  rows read = loaded + quarantined + duplicates.
+With `--source NAME` the adapter's records go through the same checks, and every export
+row is also accounted for: export rows = rows used + rows ignored (etl/sources/base.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from etl import raw_schema
-from etl.readers import InputFile, inspect, jsonl_rejects_sql, raw_sql, source_sql
+from etl.readers import RESERVED, InputFile, file_sha256, inspect, jsonl_rejects_sql, raw_sql, source_sql
+from etl.sources.base import BOOK_COLUMNS, ISO_TIMESTAMP, Rejection, Translation, empty_events, file_key
+from etl.sources.registry import get_adapter
 from funnelboard.config import FunnelConfig
 from funnelboard.errors import UserError
 from funnelboard.progress import Progress
 from warehouse.build import build_models
 from warehouse.publish import building, load_lock, open_read_only
-
-# ISO-8601 date or date-time, optional fraction and offset; anything else is unparseable.
-ISO_TIMESTAMP = (
-    r"\d{4}-\d{2}-\d{2}"
-    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?: ?(?:[Zz]|[+-]\d{2}(?::?\d{2})?))?)?"
-)
 
 # Trimmed from every value: spaces, tabs, line breaks (plain trim() only strips spaces).
 WHITESPACE = "e' \\t\\r\\n\\f\\x0b'"
@@ -57,10 +59,31 @@ class FileReport:
     first_entered_at: datetime | None = None
     last_entered_at: datetime | None = None
     note: str = ""
+    source: str = "canonical"
+    source_rows: int | None = None  # adapters, events row only: data rows in the export
+    ignored: dict[str, int] = field(default_factory=dict)  # adapters: export rows that are not events
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows_ignored(self) -> int:
+        return sum(self.ignored.values())
 
     @property
     def balanced(self) -> bool:
         return self.rows_read == self.rows_loaded + self.rows_quarantined + self.rows_duplicate
+
+
+@dataclass
+class _Job:
+    """One ledger row to write: a checked input file, and for an adapter its records for that file."""
+
+    file: InputFile
+    source: str = "canonical"
+    records: pa.Table | None = None
+    rejections: list[Rejection] = field(default_factory=list)
+    source_rows: int | None = None
+    ignored: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -81,31 +104,43 @@ def load_files(
     replace: bool = False,
     progress: Progress | None = None,
     now: datetime | None = None,
+    source: str = "canonical",
 ) -> LoadReport:
-    """Check every file, then load the new ones into a fresh copy of the warehouse and publish it."""
+    """Check every file, then load the new ones into a fresh copy of the warehouse and publish it.
+
+    `source` names the adapter that reads `events` (etl/sources); "canonical" is the native path.
+    """
     started = time.monotonic()
     progress = progress or Progress(enabled=False)
     db = Path(db)
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
     if not events and not leads:
         raise UserError("nothing to load: give at least one events file (or --leads FILE).")
+    adapter = None if source == "canonical" else get_adapter(source)
     scratch = duckdb.connect()
     try:
-        inputs = [inspect(p, "events", config, scratch) for p in events]
-        inputs += [inspect(p, "leads", config, scratch) for p in leads]
+        if adapter is None:
+            jobs = [_Job(inspect(p, "events", config, scratch)) for p in events]
+        else:
+            progress.note(f"translating {len(events)} file(s) with --source {source}")
+            jobs = _translate(adapter, source, [Path(p) for p in events], config)
+        jobs += [_Job(inspect(p, "leads", config, scratch)) for p in leads]
     finally:
         scratch.close()
 
     with load_lock(db):
         already = _loaded_hashes(db)
-        todo: list[InputFile] = []
+        todo: list[_Job] = []
         reports: list[FileReport] = []
-        for f in inputs:
-            earlier = already.get((f.role, f.sha256))
+        for job in jobs:
+            f = job.file
+            # An adapter's leads rows follow their file's events row: both are loaded or both skipped.
+            earlier = already.get(("events" if job.records is not None else f.role, f.sha256))
             if earlier and not replace:
-                reports.append(FileReport(f.path, f.role, "skipped", note=f"already loaded in load {earlier[0]} on {earlier[1]:%Y-%m-%d %H:%M} UTC; use --replace to load it again"))
+                if job.records is None or f.role == "events":
+                    reports.append(FileReport(f.path, f.role, "skipped", source=job.source, note=f"already loaded in load {earlier[0]} on {earlier[1]:%Y-%m-%d %H:%M} UTC; use --replace to load it again"))
             else:
-                todo.append(f)
+                todo.append(job)
         if not todo:
             return LoadReport(db, None, reports, False, time.monotonic() - started)
 
@@ -113,11 +148,22 @@ def load_files(
             raw_schema.ensure_schema(con)
             load_id = con.execute("select coalesce(max(load_id), 0) + 1 from load_ledger").fetchall()[0][0]
             _create_label_table(con, config)
-            for f in todo:
+            for job in todo:
+                f = job.file
                 label = f"{f.role} {f.path.name}"
-                progress.note(f"loading {label} ({f.size / 1e6:.1f} MB, {f.fmt})")
-                replaced = _remove_earlier(con, f, load_id) if replace else 0
-                report = _load_one(con, f, load_id, config, now, progress)
+                progress.note(f"loading {label} ({f.size / 1e6:.1f} MB, {job.source if job.records is not None else f.fmt})")
+                replaced = 0
+                if replace and job.records is None:
+                    replaced = _remove_earlier(con, f, load_id)
+                elif replace and f.role == "events":  # an adapter file: its earlier events and leads rows
+                    replaced = sum(_remove_earlier(con, dataclasses.replace(f, role=r), load_id) for r in ("events", "leads"))
+                if job.records is not None:
+                    con.register("_adapter_records", job.records)
+                try:
+                    report = _load_one(con, f, load_id, config, now, progress, job)
+                finally:
+                    if job.records is not None:
+                        con.unregister("_adapter_records")
                 report.rows_replaced = replaced
                 if not report.balanced:  # a bug, never a user mistake: refuse to publish
                     raise RuntimeError(f"row accounting does not balance for {f.path}: {report}")
@@ -132,6 +178,103 @@ def load_files(
             build_models(con, config, progress)
             progress.note("publishing warehouse")
         return LoadReport(db, load_id, reports, True, time.monotonic() - started)
+
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _translate(adapter, source: str, paths: list[Path], config: FunnelConfig) -> list[_Job]:
+    """Run an adapter over the export files and split its Translation into one job per ledger row.
+
+    Checks the contract of etl/sources/base.py; a breach is an adapter bug (RuntimeError), except
+    a column name the user's config made, which is a UserError.
+    """
+    if not paths:
+        raise UserError(f"--source {source} needs at least one export file.")
+    for p in paths:
+        if not p.exists():
+            raise UserError(f"export file '{p}' does not exist.")
+        if not p.is_file():
+            raise UserError(f"export file '{p}' is not a file.")
+    t = adapter(paths, config, dict(config.sources.get(source, {})))
+    if not isinstance(t, Translation):
+        raise RuntimeError(f"adapter '{source}' returned {type(t).__name__}, not a Translation")
+    no_events = isinstance(t.events, pa.Table) and t.events.num_rows == 0
+    events = _check_records(empty_events() if no_events else t.events, ("lead_id", "stage", "entered_at"), source, "events")
+    no_leads = t.leads is None or (isinstance(t.leads, pa.Table) and t.leads.num_rows == 0)
+    leads = None if no_leads else _check_records(t.leads, ("lead_id",), source, "leads")
+    keys = {file_key(p) for p in paths}
+    for name, table in (("events", events), ("leads", leads)):
+        if table is not None and table.num_rows:
+            stray = set(table.column("_file").to_pylist()) - keys
+            if stray:
+                raise RuntimeError(f"adapter '{source}' gave {name} for a file it was not given: {sorted(stray)[0]}")
+    stray = {r.file for r in t.rejected} - keys
+    if stray:
+        raise RuntimeError(f"adapter '{source}' rejected rows of a file it was not given: {sorted(stray)[0]}")
+
+    jobs: list[_Job] = []
+    for p in paths:
+        key = file_key(p)
+        ev = events.filter(pc.equal(events.column("_file"), key))
+        ld = leads.filter(pc.equal(leads.column("_file"), key)) if leads is not None else None
+        rejected = [r for r in t.rejected if r.file == key]
+        ignored = {k: int(v) for k, v in t.ignored.get(key, {}).items() if v}
+        if key not in t.source_rows:
+            raise RuntimeError(f"adapter '{source}' did not say how many rows '{p}' has (Translation.source_rows)")
+        lines = set(ev.column("_line").to_pylist())
+        if ld is not None:
+            lines |= set(ld.column("_line").to_pylist())
+        lines |= {r.line for r in rejected if r.line is not None}
+        used = len(lines) + sum(1 for r in rejected if r.line is None)
+        if t.source_rows[key] != used + sum(ignored.values()):
+            raise RuntimeError(
+                f"adapter '{source}' does not account for every row of '{p}': {t.source_rows[key]} rows read, "
+                f"{used} used + {sum(ignored.values())} ignored"
+            )
+        sha, size = file_sha256(p), p.stat().st_size
+
+        def job(table: pa.Table, role: str, rej: list[Rejection], rows: int | None, ign: dict) -> _Job:
+            table = table.drop_columns(["_file"])
+            cols = tuple(c for c in table.column_names if c not in BOOK_COLUMNS)
+            f = InputFile(path=p.resolve(), role=role, fmt="arrow", compression=None, header=cols, names=cols,
+                          size=size, sha256=sha, relation="_adapter_records", has_raw="_raw" in table.column_names)
+            return _Job(f, source, table, rej, rows, ign, list(t.notes))
+
+        jobs.append(job(ev, "events", rejected, t.source_rows[key], ignored))
+        if ld is not None and ld.num_rows:
+            jobs.append(job(ld, "leads", [], None, {}))
+    return jobs
+
+
+def _check_records(table: pa.Table, required: tuple[str, ...], source: str, what: str) -> pa.Table:
+    """An adapter's events or leads table with text columns and `_line` int64, or an error saying what is wrong."""
+    if not isinstance(table, pa.Table):
+        raise RuntimeError(f"adapter '{source}' gave {what} as {type(table).__name__}, not a pyarrow Table")
+    missing = [c for c in (*required, "_file", "_line") if c not in table.column_names]
+    if missing:
+        raise RuntimeError(f"adapter '{source}' gave {what} without a '{missing[0]}' column")
+    for name in table.column_names:
+        if name in BOOK_COLUMNS:
+            continue
+        if not _IDENT.match(name) or name in RESERVED:
+            raise UserError(
+                f"--source {source} makes a column named '{name}': expected lower-case letters, digits and "
+                "underscores, and not a name funnelboard reserves; rename it in the [source] table of funnel.toml."
+            )
+    if table.column("_line").null_count:
+        raise RuntimeError(f"adapter '{source}' gave {what} without a source line")
+    columns = []
+    for name in table.column_names:
+        col = table.column(name)
+        want = pa.int64() if name == "_line" else pa.string()
+        columns.append(col if col.type == want else pc.cast(col, want))
+    return pa.table(columns, names=table.column_names)
+
+
+def _export_format(path: Path) -> str:
+    """The ledger's format for an export read by an adapter: its suffixes (csv, csv.gz, json, ...)."""
+    return "".join(path.suffixes).lstrip(".").lower() or "unknown"
 
 
 def _loaded_hashes(db: Path) -> dict[tuple[str, str], tuple[int, datetime]]:
@@ -198,7 +341,9 @@ def _load_one(
     config: FunnelConfig,
     now: datetime,
     progress: Progress,
+    job: _Job | None = None,
 ) -> FileReport:
+    job = job or _Job(f)
     file_id = con.execute("select coalesce(max(file_id), 0) + 1 from load_ledger").fetchall()[0][0]
     events = f.role == "events"
     table = "raw_events" if events else "raw_leads"
@@ -329,10 +474,16 @@ def _load_one(
             {"file_id": file_id},
         )
 
+    if job.rejections:  # what the adapter could not turn into a record
+        con.executemany(
+            "insert into quarantine (file_id, line, reason, detail, raw) values (?, ?, ?, ?, ?)",
+            [(file_id, r.line, r.reason, r.detail, r.raw) for r in job.rejections],
+        )
+
     progress.execute(
         con,
         f"finding exact duplicates in {f.path.name}",
-        _duplicates_sql(con, table, value_cols, target_cols),
+        _duplicates_sql(con, table, value_cols, target_cols, "rowid" if f.fmt == "csv" else "_ord, rowid"),
     )
     before = con.execute(f"select count(*) from {table}").fetchall()[0][0]
     has_dups = con.execute("select exists (select 1 from _dups)").fetchall()[0][0]
@@ -380,16 +531,30 @@ def _load_one(
         unknown_labels=unknown,
         first_entered_at=first_ts,
         last_entered_at=last_ts,
+        source=job.source,
+        source_rows=job.source_rows,
+        ignored=dict(job.ignored),
+        notes=list(job.notes),
     )
+    adapter = job.records is not None
     con.execute(
-        """insert into load_ledger values ($file_id, $load_id, $role, $path, $fmt, $sha, $size, $loaded_at,
-           $read, $loaded, $quarantined, $dup, $first, $last, $unknown, null, $fp)""",
+        """insert into load_ledger (file_id, load_id, role, source_file, format, sha256, size_bytes, loaded_at,
+               rows_read, rows_loaded, rows_quarantined, rows_duplicate, first_entered_at, last_entered_at,
+               unknown_labels, superseded_by, config_fingerprint, source, source_rows, rows_ignored, ignored, notes)
+           values ($file_id, $load_id, $role, $path, $fmt, $sha, $size, $loaded_at,
+           $read, $loaded, $quarantined, $dup, $first, $last, $unknown, null, $fp,
+           $source, $source_rows, $ignored_n, $ignored, $notes)""",
         {
+            "source": job.source,
+            "source_rows": job.source_rows,
+            "ignored_n": report.rows_ignored if adapter and f.role == "events" else None,
+            "ignored": json.dumps(job.ignored) if adapter and f.role == "events" else None,
+            "notes": json.dumps(job.notes) if adapter and job.notes else None,
             "file_id": file_id,
             "load_id": load_id,
             "role": f.role,
             "path": str(f.path),
-            "fmt": f.fmt + (f"+{f.compression}" if f.compression else ""),
+            "fmt": _export_format(f.path) if adapter else f.fmt + (f"+{f.compression}" if f.compression else ""),
             "sha": f.sha256,
             "size": f.size,
             "loaded_at": now,
@@ -408,7 +573,9 @@ def _load_one(
     return report
 
 
-def _duplicates_sql(con: duckdb.DuckDBPyConnection, table: str, value_cols: list[str], target_cols: list[str]) -> str:
+def _duplicates_sql(
+    con: duckdb.DuckDBPyConnection, table: str, value_cols: list[str], target_cols: list[str], order: str = "rowid"
+) -> str:
     """SQL creating `_dups(rid)`: the valid incoming rows that repeat a kept row exactly.
 
     A 64-bit hash finds the candidates cheaply; every candidate is then compared on all
@@ -419,7 +586,7 @@ def _duplicates_sql(con: duckdb.DuckDBPyConnection, table: str, value_cols: list
     cols = ", ".join(f'"{c}"' for c in value_cols)
     within = f"""
         select rid from (
-            select rowid as rid, row_number() over (partition by {cols} order by rowid) as rn
+            select rowid as rid, row_number() over (partition by {cols} order by {order}) as rn
             from _incoming
             where problem is null
               and _h in (select _h from _incoming where problem is null group by _h having count(*) > 1)

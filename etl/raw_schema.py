@@ -25,7 +25,12 @@ DDL = (
         last_entered_at timestamp,
         unknown_labels varchar,          -- JSON object label -> rows
         superseded_by integer,           -- load_id of the --replace that removed this file's rows
-        config_fingerprint varchar
+        config_fingerprint varchar,
+        source varchar,                  -- the --source adapter (canonical, wide, salesforce, ...)
+        source_rows bigint,              -- adapters: data rows in the export (events row only)
+        rows_ignored bigint,             -- adapters: export rows that are deliberately not events
+        ignored varchar,                 -- JSON object reason -> export rows ignored
+        notes varchar                    -- JSON list: what the export cannot tell
     )""",
     """create table if not exists raw_events (
         file_id integer not null,
@@ -55,9 +60,21 @@ CORE_EVENT_COLUMNS = ("file_id", "source_line", "lead_id", "stage", "stage_label
 CORE_LEAD_COLUMNS = ("file_id", "source_line", "lead_id", "created_at")
 
 
+# Columns added to load_ledger after schema 1; a warehouse written before gets them on its next load.
+LEDGER_ADDITIONS = (
+    ("source", "varchar"),
+    ("source_rows", "bigint"),
+    ("rows_ignored", "bigint"),
+    ("ignored", "varchar"),
+    ("notes", "varchar"),
+)
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for statement in DDL:
         con.execute(statement)
+    for name, kind in LEDGER_ADDITIONS:
+        con.execute(f"alter table load_ledger add column if not exists {name} {kind}")
     con.execute(
         "insert into meta values ('schema_version', $v) on conflict (key) do update set value = excluded.value",
         {"v": SCHEMA_VERSION},

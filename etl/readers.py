@@ -53,6 +53,8 @@ class InputFile:
     quote: str = '"'
     encoding: str = "utf-8"
     json_keys: tuple[str, ...] = field(default=())
+    relation: str = ""  # fmt "arrow": the registered relation holding an adapter's records
+    has_raw: bool = False  # fmt "arrow": the relation has a `_raw` column
 
     @property
     def attributes(self) -> tuple[str, ...]:
@@ -252,6 +254,9 @@ def source_sql(f: InputFile, rejects_table: str) -> tuple[str, dict]:
     selects = ", ".join(
         f"cast(\"{h.replace(chr(34), chr(34) * 2)}\" as varchar) as c{i}" for i, h in enumerate(f.header)
     )
+    if f.fmt == "arrow":  # an adapter's records (etl/sources): `_line` is the source line
+        raw = ", _raw" if f.has_raw else ""
+        return f"select _line as _ord, {selects}{raw} from {f.relation}", {}
     sql = (
         f"select file_row_number + 1 as _ord, {selects} "
         "from read_parquet($path, file_row_number=true)"
@@ -275,6 +280,8 @@ def raw_sql(f: InputFile) -> tuple[str, dict]:
         return "_raw", {}
     params = {f"h{i}": h for i, h in enumerate(f.header)}
     pairs = ", ".join(f"$h{i}, c{i}" for i in range(len(cols)))
+    if f.fmt == "arrow" and f.has_raw:
+        return f"coalesce(_raw, json_object({pairs})::varchar)", params
     return f"json_object({pairs})::varchar", params
 
 

@@ -111,11 +111,18 @@ def _format_from_name(path: Path) -> str:
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--leads", "leads", multiple=True, type=click.Path(dir_okay=False), help="A leads file (one row per lead); repeatable.")
 @click.option("--replace", is_flag=True, help="Load files again even if already loaded, replacing their earlier rows.")
+@click.option(
+    "--source",
+    default="canonical",
+    show_default=True,
+    help="What the FILES are: canonical, wide, salesforce, hubspot or pipedrive (docs/sources.md); "
+    "options come from [source.NAME] in funnel.toml.",
+)
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @config_option
 @db_option
-def load(files: tuple[str, ...], leads: tuple[str, ...], replace: bool, quiet: bool, config: str | None, db: str) -> None:
-    """Load event files (CSV, CSV.gz, Parquet, JSON Lines) into the warehouse."""
+def load(files: tuple[str, ...], leads: tuple[str, ...], replace: bool, source: str, quiet: bool, config: str | None, db: str) -> None:
+    """Load event files (CSV, CSV.gz, Parquet, JSON Lines) or CRM exports (--source) into the warehouse."""
     from etl.load import load_files
 
     settings = _settings(db, config, quiet)
@@ -128,6 +135,7 @@ def load(files: tuple[str, ...], leads: tuple[str, ...], replace: bool, quiet: b
         leads=[Path(f) for f in leads],
         replace=replace,
         progress=progress,
+        source=source,
     )
     _print_load_report(report)
 
@@ -137,20 +145,38 @@ def _n(count: int, noun: str) -> str:
 
 
 def _print_load_report(report) -> None:
+    notes: list[str] = []
     for f in report.files:
         if f.status == "skipped":
             click.echo(f"skipped {f.path}: {f.note}")
             continue
-        click.echo(
-            f"loaded {f.role} {f.path}: {f.rows_read:,} rows read = {f.rows_loaded:,} loaded + "
-            f"{f.rows_quarantined:,} quarantined + {_n(f.rows_duplicate, 'duplicate')}"
-            + (f" ({f.rows_replaced:,} earlier rows replaced)" if f.rows_replaced else "")
-        )
+        if f.source != "canonical":
+            # An adapter's records: events (or lead rows) made from the export, then the export's rows.
+            noun = "events" if f.role == "events" else "lead rows"
+            click.echo(
+                f"loaded {f.role} {f.path} (--source {f.source}): {f.rows_read:,} {noun} read = {f.rows_loaded:,} loaded + "
+                f"{f.rows_quarantined:,} quarantined + {_n(f.rows_duplicate, 'duplicate')}"
+                + (f" ({f.rows_replaced:,} earlier rows replaced)" if f.rows_replaced else "")
+            )
+            if f.source_rows is not None:
+                click.echo(
+                    f"  export rows: {f.source_rows:,} = {f.source_rows - f.rows_ignored:,} used + {f.rows_ignored:,} ignored"
+                    + (" (" + ", ".join(f"{k} {v:,}" for k, v in f.ignored.items()) + ")" if f.ignored else "")
+                )
+            notes += [n for n in f.notes if n not in notes]
+        else:
+            click.echo(
+                f"loaded {f.role} {f.path}: {f.rows_read:,} rows read = {f.rows_loaded:,} loaded + "
+                f"{f.rows_quarantined:,} quarantined + {_n(f.rows_duplicate, 'duplicate')}"
+                + (f" ({f.rows_replaced:,} earlier rows replaced)" if f.rows_replaced else "")
+            )
         if f.reasons:
             click.echo("  quarantined: " + ", ".join(f"{k} {v:,}" for k, v in f.reasons.items()))
         if f.unknown_labels:
             labels = ", ".join(f'"{k}" ({_n(v, "row")})' for k, v in list(f.unknown_labels.items())[:10])
             click.echo(f"  unknown stage labels (map them under [labels] in funnel.toml, then load with --replace): {labels}")
+    for note in notes:
+        click.echo(f"note: {note}")
     if report.published:
         click.echo(f"warehouse {report.db}: published load {report.load_id} in {report.seconds:.1f}s")
     else:

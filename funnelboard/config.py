@@ -54,6 +54,9 @@ class FunnelConfig:
     reasons: dict[str, str] = field(default_factory=dict)
     sla_days: dict[str, float] = field(default_factory=dict)
     source: str = "built-in default"
+    # [source.<name>] tables: options for `funnelboard load --source <name>`, passed to the
+    # adapter as written (each adapter checks its own keys; see etl/sources/base.py).
+    sources: dict[str, dict] = field(default_factory=dict)
 
     @property
     def all_stages(self) -> tuple[str, ...]:
@@ -76,7 +79,7 @@ class FunnelConfig:
         return {normalise_label(k): v for k, v in self.reasons.items()}
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self))  # key order kept: segment order is the display order
+        return json.dumps(asdict(self), default=str)  # key order kept: segment order is the display order
 
     @classmethod
     def from_json(cls, text: str) -> "FunnelConfig":
@@ -105,7 +108,7 @@ def load_config(path: Path | None = None) -> FunnelConfig:
 
 
 def _build(defaults: dict, user: dict, source: str) -> FunnelConfig:
-    known = {"funnel", "input", "columns", "labels", "segments", "attributes", "reasons", "sla_days"}
+    known = {"funnel", "input", "columns", "labels", "segments", "attributes", "reasons", "sla_days", "source"}
     unknown = sorted(set(user) - known)
     if unknown:
         raise UserError(
@@ -122,8 +125,11 @@ def _build(defaults: dict, user: dict, source: str) -> FunnelConfig:
     funnel, inp, attrs = section("funnel"), section("input"), section("attributes")
     stages = tuple(_ident(s, "stage", source) for s in funnel["stages"])
     outcomes = tuple(_ident(s, "outcome", source) for s in funnel["outcomes"])
-    if len(stages) < 2:
-        raise UserError(f"config '{source}' must list at least two funnel stages in [funnel] stages.")
+    if len(stages) < 3:
+        raise UserError(
+            f"config '{source}' must list at least three funnel stages in [funnel] stages: the SQL rate "
+            f"is the conversion from the second (MQL) to the third (SQL); found {len(stages)}."
+        )
     clash = set(stages) & set(outcomes)
     if len(set(stages)) != len(stages) or len(set(outcomes)) != len(outcomes) or clash:
         raise UserError(f"config '{source}' names a stage twice across [funnel] stages and outcomes.")
@@ -159,6 +165,12 @@ def _build(defaults: dict, user: dict, source: str) -> FunnelConfig:
     for key in ("delimiter", "quote"):
         if len(str(inp[key])) != 1:
             raise UserError(f"config '{source}' has [input] {key} = '{inp[key]}'; expected a single character.")
+    sources = user.get("source", {})
+    if not isinstance(sources, dict):
+        raise UserError(f"config '{source}' has source = {sources!r}; expected tables such as [source.wide].")
+    for name, options in sources.items():
+        if not isinstance(options, dict):
+            raise UserError(f"config '{source}' has source = {options!r}; expected a table such as [source.{name}].")
     return FunnelConfig(
         stages=stages,
         outcomes=outcomes,
@@ -180,6 +192,7 @@ def _build(defaults: dict, user: dict, source: str) -> FunnelConfig:
         reasons={str(k): str(v) for k, v in section("reasons").items()},
         sla_days=sla,
         source=source,
+        sources={str(k): dict(v) for k, v in sources.items()},
     )
 
 

@@ -1,0 +1,588 @@
+"""HubSpot exports -> canonical events: deal-stage, lifecycle and lead-status history, or the wide deal export.
+
+Reads, in any mix and order (each file's kind is told by its content, not its name):
+
+* Property history in long form (CSV, TSV or Parquet): one row per value a property took,
+  `objectId, property, value, timestamp[, sourceType, sourceId, ...]`. Rows of the stage
+  properties (`dealstage`, `lifecyclestage`, `hs_lead_status`) are stage entries; rows of the
+  reason properties (`closed_lost_reason`, `hs_lead_disqualification_reason`) give the reason of
+  an exit; rows of attribute properties (`hubspot_owner_id`, `amount`, ...) give attributes.
+* The API's JSON: v3 objects with `propertiesWithHistory` (ISO timestamps), as one page, a list
+  of pages or a list of objects; or the legacy v1 deals / contacts payloads whose
+  `properties.<name>.versions` carry epoch milliseconds.
+* The wide deal export: one row per deal with `hs_v2_date_entered_<stageId>` columns (property
+  names) or their UI labels `Date entered "<Stage> (<Pipeline>)"`; one event per non-empty cell.
+* Pipeline definitions as the API returns them (GET /crm/v3/pipelines/deals, or the legacy
+  crm-pipelines/v1 shape): the stage id -> label map. Also `[source.hubspot] pipelines = FILE`.
+
+Deal stages are ids (`appointmentscheduled`, `152118301`); the adapter writes their labels
+("Appointment Scheduled"), and `[labels]` maps labels to canonical stages. Lifecycle stages and
+lead statuses are written with HubSpot's display labels ("Marketing Qualified Lead", "Unqualified").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from etl.sources.base import EventCollector, ISO, SourceTable, Translation, file_key, read_json, read_table
+from etl.sources.base import check_option_keys, option_attributes, option_files, option_table, option_text
+from funnelboard.config import FunnelConfig, normalise_label
+from funnelboard.errors import UserError
+
+NAME = "hubspot"
+_SECTION = f"[source.{NAME}]"
+_API = "the HubSpot API"  # what writes the JSON documents read here
+OPTION_KEYS = ("pipelines", "stage_labels", "properties", "reason_properties", "attributes", "id_column")
+DEFAULT_PROPERTIES = ("dealstage", "lifecyclestage", "hs_lead_status")
+DEFAULT_REASONS = ("closed_lost_reason", "hs_lead_disqualification_reason")
+DEFAULT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "owner": ("hubspot_owner_id", "Deal owner", "Contact owner"),
+    "amount": ("amount", "Amount"),
+    "deal_type": ("dealtype", "Deal Type"),
+    "pipeline": ("pipeline", "Pipeline"),
+    "channel": ("hs_analytics_source", "Original Source", "Original Traffic Source"),
+}
+# UI export column labels of the reason properties.
+REASON_LABELS = {"closed_lost_reason": ("Closed Lost Reason",)}
+HISTORY_ID_COLUMNS = ("objectId", "object_id", "hs_object_id", "dealId", "deal_id", "contactId", "contact_id", "vid")
+WIDE_ID_COLUMNS = ("Record ID", "hs_object_id", "Deal ID", "dealId", "objectId", "id")
+
+# HubSpot's built-in internal values and their display labels.
+DEFAULT_PIPELINE = {
+    "appointmentscheduled": "Appointment Scheduled",
+    "qualifiedtobuy": "Qualified To Buy",
+    "presentationscheduled": "Presentation Scheduled",
+    "decisionmakerboughtin": "Decision Maker Bought-In",
+    "contractsent": "Contract Sent",
+    "closedwon": "Closed Won",
+    "closedlost": "Closed Lost",
+}
+LIFECYCLE_STAGES = {
+    "subscriber": "Subscriber",
+    "lead": "Lead",
+    "marketingqualifiedlead": "Marketing Qualified Lead",
+    "salesqualifiedlead": "Sales Qualified Lead",
+    "opportunity": "Opportunity",
+    "customer": "Customer",
+    "evangelist": "Evangelist",
+    "other": "Other",
+}
+LEAD_STATUSES = {
+    "NEW": "New",
+    "OPEN": "Open",
+    "IN_PROGRESS": "In Progress",
+    "OPEN_DEAL": "Open Deal",
+    "UNQUALIFIED": "Unqualified",
+    "ATTEMPTED_TO_CONTACT": "Attempted to Contact",
+    "CONNECTED": "Connected",
+    "BAD_TIMING": "Bad Timing",
+}
+
+_EPOCH_MS = re.compile(r"-?\d{1,15}")
+_ENTERED_API = re.compile(r"hs_(?:v2_)?date_entered_(.+)", re.IGNORECASE)
+_ENTERED_UI = re.compile(r'date entered "(.*)"', re.IGNORECASE)
+_WITH_PIPELINE = re.compile(r"(.*\S)\s+\(([^()]*)\)")
+_NOT_STAGE_IDS = {"current_stage"}  # hs_v2_date_entered_current_stage is not a stage
+
+
+@dataclass(frozen=True)
+class Options:
+    """`[source.hubspot]` of funnel.toml, checked."""
+
+    pipelines: tuple[Path, ...] = ()
+    stage_labels: dict[str, str] = field(default_factory=dict)
+    properties: tuple[str, ...] = DEFAULT_PROPERTIES
+    reason_properties: tuple[str, ...] = DEFAULT_REASONS
+    attributes: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_ATTRIBUTES))
+    id_column: str | None = None
+
+
+@dataclass
+class _Entry:
+    """One value a property took: a candidate stage entry, reason or attribute value."""
+
+    obj: str
+    prop: str
+    value: str
+    at: datetime
+    text: str  # the instant as entered_at text
+    file: str
+    line: int
+    raw: str
+    order: int
+
+
+@dataclass
+class _Build(EventCollector):
+    """What translate() collects before writing the events table."""
+
+    config: FunnelConfig
+    options: Options
+    out: Translation
+    outcome_labels: set[str]
+    stage_ids: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # id -> (label, pipeline label)
+    pipeline_labels: dict[str, str] = field(default_factory=dict)  # pipeline id -> label
+    stages: list[_Entry] = field(default_factory=list)
+    reasons: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+    attributes: dict[str, dict[str, _Entry]] = field(default_factory=lambda: defaultdict(dict))  # obj -> attr -> entry
+    current: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))  # obj -> attr -> current value
+    events: list[dict] = field(default_factory=list)
+    event_attrs: list[str] = field(default_factory=list)
+    unknown_ids: int = 0  # dealstage ids nothing names
+    has_definition: bool = False
+    order: int = 0
+
+    def next_order(self) -> int:
+        self.order += 1
+        return self.order
+
+
+def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Translation:
+    """Turn HubSpot exports (property history CSV or JSON, wide deal export, pipelines) into events."""
+    opts = parse_options(options, config)
+    out = Translation()
+    label_map = config.label_map()
+    b = _Build(config, opts, out, {k for k, v in label_map.items() if v in config.outcomes})
+
+    documents: list[tuple[Path, object]] = []
+    tables: list[tuple[Path, SourceTable, str]] = []
+    for path in opts.pipelines:
+        doc = read_json(path, f"pipeline definition ({_SECTION} pipelines)", _API)
+        b.has_definition = True
+        if not _add_pipelines(b, doc):
+            raise UserError(f"{_SECTION} pipelines file '{path}' is not a HubSpot pipeline definition: expected "
+                            "{\"results\": [{\"id\", \"label\", \"stages\": [...]}]} as GET /crm/v3/pipelines/deals returns it.")
+    for path in paths:
+        if _is_json(path):
+            doc = read_json(path, "HubSpot export", _API)
+            if _add_pipelines(b, doc):
+                b.has_definition = True
+                stages = sum(len(p.get("stages") or []) for p in _pipeline_list(doc))
+                out.source_rows[file_key(path)] = stages
+                if stages:
+                    out.ignore(path, "pipeline_stage", stages)
+            else:
+                documents.append((path, doc))
+        else:
+            table = read_table(path, config, out, what="HubSpot export")
+            tables.append((path, table, _table_kind(table)))
+    b.stage_ids.update({k: (v, None) for k, v in opts.stage_labels.items()})
+
+    json_files = False
+    for path, doc in documents:
+        objects = _objects(doc)
+        if objects is None:
+            keys = ", ".join(sorted(doc)[:8]) if isinstance(doc, dict) else f"a list of {len(doc)} item(s)" if isinstance(doc, list) else type(doc).__name__
+            raise UserError(
+                f"HubSpot export '{path}' is neither a pipeline definition (results[].stages) nor deals or contacts "
+                f"with property history (results[].propertiesWithHistory, or legacy properties.*.versions): found {keys}."
+            )
+        if not objects:
+            raise UserError(f"HubSpot export '{path}' has no objects: expected at least one deal or contact.")
+        out.source_rows[file_key(path)] = len(objects)
+        for position, obj in enumerate(objects, 1):
+            _json_object(b, path, position, obj)
+        json_files = True
+    wide = False
+    for path, table, kind in tables:
+        if kind == "history":
+            _history_table(b, path, table)
+        else:
+            _wide_table(b, path, table)
+            wide = True
+    _history_events(b)
+
+    if json_files:
+        out.notes.append("In a HubSpot JSON payload a record's line is the position of its deal or contact in the file "
+                         "(1 = the first object), not a line of text.")
+    if wide:
+        out.notes.append("HubSpot's wide deal export keeps one 'Date entered' per stage: when a deal entered a stage more "
+                         "than once only one of those entries is in it, so re-entries and loops are missing; "
+                         "'Date exited' columns are not read.")
+    if b.unknown_ids and not b.has_definition:
+        out.notes.append("No pipeline definition was given, so only the default pipeline's stage ids have labels: give the "
+                         f"pipelines JSON (GET /crm/v3/pipelines/deals) with the export, or map ids under {_SECTION} stage_labels.")
+    out.events = b.events_table()
+    return out
+
+
+# -- options ---------------------------------------------------------------------------------------
+
+
+def parse_options(options: dict, config: FunnelConfig) -> Options:
+    """Check `[source.hubspot]`; UserError naming the key for anything unknown or malformed."""
+    check_option_keys(options, _SECTION, OPTION_KEYS)
+
+    def names(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        if key not in options:
+            return default
+        value = options[key]
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise UserError(f"{_SECTION} {key} = {options[key]!r}; expected a list of HubSpot property names.")
+        return tuple(v.strip() for v in value)
+
+    pipelines = option_files(options, "pipelines", config, _SECTION, "a pipelines JSON file")
+    stage_labels = option_table(options, "stage_labels", _SECTION, 'stage id = "Stage label"')
+    attributes = option_attributes(options, _SECTION, DEFAULT_ATTRIBUTES, "a property or column name, or a list of them")
+    id_column = option_text(options, "id_column", _SECTION, None)
+    props = names("properties", DEFAULT_PROPERTIES)
+    reasons = names("reason_properties", DEFAULT_REASONS)
+    clash = set(props) & set(reasons)
+    if clash:
+        raise UserError(f"{_SECTION} lists '{sorted(clash)[0]}' both as a stage property and as a reason property.")
+    return Options(pipelines, stage_labels, props, reasons, attributes, id_column)
+
+
+# -- files -----------------------------------------------------------------------------------------
+
+
+def _is_json(path: Path) -> bool:
+    return path.name.lower().endswith((".json", ".json.gz"))
+
+
+def _pipeline_list(doc: object) -> list[dict]:
+    """The pipelines in a pipelines document (v3 or legacy v1; one pipeline, a page or a list), else []."""
+    items = doc.get("results") if isinstance(doc, dict) and "results" in doc else [doc] if isinstance(doc, dict) else doc
+    if not isinstance(items, list) or not items:
+        return []
+    if all(isinstance(p, dict) and isinstance(p.get("stages"), list) and ("id" in p or "pipelineId" in p) for p in items):
+        return items
+    return []
+
+
+def _add_pipelines(b: _Build, doc: object) -> bool:
+    """Add a pipelines document's stage labels to the map; False when the document is not one."""
+    pipelines = _pipeline_list(doc)
+    for p in pipelines:
+        pid = str(p.get("id", p.get("pipelineId")))
+        plabel = str(p.get("label") or pid)
+        b.pipeline_labels[pid] = plabel
+        for s in p["stages"]:
+            sid = s.get("id", s.get("stageId")) if isinstance(s, dict) else None
+            if sid is not None and s.get("label"):
+                b.stage_ids[str(sid)] = (str(s["label"]), plabel)
+    return bool(pipelines)
+
+
+def _objects(doc: object) -> list[dict] | None:
+    """The deals or contacts of an objects document (a page, a list of pages or a list of objects), else None."""
+    def page_items(d: dict) -> list | None:
+        for key in ("results", "deals", "contacts", "objects"):
+            if isinstance(d.get(key), list):
+                return d[key]
+        return None
+
+    if isinstance(doc, dict):
+        items = page_items(doc)
+    elif isinstance(doc, list) and doc and all(isinstance(d, dict) and page_items(d) is not None for d in doc):
+        items = [o for d in doc for o in page_items(d)]
+    else:
+        items = doc
+    if not isinstance(items, list):
+        return None
+    if items and not all(isinstance(o, dict) and ("propertiesWithHistory" in o or "properties" in o) for o in items):
+        return None
+    return items
+
+
+def _table_kind(table: SourceTable) -> str:
+    if table.column("property") is not None:
+        return "history"
+    if any(_entered_column(h) for h in table.header):
+        return "wide"
+    raise UserError(
+        f"HubSpot export '{table.path}' is neither a property history (objectId, property, value, timestamp) nor a "
+        f"deal export with 'Date entered' or hs_v2_date_entered_* columns: found {', '.join(table.header)}."
+    )
+
+
+def _entered_column(header: str) -> tuple[str, str] | None:
+    """('id', stage id) for hs_v2_date_entered_<id>, ('label', inner text) for Date entered "...", else None."""
+    m = _ENTERED_API.fullmatch(header.strip())
+    if m and m.group(1).lower() not in _NOT_STAGE_IDS:
+        return ("id", m.group(1))
+    m = _ENTERED_UI.fullmatch(header.strip())
+    if m:
+        return ("label", m.group(1))
+    return None
+
+
+def _id_column(table: SourceTable, opts: Options, candidates: tuple[str, ...], what: str) -> str:
+    wanted = (opts.id_column,) if opts.id_column else candidates
+    for name in wanted:
+        header = table.column(name)
+        if header is not None:
+            return header
+    raise UserError(f"{what} '{table.path}' has no id column: expected {' or '.join(repr(w) for w in wanted)}; "
+                    f"found {', '.join(table.header)}.")
+
+
+# -- timestamps and labels -------------------------------------------------------------------------
+
+
+def _instant(value: object, tz: ZoneInfo) -> tuple[datetime, str] | tuple[None, str]:
+    """(instant, entered_at text) of an ISO or epoch-millisecond value; (None, loader reason) otherwise."""
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        return None, "missing_timestamp"
+    if _EPOCH_MS.fullmatch(text):
+        try:
+            at = datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None, "impossible_timestamp"
+        return at, at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+    if not ISO.fullmatch(text):
+        return None, "unparseable_timestamp"
+    iso = text[:11] + text[11:].replace(" ", "").replace("z", "Z")  # fromisoformat wants the offset unspaced
+    try:
+        at = datetime.fromisoformat(iso)
+    except ValueError:
+        return None, "impossible_timestamp"
+    return (at if at.tzinfo else at.replace(tzinfo=tz)), text
+
+
+_TIME_DETAIL = {
+    "missing_timestamp": "{col} is empty",
+    "unparseable_timestamp": '{col} is "{value}", not an ISO-8601 timestamp or epoch milliseconds',
+    "impossible_timestamp": '{col} is "{value}", not a real date or time',
+}
+
+
+def _stage_label(b: _Build, prop: str, value: str) -> tuple[str, str | None] | None:
+    """(label, pipeline label) of a stage property's value, or None for a stage id nothing names."""
+    if value in b.stage_ids:
+        return b.stage_ids[value]
+    known = normalise_label(value) in b.config.label_map()
+    if prop == "dealstage":
+        if value in DEFAULT_PIPELINE:
+            return DEFAULT_PIPELINE[value], b.pipeline_labels.get("default")
+        return (value, None) if known else None
+    if prop == "lifecyclestage" and value.lower() in LIFECYCLE_STAGES:
+        return LIFECYCLE_STAGES[value.lower()], None
+    if prop == "hs_lead_status" and value.upper() in LEAD_STATUSES:
+        return LEAD_STATUSES[value.upper()], None
+    if value.isdigit() and not known:
+        return None  # a custom stage's id
+    return value, None
+
+
+def _qualified(b: _Build, label: str, pipeline: str | None) -> str:
+    """`Label (Pipeline)` when [labels] maps that form, so equal labels in two pipelines can differ; else the label."""
+    if pipeline:
+        both = f"{label} ({pipeline})"
+        if normalise_label(both) in b.config.label_map():
+            return both
+    return label
+
+
+# -- property history (long CSV and JSON) ----------------------------------------------------------
+
+
+def _role(b: _Build, prop: str) -> str | None:
+    """What a property is to the adapter: stage, reason, attribute name, or None."""
+    if prop in b.options.properties:
+        return "stage"
+    if prop in b.options.reason_properties:
+        return "reason"
+    for name, candidates in b.options.attributes.items():
+        if prop in candidates:
+            return f"attr:{name}"
+    return None
+
+
+def _history_table(b: _Build, path: Path, table: SourceTable) -> None:
+    """A long property-history export: one row per value a property took."""
+    found = table.require(["property", "value", "timestamp"], "HubSpot property history")
+    id_col = _id_column(table, b.options, HISTORY_ID_COLUMNS, "HubSpot property history")
+    key = file_key(path)
+    tz = ZoneInfo(b.config.timezone)
+    for line, values, raw in table.rows:
+        prop = values[found["property"]].strip()
+        role = _role(b, prop)
+        if role is None:
+            b.out.ignore(key, "other_property")
+            continue
+        obj = values[id_col].strip()
+        if not obj:
+            b.out.reject(key, line, "missing_lead_id", f"{id_col} is empty", raw)
+            continue
+        stamp = values[found["timestamp"]]
+        at, text = _instant(stamp, tz)
+        if at is None:
+            b.out.reject(key, line, text, _TIME_DETAIL[text].format(col=found["timestamp"], value=stamp.strip()), raw)
+            continue
+        entry = _Entry(obj, prop, values[found["value"]].strip(), at, text, key, line, raw, b.next_order())
+        _add_entry(b, role, entry)
+
+
+def _add_entry(b: _Build, role: str, entry: _Entry) -> None:
+    if role == "stage":
+        if entry.value:
+            b.stages.append(entry)
+        else:  # HubSpot clears lifecyclestage before setting an earlier one: a cleared value is no stage
+            b.out.ignore(entry.file, "cleared_value")
+    elif role == "reason":
+        b.reasons[entry.obj].append(entry)
+        b.out.ignore(entry.file, "reason_value")
+    else:
+        _add_entry_attribute(b, role, entry)
+        b.out.ignore(entry.file, "attribute_value")
+
+
+def _json_object(b: _Build, path: Path, position: int, obj: dict) -> None:
+    """One deal or contact of an API payload: its stage, reason and attribute histories."""
+    key = file_key(path)
+    raw_obj = json.dumps(obj, ensure_ascii=False)
+    if obj.get("archived") is True or obj.get("isDeleted") is True:
+        b.out.ignore(key, "archived")
+        return
+    oid = next((str(obj[k]).strip() for k in ("id", "dealId", "vid", "objectId") if obj.get(k) not in (None, "")), "")
+    if not oid:
+        b.out.reject(key, position, "missing_lead_id", "the object has no id, dealId or vid", raw_obj)
+        return
+    tz = ZoneInfo(b.config.timezone)
+    history = obj.get("propertiesWithHistory") if isinstance(obj.get("propertiesWithHistory"), dict) else {}
+    props = obj.get("properties") if isinstance(obj.get("properties"), dict) else {}
+    records_before = len(b.stages), len(b.out.rejected)
+    for prop in dict.fromkeys([*history, *props]):
+        role = _role(b, prop)
+        if role is None:
+            continue
+        versions = history.get(prop)
+        current = props.get(prop)
+        if versions is None and isinstance(current, dict):
+            versions = current.get("versions")
+            current = current.get("value")
+        if role.startswith("attr:") and current not in (None, ""):
+            b.current[oid][role.split(":", 1)[1]] = str(current)
+        for i, version in enumerate(versions or [], 1):
+            if not isinstance(version, dict):
+                continue
+            raw = json.dumps({"id": oid, "property": prop, **version}, ensure_ascii=False)
+            stamp = version.get("timestamp")
+            at, text = _instant(stamp, tz)
+            if at is None:
+                b.out.reject(key, position, text,
+                             f"{prop} history entry {i} of object {oid}: " + _TIME_DETAIL[text].format(col="timestamp", value=stamp), raw)
+                continue
+            value = "" if version.get("value") is None else str(version["value"]).strip()
+            entry = _Entry(oid, prop, value, at, text, key, position, raw, b.next_order())
+            if role == "stage":
+                if value:
+                    b.stages.append(entry)
+            elif role == "reason":
+                b.reasons[oid].append(entry)
+            else:
+                _add_entry_attribute(b, role, entry)
+    if (len(b.stages), len(b.out.rejected)) == records_before:
+        b.out.ignore(key, "no_stage_history")
+
+
+def _add_entry_attribute(b: _Build, role: str, entry: _Entry) -> None:
+    name = role.split(":", 1)[1]
+    latest = b.attributes[entry.obj].get(name)
+    if entry.value and (latest is None or (entry.at, entry.order) >= (latest.at, latest.order)):
+        b.attributes[entry.obj][name] = entry
+
+
+def _history_events(b: _Build) -> None:
+    """Turn the collected stage entries into events, with each exit's reason and each object's attributes."""
+    by_obj: dict[str, list[_Entry]] = defaultdict(list)
+    for e in b.stages:
+        by_obj[e.obj].append(e)
+    for obj, entries in by_obj.items():
+        attrs = _object_attributes(b, obj)
+        labelled: list[tuple[_Entry, str]] = []
+        for e in entries:
+            found = _stage_label(b, e.prop, e.value)
+            if found is None:
+                b.unknown_ids += e.prop == "dealstage"
+                where = "the pipeline definition" if e.prop == "dealstage" else f"{_SECTION} stage_labels"
+                b.out.reject(e.file, e.line, "unknown_stage_id",
+                             f'{e.prop} "{e.value}" of {obj} is not a stage id in {where}: add it there, or map the id under [labels]',
+                             e.raw)
+                continue
+            labelled.append((e, _qualified(b, *found)))
+        labelled.sort(key=lambda pair: (pair[0].at, pair[0].order))
+        reasons = sorted(b.reasons.get(obj, []), key=lambda r: (r.at, r.order))
+        for i, (e, label) in enumerate(labelled):
+            reason = None
+            if b.is_outcome(label):
+                end = labelled[i + 1][0].at if i + 1 < len(labelled) else None
+                # The reason is the value the reason property held while the record stayed in this exit.
+                held = [r for r in reasons if end is None or r.at < end]
+                reason = (held[-1].value or None) if held else None
+            b.event(obj, label, e.text, reason, attrs, e.file, e.line, e.raw)
+
+
+def _object_attributes(b: _Build, obj: str) -> dict[str, str | None]:
+    attrs: dict[str, str | None] = {}
+    for name in b.options.attributes:
+        value = b.current.get(obj, {}).get(name)
+        if value is None and name in b.attributes.get(obj, {}):
+            value = b.attributes[obj][name].value
+        if name == "pipeline" and value in b.pipeline_labels:
+            value = b.pipeline_labels[value]
+        attrs[name] = value
+    return attrs
+
+
+# -- the wide deal export ----------------------------------------------------------------------------
+
+
+def _wide_table(b: _Build, path: Path, table: SourceTable) -> None:
+    """One row per deal; each non-empty 'Date entered' cell is one stage entry."""
+    what = "HubSpot deal export"
+    id_col = _id_column(table, b.options, WIDE_ID_COLUMNS, what)
+    key = file_key(path)
+    tz = ZoneInfo(b.config.timezone)
+    stage_columns: list[tuple[str, tuple[str, str | None] | None, str]] = []  # (header, (label, pipeline) | None, stage id)
+    for header in table.header:
+        kind = _entered_column(header)
+        if kind is None:
+            continue
+        if kind[0] == "label":
+            m = _WITH_PIPELINE.fullmatch(kind[1].strip())
+            stage_columns.append((header, (m.group(1), m.group(2)) if m else (kind[1].strip(), None), ""))
+        else:
+            stage_columns.append((header, _stage_label(b, "dealstage", kind[1]), kind[1]))
+    reason_cols = [h for prop in b.options.reason_properties
+                   for h in (table.column(c) for c in (prop, *REASON_LABELS.get(prop, ()))) if h is not None]
+    attr_cols = {name: next((h for h in (table.column(c) for c in cands) if h is not None), None)
+                 for name, cands in b.options.attributes.items()}
+    for line, values, raw in table.rows:
+        deal = values[id_col].strip()
+        if not deal:
+            b.out.reject(key, line, "missing_lead_id", f"{id_col} is empty", raw)
+            continue
+        reason = next((values[h].strip() for h in reason_cols if values[h].strip()), None)
+        attrs = {name: (values[h].strip() or None) if h else None for name, h in attr_cols.items()}
+        if attrs.get("pipeline") in b.pipeline_labels:
+            attrs["pipeline"] = b.pipeline_labels[attrs["pipeline"]]
+        gave = False
+        for header, found, stage_id in stage_columns:
+            cell = values[header].strip()
+            if not cell:
+                continue
+            gave = True
+            if found is None:
+                b.unknown_ids += 1
+                b.out.reject(key, line, "unknown_stage_id",
+                             f'{header}: stage id "{stage_id}" is not in the pipeline definition: add it there, or map the id under [labels]',
+                             raw)
+                continue
+            at, text = _instant(cell, tz)
+            if at is None:
+                b.out.reject(key, line, text, _TIME_DETAIL[text].format(col=header, value=cell), raw)
+                continue
+            label = _qualified(b, *found)
+            b.event(deal, label, text, reason if b.is_outcome(label) else None, attrs, key, line, raw)
+        if not gave:
+            b.out.ignore(key, "no_stage_dates")

@@ -1,0 +1,439 @@
+"""Pipedrive exports -> canonical events: full history from the deal flow, partial from the deals export.
+
+Reads, in any mix and order (each file's kind is told by its content):
+
+* Deal flow JSON as the API returns it (GET /v1/deals/{id}/flow): one response, a list of
+  responses (one per deal) or a list of flow items. `dealChange` items with `field_key`
+  `add_time` (creation), `stage_id` (a stage move), `status` (won, lost, reopened) and
+  `lost_reason` are the history; times are UTC. Every other item (activities, notes, other
+  fields) is counted as ignored.
+* The deals CSV export (`Deal - ID`, `Deal - Stage`, `Deal - Status`, `Deal - Deal created`,
+  `Deal - Won time`, `Deal - Lost time`[, `Deal - Lost reason`, `Deal - Last stage change`,
+  `Deal - Pipeline`, `Deal - Owner`, ...]): only creation, current stage and won/lost time,
+  so history is partial. A deal that also has a flow takes its history from the flow and its
+  attributes (and, if it never moved, its stage at creation) from the export row.
+* Stages JSON (GET /v1/stages or /api/v2/stages): the stage id -> name map. Also
+  `[source.pipedrive] stages = FILE`, or names in `stage_names`; otherwise the names the flow
+  carries in `additional_data`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from etl.sources.base import EventCollector, ISO, SourceTable, Translation, file_key, read_json, read_table
+from etl.sources.base import check_option_keys, option_attributes, option_files, option_table
+from funnelboard.config import FunnelConfig, normalise_label
+from funnelboard.errors import UserError
+
+NAME = "pipedrive"
+_SECTION = f"[source.{NAME}]"
+OPTION_KEYS = ("stages", "stage_names", "created_stage", "attributes")
+DEFAULT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "owner": ("Deal - Owner", "user_id"),
+    "amount": ("Deal - Value", "value"),
+    "pipeline": ("Deal - Pipeline", "pipeline_id"),
+    "channel": ("Deal - Source channel", "channel"),
+}
+WON, LOST = "Won", "Lost"  # Pipedrive statuses, written as stage labels ("won" and "lost" are canonical names)
+
+ID, STAGE, STATUS, CREATED = "Deal - ID", "Deal - Stage", "Deal - Status", "Deal - Deal created"
+WON_TIME, LOST_TIME, LOST_REASON = "Deal - Won time", "Deal - Lost time", "Deal - Lost reason"
+LAST_CHANGE, PIPELINE = "Deal - Last stage change", "Deal - Pipeline"
+REQUIRED = (ID, STAGE, STATUS, CREATED, WON_TIME, LOST_TIME)
+
+_OFFSET = re.compile(r".{11,}(?:[Zz]|[+-]\d{2}(?::?\d{2})?)")
+_TIME_DETAIL = {
+    "missing_timestamp": "{col} is empty",
+    "unparseable_timestamp": '{col} is "{value}", not a time like 2026-03-04 15:22:01',
+    "impossible_timestamp": '{col} is "{value}", not a real date or time',
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    """`[source.pipedrive]` of funnel.toml, checked."""
+
+    stages: tuple[Path, ...] = ()
+    stage_names: dict[str, str] = field(default_factory=dict)
+    created_stage: str | None = None
+    attributes: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_ATTRIBUTES))
+
+
+@dataclass
+class _Change:
+    """One flow item that is part of a deal's history."""
+
+    deal: str
+    key: str  # field_key
+    old: str | None
+    new: str | None
+    at: datetime
+    text: str  # the instant as entered_at text (UTC)
+    file: str
+    line: int
+    raw: str
+    order: tuple[int, int]  # (data id, position) to order changes logged in the same second
+
+
+@dataclass
+class _Row:
+    """One deals-export row."""
+
+    deal: str
+    values: dict[str, str]
+    table: SourceTable
+    line: int
+    raw: str
+
+    def get(self, name: str) -> str:
+        header = self.table.column(name)
+        return self.values.get(header, "").strip() if header else ""
+
+
+@dataclass
+class _Build(EventCollector):
+    """What translate() collects before writing the events table."""
+
+    config: FunnelConfig
+    options: Options
+    out: Translation
+    outcome_labels: set[str]
+    names: dict[str, str] = field(default_factory=dict)  # stage id -> name
+    stage_pipeline: dict[str, str] = field(default_factory=dict)  # stage id -> pipeline name
+    flow_names: dict[str, str] = field(default_factory=dict)  # stage id -> name, from additional_data
+    changes: dict[str, list[_Change]] = field(default_factory=lambda: defaultdict(list))
+    rows: dict[str, _Row] = field(default_factory=dict)
+    events: list[dict] = field(default_factory=list)
+    event_attrs: list[str] = field(default_factory=list)
+    unknown_initial: int = 0
+
+    def label(self, stage_id: str | None) -> str | None:
+        if stage_id is None:
+            return None
+        name = self.options.stage_names.get(stage_id) or self.names.get(stage_id) or self.flow_names.get(stage_id)
+        return _qualified(self.config, name, self.stage_pipeline.get(stage_id)) if name else None
+
+
+def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Translation:
+    """Turn Pipedrive exports (deal flow JSON, deals CSV, stages JSON) into events."""
+    opts = parse_options(options, config)
+    out = Translation()
+    b = _Build(config, opts, out, {k for k, v in config.label_map().items() if v in config.outcomes})
+    for path in opts.stages:
+        if not _add_stages(b, _read_json(path, f"stages file ({_SECTION} stages)")):
+            raise UserError(f"{_SECTION} stages file '{path}' is not a Pipedrive stages list: expected "
+                            "{\"data\": [{\"id\", \"name\", \"pipeline_id\", ...}]} as GET /stages returns it.")
+
+    flows: list[tuple[Path, list]] = []
+    tables: list[tuple[Path, SourceTable]] = []
+    for path in paths:
+        if path.name.lower().endswith((".json", ".json.gz")):
+            doc = _read_json(path, "Pipedrive export")
+            stages = _stage_list(doc)
+            if stages:
+                _add_stages(b, doc)
+                out.source_rows[file_key(path)] = len(stages)
+                out.ignore(path, "stage_definition", len(stages))
+                continue
+            items = _flow_items(doc, path)
+            out.source_rows[file_key(path)] = len(items)
+            flows.append((path, items))
+        else:
+            table = read_table(path, config, out, what="Pipedrive deals export")
+            table.require(REQUIRED, "Pipedrive deals export")
+            tables.append((path, table))
+
+    for path, items in flows:
+        for position, item in enumerate(items, 1):
+            _flow_item(b, path, position, item)
+    partial: dict[str, SourceTable] = {}  # deals exports with rows read as partial history
+    for path, table in tables:
+        for line, values, raw in table.rows:
+            deal = values[table.column(ID)].strip()
+            row = _Row(deal, values, table, line, raw)
+            if not deal:
+                out.reject(path, line, "missing_lead_id", f"{table.column(ID)} is empty", raw)
+            elif deal in b.changes:
+                b.rows[deal] = row
+                out.ignore(path, "history_in_flow")
+            else:
+                _deal_row(b, row)
+                partial[file_key(path)] = table
+    for deal, changes in b.changes.items():
+        _deal_flow(b, deal, changes)
+
+    if flows:
+        out.notes.append("In a Pipedrive flow JSON a record's line is the position of its flow item in the file "
+                         "(1 = the first item of the first response), not a line of text; flow times are UTC.")
+    if b.unknown_initial:
+        out.notes.append(f"{b.unknown_initial} deal(s) never changed stage in their flow, so the stage they were created in "
+                         "is not in it: give the deals export (CSV) with the flow to supply it.")
+    if partial:
+        created = opts.created_stage or config.stages[0]
+        out.notes.append(
+            "Pipedrive's deals export keeps only each deal's creation, current stage and won or lost time: the stages in "
+            "between, re-entries and reopened deals are not in it, and times spent in earlier stages are unknown; "
+            f"a deal that has moved since creation enters '{created}' when created and its current stage at 'Last stage change'."
+        )
+        if any(t.column(LAST_CHANGE) is None for t in partial.values()):
+            out.notes.append(f"A deals export without a '{LAST_CHANGE}' column dates each deal's current stage at its creation.")
+    out.events = b.events_table()
+    return out
+
+
+# -- options and files ----------------------------------------------------------------------------
+
+
+def parse_options(options: dict, config: FunnelConfig) -> Options:
+    """Check `[source.pipedrive]`; UserError naming the key for anything unknown or malformed."""
+    check_option_keys(options, _SECTION, OPTION_KEYS)
+    stages = option_files(options, "stages", config, _SECTION, "a stages JSON file")
+    names = option_table(options, "stage_names", _SECTION, 'stage id = "Stage name"')
+    created = options.get("created_stage")
+    if created is not None:
+        if not isinstance(created, str) or normalise_label(created) not in config.label_map():
+            raise UserError(f"{_SECTION} created_stage = {created!r}; expected a stage or a label in [labels] "
+                            f"(such as '{config.stages[0]}').")
+    attributes = option_attributes(options, _SECTION, DEFAULT_ATTRIBUTES, "a column or field key, or a list of them")
+    return Options(stages, names, created.strip() if created else None, attributes)
+
+
+def _read_json(path: Path, what: str) -> object:
+    """A Pipedrive API document; UserError for an unreadable one or an error response (success = false)."""
+    doc = read_json(path, what, "the Pipedrive API")
+    for response in doc if isinstance(doc, list) else [doc]:
+        if isinstance(response, dict) and response.get("success") is False:
+            raise UserError(f"{what} '{path}' is an error response from the Pipedrive API: "
+                            f"{response.get('error') or 'success is false'}.")
+    return doc
+
+
+def _stage_list(doc: object) -> list[dict]:
+    items = doc.get("data") if isinstance(doc, dict) else doc
+    if isinstance(items, list) and items and all(
+        isinstance(s, dict) and "object" not in s and "id" in s and "name" in s and "pipeline_id" in s for s in items
+    ):
+        return items
+    return []
+
+
+def _add_stages(b: _Build, doc: object) -> bool:
+    stages = _stage_list(doc)
+    for s in stages:
+        b.names[str(s["id"])] = str(s["name"])
+        if s.get("pipeline_name"):
+            b.stage_pipeline[str(s["id"])] = str(s["pipeline_name"])
+    return bool(stages)
+
+
+def _flow_items(doc: object, path: Path) -> list:
+    """The flow items of a flow document (one response, a list of responses, or a list of items)."""
+    def is_response(d: object) -> bool:
+        return isinstance(d, dict) and isinstance(d.get("data"), list)
+
+    if is_response(doc):
+        items = doc["data"]
+    elif isinstance(doc, list) and doc and all(is_response(d) for d in doc):
+        items = [i for d in doc for i in d["data"]]
+    else:
+        items = doc if isinstance(doc, list) else None
+    if items is None or not all(isinstance(i, dict) and "object" in i for i in items):
+        found = (f"keys {', '.join(sorted(doc)[:8])}" if isinstance(doc, dict) else
+                 f"items with keys {', '.join(sorted(next((i for i in items or [] if isinstance(i, dict) and 'object' not in i), {}))[:6])}")
+        raise UserError(f"Pipedrive export '{path}' is neither a deal flow (GET /deals/{{id}}/flow: data[].object) nor a "
+                        f"stages list (GET /stages: data[].name, pipeline_id): found {found}.")
+    if not items:
+        raise UserError(f"Pipedrive export '{path}' has no flow items: expected at least one.")
+    return items
+
+
+# -- timestamps and labels -----------------------------------------------------------------------
+
+
+def _instant(value: object) -> tuple[datetime, str] | tuple[None, str]:
+    """(naive instant, text) of a `YYYY-MM-DD HH:MM:SS`-style value, or (None, loader reason)."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None, "missing_timestamp"
+    if not ISO.fullmatch(text):
+        return None, "unparseable_timestamp"
+    try:
+        at = datetime.fromisoformat(text[:11] + text[11:].replace(" ", "").replace("z", "Z"))
+    except ValueError:
+        return None, "impossible_timestamp"
+    return at, text
+
+
+def _qualified(config: FunnelConfig, name: str, pipeline: str | None) -> str:
+    """`Name (Pipeline)` when [labels] maps that form, so equal names in two pipelines can differ; else the name."""
+    if pipeline:
+        both = f"{name} ({pipeline})"
+        if normalise_label(both) in config.label_map():
+            return both
+    return name
+
+
+# -- the deal flow -------------------------------------------------------------------------------
+
+
+def _flow_item(b: _Build, path: Path, position: int, item: dict) -> None:
+    """Sort one flow item into a deal's history, or count it as ignored, or reject it."""
+    key = file_key(path)
+    data = item.get("data") if isinstance(item.get("data"), dict) else {}
+    if item.get("object") != "dealChange":
+        b.out.ignore(key, "not_a_deal_change")
+        return
+    field_key = str(data.get("field_key") or "")
+    attribute = any(field_key in cols for cols in b.options.attributes.values())
+    if field_key not in ("add_time", "stage_id", "status", "lost_reason") and not attribute:
+        b.out.ignore(key, "other_field")
+        return
+    raw = json.dumps(item, ensure_ascii=False)
+    deal = "" if data.get("item_id") is None else str(data["item_id"]).strip()
+    if not deal:
+        b.out.reject(key, position, "missing_lead_id", f"flow item {position} ({field_key}) has no item_id", raw)
+        return
+    stamp = data.get("log_time") or item.get("timestamp")
+    at, text = _instant(stamp)
+    if at is None:
+        b.out.reject(key, position, text, f"deal {deal} {field_key} change: " + _TIME_DETAIL[text].format(col="log_time", value=stamp), raw)
+        return
+    old = None if data.get("old_value") is None else str(data["old_value"]).strip()
+    new = None if data.get("new_value") is None else str(data["new_value"]).strip()
+    if field_key == "stage_id" and isinstance(data.get("additional_data"), dict):
+        for value, formatted in ((old, "old_value_formatted"), (new, "new_value_formatted")):
+            if value and data["additional_data"].get(formatted):
+                b.flow_names.setdefault(value, str(data["additional_data"][formatted]))
+    if field_key == "add_time":  # the creation time is the new value; log_time is when it was written
+        created, created_text = _instant(new)
+        if created is not None:
+            at, text = created, created_text
+    utc = text if _OFFSET.fullmatch(text) else text.replace(" ", "T", 1) + "Z"
+    order = (int(data["id"]) if str(data.get("id", "")).isdigit() else 0, position)
+    b.changes[deal].append(_Change(deal, field_key, old, new, at, utc, key, position, raw, order))
+
+
+def _deal_flow(b: _Build, deal: str, changes: list[_Change]) -> None:
+    """One deal's flow as events: creation in its first stage, each move, each win, loss and reopening."""
+    changes.sort(key=lambda c: (c.at, c.order))
+    statuses = [c for c in changes if c.key == "status"]
+    if statuses and statuses[-1].new == "deleted":
+        for c in changes:
+            b.out.ignore(c.file, "deleted_deal")
+        return
+    row = b.rows.get(deal)
+    moves = [c for c in changes if c.key == "stage_id"]
+    if moves:
+        initial = b.label(moves[0].old)
+        initial_id = moves[0].old
+    else:
+        initial = _qualified(b.config, row.get(STAGE), row.get(PIPELINE)) if row and row.get(STAGE) else None
+        initial_id = None
+    attrs = _flow_attributes(b, deal, changes, row)
+    current, current_id = initial, initial_id
+    made: list[tuple[_Change, str]] = []
+    reasons: list[_Change] = []
+    for c in changes:
+        if c.key == "add_time":
+            if current is None:
+                b.unknown_initial += not moves
+                why = ("never changed stage in the flow" if not moves else
+                       f'was created in stage id "{initial_id}", which has no name in the stages list or the flow')
+                b.out.reject(c.file, c.line, "unknown_initial_stage",
+                             f"deal {deal} {why}, so the stage it was created in is unknown", c.raw)
+            else:
+                made.append((c, current))
+        elif c.key == "stage_id":
+            current, current_id = b.label(c.new), c.new
+            if current is None:
+                b.out.reject(c.file, c.line, "unknown_stage_id",
+                             f'deal {deal} moved to stage id "{c.new}", which is not in the stages list: give GET /stages '
+                             f"with the flow or name it under {_SECTION} stage_names", c.raw)
+            else:
+                made.append((c, current))
+        elif c.key == "status" and c.new in ("won", "lost"):
+            made.append((c, WON if c.new == "won" else LOST))
+        elif c.key == "status" and c.new == "open" and c.old in ("won", "lost"):
+            if current is None:
+                b.out.reject(c.file, c.line, "unknown_stage_id" if current_id else "unknown_initial_stage",
+                             f"deal {deal} was reopened into a stage that has no name", c.raw)
+            else:
+                made.append((c, current))  # reopened: back in the stage it was won or lost in
+        elif c.key == "lost_reason":
+            reasons.append(c)
+            b.out.ignore(c.file, "reason_value")
+        elif c.key == "status":
+            b.out.ignore(c.file, "other_status_change")
+        else:
+            b.out.ignore(c.file, "attribute_value")
+    fallback = row.get(LOST_REASON) if row else ""
+    for i, (c, label) in enumerate(made):
+        reason = None
+        if b.is_outcome(label):
+            end = made[i + 1][0].at if i + 1 < len(made) else None
+            held = [r for r in reasons if end is None or r.at < end]
+            if held:
+                reason = held[-1].new or None
+            elif i == len(made) - 1:  # the export row's reason belongs to the loss the deal is in now
+                reason = fallback or None
+        b.event(deal, label, c.text, reason, attrs, c.file, c.line, c.raw)
+
+
+def _flow_attributes(b: _Build, deal: str, changes: list[_Change], row: _Row | None) -> dict[str, str | None]:
+    """The deals-export row's attributes when there is one, else the latest value of each attribute field in the flow."""
+    attrs: dict[str, str | None] = {}
+    for name, cols in b.options.attributes.items():
+        value = None
+        if row is not None:
+            value = next((row.get(c) for c in cols if row.get(c)), None)
+        if value is None:
+            latest = [c for c in changes if c.key in cols and c.new]
+            value = latest[-1].new if latest else None
+        attrs[name] = value
+    return attrs
+
+
+# -- the deals export ----------------------------------------------------------------------------
+
+
+def _deal_row(b: _Build, row: _Row) -> None:
+    """One deals-export row without a flow: creation, current stage, and the win or loss."""
+    key, line, raw, deal = file_key(row.table.path), row.line, row.raw, row.deal
+    status = row.get(STATUS).lower()
+    if status == "deleted":
+        b.out.ignore(key, "deleted")
+        return
+    if status not in ("open", "won", "lost"):
+        b.out.reject(key, line, "unknown_status",
+                     f'{row.table.column(STATUS)} is "{row.get(STATUS)}", not Open, Won, Lost or Deleted', raw)
+        return
+    stage = row.get(STAGE)
+    if not stage:
+        b.out.reject(key, line, "missing_stage", f"{row.table.column(STAGE)} is empty", raw)
+        return
+    label = _qualified(b.config, stage, row.get(PIPELINE))
+    attrs = {name: next((row.get(c) for c in cols if row.get(c)), None) for name, cols in b.options.attributes.items()}
+
+    def entry(column: str, stage_label: str, reason: str | None = None) -> None:
+        at, text = _instant(row.get(column))
+        if at is None:
+            b.out.reject(key, line, text, _TIME_DETAIL[text].format(col=row.table.column(column), value=row.get(column)), raw)
+        else:
+            b.event(deal, stage_label, text, reason, attrs, key, line, raw)
+
+    moved = row.get(LAST_CHANGE) and row.get(LAST_CHANGE) != row.get(CREATED)
+    if moved:
+        entry(CREATED, b.options.created_stage or b.config.stages[0])
+        entry(LAST_CHANGE, label)
+    else:
+        entry(CREATED, label)
+    if status == "won":
+        entry(WON_TIME, WON)
+    elif status == "lost":
+        entry(LOST_TIME, LOST, row.get(LOST_REASON) or None)

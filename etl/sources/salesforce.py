@@ -1,0 +1,601 @@
+"""Salesforce exports -> canonical events: one journey per lead, from its first status to its deal's close.
+
+Reads, in any mix and order (each file's object is told by its header, matched ignoring case,
+so Data Loader's upper-case headers and the Bulk API's `Account.Industry` both work):
+
+* `OpportunityHistory` (OpportunityId, StageName, CreatedDate[, IsDeleted, Id]): a row is
+  written on any change of amount, stage, probability, close date or forecast category; only
+  rows whose StageName differs from the opportunity's previous row are stage entries.
+* `Opportunity` (Id[, IsDeleted, CreatedDate, LeadSource, Account.Industry, Owner.Name, Amount,
+  a loss-reason field]): attributes, and the loss reason of a closed-lost deal.
+* `LeadHistory` (LeadId, CreatedDate, Field, NewValue[, OldValue, IsDeleted, Id]): the rows with
+  Field = Status are status changes; the first one's OldValue is the status the lead began in.
+* `Lead` (Id, Status, CreatedDate[, IsConverted, ConvertedOpportunityId, IsDeleted, LeadSource,
+  Industry, Owner.Name, a disqualification-reason field]): creation, attributes, conversion.
+* The Opportunity History report as the UI exports it (Opportunity ID, From Stage, To Stage,
+  Last Modified[, Amount, Opportunity Owner, ...]) with dates in the user's locale.
+
+The journey id is the Lead Id; a converted lead's opportunity (Lead.ConvertedOpportunityId)
+continues that lead's journey, and an opportunity no exported lead was converted into is a
+journey of its own under its Opportunity Id. Ids are compared and written in their 18-character
+form, so a report's 15-character ids join with the API's 18-character ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from etl.sources.base import ISO, SourceTable, Translation, events_table, file_key, read_table, string_table
+from etl.sources.base import check_option_keys, option_attributes, option_text
+from funnelboard.config import FunnelConfig, normalise_label
+from funnelboard.errors import UserError
+
+NAME = "salesforce"
+DEFAULT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "channel": ("LeadSource", "Lead Source"),
+    "industry": ("Industry", "Account.Industry", "Account: Industry"),
+    "owner": ("Owner.Name", "Opportunity Owner", "Lead Owner", "OwnerId"),
+    "amount": ("Amount",),
+}
+DEFAULT_REASON_FIELD = "Loss_Reason__c"
+REPORT_DATE_COLUMNS = ("Last Modified", "Last Modified Date", "Edit Date")
+OPTION_KEYS = ("attributes", "reason_field", "lead_reason_field", "report_date_format", "report_id_column", "report_date_column")
+
+WHAT = {
+    "opportunity_history": "OpportunityHistory export",
+    "opportunity": "Opportunity export",
+    "lead_history": "LeadHistory export",
+    "lead": "Lead export",
+    "report": "Opportunity History report",
+}
+REQUIRED = {
+    "opportunity_history": ("OpportunityId", "StageName", "CreatedDate"),
+    "opportunity": ("Id",),
+    "lead_history": ("LeadId", "CreatedDate", "Field", "NewValue"),
+    "lead": ("Id", "Status", "CreatedDate"),
+}
+
+_ID = re.compile(r"[A-Za-z0-9]{15}")
+_ID_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_US_NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+
+
+@dataclass(frozen=True)
+class Options:
+    """`[source.salesforce]` of funnel.toml, checked."""
+
+    attributes: dict[str, tuple[str, ...]]
+    reason_field: str | None = DEFAULT_REASON_FIELD
+    reason_field_set: bool = False
+    lead_reason_field: str | None = None
+    report_date_format: str = "%m/%d/%Y"
+    report_id_column: str = "Opportunity ID"
+    report_date_columns: tuple[str, ...] = REPORT_DATE_COLUMNS
+
+
+@dataclass
+class _Row:
+    """One data row of one export, with where it came from."""
+
+    table: SourceTable
+    columns: dict[str, str]  # lower-case name -> the header as written (shared by the file's rows)
+    order: int  # the file's position on the command line
+    line: int
+    values: dict[str, str]
+    raw: str
+
+    def column(self, name: str) -> str | None:
+        return self.columns.get(name.strip().lower())
+
+    def get(self, name: str) -> str:
+        header = self.column(name)
+        return self.values.get(header, "").strip() if header else ""
+
+    @property
+    def key(self) -> str:
+        return file_key(self.table.path)
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        return (self.order, self.line)
+
+
+@dataclass
+class _Change:
+    """A candidate stage entry: a history row with a parsed instant."""
+
+    at: datetime
+    stage: str
+    row: _Row
+    text: str  # entered_at as it will be written
+
+
+@dataclass
+class _Build:
+    """What translate() collects before writing the two tables."""
+
+    config: FunnelConfig
+    options: Options
+    out: Translation
+    events: list[dict] = field(default_factory=list)
+    leads: list[dict] = field(default_factory=list)
+    event_attrs: list[str] = field(default_factory=list)
+    lead_attrs: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.labels = self.config.label_map()
+
+    def event(self, row: _Row, lead_id: str, stage: str, entered_at: str, **attrs: str | None) -> dict:
+        record = {"lead_id": lead_id, "stage": stage, "entered_at": entered_at, "reason": None, **attrs,
+                  "_file": row.key, "_line": row.line, "_raw": row.raw}
+        for name in attrs:
+            if name not in self.event_attrs:
+                self.event_attrs.append(name)
+        self.events.append(record)
+        return record
+
+    def lead(self, row: _Row, lead_id: str, created_at: str | None, attrs: dict[str, str | None]) -> None:
+        for name in attrs:
+            if name not in self.lead_attrs:
+                self.lead_attrs.append(name)
+        self.leads.append({"lead_id": lead_id, "created_at": created_at, **attrs,
+                           "_file": row.key, "_line": row.line, "_raw": row.raw})
+
+    def ignore(self, row: _Row, reason: str) -> None:
+        self.out.ignore(row.key, reason)
+
+    def reject(self, row: _Row, reason: str, detail: str) -> None:
+        self.out.reject(row.key, row.line, reason, detail, row.raw)
+
+
+def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Translation:
+    """Turn Salesforce exports (object CSVs from Data Loader / Bulk API, or the UI report) into events and leads."""
+    opts = parse_options(options)
+    out = Translation()
+    by_kind: dict[str, list[_Row]] = {k: [] for k in WHAT}
+    given: dict[str, list[Path]] = {k: [] for k in WHAT}
+    for order, path in enumerate(paths):
+        table = read_table(path, config, out, what="Salesforce export")
+        kind = _kind(table)
+        _check_columns(table, kind, opts)
+        if kind == "report":
+            _drop_report_footer(table, out, config.delimiter)
+        given[kind].append(path)
+        columns = {h.strip().lower(): h for h in table.header}
+        by_kind[kind].extend(_Row(table, columns, order, line, values, raw) for line, values, raw in table.rows)
+    if not any(given[k] for k in ("opportunity_history", "lead_history", "lead", "report")):
+        raise UserError(
+            f"the Salesforce exports given ({', '.join(str(p) for p in paths)}) hold no stage history: expected an "
+            "OpportunityHistory, LeadHistory or Lead export, or the Opportunity History report."
+        )
+
+    b = _Build(config, opts, out)
+    leads = _latest_by_id(b, by_kind["lead"], "Id")
+    opportunities = _latest_by_id(b, by_kind["opportunity"], "Id")
+    owner_of_opportunity = _conversions(b, leads)
+    opp_events = _opportunity_history(b, by_kind["opportunity_history"], owner_of_opportunity)
+    _report(b, by_kind["report"])
+    _lead_journeys(b, leads, by_kind["lead_history"])
+    _opportunity_rows(b, opportunities, leads, owner_of_opportunity, opp_events)
+
+    if given["opportunity_history"] and not given["lead"]:
+        out.notes.append("No Lead export was given: each opportunity is a journey of its own under its Opportunity Id, "
+                         "not joined to the lead it was converted from.")
+    if given["opportunity_history"] and not given["opportunity"]:
+        out.notes.append("No Opportunity export was given: opportunities carry no attributes (lead source, industry, "
+                         "owner, amount) and no loss reason.")
+    if given["lead"] and not given["lead_history"]:
+        out.notes.append("No LeadHistory export was given: each lead appears once, in its current Status at its "
+                         "CreatedDate; earlier statuses and when they changed are not in the Lead export.")
+    if given["report"]:
+        out.notes.append(
+            f"The Opportunity History report has dates in the exporting user's locale and time zone and no time of day: "
+            f"they were read as {opts.report_date_format} in {config.timezone}, and changes on the same day are "
+            "ordered by funnel stage."
+        )
+    missing = [o for o in owner_of_opportunity if o not in opp_events]
+    if given["opportunity_history"] and missing:
+        out.notes.append(f"{len(missing)} converted lead(s) point at opportunities with no OpportunityHistory rows "
+                         "in the export: their journeys stop at conversion.")
+
+    out.events = events_table(b.events, b.event_attrs)
+    if b.leads:
+        out.leads = string_table(b.leads, ("lead_id", "created_at", *b.lead_attrs, "_file", "_line", "_raw"))
+    return out
+
+
+# -- options and files ---------------------------------------------------------------------------
+
+
+def parse_options(options: dict) -> Options:
+    """Check `[source.salesforce]`; UserError naming the key for anything unknown or malformed."""
+    where = f"[source.{NAME}]"
+    check_option_keys(options, where, OPTION_KEYS)
+
+    def text(key: str, default: str | None) -> str | None:
+        return option_text(options, key, where, default)
+
+    attributes = option_attributes(options, where, DEFAULT_ATTRIBUTES, "a column name or a list of column names")
+    fmt = text("report_date_format", "%m/%d/%Y")
+    try:
+        probe = date(2026, 11, 3)
+        ok = datetime.strptime(probe.strftime(fmt), fmt).date() == probe
+    except ValueError:
+        ok = False
+    if not ok:
+        raise UserError(f"{where} report_date_format = {fmt!r}; expected a day-month-year format such as '%m/%d/%Y', "
+                        "'%d/%m/%Y' or '%Y-%m-%d'.")
+    date_column = text("report_date_column", None)
+    return Options(
+        attributes=attributes,
+        reason_field=text("reason_field", DEFAULT_REASON_FIELD),
+        reason_field_set="reason_field" in options,
+        lead_reason_field=text("lead_reason_field", None),
+        report_date_format=fmt,
+        report_id_column=text("report_id_column", "Opportunity ID"),
+        report_date_columns=(date_column,) if date_column else REPORT_DATE_COLUMNS,
+    )
+
+
+def _kind(table: SourceTable) -> str:
+    """Which Salesforce object (or the report) a file holds, told by its columns."""
+
+    def has(name: str) -> bool:
+        return table.column(name) is not None
+
+    if has("To Stage"):
+        return "report"
+    if has("LeadId"):
+        return "lead_history"
+    if has("OpportunityId"):
+        if has("Field"):
+            raise UserError(
+                f"Salesforce export '{table.path}' looks like OpportunityFieldHistory (OpportunityId, Field, NewValue): "
+                "expected OpportunityHistory, the stage history object (OpportunityId, StageName, CreatedDate)."
+            )
+        return "opportunity_history"
+    if has("Id") and (has("IsConverted") or has("ConvertedOpportunityId") or (has("Status") and has("Company"))):
+        return "lead"
+    if has("Id") and has("StageName"):
+        return "opportunity"
+    raise UserError(
+        f"Salesforce export '{table.path}' is not an object this adapter reads: expected the columns of OpportunityHistory "
+        "(OpportunityId, StageName, CreatedDate), Opportunity (Id, StageName), LeadHistory (LeadId, Field, NewValue), "
+        f"Lead (Id, Status, IsConverted) or the Opportunity History report (To Stage); found {', '.join(table.header)}."
+    )
+
+
+def _check_columns(table: SourceTable, kind: str, opts: Options) -> None:
+    what = WHAT[kind]
+    if kind == "report":
+        table.require([opts.report_id_column, "From Stage", "To Stage"], what)
+        if not any(table.column(c) for c in opts.report_date_columns):
+            raise UserError(
+                f"{what} '{table.path}' has no '{opts.report_date_columns[0]}' column: expected the date of each change "
+                f"({' or '.join(opts.report_date_columns)}; set report_date_column under [source.{NAME}]); "
+                f"found {', '.join(table.header)}."
+            )
+        return
+    table.require(REQUIRED[kind], what)
+    if kind == "opportunity" and opts.reason_field_set and not table.column(opts.reason_field):
+        raise UserError(f"{what} '{table.path}' has no '{opts.reason_field}' column, which [source.{NAME}] reason_field "
+                        f"names; found {', '.join(table.header)}.")
+    if kind == "lead" and opts.lead_reason_field and not table.column(opts.lead_reason_field):
+        raise UserError(f"{what} '{table.path}' has no '{opts.lead_reason_field}' column, which [source.{NAME}] "
+                        f"lead_reason_field names; found {', '.join(table.header)}.")
+
+
+def _drop_report_footer(table: SourceTable, out: Translation, delimiter: str) -> None:
+    """A classic report export ends with a one-field footer (report name, copyright, "Generated By"):
+    those lines, after the last data row, are not rows of the report, so count them as ignored."""
+    key = file_key(table.path)
+    last = max((line for line, _, _ in table.rows), default=0)
+    footer = [r for r in out.rejected
+              if r.file == key and r.reason == "wrong_column_count" and (r.line or 0) > last and _one_field(r.raw, delimiter)]
+    for r in footer:
+        out.rejected.remove(r)
+        out.ignore(key, "report_footer")
+
+
+def _one_field(raw: str | None, delimiter: str) -> bool:
+    try:
+        return len(next(csv.reader([raw or ""], delimiter=delimiter, strict=True))) <= 1
+    except (csv.Error, StopIteration):
+        return False
+
+
+# -- values --------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1 << 16)
+def canonical_id(text: str) -> str:
+    """A Salesforce id in its 18-character form (a 15-character id gets its case-checksum suffix)."""
+    t = text.strip()
+    if _ID.fullmatch(t):
+        return t + "".join(
+            _ID_SUFFIX[sum(1 << i for i, c in enumerate(t[k:k + 5]) if "A" <= c <= "Z")] for k in (0, 5, 10)
+        )
+    return t
+
+
+def parse_instant(text: str, tz: str) -> tuple[datetime | None, str | None]:
+    """An export timestamp as an aware UTC datetime, or (None, reason) as the canonical loader would say it."""
+    t = text.strip()
+    if not t:
+        return None, "missing_timestamp"
+    m = ISO.fullmatch(t)
+    if not m:
+        return None, "unparseable_timestamp"
+    y, mo, d, h, mi, s, frac, off = m.groups()
+    try:
+        moment = datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0),
+                          int((frac or "0").ljust(6, "0")[:6]))
+    except ValueError:
+        return None, "impossible_timestamp"
+    if off is None:
+        return moment.replace(tzinfo=ZoneInfo(tz)).astimezone(timezone.utc), None
+    if off in ("Z", "z"):
+        return moment.replace(tzinfo=timezone.utc), None
+    digits = off[1:].replace(":", "")
+    delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+    return (moment - delta if off[0] == "+" else moment + delta).replace(tzinfo=timezone.utc), None
+
+
+def _timestamp_detail(column: str, text: str, reason: str) -> str:
+    if reason == "missing_timestamp":
+        return f"{column} is empty"
+    if reason == "impossible_timestamp":
+        return f'{column} "{text}" is not a real date or time'
+    return f'{column} "{text}" is not an ISO-8601 timestamp such as 2026-03-04T15:22:01.000+0000'
+
+
+def _is_true(text: str) -> bool:
+    return text.strip().lower() in ("true", "1", "yes")
+
+
+def _number(text: str) -> str:
+    """A report amount without currency or thousands separators ("USD 52,000.00" -> "52000.00"); else as written."""
+    t = re.sub(r"^[^\d\-]+|[^\d]+$", "", text.strip())
+    if _US_NUMBER.fullmatch(t):
+        return t.replace(",", "")
+    return t if re.fullmatch(r"-?\d+(?:\.\d+)?", t) else text.strip()
+
+
+def _attributes(b: _Build, row: _Row) -> dict[str, str | None]:
+    """The configured attributes found in this row's file: the first candidate column present wins."""
+    out: dict[str, str | None] = {}
+    for name, candidates in b.options.attributes.items():
+        header = next((h for h in (row.column(c) for c in candidates) if h), None)
+        if header is None:
+            continue
+        value = row.values.get(header, "").strip() or None
+        if value is not None and name in b.config.numeric_attributes:
+            value = _number(value)
+        out[name] = value
+    return out
+
+
+def _is_outcome(b: _Build, stage: str) -> bool:
+    return b.labels.get(normalise_label(stage)) in b.config.outcomes
+
+
+# -- objects -------------------------------------------------------------------------------------
+
+
+def _latest_by_id(b: _Build, rows: list[_Row], id_column: str) -> dict[str, _Row]:
+    """Object rows by their 18-character Id; a deleted record and an earlier copy of a repeated Id are ignored."""
+    found: dict[str, _Row] = {}
+    for row in rows:
+        rid = canonical_id(row.get(id_column))
+        if not rid:
+            b.reject(row, "missing_lead_id", f"{id_column} is empty")
+        elif _is_true(row.get("IsDeleted")):
+            b.ignore(row, "deleted")
+        else:
+            if rid in found:
+                b.ignore(found[rid], "repeated_id")
+            found[rid] = row
+    return found
+
+
+def _conversions(b: _Build, leads: dict[str, _Row]) -> dict[str, str]:
+    """Opportunity id -> the lead whose journey it continues (the earliest lead converted into it)."""
+    by_opp: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for lead_id, row in leads.items():
+        opp = canonical_id(row.get("ConvertedOpportunityId"))
+        if opp and _is_true(row.get("IsConverted") or "true"):
+            by_opp[opp].append((row.get("ConvertedDate"), row.get("CreatedDate"), lead_id))
+    shared = sum(len(v) - 1 for v in by_opp.values())
+    if shared:
+        b.out.notes.append(f"{shared} lead(s) were converted into an opportunity an earlier lead was also converted into: "
+                           "the opportunity's stages continue the earliest lead's journey only.")
+    return {opp: min(candidates)[2] for opp, candidates in by_opp.items()}
+
+
+def _history_row(b: _Build, row: _Row, seen: set[str]) -> bool:
+    """Common checks of a history row: deleted or repeated rows are ignored (False)."""
+    if _is_true(row.get("IsDeleted")):
+        b.ignore(row, "deleted")
+        return False
+    rid = row.get("Id")  # history record ids are only compared with each other
+    if rid:
+        if rid in seen:
+            b.ignore(row, "repeated_id")
+            return False
+        seen.add(rid)
+    return True
+
+
+def _change(b: _Build, row: _Row, stage_column: str) -> _Change | None:
+    """A history row's stage and instant, or None after rejecting the row."""
+    stage = row.get(stage_column)
+    text = row.get("CreatedDate")
+    at, problem = parse_instant(text, b.config.timezone)
+    if problem:
+        b.reject(row, problem, _timestamp_detail("CreatedDate", text, problem))
+        return None
+    if not stage:
+        b.reject(row, "missing_stage", f"{stage_column} is empty")
+        return None
+    return _Change(at, stage, row, text)
+
+
+def _opportunity_history(b: _Build, rows: list[_Row], owner: dict[str, str]) -> dict[str, list[dict]]:
+    """Stage entries of each opportunity: its first row, then each row whose StageName differs from the previous."""
+    per_opp: dict[str, list[_Change]] = defaultdict(list)
+    seen: set[str] = set()
+    for row in rows:
+        opp = canonical_id(row.get("OpportunityId"))
+        if not opp:
+            b.reject(row, "missing_lead_id", "OpportunityId is empty")
+            continue
+        if not _history_row(b, row, seen):
+            continue
+        change = _change(b, row, "StageName")
+        if change:
+            per_opp[opp].append(change)
+    events: dict[str, list[dict]] = {}
+    for opp, changes in per_opp.items():
+        previous = None
+        for c in sorted(changes, key=lambda c: (c.at, c.row.sort_key)):
+            if previous is not None and c.stage == previous:
+                b.ignore(c.row, "not_a_stage_change")
+            else:
+                events.setdefault(opp, []).append(b.event(c.row, owner.get(opp, opp), c.stage, c.text))
+            previous = c.stage
+    return events
+
+
+def _report(b: _Build, rows: list[_Row]) -> None:
+    """The UI report: each row with From Stage != To Stage (or no From Stage: creation) is a stage entry."""
+    fmt = b.options.report_date_format
+    for row in rows:
+        opp = canonical_id(row.get(b.options.report_id_column))
+        date_column = next(c for c in b.options.report_date_columns if row.column(c))
+        text = row.get(date_column)
+        to_stage, from_stage = row.get("To Stage"), row.get("From Stage")
+        if not opp:
+            b.reject(row, "missing_lead_id", f"{b.options.report_id_column} is empty")
+        elif from_stage and from_stage == to_stage:
+            b.ignore(row, "not_a_stage_change")
+        elif not to_stage:
+            b.reject(row, "missing_stage", "To Stage is empty")
+        elif not text:
+            b.reject(row, "missing_timestamp", f"{date_column} is empty")
+        else:
+            entered = _report_date(text, fmt)
+            if entered is None:
+                example = date(2026, 3, 31).strftime(fmt)
+                b.reject(row, "unparseable_timestamp",
+                         f'{date_column} "{text}" does not match report_date_format "{fmt}" (e.g. {example})')
+            else:
+                b.event(row, opp, to_stage, entered, **_attributes(b, row))
+
+
+def _report_date(text: str, fmt: str) -> str | None:
+    """A report date (optionally with a time of day) as ISO text without offset, or None."""
+    for pattern, iso in ((f"{fmt} %I:%M %p", "%Y-%m-%dT%H:%M"), (f"{fmt} %H:%M", "%Y-%m-%dT%H:%M"), (fmt, "%Y-%m-%d")):
+        try:
+            return datetime.strptime(text.strip(), pattern).strftime(iso)
+        except ValueError:
+            continue
+    return None
+
+
+def _lead_journeys(b: _Build, leads: dict[str, _Row], history: list[_Row]) -> None:
+    """Each lead's statuses: the one it was created in, then every Status change of LeadHistory."""
+    changes: dict[str, list[_Change]] = defaultdict(list)
+    created: dict[str, list[_Row]] = defaultdict(list)
+    seen: set[str] = set()
+    for row in history:
+        lead_id = canonical_id(row.get("LeadId"))
+        if not lead_id:
+            b.reject(row, "missing_lead_id", "LeadId is empty")
+            continue
+        if not _history_row(b, row, seen):
+            continue
+        field_name = row.get("Field").lower()
+        if field_name == "status":
+            change = _change(b, row, "NewValue")
+            if change:
+                changes[lead_id].append(change)
+        elif field_name == "created":
+            created[lead_id].append(row)
+        else:
+            b.ignore(row, "not_a_status_change")
+
+    events: dict[str, list[dict]] = defaultdict(list)
+    for lead_id in sorted(set(changes) | set(created) | set(leads)):
+        ordered = sorted(changes.get(lead_id, []), key=lambda c: (c.at, c.row.sort_key))
+        first_status = ordered[0].row.get("OldValue") if ordered else ""
+        lead_row = leads.get(lead_id)
+        creation_rows = sorted(created.get(lead_id, []), key=lambda r: r.sort_key)
+        if lead_row is not None:
+            for row in creation_rows:
+                b.ignore(row, "creation_row")  # the Lead's CreatedDate says the same
+            start = _lead_start(b, lead_row, lead_id, first_status or lead_row.get("Status"), "Status")
+        elif creation_rows and first_status:
+            for row in creation_rows[1:]:
+                b.ignore(row, "creation_row")
+            start = _lead_start(b, creation_rows[0], lead_id, first_status, "OldValue")
+        else:
+            for row in creation_rows:
+                b.ignore(row, "creation_row")
+            start = None
+        if start is not None:
+            events[lead_id].append(start)
+        events[lead_id].extend(b.event(c.row, lead_id, c.stage, c.text) for c in ordered)
+
+        if lead_row is not None:
+            _, problem = parse_instant(lead_row.get("CreatedDate"), b.config.timezone)
+            b.lead(lead_row, lead_id, None if problem else lead_row.get("CreatedDate"), _attributes(b, lead_row))
+            reason = lead_row.get(b.options.lead_reason_field) if b.options.lead_reason_field else ""
+            last = events[lead_id][-1] if events[lead_id] else None
+            if reason and last is not None and not _is_true(lead_row.get("IsConverted")) and _is_outcome(b, last["stage"]):
+                last["reason"] = reason
+
+
+def _lead_start(b: _Build, row: _Row, lead_id: str, stage: str, stage_column: str) -> dict | None:
+    """The event of a lead's creation in its first status, or None after rejecting it."""
+    text = row.get("CreatedDate")
+    _, problem = parse_instant(text, b.config.timezone)
+    if problem:
+        b.reject(row, problem, _timestamp_detail("CreatedDate", text, problem))
+        return None
+    if not stage:
+        b.reject(row, "missing_stage", f"{stage_column} is empty")
+        return None
+    return b.event(row, lead_id, stage, text)
+
+
+def _opportunity_rows(
+    b: _Build,
+    opportunities: dict[str, _Row],
+    leads: dict[str, _Row],
+    owner: dict[str, str],
+    opp_events: dict[str, list[dict]],
+) -> None:
+    """One leads row per Opportunity: its own journey's attributes, or the gaps of the lead it was converted from."""
+    lead_values = {lead_id: _attributes(b, row) for lead_id, row in leads.items()}
+    for opp, row in opportunities.items():
+        attrs = _attributes(b, row)
+        lead_id = owner.get(opp)
+        if lead_id is None:
+            _, problem = parse_instant(row.get("CreatedDate"), b.config.timezone)
+            created = None if problem else row.get("CreatedDate")
+            b.lead(row, opp, created, attrs)
+        else:
+            have = lead_values.get(lead_id, {})
+            b.lead(row, lead_id, None, {k: (None if have.get(k) else v) for k, v in attrs.items()})
+        reason = row.get(b.options.reason_field) if b.options.reason_field else ""
+        history = opp_events.get(opp)
+        if reason and history and not _is_true(row.get("IsWon")) and _is_outcome(b, history[-1]["stage"]):
+            history[-1]["reason"] = reason

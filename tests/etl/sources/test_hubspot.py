@@ -1,0 +1,397 @@
+"""The HubSpot adapter: each export shape gives exact events, rejections and ignored rows; loads add up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from etl.load import load_files
+from etl.sources.hubspot import translate
+from funnelboard.cli import main
+from funnelboard.config import load_config
+from funnelboard.errors import UserError
+from tests.conftest import NOW, rows, write
+from warehouse.gateway import Gateway
+from warehouse.metrics import MetricRequest, run_metric
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "hubspot"
+
+LABELS = """
+[labels]
+"Subscriber" = "lead"
+"New" = "lead"
+"Marketing Qualified Lead" = "mql"
+"Sales Qualified Lead" = "sql"
+"Customer" = "won"
+"Evangelist" = "won"
+"Unqualified" = "disqualified"
+"Bad Timing" = "nurture"
+"Appointment Scheduled" = "sql"
+"Qualified To Buy" = "opportunity"
+"Presentation Scheduled" = "opportunity"
+"Decision Maker Bought-In" = "opportunity"
+"Contract Sent" = "proposal"
+"Closed Won" = "won"
+"Closed Lost" = "lost"
+"Discovery" = "sql"
+"Scoping" = "opportunity"
+"""
+
+
+def make_config(tmp_path: Path, extra: str = ""):
+    return load_config(write(tmp_path / "funnel.toml", LABELS + extra))
+
+
+@pytest.fixture
+def config(tmp_path):
+    return make_config(tmp_path)
+
+
+def fx(*names: str) -> list[Path]:
+    return [FIXTURES / n for n in names]
+
+
+def events_of(t) -> list[tuple]:
+    """(lead, stage label, entered_at, reason, file name, line) per event, in the adapter's order."""
+    return [(r["lead_id"], r["stage"], r["entered_at"], r["reason"], Path(r["_file"]).name, r["_line"])
+            for r in t.events.to_pylist()]
+
+
+def rejected_of(t) -> list[tuple]:
+    return sorted((Path(r.file).name, r.line, r.reason) for r in t.rejected)
+
+
+def by_name(d: dict) -> dict:
+    return {Path(k).name: v for k, v in d.items()}
+
+
+H = "deal_property_history.csv"
+V3 = "deals_v3.json"
+V1 = "contacts_v1.json"
+UI = "deals_export.csv"
+API = "deals_api_wide.csv"
+P = "pipelines.json"
+
+# (case, files, events, rejections, ignored per file, source rows per file)
+CASES = [
+    (
+        "long property history CSV, with the pipeline definition",
+        (P, H),
+        [
+            ("9001", "Appointment Scheduled", "2026-03-02T09:15:00.000Z", None, H, 2),
+            ("9001", "Qualified To Buy", "2026-03-05T14:30:00.000Z", None, H, 5),
+            ("9001", "Contract Sent", "2026-03-12T10:00:00.000Z", None, H, 7),
+            ("9001", "Closed Won", "2026-03-20T16:45:12.345Z", None, H, 9),
+            ("9002", "Appointment Scheduled", "2026-03-03T11:00:00.000Z", None, H, 10),
+            ("9002", "Qualified To Buy", "2026-03-06T08:00:00.000Z", None, H, 12),
+            ("9002", "Contract Sent", "2026-03-10T12:00:00.000Z", None, H, 13),
+            ("9002", "Qualified To Buy", "2026-03-13T09:30:00.000Z", None, H, 14),  # a re-entry
+            ("9002", "Closed Lost", "2026-03-25T17:00:00.000Z", "Chose offshore competitor", H, 16),
+            ("9003", "Discovery", "2026-02-16T08:30:00.000Z", None, H, 17),  # epoch ms -> ISO
+            ("9003", "Proposal", "2026-02-27T16:45:30.000Z", None, H, 20),
+            ("9004", "Appointment Scheduled", "2026-03-04T10:00:00.000Z", None, H, 21),
+            ("9004", "Appointment Scheduled", "2026-03-04T10:00:00.000Z", None, H, 25),  # the loader collapses it
+        ],
+        [(H, 19, "unknown_stage_id"), (H, 22, "unparseable_timestamp"), (H, 23, "missing_lead_id"), (H, 26, "wrong_column_count")],
+        {P: {"pipeline_stage": 12}, H: {"attribute_value": 5, "other_property": 1, "reason_value": 1, "cleared_value": 1}},
+        {P: 12, H: 25},
+    ),
+    (
+        "v3 API objects with propertiesWithHistory",
+        (P, V3),
+        [
+            ("9101", "Appointment Scheduled", "2026-03-02T08:00:00.000Z", None, V3, 1),
+            ("9101", "Presentation Scheduled", "2026-03-09T13:00:00.000Z", None, V3, 1),
+            ("9101", "Closed Lost", "2026-03-18T11:20:00.000Z", "Pricing too high", V3, 1),
+            ("9102", "Appointment Scheduled", "2026-03-03T09:00:00.000Z", None, V3, 2),
+            ("9102", "Qualified To Buy", "2026-03-05T12:00:00.000Z", None, V3, 2),
+            ("9102", "Closed Lost", "2026-03-10T16:30:00.000Z", "No budget", V3, 2),
+            ("9102", "Qualified To Buy", "2026-03-17T09:00:00.000Z", None, V3, 2),  # reopened
+            ("9102", "Contract Sent", "2026-03-20T10:00:00.000Z", None, V3, 2),
+            ("9102", "Closed Won", "2026-03-27T15:00:00.000Z", None, V3, 2),
+            ("9103", "Discovery", "2026-03-05T10:00:00.000Z", None, V3, 3),
+        ],
+        [(V3, 3, "unknown_stage_id")],
+        {P: {"pipeline_stage": 12}, V3: {"no_stage_history": 1}},
+        {P: 12, V3: 4},
+    ),
+    (
+        "legacy v1 contacts: lifecycle stage and lead status, epoch milliseconds",
+        (V1,),
+        [
+            ("501", "Subscriber", "2026-02-02T10:00:00.000Z", None, V1, 1),
+            ("501", "Lead", "2026-02-05T09:30:00.000Z", None, V1, 1),
+            ("501", "New", "2026-02-05T09:30:00.000Z", None, V1, 1),
+            ("501", "Marketing Qualified Lead", "2026-02-10T15:45:00.000Z", None, V1, 1),
+            ("501", "Connected", "2026-02-12T13:00:00.000Z", None, V1, 1),  # not in [labels]: the loader lists it
+            ("501", "Sales Qualified Lead", "2026-02-18T11:20:00.000Z", None, V1, 1),
+            ("502", "Lead", "2026-02-03T08:15:00.000Z", None, V1, 2),
+            ("502", "Marketing Qualified Lead", "2026-02-06T10:00:00.000Z", None, V1, 2),
+            ("502", "Unqualified", "2026-02-20T16:40:00.000Z", "Budget too low", V1, 2),
+            ("503", "Lead", "2026-02-04T12:00:00.000Z", None, V1, 3),
+            ("503", "Marketing Qualified Lead", "2026-02-08T09:00:00.000Z", None, V1, 3),
+            ("503", "Lead", "2026-02-25T09:00:01.000Z", None, V1, 3),  # cleared, then set back
+            ("503", "Bad Timing", "2026-02-25T09:05:00.000Z", None, V1, 3),
+            ("504", "Lead", "2026-02-01T07:30:00.000Z", None, V1, 4),
+            ("504", "Customer", "2026-03-01T10:00:00.000Z", None, V1, 4),
+            ("504", "Evangelist", "2026-03-15T10:00:00.000Z", None, V1, 4),
+        ],
+        [(V1, 4, "unknown_stage_id")],  # a custom lifecycle stage's id
+        {},
+        {V1: 4},
+    ),
+    (
+        "wide deal export from the UI (Date entered columns, a value spanning two lines)",
+        (UI,),
+        [
+            ("9201", "Appointment Scheduled", "2026-03-02 09:00", None, UI, 2),
+            ("9201", "Qualified To Buy", "2026-03-04 11:20", None, UI, 2),
+            ("9201", "Contract Sent", "2026-03-11 10:05", None, UI, 2),
+            ("9201", "Closed Won", "2026-03-24 15:30", None, UI, 2),
+            ("9202", "Appointment Scheduled", "2026-03-05 10:00", None, UI, 3),
+            ("9202", "Qualified To Buy", "2026-03-09 09:30", None, UI, 3),
+            ("9202", "Closed Lost", "2026-03-19 16:00", "Kept in-house", UI, 3),
+            ("9203", "Proposal", "2026-03-06 14:00", None, UI, 5),
+            ("9203", "Onboarding", "2026-03-20 09:00", None, UI, 5),
+            ("9204", "Appointment Scheduled", "2026-03-10 09:00", None, UI, 6),
+        ],
+        [(UI, 6, "unparseable_timestamp"), (UI, 8, "missing_lead_id")],
+        {UI: {"no_stage_dates": 1}},
+        {UI: 6},
+    ),
+    (
+        "wide deal export with hs_v2_date_entered_<stageId> columns",
+        (P, API),
+        [
+            ("9301", "Appointment Scheduled", "2026-03-03T08:00:00.000Z", None, API, 2),
+            ("9301", "Qualified To Buy", "2026-03-06T10:00:00.000Z", None, API, 2),
+            ("9301", "Closed Won", "2026-03-16T12:00:00.000Z", None, API, 2),
+            ("9302", "Appointment Scheduled", "2026-03-04T09:00:00.000Z", None, API, 3),
+            ("9302", "Closed Lost", "2026-03-12T15:00:00.000Z", "Wrong service line", API, 3),
+            ("9303", "Discovery", "2026-03-05T10:00:00.000Z", None, API, 4),
+        ],
+        [(API, 4, "unknown_stage_id")],
+        {P: {"pipeline_stage": 12}},
+        {P: 12, API: 3},
+    ),
+]
+
+
+@pytest.mark.parametrize("case,files,events,rejections,ignored,source_rows", CASES, ids=[c[0] for c in CASES])
+def test_translate_gives_exact_events(config, case, files, events, rejections, ignored, source_rows):
+    t = translate(fx(*files), config, {})
+    assert events_of(t) == events
+    assert rejected_of(t) == sorted(rejections)
+    assert by_name(t.ignored) == ignored
+    assert by_name(t.source_rows) == source_rows
+    for r in t.rejected:
+        assert r.detail and r.raw, "every rejection says why and keeps the source text"
+
+
+def test_rejections_name_the_value_and_what_to_do(config):
+    t = translate(fx(P, H), config, {})
+    details = {(r.line, r.reason): r.detail for r in t.rejected}
+    assert details[(19, "unknown_stage_id")] == (
+        'dealstage "152118399" of 9003 is not a stage id in the pipeline definition: add it there, or map the id under [labels]'
+    )
+    assert details[(22, "unparseable_timestamp")] == 'timestamp is "04/03/2026 10:15", not an ISO-8601 timestamp or epoch milliseconds'
+    ui = translate(fx(UI), config, {})
+    assert [r.detail for r in ui.rejected if r.reason == "unparseable_timestamp"] == [
+        'Date entered "Qualified To Buy (Sales Pipeline)" is "10/03/2026 14:00", not an ISO-8601 timestamp or epoch milliseconds'
+    ]
+
+
+def test_attributes_come_from_the_object_and_pipeline_ids_become_labels(config):
+    def attrs(t, *names):
+        return {r["lead_id"]: tuple(r.get(n) for n in names) for r in t.events.to_pylist()}
+
+    # Long history: the latest value of each attribute property, on every event of the deal.
+    assert attrs(translate(fx(P, H), config, {}), "owner", "amount", "pipeline") == {
+        "9001": ("4101", "52000", None), "9002": ("4102", None, None), "9003": (None, None, "BPO Outsourcing"), "9004": (None, None, None),
+    }
+    # v3 JSON: the current `properties`.
+    assert attrs(translate(fx(P, V3), config, {}), "owner", "amount", "deal_type", "pipeline") == {
+        "9101": ("4101", "36000", "newbusiness", "Sales Pipeline"),
+        "9102": ("4102", "91000", "existingbusiness", "Sales Pipeline"),
+        "9103": ("4103", None, "newbusiness", "BPO Outsourcing"),
+    }
+    assert attrs(translate(fx(V1), config, {}), "channel") == {
+        "501": ("ORGANIC_SEARCH",), "502": ("PAID_SEARCH",), "503": ("REFERRALS",), "504": ("OFFLINE",)}
+    # The UI export: the columns as written.
+    assert attrs(translate(fx(UI), config, {}), "owner", "amount", "deal_type")["9201"] == ("Dana Whitfield", "64000", "New Business")
+    # Configured attributes replace the defaults.
+    t = translate(fx(P, V3), config, {"attributes": {"owner": "hubspot_owner_id", "deal_name": ["dealname"]}})
+    assert [c for c in t.events.column_names if c not in ("lead_id", "stage", "entered_at", "reason", "_file", "_line", "_raw")] == ["owner", "deal_name"]
+    assert attrs(t, "deal_name")["9102"] == ("Tailspin Air - multilingual chat, EMEA",)
+
+
+def test_stage_labels_and_pipelines_options_replace_the_pipelines_file(tmp_path):
+    config = make_config(tmp_path, '\n[source.hubspot]\npipelines = "defs/pipelines.json"\n')
+    (tmp_path / "defs").mkdir()
+    (tmp_path / "defs" / "pipelines.json").write_bytes((FIXTURES / P).read_bytes())
+    t = translate(fx(API), config, config.sources["hubspot"])  # relative to funnel.toml's folder
+    assert [r.reason for r in t.rejected] == ["unknown_stage_id"] and ("9303", "Discovery") in [(e[0], e[1]) for e in events_of(t)]
+    t = translate(fx(API), config, {"stage_labels": {"152118301": "Discovery", "152118399": "Scoping"}})
+    assert [(e[0], e[1]) for e in events_of(t) if e[0] == "9303"] == [("9303", "Discovery"), ("9303", "Scoping")]
+    assert t.rejected == []
+
+
+def test_without_a_pipeline_definition_custom_stage_ids_are_rejected_and_the_note_says_why(config):
+    t = translate(fx(API), config, {})
+    assert rejected_of(t) == [(API, 4, "unknown_stage_id"), (API, 4, "unknown_stage_id")]
+    assert any("No pipeline definition was given" in n for n in t.notes)
+    assert not any("No pipeline definition" in n for n in translate(fx(P, API), config, {}).notes)
+
+
+def test_a_label_qualified_by_its_pipeline_wins_when_mapped(tmp_path):
+    config = make_config(tmp_path, '"Proposal (BPO Outsourcing)" = "opportunity"\n')
+    t = translate(fx(UI), config, {})
+    assert ("9203", "Proposal (BPO Outsourcing)") in [(e[0], e[1]) for e in events_of(t)]
+    assert ("9201", "Appointment Scheduled") in [(e[0], e[1]) for e in events_of(t)], "unqualified labels stay as they are"
+
+
+def test_notes_say_what_each_shape_cannot_tell(config):
+    notes = translate(fx(P, V3, UI), config, {}).notes
+    assert any("position of its deal or contact" in n for n in notes)
+    assert any("keeps one 'Date entered' per stage" in n and "re-entries" in n for n in notes)
+
+
+# -- file-level problems: one sentence, nothing loaded ----------------------------------------------
+
+FILE_ERRORS = [
+    ("history without a timestamp column", ["property_history_no_timestamp.csv"], {},
+     "HubSpot property history '{d}/property_history_no_timestamp.csv' has no 'timestamp' column: expected property, value, "
+     "timestamp; found objectId, property, value, sourceType, sourceId."),
+    ("truncated JSON", ["deals_truncated.json"], {}, "is not valid JSON: Unterminated string starting at line 19, column 46."),
+    ("a JSON document of another kind", ["pipelines.json", "../pipedrive/stages.json"], {},
+     "is neither a pipeline definition (results[].stages) nor deals or contacts with property history"),
+    ("a CSV of another kind", ["../pipedrive/deals_export.csv"], {},
+     "is neither a property history (objectId, property, value, timestamp) nor a deal export"),
+    ("unknown option", [H], {"pipeline": "x.json"}, "[source.hubspot] has unknown key 'pipeline'; expected one of pipelines, "),
+    ("bad attribute name", [H], {"attributes": {"Deal Owner": "hubspot_owner_id"}}, "[source.hubspot].attributes has attribute 'Deal Owner'"),
+    ("missing pipelines file", [H], {"pipelines": "/nowhere/pipelines.json"}, "[source.hubspot] pipelines file '/nowhere/pipelines.json' does not exist."),
+    ("a property both stage and reason", [H], {"reason_properties": ["dealstage"]}, "lists 'dealstage' both as a stage property and as a reason property"),
+    ("wide export with a different id column", [UI], {"id_column": "Deal ID"}, "has no id column: expected 'Deal ID'; found Record ID, Deal Name"),
+]
+
+
+@pytest.mark.parametrize("case,files,options,message", FILE_ERRORS, ids=[c[0] for c in FILE_ERRORS])
+def test_file_level_problems_are_one_clear_sentence(config, case, files, options, message):
+    with pytest.raises(UserError) as exc:
+        translate(fx(*files), config, options)
+    text = str(exc.value).replace(str(FIXTURES), "{d}")
+    assert message in text
+    assert "\n" not in text
+
+
+def test_a_malformed_export_changes_nothing(tmp_path, config):
+    db = tmp_path / "wh.duckdb"
+    with pytest.raises(UserError):
+        load_files(db, fx(H, "property_history_no_timestamp.csv"), config, source="hubspot", now=NOW)
+    assert not db.exists()
+
+
+# -- full loads: row accounting and metrics on the result -------------------------------------------
+
+# (files, {file: (events read, loaded, quarantined, duplicates, export rows, ignored)}, quarantine reasons,
+#  funnel reached per stage lead..won, stage accounting rows {stage: {column: n}})
+LOADS = [
+    (
+        (P, H),
+        {P: (0, 0, 0, 0, 12, 12), H: (17, 12, 4, 1, 25, 8)},
+        {"missing_lead_id": 1, "unknown_stage_id": 1, "unparseable_timestamp": 1, "wrong_column_count": 1},
+        # 9001 sql->opp->proposal->won; 9002 sql->opp->proposal->opp->lost; 9003 sql->proposal; 9004 sql
+        [4, 4, 4, 3, 3, 1],
+        {
+            "sql": {"entered": 4, "advanced": 3, "open": 1},
+            "opportunity": {"entered": 3, "advanced": 2, "exited_lost": 1},
+            "proposal": {"entered": 3, "advanced": 1, "regressed": 1, "open": 1},
+        },
+    ),
+    (
+        (V1,),
+        {V1: (17, 15, 2, 0, 4, 0)},
+        {"unknown_stage": 1, "unknown_stage_id": 1},
+        # 501 lead->mql->sql; 502 lead->mql->disqualified; 503 lead->mql->lead->nurture; 504 lead->won
+        [4, 4, 2, 1, 1, 1],
+        {
+            "lead": {"entered": 5, "advanced": 4, "exited_nurture": 1},
+            "mql": {"entered": 3, "advanced": 1, "regressed": 1, "exited_disqualified": 1},
+            "sql": {"entered": 1, "open": 1},
+        },
+    ),
+    (
+        (P, V3, UI),
+        {P: (0, 0, 0, 0, 12, 12), V3: (11, 10, 1, 0, 4, 1), UI: (12, 9, 3, 0, 6, 1)},
+        {"unknown_stage_id": 1, "unparseable_timestamp": 1, "missing_lead_id": 1, "unknown_stage": 1},
+        # 9101, 9102 (lost, reopened, won), 9103, 9201 (won), 9202 (lost), 9203 (proposal), 9204 (sql)
+        [7, 7, 7, 5, 3, 2],
+        {
+            "sql": {"entered": 6, "advanced": 4, "open": 2},
+            "opportunity": {"entered": 5, "advanced": 2, "exited_lost": 3},
+            "proposal": {"entered": 3, "advanced": 2, "open": 1},
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize("files,per_file,reasons,funnel,accounting", LOADS, ids=["+".join(c[0]) for c in LOADS])
+def test_full_load_accounts_for_every_row_and_gives_the_hand_computed_funnel(tmp_path, config, files, per_file, reasons, funnel, accounting):
+    db = tmp_path / "wh.duckdb"
+    report = load_files(db, fx(*files), config, source="hubspot", now=NOW)
+    got = {f.path.name: (f.rows_read, f.rows_loaded, f.rows_quarantined, f.rows_duplicate, f.source_rows, f.rows_ignored)
+           for f in report.files}
+    assert got == per_file
+    for f in report.files:
+        assert f.balanced and f.source == "hubspot"
+    assert dict(rows(db, "select reason, count(*) from quarantine group by 1")) == reasons
+    gateway = Gateway(db)
+    assert [r["reached"] for r in run_metric(gateway, "funnel", MetricRequest())] == funnel
+    by_stage = {r["stage"]: r for r in run_metric(gateway, "stage_accounting", MetricRequest())}
+    for stage, expected in accounting.items():
+        assert {k: v for k, v in by_stage[stage].items() if v and k not in ("stage", "exited")} == expected
+
+
+def test_reasons_reach_the_disqualifier_metric(tmp_path, config):
+    db = tmp_path / "wh.duckdb"
+    load_files(db, fx(P, V3, UI), config, source="hubspot", now=NOW)
+    got = {(r["outcome"], r["reason"]): r["exits"] for r in run_metric(Gateway(db), "disqualifiers", MetricRequest())}
+    # "Pricing too high", "No budget" and "Kept in-house" through the default [reasons] map.
+    assert got == {("lost", "Price"): 1, ("lost", "Budget"): 1, ("lost", "Kept in-house"): 1}
+
+
+def test_the_quarantine_keeps_line_detail_and_raw_text(tmp_path, config):
+    db = tmp_path / "wh.duckdb"
+    load_files(db, fx(P, H), config, source="hubspot", now=NOW)
+    got = rows(db, "select line, reason, raw from quarantine order by line")
+    assert got[0] == (19, "unknown_stage_id", "9003,dealstage,152118399,1771581600000,CRM_UI,userId:4101,Dana Whitfield,4101")
+    assert [g[:2] for g in got] == [(19, "unknown_stage_id"), (22, "unparseable_timestamp"), (23, "missing_lead_id"), (26, "wrong_column_count")]
+    loaded = rows(db, "select lead_id, stage, stage_label, entered_at, reason, source_line from raw_events where lead_id = '9002' order by entered_at")
+    assert loaded[-1][1:] == ("lost", "Closed Lost", __import__("datetime").datetime(2026, 3, 25, 17, 0), "Chose offshore competitor", 16)
+
+
+def test_the_cli_loads_with_source_hubspot_and_prints_the_notes(tmp_path):
+    cfg = write(tmp_path / "funnel.toml", LABELS)
+    db = tmp_path / "wh.duckdb"
+    result = CliRunner().invoke(main, ["load", *map(str, fx(P, V3, UI)), "--source", "hubspot", "--config", str(cfg), "--db", str(db), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "12 events read = 9 loaded + 3 quarantined + 0 duplicates" in result.output
+    assert "export rows: 6 = 5 used + 1 ignored (no_stage_dates 1)" in result.output
+    assert "note: HubSpot's wide deal export keeps one 'Date entered' per stage" in result.output
+    bad = CliRunner().invoke(main, ["load", str(FIXTURES / "deals_truncated.json"), "--source", "hubspot", "--config", str(cfg), "--db", str(db)])
+    assert bad.exit_code == 2 and "is not valid JSON" in bad.output and "Traceback" not in bad.output
+
+
+def test_docs_list_every_option_and_ignored_reason():
+    import re
+
+    import etl.sources.hubspot as adapter
+
+    docs = (Path(__file__).parents[3] / "docs" / "sources.md").read_text()
+    section = docs.split("\n## HubSpot\n", 1)[1].split("\n## ", 1)[0]
+    reasons = set(re.findall(r'ignore\([^)]*?"([a-z_]+)"', Path(adapter.__file__).read_text()))
+    assert reasons >= {"reason_value", "no_stage_dates", "pipeline_stage"}
+    for name in sorted(reasons) + list(adapter.OPTION_KEYS):
+        assert f"`{name}`" in section, name
