@@ -116,9 +116,11 @@ def _screenshot(driver, name: str) -> None:
 
 
 def _wait(driver, condition, timeout: float = 30):
+    """Until condition(driver) is truthy; an element redrawn while being read is looked up again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(condition)
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 def _settled(driver) -> None:
