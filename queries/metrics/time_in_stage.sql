@@ -16,10 +16,12 @@ durations as (
         s.stage_order,
         coalesce(cast(s.segment as varchar), '(none)') as segment,
         coalesce(s.exited_at <= $as_of, false) as completed,
+        -- a business-day duration is a whole number of microseconds: rounding to it removes the
+        -- clock's float noise, which could otherwise split a tie between a completed and an open spell
         case
             when s.exited_at <= $as_of then
-                case when $business_days then s.exited_bd - s.entered_bd else s.duration_days end
-            when $business_days then $as_of_bd - s.entered_bd
+                case when $business_days then round((s.exited_bd - s.entered_bd) * 86400000000) / 86400000000.0 else s.duration_days end
+            when $business_days then round(($as_of_bd - s.entered_bd) * 86400000000) / 86400000000.0
             else (epoch_us(cast($as_of as timestamp)) - epoch_us(s.entered_at)) / 86400000000.0
         end as days
     from spells as s
