@@ -16,6 +16,8 @@ LEDGER_COLUMNS = (
     "load_id", "loaded_at", "role", "source_file", "format",
     "rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate", "superseded_by",
 )
+# Written by `load --source` (adapters); a warehouse loaded before they existed lacks them.
+ADAPTER_COLUMNS = ("source", "source_rows", "rows_ignored", "ignored", "notes")
 QUARANTINE_COLUMNS = ("reason", "source_file", "line", "detail", "raw")
 EXAMPLES_PER_REASON = 3
 ALL_ROWS = 1_000_000_000  # a row cap no quarantine reaches: exports are never cut short
@@ -27,7 +29,11 @@ class Reader(Protocol):
 
 def ledger_files(g: Reader) -> list[dict]:
     """One row per file ever loaded, superseded ones included, in load order."""
-    return g.query(f"select {', '.join(LEDGER_COLUMNS)} from load_ledger order by file_id").dicts()
+    present = {name for (name,) in g.query(
+        "select column_name from information_schema.columns where table_name = 'load_ledger'"
+    ).rows}
+    columns = list(LEDGER_COLUMNS) + [c for c in ADAPTER_COLUMNS if c in present]
+    return g.query(f"select {', '.join(columns)} from load_ledger order by file_id").dicts()
 
 
 def ledger_totals(files: list[dict]) -> dict:
