@@ -1,0 +1,322 @@
+"""funnelboard's benchmark: load vs the bare-read floor, the pandas peer, scaling, dashboard latency.
+
+    python -m benchmarks.run --events 10000000 [--repeat R] [--out benchmarks/RESULTS.md]
+                             [--skip-latency] [--scaling] [--peer-timeout S] [--json FILE]
+
+Every step runs in its own child process, so each peak memory is that child's alone.
+Writes a Markdown report to --out and prints it. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import load_bench as lb
+from benchmarks.common import PYTHON, machine, md_table, median, run_child
+
+BUDGET_RATIO = 1.5
+BUDGET_PEAK_MB = 2048
+BUDGET_PEER = 10.0
+BUDGET_P95_MS = 150
+BUDGET_SERVER_MB = 1024
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def bench_load(work: Path, n: int, repeat: int) -> dict:
+    """Generate N events (CSV and Parquet), then funnelboard load vs the bare read of each."""
+    csv, parquet = work / "events.csv", work / "events.parquet"
+    log(f"generating {n:,} events (CSV)")
+    gen_csv = lb.generate(n, csv)
+    log(f"generated in {gen_csv.seconds:.1f}s; Parquet copy")
+    gen_pq = lb.generate(n, parquet)
+    out = {"n": n, "generate_csv_s": gen_csv.seconds, "generate_parquet_s": gen_pq.seconds, "inputs": {}}
+    for src in (csv, parquet):
+        fmt = src.suffix.lstrip(".")
+        db = work / f"fb_{fmt}.duckdb"
+        log(f"{fmt}: funnelboard load x{repeat}")
+        fb = lb.repeat(lambda: lb.load(src, db), repeat)
+        log(f"{fmt}: load {fb['seconds']:.1f}s peak {fb['peak_mb']:.0f} MB; bare read x{repeat}")
+        bare = lb.repeat(lambda: lb.floor(src, work / f"floor_{fmt}.duckdb"), repeat)
+        log(f"{fmt}: bare {bare['seconds']:.1f}s peak {bare['peak_mb']:.0f} MB")
+        out["inputs"][fmt] = {
+            "file_mb": src.stat().st_size / 1e6,
+            "load": fb,
+            "bare": bare,
+            "ratio": fb["seconds"] / bare["seconds"],
+            "db": str(db),
+            "db_mb": db.stat().st_size / 1e6,
+        }
+    out["csv"], out["warehouse"] = str(csv), out["inputs"]["csv"]["db"]
+    return out
+
+
+def bench_peer(csv: Path, db: Path, repeat: int, timeout: float) -> dict:
+    log(f"metric set on the warm warehouse x{repeat}")
+    lb.metric_set(db)  # warm the OS cache and DuckDB file once, untimed
+    fb_runs = [lb.metric_set(db) for _ in range(repeat)]
+    fb = {
+        "seconds": median([info["seconds"] for _, info in fb_runs]),
+        "wall_seconds": median([r.seconds for r, _ in fb_runs]),
+        "peak_mb": max(r.peak_mb for r, _ in fb_runs),
+        "per_metric": {k: median([info["per_metric"][k] for _, info in fb_runs]) for k in fb_runs[0][1]["per_metric"]},
+        "rows": fb_runs[0][1]["rows"],
+    }
+    log(f"funnelboard metric set {fb['seconds']:.2f}s; pandas peer (timeout {timeout:.0f}s)")
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        return {"funnelboard": fb, "pandas": {"status": "pandas not installed (pip install -e .[bench])"}}
+    runs = []
+    for _ in range(repeat):
+        r = run_child([PYTHON, "-m", "benchmarks.peer_pandas", str(csv), "--quiet"], timeout=timeout)
+        if r.timed_out:
+            return {"funnelboard": fb, "pandas": {"status": f"timed out after {timeout:.0f}s", "seconds": r.seconds, "peak_mb": r.peak_mb}}
+        if not r.ok:
+            return {"funnelboard": fb, "pandas": {"status": f"failed ({r.returncode}): {r.stderr.strip().splitlines()[-1:]}", "peak_mb": r.peak_mb}}
+        runs.append((r, json.loads(r.stdout.strip().splitlines()[-1])))
+    pd_res = {
+        "status": "ok",
+        "seconds": median([i["seconds"] for _, i in runs]),
+        "read_seconds": median([i["read_seconds"] for _, i in runs]),
+        "compute_seconds": median([i["compute_seconds"] for _, i in runs]),
+        "wall_seconds": median([r.seconds for r, _ in runs]),
+        "peak_mb": max(r.peak_mb for r, _ in runs),
+        "rows": runs[0][1]["rows"],
+    }
+    log(f"pandas {pd_res['seconds']:.1f}s peak {pd_res['peak_mb']:.0f} MB")
+    return {"funnelboard": fb, "pandas": pd_res, "ratio": pd_res["seconds"] / fb["seconds"],
+            "ratio_compute_only": pd_res["compute_seconds"] / fb["seconds"]}
+
+
+def bench_scaling(work: Path, sizes: list[int], known: dict[int, dict]) -> list[dict]:
+    rows = []
+    for n in sizes:
+        if n in known:
+            rows.append(known[n])
+            continue
+        d = work / f"scale_{n}"
+        d.mkdir()
+        log(f"scaling: N={n:,}")
+        gen = lb.generate(n, d / "events.csv")
+        load = lb.load(d / "events.csv", d / "fb.duckdb")
+        lb.metric_set(d / "fb.duckdb")  # warm
+        _, info = lb.metric_set(d / "fb.duckdb")
+        rows.append({"n": n, "generate_s": gen.seconds, "load_s": load.seconds, "metrics_s": info["seconds"]})
+        shutil.rmtree(d)
+    return rows
+
+
+def bench_latency(db: str) -> dict:
+    try:
+        mod = importlib.import_module("benchmarks.latency")
+    except ImportError:
+        return {"status": "benchmarks/latency.py not present"}
+    if not hasattr(mod, "run_latency"):
+        return {"status": "benchmarks/latency.py has no run_latency(db_path)"}
+    log("dashboard latency (benchmarks/latency.py)")
+    try:
+        rows = mod.run_latency(Path(db))
+    except Exception as e:  # report, don't lose the other figures
+        return {"status": f"failed: {type(e).__name__}: {e}"}
+    out = {"status": "ok", "rows": [dict(r) for r in rows], "server_peak_mb": getattr(rows, "server_peak_mb", None),
+           "errors": list(getattr(rows, "errors", []) or [])}
+    if hasattr(mod, "markdown"):
+        try:
+            out["markdown"] = mod.markdown(list(rows), out["server_peak_mb"])
+        except Exception:  # fall back to the generic table
+            pass
+    return out
+
+
+# ---- report -------------------------------------------------------------------------------
+
+
+def _find(row: dict, *needles: str) -> float | None:
+    """The first numeric value whose key contains every needle (case-insensitive)."""
+    for k, v in row.items():
+        if all(n in k.lower() for n in needles) and isinstance(v, (int, float)):
+            return float(v)
+    return None
+
+
+def report(res: dict) -> str:
+    m, ld, peer = res["machine"], res["load"], res["peer"]
+    n = ld["n"]
+    parts = [
+        f"# funnelboard benchmark: {n:,} events",
+        "",
+        f"Command: `{res['command']}`. Repeats: {res['repeat']} (times are medians, peaks the maximum).",
+        "",
+        "## Machine",
+        "",
+        md_table(["date", "cpu", "cores", "memory", "OS", "Python", "duckdb", "pyarrow", "numpy", "pandas", "funnelboard"],
+                 [[m["date"], m["cpu"], m["cores"], f"{m['memory_gb']} GB", m["os"], m["python"], m["duckdb"],
+                   m["pyarrow"], m["numpy"], m["pandas"], m["funnelboard"]]]),
+        "",
+        f"1-minute load average at start / end: {res['loadavg_start']:.2f} / {res['loadavg_end']:.2f} "
+        f"(above 0 means other work shared the {m['cores']} cores with the measured children).",
+        "",
+        "## 1. Load + build vs the bare read",
+        "",
+        f"Generate: CSV {ld['generate_csv_s']:.1f} s, Parquet {ld['generate_parquet_s']:.1f} s "
+        f"(`funnelboard generate --events {n}`). `funnelboard load` = the whole CLI child (Python start, "
+        "reading and checking, quarantine, de-duplication, storing, building every model, publishing) into a fresh "
+        "warehouse file. Bare read = a Python child running `CREATE TABLE t AS SELECT * FROM read_csv(file)` "
+        "(or `read_parquet`) into a fresh DuckDB file: the floor. Wall seconds of each child; peak = the child's max RSS.",
+        "",
+        md_table(["input", "file MB", "funnelboard load s", "load peak MB", "bare read s", "bare peak MB", "ratio load / bare", "warehouse MB"],
+                 [[fmt, v["file_mb"], v["load"]["seconds"], v["load"]["peak_mb"], v["bare"]["seconds"], v["bare"]["peak_mb"],
+                   f"{v['ratio']:.2f}x", v["db_mb"]] for fmt, v in ld["inputs"].items()]),
+        "",
+        "## 2. Dashboard latency",
+        "",
+    ]
+    lat = res["latency"]
+    if lat["status"] == "ok" and lat["rows"]:
+        parts += ["From `benchmarks/latency.py` (`run_latency`): the real app as a subprocess on the CSV-loaded warehouse, "
+                  "every callback fired through HTTP with a mix of filters.", ""]
+        if lat.get("markdown"):
+            parts += [lat["markdown"], ""]
+        else:
+            headers = list(dict.fromkeys(k for r in lat["rows"] for k in r))
+            parts += [md_table(headers, [[r.get(h, "") for h in headers] for r in lat["rows"]]), ""]
+        if lat.get("server_peak_mb") is not None:
+            parts += [f"Server peak memory: {lat['server_peak_mb']:.0f} MB.", ""]
+        if lat.get("errors"):
+            parts += [f"Errors seen: {len(lat['errors'])} (first: {lat['errors'][0]}).", ""]
+    else:
+        parts += [f"Not measured: {lat['status']}.", ""]
+
+    fb = peer["funnelboard"]
+    pdr = peer["pandas"]
+    parts += [
+        "## 3. The peer: the same metric set in pandas",
+        "",
+        "funnelboard: one child process opens the warm warehouse and calls `run_metric` for "
+        + ", ".join(f"`{k}`" + (f" by {s}" if s else "") for k, s in lb.METRIC_SET)
+        + " (defaults: whole period, as of the latest event). Time inside the child, after imports "
+        f"(child wall time incl. Python start and imports: {fb['wall_seconds']:.2f} s).",
+        "",
+        "pandas (`benchmarks/peer_pandas.py`): reads the raw CSV, maps labels with the default label map, "
+        "sorts by lead and time, derives next events with `groupby().shift(-1)`; SQL rate by channel "
+        "(ever reached MQL -> ever reached SQL, skips count, no window), completed-spell p50/p90 by stage "
+        "(no Kaplan-Meier), stage accounting by the next event, top 10 (outcome, raw reason) exits, "
+        "stalled = open spells older than the stage's completed p90. Simpler than funnelboard's definitions "
+        "(no quarantine, de-duplication, reason normalisation, conversion window or censoring).",
+        "",
+    ]
+    rows = [["funnelboard (warm warehouse)", fb["seconds"], "-", "-", fb["peak_mb"]]]
+    if pdr.get("status") == "ok":
+        rows.append(["pandas from the CSV", pdr["seconds"], pdr["read_seconds"], pdr["compute_seconds"], pdr["peak_mb"]])
+    else:
+        rows.append([f"pandas: {pdr['status']}", pdr.get("seconds", float("nan")), "-", "-", pdr.get("peak_mb", float("nan"))])
+    parts += [md_table(["who", "seconds", "of which read_csv", "of which compute", "peak MB"], rows), ""]
+    if "ratio" in peer:
+        parts += [f"**funnelboard is {peer['ratio']:.1f}x faster** than the pandas script "
+                  f"({peer['ratio_compute_only']:.1f}x against pandas' compute alone, CSV already in memory).", ""]
+    parts += ["Per metric (funnelboard, seconds):", "",
+              md_table(list(fb["per_metric"]), [list(fb["per_metric"].values())]), ""]
+
+    parts += ["## 4. Scaling", ""]
+    sc = res.get("scaling")
+    if sc:
+        parts += ["Seconds per million events (generate = CSV; load = `funnelboard load` of the CSV; metrics = the metric set above, warm).", "",
+                  md_table(["events", "generate s", "load s", "metrics s", "generate s/M", "load s/M", "metrics s/M"],
+                           [[f"{r['n']:,}", r["generate_s"], r["load_s"], r["metrics_s"], r["generate_s"] / r["n"] * 1e6,
+                             r["load_s"] / r["n"] * 1e6, r["metrics_s"] / r["n"] * 1e6] for r in sc]), ""]
+    else:
+        parts += ["Not run (pass `--scaling`).", ""]
+
+    parts += ["## Budget (DESIGN.md section 5)", "", md_table(["what", "budget", "measured", "verdict"], budget_lines(res)), ""]
+    return "\n".join(parts)
+
+
+def budget_lines(res: dict) -> list[list]:
+    ld, peer, lat, sc = res["load"], res["peer"], res["latency"], res.get("scaling")
+    csv = ld["inputs"]["csv"]
+    n = ld["n"]
+    at = "" if n == 10_000_000 else f" (at {n:,} events, not the 10M of the budget)"
+    v = lambda ok: "met" if ok else "**missed**"  # noqa: E731
+    rows = [
+        ["load + build, CSV in", f"<= {BUDGET_RATIO} x bare read_csv", f"{csv['ratio']:.2f}x ({csv['load']['seconds']:.1f} s vs {csv['bare']['seconds']:.1f} s){at}", v(csv["ratio"] <= BUDGET_RATIO)],
+        ["peak memory of load + build", "<= 2 GB", f"{csv['load']['peak_mb']:.0f} MB CSV, {ld['inputs']['parquet']['load']['peak_mb']:.0f} MB Parquet{at}",
+         v(max(x["load"]["peak_mb"] for x in ld["inputs"].values()) <= BUDGET_PEAK_MB)],
+    ]
+    if lat["status"] == "ok" and lat["rows"]:
+        p95s = [x for x in (_find(r, "p95") for r in lat["rows"]) if x is not None]
+        mems = [lat["server_peak_mb"]] if lat.get("server_peak_mb") is not None else []
+        rows.append(["every dashboard callback p95", "<= 150 ms", f"worst p95 {max(p95s):.0f} ms" if p95s else "see table",
+                     v(max(p95s) <= BUDGET_P95_MS) if p95s else "see section 2"])
+        rows.append(["server memory", "<= 1 GB", f"{max(mems):.0f} MB" if mems else "see table",
+                     v(max(mems) <= BUDGET_SERVER_MB) if mems else "see section 2"])
+    else:
+        rows.append(["every dashboard callback p95", "<= 150 ms", "not measured in this run", "-"])
+        rows.append(["server memory", "<= 1 GB", "not measured in this run", "-"])
+    rows.append(["first page drawn in a browser", "<= 2 s", "not measured by this harness", "-"])
+    if "ratio" in peer:
+        rows.append(["metric set vs pandas", ">= 10 x faster", f"{peer['ratio']:.1f}x ({peer['funnelboard']['seconds']:.2f} s vs {peer['pandas']['seconds']:.1f} s){at}", v(peer["ratio"] >= BUDGET_PEER)])
+    else:
+        rows.append(["metric set vs pandas", ">= 10 x faster", f"pandas: {peer['pandas']['status']}", "-"])
+    big = {r["n"]: r for r in sc or []}
+    if 1_000_000 in big and 10_000_000 in big:
+        a, b = big[1_000_000], big[10_000_000]
+        growth = {k: (b[k] / b["n"]) / (a[k] / a["n"]) for k in ("load_s", "metrics_s")}
+        rows.append(["1M -> 10M events", "no faster than linear",
+                     f"per-event time at 10M / at 1M: load {growth['load_s']:.2f}, metrics {growth['metrics_s']:.2f}",
+                     v(max(growth.values()) <= 1.1)])
+    else:
+        rows.append(["1M -> 10M events", "no faster than linear", "needs `--scaling` with `--events 10000000`", "-"])
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
+    ap.add_argument("--events", type=int, default=100_000, help="events to generate (default 100,000)")
+    ap.add_argument("--repeat", type=int, help="runs per timing, median reported (default 1 at >= 10M, else 3)")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "RESULTS.md")
+    ap.add_argument("--skip-latency", action="store_true", help="skip the dashboard latency part")
+    ap.add_argument("--scaling", action="store_true", help="also run N = 100k, 1M (and 10M when --events 10000000)")
+    ap.add_argument("--peer-timeout", type=float, default=1200, help="seconds before the pandas peer is stopped")
+    ap.add_argument("--json", type=Path, help="also write the raw figures as JSON")
+    ap.add_argument("--workdir", type=Path, help="where to generate (default: a temp dir, removed after)")
+    args = ap.parse_args(argv)
+    repeat = args.repeat or (1 if args.events >= 10_000_000 else 3)
+    command = "python -m benchmarks.run " + " ".join(sys.argv[1:] if argv is None else argv)
+
+    res: dict = {"machine": machine(), "repeat": repeat, "command": command.strip(), "loadavg_start": os.getloadavg()[0]}
+    tmp = tempfile.mkdtemp(prefix="fbbench-", dir=args.workdir)
+    work = Path(tmp)
+    try:
+        res["load"] = bench_load(work, args.events, repeat)
+        res["peer"] = bench_peer(Path(res["load"]["csv"]), Path(res["load"]["warehouse"]), repeat, args.peer_timeout)
+        res["latency"] = {"status": "skipped (--skip-latency)"} if args.skip_latency else bench_latency(res["load"]["warehouse"])
+        if args.scaling:
+            sizes = [100_000, 1_000_000] + ([10_000_000] if args.events == 10_000_000 else [])
+            known = {args.events: {"n": args.events, "generate_s": res["load"]["generate_csv_s"],
+                                   "load_s": res["load"]["inputs"]["csv"]["load"]["seconds"],
+                                   "metrics_s": res["peer"]["funnelboard"]["seconds"]}}
+            res["scaling"] = bench_scaling(work, sizes, known)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    res["loadavg_end"] = os.getloadavg()[0]
+    text = report(res)
+    args.out.write_text(text + "\n")
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2, default=str))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The benchmark harness runs end to end on a small input and reports every section (no timed assertions)."""
+
+import json
+import re
+
+import pytest
+
+
+from benchmarks import run  # noqa: E402
+
+
+@pytest.mark.slow
+def test_harness_reports_every_section(tmp_path):
+    out, raw = tmp_path / "RESULTS.md", tmp_path / "raw.json"
+    assert run.main(["--events", "20000", "--repeat", "1", "--skip-latency", "--out", str(out), "--json", str(raw),
+                     "--workdir", str(tmp_path)]) == 0
+    text = out.read_text()
+    for heading in ("## Machine", "## 1. Load + build vs the bare read", "## 2. Dashboard latency",
+                    "## 3. The peer", "## 4. Scaling", "## Budget (DESIGN.md section 5)"):
+        assert heading in text
+    assert "20,000 events" in text
+    assert re.search(r"\| csv \|", text) and re.search(r"\| parquet \|", text)
+    assert "skipped (--skip-latency)" in text
+    for line in ("load + build, CSV in", "peak memory of load + build", "metric set vs pandas"):
+        assert line in text
+
+    res = json.loads(raw.read_text())
+    assert res["machine"]["cores"] >= 1
+    for fmt in ("csv", "parquet"):
+        v = res["load"]["inputs"][fmt]
+        assert v["load"]["seconds"] > 0 and v["bare"]["seconds"] > 0 and v["ratio"] > 0
+        assert v["load"]["peak_mb"] > 0 and v["bare"]["peak_mb"] > 0
+    peer = res["peer"]
+    assert peer["pandas"]["status"] == "ok"
+    assert peer["funnelboard"]["seconds"] > 0 and peer["pandas"]["seconds"] > 0 and peer["ratio"] > 0
+    assert all(t > 0 for t in peer["funnelboard"]["per_metric"].values())
+    assert peer["pandas"]["rows"]["stalled"] > 0 and peer["funnelboard"]["rows"]["stalled"] > 0

@@ -1,0 +1,58 @@
+"""The latency benchmark fires every callback of every page through HTTP and each answers (no timings asserted)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.latency import markdown, run_latency
+from etl.generate import generate
+from etl.load import load_files
+from funnelboard.config import load_config
+from tests.conftest import NOW
+
+PAGES = {"/", "/funnel", "/segments", "/time-in-stage", "/disqualifiers", "/stalled", "/leads", "/data-quality", "/lead/<id>"}
+# What each page must have fired besides the shell's callbacks (badge, filter bar, router, nav links).
+PAGE_CALLBACKS = {
+    "/": ["weekly-movers.children", "weekly-cards.children"],
+    "/funnel": ["funnel-graph.figure", "cohort-heatmap-graph.figure"],
+    "/segments": ["segments-conversion.figure"],
+    "/time-in-stage": ["tis-quantiles.figure", "tis-survival.figure", "tis-distribution.figure"],
+    "/disqualifiers": ["dq-pareto.figure"],
+    "/stalled": ["stalled-summary.children", "stalled[fb-download].data (CSV click)"],
+    "/leads": ["leads-header.children", "leads[fb-download].data (CSV click)"],
+    "/data-quality": ["quality-message.children"],
+    "/lead/<id>": ["lead-header.children"],
+}
+SHELL = ["dq-badge.children", "filter-bar.children", "_pages_content.children", "*[fb-nav].href"]
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("latency")
+    events = generate(out=folder / "events.csv", n_leads=1500, seed=5, dirty=True).path
+    db = folder / "wh.duckdb"
+    load_files(db, [events], load_config(None), now=NOW)
+    return run_latency(db, repeats=1, warmup=False)
+
+
+def test_every_page_and_callback_fired_and_answered(result):
+    assert result.errors == []
+    assert set(result.fired) == PAGES
+    for page, expected in PAGE_CALLBACKS.items():
+        fired = result.fired[page]
+        for name in SHELL + expected:
+            assert any(cb.startswith(name) for cb in fired), (page, name, fired)
+    for row in result:
+        assert row["errors"] == 0 and row["n"] >= 1, row
+        if "url.href" not in row["callback"]:  # URL writers answer 204 on load, as in the browser
+            assert row["statuses"] == [200], row
+
+
+def test_filter_mix_and_report(result):
+    funnel = next(r for r in result if r["page"] == "/funnel" and r["callback"].startswith("funnel-graph.figure"))
+    assert funnel["filters"] == "none, channel, owner, 2 weeks"
+    segments = next(r for r in result if r["page"] == "/segments" and r["callback"].startswith("segments-conversion"))
+    assert "segment x segment2" in segments["filters"]
+    assert result.server_peak_mb and result.server_peak_mb > 10
+    table = markdown(result, result.server_peak_mb)
+    assert "| /funnel | `funnel-graph.figure" in table and "Server peak RSS" in table
