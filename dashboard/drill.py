@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
-from urllib.parse import parse_qsl, urlencode
 
 import dash
 from dash import Input, Output, State, callback
@@ -20,15 +19,13 @@ from dashboard.app import URL, gateway
 from funnelboard.config import FunnelConfig
 from funnelboard.errors import UserError
 
-Mapper = Callable[[dict, FunnelConfig], dict[str, str | None] | None]
+Mapper = Callable[[dict, FunnelConfig, str | None], dict[str, str | None] | None]
 LEADS = "/leads"
 
 
 def leads_href(search: str | None, changes: dict[str, str | None], config: FunnelConfig) -> str:
     """/leads with the shared part of the current query, then the mark's keys (None drops a key)."""
-    kept = [(k, v) for k, v in parse_qsl(state.keep_global(search, config.segments).lstrip("?")) if k not in changes]
-    pairs = kept + [(k, v) for k, v in changes.items() if v is not None]
-    return LEADS + ("?" + urlencode(pairs) if pairs else "")
+    return LEADS + state.replace_keys(state.keep_global(search, config.segments), changes)
 
 
 def week_span(week: str) -> dict[str, str]:
@@ -36,7 +33,7 @@ def week_span(week: str) -> dict[str, str]:
     return {"from": monday.isoformat(), "to": (monday + timedelta(days=6)).isoformat()}
 
 
-def funnel_bar(point: dict, config: FunnelConfig) -> dict | None:
+def funnel_bar(point: dict, config: FunnelConfig, _search: str | None = None) -> dict | None:
     """A cohort-view bar: cohort members (first stage in the period) that reached the stage, no window.
     A period-view bar: the leads that reached the stage in the period (its cohort, whatever came next)."""
     stage = point.get("stage")
@@ -57,14 +54,14 @@ def segment_point(point: dict, config: FunnelConfig, search: str | None = None) 
     return {**values, "from_stage": view.from_stage, "to_stage": view.to_stage, "which": None}
 
 
-def cohort_cell(point: dict, config: FunnelConfig) -> dict | None:
+def cohort_cell(point: dict, config: FunnelConfig, _search: str | None = None) -> dict | None:
     """A heatmap cell: the week's cohort for the cell's stage pair."""
     if "week" not in point or point.get("from_stage") not in config.stages or point.get("to_stage") not in config.stages:
         return None
     return {**week_span(point["week"]), "from_stage": point["from_stage"], "to_stage": point["to_stage"], "which": None}
 
 
-def weekly_point(point: dict, config: FunnelConfig) -> dict | None:
+def weekly_point(point: dict, config: FunnelConfig, _search: str | None = None) -> dict | None:
     """A weekly KPI point: reached_<stage> -> the leads reaching it that week; sql_rate -> that week's MQL cohort."""
     kpi, week = point.get("kpi", ""), point.get("week")
     if not week:
@@ -89,7 +86,7 @@ def click_target(mapper, click: dict | None, search: str | None) -> str | None:
         config = gateway().config()
     except UserError:
         return None
-    changes = mapper(point, config, search) if mapper is segment_point else mapper(point, config)
+    changes = mapper(point, config, search)
     return None if changes is None else leads_href(search, changes, config)
 
 

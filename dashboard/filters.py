@@ -9,7 +9,7 @@ carry the bar's part of the query, so a filter follows the user from page to pag
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
@@ -102,10 +102,7 @@ def build_bar(search: str | None) -> list:
 
 def _bar_search(current: str | None, dates: dict[str, str | None], choices: dict[str, str | None]) -> str:
     """The query string with the bar's keys replaced by the controls' values, other keys kept in place."""
-    owned = set(dates) | set(choices)
-    kept = [(k, v) for k, v in parse_qsl((current or "").lstrip("?")) if k not in owned]
-    pairs = [(k, v[:10]) for k, v in dates.items() if v] + [(k, v) for k, v in choices.items() if v] + kept
-    return "?" + urlencode(pairs) if pairs else ""
+    return state.replace_keys(current, {**{k: v[:10] if v else None for k, v in dates.items()}, **choices})
 
 
 def _same(search_a: str | None, search_b: str | None) -> bool:

@@ -125,6 +125,13 @@ def global_part(state: ViewState) -> ViewState:
     return ViewState(start=state.start, end=state.end, as_of=state.as_of, filters=state.filters)
 
 
+def replace_keys(search: str | None, changes: dict[str, str | None]) -> str:
+    """The query string with `changes` applied: each key's old value dropped, its new one (if any) added."""
+    pairs = [(k, v) for k, v in parse_qsl((search or "").lstrip("?")) if k not in changes]
+    pairs += [(k, v) for k, v in changes.items() if v]
+    return "?" + urlencode(pairs) if pairs else ""
+
+
 def keep_global(search: str | None, segments: tuple[str, ...] | None = None) -> str:
     """The query string reduced to the keys every page shares: period, as-of and segment filters.
 

@@ -56,6 +56,15 @@ def column(field: str, header: str | None = None, *, kind: str = "text", width: 
     return col
 
 
+def lead_columns(segments) -> list[dict]:
+    """The lead columns every lead list ends with, as the metrics order them: owner, the other segments, amount."""
+    return [
+        column("owner", "Owner", width=140),
+        *[column(s, width=130) for s in segments if s != "owner"],
+        column("amount", "Amount", kind="int", width=110),
+    ]
+
+
 def table_block(table_id: str, title: str, columns: Sequence[dict], *, height: int = 480, note: str = "") -> html.Div:
     """A panel: title, row count, Export CSV button, the grid and its download."""
     return html.Div(

@@ -34,6 +34,16 @@ def graph_page(title: str, subtitle: str, graph_ids: list[str], *, side_by_side:
     )
 
 
+def configured_segments() -> tuple[str, ...]:
+    """The warehouse's segment columns for a layout; none without a warehouse (its callback says how to load one)."""
+    from dashboard.app import gateway
+
+    try:
+        return gateway().config().segments
+    except UserError:
+        return ()
+
+
 def empty_state(message: str) -> html.Div:
     return html.Div(message, className="empty")
 

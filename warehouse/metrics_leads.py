@@ -20,10 +20,12 @@ def leads(ctx: Context, req: MetricRequest) -> list[dict]:
         raise UserError(f"unknown --which '{req.which}'; expected one of {', '.join(WHICH)}.")
     rows = ctx.run_sql("leads", req, {**_period_params(req), "which": req.which}, _conversion_identifiers(ctx, req))
     from_stage, to_stage = _conversion_stages(ctx, req)
-    return [_lead_row(ctx, r, from_stage, to_stage) for r in rows]
+    has_owner = OWNER in attribute_columns(ctx.config)  # once, not per row: lists run to millions
+    segments = [c for c in ctx.config.segments if c != OWNER]
+    return [_lead_row(r, from_stage, to_stage, has_owner, segments) for r in rows]
 
 
-def _lead_row(ctx: Context, r: dict, from_stage: str, to_stage: str) -> dict:
+def _lead_row(r: dict, from_stage: str, to_stage: str, has_owner: bool, segments: list[str]) -> dict:
     """Lead columns in the stalled list's order: ids and times, owner, the other segments, amount."""
     row = {
         "lead_id": r["lead_id"],
@@ -36,8 +38,8 @@ def _lead_row(ctx: Context, r: dict, from_stage: str, to_stage: str) -> dict:
         "stage_now": r["stage_now"],
         "in_stage_since": r["in_stage_since"],
     }
-    row[OWNER] = r[OWNER] if OWNER in attribute_columns(ctx.config) else None
-    row.update({s: r[s] for s in ctx.config.segments if s != OWNER})
+    row[OWNER] = r[OWNER] if has_owner else None
+    row.update({s: r[s] for s in segments})
     row["amount"] = r["amount_value"]
     return row
 

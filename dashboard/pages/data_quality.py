@@ -175,7 +175,7 @@ def update(_pathname: str | None):
         *grid_rows(reasons),
         *grid_rows(labels),
         *grid_rows(example_rows()[1]),
-        *_first_rows(status.quarantined_rows(g, limit=DISPLAY_CAP), quarantined),
+        *grid_rows(status.quarantined_rows(g, limit=DISPLAY_CAP), quarantined),
         not reasons,
         not reasons,
         None if reasons else empty_state(NO_QUARANTINE),
@@ -213,14 +213,6 @@ def example_rows(*_url) -> tuple[str, list[dict]]:
 @exports(QUARANTINE)
 def quarantine_rows(*_url) -> tuple[str, list[dict]]:
     return "quarantine", status.quarantined_rows(gateway())
-
-
-def _first_rows(rows: list[dict], total: int) -> tuple[list[dict], str]:
-    """grid_rows for a table whose query already stopped at DISPLAY_CAP rows of `total`."""
-    shown, text = grid_rows(rows)
-    if total > len(rows):
-        text = f"first {len(rows):,} of {total:,} rows shown · the export has all"
-    return shown, text
 
 
 def _summary(totals: dict, span: dict, published_at: str | None) -> list:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode
-
 import dash
 from dash import Input, Output, callback, dcc, html
 
 from dashboard.app import URL, gateway
-from dashboard.tables import column, exports, grid_ids, grid_rows, table_block
-from dashboard.views import guarded, view_request
+from dashboard.tables import column, exports, grid_ids, grid_rows, lead_columns, table_block
+from dashboard.state import replace_keys
+from dashboard.views import configured_segments, guarded, view_request
 from warehouse.metrics import run_metric
 from dashboard import theme
 
@@ -30,20 +29,16 @@ def columns(segments) -> list[dict]:
         column("immature", "Immature", width=100),
         column("stage_now", "Stage now", width=120),
         column("in_stage_since", "Since (UTC)", width=150),
-        column("owner", "Owner", width=140),
-        *[column(s, width=130) for s in segments if s != "owner"],
-        column("amount", "Amount", kind="int", width=110),
+        *lead_columns(segments),
     ]
 
 
 def layout(**_query) -> html.Div:
-    from dashboard.pages.stalled import gateway_segments
-
     return html.Div(
         [
             html.H1("Leads", className="page-title"),
             html.Div(id=HEADER),
-            table_block(TABLE, "Cohort members", columns(gateway_segments()), height=560),
+            table_block(TABLE, "Cohort members", columns(configured_segments()), height=560),
         ]
     )
 
@@ -53,12 +48,6 @@ def lead_rows(_pathname, search):
     g = gateway()
     req, _view = view_request(g, search)
     return "leads", run_metric(g, "leads", req)
-
-
-def _with(search: str | None, **changes) -> str:
-    pairs = [(k, v) for k, v in parse_qsl((search or "").lstrip("?")) if k not in changes]
-    pairs += [(k, v) for k, v in changes.items() if v]
-    return "?" + urlencode(pairs) if pairs else ""
 
 
 @callback(Output(HEADER, "children"), Output(GRID, "rowData"), Output(COUNT, "children"), Input(URL, "search"))
@@ -88,7 +77,7 @@ def update(search: str | None):
         ),
         html.Div(
             [
-                dcc.Link(label, href=_with(search, which=None if key == "all" else key),
+                dcc.Link(label, href=replace_keys(search, {"which": None if key == "all" else key}),
                          className="tab" + (" tab-active" if key == which else ""))
                 for key, label in WHICH_LABELS
             ],

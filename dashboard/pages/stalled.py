@@ -6,8 +6,8 @@ import dash
 from dash import Input, Output, callback, html
 
 from dashboard.app import URL, gateway
-from dashboard.tables import column, exports, grid_ids, grid_rows, table_block
-from dashboard.views import guarded, view_request
+from dashboard.tables import column, exports, grid_ids, grid_rows, lead_columns, table_block
+from dashboard.views import configured_segments, guarded, view_request
 from warehouse.metrics import run_metric
 
 dash.register_page(__name__, path="/stalled", name="Stalled", order=5, title="funnelboard · stalled leads")
@@ -15,7 +15,6 @@ dash.register_page(__name__, path="/stalled", name="Stalled", order=5, title="fu
 TABLE = "stalled"
 SUMMARY = "stalled-summary"
 GRID, COUNT = grid_ids(TABLE)
-SEGMENT_COLUMNS = ("channel", "industry", "service_line", "region", "company_size")
 
 
 def columns(segments) -> list[dict]:
@@ -26,15 +25,13 @@ def columns(segments) -> list[dict]:
         column("age_days", "Age (days)", kind="number", width=110) | {"sort": "desc", "sortIndex": 1},
         column("threshold_days", "Threshold (days)", kind="number", width=130),
         column("threshold_source", "Threshold from", width=130),
-        column("owner", "Owner", width=140),
-        *[column(s, width=130) for s in segments if s != "owner"],
-        column("amount", "Amount", kind="int", width=110),
+        *lead_columns(segments),
         column("entered_at", "In stage since (UTC)", width=160),
     ]
 
 
 def layout(**_query) -> html.Div:
-    segments = gateway_segments()
+    segments = configured_segments()
     return html.Div(
         [
             html.H1("Stalled leads", className="page-title"),
@@ -48,13 +45,6 @@ def layout(**_query) -> html.Div:
             table_block(TABLE, "Stalled now", columns(segments), height=560),
         ]
     )
-
-
-def gateway_segments() -> tuple[str, ...]:
-    try:
-        return gateway().config().segments
-    except Exception:  # no warehouse yet: the callback says so
-        return SEGMENT_COLUMNS
 
 
 @exports(TABLE)
