@@ -326,6 +326,33 @@ def _export_clicks(deps: list[dict], page: Page, label: str) -> list[Fire]:
     return fires
 
 
+def _grid_requests(deps: list[dict], page: Page, label: str) -> list[Fire]:
+    """What a paged grid (AG Grid's infinite row model) asks once drawn: its first block of rows,
+    in its default order. The grid's JavaScript sends it, not the renderer's initial calls."""
+    fires = []
+    grids = [cid for cid, props in page.components.values() if props.get("rowModelType") == "infinite"]
+    for dep in deps:
+        if not any(i["property"] == "getRowsRequest" for i in dep["inputs"]):
+            continue
+        pattern = _parse_dep_id(dep["inputs"][0]["id"])
+        for cid in (g for g in grids if _matches(pattern, g)):
+            request = {"startRow": 0, "endRow": 100, "sortModel": [], "filterModel": {}}
+            outputs = []
+            for oid, prop in _split_output(dep["output"]):
+                out = _parse_dep_id(oid)
+                out = {k: (cid[k] if isinstance(v, list) else v) for k, v in out.items()}
+                outputs.append({"id": out, "property": prop.split("@")[0]})
+            fires.append(Fire(label, _callback_name(dep["output"], cid.get("table")) + " (first block)", {
+                "output": dep["output"],
+                "outputs": outputs if len(outputs) > 1 else outputs[0],
+                "inputs": [{"id": cid, "property": "getRowsRequest", "value": request}],
+                "changedPropIds": [f"{_id_key(cid)}.getRowsRequest"],
+                "parsedChangedPropsIds": [cid],
+                "state": [page.value(_parse_dep_id(s["id"]), s["property"]) for s in dep["state"]],
+            }, expect_update=True))
+    return fires
+
+
 # --------------------------------------------------------------------------- a page visit
 
 
@@ -387,13 +414,14 @@ class Client:
                 self.last_payloads.append(payload)
                 for cid, props in payload["response"].items():
                     for prop, value in props.items():
-                        if prop == "children" and cid in ("filter-bar", "_pages_content"):
+                        if prop == "children" and (cid in ("filter-bar", "_pages_content") or '"fb-body"' in cid):
                             chunks.append(value)
 
         run([f for dep in self.deps for f in _bodies(dep, page, None, label)])
         while chunks:
             new = page.insert(chunks.pop(0))
             run([f for dep in self.deps for f in _bodies(dep, page, new, label)])
+        run(_grid_requests(self.deps, page, label))
         if clicks:
             run(_export_clicks(self.deps, page, label))
         self.last_page = page
@@ -427,8 +455,9 @@ def _discover(client: Client) -> tuple[str, str, date]:
                 last = last or date.fromisoformat(str(props["max_date_allowed"])[:10])
         for payload in client.last_payloads:  # a grid's rows come in its callback's response
             for props in payload["response"].values():
-                if props.get("rowData") and "lead_id" in props["rowData"][0]:
-                    lead = lead or props["rowData"][0]["lead_id"]
+                rows = props.get("rowData") or (props.get("getRowsResponse") or {}).get("rowData")
+                if rows and "lead_id" in rows[0]:
+                    lead = lead or rows[0]["lead_id"]
         if owner and last and lead:
             return owner, lead, last
     raise RuntimeError(f"could not read an owner / the last date / a lead from the app: {owner}, {last}, {lead}")

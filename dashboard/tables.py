@@ -17,10 +17,13 @@ from dash import ALL, MATCH, Input, Output, State, callback, ctx, dcc, html, no_
 
 from dashboard.app import URL
 from funnelboard.export import rows_to_csv
+from warehouse.lists import Slice
 
 DISPLAY_CAP = 5_000  # rows sent to the browser; the export has them all
-GRID, EXPORT, DOWNLOAD, COUNT = "fb-grid", "fb-export", "fb-download", "fb-count"
+BLOCK = 100  # rows per request of a paged grid
+GRID, EXPORT, DOWNLOAD, COUNT, BODY = "fb-grid", "fb-export", "fb-download", "fb-count", "fb-body"
 _EXPORTS: dict[str, Callable[[str | None, str | None], tuple[str, list[dict]]]] = {}
+_WINDOWS: dict[str, Callable[[str | None, Slice], tuple[list[dict], int]]] = {}
 
 NUMBER = {"function": "params.value == null ? '' : d3.format(',.1f')(params.value)"}
 INTEGER = {"function": "params.value == null ? '' : d3.format(',')(params.value)"}
@@ -39,6 +42,16 @@ def exports(table_id: str):
 
 def export_rows(table_id: str, pathname: str | None, search: str | None) -> tuple[str, list[dict]]:
     return _EXPORTS[table_id](pathname, search)
+
+
+def windows(table_id: str):
+    """Register how a paged table fetches a window of its rows: fn(search, Slice) -> (rows, total)."""
+
+    def register(fn):
+        _WINDOWS[table_id] = fn
+        return fn
+
+    return register
 
 
 def column(field: str, header: str | None = None, *, kind: str = "text", width: int | None = None, link: str | None = None) -> dict:
@@ -72,14 +85,14 @@ def table_block(table_id: str, title: str, columns: Sequence[dict], *, height: i
             html.Div(
                 [
                     html.H2(title, className="panel-title"),
-                    html.Span(id={"type": COUNT, "table": table_id}, className="table-count"),
+                    html.Span(id={"type": COUNT, "table": table_id, "v": "all"}, className="table-count"),
                     html.Button("Export CSV", id={"type": EXPORT, "table": table_id}, className="button", n_clicks=0),
                 ],
                 className="table-head",
             ),
             html.P(note, className="table-note") if note else None,
             dcc.Loading(dag.AgGrid(
-                id={"type": GRID, "table": table_id},
+                id={"type": GRID, "table": table_id, "v": "all"},
                 columnDefs=list(columns),
                 rowData=[],
                 defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90, "flex": 1},
@@ -96,7 +109,66 @@ def table_block(table_id: str, title: str, columns: Sequence[dict], *, height: i
 
 def grid_ids(table_id: str) -> tuple[dict, dict]:
     """(grid id, count id) of a table, for the page's Output()s."""
-    return {"type": GRID, "table": table_id}, {"type": COUNT, "table": table_id}
+    return {"type": GRID, "table": table_id, "v": "all"}, {"type": COUNT, "table": table_id, "v": "all"}
+
+
+def paged_table_block(table_id: str, title: str, *, note: str = "") -> html.Div:
+    """A panel for a list too long to send whole: title, Export CSV button, and a body that
+    `paged_body` fills with a row count and a grid fetching BLOCK rows at a time (sorted in SQL)."""
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.H2(title, className="panel-title"),
+                    html.Button("Export CSV", id={"type": EXPORT, "table": table_id}, className="button", n_clicks=0),
+                ],
+                className="table-head",
+            ),
+            html.P(note, className="table-note") if note else None,
+            html.Div(id={"type": BODY, "table": table_id}),
+            dcc.Download(id={"type": DOWNLOAD, "table": table_id}),
+        ],
+        className="panel table-panel",
+    )
+
+
+def body_id(table_id: str) -> dict:
+    return {"type": BODY, "table": table_id}
+
+
+def paged_body(table_id: str, columns: Sequence[dict], search: str | None, *, height: int = 560) -> list:
+    """A fresh grid for this URL (its id carries the query string, so a new filter starts a new
+    datasource) and its row count, both filled by `fetch_window` as the grid asks for rows."""
+    version = search or "?"
+    return [
+        html.Span(id={"type": COUNT, "table": table_id, "v": version}, className="table-count"),
+        dag.AgGrid(
+            id={"type": GRID, "table": table_id, "v": version},
+            columnDefs=[{k: v for k, v in c.items() if k != "filter"} for c in columns],
+            rowModelType="infinite",
+            # sorting happens in SQL over the whole list; the filter bar filters (column filters would
+            # only see the rows fetched so far)
+            defaultColDef={"sortable": True, "filter": False, "resizable": True, "minWidth": 90, "flex": 1},
+            dashGridOptions={
+                "cacheBlockSize": BLOCK, "maxBlocksInCache": 20, "infiniteInitialRowCount": 1,
+                "pagination": True, "paginationPageSize": 50, "paginationPageSizeSelector": False,
+                "animateRows": False, "localeText": {"noRowsToShow": "No rows match these filters."},
+            },
+            style={"height": f"{height}px"},
+            className="ag-theme-quartz",
+        ),
+    ]
+
+
+def window_rows(table_id: str, search: str | None, request: dict | None) -> tuple[dict, str]:
+    """The grid's answer to one getRowsRequest (rows startRow..endRow in the asked sort) and the count text."""
+    request = request or {}
+    start = max(int(request.get("startRow") or 0), 0)
+    end = max(int(request.get("endRow") or start + BLOCK), start)
+    sort = tuple((m["colId"], m.get("sort") == "desc") for m in request.get("sortModel") or [])
+    rows, total = _WINDOWS[table_id](search, Slice(offset=start, limit=min(end - start, 1000), sort=sort))
+    shown = [{k: _cell(v) for k, v in r.items()} for r in rows]
+    return {"rowData": shown, "rowCount": total}, f"{total:,} row" + ("" if total == 1 else "s")
 
 
 def grid_rows(rows: list[dict], total: int | None = None) -> tuple[list[dict], str]:
@@ -136,8 +208,24 @@ def export_csv(n_clicks: int, pathname: str | None, search: str | None):
 
 
 @callback(
+    Output({"type": GRID, "table": MATCH, "v": MATCH}, "getRowsResponse"),
+    Output({"type": COUNT, "table": MATCH, "v": MATCH}, "children"),
+    Input({"type": GRID, "table": MATCH, "v": MATCH}, "getRowsRequest"),
+    State(URL, "search"),
+    prevent_initial_call=True,
+)
+def fetch_window(request: dict | None, search: str | None):
+    from funnelboard.errors import UserError
+
+    try:
+        return window_rows(ctx.triggered_id["table"], search, request)
+    except UserError as exc:
+        return {"rowData": [], "rowCount": 0}, str(exc)
+
+
+@callback(
     Output(URL, "href", allow_duplicate=True),
-    Input({"type": GRID, "table": ALL}, "cellClicked"),
+    Input({"type": GRID, "table": ALL, "v": ALL}, "cellClicked"),
     State(URL, "search"),
     prevent_initial_call=True,
 )

@@ -97,8 +97,8 @@ class Context:
             raise UserError("the conversion window must be 0 (none) or a positive number of days.")
         return replace(req, as_of=as_of, start=start, end=end, window_days=window)
 
-    def run_sql(self, name: str, req: MetricRequest, params: dict, identifiers: dict[str, str | None]) -> list[dict]:
-        """Run queries/metrics/<name>.sql with markers bound, filters added and params bound."""
+    def compile(self, name: str, req: MetricRequest, params: dict, identifiers: dict[str, str | None]) -> tuple[exp.Query, dict]:
+        """queries/metrics/<name>.sql with markers bound and filters added, and the parameters it uses."""
         model = _metric_model(name)
         tree = expand(model.tree, expansion(self.config))
         tree = _bind(tree, identifiers)
@@ -107,12 +107,22 @@ class Context:
         missing = set(model.params) - set(bound)
         if missing:
             raise RuntimeError(f"metric {name} needs parameters {sorted(missing)}")
-        result = self.gateway.query(tree.sql(dialect="duckdb"), {**bound, **filter_params}, row_cap=METRIC_ROW_CAP)
+        return tree, {**bound, **filter_params}
+
+    def run_tree(self, name: str, tree: exp.Query, params: dict) -> list[dict]:
+        """Run a compiled tree, binding only the parameters it still uses."""
+        used = {p.name for p in tree.find_all(exp.Placeholder)}
+        result = self.gateway.query(tree.sql(dialect="duckdb"), {k: v for k, v in params.items() if k in used}, row_cap=METRIC_ROW_CAP)
         if result.truncated:
             raise UserError(
                 f"metric {name} has more than {METRIC_ROW_CAP:,} rows; narrow it with --from/--to or --filter."
             )
         return result.dicts()
+
+    def run_sql(self, name: str, req: MetricRequest, params: dict, identifiers: dict[str, str | None]) -> list[dict]:
+        """Run queries/metrics/<name>.sql with markers bound, filters added and params bound."""
+        tree, bound = self.compile(name, req, params, identifiers)
+        return self.run_tree(name, tree, bound)
 
 
 _MODELS: dict[str, Model] = {}
@@ -282,6 +292,17 @@ def run_metric(gateway: Gateway, name: str, req: MetricRequest) -> list[dict]:
     if name not in REGISTRY:
         raise UserError(f"unknown metric '{name}'; `funnelboard query --list` names them.")
     return REGISTRY[name].run(Context(gateway), req)
+
+
+def run_list(gateway: Gateway, name: str, req: MetricRequest, sl) -> tuple[list[dict], int]:
+    """A window of a list metric (leads, stalled), sorted and cut in SQL, and the list's length."""
+    from warehouse.metrics_leads import leads_page
+    from warehouse.metrics_more import stalled_page
+
+    pages = {"leads": leads_page, "stalled": stalled_page}
+    if name not in pages:
+        raise UserError(f"'{name}' is not a list; lists: {', '.join(pages)}.")
+    return pages[name](Context(gateway), req, sl)
 
 
 # The rest of the metrics register themselves on import.

@@ -8,21 +8,48 @@ from __future__ import annotations
 
 from warehouse.metrics import Context, MetricRequest, _period_params, business_day_clock, register
 from warehouse.metrics_more import OWNER, _conversion_identifiers, _conversion_stages
+from sqlglot import exp
+
 from warehouse.build import attribute_columns
+from warehouse.lists import EVERYTHING, TOTAL, Slice, cut, ordering, split_total
 from funnelboard.errors import UserError
 
 WHICH = ("all", "converted", "not_converted")
 
 
-def leads(ctx: Context, req: MetricRequest) -> list[dict]:
+LEADS_ORDER = [("from_at", True), ("lead_id", False)]
+
+
+def leads_page(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING) -> tuple[list[dict], int]:
+    """The cohort members of the window (sorted, cut and counted in the query's `page` step, so the
+    stage each is in now is looked up for the window's leads only) and the cohort's size."""
     req = ctx.resolve(req)
     if req.which not in WHICH:
         raise UserError(f"unknown --which '{req.which}'; expected one of {', '.join(WHICH)}.")
-    rows = ctx.run_sql("leads", req, {**_period_params(req), "which": req.which}, _conversion_identifiers(ctx, req))
+    params = {**_period_params(req), "which": req.which, "limit": None, "offset": 0}
+    tree, params = ctx.compile("leads", req, params, _conversion_identifiers(ctx, req))
+    page = next(c.this for c in tree.ctes if c.alias == "page")
+    sortable = ["lead_id", "from_at", "to_at", "converted", "immature", *ctx.config.segments, "amount"]
+    in_page = {c: exp.column("amount_value" if c == "amount" else c, quoted=c in ctx.config.segments) for c in sortable}
+    in_final = {c: exp.column("amount_value" if c == "amount" else c, table="p", quoted=c in ctx.config.segments) for c in sortable}
+    page.set("order", None)
+    page.set("limit", None)
+    page.set("offset", None)
+    page.order_by(*ordering(sl, in_page, LEADS_ORDER), copy=False)
+    cut(page, sl, params)
+    if TOTAL in page.named_selects:
+        tree.select(exp.column(TOTAL, table="p"), append=True, copy=False)
+    tree.set("order", exp.Order(expressions=ordering(sl, in_final, LEADS_ORDER)))
+    rows = ctx.run_tree("leads", tree, params)
+    rows, total = split_total(rows, sl, lambda: leads_page(ctx, req, Slice(limit=1))[1])
     from_stage, to_stage = _conversion_stages(ctx, req)
     has_owner = OWNER in attribute_columns(ctx.config)  # once, not per row: lists run to millions
     segments = [c for c in ctx.config.segments if c != OWNER]
-    return [_lead_row(r, from_stage, to_stage, has_owner, segments) for r in rows]
+    return [_lead_row(r, from_stage, to_stage, has_owner, segments) for r in rows], total
+
+
+def leads(ctx: Context, req: MetricRequest) -> list[dict]:
+    return leads_page(ctx, req)[0]
 
 
 def _lead_row(r: dict, from_stage: str, to_stage: str, has_owner: bool, segments: list[str]) -> dict:

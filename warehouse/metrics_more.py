@@ -3,9 +3,10 @@ disqualifiers, stalled leads, weekly KPIs and score bands.
 
 Each runs one query from `queries/metrics/` through `Context.run_sql` and shapes the rows in
 Python only where SQL cannot: the segment statistics, the mix / rate sums, the week-on-week
-comparisons and the order of the lead columns. The stall metrics run their query without the
-request's filters, because a stage's threshold belongs to the whole warehouse, and apply the
-filters to the rows: a filtered list of stalled leads is part of the unfiltered one.
+comparisons. The stall metrics run their query without the request's filters, because a
+stage's threshold belongs to the whole warehouse, and apply the filters to its rows in an outer
+SELECT: a filtered list of stalled leads is part of the unfiltered one. The stalled list is
+sorted, cut and counted in SQL (warehouse/lists.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from funnelboard.errors import UserError
+from sqlglot import exp
+
 from warehouse.build import attribute_columns
+from warehouse.lists import EVERYTHING, Slice, cut, ordering, split_total
 from warehouse.metrics import Context, MetricRequest, _period_params, business_day_clock, ratio, reached, register
 from warehouse.stats import benjamini_hochberg, two_proportion_p_value, wilson_interval
 
@@ -183,37 +187,62 @@ def disqualifiers(ctx: Context, req: MetricRequest) -> list[dict]:
     return out
 
 
-def _matches(row: dict, filters: tuple[tuple[str, str], ...]) -> bool:
-    return all(row[column] == value for column, value in filters)
-
-
-def _stall_rows(ctx: Context, req: MetricRequest) -> list[dict]:
-    """Spells stalled now or a week ago, thresholds from the whole warehouse, then the request's filters."""
+def _stall_query(ctx: Context, req: MetricRequest) -> tuple[exp.Select, dict]:
+    """The stall query (run without the request's filters: a stage's threshold belongs to the whole
+    warehouse) as a subquery, the filters applied to its rows; the stalled list is part of it."""
     params = {"as_of": req.as_of, "segmented": req.segment is not None}
-    rows = ctx.run_sql("stalled", replace(req, filters=()), params, {"__segment__": req.segment})
-    return [r for r in rows if _matches(r, req.filters)]
+    tree, bound = ctx.compile("stalled", replace(req, filters=()), params, {"__segment__": req.segment})
+    conditions = []
+    for i, (col, value) in enumerate(req.filters):
+        conditions.append(exp.column(col, table="s", quoted=True).eq(exp.Placeholder(this=f"row_f{i}")))
+        bound[f"row_f{i}"] = value
+    select = exp.select().from_(tree.subquery("s"))
+    if conditions:
+        select = select.where(exp.and_(*conditions))
+    return select, bound
+
+
+def stalled_columns(ctx: Context) -> dict[str, exp.Expression]:
+    """The stalled list's output columns (the sort allow-list) over the stall query's rows."""
+    has_owner = OWNER in attribute_columns(ctx.config)
+    columns: dict[str, exp.Expression] = {
+        name: exp.column(name, table="s")
+        for name in ("lead_id", "stage", "entered_at", "age_days", "threshold_days", "threshold_source", "newly_stalled")
+    }
+    columns[OWNER] = exp.column(OWNER, table="s", quoted=True) if has_owner else exp.cast(exp.null(), "varchar")
+    columns.update({c: exp.column(c, table="s", quoted=True) for c in ctx.config.segments if c != OWNER})
+    columns["amount"] = exp.column("amount_value", table="s")
+    return columns
+
+
+STALLED_ORDER = [("newly_stalled", True), ("age_days", True), ("lead_id", False)]
+
+
+def stalled_page(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING) -> tuple[list[dict], int]:
+    """Stalled spells, newly stalled first, then by age: the rows of the window and the list's length."""
+    req = ctx.resolve(req)
+    select, params = _stall_query(ctx, req)
+    columns = stalled_columns(ctx)
+    select = select.select(*(exp.alias_(e, name, quoted=True) for name, e in columns.items()), copy=False)
+    select = select.where(exp.column("stalled", table="s"), append=True, copy=False)
+    select = select.order_by(*ordering(sl, columns, STALLED_ORDER), copy=False)
+    cut(select, sl, params)
+    rows = ctx.run_tree("stalled", select, params)
+    return split_total(rows, sl, lambda: stalled_summary(ctx, req)[0]["stalled"])
 
 
 def stalled(ctx: Context, req: MetricRequest) -> list[dict]:
-    req = ctx.resolve(req)
-    rows = [r for r in _stall_rows(ctx, req) if r["stalled"]]
-    has_owner = OWNER in attribute_columns(ctx.config)
-    segments = [s for s in ctx.config.segments if s != OWNER]
-    out = []
-    for r in rows:
-        row = {k: r[k] for k in ("lead_id", "stage", "entered_at", "age_days", "threshold_days", "threshold_source", "newly_stalled")}
-        row[OWNER] = r[OWNER] if has_owner else None
-        row.update({s: r[s] for s in segments})
-        row["amount"] = r["amount_value"]
-        out.append(row)
-    out.sort(key=lambda r: not r["newly_stalled"])  # stable: newly stalled first, each part by age
-    return out
+    return stalled_page(ctx, req)[0]
 
 
 def stalled_summary(ctx: Context, req: MetricRequest) -> list[dict]:
     req = ctx.resolve(req)
-    rows = _stall_rows(ctx, req)
-    return [{k: sum(1 for r in rows if r[k]) for k in ("stalled", "newly_stalled", "recovered")}]
+    select, params = _stall_query(ctx, req)
+    counts = [
+        exp.alias_(exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=exp.column(k, table="s"))), k)
+        for k in ("stalled", "newly_stalled", "recovered")
+    ]
+    return ctx.run_tree("stalled_summary", select.select(*counts, copy=False), params)
 
 
 # --- weekly and score bands --------------------------------------------------------------

@@ -6,17 +6,18 @@ import dash
 from dash import Input, Output, callback, dcc, html
 
 from dashboard.app import URL, gateway
-from dashboard.tables import column, exports, grid_ids, grid_rows, lead_columns, table_block
+from dashboard.tables import body_id, column, exports, lead_columns, paged_body, paged_table_block, windows
 from dashboard.state import replace_keys
 from dashboard.views import configured_segments, guarded, view_request
-from warehouse.metrics import run_metric
+from warehouse.lists import Slice
+from warehouse.metrics import run_list, run_metric
 from dashboard import theme
 
 dash.register_page(__name__, path="/leads", name="Leads", order=6, title="funnelboard · leads")
 
 TABLE = "leads"
 HEADER = "leads-header"
-GRID, COUNT = grid_ids(TABLE)
+BODY = body_id(TABLE)
 WHICH_LABELS = (("all", "All"), ("converted", "Converted"), ("not_converted", "Not converted"))
 
 
@@ -27,8 +28,8 @@ def columns(segments) -> list[dict]:
         column("to_at", "Reached target (UTC)", width=160),
         column("converted", "Converted", width=105),
         column("immature", "Immature", width=100),
-        column("stage_now", "Stage now", width=120),
-        column("in_stage_since", "Since (UTC)", width=150),
+        column("stage_now", "Stage now", width=120) | {"sortable": False},  # looked up per block, not sortable
+        column("in_stage_since", "Since (UTC)", width=150) | {"sortable": False},
         *lead_columns(segments),
     ]
 
@@ -38,7 +39,7 @@ def layout(**_query) -> html.Div:
         [
             html.H1("Leads", className="page-title"),
             html.Div(id=HEADER),
-            table_block(TABLE, "Cohort members", columns(configured_segments()), height=560),
+            paged_table_block(TABLE, "Cohort members"),
         ]
     )
 
@@ -50,12 +51,18 @@ def lead_rows(_pathname, search):
     return "leads", run_metric(g, "leads", req)
 
 
-@callback(Output(HEADER, "children"), Output(GRID, "rowData"), Output(COUNT, "children"), Input(URL, "search"))
-@guarded(outputs=3)
+@windows(TABLE)
+def lead_window(search: str | None, sl: Slice):
+    g = gateway()
+    req, _view = view_request(g, search)
+    return run_list(g, "leads", req, sl)
+
+
+@callback(Output(HEADER, "children"), Output(BODY, "children"), Input(URL, "search"))
+@guarded(outputs=2)
 def update(search: str | None):
     g = gateway()
     req, view = view_request(g, search)
-    _name, rows = lead_rows(None, search)
     config = g.config()
     from_stage = view.from_stage or config.stages[1]
     to_stage = view.to_stage or config.stages[2]
@@ -84,5 +91,4 @@ def update(search: str | None):
             className="tabs",
         ),
     ]
-    data, count = grid_rows(rows)
-    return header, data, count
+    return header, paged_body(TABLE, columns(configured_segments()), search)

@@ -6,15 +6,16 @@ import dash
 from dash import Input, Output, callback, html
 
 from dashboard.app import URL, gateway
-from dashboard.tables import column, exports, grid_ids, grid_rows, lead_columns, table_block
+from dashboard.tables import body_id, column, exports, lead_columns, paged_body, paged_table_block, windows
 from dashboard.views import configured_segments, guarded, view_request
-from warehouse.metrics import run_metric
+from warehouse.lists import Slice
+from warehouse.metrics import run_list, run_metric
 
 dash.register_page(__name__, path="/stalled", name="Stalled", order=5, title="funnelboard · stalled leads")
 
 TABLE = "stalled"
 SUMMARY = "stalled-summary"
-GRID, COUNT = grid_ids(TABLE)
+BODY = body_id(TABLE)
 
 
 def columns(segments) -> list[dict]:
@@ -22,7 +23,7 @@ def columns(segments) -> list[dict]:
         column("lead_id", "Lead", width=110) | {"cellClass": "link-cell", "pinned": "left"},
         column("newly_stalled", "New this week", width=120),
         column("stage", "Stage", width=110),
-        column("age_days", "Age (days)", kind="number", width=110) | {"sort": "desc", "sortIndex": 1},
+        column("age_days", "Age (days)", kind="number", width=110),
         column("threshold_days", "Threshold (days)", kind="number", width=130),
         column("threshold_source", "Threshold from", width=130),
         *lead_columns(segments),
@@ -42,7 +43,7 @@ def layout(**_query) -> html.Div:
                 className="page-subtitle",
             ),
             html.Div(id=SUMMARY, className="notice"),
-            table_block(TABLE, "Stalled now", columns(segments), height=560),
+            paged_table_block(TABLE, "Stalled now"),
         ]
     )
 
@@ -54,12 +55,20 @@ def stalled_rows(_pathname, search):
     return "stalled", run_metric(g, "stalled", req)
 
 
-@callback(Output(SUMMARY, "children"), Output(GRID, "rowData"), Output(COUNT, "children"), Input(URL, "search"))
-@guarded(outputs=3)
+@windows(TABLE)
+def stalled_window(search: str | None, sl: Slice):
+    g = gateway()
+    req, _view = view_request(g, search)
+    return run_list(g, "stalled", req, sl)
+
+
+@callback(Output(SUMMARY, "children"), Output(BODY, "children"), Input(URL, "search"))
+@guarded(outputs=2)
 def update(search: str | None):
-    _name, rows = stalled_rows(None, search)
-    new = sum(1 for r in rows if r["newly_stalled"])
-    data, count = grid_rows(rows)
-    if not rows:
-        return "No lead is stalled for these filters.", data, count
-    return f"{len(rows):,} leads stalled · {new:,} newly stalled this week", data, count
+    g = gateway()
+    req, _view = view_request(g, search)
+    counts = run_metric(g, "stalled_summary", req)[0]
+    body = paged_body(TABLE, columns(configured_segments()), search)
+    if not counts["stalled"]:
+        return "No lead is stalled for these filters.", body
+    return f"{counts['stalled']:,} leads stalled · {counts['newly_stalled']:,} newly stalled this week", body

@@ -9,18 +9,13 @@ spells as (
     from fct_spells as s
 ),
 
-now_in as (
-    select lead_id, arg_max(stage, spell_no) as stage_now, arg_max(entered_at, spell_no) as in_stage_since
-    from spells
-    where entered_at <= $as_of
-    group by lead_id
-),
-
 as_of as (
     select
         lead_id,
         case when from_at <= $as_of then from_at end as from_at,
-        case when to_at <= $as_of then to_at end as to_at
+        case when to_at <= $as_of then to_at end as to_at,
+        amount_value,
+        __attr__
     from leads
 ),
 
@@ -31,23 +26,40 @@ cohort as (
         to_at,
         to_at is not null
             and ($window_days = 0 or epoch_us(to_at) - epoch_us(from_at) <= $window_days * 86400000000) as converted,
-        $window_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(from_at) < $window_days * 86400000000 as immature
+        $window_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(from_at) < $window_days * 86400000000 as immature,
+        amount_value,
+        __attr__
     from as_of
     where from_at >= $start and from_at < $end
+),
+
+-- the rows asked for, in list order ($limit null: all); the stage each lead is in now is then
+-- looked up for these leads only, not for the whole cohort
+page as (
+    select lead_id, from_at, to_at, converted, immature, amount_value, __attr__
+    from cohort
+    where $which = 'all' or ($which = 'converted') = converted
+    order by from_at desc, lead_id
+    limit $limit offset $offset
+),
+
+now_in as (
+    select s.lead_id, arg_max(s.stage, s.spell_no) as stage_now, arg_max(s.entered_at, s.spell_no) as in_stage_since
+    from spells as s
+    where s.entered_at <= $as_of and s.lead_id in (select p.lead_id from page as p)
+    group by s.lead_id
 )
 
 select
-    c.lead_id,
-    c.from_at,
-    c.to_at,
-    c.converted,
-    c.immature,
+    p.lead_id,
+    p.from_at,
+    p.to_at,
+    p.converted,
+    p.immature,
     n.stage_now,
     n.in_stage_since,
-    l.amount_value,
-    l.__attr__
-from cohort as c
-inner join leads as l on l.lead_id = c.lead_id
-left join now_in as n on n.lead_id = c.lead_id
-where $which = 'all' or ($which = 'converted') = c.converted
-order by c.from_at desc, c.lead_id
+    p.amount_value,
+    p.__attr__
+from page as p
+left join now_in as n on n.lead_id = p.lead_id
+order by p.from_at desc, p.lead_id

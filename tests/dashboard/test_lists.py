@@ -19,6 +19,19 @@ def cli_csv(db, *args) -> str:
     return result.output
 
 
+def listed(table: str, search: str) -> tuple[list[dict], str]:
+    """Every row of a paged grid, fetched block by block as the grid asks, and its count text."""
+    from dashboard.tables import BLOCK, window_rows
+
+    rows: list[dict] = []
+    while True:
+        response, count = window_rows(table, search, {"startRow": len(rows), "endRow": len(rows) + BLOCK})
+        rows += response["rowData"]
+        if len(rows) >= response["rowCount"] or not response["rowData"]:
+            assert len(rows) == response["rowCount"]
+            return rows, count
+
+
 def query(search: str) -> dict:
     return dict(parse_qsl(search.split("?", 1)[1])) if "?" in search else {}
 
@@ -28,7 +41,8 @@ def test_stalled_page_lists_the_metric_newly_stalled_first_and_exports_what_the_
     from dashboard.tables import export_rows
 
     with app.server.test_request_context():
-        summary, data, count = page.update("?channel=referral")
+        summary, _body = page.update("?channel=referral")
+        data, count = listed(page.TABLE, "?channel=referral")
         name, rows = export_rows(page.TABLE, "/stalled", "?channel=referral")
     metric = run_metric(Gateway(db), "stalled", MetricRequest(filters=(("channel", "referral"),)))
     assert [r["lead_id"] for r in data] == [r["lead_id"] for r in metric]
@@ -45,9 +59,9 @@ def test_leads_page_is_the_conversion_cohort_and_its_tabs_split_it(app, db):
 
     search = "?from=2026-06-01&to=2026-08-31&channel=inbound&from_stage=mql&to_stage=sql"
     with app.server.test_request_context():
-        _header, data, count = page.update(search)
-        _h, converted, _c = page.update(search + "&which=converted")
-        _h, not_converted, _c = page.update(search + "&which=not_converted")
+        data, count = listed(page.TABLE, search)
+        converted, _c = listed(page.TABLE, search + "&which=converted")
+        not_converted, _c = listed(page.TABLE, search + "&which=not_converted")
     conv = CliRunner().invoke(main, ["query", "conversion", "--db", str(db), "--format", "json", "--from", "2026-06-01",
                                      "--to", "2026-08-31", "--filter", "channel=inbound"])
     import json
@@ -175,24 +189,24 @@ def test_the_leads_behind_a_mark_are_as_many_as_the_mark_says(app, db):
     with app.server.test_request_context():
         for stage_row in funnel[1:]:
             target = drill.click_target(drill.funnel_bar, {"points": [{"customdata": {"stage": stage_row["stage"], "view": "cohort"}}]}, "")
-            _h, data, _c = leads_page.update("?" + target.split("?", 1)[1])
+            data, _c = listed(leads_page.TABLE, "?" + target.split("?", 1)[1])
             assert len(data) == stage_row["reached"], stage_row
             target = drill.click_target(drill.funnel_bar, {"points": [{"customdata": {"stage": stage_row["stage"], "view": "period"}}]}, "")
-            _h, data, _c = leads_page.update("?" + target.split("?", 1)[1])
+            data, _c = listed(leads_page.TABLE, "?" + target.split("?", 1)[1])
             assert len(data) == stage_row["period_reached"], stage_row
         target = drill.click_target(drill.weekly_point, {"points": [{"customdata": {"week": week.isoformat(), "kpi": "reached_sql"}}]}, "")
-        _h, data, _c = leads_page.update("?" + target.split("?", 1)[1])
+        data, _c = listed(leads_page.TABLE, "?" + target.split("?", 1)[1])
         assert len(data) == sql_week > 0
         cells = [c for c in run_metric(g, "cohort_conversion", MetricRequest()) if c["cohort"]][:6]
         assert cells
         for cell in cells:
             point = {"week": str(cell["week"]), "from_stage": cell["from_stage"], "to_stage": cell["to_stage"]}
             target = drill.click_target(drill.cohort_cell, {"points": [{"customdata": point}]}, "")
-            _h, data, _c = leads_page.update("?" + target.split("?", 1)[1])
+            data, _c = listed(leads_page.TABLE, "?" + target.split("?", 1)[1])
             assert len(data) == cell["cohort"] and sum(r["converted"] for r in data) == cell["converted"], cell
         row = segments[0]
         target = drill.click_target(drill.segment_point, {"points": [{"customdata": {"channel": row["channel"]}}]}, "?segment=channel")
-        _h, data, _c = leads_page.update("?" + target.split("?", 1)[1])
+        data, _c = listed(leads_page.TABLE, "?" + target.split("?", 1)[1])
         assert len(data) == row["n"] and sum(r["converted"] for r in data) == row["converted"]
 
 
@@ -217,5 +231,16 @@ def test_top_movers_add_up_to_the_weekly_cards_and_link_to_their_sqls(app, db):
         for item, mover in zip(listing.children, shown):
             link = item.children[1]
             assert link.children == mover["value"]
-            _h, data, _c = leads_page.update("?" + link.href.split("?", 1)[1])
+            data, _c = listed(leads_page.TABLE, "?" + link.href.split("?", 1)[1])
             assert len(data) == mover["sqls_this_week"], mover
+
+
+def test_a_grid_block_comes_sorted_as_the_grid_asks_and_counts_the_whole_list(app, db):
+    from dashboard.tables import window_rows
+
+    whole = run_metric(Gateway(db), "stalled", MetricRequest())
+    with app.server.test_request_context():
+        block, count = window_rows("stalled", "", {"startRow": 10, "endRow": 30, "sortModel": [{"colId": "age_days", "sort": "asc"}]})
+    ages = sorted(r["age_days"] for r in whole)
+    assert [r["age_days"] for r in block["rowData"]] == ages[10:30]
+    assert block["rowCount"] == len(whole) and count == f"{len(whole):,} rows"
