@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -75,6 +76,7 @@ def _free_port() -> int:
 @dataclass
 class Server:
     db: Path
+    cache: bool = True  # False: FUNNELBOARD_CACHE_ROWS=0, every request computes its answer
     port: int = field(default_factory=_free_port)
     proc: subprocess.Popen | None = None
     log: Path | None = None
@@ -89,6 +91,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "funnelboard", "serve", "--db", str(self.db), "--port", str(self.port)],
             stdout=fd, stderr=subprocess.STDOUT, cwd=ROOT,
+            env={**os.environ, **({} if self.cache else {"FUNNELBOARD_CACHE_ROWS": "0"})},
         )
         deadline = time.monotonic() + 120
         while True:
@@ -397,6 +400,23 @@ class Client:
         hwm = self.server.peak_mb() if self.server else None
         return Sample(fire.page, fire.callback, filters, ms, r.status_code, error is None, error, hwm), payload
 
+    def downloads(self, page: Page, label: str, filters: str) -> list[Sample]:
+        """A click on each download link (the long lists' CSV): GET it and read it to the last byte."""
+        out = []
+        for cid, props in list(page.components.values()):
+            if not (isinstance(cid, dict) and cid.get("type") == "fb-export-link"):
+                continue
+            href = f"/export/{cid['table']}.csv{page.search}"
+            t0 = time.perf_counter()
+            r = self.session.get(f"{self.base}{href}", stream=True, timeout=600)
+            size = sum(len(chunk) for chunk in r.iter_content(1 << 16))
+            ms = (time.perf_counter() - t0) * 1000
+            ok = r.status_code == 200 and size > 0
+            hwm = self.server.peak_mb() if self.server else None
+            out.append(Sample(label, f"GET /export/{cid['table']}.csv (download)", filters, ms, r.status_code, ok,
+                              None if ok else f"HTTP {r.status_code}, {size} bytes", hwm))
+        return out
+
     def visit(self, pathname: str, search: str, filters: str, *, clicks: bool = True) -> list[Sample]:
         """Open one address the way the browser does; every request timed."""
         page = Page(self.shell, pathname, search)
@@ -424,6 +444,7 @@ class Client:
         run(_grid_requests(self.deps, page, label))
         if clicks:
             run(_export_clicks(self.deps, page, label))
+            samples += self.downloads(page, label, filters)
         self.last_page = page
         return samples
 
@@ -476,11 +497,15 @@ def filter_mix(owner: str, last: date) -> list[tuple[str, str]]:
 CROSSED = ("segment x segment2", "?segment=channel&segment2=region")
 
 
-def run_latency(db_path: Path, *, repeats: int = 5, warmup: bool = True, clicks: bool = True, progress: bool = False, only: set[str] | None = None) -> LatencyResult:
-    """Every callback of every page, fired through HTTP on the real server; rows per page and callback."""
+def run_latency(db_path: Path, *, repeats: int = 5, warmup: bool = True, clicks: bool = True, progress: bool = False,
+                only: set[str] | None = None, cache: bool = False) -> LatencyResult:
+    """Every callback of every page, fired through HTTP on the real server; rows per page and callback.
+
+    cache=False (the default) starts the server with its result cache off, so every request
+    computes its answer: the time of a view nobody opened yet. cache=True measures repeat visits."""
     result = LatencyResult()
     samples: list[Sample] = []
-    with Server(Path(db_path)) as server:
+    with Server(Path(db_path), cache=cache) as server:
         client = Client(server.base, server)
         owner, lead, last = _discover(client)
         pages = [p for p in _pages(client.shell) + [f"/lead/{lead}"] if only is None or _page_label(p) in only]
@@ -568,10 +593,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-clicks", action="store_true", help="leave out the CSV export clicks")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--page", action="append", help="only this page (e.g. /stalled, /lead/<id>); repeatable")
+    parser.add_argument("--cache", action="store_true", help="keep the server's result cache on (repeat visits)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a terminated run stops its server too
     result = run_latency(args.db, repeats=args.repeats, warmup=not args.no_warmup, clicks=not args.no_clicks, progress=True,
-                         only=set(args.page) if args.page else None)
+                         only=set(args.page) if args.page else None, cache=args.cache)
     print(markdown(result, result.server_peak_mb))
     if result.peak_raised_by:
         print("Largest rises of the server's peak: " + "; ".join(result.peak_raised_by) + ".")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 
 import dash
 from dash import Dash, Input, Output, dcc, html
 from flask import current_app
 
-from warehouse.gateway import Gateway
+from warehouse.gateway import CACHE_ROWS, Gateway
 
 PAGES = Path(__file__).parent / "pages"
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -37,8 +38,10 @@ def create_app(db: Path) -> Dash:
         # Dash reads `layout` itself only from the modules of a pages_folder it imported.
         dash.page_registry[module.__name__].setdefault("layout", module.layout)
     importlib.import_module("dashboard.filters")
-    importlib.import_module("dashboard.tables")
-    app.server.config["FUNNELBOARD_GATEWAY"] = Gateway(Path(db))
+    importlib.import_module("dashboard.tables").register_downloads(app.server)
+    # FUNNELBOARD_CACHE_ROWS=0 turns the result cache off (the latency benchmark's uncached pass)
+    cache_rows = int(os.environ.get("FUNNELBOARD_CACHE_ROWS", CACHE_ROWS))
+    app.server.config["FUNNELBOARD_GATEWAY"] = Gateway(Path(db), cache_rows=cache_rows)
     app.layout = shell
     return app
 

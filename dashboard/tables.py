@@ -9,7 +9,7 @@ same function again on click and sends `rows_to_csv(rows)`, so the file is the f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 
 import dash_ag_grid as dag
@@ -21,9 +21,11 @@ from warehouse.lists import Slice
 
 DISPLAY_CAP = 5_000  # rows sent to the browser; the export has them all
 BLOCK = 100  # rows per request of a paged grid
-GRID, EXPORT, DOWNLOAD, COUNT, BODY = "fb-grid", "fb-export", "fb-download", "fb-count", "fb-body"
+CHUNK_ROWS = 5_000  # rows per chunk of a streamed download
+GRID, EXPORT, DOWNLOAD, COUNT, BODY, EXPORT_LINK = "fb-grid", "fb-export", "fb-download", "fb-count", "fb-body", "fb-export-link"
 _EXPORTS: dict[str, Callable[[str | None, str | None], tuple[str, list[dict]]]] = {}
 _WINDOWS: dict[str, Callable[[str | None, Slice], tuple[list[dict], int]]] = {}
+_STREAMS: dict[str, Callable[[str | None], tuple[str, Iterable[dict]]]] = {}
 
 NUMBER = {"function": "params.value == null ? '' : d3.format(',.1f')(params.value)"}
 INTEGER = {"function": "params.value == null ? '' : d3.format(',')(params.value)"}
@@ -42,6 +44,45 @@ def exports(table_id: str):
 
 def export_rows(table_id: str, pathname: str | None, search: str | None) -> tuple[str, list[dict]]:
     return _EXPORTS[table_id](pathname, search)
+
+
+def streams(table_id: str):
+    """Register a paged table's download: fn(search) -> (file name, rows read as they are written)."""
+
+    def register(fn):
+        _STREAMS[table_id] = fn
+        return fn
+
+    return register
+
+
+def export_href(table_id: str, search: str | None) -> str:
+    return f"/export/{table_id}.csv{search or ''}"
+
+
+def register_downloads(server) -> None:
+    """GET /export/<table>.csv?<the view's query string>: the table's CSV, streamed as DuckDB reads it,
+    so a list of millions of rows never sits in the server's memory (nor in a callback's JSON)."""
+    from flask import Response, abort, request, stream_with_context
+
+    from funnelboard.errors import UserError
+    from funnelboard.export import csv_chunks
+
+    def download(table_id: str):
+        if table_id not in _STREAMS:
+            abort(404)
+        search = "?" + request.query_string.decode("utf-8", "replace") if request.query_string else ""
+        try:
+            name, rows = _STREAMS[table_id](search)
+        except UserError as exc:
+            return Response(f"{exc}\n", status=400, mimetype="text/plain")
+        return Response(
+            stream_with_context(csv_chunks(rows, chunk_rows=CHUNK_ROWS)),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+
+    server.add_url_rule("/export/<table_id>.csv", "funnelboard_export", download)
 
 
 def windows(table_id: str):
@@ -120,13 +161,13 @@ def paged_table_block(table_id: str, title: str, *, note: str = "") -> html.Div:
             html.Div(
                 [
                     html.H2(title, className="panel-title"),
-                    html.Button("Export CSV", id={"type": EXPORT, "table": table_id}, className="button", n_clicks=0),
+                    html.A("Export CSV", id={"type": EXPORT_LINK, "table": table_id}, href=export_href(table_id, None),
+                           className="button", download=f"{table_id}.csv"),
                 ],
                 className="table-head",
             ),
             html.P(note, className="table-note") if note else None,
             html.Div(id={"type": BODY, "table": table_id}),
-            dcc.Download(id={"type": DOWNLOAD, "table": table_id}),
         ],
         className="panel table-panel",
     )
@@ -221,6 +262,16 @@ def fetch_window(request: dict | None, search: str | None):
         return window_rows(ctx.triggered_id["table"], search, request)
     except UserError as exc:
         return {"rowData": [], "rowCount": 0}, str(exc)
+
+
+@callback(
+    Output({"type": EXPORT_LINK, "table": ALL}, "href"),
+    Input(URL, "search"),
+    State({"type": EXPORT_LINK, "table": ALL}, "id"),
+)
+def export_links(search: str | None, ids: list[dict]):
+    """Each download link carries the view's filters."""
+    return [export_href(i["table"], search) for i in ids]
 
 
 @callback(

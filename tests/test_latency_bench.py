@@ -18,8 +18,8 @@ PAGE_CALLBACKS = {
     "/segments": ["segments-conversion.figure"],
     "/time-in-stage": ["tis-quantiles.figure", "tis-survival.figure", "tis-distribution.figure"],
     "/disqualifiers": ["dq-pareto.figure"],
-    "/stalled": ["stalled-summary.children", "stalled[fb-download].data (CSV click)", "stalled/stalled[fb-grid].getRowsResponse (first block)"],
-    "/leads": ["leads-header.children", "leads[fb-download].data (CSV click)", "leads/leads[fb-grid].getRowsResponse (first block)"],
+    "/stalled": ["stalled-summary.children", "GET /export/stalled.csv (download)", "stalled/stalled[fb-grid].getRowsResponse (first block)"],
+    "/leads": ["leads-header.children", "GET /export/leads.csv (download)", "leads/leads[fb-grid].getRowsResponse (first block)"],
     "/data-quality": ["quality-message.children"],
     "/lead/<id>": ["lead-header.children"],
 }

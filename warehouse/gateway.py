@@ -11,6 +11,8 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from warehouse.publish import open_read_only
 
 log = logging.getLogger("funnelboard.gateway")
 DEFAULT_ROW_CAP = 100_000
+CACHE_ROWS = 50_000  # rows of recent results kept per gateway (a published file never changes)
 
 
 @dataclass
@@ -38,10 +41,18 @@ class Result:
 class Gateway:
     """Read-only access to one published warehouse file."""
 
-    def __init__(self, db: Path, *, row_cap: int = DEFAULT_ROW_CAP):
+    def __init__(self, db: Path, *, row_cap: int = DEFAULT_ROW_CAP, cache_rows: int = CACHE_ROWS):
         self.db = Path(db)
         self.row_cap = row_cap
         self._local = threading.local()
+        # Results of recent queries, keyed by the published file (inode, mtime), the SQL and its
+        # values: a file is never written after it is published, so a hit is always current, and
+        # a new publish changes the key. Bounded by rows, least recently used out first.
+        self.cache_rows = cache_rows
+        self._cache: OrderedDict[tuple, Result] = OrderedDict()
+        self._cached_rows = 0
+        self._cache_lock = threading.Lock()
+        self.hits = self.misses = 0
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         stamp = self._stamp()
@@ -53,17 +64,25 @@ class Gateway:
             self._local.con, self._local.stamp = con, stamp
         return con
 
-    def _stamp(self) -> tuple[int, int]:
+    def _stamp(self) -> tuple[int, int, int]:
         try:
             st = os.stat(self.db)
         except FileNotFoundError:
-            return (0, 0)
+            return (0, 0, 0)
         # os.replace gives the published file a new inode, so a new publish is always seen.
-        return (st.st_ino, st.st_mtime_ns)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def query(self, sql: str, params: dict | None = None, *, row_cap: int | None = None) -> Result:
         """Run one SELECT with bound parameters; at most row_cap rows come back."""
         cap = self.row_cap if row_cap is None else row_cap
+        key = (self._stamp(), sql, tuple(sorted((k, repr(v)) for k, v in (params or {}).items())), cap)
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                self.hits += 1
+                return Result(hit.columns, list(hit.rows), hit.truncated)
+            self.misses += 1
         con = self._connection()
         started = time.perf_counter()
         cur = con.execute(sql, params or {})
@@ -73,7 +92,35 @@ class Gateway:
         if truncated:
             con.abort()  # results stream in DuckDB 2: drop the rest instead of reading it
         log.debug("query %.1f ms, %d rows", (time.perf_counter() - started) * 1000, len(rows))
-        return Result(columns, rows[:cap], truncated)
+        result = Result(columns, rows[:cap], truncated)
+        self._remember(key, result)
+        return Result(columns, list(result.rows), truncated)
+
+    def stream(self, sql: str, params: dict | None = None, *, batch: int = 10_000) -> Iterator[dict]:
+        """Rows of one SELECT as dicts, read `batch` at a time (for downloads of any length: memory
+        holds a batch, not the result). Its own cursor, so the thread's connection stays free."""
+        cur = self._connection().cursor()
+        try:
+            cur.execute(sql, params or {})
+            columns = [d[0] for d in cur.description]
+            while rows := cur.fetchmany(batch):
+                for row in rows:
+                    yield dict(zip(columns, row))
+        finally:
+            cur.close()
+
+    def _remember(self, key: tuple, result: Result) -> None:
+        size = max(len(result.rows), 1)
+        if size > self.cache_rows // 4:
+            return  # a long list would push out many small results (and cache_rows 0 keeps nothing)
+        with self._cache_lock:
+            if key in self._cache:
+                return
+            self._cache[key] = result
+            self._cached_rows += size
+            while self._cached_rows > self.cache_rows:
+                _old, dropped = self._cache.popitem(last=False)
+                self._cached_rows -= max(len(dropped.rows), 1)
 
     def config(self) -> FunnelConfig:
         """The configuration the warehouse was built with (read once per published file)."""

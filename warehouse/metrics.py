@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -294,15 +294,32 @@ def run_metric(gateway: Gateway, name: str, req: MetricRequest) -> list[dict]:
     return REGISTRY[name].run(Context(gateway), req)
 
 
+LISTS = ("leads", "stalled")
+
+
+def _list_functions(name: str):
+    from warehouse.metrics_leads import leads_page, leads_query
+    from warehouse.metrics_more import stalled_page, stalled_query
+
+    functions = {"leads": (leads_page, leads_query), "stalled": (stalled_page, stalled_query)}
+    if name not in functions:
+        raise UserError(f"'{name}' is not a list; lists: {', '.join(LISTS)}.")
+    return functions[name]
+
+
 def run_list(gateway: Gateway, name: str, req: MetricRequest, sl) -> tuple[list[dict], int]:
     """A window of a list metric (leads, stalled), sorted and cut in SQL, and the list's length."""
-    from warehouse.metrics_leads import leads_page
-    from warehouse.metrics_more import stalled_page
+    page, _query = _list_functions(name)
+    return page(Context(gateway), req, sl)
 
-    pages = {"leads": leads_page, "stalled": stalled_page}
-    if name not in pages:
-        raise UserError(f"'{name}' is not a list; lists: {', '.join(pages)}.")
-    return pages[name](Context(gateway), req, sl)
+
+def stream_list(gateway: Gateway, name: str, req: MetricRequest) -> Iterator[dict]:
+    """Every row of a list metric, as `run_metric` returns them, read from DuckDB a batch at a time."""
+    _page, query = _list_functions(name)
+    tree, params, shape = query(Context(gateway), req)
+    used = {p.name for p in tree.find_all(exp.Placeholder)}
+    sql = tree.sql(dialect="duckdb")
+    return (shape(row) for row in gateway.stream(sql, {k: v for k, v in params.items() if k in used}))
 
 
 # The rest of the metrics register themselves on import.

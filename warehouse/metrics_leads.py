@@ -20,9 +20,9 @@ WHICH = ("all", "converted", "not_converted")
 LEADS_ORDER = [("from_at", True), ("lead_id", False)]
 
 
-def leads_page(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING) -> tuple[list[dict], int]:
-    """The cohort members of the window (sorted, cut and counted in the query's `page` step, so the
-    stage each is in now is looked up for the window's leads only) and the cohort's size."""
+def leads_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING):
+    """The leads query for a window (sorted, cut and counted in its `page` step, so the stage each
+    lead is in now is looked up for the window's leads only), its values and the row shaper."""
     req = ctx.resolve(req)
     if req.which not in WHICH:
         raise UserError(f"unknown --which '{req.which}'; expected one of {', '.join(WHICH)}.")
@@ -40,12 +40,18 @@ def leads_page(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING) -> tupl
     if TOTAL in page.named_selects:
         tree.select(exp.column(TOTAL, table="p"), append=True, copy=False)
     tree.set("order", exp.Order(expressions=ordering(sl, in_final, LEADS_ORDER)))
-    rows = ctx.run_tree("leads", tree, params)
-    rows, total = split_total(rows, sl, lambda: leads_page(ctx, req, Slice(limit=1))[1])
     from_stage, to_stage = _conversion_stages(ctx, req)
     has_owner = OWNER in attribute_columns(ctx.config)  # once, not per row: lists run to millions
     segments = [c for c in ctx.config.segments if c != OWNER]
-    return [_lead_row(r, from_stage, to_stage, has_owner, segments) for r in rows], total
+    return tree, params, lambda r: _lead_row(r, from_stage, to_stage, has_owner, segments)
+
+
+def leads_page(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING) -> tuple[list[dict], int]:
+    """The cohort members of the window and the cohort's size."""
+    tree, params, shape = leads_query(ctx, req, sl)
+    rows = ctx.run_tree("leads", tree, params)
+    rows, total = split_total(rows, sl, lambda: leads_page(ctx, req, Slice(limit=1))[1])
+    return [shape(r) for r in rows], total
 
 
 def leads(ctx: Context, req: MetricRequest) -> list[dict]:

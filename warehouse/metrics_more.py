@@ -218,8 +218,8 @@ def stalled_columns(ctx: Context) -> dict[str, exp.Expression]:
 STALLED_ORDER = [("newly_stalled", True), ("age_days", True), ("lead_id", False)]
 
 
-def stalled_page(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING) -> tuple[list[dict], int]:
-    """Stalled spells, newly stalled first, then by age: the rows of the window and the list's length."""
+def stalled_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING):
+    """The stalled list's query for a window (newly stalled first, then by age), its values and row shaper."""
     req = ctx.resolve(req)
     select, params = _stall_query(ctx, req)
     columns = stalled_columns(ctx)
@@ -227,6 +227,12 @@ def stalled_page(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING) -> tu
     select = select.where(exp.column("stalled", table="s"), append=True, copy=False)
     select = select.order_by(*ordering(sl, columns, STALLED_ORDER), copy=False)
     cut(select, sl, params)
+    return select, params, dict
+
+
+def stalled_page(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING) -> tuple[list[dict], int]:
+    """Stalled spells of the window and the list's length."""
+    select, params, _shape = stalled_query(ctx, req, sl)
     rows = ctx.run_tree("stalled", select, params)
     return split_total(rows, sl, lambda: stalled_summary(ctx, req)[0]["stalled"])
 

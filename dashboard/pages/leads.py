@@ -6,11 +6,11 @@ import dash
 from dash import Input, Output, callback, dcc, html
 
 from dashboard.app import URL, gateway
-from dashboard.tables import body_id, column, exports, lead_columns, paged_body, paged_table_block, windows
+from dashboard.tables import body_id, column, lead_columns, paged_body, paged_table_block, streams, windows
 from dashboard.state import replace_keys
 from dashboard.views import configured_segments, guarded, view_request
 from warehouse.lists import Slice
-from warehouse.metrics import run_list, run_metric
+from warehouse.metrics import run_list, stream_list
 from dashboard import theme
 
 dash.register_page(__name__, path="/leads", name="Leads", order=6, title="funnelboard · leads")
@@ -44,11 +44,11 @@ def layout(**_query) -> html.Div:
     )
 
 
-@exports(TABLE)
-def lead_rows(_pathname, search):
+@streams(TABLE)
+def lead_rows(search: str | None):
     g = gateway()
     req, _view = view_request(g, search)
-    return "leads", run_metric(g, "leads", req)
+    return "leads", stream_list(g, "leads", req)
 
 
 @windows(TABLE)

@@ -6,10 +6,10 @@ import dash
 from dash import Input, Output, callback, html
 
 from dashboard.app import URL, gateway
-from dashboard.tables import body_id, column, exports, lead_columns, paged_body, paged_table_block, windows
+from dashboard.tables import body_id, column, lead_columns, paged_body, paged_table_block, streams, windows
 from dashboard.views import configured_segments, guarded, view_request
 from warehouse.lists import Slice
-from warehouse.metrics import run_list, run_metric
+from warehouse.metrics import run_list, run_metric, stream_list
 
 dash.register_page(__name__, path="/stalled", name="Stalled", order=5, title="funnelboard · stalled leads")
 
@@ -48,11 +48,11 @@ def layout(**_query) -> html.Div:
     )
 
 
-@exports(TABLE)
-def stalled_rows(_pathname, search):
+@streams(TABLE)
+def stalled_rows(search: str | None):
     g = gateway()
     req, _view = view_request(g, search)
-    return "stalled", run_metric(g, "stalled", req)
+    return "stalled", stream_list(g, "stalled", req)
 
 
 @windows(TABLE)

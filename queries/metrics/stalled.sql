@@ -53,6 +53,7 @@ stage_p90 as (
 segment_p90 as (
     select stage, segment, count(*) as n_completed, quantile_cont(duration_days, 0.9) as p90
     from completed
+    where $segmented
     group by stage, segment
 ),
 

@@ -38,12 +38,11 @@ def query(search: str) -> dict:
 
 def test_stalled_page_lists_the_metric_newly_stalled_first_and_exports_what_the_cli_prints(app, db):
     import dashboard.pages.stalled as page
-    from dashboard.tables import export_rows
 
     with app.server.test_request_context():
         summary, _body = page.update("?channel=referral")
         data, count = listed(page.TABLE, "?channel=referral")
-        name, rows = export_rows(page.TABLE, "/stalled", "?channel=referral")
+    download = app.server.test_client().get("/export/stalled.csv?channel=referral")
     metric = run_metric(Gateway(db), "stalled", MetricRequest(filters=(("channel", "referral"),)))
     assert [r["lead_id"] for r in data] == [r["lead_id"] for r in metric]
     assert metric and all(r["channel"] == "referral" for r in metric)
@@ -51,7 +50,38 @@ def test_stalled_page_lists_the_metric_newly_stalled_first_and_exports_what_the_
     assert flags == sorted(flags, reverse=True), "newly stalled first"
     assert count == f"{len(metric):,} rows"
     assert summary.startswith(f"{len(metric):,} leads stalled · {sum(flags):,} newly stalled")
-    assert rows_to_csv(rows) == cli_csv(db, "stalled", "--filter", "channel=referral")
+    assert download.status_code == 200 and download.mimetype == "text/csv"
+    assert 'filename="stalled.csv"' in download.headers["Content-Disposition"]
+    assert download.get_data(as_text=True) == cli_csv(db, "stalled", "--filter", "channel=referral")
+
+
+def test_long_lists_download_streamed_and_equal_to_the_cli(app, db, monkeypatch):
+    """The leads and stalled CSVs are streamed (a chunk at a time) and are what the CLI prints."""
+    from dashboard import tables
+    from dashboard.tables import export_href
+
+    monkeypatch.setattr(tables, "CHUNK_ROWS", 300)
+    client = app.server.test_client()
+    search = "?from=2026-03-01&to=2026-09-30&owner=Maya+Patel&which=not_converted"
+    response = client.get(export_href("leads", search))
+    assert response.status_code == 200 and response.is_streamed
+    expected = cli_csv(db, "leads", "--from", "2026-03-01", "--to", "2026-09-30", "--filter", "owner=Maya Patel", "--which", "not_converted")
+    assert response.get_data(as_text=True) == expected and expected.count("\n") > 50
+    streamed = client.get("/export/leads.csv", buffered=False)
+    chunks = [c.decode() for c in streamed.response]
+    whole = "".join(chunks)
+    assert whole == cli_csv(db, "leads") and len(chunks) == whole.count("\n") // 300 + 1 > 3
+    assert client.get("/export/nope.csv").status_code == 404
+    bad = client.get("/export/leads.csv?from=2026-09-01&to=2026-03-01")
+    assert bad.status_code == 400 and bad.get_data(as_text=True).startswith("the period is empty")
+
+
+def test_the_download_links_carry_the_view(app):
+    from dashboard.tables import export_links
+
+    with app.server.test_request_context():
+        hrefs = export_links("?channel=referral", [{"type": "fb-export-link", "table": "stalled"}])
+    assert hrefs == ["/export/stalled.csv?channel=referral"]
 
 
 def test_leads_page_is_the_conversion_cohort_and_its_tabs_split_it(app, db):

@@ -259,7 +259,9 @@ def test_the_csv_export_downloads_what_the_cli_prints(server, browser, tmp_path)
     browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
     browser.get(url + "/stalled?channel=referral")
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".ag-row"))
-    browser.find_element(By.XPATH, "//button[normalize-space(text())='Export CSV']").click()
+    link = "//a[normalize-space(text())='Export CSV']"
+    _wait(browser, lambda d: "channel=referral" in d.find_element(By.XPATH, link).get_attribute("href"))  # the link carries the view
+    browser.find_element(By.XPATH, link).click()
     target = tmp_path / "stalled.csv"
     _wait(browser, lambda d: target.exists() and not list(tmp_path.glob("*.crdownload")) and target.stat().st_size > 0)
     cli = subprocess.run(

@@ -156,3 +156,26 @@ def test_a_warehouse_built_from_other_models_asks_for_a_rebuild(small_warehouse)
         run_metric(Gateway(small_warehouse), "conversion", MetricRequest())
     assert CliRunner().invoke(main, ["build", "--db", str(small_warehouse)]).exit_code == 0
     assert run_metric(Gateway(small_warehouse), "conversion", MetricRequest())[0]["cohort"] == 2
+
+
+def test_the_gateway_answers_a_repeated_query_from_its_cache_until_a_new_file_is_published(small_warehouse, tmp_path, config):
+    gateway = Gateway(small_warehouse)
+    first = run_metric(gateway, "conversion", MetricRequest())
+    misses = gateway.misses
+    again = run_metric(gateway, "conversion", MetricRequest())
+    assert again == first and gateway.misses == misses and gateway.hits > 0
+    other = run_metric(gateway, "conversion", MetricRequest(filters=(("channel", "referral"),)))  # other values, other key
+    assert gateway.misses > misses and other[0]["cohort"] == 1
+    text = "lead_id,stage,entered_at,reason,channel,owner\nL9,New Lead,2024-01-01,,referral,Bo\nL9,Marketing Qualified,2024-01-02,,referral,Bo\n"
+    load_files(small_warehouse, [write(tmp_path / "more.csv", text)], config, now=NOW)  # publishes a new file
+    after = run_metric(gateway, "conversion", MetricRequest())
+    assert after[0]["cohort"] == first[0]["cohort"] + 1
+
+
+def test_the_gateway_cache_stays_within_its_rows(small_warehouse):
+    gateway = Gateway(small_warehouse, cache_rows=8)
+    for n in range(1, 6):
+        assert len(gateway.query("select * from range($n)", {"n": n}).rows) == n
+    assert gateway._cached_rows <= 8
+    assert len(gateway.query("select * from range($n)", {"n": 100}).rows) == 100  # too long to keep
+    assert gateway._cached_rows <= 8
