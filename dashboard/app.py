@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
+import logging
 import os
+import threading
+import time
 from pathlib import Path
 
 import dash
@@ -12,6 +16,7 @@ from flask import current_app
 
 from warehouse.gateway import CACHE_ROWS, Gateway
 
+log = logging.getLogger("funnelboard.dashboard")
 PAGES = Path(__file__).parent / "pages"
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 URL = "url"
@@ -64,6 +69,58 @@ def shell() -> html.Div:
         ],
         className="shell",
     )
+
+
+def default_views() -> list:
+    """Every page callback that depends on the query string alone, and each paged grid's first
+    block: what opening a page with no filters computes."""
+    import inspect
+
+    from dashboard import tables
+
+    views = []
+    for file in sorted(PAGES.glob("[!_]*.py")):
+        module = importlib.import_module(f"dashboard.pages.{file.stem}")
+        for name, fn in sorted(vars(module).items()):
+            if name.startswith("update") and callable(fn) and list(inspect.signature(fn).parameters) == ["search"]:
+                views.append(functools.partial(fn, ""))
+    for table in sorted(tables._WINDOWS):
+        views.append(functools.partial(tables.window_rows, table, "", {"startRow": 0, "endRow": tables.BLOCK}))
+    return views
+
+
+def warm(app: Dash) -> int:
+    """Compute the default views into the gateway's result cache; returns how many ran."""
+    with app.server.app_context():
+        views = default_views()
+        for view in views:
+            try:
+                view()
+            except Exception:  # noqa: BLE001 - warming is best effort; the page shows its own error
+                log.exception("warming %s failed", view)
+    return len(views)
+
+
+def keep_warm(app: Dash, every: float = 5.0) -> threading.Thread:
+    """A daemon thread that warms the default views when the server starts and again each time a
+    newer warehouse is published (checked every few seconds), so the first visitor after a load
+    is answered from memory instead of waiting seconds at 10M events."""
+    g = app.server.config["FUNNELBOARD_GATEWAY"]
+
+    def loop() -> None:
+        seen = None
+        while True:
+            stamp = g._stamp()
+            if stamp != seen and stamp[0]:
+                started = time.perf_counter()
+                n = warm(app)
+                log.info("warmed %d default views in %.1f s", n, time.perf_counter() - started)
+                seen = stamp
+            time.sleep(every)
+
+    thread = threading.Thread(target=loop, name="funnelboard-warm", daemon=True)
+    thread.start()
+    return thread
 
 
 @dash.callback(Output(BADGE, "children"), Output(BADGE, "className"), Input(URL, "pathname"))

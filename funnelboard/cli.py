@@ -463,9 +463,11 @@ def serve(db: str, host: str, port: int, debug: bool, auth_file: str | None, ins
 
 
 def _serve(db: Path, host: str, port: int, debug: bool, credentials: dict) -> None:
-    from dashboard.app import create_app
+    from dashboard.app import create_app, keep_warm
 
     app = create_app(db)
+    if app.server.config["FUNNELBOARD_GATEWAY"].cache_rows:
+        keep_warm(app)  # the default views computed before the first visitor asks
     if credentials:
         import dash_auth
 

@@ -1,0 +1,37 @@
+"""Warming: the default views are computed before anyone asks, so opening a page queries nothing."""
+
+from __future__ import annotations
+
+
+def test_warming_computes_every_default_view(app):
+    import dashboard.pages.funnel as funnel
+    import dashboard.pages.stalled as stalled
+    import dashboard.pages.time_in_stage as time_in_stage
+    import dashboard.pages.weekly as weekly
+    from dashboard.app import default_views, warm
+    from dashboard.tables import window_rows
+
+    names = {getattr(v.func, "__name__", "") for v in default_views()}
+    assert {"update", "update_movers", "update_heatmap", "update_survival", "update_distribution", "window_rows"} <= names
+    g = app.server.config["FUNNELBOARD_GATEWAY"]
+    assert warm(app) == len(default_views())
+    misses, hits = g.misses, g.hits
+    with app.server.test_request_context():
+        cards = weekly.update("")
+        figures = funnel.update(""), funnel.update_heatmap(""), time_in_stage.update_survival("")
+        summary, _body = stalled.update("")
+        block, _count = window_rows("stalled", "", {"startRow": 0, "endRow": 100})
+    assert g.misses == misses and g.hits > hits  # every query answered from the cache
+    assert cards[0] and all(f for f in figures) and "leads stalled" in summary and block["rowData"]
+
+
+def test_a_filtered_view_is_not_warmed_and_is_computed(app):
+    import dashboard.pages.funnel as funnel
+    from dashboard.app import warm
+
+    g = app.server.config["FUNNELBOARD_GATEWAY"]
+    warm(app)
+    misses = g.misses
+    with app.server.test_request_context():
+        funnel.update("?channel=events&region=EMEA")
+    assert g.misses > misses
