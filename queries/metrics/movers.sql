@@ -9,6 +9,9 @@ settings as (
     from cfg_settings
 ),
 
+-- a coarse UTC range first (local offsets are under a day): only leads that reached MQL or SQL
+-- since 8 days before this week's Monday can be in this week or the last, and only they get the
+-- (costly) local week
 weeks as (
     select
         coalesce(cast(l.segment as varchar), '(none)') as segment,
@@ -16,6 +19,7 @@ weeks as (
         case when l.sql_at <= $as_of then cast(date_trunc('week', timezone(st.timezone, timezone('UTC', l.sql_at))) as date) end as sql_week
     from leads as l
     cross join settings as st
+    where l.mql_at >= cast($this_week as timestamp) - interval 8 day or l.sql_at >= cast($this_week as timestamp) - interval 8 day
 )
 
 select

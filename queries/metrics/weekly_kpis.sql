@@ -24,34 +24,43 @@ as_of as (
     from leads
 ),
 
-lead_weeks as (
-    select
-        cast(date_trunc('week', timezone(st.timezone, timezone('UTC', a.created_at))) as date) as created_week,
-        cast(date_trunc('week', timezone(st.timezone, timezone('UTC', a.reached___stage__))) as date) as week___stage__,
-        cast(date_trunc('week', timezone(st.timezone, timezone('UTC', a.mql_at))) as date) as mql_week,
-        cast(date_trunc('week', timezone(st.timezone, timezone('UTC', a.sql_at))) as date) as sql_week,
-        a.sql_at is not null
-            and ($window_days = 0 or epoch_us(a.sql_at) - epoch_us(a.mql_at) <= $window_days * 86400000000) as converted,
-        $window_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(a.mql_at) < $window_days * 86400000000 as immature,
-        (epoch_us(a.sql_at) - epoch_us(a.first_at)) / 86400000000.0 as days_lead_to_sql
-    from as_of as a
-    cross join settings as st
-),
-
-exit_weeks as (
-    select entered_week as week
-    from spells
-    where not is_funnel and entered_at <= $as_of
-),
-
 bounds as (
     select
         cast(date_trunc('week', timezone(st.timezone, timezone('UTC', cast($start as timestamp)))) as date) as start_week,
         cast(date_trunc('week', timezone(st.timezone, timezone('UTC', cast($as_of as timestamp)))) as date) as as_of_week,
         cast(date_trunc('week', timezone(st.timezone, timezone('UTC',
             least(cast($as_of as timestamp), cast($end as timestamp) - interval 1 microsecond)
-        ))) as date) as last_week
+        ))) as date) as last_week,
+        cast(
+            case
+                when $weeks is null then cast(date_trunc('week', timezone(st.timezone, timezone('UTC', cast($start as timestamp)))) as date)
+                else cast(date_trunc('week', timezone(st.timezone, timezone('UTC', cast($as_of as timestamp)))) as date) - 7 * ($weeks - 1)
+            end as timestamp
+        ) - interval 1 day as lower
     from settings as st
+),
+
+-- a local week only for a date on or after the day before the first week shown (local offsets
+-- are under a day; an earlier date's week is never shown): the time-zone conversion is the costly part
+lead_weeks as (
+    select
+        case when a.created_at >= b.lower then cast(date_trunc('week', timezone(st.timezone, timezone('UTC', a.created_at))) as date) end as created_week,
+        case when a.reached___stage__ >= b.lower then cast(date_trunc('week', timezone(st.timezone, timezone('UTC', a.reached___stage__))) as date) end as week___stage__,
+        case when a.mql_at >= b.lower then cast(date_trunc('week', timezone(st.timezone, timezone('UTC', a.mql_at))) as date) end as mql_week,
+        case when a.sql_at >= b.lower then cast(date_trunc('week', timezone(st.timezone, timezone('UTC', a.sql_at))) as date) end as sql_week,
+        a.sql_at is not null
+            and ($window_days = 0 or epoch_us(a.sql_at) - epoch_us(a.mql_at) <= $window_days * 86400000000) as converted,
+        $window_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(a.mql_at) < $window_days * 86400000000 as immature,
+        (epoch_us(a.sql_at) - epoch_us(a.first_at)) / 86400000000.0 as days_lead_to_sql
+    from as_of as a
+    cross join settings as st
+    cross join bounds as b
+),
+
+exit_weeks as (
+    select entered_week as week
+    from spells
+    where not is_funnel and entered_at <= $as_of
 ),
 
 -- $weeks null: from the period start's week; else from $weeks - 1 weeks before as_of's week
