@@ -352,15 +352,35 @@ def _span(config: FunnelConfig, text: str | None, flag: str) -> tuple[datetime, 
     return start, end
 
 
+SPARK_ONLY = ("events", "leads_file", "out", "master")
+
+
 @main.command()
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="duckdb: rebuild the models of --db. spark: load --events on Apache Spark and write Parquet marts to --out.")
+@click.option("--events", type=click.Path(dir_okay=False), help="spark: the canonical events file (CSV or Parquet).")
+@click.option("--leads", "leads_file", type=click.Path(dir_okay=False), help="spark: a leads file (one row per lead).")
+@click.option("--out", type=click.Path(file_okay=False), help="spark: the directory the Parquet marts are written to.")
+@click.option("--master", envvar="FUNNELBOARD_SPARK_MASTER", help="spark: the Spark master URL (env FUNNELBOARD_SPARK_MASTER; default local[*]).")
 @config_option
 @db_option
-def build(config: str | None, db: str) -> None:
-    """Rebuild the models of the warehouse (after editing queries/ or funnel.toml) and publish."""
+@click.pass_context
+def build(ctx: click.Context, engine: str, events: str | None, leads_file: str | None, out: str | None, master: str | None,
+          config: str | None, db: str) -> None:
+    """Rebuild the models of the warehouse (after editing queries/ or funnel.toml) and publish; or build them on Spark."""
     from etl import raw_schema
     from warehouse.build import build_models
     from warehouse.publish import building, load_lock
 
+    if engine == "spark":
+        if ctx.get_parameter_source("db") is click.core.ParameterSource.COMMANDLINE:
+            raise UserError("--db is for --engine duckdb: a Spark build writes Parquet marts to --out DIR.")
+        _build_spark(events, leads_file, out, master, config)
+        return
+    given = [f"--{name.replace('_file', '').replace('_', '-')}" for name in SPARK_ONLY
+             if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise UserError(f"{given[0]} is for --engine spark; load files into a DuckDB warehouse with `funnelboard load`.")
     settings = _settings(db, config)
     if not settings.db.is_file():
         raise UserError(f"no warehouse at '{settings.db}': load one with `funnelboard load EVENTS.csv --db {settings.db}`.")
@@ -369,6 +389,51 @@ def build(config: str | None, db: str) -> None:
         raw_schema.set_meta(con, "config", settings.config.to_json())
         raw_schema.set_meta(con, "config_source", settings.config.source)
     click.echo(f"built {len(built)} models into {settings.db}: {', '.join(built)}")
+
+
+def _build_spark(events: str | None, leads: str | None, out: str | None, master: str | None, config: str | None) -> None:
+    from warehouse.spark import build as spark_build
+
+    if not events or not out:
+        raise UserError("--engine spark needs --events FILE (CSV or Parquet) and --out DIR for the Parquet marts.")
+    settings = _settings(DEFAULT_DB, config)
+    progress = Progress()
+    progress.note(f"config: {settings.config.source}")
+    result = spark_build(Path(events), Path(out), settings.config, leads=Path(leads) if leads else None, master=master, progress=progress)
+    for f in result.files:
+        click.echo(
+            f"loaded {f.role} {f.path} on Spark: {f.rows_read:,} rows read = {f.rows_loaded:,} loaded + "
+            f"{f.rows_quarantined:,} quarantined + {_n(f.rows_duplicate, 'duplicate')}"
+        )
+        if f.reasons:
+            click.echo("  quarantined: " + ", ".join(f"{k} {v:,}" for k, v in f.reasons.items()))
+        if f.unknown_labels:
+            labels = ", ".join(f'"{k}" ({_n(v, "row")})' for k, v in list(f.unknown_labels.items())[:10])
+            click.echo(f"  unknown stage labels (map them under [labels] in funnel.toml): {labels}")
+    marts = ", ".join(f"{name} {result.tables[name]:,} rows" for name in ("fct_leads", "fct_spells"))
+    click.echo(
+        f"built {len(result.models)} models on Spark {result.spark_version} ({result.master}) into {result.out} "
+        f"in {result.seconds:.1f}s: {marts}"
+    )
+    click.echo(f"serve them with: funnelboard serve --marts {result.out}")
+
+
+@main.command("sql")
+@click.option("--dialect", required=True, help="spark, trino, bigquery, snowflake, postgres or duckdb.")
+@click.option("--model", "model_name", help="Only this model or metric query (default: every model in build order, then the metric queries).")
+@config_option
+def sql_command(dialect: str, model_name: str | None, config: str | None) -> None:
+    """Print the SQL models and metric queries compiled for another engine (sqlglot plus our corrections)."""
+    from warehouse.dialects import compile_all
+
+    settings = _settings(DEFAULT_DB, config)
+    for item in compile_all(settings.config, dialect, model_name):
+        click.echo(f"-- {item.name}")
+        for warning in item.warnings:
+            click.echo(f"-- warning: {warning}")
+        if item.sql:
+            click.echo(item.sql + ";")
+        click.echo("")
 
 
 @main.group()
@@ -448,17 +513,25 @@ def check_bind(host: str, credentials: dict, insecure_no_auth: bool) -> None:
 
 @main.command()
 @db_option
+@click.option("--marts", type=click.Path(file_okay=False), help="Serve a Spark build's Parquet marts (the --out DIR of `build --engine spark`) instead of --db.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback needs credentials.")
 @click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--debug", is_flag=True, help="Dash debug mode (never on a shared network).")
 @click.option("--auth-file", type=click.Path(dir_okay=False), help="user:password lines for HTTP basic auth.")
 @click.option("--insecure-no-auth", is_flag=True, help="Serve beyond loopback with no password.")
-def serve(db: str, host: str, port: int, debug: bool, auth_file: str | None, insecure_no_auth: bool) -> None:
+@click.pass_context
+def serve(ctx: click.Context, db: str, marts: str | None, host: str, port: int, debug: bool, auth_file: str | None, insecure_no_auth: bool) -> None:
     """Serve the dashboard (http://127.0.0.1:8050 by default)."""
     import os
 
+    if marts and ctx.get_parameter_source("db") is click.core.ParameterSource.COMMANDLINE:
+        raise UserError("give --db or --marts, not both: --db serves a DuckDB warehouse, --marts a Spark build's Parquet marts.")
     credentials = read_credentials(auth_file, dict(os.environ))
     check_bind(host, credentials, insecure_no_auth)
+    if marts:
+        from warehouse.marts_dir import catalog
+
+        db = str(catalog(Path(marts)))
     _serve(Path(db), host, port, debug, credentials)
 
 
