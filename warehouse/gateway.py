@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from funnelboard.config import FunnelConfig
-from warehouse.publish import open_read_only
+from warehouse.publish import open_read_only, use_warehouse
 
 log = logging.getLogger("funnelboard.gateway")
 DEFAULT_ROW_CAP = 100_000
@@ -53,16 +53,33 @@ class Gateway:
         self._cached_rows = 0
         self._cache_lock = threading.Lock()
         self.hits = self.misses = 0
+        self._base: duckdb.DuckDBPyConnection | None = None
+        self._base_stamp: tuple | None = None
+        self._instance_lock = threading.Lock()
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor on the published file as it is now.
+
+        One DuckDB instance per published file, shared by all threads (one buffer pool, one
+        memory limit); each thread has its own cursor on it. When a newer file is published the
+        instance is replaced; the old one closes when the last thread's cursor on it does.
+        """
         stamp = self._stamp()
         con = getattr(self._local, "con", None)
         if con is None or self._local.stamp != stamp:
             if con is not None:
                 con.close()
-            con = open_read_only(self.db)
+            con = use_warehouse(self._instance(stamp).cursor())
             self._local.con, self._local.stamp = con, stamp
         return con
+
+    def _instance(self, stamp: tuple) -> duckdb.DuckDBPyConnection:
+        with self._instance_lock:
+            if self._base is None or self._base_stamp != stamp:
+                # The old instance is dropped, not closed: other threads may be reading from it.
+                self._base = open_read_only(self.db)
+                self._base_stamp = stamp
+            return self._base
 
     def _stamp(self) -> tuple[int, int, int]:
         try:
@@ -99,7 +116,7 @@ class Gateway:
     def stream(self, sql: str, params: dict | None = None, *, batch: int = 10_000) -> Iterator[dict]:
         """Rows of one SELECT as dicts, read `batch` at a time (for downloads of any length: memory
         holds a batch, not the result). Its own cursor, so the thread's connection stays free."""
-        cur = self._connection().cursor()
+        cur = use_warehouse(self._connection().cursor())
         try:
             cur.execute(sql, params or {})
             columns = [d[0] for d in cur.description]
@@ -144,7 +161,10 @@ class Gateway:
         return cached[1]
 
     def close(self) -> None:
+        """Close this thread's cursor; the shared instance goes when no thread holds a cursor on it."""
         con = getattr(self._local, "con", None)
         if con is not None:
             con.close()
             self._local.con = None
+        with self._instance_lock:
+            self._base = self._base_stamp = None  # dropped, not closed: closing would close every cursor

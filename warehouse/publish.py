@@ -119,9 +119,26 @@ def open_read_only(live: Path) -> duckdb.DuckDBPyConnection:
             f"no warehouse at '{live}': load one with `funnelboard load EVENTS.csv --db {live}` "
             "or try `funnelboard demo`."
         )
+    # Not `duckdb.connect(live, read_only=True)`: DuckDB caches database instances by path, so
+    # while any connection to the old file is open that call hands back the old instance, and a
+    # reader never sees a newer publish. A fresh in-memory instance that ATTACHes the file opens
+    # the file as it is now, every time.
+    con = duckdb.connect(":memory:")
     try:
-        con = duckdb.connect(str(live), read_only=True)
+        con.execute(f"ATTACH {_sql_string(str(live))} AS warehouse (READ_ONLY)")
     except duckdb.Error as exc:
+        con.close()
         raise UserError(f"'{live}' is not a funnelboard warehouse DuckDB can open: {str(exc).splitlines()[0]}") from None
+    use_warehouse(con)
+    return con
+
+
+def use_warehouse(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Point a connection (or a new cursor of one) from `open_read_only` at the attached warehouse."""
+    con.execute("USE warehouse")
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -108,3 +108,34 @@ def test_orphans_of_dead_processes_are_removed_but_live_ones_kept(tmp_path):
     mine.write_text("x")
     assert remove_orphans(db) == [orphan]
     assert mine.exists()
+
+
+def test_the_gateway_sees_a_new_publish_while_other_threads_still_read_the_old_file(tmp_path):
+    """DuckDB caches instances by path: a plain read-only connect would hand back the old file."""
+    import threading
+
+    from warehouse.gateway import Gateway
+
+    db = tmp_path / "live.duckdb"
+    with load_lock(db), building(db) as con:
+        con.execute("create table t as select 1 as x")
+    gateway = Gateway(db, cache_rows=0)
+    other_thread_saw, read, done = [], threading.Event(), threading.Event()
+
+    def other_thread():  # reads once, then stays alive with its connection open
+        other_thread_saw.append(gateway.query("select count(*) from t").rows)
+        read.set()
+        done.wait()
+
+    reader = threading.Thread(target=other_thread)
+    reader.start()
+    read.wait()
+    try:
+        assert gateway.query("select count(*) from t").rows == [(1,)]
+        with load_lock(db), building(db) as con:
+            con.execute("insert into t values (2)")
+        assert gateway.query("select count(*) from t").rows == [(2,)]
+    finally:
+        done.set()
+        reader.join()
+    assert other_thread_saw == [[(1,)]]
