@@ -44,11 +44,34 @@ def create_app(db: Path) -> Dash:
         dash.page_registry[module.__name__].setdefault("layout", module.layout)
     importlib.import_module("dashboard.filters")
     importlib.import_module("dashboard.tables").register_downloads(app.server)
+    _own_callbacks(app)
     # FUNNELBOARD_CACHE_ROWS=0 turns the result cache off (the latency benchmark's uncached pass)
     cache_rows = int(os.environ.get("FUNNELBOARD_CACHE_ROWS", CACHE_ROWS))
     app.server.config["FUNNELBOARD_GATEWAY"] = Gateway(Path(db), cache_rows=cache_rows)
     app.layout = shell
     return app
+
+
+_CALLBACKS: tuple[dict, list] | None = None
+
+
+def _own_callbacks(app: Dash) -> None:
+    """Give this app its own copy of every `dash.callback` of the pages.
+
+    Dash moves the global callbacks into the first app that serves a request and leaves none
+    for the next, so a second app in one process (tests, `serve` after a failed start) would
+    answer every callback with "Callback function not found". The modules register once, at
+    import; the registry is taken here once and copied into each app.
+    """
+    global _CALLBACKS
+    from dash import _callback
+
+    if _CALLBACKS is None:
+        _CALLBACKS = (dict(_callback.GLOBAL_CALLBACK_MAP), list(_callback.GLOBAL_CALLBACK_LIST))
+        _callback.GLOBAL_CALLBACK_MAP.clear()
+        _callback.GLOBAL_CALLBACK_LIST.clear()
+    app.callback_map.update({k: dict(v) for k, v in _CALLBACKS[0].items()})
+    app._callback_list.extend(dict(c) for c in _CALLBACKS[1])
 
 
 def shell() -> html.Div:

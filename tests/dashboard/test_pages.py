@@ -100,3 +100,23 @@ def test_time_in_stage_page_draws_the_metric(app, db):
     completed = next(t for t in figure.data if "ompleted" in t.name)
     medians = [c for c in completed.customdata if c and c.get("quantile") in ("p50", 0.5, "50")]
     assert len(medians) == sum(1 for r in rows if r["p50"] is not None)
+
+
+def test_a_second_app_in_the_same_process_answers_its_callbacks(app, db, tmp_path):
+    """Dash hands the global callbacks to the first app that serves; each of ours has its own."""
+    from dashboard.app import BADGE, create_app
+
+    def badge(some_app) -> str:
+        payload = {
+            "output": f"..{BADGE}.children...{BADGE}.className..",
+            "outputs": [{"id": BADGE, "property": "children"}, {"id": BADGE, "property": "className"}],
+            "inputs": [{"id": "url", "property": "pathname", "value": "/"}],
+            "changedPropIds": ["url.pathname"],
+        }
+        response = some_app.server.test_client().post("/_dash-update-component", json=payload)
+        assert response.status_code == 200, response.data[:300]
+        return response.json["response"][BADGE]["children"]
+
+    first = badge(app)
+    second = badge(create_app(db))
+    assert first == second and first
