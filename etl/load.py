@@ -32,6 +32,25 @@ from warehouse.publish import building, load_lock, open_read_only
 
 # Trimmed from every value: spaces, tabs, line breaks (plain trim() only strips spaces).
 WHITESPACE = "e' \\t\\r\\n\\f\\x0b'"
+# trim(x, chars) costs ~10x a plain copy per value, and almost no value needs it. A row needs
+# it only if its values, joined with a separator (0x1f) and wrapped in it, hold a separator
+# next to a space, or a tab, line break, vertical tab or form feed anywhere: one cheap test
+# per row instead of a trim per value. A 0x1f inside a value can only make it say yes.
+ROW_NEEDS_TRIM = (
+    "(contains(_fb_row, chr(9)) or contains(_fb_row, chr(10)) or contains(_fb_row, chr(11)) "
+    "or contains(_fb_row, chr(12)) or contains(_fb_row, chr(13)) "
+    "or contains(_fb_row, e'\\x1f ') or contains(_fb_row, e' \\x1f'))"
+)
+
+
+def collapsed_lower_sql(text: str) -> str:
+    """SQL for lower(regexp_replace(text, '\\s+', ' ', 'g')), running the expression only where there is whitespace to collapse."""
+    return (
+        f"case when contains({text}, '  ') or contains({text}, chr(9)) or contains({text}, chr(10)) "
+        f"or contains({text}, chr(11)) or contains({text}, chr(12)) or contains({text}, chr(13)) "
+        f"then lower(regexp_replace({text}, '\\s+', ' ', 'g')) else lower({text}) end"
+    )
+
 
 REJECT_REASONS = {
     "TOO MANY COLUMNS": "wrong_column_count",
@@ -147,7 +166,6 @@ def load_files(
         with building(db) as con:
             raw_schema.ensure_schema(con)
             load_id = con.execute("select coalesce(max(load_id), 0) + 1 from load_ledger").fetchall()[0][0]
-            _create_label_table(con, config)
             for job in todo:
                 f = job.file
                 label = f"{f.role} {f.path.name}"
@@ -174,7 +192,6 @@ def load_files(
             from funnelboard import __version__
 
             raw_schema.set_meta(con, "funnelboard_version", __version__)
-            con.execute("drop table if exists _labels")
             build_models(con, config, progress)
             progress.note("publishing warehouse")
         return LoadReport(db, load_id, reports, True, time.monotonic() - started)
@@ -295,11 +312,6 @@ def _loaded_hashes(db: Path) -> dict[tuple[str, str], tuple[int, datetime]]:
     return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
 
-def _create_label_table(con: duckdb.DuckDBPyConnection, config: FunnelConfig) -> None:
-    con.execute("create or replace temp table _labels (label_key varchar, stage varchar)")
-    con.executemany("insert into _labels values (?, ?)", sorted(config.label_map().items()))
-
-
 def _remove_earlier(con: duckdb.DuckDBPyConnection, f: InputFile, load_id: int) -> int:
     """For --replace: drop the rows of earlier loads of this file (same path or same content)."""
     ids = [
@@ -362,10 +374,14 @@ def _load_one(
     )
     if config.timezone != "UTC":
         params["tz"] = config.timezone
+    if events:
+        labels = sorted(config.label_map().items())
+        params["label_keys"] = [k for k, _ in labels]
+        params["label_stages"] = [v for _, v in labels]
 
     def col(name: str) -> str:
         c = f.column(name)
-        return f"nullif(trim({c}, {WHITESPACE}), '')" if c else "null::varchar"
+        return f"nullif(case when _fb_trim then trim({c}, {WHITESPACE}) else {c} end, '')" if c else "null::varchar"
 
     ts_name = "entered_at" if events else "created_at"
     ts_text = col(ts_name)
@@ -382,8 +398,9 @@ def _load_one(
             when stage is null then 'unknown_stage'
         end"""
         stage_cols = f", {col('stage')} as stage_label"
-        label_join = "left join _labels lm on lm.label_key = lower(regexp_replace(p.stage_label, '\\s+', ' ', 'g'))"
-        stage_out = ", lm.stage as stage"
+        # A map lookup, not a join: a join would let DuckDB store the rows out of file order,
+        # and the CSV line numbers below are taken from the order the rows are stored in.
+        stage_out = f", map($label_keys, $label_stages)[{collapsed_lower_sql('p.stage_label')}] as stage"
         reason_sel = f", {col('reason')} as reason"
     else:
         problem = """case
@@ -393,7 +410,7 @@ def _load_one(
             when ts < $min_ts then 'timestamp_too_old'
             when ts > $max_ts then 'timestamp_in_future'
         end"""
-        stage_cols = label_join = stage_out = reason_sel = ""
+        stage_cols = stage_out = reason_sel = ""
     stage_details = (
         "when 'missing_stage' then 'stage is empty' "
         "when 'unknown_stage' then 'stage label \"' || stage_label || '\" is not in the label map'"
@@ -409,39 +426,50 @@ def _load_one(
             when 'timestamp_in_future' then '{ts_name} ' || ts_text || ' is after the load time'
             {stage_details}
         end"""
-    value_cols = (["lead_id", "stage", "stage_label", "ts", "reason"] if events else ["lead_id", "ts"]) + list(attrs)
-    target_cols = (["lead_id", "stage", "stage_label", "entered_at", "reason"] if events else ["lead_id", "created_at"]) + list(attrs)
-    quoted_values = ", ".join(f'"{c}"' for c in value_cols)
-    # CSV rows keep file order in the table DuckDB builds from them, so rowid + 1 is the
-    # row's ordinal; numbering them during the read would cost as much again as the read.
-    ordinal = "_ord, " if f.fmt != "csv" else ""
+    value_cols = (["lead_id", "stage", "stage_label", ts_name, "reason"] if events else ["lead_id", ts_name]) + list(attrs)
+    # _incoming holds every column of the raw table, in its order and types, then the checks'
+    # columns: when the raw table is empty it becomes the raw table (_take_over) instead of
+    # being copied into it. CSV rows keep file order in the table DuckDB builds from them, so
+    # rowid + 1 is the row's ordinal (numbering them during the read would make the read
+    # single-threaded); their source_line is filled in afterwards.
+    layout = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = 'main' and table_name = $t order by ordinal_position",
+        {"t": table},
+    ).fetchall()
+    sources = {"file_id": "$file_id", "source_line": "null" if f.fmt == "csv" else "_ord"}
+    sources.update({c: f'"{c}"' for c in value_cols})
+    table_select = ", ".join(f'cast({sources.get(c, "null")} as {kind}) as "{c}"' for c, kind in layout)
+    params["file_id"] = file_id
+    row_text = "chr(31) || concat_ws(chr(31), " + ", ".join(f"c{i}" for i in range(len(f.names))) + ") || chr(31)"
     incoming = f"""
         create or replace table _incoming as
         with src as ({src}),
         trimmed as (
             select *, {col('lead_id')} as lead_id{stage_cols},
                    {ts_text} as ts_text{reason_sel}{attr_select}
-            from src
+            from (select *, {ROW_NEEDS_TRIM} as _fb_trim from (select *, {row_text} as _fb_row from src))
         ),
         parsed as (
             select p.*{stage_out}, {_timestamp_sql('p.ts_text', config)} as ts
-            from trimmed p {label_join}
+            from trimmed p
         ),
-        checked as (select *, {problem} as problem from parsed)
-        select {ordinal}{quoted_values}, problem,
-               case when problem is null then hash({quoted_values}) end as _h,
+        checked as (select *, ts as "{ts_name}", {problem} as problem from parsed)
+        select {table_select}, problem,
                case when problem is not null then {detail} end as detail,
                case when problem is not null then {raw_expr} end as _raw
         from checked
     """
     progress.execute(con, f"reading and checking {f.path.name}", incoming, params)
 
-    ord_expr = "(i.rowid + 1)" if f.fmt == "csv" else "i._ord"
+    ord_expr = "(i.rowid + 1)" if f.fmt == "csv" else "i.source_line"
     line_expr = ord_expr
     lines_from = "_incoming i"
+    csv_rejects = False
     if f.fmt == "csv":
         line_expr = _csv_line_fixup(con, rejects, ord_expr)
-        if con.execute("select exists (select 1 from _reject_offsets)").fetchall()[0][0]:
+        csv_rejects = con.execute("select exists (select 1 from _reject_offsets)").fetchall()[0][0]
+        if csv_rejects:
             lines_from += f" asof left join _reject_offsets r on {ord_expr} > r.valid_before"
         else:
             line_expr = f"{ord_expr} + 1"
@@ -483,33 +511,13 @@ def _load_one(
     progress.execute(
         con,
         f"finding exact duplicates in {f.path.name}",
-        _duplicates_sql(con, table, value_cols, target_cols, "rowid" if f.fmt == "csv" else "_ord, rowid"),
+        _duplicates_sql(con, table, value_cols, "rowid" if f.fmt == "csv" else "source_line, rowid"),
     )
-    before = con.execute(f"select count(*) from {table}").fetchall()[0][0]
-    has_dups = con.execute("select exists (select 1 from _dups)").fetchall()[0][0]
-    dup_filter = " and i.rowid not in (select rid from _dups)" if has_dups else ""
-    progress.execute(
-        con,
-        f"storing {f.path.name}",
-        f"""insert into {table} (file_id, source_line, {', '.join(f'"{c}"' for c in target_cols)})
-            select $file_id, {line_expr}, {', '.join(f'i."{c}"' for c in value_cols)}
-            from {lines_from}
-            where i.problem is null{dup_filter}""",
-        {"file_id": file_id},
-    )
-    after = con.execute(f"select count(*) from {table}").fetchall()[0][0]
-
     stats = con.execute(
-        "select count(*), count(*) filter (where problem is null), min(ts) filter (where problem is null), "
-        "max(ts) filter (where problem is null) from _incoming"
+        f'select count(*), count(*) filter (where problem is null), min("{ts_name}") filter (where problem is null), '
+        f'max("{ts_name}") filter (where problem is null) from _incoming'
     ).fetchall()[0]
     parsed_rows, valid_rows, first_ts, last_ts = stats
-    reasons = dict(
-        con.execute(
-            "select reason, count(*) from quarantine where file_id = $f group by reason order by 2 desc, 1",
-            {"f": file_id},
-        ).fetchall()
-    )
     unknown = {}
     if events:
         unknown = dict(
@@ -518,6 +526,26 @@ def _load_one(
                 "group by stage_label order by 2 desc, 1"
             ).fetchall()
         )
+    before = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+    has_dups = con.execute("select exists (select 1 from _dups)").fetchall()[0][0]
+    if before == 0 and not csv_rejects:
+        _take_over(con, table, "rowid + 2" if f.fmt == "csv" else None)
+    else:
+        dup_filter = " and i.rowid not in (select rid from _dups)" if has_dups else ""
+        columns = ", ".join(f'"{c}"' for c, _ in layout)
+        values = ", ".join(line_expr if c == "source_line" else f'i."{c}"' for c, _ in layout)
+        progress.execute(
+            con,
+            f"storing {f.path.name}",
+            f"insert into {table} ({columns}) select {values} from {lines_from} where i.problem is null{dup_filter}",
+        )
+    after = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+    reasons = dict(
+        con.execute(
+            "select reason, count(*) from quarantine where file_id = $f group by reason order by 2 desc, 1",
+            {"f": file_id},
+        ).fetchall()
+    )
     quarantined = sum(reasons.values())
     report = FileReport(
         path=f.path,
@@ -573,32 +601,53 @@ def _load_one(
     return report
 
 
-def _duplicates_sql(
-    con: duckdb.DuckDBPyConnection, table: str, value_cols: list[str], target_cols: list[str], order: str = "rowid"
-) -> str:
+def _take_over(con: duckdb.DuckDBPyConnection, table: str, csv_line: str | None) -> None:
+    """Make `_incoming` the (empty) raw table: drop its rejected and duplicate rows and the checks'
+    columns, give it the raw table's NOT NULL constraints and name. Costs a fraction of copying
+    millions of rows, which is what appending to a table that already has rows takes."""
+    not_null = [
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'main' and table_name = $t and is_nullable = 'NO' order by ordinal_position",
+            {"t": table},
+        ).fetchall()
+    ]
+    if csv_line:
+        con.execute(f"update _incoming set source_line = {csv_line}")
+    con.execute("delete from _incoming where problem is not null or rowid in (select rid from _dups)")
+    for extra in ("problem", "detail", "_raw"):
+        con.execute(f"alter table _incoming drop column {extra}")
+    for name in not_null:
+        con.execute(f'alter table _incoming alter column "{name}" set not null')
+    con.execute(f"drop table {table}")
+    con.execute(f"alter table _incoming rename to {table}")
+
+
+def _duplicates_sql(con: duckdb.DuckDBPyConnection, table: str, value_cols: list[str], order: str = "rowid") -> str:
     """SQL creating `_dups(rid)`: the valid incoming rows that repeat a kept row exactly.
 
-    A 64-bit hash finds the candidates cheaply; every candidate is then compared on all
-    value columns, so a hash collision can never drop a row. Within the file the first
+    A 64-bit hash of the lead and its time finds the candidates cheaply; every candidate is then
+    compared on all value columns, so a hash collision can never drop a row. Within the file the first
     occurrence is kept; across files, a row equal to one already stored is dropped (an
     attribute the other side lacks compares as NULL).
     """
     cols = ", ".join(f'"{c}"' for c in value_cols)
+    key = 'hash("lead_id", "entered_at")' if "entered_at" in value_cols else 'hash("lead_id", "created_at")'
     within = f"""
         select rid from (
             select rowid as rid, row_number() over (partition by {cols} order by {order}) as rn
             from _incoming
             where problem is null
-              and _h in (select _h from _incoming where problem is null group by _h having count(*) > 1)
+              and {key} in (select {key} from _incoming where problem is null group by 1 having count(*) > 1)
         ) where rn > 1"""
     existing = [c for c in raw_schema.table_columns(con, table) if c not in ("file_id", "source_line")]
     has_rows = con.execute(f"select exists (select 1 from {table})").fetchall()[0][0]
     if not has_rows:
         return f"create or replace temp table _dups as {within}"
-    name = dict(zip(target_cols, value_cols))
     match = " and ".join(
-        f'r."{c}" = i."{name[c]}"' if c in ("lead_id", "entered_at", "created_at") and c in name
-        else (f'r."{c}" is not distinct from i."{name[c]}"' if c in name else f'r."{c}" is null')
+        f'r."{c}" = i."{c}"' if c in ("lead_id", "entered_at", "created_at") and c in value_cols
+        else (f'r."{c}" is not distinct from i."{c}"' if c in value_cols else f'r."{c}" is null')
         for c in existing
     )
     across = f"""

@@ -9,12 +9,21 @@ leads as (
     from raw_leads as l
 ),
 
-from_events as (
+-- one pass over the lead's events in event order, no GROUP BY: on its last event, the
+-- running last non-empty value of each attribute is the latest one
+ordered as (
     select
         e.lead_id,
-        arg_max(e.__attr__, (e.entered_at, e.stage_rank, e.file_id, e.source_line)) filter (where e.__attr__ is not null) as __attr__
+        lead(e.lead_id) over by_time is null as is_last,
+        last_value(e.__attr__ ignore nulls) over (by_time rows between unbounded preceding and current row) as __attr__
     from events as e
-    group by e.lead_id
+    window by_time as (partition by e.lead_id order by e.entered_at, e.stage_rank, e.file_id, e.source_line)
+),
+
+from_events as (
+    select o.lead_id, o.__attr__
+    from ordered as o
+    where o.is_last
 ),
 
 from_leads as (

@@ -17,14 +17,22 @@ settings as (
 ),
 
 localised as (
+    -- local wall time; in UTC it is the stored time, with no time-zone lookup per row
     select
         s.*,
-        timezone(st.timezone, timezone('UTC', s.entered_at)) as entered_local,
-        -- days since Monday 1970-01-05, local time: the business-day clock below
-        (epoch_us(timezone(st.timezone, timezone('UTC', s.entered_at))) - epoch_us(timestamp '1970-01-05')) / 86400000000.0 as entered_d,
-        (epoch_us(timezone(st.timezone, timezone('UTC', s.exited_at))) - epoch_us(timestamp '1970-01-05')) / 86400000000.0 as exited_d
+        case when st.timezone = 'UTC' then s.entered_at else timezone(st.timezone, timezone('UTC', s.entered_at)) end as entered_local,
+        case when st.timezone = 'UTC' then s.exited_at else timezone(st.timezone, timezone('UTC', s.exited_at)) end as exited_local
     from spells as s
     cross join settings as st
+),
+
+clocked as (
+    -- days since Monday 1970-01-05, local time: the business-day clock below
+    select
+        s.*,
+        (epoch_us(s.entered_local) - epoch_us(timestamp '1970-01-05')) / 86400000000.0 as entered_d,
+        (epoch_us(s.exited_local) - epoch_us(timestamp '1970-01-05')) / 86400000000.0 as exited_d
+    from localised as s
 )
 
 select
@@ -47,5 +55,5 @@ select
     5 * floor(s.exited_d / 7) + least(s.exited_d - 7 * floor(s.exited_d / 7), 5) as exited_bd,
     cast(date_trunc('week', s.entered_local) as date) as entered_week,
     l.__attr__
-from localised as s
+from clocked as s
 inner join leads as l on l.lead_id = s.lead_id

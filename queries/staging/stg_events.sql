@@ -28,4 +28,10 @@ select
     e.__attr__
 from events as e
 left join stages as s on s.stage = e.stage
-left join reasons as r on r.reason_key = lower(regexp_replace(e.reason, '\s+', ' ', 'g'))
+left join reasons as r on r.reason_key = case
+    -- whitespace to collapse: a regular expression only where there is some (most reasons have none)
+    when contains(e.reason, '  ') or contains(e.reason, chr(9)) or contains(e.reason, chr(10))
+        or contains(e.reason, chr(11)) or contains(e.reason, chr(12)) or contains(e.reason, chr(13))
+        then lower(regexp_replace(e.reason, '\s+', ' ', 'g'))
+    else lower(e.reason)
+end
