@@ -1,15 +1,8 @@
 -- Spells stalled at as_of or at as_of - 7 days (thresholds as at as_of): the stalled list and its weekly diff.
-with spells as (
-    select s.lead_id, s.stage, s.entered_at, s.exited_at, s.duration_days, s.__segment__ as segment
-    from fct_spells as s
-),
-
-leads as (
-    select l.lead_id, l.amount_value, l.__attr__
-    from fct_leads as l
-),
-
-stages as (
+-- Two reads of fct_spells, each with only what it needs: the completed spells (stage, segment,
+-- duration) for the thresholds, and the few spells open at as_of or a week before, with their
+-- lead's columns (fct_spells carries them), for the list. No order: the caller sorts.
+with stages as (
     select stage
     from cfg_stages
     where kind = 'funnel' and not is_last
@@ -25,23 +18,11 @@ settings as (
     from cfg_settings
 ),
 
-known as (
-    select
-        s.lead_id,
-        s.stage,
-        coalesce(cast(s.segment as varchar), '(none)') as segment,
-        s.entered_at,
-        s.exited_at,
-        s.duration_days
-    from spells as s
-    inner join stages as st on st.stage = s.stage
-    where s.entered_at <= $as_of
-),
-
 completed as (
-    select stage, segment, duration_days
-    from known
-    where exited_at <= $as_of
+    select s.stage, coalesce(cast(s.__segment__ as varchar), '(none)') as segment, s.duration_days
+    from fct_spells as s
+    inner join stages as st on st.stage = s.stage
+    where s.entered_at <= $as_of and s.exited_at <= $as_of
 ),
 
 stage_p90 as (
@@ -60,18 +41,21 @@ segment_p90 as (
 -- spells open at as_of or at as_of - 7 days
 candidates as (
     select
-        lead_id,
-        stage,
-        segment,
-        entered_at,
-        exited_at,
-        exited_at is null or exited_at > $as_of as open_now,
-        entered_at <= cast($as_of as timestamp) - interval 7 day
-            and (exited_at is null or exited_at > cast($as_of as timestamp) - interval 7 day) as open_then,
-        (epoch_us(cast($as_of as timestamp)) - epoch_us(entered_at)) / 86400000000.0 as age_days,
-        (epoch_us(cast($as_of as timestamp)) - 7 * 86400000000 - epoch_us(entered_at)) / 86400000000.0 as age_week_ago_days
-    from known
-    where exited_at is null or exited_at > cast($as_of as timestamp) - interval 7 day
+        s.lead_id,
+        s.stage,
+        coalesce(cast(s.__segment__ as varchar), '(none)') as segment,
+        s.entered_at,
+        s.exited_at,
+        s.exited_at is null or s.exited_at > $as_of as open_now,
+        s.entered_at <= cast($as_of as timestamp) - interval 7 day
+            and (s.exited_at is null or s.exited_at > cast($as_of as timestamp) - interval 7 day) as open_then,
+        (epoch_us(cast($as_of as timestamp)) - epoch_us(s.entered_at)) / 86400000000.0 as age_days,
+        (epoch_us(cast($as_of as timestamp)) - 7 * 86400000000 - epoch_us(s.entered_at)) / 86400000000.0 as age_week_ago_days,
+        try_cast(s.__amount__ as double) as amount_value,
+        s.__attr__
+    from fct_spells as s
+    inner join stages as st on st.stage = s.stage
+    where s.entered_at <= $as_of and (s.exited_at is null or s.exited_at > cast($as_of as timestamp) - interval 7 day)
 ),
 
 thresholds as (
@@ -84,6 +68,8 @@ thresholds as (
         c.exited_at,
         c.age_days,
         c.age_week_ago_days,
+        c.amount_value,
+        c.__attr__,
         case
             when sla.sla_days is not null then sla.sla_days
             when $segmented and sp.n_completed >= se.min_sample then sp.p90
@@ -109,6 +95,8 @@ flagged as (
         age_days,
         threshold_days,
         threshold_source,
+        amount_value,
+        __attr__,
         coalesce(open_now and age_days > threshold_days, false) as stalled_now,
         coalesce(open_then and age_week_ago_days > threshold_days, false) as stalled_then,
         coalesce(exited_at <= $as_of, false) as closed
@@ -116,18 +104,16 @@ flagged as (
 )
 
 select
-    f.lead_id,
-    f.stage,
-    f.entered_at,
-    f.age_days,
-    f.threshold_days,
-    f.threshold_source,
-    f.stalled_now as stalled,
-    f.stalled_now and not f.stalled_then as newly_stalled,
-    f.stalled_then and f.closed as recovered,
-    l.amount_value,
-    l.__attr__
-from flagged as f
-inner join leads as l on l.lead_id = f.lead_id
-where f.stalled_now or f.stalled_then
-order by f.age_days desc, f.lead_id
+    lead_id,
+    stage,
+    entered_at,
+    age_days,
+    threshold_days,
+    threshold_source,
+    stalled_now as stalled,
+    stalled_now and not stalled_then as newly_stalled,
+    stalled_then and closed as recovered,
+    amount_value,
+    __attr__
+from flagged
+where stalled_now or stalled_then
