@@ -286,9 +286,13 @@ def budget_lines(res: dict) -> list[list]:
          v(max(x["load"]["peak_mb"] for x in ld["inputs"].values()) <= BUDGET_PEAK_MB)],
     ]
     if lat["status"] == "ok" and lat["rows"]:
-        p95s = [x for x in (_find(r, "p95") for r in lat["rows"]) if x is not None]
+        from benchmarks.latency import is_download
+
+        callbacks = [r for r in lat["rows"] if not is_download(str(r.get("callback", "")))]
+        p95s = [x for x in (_find(r, "p95") for r in callbacks) if x is not None]
+        over = sum(1 for x in p95s if x > BUDGET_P95_MS)
         mems = [lat["server_peak_mb"]] if lat.get("server_peak_mb") is not None else []
-        rows.append(["every dashboard callback p95", "<= 150 ms", f"worst p95 {max(p95s):.0f} ms" if p95s else "see table",
+        rows.append(["every dashboard callback p95", "<= 150 ms", f"worst p95 {max(p95s):.0f} ms; {over} of {len(p95s)} callbacks over 150 ms" if p95s else "see table",
                      v(max(p95s) <= BUDGET_P95_MS) if p95s else "see section 2"])
         rows.append(["server memory", "<= 1 GB", f"{max(mems):.0f} MB" if mems else "see table",
                      v(max(mems) <= BUDGET_SERVER_MB) if mems else "see section 2"])

@@ -8,7 +8,11 @@ Callers never import duckdb.
 from __future__ import annotations
 
 import logging
+import atexit
 import os
+import re
+import shutil
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -19,11 +23,26 @@ from pathlib import Path
 import duckdb
 
 from funnelboard.config import FunnelConfig
+from funnelboard.errors import UserError
 from warehouse.publish import open_read_only, use_warehouse
 
 log = logging.getLogger("funnelboard.gateway")
 DEFAULT_ROW_CAP = 100_000
 CACHE_ROWS = 50_000  # rows of recent results kept per gateway (a published file never changes)
+# DuckDB's share of the server's 1 GB (DESIGN.md section 5): beyond it sorts and aggregates spill
+# to a temporary directory instead of growing the process. FUNNELBOARD_READ_MEMORY overrides it.
+READ_MEMORY_LIMIT = "640MB"
+
+
+_SPILL: list[str] = []
+
+
+def _spill_dir() -> str:
+    """One temporary directory per process for DuckDB's spill files, removed at exit."""
+    if not _SPILL:
+        _SPILL.append(tempfile.mkdtemp(prefix="funnelboard-spill-"))
+        atexit.register(shutil.rmtree, _SPILL[0], True)
+    return _SPILL[0]
 
 
 @dataclass
@@ -41,7 +60,7 @@ class Result:
 class Gateway:
     """Read-only access to one published warehouse file."""
 
-    def __init__(self, db: Path, *, row_cap: int = DEFAULT_ROW_CAP, cache_rows: int = CACHE_ROWS):
+    def __init__(self, db: Path, *, row_cap: int = DEFAULT_ROW_CAP, cache_rows: int = CACHE_ROWS, memory_limit: str | None = None):
         self.db = Path(db)
         self.row_cap = row_cap
         self._local = threading.local()
@@ -56,6 +75,9 @@ class Gateway:
         self._base: duckdb.DuckDBPyConnection | None = None
         self._base_stamp: tuple | None = None
         self._instance_lock = threading.Lock()
+        self.memory_limit = memory_limit or os.environ.get("FUNNELBOARD_READ_MEMORY") or READ_MEMORY_LIMIT
+        if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", self.memory_limit, re.IGNORECASE):
+            raise UserError(f"the read memory limit '{self.memory_limit}' is not a size like 640MB or 1GB.")
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor on the published file as it is now.
@@ -77,9 +99,15 @@ class Gateway:
         with self._instance_lock:
             if self._base is None or self._base_stamp != stamp:
                 # The old instance is dropped, not closed: other threads may be reading from it.
-                self._base = open_read_only(self.db)
+                base = open_read_only(self.db)
+                base.execute(f"SET memory_limit = '{self.memory_limit}'")
+                base.execute(f"SET temp_directory = '{self._spill_dir()}'")
+                self._base = base
                 self._base_stamp = stamp
             return self._base
+
+    def _spill_dir(self) -> str:
+        return _spill_dir().replace("'", "''")
 
     def _stamp(self) -> tuple[int, int, int]:
         try:

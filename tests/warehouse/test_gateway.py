@@ -1,0 +1,37 @@
+"""The gateway's DuckDB instance stays inside the server's memory budget and spills beyond it."""
+
+from __future__ import annotations
+
+import pytest
+
+from funnelboard.errors import UserError
+from warehouse.gateway import READ_MEMORY_LIMIT, Gateway
+from warehouse.publish import building, load_lock
+
+
+@pytest.fixture()
+def db(tmp_path):
+    path = tmp_path / "wh.duckdb"
+    with load_lock(path), building(path) as con:
+        con.execute("create table t as select range as x from range(10)")
+    return path
+
+
+def _settings(gateway: Gateway) -> tuple[str, str]:
+    return gateway.query("select current_setting('memory_limit'), current_setting('temp_directory')").rows[0]
+
+
+def test_reads_run_under_the_read_memory_limit_with_a_spill_directory(db, monkeypatch):
+    monkeypatch.delenv("FUNNELBOARD_READ_MEMORY", raising=False)
+    limit, spill = _settings(Gateway(db, cache_rows=0))
+    default_mib = int(READ_MEMORY_LIMIT.removesuffix("MB")) * 1000 * 1000 / 2**20
+    assert abs(float(limit.split()[0]) - default_mib) < 1 and limit.endswith("MiB")
+    assert "funnelboard-spill-" in spill
+
+
+def test_the_limit_can_be_set_and_a_wrong_one_is_a_clear_error(db, monkeypatch):
+    monkeypatch.setenv("FUNNELBOARD_READ_MEMORY", "2GB")
+    assert _settings(Gateway(db, cache_rows=0))[0].startswith("1.8 GiB")
+    monkeypatch.setenv("FUNNELBOARD_READ_MEMORY", "lots")
+    with pytest.raises(UserError, match="not a size like 640MB"):
+        Gateway(db)
