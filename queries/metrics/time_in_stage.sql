@@ -10,10 +10,11 @@ stages as (
     where kind = 'funnel' and not is_last
 ),
 
+-- keyed by stage_order, not the stage's name: grouping and window partitions on an integer are
+-- several times faster than on text at 10M spells; the name is joined back at the end
 durations as (
     select
-        s.stage,
-        s.stage_order,
+        st.stage_order,
         coalesce(cast(s.segment as varchar), '(none)') as segment,
         coalesce(s.exited_at <= $as_of, false) as completed,
         -- a business-day duration is a whole number of microseconds: rounding to it removes the
@@ -31,7 +32,6 @@ durations as (
 
 summary as (
     select
-        stage,
         stage_order,
         segment,
         count(*) filter (where completed) as n_completed,
@@ -40,44 +40,44 @@ summary as (
         quantile_cont(days, 0.75) filter (where completed) as p75,
         quantile_cont(days, 0.9) filter (where completed) as p90
     from durations
-    group by stage, stage_order, segment
+    group by stage_order, segment
 ),
 
 -- Kaplan-Meier: at each distinct completed duration, d completions among n still at risk.
 at_each_time as (
-    select stage, segment, days, count(*) filter (where completed) as d, count(*) as leaving
+    select stage_order, segment, days, count(*) filter (where completed) as d, count(*) as leaving
     from durations
-    group by stage, segment, days
+    group by stage_order, segment, days
 ),
 
 at_risk as (
     select
-        stage, segment, days, d,
-        sum(leaving) over (partition by stage, segment order by days desc rows between unbounded preceding and current row) as n
+        stage_order, segment, days, d,
+        sum(leaving) over (partition by stage_order, segment order by days desc rows between unbounded preceding and current row) as n
     from at_each_time
 ),
 
 survival as (
     select
-        stage, segment, days,
-        product(1 - d / n) over (partition by stage, segment order by days rows between unbounded preceding and current row) as s
+        stage_order, segment, days,
+        product(1 - d / n) over (partition by stage_order, segment order by days rows between unbounded preceding and current row) as s
     from at_risk
     where d > 0
 ),
 
 km as (
     select
-        stage,
+        stage_order,
         segment,
         min(days) filter (where s <= 0.5 + 1e-12) as km_p50,
         min(days) filter (where s <= 0.25 + 1e-12) as km_p75,
         min(days) filter (where s <= 0.1 + 1e-12) as km_p90
     from survival
-    group by stage, segment
+    group by stage_order, segment
 )
 
 select
-    m.stage,
+    st.stage,
     m.segment,
     m.n_completed,
     m.n_open,
@@ -88,5 +88,6 @@ select
     k.km_p75,
     k.km_p90
 from summary as m
-left join km as k on k.stage = m.stage and k.segment = m.segment
+inner join stages as st on st.stage_order = m.stage_order
+left join km as k on k.stage_order = m.stage_order and k.segment = m.segment
 order by m.stage_order, m.segment
