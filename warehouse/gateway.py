@@ -16,17 +16,20 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
+import numpy as np
 
 from funnelboard.config import FunnelConfig
 from funnelboard.errors import UserError
 from warehouse.publish import open_read_only, use_warehouse
 
 log = logging.getLogger("funnelboard.gateway")
+T = TypeVar("T")
 DEFAULT_ROW_CAP = 100_000
 CACHE_ROWS = 50_000  # rows of recent results kept per gateway (a published file never changes)
 # DuckDB's share of the server's 1 GB (DESIGN.md section 5): beyond it sorts and aggregates spill
@@ -43,6 +46,11 @@ def _spill_dir() -> str:
         _SPILL.append(tempfile.mkdtemp(prefix="funnelboard-spill-"))
         atexit.register(shutil.rmtree, _SPILL[0], True)
     return _SPILL[0]
+
+
+def param_key(params: dict | None) -> tuple:
+    """Parameters as a hashable, order-free cache key."""
+    return tuple(sorted((k, repr(v)) for k, v in (params or {}).items()))
 
 
 @dataclass
@@ -72,6 +80,8 @@ class Gateway:
         self._cached_rows = 0
         self._cache_lock = threading.Lock()
         self.hits = self.misses = 0
+        self._per_file: dict = {}
+        self._per_file_stamp: tuple | None = None
         self._base: duckdb.DuckDBPyConnection | None = None
         self._base_stamp: tuple | None = None
         self._instance_lock = threading.Lock()
@@ -120,14 +130,9 @@ class Gateway:
     def query(self, sql: str, params: dict | None = None, *, row_cap: int | None = None) -> Result:
         """Run one SELECT with bound parameters; at most row_cap rows come back."""
         cap = self.row_cap if row_cap is None else row_cap
-        key = (self._stamp(), sql, tuple(sorted((k, repr(v)) for k, v in (params or {}).items())), cap)
-        with self._cache_lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                self.hits += 1
-                return Result(hit.columns, list(hit.rows), hit.truncated)
-            self.misses += 1
+        return self.remembered(("query", sql, param_key(params), cap), lambda: self._run(sql, params, cap))
+
+    def _run(self, sql: str, params: dict | None, cap: int) -> Result:
         con = self._connection()
         started = time.perf_counter()
         cur = con.execute(sql, params or {})
@@ -137,9 +142,48 @@ class Gateway:
         if truncated:
             con.abort()  # results stream in DuckDB 2: drop the rest instead of reading it
         log.debug("query %.1f ms, %d rows", (time.perf_counter() - started) * 1000, len(rows))
-        result = Result(columns, rows[:cap], truncated)
+        return Result(columns, rows[:cap], truncated)
+
+    def remembered(self, key: tuple, compute: Callable[[], Result]) -> Result:
+        """compute()'s result for this key and the published file, from the result cache when it is there."""
+        key = (self._stamp(), *key)
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                self.hits += 1
+                return Result(hit.columns, list(hit.rows), hit.truncated)
+            self.misses += 1
+        result = compute()
         self._remember(key, result)
-        return Result(columns, list(result.rows), truncated)
+        return Result(result.columns, list(result.rows), result.truncated)
+
+    def array(self, sql: str, params: dict | None = None) -> np.ndarray:
+        """The one column of a SELECT as a numpy array (for statistics over millions of rows that
+        would cost seconds as Python tuples). Not cached: callers cache what they compute from it."""
+        started = time.perf_counter()
+        columns = self._connection().execute(sql, params or {}).fetchnumpy()
+        if len(columns) != 1:
+            raise RuntimeError(f"array() needs a query with one column, got {list(columns)}")
+        (values,) = columns.values()
+        if np.ma.is_masked(values):
+            raise RuntimeError("array() got NULLs")
+        log.debug("array %.1f ms, %d values", (time.perf_counter() - started) * 1000, len(values))
+        return np.asarray(values)
+
+    def per_file(self, key: tuple, compute: Callable[[], T]) -> T:
+        """A small fact derived from the published file, computed once per file (a file never changes)."""
+        stamp = self._stamp()
+        with self._cache_lock:
+            if self._per_file_stamp != stamp:
+                self._per_file, self._per_file_stamp = {}, stamp
+            if key in self._per_file:
+                return self._per_file[key]
+        value = compute()
+        with self._cache_lock:
+            if self._per_file_stamp == stamp:
+                self._per_file[key] = value
+        return value
 
     def stream(self, sql: str, params: dict | None = None, *, batch: int = 10_000) -> Iterator[dict]:
         """Rows of one SELECT as dicts, read `batch` at a time (for downloads of any length: memory

@@ -249,26 +249,6 @@ def business_day_clock(moment: datetime, tz: str) -> float:
     return 5 * weeks + min(d - 7 * weeks, 5)
 
 
-def time_in_stage(ctx: Context, req: MetricRequest) -> list[dict]:
-    req = ctx.resolve(req)
-    params = {
-        **_period_params(req),
-        "business_days": req.business_days,
-        "as_of_bd": business_day_clock(req.as_of, ctx.config.timezone),
-    }
-    rows = ctx.run_sql("time_in_stage", req, params, {"__segment__": req.segment})
-    if req.segment is not None:
-        return [_rename(r, "segment", req.segment) for r in rows]
-    # Without a segment every stage gets a row, empty ones included (as stage_accounting).
-    by_stage = {r["stage"]: r for r in rows}
-    empty = {"n_completed": 0, "n_open": 0, **{k: None for k in ("p50", "p75", "p90", "km_p50", "km_p75", "km_p90")}}
-    out = []
-    for stage in ctx.config.stages[:-1]:
-        row = by_stage.get(stage, {"stage": stage, **empty})
-        out.append({k: v for k, v in row.items() if k != "segment"})
-    return out
-
-
 def _rename(row: dict, old: str, new: str) -> dict:
     return {(new if k == old else k): v for k, v in row.items()}
 
@@ -284,7 +264,6 @@ register("conversion", "Cohort conversion between two funnel stages (--from-stag
 register("sql_rate", "The SQL rate (MQL -> SQL of the MQL cohort) with lead -> SQL beside it.", sql_rate)
 register("funnel", "Stage-by-stage and cumulative conversion of the period's lead cohort, with period counts.", funnel)
 register("stage_accounting", "Spells entered per stage split into advanced / exited (by outcome) / regressed / open.", stage_accounting)
-register("time_in_stage", "Completed-only and Kaplan-Meier p50/p75/p90 of time in each stage (--segment, --business-days).", time_in_stage)
 
 
 def run_metric(gateway: Gateway, name: str, req: MetricRequest) -> list[dict]:

@@ -1,14 +1,27 @@
-"""Time-in-stage curves (docs/metrics.md): Kaplan-Meier survival per stage and the duration distribution.
+"""Time in stage (docs/metrics.md): quantiles per stage, Kaplan-Meier survival curves and the
+duration distribution.
 
-Both read the spells `time_in_stage` reads (entered in the period, open ones censored at as_of,
-calendar or business days) and stay small on any warehouse: the survival curve of a stage is
-evaluated on at most MAX_SURVIVAL_STEPS + 1 grid points (plus its KM quantile times), the
-distribution has at most MAX_BINS bins per stage (plus one open-ended bin). The grid step and the
-bin width are the smallest of GRID_WIDTHS that covers the stage's p99 duration within that budget.
+All three read the same spells (funnel stages but the last, entered in the period, open ones
+censored at as_of, calendar or business days) and stay small on any warehouse: the survival curve
+of a stage is evaluated on at most MAX_SURVIVAL_STEPS + 1 grid points (plus its KM quantile times),
+the distribution has at most MAX_BINS bins per stage (plus one open-ended bin). The grid step and
+the bin width are the smallest of GRID_WIDTHS that covers the stage's p99 duration within that budget.
+
+Two paths compute the same rows. On DuckDB (a gateway with `array`), `stage_durations.sql` hands
+back the spells as one sorted key array and warehouse/durations.py walks it: tens of milliseconds
+where the SQL estimator sorts for seconds at 10M events. Elsewhere (Spark), and for a request whose
+groups do not fit the key, the metrics' own SQL files (`time_in_stage.sql`, `survival.sql`,
+`duration_distribution.sql`) compute them. Tests hold the two paths to 1e-9.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from sqlglot import exp
+
+from warehouse import durations
+from warehouse.gateway import Result, param_key
 from warehouse.metrics import Context, MetricRequest, _period_params, _rename, business_day_clock, register
 
 HOUR = 1 / 24
@@ -19,6 +32,8 @@ MAX_BINS = 40
 # A duration within this fraction of a step of a grid point or bin edge counts as on it: it absorbs
 # the floating-point noise of the business-day clock, never a real difference (1e-6 of an hour is 3.6 ms).
 GRID_SLACK = 1e-6
+FAST_PATH = True  # tests turn it off to compare the two paths
+TIME_COLUMNS = ("n_completed", "n_open", "p50", "p75", "p90", "km_p50", "km_p75", "km_p90")
 
 
 def _time_params(ctx: Context, req: MetricRequest) -> dict:
@@ -38,20 +53,81 @@ def _segment_column(rows: list[dict], segment: str | None) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "segment"} for r in rows]
 
 
+def segment_domain(ctx: Context, segment: str) -> list[str]:
+    """A segment column's values as the time queries group them ('(none)' for a missing one), sorted;
+    read once per published file. `segment` is from the configured allow-list (Context.resolve)."""
+    column = exp.column(segment, table="l", quoted=True).sql("duckdb")
+
+    def read() -> list[str]:
+        sql = f"select distinct coalesce(cast({column} as varchar), '(none)') as v from fct_leads as l"
+        return sorted({"(none)", *(v for (v,) in ctx.gateway.query(sql, row_cap=durations.GROUP_LIMIT).rows)})
+
+    return ctx.gateway.per_file(("segment_domain", segment), read)
+
+
+def _rows(ctx: Context, name: str, req: MetricRequest, params: dict, shape: Callable[[list[durations.Group], dict[int, str]], list[dict]]) -> list[dict]:
+    """The metric's rows by the fast path where it applies, else by its SQL file."""
+    fast = FAST_PATH and hasattr(ctx.gateway, "array")
+    segments = (["(all)"] if req.segment is None else segment_domain(ctx, req.segment)) if fast else []
+    if not fast or not durations.fits(len(ctx.config.stages), len(segments)):
+        return ctx.run_sql(name, req, params, {"__segment__": req.segment})
+    key_params = {k: params[k] for k in ("start", "end", "as_of", "business_days", "as_of_bd")}
+    tree, bound = ctx.compile(
+        "stage_durations", req, {**key_params, "segments": segments, "segment_count": len(segments)}, {"__segment__": req.segment}
+    )
+    sql = tree.sql(dialect="duckdb")
+    names = {i: stage for i, stage in enumerate(ctx.config.stages, start=1)}
+
+    def compute() -> Result:
+        rows = shape(durations.groups(ctx.gateway.array(sql, bound), segments), names)
+        columns = list(rows[0]) if rows else []
+        return Result(columns, [tuple(r.values()) for r in rows])
+
+    result = ctx.gateway.remembered(("durations", name, sql, param_key(bound), param_key(params)), compute)
+    return result.dicts()
+
+
+def time_in_stage(ctx: Context, req: MetricRequest) -> list[dict]:
+    req = ctx.resolve(req)
+    params = {
+        **_period_params(req),
+        "business_days": req.business_days,
+        "as_of_bd": business_day_clock(req.as_of, ctx.config.timezone),
+    }
+    rows = _rows(ctx, "time_in_stage", req, params, durations.time_in_stage_rows)
+    if req.segment is not None:
+        return [_rename(r, "segment", req.segment) for r in rows]
+    # Without a segment every stage gets a row, empty ones included (as stage_accounting).
+    by_stage = {r["stage"]: r for r in rows}
+    empty = {"n_completed": 0, "n_open": 0, **{k: None for k in TIME_COLUMNS[2:]}}
+    out = []
+    for stage in ctx.config.stages[:-1]:
+        row = by_stage.get(stage, {"stage": stage, **empty})
+        out.append({k: v for k, v in row.items() if k != "segment"})
+    return out
+
+
 def survival(ctx: Context, req: MetricRequest) -> list[dict]:
     req = ctx.resolve(req)
     params = {**_time_params(ctx, req), "max_steps": MAX_SURVIVAL_STEPS}
-    rows = ctx.run_sql("survival", req, params, {"__segment__": req.segment})
-    return _segment_column(rows, req.segment)
+
+    def shape(gs, names):
+        return durations.survival_rows(gs, names, widths=GRID_WIDTHS, max_steps=MAX_SURVIVAL_STEPS, slack=GRID_SLACK)
+
+    return _segment_column(_rows(ctx, "survival", req, params, shape), req.segment)
 
 
 def duration_distribution(ctx: Context, req: MetricRequest) -> list[dict]:
     req = ctx.resolve(req)
     params = {**_time_params(ctx, req), "max_bins": MAX_BINS}
-    rows = ctx.run_sql("duration_distribution", req, params, {"__segment__": req.segment})
-    return _segment_column(rows, req.segment)
+
+    def shape(gs, names):
+        return durations.distribution_rows(gs, names, widths=GRID_WIDTHS, max_bins=MAX_BINS, slack=GRID_SLACK)
+
+    return _segment_column(_rows(ctx, "duration_distribution", req, params, shape), req.segment)
 
 
+register("time_in_stage", "Completed-only and Kaplan-Meier p50/p75/p90 of time in each stage (--segment, --business-days).", time_in_stage)
 register(
     "survival",
     "Kaplan-Meier share of spells still in each stage after t days, on a grid of at most 201 points up to the p99 (--segment, --business-days).",

@@ -1,0 +1,228 @@
+"""Time in stage from one sorted key array: the DuckDB fast path of `time_in_stage`, `survival`
+and `duration_distribution` (docs/metrics.md).
+
+`queries/metrics/stage_durations.sql` selects exactly the spells those metrics' SQL reads and turns
+each into one 64-bit key, ((group * 2^50) + duration in microseconds) * 2 + completed, with group =
+stage_order * segment_count + the segment value's number; DuckDB sorts the keys. Sorted, the array
+holds each (stage, segment value) group's durations in ascending order, so the Kaplan-Meier steps,
+the quantiles, the survival grid and the histogram bins are linear numpy passes here, where the SQL
+needs a GROUP BY over every distinct duration and two window sorts (seconds at 10M spells).
+
+The arithmetic follows the SQL files step for step (same doubles: a duration in days is its
+microseconds / 86400000000.0, as `fct_spells.duration_days`), and tests hold the two to 1e-9 on
+generated data (tests/queries/test_time_fast_path.py). Pure functions: arrays in, rows out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+US_BITS = 50  # a duration takes the key's bits 1..50: up to 2^50 us, 35 years
+GROUP_LIMIT = 1 << 12  # groups take bits 51..62: stage_order * segment_count + segment number below this
+US_PER_DAY = 86_400_000_000
+KM_EPSILON = 1e-12  # S(t) at or below 1 - p + this counts as reaching the p-quantile (as the SQL)
+QUANTILES = (("p50", 0.5), ("p75", 0.75), ("p90", 0.9))
+
+
+@dataclass(frozen=True)
+class Group:
+    """The spells of one stage and segment value: durations ascending, and which are completed."""
+
+    stage_order: int
+    segment: str
+    us: np.ndarray  # int64, ascending
+    completed: np.ndarray  # bool
+
+    @property
+    def days(self) -> np.ndarray:
+        return self.us / US_PER_DAY
+
+
+def fits(stage_count: int, segment_count: int) -> bool:
+    """Whether every group number of a request fits the key (else the SQL path computes it)."""
+    return (stage_count + 1) * segment_count < GROUP_LIMIT
+
+
+def groups(keys: np.ndarray, segments: Sequence[str]) -> list[Group]:
+    """Split sorted keys into their (stage, segment value) groups, in stage order then segment order."""
+    keys = np.asarray(keys, dtype=np.int64)
+    if keys.size and keys[0] < 0:
+        raise ValueError("a negative duration key: a spell ends before it starts")
+    group = keys >> (US_BITS + 1)
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]) if keys.size else np.array([], dtype=np.int64)
+    ends = np.r_[starts[1:], keys.size]
+    out = []
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        stage_order, segment_no = divmod(int(group[a]), len(segments))
+        chunk = keys[a:b]
+        out.append(Group(stage_order, segments[segment_no], (chunk >> 1) & ((1 << US_BITS) - 1), (chunk & 1).astype(bool)))
+    return out
+
+
+# --- quantiles and Kaplan-Meier ---------------------------------------------------------------
+
+
+def quantile_cont(sorted_values: np.ndarray, q: float) -> float | None:
+    """Linear interpolation between the closest ranks at (n - 1) * q (DuckDB's quantile_cont)."""
+    n = sorted_values.size
+    if n == 0:
+        return None
+    position = (n - 1) * q
+    lo, hi = math.floor(position), math.ceil(position)
+    low = float(sorted_values[lo])
+    return low if lo == hi else low + (float(sorted_values[hi]) - low) * (position - lo)
+
+
+def quantile_disc(values: np.ndarray, q: float) -> float:
+    """DuckDB's quantile_disc of unsorted values: the value at sorted index max(1, n - floor(n - n q)) - 1,
+    the ceil(q n)-th smallest."""
+    n = values.size
+    i = max(1, n - math.floor(n - n * q)) - 1
+    return float(np.partition(values, i)[i])
+
+
+@dataclass(frozen=True)
+class Steps:
+    """A group's distinct durations t (days, ascending) with the running counts and KM S after t."""
+
+    days: np.ndarray
+    completed_by: np.ndarray  # spells completed with duration <= t
+    left_by: np.ndarray  # spells (completed or open) with duration <= t
+    survival: np.ndarray  # S(t) = prod over distinct t_i <= t of (1 - d_i / n_i)
+    spells: int
+
+    def quantile_index(self, p: float) -> int | None:
+        """Index of the KM p-quantile: the first t with S(t) <= 1 - p + 1e-12, None when S stays above."""
+        reached = np.flatnonzero(self.survival <= 1 - p + KM_EPSILON)
+        return int(reached[0]) if reached.size else None
+
+
+def km_steps(g: Group) -> Steps:
+    n = g.us.size
+    first = np.flatnonzero(np.r_[True, g.us[1:] != g.us[:-1]])
+    leaving = np.diff(np.r_[first, n])
+    completions = np.add.reduceat(g.completed.astype(np.int64), first)
+    left_by = np.cumsum(leaving)
+    at_risk = n - left_by + leaving  # spells with duration >= t
+    return Steps(
+        days=g.us[first] / US_PER_DAY,
+        completed_by=np.cumsum(completions),
+        left_by=left_by,
+        survival=np.cumprod(1.0 - completions / at_risk),
+        spells=n,
+    )
+
+
+# --- the three metrics' rows ----------------------------------------------------------------
+
+
+def time_in_stage_rows(gs: list[Group], stage_names: dict[int, str]) -> list[dict]:
+    """time_in_stage.sql's rows: per group, completed-only and Kaplan-Meier p50 / p75 / p90."""
+    rows = []
+    for g in gs:
+        completed = g.us[g.completed] / US_PER_DAY
+        steps = km_steps(g)
+        row = {"stage": stage_names[g.stage_order], "segment": g.segment,
+               "n_completed": int(completed.size), "n_open": int(g.us.size - completed.size)}
+        for name, p in QUANTILES:
+            row[name] = quantile_cont(completed, p)
+        for name, p in QUANTILES:
+            i = steps.quantile_index(p)
+            row[f"km_{name}"] = None if i is None else float(steps.days[i])
+        rows.append(row)
+    return rows
+
+
+def _horizons(gs: list[Group]) -> dict[int, float]:
+    """Per stage, every segment value: the p99 (quantile_disc) of completed durations, of all when none is."""
+    out = {}
+    for stage_order in dict.fromkeys(g.stage_order for g in gs):
+        of_stage = [g for g in gs if g.stage_order == stage_order]
+        completed = np.concatenate([g.us[g.completed] for g in of_stage])
+        chosen = completed if completed.size else np.concatenate([g.us for g in of_stage])
+        out[stage_order] = quantile_disc(chosen, 0.99) / US_PER_DAY
+    return out
+
+
+def _width(horizon: float, widths: Sequence[float], count, limit: int) -> float | None:
+    """The smallest width whose count of steps or bins for the horizon is within the limit."""
+    return next((w for w in widths if count(horizon, w) <= limit), None)
+
+
+def _steps(horizon: float, width: float, slack: float) -> int:
+    return max(math.ceil(horizon / width - slack), 0)
+
+
+def _bins(horizon: float, width: float, slack: float) -> int:
+    return math.floor(horizon / width + slack) + 1
+
+
+def survival_rows(gs: list[Group], stage_names: dict[int, str], *, widths: Sequence[float], max_steps: int, slack: float) -> list[dict]:
+    """survival.sql's rows: each curve's exact KM S(t) on its stage's grid, plus its KM quantile points."""
+    horizons = _horizons(gs)
+    rows = []
+    for g in gs:
+        steps = km_steps(g)
+        width = _width(horizons[g.stage_order], widths, lambda h, w: _steps(h, w, slack), max_steps)
+        marks: dict[int, list[str]] = {}
+        for name, p in QUANTILES:
+            i = steps.quantile_index(p)
+            if i is not None:
+                marks.setdefault(i, []).append(name)
+        points = [(float(steps.days[i]), i, " ".join(sorted(names))) for i, names in marks.items()]
+        if width is not None:
+            mark_days = [days for days, _i, _names in points]
+            # a distinct duration counts at the first grid point at or after it (within the slack)
+            k_of = np.maximum(np.ceil(steps.days / width - slack), 0).astype(np.int64)
+            for k in range(_steps(horizons[g.stage_order], width, slack) + 1):
+                days = k * width
+                if any(abs(m - days) <= slack * width for m in mark_days):
+                    continue  # a grid point within the slack of a quantile point gives way to it
+                last = int(np.searchsorted(k_of, k, side="right")) - 1
+                points.append((days, last, None))
+        for days, i, mark in sorted(points, key=lambda p: p[0]):
+            completed = int(steps.completed_by[i]) if i >= 0 else 0
+            left = int(steps.left_by[i]) if i >= 0 else 0
+            rows.append({
+                "stage": stage_names[g.stage_order],
+                "segment": g.segment,
+                "days": days,
+                "at_risk": steps.spells - left,
+                "completed": completed,
+                "censored": left - completed,
+                "survival": float(steps.survival[i]) if i >= 0 else 1.0,
+                "km_quantile": mark,
+            })
+    return rows
+
+
+def distribution_rows(gs: list[Group], stage_names: dict[int, str], *, widths: Sequence[float], max_bins: int, slack: float) -> list[dict]:
+    """duration_distribution.sql's rows: completed and open spells per bin [k w, (k + 1) w), and one
+    open-ended bin past the stage's p99 when it has spells."""
+    horizons = _horizons(gs)
+    rows = []
+    for g in gs:
+        horizon = horizons[g.stage_order]
+        width = _width(horizon, widths, lambda h, w: _bins(h, w, slack), max_bins)
+        if width is None:
+            continue
+        bins = _bins(horizon, width, slack)
+        k = np.minimum(np.floor(g.days / width + slack).astype(np.int64), bins)
+        completed = np.bincount(k[g.completed], minlength=bins + 1)
+        open_ = np.bincount(k[~g.completed], minlength=bins + 1)
+        for i in range(bins + 1):
+            if i == bins and completed[i] + open_[i] == 0:
+                continue
+            rows.append({
+                "stage": stage_names[g.stage_order],
+                "segment": g.segment,
+                "bin_start": i * width,
+                "bin_end": (i + 1) * width if i < bins else None,
+                "completed": int(completed[i]),
+                "open": int(open_[i]),
+            })
+    return rows
