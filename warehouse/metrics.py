@@ -172,6 +172,11 @@ def reached(stage: str) -> str:
     return f"reached_{stage}"
 
 
+def week_of(stage: str) -> str:
+    """fct_leads' column with the local week of reached_<stage>."""
+    return f"week_{stage}"
+
+
 def ratio(num: float | None, den: float | None) -> float | None:
     return None if not den or num is None else num / den
 

@@ -10,7 +10,8 @@ and runs it once per pair.
 from __future__ import annotations
 
 from funnelboard.errors import UserError
-from warehouse.metrics import Context, MetricRequest, ratio, reached, register
+from warehouse.metrics import Context, MetricRequest, ratio, reached, register, week_of
+from warehouse.metrics_more import shown_weeks
 
 DEFAULT_WEEKS = 13  # without a period start: the 13 weeks ending with as_of's week, as weekly_kpis
 
@@ -42,14 +43,15 @@ def cohort_pairs(stages: tuple[str, ...], from_stage: str | None, to_stage: str 
 def cohort_conversion(ctx: Context, req: MetricRequest) -> list[dict]:
     weeks = DEFAULT_WEEKS if req.start is None else None  # the default start (earliest event) would be too long
     req = ctx.resolve(req)
-    params = {"start": req.start, "end": req.end, "as_of": req.as_of, "weeks": weeks, "window_days": req.window_days}
+    first_week, last_week = shown_weeks(ctx, req, weeks)
+    params = {"as_of": req.as_of, "first_week": first_week, "last_week": last_week, "window_days": req.window_days}
     out = []
     for from_stage, to_stage in cohort_pairs(tuple(ctx.config.stages), req.from_stage, req.to_stage):
         rows = ctx.run_sql(
             "cohort_conversion",
             req,
             {**params, "from_stage": from_stage, "to_stage": to_stage},
-            {"__from__": reached(from_stage), "__to__": reached(to_stage)},
+            {"__from__": reached(from_stage), "__from_week__": week_of(from_stage), "__to__": reached(to_stage)},
         )
         for row in rows:
             row["rate"] = ratio(row["converted"], row["cohort"])

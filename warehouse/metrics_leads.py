@@ -6,7 +6,7 @@ These are what the dashboard's drill-downs open (a funnel bar, a segment bar, a 
 
 from __future__ import annotations
 
-from warehouse.metrics import Context, MetricRequest, _period_params, business_day_clock, register
+from warehouse.metrics import Context, MetricRequest, _period_params, business_day_clock, register, week_of
 from warehouse.metrics_more import OWNER, _conversion_identifiers, _conversion_stages
 from sqlglot import exp
 
@@ -98,8 +98,11 @@ def lead_exists(ctx: Context, lead_id: str) -> bool:
 
 
 def lead_attributes(ctx: Context, lead_id: str) -> dict | None:
-    """The lead's row of fct_leads (created_at, reached_<stage>, attributes), or None."""
-    found = ctx.gateway.query("select * exclude (score_value, amount_value) from fct_leads where lead_id = $id", {"id": lead_id}).dicts()
+    """The lead's row of fct_leads (created_at, reached_<stage>, attributes), or None; not the
+    columns derived for aggregates (score and amount as numbers, local weeks)."""
+    derived = ["score_value", "amount_value", "created_week", "last_week", *(week_of(s) for s in ctx.config.stages)]
+    names = ", ".join(exp.to_identifier(c, quoted=True).sql("duckdb") for c in derived)  # config names, quoted
+    found = ctx.gateway.query(f"select * exclude ({names}) from fct_leads where lead_id = $id", {"id": lead_id}).dicts()
     return found[0] if found else None
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from funnelboard.errors import UserError
 from sqlglot import exp
 
 from warehouse.build import attribute_columns
 from warehouse.lists import EVERYTHING, Slice, cut, ordering, split_total
-from warehouse.metrics import Context, MetricRequest, _period_params, business_day_clock, ratio, reached, register
+from warehouse.metrics import Context, MetricRequest, _period_params, business_day_clock, ratio, reached, register, week_of
 from warehouse.stats import benjamini_hochberg, two_proportion_p_value, wilson_interval
 
 COMPARISON_DAYS = 28  # default length of the before and after periods of mix_vs_rate
@@ -258,8 +259,12 @@ def weekly_kpis(ctx: Context, req: MetricRequest) -> list[dict]:
     weeks = DEFAULT_WEEKS if req.start is None else None  # the default start (earliest event) would be too long
     req = ctx.resolve(req)
     stages = ctx.config.stages
-    params = {"start": req.start, "end": req.end, "as_of": req.as_of, "weeks": weeks, "window_days": req.window_days}
-    identifiers = {"__first__": reached(stages[0]), "__mql__": reached(stages[1]), "__sql__": reached(stages[2])}
+    first_week, last_week = shown_weeks(ctx, req, weeks)
+    params = {"as_of": req.as_of, "first_week": first_week, "last_week": last_week, "window_days": req.window_days}
+    identifiers = {
+        "__first__": reached(stages[0]), "__mql__": reached(stages[1]), "__sql__": reached(stages[2]),
+        "__mql_week__": week_of(stages[1]), "__sql_week__": week_of(stages[2]),
+    }
     rows = ctx.run_sql("weekly_kpis", req, params, identifiers)
     kpis = ["new_leads", *(reached(s) for s in stages[1:]), "exits", "sql_rate", "immature", "median_days_lead_to_sql"]
     for row in rows:
@@ -283,13 +288,23 @@ def weekly_kpis(ctx: Context, req: MetricRequest) -> list[dict]:
     return out
 
 
+def local_monday(moment: datetime, tz: str) -> date:
+    """Monday of the local ISO week (time zone tz) of a UTC instant."""
+    local = moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).date()
+    return local - timedelta(days=local.weekday())
+
+
 def review_week(ctx: Context, req: MetricRequest) -> date:
     """Monday (local) of the weekly review's week: as_of's, or the period end's when that is earlier."""
-    from zoneinfo import ZoneInfo
+    return local_monday(min(req.as_of, req.end - timedelta(microseconds=1)), ctx.config.timezone)
 
-    anchor = min(req.as_of, req.end - timedelta(microseconds=1))
-    local = anchor.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(ctx.config.timezone)).date()
-    return local - timedelta(days=local.weekday())
+
+def shown_weeks(ctx: Context, req: MetricRequest, weeks: int | None) -> tuple[date, date]:
+    """The first and last local Mondays of a weekly table: from the period start's week (or, given
+    `weeks`, from weeks - 1 weeks before as_of's week) to the review week."""
+    tz = ctx.config.timezone
+    first = local_monday(req.start, tz) if weeks is None else local_monday(req.as_of, tz) - timedelta(weeks=weeks - 1)
+    return first, review_week(ctx, req)
 
 
 def movers(ctx: Context, req: MetricRequest) -> list[dict]:
@@ -300,7 +315,8 @@ def movers(ctx: Context, req: MetricRequest) -> list[dict]:
     for column in ([req.segment] if req.segment else ctx.config.segments):
         rows = ctx.run_sql(
             "movers", req, {"as_of": req.as_of, "this_week": this_week},
-            {"__segment__": column, "__mql__": reached(stages[1]), "__sql__": reached(stages[2])},
+            {"__segment__": column, "__mql__": reached(stages[1]), "__sql__": reached(stages[2]),
+             "__mql_week__": week_of(stages[1]), "__sql_week__": week_of(stages[2])},
         )
         for r in rows:
             out.append({

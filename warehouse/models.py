@@ -9,7 +9,11 @@ reads is a source or another model (CTE names excluded); its declared parameters
 Configured lists enter the SQL as AST rewrites, never as text: a projection that mentions
 `__attr__` is repeated once per attribute column, one that mentions `__stage__` /
 `__stage_order__` once per funnel stage, one that mentions `__outcome__` once per outcome
-(the marker also substitutes inside the alias). Single identifiers chosen at run time
+(the marker also substitutes inside the alias). Inside `greatest` and `least` an argument that
+mentions a marker is repeated instead (`greatest(week___stage__)` is the latest of the stages'
+weeks), wherever the call stands; `coalesce(l.__attr__, e.__attr__) as __attr__` stays a
+projection repeated per attribute. So is a grouping set that mentions one (`grouping sets
+((created_week), (week___stage__))` groups by each stage's week in turn). Single identifiers chosen at run time
 (`__segment__`, ...) are bound through `bind_identifiers` from an allow-list, quoted.
 """
 
@@ -146,6 +150,14 @@ def build_order(models: dict[str, Model]) -> list[Model]:
 def expand(tree: exp.Query, lists: Expansion) -> exp.Query:
     """Repeat every projection that mentions a marker once per item of its configured list."""
     tree = tree.copy()
+    for call in list(tree.find_all(exp.Greatest, exp.Least)):
+        args = [call.this, *call.expressions]
+        if any(_markers_in(a) for a in args):
+            expanded = [item for a in args for item in _expand_projection(a, lists, bare=True)]
+            call.set("this", expanded[0])
+            call.set("expressions", expanded[1:])
+    for sets in list(tree.find_all(exp.GroupingSets)):
+        sets.set("expressions", [item for s in sets.expressions for item in _expand_projection(s, lists, bare=True)])
     for column in list(tree.find_all(exp.Column)):
         if column.name in ("__score__", "__amount__"):
             target = lists.score if column.name == "__score__" else lists.amount
@@ -180,21 +192,22 @@ def _markers_in(projection: exp.Expression) -> set[str]:
     return found
 
 
-def _expand_projection(projection: exp.Expression, lists: Expansion) -> list[exp.Expression]:
+def _expand_projection(projection: exp.Expression, lists: Expansion, *, bare: bool = False) -> list[exp.Expression]:
+    """One copy per item of the marker's list; bare: an argument, not a projection (no alias needed)."""
     found = _markers_in(projection)
     if not found:
         return [projection]
     if "__attr__" in found:
-        return [_substitute(projection, "__attr__", a, exact=None) for a in lists.attributes]
+        return [_substitute(projection, "__attr__", a, exact=None, bare=bare) for a in lists.attributes]
     if found & {"__stage__", "__stage_order__"}:
         return [
-            _substitute(projection, "__stage__", stage, exact=exp.Literal.string(stage), order=order)
+            _substitute(projection, "__stage__", stage, exact=exp.Literal.string(stage), order=order, bare=bare)
             for order, stage in enumerate(lists.stages, start=1)
         ]
-    return [_substitute(projection, "__outcome__", o, exact=exp.Literal.string(o)) for o in lists.outcomes]
+    return [_substitute(projection, "__outcome__", o, exact=exp.Literal.string(o), bare=bare) for o in lists.outcomes]
 
 
-def _substitute(projection: exp.Expression, marker: str, name: str, *, exact, order: int | None = None) -> exp.Expression:
+def _substitute(projection: exp.Expression, marker: str, name: str, *, exact, order: int | None = None, bare: bool = False) -> exp.Expression:
     """One copy of a projection for one item: the marker column becomes the item, names containing it are renamed."""
     copy = projection.copy()
     if isinstance(copy, exp.Column) and copy.name == marker and exact is None:
@@ -208,7 +221,7 @@ def _substitute(projection: exp.Expression, marker: str, name: str, *, exact, or
             column.set("this", exp.to_identifier(column.name.replace(marker, name), quoted=True))
     if isinstance(copy, exp.Alias) and marker in copy.alias:
         copy.set("alias", exp.to_identifier(copy.alias.replace(marker, name), quoted=True))
-    elif not isinstance(copy, exp.Column):
+    elif not isinstance(copy, exp.Column) and not bare:
         raise ModelError(f"a projection repeated per {marker} needs an alias containing {marker}: '{projection.sql('duckdb')}'.")
     return copy
 

@@ -1,53 +1,25 @@
 -- Weekly cohorts of one stage pair S -> T: per local ISO week (Monday start), the leads whose
 -- reached_at(S) falls in the week and how many of them reached T (within the window) by $as_of.
+-- The weeks are $first_week to $last_week (local Mondays, worked out by the caller in the
+-- configured zone); the local week of reached_at(S) is a column of fct_leads, computed at build.
 with leads as (
-    select l.__from__ as from_at, l.__to__ as to_at
+    select l.__from__ as from_at, l.__from_week__ as week, l.__to__ as to_at
     from fct_leads as l
-),
-
-settings as (
-    select timezone
-    from cfg_settings
-),
-
--- $weeks null: from the period start's week; else the $weeks weeks ending with as_of's week
-bounds as (
-    select
-        case
-            when $weeks is null
-                then cast(date_trunc('week', timezone(st.timezone, timezone('UTC', cast($start as timestamp)))) as date)
-            else cast(date_trunc('week', timezone(st.timezone, timezone('UTC', cast($as_of as timestamp)))) as date)
-                - 7 * ($weeks - 1)
-        end as first_week,
-        cast(date_trunc('week', timezone(st.timezone, timezone('UTC',
-            least(cast($as_of as timestamp), cast($end as timestamp) - interval 1 microsecond)
-        ))) as date) as last_week
-    from settings as st
+    where l.last_week >= $first_week
 ),
 
 weeks as (
-    select cast(unnest(generate_series(b.first_week, b.last_week, interval 7 day)) as date) as week
-    from bounds as b
-),
-
--- a coarse UTC range first (local offsets are under a day), so only these leads get a local week
-near as (
-    select l.from_at, l.to_at
-    from leads as l
-    cross join bounds as b
-    where l.from_at <= $as_of
-        and l.from_at >= cast(b.first_week as timestamp) - interval 1 day
-        and l.from_at < cast(b.last_week as timestamp) + interval 8 day
+    select cast(unnest(generate_series(cast($first_week as date), cast($last_week as date), interval 7 day)) as date) as week
 ),
 
 members as (
     select
-        cast(date_trunc('week', timezone(st.timezone, timezone('UTC', n.from_at))) as date) as week,
-        n.to_at <= $as_of
-            and ($window_days = 0 or epoch_us(n.to_at) - epoch_us(n.from_at) <= $window_days * 86400000000) as converted,
-        $window_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(n.from_at) < $window_days * 86400000000 as immature
-    from near as n
-    cross join settings as st
+        week,
+        to_at <= $as_of
+            and ($window_days = 0 or epoch_us(to_at) - epoch_us(from_at) <= $window_days * 86400000000) as converted,
+        $window_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(from_at) < $window_days * 86400000000 as immature
+    from leads
+    where from_at <= $as_of and week >= $first_week and week <= $last_week
 ),
 
 counted as (

@@ -1,25 +1,18 @@
 -- Leads reaching MQL and SQL in as_of's week and the week before, per value of one segment column.
+-- The local weeks are columns of fct_leads (computed at build in the configured zone).
 with leads as (
-    select l.__segment__ as segment, l.__mql__ as mql_at, l.__sql__ as sql_at
+    select l.__segment__ as segment, l.__mql__ as mql_at, l.__mql_week__ as mql_week, l.__sql__ as sql_at, l.__sql_week__ as sql_week
     from fct_leads as l
+    -- only a lead with a week of last week or later can count in this week or the last
+    where l.last_week >= $this_week - 7
 ),
 
-settings as (
-    select timezone
-    from cfg_settings
-),
-
--- a coarse UTC range first (local offsets are under a day): only leads that reached MQL or SQL
--- since 8 days before this week's Monday can be in this week or the last, and only they get the
--- (costly) local week
 weeks as (
     select
-        coalesce(cast(l.segment as varchar), '(none)') as segment,
-        case when l.mql_at <= $as_of then cast(date_trunc('week', timezone(st.timezone, timezone('UTC', l.mql_at))) as date) end as mql_week,
-        case when l.sql_at <= $as_of then cast(date_trunc('week', timezone(st.timezone, timezone('UTC', l.sql_at))) as date) end as sql_week
-    from leads as l
-    cross join settings as st
-    where l.mql_at >= cast($this_week as timestamp) - interval 8 day or l.sql_at >= cast($this_week as timestamp) - interval 8 day
+        coalesce(cast(segment as varchar), '(none)') as segment,
+        case when mql_at <= $as_of then mql_week end as mql_week,
+        case when sql_at <= $as_of then sql_week end as sql_week
+    from leads
 )
 
 select

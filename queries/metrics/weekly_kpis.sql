@@ -1,7 +1,20 @@
--- Weekly KPIs per local ISO week (Monday start), one row per week from the first week to as_of's week, none missing.
+-- Weekly KPIs per local ISO week (Monday start), one row per week from $first_week to $last_week, none missing.
+-- The weeks are $first_week to $last_week (local Mondays, worked out by the caller in the configured
+-- zone); the local weeks of each lead's instants are columns of fct_leads, computed at build.
 with leads as (
-    select l.created_at, l.reached___stage__, l.__first__ as first_at, l.__mql__ as mql_at, l.__sql__ as sql_at
+    select
+        l.created_at,
+        l.created_week,
+        l.reached___stage__,
+        l.week___stage__,
+        l.__first__ as first_at,
+        l.__mql__ as mql_at,
+        l.__mql_week__ as mql_week,
+        l.__sql__ as sql_at,
+        l.__sql_week__ as sql_week
     from fct_leads as l
+    -- a lead whose latest week is before the first week shown counts in none of them
+    where l.last_week >= $first_week
 ),
 
 spells as (
@@ -9,89 +22,70 @@ spells as (
     from fct_spells as s
 ),
 
-settings as (
-    select timezone
-    from cfg_settings
-),
-
-as_of as (
+-- what had happened by as_of: later instants (and their weeks) are not known yet
+lead_weeks as (
     select
-        case when created_at <= $as_of then created_at end as created_at,
-        case when reached___stage__ <= $as_of then reached___stage__ end as reached___stage__,
-        case when first_at <= $as_of then first_at end as first_at,
-        case when mql_at <= $as_of then mql_at end as mql_at,
-        case when sql_at <= $as_of then sql_at end as sql_at
+        case when created_at <= $as_of then created_week end as created_week,
+        case when reached___stage__ <= $as_of then week___stage__ end as week___stage__,
+        case when mql_at <= $as_of then mql_week end as mql_week,
+        case when sql_at <= $as_of then sql_week end as sql_week,
+        sql_at <= $as_of
+            and ($window_days = 0 or epoch_us(sql_at) - epoch_us(mql_at) <= $window_days * 86400000000) as converted,
+        $window_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(mql_at) < $window_days * 86400000000 as immature,
+        case when sql_at <= $as_of and first_at <= $as_of then (epoch_us(sql_at) - epoch_us(first_at)) / 86400000000.0 end as days_lead_to_sql
     from leads
 ),
 
-bounds as (
+-- One pass over the leads counts them per week of every kind at once (a grouping set per kind);
+-- each set's rows have their own week column filled and the others NULL.
+by_week as (
     select
-        cast(date_trunc('week', timezone(st.timezone, timezone('UTC', cast($start as timestamp)))) as date) as start_week,
-        cast(date_trunc('week', timezone(st.timezone, timezone('UTC', cast($as_of as timestamp)))) as date) as as_of_week,
-        cast(date_trunc('week', timezone(st.timezone, timezone('UTC',
-            least(cast($as_of as timestamp), cast($end as timestamp) - interval 1 microsecond)
-        ))) as date) as last_week,
-        cast(
-            case
-                when $weeks is null then cast(date_trunc('week', timezone(st.timezone, timezone('UTC', cast($start as timestamp)))) as date)
-                else cast(date_trunc('week', timezone(st.timezone, timezone('UTC', cast($as_of as timestamp)))) as date) - 7 * ($weeks - 1)
-            end as timestamp
-        ) - interval 1 day as lower
-    from settings as st
+        created_week,
+        week___stage__,
+        mql_week,
+        count(*) as leads,
+        count(*) filter (where converted) as converted,
+        count(*) filter (where immature) as immature
+    from lead_weeks
+    group by grouping sets ((created_week), (week___stage__), (mql_week))
 ),
 
--- a local week only for a date on or after the day before the first week shown (local offsets
--- are under a day; an earlier date's week is never shown): the time-zone conversion is the costly part
-lead_weeks as (
-    select
-        case when a.created_at >= b.lower then cast(date_trunc('week', timezone(st.timezone, timezone('UTC', a.created_at))) as date) end as created_week,
-        case when a.reached___stage__ >= b.lower then cast(date_trunc('week', timezone(st.timezone, timezone('UTC', a.reached___stage__))) as date) end as week___stage__,
-        case when a.mql_at >= b.lower then cast(date_trunc('week', timezone(st.timezone, timezone('UTC', a.mql_at))) as date) end as mql_week,
-        case when a.sql_at >= b.lower then cast(date_trunc('week', timezone(st.timezone, timezone('UTC', a.sql_at))) as date) end as sql_week,
-        a.sql_at is not null
-            and ($window_days = 0 or epoch_us(a.sql_at) - epoch_us(a.mql_at) <= $window_days * 86400000000) as converted,
-        $window_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(a.mql_at) < $window_days * 86400000000 as immature,
-        (epoch_us(a.sql_at) - epoch_us(a.first_at)) / 86400000000.0 as days_lead_to_sql
-    from as_of as a
-    cross join settings as st
-    cross join bounds as b
+lead_to_sql as (
+    select sql_week, quantile_cont(days_lead_to_sql, 0.5) as median_days
+    from lead_weeks
+    where sql_week is not null
+    group by sql_week
 ),
 
 exit_weeks as (
-    select entered_week as week
+    select entered_week as week, count(*) as exits
     from spells
-    where not is_funnel and entered_at <= $as_of
+    where not is_funnel and entered_at <= $as_of and entered_week >= $first_week
+    group by entered_week
 ),
 
--- $weeks null: from the period start's week; else from $weeks - 1 weeks before as_of's week
 weeks as (
-    select
-        cast(unnest(generate_series(
-            case when $weeks is null then b.start_week else b.as_of_week - 7 * ($weeks - 1) end,
-            b.last_week,
-            interval 7 day
-        )) as date) as week
-    from bounds as b
+    select cast(unnest(generate_series(cast($first_week as date), cast($last_week as date), interval 7 day)) as date) as week
 ),
 
 weekly as (
     select
         w.week,
-        (select count(*) from lead_weeks as lw where lw.created_week = w.week) as new_leads,
-        (select count(*) from lead_weeks as lw where lw.week___stage__ = w.week) as reached___stage__,
-        (select count(*) from exit_weeks as e where e.week = w.week) as exits,
-        (select count(*) from lead_weeks as lw where lw.mql_week = w.week) as mql_cohort,
-        (select count(*) from lead_weeks as lw where lw.mql_week = w.week and lw.converted) as mql_converted,
-        (select count(*) from lead_weeks as lw where lw.mql_week = w.week and lw.immature) as mql_immature,
-        (select quantile_cont(lw.days_lead_to_sql, 0.5) from lead_weeks as lw where lw.sql_week = w.week) as median_days_lead_to_sql
+        coalesce((select sum(b.leads) from by_week as b where b.created_week = w.week), 0) as new_leads,
+        coalesce((select sum(b.leads) from by_week as b where b.week___stage__ = w.week), 0) as reached___stage__,
+        coalesce((select sum(e.exits) from exit_weeks as e where e.week = w.week), 0) as exits,
+        coalesce((select sum(b.leads) from by_week as b where b.mql_week = w.week), 0) as mql_cohort,
+        coalesce((select sum(b.converted) from by_week as b where b.mql_week = w.week), 0) as mql_converted,
+        coalesce((select sum(b.immature) from by_week as b where b.mql_week = w.week), 0) as mql_immature,
+        (select max(m.median_days) from lead_to_sql as m where m.sql_week = w.week) as median_days_lead_to_sql
     from weeks as w
 )
 
 select
     week,
-    new_leads,
-    reached___stage__,
-    exits,
+    cast(new_leads as bigint) as new_leads,
+    cast(reached___stage__ as bigint) as reached___stage__,
+    cast(exits as bigint) as exits,
     case when mql_cohort > 0 then mql_converted / mql_cohort end as sql_rate,
     mql_immature > 0 as immature,
     median_days_lead_to_sql

@@ -732,9 +732,11 @@ def test_each_query_returns_the_columns_its_metadata_promises(demo, name):
         "within_days": 30, "business_days": False, "as_of_bd": 0.0, "segmented": True, "weeks": 13,
         "before_start": as_of - timedelta(days=56), "before_end": as_of - timedelta(days=28),
         "after_start": as_of - timedelta(days=28), "after_end": as_of,
+        "first_week": (as_of - timedelta(weeks=12)).date(), "last_week": as_of.date(),
     }
     identifiers = {"__from__": "reached_mql", "__to__": "reached_sql", "__segment__": "channel", "__segment2__": "region",
-                   "__by__": "stage_left", "__first__": "reached_lead", "__mql__": "reached_mql", "__sql__": "reached_sql"}
+                   "__by__": "stage_left", "__first__": "reached_lead", "__mql__": "reached_mql", "__sql__": "reached_sql",
+                   "__mql_week__": "week_mql", "__sql_week__": "week_sql"}
     rows = ctx.run_sql(name, MetricRequest(), params, identifiers)
     assert rows, "a query that returns nothing checks nothing"
     assert list(rows[0]) == expected_columns(_metric_model(name), expansion(ctx.config))

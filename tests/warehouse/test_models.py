@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import sqlglot
 
 from etl.load import load_files
 from funnelboard.errors import UserError
@@ -13,7 +14,7 @@ from tests.conftest import HEADER, NOW, rows, write
 from warehouse.build import expansion
 from warehouse.gateway import Gateway
 from warehouse.metrics import MetricRequest, run_metric
-from warehouse.models import LAYERS, ModelError, build_order, load_models, queries_root, render
+from warehouse.models import LAYERS, ModelError, build_order, expand, load_models, queries_root, render
 
 GOOD_META = 'description = "d"\ngrain = "g"\n[columns]\nx = ""\n'
 
@@ -82,6 +83,20 @@ def test_markers_expand_to_explicit_columns(config):
         assert f'"a"."{attribute}"' in rendered
     for marker in ("__attr__", "__stage__", "__stage_order__", "__score__", "__amount__"):
         assert marker not in rendered
+
+
+def test_a_marker_inside_greatest_or_least_repeats_the_argument(config):
+    tree = sqlglot.parse_one(
+        "select greatest(l.created_week, l.week___stage__) as last_week, least(x___outcome__) as first_exit, "
+        "coalesce(l.__attr__, 'none') as __attr__ from t as l where greatest(l.week___stage__) > 0",
+        read="duckdb",
+    )
+    sql = expand(tree, expansion(config)).sql("duckdb")
+    weeks = ", ".join(f'l."week_{s}"' for s in config.stages)
+    assert f"GREATEST(l.created_week, {weeks}) AS last_week" in sql
+    assert "LEAST(" + ", ".join(f'"x_{o}"' for o in config.outcomes) + ") AS first_exit" in sql
+    assert 'COALESCE("l"."channel", \'none\') AS "channel"' in sql  # coalesce: the projection repeats
+    assert f"WHERE GREATEST({weeks}) > 0" in sql
 
 
 def test_models_render_for_other_dialects(config):
