@@ -32,6 +32,7 @@ log = logging.getLogger("funnelboard.gateway")
 T = TypeVar("T")
 DEFAULT_ROW_CAP = 100_000
 CACHE_ROWS = 50_000  # rows of recent results kept per gateway (a published file never changes)
+PER_FILE_KEYS = 256  # small per-file facts kept per gateway (see Gateway.per_file)
 # DuckDB's share of the server's 1 GB (DESIGN.md section 5): beyond it sorts and aggregates spill
 # to a temporary directory instead of growing the process. FUNNELBOARD_READ_MEMORY overrides it.
 READ_MEMORY_LIMIT = "640MB"
@@ -80,7 +81,7 @@ class Gateway:
         self._cached_rows = 0
         self._cache_lock = threading.Lock()
         self.hits = self.misses = 0
-        self._per_file: dict = {}
+        self._per_file: OrderedDict = OrderedDict()
         self._per_file_stamp: tuple | None = None
         self._base: duckdb.DuckDBPyConnection | None = None
         self._base_stamp: tuple | None = None
@@ -172,17 +173,23 @@ class Gateway:
         return np.asarray(values)
 
     def per_file(self, key: tuple, compute: Callable[[], T]) -> T:
-        """A small fact derived from the published file, computed once per file (a file never changes)."""
+        """A small fact derived from the published file (a segment column's values, the stall thresholds
+        at an as_of), computed once per file: a file never changes. Kept apart from the result cache
+        (and kept when it is off): these are the warehouse's facts, not answers to a view. At most
+        PER_FILE_KEYS of them, the least recently used out first."""
         stamp = self._stamp()
         with self._cache_lock:
             if self._per_file_stamp != stamp:
-                self._per_file, self._per_file_stamp = {}, stamp
+                self._per_file, self._per_file_stamp = OrderedDict(), stamp
             if key in self._per_file:
+                self._per_file.move_to_end(key)
                 return self._per_file[key]
         value = compute()
         with self._cache_lock:
             if self._per_file_stamp == stamp:
                 self._per_file[key] = value
+                while len(self._per_file) > PER_FILE_KEYS:
+                    self._per_file.popitem(last=False)
         return value
 
     def stream(self, sql: str, params: dict | None = None, *, batch: int = 10_000) -> Iterator[dict]:

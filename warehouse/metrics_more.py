@@ -188,19 +188,32 @@ def disqualifiers(ctx: Context, req: MetricRequest) -> list[dict]:
     return out
 
 
-def _stall_query(ctx: Context, req: MetricRequest) -> tuple[exp.Select, dict]:
-    """The stall query (run without the request's filters: a stage's threshold belongs to the whole
-    warehouse) as a subquery, the filters applied to its rows; the stalled list is part of it."""
+STALL_THRESHOLD_KEYS = 64  # (as_of, segment) pairs whose thresholds a gateway keeps per published file
+
+
+def stall_thresholds(ctx: Context, req: MetricRequest) -> list[dict]:
+    """The thresholds of stall_thresholds.sql for this as_of and segment column: computed without the
+    request's filters (a stage's threshold belongs to the whole warehouse), once per published file."""
     params = {"as_of": req.as_of, "segmented": req.segment is not None}
-    tree, bound = ctx.compile("stalled", replace(req, filters=()), params, {"__segment__": req.segment})
-    conditions = []
-    for i, (col, value) in enumerate(req.filters):
-        conditions.append(exp.column(col, table="s", quoted=True).eq(exp.Placeholder(this=f"row_f{i}")))
-        bound[f"row_f{i}"] = value
-    select = exp.select().from_(tree.subquery("s"))
-    if conditions:
-        select = select.where(exp.and_(*conditions))
-    return select, bound
+
+    def compute() -> list[dict]:
+        return ctx.run_sql("stall_thresholds", replace(req, filters=()), params, {"__segment__": req.segment})
+
+    return ctx.gateway.per_file(("stall_thresholds", req.as_of, req.segment), compute) if hasattr(ctx.gateway, "per_file") else compute()
+
+
+def _stall_query(ctx: Context, req: MetricRequest) -> tuple[exp.Select, dict]:
+    """The stall query, filtered, as a subquery `s` (the stalled list and its summary select from it)."""
+    thresholds = stall_thresholds(ctx, req)
+    params = {
+        "as_of": req.as_of,
+        "threshold_stages": [t["stage"] for t in thresholds],
+        "threshold_segments": [t["segment"] for t in thresholds],
+        "threshold_days": [t["threshold_days"] for t in thresholds],
+        "threshold_sources": [t["threshold_source"] for t in thresholds],
+    }
+    tree, bound = ctx.compile("stalled", req, params, {"__segment__": req.segment})
+    return exp.select().from_(tree.subquery("s")), bound
 
 
 def stalled_columns(ctx: Context) -> dict[str, exp.Expression]:

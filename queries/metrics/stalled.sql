@@ -1,48 +1,26 @@
 -- Spells stalled at as_of or at as_of - 7 days (thresholds as at as_of): the stalled list and its weekly diff.
--- Two reads of fct_spells, each with only what it needs: the completed spells (stage, segment,
--- duration) for the thresholds, and the few spells open at as_of or a week before, with their
--- lead's columns (fct_spells carries them), for the list. No order: the caller sorts.
+-- The thresholds (stall_thresholds.sql, the same for any filter) come in as parallel lists; this
+-- query reads only the spells open at as_of or a week before, with their lead's columns
+-- (fct_spells carries them), for the list. No order: the caller sorts.
 with stages as (
-    select stage
+    select stage, stage_order
     from cfg_stages
     where kind = 'funnel' and not is_last
 ),
 
-sla as (
-    select stage, sla_days
-    from cfg_sla
-),
-
-settings as (
-    select min_sample
-    from cfg_settings
-),
-
-completed as (
-    select s.stage, coalesce(cast(s.__segment__ as varchar), '(none)') as segment, s.duration_days
-    from fct_spells as s
-    inner join stages as st on st.stage = s.stage
-    where s.entered_at <= $as_of and s.exited_at <= $as_of
-),
-
-stage_p90 as (
-    select stage, quantile_cont(duration_days, 0.9) as p90
-    from completed
-    group by stage
-),
-
-segment_p90 as (
-    select stage, segment, count(*) as n_completed, quantile_cont(duration_days, 0.9) as p90
-    from completed
-    where $segmented
-    group by stage, segment
+thresholds as (
+    select
+        unnest($threshold_stages) as stage,
+        unnest($threshold_segments) as segment,
+        unnest($threshold_days) as threshold_days,
+        unnest($threshold_sources) as threshold_source
 ),
 
 -- spells open at as_of or at as_of - 7 days
 candidates as (
     select
         s.lead_id,
-        s.stage,
+        st.stage,
         coalesce(cast(s.__segment__ as varchar), '(none)') as segment,
         s.entered_at,
         s.exited_at,
@@ -54,11 +32,13 @@ candidates as (
         try_cast(s.__amount__ as double) as amount_value,
         s.__attr__
     from fct_spells as s
-    inner join stages as st on st.stage = s.stage
+    -- joined on the stage's number: reading the stage's name for 10M spells costs more
+    inner join stages as st on st.stage_order = s.stage_order
     where s.entered_at <= $as_of and (s.exited_at is null or s.exited_at > cast($as_of as timestamp) - interval 7 day)
 ),
 
-thresholds as (
+-- a segment value's own threshold where it has one, else the stage's
+matched as (
     select
         c.lead_id,
         c.stage,
@@ -70,21 +50,11 @@ thresholds as (
         c.age_week_ago_days,
         c.amount_value,
         c.__attr__,
-        case
-            when sla.sla_days is not null then sla.sla_days
-            when $segmented and sp.n_completed >= se.min_sample then sp.p90
-            else p.p90
-        end as threshold_days,
-        case
-            when sla.sla_days is not null then 'sla'
-            when $segmented and sp.n_completed >= se.min_sample then 'p90 segment'
-            else 'p90 stage'
-        end as threshold_source
+        coalesce(ts.threshold_days, tg.threshold_days) as threshold_days,
+        coalesce(ts.threshold_source, tg.threshold_source) as threshold_source
     from candidates as c
-    cross join settings as se
-    left join sla on sla.stage = c.stage
-    left join stage_p90 as p on p.stage = c.stage
-    left join segment_p90 as sp on sp.stage = c.stage and sp.segment = c.segment
+    left join thresholds as tg on tg.stage = c.stage and tg.segment is null
+    left join thresholds as ts on ts.stage = c.stage and ts.segment = c.segment
 ),
 
 flagged as (
@@ -100,7 +70,7 @@ flagged as (
         coalesce(open_now and age_days > threshold_days, false) as stalled_now,
         coalesce(open_then and age_week_ago_days > threshold_days, false) as stalled_then,
         coalesce(exited_at <= $as_of, false) as closed
-    from thresholds
+    from matched
 )
 
 select

@@ -17,7 +17,7 @@ from tests.conftest import NOW
 from warehouse.build import expansion, expected_columns
 from warehouse.gateway import Gateway
 from warehouse.metrics import Context, MetricRequest, _metric_model, run_metric
-from warehouse.metrics_more import comparison_periods
+from warehouse.metrics_more import comparison_periods, stall_thresholds
 
 D = datetime
 CSV_HEADER = "lead_id,stage,entered_at,reason,channel,region,owner,lead_score,amount"
@@ -723,7 +723,8 @@ MORE_METRICS = ["time_to_sql", "time_in_stage_by_lead", "segment_conversion", "m
                 "stalled_summary", "weekly_kpis", "score_bands"]
 
 
-@pytest.mark.parametrize("name", [m for m in MORE_METRICS if m != "stalled_summary"])  # stalled_summary reuses stalled.sql
+# stalled_summary reuses stalled.sql; stall_thresholds is a query of its own behind stalled
+@pytest.mark.parametrize("name", [m for m in MORE_METRICS if m != "stalled_summary"] + ["stall_thresholds"])
 def test_each_query_returns_the_columns_its_metadata_promises(demo, name):
     ctx = Context(demo)
     as_of = ctx.latest_event()
@@ -737,6 +738,11 @@ def test_each_query_returns_the_columns_its_metadata_promises(demo, name):
     identifiers = {"__from__": "reached_mql", "__to__": "reached_sql", "__segment__": "channel", "__segment2__": "region",
                    "__by__": "stage_left", "__first__": "reached_lead", "__mql__": "reached_mql", "__sql__": "reached_sql",
                    "__mql_week__": "week_mql", "__sql_week__": "week_sql"}
+    if name == "stalled":  # the thresholds come in as lists, from stall_thresholds (checked below)
+        thresholds = stall_thresholds(ctx, ctx.resolve(MetricRequest(segment="channel")))
+        for column, param in (("stage", "threshold_stages"), ("segment", "threshold_segments"),
+                              ("threshold_days", "threshold_days"), ("threshold_source", "threshold_sources")):
+            params[param] = [t[column] for t in thresholds]
     rows = ctx.run_sql(name, MetricRequest(), params, identifiers)
     assert rows, "a query that returns nothing checks nothing"
     assert list(rows[0]) == expected_columns(_metric_model(name), expansion(ctx.config))
@@ -774,3 +780,22 @@ def test_a_reason_with_a_leading_tab_is_still_mapped(tmp_path):
 def test_an_as_of_before_the_first_event_is_an_empty_answer_not_an_error(tmp_path):
     gw = warehouse(tmp_path, ["A,lead,2024-01-10"])
     assert run(gw, "stalled", as_of=D(2024, 1, 5)) == []
+
+
+def test_stall_thresholds_are_computed_once_per_file_for_every_filter(demo, monkeypatch):
+    from warehouse import metrics
+
+    runs = []
+    real = metrics.Context.run_sql
+
+    def counting(self, name, *args, **kwargs):
+        runs.append(name)
+        return real(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(metrics.Context, "run_sql", counting)
+    gateway = Gateway(demo.db, cache_rows=0)
+    for filters in ((), (("channel", "referral"),), (("owner", "Maya Patel"),)):
+        run_metric(gateway, "stalled_summary", MetricRequest(filters=filters))
+    assert runs.count("stall_thresholds") == 1
+    run_metric(gateway, "stalled_summary", MetricRequest(segment="region"))
+    assert runs.count("stall_thresholds") == 2  # per segment column: its values' own p90s
