@@ -1,42 +1,39 @@
 -- Cohort conversion from one funnel stage to another, as of $as_of, with the period view.
+-- One pass over the leads: every count is a filtered count of the same rows.
 with leads as (
-    select l.lead_id, l.__from__ as from_at, l.__to__ as to_at
+    select l.__from__ as from_at, l.__to__ as to_at
     from fct_leads as l
 ),
 
 as_of as (
     select
-        lead_id,
         case when from_at <= $as_of then from_at end as from_at,
         case when to_at <= $as_of then to_at end as to_at
     from leads
 ),
 
-cohort as (
+flagged as (
     select
-        to_at is not null
-            and ($window_days = 0 or epoch_us(to_at) - epoch_us(from_at) <= $window_days * 86400000000) as converted,
-        $window_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(from_at) < $window_days * 86400000000 as immature
-    from as_of
-    where from_at >= $start and from_at < $end
-),
-
-period_view as (
-    select
-        count(*) filter (where from_at >= $start and from_at < $end) as period_from,
-        count(*) filter (where to_at >= $start and to_at < $end) as period_to
+        from_at,
+        to_at,
+        coalesce(from_at >= $start and from_at < $end, false) as in_cohort,
+        coalesce(
+            to_at is not null and ($window_days = 0 or epoch_us(to_at) - epoch_us(from_at) <= $window_days * 86400000000), false
+        ) as converted,
+        coalesce($window_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(from_at) < $window_days * 86400000000, false)
+            as immature
     from as_of
 )
 
 select
     $from_stage as from_stage,
     $to_stage as to_stage,
-    (select count(*) from cohort) as cohort,
-    (select count(*) filter (where converted) from cohort) as converted,
-    (select count(*) filter (where immature) from cohort) as immature,
-    (select count(*) filter (where not immature) from cohort) as mature_cohort,
-    (select count(*) filter (where converted and not immature) from cohort) as mature_converted,
-    p.period_from,
-    p.period_to,
+    count(*) filter (where in_cohort) as cohort,
+    count(*) filter (where in_cohort and converted) as converted,
+    count(*) filter (where in_cohort and immature) as immature,
+    count(*) filter (where in_cohort and not immature) as mature_cohort,
+    count(*) filter (where in_cohort and converted and not immature) as mature_converted,
+    count(*) filter (where from_at >= $start and from_at < $end) as period_from,
+    count(*) filter (where to_at >= $start and to_at < $end) as period_to,
     $window_days as window_days
-from period_view as p
+from flagged

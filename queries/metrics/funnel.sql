@@ -1,4 +1,5 @@
 -- Per funnel stage: cohort members (leads reaching the first stage in the period) reaching it, and the period view.
+-- One pass over the leads: every count is a filtered count of the same rows.
 with leads as (
     select l.reached___stage__
     from fct_leads as l
@@ -9,14 +10,15 @@ as_of as (
     from leads
 ),
 
-cohort as (
-    select reached___stage__
+flagged as (
+    select
+        reached___stage__,
+        coalesce(__first__ >= $start and __first__ < $end, false) as in_cohort
     from as_of
-    where __first__ >= $start and __first__ < $end
 )
 
 select
-    (select count(*) from cohort) as cohort,
-    (select count(reached___stage__) from cohort) as reached___stage__,
+    count(*) filter (where in_cohort) as cohort,
+    count(reached___stage__) filter (where in_cohort) as reached___stage__,
     count(*) filter (where reached___stage__ >= $start and reached___stage__ < $end) as period___stage__
-from as_of
+from flagged
