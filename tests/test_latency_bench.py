@@ -13,11 +13,11 @@ from tests.conftest import NOW
 PAGES = {"/", "/funnel", "/segments", "/time-in-stage", "/disqualifiers", "/stalled", "/leads", "/data-quality", "/lead/<id>"}
 # What each page must have fired besides the shell's callbacks (badge, filter bar, router, nav links).
 PAGE_CALLBACKS = {
-    "/": ["weekly-movers.children", "weekly-cards.children"],
-    "/funnel": ["funnel-graph.figure", "cohort-heatmap-graph.figure"],
-    "/segments": ["segments-conversion.figure"],
+    "/": ["weekly-movers.children", "weekly-cards.children", "weekly-stalled.children"],
+    "/funnel": ["funnel-graph.figure", "accounting-graph.figure", "cohort-heatmap-graph.figure"],
+    "/segments": ["segments-conversion.figure", "segments-mix.figure"],
     "/time-in-stage": ["tis-quantiles.figure", "tis-survival.figure", "tis-distribution.figure"],
-    "/disqualifiers": ["dq-pareto.figure"],
+    "/disqualifiers": ["dq-pareto.figure", "dq-trend.figure"],
     "/stalled": ["stalled-summary.children", "GET /export/stalled.csv (download)", "stalled/stalled[fb-grid].getRowsResponse (first block)"],
     "/leads": ["leads-header.children", "GET /export/leads.csv (download)", "leads/leads[fb-grid].getRowsResponse (first block)"],
     "/data-quality": ["quality-message.children"],

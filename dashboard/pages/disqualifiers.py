@@ -24,13 +24,17 @@ def layout(**_query) -> html.Div:
     )
 
 
-@callback(Output(PARETO, "figure"), Output(TREND, "figure"), Input(URL, "search"))
-@guarded(outputs=2, first="figure")
+@callback(Output(PARETO, "figure"), Input(URL, "search"))
+@guarded(outputs=1, first="figure")
 def update(search: str | None):
     g = gateway()
     req, _view = view_request(g, search)
-    outcomes = g.config().outcomes
-    return (
-        figures.disqualifier_pareto_figure(run_metric(g, "disqualifiers", req), outcomes=outcomes),
-        figures.disqualifier_trend_figure(run_metric(g, "disqualifiers", req.__class__(**{**req.__dict__, "by": "week"}))),
-    )
+    return figures.disqualifier_pareto_figure(run_metric(g, "disqualifiers", req), outcomes=g.config().outcomes)
+
+
+@callback(Output(TREND, "figure"), Input(URL, "search"))
+@guarded(outputs=1, first="figure")
+def update_trend(search: str | None):
+    g = gateway()
+    req, _view = view_request(g, search)
+    return figures.disqualifier_trend_figure(run_metric(g, "disqualifiers", req.__class__(**{**req.__dict__, "by": "week"})))

@@ -55,16 +55,21 @@ def heatmap_note() -> html.P:
     )
 
 
-@callback(Output(FUNNEL, "figure"), Output(ACCOUNTING, "figure"), Input(URL, "search"))
-@guarded(outputs=2, first="figure")
+# One callback per chart: each answers on its own, so the page fills in as each is ready.
+@callback(Output(FUNNEL, "figure"), Input(URL, "search"))
+@guarded(outputs=1, first="figure")
 def update(search: str | None):
     g = gateway()
     req, _state = view_request(g, search)
-    config = g.config()
-    return (
-        figures.funnel_figure(run_metric(g, "funnel", req), stages=tuple(config.stages)),
-        figures.stage_accounting_figure(run_metric(g, "stage_accounting", req), config.outcomes),
-    )
+    return figures.funnel_figure(run_metric(g, "funnel", req), stages=tuple(g.config().stages))
+
+
+@callback(Output(ACCOUNTING, "figure"), Input(URL, "search"))
+@guarded(outputs=1, first="figure")
+def update_accounting(search: str | None):
+    g = gateway()
+    req, _state = view_request(g, search)
+    return figures.stage_accounting_figure(run_metric(g, "stage_accounting", req), g.config().outcomes)
 
 
 @callback(Output(HEATMAP, "figure"), Input(URL, "search"))

@@ -65,23 +65,33 @@ def _default_segment(config) -> str:
     return DEFAULT_SEGMENT if DEFAULT_SEGMENT in config.segments else next(iter(config.segments))
 
 
-@callback(Output(CONVERSION, "figure"), Output(MIX, "figure"), Input(URL, "search"))
-@guarded(outputs=2, first="figure")
-def update(search: str | None):
+def _request(search: str | None):
     g = gateway()
     req, view = view_request(g, search)
-    config = g.config()
-    segment = view.segment or _default_segment(config)
-    req = req.__class__(**{**req.__dict__, "segment": segment})
+    segment = view.segment or _default_segment(g.config())
+    return g, req.__class__(**{**req.__dict__, "segment": segment}), view
+
+
+@callback(Output(CONVERSION, "figure"), Input(URL, "search"))
+@guarded(outputs=1, first="figure")
+def update(search: str | None):
+    g, req, view = _request(search)
     rows = run_metric(g, "segment_conversion", req)
-    overall = run_metric(g, "conversion", req.__class__(**{**req.__dict__, "segment": None, "segment2": None}))[0]["rate"]
-    columns = [segment] + ([view.segment2] if view.segment2 else [])
+    # The segment values split the cohort exactly (a missing value is '(none)'), so their sums are
+    # the `conversion` metric's cohort and converted: no second pass over the leads for the line.
+    cohort = sum(r["n"] for r in rows)
+    overall = sum(r["converted"] for r in rows) / cohort if cohort else None
+    columns = [req.segment] + ([view.segment2] if view.segment2 else [])
+    return figures.segment_conversion_figure(rows, columns if len(columns) > 1 else req.segment, overall_rate=overall)
+
+
+@callback(Output(MIX, "figure"), Input(URL, "search"))
+@guarded(outputs=1, first="figure")
+def update_mix(search: str | None):
+    g, req, _view = _request(search)
     # The mix / rate split is of the SQL rate (mql -> sql) whatever stage pair the page shows.
     mix_req = req.__class__(**{**req.__dict__, "segment2": None, "start": None, "end": None, "from_stage": None, "to_stage": None})
-    return (
-        figures.segment_conversion_figure(rows, columns if len(columns) > 1 else segment, overall_rate=overall),
-        figures.mix_vs_rate_figure(run_metric(g, "mix_vs_rate", mix_req)),
-    )
+    return figures.mix_vs_rate_figure(run_metric(g, "mix_vs_rate", mix_req))
 
 
 register_drill(CONVERSION, segment_point)

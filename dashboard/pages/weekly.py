@@ -68,14 +68,14 @@ def update_movers(search: str | None):
     return [title, html.Ul(items, className="mover-list")]
 
 
-@callback(Output(CARDS, "children"), Output(TREND, "figure"), Output(STALLED, "children"), Output(WEEK, "children"), Input(URL, "search"))
-@guarded(outputs=4)
+@callback(Output(CARDS, "children"), Output(TREND, "figure"), Output(WEEK, "children"), Input(URL, "search"))
+@guarded(outputs=3)
 def update(search: str | None):
     g = gateway()
     req, _state = view_request(g, search)
     rows = run(g, "weekly_kpis", req)
     if not rows:
-        return empty_state("No weeks to show for these filters."), figures.weekly_trend_figure([], TREND_KPIS), "", ""
+        return empty_state("No weeks to show for these filters."), figures.weekly_trend_figure([], TREND_KPIS), ""
     week = rows[-1]["week"]
     cards = [
         html.Div(
@@ -94,12 +94,25 @@ def update(search: str | None):
         )
         for card in figures.kpi_card_values(rows, week)
     ]
-    summary = run(g, "stalled_summary", req)[0]
-    stalled = dcc.Link(
+    return cards, figures.weekly_trend_figure(rows, TREND_KPIS), week_line(week, Context(g).resolve(req).as_of, g.config().timezone)
+
+
+@callback(Output(STALLED, "children"), Input(URL, "search"))
+def update_stalled(search: str | None):
+    """The stalled line under the cards: its own callback, so the cards never wait for it. A user
+    error (no warehouse, a bad filter) leaves it empty: the cards above already say what is wrong."""
+    from funnelboard.errors import UserError
+
+    try:
+        g = gateway()
+        req, _state = view_request(g, search)
+        summary = run(g, "stalled_summary", req)[0]
+    except UserError:
+        return ""
+    return dcc.Link(
         f"{summary['stalled']:,} leads stalled · {summary['newly_stalled']:,} newly stalled this week · {summary['recovered']:,} recovered",
         href="/stalled",
     )
-    return cards, figures.weekly_trend_figure(rows, TREND_KPIS), stalled, week_line(week, Context(g).resolve(req).as_of, g.config().timezone)
 
 
 def week_line(week, as_of, tz: str) -> list:

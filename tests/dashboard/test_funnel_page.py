@@ -107,7 +107,8 @@ def test_the_funnel_shows_the_cohort_and_the_period_view_of_the_metric(app, db):
     import dashboard.pages.funnel as funnel
 
     with app.server.test_request_context():
-        funnel_fig, accounting_fig = funnel.update("?from=2026-05-01&to=2026-07-31")
+        funnel_fig = funnel.update("?from=2026-05-01&to=2026-07-31")
+        accounting_fig = funnel.update_accounting("?from=2026-05-01&to=2026-07-31")
     rows = run_metric(Gateway(db), "funnel", MetricRequest(start=utc(date(2026, 5, 1)), end=utc(date(2026, 8, 1))))
     cohort, period = funnel_fig.data
     assert list(cohort.x) == [r["reached"] for r in rows]
@@ -123,7 +124,7 @@ def test_no_matching_leads_give_empty_states_not_errors(app):
 
     with app.server.test_request_context():
         heatmap = funnel.update_heatmap("?channel=no-such-channel")
-        funnel_fig, _ = funnel.update("?channel=no-such-channel")
+        funnel_fig = funnel.update("?channel=no-such-channel")
     for figure in (heatmap, funnel_fig):
         assert not figure.data
         assert F.EMPTY_MESSAGE in " ".join(a.text for a in figure.layout.annotations)

@@ -23,7 +23,8 @@ def test_weekly_cards_and_trend_match_the_metric(app, db):
     import dashboard.pages.weekly as weekly
 
     with app.server.test_request_context():
-        cards, figure, stalled, week_line = weekly.update("?channel=referral")
+        cards, figure, week_line = weekly.update("?channel=referral")
+        stalled = weekly.update_stalled("?channel=referral")
     rows = run_metric(Gateway(db), "weekly_kpis", MetricRequest(filters=(("channel", "referral"),)))
     last = rows[-1]["week"]
     sqls = next(r["value"] for r in rows if r["week"] == last and r["kpi"] == "reached_sql")
@@ -43,7 +44,8 @@ def test_funnel_page_numbers_match_the_metric(app, db):
     import dashboard.pages.funnel as funnel
 
     with app.server.test_request_context():
-        funnel_fig, accounting_fig = funnel.update("?from=2026-01-01&to=2026-06-30")
+        funnel_fig = funnel.update("?from=2026-01-01&to=2026-06-30")
+        accounting_fig = funnel.update_accounting("?from=2026-01-01&to=2026-06-30")
     rows = run_metric(Gateway(db), "funnel", MetricRequest(start=NOW.replace(year=2026, month=1, day=1, hour=0, tzinfo=None), end=NOW.replace(year=2026, month=7, day=1, hour=0, tzinfo=None)))
     assert list(funnel_fig.data[0].x) == [r["reached"] for r in rows]
     assert [c["stage"] for c in funnel_fig.data[0].customdata] == [r["stage"] for r in rows]
@@ -65,7 +67,7 @@ def test_a_bad_filter_in_the_url_is_ignored_not_an_error(app):
     import dashboard.pages.funnel as funnel
 
     with app.server.test_request_context():
-        funnel_fig, _ = funnel.update("?segment=lead_id&lead_id=L1&from_stage=nope")
+        funnel_fig = funnel.update("?segment=lead_id&lead_id=L1&from_stage=nope")
     assert funnel_fig.data
 
 
@@ -73,10 +75,14 @@ def test_segments_page_matches_segment_conversion(app, db):
     import dashboard.pages.segments as segments
 
     with app.server.test_request_context():
-        conversion_fig, mix_fig = segments.update("?segment=channel")
+        conversion_fig = segments.update("?segment=channel")
+        mix_fig = segments.update_mix("?segment=channel")
     rows = run_metric(Gateway(db), "segment_conversion", MetricRequest(segment="channel"))
     shown = {c["channel"]: y for trace in conversion_fig.data for c, y in zip(trace.customdata, trace.y if trace.orientation != "h" else trace.x)}
     assert {r["channel"] for r in rows} == set(shown)
+    # the reference line is the conversion metric's rate (summed from the segments, not queried again)
+    (line,) = [s for s in conversion_fig.layout.shapes if s.type == "line"]
+    assert line.x0 == pytest.approx(run_metric(Gateway(db), "conversion", MetricRequest())[0]["rate"], abs=1e-12)
     assert mix_fig.data
 
 
@@ -84,7 +90,7 @@ def test_disqualifiers_page_draws_every_reason(app, db):
     import dashboard.pages.disqualifiers as disqualifiers
 
     with app.server.test_request_context():
-        pareto, trend = disqualifiers.update("")
+        pareto, trend = disqualifiers.update(""), disqualifiers.update_trend("")
     rows = run_metric(Gateway(db), "disqualifiers", MetricRequest())
     drawn = sum(len(t.customdata) for t in pareto.data if t.type == "bar")
     assert drawn == len(rows)

@@ -29,7 +29,7 @@ def test_weekly_cards_equal_the_cli(app, db):
     from dashboard.theme import fmt_count, fmt_pct
 
     with app.server.test_request_context():
-        cards, figure, _stalled, _week = weekly.update(SEARCH)
+        cards, figure, _week = weekly.update(SEARCH)
     rows = cli(db, "weekly_kpis", *CLI_FILTERS)
     last = rows[-1]["week"]
     values = {r["kpi"]: r["value"] for r in rows if r["week"] == last}
@@ -45,8 +45,7 @@ def test_funnel_bars_equal_the_cli(app, db):
     import dashboard.pages.funnel as funnel
 
     with app.server.test_request_context():
-        outputs = funnel.update(SEARCH)
-    figure = outputs[0]
+        figure = funnel.update(SEARCH)
     rows = cli(db, "funnel", *CLI_FILTERS)
     bars = next(t for t in figure.data if t.type == "funnel")
     assert list(bars.x) == [r["reached"] for r in rows]
@@ -56,7 +55,7 @@ def test_segment_points_equal_the_cli(app, db):
     import dashboard.pages.segments as segments
 
     with app.server.test_request_context():
-        conversion_fig, _mix = segments.update(SEARCH.replace("channel=inbound", "region=EMEA") + "&segment=industry&from_stage=sql&to_stage=won")
+        conversion_fig = segments.update(SEARCH.replace("channel=inbound", "region=EMEA") + "&segment=industry&from_stage=sql&to_stage=won")
     rows = cli(db, "segment_conversion", "--segment", "industry", "--from-stage", "sql", "--to-stage", "won",
                "--from", "2026-05-01", "--to", "2026-09-30", "--filter", "region=EMEA")
     shown = {}

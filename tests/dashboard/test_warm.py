@@ -12,17 +12,20 @@ def test_warming_computes_every_default_view(app):
     from dashboard.tables import window_rows
 
     names = {getattr(v.func, "__name__", "") for v in default_views()}
-    assert {"update", "update_movers", "update_heatmap", "update_survival", "update_distribution", "window_rows"} <= names
+    assert {"update", "update_movers", "update_stalled", "update_accounting", "update_trend", "update_mix", "update_heatmap",
+            "update_survival", "update_distribution", "window_rows"} <= names
     g = app.server.config["FUNNELBOARD_GATEWAY"]
     assert warm(app) == len(default_views())
     misses, hits = g.misses, g.hits
     with app.server.test_request_context():
         cards = weekly.update("")
-        figures = funnel.update(""), funnel.update_heatmap(""), time_in_stage.update_survival("")
+        stalled_line = weekly.update_stalled("")
+        figures = funnel.update(""), funnel.update_accounting(""), funnel.update_heatmap(""), time_in_stage.update_survival("")
         summary, _body = stalled.update("")
         block, _count = window_rows("stalled", "", {"startRow": 0, "endRow": 100})
     assert g.misses == misses and g.hits > hits  # every query answered from the cache
     assert cards[0] and all(f for f in figures) and "leads stalled" in summary and block["rowData"]
+    assert "leads stalled" in stalled_line.children
 
 
 def test_a_filtered_view_is_not_warmed_and_is_computed(app):
