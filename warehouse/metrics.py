@@ -23,7 +23,7 @@ from warehouse.build import expansion
 from warehouse.gateway import Gateway
 from warehouse.models import Model, bind_identifiers, expand, models_fingerprint, parse_model, queries_root
 
-MARTS = ("fct_leads", "fct_spells")
+MARTS = ("fct_leads", "fct_spells", "fct_open_spells")
 METRIC_ROW_CAP = 2_000_000
 
 

@@ -6,12 +6,14 @@ These are what the dashboard's drill-downs open (a funnel bar, a segment bar, a 
 
 from __future__ import annotations
 
-from warehouse.metrics import Context, MetricRequest, _period_params, business_day_clock, register, week_of
+from dataclasses import replace
+
+from warehouse.metrics import Context, MetricRequest, _period_params, business_day_clock, conversion, register, week_of
 from warehouse.metrics_more import OWNER, _conversion_identifiers, _conversion_stages
 from sqlglot import exp
 
 from warehouse.build import attribute_columns
-from warehouse.lists import EVERYTHING, TOTAL, Slice, cut, ordering, split_total
+from warehouse.lists import EVERYTHING, Slice, cut, ordering, with_total
 from funnelboard.errors import UserError
 
 WHICH = ("all", "converted", "not_converted")
@@ -37,8 +39,6 @@ def leads_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING):
     page.set("offset", None)
     page.order_by(*ordering(sl, in_page, LEADS_ORDER), copy=False)
     cut(page, sl, params)
-    if TOTAL in page.named_selects:
-        tree.select(exp.column(TOTAL, table="p"), append=True, copy=False)
     tree.set("order", exp.Order(expressions=ordering(sl, in_final, LEADS_ORDER)))
     from_stage, to_stage = _conversion_stages(ctx, req)
     has_owner = OWNER in attribute_columns(ctx.config)  # once, not per row: lists run to millions
@@ -47,11 +47,18 @@ def leads_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING):
 
 
 def leads_page(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING) -> tuple[list[dict], int]:
-    """The cohort members of the window and the cohort's size."""
+    """The cohort members of the window and the list's length (the cohort, its converted members or
+    the rest: the conversion metric's counts for the same request)."""
     tree, params, shape = leads_query(ctx, req, sl)
     rows = ctx.run_tree("leads", tree, params)
-    rows, total = split_total(rows, sl, lambda: leads_page(ctx, req, Slice(limit=1))[1])
+    rows, total = with_total(rows, sl, lambda: _cohort_count(ctx, req))
     return [shape(r) for r in rows], total
+
+
+def _cohort_count(ctx: Context, req: MetricRequest) -> int:
+    from_stage, to_stage = _conversion_stages(ctx, req)
+    counts = conversion(ctx, replace(req, from_stage=from_stage, to_stage=to_stage))[0]
+    return {"all": counts["cohort"], "converted": counts["converted"], "not_converted": counts["cohort"] - counts["converted"]}[req.which]
 
 
 def leads(ctx: Context, req: MetricRequest) -> list[dict]:

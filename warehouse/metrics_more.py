@@ -19,7 +19,7 @@ from funnelboard.errors import UserError
 from sqlglot import exp
 
 from warehouse.build import attribute_columns
-from warehouse.lists import EVERYTHING, Slice, cut, ordering, split_total
+from warehouse.lists import EVERYTHING, Slice, cut, ordering, with_total
 from warehouse.metrics import Context, MetricRequest, _period_params, business_day_clock, ratio, reached, register, week_of
 from warehouse.stats import benjamini_hochberg, two_proportion_p_value, wilson_interval
 
@@ -213,7 +213,21 @@ def _stall_query(ctx: Context, req: MetricRequest) -> tuple[exp.Select, dict]:
         "threshold_sources": [t["threshold_source"] for t in thresholds],
     }
     tree, bound = ctx.compile("stalled", req, params, {"__segment__": req.segment})
+    if _open_spells_cover(ctx, req.as_of):
+        tree = exp.replace_tables(tree, {"fct_spells": "fct_open_spells"})
     return exp.select().from_(tree.subquery("s")), bound
+
+
+def _open_spells_cover(ctx: Context, as_of: datetime) -> bool:
+    """Whether fct_open_spells holds every stalled-list candidate at as_of: from its open_at on."""
+
+    def open_at():
+        rows = ctx.gateway.query("select max(open_at) from fct_open_spells").rows
+        return rows[0][0] if rows else None
+
+    read = getattr(ctx.gateway, "per_file", None)
+    since = read(("open_at",), open_at) if read else open_at()
+    return since is not None and as_of >= since
 
 
 def stalled_columns(ctx: Context) -> dict[str, exp.Expression]:
@@ -248,7 +262,7 @@ def stalled_page(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING) -> tu
     """Stalled spells of the window and the list's length."""
     select, params, _shape = stalled_query(ctx, req, sl)
     rows = ctx.run_tree("stalled", select, params)
-    return split_total(rows, sl, lambda: stalled_summary(ctx, req)[0]["stalled"])
+    return with_total(rows, sl, lambda: stalled_summary(ctx, req)[0]["stalled"])
 
 
 def stalled(ctx: Context, req: MetricRequest) -> list[dict]:

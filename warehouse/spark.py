@@ -39,7 +39,7 @@ MASTER_ENV = "FUNNELBOARD_SPARK_MASTER"
 DEFAULT_MASTER = "local[*]"
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
-MARTS = ("fct_leads", "fct_spells")
+MARTS = ("fct_leads", "fct_spells", "fct_open_spells")
 SEEDS = ("cfg_stages", "cfg_reasons", "cfg_sla", "cfg_settings")
 # What a build always writes as Parquet: what the dashboard, the metrics and `status` read
 # (every model materialised as a table is written too: the intermediate ones, for lineage).

@@ -27,6 +27,7 @@ KEYS = {
     "int_spells": ("lead_id", "spell_no"),
     "fct_leads": ("lead_id",),
     "fct_spells": ("lead_id", "spell_no"),
+    "fct_open_spells": ("lead_id", "spell_no"),
 }
 
 

@@ -799,3 +799,25 @@ def test_stall_thresholds_are_computed_once_per_file_for_every_filter(demo, monk
     assert runs.count("stall_thresholds") == 1
     run_metric(gateway, "stalled_summary", MetricRequest(segment="region"))
     assert runs.count("stall_thresholds") == 2  # per segment column: its values' own p90s
+
+
+@pytest.mark.parametrize("req", [
+    MetricRequest(),
+    MetricRequest(segment="channel", filters=(("region", "EMEA"),)),
+    MetricRequest(segment="owner"),
+])
+def test_the_stalled_list_from_open_spells_equals_the_one_from_all_spells(demo, req, monkeypatch):
+    """At the latest event (and later) fct_open_spells holds every candidate; before it, fct_spells serves."""
+    import warehouse.metrics_more as more
+
+    gateway = Gateway(demo.db, cache_rows=0)
+    used = []
+    real = more._open_spells_cover
+    monkeypatch.setattr(more, "_open_spells_cover", lambda ctx, as_of: used.append(real(ctx, as_of)) or used[-1])
+    from_open = run_metric(gateway, "stalled", req), run_metric(gateway, "stalled_summary", req)
+    assert used and all(used)  # the default as_of is the latest event: the open spells cover it
+    monkeypatch.setattr(more, "_open_spells_cover", lambda ctx, as_of: False)
+    from_all = run_metric(gateway, "stalled", req), run_metric(gateway, "stalled_summary", req)
+    assert from_open == from_all and from_open[0] and from_open[1][0]["recovered"] > 0
+    earlier = Context(gateway).latest_event() - timedelta(days=30)
+    assert not real(Context(gateway), earlier)  # a month back, some candidates closed before open_at - 7 days
