@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from warehouse.metrics import Context, MetricRequest, _period_params, business_day_clock, conversion, register, week_of
-from warehouse.metrics_more import OWNER, _conversion_identifiers, _conversion_stages
+from warehouse.metrics_more import OWNER, _conversion_identifiers, _conversion_stages, at_latest_event
 from sqlglot import exp
 
 from warehouse.build import attribute_columns
@@ -28,7 +28,7 @@ def leads_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING):
     req = ctx.resolve(req)
     if req.which not in WHICH:
         raise UserError(f"unknown --which '{req.which}'; expected one of {', '.join(WHICH)}.")
-    params = {**_period_params(req), "which": req.which, "limit": None, "offset": 0}
+    params = {**_period_params(req), "which": req.which, "limit": None, "offset": 0, "latest": at_latest_event(ctx, req.as_of)}
     tree, params = ctx.compile("leads", req, params, _conversion_identifiers(ctx, req))
     page = next(c.this for c in tree.ctes if c.alias == "page")
     sortable = ["lead_id", "from_at", "to_at", "converted", "immature", *ctx.config.segments, "amount"]
@@ -107,7 +107,7 @@ def lead_exists(ctx: Context, lead_id: str) -> bool:
 def lead_attributes(ctx: Context, lead_id: str) -> dict | None:
     """The lead's row of fct_leads (created_at, reached_<stage>, attributes), or None; not the
     columns derived for aggregates (score and amount as numbers, local weeks)."""
-    derived = ["score_value", "amount_value", "created_week", "last_week", *(week_of(s) for s in ctx.config.stages)]
+    derived = ["score_value", "amount_value", "current_since", "created_week", "last_week", *(week_of(s) for s in ctx.config.stages)]
     names = ", ".join(exp.to_identifier(c, quoted=True).sql("duckdb") for c in derived)  # config names, quoted
     found = ctx.gateway.query(f"select * exclude ({names}) from fct_leads where lead_id = $id", {"id": lead_id}).dicts()
     return found[0] if found else None

@@ -213,13 +213,14 @@ def _stall_query(ctx: Context, req: MetricRequest) -> tuple[exp.Select, dict]:
         "threshold_sources": [t["threshold_source"] for t in thresholds],
     }
     tree, bound = ctx.compile("stalled", req, params, {"__segment__": req.segment})
-    if _open_spells_cover(ctx, req.as_of):
+    if at_latest_event(ctx, req.as_of):  # fct_open_spells then holds every candidate
         tree = exp.replace_tables(tree, {"fct_spells": "fct_open_spells"})
     return exp.select().from_(tree.subquery("s")), bound
 
 
-def _open_spells_cover(ctx: Context, as_of: datetime) -> bool:
-    """Whether fct_open_spells holds every stalled-list candidate at as_of: from its open_at on."""
+def at_latest_event(ctx: Context, as_of: datetime) -> bool:
+    """Whether as_of is at or after the latest spell start (fct_open_spells' open_at): every spell has
+    begun, so the marts' "as of the latest event" columns and fct_open_spells answer for it."""
 
     def open_at():
         rows = ctx.gateway.query("select max(open_at) from fct_open_spells").rows

@@ -23,7 +23,8 @@ journeys as (
         min(entered_at) filter (where stage_order >= __stage_order__) as counted___stage__,
         -- rule "strict": only the stage itself
         min(entered_at) filter (where stage = __stage__) as entered___stage__,
-        arg_max(stage, spell_no) as current_stage
+        arg_max(stage, spell_no) as current_stage,
+        arg_max(entered_at, spell_no) as current_since
     from spells
     group by lead_id
 ),
@@ -35,6 +36,7 @@ reached as (
         case when st.skipped_stages = 'strict' then j.entered___stage__ else j.counted___stage__ end as reached___stage__,
         j.entered___stage__,
         j.current_stage,
+        j.current_since,
         try_cast(a.__score__ as double) as score_value,
         try_cast(a.__amount__ as double) as amount_value,
         a.__attr__
@@ -60,6 +62,7 @@ select
     l.reached___stage__,
     l.entered___stage__,
     l.current_stage,
+    l.current_since,
     cast(date_trunc('week', l.created_local) as date) as created_week,
     cast(date_trunc('week', l.local___stage__) as date) as week___stage__,
     -- the latest of the weeks above: a lead with last_week before a week counts in none of its KPIs

@@ -1,6 +1,6 @@
 -- The leads behind a conversion number: the from-stage cohort of the period, converted or not, and where each is at as_of.
 with leads as (
-    select l.lead_id, l.__from__ as from_at, l.__to__ as to_at, l.amount_value, l.__attr__
+    select l.lead_id, l.__from__ as from_at, l.__to__ as to_at, l.current_stage, l.current_since, l.amount_value, l.__attr__
     from fct_leads as l
 ),
 
@@ -14,6 +14,8 @@ as_of as (
         lead_id,
         case when from_at <= $as_of then from_at end as from_at,
         case when to_at <= $as_of then to_at end as to_at,
+        current_stage,
+        current_since,
         amount_value,
         __attr__
     from leads
@@ -27,6 +29,8 @@ cohort as (
         to_at is not null
             and ($window_days = 0 or epoch_us(to_at) - epoch_us(from_at) <= $window_days * 86400000000) as converted,
         $window_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(from_at) < $window_days * 86400000000 as immature,
+        current_stage,
+        current_since,
         amount_value,
         __attr__
     from as_of
@@ -36,17 +40,19 @@ cohort as (
 -- the rows asked for, in list order ($limit null: all); the stage each lead is in now is then
 -- looked up for these leads only, not for the whole cohort
 page as (
-    select lead_id, from_at, to_at, converted, immature, amount_value, __attr__
+    select lead_id, from_at, to_at, converted, immature, current_stage, current_since, amount_value, __attr__
     from cohort
     where $which = 'all' or ($which = 'converted') = converted
     order by from_at desc, lead_id
     limit $limit offset $offset
 ),
 
+-- at or after the latest event ($latest) every spell has begun: the lead's latest spell is fct_leads'
+-- current_stage; before it, the latest spell entered by as_of is looked up
 now_in as (
     select s.lead_id, arg_max(s.stage, s.spell_no) as stage_now, arg_max(s.entered_at, s.spell_no) as in_stage_since
     from spells as s
-    where s.entered_at <= $as_of and s.lead_id in (select p.lead_id from page as p)
+    where not $latest and s.entered_at <= $as_of and s.lead_id in (select p.lead_id from page as p)
     group by s.lead_id
 )
 
@@ -56,8 +62,8 @@ select
     p.to_at,
     p.converted,
     p.immature,
-    n.stage_now,
-    n.in_stage_since,
+    case when $latest then p.current_stage else n.stage_now end as stage_now,
+    case when $latest then p.current_since else n.in_stage_since end as in_stage_since,
     p.amount_value,
     p.__attr__
 from page as p

@@ -812,11 +812,11 @@ def test_the_stalled_list_from_open_spells_equals_the_one_from_all_spells(demo, 
 
     gateway = Gateway(demo.db, cache_rows=0)
     used = []
-    real = more._open_spells_cover
-    monkeypatch.setattr(more, "_open_spells_cover", lambda ctx, as_of: used.append(real(ctx, as_of)) or used[-1])
+    real = more.at_latest_event
+    monkeypatch.setattr(more, "at_latest_event", lambda ctx, as_of: used.append(real(ctx, as_of)) or used[-1])
     from_open = run_metric(gateway, "stalled", req), run_metric(gateway, "stalled_summary", req)
     assert used and all(used)  # the default as_of is the latest event: the open spells cover it
-    monkeypatch.setattr(more, "_open_spells_cover", lambda ctx, as_of: False)
+    monkeypatch.setattr(more, "at_latest_event", lambda ctx, as_of: False)
     from_all = run_metric(gateway, "stalled", req), run_metric(gateway, "stalled_summary", req)
     assert from_open == from_all and from_open[0] and from_open[1][0]["recovered"] > 0
     earlier = Context(gateway).latest_event() - timedelta(days=30)
