@@ -54,6 +54,7 @@ class LatencyResult(list):
     """Rows (one per page and callback) plus the server's peak memory and the errors seen."""
 
     server_peak_mb: float | None = None
+    warm_seconds: float | None = None
     errors: list[str]
     fired: dict
 
@@ -77,9 +78,11 @@ def _free_port() -> int:
 class Server:
     db: Path
     cache: bool = True  # False: FUNNELBOARD_CACHE_ROWS=0, every request computes its answer
+    wait_warm: bool = False  # wait until /healthz says the default views are computed
     port: int = field(default_factory=_free_port)
     proc: subprocess.Popen | None = None
     log: Path | None = None
+    warm_seconds: float | None = None
 
     @property
     def base(self) -> str:
@@ -97,14 +100,31 @@ class Server:
         while True:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
+                break
             except OSError:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"the server exited: {self.log.read_text()[-2000:]}")
                 if time.monotonic() > deadline:
                     self.__exit__()
                     raise RuntimeError("the server did not listen within 120 s")
-                time.sleep(0.1)
+                time.sleep(0.1)  # polling a condition, with a deadline
+        if self.wait_warm:
+            self._await_warm()
+        return self
+
+    def _await_warm(self, timeout: float = 900) -> None:
+        """Poll GET /healthz until the server has computed its default views (serve's warm-up)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = requests.get(f"{self.base}/healthz", timeout=10).json()
+            if state["warm"]:
+                self.warm_seconds = state["warm_seconds"]
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited: {self.log.read_text()[-2000:]}")
+            time.sleep(0.5)  # polling a condition, with a deadline
+        self.__exit__()
+        raise RuntimeError(f"the server did not finish warming its default views within {timeout:.0f} s")
 
     def peak_mb(self) -> float | None:
         """VmHWM of the server process (and of any child it started, e.g. a reloader), in MB."""
@@ -498,14 +518,21 @@ CROSSED = ("segment x segment2", "?segment=channel&segment2=region")
 
 
 def run_latency(db_path: Path, *, repeats: int = 5, warmup: bool = True, clicks: bool = True, progress: bool = False,
-                only: set[str] | None = None, cache: bool = False) -> LatencyResult:
+                only: set[str] | None = None, cache: bool = False, served: bool = False) -> LatencyResult:
     """Every callback of every page, fired through HTTP on the real server; rows per page and callback.
 
     cache=False (the default) starts the server with its result cache off, so every request
-    computes its answer: the time of a view nobody opened yet. cache=True measures repeat visits."""
+    computes its answer: the time of a view nobody opened yet. cache=True measures repeat visits.
+    served=True measures the server as `funnelboard serve` runs it: cache on, timed once its
+    warm-up has computed the default (unfiltered) views, each page and filter visited once, no
+    untimed pass: a filtered view is a first visit and computes its answer, the unfiltered one
+    comes from the warm-up."""
+    if served:
+        cache, warmup, repeats = True, False, 1
     result = LatencyResult()
     samples: list[Sample] = []
-    with Server(Path(db_path), cache=cache) as server:
+    with Server(Path(db_path), cache=cache, wait_warm=served) as server:
+        result.warm_seconds = server.warm_seconds
         client = Client(server.base, server)
         owner, lead, last = _discover(client)
         pages = [p for p in _pages(client.shell) + [f"/lead/{lead}"] if only is None or _page_label(p) in only]
@@ -602,10 +629,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--page", action="append", help="only this page (e.g. /stalled, /lead/<id>); repeatable")
     parser.add_argument("--cache", action="store_true", help="keep the server's result cache on (repeat visits)")
+    parser.add_argument("--served", action="store_true",
+                        help="as `funnelboard serve` runs: cache on, timed after its warm-up, each view visited once")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a terminated run stops its server too
     result = run_latency(args.db, repeats=args.repeats, warmup=not args.no_warmup, clicks=not args.no_clicks, progress=True,
-                         only=set(args.page) if args.page else None, cache=args.cache)
+                         only=set(args.page) if args.page else None, cache=args.cache, served=args.served)
+    if result.warm_seconds is not None:
+        print(f"The server's warm-up computed its default views in {result.warm_seconds:.1f} s before the timed requests.")
     print(markdown(result, result.server_peak_mb))
     if result.peak_raised_by:
         print("Largest rises of the server's peak: " + "; ".join(result.peak_raised_by) + ".")

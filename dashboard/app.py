@@ -48,8 +48,27 @@ def create_app(db: Path) -> Dash:
     # FUNNELBOARD_CACHE_ROWS=0 turns the result cache off (the latency benchmark's uncached pass)
     cache_rows = int(os.environ.get("FUNNELBOARD_CACHE_ROWS", CACHE_ROWS))
     app.server.config["FUNNELBOARD_GATEWAY"] = Gateway(Path(db), cache_rows=cache_rows)
+    app.server.config["FUNNELBOARD_WARM"] = {}  # the published file's stamp -> views warmed, seconds
+    app.server.add_url_rule("/healthz", "funnelboard_health", functools.partial(health, app))
     app.layout = shell
     return app
+
+
+def health(app: Dash):
+    """GET /healthz: whether a warehouse is published and whether its default views are computed
+    (for a load balancer, a deploy script, or the latency benchmark waiting for the warm-up)."""
+    g = app.server.config["FUNNELBOARD_GATEWAY"]
+    stamp = g._stamp()
+    warmed = app.server.config["FUNNELBOARD_WARM"].get(stamp)
+    body = {
+        "warehouse": str(g.db),
+        "published": bool(stamp[0]),
+        "cache_rows": g.cache_rows,
+        "warm": warmed is not None,
+        "warmed_views": warmed[0] if warmed else 0,
+        "warm_seconds": round(warmed[1], 3) if warmed else None,
+    }
+    return body, 200 if body["published"] else 503
 
 
 _CALLBACKS: tuple[dict, list] | None = None
@@ -124,6 +143,15 @@ def warm(app: Dash) -> int:
     return len(views)
 
 
+def warm_published(app: Dash, stamp: tuple) -> None:
+    """Warm the default views of the file published as `stamp` and record it for /healthz."""
+    started = time.perf_counter()
+    n = warm(app)
+    seconds = time.perf_counter() - started
+    app.server.config["FUNNELBOARD_WARM"] = {stamp: (n, seconds)}
+    log.info("warmed %d default views in %.1f s", n, seconds)
+
+
 def keep_warm(app: Dash, every: float = 5.0) -> threading.Thread:
     """A daemon thread that warms the default views when the server starts and again each time a
     newer warehouse is published (checked every few seconds), so the first visitor after a load
@@ -135,9 +163,7 @@ def keep_warm(app: Dash, every: float = 5.0) -> threading.Thread:
         while True:
             stamp = g._stamp()
             if stamp != seen and stamp[0]:
-                started = time.perf_counter()
-                n = warm(app)
-                log.info("warmed %d default views in %.1f s", n, time.perf_counter() - started)
+                warm_published(app, stamp)
                 seen = stamp
             time.sleep(every)
 

@@ -56,3 +56,11 @@ def test_filter_mix_and_report(result):
     assert result.server_peak_mb and result.server_peak_mb > 10
     table = markdown(result, result.server_peak_mb)
     assert "| /funnel | `funnel-graph.figure" in table and "Server peak RSS" in table
+
+
+def test_served_mode_times_first_visits_after_the_warm_up(result, tmp_path_factory):
+    db = next(iter(tmp_path_factory.getbasetemp().glob("latency*/wh.duckdb")))
+    served = run_latency(db, served=True, only={"/funnel", "/stalled"})
+    assert served.errors == [] and served.warm_seconds is not None and served.warm_seconds >= 0
+    funnel = next(r for r in served if r["callback"].startswith("funnel-graph.figure"))
+    assert funnel["n"] == 4  # each filter once: nothing repeated, so nothing timed comes from its own earlier answer

@@ -47,19 +47,24 @@ def fits(stage_count: int, segment_count: int) -> bool:
     return (stage_count + 1) * segment_count < GROUP_LIMIT
 
 
-def groups(keys: np.ndarray, segments: Sequence[str]) -> list[Group]:
-    """Split sorted keys into their (stage, segment value) groups, in stage order then segment order."""
+def groups(keys: np.ndarray, segments: Sequence[str], stage_orders: Sequence[int]) -> list[Group]:
+    """Split sorted keys into their (stage, segment value) groups, in stage order then segment order.
+    A group's keys lie between the first possible keys of it and of the next group, found by binary
+    search: no array of group numbers the size of the keys is made."""
     keys = np.asarray(keys, dtype=np.int64)
     if keys.size and keys[0] < 0:
         raise ValueError("a negative duration key: a spell ends before it starts")
-    group = keys >> (US_BITS + 1)
-    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]) if keys.size else np.array([], dtype=np.int64)
-    ends = np.r_[starts[1:], keys.size]
     out = []
-    for a, b in zip(starts.tolist(), ends.tolist()):
-        stage_order, segment_no = divmod(int(group[a]), len(segments))
-        chunk = keys[a:b]
-        out.append(Group(stage_order, segments[segment_no], (chunk >> 1) & ((1 << US_BITS) - 1), (chunk & 1).astype(bool)))
+    shift = US_BITS + 1
+    for stage_order in stage_orders:
+        for segment_no, segment in enumerate(segments):
+            group = stage_order * len(segments) + segment_no
+            a, b = np.searchsorted(keys, [group << shift, (group + 1) << shift])
+            if b > a:
+                chunk = keys[a:b]
+                out.append(Group(stage_order, segment, (chunk >> 1) & ((1 << US_BITS) - 1), (chunk & 1).astype(bool)))
+    if sum(g.us.size for g in out) != keys.size:
+        raise ValueError("a duration key outside the request's stages and segment values")
     return out
 
 

@@ -33,6 +33,7 @@ T = TypeVar("T")
 DEFAULT_ROW_CAP = 100_000
 CACHE_ROWS = 50_000  # rows of recent results kept per gateway (a published file never changes)
 PER_FILE_KEYS = 256  # small per-file facts kept per gateway (see Gateway.per_file)
+SHARED_VALUES = 2  # large values shared by concurrent requests (see Gateway.shared): an unfiltered 10M-event one is ~70 MB
 # DuckDB's share of the server's 1 GB (DESIGN.md section 5): beyond it sorts and aggregates spill
 # to a temporary directory instead of growing the process. FUNNELBOARD_READ_MEMORY overrides it.
 READ_MEMORY_LIMIT = "640MB"
@@ -82,6 +83,8 @@ class Gateway:
         self._cache_lock = threading.Lock()
         self.hits = self.misses = 0
         self._per_file: OrderedDict = OrderedDict()
+        self._shared: OrderedDict = OrderedDict()
+        self._inflight: dict[tuple, threading.Lock] = {}
         self._per_file_stamp: tuple | None = None
         self._base: duckdb.DuckDBPyConnection | None = None
         self._base_stamp: tuple | None = None
@@ -171,6 +174,31 @@ class Gateway:
             raise RuntimeError("array() got NULLs")
         log.debug("array %.1f ms, %d values", (time.perf_counter() - started) * 1000, len(values))
         return np.asarray(values)
+
+    def shared(self, key: tuple, compute: Callable[[], T]) -> T:
+        """compute()'s value, shared by the requests that ask for the same key at about the same time
+        (the three time-in-stage charts of one page read one array of spells): concurrent askers wait
+        for one computation, and the last SHARED_VALUES values are kept. Off with the result cache
+        (cache_rows 0): then every request computes its own."""
+        if not self.cache_rows:
+            return compute()
+        key = (self._stamp(), *key)
+        with self._cache_lock:
+            if key in self._shared:
+                self._shared.move_to_end(key)
+                return self._shared[key]
+            lock = self._inflight.setdefault(key, threading.Lock())
+        with lock:
+            with self._cache_lock:
+                if key in self._shared:
+                    return self._shared[key]
+            value = compute()
+            with self._cache_lock:
+                self._shared[key] = value
+                while len(self._shared) > SHARED_VALUES:
+                    self._shared.popitem(last=False)
+                self._inflight.pop(key, None)
+        return value
 
     def per_file(self, key: tuple, compute: Callable[[], T]) -> T:
         """A small fact derived from the published file (a segment column's values, the stall thresholds

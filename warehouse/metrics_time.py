@@ -77,9 +77,14 @@ def _rows(ctx: Context, name: str, req: MetricRequest, params: dict, shape: Call
     )
     sql = tree.sql(dialect="duckdb")
     names = {i: stage for i, stage in enumerate(ctx.config.stages, start=1)}
+    orders = list(range(1, len(ctx.config.stages)))  # funnel stages but the last
+
+    def read() -> list[durations.Group]:
+        return durations.groups(ctx.gateway.array(sql, bound), segments, orders)
 
     def compute() -> Result:
-        rows = shape(durations.groups(ctx.gateway.array(sql, bound), segments), names)
+        # the page's three charts read the same spells: one read serves them (Gateway.shared)
+        rows = shape(ctx.gateway.shared(("stage_durations", sql, param_key(bound)), read), names)
         columns = list(rows[0]) if rows else []
         return Result(columns, [tuple(r.values()) for r in rows])
 

@@ -38,3 +38,18 @@ def test_a_filtered_view_is_not_warmed_and_is_computed(app):
     with app.server.test_request_context():
         funnel.update("?channel=events&region=EMEA")
     assert g.misses > misses
+
+
+def test_healthz_says_whether_the_published_file_is_warm(app, tmp_path):
+    from dashboard.app import create_app, warm_published
+
+    client = app.server.test_client()
+    g = app.server.config["FUNNELBOARD_GATEWAY"]
+    app.server.config["FUNNELBOARD_WARM"] = {}
+    before = client.get("/healthz")
+    assert before.status_code == 200 and before.json["published"] and before.json["warm"] is False
+    warm_published(app, g._stamp())
+    after = client.get("/healthz").json
+    assert after["warm"] is True and after["warmed_views"] > 10 and after["warm_seconds"] >= 0
+    missing = create_app(tmp_path / "none.duckdb").server.test_client().get("/healthz")
+    assert missing.status_code == 503 and missing.json["published"] is False and missing.json["warm"] is False

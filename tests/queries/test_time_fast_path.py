@@ -149,6 +149,24 @@ def test_results_are_remembered_per_published_file(demo_db):
     assert gateway.arrays == 2
 
 
+def test_the_three_charts_of_a_view_share_one_read(demo_db):
+    import threading
+
+    gateway = Spy(demo_db)
+    req = MetricRequest(filters=(("channel", "referral"),))
+    results = {}
+    threads = [threading.Thread(target=lambda n=n: results.__setitem__(n, run_metric(gateway, n, req))) for n in TIME_METRICS]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert gateway.arrays == 1 and all(results[n] for n in TIME_METRICS)  # three charts at once, one array read
+    cold = Spy(demo_db, cache_rows=0)  # the result cache off: each computes its own
+    for name in TIME_METRICS:
+        assert run_metric(cold, name, req) == results[name]
+    assert cold.arrays == 3
+
+
 # --------------------------------------------------------------------------- the pure functions
 
 
@@ -172,15 +190,17 @@ def key(group: int, us: int, completed: bool) -> int:
 
 def test_keys_split_into_groups_with_their_durations():
     keys = np.array(sorted([key(1 * 2 + 0, 5, True), key(1 * 2 + 0, 5, False), key(1 * 2 + 1, 7, True), key(3 * 2 + 1, 2**49, False)]))
-    gs = durations.groups(keys, ["a", "b"])
+    gs = durations.groups(keys, ["a", "b"], [1, 2, 3])
     assert [(g.stage_order, g.segment, g.us.tolist(), g.completed.tolist()) for g in gs] == [
         (1, "a", [5, 5], [False, True]),
         (1, "b", [7], [True]),
         (3, "b", [2**49], [False]),
     ]
-    assert durations.groups(np.array([], dtype=np.int64), ["(all)"]) == []
+    assert durations.groups(np.array([], dtype=np.int64), ["(all)"], [1, 2]) == []
     with pytest.raises(ValueError, match="negative"):
-        durations.groups(np.array([-2]), ["(all)"])
+        durations.groups(np.array([-2]), ["(all)"], [1])
+    with pytest.raises(ValueError, match="outside"):  # a stage the request does not read
+        durations.groups(keys, ["a", "b"], [1, 2])
 
 
 def test_kaplan_meier_by_hand():
