@@ -12,7 +12,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlglot import exp
@@ -165,7 +165,15 @@ def _add_filters(tree: exp.Query, filters: tuple[tuple[str, str], ...]) -> tuple
 
 
 def _period_params(req: MetricRequest) -> dict:
-    return {"start": req.start, "end": req.end, "as_of": req.as_of, "window_days": req.window_days}
+    return {"start": req.start, "end": req.end, "as_of": req.as_of, "window_days": req.window_days, "start_week": start_week(req.start)}
+
+
+def start_week(start: datetime) -> date:
+    """A Monday on or before the local week of `start` in any time zone (offsets are under a day).
+    A lead that counts in a period starting at `start` has fct_leads.last_week on or after it, so
+    `last_week >= start_week` lets a scan of fct_leads (stored in last_week order) skip older leads."""
+    day = (start - timedelta(days=1)).date()
+    return day - timedelta(days=day.weekday())
 
 
 def reached(stage: str) -> str:

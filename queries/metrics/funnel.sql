@@ -3,6 +3,8 @@
 with leads as (
     select l.reached___stage__
     from fct_leads as l
+    -- a lead that counts in the period has a week on or after the period's (fct_leads is stored by last_week)
+    where l.last_week >= $start_week
 ),
 
 as_of as (

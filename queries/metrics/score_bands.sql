@@ -2,6 +2,8 @@
 with leads as (
     select l.created_at, l.score_value, l.__mql__ as mql_at, l.__sql__ as sql_at
     from fct_leads as l
+    -- a lead that counts in the period has a week on or after the period's (fct_leads is stored by last_week)
+    where l.last_week >= $start_week
 ),
 
 scored as (

@@ -2,6 +2,8 @@
 with leads as (
     select l.lead_id, l.__from__ as from_at, l.__to__ as to_at, l.__segment__ as segment, l.__segment2__ as segment2
     from fct_leads as l
+    -- a lead that counts in the period has a week on or after the period's (fct_leads is stored by last_week)
+    where l.last_week >= $start_week
 ),
 
 as_of as (

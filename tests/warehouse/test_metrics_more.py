@@ -16,7 +16,7 @@ from funnelboard.errors import UserError
 from tests.conftest import NOW
 from warehouse.build import expansion, expected_columns
 from warehouse.gateway import Gateway
-from warehouse.metrics import Context, MetricRequest, _metric_model, run_metric
+from warehouse.metrics import Context, MetricRequest, _metric_model, run_metric, start_week
 from warehouse.metrics_more import comparison_periods, stall_thresholds
 
 D = datetime
@@ -733,7 +733,7 @@ def test_each_query_returns_the_columns_its_metadata_promises(demo, name):
         "within_days": 30, "business_days": False, "as_of_bd": 0.0, "segmented": True, "weeks": 13,
         "before_start": as_of - timedelta(days=56), "before_end": as_of - timedelta(days=28),
         "after_start": as_of - timedelta(days=28), "after_end": as_of,
-        "first_week": (as_of - timedelta(weeks=12)).date(), "last_week": as_of.date(),
+        "first_week": (as_of - timedelta(weeks=12)).date(), "last_week": as_of.date(), "start_week": start_week(ctx.earliest_event()),
     }
     identifiers = {"__from__": "reached_mql", "__to__": "reached_sql", "__segment__": "channel", "__segment2__": "region",
                    "__by__": "stage_left", "__first__": "reached_lead", "__mql__": "reached_mql", "__sql__": "reached_sql",
@@ -821,3 +821,13 @@ def test_the_stalled_list_from_open_spells_equals_the_one_from_all_spells(demo, 
     assert from_open == from_all and from_open[0] and from_open[1][0]["recovered"] > 0
     earlier = Context(gateway).latest_event() - timedelta(days=30)
     assert not real(Context(gateway), earlier)  # a month back, some candidates closed before open_at - 7 days
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12", "UTC", "America/New_York", "Asia/Kolkata"])
+def test_start_week_is_on_or_before_the_local_week_of_start_in_any_zone(zone):
+    from warehouse.metrics_more import local_monday
+
+    for hours in range(0, 24 * 14, 5):  # every weekday and hour of two weeks, both sides of midnight
+        start = datetime(2026, 3, 2) + timedelta(hours=hours, minutes=7)
+        assert start_week(start) <= local_monday(start, zone), (zone, start)
+        assert (local_monday(start, zone) - start_week(start)).days <= 7  # and at most a week before it
