@@ -17,3 +17,13 @@ def test_every_python_package_is_listed_for_the_wheel():
         for init in (ROOT / top).rglob("__init__.py")
     }
     assert found - listed == set(), "packages missing from [tool.setuptools] packages"
+
+
+def test_every_served_asset_is_listed_for_the_wheel():
+    """Dash serves assets/ from the installed package: a file type missing from package-data would be
+    absent after `pip install .` (the dashboard would then fetch plotly's full bundle, or lose its styles)."""
+    import fnmatch
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["assets"]
+    served = [p.name for p in (ROOT / "assets").iterdir() if p.is_file() and p.suffix in (".css", ".js")]
+    assert served and all(any(fnmatch.fnmatch(name, pat) for pat in patterns) for name in served), served
