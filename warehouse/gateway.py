@@ -200,6 +200,13 @@ class Gateway:
                 self._inflight.pop(key, None)
         return value
 
+    def arrow(self, sql: str, params: dict | None = None):
+        """A SELECT's rows as a pyarrow Table (columnar, no Python object per value). Not cached."""
+        started = time.perf_counter()
+        table = self._connection().sql(sql, params=params or None).to_arrow_table()
+        log.debug("arrow %.1f ms, %d rows", (time.perf_counter() - started) * 1000, table.num_rows)
+        return table
+
     def per_file(self, key: tuple, compute: Callable[[], T]) -> T:
         """A small fact derived from the published file (a segment column's values, the stall thresholds
         at an as_of), computed once per file: a file never changes. Kept apart from the result cache

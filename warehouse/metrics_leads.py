@@ -40,10 +40,21 @@ def leads_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING):
     page.order_by(*ordering(sl, in_page, LEADS_ORDER), copy=False)
     cut(page, sl, params)
     tree.set("order", exp.Order(expressions=ordering(sl, in_final, LEADS_ORDER)))
-    from_stage, to_stage = _conversion_stages(ctx, req)
-    has_owner = OWNER in attribute_columns(ctx.config)  # once, not per row: lists run to millions
-    segments = [c for c in ctx.config.segments if c != OWNER]
-    return tree, params, lambda r: _lead_row(r, from_stage, to_stage, has_owner, segments)
+    # The list's columns, in SQL (rows stream out as they are, and list_table gets the same columns):
+    # ids and times, where the lead is now, owner, the other segments, amount.
+    named = {p.alias_or_name: p for p in tree.expressions}
+    has_owner = OWNER in attribute_columns(ctx.config)
+    columns = [
+        named["lead_id"], exp.alias_(exp.Placeholder(this="from_stage"), "from_stage"), named["from_at"],
+        exp.alias_(exp.Placeholder(this="to_stage"), "to_stage"), named["to_at"], named["converted"], named["immature"],
+        named["stage_now"], named["in_stage_since"],
+        named[OWNER] if has_owner else exp.alias_(exp.cast(exp.null(), "varchar"), OWNER, quoted=True),
+        *(named[c] for c in ctx.config.segments if c != OWNER),
+        exp.alias_(exp.column("amount_value", table="p"), "amount"),
+    ]
+    tree.set("expressions", [c.copy() for c in columns])
+    params["from_stage"], params["to_stage"] = _conversion_stages(ctx, req)
+    return tree, params, dict
 
 
 def leads_page(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING) -> tuple[list[dict], int]:
@@ -63,25 +74,6 @@ def _cohort_count(ctx: Context, req: MetricRequest) -> int:
 
 def leads(ctx: Context, req: MetricRequest) -> list[dict]:
     return leads_page(ctx, req)[0]
-
-
-def _lead_row(r: dict, from_stage: str, to_stage: str, has_owner: bool, segments: list[str]) -> dict:
-    """Lead columns in the stalled list's order: ids and times, owner, the other segments, amount."""
-    row = {
-        "lead_id": r["lead_id"],
-        "from_stage": from_stage,
-        "from_at": r["from_at"],
-        "to_stage": to_stage,
-        "to_at": r["to_at"],
-        "converted": r["converted"],
-        "immature": r["immature"],
-        "stage_now": r["stage_now"],
-        "in_stage_since": r["in_stage_since"],
-    }
-    row[OWNER] = r[OWNER] if has_owner else None
-    row.update({s: r[s] for s in segments})
-    row["amount"] = r["amount_value"]
-    return row
 
 
 def lead_history(ctx: Context, req: MetricRequest) -> list[dict]:

@@ -95,3 +95,19 @@ def test_stalled_summary_counts_the_filtered_list(gw):
     rows = run_metric(gw, "stalled", req)
     assert summary["stalled"] == len(rows) > 0
     assert summary["newly_stalled"] == sum(r["newly_stalled"] for r in rows)
+
+
+@pytest.mark.parametrize("name,req", [
+    ("stalled", MetricRequest()),
+    ("stalled", MetricRequest(segment="channel", filters=(("region", "EMEA"),))),
+    ("leads", MetricRequest()),
+    ("leads", MetricRequest(which="converted", from_stage="sql", to_stage="won", filters=(("channel", "referral"),))),
+])
+def test_a_list_as_a_table_has_the_rows_of_run_metric(gw, name, req):
+    from warehouse.metrics import list_table
+
+    table = list_table(gw, name, req)
+    rows = run_metric(gw, name, req)
+    assert table.num_rows == len(rows) > 0
+    assert table.column_names == list(rows[0])
+    assert table.to_pylist() == rows
