@@ -62,10 +62,20 @@ def groups(keys: np.ndarray, segments: Sequence[str], stage_orders: Sequence[int
             a, b = np.searchsorted(keys, [group << shift, (group + 1) << shift])
             if b > a:
                 chunk = keys[a:b]
-                out.append(Group(stage_order, segment, (chunk >> 1) & ((1 << US_BITS) - 1), (chunk & 1).astype(bool)))
+                us = np.right_shift(chunk, 1)
+                np.bitwise_and(us, (1 << US_BITS) - 1, out=us)
+                out.append(Group(stage_order, segment, us, _low_bit(chunk)))
     if sum(g.us.size for g in out) != keys.size:
         raise ValueError("a duration key outside the request's stages and segment values")
     return out
+
+
+def _low_bit(values: np.ndarray) -> np.ndarray:
+    """The lowest bit of int64 values as booleans, through their lowest byte: a temporary of one byte
+    a value instead of eight (the server's memory budget; a stage can hold 3.6M spells at 10M events)."""
+    if np.little_endian:
+        return (values.view(np.uint8)[::8] & 1).astype(bool)
+    return (values & 1).astype(bool)
 
 
 # --- quantiles and Kaplan-Meier ---------------------------------------------------------------

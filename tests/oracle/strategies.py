@@ -14,6 +14,7 @@ small funnel.toml texts.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -185,3 +186,23 @@ def config_variants() -> st.SearchStrategy[FunnelConfig]:
         min_sample=st.sampled_from([2, 30]),
         sql_sla=st.one_of(st.none(), st.sampled_from([3, 10.5])),
     ).map(config_from_toml)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A request's period, as_of (None: the latest event) and channel filter, drawn over BASE's 120 days."""
+
+    start: datetime
+    end: datetime
+    as_of: datetime | None
+    filters: dict[str, str]
+
+
+@st.composite
+def request_windows(draw) -> Window:
+    start = BASE + timedelta(days=draw(st.integers(0, 60)))
+    end = start + timedelta(days=draw(st.integers(1, 90)))
+    as_of_day = draw(st.one_of(st.none(), st.integers(10, 120)))
+    channel = draw(st.one_of(st.none(), st.sampled_from(["referral", "inbound"])))
+    as_of = None if as_of_day is None else BASE + timedelta(days=as_of_day, minutes=7)
+    return Window(start, end, as_of, {"channel": channel} if channel else {})

@@ -11,20 +11,19 @@ fast path against docs/metrics.md independently.
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from etl.generate import generate
 from etl.load import load_files
 from funnelboard.config import load_config
 from tests.conftest import NOW
-from tests.oracle.strategies import BASE, config_variants, event_logs
+from tests.oracle.strategies import config_variants, event_logs, request_windows
 from tests.queries.test_oracle_agreement import assert_rows_equal, load_log
 from warehouse import durations, metrics_time
 from warehouse.gateway import Gateway
@@ -67,24 +66,14 @@ def compare(db: Path, requests: list[MetricRequest]) -> None:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(
-    log=event_logs(),
-    config=config_variants(),
-    start_day=st.integers(0, 60),
-    length_days=st.integers(1, 90),
-    as_of_day=st.one_of(st.none(), st.integers(10, 120)),
-    channel=st.one_of(st.none(), st.sampled_from(["referral", "inbound"])),
-)
-def test_the_fast_path_equals_the_sql_on_generated_logs(log, config, start_day, length_days, as_of_day, channel):
+@given(log=event_logs(), config=config_variants(), window=request_windows())
+def test_the_fast_path_equals_the_sql_on_generated_logs(log, config, window):
     events, leads = log
-    start = BASE + timedelta(days=start_day)
-    end = start + timedelta(days=length_days)
-    as_of = None if as_of_day is None else BASE + timedelta(days=as_of_day, minutes=7)
-    filters = (("channel", channel),) if channel else ()
+    filters = tuple(window.filters.items())
     with tempfile.TemporaryDirectory() as tmp:
         db = load_log(Path(tmp), events, leads, config)
         compare(db, [
-            MetricRequest(start=start, end=end, as_of=as_of, filters=filters, segment=segment, business_days=business)
+            MetricRequest(start=window.start, end=window.end, as_of=window.as_of, filters=filters, segment=segment, business_days=business)
             for segment in (None, "channel", "owner")
             for business in (False, True)
         ])

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from etl.generate import generate
 from etl.load import load_files
@@ -24,7 +23,7 @@ from funnelboard.config import load_config
 from tests.conftest import NOW, write
 from tests.oracle import oracle_time
 from tests.oracle.oracle import Oracle, events_from_warehouse
-from tests.oracle.strategies import BASE, config_variants, event_logs
+from tests.oracle.strategies import config_variants, event_logs, request_windows
 from tests.queries.test_oracle_agreement import assert_rows_equal, load_log
 from warehouse.gateway import Gateway
 from warehouse.metrics import MetricRequest, run_metric
@@ -236,22 +235,12 @@ def compare_with_oracle(db: Path, config, start: datetime, end: datetime, as_of:
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(
-    log=event_logs(),
-    config=config_variants(),
-    start_day=st.integers(0, 60),
-    length_days=st.integers(1, 90),
-    as_of_day=st.one_of(st.none(), st.integers(10, 120)),
-    channel=st.one_of(st.none(), st.sampled_from(["referral", "inbound"])),
-)
-def test_time_metrics_agree_with_the_oracle_on_generated_logs(log, config, start_day, length_days, as_of_day, channel):
+@given(log=event_logs(), config=config_variants(), window=request_windows())
+def test_time_metrics_agree_with_the_oracle_on_generated_logs(log, config, window):
     events, leads = log
-    start = BASE + timedelta(days=start_day)
-    end = start + timedelta(days=length_days)
-    as_of = None if as_of_day is None else BASE + timedelta(days=as_of_day, minutes=7)
     with tempfile.TemporaryDirectory() as tmp:
         db = load_log(Path(tmp), events, leads, config)
-        compare_with_oracle(db, config, start, end, as_of, {"channel": channel} if channel else {})
+        compare_with_oracle(db, config, window.start, window.end, window.as_of, window.filters)
 
 
 @pytest.fixture(scope="module")
