@@ -266,7 +266,9 @@ def report(res: dict) -> str:
     else:
         parts += ["Not run (pass `--scaling`).", ""]
 
-    parts += ["## Budget (DESIGN.md section 5)", "", md_table(["what", "budget", "measured", "verdict"], budget_lines(res)), ""]
+    parts += ["## Budget (DESIGN.md section 5)", "", md_table(["what", "budget", "measured", "verdict"], budget_lines(res)), "",
+              "What the misses cost and where the floor is: [LOAD_PROFILE.md](LOAD_PROFILE.md) (load + build) and "
+              "[LATENCY_PROFILE.md](LATENCY_PROFILE.md) (callbacks).", ""]
     return "\n".join(parts)
 
 
@@ -351,7 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-timeout", type=float, default=1200, help="seconds before the pandas peer is stopped")
     ap.add_argument("--json", type=Path, help="also write the raw figures as JSON")
     ap.add_argument("--workdir", type=Path, help="where to generate (default: a temp dir, removed after)")
+    ap.add_argument("--report-from", type=Path, help="write the report of an earlier run's --json file, measuring nothing")
     args = ap.parse_args(argv)
+    if args.report_from:
+        text = report(json.loads(args.report_from.read_text()))
+        args.out.write_text(text + "\n")
+        print(text)
+        return 0
     repeat = args.repeat or (1 if args.events >= 10_000_000 else 3)
     command = "python -m benchmarks.run " + " ".join(sys.argv[1:] if argv is None else argv)
 
