@@ -192,12 +192,15 @@ class Gateway:
             with self._cache_lock:
                 if key in self._shared:
                     return self._shared[key]
-            value = compute()
+            try:
+                value = compute()
+            finally:
+                with self._cache_lock:
+                    self._inflight.pop(key, None)
             with self._cache_lock:
                 self._shared[key] = value
                 while len(self._shared) > SHARED_VALUES:
                     self._shared.popitem(last=False)
-                self._inflight.pop(key, None)
         return value
 
     def arrow(self, sql: str, params: dict | None = None):

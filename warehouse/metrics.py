@@ -73,6 +73,12 @@ class Context:
                 f"rebuild them with `funnelboard build --db {self.gateway.db}`."
             )
 
+    def per_file(self, key: tuple, compute):
+        """A fact of the published file, computed once per file where the gateway keeps such facts
+        (Gateway.per_file), else each time (the Spark gateway)."""
+        keep = getattr(self.gateway, "per_file", None)
+        return keep(key, compute) if keep else compute()
+
     def latest_event(self) -> datetime | None:
         return self.gateway.facts()["last_event"]
 

@@ -188,9 +188,6 @@ def disqualifiers(ctx: Context, req: MetricRequest) -> list[dict]:
     return out
 
 
-STALL_THRESHOLD_KEYS = 64  # (as_of, segment) pairs whose thresholds a gateway keeps per published file
-
-
 def stall_thresholds(ctx: Context, req: MetricRequest) -> list[dict]:
     """The thresholds of stall_thresholds.sql for this as_of and segment column: computed without the
     request's filters (a stage's threshold belongs to the whole warehouse), once per published file."""
@@ -199,7 +196,7 @@ def stall_thresholds(ctx: Context, req: MetricRequest) -> list[dict]:
     def compute() -> list[dict]:
         return ctx.run_sql("stall_thresholds", replace(req, filters=()), params, {"__segment__": req.segment})
 
-    return ctx.gateway.per_file(("stall_thresholds", req.as_of, req.segment), compute) if hasattr(ctx.gateway, "per_file") else compute()
+    return ctx.per_file(("stall_thresholds", req.as_of, req.segment), compute)
 
 
 def _stall_query(ctx: Context, req: MetricRequest) -> tuple[exp.Select, dict]:
@@ -226,8 +223,7 @@ def at_latest_event(ctx: Context, as_of: datetime) -> bool:
         rows = ctx.gateway.query("select max(open_at) from fct_open_spells").rows
         return rows[0][0] if rows else None
 
-    read = getattr(ctx.gateway, "per_file", None)
-    since = read(("open_at",), open_at) if read else open_at()
+    since = ctx.per_file(("open_at",), open_at)
     return since is not None and as_of >= since
 
 

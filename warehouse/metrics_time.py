@@ -53,23 +53,25 @@ def _segment_column(rows: list[dict], segment: str | None) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "segment"} for r in rows]
 
 
-def segment_domain(ctx: Context, segment: str) -> list[str]:
+def segment_domain(ctx: Context, segment: str) -> list[str] | None:
     """A segment column's values as the time queries group them ('(none)' for a missing one), sorted;
-    read once per published file. `segment` is from the configured allow-list (Context.resolve)."""
+    read once per published file; None when they are too many for the key (the SQL path then).
+    `segment` is from the configured allow-list (Context.resolve)."""
     column = exp.column(segment, table="l", quoted=True).sql("duckdb")
 
-    def read() -> list[str]:
+    def read() -> list[str] | None:
         sql = f"select distinct coalesce(cast({column} as varchar), '(none)') as v from fct_leads as l"
-        return sorted({"(none)", *(v for (v,) in ctx.gateway.query(sql, row_cap=durations.GROUP_LIMIT).rows)})
+        result = ctx.gateway.query(sql, row_cap=durations.GROUP_LIMIT)
+        return None if result.truncated else sorted({"(none)", *(v for (v,) in result.rows)})
 
-    return ctx.gateway.per_file(("segment_domain", segment), read)
+    return ctx.per_file(("segment_domain", segment), read)
 
 
 def _rows(ctx: Context, name: str, req: MetricRequest, params: dict, shape: Callable[[list[durations.Group], dict[int, str]], list[dict]]) -> list[dict]:
     """The metric's rows by the fast path where it applies, else by its SQL file."""
     fast = FAST_PATH and hasattr(ctx.gateway, "array")
-    segments = (["(all)"] if req.segment is None else segment_domain(ctx, req.segment)) if fast else []
-    if not fast or not durations.fits(len(ctx.config.stages), len(segments)):
+    segments = (["(all)"] if req.segment is None else segment_domain(ctx, req.segment)) if fast else None
+    if segments is None or not durations.fits(len(ctx.config.stages), len(segments)):
         return ctx.run_sql(name, req, params, {"__segment__": req.segment})
     key_params = {k: params[k] for k in ("start", "end", "as_of", "business_days", "as_of_bd")}
     tree, bound = ctx.compile(

@@ -108,6 +108,15 @@ def test_too_many_groups_for_the_key_take_the_sql_path(demo_db, monkeypatch):
     assert gateway.arrays == 1  # no array read after the limit shrank
 
 
+def test_a_segment_with_more_values_than_the_key_holds_takes_the_sql_path(demo_db, monkeypatch):
+    gateway = Spy(demo_db, cache_rows=0)
+    expected = run_metric(gateway, "survival", MetricRequest(segment="owner"))
+    monkeypatch.setattr(durations, "GROUP_LIMIT", 3)  # fewer than the owners: their list comes back cut
+    fresh = Spy(demo_db, cache_rows=0)
+    assert_rows_equal(run_metric(fresh, "survival", MetricRequest(segment="owner")), expected, "owner via SQL")
+    assert fresh.arrays == 0
+
+
 def test_a_gateway_without_arrays_takes_the_sql_path(demo_db):
     class SqlOnly:
         """Only what a metric needs of a gateway, as the Spark gateway offers it: no `array`."""
