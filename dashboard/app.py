@@ -60,8 +60,7 @@ def health(app: Dash):
     g = app.server.config["FUNNELBOARD_GATEWAY"]
     stamp = g._stamp()
     warmed = app.server.config["FUNNELBOARD_WARM"].get(stamp)
-    body = {
-        "warehouse": str(g.db),
+    body = {  # no path or other detail of the machine: whoever reaches the server may read this
         "published": bool(stamp[0]),
         "cache_rows": g.cache_rows,
         "warm": warmed is not None,
