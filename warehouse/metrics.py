@@ -117,22 +117,19 @@ class Context:
         missing = set(model.params) - set(bound)
         if missing:
             raise RuntimeError(f"metric {name} needs parameters {sorted(missing)}")
-        return compiled, {**bound, **{f"f{i}": value for i, (_, value) in enumerate(req.filters)}}
+        return compiled, {**bound, **_filter_params(req.filters)}
 
     def run_tree(self, name: str, tree: exp.Query, params: dict) -> list[dict]:
         """Run a compiled tree, binding only the parameters it still uses."""
-        used = {p.name for p in tree.find_all(exp.Placeholder)}
-        result = self.gateway.query(tree.sql(dialect="duckdb"), {k: v for k, v in params.items() if k in used}, row_cap=METRIC_ROW_CAP)
-        if result.truncated:
-            raise UserError(
-                f"metric {name} has more than {METRIC_ROW_CAP:,} rows; narrow it with --from/--to or --filter."
-            )
-        return result.dicts()
+        return self._run(name, *rendered(tree, params))
 
     def run_sql(self, name: str, req: MetricRequest, params: dict, identifiers: dict[str, str | None]) -> list[dict]:
         """Run queries/metrics/<name>.sql with markers bound, filters added and params bound."""
         compiled, bound = self._compiled(name, req, params, identifiers)
-        result = self.gateway.query(compiled.sql, {k: v for k, v in bound.items() if k in compiled.placeholders}, row_cap=METRIC_ROW_CAP)
+        return self._run(name, compiled.sql, {k: v for k, v in bound.items() if k in compiled.placeholders})
+
+    def _run(self, name: str, sql: str, params: dict) -> list[dict]:
+        result = self.gateway.query(sql, params, row_cap=METRIC_ROW_CAP)
         if result.truncated:
             raise UserError(
                 f"metric {name} has more than {METRIC_ROW_CAP:,} rows; narrow it with --from/--to or --filter."
@@ -156,7 +153,7 @@ def _compile(name: str, lists: "Expansion", identifiers: tuple, filter_columns: 
     tree took 30-40 ms of every query; a weekly review's heatmap runs six."""
     tree = expand(_metric_model(name).tree, lists)
     tree = _bind(tree, dict(identifiers))
-    tree, _params = _add_filters(tree, tuple((c, None) for c in filter_columns))
+    tree = _add_filters(tree, filter_columns)
     return Compiled(tree, tree.sql(dialect="duckdb"), frozenset(p.name for p in tree.find_all(exp.Placeholder)))
 
 
@@ -183,20 +180,28 @@ def _bind(tree: exp.Query, identifiers: dict[str, str | None]) -> exp.Query:
     return tree
 
 
-def _add_filters(tree: exp.Query, filters: tuple[tuple[str, str], ...]) -> tuple[exp.Query, dict]:
-    """Add `"col" = $fN` to every SELECT that reads a mart directly."""
-    if not filters:
-        return tree, {}
-    params = {f"f{i}": value for i, (_, value) in enumerate(filters)}
+def _filter_params(filters: tuple[tuple[str, str], ...]) -> dict:
+    """The values of the request's filters as the parameters `_add_filters` names ($f0, $f1, ...)."""
+    return {f"f{i}": value for i, (_, value) in enumerate(filters)}
+
+
+def rendered(tree: exp.Query, params: dict) -> tuple[str, dict]:
+    """A tree's DuckDB SQL and, of `params`, the ones its placeholders use."""
+    used = {p.name for p in tree.find_all(exp.Placeholder)}
+    return tree.sql(dialect="duckdb"), {k: v for k, v in params.items() if k in used}
+
+
+def _add_filters(tree: exp.Query, columns: tuple[str, ...]) -> exp.Query:
+    """Add `"col" = $fN` (the N-th filtered column) to every SELECT that reads a mart directly."""
     for select in tree.find_all(exp.Select):
         source = select.args.get("from_") or select.args.get("from")
         table = source.this if source else None
         if not isinstance(table, exp.Table) or table.name not in MARTS:
             continue
         qualifier = table.alias_or_name
-        for i, (col, _) in enumerate(filters):
+        for i, col in enumerate(columns):
             select.where(exp.column(col, table=qualifier, quoted=True).eq(exp.Placeholder(this=f"f{i}")), append=True, copy=False)
-    return tree, params
+    return tree
 
 
 def _period_params(req: MetricRequest) -> dict:
@@ -344,9 +349,7 @@ def stream_list(gateway: Gateway, name: str, req: MetricRequest) -> Iterator[dic
     """Every row of a list metric, as `run_metric` returns them, read from DuckDB a batch at a time."""
     _page, query = _list_functions(name)
     tree, params, shape = query(Context(gateway), req)
-    used = {p.name for p in tree.find_all(exp.Placeholder)}
-    sql = tree.sql(dialect="duckdb")
-    return (shape(row) for row in gateway.stream(sql, {k: v for k, v in params.items() if k in used}))
+    return (shape(row) for row in gateway.stream(*rendered(tree, params)))
 
 
 def list_table(gateway: Gateway, name: str, req: MetricRequest):
@@ -355,8 +358,7 @@ def list_table(gateway: Gateway, name: str, req: MetricRequest):
     take three), for scripts and notebooks that work on columns."""
     _page, query = _list_functions(name)
     tree, params, _shape = query(Context(gateway), req)
-    used = {p.name for p in tree.find_all(exp.Placeholder)}
-    return gateway.arrow(tree.sql(dialect="duckdb"), {k: v for k, v in params.items() if k in used})
+    return gateway.arrow(*rendered(tree, params))
 
 
 # The rest of the metrics register themselves on import.
