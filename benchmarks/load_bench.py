@@ -86,8 +86,8 @@ def _child_floor(src: str, db: str) -> None:
 
 def _child_metrics(db: str) -> None:
     t_import = time.perf_counter()
-    from warehouse.gateway import Gateway
-    from warehouse.metrics import LISTS, MetricRequest, list_table, run_metric
+    from funnelboard.warehouse.gateway import Gateway
+    from funnelboard.warehouse.metrics import LISTS, MetricRequest, list_table, run_metric
 
     t0 = time.perf_counter()
     gateway = Gateway(Path(db))

@@ -12,20 +12,14 @@ from pathlib import Path
 
 import dash
 from dash import Dash, Input, Output, dcc, html
-from flask import current_app
 
-from warehouse.gateway import CACHE_ROWS, Gateway
+from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.warehouse.gateway import CACHE_ROWS, Gateway
 
 log = logging.getLogger("funnelboard.dashboard")
 PAGES = Path(__file__).parent / "pages"
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-URL = "url"
 BADGE = "dq-badge"
-
-
-def gateway() -> Gateway:
-    """The warehouse gateway of the app serving the current request (callbacks use this, never duckdb)."""
-    return current_app.config["FUNNELBOARD_GATEWAY"]
 
 
 def create_app(db: Path) -> Dash:
@@ -39,11 +33,11 @@ def create_app(db: Path) -> Dash:
         update_title=None,
     )
     for file in sorted(PAGES.glob("[!_]*.py")):
-        module = importlib.import_module(f"dashboard.pages.{file.stem}")
+        module = importlib.import_module(f"funnelboard.dashboard.pages.{file.stem}")
         # Dash reads `layout` itself only from the modules of a pages_folder it imported.
         dash.page_registry[module.__name__].setdefault("layout", module.layout)
-    importlib.import_module("dashboard.filters")
-    importlib.import_module("dashboard.tables").register_downloads(app.server)
+    importlib.import_module("funnelboard.dashboard.filters")
+    importlib.import_module("funnelboard.dashboard.tables").register_downloads(app.server)
     _own_callbacks(app)
     # FUNNELBOARD_CACHE_ROWS=0 turns the result cache off (the latency benchmark's uncached pass)
     cache_rows = int(os.environ.get("FUNNELBOARD_CACHE_ROWS", CACHE_ROWS))
@@ -93,7 +87,7 @@ def _own_callbacks(app: Dash) -> None:
 
 
 def shell() -> html.Div:
-    from dashboard.filters import bar_placeholder, nav_link
+    from funnelboard.dashboard.filters import bar_placeholder, nav_link
 
     nav = [nav_link(page) for page in dash.page_registry.values() if not page.get("hidden")]
     return html.Div(
@@ -117,11 +111,11 @@ def default_views() -> list:
     block: what opening a page with no filters computes."""
     import inspect
 
-    from dashboard import tables
+    from funnelboard.dashboard import tables
 
     views = []
     for file in sorted(PAGES.glob("[!_]*.py")):
-        module = importlib.import_module(f"dashboard.pages.{file.stem}")
+        module = importlib.import_module(f"funnelboard.dashboard.pages.{file.stem}")
         for name, fn in sorted(vars(module).items()):
             if name.startswith("update") and callable(fn) and list(inspect.signature(fn).parameters) == ["search"]:
                 views.append(functools.partial(fn, ""))
@@ -174,7 +168,7 @@ def keep_warm(app: Dash, every: float = 5.0) -> threading.Thread:
 @dash.callback(Output(BADGE, "children"), Output(BADGE, "className"), Input(URL, "pathname"))
 def quality_badge(_pathname: str | None):
     """A badge every page shows: how many rows sit in the quarantine and unmapped labels."""
-    from warehouse.publish import NoWarehouse
+    from funnelboard.warehouse.publish import NoWarehouse
 
     try:
         quarantined = gateway().query("select count(*) from quarantine").rows[0][0]

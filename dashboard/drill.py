@@ -14,10 +14,10 @@ from datetime import date, timedelta
 import dash
 from dash import Input, Output, State, callback
 
-from dashboard import state
-from dashboard.app import URL, gateway
-from funnelboard.config import FunnelConfig
-from funnelboard.errors import UserError
+from funnelboard.core.config import FunnelConfig
+from funnelboard.core.errors import UserError
+from funnelboard.dashboard import state
+from funnelboard.dashboard.runtime import URL, gateway
 
 Mapper = Callable[[dict, FunnelConfig, str | None], dict[str, str | None] | None]
 LEADS = "/leads"

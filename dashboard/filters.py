@@ -15,9 +15,9 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 from sqlglot import exp
 
-from dashboard import state
-from dashboard.app import URL, gateway
-from funnelboard.errors import UserError
+from funnelboard.core.errors import UserError
+from funnelboard.dashboard import state
+from funnelboard.dashboard.runtime import URL, gateway
 
 BAR = "filter-bar"
 DATE, CHOICE, NAV, RESET = "fb-date", "fb-choice", "fb-nav", "fb-reset"

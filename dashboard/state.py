@@ -7,8 +7,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
-from funnelboard.config import FunnelConfig
-from warehouse.metrics import MetricRequest
+from funnelboard.core.config import FunnelConfig
+from funnelboard.warehouse.metrics import MetricRequest
 
 KEYS = ("from", "to", "as_of", "owner", "segment", "segment2", "from_stage", "to_stage", "which", "window")
 GLOBAL_KEYS = ("from", "to", "as_of")  # with the segment filters: what the filter bar sets and every page keeps

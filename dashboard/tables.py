@@ -15,9 +15,9 @@ from datetime import date, datetime
 import dash_ag_grid as dag
 from dash import ALL, MATCH, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from dashboard.app import URL
-from funnelboard.export import rows_to_csv
-from warehouse.lists import Slice
+from funnelboard.core.export import rows_to_csv
+from funnelboard.dashboard.runtime import URL
+from funnelboard.warehouse.lists import Slice
 
 DISPLAY_CAP = 5_000  # rows sent to the browser; the export has them all
 BLOCK = 100  # rows per request of a paged grid
@@ -65,8 +65,8 @@ def register_downloads(server) -> None:
     so a list of millions of rows never sits in the server's memory (nor in a callback's JSON)."""
     from flask import Response, abort, request, stream_with_context
 
-    from funnelboard.errors import UserError
-    from funnelboard.export import csv_chunks
+    from funnelboard.core.errors import UserError
+    from funnelboard.core.export import csv_chunks
 
     def download(table_id: str):
         if table_id not in _STREAMS:
@@ -237,7 +237,7 @@ def _cell(value):
     prevent_initial_call=True,
 )
 def export_csv(n_clicks: int, pathname: str | None, search: str | None):
-    from funnelboard.errors import UserError
+    from funnelboard.core.errors import UserError
 
     if not n_clicks:
         return None
@@ -256,7 +256,7 @@ def export_csv(n_clicks: int, pathname: str | None, search: str | None):
     prevent_initial_call=True,
 )
 def fetch_window(request: dict | None, search: str | None):
-    from funnelboard.errors import UserError
+    from funnelboard.core.errors import UserError
 
     try:
         return window_rows(ctx.triggered_id["table"], search, request)
@@ -284,7 +284,7 @@ def open_lead(clicks, search):
     """A click on a lead_id cell of any table opens that lead, keeping the period and filters."""
     from urllib.parse import quote
 
-    from dashboard.state import keep_global
+    from funnelboard.dashboard.state import keep_global
 
     cell = ctx.triggered[0]["value"] if ctx.triggered else None
     if not cell or cell.get("colId") != "lead_id" or not cell.get("value"):

@@ -7,11 +7,11 @@ import functools
 import dash
 from dash import html
 
-from dashboard import state
-from funnelboard.errors import UserError
-from warehouse.gateway import Gateway
-from warehouse.publish import NoWarehouse
-from warehouse.metrics import MetricRequest
+from funnelboard.core.errors import UserError
+from funnelboard.dashboard import state
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest
+from funnelboard.warehouse.publish import NoWarehouse
 
 
 def view_request(g: Gateway, search: str | None) -> tuple[MetricRequest, state.ViewState]:
@@ -36,7 +36,7 @@ def graph_page(title: str, subtitle: str, graph_ids: list[str], *, side_by_side:
 
 def configured_segments() -> tuple[str, ...]:
     """The warehouse's segment columns for a layout; none without a warehouse (its callback says how to load one)."""
-    from dashboard.app import gateway
+    from funnelboard.dashboard.runtime import gateway
 
     try:
         return gateway().config().segments
@@ -72,7 +72,7 @@ def guarded(*, outputs: int, first: str = "children"):
                 return fn(*args, **kwargs)
             except UserError as exc:
                 if first == "figure":
-                    from dashboard.figures import empty_figure
+                    from funnelboard.dashboard.figures import empty_figure
 
                     shown = empty_figure(str(exc))
                 elif isinstance(exc, NoWarehouse):

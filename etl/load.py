@@ -11,24 +11,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl import raw_schema
-from etl.readers import RESERVED, InputFile, file_sha256, inspect, jsonl_rejects_sql, raw_sql, source_sql
-from etl.sources.base import BOOK_COLUMNS, ISO_TIMESTAMP, Rejection, Translation, empty_events, file_key
-from etl.sources.registry import get_adapter
-from funnelboard.config import FunnelConfig
-from funnelboard.errors import UserError
-from funnelboard.progress import Progress
-from warehouse.build import build_models
-from warehouse.publish import building, load_lock, open_read_only
+from funnelboard.core.config import FunnelConfig
+from funnelboard.core.errors import UserError
+from funnelboard.core.progress import Progress
+from funnelboard.etl import raw_schema
+from funnelboard.etl.readers import RESERVED, InputFile, file_sha256, inspect, jsonl_rejects_sql, raw_sql, source_sql
+from funnelboard.etl.sources.base import BOOK_COLUMNS, ISO_TIMESTAMP, Rejection, Translation, empty_events, file_key
+from funnelboard.etl.sources.registry import get_adapter
 
 # Trimmed from every value: spaces, tabs, line breaks (plain trim() only strips spaces).
 WHITESPACE = "e' \\t\\r\\n\\f\\x0b'"
@@ -93,7 +90,7 @@ class FileReport:
 
 
 @dataclass
-class _Job:
+class Job:
     """One ledger row to write: a checked input file, and for an adapter its records for that file."""
 
     file: InputFile
@@ -105,102 +102,104 @@ class _Job:
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass
-class LoadReport:
-    db: Path
-    load_id: int | None
-    files: list[FileReport]
-    published: bool
-    seconds: float
-
-
-def load_files(
-    db: Path,
+def prepare(
     events: list[Path],
     config: FunnelConfig,
     *,
     leads: list[Path] = (),
-    replace: bool = False,
-    progress: Progress | None = None,
-    now: datetime | None = None,
     source: str = "canonical",
-) -> LoadReport:
-    """Check every file, then load the new ones into a fresh copy of the warehouse and publish it.
-
-    `source` names the adapter that reads `events` (etl/sources); "canonical" is the native path.
-    """
-    started = time.monotonic()
+    progress: Progress | None = None,
+) -> list[Job]:
+    """Check every input file (and run the adapter named by `source` over the exports) before the
+    warehouse is touched: one Job per ledger row to write. "canonical" is the native path."""
     progress = progress or Progress(enabled=False)
-    db = Path(db)
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
     if not events and not leads:
         raise UserError("nothing to load: give at least one events file (or --leads FILE).")
     adapter = None if source == "canonical" else get_adapter(source)
     scratch = duckdb.connect()
     try:
         if adapter is None:
-            jobs = [_Job(inspect(p, "events", config, scratch)) for p in events]
+            jobs = [Job(inspect(p, "events", config, scratch)) for p in events]
         else:
             progress.note(f"translating {len(events)} file(s) with --source {source}")
             jobs = _translate(adapter, source, [Path(p) for p in events], config)
-        jobs += [_Job(inspect(p, "leads", config, scratch)) for p in leads]
+        jobs += [Job(inspect(p, "leads", config, scratch)) for p in leads]
     finally:
         scratch.close()
+    return jobs
 
-    with load_lock(db):
-        already = _loaded_hashes(db)
-        todo: list[_Job] = []
-        reports: list[FileReport] = []
-        for job in jobs:
-            f = job.file
-            # An adapter's leads rows follow their file's events row: both are loaded or both skipped.
-            earlier = already.get(("events" if job.records is not None else f.role, f.sha256))
-            if earlier and not replace:
-                if job.records is None or f.role == "events":
-                    reports.append(FileReport(f.path, f.role, "skipped", source=job.source, note=f"already loaded in load {earlier[0]} on {earlier[1]:%Y-%m-%d %H:%M} UTC; use --replace to load it again"))
-            else:
-                todo.append(job)
-        if not todo:
-            return LoadReport(db, None, reports, False, time.monotonic() - started)
 
-        with building(db) as con:
-            raw_schema.ensure_schema(con)
-            load_id = con.execute("select coalesce(max(load_id), 0) + 1 from load_ledger").fetchall()[0][0]
-            for job in todo:
-                f = job.file
-                label = f"{f.role} {f.path.name}"
-                progress.note(f"loading {label} ({f.size / 1e6:.1f} MB, {job.source if job.records is not None else f.fmt})")
-                replaced = 0
-                if replace and job.records is None:
-                    replaced = _remove_earlier(con, f, load_id)
-                elif replace and f.role == "events":  # an adapter file: its earlier events and leads rows
-                    replaced = sum(_remove_earlier(con, dataclasses.replace(f, role=r), load_id) for r in ("events", "leads"))
-                if job.records is not None:
-                    con.register("_adapter_records", job.records)
-                try:
-                    report = _load_one(con, f, load_id, config, now, progress, job)
-                finally:
-                    if job.records is not None:
-                        con.unregister("_adapter_records")
-                report.rows_replaced = replaced
-                if not report.balanced:  # a bug, never a user mistake: refuse to publish
-                    raise RuntimeError(f"row accounting does not balance for {f.path}: {report}")
-                reports.append(report)
-            raw_schema.set_meta(con, "config", config.to_json())
-            raw_schema.set_meta(con, "config_source", config.source)
-            raw_schema.set_meta(con, "published_at", now.isoformat(timespec="seconds"))
-            from funnelboard import __version__
+def loaded_files(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], tuple[int, datetime]]:
+    """(role, sha256) -> (load id, loaded at) of every file whose rows are in the raw tables."""
+    has_ledger = con.execute(
+        "select count(*) from information_schema.tables where table_name = 'load_ledger'"
+    ).fetchall()[0][0]
+    if not has_ledger:
+        return {}
+    rows = con.execute("select role, sha256, load_id, loaded_at from load_ledger where superseded_by is null").fetchall()
+    return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
-            raw_schema.set_meta(con, "funnelboard_version", __version__)
-            build_models(con, config, progress)
-            progress.note("publishing warehouse")
-        return LoadReport(db, load_id, reports, True, time.monotonic() - started)
+
+def pending(jobs: list[Job], already: dict, replace: bool) -> tuple[list[Job], list[FileReport]]:
+    """The jobs to load, and a "skipped" report for each file loaded before (unless `replace`)."""
+    todo: list[Job] = []
+    skipped: list[FileReport] = []
+    for job in jobs:
+        f = job.file
+        # An adapter's leads rows follow their file's events row: both are loaded or both skipped.
+        earlier = already.get(("events" if job.records is not None else f.role, f.sha256))
+        if earlier and not replace:
+            if job.records is None or f.role == "events":
+                note = f"already loaded in load {earlier[0]} on {earlier[1]:%Y-%m-%d %H:%M} UTC; use --replace to load it again"
+                skipped.append(FileReport(f.path, f.role, "skipped", source=job.source, note=note))
+        else:
+            todo.append(job)
+    return todo, skipped
+
+
+def load_jobs(
+    con: duckdb.DuckDBPyConnection,
+    jobs: list[Job],
+    config: FunnelConfig,
+    *,
+    now: datetime,
+    replace: bool = False,
+    progress: Progress | None = None,
+) -> tuple[int, list[FileReport]]:
+    """Write the jobs' rows into the raw tables of `con` (quarantine and ledger included) as one
+    new load, and record the configuration they were read with. Returns the load id and a report
+    per file; building and publishing the models is the caller's (warehouse/pipeline.py)."""
+    progress = progress or Progress(enabled=False)
+    raw_schema.ensure_schema(con)
+    load_id = con.execute("select coalesce(max(load_id), 0) + 1 from load_ledger").fetchall()[0][0]
+    reports = []
+    for job in jobs:
+        f = job.file
+        progress.note(f"loading {f.role} {f.path.name} ({f.size / 1e6:.1f} MB, {job.source if job.records is not None else f.fmt})")
+        replaced = 0
+        if replace and job.records is None:
+            replaced = _remove_earlier(con, f, load_id)
+        elif replace and f.role == "events":  # an adapter file: its earlier events and leads rows
+            replaced = sum(_remove_earlier(con, dataclasses.replace(f, role=r), load_id) for r in ("events", "leads"))
+        if job.records is not None:
+            con.register("_adapter_records", job.records)
+        try:
+            report = _load_one(con, f, load_id, config, now, progress, job)
+        finally:
+            if job.records is not None:
+                con.unregister("_adapter_records")
+        report.rows_replaced = replaced
+        if not report.balanced:  # a bug, never a user mistake: refuse to publish
+            raise RuntimeError(f"row accounting does not balance for {f.path}: {report}")
+        reports.append(report)
+    raw_schema.set_meta(con, "published_at", now.isoformat(timespec="seconds"))
+    return load_id, reports
 
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
-def _translate(adapter, source: str, paths: list[Path], config: FunnelConfig) -> list[_Job]:
+def _translate(adapter, source: str, paths: list[Path], config: FunnelConfig) -> list[Job]:
     """Run an adapter over the export files and split its Translation into one job per ledger row.
 
     Checks the contract of etl/sources/base.py; a breach is an adapter bug (RuntimeError), except
@@ -230,7 +229,7 @@ def _translate(adapter, source: str, paths: list[Path], config: FunnelConfig) ->
     if stray:
         raise RuntimeError(f"adapter '{source}' rejected rows of a file it was not given: {sorted(stray)[0]}")
 
-    jobs: list[_Job] = []
+    jobs: list[Job] = []
     for p in paths:
         key = file_key(p)
         ev = events.filter(pc.equal(events.column("_file"), key))
@@ -251,12 +250,12 @@ def _translate(adapter, source: str, paths: list[Path], config: FunnelConfig) ->
             )
         sha, size = file_sha256(p), p.stat().st_size
 
-        def job(table: pa.Table, role: str, rej: list[Rejection], rows: int | None, ign: dict) -> _Job:
+        def job(table: pa.Table, role: str, rej: list[Rejection], rows: int | None, ign: dict) -> Job:
             table = table.drop_columns(["_file"])
             cols = tuple(c for c in table.column_names if c not in BOOK_COLUMNS)
             f = InputFile(path=p.resolve(), role=role, fmt="arrow", compression=None, header=cols, names=cols,
                           size=size, sha256=sha, relation="_adapter_records", has_raw="_raw" in table.column_names)
-            return _Job(f, source, table, rej, rows, ign, list(t.notes))
+            return Job(f, source, table, rej, rows, ign, list(t.notes))
 
         jobs.append(job(ev, "events", rejected, t.source_rows[key], ignored))
         if ld is not None and ld.num_rows:
@@ -292,24 +291,6 @@ def _check_records(table: pa.Table, required: tuple[str, ...], source: str, what
 def _export_format(path: Path) -> str:
     """The ledger's format for an export read by an adapter: its suffixes (csv, csv.gz, json, ...)."""
     return "".join(path.suffixes).lstrip(".").lower() or "unknown"
-
-
-def _loaded_hashes(db: Path) -> dict[tuple[str, str], tuple[int, datetime]]:
-    if not db.exists():
-        return {}
-    con = open_read_only(db)
-    try:
-        has_ledger = con.execute(
-            "select count(*) from information_schema.tables where table_name = 'load_ledger'"
-        ).fetchall()[0][0]
-        if not has_ledger:
-            return {}
-        rows = con.execute(
-            "select role, sha256, load_id, loaded_at from load_ledger where superseded_by is null"
-        ).fetchall()
-    finally:
-        con.close()
-    return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
 
 def _remove_earlier(con: duckdb.DuckDBPyConnection, f: InputFile, load_id: int) -> int:
@@ -353,9 +334,9 @@ def _load_one(
     config: FunnelConfig,
     now: datetime,
     progress: Progress,
-    job: _Job | None = None,
+    job: Job | None = None,
 ) -> FileReport:
-    job = job or _Job(f)
+    job = job or Job(f)
     file_id = con.execute("select coalesce(max(file_id), 0) + 1 from load_ledger").fetchall()[0][0]
     events = f.role == "events"
     table = "raw_events" if events else "raw_leads"

@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from funnelboard.config import REQUIRED_EVENT_COLUMNS, FunnelConfig
-from funnelboard.errors import UserError
+from funnelboard.core.config import REQUIRED_EVENT_COLUMNS, FunnelConfig
+from funnelboard.core.errors import UserError
 
 FORMATS = {
     ".csv": ("csv", None),

@@ -1,7 +1,7 @@
-"""funnelboard: sales-funnel analytics for BPO providers."""
+"""funnelboard: sales-funnel analytics for BPO providers.
 
-from funnelboard.errors import UserError
+The import root of every layer: funnelboard.core, funnelboard.etl, funnelboard.warehouse,
+funnelboard.dashboard, with the CLI (funnelboard.cli) on top (docs/architecture.md).
+"""
 
 __version__ = "0.1.0"
-
-__all__ = ["UserError", "__version__"]

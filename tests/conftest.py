@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from funnelboard.config import load_config
+from funnelboard.core.config import load_config
 
 # Loads in tests use a fixed "now" so the future-timestamp rule is reproducible.
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -23,6 +23,22 @@ def config():
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "wh.duckdb"
+
+
+# Lanes (README, Development): tests that drive a real Chromium or a Spark session carry a marker by
+# where they live, so `-m "not slow and not browser and not spark"` is the fast lane.
+BROWSER_TESTS = ("tests/e2e/", "tests/test_first_page_bench.py")
+SPARK_TESTS = ("tests/spark/",)
+
+
+def pytest_collection_modifyitems(config, items):
+    root = Path(__file__).resolve().parents[1]
+    for item in items:
+        where = item.path.resolve().relative_to(root).as_posix()
+        if where.startswith(BROWSER_TESTS):
+            item.add_marker(pytest.mark.browser)
+        if where.startswith(SPARK_TESTS):
+            item.add_marker(pytest.mark.spark)
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:

@@ -5,7 +5,6 @@ import re
 
 import pytest
 
-
 from benchmarks import run  # noqa: E402
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from funnelboard.cli import main
-from warehouse.metrics import REGISTRY
-from warehouse.models import load_models
+from funnelboard.warehouse.metrics import REGISTRY
+from funnelboard.warehouse.models import load_models
 
 ROOT = Path(__file__).resolve().parents[1]
 

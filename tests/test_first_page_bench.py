@@ -8,9 +8,9 @@ import shutil
 import pytest
 
 from benchmarks.first_page import run_first_page
-from etl.generate import generate
-from etl.load import load_files
-from funnelboard.config import load_config
+from funnelboard.core.config import load_config
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.latency import markdown, run_latency
-from etl.generate import generate
-from etl.load import load_files
-from funnelboard.config import load_config
+from funnelboard.core.config import load_config
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW
+
+pytestmark = pytest.mark.slow  # a served app, every page and callback over HTTP
 
 PAGES = {"/", "/funnel", "/segments", "/time-in-stage", "/disqualifiers", "/stalled", "/leads", "/data-quality", "/lead/<id>"}
 # What each page must have fired besides the shell's callbacks (badge, filter bar, router, nav links).

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import duckdb
 from sqlglot import exp
 
-from etl import raw_schema
-from funnelboard.config import FunnelConfig
-from funnelboard.progress import Progress
-from warehouse.models import Expansion, Model, ModelError, build_order, expand, load_models, models_fingerprint
+from funnelboard.core.config import FunnelConfig
+from funnelboard.core.progress import Progress
+from funnelboard.etl import raw_schema
+from funnelboard.warehouse.models import Expansion, Model, ModelError, build_order, expand, load_models, models_fingerprint
 
 
 def attribute_columns(config: FunnelConfig) -> tuple[str, ...]:
@@ -73,10 +75,9 @@ def build_models(con: duckdb.DuckDBPyConnection, config: FunnelConfig, progress:
     raw_schema.add_attribute_columns(con, "raw_events", lists.attributes)
     raw_schema.add_attribute_columns(con, "raw_leads", lists.attributes)
     write_seeds(con, config)
-    models = load_models()
+    fingerprint = models_fingerprint()
     built = []
-    for model in build_order(models):
-        sql = expand(model.tree, lists).sql(dialect="duckdb")
+    for model, sql in compiled_models(fingerprint, lists):
         kind = "view" if model.materialized == "view" else "table"
         existing = con.execute(
             "select table_type from information_schema.tables where table_schema = 'main' and table_name = $n",
@@ -91,8 +92,15 @@ def build_models(con: duckdb.DuckDBPyConnection, config: FunnelConfig, progress:
         _check_columns(con, model, lists)
         _run_tests(con, model)
         built.append(model.name)
-    raw_schema.set_meta(con, "models_fingerprint", models_fingerprint())
+    raw_schema.set_meta(con, "models_fingerprint", fingerprint)
     return built
+
+
+@functools.lru_cache(maxsize=16)
+def compiled_models(fingerprint: str, lists: Expansion) -> tuple[tuple[Model, str], ...]:
+    """Every model in build order with its DuckDB SQL for one configuration's lists: parsed and
+    expanded once per process for the same model files (their fingerprint) and lists, not on every load."""
+    return tuple((model, expand(model.tree, lists).sql(dialect="duckdb")) for model in build_order(load_models()))
 
 
 def _check_columns(con: duckdb.DuckDBPyConnection, model: Model, lists: Expansion) -> None:

@@ -20,7 +20,7 @@ from decimal import Decimal
 import sqlglot
 from sqlglot import exp
 
-from funnelboard.errors import UserError
+from funnelboard.core.errors import UserError
 
 DIALECTS = ("spark", "trino", "bigquery", "snowflake", "postgres", "duckdb")
 VERIFIED = ("spark", "duckdb")  # dialects whose compiled SQL the tests run
@@ -461,8 +461,8 @@ def compile_named(name: str, layer: str, tree: exp.Expression, dialect: str, *, 
 
 def compile_all(config, dialect: str, only: str | None = None) -> list[Compiled]:
     """Every model in build order, then every metric query, compiled for the dialect (or just `only`)."""
-    from warehouse.build import expansion
-    from warehouse.models import build_order, expand, load_models, parse_model, queries_root
+    from funnelboard.warehouse.build import expansion
+    from funnelboard.warehouse.models import build_order, expand, load_models, parse_model, queries_root
 
     dialect = check_dialect(dialect)
     lists = expansion(config)

@@ -7,8 +7,8 @@ Callers never import duckdb.
 
 from __future__ import annotations
 
-import logging
 import atexit
+import logging
 import os
 import re
 import shutil
@@ -24,9 +24,9 @@ from typing import TypeVar
 import duckdb
 import numpy as np
 
-from funnelboard.config import FunnelConfig
-from funnelboard.errors import UserError
-from warehouse.publish import open_read_only, use_warehouse
+from funnelboard.core.config import FunnelConfig
+from funnelboard.core.errors import UserError
+from funnelboard.warehouse.publish import open_read_only, use_warehouse
 
 log = logging.getLogger("funnelboard.gateway")
 T = TypeVar("T")

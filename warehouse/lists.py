@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from funnelboard.errors import UserError
+from funnelboard.core.errors import UserError
+
 
 @dataclass(frozen=True)
 class Slice:

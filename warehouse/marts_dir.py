@@ -17,11 +17,11 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from etl import raw_schema
-from funnelboard.errors import UserError
-from warehouse.models import models_fingerprint
-from warehouse.publish import load_lock
-from warehouse.spark import MANIFEST, OUTPUTS, read_manifest
+from funnelboard.core.errors import UserError
+from funnelboard.etl import raw_schema
+from funnelboard.warehouse.models import models_fingerprint
+from funnelboard.warehouse.publish import load_lock
+from funnelboard.warehouse.spark import MANIFEST, OUTPUTS, read_manifest
 
 CATALOG = "catalog.duckdb"
 STAMP_KEY = "marts_stamp"  # meta key: the manifest hash and directory the catalog was made from

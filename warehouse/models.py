@@ -28,7 +28,7 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
-from funnelboard.errors import UserError
+from funnelboard.core.errors import UserError
 
 LAYERS = ("staging", "intermediate", "marts")
 QUERY_LAYER = "metrics"
@@ -73,7 +73,7 @@ class Expansion:
 
 
 def queries_root() -> Path:
-    return Path(str(resources.files("queries")))
+    return Path(str(resources.files("funnelboard.queries")))
 
 
 def load_models(root: Path | None = None, layers: tuple[str, ...] = LAYERS) -> dict[str, Model]:

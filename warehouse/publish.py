@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from funnelboard.errors import UserError
+from funnelboard.core.errors import UserError
 
 BUILD_MARK = ".building-"
 

@@ -25,15 +25,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from etl.raw_schema import SCHEMA_VERSION
-from etl.readers import InputFile, inspect
-from etl.sources.base import ISO_TIMESTAMP
-from funnelboard.config import FunnelConfig
-from funnelboard.errors import UserError
-from funnelboard.progress import Progress
-from warehouse.build import expansion, expected_columns
-from warehouse.dialects import compile_query, to_sql
-from warehouse.models import Model, ModelError, build_order, expand, load_models, models_fingerprint
+from funnelboard.core.config import FunnelConfig
+from funnelboard.core.errors import UserError
+from funnelboard.core.progress import Progress
+from funnelboard.etl.raw_schema import SCHEMA_VERSION
+from funnelboard.etl.readers import InputFile, inspect
+from funnelboard.etl.sources.base import ISO_TIMESTAMP
+from funnelboard.warehouse.build import expansion, expected_columns
+from funnelboard.warehouse.dialects import compile_query, to_sql
+from funnelboard.warehouse.models import Model, ModelError, build_order, expand, load_models, models_fingerprint
 
 MASTER_ENV = "FUNNELBOARD_SPARK_MASTER"
 DEFAULT_MASTER = "local[*]"
@@ -533,7 +533,7 @@ def build(
     progress: Progress | None = None,
 ) -> SparkBuild:
     """Load one events file (and a leads file) on Spark, build every model, publish the Parquet marts in `out`."""
-    from warehouse.publish import load_lock
+    from funnelboard.warehouse.publish import load_lock
 
     started = time.monotonic()
     progress = progress or Progress(enabled=False)
@@ -669,7 +669,7 @@ class SparkGateway:
         self._facts = None
 
     def query(self, sql: str, params: dict | None = None, *, row_cap: int | None = None):
-        from warehouse.gateway import Result
+        from funnelboard.warehouse.gateway import Result
 
         cap = self.row_cap if row_cap is None else row_cap
         df = self.spark.sql(compile_query(sql, "spark", params or {}))

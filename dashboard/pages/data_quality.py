@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from dashboard.app import URL, gateway
-from dashboard.tables import DISPLAY_CAP, column, exports, grid_ids, grid_rows, table_block
-from dashboard.views import empty_state, guarded
-from etl import status
+from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.tables import DISPLAY_CAP, column, exports, grid_ids, grid_rows, table_block
+from funnelboard.dashboard.views import empty_state, guarded
+from funnelboard.warehouse import status
 
 dash.register_page(__name__, path="/data-quality", name="Data quality", order=7, title="funnelboard · data quality")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, html
 
-from dashboard import figures
-from dashboard.app import URL, gateway
-from dashboard.views import graph_page, guarded, view_request
-from warehouse.metrics import run_metric
+from funnelboard.dashboard import figures
+from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.views import graph_page, guarded, view_request
+from funnelboard.warehouse.metrics import run_metric
 
 dash.register_page(__name__, path="/disqualifiers", name="Disqualifiers", order=4, title="funnelboard · disqualifiers")
 

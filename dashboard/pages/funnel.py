@@ -6,11 +6,12 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from dashboard import figures, theme
-from dashboard.app import URL, gateway
-from dashboard.drill import cohort_cell, funnel_bar, register as register_drill
-from dashboard.views import guarded, view_request
-from warehouse.metrics import run_metric
+from funnelboard.dashboard import figures, theme
+from funnelboard.dashboard.drill import cohort_cell, funnel_bar
+from funnelboard.dashboard.drill import register as register_drill
+from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.views import guarded, view_request
+from funnelboard.warehouse.metrics import run_metric
 
 dash.register_page(__name__, path="/funnel", name="Funnel", order=1, title="funnelboard · funnel")
 

@@ -7,13 +7,13 @@ from urllib.parse import unquote
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from dashboard import figures, theme
-from dashboard.app import URL, gateway
-from dashboard.tables import column, exports, grid_ids, grid_rows, table_block
-from dashboard.views import guarded, view_request
-from funnelboard.errors import UserError
-from warehouse.metrics import Context, run_metric
-from warehouse.metrics_leads import lead_attributes
+from funnelboard.core.errors import UserError
+from funnelboard.dashboard import figures, theme
+from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.tables import column, exports, grid_ids, grid_rows, table_block
+from funnelboard.dashboard.views import guarded, view_request
+from funnelboard.warehouse.metrics import Context, run_metric
+from funnelboard.warehouse.metrics.leads import lead_attributes
 
 dash.register_page(
     __name__, path_template="/lead/<lead_id>", path="/lead/example", name="Lead", title="funnelboard · lead", hidden=True

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from dashboard.app import URL, gateway
-from dashboard.tables import body_id, column, lead_columns, paged_body, paged_table_block, streams, windows
-from dashboard.state import replace_keys
-from dashboard.views import configured_segments, guarded, view_request
-from warehouse.lists import Slice
-from warehouse.metrics import run_list, stream_list
-from dashboard import theme
+from funnelboard.dashboard import theme
+from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.state import replace_keys
+from funnelboard.dashboard.tables import body_id, column, lead_columns, paged_body, paged_table_block, streams, windows
+from funnelboard.dashboard.views import configured_segments, guarded, view_request
+from funnelboard.warehouse.lists import Slice
+from funnelboard.warehouse.metrics import run_list, stream_list
 
 dash.register_page(__name__, path="/leads", name="Leads", order=6, title="funnelboard · leads")
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, html
 
-from dashboard import figures
-from dashboard.app import URL, gateway
-from dashboard.drill import register as register_drill, segment_point
-from dashboard.views import graph_page, guarded, view_request
-from warehouse.metrics import run_metric
+from funnelboard.dashboard import figures
+from funnelboard.dashboard.drill import register as register_drill
+from funnelboard.dashboard.drill import segment_point
+from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.views import graph_page, guarded, view_request
+from funnelboard.warehouse.metrics import run_metric
 
 dash.register_page(__name__, path="/segments", name="Segments", order=2, title="funnelboard · segments")
 
@@ -33,9 +34,9 @@ def layout(**query) -> html.Div:
 
 def controls(query: dict) -> html.Div:
     """Segment column (one, or two crossed) and the stage pair, kept in the URL."""
-    from dashboard.filters import page_control
-    from dashboard.theme import stage_label
-    from funnelboard.errors import UserError
+    from funnelboard.core.errors import UserError
+    from funnelboard.dashboard.filters import page_control
+    from funnelboard.dashboard.theme import stage_label
 
     try:
         config = gateway().config()

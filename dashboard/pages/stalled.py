@@ -5,11 +5,11 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, html
 
-from dashboard.app import URL, gateway
-from dashboard.tables import body_id, column, lead_columns, paged_body, paged_table_block, streams, windows
-from dashboard.views import configured_segments, guarded, view_request
-from warehouse.lists import Slice
-from warehouse.metrics import run_list, run_metric, stream_list
+from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.tables import body_id, column, lead_columns, paged_body, paged_table_block, streams, windows
+from funnelboard.dashboard.views import configured_segments, guarded, view_request
+from funnelboard.warehouse.lists import Slice
+from funnelboard.warehouse.metrics import run_list, run_metric, stream_list
 
 dash.register_page(__name__, path="/stalled", name="Stalled", order=5, title="funnelboard · stalled leads")
 
@@ -32,7 +32,6 @@ def columns(segments) -> list[dict]:
 
 
 def layout(**_query) -> html.Div:
-    segments = configured_segments()
     return html.Div(
         [
             html.H1("Stalled leads", className="page-title"),

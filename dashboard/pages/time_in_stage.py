@@ -10,10 +10,10 @@ from urllib.parse import parse_qsl, urlencode
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from dashboard import figures
-from dashboard.app import URL, gateway
-from dashboard.views import graph_page, guarded, view_request
-from warehouse.metrics import run_metric
+from funnelboard.dashboard import figures
+from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.views import graph_page, guarded, view_request
+from funnelboard.warehouse.metrics import run_metric
 
 PATH = "/time-in-stage"
 dash.register_page(__name__, path=PATH, name="Time in stage", order=3, title="funnelboard · time in stage")

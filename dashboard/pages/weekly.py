@@ -5,11 +5,12 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from dashboard import figures
-from dashboard.app import URL, gateway
-from dashboard.drill import register as register_drill, weekly_point
-from dashboard.views import empty_state, guarded, view_request
-from warehouse.metrics import Context
+from funnelboard.dashboard import figures
+from funnelboard.dashboard.drill import register as register_drill
+from funnelboard.dashboard.drill import weekly_point
+from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.views import empty_state, guarded, view_request
+from funnelboard.warehouse.metrics import Context
 
 dash.register_page(__name__, path="/", name="Weekly review", order=0, title="funnelboard · weekly review")
 
@@ -41,8 +42,8 @@ def layout(**_query) -> html.Div:
 @guarded(outputs=1)
 def update_movers(search: str | None):
     """The segment values whose SQL count changed most against last week, each a link to those SQLs."""
-    from dashboard.drill import leads_href, week_span
-    from dashboard.theme import fmt_signed_count, stage_label
+    from funnelboard.dashboard.drill import leads_href, week_span
+    from funnelboard.dashboard.theme import fmt_signed_count, stage_label
 
     g = gateway()
     req, _view = view_request(g, search)
@@ -101,7 +102,7 @@ def update(search: str | None):
 def update_stalled(search: str | None):
     """The stalled line under the cards: its own callback, so the cards never wait for it. A user
     error (no warehouse, a bad filter) leaves it empty: the cards above already say what is wrong."""
-    from funnelboard.errors import UserError
+    from funnelboard.core.errors import UserError
 
     try:
         g = gateway()
@@ -137,6 +138,6 @@ register_drill(TREND, weekly_point)
 
 
 def run(g, name, req):
-    from warehouse.metrics import run_metric
+    from funnelboard.warehouse.metrics import run_metric
 
     return run_metric(g, name, req)

@@ -1,7 +1,7 @@
 """Source adapters: CRM exports in, canonical events out (contract in etl/sources/base.py)."""
 
-from etl.sources.base import Rejection, SourceTable, Translation, file_key, read_table, string_table
-from etl.sources.registry import ADAPTERS, get_adapter
+from funnelboard.etl.sources.base import Rejection, SourceTable, Translation, file_key, read_table, string_table
+from funnelboard.etl.sources.registry import ADAPTERS, get_adapter
 
 __all__ = [
     "ADAPTERS",

@@ -16,7 +16,7 @@ Files and errors
 * `paths` are the files as given (`Path`); identify a file in the output by `str(path)`
   for the exact `path` object you were given (`file_key(path)`).
 * A problem with a whole file (missing, unreadable, empty, a required column absent, an
-  option missing or wrong in `options`) raises `funnelboard.errors.UserError` with ONE
+  option missing or wrong in `options`) raises `funnelboard.core.errors.UserError` with ONE
   sentence naming the file (or the `[source.NAME]` key), what was expected and what was
   found. Nothing is written before every file is translated, so raising changes nothing.
 * Never raise for a bad row: reject it (below). An exception other than UserError is a bug.
@@ -124,9 +124,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from etl.readers import RESERVED, column_name
-from funnelboard.config import FunnelConfig, normalise_label
-from funnelboard.errors import UserError
+from funnelboard.core.config import FunnelConfig, normalise_label
+from funnelboard.core.errors import UserError
+from funnelboard.etl.readers import RESERVED, column_name
 
 EVENT_COLUMNS = ("lead_id", "stage", "entered_at")
 LEAD_COLUMNS = ("lead_id",)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from etl.readers import RESERVED, column_name
-from etl.sources.base import EVENT_COLUMNS, Translation, empty_events, file_key, read_table, string_table
-from funnelboard.config import FunnelConfig
-from funnelboard.errors import UserError
+from funnelboard.core.config import FunnelConfig
+from funnelboard.core.errors import UserError
+from funnelboard.etl.readers import RESERVED, column_name
+from funnelboard.etl.sources.base import EVENT_COLUMNS, Translation, empty_events, file_key, read_table, string_table
 
 
 def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Translation:

@@ -30,10 +30,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from etl.sources.base import EventCollector, ISO, SourceTable, Translation, file_key, read_json, read_table
-from etl.sources.base import check_option_keys, option_attributes, option_files, option_table, option_text
-from funnelboard.config import FunnelConfig, normalise_label
-from funnelboard.errors import UserError
+from funnelboard.core.config import FunnelConfig, normalise_label
+from funnelboard.core.errors import UserError
+from funnelboard.etl.sources.base import (
+    ISO,
+    EventCollector,
+    SourceTable,
+    Translation,
+    check_option_keys,
+    file_key,
+    option_attributes,
+    option_files,
+    option_table,
+    option_text,
+    read_json,
+    read_table,
+)
 
 NAME = "hubspot"
 _SECTION = f"[source.{NAME}]"

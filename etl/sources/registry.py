@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import importlib
 
-from etl.sources.base import Adapter
-from funnelboard.errors import UserError
+from funnelboard.core.errors import UserError
+from funnelboard.etl.sources.base import Adapter
 
 # name -> module; "canonical" is also the loader's native SQL path (see etl/load.py).
 ADAPTERS: dict[str, str] = {
-    "canonical": "etl.sources.canonical",
-    "wide": "etl.sources.wide",
-    "salesforce": "etl.sources.salesforce",
-    "hubspot": "etl.sources.hubspot",
-    "pipedrive": "etl.sources.pipedrive",
+    "canonical": "funnelboard.etl.sources.canonical",
+    "wide": "funnelboard.etl.sources.wide",
+    "salesforce": "funnelboard.etl.sources.salesforce",
+    "hubspot": "funnelboard.etl.sources.hubspot",
+    "pipedrive": "funnelboard.etl.sources.pipedrive",
 }
 
 

@@ -32,10 +32,20 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from etl.sources.base import ISO, SourceTable, Translation, events_table, file_key, read_table, string_table
-from etl.sources.base import check_option_keys, option_attributes, option_text
-from funnelboard.config import FunnelConfig, normalise_label
-from funnelboard.errors import UserError
+from funnelboard.core.config import FunnelConfig, normalise_label
+from funnelboard.core.errors import UserError
+from funnelboard.etl.sources.base import (
+    ISO,
+    SourceTable,
+    Translation,
+    check_option_keys,
+    events_table,
+    file_key,
+    option_attributes,
+    option_text,
+    read_table,
+    string_table,
+)
 
 NAME = "salesforce"
 DEFAULT_ATTRIBUTES: dict[str, tuple[str, ...]] = {

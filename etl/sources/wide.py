@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from etl.sources.base import Translation, check_option_keys, empty_events, file_key, is_attribute_name, read_table, string_table
-from funnelboard.config import FunnelConfig
-from funnelboard.errors import UserError
+from funnelboard.core.config import FunnelConfig
+from funnelboard.core.errors import UserError
+from funnelboard.etl.sources.base import Translation, check_option_keys, empty_events, file_key, is_attribute_name, read_table, string_table
 
 TABLE_KEYS = {"name", "match", "id", "stages", "attributes", "reasons", "date_format", "join"}
 TOP_KEYS = TABLE_KEYS - {"name", "match"} | {"tables"}

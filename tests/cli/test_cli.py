@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import tomllib
 
+import pytest
 from click.testing import CliRunner
 
 from funnelboard.cli import main
-from funnelboard.config import load_config
+from funnelboard.core.config import load_config
 from tests.conftest import HEADER, rows, write
 
 
@@ -106,7 +107,7 @@ def test_progress_lines_when_not_a_terminal(tmp_path):
 
 
 def _demo_db(tmp_path):
-    from etl.generate import generate
+    from funnelboard.etl.generate import generate
 
     events = generate(out=tmp_path / "events.csv", n_leads=1500, seed=5).path
     db = tmp_path / "wh.duckdb"
@@ -114,8 +115,9 @@ def _demo_db(tmp_path):
     return db
 
 
+@pytest.mark.slow
 def test_query_prints_every_metric_in_every_format(tmp_path):
-    from warehouse.metrics import REGISTRY
+    from funnelboard.warehouse.metrics import REGISTRY
 
     db = _demo_db(tmp_path)
     listed = run("query", "--list")
@@ -133,9 +135,10 @@ def test_query_prints_every_metric_in_every_format(tmp_path):
 
 
 def test_query_json_matches_the_metric_and_honours_filters_and_dates(tmp_path):
-    from warehouse.gateway import Gateway
-    from warehouse.metrics import MetricRequest, run_metric
     from datetime import datetime
+
+    from funnelboard.warehouse.gateway import Gateway
+    from funnelboard.warehouse.metrics import MetricRequest, run_metric
 
     db = _demo_db(tmp_path)
     out = json.loads(run("query", "conversion", "--db", str(db), "--format", "json", "--filter", "channel=referral", "--from", "2026-06-01", "--to", "2026-06-30").output)

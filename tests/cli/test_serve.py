@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from funnelboard.cli import check_bind, main, read_credentials
-from funnelboard.errors import UserError
+from funnelboard.core.errors import UserError
 from tests.conftest import write
 
 

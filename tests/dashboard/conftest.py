@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from etl.generate import generate
-from etl.load import load_files
-from funnelboard.config import load_config
+from funnelboard.core.config import load_config
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW
 
 
@@ -22,6 +22,6 @@ def db(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def app(db):
-    from dashboard.app import create_app
+    from funnelboard.dashboard.app import create_app
 
     return create_app(db)

@@ -10,11 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from etl.generate import generate
-from etl.load import load_files
-from etl.status import warehouse_status
-from funnelboard.config import load_config
-from funnelboard.export import rows_to_csv
+from funnelboard.core.config import load_config
+from funnelboard.core.export import rows_to_csv
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse.pipeline import load_files
+from funnelboard.warehouse.status import warehouse_status
 from tests.conftest import NOW, rows
 
 # The outputs of data_quality.update, in order.
@@ -53,7 +53,7 @@ def dirty(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(dirty):
-    from dashboard.app import create_app
+    from funnelboard.dashboard.app import create_app
 
     return create_app(dirty.db)
 
@@ -122,7 +122,7 @@ def test_cards_equal_the_active_files_of_the_ledger(page, dirty):
 
 
 def test_ledger_table_has_every_file_as_funnelboard_status_lists_it(page, dirty):
-    from dashboard.tables import grid_rows
+    from funnelboard.dashboard.tables import grid_rows
 
     files = warehouse_status(dirty.db)["files"]
     assert page["ledger"] == grid_rows(files)[0]
@@ -185,7 +185,7 @@ def test_unmapped_labels_equal_the_ledger(page, dirty):
     ],
 )
 def test_each_export_is_the_rows_of_its_table(app, page, table_id, shown, name):
-    from dashboard.tables import export_rows, grid_rows
+    from funnelboard.dashboard.tables import export_rows, grid_rows
 
     filename, text = export(app, table_id)
     assert filename == name
@@ -215,7 +215,7 @@ def test_a_long_quarantine_shows_its_first_rows_and_exports_all(app, dirty, monk
 
 
 def test_a_clean_warehouse_says_nothing_was_quarantined(tmp_path):
-    from dashboard.app import create_app
+    from funnelboard.dashboard.app import create_app
 
     events = generate(out=tmp_path / "events.csv", n_leads=200, seed=4)
     db = tmp_path / "wh.duckdb"
@@ -235,7 +235,7 @@ def test_a_clean_warehouse_says_nothing_was_quarantined(tmp_path):
 def test_no_warehouse_is_a_message_with_how_to_load_one(tmp_path):
     from dash import no_update
 
-    from dashboard.app import create_app
+    from funnelboard.dashboard.app import create_app
 
     app = create_app(tmp_path / "none.duckdb")
     with app.server.test_request_context():

@@ -10,14 +10,14 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from dashboard import figures as F
-from dashboard import theme
-from etl.generate import generate
-from etl.load import load_files
-from funnelboard.config import load_config
+from funnelboard.core.config import load_config
+from funnelboard.dashboard import figures as F
+from funnelboard.dashboard import theme
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW
-from warehouse.gateway import Gateway
-from warehouse.metrics import MetricRequest, run_metric
 
 OUTCOMES = ("nurture", "disqualified", "rerouted", "lost")
 
@@ -695,7 +695,7 @@ def test_empty_filters_on_demo_give_empty_states(demo):
 def test_kpi_tone_says_whether_a_change_is_good_news():
     from datetime import date
 
-    from dashboard.figures import kpi_card_values
+    from funnelboard.dashboard.figures import kpi_card_values
 
     week, prev = date(2026, 11, 16), date(2026, 11, 9)
     rows = []

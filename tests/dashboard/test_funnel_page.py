@@ -6,12 +6,10 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from dashboard import figures as F
-from funnelboard.config import load_config
-from warehouse.gateway import Gateway
-from warehouse.metrics import MetricRequest, run_metric
+from funnelboard.core.config import load_config
+from funnelboard.dashboard import figures as F
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
 
 
 def utc(day: date) -> datetime:
@@ -33,7 +31,7 @@ def cells(figure) -> dict[tuple[str, str, str], tuple]:
 
 
 def test_the_layout_has_the_three_panels_and_labels_both_views(app):
-    import dashboard.pages.funnel as funnel
+    import funnelboard.dashboard.pages.funnel as funnel
 
     page = str(funnel.layout())
     for graph in (funnel.FUNNEL, funnel.ACCOUNTING, funnel.HEATMAP):
@@ -42,7 +40,7 @@ def test_the_layout_has_the_three_panels_and_labels_both_views(app):
 
 
 def test_the_heatmap_cells_carry_the_metric(app, db):
-    import dashboard.pages.funnel as funnel
+    import funnelboard.dashboard.pages.funnel as funnel
 
     # from June (mature by now under the 90-day window) to mid-September (not yet)
     with app.server.test_request_context():
@@ -66,7 +64,7 @@ def test_the_heatmap_cells_carry_the_metric(app, db):
 
 
 def test_without_a_start_the_heatmap_shows_the_13_weeks_ending_with_the_as_of_week(app, db):
-    import dashboard.pages.funnel as funnel
+    import funnelboard.dashboard.pages.funnel as funnel
 
     with app.server.test_request_context():
         figure = funnel.update_heatmap("?as_of=2026-10-07")
@@ -79,7 +77,7 @@ def test_without_a_start_the_heatmap_shows_the_13_weeks_ending_with_the_as_of_we
 
 
 def test_the_heatmap_follows_the_period_and_the_stage_pair_of_the_url(app, db):
-    import dashboard.pages.funnel as funnel
+    import funnelboard.dashboard.pages.funnel as funnel
 
     with app.server.test_request_context():
         figure = funnel.update_heatmap("?from=2026-03-04&to=2026-04-30&from_stage=mql&to_stage=sql")
@@ -104,7 +102,7 @@ def test_the_heatmap_follows_the_period_and_the_stage_pair_of_the_url(app, db):
 
 
 def test_the_funnel_shows_the_cohort_and_the_period_view_of_the_metric(app, db):
-    import dashboard.pages.funnel as funnel
+    import funnelboard.dashboard.pages.funnel as funnel
 
     with app.server.test_request_context():
         funnel_fig = funnel.update("?from=2026-05-01&to=2026-07-31")
@@ -120,7 +118,7 @@ def test_the_funnel_shows_the_cohort_and_the_period_view_of_the_metric(app, db):
 
 
 def test_no_matching_leads_give_empty_states_not_errors(app):
-    import dashboard.pages.funnel as funnel
+    import funnelboard.dashboard.pages.funnel as funnel
 
     with app.server.test_request_context():
         heatmap = funnel.update_heatmap("?channel=no-such-channel")

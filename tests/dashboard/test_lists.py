@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from funnelboard.cli import main
-from funnelboard.export import rows_to_csv
-from warehouse.gateway import Gateway
-from warehouse.metrics import MetricRequest, run_metric
+from funnelboard.core.export import rows_to_csv
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
 
 
 def cli_csv(db, *args) -> str:
@@ -21,7 +21,7 @@ def cli_csv(db, *args) -> str:
 
 def listed(table: str, search: str) -> tuple[list[dict], str]:
     """Every row of a paged grid, fetched block by block as the grid asks, and its count text."""
-    from dashboard.tables import BLOCK, window_rows
+    from funnelboard.dashboard.tables import BLOCK, window_rows
 
     rows: list[dict] = []
     while True:
@@ -37,7 +37,7 @@ def query(search: str) -> dict:
 
 
 def test_stalled_page_lists_the_metric_newly_stalled_first_and_exports_what_the_cli_prints(app, db):
-    import dashboard.pages.stalled as page
+    import funnelboard.dashboard.pages.stalled as page
 
     with app.server.test_request_context():
         summary, _body = page.update("?channel=referral")
@@ -57,8 +57,8 @@ def test_stalled_page_lists_the_metric_newly_stalled_first_and_exports_what_the_
 
 def test_long_lists_download_streamed_and_equal_to_the_cli(app, db, monkeypatch):
     """The leads and stalled CSVs are streamed (a chunk at a time) and are what the CLI prints."""
-    from dashboard import tables
-    from dashboard.tables import export_href
+    from funnelboard.dashboard import tables
+    from funnelboard.dashboard.tables import export_href
 
     monkeypatch.setattr(tables, "CHUNK_ROWS", 300)
     client = app.server.test_client()
@@ -77,7 +77,7 @@ def test_long_lists_download_streamed_and_equal_to_the_cli(app, db, monkeypatch)
 
 
 def test_the_download_links_carry_the_view(app):
-    from dashboard.tables import export_links
+    from funnelboard.dashboard.tables import export_links
 
     with app.server.test_request_context():
         hrefs = export_links("?channel=referral", [{"type": "fb-export-link", "table": "stalled"}])
@@ -85,7 +85,7 @@ def test_the_download_links_carry_the_view(app):
 
 
 def test_leads_page_is_the_conversion_cohort_and_its_tabs_split_it(app, db):
-    import dashboard.pages.leads as page
+    import funnelboard.dashboard.pages.leads as page
 
     search = "?from=2026-06-01&to=2026-08-31&channel=inbound&from_stage=mql&to_stage=sql"
     with app.server.test_request_context():
@@ -105,8 +105,8 @@ def test_leads_page_is_the_conversion_cohort_and_its_tabs_split_it(app, db):
 
 
 def test_lead_page_shows_the_history_and_a_bad_lead_is_a_message(app, db):
-    import dashboard.pages.lead as page
-    from dashboard.tables import export_rows
+    import funnelboard.dashboard.pages.lead as page
+    from funnelboard.dashboard.tables import export_rows
 
     lead = run_metric(Gateway(db), "leads", MetricRequest(which="converted"))[0]["lead_id"]
     history = run_metric(Gateway(db), "lead_history", MetricRequest(lead_id=lead))
@@ -123,7 +123,7 @@ def test_lead_page_shows_the_history_and_a_bad_lead_is_a_message(app, db):
 
 
 def test_the_filter_bar_writes_its_keys_and_keeps_the_others():
-    from dashboard.filters import _bar_search, _same
+    from funnelboard.dashboard.filters import _bar_search, _same
 
     current = "?segment=industry&channel=referral&from=2026-01-01"
     new = _bar_search(current, {"from": "2026-02-01T00:00:00", "to": None, "as_of": None}, {"channel": None, "region": "EMEA"})
@@ -135,7 +135,7 @@ def test_the_filter_bar_rebuilds_only_when_the_url_says_something_else(app):
     from dash._callback_context import context_value
     from dash._utils import AttributeDict
 
-    from dashboard import filters
+    from funnelboard.dashboard import filters
 
     def states(dates, choices):
         return [
@@ -161,7 +161,7 @@ def test_nav_links_carry_the_period_and_filters_but_not_page_keys(app):
     from dash._callback_context import context_value
     from dash._utils import AttributeDict
 
-    from dashboard import filters
+    from funnelboard.dashboard import filters
 
     ids = [{"type": filters.NAV, "path": "/funnel"}, {"type": filters.NAV, "path": "/"}]
     with app.server.test_request_context():
@@ -189,7 +189,7 @@ def test_nav_links_carry_the_period_and_filters_but_not_page_keys(app):
     ],
 )
 def test_a_click_opens_the_leads_behind_the_mark(app, mapper, point, search, expected):
-    from dashboard import drill
+    from funnelboard.dashboard import drill
 
     with app.server.test_request_context():
         target = drill.click_target(getattr(drill, mapper), {"points": [{"customdata": point}]}, search)
@@ -197,7 +197,7 @@ def test_a_click_opens_the_leads_behind_the_mark(app, mapper, point, search, exp
 
 
 def test_marks_without_leads_behind_them_do_not_navigate(app):
-    from dashboard import drill
+    from funnelboard.dashboard import drill
 
     with app.server.test_request_context():
         assert drill.click_target(drill.weekly_point, {"points": [{"customdata": {"week": "2026-10-05", "kpi": "exits"}}]}, "") is None
@@ -207,8 +207,8 @@ def test_marks_without_leads_behind_them_do_not_navigate(app):
 
 def test_the_leads_behind_a_mark_are_as_many_as_the_mark_says(app, db):
     """Funnel bar, weekly point and segment bar: the drilled list has the mark's count."""
-    import dashboard.pages.leads as leads_page
-    from dashboard import drill
+    import funnelboard.dashboard.pages.leads as leads_page
+    from funnelboard.dashboard import drill
 
     g = Gateway(db)
     funnel = run_metric(g, "funnel", MetricRequest())
@@ -241,8 +241,8 @@ def test_the_leads_behind_a_mark_are_as_many_as_the_mark_says(app, db):
 
 
 def test_top_movers_add_up_to_the_weekly_cards_and_link_to_their_sqls(app, db):
-    import dashboard.pages.leads as leads_page
-    import dashboard.pages.weekly as weekly
+    import funnelboard.dashboard.pages.leads as leads_page
+    import funnelboard.dashboard.pages.weekly as weekly
 
     g = Gateway(db)
     movers = run_metric(g, "movers", MetricRequest())
@@ -266,7 +266,7 @@ def test_top_movers_add_up_to_the_weekly_cards_and_link_to_their_sqls(app, db):
 
 
 def test_a_grid_block_comes_sorted_as_the_grid_asks_and_counts_the_whole_list(app, db):
-    from dashboard.tables import window_rows
+    from funnelboard.dashboard.tables import window_rows
 
     whole = run_metric(Gateway(db), "stalled", MetricRequest())
     with app.server.test_request_context():

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from tests.conftest import NOW
-from warehouse.gateway import Gateway
-from warehouse.metrics import MetricRequest, run_metric
 
 
 def test_every_page_is_served(app):
@@ -20,7 +20,7 @@ def test_every_page_is_served(app):
 
 
 def test_weekly_cards_and_trend_match_the_metric(app, db):
-    import dashboard.pages.weekly as weekly
+    import funnelboard.dashboard.pages.weekly as weekly
 
     with app.server.test_request_context():
         cards, figure, week_line = weekly.update("?channel=referral")
@@ -41,7 +41,7 @@ def test_weekly_cards_and_trend_match_the_metric(app, db):
 
 
 def test_funnel_page_numbers_match_the_metric(app, db):
-    import dashboard.pages.funnel as funnel
+    import funnelboard.dashboard.pages.funnel as funnel
 
     with app.server.test_request_context():
         funnel_fig = funnel.update("?from=2026-01-01&to=2026-06-30")
@@ -53,8 +53,8 @@ def test_funnel_page_numbers_match_the_metric(app, db):
 
 
 def test_a_missing_warehouse_is_a_message_with_what_to_do(tmp_path):
-    from dashboard.app import create_app
-    import dashboard.pages.weekly as weekly
+    import funnelboard.dashboard.pages.weekly as weekly
+    from funnelboard.dashboard.app import create_app
 
     app = create_app(tmp_path / "none.duckdb")
     with app.server.test_request_context():
@@ -64,7 +64,7 @@ def test_a_missing_warehouse_is_a_message_with_what_to_do(tmp_path):
 
 
 def test_a_bad_filter_in_the_url_is_ignored_not_an_error(app):
-    import dashboard.pages.funnel as funnel
+    import funnelboard.dashboard.pages.funnel as funnel
 
     with app.server.test_request_context():
         funnel_fig = funnel.update("?segment=lead_id&lead_id=L1&from_stage=nope")
@@ -72,7 +72,7 @@ def test_a_bad_filter_in_the_url_is_ignored_not_an_error(app):
 
 
 def test_segments_page_matches_segment_conversion(app, db):
-    import dashboard.pages.segments as segments
+    import funnelboard.dashboard.pages.segments as segments
 
     with app.server.test_request_context():
         conversion_fig = segments.update("?segment=channel")
@@ -87,7 +87,7 @@ def test_segments_page_matches_segment_conversion(app, db):
 
 
 def test_disqualifiers_page_draws_every_reason(app, db):
-    import dashboard.pages.disqualifiers as disqualifiers
+    import funnelboard.dashboard.pages.disqualifiers as disqualifiers
 
     with app.server.test_request_context():
         pareto, trend = disqualifiers.update(""), disqualifiers.update_trend("")
@@ -98,7 +98,7 @@ def test_disqualifiers_page_draws_every_reason(app, db):
 
 
 def test_time_in_stage_page_draws_the_metric(app, db):
-    import dashboard.pages.time_in_stage as page
+    import funnelboard.dashboard.pages.time_in_stage as page
 
     with app.server.test_request_context():
         figure = page.update("?segment=region")
@@ -110,7 +110,7 @@ def test_time_in_stage_page_draws_the_metric(app, db):
 
 def test_a_second_app_in_the_same_process_answers_its_callbacks(app, db, tmp_path):
     """Dash hands the global callbacks to the first app that serves; each of ours has its own."""
-    from dashboard.app import BADGE, create_app
+    from funnelboard.dashboard.app import BADGE, create_app
 
     def badge(some_app) -> str:
         payload = {

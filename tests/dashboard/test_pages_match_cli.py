@@ -24,9 +24,9 @@ def cli(db, *args) -> list[dict]:
 
 
 def test_weekly_cards_equal_the_cli(app, db):
-    import dashboard.pages.weekly as weekly
-    from dashboard.figures import kpi_label
-    from dashboard.theme import fmt_count, fmt_pct
+    import funnelboard.dashboard.pages.weekly as weekly
+    from funnelboard.dashboard.figures import kpi_label
+    from funnelboard.dashboard.theme import fmt_count, fmt_pct
 
     with app.server.test_request_context():
         cards, figure, _week = weekly.update(SEARCH)
@@ -42,7 +42,7 @@ def test_weekly_cards_equal_the_cli(app, db):
 
 
 def test_funnel_bars_equal_the_cli(app, db):
-    import dashboard.pages.funnel as funnel
+    import funnelboard.dashboard.pages.funnel as funnel
 
     with app.server.test_request_context():
         figure = funnel.update(SEARCH)
@@ -52,7 +52,7 @@ def test_funnel_bars_equal_the_cli(app, db):
 
 
 def test_segment_points_equal_the_cli(app, db):
-    import dashboard.pages.segments as segments
+    import funnelboard.dashboard.pages.segments as segments
 
     with app.server.test_request_context():
         conversion_fig = segments.update(SEARCH.replace("channel=inbound", "region=EMEA") + "&segment=industry&from_stage=sql&to_stage=won")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from dashboard.state import ViewState, parse, to_search
-from funnelboard.config import load_config
+from funnelboard.core.config import load_config
+from funnelboard.dashboard.state import ViewState, parse, to_search
 from tests.conftest import write
 
 

@@ -8,13 +8,13 @@ from dataclasses import replace
 import pytest
 from dash import dcc
 
-from warehouse.gateway import Gateway
-from warehouse.metrics import MetricRequest, run_metric
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
 
 
 @pytest.fixture(scope="module")
 def page(app):
-    import dashboard.pages.time_in_stage as page
+    import funnelboard.dashboard.pages.time_in_stage as page
 
     return page
 
@@ -127,7 +127,7 @@ def test_no_spells_and_no_warehouse_are_messages(app, page, tmp_path):
         bars = page.update_distribution("?channel=no-such-channel")
     assert not fig.data and "No spells match" in fig.layout.annotations[0].text
     assert not bars.data and "No spells match" in bars.layout.annotations[0].text
-    from dashboard.app import create_app
+    from funnelboard.dashboard.app import create_app
 
     empty = create_app(tmp_path / "none.duckdb")
     with empty.server.test_request_context():

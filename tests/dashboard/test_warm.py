@@ -4,12 +4,12 @@ from __future__ import annotations
 
 
 def test_warming_computes_every_default_view(app):
-    import dashboard.pages.funnel as funnel
-    import dashboard.pages.stalled as stalled
-    import dashboard.pages.time_in_stage as time_in_stage
-    import dashboard.pages.weekly as weekly
-    from dashboard.app import default_views, warm
-    from dashboard.tables import window_rows
+    import funnelboard.dashboard.pages.funnel as funnel
+    import funnelboard.dashboard.pages.stalled as stalled
+    import funnelboard.dashboard.pages.time_in_stage as time_in_stage
+    import funnelboard.dashboard.pages.weekly as weekly
+    from funnelboard.dashboard.app import default_views, warm
+    from funnelboard.dashboard.tables import window_rows
 
     names = {getattr(v.func, "__name__", "") for v in default_views()}
     assert {"update", "update_movers", "update_stalled", "update_accounting", "update_trend", "update_mix", "update_heatmap",
@@ -29,8 +29,8 @@ def test_warming_computes_every_default_view(app):
 
 
 def test_a_filtered_view_is_not_warmed_and_is_computed(app):
-    import dashboard.pages.funnel as funnel
-    from dashboard.app import warm
+    import funnelboard.dashboard.pages.funnel as funnel
+    from funnelboard.dashboard.app import warm
 
     g = app.server.config["FUNNELBOARD_GATEWAY"]
     warm(app)
@@ -41,7 +41,7 @@ def test_a_filtered_view_is_not_warmed_and_is_computed(app):
 
 
 def test_healthz_says_whether_the_published_file_is_warm(app, tmp_path):
-    from dashboard.app import create_app, warm_published
+    from funnelboard.dashboard.app import create_app, warm_published
 
     client = app.server.test_client()
     g = app.server.config["FUNNELBOARD_GATEWAY"]

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from etl.generate import generate
-from etl.load import load_files
-from funnelboard.config import load_config
+from funnelboard.core.config import load_config
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -90,7 +90,6 @@ def browser(server):
 
 
 def _wait_for_graphs(driver, count: int) -> None:
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     # A graph its callback has drawn has a title or a message; the placeholder Dash draws first has neither.
@@ -152,8 +151,8 @@ def _open_first_lead(driver) -> str:
 
 
 def _a_lead(db) -> str:
-    from warehouse.gateway import Gateway
-    from warehouse.metrics import MetricRequest, run_metric
+    from funnelboard.warehouse.gateway import Gateway
+    from funnelboard.warehouse.metrics import MetricRequest, run_metric
 
     return run_metric(Gateway(Path(db)), "leads", MetricRequest(which="converted"))[0]["lead_id"]
 
@@ -195,8 +194,8 @@ def test_weekly_cards_show_the_metric(server, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from warehouse.gateway import Gateway
-    from warehouse.metrics import MetricRequest, run_metric
+    from funnelboard.warehouse.gateway import Gateway
+    from funnelboard.warehouse.metrics import MetricRequest, run_metric
 
     url, db = server
     browser.get(url + "/?channel=referral")
@@ -223,8 +222,8 @@ def _card_values(driver) -> dict[str, str]:
 
 
 def _weekly_sqls(db, filters=()) -> str:
-    from warehouse.gateway import Gateway
-    from warehouse.metrics import MetricRequest, run_metric
+    from funnelboard.warehouse.gateway import Gateway
+    from funnelboard.warehouse.metrics import MetricRequest, run_metric
 
     rows = run_metric(Gateway(Path(db)), "weekly_kpis", MetricRequest(filters=filters))
     last = rows[-1]["week"]
@@ -291,8 +290,8 @@ def test_a_funnel_bar_drills_to_its_leads_and_then_to_a_lead(server, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from warehouse.gateway import Gateway
-    from warehouse.metrics import MetricRequest, run_metric
+    from funnelboard.warehouse.gateway import Gateway
+    from funnelboard.warehouse.metrics import MetricRequest, run_metric
 
     url, db = server
     browser.get(url + "/funnel")
@@ -325,7 +324,7 @@ def test_a_load_while_the_app_runs_shows_up_after_the_publish(server, browser, t
     """Last in this module: it publishes a new warehouse under the running server."""
     from selenium.webdriver.common.by import By
 
-    from warehouse.gateway import Gateway
+    from funnelboard.warehouse.gateway import Gateway
 
     url, db = server
     browser.get(url + "/")

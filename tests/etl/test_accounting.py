@@ -7,11 +7,12 @@ import io
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl.load import load_files
-from funnelboard.config import load_config
+from funnelboard.core.config import load_config
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW, rows
 
 CONFIG = load_config(None)
@@ -29,6 +30,7 @@ def _expected_problem(lead: str, stage: str, when: str) -> bool:
     return bad_lead or bad_time or bad_stage
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(ROW, min_size=1, max_size=25), st.lists(st.booleans(), min_size=0, max_size=3))
 def test_every_line_is_accounted_for(data, wrong_count_flags):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from funnelboard.config import load_config
-from funnelboard.errors import UserError
+from funnelboard.core.config import load_config
+from funnelboard.core.errors import UserError
 from tests.conftest import write
 
 

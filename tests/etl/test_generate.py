@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from etl.generate import (
+from funnelboard.etl.generate import (
     AES,
     CANONICAL_STAGES,
     CHANNELS,
@@ -46,7 +46,7 @@ def norm(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
-CONFIG = tomllib.loads(resources.files("funnelboard").joinpath("default_funnel.toml").read_text("utf-8"))
+CONFIG = tomllib.loads(resources.files("funnelboard.core").joinpath("default_funnel.toml").read_text("utf-8"))
 LABEL_MAP = {norm(s): s for s in CONFIG["funnel"]["stages"] + CONFIG["funnel"]["outcomes"]}
 LABEL_MAP.update({norm(k): v for k, v in CONFIG["labels"].items()})
 REASON_KEYS = {norm(k) for k in CONFIG["reasons"]}

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from etl.load import load_files
-from funnelboard.config import load_config
-from funnelboard.errors import UserError
+from funnelboard.core.config import load_config
+from funnelboard.core.errors import UserError
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import HEADER, NOW, rows, write
 
 GOOD = "L1,New Lead,2024-01-01 09:00:00,,inbound,Ann"
@@ -284,6 +284,7 @@ def test_corrupt_parquet_is_a_file_level_error(tmp_path, db, config):
         load_files(db, [path], config, now=NOW)
 
 
+@pytest.mark.slow
 def test_line_numbers_hold_across_row_groups_and_parallel_reads(tmp_path, db, config):
     """Accepted CSV rows are numbered by their position in the table DuckDB builds: check it far into a file."""
     import duckdb

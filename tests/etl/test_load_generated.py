@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from etl.generate import generate
-from etl.load import load_files
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW, rows
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_every_kind_of_dirt_lands_where_it_should(tmp_path, config, fmt):
     clean_rows = 30_000

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import csv
 
-from etl.generate import generate
-from etl.load import load_files
+import pytest
+
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW, rows
 
 
+@pytest.mark.slow
 def test_source_lines_of_a_many_chunk_csv_point_at_their_own_rows(tmp_path, config):
     summary = generate(out=tmp_path / "events.csv", fmt="csv", n_events=200_000, seed=3)
     db = tmp_path / "wh.duckdb"

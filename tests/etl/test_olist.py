@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner
 
 from funnelboard.cli import main
-from funnelboard.config import load_config
+from funnelboard.core.config import load_config
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from tests.conftest import rows
-from warehouse.gateway import Gateway
-from warehouse.metrics import MetricRequest, run_metric
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("FUNNELBOARD_OLIST_DIR") or ROOT.parent / "shared" / "data" / "olist_marketing_funnel")

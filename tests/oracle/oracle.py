@@ -103,7 +103,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from funnelboard.config import FunnelConfig, normalise_label
+from funnelboard.core.config import FunnelConfig, normalise_label
 
 NO_REASON = "(no reason recorded)"
 NONE_VALUE = "(none)"

@@ -7,7 +7,7 @@ leads, leads that start in an outcome, attributes that change along a journey an
 rows that override them. Every ``(file_id, source_line)`` is unique and file order is shuffled
 against time order, as in a real export.
 
-``config_variants()`` draws FunnelConfig objects through ``funnelboard.config.load_config`` on
+``config_variants()`` draws FunnelConfig objects through ``funnelboard.core.config.load_config`` on
 small funnel.toml texts.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from funnelboard.config import FunnelConfig, load_config
+from funnelboard.core.config import FunnelConfig, load_config
 from tests.oracle.oracle import Event, LeadRow
 
 DEFAULT = load_config(None)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from funnelboard.config import load_config
+from funnelboard.core.config import load_config
 from tests.oracle.oracle import (
     NO_REASON,
     Event,
@@ -738,7 +738,7 @@ def test_lead_attributes_leads_file_wins_latest_row_wins_events_fill_gaps():
 
 
 def test_events_from_warehouse_reads_the_raw_tables(tmp_path):
-    from etl.load import load_files
+    from funnelboard.warehouse.pipeline import load_files
     from tests.conftest import NOW
 
     (tmp_path / "events.csv").write_text(
@@ -810,6 +810,7 @@ def unit(x) -> bool:
     return x is None or -1e-12 <= x <= 1 + 1e-12
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(log=event_logs(), config=config_variants(), period=PERIODS)
 def test_stage_accounting_identity_on_every_row(log, config, period):
@@ -819,6 +820,7 @@ def test_stage_accounting_identity_on_every_row(log, config, period):
         assert row["exited"] == sum(row[f"exited_{o}"] for o in config.outcomes)
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(log=event_logs(), config=config_variants(), period=PERIODS)
 def test_rates_are_in_0_1(log, config, period):
@@ -847,6 +849,7 @@ def test_rates_are_in_0_1(log, config, period):
             assert unit(row["value"])
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(log=event_logs(), config=config_variants(), period=PERIODS, business=st.booleans())
 def test_durations_are_not_negative(log, config, period, business):
@@ -868,6 +871,7 @@ def test_durations_are_not_negative(log, config, period, business):
         assert median is None or median >= 0
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(log=event_logs(), config=config_variants(), period=PERIODS)
 def test_segment_counts_sum_to_the_cohort(log, config, period):
@@ -891,6 +895,7 @@ def test_segment_counts_sum_to_the_cohort(log, config, period):
     assert sum(r["n_before"] for r in mix[:-1]) == mix[-1]["n_before"] == conv["cohort"]
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(log=event_logs(), config=config_variants(), period=PERIODS)
 def test_wilson_interval_contains_the_rate(log, config, period):
@@ -900,6 +905,7 @@ def test_wilson_interval_contains_the_rate(log, config, period):
         assert row["too_few"] == (row["n"] < config.min_sample)
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(log=event_logs(), config=config_variants(), before=PERIODS, after=PERIODS,
        column=st.sampled_from(["channel", "owner", "lead_score"]))

@@ -18,19 +18,19 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl.generate import generate
-from etl.load import load_files
 from funnelboard.cli import main
-from funnelboard.config import load_config
-from funnelboard.errors import UserError
+from funnelboard.core.config import load_config
+from funnelboard.core.errors import UserError
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
+from funnelboard.warehouse.metrics.cohort import cohort_pairs
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW, write
 from tests.oracle.oracle import Oracle, events_from_warehouse
 from tests.oracle.oracle_cohort import cohort_conversion as oracle_cohort_conversion
 from tests.oracle.strategies import BASE, config_from_toml, config_text, config_variants, event_logs
 from tests.queries.test_oracle_agreement import assert_rows_equal, load_log
-from warehouse.gateway import Gateway
-from warehouse.metrics import MetricRequest, run_metric
-from warehouse.metrics_cohort import cohort_pairs
 
 CONVERSION_COLUMNS = ("cohort", "converted", "rate", "immature", "mature_cohort", "mature_converted", "rate_mature", "window_days")
 
@@ -38,6 +38,7 @@ CONVERSION_COLUMNS = ("cohort", "converted", "rate", "immature", "mature_cohort"
 # --------------------------------------------------------------------------- 1. the oracle
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
     log=event_logs(),
@@ -93,6 +94,7 @@ def query(db: Path, *args: str) -> list[dict]:
     return json.loads(result.output)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("options", [(), ("--window", "14", "--as-of", "2026-10-14", "--filter", "channel=referral")])
 def test_every_cell_is_the_conversion_metric_over_its_week(new_york_db, options):
     cells = query(new_york_db, "cohort_conversion", *options)

@@ -6,10 +6,10 @@ from datetime import datetime as dt
 
 import pytest
 
-from etl.load import load_files
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW, rows, write
-from warehouse.gateway import Gateway
-from warehouse.metrics import MetricRequest, run_metric
 
 EVENTS = """lead_id,stage,entered_at,reason,channel,owner
 A,New Lead,2024-01-01,,referral,Ann
@@ -35,7 +35,7 @@ E,Closed Won,2024-03-01,,partners,Eve
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
-    from funnelboard.config import load_config
+    from funnelboard.core.config import load_config
 
     tmp = tmp_path_factory.mktemp("marts")
     db = tmp / "wh.duckdb"

@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from etl.generate import generate
-from etl.load import load_files
-from funnelboard.config import load_config
+from funnelboard.core.config import load_config
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW
 from tests.oracle import oracle_leads
 from tests.oracle.oracle import Oracle, events_from_warehouse
 from tests.oracle.strategies import config_variants, event_logs, request_windows
-from warehouse.gateway import Gateway
-from warehouse.metrics import MetricRequest, run_metric
 
 ATTRS = ("channel", "owner", "lead_score", "amount")
 
@@ -142,6 +142,7 @@ def compare_more(gateway, oracle, base: MetricRequest, start, end, filters) -> N
     assert_rows_equal(run_metric(gateway, "score_bands", base), oracle.score_bands(start, end, filters=filters), "score_bands")
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(log=event_logs(), config=config_variants(), window=request_windows())
 def test_sql_agrees_with_the_oracle_on_generated_logs(log, config, window):
@@ -160,6 +161,7 @@ def demo_db(tmp_path_factory) -> Path:
     return db
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "start,end,as_of,filters",
     [

@@ -19,15 +19,16 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from etl.generate import generate
-from etl.load import load_files
-from funnelboard.config import load_config
+from funnelboard.core.config import load_config
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse import durations
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
+from funnelboard.warehouse.metrics import time as metrics_time
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW
 from tests.oracle.strategies import config_variants, event_logs, request_windows
 from tests.queries.test_oracle_agreement import assert_rows_equal, load_log
-from warehouse import durations, metrics_time
-from warehouse.gateway import Gateway
-from warehouse.metrics import MetricRequest, run_metric
 
 TIME_METRICS = ("time_in_stage", "survival", "duration_distribution")
 
@@ -65,6 +66,7 @@ def compare(db: Path, requests: list[MetricRequest]) -> None:
         gateway.close()
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(log=event_logs(), config=config_variants(), window=request_windows())
 def test_the_fast_path_equals_the_sql_on_generated_logs(log, config, window):
@@ -88,6 +90,7 @@ def demo_db(tmp_path_factory) -> Path:
     return db
 
 
+@pytest.mark.slow
 def test_the_fast_path_equals_the_sql_on_demo_data(demo_db):
     compare(demo_db, [
         MetricRequest(),

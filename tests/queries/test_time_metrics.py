@@ -16,17 +16,17 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 
-from etl.generate import generate
-from etl.load import load_files
 from funnelboard.cli import main
-from funnelboard.config import load_config
+from funnelboard.core.config import load_config
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW, write
 from tests.oracle import oracle_time
 from tests.oracle.oracle import Oracle, events_from_warehouse
 from tests.oracle.strategies import config_variants, event_logs, request_windows
 from tests.queries.test_oracle_agreement import assert_rows_equal, load_log
-from warehouse.gateway import Gateway
-from warehouse.metrics import MetricRequest, run_metric
 
 HEADER = "lead_id,stage,entered_at,reason,channel\n"
 # mql: A completes after 1 day, B is open (censored at 2 days), C after 3 days, D after 4 days.
@@ -234,6 +234,7 @@ def compare_with_oracle(db: Path, config, start: datetime, end: datetime, as_of:
         gateway.close()
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(log=event_logs(), config=config_variants(), window=request_windows())
 def test_time_metrics_agree_with_the_oracle_on_generated_logs(log, config, window):
@@ -252,6 +253,7 @@ def demo_db(tmp_path_factory) -> Path:
     return db
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "start,end,as_of,filters",
     [

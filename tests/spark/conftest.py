@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from etl.generate import generate
-from etl.load import load_files
-from funnelboard.config import load_config
-from funnelboard.errors import UserError
+from funnelboard.core.config import load_config
+from funnelboard.core.errors import UserError
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW
 
 
 def require_spark_or_skip() -> None:
-    from warehouse.spark import require_spark
+    from funnelboard.warehouse.spark import require_spark
 
     try:
         require_spark()
@@ -36,7 +36,7 @@ def require_spark_or_skip() -> None:
 def spark():
     """The session every Spark test shares (starting a JVM costs seconds: once)."""
     require_spark_or_skip()
-    from warehouse.spark import spark_session
+    from funnelboard.warehouse.spark import spark_session
 
     session = spark_session(
         "local[2]",
@@ -85,8 +85,8 @@ def built(spark, tmp_path_factory) -> Built:
     """A small clean dataset (skips, re-entries, exits, open leads) built by both engines."""
     import time
 
-    from warehouse.marts_dir import catalog
-    from warehouse.spark import build
+    from funnelboard.warehouse.marts_dir import catalog
+    from funnelboard.warehouse.spark import build
 
     folder = tmp_path_factory.mktemp("spark")
     events = generate(out=folder / "events.csv", n_events=2500, seed=21).path

@@ -10,9 +10,9 @@ import sqlglot
 from click.testing import CliRunner
 
 from funnelboard.cli import main
-from funnelboard.errors import UserError
-from warehouse.dialects import DIALECTS, VERIFIED
-from warehouse.models import build_order, load_models, queries_root
+from funnelboard.core.errors import UserError
+from funnelboard.warehouse.dialects import DIALECTS, VERIFIED
+from funnelboard.warehouse.models import build_order, load_models, queries_root
 
 HEADER = re.compile(r"^-- (\w+)$", re.MULTILINE)
 
@@ -85,7 +85,7 @@ def test_build_flags_belong_to_their_engine(tmp_path):
 
 
 def test_a_missing_pyspark_is_one_sentence(monkeypatch, tmp_path):
-    from etl.generate import generate
+    from funnelboard.etl.generate import generate
 
     events = generate(out=tmp_path / "e.csv", n_events=50, seed=1).path
     monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark now raises ImportError
@@ -97,7 +97,7 @@ def test_a_missing_pyspark_is_one_sentence(monkeypatch, tmp_path):
 def test_a_missing_java_is_one_sentence(monkeypatch):
     import types
 
-    import warehouse.spark as ws
+    import funnelboard.warehouse.spark as ws
 
     monkeypatch.setitem(sys.modules, "pyspark", types.SimpleNamespace(__version__="4.x"))  # pyspark there or not
     monkeypatch.delenv("JAVA_HOME", raising=False)
@@ -107,7 +107,7 @@ def test_a_missing_java_is_one_sentence(monkeypatch):
 
 
 def test_the_master_comes_from_the_flag_then_the_environment():
-    from warehouse.spark import resolve_master
+    from funnelboard.warehouse.spark import resolve_master
 
     assert resolve_master(None, {}) == "local[*]"
     assert resolve_master(None, {"FUNNELBOARD_SPARK_MASTER": "spark://head:7077"}) == "spark://head:7077"
@@ -115,10 +115,10 @@ def test_the_master_comes_from_the_flag_then_the_environment():
 
 
 def test_serve_marts_serves_the_catalog(built, monkeypatch):
-    import funnelboard.cli as cli
+    import funnelboard.cli.serve as cli
 
     served = {}
-    monkeypatch.setattr(cli, "_serve", lambda db, host, port, debug, credentials: served.update(db=db))
+    monkeypatch.setattr(cli, "serve_app", lambda db, host, port, debug, credentials: served.update(db=db))
     result = invoke("serve", "--marts", str(built.out))
     assert result.exit_code == 0, result.output
     assert served["db"] == built.catalog
@@ -135,7 +135,7 @@ def test_serve_refuses_a_directory_without_a_build(tmp_path):
 def test_docs_spark_lists_every_correction():
     from pathlib import Path
 
-    from warehouse.dialects import CORRECTIONS
+    from funnelboard.warehouse.dialects import CORRECTIONS
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "spark.md").read_text()
     for correction in CORRECTIONS:

@@ -10,16 +10,16 @@ import json
 
 import pytest
 
-from dashboard.views import view_request
-from warehouse.gateway import Gateway
-from warehouse.metrics import run_metric
+from funnelboard.dashboard.views import view_request
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import run_metric
 
 SEARCH = "?from=2026-03-01&to=2026-10-31&channel=inbound"
 
 
 @pytest.fixture(scope="module")
 def app(built):
-    from dashboard.app import create_app
+    from funnelboard.dashboard.app import create_app
 
     return create_app(built.catalog)
 
@@ -55,7 +55,7 @@ def expected(built):
 
 
 def test_the_funnel_page_shows_run_metric_numbers(client, expected, built):
-    from dashboard.pages import funnel
+    from funnelboard.dashboard.pages import funnel
 
     response = fire(client, [(funnel.FUNNEL, "figure")], url("search", SEARCH))
     accounting = fire(client, [(funnel.ACCOUNTING, "figure")], url("search", SEARCH))[funnel.ACCOUNTING]["figure"]
@@ -69,7 +69,7 @@ def test_the_funnel_page_shows_run_metric_numbers(client, expected, built):
 
 
 def test_the_weekly_page_shows_run_metric_numbers(client, expected):
-    from dashboard.pages import weekly
+    from funnelboard.dashboard.pages import weekly
 
     outputs = [(weekly.CARDS, "children"), (weekly.TREND, "figure"), (weekly.WEEK, "children")]
     response = fire(client, outputs, url("search", SEARCH))
@@ -83,8 +83,8 @@ def test_the_weekly_page_shows_run_metric_numbers(client, expected):
 
 
 def test_the_data_quality_page_says_spark_built_it(app, client):
-    from dashboard.app import BADGE
-    from dashboard.pages import data_quality
+    from funnelboard.dashboard.app import BADGE
+    from funnelboard.dashboard.pages import data_quality
 
     badge = fire(client, [(BADGE, "children"), (BADGE, "className")], url("pathname", "/data-quality"))
     assert badge[BADGE]["children"] == "data clean"

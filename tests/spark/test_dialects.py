@@ -11,7 +11,7 @@ import duckdb
 import pytest
 import sqlglot
 
-from warehouse.dialects import CORRECTIONS, bind_literals, compile_query, literal
+from funnelboard.warehouse.dialects import CORRECTIONS, bind_literals, compile_query, literal
 
 # correction -> (DuckDB query, what Spark does with sqlglot's output alone: an error class, or "differs")
 PROOFS = {

@@ -12,9 +12,9 @@ from datetime import date, datetime
 
 import pytest
 
-from funnelboard.errors import UserError
-from warehouse.gateway import Gateway
-from warehouse.metrics import REGISTRY, MetricRequest, run_metric
+from funnelboard.core.errors import UserError
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import REGISTRY, MetricRequest, run_metric
 
 LEAD = "L0000007"
 REQUESTS = {
@@ -78,7 +78,7 @@ def test_the_lead_asked_for_exists(gateways):
 
 @pytest.fixture(scope="module")
 def on_spark(spark, built):
-    from warehouse.spark import SparkGateway
+    from funnelboard.warehouse.spark import SparkGateway
 
     return SparkGateway(spark, built.out)
 

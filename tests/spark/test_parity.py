@@ -14,13 +14,13 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from etl.generate import generate
-from etl.load import load_files
 from funnelboard.cli import main
-from funnelboard.config import load_config
+from funnelboard.core.config import load_config
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse.build import expansion
+from funnelboard.warehouse.models import build_order, load_models
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import rows
-from warehouse.build import expansion
-from warehouse.models import build_order, load_models
 
 KEYS = {
     "int_lead_attributes": ("lead_id",),
@@ -130,7 +130,7 @@ def test_dirty_input_is_checked_as_the_duckdb_load_checks_it(spark, tmp_path, fm
             f"{duck.rows_duplicate:,} duplicates") in result.output
     assert duck.rows_quarantined and duck.rows_duplicate and {"unknown_stage", "impossible_timestamp"} <= set(duck.reasons)
     assert fmt == "parquet" or "wrong_column_count" in duck.reasons  # broken lines exist only in text files
-    from warehouse.marts_dir import catalog
+    from funnelboard.warehouse.marts_dir import catalog
 
     spark_db = catalog(out)
     quarantined = "select line, reason from quarantine order by line"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from funnelboard.errors import UserError
-from warehouse.gateway import READ_MEMORY_LIMIT, Gateway
-from warehouse.publish import building, load_lock
+from funnelboard.core.errors import UserError
+from funnelboard.warehouse.gateway import READ_MEMORY_LIMIT, Gateway
+from funnelboard.warehouse.publish import building, load_lock
 
 
 @pytest.fixture()
@@ -54,7 +54,7 @@ def test_per_file_facts_are_computed_once_per_published_file(db, monkeypatch):
     assert len(calls) == 1
     _publish(db, 20)  # a new file: its own facts
     assert gateway.per_file(("n",), count) == 20 and len(calls) == 2
-    monkeypatch.setattr("warehouse.gateway.PER_FILE_KEYS", 3)
+    monkeypatch.setattr("funnelboard.warehouse.gateway.PER_FILE_KEYS", 3)
     for i in range(5):
         gateway.per_file(("k", i), lambda i=i: i)
     assert gateway.per_file(("k", 0), lambda: "again") == "again"  # the oldest went out

@@ -6,14 +6,14 @@ from datetime import datetime
 
 import pytest
 
-from etl.generate import generate
-from etl.load import load_files
-from funnelboard.config import load_config
-from funnelboard.errors import UserError
+from funnelboard.core.config import load_config
+from funnelboard.core.errors import UserError
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.lists import Slice
+from funnelboard.warehouse.metrics import MetricRequest, run_list, run_metric
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW
-from warehouse.gateway import Gateway
-from warehouse.lists import Slice
-from warehouse.metrics import MetricRequest, run_list, run_metric
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,7 @@ def windows(gw: Gateway, name: str, req: MetricRequest, size: int, sort=()) -> t
             return rows, totals
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["leads", "stalled"])
 @pytest.mark.parametrize("size", [1, 7, 100])
 def test_windows_put_together_are_the_whole_list(gw, name, size):
@@ -104,7 +105,7 @@ def test_stalled_summary_counts_the_filtered_list(gw):
     ("leads", MetricRequest(which="converted", from_stage="sql", to_stage="won", filters=(("channel", "referral"),))),
 ])
 def test_a_list_as_a_table_has_the_rows_of_run_metric(gw, name, req):
-    from warehouse.metrics import list_table
+    from funnelboard.warehouse.metrics import list_table
 
     table = list_table(gw, name, req)
     rows = run_metric(gw, name, req)

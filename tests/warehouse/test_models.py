@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import sqlglot
 
-from etl.load import load_files
-from funnelboard.errors import UserError
+from funnelboard.core.errors import UserError
+from funnelboard.warehouse.build import expansion
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
+from funnelboard.warehouse.models import LAYERS, ModelError, build_order, expand, load_models, queries_root, render
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import HEADER, NOW, rows, write
-from warehouse.build import expansion
-from warehouse.gateway import Gateway
-from warehouse.metrics import MetricRequest, run_metric
-from warehouse.models import LAYERS, ModelError, build_order, expand, load_models, queries_root, render
 
 GOOD_META = 'description = "d"\ngrain = "g"\n[columns]\nx = ""\n'
 
@@ -148,7 +148,7 @@ def test_a_failing_data_test_stops_the_build_and_names_it(tmp_path, config, monk
     shutil.copytree(queries_root(), root)
     meta = root / "marts" / "fct_leads.toml"
     meta.write_text(meta.read_text().replace("[tests]\n", "[tests]\nexpression = [\"current_stage = 'won'\"]\n"))
-    import warehouse.models as models_module
+    import funnelboard.warehouse.models as models_module
 
     monkeypatch.setattr(models_module, "queries_root", lambda: root)
     db = tmp_path / "wh.duckdb"
@@ -159,7 +159,6 @@ def test_a_failing_data_test_stops_the_build_and_names_it(tmp_path, config, monk
 
 def test_a_warehouse_built_from_other_models_asks_for_a_rebuild(small_warehouse):
     import duckdb
-
     from click.testing import CliRunner
 
     from funnelboard.cli import main

@@ -11,10 +11,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl.load import load_files
-from funnelboard.errors import UserError
+from funnelboard.core.errors import UserError
+from funnelboard.warehouse.pipeline import load_files
+from funnelboard.warehouse.publish import build_path, building, load_lock, remove_orphans
 from tests.conftest import HEADER, NOW, rows, write
-from warehouse.publish import build_path, building, load_lock, remove_orphans
 
 
 def _big_csv(path: Path, n: int) -> Path:
@@ -38,7 +38,7 @@ def test_sigkill_mid_load_leaves_the_published_warehouse_intact(tmp_path, config
     big = _big_csv(tmp_path / "big.csv", 3_000_000)
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "funnelboard.cli", "load", str(big), "--db", str(db)],
+        [sys.executable, "-m", "funnelboard", "load", str(big), "--db", str(db)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -114,7 +114,7 @@ def test_the_gateway_sees_a_new_publish_while_other_threads_still_read_the_old_f
     """DuckDB caches instances by path: a plain read-only connect would hand back the old file."""
     import threading
 
-    from warehouse.gateway import Gateway
+    from funnelboard.warehouse.gateway import Gateway
 
     db = tmp_path / "live.duckdb"
     with load_lock(db), building(db) as con:

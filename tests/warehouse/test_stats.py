@@ -1,4 +1,4 @@
-"""warehouse.stats: known values worked out by hand, and properties that must hold for any counts."""
+"""funnelboard.warehouse.stats: known values worked out by hand, and properties that must hold for any counts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from warehouse.stats import benjamini_hochberg, two_proportion_p_value, wilson_interval
+from funnelboard.warehouse.stats import benjamini_hochberg, two_proportion_p_value, wilson_interval
 
 
 @pytest.mark.parametrize(

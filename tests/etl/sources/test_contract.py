@@ -8,11 +8,11 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
-from etl.generate import generate
-from etl.load import load_files
-from etl.sources import Translation, read_table, registry, string_table
 from funnelboard.cli import main
-from funnelboard.errors import UserError
+from funnelboard.core.errors import UserError
+from funnelboard.etl.generate import generate
+from funnelboard.etl.sources import Translation, read_table, registry, string_table
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW, rows, write
 
 RAW_EVENTS = "select * exclude (file_id) from raw_events order by lead_id, entered_at, stage, source_line"
@@ -33,7 +33,7 @@ def test_source_canonical_on_the_command_line_is_the_old_path(tmp_path):
 
 def test_the_canonical_example_adapter_gives_the_native_raw_tables(tmp_path, config, monkeypatch):
     """etl/sources/canonical.py through the adapter path == the native SQL path, on a clean demo file."""
-    monkeypatch.setitem(registry.ADAPTERS, "canonical_example", "etl.sources.canonical")
+    monkeypatch.setitem(registry.ADAPTERS, "canonical_example", "funnelboard.etl.sources.canonical")
     src = tmp_path / "events.csv"
     generate(out=src, fmt="csv", n_leads=300, seed=5)
     extra = write(tmp_path / "more.csv", src.read_text().splitlines()[0] + "\n" + "\n".join(src.read_text().splitlines()[1:40]) + "\nX1,Bogus,2024-01-01" + "," * (src.read_text().splitlines()[0].count(",") - 2) + "\n")

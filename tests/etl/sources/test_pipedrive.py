@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from etl.load import load_files
-from etl.sources.pipedrive import translate
 from funnelboard.cli import main
-from funnelboard.config import load_config
-from funnelboard.errors import UserError
+from funnelboard.core.config import load_config
+from funnelboard.core.errors import UserError
+from funnelboard.etl.sources.pipedrive import translate
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW, rows, write
-from warehouse.gateway import Gateway
-from warehouse.metrics import MetricRequest, run_metric
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "pipedrive"
 
@@ -335,7 +335,7 @@ def test_the_cli_loads_with_source_pipedrive_and_says_history_is_partial(tmp_pat
 def test_docs_list_every_option_and_ignored_reason():
     import re
 
-    import etl.sources.pipedrive as adapter
+    import funnelboard.etl.sources.pipedrive as adapter
 
     docs = (Path(__file__).parents[3] / "docs" / "sources.md").read_text()
     section = docs.split("\n## Pipedrive\n", 1)[1].split("\n## ", 1)[0]

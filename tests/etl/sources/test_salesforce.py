@@ -23,14 +23,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from etl.load import load_files
-from etl.sources.salesforce import OPTION_KEYS, canonical_id, parse_instant, parse_options, translate
 from funnelboard.cli import main
-from funnelboard.config import load_config
-from funnelboard.errors import UserError
+from funnelboard.core.config import load_config
+from funnelboard.core.errors import UserError
+from funnelboard.etl.sources.salesforce import OPTION_KEYS, canonical_id, parse_instant, parse_options, translate
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW, rows
-from warehouse.gateway import Gateway
-from warehouse.metrics import MetricRequest, run_metric
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures" / "salesforce"

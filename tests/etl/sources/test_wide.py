@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from etl.load import load_files
 from funnelboard.cli import main
-from funnelboard.config import _build, default_config_text
-from funnelboard.errors import UserError
+from funnelboard.core.config import _build, default_config_text
+from funnelboard.core.errors import UserError
+from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW, rows, write
 
 WIDE = {

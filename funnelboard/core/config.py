@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from funnelboard.errors import UserError
+from funnelboard.core.errors import UserError
 
 REQUIRED_EVENT_COLUMNS = ("lead_id", "stage", "entered_at")
 OPTIONAL_EVENT_COLUMNS = ("reason",)
@@ -27,7 +27,7 @@ def normalise_label(text: str) -> str:
 
 def default_config_text() -> str:
     """The built-in funnel.toml, comments included (what `funnelboard init` writes)."""
-    return resources.files("funnelboard").joinpath("default_funnel.toml").read_text("utf-8")
+    return resources.files("funnelboard.core").joinpath("default_funnel.toml").read_text("utf-8")
 
 
 @dataclass(frozen=True)

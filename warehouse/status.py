@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Protocol
 
-from warehouse.gateway import Gateway, Result
+from funnelboard.warehouse.gateway import Gateway, Result
 
 LEDGER_COLUMNS = (
     "load_id", "loaded_at", "role", "source_file", "format",

@@ -1,6 +1,7 @@
-"""Metrics: parametrised queries over the marts (`queries/metrics/*.sql`) plus a little Python shaping.
+"""What every metric module shares: the request, the context that compiles and runs a metric's
+query, and the small helpers of the definitions (reached columns, periods, weeks, ratios).
 
-Every metric the dashboard shows and `funnelboard query` prints is computed here, from one
+Every metric the dashboard shows and `funnelboard query` prints is computed from one
 `MetricRequest`: values are bound as `$parameters`; columns the user picks (segments,
 stages) are checked against the configured allow-lists and bound as quoted identifiers by
 sqlglot; filters become `"column" = $f0` conditions added to the mart reads.
@@ -11,21 +12,34 @@ from __future__ import annotations
 import functools
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlglot import exp
 
-from funnelboard.config import FunnelConfig
-from funnelboard.errors import UserError
-from warehouse.build import expansion
-from warehouse.gateway import Gateway
-from warehouse.models import Expansion, Model, bind_identifiers, expand, models_fingerprint, parse_model, queries_root
+from funnelboard.core.config import FunnelConfig
+from funnelboard.core.errors import UserError
+from funnelboard.warehouse.build import expansion
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.models import (
+    Expansion,
+    Model,
+    bind_identifiers,
+    expand,
+    models_fingerprint,
+    parse_model,
+    queries_root,
+)
 
 MARTS = ("fct_leads", "fct_spells", "fct_open_spells")
+
+
 METRIC_ROW_CAP = 2_000_000
+
+
+OWNER = "owner"
 
 
 @dataclass(frozen=True)
@@ -158,6 +172,8 @@ def _compile(name: str, lists: "Expansion", identifiers: tuple, filter_columns: 
 
 
 _MODELS: dict[str, Model] = {}
+
+
 _MODELS_LOCK = threading.Lock()
 
 
@@ -204,7 +220,7 @@ def _add_filters(tree: exp.Query, columns: tuple[str, ...]) -> exp.Query:
     return tree
 
 
-def _period_params(req: MetricRequest) -> dict:
+def period_params(req: MetricRequest) -> dict:
     return {"start": req.start, "end": req.end, "as_of": req.as_of, "window_days": req.window_days, "start_week": start_week(req.start)}
 
 
@@ -229,71 +245,6 @@ def ratio(num: float | None, den: float | None) -> float | None:
     return None if not den or num is None else num / den
 
 
-# --- conversion family ---------------------------------------------------------------
-
-
-def conversion(ctx: Context, req: MetricRequest) -> list[dict]:
-    req = ctx.resolve(req)
-    cfg = ctx.config
-    from_stage = req.from_stage or cfg.stages[1]
-    to_stage = req.to_stage or cfg.stages[2]
-    rows = ctx.run_sql(
-        "conversion",
-        req,
-        {**_period_params(req), "from_stage": from_stage, "to_stage": to_stage},
-        {"__from__": reached(from_stage), "__to__": reached(to_stage)},
-    )
-    row = rows[0]
-    row["rate"] = ratio(row["converted"], row["cohort"])
-    row["rate_mature"] = ratio(row["mature_converted"], row["mature_cohort"])
-    order = ("from_stage", "to_stage", "cohort", "converted", "rate", "immature", "mature_cohort",
-             "mature_converted", "rate_mature", "period_from", "period_to", "window_days")
-    return [{k: row[k] for k in order}]
-
-
-def sql_rate(ctx: Context, req: MetricRequest) -> list[dict]:
-    stages = ctx.config.stages
-    mql_sql = conversion(ctx, replace(req, from_stage=stages[1], to_stage=stages[2]))[0]
-    lead_sql = conversion(ctx, replace(req, from_stage=stages[0], to_stage=stages[2]))[0]
-    return [{
-        "mqls": mql_sql["cohort"],
-        "mql_sqls": mql_sql["converted"],
-        "sql_rate": mql_sql["rate"],
-        "immature": mql_sql["immature"],
-        "rate_mature": mql_sql["rate_mature"],
-        "leads": lead_sql["cohort"],
-        "lead_sqls": lead_sql["converted"],
-        "lead_sql_rate": lead_sql["rate"],
-    }]
-
-
-def funnel(ctx: Context, req: MetricRequest) -> list[dict]:
-    req = ctx.resolve(req)
-    stages = ctx.config.stages
-    row = ctx.run_sql("funnel", req, _period_params(req), {"__first__": reached(stages[0])})[0]
-    cohort = row["cohort"]
-    out, previous = [], None
-    for stage in stages:
-        n = row[f"reached_{stage}"]
-        out.append({
-            "stage": stage,
-            "reached": n,
-            "step_rate": None if previous is None else ratio(n, previous),
-            "cumulative_rate": ratio(n, cohort),
-            "period_reached": row[f"period_{stage}"],
-        })
-        previous = n
-    return out
-
-
-# --- stage accounting and time in stage -----------------------------------------------
-
-
-def stage_accounting(ctx: Context, req: MetricRequest) -> list[dict]:
-    req = ctx.resolve(req)
-    return ctx.run_sql("stage_accounting", req, _period_params(req), {})
-
-
 def business_day_clock(moment: datetime, tz: str) -> float:
     """The business-day clock of docs/metrics.md at a UTC instant (the SQL twin is in fct_spells)."""
     local = moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
@@ -302,67 +253,33 @@ def business_day_clock(moment: datetime, tz: str) -> float:
     return 5 * weeks + min(d - 7 * weeks, 5)
 
 
-def _rename(row: dict, old: str, new: str) -> dict:
+def rename_key(row: dict, old: str, new: str) -> dict:
     return {(new if k == old else k): v for k, v in row.items()}
 
 
-REGISTRY: dict[str, Metric] = {}
+def conversion_stages(ctx: Context, req: MetricRequest) -> tuple[str, str]:
+    """S and T of a conversion: the request's, else mql -> sql (the second and third funnel stages)."""
+    return req.from_stage or ctx.config.stages[1], req.to_stage or ctx.config.stages[2]
 
 
-def register(name: str, description: str, run: Callable[[Context, MetricRequest], list[dict]]) -> None:
-    REGISTRY[name] = Metric(name, description, run)
+def conversion_identifiers(ctx: Context, req: MetricRequest) -> dict[str, str | None]:
+    from_stage, to_stage = conversion_stages(ctx, req)
+    return {"__from__": reached(from_stage), "__to__": reached(to_stage)}
 
 
-register("conversion", "Cohort conversion between two funnel stages (--from-stage, --to-stage), with maturity and the period view.", conversion)
-register("sql_rate", "The SQL rate (MQL -> SQL of the MQL cohort) with lead -> SQL beside it.", sql_rate)
-register("funnel", "Stage-by-stage and cumulative conversion of the period's lead cohort, with period counts.", funnel)
-register("stage_accounting", "Spells entered per stage split into advanced / exited (by outcome) / regressed / open.", stage_accounting)
+def at_latest_event(ctx: Context, as_of: datetime) -> bool:
+    """Whether as_of is at or after the latest spell start (fct_open_spells' open_at): every spell has
+    begun, so the marts' "as of the latest event" columns and fct_open_spells answer for it."""
+
+    def open_at():
+        rows = ctx.gateway.query("select max(open_at) from fct_open_spells").rows
+        return rows[0][0] if rows else None
+
+    since = ctx.per_file(("open_at",), open_at)
+    return since is not None and as_of >= since
 
 
-def run_metric(gateway: Gateway, name: str, req: MetricRequest) -> list[dict]:
-    """Compute one metric by name; UserError for an unknown name."""
-    if name not in REGISTRY:
-        raise UserError(f"unknown metric '{name}'; `funnelboard query --list` names them.")
-    return REGISTRY[name].run(Context(gateway), req)
-
-
-LISTS = ("leads", "stalled")
-
-
-def _list_functions(name: str):
-    from warehouse.metrics_leads import leads_page, leads_query
-    from warehouse.metrics_more import stalled_page, stalled_query
-
-    functions = {"leads": (leads_page, leads_query), "stalled": (stalled_page, stalled_query)}
-    if name not in functions:
-        raise UserError(f"'{name}' is not a list; lists: {', '.join(LISTS)}.")
-    return functions[name]
-
-
-def run_list(gateway: Gateway, name: str, req: MetricRequest, sl) -> tuple[list[dict], int]:
-    """A window of a list metric (leads, stalled), sorted and cut in SQL, and the list's length."""
-    page, _query = _list_functions(name)
-    return page(Context(gateway), req, sl)
-
-
-def stream_list(gateway: Gateway, name: str, req: MetricRequest) -> Iterator[dict]:
-    """Every row of a list metric, as `run_metric` returns them, read from DuckDB a batch at a time."""
-    _page, query = _list_functions(name)
-    tree, params, shape = query(Context(gateway), req)
-    return (shape(row) for row in gateway.stream(*rendered(tree, params)))
-
-
-def list_table(gateway: Gateway, name: str, req: MetricRequest):
-    """Every row of a list metric (leads, stalled) as a pyarrow Table: the columns and order of
-    `run_metric`, without a Python object per value (a million-row list in a second, where dicts
-    take three), for scripts and notebooks that work on columns."""
-    _page, query = _list_functions(name)
-    tree, params, _shape = query(Context(gateway), req)
-    return gateway.arrow(*rendered(tree, params))
-
-
-# The rest of the metrics register themselves on import.
-import warehouse.metrics_more  # noqa: E402,F401
-import warehouse.metrics_leads  # noqa: E402,F401
-import warehouse.metrics_cohort  # noqa: E402,F401
-import warehouse.metrics_time  # noqa: E402,F401
+def local_monday(moment: datetime, tz: str) -> date:
+    """Monday of the local ISO week (time zone tz) of a UTC instant."""
+    local = moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).date()
+    return local - timedelta(days=local.weekday())

@@ -20,9 +20,17 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from warehouse import durations
-from warehouse.gateway import Result, param_key
-from warehouse.metrics import Context, MetricRequest, _period_params, _rename, business_day_clock, register
+from funnelboard.core.errors import UserError
+from funnelboard.warehouse import durations
+from funnelboard.warehouse.gateway import Result, param_key
+from funnelboard.warehouse.metrics.base import (
+    Context,
+    MetricRequest,
+    business_day_clock,
+    conversion_identifiers,
+    period_params,
+    rename_key,
+)
 
 HOUR = 1 / 24
 # Candidate grid steps and bin widths, in (calendar or business) days: 1 h, 3 h, 6 h, 12 h, 1 d, 2 d, 3 d, 1 w, 2 w, ~1 m, ...
@@ -38,7 +46,7 @@ TIME_COLUMNS = ("n_completed", "n_open", "p50", "p75", "p90", "km_p50", "km_p75"
 
 def _time_params(ctx: Context, req: MetricRequest) -> dict:
     return {
-        **_period_params(req),
+        **period_params(req),
         "business_days": req.business_days,
         "as_of_bd": business_day_clock(req.as_of, ctx.config.timezone),
         "widths": list(GRID_WIDTHS),
@@ -49,7 +57,7 @@ def _time_params(ctx: Context, req: MetricRequest) -> dict:
 def _segment_column(rows: list[dict], segment: str | None) -> list[dict]:
     """The segment column named after the attribute (as time_in_stage), or dropped without one."""
     if segment is not None:
-        return [_rename(r, "segment", segment) for r in rows]
+        return [rename_key(r, "segment", segment) for r in rows]
     return [{k: v for k, v in r.items() if k != "segment"} for r in rows]
 
 
@@ -97,13 +105,13 @@ def _rows(ctx: Context, name: str, req: MetricRequest, params: dict, shape: Call
 def time_in_stage(ctx: Context, req: MetricRequest) -> list[dict]:
     req = ctx.resolve(req)
     params = {
-        **_period_params(req),
+        **period_params(req),
         "business_days": req.business_days,
         "as_of_bd": business_day_clock(req.as_of, ctx.config.timezone),
     }
     rows = _rows(ctx, "time_in_stage", req, params, durations.time_in_stage_rows)
     if req.segment is not None:
-        return [_rename(r, "segment", req.segment) for r in rows]
+        return [rename_key(r, "segment", req.segment) for r in rows]
     # Without a segment every stage gets a row, empty ones included (as stage_accounting).
     by_stage = {r["stage"]: r for r in rows}
     empty = {"n_completed": 0, "n_open": 0, **{k: None for k in TIME_COLUMNS[2:]}}
@@ -134,14 +142,19 @@ def duration_distribution(ctx: Context, req: MetricRequest) -> list[dict]:
     return _segment_column(_rows(ctx, "duration_distribution", req, params, shape), req.segment)
 
 
-register("time_in_stage", "Completed-only and Kaplan-Meier p50/p75/p90 of time in each stage (--segment, --business-days).", time_in_stage)
-register(
-    "survival",
-    "Kaplan-Meier share of spells still in each stage after t days, on a grid of at most 201 points up to the p99 (--segment, --business-days).",
-    survival,
-)
-register(
-    "duration_distribution",
-    "Spells per stage in at most 40 duration bins: completed by duration, open by age so far (--segment, --business-days).",
-    duration_distribution,
-)
+def time_to_sql(ctx: Context, req: MetricRequest) -> list[dict]:
+    req = ctx.resolve(req)
+    if req.within_days < 0:
+        raise UserError("the number of days to SQL must be 0 or more.")
+    params = {**period_params(req), "within_days": req.within_days}
+    return ctx.run_sql("time_to_sql", req, params, conversion_identifiers(ctx, req))
+
+
+def time_in_stage_by_lead(ctx: Context, req: MetricRequest) -> list[dict]:
+    req = ctx.resolve(req)
+    params = {
+        "as_of": req.as_of,
+        "business_days": req.business_days,
+        "as_of_bd": business_day_clock(req.as_of, ctx.config.timezone),
+    }
+    return ctx.run_sql("time_in_stage_by_lead", req, params, {"__segment__": None})

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from warehouse.metrics import Context, MetricRequest, _period_params, business_day_clock, conversion, register, week_of
-from warehouse.metrics_more import OWNER, _conversion_identifiers, _conversion_stages, at_latest_event
 from sqlglot import exp
 
-from warehouse.build import attribute_columns
-from warehouse.lists import EVERYTHING, Slice, cut, ordering, with_total
-from funnelboard.errors import UserError
+from funnelboard.core.errors import UserError
+from funnelboard.warehouse.build import attribute_columns
+from funnelboard.warehouse.lists import EVERYTHING, Slice, cut, ordering, with_total
+from funnelboard.warehouse.metrics.base import (
+    OWNER,
+    Context,
+    MetricRequest,
+    at_latest_event,
+    business_day_clock,
+    conversion_identifiers,
+    conversion_stages,
+    period_params,
+    week_of,
+)
+from funnelboard.warehouse.metrics.conversion import conversion
 
 WHICH = ("all", "converted", "not_converted")
 
@@ -28,8 +38,8 @@ def leads_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING):
     req = ctx.resolve(req)
     if req.which not in WHICH:
         raise UserError(f"unknown --which '{req.which}'; expected one of {', '.join(WHICH)}.")
-    params = {**_period_params(req), "which": req.which, "limit": None, "offset": 0, "latest": at_latest_event(ctx, req.as_of)}
-    tree, params = ctx.compile("leads", req, params, _conversion_identifiers(ctx, req))
+    params = {**period_params(req), "which": req.which, "limit": None, "offset": 0, "latest": at_latest_event(ctx, req.as_of)}
+    tree, params = ctx.compile("leads", req, params, conversion_identifiers(ctx, req))
     page = next(c.this for c in tree.ctes if c.alias == "page")
     sortable = ["lead_id", "from_at", "to_at", "converted", "immature", *ctx.config.segments, "amount"]
     in_page = {c: exp.column("amount_value" if c == "amount" else c, quoted=c in ctx.config.segments) for c in sortable}
@@ -53,7 +63,7 @@ def leads_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING):
         exp.alias_(exp.column("amount_value", table="p"), "amount"),
     ]
     tree.set("expressions", [c.copy() for c in columns])
-    params["from_stage"], params["to_stage"] = _conversion_stages(ctx, req)
+    params["from_stage"], params["to_stage"] = conversion_stages(ctx, req)
     return tree, params, dict
 
 
@@ -67,7 +77,7 @@ def leads_page(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING) -> tupl
 
 
 def _cohort_count(ctx: Context, req: MetricRequest) -> int:
-    from_stage, to_stage = _conversion_stages(ctx, req)
+    from_stage, to_stage = conversion_stages(ctx, req)
     counts = conversion(ctx, replace(req, from_stage=from_stage, to_stage=to_stage))[0]
     return {"all": counts["cohort"], "converted": counts["converted"], "not_converted": counts["cohort"] - counts["converted"]}[req.which]
 
@@ -103,7 +113,3 @@ def lead_attributes(ctx: Context, lead_id: str) -> dict | None:
     names = ", ".join(exp.to_identifier(c, quoted=True).sql("duckdb") for c in derived)  # config names, quoted
     found = ctx.gateway.query(f"select * exclude ({names}) from fct_leads where lead_id = $id", {"id": lead_id}).dicts()
     return found[0] if found else None
-
-
-register("leads", "The leads behind a conversion (--from-stage, --to-stage; --which converted|not_converted): the cohort with where each lead is now.", leads)
-register("lead_history", "One lead's timeline (--lead-id): every spell with its duration, next stage and reason.", lead_history)

@@ -9,11 +9,15 @@ and runs it once per pair.
 
 from __future__ import annotations
 
-from funnelboard.errors import UserError
-from warehouse.metrics import Context, MetricRequest, ratio, reached, register, week_of
-from warehouse.metrics_more import shown_weeks
-
-DEFAULT_WEEKS = 13  # without a period start: the 13 weeks ending with as_of's week, as weekly_kpis
+from funnelboard.core.errors import UserError
+from funnelboard.warehouse.metrics.base import (
+    Context,
+    MetricRequest,
+    ratio,
+    reached,
+    week_of,
+)
+from funnelboard.warehouse.metrics.weekly import DEFAULT_WEEKS, shown_weeks
 
 COLUMNS = (
     "week", "from_stage", "to_stage", "cohort", "converted", "rate", "immature",
@@ -58,11 +62,3 @@ def cohort_conversion(ctx: Context, req: MetricRequest) -> list[dict]:
             row["rate_mature"] = ratio(row["mature_converted"], row["mature_cohort"])
             out.append({k: row[k] for k in COLUMNS})
     return out
-
-
-register(
-    "cohort_conversion",
-    "Conversion of weekly cohorts (local ISO weeks) for each consecutive stage pair and first -> last, or one "
-    "pair (--from-stage/--to-stage), immature cohorts flagged; default the 13 weeks ending with as-of's week.",
-    cohort_conversion,
-)

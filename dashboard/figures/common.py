@@ -1,0 +1,111 @@
+"""What every figure shares: empty states, titles, hover text, number and week formatting."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import plotly.graph_objects as go
+
+from funnelboard.dashboard import theme
+from funnelboard.dashboard.theme import fmt_count
+
+Rows = Sequence[Mapping[str, Any]]
+
+
+EMPTY_MESSAGE = "No leads match these filters"
+
+
+DEFAULT_HINT = "Try a longer period or remove a filter."
+
+
+COMPLETED_LABEL = "Completed spells only"
+
+
+KM_LABEL = "Kaplan-Meier, open spells censored"
+
+
+IMMATURE_NOTE = "immature: part of the cohort is still inside the conversion window"
+
+
+HOVER = "%{hovertext}<extra></extra>"
+
+
+def _layout(fig: go.Figure, title: str, **layout: Any) -> go.Figure:
+    fig.update_layout(template=theme.TEMPLATE, title=dict(text=title), **layout)
+    return fig
+
+
+def empty_figure(
+    message: str = EMPTY_MESSAGE, *, hint: str | None = DEFAULT_HINT, title: str | None = None
+) -> go.Figure:
+    """A figure that says why there is nothing to draw, and what to try, instead of blank axes."""
+    text = f"<b>{message}</b>"
+    if hint:
+        text += f"<br><span style='font-size:12px;color:{theme.MUTED_TEXT}'>{hint}</span>"
+    fig = go.Figure()
+    fig.add_annotation(
+        text=text,
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font=dict(size=14, color=theme.TEXT_COLOR),
+    )
+    return _layout(fig, title or "", xaxis=dict(visible=False), yaxis=dict(visible=False))
+
+
+def _iso(week: date | datetime | str) -> str:
+    if isinstance(week, datetime):
+        return week.date().isoformat()
+    if isinstance(week, date):
+        return week.isoformat()
+    return str(week)[:10]
+
+
+def _week_text(week: str) -> str:
+    d = date.fromisoformat(week)
+    return f"Week of {d.day} {d:%b %Y}"
+
+
+def _share(part: float | None, whole: float | None) -> float | None:
+    if part is None or not whole:
+        return None
+    return part / whole
+
+
+def _num(x: Any) -> float:
+    return 0 if x is None else x
+
+
+def _esc(value: Any) -> str:
+    """User data (segment values, reasons) as plotly's pseudo-HTML text, so '<' shows as '<'."""
+    return html.escape(str(value), quote=False)
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{fmt_count(n)} {noun}{'' if n == 1 else 's'}"
+
+
+def _segment_columns(rows: Rows, known: set[str]) -> list[str]:
+    """Columns that are neither the metric's own nor known: the segment columns, in row order."""
+    return [k for k in rows[0] if k not in known] if rows else []
+
+
+def kpi_label(kpi: str) -> str:
+    """How a weekly KPI is named on the page: 'reached_sql' -> 'Reached SQL'."""
+    fixed = {
+        "new_leads": "New leads",
+        "exits": "Exits",
+        "sql_rate": "SQL rate (MQL → SQL)",
+        "median_days_lead_to_sql": "Median days lead → SQL",
+        "immature": "Immature SQL-rate week",
+    }
+    if kpi in fixed:
+        return fixed[kpi]
+    if kpi.startswith("reached_"):
+        return f"Reached {theme.stage_label(kpi[len('reached_'):])}"
+    return theme.stage_label(kpi)

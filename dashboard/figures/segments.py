@@ -1,0 +1,303 @@
+"""Segments page figures: conversion per segment value with intervals, mix vs rate, score bands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from funnelboard.dashboard import theme
+from funnelboard.dashboard.figures.common import (
+    HOVER,
+    Rows,
+    _esc,
+    _layout,
+    _num,
+    _segment_columns,
+    empty_figure,
+)
+from funnelboard.dashboard.theme import fmt_count, fmt_pct, fmt_pp
+
+_SEGMENT_CONVERSION_COLUMNS = {
+    "n",
+    "converted",
+    "rate",
+    "wilson_low",
+    "wilson_high",
+    "too_few",
+    "p_value",
+    "q_value",
+    "significant",
+}
+
+
+def segment_conversion_figure(
+    rows: Rows,
+    segment: str | Sequence[str] | None = None,
+    *,
+    overall_rate: float | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Conversion per segment value with its Wilson 95 % interval (`segment_conversion` rows).
+
+    Values are sorted by rate; significant ones (q < 0.05) are stars with a bold label, values
+    with too few leads to judge are grey and labelled so. Up to three traces: "Significant
+    difference", "No clear difference", "Too few to judge". `segment` is the segment column (or
+    the two crossed columns); `overall_rate` draws a reference line.
+    customdata per point: {<segment column>: value, ...}, e.g. {"channel": "referral"}.
+    """
+    columns = [segment] if isinstance(segment, str) else list(segment or [])
+    if not columns:
+        columns = _segment_columns(rows, _SEGMENT_CONVERSION_COLUMNS)
+    title = title or (f"Conversion by {' × '.join(columns)}" if columns else "Conversion")
+    if not rows or not any(_num(r["n"]) for r in rows):
+        return empty_figure(title=title)
+
+    def label(r: Mapping[str, Any]) -> str:
+        return " · ".join(_esc(r[c]) for c in columns) if columns else "All leads"
+
+    ordered = sorted(rows, key=lambda r: (r["rate"] is None, -(r["rate"] or 0), label(r)))
+    groups = {
+        "Significant difference": ("star", 14, "#225EA8"),
+        "No clear difference": ("circle", 9, "#1D91C0"),
+        "Too few to judge": ("circle-open", 9, theme.GREY),
+    }
+    members: dict[str, list] = {name: [] for name in groups}
+    for r in ordered:
+        if r["too_few"]:
+            members["Too few to judge"].append(r)
+        elif r["significant"]:
+            members["Significant difference"].append(r)
+        else:
+            members["No clear difference"].append(r)
+
+    fig = go.Figure()
+    for name, (symbol, size, color) in groups.items():
+        group = members[name]
+        if not group:
+            continue
+        hover = []
+        for r in group:
+            lines = [
+                f"<b>{label(r)}</b>",
+                f"{fmt_count(r['converted'])} of {fmt_count(r['n'])} converted ({fmt_pct(r['rate'])})",
+                f"95% interval: {fmt_pct(r['wilson_low'])} to {fmt_pct(r['wilson_high'])}",
+            ]
+            if r["too_few"]:
+                lines.append(f"Too few to judge: only {fmt_count(r['n'])} leads")
+            elif r.get("q_value") is None:
+                lines.append("Not tested against the other leads")
+            elif r["significant"]:
+                lines.append(f"Differs from the other leads (q = {r['q_value']:.2g})")
+            else:
+                lines.append(f"No clear difference from the other leads (q = {r['q_value']:.2g})")
+            hover.append("<br>".join(lines))
+        rates = [_num(r["rate"]) for r in group]
+        fig.add_trace(
+            go.Scatter(
+                x=rates,
+                y=[label(r) for r in group],
+                mode="markers",
+                name=name,
+                marker=dict(symbol=symbol, size=size, color=color, line=dict(width=1.5, color=color)),
+                error_x=dict(
+                    type="data",
+                    symmetric=False,
+                    array=[_num(r["wilson_high"]) - x for r, x in zip(group, rates)],
+                    arrayminus=[x - _num(r["wilson_low"]) for r, x in zip(group, rates)],
+                    color=color,
+                    thickness=1.5,
+                    width=4,
+                ),
+                hovertext=hover,
+                hovertemplate=HOVER,
+                customdata=[{c: r[c] for c in columns} for r in group],
+            )
+        )
+    if overall_rate is not None:
+        fig.add_vline(
+            x=overall_rate,
+            line=dict(color=theme.REFERENCE_COLOR, dash="dash", width=1),
+            annotation=dict(text=f"overall {fmt_pct(overall_rate)}", font=dict(size=11, color=theme.MUTED_TEXT)),
+            annotation_position="top",
+        )
+    ticktext = []
+    for r in ordered:
+        if r["too_few"]:
+            ticktext.append(f"<span style='color:{theme.GREY}'>{label(r)} · too few to judge</span>")
+        elif r["significant"]:
+            ticktext.append(f"<b>{label(r)}</b> ★")
+        else:
+            ticktext.append(label(r))
+    categories = [label(r) for r in ordered]
+    return _layout(
+        fig,
+        title,
+        xaxis=dict(
+            title=dict(text="Conversion rate (%), with 95% interval"),
+            tickformat=theme.PERCENT_AXIS_FORMAT,
+            rangemode="tozero",
+        ),
+        yaxis=dict(
+            title=dict(text=None),
+            type="category",
+            categoryorder="array",
+            categoryarray=categories,
+            tickmode="array",
+            tickvals=categories,
+            ticktext=ticktext,
+            autorange="reversed",
+        ),
+        height=max(260, 120 + 28 * len(categories)),
+    )
+
+
+def mix_vs_rate_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
+    """Waterfall of the SQL-rate change: before -> mix effect -> rate effect -> after (`mix_vs_rate`).
+
+    Uses the `(total)` row; hover lists each segment value's part.
+    customdata per bar: {"step": "before" | "mix_effect" | "rate_effect" | "after"}.
+    """
+    title = title or "SQL rate change: mix vs rate"
+    total = next((r for r in rows if r["segment"] == "(total)"), None)
+    if total is None or not (_num(total["n_before"]) or _num(total["n_after"])):
+        return empty_figure("No MQLs in either period match these filters", title=title)
+    values = [r for r in rows if r["segment"] != "(total)"]
+
+    def listing(key: Callable[[Mapping[str, Any]], float], line: Callable[[Mapping[str, Any]], str]) -> str:
+        top = sorted(values, key=key)[:10]
+        more = len(values) - len(top)
+        return "<br>".join([line(r) for r in top] + ([f"… and {more} more"] if more > 0 else []))
+
+    before = listing(
+        lambda r: -_num(r["share_before"]),
+        lambda r: f"{_esc(r['segment'])}: {fmt_pct(r['share_before'])} of MQLs, rate {fmt_pct(r['rate_before'])}",
+    )
+    after = listing(
+        lambda r: -_num(r["share_after"]),
+        lambda r: f"{_esc(r['segment'])}: {fmt_pct(r['share_after'])} of MQLs, rate {fmt_pct(r['rate_after'])}",
+    )
+    mix = listing(
+        lambda r: -abs(_num(r["mix_effect"])),
+        lambda r: f"{_esc(r['segment'])}: share {fmt_pct(r['share_before'])} → {fmt_pct(r['share_after'])},"
+        f" {fmt_pp(r['mix_effect'])}",
+    )
+    rate = listing(
+        lambda r: -abs(_num(r["rate_effect"])),
+        lambda r: f"{_esc(r['segment'])}: rate {fmt_pct(r['rate_before'])} → {fmt_pct(r['rate_after'])},"
+        f" {fmt_pp(r['rate_effect'])}",
+    )
+    hover = [
+        f"<b>Before</b>: SQL rate {fmt_pct(total['rate_before'])} of {fmt_count(total['n_before'])} MQLs<br>{before}",
+        f"<b>Mix effect</b>: {fmt_pp(total['mix_effect'])}<br>"
+        f"who the MQLs were, at the before rates<br>{mix}",
+        f"<b>Rate effect</b>: {fmt_pp(total['rate_effect'])}<br>"
+        f"how each segment converted, at the after mix<br>{rate}",
+        f"<b>After</b>: SQL rate {fmt_pct(total['rate_after'])} of {fmt_count(total['n_after'])} MQLs<br>{after}",
+    ]
+    steps = ["before", "mix_effect", "rate_effect", "after"]
+    fig = go.Figure(
+        go.Waterfall(
+            x=["Before", "Mix effect", "Rate effect", "After"],
+            measure=["absolute", "relative", "relative", "total"],
+            y=[total["rate_before"], total["mix_effect"], total["rate_effect"], total["rate_after"]],
+            text=[
+                fmt_pct(total["rate_before"]),
+                fmt_pp(total["mix_effect"]),
+                fmt_pp(total["rate_effect"]),
+                fmt_pct(total["rate_after"]),
+            ],
+            textposition="outside",
+            increasing=dict(marker=dict(color=theme.INCREASE_COLOR)),
+            decreasing=dict(marker=dict(color=theme.DECREASE_COLOR)),
+            totals=dict(marker=dict(color=theme.TOTAL_COLOR)),
+            connector=dict(line=dict(color=theme.AXIS_COLOR, width=1, dash="dot")),
+            hovertext=hover,
+            hovertemplate=HOVER,
+            customdata=[{"step": s} for s in steps],
+            name="SQL rate",
+        )
+    )
+    return _layout(
+        fig,
+        title,
+        showlegend=False,
+        yaxis=dict(
+            title=dict(text="SQL rate, MQL → SQL (%)"), tickformat=".1%", rangemode="tozero"
+        ),
+        xaxis=dict(title=dict(text=None), showgrid=False),
+    )
+
+
+def _band_bounds(band: str) -> tuple[int | None, int | None]:
+    try:
+        low, high = (int(p) for p in band.split("-"))
+    except ValueError:
+        return None, None
+    return low, high
+
+
+def score_band_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
+    """Leads per score band (bars) and their MQL and SQL rates (lines, second axis) (`score_bands`).
+
+    Traces: "Leads" bar, "MQL rate" (mqls / leads) and "SQL rate" (sqls / mqls) lines.
+    customdata per bar and point: {"band", "score_min", "score_max"} (bounds inclusive).
+    """
+    title = title or "Conversion by lead score"
+    if not rows or not any(_num(r["leads"]) for r in rows):
+        return empty_figure("No scored leads match these filters", title=title)
+    ordered = sorted(rows, key=lambda r: (_band_bounds(r["band"])[0] is None, _band_bounds(r["band"])[0] or 0))
+    bands = [r["band"] for r in ordered]
+    drill = [{"band": b, "score_min": _band_bounds(b)[0], "score_max": _band_bounds(b)[1]} for b in bands]
+    hover = [
+        f"<b>Score {r['band']}</b><br>{fmt_count(r['leads'])} leads<br>"
+        f"{fmt_count(r['mqls'])} reached MQL ({fmt_pct(r['mql_rate'])} of leads)<br>"
+        f"{fmt_count(r['sqls'])} reached SQL ({fmt_pct(r['sql_rate'])} of MQLs)"
+        for r in ordered
+    ]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Bar(
+            x=bands,
+            y=[r["leads"] for r in ordered],
+            name="Leads",
+            marker=dict(color="#D5DAE1"),
+            hovertext=hover,
+            hovertemplate=HOVER,
+            customdata=drill,
+        ),
+        secondary_y=False,
+    )
+    for name, column, stage, dash, symbol in (
+        ("MQL rate", "mql_rate", "mql", "dash", "diamond"),
+        ("SQL rate", "sql_rate", "sql", "solid", "circle"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=bands,
+                y=[r[column] for r in ordered],
+                mode="lines+markers",
+                name=name,
+                line=dict(color=theme.stage_color(stage), width=2, dash=dash),
+                marker=dict(symbol=symbol, size=7, color=theme.stage_color(stage)),
+                hovertext=hover,
+                hovertemplate=HOVER,
+                customdata=drill,
+            ),
+            secondary_y=True,
+        )
+    fig.update_yaxes(title=dict(text="Leads created (count)"), tickformat=",", secondary_y=False)
+    fig.update_yaxes(
+        title=dict(text="Conversion rate (%)"),
+        tickformat=theme.PERCENT_AXIS_FORMAT,
+        rangemode="tozero",
+        showgrid=False,
+        secondary_y=True,
+    )
+    return _layout(
+        fig,
+        title,
+        xaxis=dict(title=dict(text="Lead score band"), type="category", showgrid=False),
+    )

@@ -1,0 +1,185 @@
+"""Weekly review figures: the KPI trend and the values of the KPI cards."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from funnelboard.dashboard import theme
+from funnelboard.dashboard.figures.common import (
+    HOVER,
+    IMMATURE_NOTE,
+    Rows,
+    _iso,
+    _layout,
+    _week_text,
+    empty_figure,
+    kpi_label,
+)
+from funnelboard.dashboard.theme import fmt_count, fmt_days, fmt_pct, fmt_pp
+
+
+def _kpi_kind(kpi: str) -> str:
+    if kpi == "sql_rate":
+        return "rate"
+    if kpi.startswith("median_days"):
+        return "days"
+    return "count"
+
+
+def weekly_trend_figure(
+    rows: Rows,
+    kpis: Sequence[str] | None = None,
+    *,
+    business_days: bool = False,
+    title: str | None = None,
+) -> go.Figure:
+    """Small multiples, one panel per chosen KPI over the weeks (`weekly_kpis` long rows).
+
+    kpis default: every KPI in the rows except the `immature` flag. sql_rate weeks whose MQL
+    cohort is immature get open markers and say so in the hover. One trace per KPI, named by its kpi.
+    customdata per point: {"week": "YYYY-MM-DD", "kpi": kpi}.
+    """
+    title = title or "Weekly KPIs"
+    available = list(dict.fromkeys(r["kpi"] for r in rows))
+    kpis = [k for k in (kpis if kpis is not None else available) if k != "immature" and k in available]
+    chosen = [r for r in rows if r["kpi"] in kpis]
+    if not chosen or not any(r["value"] for r in chosen):
+        return empty_figure(title=title)
+    immature = {_iso(r["week"]) for r in rows if r["kpi"] == "immature" and r["value"]}
+    fig = make_subplots(
+        rows=len(kpis),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=min(0.08, 0.3 / len(kpis)),
+        subplot_titles=[kpi_label(k) for k in kpis],
+    )
+    for n, kpi in enumerate(kpis, 1):
+        series = sorted((r for r in chosen if r["kpi"] == kpi), key=lambda r: _iso(r["week"]))
+        weeks = [_iso(r["week"]) for r in series]
+        kind = _kpi_kind(kpi)
+        flagged = [kind == "rate" and w in immature for w in weeks]
+        hover = []
+        for r, week, flag in zip(series, weeks, flagged):
+            value, delta_week, delta_4w = _kpi_texts(kpi, r, business_days)
+            lines = [
+                f"<b>{_week_text(week)}</b>",
+                f"{kpi_label(kpi)}: {value}",
+                f"vs last week: {delta_week} · vs 4-week mean: {delta_4w}",
+            ]
+            if flag:
+                lines.append(IMMATURE_NOTE)
+            hover.append("<br>".join(lines))
+        fig.add_trace(
+            go.Scatter(
+                x=weeks,
+                y=[r["value"] for r in series],
+                mode="lines+markers",
+                name=kpi,
+                line=dict(color="#225EA8", width=2),
+                marker=dict(
+                    size=7,
+                    color="#225EA8",
+                    symbol=["circle-open" if f else "circle" for f in flagged],
+                ),
+                hovertext=hover,
+                hovertemplate=HOVER,
+                customdata=[{"week": w, "kpi": kpi} for w in weeks],
+                showlegend=False,
+            ),
+            row=n,
+            col=1,
+        )
+        axis = dict(rangemode="tozero")
+        if kind == "rate":
+            axis.update(tickformat=theme.PERCENT_AXIS_FORMAT, title=dict(text="%"))
+        elif kind == "days":
+            axis.update(tickformat=theme.DAYS_FORMAT, title=dict(text=theme.day_unit(business_days)))
+        else:
+            axis.update(tickformat=",", title=dict(text="count"))
+        fig.update_yaxes(row=n, col=1, **axis)
+    fig.update_xaxes(type="date", tickformat="%d %b")
+    fig.update_xaxes(title=dict(text="Week (starting Monday)"), row=len(kpis), col=1)
+    if immature and "sql_rate" in kpis:
+        fig.add_annotation(
+            text="open markers: immature weeks, part of the MQL cohort is still inside the conversion window",
+            x=0,
+            y=0,
+            xref="paper",
+            yref="paper",
+            yshift=-56,
+            xanchor="left",
+            yanchor="top",
+            showarrow=False,
+            font=dict(size=11, color=theme.MUTED_TEXT),
+        )
+    for annotation in fig.layout.annotations[: len(kpis)]:
+        annotation.update(x=0, xanchor="left", font=dict(size=12, color=theme.TEXT_COLOR))
+    return _layout(fig, title, height=110 + 160 * len(kpis), margin=dict(b=80))
+
+
+def _kpi_texts(kpi: str, r: Mapping[str, Any], business_days: bool) -> tuple[str, str, str]:
+    """value, change vs last week, change vs the 4-week mean: rates in %, their changes in pp."""
+    kind = _kpi_kind(kpi)
+    if kind == "rate":
+        return fmt_pct(r["value"]), fmt_pp(r["delta_week"]), fmt_pp(r["delta_4w"])
+    if kind == "days":
+        return (
+            fmt_days(r["value"], business_days),
+            theme.fmt_signed_days(r["delta_week"], business_days),
+            theme.fmt_signed_days(r["delta_4w"], business_days),
+        )
+    return fmt_count(r["value"]), theme.fmt_signed_count(r["delta_week"]), theme.fmt_signed_count(r["delta_4w"], 1)
+
+
+LOWER_IS_BETTER = ("exits", "median_days_lead_to_sql")
+
+
+def _tone(kpi: str, direction: str | None) -> str:
+    if direction not in ("up", "down"):
+        return "neutral"
+    good = direction == ("down" if kpi in LOWER_IS_BETTER else "up")
+    return "good" if good else "bad"
+
+
+def kpi_card_values(
+    rows: Rows, week: date | str | None = None, *, business_days: bool = False
+) -> list[dict[str, Any]]:
+    """The KPI cards of one week (default: the latest) from `weekly_kpis` rows, as plain data.
+
+    One dict per KPI in row order (the `immature` flag folds into sql_rate's card):
+    {kpi, label, value_text, delta_week_text, delta_4w_text, direction, tone, immature}, with direction
+    "up" / "down" / "flat" against last week, or None without a previous week, and tone "good" /
+    "bad" / "neutral" (more exits or more days to SQL is bad news). Rates are shown
+    as percentages and their changes in percentage points; days with one decimal.
+    """
+    if not rows:
+        return []
+    target = _iso(week) if week is not None else max(_iso(r["week"]) for r in rows)
+    of_week = [r for r in rows if _iso(r["week"]) == target]
+    immature = any(r["kpi"] == "immature" and r["value"] for r in of_week)
+    cards = []
+    for r in of_week:
+        kpi = r["kpi"]
+        if kpi == "immature":
+            continue
+        value, delta_week, delta_4w = _kpi_texts(kpi, r, business_days)
+        d = r["delta_week"]
+        direction = None if d is None else "up" if d > 1e-12 else "down" if d < -1e-12 else "flat"
+        cards.append(
+            {
+                "kpi": kpi,
+                "label": kpi_label(kpi),
+                "value_text": value,
+                "delta_week_text": delta_week,
+                "delta_4w_text": delta_4w,
+                "direction": direction,
+                "tone": _tone(kpi, direction),
+                "immature": _kpi_kind(kpi) == "rate" and immature,
+            }
+        )
+    return cards

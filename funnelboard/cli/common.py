@@ -1,0 +1,60 @@
+"""What every command shares: the settings built from flags, the --db/--config options, and the
+group that turns a UserError into one line and exit code 2."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from funnelboard.core.config import FunnelConfig, load_config
+from funnelboard.core.errors import UserError
+
+DEFAULT_DB = "funnelboard.duckdb"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every command needs, built once from flags (and FUNNELBOARD_DB) at the entry point."""
+
+    db: Path
+    config: FunnelConfig
+    quiet: bool = False
+
+
+def make_settings(db: str, config: str | None, quiet: bool = False) -> Settings:
+    path = Path(config) if config else (Path("funnel.toml") if Path("funnel.toml").is_file() else None)
+    return Settings(db=Path(db), config=load_config(path), quiet=quiet)
+
+
+class Group(click.Group):
+    """Turns UserError into one line on stderr and exit code 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+db_option = click.option(
+    "--db",
+    default=DEFAULT_DB,
+    envvar="FUNNELBOARD_DB",
+    show_default=True,
+    help="The warehouse file (env FUNNELBOARD_DB).",
+)
+
+
+config_option = click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="funnel.toml to use (default: ./funnel.toml if present, else the built-in demo config).",
+)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")

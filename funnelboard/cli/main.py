@@ -1,0 +1,27 @@
+"""The `funnelboard` command line: thin wrappers that build settings and call the packages."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from funnelboard.cli.common import Group
+from funnelboard.cli.loading import build, load, status
+from funnelboard.cli.query import models, query, sql_command
+from funnelboard.cli.serve import serve
+from funnelboard.cli.setup import demo, generate, init
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="funnelboard")
+def main() -> None:
+    """funnelboard: sales-funnel analytics for BPO providers."""
+
+
+for command in (init, generate, load, status, query, build, sql_command, models, serve, demo):
+    main.add_command(command)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""weekly_kpis on hand-made logs in a time zone, and the weeks of a demo log."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from funnelboard.warehouse.metrics.base import start_week
+from tests.warehouse.metrics.logs import D, run, warehouse
+
+# --- weekly_kpis -----------------------------------------------------------------------------------
+
+WEEKLY_CONFIG = '[funnel]\ntimezone = "America/New_York"\n'
+WEEKLY_EVENTS = [  # UTC instants; local weeks (Monday) in New York, UTC-5 in winter
+    "A,lead,2024-01-01T03:00Z",  # local Sunday 2023-12-31 22:00: week 12-25
+    "A,mql,2024-01-02T12:00Z",  # week 01-01
+    "A,sql,2024-01-09T13:00Z",  # week 01-08; 7 days 1 hour after its mql: outside a 7-day window
+    "B,lead,2023-12-19T12:00Z", "B,mql,2023-12-20T12:00Z",  # week 12-18
+    "B,sql,2023-12-27T12:00Z",  # week 12-25, exactly 7 days after its mql
+    "C,lead,2024-01-15T12:00Z", "C,mql,2024-01-16T12:00Z", "C,disqualified,2024-01-17T12:00Z",  # week 01-15
+    "D,lead,2024-01-22T12:00Z", "D,mql,2024-01-25T12:00Z",  # the mql comes after as_of
+    "E,nurture,2023-12-26T12:00Z",  # a new lead and an exit in week 12-25
+    "F,lead,2023-11-01T00:00Z",  # created before the first week
+    "F,mql,2024-01-23T12:00Z", "F,sql,2024-01-24T00:00Z",  # week 01-22 (sql: local 01-23 19:00)
+]
+WEEKS = [date(2023, 12, 18) + timedelta(days=7 * i) for i in range(6)]
+# week:                12-18  12-25  01-01  01-08  01-15  01-22
+WEEKLY_VALUES = {
+    "new_leads":           [1,    2,     0,     0,     1,     1],  # B; A, E; C; D
+    "reached_mql":         [1,    0,     1,     0,     1,     1],  # B; A; C; F
+    "reached_sql":         [0,    1,     0,     1,     0,     1],  # B; A; F
+    "reached_opportunity": [0] * 6,
+    "reached_proposal":    [0] * 6,
+    "reached_won":         [0] * 6,
+    "exits":               [0,    1,     0,     0,     1,     0],  # E; C
+    # window 7 days: B converts (exactly 7), A does not (7d 1h), C not, F converts
+    "sql_rate":            [1.0,  None,  0.0,   None,  0.0,   1.0],
+    # immature (as_of - mql < 7 days, as_of 01-24 12:00): only F (1 day) in week 01-22
+    "immature":            [0,    0,     0,     0,     0,     1],
+    # lead -> sql: B 8 days; A 01-01 03:00 -> 01-09 13:00 = 8 + 10/24; F 11-01 -> 01-24 = 84 days
+    "median_days_lead_to_sql": [None, 8.0, None, 8 + 10 / 24, None, 84.0],
+}
+
+
+def test_weekly_kpis_values_by_hand(tmp_path):
+    gw = warehouse(tmp_path, WEEKLY_EVENTS, WEEKLY_CONFIG)
+    # The period starts at local midnight 2023-12-18 (05:00 UTC): weeks 12-18 .. 01-22.
+    rows = run(gw, "weekly_kpis", start=D(2023, 12, 18, 5), as_of=D(2024, 1, 24, 12), window_days=7)
+    assert list(rows[0]) == ["week", "kpi", "value", "previous", "delta_week", "mean_4w", "delta_4w"]
+    assert [r["week"] for r in rows[:: len(WEEKLY_VALUES)]] == WEEKS
+    got = {}
+    for r in rows:
+        got.setdefault(r["kpi"], []).append(r["value"])
+    assert list(got) == list(WEEKLY_VALUES)
+    assert got == {k: [None if v is None else pytest.approx(v) for v in vs] for k, vs in WEEKLY_VALUES.items()}
+
+
+def test_weekly_kpis_stop_at_the_period_end(tmp_path):
+    gw = warehouse(tmp_path, WEEKLY_EVENTS, WEEKLY_CONFIG)
+    # --to 2024-01-14 (local): end = local 01-15 00:00 = 05:00 UTC; the last week is 01-08.
+    rows = run(gw, "weekly_kpis", start=D(2023, 12, 18, 5), end=D(2024, 1, 15, 5), as_of=D(2024, 1, 24, 12), window_days=7)
+    assert sorted({r["week"] for r in rows}) == WEEKS[:4]
+    # Values are still as of as_of: A's sql in week 01-08 counts.
+    assert next(r["value"] for r in rows if r["week"] == WEEKS[3] and r["kpi"] == "reached_sql") == 1
+
+
+@pytest.mark.parametrize(
+    ("week", "kpi", "previous", "delta_week", "mean_4w", "delta_4w"),
+    [
+        (WEEKS[0], "new_leads", None, None, None, None),  # no week before it in the series
+        (WEEKS[1], "new_leads", 1, 1, None, None),
+        (WEEKS[3], "new_leads", 0, 0, None, None),  # only 3 weeks before it
+        (WEEKS[4], "new_leads", 0, 1, 0.75, 0.25),  # mean of 1, 2, 0, 0
+        (WEEKS[5], "new_leads", 1, 0, 0.75, 0.25),  # mean of 2, 0, 0, 1
+        (WEEKS[5], "exits", 1, -1, 0.5, -0.5),  # mean of 1, 0, 0, 1
+        (WEEKS[5], "immature", 0, 1, 0.0, 1.0),
+        (WEEKS[5], "sql_rate", 0.0, 1.0, None, None),  # week 12-25 has no rate
+        (WEEKS[4], "sql_rate", None, None, None, None),  # last week had no rate
+        (WEEKS[5], "median_days_lead_to_sql", None, None, None, None),
+    ],
+)
+def test_weekly_kpis_comparisons(tmp_path, week, kpi, previous, delta_week, mean_4w, delta_4w):
+    gw = warehouse(tmp_path, WEEKLY_EVENTS, WEEKLY_CONFIG)
+    rows = run(gw, "weekly_kpis", start=D(2023, 12, 18, 5), as_of=D(2024, 1, 24, 12), window_days=7)
+    row = next(r for r in rows if r["week"] == week and r["kpi"] == kpi)
+    assert (row["previous"], row["delta_week"], row["mean_4w"], row["delta_4w"]) == (previous, delta_week, mean_4w, delta_4w)
+
+
+def test_weekly_kpis_default_is_13_weeks_to_as_of(tmp_path):
+    gw = warehouse(tmp_path, WEEKLY_EVENTS, WEEKLY_CONFIG)
+    rows = run(gw, "weekly_kpis", as_of=D(2024, 1, 24, 12))
+    weeks = sorted({r["week"] for r in rows})
+    assert weeks == [date(2024, 1, 22) - timedelta(days=7 * i) for i in range(12, -1, -1)]
+    # F's lead week (2023-10-30) is the first week shown: its creation counts there.
+    assert next(r["value"] for r in rows if r["week"] == date(2023, 10, 30) and r["kpi"] == "new_leads") == 1
+
+
+def test_demo_weekly_kpis_weeks_are_contiguous(demo):
+    latest = demo.query("select max(entered_at) from raw_events").rows[0][0]
+    rows = run(demo, "weekly_kpis")
+    weeks = sorted({r["week"] for r in rows})
+    assert len(weeks) == 13
+    assert all(b - a == timedelta(days=7) for a, b in zip(weeks, weeks[1:]))
+    assert all(w.weekday() == 0 for w in weeks)
+    assert weeks[-1] == latest.date() - timedelta(days=latest.weekday())  # the demo is in UTC
+    kpis = {r["kpi"] for r in rows}
+    assert len(rows) == 13 * len(kpis) == 13 * 10
+    total_new = sum(r["value"] for r in rows if r["kpi"] == "new_leads")
+    assert total_new > 0
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12", "UTC", "America/New_York", "Asia/Kolkata"])
+def test_start_week_is_on_or_before_the_local_week_of_start_in_any_zone(zone):
+    from funnelboard.warehouse.metrics.base import local_monday
+
+    for hours in range(0, 24 * 14, 5):  # every weekday and hour of two weeks, both sides of midnight
+        start = datetime(2026, 3, 2) + timedelta(hours=hours, minutes=7)
+        assert start_week(start) <= local_monday(start, zone), (zone, start)
+        assert (local_monday(start, zone) - start_week(start)).days <= 7  # and at most a week before it

@@ -1,0 +1,128 @@
+"""Conversion by segment (docs/metrics.md): per value with Wilson intervals and BH-corrected tests,
+the rate change split into mix and rate, and conversion by lead-score band."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from funnelboard.core.errors import UserError
+from funnelboard.warehouse.metrics.base import (
+    Context,
+    MetricRequest,
+    conversion_identifiers,
+    period_params,
+    ratio,
+    reached,
+)
+from funnelboard.warehouse.stats import (
+    benjamini_hochberg,
+    two_proportion_p_value,
+    wilson_interval,
+)
+
+COMPARISON_DAYS = 28  # default length of the before and after periods of mix_vs_rate
+
+
+SIGNIFICANT_Q = 0.05
+
+
+def segment_conversion(ctx: Context, req: MetricRequest) -> list[dict]:
+    req = ctx.resolve(req)
+    if req.segment2 is not None and req.segment in (None, req.segment2):
+        raise UserError("--segment2 crosses a second column with --segment; give --segment, another column.")
+    identifiers = {**conversion_identifiers(ctx, req), "__segment__": req.segment, "__segment2__": req.segment2}
+    rows = ctx.run_sql("segment_conversion", req, period_params(req), identifiers)
+    total_n = sum(r["n"] for r in rows)
+    total_converted = sum(r["converted"] for r in rows)
+    # Each group against the rest of the cohort, then BH across the groups shown.
+    p_values = [
+        two_proportion_p_value(r["converted"], r["n"], total_converted - r["converted"], total_n - r["n"]) for r in rows
+    ]
+    q_values = benjamini_hochberg(p_values)
+    out = []
+    for r, p, q in zip(rows, p_values, q_values):
+        low, high = wilson_interval(r["converted"], r["n"])
+        # Group columns are named after the segment columns; without --segment the one row is the cohort.
+        row = {} if req.segment is None else {req.segment: r["segment"]}
+        if req.segment2 is not None:
+            row[req.segment2] = r["segment2"]
+        row.update({
+            "n": r["n"],
+            "converted": r["converted"],
+            "rate": r["rate"],
+            "wilson_low": low,
+            "wilson_high": high,
+            "too_few": r["n"] < ctx.config.min_sample,
+            "p_value": p,
+            "q_value": q,
+            "significant": q is not None and q < SIGNIFICANT_Q,
+        })
+        out.append(row)
+    return out
+
+
+def comparison_periods(req: MetricRequest) -> tuple[tuple[datetime, datetime], tuple[datetime, datetime]]:
+    """(before, after) of a resolved request: after defaults to the 28 days ending at as_of, before to the 28 days before after."""
+    end = req.as_of + timedelta(microseconds=1)  # as_of itself belongs to the after period, as to the default period
+    after = req.after or (end - timedelta(days=COMPARISON_DAYS), end)
+    before = req.before or (after[0] - timedelta(days=COMPARISON_DAYS), after[0])
+    for name, (start, stop) in (("before", before), ("after", after)):
+        if start >= stop:
+            raise UserError(f"the {name} period is empty: its start must be before its end.")
+    return before, after
+
+
+def mix_vs_rate(ctx: Context, req: MetricRequest) -> list[dict]:
+    req = ctx.resolve(req)
+    before, after = comparison_periods(req)
+    params = {
+        "before_start": before[0],
+        "before_end": before[1],
+        "after_start": after[0],
+        "after_end": after[1],
+        "as_of": req.as_of,
+        "window_days": req.window_days,
+    }
+    identifiers = {**conversion_identifiers(ctx, req), "__segment__": req.segment}
+    rows = ctx.run_sql("mix_vs_rate", req, params, identifiers)
+    n_before = sum(r["n_before"] for r in rows)
+    n_after = sum(r["n_after"] for r in rows)
+    out = []
+    for r in rows:
+        # A value absent from a period has share 0 and rate 0 there; so has every value of an
+        # empty period, which keeps mix + rate = the change of the total rate in every case.
+        share_before = ratio(r["n_before"], n_before) or 0.0
+        share_after = ratio(r["n_after"], n_after) or 0.0
+        rate_before = ratio(r["converted_before"], r["n_before"]) or 0.0
+        rate_after = ratio(r["converted_after"], r["n_after"]) or 0.0
+        out.append({
+            "segment": r["segment"],
+            "n_before": r["n_before"],
+            "share_before": share_before,
+            "rate_before": rate_before,
+            "n_after": r["n_after"],
+            "share_after": share_after,
+            "rate_after": rate_after,
+            "mix_effect": (share_after - share_before) * rate_before,
+            "rate_effect": share_after * (rate_after - rate_before),
+        })
+    out.append({
+        "segment": "(total)",
+        "n_before": n_before,
+        "share_before": 1.0 if n_before else 0.0,
+        "rate_before": ratio(sum(r["converted_before"] for r in rows), n_before) or 0.0,
+        "n_after": n_after,
+        "share_after": 1.0 if n_after else 0.0,
+        "rate_after": ratio(sum(r["converted_after"] for r in rows), n_after) or 0.0,
+        "mix_effect": sum(r["mix_effect"] for r in out),
+        "rate_effect": sum(r["rate_effect"] for r in out),
+    })
+    return out
+
+
+def score_bands(ctx: Context, req: MetricRequest) -> list[dict]:
+    req = ctx.resolve(req)
+    if ctx.config.score_column is None:
+        return []
+    stages = ctx.config.stages
+    return ctx.run_sql("score_bands", req, period_params(req), {"__mql__": reached(stages[1]), "__sql__": reached(stages[2])})
