@@ -32,6 +32,9 @@ from funnelboard.core.errors import UserError
 
 LAYERS = ("staging", "intermediate", "marts")
 QUERY_LAYER = "metrics"
+# Steps several queries share (dbt's ephemeral models): never built; a query that reads one by name
+# gets it inlined as a CTE when it is parsed, its parameters added to the query's.
+SHARED_LAYER = "shared"
 SOURCES = frozenset(
     {"raw_events", "raw_leads", "quarantine", "load_ledger", "meta", "cfg_stages", "cfg_reasons", "cfg_sla", "cfg_settings"}
 )
@@ -101,7 +104,7 @@ def models_fingerprint(root: Path | None = None) -> str:
 
     root = root or queries_root()
     digest = hashlib.sha256()
-    for layer in LAYERS:
+    for layer in (*LAYERS, SHARED_LAYER):
         for path in sorted((root / layer).glob("*.*")):
             if path.suffix in (".sql", ".toml"):
                 digest.update(f"{layer}/{path.name}\0".encode())
@@ -118,6 +121,9 @@ def parse_model(path: Path, layer: str) -> Model:
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         raise ModelError(f"model {name} must be exactly one SELECT statement, found {len(statements)} statement(s).")
     tree = statements[0]
+    shared: dict[str, Model] = {}
+    if layer != SHARED_LAYER:
+        tree, shared = inline_shared(tree, path.parent.parent)
     if layer == "marts" and any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star)) for p in tree.selects):
         raise ModelError(f"model {name} is a mart and selects *: name its columns, they are its promise.")
     ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
@@ -131,12 +137,37 @@ def parse_model(path: Path, layer: str) -> Model:
         if key not in meta:
             raise ModelError(f"model {name}'s metadata lacks '{key}'.")
     declared = tuple(sorted(meta.get("parameters", {})))
+    if shared:  # the shared steps' parameters are documented with them; the reader declares its own
+        own = {p.name for p in statements[0].find_all(exp.Placeholder) if p.name}
+        declared = tuple(sorted(set(declared) | (set(used) - own)))
     if declared != used:
         missing = sorted(set(used) - set(declared))
         unused = sorted(set(declared) - set(used))
         what = f"uses undeclared parameter ${missing[0]}" if missing else f"declares parameter {unused[0]} but never uses it"
         raise ModelError(f"model {name} {what}.")
     return Model(name=name, layer=layer, path=path, tree=tree, deps=deps, params=used, meta=meta)
+
+
+def shared_models(root: Path | None = None) -> dict[str, Model]:
+    """The shared steps of queries/shared, by name."""
+    root = root or queries_root()
+    return {path.stem: parse_model(path, SHARED_LAYER) for path in sorted((root / SHARED_LAYER).glob("*.sql"))}
+
+
+def inline_shared(tree: exp.Query, root: Path) -> tuple[exp.Query, dict[str, Model]]:
+    """The query with each shared step it reads by name prepended as a CTE (the step's own SELECT),
+    and the steps inlined. A CTE of the query's own with a step's name shadows the step."""
+    own = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+    read = {t.name for t in tree.find_all(exp.Table)} - own
+    available = shared_models(root) if read and (root / SHARED_LAYER).is_dir() else {}
+    used = {name: available[name] for name in sorted(read & set(available))}
+    if not used:
+        return tree, {}
+    tree = tree.copy()
+    ctes = [exp.CTE(this=m.tree.copy(), alias=exp.TableAlias(this=exp.to_identifier(name))) for name, m in used.items()]
+    existing = tree.args.get("with_")
+    tree.set("with_", exp.With(expressions=ctes + (list(existing.expressions) if existing else [])))
+    return tree, used
 
 
 def build_order(models: dict[str, Model]) -> list[Model]:

@@ -1,33 +1,16 @@
 -- How long spells last in each funnel stage (but the last), per segment value: spells counted in
 -- bins of a round width, completed ones by duration and open ones by their age at as_of.
-with spells as (
-    select s.stage, s.stage_order, s.entered_at, s.exited_at, s.duration_days, s.entered_bd, s.exited_bd, s.__segment__ as segment
-    from fct_spells as s
-),
-
-stages as (
+with stages as (
     select stage, stage_order
     from cfg_stages
     where kind = 'funnel' and not is_last
 ),
 
--- The same spells and durations as time_in_stage: open spells censored at as_of. A business-day
--- duration is a whole number of microseconds; rounding to it removes the clock's float noise
--- (under 0.5 us), which would otherwise split exact ties between a completed and an open spell.
+-- The spells and durations of time_in_stage: open spells censored at as_of.
 durations as (
-    select
-        s.stage,
-        coalesce(cast(s.segment as varchar), '(none)') as segment,
-        coalesce(s.exited_at <= $as_of, false) as completed,
-        case
-            when s.exited_at <= $as_of then
-                case when $business_days then round((s.exited_bd - s.entered_bd) * 86400000000) / 86400000000.0 else s.duration_days end
-            when $business_days then round(($as_of_bd - s.entered_bd) * 86400000000) / 86400000000.0
-            else (epoch_us(cast($as_of as timestamp)) - epoch_us(s.entered_at)) / 86400000000.0
-        end as days
-    from spells as s
-    inner join stages as st on st.stage = s.stage
-    where s.entered_at >= $start and s.entered_at < $end and s.entered_at <= $as_of
+    select stage, segment, completed, us / 86400000000.0 as days
+    from spell_durations
+    where entered_at >= $start and entered_at < $end
 ),
 
 curves as (

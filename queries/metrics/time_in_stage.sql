@@ -1,10 +1,5 @@
 -- Time in each funnel stage (but the last): completed-only quantiles and Kaplan-Meier quantiles.
-with spells as (
-    select s.stage, s.stage_order, s.entered_at, s.exited_at, s.duration_days, s.entered_bd, s.exited_bd, s.__segment__ as segment
-    from fct_spells as s
-),
-
-stages as (
+with stages as (
     select stage, stage_order
     from cfg_stages
     where kind = 'funnel' and not is_last
@@ -13,21 +8,9 @@ stages as (
 -- keyed by stage_order, not the stage's name: grouping and window partitions on an integer are
 -- several times faster than on text at 10M spells; the name is joined back at the end
 durations as (
-    select
-        st.stage_order,
-        coalesce(cast(s.segment as varchar), '(none)') as segment,
-        coalesce(s.exited_at <= $as_of, false) as completed,
-        -- a business-day duration is a whole number of microseconds: rounding to it removes the
-        -- clock's float noise, which could otherwise split a tie between a completed and an open spell
-        case
-            when s.exited_at <= $as_of then
-                case when $business_days then round((s.exited_bd - s.entered_bd) * 86400000000) / 86400000000.0 else s.duration_days end
-            when $business_days then round(($as_of_bd - s.entered_bd) * 86400000000) / 86400000000.0
-            else (epoch_us(cast($as_of as timestamp)) - epoch_us(s.entered_at)) / 86400000000.0
-        end as days
-    from spells as s
-    inner join stages as st on st.stage = s.stage
-    where s.entered_at >= $start and s.entered_at < $end and s.entered_at <= $as_of
+    select stage_order, segment, completed, us / 86400000000.0 as days
+    from spell_durations
+    where entered_at >= $start and entered_at < $end
 ),
 
 summary as (

@@ -1,31 +1,7 @@
 -- Per lead and funnel stage (but the last), over all its spells by $as_of: how many, the latest one's duration, the cumulative time.
-with spells as (
-    select s.lead_id, s.spell_no, s.stage, s.stage_order, s.entered_at, s.exited_at, s.duration_days, s.entered_bd, s.exited_bd
-    from fct_spells as s
-),
-
-stages as (
-    select stage, stage_order
-    from cfg_stages
-    where kind = 'funnel' and not is_last
-),
-
-durations as (
-    select
-        s.lead_id,
-        s.spell_no,
-        s.stage,
-        s.stage_order,
-        not coalesce(s.exited_at <= $as_of, false) as is_open,
-        case
-            when s.exited_at <= $as_of then
-                case when $business_days then s.exited_bd - s.entered_bd else s.duration_days end
-            when $business_days then $as_of_bd - s.entered_bd
-            else (epoch_us(cast($as_of as timestamp)) - epoch_us(s.entered_at)) / 86400000000.0
-        end as days
-    from spells as s
-    inner join stages as st on st.stage = s.stage
-    where s.entered_at <= $as_of
+with durations as (
+    select lead_id, spell_no, stage, stage_order, not completed as is_open, us / 86400000000.0 as days
+    from spell_durations
 ),
 
 per_lead as (
