@@ -327,6 +327,20 @@ def _timestamp_sql(text: str, config: FunnelConfig) -> str:
     )
 
 
+@dataclass
+class _Target:
+    """Where one file's rows go and how their lines are numbered: the raw table and its columns,
+    the SQL of a row's source line, the rows it is taken from (with the CSV reject offsets joined)."""
+
+    table: str
+    layout: list[tuple[str, str]]
+    value_cols: list[str]
+    ts_name: str
+    line_expr: str = ""
+    lines_from: str = "_incoming i"
+    csv_rejects: bool = False
+
+
 def _load_one(
     con: duckdb.DuckDBPyConnection,
     f: InputFile,
@@ -336,37 +350,38 @@ def _load_one(
     progress: Progress,
     job: Job | None = None,
 ) -> FileReport:
+    """Read, check and store one file as a new ledger row: its valid rows into the raw table, the
+    others into the quarantine, exact duplicates dropped; the report says where every row went."""
     job = job or Job(f)
     file_id = con.execute("select coalesce(max(file_id), 0) + 1 from load_ledger").fetchall()[0][0]
-    events = f.role == "events"
-    table = "raw_events" if events else "raw_leads"
-    attrs = f.attributes
-    raw_schema.add_attribute_columns(con, table, attrs)
     rejects = f"_rejects_{file_id}"
-    src, params = source_sql(f, rejects)
-    raw_expr, raw_params = raw_sql(f)
-    params.update(raw_params)
-    params.update(
-        {
-            "iso": ISO_TIMESTAMP,
-            "min_ts": datetime.fromisoformat(config.min_date),
-            "max_ts": now + timedelta(days=config.max_future_days),
-        }
-    )
+    target = _read_and_check(con, f, file_id, rejects, config, now, progress)
+    _quarantine(con, f, file_id, rejects, target, job)
+    report = _store(con, f, file_id, target, job, progress)
+    _record(con, f, file_id, load_id, report, job, config, now)
+    for t in ("_incoming", "_dups", "_reject_lines", "_reject_offsets", rejects, f"{rejects}_scan", f"{rejects}_j"):
+        con.execute(f"drop table if exists {t}")
+    return report
+
+
+def _check_params(f: InputFile, config: FunnelConfig, now: datetime) -> dict:
+    """The values the checks compare with: the ISO pattern, the date limits, zone and label map."""
+    params = {
+        "iso": ISO_TIMESTAMP,
+        "min_ts": datetime.fromisoformat(config.min_date),
+        "max_ts": now + timedelta(days=config.max_future_days),
+    }
     if config.timezone != "UTC":
         params["tz"] = config.timezone
-    if events:
+    if f.role == "events":
         labels = sorted(config.label_map().items())
         params["label_keys"] = [k for k, _ in labels]
         params["label_stages"] = [v for _, v in labels]
+    return params
 
-    def col(name: str) -> str:
-        c = f.column(name)
-        return f"nullif(case when _fb_trim then trim({c}, {WHITESPACE}) else {c} end, '')" if c else "null::varchar"
 
-    ts_name = "entered_at" if events else "created_at"
-    ts_text = col(ts_name)
-    attr_select = "".join(f', {col(a)} as "{a}"' for a in attrs)
+def _problem_sql(events: bool, ts_name: str) -> tuple[str, str]:
+    """The CASE naming a row's quarantine reason (NULL: the row is good) and the one telling it."""
     if events:
         problem = """case
             when lead_id is null then 'missing_lead_id'
@@ -378,11 +393,6 @@ def _load_one(
             when stage_label is null then 'missing_stage'
             when stage is null then 'unknown_stage'
         end"""
-        stage_cols = f", {col('stage')} as stage_label"
-        # A map lookup, not a join: a join would let DuckDB store the rows out of file order,
-        # and the CSV line numbers below are taken from the order the rows are stored in.
-        stage_out = f", map($label_keys, $label_stages)[{collapsed_lower_sql('p.stage_label')}] as stage"
-        reason_sel = f", {col('reason')} as reason"
     else:
         problem = """case
             when lead_id is null then 'missing_lead_id'
@@ -391,7 +401,6 @@ def _load_one(
             when ts < $min_ts then 'timestamp_too_old'
             when ts > $max_ts then 'timestamp_in_future'
         end"""
-        stage_cols = stage_out = reason_sel = ""
     stage_details = (
         "when 'missing_stage' then 'stage is empty' "
         "when 'unknown_stage' then 'stage label \"' || stage_label || '\" is not in the label map'"
@@ -407,6 +416,37 @@ def _load_one(
             when 'timestamp_in_future' then '{ts_name} ' || ts_text || ' is after the load time'
             {stage_details}
         end"""
+    return problem, detail
+
+
+def _read_and_check(
+    con: duckdb.DuckDBPyConnection, f: InputFile, file_id: int, rejects: str, config: FunnelConfig, now: datetime, progress: Progress
+) -> _Target:
+    """Read the file into `_incoming`: every row with the raw table's columns, its problem (if any),
+    the problem told in words and the raw text of a bad row."""
+    events = f.role == "events"
+    table = "raw_events" if events else "raw_leads"
+    attrs = f.attributes
+    raw_schema.add_attribute_columns(con, table, attrs)
+    src, params = source_sql(f, rejects)
+    raw_expr, raw_params = raw_sql(f)
+    params.update(raw_params)
+    params.update(_check_params(f, config, now))
+
+    def col(name: str) -> str:
+        c = f.column(name)
+        return f"nullif(case when _fb_trim then trim({c}, {WHITESPACE}) else {c} end, '')" if c else "null::varchar"
+
+    ts_name = "entered_at" if events else "created_at"
+    problem, detail = _problem_sql(events, ts_name)
+    stage_cols = stage_out = reason_sel = ""
+    if events:
+        stage_cols = f", {col('stage')} as stage_label"
+        # A map lookup, not a join: a join would let DuckDB store the rows out of file order,
+        # and the CSV line numbers below are taken from the order the rows are stored in.
+        stage_out = f", map($label_keys, $label_stages)[{collapsed_lower_sql('p.stage_label')}] as stage"
+        reason_sel = f", {col('reason')} as reason"
+    attr_select = "".join(f', {col(a)} as "{a}"' for a in attrs)
     value_cols = (["lead_id", "stage", "stage_label", ts_name, "reason"] if events else ["lead_id", ts_name]) + list(attrs)
     # _incoming holds every column of the raw table, in its order and types, then the checks'
     # columns: when the raw table is empty it becomes the raw table (_take_over) instead of
@@ -428,7 +468,7 @@ def _load_one(
         with src as ({src}),
         trimmed as (
             select *, {col('lead_id')} as lead_id{stage_cols},
-                   {ts_text} as ts_text{reason_sel}{attr_select}
+                   {col(ts_name)} as ts_text{reason_sel}{attr_select}
             from (select *, {ROW_NEEDS_TRIM} as _fb_trim from (select *, {row_text} as _fb_row from src))
         ),
         parsed as (
@@ -442,27 +482,30 @@ def _load_one(
         from checked
     """
     progress.execute(con, f"reading and checking {f.path.name}", incoming, params)
+    return _Target(table=table, layout=layout, value_cols=value_cols, ts_name=ts_name)
 
+
+def _quarantine(con: duckdb.DuckDBPyConnection, f: InputFile, file_id: int, rejects: str, target: _Target, job: Job) -> None:
+    """Put every row that cannot load into the quarantine with its line: rows that failed a check,
+    records the CSV or JSON reader rejected, and what an adapter could not turn into a record.
+    Sets the target's line numbering for the rows that load."""
     ord_expr = "(i.rowid + 1)" if f.fmt == "csv" else "i.source_line"
-    line_expr = ord_expr
-    lines_from = "_incoming i"
-    csv_rejects = False
+    target.line_expr = ord_expr
     if f.fmt == "csv":
-        line_expr = _csv_line_fixup(con, rejects, ord_expr)
-        csv_rejects = con.execute("select exists (select 1 from _reject_offsets)").fetchall()[0][0]
-        if csv_rejects:
-            lines_from += f" asof left join _reject_offsets r on {ord_expr} > r.valid_before"
+        target.line_expr = _csv_line_fixup(con, rejects, ord_expr)
+        target.csv_rejects = con.execute("select exists (select 1 from _reject_offsets)").fetchall()[0][0]
+        if target.csv_rejects:
+            target.lines_from += f" asof left join _reject_offsets r on {ord_expr} > r.valid_before"
         else:
-            line_expr = f"{ord_expr} + 1"
+            target.line_expr = f"{ord_expr} + 1"
     elif f.fmt == "jsonl":
         con.execute(
             f"create or replace temp table {rejects}_j as {jsonl_rejects_sql()}",
             {"path": str(f.path), "compression": f.compression or "none"},
         )
-
     con.execute(
         f"""insert into quarantine (file_id, line, reason, detail, raw)
-            select $file_id, {line_expr}, problem, detail, _raw from {lines_from} where problem is not null""",
+            select $file_id, {target.line_expr}, problem, detail, _raw from {target.lines_from} where problem is not null""",
         {"file_id": file_id},
     )
     if f.fmt == "csv":
@@ -482,25 +525,27 @@ def _load_one(
             f"insert into quarantine (file_id, line, reason, detail, raw) select $file_id, line, reason, detail, raw from {rejects}_j",
             {"file_id": file_id},
         )
-
     if job.rejections:  # what the adapter could not turn into a record
         con.executemany(
             "insert into quarantine (file_id, line, reason, detail, raw) values (?, ?, ?, ?, ?)",
             [(file_id, r.line, r.reason, r.detail, r.raw) for r in job.rejections],
         )
 
+
+def _store(con: duckdb.DuckDBPyConnection, f: InputFile, file_id: int, target: _Target, job: Job, progress: Progress) -> FileReport:
+    """Store the good rows that are not exact duplicates in the raw table and count where every row went."""
+    table, ts_name = target.table, target.ts_name
     progress.execute(
         con,
         f"finding exact duplicates in {f.path.name}",
-        _duplicates_sql(con, table, value_cols, "rowid" if f.fmt == "csv" else "source_line, rowid"),
+        _duplicates_sql(con, table, target.value_cols, "rowid" if f.fmt == "csv" else "source_line, rowid"),
     )
-    stats = con.execute(
+    parsed_rows, valid_rows, first_ts, last_ts = con.execute(
         f'select count(*), count(*) filter (where problem is null), min("{ts_name}") filter (where problem is null), '
         f'max("{ts_name}") filter (where problem is null) from _incoming'
     ).fetchall()[0]
-    parsed_rows, valid_rows, first_ts, last_ts = stats
     unknown = {}
-    if events:
+    if f.role == "events":
         unknown = dict(
             con.execute(
                 "select stage_label, count(*) from _incoming where problem = 'unknown_stage' "
@@ -509,16 +554,16 @@ def _load_one(
         )
     before = con.execute(f"select count(*) from {table}").fetchall()[0][0]
     has_dups = con.execute("select exists (select 1 from _dups)").fetchall()[0][0]
-    if before == 0 and not csv_rejects:
+    if before == 0 and not target.csv_rejects:
         _take_over(con, table, "rowid + 2" if f.fmt == "csv" else None)
     else:
         dup_filter = " and i.rowid not in (select rid from _dups)" if has_dups else ""
-        columns = ", ".join(f'"{c}"' for c, _ in layout)
-        values = ", ".join(line_expr if c == "source_line" else f'i."{c}"' for c, _ in layout)
+        columns = ", ".join(f'"{c}"' for c, _ in target.layout)
+        values = ", ".join(target.line_expr if c == "source_line" else f'i."{c}"' for c, _ in target.layout)
         progress.execute(
             con,
             f"storing {f.path.name}",
-            f"insert into {table} ({columns}) select {values} from {lines_from} where i.problem is null{dup_filter}",
+            f"insert into {table} ({columns}) select {values} from {target.lines_from} where i.problem is null{dup_filter}",
         )
     after = con.execute(f"select count(*) from {table}").fetchall()[0][0]
     reasons = dict(
@@ -528,7 +573,7 @@ def _load_one(
         ).fetchall()
     )
     quarantined = sum(reasons.values())
-    report = FileReport(
+    return FileReport(
         path=f.path,
         role=f.role,
         status="loaded",
@@ -545,6 +590,12 @@ def _load_one(
         ignored=dict(job.ignored),
         notes=list(job.notes),
     )
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection, f: InputFile, file_id: int, load_id: int, report: FileReport, job: Job, config: FunnelConfig, now: datetime
+) -> None:
+    """The file's row in the load ledger: what it was, when, and where its rows went."""
     adapter = job.records is not None
     con.execute(
         """insert into load_ledger (file_id, load_id, role, source_file, format, sha256, size_bytes, loaded_at,
@@ -571,15 +622,12 @@ def _load_one(
             "loaded": report.rows_loaded,
             "quarantined": report.rows_quarantined,
             "dup": report.rows_duplicate,
-            "first": first_ts,
-            "last": last_ts,
-            "unknown": json.dumps(unknown),
+            "first": report.first_entered_at,
+            "last": report.last_entered_at,
+            "unknown": json.dumps(report.unknown_labels),
             "fp": config.fingerprint(),
         },
     )
-    for t in ("_incoming", "_dups", "_reject_lines", "_reject_offsets", rejects, f"{rejects}_scan", f"{rejects}_j"):
-        con.execute(f"drop table if exists {t}")
-    return report
 
 
 def _take_over(con: duckdb.DuckDBPyConnection, table: str, csv_line: str | None) -> None:
