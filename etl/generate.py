@@ -543,41 +543,7 @@ def _simulate(rng: np.random.Generator, leads: _Leads, cutoff: int) -> _Events:
     for _ in range(_MAX_STEPS):
         if act.size == 0:
             break
-        m = act.size
-        ch, ind, size, svc = leads.channel[act], leads.industry[act], leads.size[act], leads.service[act]
-        returned = (n_return[act] > 0) & (state == MQL)
-        logit = (
-            model["base"][state]
-            + model["ch_logit"][state, ch]
-            + model["ind_logit"][state, ind]
-            + model["size_logit"][state, size]
-            + model["svc_logit"][state, svc]
-            + model["ae_logit"][state, leads.ae[act]]
-            + model["q"][state] * leads.quality[act]
-            + _RETURN_LOGIT * returned
-        )
-        advance = rng.random(m) < 1.0 / (1.0 + np.exp(-logit))
-        skip = rng.random(m) < model["skip_p"][state, ch]
-        other = (rng.random(m)[:, None] > model["other_cum"][state]).sum(axis=1)
-        nxt = np.where(
-            advance,
-            np.where(skip & (model["skip_to"][state] != STAY), model["skip_to"][state], model["adv_to"][state]),
-            model["other_to"][state, np.minimum(other, 3)],
-        ).astype(np.int8)
-
-        back = (_ORDER[nxt] >= 0) & (_ORDER[nxt] < _ORDER[state])
-        nxt = np.where(back & (n_back[act] >= 1), LOST, nxt).astype(np.int8)
-        back &= nxt != LOST
-        nxt = np.where((state == NUR) & (nxt == MQL) & (n_return[act] >= 2), STAY, nxt).astype(np.int8)
-
-        days = (
-            model["median"][state, nxt]
-            * model["ch_dur"][state, ch]
-            * model["size_dur"][state, size]
-            * model["svc_dur"][state, svc]
-            * np.exp(model["sigma"][state] * rng.standard_normal(m))
-        )
-        days = np.where(state == NUR, np.maximum(days, _NURTURE_MIN_DAYS), days)
+        nxt, back, days = _step(rng, model, leads, act, state, n_back, n_return)
         when = _snap(rng, now, days)
 
         emit = (nxt != STAY) & (when < cutoff)
@@ -599,6 +565,54 @@ def _simulate(rng: np.random.Generator, leads: _Leads, cutoff: int) -> _Events:
         going = emit & ~_TERMINAL[nxt]
         act, state, now = act[going], nxt[going], when[going]
 
+    lead, stage, time, k = _in_lead_order(out_lead, out_stage, out_time, out_k, counts)
+    return _Events(lead, stage, time, k, counts, k_sql, k_opp)
+
+
+def _step(
+    rng: np.random.Generator, model: dict, leads: _Leads, act: np.ndarray, state: np.ndarray, n_back: np.ndarray, n_return: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One move of every active lead: its next stage (STAY: none), whether that goes back, and the
+    days it takes, drawn from the lead's segments, quality and history."""
+    m = act.size
+    ch, ind, size, svc = leads.channel[act], leads.industry[act], leads.size[act], leads.service[act]
+    returned = (n_return[act] > 0) & (state == MQL)
+    logit = (
+        model["base"][state]
+        + model["ch_logit"][state, ch]
+        + model["ind_logit"][state, ind]
+        + model["size_logit"][state, size]
+        + model["svc_logit"][state, svc]
+        + model["ae_logit"][state, leads.ae[act]]
+        + model["q"][state] * leads.quality[act]
+        + _RETURN_LOGIT * returned
+    )
+    advance = rng.random(m) < 1.0 / (1.0 + np.exp(-logit))
+    skip = rng.random(m) < model["skip_p"][state, ch]
+    other = (rng.random(m)[:, None] > model["other_cum"][state]).sum(axis=1)
+    nxt = np.where(
+        advance,
+        np.where(skip & (model["skip_to"][state] != STAY), model["skip_to"][state], model["adv_to"][state]),
+        model["other_to"][state, np.minimum(other, 3)],
+    ).astype(np.int8)
+
+    back = (_ORDER[nxt] >= 0) & (_ORDER[nxt] < _ORDER[state])
+    nxt = np.where(back & (n_back[act] >= 1), LOST, nxt).astype(np.int8)
+    back &= nxt != LOST
+    nxt = np.where((state == NUR) & (nxt == MQL) & (n_return[act] >= 2), STAY, nxt).astype(np.int8)
+
+    days = (
+        model["median"][state, nxt]
+        * model["ch_dur"][state, ch]
+        * model["size_dur"][state, size]
+        * model["svc_dur"][state, svc]
+        * np.exp(model["sigma"][state] * rng.standard_normal(m))
+    )
+    return nxt, back, np.where(state == NUR, np.maximum(days, _NURTURE_MIN_DAYS), days)
+
+
+def _in_lead_order(out_lead: list, out_stage: list, out_time: list, out_k: list, counts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The events emitted step by step, placed lead by lead in each lead's own order (k)."""
     lead = np.concatenate(out_lead)
     k = np.concatenate(out_k)
     offsets = np.concatenate(([0], np.cumsum(counts, dtype=np.int64)))
@@ -611,7 +625,7 @@ def _simulate(rng: np.random.Generator, leads: _Leads, cutoff: int) -> _Events:
     sorted_stage[pos] = np.concatenate(out_stage)
     sorted_time[pos] = np.concatenate(out_time)
     sorted_k[pos] = k
-    return _Events(sorted_lead, sorted_stage, sorted_time, sorted_k, counts, k_sql, k_opp)
+    return sorted_lead, sorted_stage, sorted_time, sorted_k
 
 
 # --------------------------------------------------------------------------- text columns
