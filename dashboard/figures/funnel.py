@@ -76,35 +76,7 @@ def funnel_figure(
     else:
         fig = go.Figure()
     if has_cohort:
-        cohort = rows[0]["reached"]
-        text, hover = [], []
-        for i, (r, label) in enumerate(zip(rows, labels)):
-            cum = r["cumulative_rate"]
-            text.append(fmt_count(r["reached"]) if i == 0 else f"{fmt_count(r['reached'])} · {fmt_pct(cum)}")
-            lines = [f"<b>{label}</b> · {COHORT_VIEW_LABEL.lower()}", f"Reached: {fmt_count(r['reached'])} leads of the cohort"]
-            if i > 0:
-                prev = rows[i - 1]
-                lines.append(
-                    f"Step from {theme.stage_label(prev['stage'])}: {fmt_pct(r['step_rate'])}"
-                    f" ({fmt_count(r['reached'])} of {fmt_count(prev['reached'])})"
-                )
-                lines.append(f"Cumulative: {fmt_pct(cum)} of the {fmt_count(cohort)}-lead cohort")
-            if r.get("period_reached") is not None:
-                lines.append(f"Reached it in the period (any cohort): {fmt_count(r['period_reached'])}")
-            hover.append("<br>".join(lines))
-        funnel = go.Funnel(
-            y=labels,
-            x=[r["reached"] for r in rows],
-            text=text,
-            textinfo="text",
-            textposition="auto",
-            marker=dict(color=colors),
-            connector=dict(fillcolor=theme.GRID_COLOR, line=dict(width=0)),
-            hovertext=hover,
-            hovertemplate=HOVER,
-            customdata=[{"stage": r["stage"], "view": "cohort"} for r in rows],
-            name=COHORT_VIEW_LABEL,
-        )
+        funnel = _cohort_funnel(rows, labels, colors)
         if period:
             fig.add_trace(funnel, row=1, col=1)
         else:
@@ -116,28 +88,7 @@ def funnel_figure(
             font=dict(size=13, color=theme.MUTED_TEXT),
         )
     if period:
-        hover = [
-            f"<b>{label}</b> · {PERIOD_VIEW_LABEL.lower()}<br>"
-            f"{_plural(_num(r['period_reached']), 'lead')} reached {label} during the period,<br>"
-            "whichever week they entered the funnel (a count, not a conversion rate)"
-            for r, label in zip(rows, labels)
-        ]
-        fig.add_trace(
-            go.Bar(
-                y=labels,
-                x=[_num(r["period_reached"]) for r in rows],
-                orientation="h",
-                text=[fmt_count(r["period_reached"]) for r in rows],
-                textposition="auto",
-                marker=dict(color=colors, opacity=0.8),
-                hovertext=hover,
-                hovertemplate=HOVER,
-                customdata=[{"stage": r["stage"], "view": "period"} for r in rows],
-                name=PERIOD_VIEW_LABEL,
-            ),
-            row=1,
-            col=2,
-        )
+        fig.add_trace(_period_bars(rows, labels, colors), row=1, col=2)
         fig.update_xaxes(showgrid=False, showticklabels=False, showline=False, ticks="", row=1, col=1)
         fig.update_xaxes(tickformat=",", rangemode="tozero", row=1, col=2)
         fig.update_yaxes(categoryorder="array", categoryarray=labels, autorange="reversed", showgrid=False, showline=False, ticks="")
@@ -155,6 +106,61 @@ def funnel_figure(
         xaxis=dict(title=dict(text="Leads reaching the stage (count)"), showgrid=False),
         yaxis=dict(title=dict(text=None), showgrid=False, showline=False, ticks=""),
         showlegend=False,
+    )
+
+
+def _cohort_funnel(rows: Rows, labels: list[str], colors: list[str]) -> go.Funnel:
+    """The cohort view's funnel: each stage's count with its cumulative rate, the step rate on hover."""
+    cohort = rows[0]["reached"]
+    text, hover = [], []
+    for i, (r, label) in enumerate(zip(rows, labels)):
+        cum = r["cumulative_rate"]
+        text.append(fmt_count(r["reached"]) if i == 0 else f"{fmt_count(r['reached'])} · {fmt_pct(cum)}")
+        lines = [f"<b>{label}</b> · {COHORT_VIEW_LABEL.lower()}", f"Reached: {fmt_count(r['reached'])} leads of the cohort"]
+        if i > 0:
+            prev = rows[i - 1]
+            lines.append(
+                f"Step from {theme.stage_label(prev['stage'])}: {fmt_pct(r['step_rate'])}"
+                f" ({fmt_count(r['reached'])} of {fmt_count(prev['reached'])})"
+            )
+            lines.append(f"Cumulative: {fmt_pct(cum)} of the {fmt_count(cohort)}-lead cohort")
+        if r.get("period_reached") is not None:
+            lines.append(f"Reached it in the period (any cohort): {fmt_count(r['period_reached'])}")
+        hover.append("<br>".join(lines))
+    return go.Funnel(
+        y=labels,
+        x=[r["reached"] for r in rows],
+        text=text,
+        textinfo="text",
+        textposition="auto",
+        marker=dict(color=colors),
+        connector=dict(fillcolor=theme.GRID_COLOR, line=dict(width=0)),
+        hovertext=hover,
+        hovertemplate=HOVER,
+        customdata=[{"stage": r["stage"], "view": "cohort"} for r in rows],
+        name=COHORT_VIEW_LABEL,
+    )
+
+
+def _period_bars(rows: Rows, labels: list[str], colors: list[str]) -> go.Bar:
+    """The period view's bars: leads reaching each stage in the period, a count without rates."""
+    hover = [
+        f"<b>{label}</b> · {PERIOD_VIEW_LABEL.lower()}<br>"
+        f"{_plural(_num(r['period_reached']), 'lead')} reached {label} during the period,<br>"
+        "whichever week they entered the funnel (a count, not a conversion rate)"
+        for r, label in zip(rows, labels)
+    ]
+    return go.Bar(
+        y=labels,
+        x=[_num(r["period_reached"]) for r in rows],
+        orientation="h",
+        text=[fmt_count(r["period_reached"]) for r in rows],
+        textposition="auto",
+        marker=dict(color=colors, opacity=0.8),
+        hovertext=hover,
+        hovertemplate=HOVER,
+        customdata=[{"stage": r["stage"], "view": "period"} for r in rows],
+        name=PERIOD_VIEW_LABEL,
     )
 
 
@@ -240,32 +246,7 @@ def cohort_heatmap_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
         return empty_figure(title=title)
     weeks = sorted({_iso(r["week"]) for r in rows})
     pairs = list(dict.fromkeys(r["stage_pair"] for r in rows))
-    shape = [[None] * len(weeks) for _ in pairs]
-    z = {False: [row[:] for row in shape], True: [row[:] for row in shape]}
-    # Each trace draws only its own cells: an explicit "" elsewhere, or plotly prints the other trace's gaps.
-    text = {False: [[""] * len(weeks) for _ in pairs], True: [[""] * len(weeks) for _ in pairs]}
-    hover = {False: [row[:] for row in shape], True: [row[:] for row in shape]}
-    drill = [row[:] for row in shape]
-    for r in rows:
-        i, j = pairs.index(r["stage_pair"]), weeks.index(_iso(r["week"]))
-        immature = bool(r.get("immature"))
-        rate, cohort = r.get("rate"), _num(r.get("cohort"))
-        converted = r.get("converted")
-        if converted is None and rate is not None:
-            converted = round(rate * cohort)
-        lines = [f"<b>{_week_text(weeks[j])}</b> · {_esc(r['stage_pair'])}"]
-        if rate is None:
-            lines.append("No leads in this cohort")
-        else:
-            lines.append(f"{fmt_count(converted)} of {fmt_count(cohort)} converted ({fmt_pct(rate)})")
-        if immature:
-            lines.append(IMMATURE_NOTE)
-        z[immature][i][j] = rate
-        text[immature][i][j] = "" if rate is None else fmt_pct(rate) + ("*" if immature else "")
-        hover[immature][i][j] = "<br>".join(lines)
-        cell = {"week": weeks[j], "stage_pair": r["stage_pair"]}
-        cell.update({k: r[k] for k in ("from_stage", "to_stage") if k in r})
-        drill[i][j] = cell
+    z, text, hover, drill = _heatmap_cells(rows, weeks, pairs)
     rates = [r["rate"] for r in rows if r.get("rate") is not None]
     fig = go.Figure()
     for immature in (False, True):
@@ -314,3 +295,35 @@ def cohort_heatmap_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
         yaxis=dict(title=dict(text=None), autorange="reversed", showgrid=False),
         margin=dict(t=84),
     )
+
+
+def _heatmap_cells(rows: Rows, weeks: list[str], pairs: list[str]) -> tuple[dict, dict, dict, list]:
+    """The heatmap's cell values, texts and hovers, split into mature (False) and immature (True)
+    cells, and each cell's drill-down target."""
+    shape = [[None] * len(weeks) for _ in pairs]
+    z = {False: [row[:] for row in shape], True: [row[:] for row in shape]}
+    # Each trace draws only its own cells: an explicit "" elsewhere, or plotly prints the other trace's gaps.
+    text = {False: [[""] * len(weeks) for _ in pairs], True: [[""] * len(weeks) for _ in pairs]}
+    hover = {False: [row[:] for row in shape], True: [row[:] for row in shape]}
+    drill = [row[:] for row in shape]
+    for r in rows:
+        i, j = pairs.index(r["stage_pair"]), weeks.index(_iso(r["week"]))
+        immature = bool(r.get("immature"))
+        rate, cohort = r.get("rate"), _num(r.get("cohort"))
+        converted = r.get("converted")
+        if converted is None and rate is not None:
+            converted = round(rate * cohort)
+        lines = [f"<b>{_week_text(weeks[j])}</b> · {_esc(r['stage_pair'])}"]
+        if rate is None:
+            lines.append("No leads in this cohort")
+        else:
+            lines.append(f"{fmt_count(converted)} of {fmt_count(cohort)} converted ({fmt_pct(rate)})")
+        if immature:
+            lines.append(IMMATURE_NOTE)
+        z[immature][i][j] = rate
+        text[immature][i][j] = "" if rate is None else fmt_pct(rate) + ("*" if immature else "")
+        hover[immature][i][j] = "<br>".join(lines)
+        cell = {"week": weeks[j], "stage_pair": r["stage_pair"]}
+        cell.update({k: r[k] for k in ("from_stage", "to_stage") if k in r})
+        drill[i][j] = cell
+    return z, text, hover, drill

@@ -74,48 +74,9 @@ def segment_conversion_figure(
             members["No clear difference"].append(r)
 
     fig = go.Figure()
-    for name, (symbol, size, color) in groups.items():
-        group = members[name]
-        if not group:
-            continue
-        hover = []
-        for r in group:
-            lines = [
-                f"<b>{label(r)}</b>",
-                f"{fmt_count(r['converted'])} of {fmt_count(r['n'])} converted ({fmt_pct(r['rate'])})",
-                f"95% interval: {fmt_pct(r['wilson_low'])} to {fmt_pct(r['wilson_high'])}",
-            ]
-            if r["too_few"]:
-                lines.append(f"Too few to judge: only {fmt_count(r['n'])} leads")
-            elif r.get("q_value") is None:
-                lines.append("Not tested against the other leads")
-            elif r["significant"]:
-                lines.append(f"Differs from the other leads (q = {r['q_value']:.2g})")
-            else:
-                lines.append(f"No clear difference from the other leads (q = {r['q_value']:.2g})")
-            hover.append("<br>".join(lines))
-        rates = [_num(r["rate"]) for r in group]
-        fig.add_trace(
-            go.Scatter(
-                x=rates,
-                y=[label(r) for r in group],
-                mode="markers",
-                name=name,
-                marker=dict(symbol=symbol, size=size, color=color, line=dict(width=1.5, color=color)),
-                error_x=dict(
-                    type="data",
-                    symmetric=False,
-                    array=[_num(r["wilson_high"]) - x for r, x in zip(group, rates)],
-                    arrayminus=[x - _num(r["wilson_low"]) for r, x in zip(group, rates)],
-                    color=color,
-                    thickness=1.5,
-                    width=4,
-                ),
-                hovertext=hover,
-                hovertemplate=HOVER,
-                customdata=[{c: r[c] for c in columns} for r in group],
-            )
-        )
+    for name, style in groups.items():
+        if members[name]:
+            fig.add_trace(_segment_trace(name, members[name], style, label, columns))
     if overall_rate is not None:
         fig.add_vline(
             x=overall_rate,
@@ -123,14 +84,7 @@ def segment_conversion_figure(
             annotation=dict(text=f"overall {fmt_pct(overall_rate)}", font=dict(size=11, color=theme.MUTED_TEXT)),
             annotation_position="top",
         )
-    ticktext = []
-    for r in ordered:
-        if r["too_few"]:
-            ticktext.append(f"<span style='color:{theme.GREY}'>{label(r)} · too few to judge</span>")
-        elif r["significant"]:
-            ticktext.append(f"<b>{label(r)}</b> ★")
-        else:
-            ticktext.append(label(r))
+    ticktext = [_segment_tick(r, label(r)) for r in ordered]
     categories = [label(r) for r in ordered]
     return _layout(
         fig,
@@ -152,6 +106,58 @@ def segment_conversion_figure(
         ),
         height=max(260, 120 + 28 * len(categories)),
     )
+
+
+def _segment_trace(name: str, group: Rows, style: tuple[str, int, str], label: Callable[[Mapping[str, Any]], str], columns: list[str]) -> go.Scatter:
+    """One group of segment values (significant, no clear difference, too few) as points with their intervals."""
+    symbol, size, color = style
+    rates = [_num(r["rate"]) for r in group]
+    return go.Scatter(
+        x=rates,
+        y=[label(r) for r in group],
+        mode="markers",
+        name=name,
+        marker=dict(symbol=symbol, size=size, color=color, line=dict(width=1.5, color=color)),
+        error_x=dict(
+            type="data",
+            symmetric=False,
+            array=[_num(r["wilson_high"]) - x for r, x in zip(group, rates)],
+            arrayminus=[x - _num(r["wilson_low"]) for r, x in zip(group, rates)],
+            color=color,
+            thickness=1.5,
+            width=4,
+        ),
+        hovertext=[_segment_hover(r, label(r)) for r in group],
+        hovertemplate=HOVER,
+        customdata=[{c: r[c] for c in columns} for r in group],
+    )
+
+
+def _segment_hover(r: Mapping[str, Any], label: str) -> str:
+    """A segment value's counts, rate, interval and what its test says, for the hover."""
+    lines = [
+        f"<b>{label}</b>",
+        f"{fmt_count(r['converted'])} of {fmt_count(r['n'])} converted ({fmt_pct(r['rate'])})",
+        f"95% interval: {fmt_pct(r['wilson_low'])} to {fmt_pct(r['wilson_high'])}",
+    ]
+    if r["too_few"]:
+        lines.append(f"Too few to judge: only {fmt_count(r['n'])} leads")
+    elif r.get("q_value") is None:
+        lines.append("Not tested against the other leads")
+    elif r["significant"]:
+        lines.append(f"Differs from the other leads (q = {r['q_value']:.2g})")
+    else:
+        lines.append(f"No clear difference from the other leads (q = {r['q_value']:.2g})")
+    return "<br>".join(lines)
+
+
+def _segment_tick(r: Mapping[str, Any], label: str) -> str:
+    """A segment value's axis label: greyed when too few to judge, bold and starred when significant."""
+    if r["too_few"]:
+        return f"<span style='color:{theme.GREY}'>{label} · too few to judge</span>"
+    if r["significant"]:
+        return f"<b>{label}</b> ★"
+    return label
 
 
 def mix_vs_rate_figure(rows: Rows, *, title: str | None = None) -> go.Figure:

@@ -60,48 +60,8 @@ def weekly_trend_figure(
     )
     for n, kpi in enumerate(kpis, 1):
         series = sorted((r for r in chosen if r["kpi"] == kpi), key=lambda r: _iso(r["week"]))
-        weeks = [_iso(r["week"]) for r in series]
-        kind = _kpi_kind(kpi)
-        flagged = [kind == "rate" and w in immature for w in weeks]
-        hover = []
-        for r, week, flag in zip(series, weeks, flagged):
-            value, delta_week, delta_4w = _kpi_texts(kpi, r, business_days)
-            lines = [
-                f"<b>{_week_text(week)}</b>",
-                f"{kpi_label(kpi)}: {value}",
-                f"vs last week: {delta_week} · vs 4-week mean: {delta_4w}",
-            ]
-            if flag:
-                lines.append(IMMATURE_NOTE)
-            hover.append("<br>".join(lines))
-        fig.add_trace(
-            go.Scatter(
-                x=weeks,
-                y=[r["value"] for r in series],
-                mode="lines+markers",
-                name=kpi,
-                line=dict(color="#225EA8", width=2),
-                marker=dict(
-                    size=7,
-                    color="#225EA8",
-                    symbol=["circle-open" if f else "circle" for f in flagged],
-                ),
-                hovertext=hover,
-                hovertemplate=HOVER,
-                customdata=[{"week": w, "kpi": kpi} for w in weeks],
-                showlegend=False,
-            ),
-            row=n,
-            col=1,
-        )
-        axis = dict(rangemode="tozero")
-        if kind == "rate":
-            axis.update(tickformat=theme.PERCENT_AXIS_FORMAT, title=dict(text="%"))
-        elif kind == "days":
-            axis.update(tickformat=theme.DAYS_FORMAT, title=dict(text=theme.day_unit(business_days)))
-        else:
-            axis.update(tickformat=",", title=dict(text="count"))
-        fig.update_yaxes(row=n, col=1, **axis)
+        fig.add_trace(_kpi_trace(kpi, series, immature, business_days), row=n, col=1)
+        fig.update_yaxes(row=n, col=1, **_kpi_axis(kpi, business_days))
     fig.update_xaxes(type="date", tickformat="%d %b")
     fig.update_xaxes(title=dict(text="Week (starting Monday)"), row=len(kpis), col=1)
     if immature and "sql_rate" in kpis:
@@ -120,6 +80,45 @@ def weekly_trend_figure(
     for annotation in fig.layout.annotations[: len(kpis)]:
         annotation.update(x=0, xanchor="left", font=dict(size=12, color=theme.TEXT_COLOR))
     return _layout(fig, title, height=110 + 160 * len(kpis), margin=dict(b=80))
+
+
+def _kpi_trace(kpi: str, series: Rows, immature: set[str], business_days: bool) -> go.Scatter:
+    """One KPI's line over the weeks; rate weeks with an immature cohort get open markers."""
+    weeks = [_iso(r["week"]) for r in series]
+    flagged = [_kpi_kind(kpi) == "rate" and w in immature for w in weeks]
+    hover = []
+    for r, week, flag in zip(series, weeks, flagged):
+        value, delta_week, delta_4w = _kpi_texts(kpi, r, business_days)
+        lines = [
+            f"<b>{_week_text(week)}</b>",
+            f"{kpi_label(kpi)}: {value}",
+            f"vs last week: {delta_week} · vs 4-week mean: {delta_4w}",
+        ]
+        if flag:
+            lines.append(IMMATURE_NOTE)
+        hover.append("<br>".join(lines))
+    return go.Scatter(
+        x=weeks,
+        y=[r["value"] for r in series],
+        mode="lines+markers",
+        name=kpi,
+        line=dict(color="#225EA8", width=2),
+        marker=dict(size=7, color="#225EA8", symbol=["circle-open" if f else "circle" for f in flagged]),
+        hovertext=hover,
+        hovertemplate=HOVER,
+        customdata=[{"week": w, "kpi": kpi} for w in weeks],
+        showlegend=False,
+    )
+
+
+def _kpi_axis(kpi: str, business_days: bool) -> dict:
+    """A KPI panel's y axis: % for rates, days for durations, a count otherwise."""
+    kind = _kpi_kind(kpi)
+    if kind == "rate":
+        return dict(rangemode="tozero", tickformat=theme.PERCENT_AXIS_FORMAT, title=dict(text="%"))
+    if kind == "days":
+        return dict(rangemode="tozero", tickformat=theme.DAYS_FORMAT, title=dict(text=theme.day_unit(business_days)))
+    return dict(rangemode="tozero", tickformat=",", title=dict(text="count"))
 
 
 def _kpi_texts(kpi: str, r: Mapping[str, Any], business_days: bool) -> tuple[str, str, str]:
