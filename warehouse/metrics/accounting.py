@@ -6,5 +6,6 @@ from funnelboard.warehouse.metrics.base import Context, MetricRequest, period_pa
 
 
 def stage_accounting(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Spells entered per stage split into advanced / exited (by outcome) / regressed / open."""
     req = ctx.resolve(req)
     return ctx.run_sql("stage_accounting", req, period_params(req), {})

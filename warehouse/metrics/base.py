@@ -70,6 +70,14 @@ class Metric:
     description: str
     run: Callable[["Context", MetricRequest], list[dict]]
 
+    @classmethod
+    def of(cls, name: str, run: Callable[["Context", MetricRequest], list[dict]]) -> "Metric":
+        """A metric described by its function's docstring (its first paragraph, on one line)."""
+        doc = (run.__doc__ or "").strip().split("\n\n")[0]
+        if not doc:
+            raise RuntimeError(f"metric {name}: {run.__qualname__} has no docstring to describe it")
+        return cls(name, " ".join(doc.split()), run)
+
 
 @dataclass
 class Context:

@@ -45,6 +45,9 @@ def cohort_pairs(stages: tuple[str, ...], from_stage: str | None, to_stage: str 
 
 
 def cohort_conversion(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Conversion of weekly cohorts (local ISO weeks) for each consecutive stage pair and first ->
+    last, or one pair (--from-stage/--to-stage), immature cohorts flagged; default the 13 weeks
+    ending with as-of's week."""
     weeks = DEFAULT_WEEKS if req.start is None else None  # the default start (earliest event) would be too long
     req = ctx.resolve(req)
     first_week, last_week = shown_weeks(ctx, req, weeks)

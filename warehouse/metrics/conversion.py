@@ -14,6 +14,8 @@ from funnelboard.warehouse.metrics.base import (
 
 
 def conversion(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Cohort conversion between two funnel stages (--from-stage, --to-stage), with maturity and the
+    period view."""
     req = ctx.resolve(req)
     cfg = ctx.config
     from_stage = req.from_stage or cfg.stages[1]
@@ -33,6 +35,7 @@ def conversion(ctx: Context, req: MetricRequest) -> list[dict]:
 
 
 def sql_rate(ctx: Context, req: MetricRequest) -> list[dict]:
+    """The SQL rate (MQL -> SQL of the MQL cohort) with lead -> SQL beside it."""
     stages = ctx.config.stages
     mql_sql = conversion(ctx, replace(req, from_stage=stages[1], to_stage=stages[2]))[0]
     lead_sql = conversion(ctx, replace(req, from_stage=stages[0], to_stage=stages[2]))[0]
@@ -49,6 +52,7 @@ def sql_rate(ctx: Context, req: MetricRequest) -> list[dict]:
 
 
 def funnel(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Stage-by-stage and cumulative conversion of the period's lead cohort, with period counts."""
     req = ctx.resolve(req)
     stages = ctx.config.stages
     row = ctx.run_sql("funnel", req, period_params(req), {"__first__": reached(stages[0])})[0]

@@ -20,6 +20,8 @@ def _exit_grouping(ctx: Context, by: str | None) -> str | None:
 
 
 def disqualifiers(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Exits by outcome and normalised reason in Pareto order, optionally --by stage_left, week or a
+    segment."""
     req = ctx.resolve(req)
     rows = ctx.run_sql("disqualifiers", req, period_params(req), {"__by__": _exit_grouping(ctx, req.by)})
     if req.by == "stage_left":

@@ -83,10 +83,13 @@ def _cohort_count(ctx: Context, req: MetricRequest) -> int:
 
 
 def leads(ctx: Context, req: MetricRequest) -> list[dict]:
+    """The leads behind a conversion (--from-stage, --to-stage; --which converted|not_converted): the
+    cohort with where each lead is now."""
     return leads_page(ctx, req)[0]
 
 
 def lead_history(ctx: Context, req: MetricRequest) -> list[dict]:
+    """One lead's timeline (--lead-id): every spell with its duration, next stage and reason."""
     req = ctx.resolve(req)
     if not req.lead_id:
         raise UserError("lead_history needs a lead: give --lead-id.")

@@ -27,6 +27,8 @@ SIGNIFICANT_Q = 0.05
 
 
 def segment_conversion(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Conversion per segment value (--segment, --segment2) with Wilson interval, test against the rest
+    and BH q-value."""
     req = ctx.resolve(req)
     if req.segment2 is not None and req.segment in (None, req.segment2):
         raise UserError("--segment2 crosses a second column with --segment; give --segment, another column.")
@@ -73,6 +75,8 @@ def comparison_periods(req: MetricRequest) -> tuple[tuple[datetime, datetime], t
 
 
 def mix_vs_rate(ctx: Context, req: MetricRequest) -> list[dict]:
+    """The SQL-rate change between a before and an after period split into segment mix and segment
+    rates (--segment)."""
     req = ctx.resolve(req)
     before, after = comparison_periods(req)
     params = {
@@ -121,6 +125,7 @@ def mix_vs_rate(ctx: Context, req: MetricRequest) -> list[dict]:
 
 
 def score_bands(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Conversion to MQL and SQL by lead-score band (tens) of the leads created in the period."""
     req = ctx.resolve(req)
     if ctx.config.score_column is None:
         return []

@@ -85,10 +85,13 @@ def stalled_page(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING) -> tu
 
 
 def stalled(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Open spells older than their stage's SLA or p90 (per segment value with --segment), newest
+    stalls flagged."""
     return stalled_page(ctx, req)[0]
 
 
 def stalled_summary(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Stalled spells now, newly stalled and recovered in the last 7 days."""
     req = ctx.resolve(req)
     select, params = _stall_query(ctx, req)
     counts = [

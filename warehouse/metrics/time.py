@@ -103,6 +103,7 @@ def _rows(ctx: Context, name: str, req: MetricRequest, params: dict, shape: Call
 
 
 def time_in_stage(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Completed-only and Kaplan-Meier p50/p75/p90 of time in each stage (--segment, --business-days)."""
     req = ctx.resolve(req)
     params = {
         **period_params(req),
@@ -123,6 +124,8 @@ def time_in_stage(ctx: Context, req: MetricRequest) -> list[dict]:
 
 
 def survival(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Kaplan-Meier share of spells still in each stage after t days, on a grid of at most 201 points
+    up to the p99 (--segment, --business-days)."""
     req = ctx.resolve(req)
     params = {**_time_params(ctx, req), "max_steps": MAX_SURVIVAL_STEPS}
 
@@ -133,6 +136,8 @@ def survival(ctx: Context, req: MetricRequest) -> list[dict]:
 
 
 def duration_distribution(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Spells per stage in at most 40 duration bins: completed by duration, open by age so far
+    (--segment, --business-days)."""
     req = ctx.resolve(req)
     params = {**_time_params(ctx, req), "max_bins": MAX_BINS}
 
@@ -143,6 +148,8 @@ def duration_distribution(ctx: Context, req: MetricRequest) -> list[dict]:
 
 
 def time_to_sql(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Of the MQL cohort: share of mature members reaching SQL within N days (--within-days) and median
+    days MQL -> SQL."""
     req = ctx.resolve(req)
     if req.within_days < 0:
         raise UserError("the number of days to SQL must be 0 or more.")
@@ -151,6 +158,7 @@ def time_to_sql(ctx: Context, req: MetricRequest) -> list[dict]:
 
 
 def time_in_stage_by_lead(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Per lead and stage: spells, latest and cumulative days in the stage (open spells so far)."""
     req = ctx.resolve(req)
     params = {
         "as_of": req.as_of,

@@ -17,6 +17,7 @@ DEFAULT_WEEKS = 13  # weekly_kpis without a period start: the 13 weeks ending wi
 
 
 def weekly_kpis(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Weekly KPIs per local ISO week with the change against last week and the 4 weeks before."""
     weeks = DEFAULT_WEEKS if req.start is None else None  # the default start (earliest event) would be too long
     req = ctx.resolve(req)
     stages = ctx.config.stages
@@ -63,6 +64,8 @@ def shown_weeks(ctx: Context, req: MetricRequest, weeks: int | None) -> tuple[da
 
 
 def movers(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Top movers: leads reaching MQL and SQL this week and last per segment value (every column, or
+    --segment), biggest SQL change first."""
     req = ctx.resolve(req)
     stages = ctx.config.stages
     this_week = review_week(ctx, req)
