@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -18,6 +19,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 FOLDERS = ("etl", "warehouse", "dashboard", "queries", "assets")
+# Python that fails when a folder's name is importable at the top level of sys.path.
+NOT_AT_TOP_LEVEL = (
+    f"for name in {FOLDERS!r}:\n"
+    "    try:\n"
+    "        importlib.import_module(name)\n"
+    "    except ModuleNotFoundError:\n"
+    "        continue\n"
+    "    raise SystemExit(name + ' is importable at the top level')\n"
+)
 
 
 def test_every_python_package_is_listed_for_the_wheel():
@@ -42,8 +52,11 @@ def test_every_served_asset_is_listed_for_the_wheel():
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # Built from a copy: setuptools writes build/ and *.egg-info beside the sources it builds.
+    source = out / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "*.egg-info", "__pycache__", "node_modules", ".pytest_cache", ".hypothesis", "*.duckdb", "funnelboard-demo"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w", str(out), str(source)],
         check=True,
         cwd=out,
     )
@@ -80,13 +93,8 @@ def test_the_wheel_installs_one_import_root_that_works(wheel, tmp_path):
         "for m in ('funnelboard.cli', 'funnelboard.dashboard.app', 'funnelboard.warehouse.metrics', 'funnelboard.etl.load'):\n"
         "    assert importlib.import_module(m).__file__.startswith(funnelboard.__path__[0]), m\n"
         "assert r.files('funnelboard.queries').joinpath('marts', 'fct_leads.sql').is_file()\n"
-        "for name in ('etl', 'warehouse', 'dashboard', 'queries', 'assets'):\n"
-        "    try:\n"
-        "        importlib.import_module(name)\n"
-        "    except ModuleNotFoundError:\n"
-        "        continue\n"
-        "    raise SystemExit(name + ' is importable at the top level')\n"
-        "print(funnelboard.__file__)\n"
+        + NOT_AT_TOP_LEVEL
+        + "print(funnelboard.__file__)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run([python, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
@@ -102,12 +110,7 @@ def test_the_editable_install_maps_the_folders_under_funnelboard(tmp_path):
     probe = (
         "import importlib, funnelboard.etl, funnelboard.dashboard, funnelboard.queries\n"
         "print(funnelboard.etl.__file__, funnelboard.dashboard.__file__)\n"
-        "for name in ('etl', 'warehouse', 'dashboard', 'queries', 'assets'):\n"
-        "    try:\n"
-        "        importlib.import_module(name)\n"
-        "    except ModuleNotFoundError:\n"
-        "        continue\n"
-        "    raise SystemExit(name + ' is importable at the top level')\n"
+        + NOT_AT_TOP_LEVEL
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)

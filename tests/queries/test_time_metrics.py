@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 
 from funnelboard.cli import main
 from funnelboard.core.config import load_config
-from funnelboard.etl.generate import generate
 from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from funnelboard.warehouse.pipeline import load_files
@@ -242,15 +241,6 @@ def test_time_metrics_agree_with_the_oracle_on_generated_logs(log, config, windo
     with tempfile.TemporaryDirectory() as tmp:
         db = load_log(Path(tmp), events, leads, config)
         compare_with_oracle(db, config, window.start, window.end, window.as_of, window.filters)
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("demo")
-    path = generate(out=folder / "events.csv", n_leads=4000, seed=21).path
-    db = folder / "wh.duckdb"
-    load_files(db, [path], load_config(None), now=NOW)
-    return db
 
 
 @pytest.mark.slow
