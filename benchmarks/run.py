@@ -266,7 +266,7 @@ def report(res: dict) -> str:
     else:
         parts += ["Not run (pass `--scaling`).", ""]
 
-    parts += ["## Budget (DESIGN.md section 5)", "", md_table(["what", "budget", "measured", "verdict"], budget_lines(res)), "",
+    parts += ["## Budget (docs/performance.md)", "", md_table(["what", "budget", "measured", "verdict"], budget_lines(res)), "",
               "What the misses cost and where the floor is: [LOAD_PROFILE.md](LOAD_PROFILE.md) (load + build) and "
               "[LATENCY_PROFILE.md](LATENCY_PROFILE.md) (callbacks).", ""]
     return "\n".join(parts)

@@ -1,6 +1,6 @@
 """Drill-down: a click on a bar, point or cell opens the list of leads behind it (/leads?...).
 
-Each chart's figure puts a `customdata` dict on every mark (dashboard/figures.py says which);
+Each chart's figure puts a `customdata` dict on every mark (dashboard/figures/ says which);
 a mapper here turns that dict and the current view into the lead list's query: the stage pair
 and side of the cohort (from_stage, to_stage, which, window), and the period or the segment
 filter the mark stands for. The list then shows exactly the leads counted in that mark.

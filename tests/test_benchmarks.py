@@ -15,7 +15,7 @@ def test_harness_reports_every_section(tmp_path):
                      "--workdir", str(tmp_path)]) == 0
     text = out.read_text()
     for heading in ("## Machine", "## 1. Load + build vs the bare read", "## 2. Dashboard latency",
-                    "## 3. The peer", "## 4. Scaling", "## Budget (DESIGN.md section 5)"):
+                    "## 3. The peer", "## 4. Scaling", "## Budget (docs/performance.md)"):
         assert heading in text
     assert "20,000 events" in text
     assert re.search(r"\| csv \|", text) and re.search(r"\| parquet \|", text)

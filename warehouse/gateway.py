@@ -1,4 +1,4 @@
-"""The one query gateway (DESIGN.md section 4): every read of the warehouse goes through here.
+"""The one query gateway (docs/architecture.md, the warehouse protocol): every read of the warehouse goes through here.
 
 It owns the connections (read-only, one per thread, reopened when a newer warehouse is
 published), binds every value as a `$name` parameter, caps result sizes and logs timings.
@@ -34,7 +34,7 @@ DEFAULT_ROW_CAP = 100_000
 CACHE_ROWS = 50_000  # rows of recent results kept per gateway (a published file never changes)
 PER_FILE_KEYS = 256  # small per-file facts kept per gateway (see Gateway.per_file)
 SHARED_VALUES = 2  # large values shared by concurrent requests (see Gateway.shared): an unfiltered 10M-event one is ~70 MB
-# DuckDB's share of the server's 1 GB (DESIGN.md section 5): beyond it sorts and aggregates spill
+# DuckDB's share of the server's 1 GB (docs/performance.md): beyond it sorts and aggregates spill
 # to a temporary directory instead of growing the process. FUNNELBOARD_READ_MEMORY overrides it.
 READ_MEMORY_LIMIT = "640MB"
 

@@ -2,7 +2,7 @@
 
 `catalog(DIR)` returns DIR/catalog.duckdb: a small DuckDB file holding views over the build's
 Parquet files under the names the gateway, the metrics and the dashboard read (fct_leads,
-fct_spells, cfg_*, raw_events, raw_leads, quarantine), a `load_ledger` and a `meta` table
+fct_spells, fct_open_spells, cfg_*, raw_events, raw_leads, quarantine), a `load_ledger` and a `meta` table
 made from the manifest. The existing Gateway opens it read-only like any warehouse. The
 catalog is rebuilt (atomically) when the manifest or the directory's location changes.
 """

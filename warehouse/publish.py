@@ -1,4 +1,4 @@
-"""Atomic publish of the warehouse file (DESIGN.md section 4).
+"""Atomic publish of the warehouse file (docs/architecture.md, the warehouse protocol).
 
 A load never writes into the file the dashboard reads: it copies the live file to a
 private build file, writes there, runs CHECKPOINT, closes it and `os.replace`s it over
@@ -88,7 +88,7 @@ def building(live: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect(str(tmp))
     try:
         con.execute("SET TimeZone = 'UTC'")
-        # Loads stay within the memory budget (DESIGN.md section 5) and spill beyond it.
+        # Loads stay within the memory budget (docs/performance.md) and spill beyond it.
         con.execute(f"SET memory_limit = '{BUILD_MEMORY_LIMIT}'")
         yield con
         con.execute("CHECKPOINT")

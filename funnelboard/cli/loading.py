@@ -16,6 +16,7 @@ from funnelboard.cli.common import (
 )
 from funnelboard.core.errors import UserError
 from funnelboard.core.progress import Progress
+from funnelboard.etl.sources.registry import ADAPTERS
 
 
 @click.command()
@@ -26,8 +27,7 @@ from funnelboard.core.progress import Progress
     "--source",
     default="canonical",
     show_default=True,
-    help="What the FILES are: canonical, wide, salesforce, hubspot or pipedrive (docs/sources.md); "
-    "options come from [source.NAME] in funnel.toml.",
+    help=f"What the FILES are: {', '.join(ADAPTERS)} (docs/sources.md); options come from [source.NAME] in funnel.toml.",
 )
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @config_option
