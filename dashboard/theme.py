@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from funnelboard.core.config import stage_label  # noqa: F401 - the dashboard names stages as the config does
+
 DEFAULT_STAGES: tuple[str, ...] = ("lead", "mql", "sql", "opportunity", "proposal", "won")
 DEFAULT_OUTCOMES: tuple[str, ...] = ("nurture", "disqualified", "rerouted", "lost")
 
@@ -74,7 +76,6 @@ COUNT_FORMAT = ",d"
 NOT_AVAILABLE = "—"
 MINUS = "−"
 
-_ACRONYMS = {"mql", "sql", "sal", "pql"}
 
 
 def _cycled(palette: Sequence[str], key: str, names: Sequence[str]) -> str:
@@ -103,14 +104,6 @@ def outcome_color(outcome: str, outcomes: tuple[str, ...] = DEFAULT_OUTCOMES) ->
 def category_color(index: int) -> str:
     """The n-th colour of the categorical palette (segment values, reasons), cycling."""
     return CATEGORICAL[index % len(CATEGORICAL)]
-
-
-def stage_label(stage: str) -> str:
-    """How a stage name is shown: acronyms upper-cased ('MQL'), others capitalised ('Proposal')."""
-    if stage.lower() in _ACRONYMS:
-        return stage.upper()
-    text = stage.replace("_", " ")
-    return text[:1].upper() + text[1:]
 
 
 def day_unit(business_days: bool = False) -> str:

@@ -1,4 +1,9 @@
-"""The funnel configuration (funnel.toml): stages, outcomes, label and reason maps, segments."""
+"""The funnel configuration (funnel.toml): stages, outcomes, label and reason maps, segments, the review's rates.
+
+A user's funnel.toml that names its own stages replaces the built-in demo funnel as a whole: its
+label map, reasons, SLAs, segments, attributes and review rates are what the file says (or
+nothing), never the demo's. Scalar settings (time zone, window, CSV dialect, ...) default key by key.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,14 @@ from funnelboard.core.errors import UserError
 REQUIRED_EVENT_COLUMNS = ("lead_id", "stage", "entered_at")
 OPTIONAL_EVENT_COLUMNS = ("reason",)
 TERMINAL_OUTCOMES = ("lost", "disqualified", "rerouted")
+# The one rule for every name funnel.toml gives a stage, outcome or column: it reaches SQL as an
+# identifier (always quoted by the compiler), so it is lower-case letters, digits and underscores.
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+# Sections that make up the funnel itself: a file that names its own stages takes none of them
+# from the built-in demo funnel.
+FUNNEL_SECTIONS = ("labels", "reasons", "sla_days", "segments", "attributes", "review")
+SECTIONS = ("funnel", "input", "columns", *FUNNEL_SECTIONS, "source")
+_ACRONYMS = {"mql", "sql", "sal", "pql"}
 
 
 def normalise_label(text: str) -> str:
@@ -25,9 +37,34 @@ def normalise_label(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
+def stage_label(stage: str) -> str:
+    """How a stage is named to people: acronyms upper-cased ('MQL'), others capitalised ('Proposal')."""
+    if stage.lower() in _ACRONYMS:
+        return stage.upper()
+    text = stage.replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
 def default_config_text() -> str:
     """The built-in funnel.toml, comments included (what `funnelboard init` writes)."""
     return resources.files("funnelboard.core").joinpath("default_funnel.toml").read_text("utf-8")
+
+
+@dataclass(frozen=True)
+class KeyRate:
+    """The review's headline conversion: from one funnel stage to a later one, and its name."""
+
+    from_stage: str
+    to_stage: str
+    name: str
+
+
+def default_key_rate(stages: tuple[str, ...]) -> KeyRate:
+    """MQL -> SQL, named "SQL rate", when the funnel has both; else its first step, named by its stages."""
+    if "mql" in stages and "sql" in stages and stages.index("mql") < stages.index("sql"):
+        return KeyRate("mql", "sql", "SQL rate")
+    first, second = stages[0], stages[1]
+    return KeyRate(first, second, f"{stage_label(first)} → {stage_label(second)} rate")
 
 
 @dataclass(frozen=True)
@@ -57,6 +94,9 @@ class FunnelConfig:
     # [source.<name>] tables: options for `funnelboard load --source <name>`, passed to the
     # adapter as written (each adapter checks its own keys; see etl/sources/base.py).
     sources: dict[str, dict] = field(default_factory=dict)
+    # [review]: the headline rate and the outcomes that are a lost deal (None: derived, see below)
+    key_rate: KeyRate | None = None
+    lost_outcomes: tuple[str, ...] | None = None
 
     @property
     def all_stages(self) -> tuple[str, ...]:
@@ -67,6 +107,23 @@ class FunnelConfig:
     def terminal_stages(self) -> tuple[str, ...]:
         """Stages whose spell never stays open: the win and the final exits."""
         return (self.stages[-1],) + tuple(o for o in self.outcomes if o in TERMINAL_OUTCOMES)
+
+    @property
+    def review_rate(self) -> KeyRate:
+        """The review's headline rate: [review] key_rate, else derived from the stages."""
+        return self.key_rate or default_key_rate(self.stages)
+
+    @property
+    def won_stage(self) -> str:
+        """The win: the last funnel stage."""
+        return self.stages[-1]
+
+    @property
+    def lost(self) -> tuple[str, ...]:
+        """Outcomes that are a lost deal in the win rate: [review] lost, else the outcome 'lost' if there is one."""
+        if self.lost_outcomes is not None:
+            return self.lost_outcomes
+        return ("lost",) if "lost" in self.outcomes else ()
 
     def label_map(self) -> dict[str, str]:
         """Normalised CRM label -> canonical stage, canonical names included."""
@@ -86,6 +143,10 @@ class FunnelConfig:
         data = json.loads(text)
         for key in ("stages", "outcomes", "numeric_attributes"):
             data[key] = tuple(data[key])
+        if data.get("key_rate"):
+            data["key_rate"] = KeyRate(**data["key_rate"])
+        if data.get("lost_outcomes") is not None:
+            data["lost_outcomes"] = tuple(data["lost_outcomes"])
         return cls(**data)
 
     def fingerprint(self) -> str:
@@ -93,7 +154,24 @@ class FunnelConfig:
 
 
 def load_config(path: Path | None = None) -> FunnelConfig:
-    """Read funnel.toml (or the built-in default when path is None) and check it."""
+    """Read funnel.toml (or the built-in default when path is None) and check it; the first
+    problem found is a UserError of one sentence (`check_config` lists them all)."""
+    config, problems = _read(path)
+    if problems:
+        raise UserError(problems[0])
+    return config
+
+
+def check_config(path: Path) -> tuple[FunnelConfig | None, list[str]]:
+    """Every problem of a funnel.toml, one sentence each, and the config when there is none."""
+    try:
+        config, problems = _read(path)
+    except UserError as exc:
+        return None, [str(exc)]
+    return (None if problems else config), problems
+
+
+def _read(path: Path | None) -> tuple[FunnelConfig | None, list[str]]:
     defaults = tomllib.loads(default_config_text())
     if path is None:
         return _build(defaults, {}, "built-in default")
@@ -107,75 +185,62 @@ def load_config(path: Path | None = None) -> FunnelConfig:
     return _build(defaults, user, str(path))
 
 
-def _build(defaults: dict, user: dict, source: str) -> FunnelConfig:
-    known = {"funnel", "input", "columns", "labels", "segments", "attributes", "reasons", "sla_days", "source"}
-    unknown = sorted(set(user) - known)
-    if unknown:
-        raise UserError(
-            f"config '{source}' has unknown section [{unknown[0]}]; expected one of {', '.join(sorted(known))}."
-        )
+def sections(defaults: dict, user: dict) -> dict[str, dict]:
+    """The sections a config is built from: scalar sections key by key over the defaults; the funnel's
+    own sections whole, from the user's file when it names its own stages (or has the section)."""
+    own_funnel = "stages" in user.get("funnel", {}) or "outcomes" in user.get("funnel", {})
+    out = {}
+    for name in SECTIONS:
+        if name in ("funnel", "input"):
+            out[name] = {**defaults.get(name, {}), **user.get(name, {})}
+        elif name in user:
+            out[name] = dict(user[name]) if isinstance(user[name], dict) else user[name]
+        elif name == "source" or (own_funnel and name in FUNNEL_SECTIONS):
+            out[name] = {}
+        else:
+            out[name] = dict(defaults.get(name, {}))
+    return out
 
-    def section(name: str) -> dict:
-        # A section the user wrote replaces the default one key by key for scalar
-        # sections and whole for maps, so removing a label really removes it.
-        if name in ("funnel", "input", "attributes"):
-            return {**defaults.get(name, {}), **user.get(name, {})}
-        return dict(user[name]) if name in user else dict(defaults.get(name, {}))
 
-    funnel, inp, attrs = section("funnel"), section("input"), section("attributes")
-    stages = tuple(_ident(s, "stage", source) for s in funnel["stages"])
-    outcomes = tuple(_ident(s, "outcome", source) for s in funnel["outcomes"])
-    if len(stages) < 3:
-        raise UserError(
-            f"config '{source}' must list at least three funnel stages in [funnel] stages: the SQL rate "
-            f"is the conversion from the second (MQL) to the third (SQL); found {len(stages)}."
-        )
-    clash = set(stages) & set(outcomes)
-    if len(set(stages)) != len(stages) or len(set(outcomes)) != len(outcomes) or clash:
-        raise UserError(f"config '{source}' names a stage twice across [funnel] stages and outcomes.")
-    everything = set(stages) | set(outcomes)
-    labels = {str(k): str(v) for k, v in section("labels").items()}
-    for label, target in labels.items():
-        if target not in everything:
-            raise UserError(
-                f"config '{source}' maps label '{label}' to '{target}', which is not a stage or outcome "
-                f"(expected one of {', '.join(stages + outcomes)})."
-            )
-    tz = str(funnel["timezone"])
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UserError(f"config '{source}' has unknown time zone '{tz}'; expected an IANA name such as 'Europe/Berlin'.") from None
-    rule = str(funnel["skipped_stages"])
-    if rule not in ("count", "strict"):
-        raise UserError(f"config '{source}' has skipped_stages = '{rule}'; expected 'count' or 'strict'.")
-    sla = {str(k): float(v) for k, v in section("sla_days").items()}
-    for stage, days in sla.items():
-        if stage not in stages or days <= 0:
-            raise UserError(f"config '{source}' has [sla_days] {stage} = {days}; expected a funnel stage and a positive number of days.")
-    segments = {_ident(str(k), "segment column", source): str(v) for k, v in section("segments").items()}
-    columns = {str(k): str(v) for k, v in section("columns").items()}
+class _Problems(list):
+    """The sentences a config check collects, each naming the file."""
+
+    def __init__(self, source: str):
+        super().__init__()
+        self.source = source
+
+    def add(self, text: str) -> None:
+        self.append(f"config '{self.source}' {text}")
+
+
+def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None, list[str]]:
+    problems = _Problems(source)
+    unknown = sorted(set(user) - set(SECTIONS))
+    for name in unknown:
+        problems.add(f"has unknown section [{name}]; expected one of {', '.join(sorted(SECTIONS))}.")
+    s = sections(defaults, user)
+    funnel, inp, attrs = s["funnel"], s["input"], s["attributes"]
+    stages, outcomes = _check_stages(funnel, problems)
+    labels = _check_labels(s["labels"], stages, outcomes, problems)
+    tz = _check_scalars(funnel, inp, problems)
+    sla = _check_sla(s["sla_days"], stages, problems)
+    segments = {_ident(str(k), "segment column", problems): str(v) for k, v in s["segments"].items()}
+    columns = {str(k): str(v) for k, v in s["columns"].items()}
     for key in columns:
         if key not in REQUIRED_EVENT_COLUMNS + OPTIONAL_EVENT_COLUMNS + ("created_at",):
-            raise UserError(f"config '{source}' renames column '{key}' in [columns]; expected lead_id, stage, entered_at, reason or created_at.")
-    try:
-        date.fromisoformat(str(inp["min_date"]))
-    except ValueError:
-        raise UserError(f"config '{source}' has min_date = '{inp['min_date']}'; expected a date like 1990-01-01.") from None
-    for key in ("delimiter", "quote"):
-        if len(str(inp[key])) != 1:
-            raise UserError(f"config '{source}' has [input] {key} = '{inp[key]}'; expected a single character.")
-    sources = user.get("source", {})
-    if not isinstance(sources, dict):
-        raise UserError(f"config '{source}' has source = {sources!r}; expected tables such as [source.wide].")
-    for name, options in sources.items():
-        if not isinstance(options, dict):
-            raise UserError(f"config '{source}' has source = {options!r}; expected a table such as [source.{name}].")
+            problems.add(f"renames column '{key}' in [columns]; expected lead_id, stage, entered_at, reason or created_at.")
+    numeric = tuple(_ident(str(c), "numeric attribute", problems) for c in attrs.get("numeric", []))
+    score = _optional_ident(attrs.get("score"), "[attributes] score", problems)
+    amount = _optional_ident(attrs.get("amount"), "[attributes] amount", problems)
+    key_rate, lost = _check_review(s["review"], stages, outcomes, problems)
+    sources = _check_sources(s["source"], problems)
+    if problems:
+        return None, list(problems)
     return FunnelConfig(
         stages=stages,
         outcomes=outcomes,
         timezone=tz,
-        skipped_stages=rule,
+        skipped_stages=str(funnel["skipped_stages"]),
         conversion_window_days=int(funnel.get("conversion_window_days", 0)),
         min_sample=int(funnel.get("min_sample", 30)),
         delimiter=str(inp["delimiter"]),
@@ -186,19 +251,130 @@ def _build(defaults: dict, user: dict, source: str) -> FunnelConfig:
         columns=columns,
         labels=labels,
         segments=segments,
-        numeric_attributes=tuple(_ident(str(c), "numeric attribute", source) for c in attrs.get("numeric", [])),
-        score_column=attrs.get("score") or None,
-        amount_column=attrs.get("amount") or None,
-        reasons={str(k): str(v) for k, v in section("reasons").items()},
+        numeric_attributes=numeric,
+        score_column=score,
+        amount_column=amount,
+        reasons={str(k): str(v) for k, v in s["reasons"].items()},
         sla_days=sla,
         source=source,
-        sources={str(k): dict(v) for k, v in sources.items()},
-    )
+        sources=sources,
+        key_rate=key_rate,
+        lost_outcomes=lost,
+    ), []
 
 
-def _ident(name: str, what: str, source: str) -> str:
+def _check_stages(funnel: dict, problems: _Problems) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    stages = tuple(_ident(str(s), "stage", problems) for s in _list(funnel.get("stages"), "[funnel] stages", problems))
+    outcomes = tuple(_ident(str(s), "outcome", problems) for s in _list(funnel.get("outcomes"), "[funnel] outcomes", problems))
+    if len(stages) < 2:
+        problems.add(f"must list at least two funnel stages in [funnel] stages (where leads enter and the win); found {len(stages)}.")
+    if len(set(stages)) != len(stages) or len(set(outcomes)) != len(outcomes) or set(stages) & set(outcomes):
+        problems.add("names a stage twice across [funnel] stages and outcomes.")
+    return stages, outcomes
+
+
+def _check_labels(section: dict, stages: tuple, outcomes: tuple, problems: _Problems) -> dict[str, str]:
+    labels = {str(k): str(v) for k, v in section.items()}
+    for label, target in labels.items():
+        if target not in stages + outcomes:
+            problems.add(
+                f"maps label '{label}' to '{target}', which is not a stage or outcome "
+                f"(expected one of {', '.join(stages + outcomes)})."
+            )
+    return labels
+
+
+def _check_scalars(funnel: dict, inp: dict, problems: _Problems) -> str:
+    tz = str(funnel.get("timezone", "UTC"))
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.add(f"has unknown time zone '{tz}'; expected an IANA name such as 'Europe/Berlin'.")
+    rule = str(funnel.get("skipped_stages"))
+    if rule not in ("count", "strict"):
+        problems.add(f"has skipped_stages = '{rule}'; expected 'count' or 'strict'.")
+    for key, low in (("conversion_window_days", 0), ("min_sample", 1)):
+        if not isinstance(funnel.get(key), int) or isinstance(funnel.get(key), bool) or funnel[key] < low:
+            problems.add(f"has [funnel] {key} = {funnel.get(key)!r}; expected a whole number of at least {low}.")
+    value = inp.get("max_future_days")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        problems.add(f"has [input] max_future_days = {value!r}; expected a whole number of days, 0 or more.")
+    try:
+        date.fromisoformat(str(inp.get("min_date")))
+    except ValueError:
+        problems.add(f"has min_date = '{inp.get('min_date')}'; expected a date like 1990-01-01.")
+    for key in ("delimiter", "quote"):
+        if len(str(inp.get(key))) != 1:
+            problems.add(f"has [input] {key} = '{inp.get(key)}'; expected a single character.")
+    return tz
+
+
+def _check_sla(section: dict, stages: tuple, problems: _Problems) -> dict[str, float]:
+    sla = {}
+    for stage, days in section.items():
+        if str(stage) not in stages or not isinstance(days, (int, float)) or isinstance(days, bool) or days <= 0:
+            problems.add(f"has [sla_days] {stage} = {days!r}; expected a funnel stage and a positive number of days.")
+        else:
+            sla[str(stage)] = float(days)
+    return sla
+
+
+def _check_review(section: dict, stages: tuple, outcomes: tuple, problems: _Problems) -> tuple[KeyRate | None, tuple[str, ...] | None]:
+    unknown = sorted(set(section) - {"key_rate", "lost"})
+    if unknown:
+        problems.add(f"has [review] {unknown[0]}; expected key_rate or lost.")
+    key_rate = None
+    spec = section.get("key_rate")
+    if spec is not None:
+        if not isinstance(spec, dict) or set(spec) - {"from", "to", "name"} or not {"from", "to"} <= set(spec):
+            problems.add('has a [review] key_rate that is not { from = "STAGE", to = "STAGE", name = "..." }.')
+        elif spec["from"] not in stages or spec["to"] not in stages or stages.index(spec["from"]) >= stages.index(spec["to"]):
+            problems.add(
+                f"has [review] key_rate from '{spec['from']}' to '{spec['to']}'; expected two funnel stages, "
+                f"the second later ({', '.join(stages)})."
+            )
+        else:
+            name = str(spec.get("name") or default_name(spec["from"], spec["to"]))
+            key_rate = KeyRate(spec["from"], spec["to"], name)
+    lost = None
+    if "lost" in section:
+        lost = tuple(str(o) for o in _list(section["lost"], "[review] lost", problems))
+        for o in lost:
+            if o not in outcomes:
+                problems.add(f"has [review] lost = '{o}', which is not an outcome (expected some of {', '.join(outcomes) or 'none'}).")
+    return key_rate, lost
+
+
+def default_name(from_stage: str, to_stage: str) -> str:
+    return f"{stage_label(from_stage)} → {stage_label(to_stage)} rate"
+
+
+def _check_sources(sources, problems: _Problems) -> dict[str, dict]:
+    if not isinstance(sources, dict):
+        problems.add(f"has source = {sources!r}; expected tables such as [source.wide].")
+        return {}
+    for name, options in sources.items():
+        if not isinstance(options, dict):
+            problems.add(f"has source = {options!r}; expected a table such as [source.{name}].")
+    return {str(k): dict(v) for k, v in sources.items() if isinstance(v, dict)}
+
+
+def _list(value, what: str, problems: _Problems) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.add(f"has {what} = {value!r}; expected a list such as [\"a\", \"b\"].")
+        return []
+    return value
+
+
+def _ident(name: str, what: str, problems: _Problems) -> str:
     if not _IDENTIFIER.match(name):
-        raise UserError(
-            f"config '{source}' has {what} '{name}'; expected lower-case letters, digits and underscores."
-        )
+        problems.add(f"has {what} '{name}'; expected lower-case letters, digits and underscores.")
     return name
+
+
+def _optional_ident(value, what: str, problems: _Problems) -> str | None:
+    if value in (None, ""):
+        return None
+    return _ident(str(value), what, problems)

@@ -1,10 +1,11 @@
-"""funnel.toml mistakes are one-sentence errors naming the file, never a traceback later."""
+"""funnel.toml: mistakes are one-sentence errors naming the file, never a traceback later; a file
+with its own funnel takes nothing of the demo's; the review's rates come from the file or the stages."""
 
 from __future__ import annotations
 
 import pytest
 
-from funnelboard.core.config import load_config
+from funnelboard.core.config import KeyRate, check_config, load_config
 from funnelboard.core.errors import UserError
 from tests.conftest import write
 
@@ -12,9 +13,18 @@ from tests.conftest import write
 @pytest.mark.parametrize(
     ("toml", "says"),
     [
-        ('[funnel]\nstages = ["mql", "won"]\n', "at least three funnel stages"),
+        ('[funnel]\nstages = ["won"]\n', "at least two funnel stages"),
         ('[funnel]\nstages = ["lead", "mql", "lead"]\n', "names a stage twice"),
         ('[funnel]\nskipped_stages = "sometimes"\n', "expected 'count' or 'strict'"),
+        ('[funnel]\nconversion_window_days = "90"\n', "conversion_window_days = '90'; expected a whole number"),
+        ('[input]\nmax_future_days = "1; drop table x"\n', "max_future_days = '1; drop table x'"),
+        ('[attributes]\namount = "x\\" varchar; COPY (SELECT 1) TO \'pwned.csv\'; --"\n', "[attributes] amount"),
+        ('[attributes]\nscore = "Lead Score"\n', "[attributes] score 'Lead Score'"),
+        ('[review]\nkey_rate = { from = "sql", to = "mql" }\n', "the second later"),
+        ('[review]\nkey_rate = "sql"\n', "is not { from"),
+        ('[review]\nlost = ["gone"]\n', "lost = 'gone', which is not an outcome"),
+        ('[review]\nwin = 1\n', "has [review] win"),
+        ('[sla_days]\nmql = "ten"\n', "[sla_days] mql = 'ten'"),
     ],
 )
 def test_a_bad_config_is_one_sentence(tmp_path, toml, says):
@@ -24,3 +34,49 @@ def test_a_bad_config_is_one_sentence(tmp_path, toml, says):
     message = str(err.value)
     assert says in message and str(path) in message and "\n" not in message
 
+
+def test_a_funnel_of_its_own_takes_nothing_of_the_demo_funnel(tmp_path):
+    """Its own stages and no [labels]: no "maps label 'sales qualified' to 'sql'" from the demo map."""
+    path = write(tmp_path / "funnel.toml", '[funnel]\nstages = ["new", "qualified", "demo", "closed_won"]\noutcomes = ["closed_lost"]\n')
+    config = load_config(path)
+    assert config.stages == ("new", "qualified", "demo", "closed_won")
+    assert config.labels == {} and config.reasons == {} and config.sla_days == {} and config.segments == {}
+    assert config.score_column is None and config.amount_column is None and config.numeric_attributes == ()
+    assert config.timezone == "UTC" and config.min_sample == 30  # scalars still default key by key
+    assert config.review_rate == KeyRate("new", "qualified", "New → Qualified rate")
+    assert config.lost == ()  # no outcome named "lost": the win rate has no losses to count until [review] lost says
+
+
+def test_a_file_without_its_own_stages_keeps_the_default_funnel(tmp_path):
+    path = write(tmp_path / "funnel.toml", '[labels]\n"Closed Won" = "won"\n')
+    config = load_config(path)
+    assert config.stages[-1] == "won" and config.labels == {"Closed Won": "won"}  # the section it wrote, whole
+    assert config.reasons and config.segments  # the sections it did not write
+    assert config.review_rate == KeyRate("mql", "sql", "SQL rate") and config.lost == ("lost",)
+
+
+def test_two_stages_and_a_named_key_rate(tmp_path):
+    path = write(
+        tmp_path / "funnel.toml",
+        '[funnel]\nstages = ["mql", "won"]\noutcomes = ["lost", "junk"]\n\n'
+        '[review]\nkey_rate = { from = "mql", to = "won", name = "Close rate" }\nlost = ["lost", "junk"]\n',
+    )
+    config = load_config(path)
+    assert config.review_rate == KeyRate("mql", "won", "Close rate") and config.lost == ("lost", "junk")
+    again = type(config).from_json(config.to_json())
+    assert again == config and again.review_rate.name == "Close rate"
+
+
+def test_check_config_explains_every_problem(tmp_path):
+    path = write(
+        tmp_path / "funnel.toml",
+        '[funnel]\nstages = ["lead", "Sales Qualified"]\ntimezone = "Mars/Base"\n\n[labels]\n"x" = "nowhere"\n\n[extra]\n',
+    )
+    config, problems = check_config(path)
+    assert config is None and len(problems) == 4, problems
+    assert all(p.startswith(f"config '{path}' ") and p.endswith(".") and "\n" not in p for p in problems)
+    joined = " | ".join(problems)
+    for says in ("unknown section [extra]", "stage 'Sales Qualified'", "unknown time zone 'Mars/Base'", "maps label 'x' to 'nowhere'"):
+        assert says in joined
+    good = write(tmp_path / "good.toml", '[funnel]\nstages = ["a", "b"]\n')
+    assert check_config(good) == (load_config(good), [])
