@@ -119,14 +119,19 @@ def prepare(
     scratch = duckdb.connect()
     try:
         if adapter is None:
-            jobs = [Job(inspect(p, "events", config, scratch)) for p in events]
+            jobs = [_canonical_job(p, "events", config, scratch) for p in events]
         else:
             progress.note(f"translating {len(events)} file(s) with --source {source}")
             jobs = _translate(adapter, source, [Path(p) for p in events], config)
-        jobs += [Job(inspect(p, "leads", config, scratch)) for p in leads]
+        jobs += [_canonical_job(p, "leads", config, scratch) for p in leads]
     finally:
         scratch.close()
     return jobs
+
+
+def _canonical_job(path: Path, role: str, config: FunnelConfig, scratch: duckdb.DuckDBPyConnection) -> Job:
+    f = inspect(path, role, config, scratch)
+    return Job(f, notes=list(f.notes))
 
 
 def loaded_files(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], tuple[int, datetime]]:
@@ -356,12 +361,29 @@ def _load_one(
     file_id = con.execute("select coalesce(max(file_id), 0) + 1 from load_ledger").fetchall()[0][0]
     rejects = f"_rejects_{file_id}"
     target = _read_and_check(con, f, file_id, rejects, config, now, progress)
+    if f.role == "leads" and job.records is None:
+        _check_leads_dated(con, f)
     _quarantine(con, f, file_id, rejects, target, job)
     report = _store(con, f, file_id, target, job, progress)
     _record(con, f, file_id, load_id, report, job, config, now)
     for t in ("_incoming", "_dups", "_reject_lines", "_reject_offsets", rejects, f"{rejects}_scan", f"{rejects}_j"):
         con.execute(f"drop table if exists {t}")
     return report
+
+
+def _check_leads_dated(con: duckdb.DuckDBPyConnection, f: InputFile) -> None:
+    """Refuse a leads file that dates none of its leads: with no created_at and no event, a lead
+    would count in no cohort and no week (the dashboard would put it in a week of 1969)."""
+    good, dated = con.execute(
+        "select count(*), count(*) filter (where created_at is not null or lead_id in (select lead_id from raw_events)) "
+        "from _incoming where problem is null"
+    ).fetchall()[0]
+    if good and not dated:
+        raise UserError(
+            f"leads file '{f.path}' gives no date for any of its {good:,} leads: each needs a created_at "
+            "(when the lead was created, such as 2024-01-31) or events (lead_id, stage, entered_at) loaded with "
+            "or before it under the same lead_id."
+        )
 
 
 def _check_params(f: InputFile, config: FunnelConfig, now: datetime) -> dict:
@@ -609,7 +631,7 @@ def _record(
             "source_rows": job.source_rows,
             "ignored_n": report.rows_ignored if adapter and f.role == "events" else None,
             "ignored": json.dumps(job.ignored) if adapter and f.role == "events" else None,
-            "notes": json.dumps(job.notes) if adapter and job.notes else None,
+            "notes": json.dumps(job.notes) if job.notes else None,
             "file_id": file_id,
             "load_id": load_id,
             "role": f.role,

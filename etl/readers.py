@@ -35,6 +35,10 @@ FORMATS = {
 RESERVED = {"load_id", "file_id", "source_line", "stage_label", "_line", "_raw"}
 _NOT_IDENT = re.compile(r"[^a-z0-9]+")
 _HEAD_BYTES = 1 << 16
+# A column with no name in the header (a trailing delimiter) is read under this name and never
+# becomes an attribute; column_name() never makes a name that starts with an underscore.
+UNNAMED = "_unnamed"
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,12 @@ class InputFile:
     json_keys: tuple[str, ...] = field(default=())
     relation: str = ""  # fmt "arrow": the registered relation holding an adapter's records
     has_raw: bool = False  # fmt "arrow": the relation has a `_raw` column
+    notes: tuple[str, ...] = ()  # what the checks accepted and the user should know (an unnamed empty column)
 
     @property
     def attributes(self) -> tuple[str, ...]:
         core = set(REQUIRED_EVENT_COLUMNS) | {"reason", "created_at"}
-        return tuple(n for n in self.names if n not in core)
+        return tuple(n for n in self.names if n not in core and not n.startswith(UNNAMED))
 
     def column(self, name: str) -> str | None:
         """The positional SQL name (c3) of a warehouse column, or None when the file lacks it."""
@@ -103,9 +108,11 @@ def inspect(path: Path, role: str, config: FunnelConfig, con) -> InputFile:
     size = path.stat().st_size
     if size == 0:
         raise UserError(f"{what} '{path}' is empty: expected a header row and at least one data row.")
+    notes: tuple[str, ...] = ()
     if fmt == "csv":
         delimiter = "\t" if ".tsv" in path.name.lower() else config.delimiter
-        header, has_data = _csv_header(path, compression, delimiter, config, what)
+        header, has_data, first_row = _csv_header(path, compression, delimiter, config, what)
+        header, notes = unnamed_columns(path, header, first_row, what)
         json_keys: tuple[str, ...] = ()
     elif fmt == "jsonl":
         delimiter = config.delimiter
@@ -118,7 +125,7 @@ def inspect(path: Path, role: str, config: FunnelConfig, con) -> InputFile:
     if not has_data:
         raise UserError(f"{what} '{path}' has no data rows: expected at least one row after the header.")
     names = _map_columns(path, header, role, config, what)
-    return InputFile(
+    f = InputFile(
         path=path.resolve(),
         role=role,
         fmt=fmt,
@@ -131,7 +138,11 @@ def inspect(path: Path, role: str, config: FunnelConfig, con) -> InputFile:
         quote=config.quote,
         encoding=config.encoding,
         json_keys=json_keys,
+        notes=notes,
     )
+    if any(n.startswith(UNNAMED) for n in names):
+        _check_unnamed_empty(f, con, what)
+    return f
 
 
 def _open_head(path: Path, compression: str | None, what: str) -> bytes:
@@ -163,8 +174,89 @@ def _csv_header(path: Path, compression: str | None, delimiter: str, config: Fun
         raise UserError(f"{what} '{path}' has a header row that is not valid {config.encoding}: expected {config.encoding} CSV text.") from None
     if not text.strip():
         raise UserError(f"{what} '{path}' is empty: expected a header row and at least one data row.")
-    header = next(csv.reader(io.StringIO(text), delimiter=delimiter, quotechar=config.quote, strict=True))
-    return [h.strip() for h in header], bool(rest.strip())
+    header = parse_header(path, text, delimiter, config.quote, what)
+    first_row = None
+    for line in rest.split(b"\n"):
+        if line.strip():
+            try:
+                first_row = next(csv.reader([line.decode(config.encoding.replace("latin-1", "latin_1"), errors="replace").rstrip("\r")],
+                                            delimiter=delimiter, quotechar=config.quote))
+            except csv.Error:
+                first_row = None
+            break
+    return header, bool(rest.strip()), first_row
+
+
+def parse_header(path: Path, text: str, delimiter: str, quote: str, what: str) -> list[str]:
+    """The column names of a CSV header line; a UserError naming the delimiter when the file uses another one.
+
+    A semicolon- or tab-separated export read as comma-separated has its whole header in one field
+    (or, when the names are quoted, a header the CSV parser refuses): say so, and how to set it.
+    """
+    try:
+        fields = next(csv.reader(io.StringIO(text), delimiter=delimiter, quotechar=quote, strict=True))
+    except (csv.Error, StopIteration) as exc:
+        _wrong_delimiter(path, text, delimiter, what)
+        raise UserError(f"{what} '{path}' has a header row that cannot be read as CSV ({exc}): "
+                        f"expected column names separated by {SEPARATORS.get(delimiter, repr(delimiter))}s.") from None
+    if len(fields) == 1:
+        _wrong_delimiter(path, fields[0], delimiter, what)
+    return [h.strip() for h in fields]
+
+
+def _wrong_delimiter(path: Path, text: str, delimiter: str, what: str) -> None:
+    """UserError when `text` (a header read as one field) holds another separator than `delimiter`."""
+    found = [d for d in SEPARATORS if d != delimiter and d in text]
+    if not found:
+        return
+    sep = max(found, key=text.count)
+    toml = '"\\t"' if sep == "\t" else f'"{sep}"'
+    fix = f"set delimiter = {toml} under [input] in funnel.toml"
+    if path.name.lower().endswith((".tsv", ".tsv.gz")):
+        fix = "rename it to .csv (a .tsv file is always read as tab-separated)" + ("" if sep == "," else f" and {fix}")
+    shown = (text if len(text) <= 60 else text[:57] + "...").replace("\t", "\\t")
+    raise UserError(
+        f"{what} '{path}' has its whole header in one column ('{shown}'): it looks {SEPARATORS[sep]}-separated, "
+        f"but it was read as {SEPARATORS.get(delimiter, repr(delimiter))}-separated; {fix}."
+    )
+
+
+def unnamed_columns(path: Path, header: list[str], first_row: list[str] | None, what: str) -> tuple[list[str], tuple[str, ...]]:
+    """The header with each column that has no name (a trailing delimiter) named `_unnamed<i>`, and a note.
+
+    When the data rows lack the trailing unnamed columns (only the header ends in a delimiter), they
+    are dropped from the header instead. The columns kept must be empty in every row (checked by
+    the reader), else the file is refused.
+    """
+    unnamed = [i for i, h in enumerate(header) if not h]
+    if not unnamed:
+        return header, ()
+    named = [i for i, h in enumerate(header) if h]
+    if not named:
+        raise UserError(f"{what} '{path}' has a header row with no column names: expected names such as lead_id.")
+    last_named = named[-1]
+    if first_row is not None and len(first_row) == last_named + 1 and all(i > last_named for i in unnamed):
+        header = header[: last_named + 1]
+    else:
+        header = [h or f"{UNNAMED}{i}" for i, h in enumerate(header)]
+    columns = ", ".join(str(i + 1) for i in unnamed)
+    note = (f"'{path.name}' has {'a column' if len(unnamed) == 1 else 'columns'} with no name in its header "
+            f"(column {columns}, such as a trailing delimiter makes); it holds no values and was not read.")
+    return header, (note,)
+
+
+def _check_unnamed_empty(f: InputFile, con, what: str) -> None:
+    """UserError when a column with no name holds a value in some row: it cannot be named, so it cannot be read."""
+    sql, params = source_sql(f, "_unnamed_rejects")
+    for i, name in enumerate(f.names):
+        if not name.startswith(UNNAMED):
+            continue
+        found = con.execute(f"select c{i} from ({sql}) where trim(c{i}) <> '' limit 1", params).fetchall()
+        if found:
+            raise UserError(
+                f"{what} '{f.path}' has a column with no name (column {i + 1}) that holds values ('{found[0][0][:40]}' "
+                "is one): name that column in the header, or delete it."
+            )
 
 
 def _jsonl_keys(path: Path, compression: str | None, con, what: str):
@@ -193,7 +285,7 @@ def _map_columns(path: Path, header: list[str], role: str, config: FunnelConfig,
     names: list[str] = []
     for raw in header:
         key = raw.strip().lower()
-        name = renames.get(key) or column_name(raw)
+        name = raw if raw.startswith(UNNAMED) else renames.get(key) or column_name(raw)
         if not name:
             raise UserError(f"{what} '{path}' has a column with an empty name: expected a name for every column.")
         if name in RESERVED:

@@ -126,7 +126,7 @@ import pyarrow as pa
 
 from funnelboard.core.config import FunnelConfig, normalise_label
 from funnelboard.core.errors import UserError
-from funnelboard.etl.readers import RESERVED, column_name
+from funnelboard.etl.readers import RESERVED, column_name, parse_header
 
 EVENT_COLUMNS = ("lead_id", "stage", "entered_at")
 LEAD_COLUMNS = ("lead_id",)
@@ -245,6 +245,7 @@ class SourceTable:
     path: Path
     header: tuple[str, ...]
     rows: list[tuple[int, dict[str, str], str]]  # (line, {header: value}, raw text)
+    delimiter: str = ","  # the delimiter a CSV file was read with
 
     def column(self, name: str) -> str | None:
         """The header as written that matches `name` ignoring case and surrounding spaces."""
@@ -350,9 +351,16 @@ def _read_csv(path: Path, config: FunnelConfig, delimiter: str, translation: Tra
         header_text = physical[0].decode(encoding).rstrip("\r")
     except (UnicodeDecodeError, LookupError):
         raise UserError(f"{what} '{path}' has a header row that is not valid {config.encoding}.") from None
-    header = tuple(h.strip() for h in next(csv.reader([header_text], delimiter=delimiter, quotechar=config.quote, strict=True)))
+    full = parse_header(path, header_text, delimiter, config.quote, what)
+    header = tuple(h for h in full if h)
+    if not header:
+        raise UserError(f"{what} '{path}' has a header row with no column names: expected the export's column names.")
     if len(set(h.lower() for h in header)) != len(header):
         raise UserError(f"{what} '{path}' has two columns with the same name: expected unique column names.")
+    fields_of = _field_picker(path, full, what)
+    if len(header) < len(full):
+        translation.notes.append(f"'{path.name}' has a column with no name in its header (such as a trailing delimiter "
+                                 "makes); it holds no values and was not read.")
 
     rows: list[tuple[int, dict[str, str], str]] = []
     i = 1  # index into physical lines (0 = header)
@@ -384,12 +392,37 @@ def _read_csv(path: Path, config: FunnelConfig, delimiter: str, translation: Tra
         except csv.Error as exc:
             translation.reject(key, line_no, "malformed_csv", f"the row cannot be parsed as CSV: {exc}", text)
             continue
-        if len(fields) != len(header):
+        values = fields_of(fields, line_no)
+        if values is None:
             translation.reject(key, line_no, "wrong_column_count",
-                               f"expected {len(header)} fields, found {len(fields)}", text)
+                               f"expected {len(full)} fields, found {len(fields)}", text)
             continue
-        rows.append((line_no, dict(zip(header, fields)), text))
-    return SourceTable(path, header, rows)
+        rows.append((line_no, dict(zip(header, values)), text))
+    return SourceTable(path, header, rows, delimiter)
+
+
+def _field_picker(path: Path, full: list[str], what: str) -> Callable[[list[str], int], list[str] | None]:
+    """A function giving a row's values for the named columns (None: wrong field count).
+
+    A column with no name (a trailing delimiter in the header) must be empty in every row: a value
+    there cannot be read under any name, so it stops the load. Rows may also lack trailing unnamed
+    columns altogether (only the header ends in a delimiter).
+    """
+    named = [i for i, h in enumerate(full) if h]
+    if len(named) == len(full):
+        return lambda fields, line: fields if len(fields) == len(full) else None
+    shortest = named[-1] + 1
+
+    def pick(fields: list[str], line: int) -> list[str] | None:
+        if len(fields) not in (len(full), shortest):
+            return None
+        for i in range(len(fields)):
+            if not full[i] and fields[i].strip():
+                raise UserError(f"{what} '{path}' has a column with no name (column {i + 1}) that holds a value on line "
+                                f"{line} ('{fields[i].strip()[:40]}'): name that column in the header, or delete it.")
+        return [fields[i] for i in named]
+
+    return pick
 
 
 # -- [source.NAME] options and side files ----------------------------------------------------------

@@ -15,13 +15,21 @@ Reads, in any mix and order (each file's kind is told by its content, not its na
 * Pipeline definitions as the API returns them (GET /crm/v3/pipelines/deals, or the legacy
   crm-pipelines/v1 shape): the stage id -> label map. Also `[source.hubspot] pipelines = FILE`.
 
+* Deal-contact associations: a v4 (or v3) associations batch read, the `associations` of v3 objects
+  and legacy v1 deals, or the deal export's `Associated Contact IDs` column.
+
 Deal stages are ids (`appointmentscheduled`, `152118301`); the adapter writes their labels
 ("Appointment Scheduled"), and `[labels]` maps labels to canonical stages. Lifecycle stages and
 lead statuses are written with HubSpot's display labels ("Marketing Qualified Lead", "Unqualified").
+
+Deals and contacts are different records whose numeric ids may be equal, so every journey id names
+its object (`deal:9001`, `contact:501`). A deal associated with a contact continues that contact's
+journey (one journey per buyer, as Salesforce's converted lead continues into its opportunity).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections import defaultdict
@@ -64,6 +72,21 @@ DEFAULT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 REASON_LABELS = {"closed_lost_reason": ("Closed Lost Reason",)}
 HISTORY_ID_COLUMNS = ("objectId", "object_id", "hs_object_id", "dealId", "deal_id", "contactId", "contact_id", "vid")
 WIDE_ID_COLUMNS = ("Record ID", "hs_object_id", "Deal ID", "dealId", "objectId", "id")
+
+# Deals and contacts are different records whose numeric ids may be equal: every record id is
+# written with its object, `deal:9001` or `contact:501`. What tells a record's object:
+KIND_OF_ID_COLUMN = {"dealid": "deal", "deal_id": "deal", "contactid": "contact", "contact_id": "contact", "vid": "contact"}
+TYPE_COLUMNS = ("objectType", "object_type", "objectTypeId", "object_type_id")
+KIND_OF_TYPE = {"deal": "deal", "deals": "deal", "0-3": "deal", "contact": "contact", "contacts": "contact", "0-1": "contact"}
+DEAL_PROPERTIES = {"dealstage", "dealname", "pipeline", "closed_lost_reason", "closed_won_reason", "closedate", "amount", "dealtype"}
+CONTACT_PROPERTIES = {"lifecyclestage", "hs_lead_status", "hs_lead_disqualification_reason", "email", "firstname", "lastname"}
+# Where deal-contact associations are read: a deal export's column of contact ids (";"-separated),
+# and the association type ids/names of the v4 and v3 associations APIs.
+ASSOCIATION_COLUMNS = ("Associated Contact IDs", "Associated Contact ID", "associated_contact_ids")
+ASSOCIATION_DEAL_COLUMNS = ("dealId", "deal_id", "Deal ID")  # a CSV of pairs: one deal and one contact per row
+ASSOCIATION_CONTACT_COLUMNS = ("contactId", "contact_id", "Contact ID", "vid")
+DEAL_TO_CONTACT = {3, "deal_to_contact"}
+CONTACT_TO_DEAL = {4, "contact_to_deal"}
 
 # HubSpot's built-in internal values and their display labels.
 DEFAULT_PIPELINE = {
@@ -149,71 +172,59 @@ class _Build(EventCollector):
     unknown_ids: int = 0  # dealstage ids nothing names
     has_definition: bool = False
     order: int = 0
+    contacts_of: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # deal -> associated contacts, in order
+    associations_given: bool = False
+    first_at: dict[str, datetime] = field(default_factory=dict)  # record -> its first stage entry
 
     def next_order(self) -> int:
         self.order += 1
         return self.order
 
+    def stage_event(self, obj: str, label: str, at: datetime, text: str, reason: str | None, attrs: dict[str, str | None],
+                    file: str, line: int, raw: str) -> None:
+        """One stage entry of a record (`deal:ID` or `contact:ID`), remembering when its journey starts."""
+        if obj not in self.first_at or at < self.first_at[obj]:
+            self.first_at[obj] = at
+        self.event(obj, label, text, reason, attrs, file, line, raw)
+
+    def associate(self, deal: str, contact: str) -> None:
+        """Record that a deal is associated with a contact (raw ids); the first association listed comes first."""
+        deal, contact = deal.strip(), contact.strip()
+        if deal and contact and f"contact:{contact}" not in self.contacts_of[f"deal:{deal}"]:
+            self.contacts_of[f"deal:{deal}"].append(f"contact:{contact}")
+
 
 def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Translation:
-    """Turn HubSpot exports (property history CSV or JSON, wide deal export, pipelines) into events."""
+    """Turn HubSpot exports (property history CSV or JSON, wide deal export, pipelines, associations) into events."""
     opts = parse_options(options, config)
     out = Translation()
     label_map = config.label_map()
     b = _Build(config, opts, out, {k for k, v in label_map.items() if v in config.outcomes})
-
-    documents: list[tuple[Path, object]] = []
-    tables: list[tuple[Path, SourceTable, str]] = []
     for path in opts.pipelines:
         doc = read_json(path, f"pipeline definition ({_SECTION} pipelines)", _API)
         b.has_definition = True
         if not _add_pipelines(b, doc):
             raise UserError(f"{_SECTION} pipelines file '{path}' is not a HubSpot pipeline definition: expected "
                             "{\"results\": [{\"id\", \"label\", \"stages\": [...]}]} as GET /crm/v3/pipelines/deals returns it.")
-    for path in paths:
-        if _is_json(path):
-            doc = read_json(path, "HubSpot export", _API)
-            if _add_pipelines(b, doc):
-                b.has_definition = True
-                stages = sum(len(p.get("stages") or []) for p in _pipeline_list(doc))
-                out.source_rows[file_key(path)] = stages
-                if stages:
-                    out.ignore(path, "pipeline_stage", stages)
-            else:
-                documents.append((path, doc))
-        else:
-            table = read_table(path, config, out, what="HubSpot export")
-            tables.append((path, table, _table_kind(table)))
+    documents, tables = _read_inputs(b, paths)
     b.stage_ids.update({k: (v, None) for k, v in opts.stage_labels.items()})
-
-    json_files = False
-    for path, doc in documents:
-        objects = _objects(doc)
-        if objects is None:
-            keys = ", ".join(sorted(doc)[:8]) if isinstance(doc, dict) else f"a list of {len(doc)} item(s)" if isinstance(doc, list) else type(doc).__name__
-            raise UserError(
-                f"HubSpot export '{path}' is neither a pipeline definition (results[].stages) nor deals or contacts "
-                f"with property history (results[].propertiesWithHistory, or legacy properties.*.versions): found {keys}."
-            )
-        if not objects:
-            raise UserError(f"HubSpot export '{path}' has no objects: expected at least one deal or contact.")
-        out.source_rows[file_key(path)] = len(objects)
+    for path, objects in documents:
         for position, obj in enumerate(objects, 1):
             _json_object(b, path, position, obj)
-        json_files = True
-    wide = False
     for path, table, kind in tables:
         if kind == "history":
             _history_table(b, path, table)
+        elif kind == "associations":
+            _association_table(b, path, table)
         else:
             _wide_table(b, path, table)
-            wide = True
     _history_events(b)
+    _join_journeys(b)
 
-    if json_files:
+    if documents:
         out.notes.append("In a HubSpot JSON payload a record's line is the position of its deal or contact in the file "
                          "(1 = the first object), not a line of text.")
-    if wide:
+    if any(kind == "wide" for _, _, kind in tables):
         out.notes.append("HubSpot's wide deal export keeps one 'Date entered' per stage: when a deal entered a stage more "
                          "than once only one of those entries is in it, so re-entries and loops are missing; "
                          "'Date exited' columns are not read.")
@@ -222,6 +233,45 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
                          f"pipelines JSON (GET /crm/v3/pipelines/deals) with the export, or map ids under {_SECTION} stage_labels.")
     out.events = b.events_table()
     return out
+
+
+def _read_inputs(b: _Build, paths: list[Path]) -> tuple[list[tuple[Path, list[dict]]], list[tuple[Path, SourceTable, str]]]:
+    """Read every file and tell its kind: pipelines and associations are taken in at once; objects and tables are returned."""
+    documents: list[tuple[Path, list[dict]]] = []
+    tables: list[tuple[Path, SourceTable, str]] = []
+    for path in paths:
+        if not _is_json(path):
+            table = read_table(path, b.config, b.out, what="HubSpot export")
+            tables.append((path, table, _table_kind(table)))
+            continue
+        doc = read_json(path, "HubSpot export", _API)
+        if _add_pipelines(b, doc):
+            b.has_definition = True
+            stages = sum(len(p.get("stages") or []) for p in _pipeline_list(doc))
+            b.out.source_rows[file_key(path)] = stages
+            if stages:
+                b.out.ignore(path, "pipeline_stage", stages)
+        elif (links := _association_items(doc)) is not None:
+            _add_associations(b, path, links)
+        else:
+            objects = _objects_of(path, doc)
+            b.out.source_rows[file_key(path)] = len(objects)
+            documents.append((path, objects))
+    return documents, tables
+
+
+def _objects_of(path: Path, doc: object) -> list[dict]:
+    """The deals or contacts of an objects document; UserError for a document of another kind or none."""
+    objects = _objects(doc)
+    if objects is None:
+        keys = ", ".join(sorted(doc)[:8]) if isinstance(doc, dict) else f"a list of {len(doc)} item(s)" if isinstance(doc, list) else type(doc).__name__
+        raise UserError(
+            f"HubSpot export '{path}' is neither a pipeline definition (results[].stages) nor deals or contacts "
+            f"with property history (results[].propertiesWithHistory, or legacy properties.*.versions): found {keys}."
+        )
+    if not objects:
+        raise UserError(f"HubSpot export '{path}' has no objects: expected at least one deal or contact.")
+    return objects
 
 
 # -- options ---------------------------------------------------------------------------------------
@@ -309,10 +359,20 @@ def _table_kind(table: SourceTable) -> str:
         return "history"
     if any(_entered_column(h) for h in table.header):
         return "wide"
+    if _pair_columns(table):
+        return "associations"
     raise UserError(
-        f"HubSpot export '{table.path}' is neither a property history (objectId, property, value, timestamp) nor a "
-        f"deal export with 'Date entered' or hs_v2_date_entered_* columns: found {', '.join(table.header)}."
+        f"HubSpot export '{table.path}' is neither a property history (objectId, property, value, timestamp), a "
+        f"deal export with 'Date entered' or hs_v2_date_entered_* columns, nor deal-contact pairs (dealId, contactId): "
+        f"found {', '.join(table.header)}."
     )
+
+
+def _pair_columns(table: SourceTable) -> tuple[str, str] | None:
+    """The (deal id, contact id) columns of a table of deal-contact associations, one pair per row."""
+    deal = next((h for h in (table.column(c) for c in ASSOCIATION_DEAL_COLUMNS) if h), None)
+    contact = next((h for h in (table.column(c) for c in ASSOCIATION_CONTACT_COLUMNS) if h), None)
+    return (deal, contact) if deal and contact else None
 
 
 def _entered_column(header: str) -> tuple[str, str] | None:
@@ -413,6 +473,7 @@ def _history_table(b: _Build, path: Path, table: SourceTable) -> None:
     """A long property-history export: one row per value a property took."""
     found = table.require(["property", "value", "timestamp"], "HubSpot property history")
     id_col = _id_column(table, b.options, HISTORY_ID_COLUMNS, "HubSpot property history")
+    kind_of = _history_kinds(table, id_col, found["property"])
     key = file_key(path)
     tz = ZoneInfo(b.config.timezone)
     for line, values, raw in table.rows:
@@ -430,8 +491,43 @@ def _history_table(b: _Build, path: Path, table: SourceTable) -> None:
         if at is None:
             b.out.reject(key, line, text, _TIME_DETAIL[text].format(col=found["timestamp"], value=stamp.strip()), raw)
             continue
-        entry = _Entry(obj, prop, values[found["value"]].strip(), at, text, key, line, raw, b.next_order())
+        first, *others = kind_of(values, prop, obj)
+        entry = _Entry(f"{first}:{obj}", prop, values[found["value"]].strip(), at, text, key, line, raw, b.next_order())
         _add_entry(b, role, entry)
+        for kind in others:  # a reason or attribute of an id a deal and a contact share in this file: both get it
+            other = dataclasses.replace(entry, obj=f"{kind}:{obj}")
+            if role == "reason":
+                b.reasons[other.obj].append(other)
+            elif role.startswith("attr:"):
+                _add_entry_attribute(b, role, other)
+
+
+def _history_kinds(table: SourceTable, id_col: str, prop_col: str):
+    """A function telling the object(s) of a history row: deal or contact.
+
+    In order: an objectType column; an id column named for its object (dealId, contactId, vid); a
+    property only deals or only contacts have (dealstage, lifecyclestage, ...); else the objects the
+    id's other rows show (a record whose object nothing tells is a deal).
+    """
+    type_col = next((h for h in (table.column(c) for c in TYPE_COLUMNS) if h), None)
+    fixed = KIND_OF_ID_COLUMN.get(id_col.strip().lower())
+    seen: dict[str, set[str]] = defaultdict(set)
+    for _, values, _ in table.rows:
+        prop = values[prop_col].strip()
+        kind = "deal" if prop in DEAL_PROPERTIES else "contact" if prop in CONTACT_PROPERTIES else None
+        if kind:
+            seen[values[id_col].strip()].add(kind)
+
+    def kind_of(values: dict[str, str], prop: str, obj: str) -> list[str]:
+        if type_col and (kind := KIND_OF_TYPE.get(values[type_col].strip().lower())):
+            return [kind]
+        if fixed:
+            return [fixed]
+        if prop in DEAL_PROPERTIES or prop in CONTACT_PROPERTIES:
+            return ["deal" if prop in DEAL_PROPERTIES else "contact"]
+        return sorted(seen.get(obj) or {"deal"})
+
+    return kind_of
 
 
 def _add_entry(b: _Build, role: str, entry: _Entry) -> None:
@@ -455,13 +551,16 @@ def _json_object(b: _Build, path: Path, position: int, obj: dict) -> None:
     if obj.get("archived") is True or obj.get("isDeleted") is True:
         b.out.ignore(key, "archived")
         return
-    oid = next((str(obj[k]).strip() for k in ("id", "dealId", "vid", "objectId") if obj.get(k) not in (None, "")), "")
-    if not oid:
+    raw_id = next((str(obj[k]).strip() for k in ("id", "dealId", "vid", "objectId") if obj.get(k) not in (None, "")), "")
+    if not raw_id:
         b.out.reject(key, position, "missing_lead_id", "the object has no id, dealId or vid", raw_obj)
         return
     tz = ZoneInfo(b.config.timezone)
     history = obj.get("propertiesWithHistory") if isinstance(obj.get("propertiesWithHistory"), dict) else {}
     props = obj.get("properties") if isinstance(obj.get("properties"), dict) else {}
+    kind = _object_kind(obj, history, props)
+    oid = f"{kind}:{raw_id}"
+    _object_associations(b, kind, raw_id, obj.get("associations"))
     records_before = len(b.stages), len(b.out.rejected)
     for prop in dict.fromkeys([*history, *props]):
         role = _role(b, prop)
@@ -477,12 +576,12 @@ def _json_object(b: _Build, path: Path, position: int, obj: dict) -> None:
         for i, version in enumerate(versions or [], 1):
             if not isinstance(version, dict):
                 continue
-            raw = json.dumps({"id": oid, "property": prop, **version}, ensure_ascii=False)
+            raw = json.dumps({"id": raw_id, "property": prop, **version}, ensure_ascii=False)
             stamp = version.get("timestamp")
             at, text = _instant(stamp, tz)
             if at is None:
                 b.out.reject(key, position, text,
-                             f"{prop} history entry {i} of object {oid}: " + _TIME_DETAIL[text].format(col="timestamp", value=stamp), raw)
+                             f"{prop} history entry {i} of {kind} {raw_id}: " + _TIME_DETAIL[text].format(col="timestamp", value=stamp), raw)
                 continue
             value = "" if version.get("value") is None else str(version["value"]).strip()
             entry = _Entry(oid, prop, value, at, text, key, position, raw, b.next_order())
@@ -495,6 +594,41 @@ def _json_object(b: _Build, path: Path, position: int, obj: dict) -> None:
                 _add_entry_attribute(b, role, entry)
     if (len(b.stages), len(b.out.rejected)) == records_before:
         b.out.ignore(key, "no_stage_history")
+
+
+def _object_kind(obj: dict, history: dict, props: dict) -> str:
+    """Whether an API object is a deal or a contact: its legacy id key, else the properties it has."""
+    if obj.get("dealId") not in (None, ""):
+        return "deal"
+    if obj.get("vid") not in (None, ""):
+        return "contact"
+    names = set(history) | set(props)
+    if names & DEAL_PROPERTIES:
+        return "deal"
+    if names & CONTACT_PROPERTIES:
+        return "contact"
+    associations = obj.get("associations") if isinstance(obj.get("associations"), dict) else {}
+    return "contact" if any(str(k).lower() in ("deals", "0-3") for k in associations) else "deal"
+
+
+def _object_associations(b: _Build, kind: str, raw_id: str, associations: object) -> None:
+    """The associations an API object carries: a v3 deal's contacts (or a contact's deals), a v1 deal's associatedVids."""
+    if not isinstance(associations, dict):
+        return
+    wanted = ("contacts", "contact", "0-1") if kind == "deal" else ("deals", "deal", "0-3")
+    for name, value in associations.items():
+        if str(name).lower() in wanted and isinstance(value, dict) and isinstance(value.get("results"), list):
+            b.associations_given = True
+            for to in value["results"]:
+                other = str(to.get("id", "") if isinstance(to, dict) else to)
+                if kind == "deal":
+                    b.associate(raw_id, other)
+                else:
+                    b.associate(other, raw_id)
+    if kind == "deal" and isinstance(associations.get("associatedVids"), list):
+        b.associations_given = True
+        for vid in associations["associatedVids"]:
+            b.associate(raw_id, str(vid))
 
 
 def _add_entry_attribute(b: _Build, role: str, entry: _Entry) -> None:
@@ -531,7 +665,7 @@ def _history_events(b: _Build) -> None:
                 # The reason is the value the reason property held while the record stayed in this exit.
                 held = [r for r in reasons if end is None or r.at < end]
                 reason = (held[-1].value or None) if held else None
-            b.event(obj, label, e.text, reason, attrs, e.file, e.line, e.raw)
+            b.stage_event(obj, label, e.at, e.text, reason, attrs, e.file, e.line, e.raw)
 
 
 def _object_attributes(b: _Build, obj: str) -> dict[str, str | None]:
@@ -567,6 +701,8 @@ def _wide_table(b: _Build, path: Path, table: SourceTable) -> None:
             stage_columns.append((header, _stage_label(b, "dealstage", kind[1]), kind[1]))
     reason_cols = [h for prop in b.options.reason_properties
                    for h in (table.column(c) for c in (prop, *REASON_LABELS.get(prop, ()))) if h is not None]
+    contacts_col = next((h for h in (table.column(c) for c in ASSOCIATION_COLUMNS) if h), None)
+    b.associations_given |= contacts_col is not None
     attr_cols = {name: next((h for h in (table.column(c) for c in cands) if h is not None), None)
                  for name, cands in b.options.attributes.items()}
     for line, values, raw in table.rows:
@@ -574,6 +710,9 @@ def _wide_table(b: _Build, path: Path, table: SourceTable) -> None:
         if not deal:
             b.out.reject(key, line, "missing_lead_id", f"{id_col} is empty", raw)
             continue
+        for contact in re.split(r"[;,]", values[contacts_col]) if contacts_col else ():
+            b.associate(deal, contact.strip())
+        deal = f"deal:{deal}"
         reason = next((values[h].strip() for h in reason_cols if values[h].strip()), None)
         attrs = {name: (values[h].strip() or None) if h else None for name, h in attr_cols.items()}
         if attrs.get("pipeline") in b.pipeline_labels:
@@ -595,6 +734,117 @@ def _wide_table(b: _Build, path: Path, table: SourceTable) -> None:
                 b.out.reject(key, line, text, _TIME_DETAIL[text].format(col=header, value=cell), raw)
                 continue
             label = _qualified(b, *found)
-            b.event(deal, label, text, reason if b.is_outcome(label) else None, attrs, key, line, raw)
+            b.stage_event(deal, label, at, text, reason if b.is_outcome(label) else None, attrs, key, line, raw)
         if not gave:
             b.out.ignore(key, "no_stage_dates")
+
+
+# -- associations: one journey per buyer -------------------------------------------------------------
+
+
+def _association_items(doc: object) -> list[dict] | None:
+    """The items of an associations batch read (v4 or v3; one page or a list of pages), else None."""
+    pages = doc if isinstance(doc, list) else [doc]
+    if not pages or not all(isinstance(p, dict) and isinstance(p.get("results"), list) for p in pages):
+        return None
+    items = [i for p in pages for i in p["results"]]
+    if items and all(isinstance(i, dict) and isinstance(i.get("from"), dict) and isinstance(i.get("to"), list) for i in items):
+        return items
+    return None
+
+
+def _direction(to: object) -> str | None:
+    """'deal' when an association goes from a deal to a contact, 'contact' for the other way, None when it does not say."""
+    if not isinstance(to, dict):
+        return None
+    types = [to.get("type")] + [t.get("typeId", t.get("associationTypeId")) for t in to.get("associationTypes") or [] if isinstance(t, dict)]
+    if any(t in DEAL_TO_CONTACT for t in types):
+        return "deal"
+    if any(t in CONTACT_TO_DEAL for t in types):
+        return "contact"
+    return None
+
+
+def _add_associations(b: _Build, path: Path, items: list[dict]) -> None:
+    """A deal-contact associations file (POST /crm/v4/associations/deals/contacts/batch/read, or v3): each
+    item is one record and its associated records; every item is counted as ignored (`association`)."""
+    directions = {d for i in items for to in i["to"] if (d := _direction(to))}
+    if not directions:
+        raise UserError(
+            f"HubSpot associations file '{path}' does not say whether it links deals to contacts or contacts to deals: "
+            "expected association typeId 3 (deal to contact) or 4 (contact to deal), or type deal_to_contact, as "
+            "POST /crm/v4/associations/deals/contacts/batch/read returns."
+        )
+    for item in items:
+        start = str(item["from"].get("id", ""))
+        for to in item["to"]:
+            other = str(to.get("toObjectId", to.get("id", ""))) if isinstance(to, dict) else ""
+            if (_direction(to) or next(iter(directions))) == "deal":
+                b.associate(start, other)
+            else:
+                b.associate(other, start)
+    b.associations_given = True
+    b.out.source_rows[file_key(path)] = len(items)
+    b.out.ignore(path, "association", len(items))
+
+
+def _association_table(b: _Build, path: Path, table: SourceTable) -> None:
+    """A CSV of deal-contact pairs (dealId, contactId): each row associates one deal with one contact, in row order."""
+    deal_col, contact_col = _pair_columns(table)
+    b.associations_given = True
+    for line, values, raw in table.rows:
+        deal, contact = values[deal_col].strip(), values[contact_col].strip()
+        if not deal or not contact:
+            b.out.reject(path, line, "missing_lead_id", f"{deal_col if not deal else contact_col} is empty", raw)
+            continue
+        b.associate(deal, contact)
+        b.out.ignore(path, "association")
+
+
+def _join_journeys(b: _Build) -> None:
+    """Write each deal's stages under the contact it is associated with, so a buyer is one journey.
+
+    A deal joins the first associated contact (in the order the export lists them) that has stage
+    history in this load; a contact takes one deal, its earliest (by first stage entry); the other
+    deals, and deals with no associated contact here, stay journeys of their own under `deal:ID`.
+    """
+    journeys = set(b.first_at)
+    contacts = {j for j in journeys if j.startswith("contact:")}
+    deals = sorted((j for j in journeys if j.startswith("deal:")), key=lambda d: (b.first_at[d], d))
+    joined: dict[str, str] = {}
+    taken: set[str] = set()
+    several = busy = 0
+    for deal in deals:
+        listed = b.contacts_of.get(deal, [])
+        several += len(listed) > 1
+        found = [c for c in listed if c in contacts]
+        if found and found[0] in taken:
+            busy += 1
+        elif found:
+            joined[deal] = found[0]
+            taken.add(found[0])
+    for event in b.events:
+        event["lead_id"] = joined.get(event["lead_id"], event["lead_id"])
+    if deals and (contacts or b.associations_given):
+        _join_notes(b, len(deals), len(joined), several, busy)
+
+
+def _join_notes(b: _Build, deals: int, joined: int, several: int, busy: int) -> None:
+    if not b.associations_given:
+        b.out.notes.append(
+            f"Deals and contacts were given without their associations, so none of the {deals} deal(s) could join its "
+            "contact's journey: give the deals with associations=contacts (v3), the associations batch read (v4), or "
+            "the export's 'Associated Contact IDs' column, in the same command."
+        )
+        return
+    b.out.notes.append(
+        f"{joined} of {deals} deal(s) continue the journey of an associated contact (under its contact: id); "
+        f"{deals - joined} have no associated contact with stage history in this load and are journeys of their own (deal: id)."
+    )
+    if several:
+        b.out.notes.append(f"{several} deal(s) are associated with several contacts: each joins the first one listed that "
+                           "has stage history in this load.")
+    if busy:
+        b.out.notes.append(f"{busy} deal(s) are associated with a contact an earlier deal already continues: one journey per "
+                           "buyer, so they stay journeys of their own.")
+

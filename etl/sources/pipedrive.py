@@ -6,7 +6,8 @@ Reads, in any mix and order (each file's kind is told by its content):
   responses (one per deal) or a list of flow items. `dealChange` items with `field_key`
   `add_time` (creation), `stage_id` (a stage move), `status` (won, lost, reopened) and
   `lost_reason` are the history; times are UTC. Every other item (activities, notes, other
-  fields) is counted as ignored.
+  fields) is counted as ignored; every item of a deal whose last status is `deleted` is counted
+  as `deleted_deal`.
 * The deals CSV export (`Deal - ID`, `Deal - Stage`, `Deal - Status`, `Deal - Deal created`,
   `Deal - Won time`, `Deal - Lost time`[, `Deal - Lost reason`, `Deal - Last stage change`,
   `Deal - Pipeline`, `Deal - Owner`, ...]): only creation, current stage and won/lost time,
@@ -31,6 +32,7 @@ from funnelboard.core.errors import UserError
 from funnelboard.etl.sources.base import (
     ISO,
     EventCollector,
+    Rejection,
     SourceTable,
     Translation,
     check_option_keys,
@@ -119,6 +121,8 @@ class _Build(EventCollector):
     stage_pipeline: dict[str, str] = field(default_factory=dict)  # stage id -> pipeline name
     flow_names: dict[str, str] = field(default_factory=dict)  # stage id -> name, from additional_data
     changes: dict[str, list[_Change]] = field(default_factory=lambda: defaultdict(list))
+    # Flow items of a deal that are not part of its history: counted once the deal is known not to be deleted.
+    asides: dict[str, list[tuple[str, str, Rejection | None]]] = field(default_factory=lambda: defaultdict(list))
     rows: dict[str, _Row] = field(default_factory=dict)
     events: list[dict] = field(default_factory=list)
     event_attrs: list[str] = field(default_factory=list)
@@ -161,8 +165,8 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
             tables.append((path, table))
 
     for path, items in flows:
-        for position, item in enumerate(items, 1):
-            _flow_item(b, path, position, item)
+        for position, (item, deal) in enumerate(items, 1):
+            _flow_item(b, path, position, item, deal)
     partial: dict[str, SourceTable] = {}  # deals exports with rows read as partial history
     for path, table in tables:
         for line, values, raw in table.rows:
@@ -178,6 +182,8 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
                 partial[file_key(path)] = table
     for deal, changes in b.changes.items():
         _deal_flow(b, deal, changes)
+    for deal in list(b.asides):  # deals whose flow holds no change of their history: their items count as they are
+        _settle_asides(b, deal, deleted=False)
 
     if flows:
         out.notes.append("In a Pipedrive flow JSON a record's line is the position of its flow item in the file "
@@ -243,17 +249,21 @@ def _add_stages(b: _Build, doc: object) -> bool:
     return bool(stages)
 
 
-def _flow_items(doc: object, path: Path) -> list:
-    """The flow items of a flow document (one response, a list of responses, or a list of items)."""
+def _flow_items(doc: object, path: Path) -> list[tuple[dict, str | None]]:
+    """The flow items of a flow document (one response, a list of responses, or a list of items), each with
+    its deal: the deal its response is the flow of (GET /deals/{id}/flow is one deal's), else the item's own."""
     def is_response(d: object) -> bool:
         return isinstance(d, dict) and isinstance(d.get("data"), list)
 
     if is_response(doc):
-        items = doc["data"]
+        responses = [doc["data"]]
     elif isinstance(doc, list) and doc and all(is_response(d) for d in doc):
-        items = [i for d in doc for i in d["data"]]
+        responses = [d["data"] for d in doc]
+    elif isinstance(doc, list):
+        responses = [[i] for i in doc]  # bare items: each names its own deal
     else:
-        items = doc if isinstance(doc, list) else None
+        responses = None
+    items = [i for r in responses for i in r] if responses is not None else None
     if items is None or not all(isinstance(i, dict) and "object" in i for i in items):
         found = (f"keys {', '.join(sorted(doc)[:8])}" if isinstance(doc, dict) else
                  f"items with keys {', '.join(sorted(next((i for i in items or [] if isinstance(i, dict) and 'object' not in i), {}))[:6])}")
@@ -261,7 +271,20 @@ def _flow_items(doc: object, path: Path) -> list:
                         f"stages list (GET /stages: data[].name, pipeline_id): found {found}.")
     if not items:
         raise UserError(f"Pipedrive export '{path}' has no flow items: expected at least one.")
-    return items
+    return [(i, _item_deal(i) or shared) for r in responses for shared in [_response_deal(r)] for i in r]
+
+
+def _item_deal(item: dict) -> str | None:
+    """The deal a flow item names: `item_id` of a dealChange, `deal_id` of an activity, note, file or email."""
+    data = item.get("data") if isinstance(item.get("data"), dict) else {}
+    value = data.get("item_id") if item.get("object") == "dealChange" else data.get("deal_id")
+    return None if value in (None, "") else str(value).strip() or None
+
+
+def _response_deal(items: list[dict]) -> str | None:
+    """The deal a flow response is about, when its items name exactly one."""
+    deals = {d for i in items if (d := _item_deal(i))}
+    return next(iter(deals)) if len(deals) == 1 else None
 
 
 # -- timestamps and labels -----------------------------------------------------------------------
@@ -293,27 +316,28 @@ def _qualified(config: FunnelConfig, name: str, pipeline: str | None) -> str:
 # -- the deal flow -------------------------------------------------------------------------------
 
 
-def _flow_item(b: _Build, path: Path, position: int, item: dict) -> None:
-    """Sort one flow item into a deal's history, or count it as ignored, or reject it."""
+def _flow_item(b: _Build, path: Path, position: int, item: dict, deal: str | None) -> None:
+    """Sort one flow item into its deal's history, or set it aside as ignored (or rejected) until the
+    deal is known not to be deleted; an item of no known deal is counted at once."""
     key = file_key(path)
     data = item.get("data") if isinstance(item.get("data"), dict) else {}
     if item.get("object") != "dealChange":
-        b.out.ignore(key, "not_a_deal_change")
+        _aside(b, deal, key, "not_a_deal_change")
         return
     field_key = str(data.get("field_key") or "")
     attribute = any(field_key in cols for cols in b.options.attributes.values())
     if field_key not in ("add_time", "stage_id", "status", "lost_reason") and not attribute:
-        b.out.ignore(key, "other_field")
+        _aside(b, deal, key, "other_field")
         return
     raw = json.dumps(item, ensure_ascii=False)
-    deal = "" if data.get("item_id") is None else str(data["item_id"]).strip()
     if not deal:
         b.out.reject(key, position, "missing_lead_id", f"flow item {position} ({field_key}) has no item_id", raw)
         return
     stamp = data.get("log_time") or item.get("timestamp")
     at, text = _instant(stamp)
     if at is None:
-        b.out.reject(key, position, text, f"deal {deal} {field_key} change: " + _TIME_DETAIL[text].format(col="log_time", value=stamp), raw)
+        detail = f"deal {deal} {field_key} change: " + _TIME_DETAIL[text].format(col="log_time", value=stamp)
+        _aside(b, deal, key, text, Rejection(key, position, text, detail, raw))
         return
     old = None if data.get("old_value") is None else str(data["old_value"]).strip()
     new = None if data.get("new_value") is None else str(data["new_value"]).strip()
@@ -330,11 +354,32 @@ def _flow_item(b: _Build, path: Path, position: int, item: dict) -> None:
     b.changes[deal].append(_Change(deal, field_key, old, new, at, utc, key, position, raw, order))
 
 
+def _aside(b: _Build, deal: str | None, file: str, reason: str, rejection: Rejection | None = None) -> None:
+    """Count a flow item that is not part of its deal's history, once the deal is known not to be deleted."""
+    if deal is None:
+        b.out.ignore(file, reason)
+    else:
+        b.asides[deal].append((file, reason, rejection))
+
+
+def _settle_asides(b: _Build, deal: str, deleted: bool) -> None:
+    """Count the items set aside for a deal: all of a deleted deal's as `deleted_deal`, the others as they are."""
+    for file, reason, rejection in b.asides.pop(deal, []):
+        if deleted:
+            b.out.ignore(file, "deleted_deal")
+        elif rejection is not None:
+            b.out.rejected.append(rejection)
+        else:
+            b.out.ignore(file, reason)
+
+
 def _deal_flow(b: _Build, deal: str, changes: list[_Change]) -> None:
     """One deal's flow as events: creation in its first stage, each move, each win, loss and reopening."""
     changes.sort(key=lambda c: (c.at, c.order))
     statuses = [c for c in changes if c.key == "status"]
-    if statuses and statuses[-1].new == "deleted":
+    deleted = bool(statuses) and statuses[-1].new == "deleted"
+    _settle_asides(b, deal, deleted)
+    if deleted:
         for c in changes:
             b.out.ignore(c.file, "deleted_deal")
         return

@@ -304,3 +304,47 @@ def test_line_numbers_hold_across_row_groups_and_parallel_reads(tmp_path, db, co
     sample = rows(db, "select lead_id, source_line from raw_events where lead_id in ('L0', 'L123456', 'L399999', 'LLAST') order by source_line")
     assert sample == [("L0", 2), ("L123456", 123458), ("L399999", n + 1), ("LLAST", n + 4)]
     assert rows(db, "select count(*) from raw_events where source_line <> cast(substr(lead_id, 2) as bigint) + 2 and lead_id <> 'LLAST'") == [(0,)]
+
+
+# (case, leads file text, events file text or None, refused?)
+LEADS_DATES = [
+    ("no created_at and no events", "lead_id,industry\nL1,healthcare\nL2,retail\n", None, True),
+    ("created_at empty in every row", "lead_id,created_at,industry\nL1,,healthcare\nL2, ,retail\n", None, True),
+    ("no created_at, and no event has these ids", "lead_id,industry\nX1,healthcare\n", HEADER + "\n" + GOOD + "\n", True),
+    ("created_at dates the leads", "lead_id,created_at,industry\nL1,2023-12-30,healthcare\n", None, False),
+    ("events date the leads", "lead_id,industry\nL1,healthcare\n", HEADER + "\n" + GOOD + "\n", False),
+]
+
+
+@pytest.mark.parametrize("case,leads_text,events_text,refused", LEADS_DATES, ids=[c[0] for c in LEADS_DATES])
+def test_a_leads_file_that_dates_none_of_its_leads_is_refused(tmp_path, db, config, case, leads_text, events_text, refused):
+    leads = write(tmp_path / "leads.csv", leads_text)
+    events = [write(tmp_path / "e.csv", events_text)] if events_text else []
+    if not refused:
+        report = load_files(db, events, config, leads=[leads], now=NOW)
+        assert report.files[-1].rows_loaded == report.files[-1].rows_read
+        return
+    with pytest.raises(UserError) as err:
+        load_files(db, events, config, leads=[leads], now=NOW)
+    message = str(err.value)
+    assert f"leads file '{leads.resolve()}' gives no date for any of its" in message
+    assert "each needs a created_at" in message and "or events (lead_id, stage, entered_at)" in message
+    assert "\n" not in message and not db.exists()
+
+
+def test_a_leads_file_without_dates_may_add_attributes_to_leads_loaded_before(tmp_path, db, config):
+    load_files(db, [write(tmp_path / "e.csv", HEADER + "\n" + GOOD + "\n")], config, now=NOW)
+    leads = write(tmp_path / "leads.csv", "lead_id,industry\nL1,healthcare\n")
+    report = load_files(db, [], config, leads=[leads], now=NOW)
+    assert report.files[0].rows_loaded == 1
+    assert rows(db, "select lead_id, industry from raw_leads") == [("L1", "healthcare")]
+
+
+def test_a_header_ending_in_a_comma_is_noted_in_the_ledger(tmp_path, db, config):
+    src = write(tmp_path / "e.csv", HEADER + ",\n" + GOOD + ",\n")
+    (f,) = load_files(db, [src], config, now=NOW).files
+    assert (f.rows_read, f.rows_loaded) == (1, 1)
+    assert rows(db, "select notes from load_ledger") == [
+        ('["\'e.csv\' has a column with no name in its header (column 7, such as a trailing delimiter makes); '
+         'it holds no values and was not read."]',)]
+    assert "_unnamed6" not in [c[0] for c in rows(db, "describe raw_events")]

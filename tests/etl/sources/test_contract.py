@@ -152,3 +152,83 @@ def test_read_table_rejects_undecodable_rows(tmp_path, config):
     table = read_table(src, config, out)
     assert [r[0] for r in table.rows] == [3]
     assert [(r.line, r.reason) for r in out.rejected] == [(2, "invalid_encoding")]
+
+
+# -- the header: another delimiter, a column with no name ------------------------------------------------
+
+FIXTURES = Path(__file__).parents[2] / "fixtures"
+WIDE_OPTIONS = '[source.wide]\nid = "lead"\nstages = { mql = "mql_date" }\n'
+# (source, a file in the export's real shape, the config's [source] table)
+EXPORTS = [
+    ("canonical", None, ""),
+    ("wide", None, WIDE_OPTIONS),
+    ("salesforce", FIXTURES / "salesforce" / "OpportunityHistory.csv", ""),
+    ("hubspot", FIXTURES / "hubspot" / "deals_export.csv", ""),
+    ("pipedrive", FIXTURES / "pipedrive" / "deals_export.csv", ""),
+]
+
+
+def _export(tmp_path: Path, source: str, fixture: Path | None, delimiter: str) -> Path:
+    """The export rewritten with `delimiter`, as a spreadsheet saved in another locale writes it."""
+    import csv
+    import io
+
+    if fixture is None:
+        rows_ = [["lead_id", "stage", "entered_at"], ["L1", "mql", "2024-01-02"]] if source == "canonical" else [["lead", "mql_date"], ["L1", "2024-01-02"]]
+    else:
+        rows_ = list(csv.reader(io.StringIO(fixture.read_text("utf-8"))))
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, quoting=csv.QUOTE_ALL if fixture else csv.QUOTE_MINIMAL, lineterminator="\n").writerows(rows_)
+    return write(tmp_path / "export.csv", out.getvalue())
+
+
+@pytest.mark.parametrize("source,fixture,options", EXPORTS, ids=[e[0] for e in EXPORTS])
+@pytest.mark.parametrize("delimiter,name,toml", [(";", "semicolon", '";"'), ("\t", "tab", '"\\t"')], ids=["semicolon", "tab"])
+def test_every_source_names_the_delimiter_an_export_uses_and_honours_input_delimiter(tmp_path, source, fixture, options, delimiter, name, toml):
+    from funnelboard.core.config import load_config
+
+    src = _export(tmp_path, source, fixture, delimiter)
+    config = load_config(write(tmp_path / "funnel.toml", options))
+    with pytest.raises(UserError) as err:
+        load_files(tmp_path / "a.duckdb", [src], config, now=NOW, source=source)
+    message = str(err.value)
+    assert f"'{src}' has its whole header in one column" in message
+    assert f"it looks {name}-separated, but it was read as comma-separated; set delimiter = {toml} under [input] in funnel.toml." in message
+    assert "\n" not in message
+    config = load_config(write(tmp_path / "funnel.toml", f"[input]\ndelimiter = {toml}\n" + options))
+    report = load_files(tmp_path / "b.duckdb", [src], config, now=NOW, source=source)
+    assert report.files[0].rows_loaded > 0
+
+
+@pytest.mark.parametrize("source,fixture,options", EXPORTS, ids=[e[0] for e in EXPORTS])
+def test_every_source_reads_a_header_that_ends_in_a_comma(tmp_path, source, fixture, options):
+    from funnelboard.core.config import load_config
+
+    config = load_config(write(tmp_path / "funnel.toml", options))
+    plain = _export(tmp_path, source, fixture, ",")
+    lines = plain.read_text().splitlines()
+    src = write(tmp_path / "trailing.csv", "\n".join([lines[0] + ","] + [line + "," for line in lines[1:]]) + "\n")
+    expected = load_files(tmp_path / "a.duckdb", [plain], config, now=NOW, source=source).files[0]
+    got = load_files(tmp_path / "b.duckdb", [src], config, now=NOW, source=source).files[0]
+    assert (got.rows_read, got.rows_loaded, got.rows_quarantined) == (expected.rows_read, expected.rows_loaded, expected.rows_quarantined)
+    assert any("has a column with no name in its header" in n for n in got.notes)
+    bad = write(tmp_path / "bad.csv", "\n".join([lines[0] + ",", lines[1] + ",surprise"] + [line + "," for line in lines[2:]]) + "\n")
+    with pytest.raises(UserError, match=r"has a column with no name \(column \d+\) that holds .*'surprise'.*name that column in the header, or delete it\."):
+        load_files(tmp_path / "c.duckdb", [bad], config, now=NOW, source=source)
+
+
+TRAILING_CASES = [
+    ("trailing comma in the header and every row", "a,b,\n1,x,\n2,y,\n", [(2, "1"), (3, "2")], []),
+    ("trailing comma in the header only", "a,b,\n1,x\n2,y\n", [(2, "1"), (3, "2")], []),
+    ("a row with too many fields is still wrong", "a,b,\n1,x,,\n2,y,\n", [(3, "2")], [(2, "wrong_column_count")]),
+]
+
+
+@pytest.mark.parametrize("case,text,expected,rejected", TRAILING_CASES, ids=[c[0] for c in TRAILING_CASES])
+def test_read_table_drops_an_empty_unnamed_column(tmp_path, config, case, text, expected, rejected):
+    out = Translation(events=pa.table({}))
+    table = read_table(write(tmp_path / "x.csv", text), config, out)
+    assert table.header == ("a", "b")
+    assert [(line, row["a"]) for line, row, _ in table.rows] == expected
+    assert [(r.line, r.reason) for r in out.rejected] == rejected
+    assert len(out.notes) == 1

@@ -80,19 +80,19 @@ CASES = [
         "long property history CSV, with the pipeline definition",
         (P, H),
         [
-            ("9001", "Appointment Scheduled", "2026-03-02T09:15:00.000Z", None, H, 2),
-            ("9001", "Qualified To Buy", "2026-03-05T14:30:00.000Z", None, H, 5),
-            ("9001", "Contract Sent", "2026-03-12T10:00:00.000Z", None, H, 7),
-            ("9001", "Closed Won", "2026-03-20T16:45:12.345Z", None, H, 9),
-            ("9002", "Appointment Scheduled", "2026-03-03T11:00:00.000Z", None, H, 10),
-            ("9002", "Qualified To Buy", "2026-03-06T08:00:00.000Z", None, H, 12),
-            ("9002", "Contract Sent", "2026-03-10T12:00:00.000Z", None, H, 13),
-            ("9002", "Qualified To Buy", "2026-03-13T09:30:00.000Z", None, H, 14),  # a re-entry
-            ("9002", "Closed Lost", "2026-03-25T17:00:00.000Z", "Chose offshore competitor", H, 16),
-            ("9003", "Discovery", "2026-02-16T08:30:00.000Z", None, H, 17),  # epoch ms -> ISO
-            ("9003", "Proposal", "2026-02-27T16:45:30.000Z", None, H, 20),
-            ("9004", "Appointment Scheduled", "2026-03-04T10:00:00.000Z", None, H, 21),
-            ("9004", "Appointment Scheduled", "2026-03-04T10:00:00.000Z", None, H, 25),  # the loader collapses it
+            ("deal:9001", "Appointment Scheduled", "2026-03-02T09:15:00.000Z", None, H, 2),
+            ("deal:9001", "Qualified To Buy", "2026-03-05T14:30:00.000Z", None, H, 5),
+            ("deal:9001", "Contract Sent", "2026-03-12T10:00:00.000Z", None, H, 7),
+            ("deal:9001", "Closed Won", "2026-03-20T16:45:12.345Z", None, H, 9),
+            ("deal:9002", "Appointment Scheduled", "2026-03-03T11:00:00.000Z", None, H, 10),
+            ("deal:9002", "Qualified To Buy", "2026-03-06T08:00:00.000Z", None, H, 12),
+            ("deal:9002", "Contract Sent", "2026-03-10T12:00:00.000Z", None, H, 13),
+            ("deal:9002", "Qualified To Buy", "2026-03-13T09:30:00.000Z", None, H, 14),  # a re-entry
+            ("deal:9002", "Closed Lost", "2026-03-25T17:00:00.000Z", "Chose offshore competitor", H, 16),
+            ("deal:9003", "Discovery", "2026-02-16T08:30:00.000Z", None, H, 17),  # epoch ms -> ISO
+            ("deal:9003", "Proposal", "2026-02-27T16:45:30.000Z", None, H, 20),
+            ("deal:9004", "Appointment Scheduled", "2026-03-04T10:00:00.000Z", None, H, 21),
+            ("deal:9004", "Appointment Scheduled", "2026-03-04T10:00:00.000Z", None, H, 25),  # the loader collapses it
         ],
         [(H, 19, "unknown_stage_id"), (H, 22, "unparseable_timestamp"), (H, 23, "missing_lead_id"), (H, 26, "wrong_column_count")],
         {P: {"pipeline_stage": 12}, H: {"attribute_value": 5, "other_property": 1, "reason_value": 1, "cleared_value": 1}},
@@ -102,16 +102,16 @@ CASES = [
         "v3 API objects with propertiesWithHistory",
         (P, V3),
         [
-            ("9101", "Appointment Scheduled", "2026-03-02T08:00:00.000Z", None, V3, 1),
-            ("9101", "Presentation Scheduled", "2026-03-09T13:00:00.000Z", None, V3, 1),
-            ("9101", "Closed Lost", "2026-03-18T11:20:00.000Z", "Pricing too high", V3, 1),
-            ("9102", "Appointment Scheduled", "2026-03-03T09:00:00.000Z", None, V3, 2),
-            ("9102", "Qualified To Buy", "2026-03-05T12:00:00.000Z", None, V3, 2),
-            ("9102", "Closed Lost", "2026-03-10T16:30:00.000Z", "No budget", V3, 2),
-            ("9102", "Qualified To Buy", "2026-03-17T09:00:00.000Z", None, V3, 2),  # reopened
-            ("9102", "Contract Sent", "2026-03-20T10:00:00.000Z", None, V3, 2),
-            ("9102", "Closed Won", "2026-03-27T15:00:00.000Z", None, V3, 2),
-            ("9103", "Discovery", "2026-03-05T10:00:00.000Z", None, V3, 3),
+            ("deal:9101", "Appointment Scheduled", "2026-03-02T08:00:00.000Z", None, V3, 1),
+            ("deal:9101", "Presentation Scheduled", "2026-03-09T13:00:00.000Z", None, V3, 1),
+            ("deal:9101", "Closed Lost", "2026-03-18T11:20:00.000Z", "Pricing too high", V3, 1),
+            ("deal:9102", "Appointment Scheduled", "2026-03-03T09:00:00.000Z", None, V3, 2),
+            ("deal:9102", "Qualified To Buy", "2026-03-05T12:00:00.000Z", None, V3, 2),
+            ("deal:9102", "Closed Lost", "2026-03-10T16:30:00.000Z", "No budget", V3, 2),
+            ("deal:9102", "Qualified To Buy", "2026-03-17T09:00:00.000Z", None, V3, 2),  # reopened
+            ("deal:9102", "Contract Sent", "2026-03-20T10:00:00.000Z", None, V3, 2),
+            ("deal:9102", "Closed Won", "2026-03-27T15:00:00.000Z", None, V3, 2),
+            ("deal:9103", "Discovery", "2026-03-05T10:00:00.000Z", None, V3, 3),
         ],
         [(V3, 3, "unknown_stage_id")],
         {P: {"pipeline_stage": 12}, V3: {"no_stage_history": 1}},
@@ -121,22 +121,22 @@ CASES = [
         "legacy v1 contacts: lifecycle stage and lead status, epoch milliseconds",
         (V1,),
         [
-            ("501", "Subscriber", "2026-02-02T10:00:00.000Z", None, V1, 1),
-            ("501", "Lead", "2026-02-05T09:30:00.000Z", None, V1, 1),
-            ("501", "New", "2026-02-05T09:30:00.000Z", None, V1, 1),
-            ("501", "Marketing Qualified Lead", "2026-02-10T15:45:00.000Z", None, V1, 1),
-            ("501", "Connected", "2026-02-12T13:00:00.000Z", None, V1, 1),  # not in [labels]: the loader lists it
-            ("501", "Sales Qualified Lead", "2026-02-18T11:20:00.000Z", None, V1, 1),
-            ("502", "Lead", "2026-02-03T08:15:00.000Z", None, V1, 2),
-            ("502", "Marketing Qualified Lead", "2026-02-06T10:00:00.000Z", None, V1, 2),
-            ("502", "Unqualified", "2026-02-20T16:40:00.000Z", "Budget too low", V1, 2),
-            ("503", "Lead", "2026-02-04T12:00:00.000Z", None, V1, 3),
-            ("503", "Marketing Qualified Lead", "2026-02-08T09:00:00.000Z", None, V1, 3),
-            ("503", "Lead", "2026-02-25T09:00:01.000Z", None, V1, 3),  # cleared, then set back
-            ("503", "Bad Timing", "2026-02-25T09:05:00.000Z", None, V1, 3),
-            ("504", "Lead", "2026-02-01T07:30:00.000Z", None, V1, 4),
-            ("504", "Customer", "2026-03-01T10:00:00.000Z", None, V1, 4),
-            ("504", "Evangelist", "2026-03-15T10:00:00.000Z", None, V1, 4),
+            ("contact:501", "Subscriber", "2026-02-02T10:00:00.000Z", None, V1, 1),
+            ("contact:501", "Lead", "2026-02-05T09:30:00.000Z", None, V1, 1),
+            ("contact:501", "New", "2026-02-05T09:30:00.000Z", None, V1, 1),
+            ("contact:501", "Marketing Qualified Lead", "2026-02-10T15:45:00.000Z", None, V1, 1),
+            ("contact:501", "Connected", "2026-02-12T13:00:00.000Z", None, V1, 1),  # not in [labels]: the loader lists it
+            ("contact:501", "Sales Qualified Lead", "2026-02-18T11:20:00.000Z", None, V1, 1),
+            ("contact:502", "Lead", "2026-02-03T08:15:00.000Z", None, V1, 2),
+            ("contact:502", "Marketing Qualified Lead", "2026-02-06T10:00:00.000Z", None, V1, 2),
+            ("contact:502", "Unqualified", "2026-02-20T16:40:00.000Z", "Budget too low", V1, 2),
+            ("contact:503", "Lead", "2026-02-04T12:00:00.000Z", None, V1, 3),
+            ("contact:503", "Marketing Qualified Lead", "2026-02-08T09:00:00.000Z", None, V1, 3),
+            ("contact:503", "Lead", "2026-02-25T09:00:01.000Z", None, V1, 3),  # cleared, then set back
+            ("contact:503", "Bad Timing", "2026-02-25T09:05:00.000Z", None, V1, 3),
+            ("contact:504", "Lead", "2026-02-01T07:30:00.000Z", None, V1, 4),
+            ("contact:504", "Customer", "2026-03-01T10:00:00.000Z", None, V1, 4),
+            ("contact:504", "Evangelist", "2026-03-15T10:00:00.000Z", None, V1, 4),
         ],
         [(V1, 4, "unknown_stage_id")],  # a custom lifecycle stage's id
         {},
@@ -146,16 +146,16 @@ CASES = [
         "wide deal export from the UI (Date entered columns, a value spanning two lines)",
         (UI,),
         [
-            ("9201", "Appointment Scheduled", "2026-03-02 09:00", None, UI, 2),
-            ("9201", "Qualified To Buy", "2026-03-04 11:20", None, UI, 2),
-            ("9201", "Contract Sent", "2026-03-11 10:05", None, UI, 2),
-            ("9201", "Closed Won", "2026-03-24 15:30", None, UI, 2),
-            ("9202", "Appointment Scheduled", "2026-03-05 10:00", None, UI, 3),
-            ("9202", "Qualified To Buy", "2026-03-09 09:30", None, UI, 3),
-            ("9202", "Closed Lost", "2026-03-19 16:00", "Kept in-house", UI, 3),
-            ("9203", "Proposal", "2026-03-06 14:00", None, UI, 5),
-            ("9203", "Onboarding", "2026-03-20 09:00", None, UI, 5),
-            ("9204", "Appointment Scheduled", "2026-03-10 09:00", None, UI, 6),
+            ("deal:9201", "Appointment Scheduled", "2026-03-02 09:00", None, UI, 2),
+            ("deal:9201", "Qualified To Buy", "2026-03-04 11:20", None, UI, 2),
+            ("deal:9201", "Contract Sent", "2026-03-11 10:05", None, UI, 2),
+            ("deal:9201", "Closed Won", "2026-03-24 15:30", None, UI, 2),
+            ("deal:9202", "Appointment Scheduled", "2026-03-05 10:00", None, UI, 3),
+            ("deal:9202", "Qualified To Buy", "2026-03-09 09:30", None, UI, 3),
+            ("deal:9202", "Closed Lost", "2026-03-19 16:00", "Kept in-house", UI, 3),
+            ("deal:9203", "Proposal", "2026-03-06 14:00", None, UI, 5),
+            ("deal:9203", "Onboarding", "2026-03-20 09:00", None, UI, 5),
+            ("deal:9204", "Appointment Scheduled", "2026-03-10 09:00", None, UI, 6),
         ],
         [(UI, 6, "unparseable_timestamp"), (UI, 8, "missing_lead_id")],
         {UI: {"no_stage_dates": 1}},
@@ -165,12 +165,12 @@ CASES = [
         "wide deal export with hs_v2_date_entered_<stageId> columns",
         (P, API),
         [
-            ("9301", "Appointment Scheduled", "2026-03-03T08:00:00.000Z", None, API, 2),
-            ("9301", "Qualified To Buy", "2026-03-06T10:00:00.000Z", None, API, 2),
-            ("9301", "Closed Won", "2026-03-16T12:00:00.000Z", None, API, 2),
-            ("9302", "Appointment Scheduled", "2026-03-04T09:00:00.000Z", None, API, 3),
-            ("9302", "Closed Lost", "2026-03-12T15:00:00.000Z", "Wrong service line", API, 3),
-            ("9303", "Discovery", "2026-03-05T10:00:00.000Z", None, API, 4),
+            ("deal:9301", "Appointment Scheduled", "2026-03-03T08:00:00.000Z", None, API, 2),
+            ("deal:9301", "Qualified To Buy", "2026-03-06T10:00:00.000Z", None, API, 2),
+            ("deal:9301", "Closed Won", "2026-03-16T12:00:00.000Z", None, API, 2),
+            ("deal:9302", "Appointment Scheduled", "2026-03-04T09:00:00.000Z", None, API, 3),
+            ("deal:9302", "Closed Lost", "2026-03-12T15:00:00.000Z", "Wrong service line", API, 3),
+            ("deal:9303", "Discovery", "2026-03-05T10:00:00.000Z", None, API, 4),
         ],
         [(API, 4, "unknown_stage_id")],
         {P: {"pipeline_stage": 12}},
@@ -194,7 +194,7 @@ def test_rejections_name_the_value_and_what_to_do(config):
     t = translate(fx(P, H), config, {})
     details = {(r.line, r.reason): r.detail for r in t.rejected}
     assert details[(19, "unknown_stage_id")] == (
-        'dealstage "152118399" of 9003 is not a stage id in the pipeline definition: add it there, or map the id under [labels]'
+        'dealstage "152118399" of deal:9003 is not a stage id in the pipeline definition: add it there, or map the id under [labels]'
     )
     assert details[(22, "unparseable_timestamp")] == 'timestamp is "04/03/2026 10:15", not an ISO-8601 timestamp or epoch milliseconds'
     ui = translate(fx(UI), config, {})
@@ -209,22 +209,22 @@ def test_attributes_come_from_the_object_and_pipeline_ids_become_labels(config):
 
     # Long history: the latest value of each attribute property, on every event of the deal.
     assert attrs(translate(fx(P, H), config, {}), "owner", "amount", "pipeline") == {
-        "9001": ("4101", "52000", None), "9002": ("4102", None, None), "9003": (None, None, "BPO Outsourcing"), "9004": (None, None, None),
+        "deal:9001": ("4101", "52000", None), "deal:9002": ("4102", None, None), "deal:9003": (None, None, "BPO Outsourcing"), "deal:9004": (None, None, None),
     }
     # v3 JSON: the current `properties`.
     assert attrs(translate(fx(P, V3), config, {}), "owner", "amount", "deal_type", "pipeline") == {
-        "9101": ("4101", "36000", "newbusiness", "Sales Pipeline"),
-        "9102": ("4102", "91000", "existingbusiness", "Sales Pipeline"),
-        "9103": ("4103", None, "newbusiness", "BPO Outsourcing"),
+        "deal:9101": ("4101", "36000", "newbusiness", "Sales Pipeline"),
+        "deal:9102": ("4102", "91000", "existingbusiness", "Sales Pipeline"),
+        "deal:9103": ("4103", None, "newbusiness", "BPO Outsourcing"),
     }
     assert attrs(translate(fx(V1), config, {}), "channel") == {
-        "501": ("ORGANIC_SEARCH",), "502": ("PAID_SEARCH",), "503": ("REFERRALS",), "504": ("OFFLINE",)}
+        "contact:501": ("ORGANIC_SEARCH",), "contact:502": ("PAID_SEARCH",), "contact:503": ("REFERRALS",), "contact:504": ("OFFLINE",)}
     # The UI export: the columns as written.
-    assert attrs(translate(fx(UI), config, {}), "owner", "amount", "deal_type")["9201"] == ("Dana Whitfield", "64000", "New Business")
+    assert attrs(translate(fx(UI), config, {}), "owner", "amount", "deal_type")["deal:9201"] == ("Dana Whitfield", "64000", "New Business")
     # Configured attributes replace the defaults.
     t = translate(fx(P, V3), config, {"attributes": {"owner": "hubspot_owner_id", "deal_name": ["dealname"]}})
     assert [c for c in t.events.column_names if c not in ("lead_id", "stage", "entered_at", "reason", "_file", "_line", "_raw")] == ["owner", "deal_name"]
-    assert attrs(t, "deal_name")["9102"] == ("Tailspin Air - multilingual chat, EMEA",)
+    assert attrs(t, "deal_name")["deal:9102"] == ("Tailspin Air - multilingual chat, EMEA",)
 
 
 def test_stage_labels_and_pipelines_options_replace_the_pipelines_file(tmp_path):
@@ -232,9 +232,9 @@ def test_stage_labels_and_pipelines_options_replace_the_pipelines_file(tmp_path)
     (tmp_path / "defs").mkdir()
     (tmp_path / "defs" / "pipelines.json").write_bytes((FIXTURES / P).read_bytes())
     t = translate(fx(API), config, config.sources["hubspot"])  # relative to funnel.toml's folder
-    assert [r.reason for r in t.rejected] == ["unknown_stage_id"] and ("9303", "Discovery") in [(e[0], e[1]) for e in events_of(t)]
+    assert [r.reason for r in t.rejected] == ["unknown_stage_id"] and ("deal:9303", "Discovery") in [(e[0], e[1]) for e in events_of(t)]
     t = translate(fx(API), config, {"stage_labels": {"152118301": "Discovery", "152118399": "Scoping"}})
-    assert [(e[0], e[1]) for e in events_of(t) if e[0] == "9303"] == [("9303", "Discovery"), ("9303", "Scoping")]
+    assert [(e[0], e[1]) for e in events_of(t) if e[0] == "deal:9303"] == [("deal:9303", "Discovery"), ("deal:9303", "Scoping")]
     assert t.rejected == []
 
 
@@ -248,8 +248,8 @@ def test_without_a_pipeline_definition_custom_stage_ids_are_rejected_and_the_not
 def test_a_label_qualified_by_its_pipeline_wins_when_mapped(tmp_path):
     config = make_config(tmp_path, '"Proposal (BPO Outsourcing)" = "opportunity"\n')
     t = translate(fx(UI), config, {})
-    assert ("9203", "Proposal (BPO Outsourcing)") in [(e[0], e[1]) for e in events_of(t)]
-    assert ("9201", "Appointment Scheduled") in [(e[0], e[1]) for e in events_of(t)], "unqualified labels stay as they are"
+    assert ("deal:9203", "Proposal (BPO Outsourcing)") in [(e[0], e[1]) for e in events_of(t)]
+    assert ("deal:9201", "Appointment Scheduled") in [(e[0], e[1]) for e in events_of(t)], "unqualified labels stay as they are"
 
 
 def test_notes_say_what_each_shape_cannot_tell(config):
@@ -268,7 +268,7 @@ FILE_ERRORS = [
     ("a JSON document of another kind", ["pipelines.json", "../pipedrive/stages.json"], {},
      "is neither a pipeline definition (results[].stages) nor deals or contacts with property history"),
     ("a CSV of another kind", ["../pipedrive/deals_export.csv"], {},
-     "is neither a property history (objectId, property, value, timestamp) nor a deal export"),
+     "is neither a property history (objectId, property, value, timestamp), a deal export"),
     ("unknown option", [H], {"pipeline": "x.json"}, "[source.hubspot] has unknown key 'pipeline'; expected one of pipelines, "),
     ("bad attribute name", [H], {"attributes": {"Deal Owner": "hubspot_owner_id"}}, "[source.hubspot].attributes has attribute 'Deal Owner'"),
     ("missing pipelines file", [H], {"pipelines": "/nowhere/pipelines.json"}, "[source.hubspot] pipelines file '/nowhere/pipelines.json' does not exist."),
@@ -368,7 +368,7 @@ def test_the_quarantine_keeps_line_detail_and_raw_text(tmp_path, config):
     got = rows(db, "select line, reason, raw from quarantine order by line")
     assert got[0] == (19, "unknown_stage_id", "9003,dealstage,152118399,1771581600000,CRM_UI,userId:4101,Dana Whitfield,4101")
     assert [g[:2] for g in got] == [(19, "unknown_stage_id"), (22, "unparseable_timestamp"), (23, "missing_lead_id"), (26, "wrong_column_count")]
-    loaded = rows(db, "select lead_id, stage, stage_label, entered_at, reason, source_line from raw_events where lead_id = '9002' order by entered_at")
+    loaded = rows(db, "select lead_id, stage, stage_label, entered_at, reason, source_line from raw_events where lead_id = 'deal:9002' order by entered_at")
     assert loaded[-1][1:] == ("lost", "Closed Lost", __import__("datetime").datetime(2026, 3, 25, 17, 0), "Chose offshore competitor", 16)
 
 
@@ -395,3 +395,119 @@ def test_docs_list_every_option_and_ignored_reason():
     assert reasons >= {"reason_value", "no_stage_dates", "pipeline_stage"}
     for name in sorted(reasons) + list(adapter.OPTION_KEYS):
         assert f"`{name}`" in section, name
+
+
+# -- one journey per buyer: contacts and deals joined through their associations ---------------------
+
+C3, D3A, V4, UIC = "contacts_v3.json", "deals_v3_associations.json", "deal_contact_associations_v4.json", "deals_export_contacts.csv"
+ALONE = ["Lead"]
+ANA = ["Subscriber", "Lead", "Marketing Qualified Lead", "Sales Qualified Lead"]
+BEN, CHLOE = ["Lead", "Marketing Qualified Lead"], ["Lead", "Marketing Qualified Lead"]
+DEV = ["Lead", "Marketing Qualified Lead", "Sales Qualified Lead"]
+
+
+def journeys_of(t) -> dict[str, list[str]]:
+    """Each journey's stage labels in time order (same instant: the file's order)."""
+    from funnelboard.etl.sources.salesforce import parse_instant
+
+    out: dict[str, list[tuple]] = {}
+    for i, r in enumerate(t.events.to_pylist()):
+        out.setdefault(r["lead_id"], []).append((parse_instant(r["entered_at"], "UTC")[0], i, r["stage"]))
+    return {k: [s for *_, s in sorted(v)] for k, v in out.items()}
+
+
+# (case, files, journeys, words in the notes)
+JOINS = [
+    (
+        "v3 objects with associations: the deal's stages follow its contact's, under the contact's id",
+        (C3, D3A),
+        {
+            "contact:601": [*ANA, "Appointment Scheduled", "Contract Sent", "Customer", "Closed Won"],
+            "contact:602": [*BEN, "Appointment Scheduled", "Closed Lost"],
+            "contact:603": [*CHLOE, "Appointment Scheduled", "Qualified To Buy"],  # 9603 lists 699 (not here) first
+            "contact:604": DEV, "contact:605": ALONE,
+            "contact:9604": ALONE, "deal:9604": ["Appointment Scheduled"],  # same number, two records
+            "deal:9605": ["Appointment Scheduled"],  # 601's second deal: one journey per buyer
+        },
+        ["3 of 5 deal(s) continue the journey of an associated contact", "2 have no associated contact",
+         "1 deal(s) are associated with several contacts: each joins the first one listed",
+         "1 deal(s) are associated with a contact an earlier deal already continues"],
+    ),
+    (
+        "the v4 associations batch read joins deals that carry none",
+        (P, "deals_v3.json", C3, V4),
+        {
+            "contact:601": [*ANA, "Customer"], "contact:602": [*BEN, "Appointment Scheduled", "Qualified To Buy", "Closed Lost",
+                                                                "Qualified To Buy", "Contract Sent", "Closed Won"],
+            "contact:603": CHLOE, "contact:604": [*DEV, "Appointment Scheduled", "Presentation Scheduled", "Closed Lost"],
+            "contact:605": ALONE, "contact:9604": ALONE, "deal:9103": ["Discovery"],
+        },
+        ["2 of 3 deal(s) continue the journey of an associated contact", "1 deal(s) are associated with several contacts"],
+    ),
+    (
+        "a CSV of deal-contact pairs does the same",
+        (P, "deals_v3.json", C3, "deal_contact_pairs.csv"),
+        {
+            "contact:601": [*ANA, "Customer"], "contact:602": [*BEN, "Appointment Scheduled", "Qualified To Buy", "Closed Lost",
+                                                                "Qualified To Buy", "Contract Sent", "Closed Won"],
+            "contact:603": CHLOE, "contact:604": [*DEV, "Appointment Scheduled", "Presentation Scheduled", "Closed Lost"],
+            "contact:605": ALONE, "contact:9604": ALONE, "deal:9103": ["Discovery"],
+        },
+        ["2 of 3 deal(s) continue the journey of an associated contact"],
+    ),
+    (
+        "the deal export's Associated Contact IDs column",
+        (C3, UIC),
+        {
+            "contact:601": [*ANA, "Customer"], "contact:602": BEN, "contact:603": CHLOE,
+            "contact:604": [*DEV, "Appointment Scheduled", "Closed Lost"],
+            "contact:605": ["Lead", "Appointment Scheduled", "Contract Sent", "Closed Won"],  # "605;603": the first listed
+            "contact:9604": ALONE, "deal:9703": ["Appointment Scheduled"],
+        },
+        ["2 of 3 deal(s) continue the journey of an associated contact"],
+    ),
+    (
+        "deals and contacts without associations stay apart, and the note says what to give",
+        ("deals_export.csv", "contacts_v1.json"),
+        None,
+        ["Deals and contacts were given without their associations, so none of the 4 deal(s) could join"],
+    ),
+]
+
+
+@pytest.mark.parametrize("case,files,journeys,notes", JOINS, ids=[c[0][:60] for c in JOINS])
+def test_contacts_and_deals_join_through_their_associations(config, case, files, journeys, notes):
+    t = translate(fx(*files), config, {})
+    got = journeys_of(t)
+    if journeys is not None:
+        assert got == journeys
+    else:
+        assert {k.split(":")[0] for k in got} == {"deal", "contact"}
+    for words in notes:
+        assert any(words in n for n in t.notes), (words, t.notes)
+
+
+def test_a_deal_and_a_contact_with_one_number_stay_two_records(config):
+    """A long history keyed by objectId: the property says which record a row is; a shared attribute goes to both."""
+    t = translate(fx("property_history_mixed.csv"), config, {})
+    assert journeys_of(t) == {"contact:9001": ["Lead", "Marketing Qualified Lead"], "deal:9001": ["Appointment Scheduled", "Closed Won"]}
+    assert {r["lead_id"]: r["owner"] for r in t.events.to_pylist()} == {"contact:9001": "4101", "deal:9001": "4101"}
+
+
+def test_joined_journeys_give_the_funnel_of_buyers(tmp_path, config):
+    db = tmp_path / "wh.duckdb"
+    report = load_files(db, fx(C3, D3A), config, source="hubspot", now=NOW)
+    assert all(f.balanced for f in report.files)
+    gateway = Gateway(db)
+    # 8 journeys: six contacts (601-605, 9604) and deals 9604 and 9605, which start at sql (skipped stages count).
+    assert [r["reached"] for r in run_metric(gateway, "funnel", MetricRequest())] == [8, 6, 6, 2, 1, 1]
+    sql_rate = run_metric(gateway, "conversion", MetricRequest(from_stage="mql", to_stage="sql", window_days=0))[0]
+    assert (sql_rate["cohort"], sql_rate["converted"]) == (6, 6)
+    assert rows(db, "select count(distinct lead_id) from raw_events where lead_id like '%9604'") == [(2,)]
+
+
+def test_an_associations_file_that_does_not_say_its_direction_is_one_sentence(tmp_path, config):
+    src = write(tmp_path / "associations.json", '{"results": [{"from": {"id": "9101"}, "to": [{"toObjectId": 604, "associationTypes": '
+                                                '[{"category": "USER_DEFINED", "typeId": 41, "label": "Decision maker"}]}]}]}')
+    with pytest.raises(UserError, match=r"does not say whether it links deals to contacts or contacts to deals: expected association typeId 3"):
+        translate([src], config, {})

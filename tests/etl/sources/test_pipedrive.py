@@ -343,3 +343,31 @@ def test_docs_list_every_option_and_ignored_reason():
     assert reasons >= {"deleted_deal", "history_in_flow", "stage_definition"}
     for name in sorted(reasons) + list(adapter.OPTION_KEYS):
         assert f"`{name}`" in section, name
+
+
+def test_every_flow_item_of_a_deleted_deal_is_deleted_deal(config):
+    """Deal 61 is deleted: its activity, file, email (which names no deal: its response's deal), field changes and
+    even an unreadable change are all `deleted_deal`. Deal 62 was deleted and restored: its history loads."""
+    t = translate(fx("deal_flow_deleted.json", STAGES), config, {})
+    flow = "deal_flow_deleted.json"
+    assert by_name(t.ignored)[flow] == {"deleted_deal": 9, "other_status_change": 2, "not_a_deal_change": 1}
+    assert t.rejected == []
+    assert [(e[0], e[1]) for e in events_of(t)] == [("62", "Qualified"), ("62", "Contact Made")]
+    assert by_name(t.source_rows)[flow] == 14 == 9 + 2 + 1 + 2
+
+
+EXAMPLE = Path(__file__).parents[3] / "examples" / "pipedrive" / "funnel.toml"
+
+
+def test_the_example_funnel_is_self_contained_and_loads_the_exports(tmp_path):
+    config = load_config(EXAMPLE)
+    assert config.stages == ("qualified", "contact_made", "demo", "proposal", "negotiation", "won")
+    assert "closed won" not in config.label_map() and "no timeline" not in config.reason_map(), "nothing of the demo funnel"
+    db = tmp_path / "wh.duckdb"
+    report = load_files(db, fx(STAGES, FLOW, FLOW_CSV), config, source="pipedrive", now=NOW)
+    assert all(f.balanced for f in report.files) and not any(f.unknown_labels for f in report.files)
+    gateway = Gateway(db)
+    # 42 and 43 won; 44 lost in qualified; 45 skips contact_made to demo; 47 reached contact_made; 48 (export) too.
+    assert [r["reached"] for r in run_metric(gateway, "funnel", MetricRequest())] == [6, 5, 3, 2, 2, 2]
+    got = {(r["outcome"], r["reason"]): r["exits"] for r in run_metric(gateway, "disqualifiers", MetricRequest())}
+    assert got == {("lost", "Lost to competitor"): 1, ("lost", "Budget"): 1}

@@ -206,6 +206,12 @@ def test_notes_say_what_the_exports_cannot_tell(sf_config):
         (" 0065g00000Dq7AbAAJ ", "0065g00000Dq7AbAAJ"),
         ("DEAL-42", "DEAL-42"),  # not an id shape: kept as written
         ("", ""),
+        # The suffix makes ids case-insensitive: a suffix in another case, or an id whose case was lost, is one record.
+        ("0065g00000Dq7Abaaj", "0065g00000Dq7AbAAJ"),
+        ("0065G00000DQ7ABAAJ", "0065g00000Dq7AbAAJ"),
+        ("0065g00000dq7abaaj", "0065g00000Dq7AbAAJ"),
+        ("00q5g00000brt1aear", "00Q5g00000Brt1AEAR"),
+        ("0065g00000Dq7Ab999", "0065g00000Dq7Ab999"),  # 6-9 are no suffix characters: not an id
     ],
 )
 def test_canonical_id(given, expected):
@@ -392,3 +398,35 @@ def test_docs_name_every_reason_the_adapter_gives(sf_config):
     assert {"deleted", "not_a_stage_change", "not_a_status_change", "creation_row", "repeated_id", "missing_lead_id"} <= reasons
     assert [r for r in sorted(reasons) if f"`{r}`" not in section] == []
     assert [k for k in OPTION_KEYS if f"`{k}`" not in section] == []
+
+
+def test_ids_that_differ_only_in_the_case_of_their_suffix_are_one_opportunity(sf_config, tmp_path):
+    path = tmp_path / "OpportunityHistory.csv"
+    path.write_text('"Id","OpportunityId","CreatedDate","StageName"\n'
+                    '"h1","0065g00000Dq7AbAAJ","2026-03-12T10:00:05.000+0000","Prospecting"\n'
+                    '"h2","0065g00000Dq7Abaaj","2026-03-20T11:05:44.000+0000","Prospecting"\n'     # no stage change
+                    '"h3","0065g00000dq7abaaj","2026-04-02T14:20:00.000+0000","Closed Won"\n')
+    t = translate([path], sf_config, {})
+    assert [(e[0], e[1]) for e in events_of(t)] == [("0065g00000Dq7AbAAJ", "Prospecting"), ("0065g00000Dq7AbAAJ", "Closed Won")]
+    assert t.ignored == {str(path): {"not_a_stage_change": 1}}
+
+
+def test_history_of_a_lead_the_lead_export_lacks_is_ignored_with_its_reason(sf_config):
+    """Lead 6V has LeadHistory rows but no Lead row (deleted, merged or filtered out), 7Z's Lead row is IsDeleted:
+    neither becomes a journey that starts mid-way; both are counted, and a note says why."""
+    lead, history = FIXTURES / "deleted_lead" / "Lead.csv", FIXTURES / "deleted_lead" / "LeadHistory.csv"
+    t = translate([lead, history], sf_config, {})
+    assert sorted({e[0] for e in events_of(t)}) == [A]
+    assert t.ignored == {str(lead): {"deleted": 1}, str(history): {"creation_row": 1, "deleted": 1, "lead_not_in_export": 3}}
+    assert any("1 lead(s) have LeadHistory rows but no row in the Lead export" in n for n in t.notes)
+    # Without a Lead export, the history is all there is: the lead starts at its first history row.
+    alone = translate([history], sf_config, {})
+    assert "00Q5g00000Brt6VEAR" in {e[0] for e in events_of(alone)}
+
+
+def test_report_total_rows_are_footer_not_missing_ids(sf_config):
+    report = FIXTURES / "OpportunityHistoryReport_totals.csv"
+    t = translate([report], sf_config, {})
+    assert t.rejected == []
+    assert t.ignored == {str(report): {"report_footer": 7}}
+    assert t.source_rows[str(report)] == 3 + 7

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -30,7 +31,9 @@ def config_with(options: dict | None, funnel: str = ""):
     user = tomllib.loads(funnel) if funnel else {}
     if options is not None:
         user["source"] = {"wide": options}
-    return _build(tomllib.loads(default_config_text()), user, "test")
+    config, problems = _build(tomllib.loads(default_config_text()), user, "test")
+    assert not problems, problems
+    return config
 
 
 def events(db: Path) -> list[tuple]:
@@ -230,3 +233,193 @@ def test_cli_unknown_source_is_one_sentence_and_exit_2(tmp_path):
     assert result.exit_code == 2
     assert "unknown --source 'zoho': expected one of canonical, hubspot, pipedrive, salesforce, wide." in result.output
     assert not db.exists()
+
+
+# -- status-dependent dates (status_stages) -------------------------------------------------------------
+
+STATUS = {
+    "id": "deal",
+    "stages": {"lead": "created"},
+    "status_stages": {"column": "close_date", "status": "status", "values": {"Won": "won", "Lost": "lost"}},
+    "reasons": {"lost": "why"},
+}
+STATUS_HEADER = "deal,created,close_date,status,why"
+STATUS_ROWS = [
+    "D1,2024-01-02,2024-02-01,Won,",
+    "D2,2024-01-03,2024-02-05, lost ,No budget",   # status values match ignoring case and spaces
+    "D3,2024-01-04,2024-03-01,Open,",              # an open deal's close date is a plan, not an event
+    "D4,,2024-03-01,Pending,",                     # nothing else dated: ignored as unmapped_status
+    "D5,,,Won,",                                   # a won deal without a close date: nothing to date it by
+]
+
+# (case, extra options, expected events (lead, stage, day, reason, line), ignored, words in the notes)
+STATUS_CASES = [
+    (
+        "the close date is won or lost by the row's status; other statuses are counted, never dropped",
+        {},
+        [("D1", "lead", "2024-01-02", None, 2), ("D1", "won", "2024-02-01", None, 2), ("D2", "lead", "2024-01-03", None, 3),
+         ("D2", "lost", "2024-02-05", "No budget", 3), ("D3", "lead", "2024-01-04", None, 4)],
+        {"unmapped_status": 1, "no_stage_dates": 1},
+        ["2 row(s) have a status that status_stages does not map (Open 1, Pending 1): their close_date is not an event"],
+    ),
+    (
+        "snapshot_date dates a mapped status whose date is empty",
+        {"snapshot_date": "2024-04-30"},
+        [("D1", "lead", "2024-01-02", None, 2), ("D1", "won", "2024-02-01", None, 2), ("D2", "lead", "2024-01-03", None, 3),
+         ("D2", "lost", "2024-02-05", "No budget", 3), ("D3", "lead", "2024-01-04", None, 4), ("D5", "won", "2024-04-30", None, 6)],
+        {"unmapped_status": 1},
+        ["1 stage(s) had no date and were dated at snapshot_date 2024-04-30"],
+    ),
+]
+
+
+@pytest.mark.parametrize("case,extra,expected,ignored,notes", STATUS_CASES, ids=[c[0][:60] for c in STATUS_CASES])
+def test_status_stages(tmp_path, db, case, extra, expected, ignored, notes):
+    src = write(tmp_path / "deals.csv", "\n".join([STATUS_HEADER, *STATUS_ROWS]) + "\n")
+    (f,) = load_files(db, [src], config_with({**STATUS, **extra}), now=NOW, source="wide").files
+    got = rows(db, "select lead_id, stage, strftime(entered_at, '%Y-%m-%d'), reason, source_line from raw_events order by source_line, entered_at")
+    assert got == expected
+    assert f.ignored == ignored
+    assert f.source_rows == len(STATUS_ROWS) == len({e[4] for e in expected}) + f.rows_ignored
+    for words in notes:
+        assert any(words in n for n in f.notes), f.notes
+
+
+STATUS_ERRORS = [
+    ("no values", {"column": "close_date", "status": "status"}, "expected { column = \"close_date\", status = \"status\", values = {"),
+    ("values not text", {"column": "close_date", "status": "status", "values": {"Won": 1}}, "has status_stages ="),
+    ("a reason for a stage neither maps", {"column": "close_date", "status": "status", "values": {"Won": "won"}}, "maps a reason to stage 'lost'"),
+]
+
+
+@pytest.mark.parametrize("case,value,message", STATUS_ERRORS, ids=[c[0] for c in STATUS_ERRORS])
+def test_status_stages_is_checked(tmp_path, db, case, value, message):
+    src = write(tmp_path / "deals.csv", "\n".join([STATUS_HEADER, *STATUS_ROWS]) + "\n")
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_files(db, [src], config_with({**STATUS, "status_stages": value}), now=NOW, source="wide")
+    assert not db.exists()
+
+
+# -- lookup tables joined on any column ----------------------------------------------------------------
+
+LOOKUPS = {
+    "tables": [
+        {"name": "deals", "match": "deals*", "id": "deal", "stages": {"lead": "created", "won": "won"},
+         "attributes": {"owner": "Agent", "industry": "Sector"}, "lookups": {"accounts": "Account", "owners": "Agent"}},
+        {"name": "accounts", "match": "accounts*", "key": "Account Name",
+         "attributes": {"industry": "Industry", "company_size": "Employees"}},
+        {"name": "owners", "match": "owners*", "key": "Agent", "attributes": {"team": "Team"}},
+    ],
+}
+
+
+def test_lookup_tables_give_attributes_to_the_rows_that_name_them(tmp_path, db):
+    deals = write(tmp_path / "deals.csv", "deal,created,won,Account,Agent,Sector\n"
+                                          "D1,2024-01-02,2024-02-01,Acme Corp,Ann,\n"
+                                          "D2,2024-01-03,,  globex ,Bob,Public sector\n"   # its own Sector wins
+                                          "D3,2024-01-04,,Initech,Ann,\n"                  # no such account
+                                          "D4,2024-01-05,,,Zed,\n")                        # no account, unknown agent
+    accounts = write(tmp_path / "accounts.csv", "Account Name,Industry,Employees\n"
+                                                "Acme Corp,Healthcare,51-200\n"
+                                                "Globex,Retail,1-50\n"
+                                                "Umbrella,Pharma,500+\n"
+                                                "ACME CORP,Healthcare,201-500\n")          # a later copy wins
+    owners = write(tmp_path / "owners.csv", "Agent,Team\nann,EMEA\nBob,Americas\n")
+    report = load_files(db, [deals, accounts, owners], config_with(LOOKUPS), now=NOW, source="wide")
+    by_file = {f.path.name: f for f in report.files}
+    assert rows(db, "select distinct lead_id, industry, company_size, team from raw_events order by 1") == [
+        ("D1", "Healthcare", "201-500", "EMEA"), ("D2", "Public sector", "1-50", "Americas"),
+        ("D3", None, None, "EMEA"), ("D4", None, None, None)]
+    assert by_file["accounts.csv"].ignored == {"repeated_key": 1, "lookup_row": 2, "lookup_unmatched": 1}
+    assert by_file["owners.csv"].ignored == {"lookup_row": 2}
+    for f in report.files:
+        assert f.source_rows == f.rows_ignored + len(set(rows(db, f"select source_line from raw_events r join load_ledger l using (file_id) where l.source_file = '{f.path}'"))) + f.rows_quarantined
+    notes = by_file["deals.csv"].notes
+    for words in ("1 row(s) of 'deals.csv' have a Account value that lookup table 'accounts' (accounts.csv) does not have ('Initech')",
+                  "1 row(s) of 'deals.csv' have no Account", "1 row(s) of 'deals.csv' have a Agent value that lookup table 'owners'",
+                  "1 row(s) of lookup table 'accounts' (accounts.csv) have a Account Name value no record names"):
+        assert any(words in n for n in notes), (words, notes)
+
+
+LOOKUP_ERRORS = [
+    ("a lookup table with stages", {**LOOKUPS, "tables": [LOOKUPS["tables"][0], {**LOOKUPS["tables"][1], "stages": {"won": "x"}}, LOOKUPS["tables"][2]]},
+     "table 'accounts' is a lookup table (it has key), which only gives attributes: remove stages"),
+    ("lookups naming a stage table", {**LOOKUPS, "tables": [{**LOOKUPS["tables"][0], "lookups": {"deals": "Account"}}, *LOOKUPS["tables"][1:]]},
+     "table 'deals' has lookups naming 'deals'; expected a lookup table"),
+    ("a lookup without attributes", {**LOOKUPS, "tables": [LOOKUPS["tables"][0], {"name": "accounts", "match": "accounts*", "key": "Account Name"}, LOOKUPS["tables"][2]]},
+     "is a lookup table (it has key) without attributes"),
+]
+
+
+@pytest.mark.parametrize("case,options,message", LOOKUP_ERRORS, ids=[c[0] for c in LOOKUP_ERRORS])
+def test_lookup_options_are_checked(tmp_path, db, case, options, message):
+    deals = write(tmp_path / "deals.csv", "deal,created,won,Account,Agent,Sector\nD1,2024-01-02,,Acme,Ann,\n")
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_files(db, [deals], config_with(options), now=NOW, source="wide")
+
+
+def test_a_lookup_table_named_but_not_given_stops_the_load(tmp_path, db):
+    deals = write(tmp_path / "deals.csv", "deal,created,won,Account,Agent,Sector\nD1,2024-01-02,,Acme,Ann,\n")
+    with pytest.raises(UserError, match="table 'deals' looks up table 'accounts', but no file given matches 'accounts\\*': give that file too."):
+        load_files(db, [deals], config_with(LOOKUPS), now=NOW, source="wide")
+
+
+# -- exports without dates --------------------------------------------------------------------------------
+
+UNDATED = [
+    ("every stage cell empty", WIDE, ["A,,,,,web", "B,,,,,event"]),
+    ("every date unreadable under date_format", {**WIDE, "date_format": "%d/%m/%Y"}, ["A,2024-01-02,,,,web"]),
+    ("check marks instead of dates", WIDE, ["A,x,x,,,web", "B,yes,,,,event"]),
+]
+
+
+@pytest.mark.parametrize("case,options,lines", UNDATED, ids=[c[0] for c in UNDATED])
+def test_an_export_without_a_usable_date_is_refused_with_the_dates_it_needs(tmp_path, db, case, options, lines):
+    src = write(tmp_path / "w.csv", "\n".join([HEADER, *lines]) + "\n")
+    with pytest.raises(UserError) as err:
+        load_files(db, [src], config_with(options), now=NOW, source="wide")
+    message = str(err.value)
+    assert f"export file '{src}' has no usable date in any of its {len(lines)} row(s)" in message
+    assert "mql_date, sql_date, lost_date" in message and 'snapshot_date = "YYYY-MM-DD"' in message
+    assert "\n" not in message and not db.exists()
+
+
+def test_snapshot_date_dates_check_marks(tmp_path, db):
+    src = write(tmp_path / "w.csv", "\n".join([HEADER, "A,x,X,,,web", "B,yes,,,,event", "C,,,,,web"]) + "\n")
+    (f,) = load_files(db, [src], config_with({**WIDE, "snapshot_date": "2024-03-31"}), now=NOW, source="wide").files
+    assert events(db) == [("A", "mql", "2024-03-31 00:00", None, "web", 2), ("A", "sql", "2024-03-31 00:00", None, "web", 2),
+                          ("B", "mql", "2024-03-31 00:00", None, "event", 3)]
+    assert f.ignored == {"no_stage_dates": 1}
+    assert any("3 stage(s) had no date and were dated at snapshot_date 2024-03-31" in n for n in f.notes)
+
+
+def test_snapshot_date_must_be_a_day(tmp_path, db):
+    src = write(tmp_path / "w.csv", HEADER + "\nA,x,,,,web\n")
+    with pytest.raises(UserError, match=re.escape("[source.wide] has snapshot_date = '31/03/2024'; expected the day the export was taken")):
+        load_files(db, [src], config_with({**WIDE, "snapshot_date": "31/03/2024"}), now=NOW, source="wide")
+
+
+# -- the header: an unnamed trailing column, another delimiter -------------------------------------------
+
+
+def test_a_trailing_comma_in_the_header_is_read_and_noted(tmp_path, db):
+    src = write(tmp_path / "w.csv", "\n".join([HEADER + ",", "A,2024-01-02,,,,web,", "B,2024-01-03,,,,event"]) + "\n")
+    (f,) = load_files(db, [src], config_with(WIDE), now=NOW, source="wide").files
+    assert [e[:2] for e in events(db)] == [("A", "mql"), ("B", "mql")]
+    assert any("has a column with no name in its header" in n for n in f.notes)
+
+
+def test_an_unnamed_column_that_holds_a_value_is_refused(tmp_path, db):
+    src = write(tmp_path / "w.csv", "\n".join([HEADER + ",", "A,2024-01-02,,,,web,", "B,2024-01-03,,,,event,oops"]) + "\n")
+    with pytest.raises(UserError, match=re.escape(f"export file '{src}' has a column with no name (column 7) that holds a value on line 3 ('oops')")):
+        load_files(db, [src], config_with(WIDE), now=NOW, source="wide")
+    assert not db.exists()
+
+
+def test_the_input_delimiter_is_honoured(tmp_path, db):
+    src = write(tmp_path / "w.csv", HEADER.replace(",", ";") + "\nA;2024-01-02;;;;web\n")
+    with pytest.raises(UserError, match="looks semicolon-separated, but it was read as comma-separated; set delimiter"):
+        load_files(db, [src], config_with(WIDE), now=NOW, source="wide")
+    config = config_with(WIDE, '[input]\ndelimiter = ";"\n')
+    load_files(db, [src], config, now=NOW, source="wide")
+    assert [e[:2] for e in events(db)] == [("A", "mql")]
