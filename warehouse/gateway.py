@@ -18,6 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -266,13 +267,14 @@ class Gateway:
         stamp = self._stamp()
         cached = getattr(self._local, "facts", None)
         if cached is None or cached[0] != stamp:
-            meta = dict(self.query("select key, value from meta where key in ('config', 'models_fingerprint')").rows)
+            meta = dict(self.query("select key, value from meta where key in ('config', 'models_fingerprint', 'published_at')").rows)
             first, last = self.query("select min(entered_at), max(entered_at) from raw_events").rows[0]
             facts = {
                 "config": FunnelConfig.from_json(meta["config"]),
                 "models_fingerprint": meta.get("models_fingerprint"),
                 "first_event": first,
                 "last_event": last,
+                "published_at": datetime.fromisoformat(meta["published_at"]) if meta.get("published_at") else None,
             }
             self._local.facts = cached = (stamp, facts)
         return cached[1]

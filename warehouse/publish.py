@@ -24,6 +24,12 @@ BUILD_MARK = ".building-"
 
 class NoWarehouse(UserError):
     """There is no published warehouse at the path asked for."""
+
+    def __init__(self, path: Path):
+        super().__init__(
+            f"no warehouse at '{path}': load one with `funnelboard load EVENTS.csv --db {path}` or try `funnelboard demo`."
+        )
+        self.path = Path(path)
 BUILD_MEMORY_LIMIT = "1536MB"
 
 
@@ -111,14 +117,30 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+# Where `funnelboard demo` puts its warehouse, and the default --db: places worth naming.
+NEARBY = ("funnelboard-demo/funnelboard.duckdb", "funnelboard.duckdb")
+
+
+def no_warehouse_message(live: Path) -> str:
+    """For the command line: one sentence for a path that holds no warehouse, naming the warehouses
+    near it (the dashboard never lists files)."""
+    cwd = Path.cwd()
+    found = {
+        p.resolve() for folder in {cwd, live.resolve().parent} for p in [*folder.glob("*.duckdb"), *(folder / n for n in NEARBY)]
+        if p.is_file() and not p.name.startswith(".") and p.resolve() != live.resolve()
+    }
+    seen = sorted(str(p.relative_to(cwd)) if p.is_relative_to(cwd) else str(p) for p in found)
+    if seen:
+        shown = ", ".join(f"'{s}'" for s in seen[:5])
+        return f"no warehouse at '{live}'; warehouses here: {shown} (pass one with --db)."
+    return str(NoWarehouse(live))
+
+
 def open_read_only(live: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the published warehouse; UserError when there is none."""
     live = Path(live)
     if not live.is_file():
-        raise NoWarehouse(
-            f"no warehouse at '{live}': load one with `funnelboard load EVENTS.csv --db {live}` "
-            "or try `funnelboard demo`."
-        )
+        raise NoWarehouse(live)
     # Not `duckdb.connect(live, read_only=True)`: DuckDB caches database instances by path, so
     # while any connection to the old file is open that call hands back the old instance, and a
     # reader never sees a newer publish. A fresh in-memory instance that ATTACHes the file opens

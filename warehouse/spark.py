@@ -684,6 +684,7 @@ class SparkGateway:
                 "models_fingerprint": self.manifest["models_fingerprint"],
                 "first_event": first,
                 "last_event": last,
+                "published_at": datetime.fromisoformat(self.manifest["built_at"]) if self.manifest.get("built_at") else None,
             }
         return self._facts
 

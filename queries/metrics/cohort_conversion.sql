@@ -17,7 +17,7 @@ members as (
         week,
         to_at <= $as_of
             and ($window_days = 0 or epoch_us(to_at) - epoch_us(from_at) <= $window_days * 86400000000) as converted,
-        $window_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(from_at) < $window_days * 86400000000 as immature
+        $maturity_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(from_at) < $maturity_days * 86400000000 as immature
     from leads
     where from_at <= $as_of and week >= $first_week and week <= $last_week
 ),
@@ -42,7 +42,8 @@ select
     coalesce(c.immature, 0) as immature,
     coalesce(c.cohort - c.immature, 0) as mature_cohort,
     coalesce(c.mature_converted, 0) as mature_converted,
-    $window_days as window_days
+    $window_days as window_days,
+    $maturity_days as maturity_days
 from weeks as w
 left join counted as c on c.week = w.week
 order by w.week

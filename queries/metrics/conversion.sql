@@ -22,7 +22,7 @@ flagged as (
         coalesce(
             to_at is not null and ($window_days = 0 or epoch_us(to_at) - epoch_us(from_at) <= $window_days * 86400000000), false
         ) as converted,
-        coalesce($window_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(from_at) < $window_days * 86400000000, false)
+        coalesce($maturity_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(from_at) < $maturity_days * 86400000000, false)
             as immature
     from as_of
 )
@@ -37,5 +37,6 @@ select
     count(*) filter (where in_cohort and converted and not immature) as mature_converted,
     count(*) filter (where from_at >= $start and from_at < $end) as period_from,
     count(*) filter (where to_at >= $start and to_at < $end) as period_to,
-    $window_days as window_days
+    $window_days as window_days,
+    $maturity_days as maturity_days
 from flagged

@@ -30,7 +30,7 @@ cohort as (
         to_at,
         to_at is not null
             and ($window_days = 0 or epoch_us(to_at) - epoch_us(from_at) <= $window_days * 86400000000) as converted,
-        $window_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(from_at) < $window_days * 86400000000 as immature,
+        $maturity_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(from_at) < $maturity_days * 86400000000 as immature,
         current_stage,
         current_since,
         amount_value,

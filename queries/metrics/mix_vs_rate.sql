@@ -1,4 +1,5 @@
--- The S -> T (default mql -> sql) cohorts of a before and an after period, counted per value of one segment column.
+-- The S -> T (default: the key rate's stages) cohorts of a before and an after period, counted per value of one
+-- segment column; with $mature_only, members younger than the maturity horizon are left out of both.
 with leads as (
     select l.lead_id, l.__from__ as from_at, l.__to__ as to_at, l.__segment__ as segment
     from fct_leads as l
@@ -20,7 +21,9 @@ cohorts as (
         to_at is not null
             and ($window_days = 0 or epoch_us(to_at) - epoch_us(from_at) <= $window_days * 86400000000) as converted
     from as_of
-    where (from_at >= $before_start and from_at < $before_end) or (from_at >= $after_start and from_at < $after_end)
+    where ((from_at >= $before_start and from_at < $before_end) or (from_at >= $after_start and from_at < $after_end))
+        and not ($mature_only and $maturity_days > 0
+                 and epoch_us(cast($as_of as timestamp)) - epoch_us(from_at) < $maturity_days * 86400000000)
 ),
 
 grouped as (

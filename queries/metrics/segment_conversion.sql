@@ -21,7 +21,8 @@ cohort as (
         segment,
         segment2,
         to_at is not null
-            and ($window_days = 0 or epoch_us(to_at) - epoch_us(from_at) <= $window_days * 86400000000) as converted
+            and ($window_days = 0 or epoch_us(to_at) - epoch_us(from_at) <= $window_days * 86400000000) as converted,
+        $maturity_days > 0 and epoch_us(cast($as_of as timestamp)) - epoch_us(from_at) < $maturity_days * 86400000000 as immature
     from as_of
     where from_at >= $start and from_at < $end
 ),
@@ -31,7 +32,9 @@ grouped as (
         segment,
         segment2,
         count(*) as n,
-        count(*) filter (where converted) as converted
+        count(*) filter (where converted) as converted,
+        count(*) filter (where immature) as immature,
+        count(*) filter (where converted and not immature) as mature_converted
     from cohort
     group by segment, segment2
 )
@@ -41,6 +44,8 @@ select
     segment2,
     n,
     converted,
-    converted / n as rate
+    converted / n as rate,
+    immature,
+    mature_converted
 from grouped
 order by segment, segment2

@@ -481,6 +481,10 @@ class Oracle:
     def _local(self, t: datetime) -> datetime:
         return t.replace(tzinfo=timezone.utc).astimezone(self.tz).replace(tzinfo=None)
 
+    def _utc_monday(self, week: date) -> datetime:
+        """The UTC instant of a local Monday's midnight."""
+        return datetime.combine(week, datetime.min.time(), tzinfo=self.tz).astimezone(timezone.utc).replace(tzinfo=None)
+
     def week_of(self, t: datetime) -> date:
         """The Monday (a local date in the configured time zone) of the ISO week holding t."""
         if t not in self._week_cache:
@@ -505,8 +509,36 @@ class Oracle:
             return self._duration_us(spell.entered_at, spell.exited_at, business_days), True
         return self._duration_us(spell.entered_at, self.as_of, business_days), False
 
-    def _cohort(self, from_stage, to_stage, start, end, window: int, leads: Iterable[str]):
+    @property
+    def key(self) -> tuple[str, str]:
+        """The key rate's stages: [review] key_rate, else mql -> sql when both exist, else the first step."""
+        rate = self.config.key_rate
+        if rate is not None:
+            return rate.from_stage, rate.to_stage
+        if "mql" in self.stages and "sql" in self.stages and self.stages.index("mql") < self.stages.index("sql"):
+            return "mql", "sql"
+        return self.stages[0], self.stages[1]
+
+    def maturity(self, from_stage: str, to_stage: str, window: int) -> float:
+        """The maturity horizon in days: the window, else the p90 of reached_at(T) - reached_at(S) over
+        every lead (no filter) that reached S no later than T, both by as_of; 0 when none did."""
+        if window > 0:
+            return float(window)
+        times = []
+        for lead_id in self._spells:
+            s, t = self.reached(lead_id, from_stage), self.reached(lead_id, to_stage)
+            if s is not None and t is not None and s <= t:
+                times.append(_days((t - s) // US))
+        return quantile(times, 0.9) or 0.0
+
+    def _immature(self, reached_from: datetime, maturity: float, moment: datetime | None = None) -> bool:
+        """A member younger than the maturity horizon at the moment (as_of by default)."""
+        return maturity > 0 and ((moment or self.as_of) - reached_from) // US < maturity * US_PER_DAY
+
+    def _cohort(self, from_stage, to_stage, start, end, window: int, leads: Iterable[str], maturity: float | None = None):
         """(lead_id, converted, immature) of every lead with reached_at(from_stage) in the period."""
+        if maturity is None:
+            maturity = self.maturity(from_stage, to_stage, window)
         members = []
         for lead_id in leads:
             reached_from = self.reached(lead_id, from_stage)
@@ -516,8 +548,7 @@ class Oracle:
             converted = reached_to is not None and (
                 window <= 0 or reached_to - reached_from <= timedelta(days=window)
             )
-            immature = window > 0 and self.as_of - reached_from < timedelta(days=window)
-            members.append((lead_id, converted, immature))
+            members.append((lead_id, converted, self._immature(reached_from, maturity)))
         return members
 
     # -- conversion ------------------------------------------------------------------------------
@@ -544,20 +575,26 @@ class Oracle:
             "period_from": sum(1 for l in leads if _in_period(self.reached(l, from_stage), start, end)),
             "period_to": sum(1 for l in leads if _in_period(self.reached(l, to_stage), start, end)),
             "window_days": window,
+            "maturity_days": self.maturity(from_stage, to_stage, window),
         }]
 
-    def sql_rate(self, start, end, *, filters=None) -> list[dict]:
-        mql = self.conversion("mql", "sql", start, end, filters=filters)[0]
-        lead = self.conversion(self.stages[0], "sql", start, end, filters=filters)[0]
+    def key_rate(self, start, end, *, window_days=None, segment=None, filters=None) -> list[dict]:
+        """The key rate of its cohort with the interval and maturity, the first stage -> T beside it."""
+        f, to = self.key
+        named = {"rate_name": self.config.review_rate.name, "from_stage": f, "to_stage": to}
+        if segment is not None:
+            rows = self.segment_conversion(segment, start, end, window_days=window_days, filters=filters)
+            return [{**named, **{("cohort" if k == "n" else k): v for k, v in row.items()}} for row in rows]
+        row = self.conversion(f, to, start, end, window_days=window_days, filters=filters)[0]
+        first = self.conversion(self.stages[0], to, start, end, window_days=window_days, filters=filters)[0]
+        low, high = wilson_interval(row["converted"], row["cohort"])
         return [{
-            "mqls": mql["cohort"],
-            "mql_sqls": mql["converted"],
-            "sql_rate": mql["rate"],
-            "immature": mql["immature"],
-            "rate_mature": mql["rate_mature"],
-            "leads": lead["cohort"],
-            "lead_sqls": lead["converted"],
-            "lead_sql_rate": lead["rate"],
+            **named,
+            "cohort": row["cohort"], "converted": row["converted"], "rate": row["rate"],
+            "wilson_low": low, "wilson_high": high,
+            "immature": row["immature"], "rate_mature": row["rate_mature"],
+            "window_days": row["window_days"], "maturity_days": row["maturity_days"],
+            "first_stage": self.stages[0], "leads": first["cohort"], "lead_converted": first["converted"], "lead_rate": first["rate"],
         }]
 
     def funnel(self, start, end, *, filters=None) -> list[dict]:
@@ -653,15 +690,16 @@ class Oracle:
 
     def time_to_sql(self, start, end, *, within_days=30, filters=None) -> list[dict]:
         n_days = timedelta(days=within_days)
-        cohort = [l for l in self._leads(filters) if _in_period(self.reached(l, "mql"), start, end)]
-        mature = [l for l in cohort if self.as_of - self.reached(l, "mql") >= n_days]
+        f, to = self.key
+        cohort = [l for l in self._leads(filters) if _in_period(self.reached(l, f), start, end)]
+        mature = [l for l in cohort if self.as_of - self.reached(l, f) >= n_days]
         within = [
             l for l in mature
-            if self.reached(l, "sql") is not None and self.reached(l, "sql") - self.reached(l, "mql") <= n_days
+            if self.reached(l, to) is not None and self.reached(l, to) - self.reached(l, f) <= n_days
         ]
         gaps = [
-            _days(self._duration_us(self.reached(l, "mql"), self.reached(l, "sql")))
-            for l in cohort if self.reached(l, "sql") is not None
+            _days(self._duration_us(self.reached(l, f), self.reached(l, to)))
+            for l in cohort if self.reached(l, to) is not None
         ]
         return [{
             "mqls": len(cohort),
@@ -674,22 +712,25 @@ class Oracle:
 
     # -- segments --------------------------------------------------------------------------------
 
-    def segment_conversion(self, segments, start, end, *, from_stage="mql", to_stage="sql",
+    def segment_conversion(self, segments, start, end, *, from_stage=None, to_stage=None,
                            window_days=None, filters=None) -> list[dict]:
+        from_stage, to_stage = from_stage or self.key[0], to_stage or self.key[1]
         segments = [segments] if isinstance(segments, str) else list(segments)
         if not 1 <= len(segments) <= 2 or len(set(segments)) != len(segments):
             raise ValueError("segment_conversion takes one segment column or two different ones")
         members = self._cohort(from_stage, to_stage, start, end, self._window(window_days), self._leads(filters))
-        counts: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0])
-        for lead_id, converted, _ in members:
+        counts: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        for lead_id, converted, immature in members:
             key = tuple(self._segment_value(lead_id, col) for col in segments)
             counts[key][0] += 1
             counts[key][1] += int(converted)
+            counts[key][2] += int(immature)
+            counts[key][3] += int(converted and not immature)
         total_n = len(members)
         total_x = sum(int(c) for _, c, _ in members)
         rows = []
         for key in sorted(counts):
-            n, x = counts[key]
+            n, x, immature, mature_x = counts[key]
             low, high = wilson_interval(x, n)
             row = dict(zip(segments, key))
             row.update({
@@ -700,53 +741,17 @@ class Oracle:
                 "wilson_high": high,
                 "too_few": n < self.config.min_sample,
                 "p_value": two_proportion_p_value(x, n, total_x - x, total_n - n),
+                "immature": immature,
+                "rate_mature": _ratio(mature_x, n - immature),
             })
             rows.append(row)
         q_values = benjamini_hochberg([r["p_value"] for r in rows])
         for row, q in zip(rows, q_values):
             row["q_value"] = q
             row["significant"] = q is not None and q < 0.05
-        return rows
-
-    def mix_vs_rate(self, segment, before, after, *, filters=None) -> list[dict]:
-        leads = self._leads(filters)
-        window = self._window(None)
-        periods = {}
-        for name, (start, end) in (("before", before), ("after", after)):
-            members = self._cohort("mql", "sql", start, end, window, leads)
-            by_value: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-            for lead_id, converted, _ in members:
-                by_value[self._segment_value(lead_id, segment)][0] += 1
-                by_value[self._segment_value(lead_id, segment)][1] += int(converted)
-            periods[name] = (len(members), sum(int(c) for _, c, _ in members), by_value)
-
-        def share_and_rate(name, value):
-            total, _, by_value = periods[name]
-            n, x = by_value.get(value, (0, 0))
-            return n, (n / total if total else 0.0), (x / n if n else 0.0)
-
-        rows = []
-        values = sorted(set(periods["before"][2]) | set(periods["after"][2]))
-        for value in values:
-            n_b, share_b, rate_b = share_and_rate("before", value)
-            n_a, share_a, rate_a = share_and_rate("after", value)
-            rows.append({
-                "segment": value,
-                "n_before": n_b, "share_before": share_b, "rate_before": rate_b,
-                "n_after": n_a, "share_after": share_a, "rate_after": rate_a,
-                "mix_effect": (share_a - share_b) * rate_b,
-                "rate_effect": share_a * (rate_a - rate_b),
-            })
-        n_b, x_b, _ = periods["before"]
-        n_a, x_a, _ = periods["after"]
-        rows.append({
-            "segment": TOTAL,
-            "n_before": n_b, "share_before": 1.0 if n_b else 0.0, "rate_before": x_b / n_b if n_b else 0.0,
-            "n_after": n_a, "share_after": 1.0 if n_a else 0.0, "rate_after": x_a / n_a if n_a else 0.0,
-            "mix_effect": sum(r["mix_effect"] for r in rows),
-            "rate_effect": sum(r["rate_effect"] for r in rows),
-        })
-        return rows
+        order = [*segments, "n", "converted", "rate", "wilson_low", "wilson_high", "too_few", "p_value", "q_value", "significant",
+                 "immature", "rate_mature"]
+        return [{k: row[k] for k in order} for row in rows]
 
     # -- disqualifiers ---------------------------------------------------------------------------
 
@@ -858,62 +863,6 @@ class Oracle:
             "recovered": sum(1 for st in states if st[5] and st[0].exited_at is not None),
         }]
 
-    # -- weekly KPIs -----------------------------------------------------------------------------
-
-    def weekly_kpis(self, start=None, end=None, *, filters=None) -> list[dict]:
-        last_instant = self.as_of if end is None else min(self.as_of, end - US)
-        last_week = self.week_of(last_instant)
-        first_week = self.week_of(start) if start is not None else self.week_of(self.as_of) - timedelta(weeks=12)
-        weeks = []
-        week = first_week
-        while week <= last_week:
-            weeks.append(week)
-            week += timedelta(weeks=1)
-        values = {week: self._week_values(week, filters) for week in weeks}
-        rows = []
-        for i, week in enumerate(weeks):
-            for kpi, value in values[week].items():
-                previous = values[weeks[i - 1]][kpi] if i >= 1 else None
-                before = [values[weeks[j]][kpi] for j in range(i - 4, i)] if i >= 4 else []
-                mean_4w = sum(before) / 4 if len(before) == 4 and None not in before else None
-                rows.append({
-                    "week": week,
-                    "kpi": kpi,
-                    "value": value,
-                    "previous": previous,
-                    "delta_week": None if value is None or previous is None else value - previous,
-                    "mean_4w": mean_4w,
-                    "delta_4w": None if value is None or mean_4w is None else value - mean_4w,
-                })
-        return rows
-
-    def _week_values(self, week: date, filters) -> dict[str, object]:
-        leads = self._leads(filters)
-        in_week = lambda t: t is not None and t <= self.as_of and self.week_of(t) == week  # noqa: E731
-        values: dict[str, object] = {}
-        all_leads = [l for l in sorted(self._attributes) if self._matches(l, filters)]
-        values["new_leads"] = sum(1 for l in all_leads if in_week(self._created.get(l)))
-        for stage in self.stages[1:]:
-            values[f"reached_{stage}"] = sum(1 for l in leads if in_week(self.reached(l, stage)))
-        values["exits"] = sum(
-            1 for s in self._all_spells(leads) if s.stage in self.outcomes and in_week(s.entered_at)
-        )
-        window = self._window(None)
-        members = [
-            (l, converted, immature)
-            for l, converted, immature in self._cohort("mql", "sql", datetime.min, datetime.max, window, leads)
-            if in_week(self.reached(l, "mql"))
-        ]
-        values["sql_rate"] = _ratio(sum(1 for _, c, _ in members if c), len(members))
-        values["immature"] = int(any(i for _, _, i in members))
-        gaps = [
-            _days(self._duration_us(self.reached(l, self.stages[0]), self.reached(l, "sql")))
-            for l in leads
-            if in_week(self.reached(l, "sql")) and self.reached(l, self.stages[0]) is not None
-        ]
-        values["median_days_lead_to_sql"] = quantile(gaps, 0.5)
-        return values
-
     # -- score bands -----------------------------------------------------------------------------
 
     def score_bands(self, start, end, *, filters=None) -> list[dict]:
@@ -930,18 +879,20 @@ class Oracle:
                 continue
             band = min(int(score // 10), 9)
             bands[band][0] += 1
-            bands[band][1] += int(self.reached(lead_id, "mql") is not None)
-            bands[band][2] += int(self.reached(lead_id, "sql") is not None)
+            bands[band][1] += int(self.reached(lead_id, self.key[0]) is not None)
+            bands[band][2] += int(self.reached(lead_id, self.key[1]) is not None)
         rows = []
         for band in sorted(bands):
-            leads, mqls, sqls = bands[band]
+            leads, reached_from, reached_to = bands[band]
             rows.append({
                 "band": band_label(band),
+                "from_stage": self.key[0],
+                "to_stage": self.key[1],
                 "leads": leads,
-                "mqls": mqls,
-                "sqls": sqls,
-                "mql_rate": _ratio(mqls, leads),
-                "sql_rate": _ratio(sqls, mqls),
+                "reached_from": reached_from,
+                "reached_to": reached_to,
+                "from_rate": _ratio(reached_from, leads),
+                "key_rate": _ratio(reached_to, reached_from),
             })
         return rows
 

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from tests.oracle.oracle import US, Oracle, _ratio
+from tests.oracle.oracle import Oracle, _ratio
+from tests.oracle.oracle_review import review_week
 
 
-def week_list(oracle: Oracle, start: datetime | None, end: datetime | None) -> list[date]:
-    last = oracle.week_of(oracle.as_of if end is None else min(oracle.as_of, end - US))
-    first = oracle.week_of(start) if start is not None else oracle.week_of(oracle.as_of) - timedelta(weeks=12)
+def week_list(oracle: Oracle, start: datetime | None, end: datetime | None, *, as_of_given=True, loaded_at=None) -> list[date]:
+    last = review_week(oracle, end=end, as_of_given=as_of_given, loaded_at=loaded_at)
+    first = oracle.week_of(start) if start is not None else last - timedelta(weeks=12)
     weeks = []
     week = first
     while week <= last:
@@ -57,12 +58,15 @@ def cohort_conversion(
     to_stage: str | None = None,
     window_days: int | None = None,
     filters=None,
+    as_of_given: bool = True,
+    loaded_at: datetime | None = None,
 ) -> list[dict]:
     window = oracle.config.conversion_window_days if window_days is None else window_days
     leads = oracle._leads(filters)
-    weeks = week_list(oracle, start, end)
+    weeks = week_list(oracle, start, end, as_of_given=as_of_given, loaded_at=loaded_at)
     rows = []
     for s, t in pairs(oracle.stages, from_stage, to_stage):
+        maturity = oracle.maturity(s, t, window)
         by_week: dict[date, list[tuple[bool, bool]]] = {week: [] for week in weeks}
         for lead_id in leads:
             reached_s = oracle.reached(lead_id, s)
@@ -70,7 +74,7 @@ def cohort_conversion(
                 continue
             reached_t = oracle.reached(lead_id, t)
             converted = reached_t is not None and (window <= 0 or reached_t - reached_s <= timedelta(days=window))
-            immature = window > 0 and oracle.as_of - reached_s < timedelta(days=window)
+            immature = oracle._immature(reached_s, maturity)
             by_week[oracle.week_of(reached_s)].append((converted, immature))
         for week in weeks:
             members = by_week[week]
@@ -90,5 +94,6 @@ def cohort_conversion(
                 "mature_converted": mature_converted,
                 "rate_mature": _ratio(mature_converted, cohort - immature),
                 "window_days": window,
+                "maturity_days": maturity,
             })
     return rows

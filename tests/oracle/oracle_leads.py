@@ -52,37 +52,3 @@ def lead_history(oracle: Oracle, lead_id: str, *, business_days=False) -> list[d
             "reason": None if s.reason == NO_REASON else s.reason,
         })
     return rows
-
-
-def movers(oracle: Oracle, end, *, segment=None, filters=None) -> list[dict]:
-    """Leads reaching mql / sql in the review week (as_of's, or end's when earlier) and the week before, per value."""
-    from datetime import timedelta
-
-    anchor = oracle.as_of if end is None else min(oracle.as_of, end - timedelta(microseconds=1))
-    this_week = oracle.week_of(anchor)
-    last_week = this_week - timedelta(days=7)
-    leads = oracle._leads(filters)
-    out = []
-    for column in [segment] if segment else oracle.config.segments:
-        counts: dict[str, dict[str, int]] = {}
-        for lead_id in leads:
-            weeks = {}
-            for stage in ("mql", "sql"):
-                at = oracle.reached(lead_id, stage)
-                weeks[stage] = oracle.week_of(at) if at is not None else None
-            if not {weeks["mql"], weeks["sql"]} & {this_week, last_week}:
-                continue
-            value = oracle._attribute(lead_id, column)
-            c = counts.setdefault("(none)" if value is None else value, {"mt": 0, "ml": 0, "st": 0, "sl": 0})
-            c["mt"] += weeks["mql"] == this_week
-            c["ml"] += weeks["mql"] == last_week
-            c["st"] += weeks["sql"] == this_week
-            c["sl"] += weeks["sql"] == last_week
-        for value, c in counts.items():
-            out.append({
-                "week": this_week, "segment": column, "value": value,
-                "mqls_this_week": c["mt"], "mqls_last_week": c["ml"],
-                "sqls_this_week": c["st"], "sqls_last_week": c["sl"], "delta_sqls": c["st"] - c["sl"],
-            })
-    out.sort(key=lambda r: (-abs(r["delta_sqls"]), r["segment"], r["value"]))
-    return out

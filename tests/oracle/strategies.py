@@ -147,6 +147,10 @@ def event_logs(draw, max_leads: int = 12) -> tuple[list[Event], list[LeadRow]]:
             leads.append(LeadRow(lead_id=lead_id, created_at=created, file_id=LEADS_FILE, source_line=line,
                                  attrs=attrs))
             line += 1
+    # A leads file that dates none of its leads (no created_at, no events under its ids) is refused
+    # by the loader: such a file gets one date, on its lead without events.
+    if leads and not any(r.created_at is not None or r.lead_id in lead_ids for r in leads):
+        leads[-1] = LeadRow(leads[-1].lead_id, BASE + timedelta(days=3), leads[-1].file_id, leads[-1].source_line, leads[-1].attrs)
     return events, leads
 
 
@@ -164,7 +168,7 @@ def config_from_toml(text: str) -> FunnelConfig:
         return load_config(path)
 
 
-def config_text(timezone: str, rule: str, window: int, min_sample: int, sql_sla: float | None) -> str:
+def config_text(timezone: str, rule: str, window: int, min_sample: int, sql_sla: float | None, key: tuple[str, str] | None = None) -> str:
     lines = [
         "[funnel]",
         f'timezone = "{timezone}"',
@@ -174,6 +178,8 @@ def config_text(timezone: str, rule: str, window: int, min_sample: int, sql_sla:
     ]
     if sql_sla is not None:
         lines += ["", "[sla_days]", f"sql = {sql_sla}"]
+    if key is not None:  # a key rate of the team's own instead of MQL -> SQL
+        lines += ["", "[review]", f'key_rate = {{ from = "{key[0]}", to = "{key[1]}", name = "Our rate" }}']
     return "\n".join(lines) + "\n"
 
 
@@ -185,6 +191,7 @@ def config_variants() -> st.SearchStrategy[FunnelConfig]:
         window=st.sampled_from([0, 7, 30]),
         min_sample=st.sampled_from([2, 30]),
         sql_sla=st.one_of(st.none(), st.sampled_from([3, 10.5])),
+        key=st.sampled_from([None, None, ("lead", "sql"), ("sql", "won")]),
     ).map(config_from_toml)
 
 

@@ -214,5 +214,6 @@ def test_weeks_are_local_weeks(tmp_path):
     config = config_from_toml(config_text("Asia/Kolkata", "count", 7, 30, None))
     db = tmp_path / "wh.duckdb"
     load_files(db, [write(tmp_path / "e.csv", "lead_id,stage,entered_at\nK,lead,2024-01-07T20:00:00Z\nK,mql,2024-01-08T20:00:00Z\n")], config, now=NOW)
-    rows = run_metric(Gateway(db), "cohort_conversion", MetricRequest(start=datetime(2024, 1, 1), from_stage="lead", to_stage="mql"))
+    request = MetricRequest(start=datetime(2024, 1, 1), end=datetime(2024, 1, 14, 18, 30), from_stage="lead", to_stage="mql")
+    rows = run_metric(Gateway(db), "cohort_conversion", request)
     assert [(r["week"], r["cohort"], r["converted"]) for r in rows] == [(W1, 0, 0), (W2, 1, 1)]

@@ -21,7 +21,7 @@ from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW
-from tests.oracle import oracle_leads
+from tests.oracle import oracle_leads, oracle_review
 from tests.oracle.oracle import Oracle, events_from_warehouse
 from tests.oracle.strategies import config_variants, event_logs, request_windows
 
@@ -65,6 +65,11 @@ def load_log(folder: Path, events, leads, config) -> Path:
     return db
 
 
+def oracle_at_latest(oracle: Oracle) -> Oracle:
+    """The same log as of its latest event (the metrics' default as_of)."""
+    return Oracle(oracle.all_events, oracle.config, oracle.lead_rows)
+
+
 def compare_all(db: Path, config, start: datetime, end: datetime, as_of: datetime | None, filters: dict) -> None:
     events, leads = events_from_warehouse(db)
     oracle = Oracle(events, config, leads, as_of=as_of)
@@ -77,7 +82,19 @@ def compare_all(db: Path, config, start: datetime, end: datetime, as_of: datetim
                 oracle.conversion(s, t, start, end, filters=filters),
                 f"conversion {s}->{t}",
             )
-        assert_rows_equal(run_metric(gateway, "sql_rate", base), oracle.sql_rate(start, end, filters=filters), "sql_rate")
+        assert_rows_equal(run_metric(gateway, "key_rate", base), oracle.key_rate(start, end, filters=filters), "key_rate")
+        for segment in ("channel", "owner"):
+            assert_rows_equal(
+                run_metric(gateway, "key_rate", MetricRequest(**{**base.__dict__, "segment": segment})),
+                oracle.key_rate(start, end, segment=segment, filters=filters),
+                f"key_rate segment={segment}",
+            )
+        for segment in (None, "channel"):
+            assert_rows_equal(
+                run_metric(gateway, "win_rate", MetricRequest(**{**base.__dict__, "segment": segment})),
+                oracle_review.win_rate(oracle, start, end, segment=segment, filters=filters),
+                f"win_rate segment={segment}",
+            )
         assert_rows_equal(run_metric(gateway, "funnel", base), oracle.funnel(start, end, filters=filters), "funnel")
         assert_rows_equal(run_metric(gateway, "stage_accounting", base), oracle.stage_accounting(start, end, filters=filters), "stage_accounting")
         for segment in (None, "channel"):
@@ -111,12 +128,16 @@ def compare_more(gateway, oracle, base: MetricRequest, start, end, filters) -> N
             oracle.segment_conversion(segments, start, end, filters=filters),
             f"segment_conversion {segments}",
         )
-    span = end - start
-    before, after = (start - span, start), (start, end)
+    for mature_only in (True, False):
+        assert_rows_equal(
+            run_metric(gateway, "mix_vs_rate", req(segment="channel", mature_only=mature_only)),
+            oracle_review.mix_vs_rate(oracle, "channel", start, end, mature_only=mature_only, filters=filters),
+            f"mix_vs_rate mature_only={mature_only}",
+        )
     assert_rows_equal(
-        run_metric(gateway, "mix_vs_rate", req(segment="channel", before=before, after=after)),
-        oracle.mix_vs_rate("channel", before, after, filters=filters),
-        "mix_vs_rate",
+        run_metric(gateway, "mix_vs_rate", MetricRequest(as_of=base.as_of, filters=base.filters)),
+        oracle_review.mix_vs_rate(oracle, None, None, None, filters=filters),
+        "mix_vs_rate, default periods",
     )
     for by in (None, "stage_left", "week", "channel"):
         assert_rows_equal(run_metric(gateway, "disqualifiers", req(by=by)), oracle.disqualifiers(start, end, by=by, filters=filters), f"disqualifiers by={by}")
@@ -136,8 +157,15 @@ def compare_more(gateway, oracle, base: MetricRequest, start, end, filters) -> N
                 oracle_leads.lead_history(oracle, lead_id, business_days=business),
                 f"lead_history {lead_id} business={business}",
             )
-    assert_rows_equal(run_metric(gateway, "movers", base), oracle_leads.movers(oracle, end, filters=filters), "movers")
-    assert_rows_equal(run_metric(gateway, "weekly_kpis", base), oracle.weekly_kpis(start, end, filters=filters), "weekly_kpis")
+    assert_rows_equal(run_metric(gateway, "movers", base), oracle_review.movers(oracle, end, filters=filters), "movers")
+    assert_rows_equal(run_metric(gateway, "weekly_kpis", base), oracle_review.weekly_kpis(oracle, start, end, filters=filters), "weekly_kpis")
+    # the data's own review week: as_of and the period left to the defaults
+    loose = MetricRequest(filters=base.filters)
+    assert_rows_equal(
+        run_metric(gateway, "weekly_kpis", loose),
+        oracle_review.weekly_kpis(oracle_at_latest(oracle), None, None, as_of_given=False, loaded_at=NOW.replace(tzinfo=None), filters=filters),
+        "weekly_kpis, default review week",
+    )
     assert_rows_equal(run_metric(gateway, "score_bands", base), oracle.score_bands(start, end, filters=filters), "score_bands")
 
 

@@ -60,6 +60,7 @@ class MetricRequest:
     by: str | None = None
     before: tuple[datetime, datetime] | None = None
     after: tuple[datetime, datetime] | None = None
+    mature_only: bool | None = None  # mix_vs_rate, the weekly trend: None = the metric's default
     which: str = "all"  # leads: all, converted or not_converted cohort members
     lead_id: str | None = None  # lead_history
 
@@ -69,14 +70,15 @@ class Metric:
     name: str
     description: str
     run: Callable[["Context", MetricRequest], list[dict]]
+    splits: bool = False  # takes --segment (one row or group per segment value)
 
     @classmethod
-    def of(cls, name: str, run: Callable[["Context", MetricRequest], list[dict]]) -> "Metric":
+    def of(cls, name: str, run: Callable[["Context", MetricRequest], list[dict]], *, splits: bool = False) -> "Metric":
         """A metric described by its function's docstring (its first paragraph, on one line)."""
         doc = (run.__doc__ or "").strip().split("\n\n")[0]
         if not doc:
             raise RuntimeError(f"metric {name}: {run.__qualname__} has no docstring to describe it")
-        return cls(name, " ".join(doc.split()), run)
+        return cls(name, " ".join(doc.split()), run, splits)
 
 
 @dataclass
@@ -266,8 +268,30 @@ def rename_key(row: dict, old: str, new: str) -> dict:
 
 
 def conversion_stages(ctx: Context, req: MetricRequest) -> tuple[str, str]:
-    """S and T of a conversion: the request's, else mql -> sql (the second and third funnel stages)."""
-    return req.from_stage or ctx.config.stages[1], req.to_stage or ctx.config.stages[2]
+    """S and T of a conversion: the request's, else the key rate's ([review] key_rate, docs/metrics.md)."""
+    key = ctx.config.review_rate
+    return req.from_stage or key.from_stage, req.to_stage or key.to_stage
+
+
+def maturity_days(ctx: Context, from_stage: str, to_stage: str, as_of: datetime, window_days: int) -> float:
+    """How old a member of an S cohort must be before its conversion to T counts as settled: the
+    window when one is set, else the 90th percentile of the S -> T conversion times of every lead
+    that reached both by as_of (the whole warehouse, whatever the filters; 0 when none did)."""
+    if window_days > 0:
+        return float(window_days)
+    return conversion_horizon(ctx, from_stage, to_stage, as_of, window_days)["horizon_days"] or 0.0
+
+
+def conversion_horizon(ctx: Context, from_stage: str, to_stage: str, as_of: datetime, window_days: int) -> dict:
+    """conversion_horizon.sql for one pair and as_of: the p90 conversion time, the conversions and how
+    many of them a window leaves out; once per published file."""
+
+    def compute() -> dict:
+        req = MetricRequest(as_of=as_of)
+        ids = {"__from__": reached(from_stage), "__to__": reached(to_stage)}
+        return ctx.run_sql("conversion_horizon", req, {"as_of": as_of, "window_days": window_days}, ids)[0]
+
+    return ctx.per_file(("conversion_horizon", from_stage, to_stage, as_of, window_days), compute)
 
 
 def conversion_identifiers(ctx: Context, req: MetricRequest) -> dict[str, str | None]:

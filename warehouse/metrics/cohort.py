@@ -13,6 +13,7 @@ from funnelboard.core.errors import UserError
 from funnelboard.warehouse.metrics.base import (
     Context,
     MetricRequest,
+    maturity_days,
     ratio,
     reached,
     week_of,
@@ -21,7 +22,7 @@ from funnelboard.warehouse.metrics.weekly import DEFAULT_WEEKS, shown_weeks
 
 COLUMNS = (
     "week", "from_stage", "to_stage", "cohort", "converted", "rate", "immature",
-    "mature_cohort", "mature_converted", "rate_mature", "window_days",
+    "mature_cohort", "mature_converted", "rate_mature", "window_days", "maturity_days",
 )
 
 
@@ -47,17 +48,18 @@ def cohort_pairs(stages: tuple[str, ...], from_stage: str | None, to_stage: str 
 def cohort_conversion(ctx: Context, req: MetricRequest) -> list[dict]:
     """Conversion of weekly cohorts (local ISO weeks) for each consecutive stage pair and first ->
     last, or one pair (--from-stage/--to-stage), immature cohorts flagged; default the 13 weeks
-    ending with as-of's week."""
+    ending with the review week."""
     weeks = DEFAULT_WEEKS if req.start is None else None  # the default start (earliest event) would be too long
-    req = ctx.resolve(req)
     first_week, last_week = shown_weeks(ctx, req, weeks)
+    req = ctx.resolve(req)
     params = {"as_of": req.as_of, "first_week": first_week, "last_week": last_week, "window_days": req.window_days}
     out = []
     for from_stage, to_stage in cohort_pairs(tuple(ctx.config.stages), req.from_stage, req.to_stage):
+        maturity = maturity_days(ctx, from_stage, to_stage, req.as_of, req.window_days)
         rows = ctx.run_sql(
             "cohort_conversion",
             req,
-            {**params, "from_stage": from_stage, "to_stage": to_stage},
+            {**params, "from_stage": from_stage, "to_stage": to_stage, "maturity_days": maturity},
             {"__from__": reached(from_stage), "__from_week__": week_of(from_stage), "__to__": reached(to_stage)},
         )
         for row in rows:

@@ -21,6 +21,7 @@ from funnelboard.warehouse.metrics.base import (
     business_day_clock,
     conversion_identifiers,
     conversion_stages,
+    maturity_days,
     period_params,
     week_of,
 )
@@ -38,7 +39,11 @@ def leads_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING):
     req = ctx.resolve(req)
     if req.which not in WHICH:
         raise UserError(f"unknown --which '{req.which}'; expected one of {', '.join(WHICH)}.")
-    params = {**period_params(req), "which": req.which, "limit": None, "offset": 0, "latest": at_latest_event(ctx, req.as_of)}
+    from_stage, to_stage = conversion_stages(ctx, req)
+    params = {
+        **period_params(req), "which": req.which, "limit": None, "offset": 0, "latest": at_latest_event(ctx, req.as_of),
+        "maturity_days": maturity_days(ctx, from_stage, to_stage, req.as_of, req.window_days),
+    }
     tree, params = ctx.compile("leads", req, params, conversion_identifiers(ctx, req))
     page = next(c.this for c in tree.ctes if c.alias == "page")
     sortable = ["lead_id", "from_at", "to_at", "converted", "immature", *ctx.config.segments, "amount"]
@@ -63,7 +68,7 @@ def leads_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING):
         exp.alias_(exp.column("amount_value", table="p"), "amount"),
     ]
     tree.set("expressions", [c.copy() for c in columns])
-    params["from_stage"], params["to_stage"] = conversion_stages(ctx, req)
+    params["from_stage"], params["to_stage"] = from_stage, to_stage
     return tree, params, dict
 
 

@@ -17,30 +17,34 @@ from funnelboard.warehouse.metrics import (
     stalled,
     time,
     weekly,
+    wins,
 )
 from funnelboard.warehouse.metrics.base import Context, Metric, MetricRequest, rendered
 
 METRICS = (
+    Metric.of("key_rate", conversion.key_rate, splits=True),
+    Metric.of("sql_rate", conversion.sql_rate, splits=True),
     Metric.of("conversion", conversion.conversion),
-    Metric.of("sql_rate", conversion.sql_rate),
     Metric.of("funnel", conversion.funnel),
+    Metric.of("win_rate", wins.win_rate, splits=True),
     Metric.of("stage_accounting", accounting.stage_accounting),
     Metric.of("time_to_sql", time.time_to_sql),
     Metric.of("time_in_stage_by_lead", time.time_in_stage_by_lead),
-    Metric.of("segment_conversion", segments.segment_conversion),
-    Metric.of("mix_vs_rate", segments.mix_vs_rate),
+    Metric.of("segment_conversion", segments.segment_conversion, splits=True),
+    Metric.of("mix_vs_rate", segments.mix_vs_rate, splits=True),
     Metric.of("disqualifiers", disqualifiers.disqualifiers),
-    Metric.of("stalled", stalled.stalled),
-    Metric.of("stalled_summary", stalled.stalled_summary),
+    Metric.of("stalled", stalled.stalled, splits=True),
+    Metric.of("stalled_summary", stalled.stalled_summary, splits=True),
+    Metric.of("review_week", weekly.review_week),
     Metric.of("weekly_kpis", weekly.weekly_kpis),
-    Metric.of("movers", weekly.movers),
+    Metric.of("movers", weekly.movers, splits=True),
     Metric.of("score_bands", segments.score_bands),
     Metric.of("leads", leads.leads),
     Metric.of("lead_history", leads.lead_history),
     Metric.of("cohort_conversion", cohort.cohort_conversion),
-    Metric.of("time_in_stage", time.time_in_stage),
-    Metric.of("survival", time.survival),
-    Metric.of("duration_distribution", time.duration_distribution),
+    Metric.of("time_in_stage", time.time_in_stage, splits=True),
+    Metric.of("survival", time.survival, splits=True),
+    Metric.of("duration_distribution", time.duration_distribution, splits=True),
 )
 REGISTRY: dict[str, Metric] = {m.name: m for m in METRICS}
 
@@ -49,6 +53,10 @@ def run_metric(gateway: Gateway, name: str, req: MetricRequest) -> list[dict]:
     """Compute one metric by name; UserError for an unknown name."""
     if name not in REGISTRY:
         raise UserError(f"unknown metric '{name}'; `funnelboard query --list` names them.")
+    if (req.segment is not None or req.segment2 is not None) and not REGISTRY[name].splits:
+        splitting = ", ".join(m.name for m in METRICS if m.splits)
+        hint = " (disqualifiers groups by a segment with --by COLUMN)" if name == "disqualifiers" else ""
+        raise UserError(f"{name} does not split by segment{hint}: --segment works with {splitting}.")
     return REGISTRY[name].run(Context(gateway), req)
 
 

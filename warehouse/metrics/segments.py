@@ -3,6 +3,7 @@ the rate change split into mix and rate, and conversion by lead-score band."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 from funnelboard.core.errors import UserError
@@ -10,6 +11,8 @@ from funnelboard.warehouse.metrics.base import (
     Context,
     MetricRequest,
     conversion_identifiers,
+    conversion_stages,
+    maturity_days,
     period_params,
     ratio,
     reached,
@@ -33,7 +36,9 @@ def segment_conversion(ctx: Context, req: MetricRequest) -> list[dict]:
     if req.segment2 is not None and req.segment in (None, req.segment2):
         raise UserError("--segment2 crosses a second column with --segment; give --segment, another column.")
     identifiers = {**conversion_identifiers(ctx, req), "__segment__": req.segment, "__segment2__": req.segment2}
-    rows = ctx.run_sql("segment_conversion", req, period_params(req), identifiers)
+    from_stage, to_stage = conversion_stages(ctx, req)
+    params = {**period_params(req), "maturity_days": maturity_days(ctx, from_stage, to_stage, req.as_of, req.window_days)}
+    rows = ctx.run_sql("segment_conversion", req, params, identifiers)
     total_n = sum(r["n"] for r in rows)
     total_converted = sum(r["converted"] for r in rows)
     # Each group against the rest of the cohort, then BH across the groups shown.
@@ -58,16 +63,28 @@ def segment_conversion(ctx: Context, req: MetricRequest) -> list[dict]:
             "p_value": p,
             "q_value": q,
             "significant": q is not None and q < SIGNIFICANT_Q,
+            "immature": r["immature"],
+            "rate_mature": ratio(r["mature_converted"], r["n"] - r["immature"]),
         })
         out.append(row)
     return out
 
 
-def comparison_periods(req: MetricRequest) -> tuple[tuple[datetime, datetime], tuple[datetime, datetime]]:
-    """(before, after) of a resolved request: after defaults to the 28 days ending at as_of, before to the 28 days before after."""
-    end = req.as_of + timedelta(microseconds=1)  # as_of itself belongs to the after period, as to the default period
-    after = req.after or (end - timedelta(days=COMPARISON_DAYS), end)
-    before = req.before or (after[0] - timedelta(days=COMPARISON_DAYS), after[0])
+def comparison_periods(
+    req: MetricRequest, explicit: bool = False, maturity: float = 0.0
+) -> tuple[tuple[datetime, datetime], tuple[datetime, datetime]]:
+    """(before, after) of a resolved request. After: --after, else the request's period when it was
+    given (`explicit`: the page's period), else the 28 days ending `maturity` days (whole days, rounded
+    up) before as_of, so that its cohorts have matured. Before: --before, else the period of the same
+    length just before after."""
+    if req.after:
+        after = req.after
+    elif explicit:
+        after = (req.start, req.end)
+    else:
+        end = req.as_of + timedelta(microseconds=1) - timedelta(days=math.ceil(maturity))
+        after = (end - timedelta(days=COMPARISON_DAYS), end)
+    before = req.before or (after[0] - (after[1] - after[0]), after[0])
     for name, (start, stop) in (("before", before), ("after", after)):
         if start >= stop:
             raise UserError(f"the {name} period is empty: its start must be before its end.")
@@ -75,10 +92,14 @@ def comparison_periods(req: MetricRequest) -> tuple[tuple[datetime, datetime], t
 
 
 def mix_vs_rate(ctx: Context, req: MetricRequest) -> list[dict]:
-    """The SQL-rate change between a before and an after period split into segment mix and segment
-    rates (--segment)."""
+    """The change of a conversion rate (default the key rate) between a before and an after period,
+    split into segment mix and segment rates (--segment); mature cohorts only unless asked otherwise."""
+    explicit = req.start is not None or req.end is not None
     req = ctx.resolve(req)
-    before, after = comparison_periods(req)
+    from_stage, to_stage = conversion_stages(ctx, req)
+    maturity = maturity_days(ctx, from_stage, to_stage, req.as_of, req.window_days)
+    before, after = comparison_periods(req, explicit, maturity)
+    mature_only = True if req.mature_only is None else req.mature_only
     params = {
         "before_start": before[0],
         "before_end": before[1],
@@ -86,9 +107,20 @@ def mix_vs_rate(ctx: Context, req: MetricRequest) -> list[dict]:
         "after_end": after[1],
         "as_of": req.as_of,
         "window_days": req.window_days,
+        "maturity_days": maturity,
+        "mature_only": mature_only,
     }
     identifiers = {**conversion_identifiers(ctx, req), "__segment__": req.segment}
     rows = ctx.run_sql("mix_vs_rate", req, params, identifiers)
+    periods = {
+        "before_from": before[0], "before_to": before[1], "after_from": after[0], "after_to": after[1],
+        "mature_only": mature_only, "maturity_days": maturity,
+    }
+    return [{**row, **periods} for row in _mix_and_rate(rows)]
+
+
+def _mix_and_rate(rows: list[dict]) -> list[dict]:
+    """Shares, rates and the mix / rate effects per segment value, and the (total) row."""
     n_before = sum(r["n_before"] for r in rows)
     n_after = sum(r["n_after"] for r in rows)
     out = []
@@ -125,9 +157,11 @@ def mix_vs_rate(ctx: Context, req: MetricRequest) -> list[dict]:
 
 
 def score_bands(ctx: Context, req: MetricRequest) -> list[dict]:
-    """Conversion to MQL and SQL by lead-score band (tens) of the leads created in the period."""
+    """Conversion by lead-score band (tens) of the leads created in the period: the share reaching the
+    key rate's first stage, and the key rate of those."""
     req = ctx.resolve(req)
     if ctx.config.score_column is None:
         return []
-    stages = ctx.config.stages
-    return ctx.run_sql("score_bands", req, period_params(req), {"__mql__": reached(stages[1]), "__sql__": reached(stages[2])})
+    key = ctx.config.review_rate
+    rows = ctx.run_sql("score_bands", req, period_params(req), {"__from__": reached(key.from_stage), "__to__": reached(key.to_stage)})
+    return [{"band": r["band"], "from_stage": key.from_stage, "to_stage": key.to_stage, **{k: v for k, v in r.items() if k != "band"}} for r in rows]

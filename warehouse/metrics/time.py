@@ -148,8 +148,8 @@ def duration_distribution(ctx: Context, req: MetricRequest) -> list[dict]:
 
 
 def time_to_sql(ctx: Context, req: MetricRequest) -> list[dict]:
-    """Of the MQL cohort: share of mature members reaching SQL within N days (--within-days) and median
-    days MQL -> SQL."""
+    """Of the key rate's cohort (or --from-stage to --to-stage): the share of mature members reaching the
+    second stage within N days (--within-days) and the median days it took."""
     req = ctx.resolve(req)
     if req.within_days < 0:
         raise UserError("the number of days to SQL must be 0 or more.")

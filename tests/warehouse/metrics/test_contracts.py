@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from funnelboard.warehouse.build import expansion, expected_columns
-from funnelboard.warehouse.metrics import Context, MetricRequest
+from funnelboard.warehouse.metrics import REGISTRY, Context, MetricRequest
 from funnelboard.warehouse.metrics.base import _metric_model, start_week
 from funnelboard.warehouse.metrics.stalled import stall_thresholds
 from tests.warehouse.metrics.logs import run
@@ -36,10 +36,10 @@ def test_demo_other_invariants(demo):
     assert all(r["cumulative_days"] >= r["latest_days"] >= 0 for r in by_lead)
 
     bands = run(demo, "score_bands")
-    assert bands and all(0 <= r["mql_rate"] <= 1 for r in bands)
+    assert bands and all(0 <= r["from_rate"] <= 1 for r in bands)
     scored = demo.query("select count(*) from fct_leads where score_value between 0 and 100").rows[0][0]
     assert sum(r["leads"] for r in bands) == scored
-    assert not any(math.isnan(r["mql_rate"]) for r in bands)
+    assert not any(math.isnan(r["from_rate"]) for r in bands)
 
 
 MORE_METRICS = ["time_to_sql", "time_in_stage_by_lead", "segment_conversion", "mix_vs_rate", "disqualifiers", "stalled",
@@ -47,7 +47,7 @@ MORE_METRICS = ["time_to_sql", "time_in_stage_by_lead", "segment_conversion", "m
 
 
 # stalled_summary reuses stalled.sql; stall_thresholds is a query of its own behind stalled
-@pytest.mark.parametrize("name", [m for m in MORE_METRICS if m != "stalled_summary"] + ["stall_thresholds"])
+@pytest.mark.parametrize("name", [m for m in MORE_METRICS if m != "stalled_summary"] + ["stall_thresholds", "win_rate", "conversion_horizon"])
 def test_each_query_returns_the_columns_its_metadata_promises(demo, name):
     ctx = Context(demo)
     as_of = ctx.latest_event()
@@ -57,10 +57,11 @@ def test_each_query_returns_the_columns_its_metadata_promises(demo, name):
         "before_start": as_of - timedelta(days=56), "before_end": as_of - timedelta(days=28),
         "after_start": as_of - timedelta(days=28), "after_end": as_of,
         "first_week": (as_of - timedelta(weeks=12)).date(), "last_week": as_of.date(), "start_week": start_week(ctx.earliest_event()),
+        "maturity_days": 20.0, "mature_only": True, "same_point": 0, "lost": ["lost"],
     }
     identifiers = {"__from__": "reached_mql", "__to__": "reached_sql", "__segment__": "channel", "__segment2__": "region",
                    "__by__": "stage_left", "__first__": "reached_lead", "__mql__": "reached_mql", "__sql__": "reached_sql",
-                   "__mql_week__": "week_mql", "__sql_week__": "week_sql"}
+                   "__from_week__": "week_mql", "__to_week__": "week_sql", "__won__": "reached_won", "__won_week__": "week_won"}
     if name == "stalled":  # the thresholds come in as lists, from stall_thresholds (checked below)
         thresholds = stall_thresholds(ctx, ctx.resolve(MetricRequest(segment="channel")))
         for column, param in (("stage", "threshold_stages"), ("segment", "threshold_segments"),
@@ -73,7 +74,9 @@ def test_each_query_returns_the_columns_its_metadata_promises(demo, name):
 
 @pytest.mark.parametrize("name", MORE_METRICS)
 def test_filters_select_the_same_leads_in_every_metric(demo, name):
-    req = {"filters": (("channel", "referral"),), "segment": "channel"}
+    req = {"filters": (("channel", "referral"),)}
+    if REGISTRY[name].splits:
+        req["segment"] = "channel"
     if name == "disqualifiers":
         req["by"] = "channel"
     rows = run(demo, name, **req)

@@ -29,7 +29,7 @@ SEGMENT_EVENTS = [
     # outside the period
     "x1,mql,2024-02-10,,a", "x1,sql,2024-02-11",
 ]
-MIN_SAMPLE_3 = '[funnel]\nmin_sample = 3\n'
+MIN_SAMPLE_3 = '[funnel]\nmin_sample = 3\nconversion_window_days = 90\n'
 
 
 def test_segment_conversion_statistics_by_hand(tmp_path):
@@ -49,7 +49,9 @@ def test_segment_conversion_statistics_by_hand(tmp_path):
     assert [r["channel"] for r in rows] == [e[0] for e in expected]
     for r, (segment, n, converted, rate, low, high, too_few, p, q) in zip(rows, expected):
         assert list(r) == ["channel", "n", "converted", "rate", "wilson_low", "wilson_high", "too_few",
-                           "p_value", "q_value", "significant"]
+                           "p_value", "q_value", "significant", "immature", "rate_mature"]
+        # the 90-day window is the maturity horizon: by June every January MQL is mature
+        assert (r["immature"], r["rate_mature"]) == (0, pytest.approx(rate))
         assert (r["n"], r["converted"], r["too_few"], r["significant"]) == (n, converted, too_few, False)
         assert r["rate"] == pytest.approx(rate)
         assert (round(r["wilson_low"], 4), round(r["wilson_high"], 4)) == (low, high)
@@ -94,7 +96,7 @@ def test_segment_conversion_crossed(tmp_path):
     assert run(gw, "segment_conversion", **JAN, as_of=D(2024, 6, 1)) == [{
         "n": 4, "converted": 1, "rate": 0.25, "wilson_low": pytest.approx(0.0456, abs=1e-4),
         "wilson_high": pytest.approx(0.6994, abs=1e-4), "too_few": True, "p_value": None, "q_value": None,
-        "significant": False,
+        "significant": False, "immature": 0, "rate_mature": 0.25,
     }]
     for wrong in ({"segment2": "region"}, {"segment": "channel", "segment2": "channel"}):
         with pytest.raises(UserError):
@@ -138,22 +140,38 @@ def test_mix_vs_rate_by_hand(tmp_path):
         ("c", 0, 0.0, 0.0, 2, 1 / 3, 0.0, 0.0, 0.0),
         ("(total)", 4, 1.0, 0.5, 6, 1.0, 1 / 3, -1 / 3, 1 / 6),
     ]
-    assert rows == approx_rows([dict(zip(columns, e)) for e in expected])
+    assert [{k: r[k] for k in columns} for r in rows] == approx_rows([dict(zip(columns, e)) for e in expected])
+    assert all((r["before_from"], r["after_to"]) == (D(2024, 1, 1), D(2024, 3, 1)) for r in rows)
 
 
-def test_mix_vs_rate_default_periods_are_the_28_days_to_as_of_and_the_28_before(tmp_path):
+def test_mix_vs_rate_default_periods_end_where_cohorts_have_matured(tmp_path):
     as_of = D(2024, 3, 1)
-    before, after = comparison_periods(MetricRequest(as_of=as_of))
     tick = timedelta(microseconds=1)
-    assert after == (D(2024, 2, 2) + tick, as_of + tick)  # (as_of - 28 days, as_of]
-    assert before == (D(2024, 1, 5) + tick, D(2024, 2, 2) + tick)
+    # The maturity horizon: the p90 of the conversion times 1, 2, 1 and 2 days = 2 days, so the after
+    # period is the 28 days ending 2 days before as_of, and before is the 28 days before that.
+    before, after = comparison_periods(MetricRequest(as_of=as_of), maturity=2.0)
+    assert after == (D(2024, 1, 31) + tick, D(2024, 2, 28) + tick)
+    assert before == (D(2024, 1, 3) + tick, D(2024, 1, 31) + tick)
     gw = warehouse(tmp_path, MIX_EVENTS)
     rows = run(gw, "mix_vs_rate", as_of=as_of, window_days=0)
-    # before (01-05, 02-02]: a2, b1, b2 (a1 at 01-05 00:00 is just outside); after: a3 b3 b4 b5 c1 c2.
+    assert (rows[-1]["after_from"], rows[-1]["after_to"], rows[-1]["before_from"]) == (after[0], after[1], before[0])
+    assert rows[-1]["maturity_days"] == pytest.approx(2.0) and rows[-1]["mature_only"] is True
+    # before: a1 a2 b1 b2 (January); after: a3 b3 b4 b5 c1 c2, all older than 2 days at as_of.
     assert rows[-1]["segment"] == "(total)" and [r["segment"] for r in rows] == ["(all)", "(total)"]
-    assert (rows[-1]["n_before"], rows[-1]["n_after"]) == (3, 6)
-    assert rows[-1]["mix_effect"] == 0.0
-    assert rows[-1]["rate_effect"] == pytest.approx(2 / 6 - 1 / 3)
+    assert (rows[-1]["n_before"], rows[-1]["n_after"]) == (4, 6)
+    assert rows[-1]["rate_effect"] == pytest.approx(2 / 6 - 2 / 4)
+
+
+def test_mix_vs_rate_follows_the_period_and_leaves_immature_members_out(tmp_path):
+    gw = warehouse(tmp_path, MIX_EVENTS)
+    # The page's period is February: before is the 29 days just before it.
+    rows = run(gw, "mix_vs_rate", start=D(2024, 2, 1), end=D(2024, 3, 1), as_of=D(2024, 2, 9, 12), window_days=0)
+    total = rows[-1]
+    assert (total["after_from"], total["after_to"], total["before_from"]) == (D(2024, 2, 1), D(2024, 3, 1), D(2024, 1, 3))
+    # as_of 02-09 12:00 with a 2-day horizon: c1 (02-08) and c2 (02-09) are immature and left out
+    assert (total["n_before"], total["n_after"]) == (4, 4)
+    everyone = run(gw, "mix_vs_rate", start=D(2024, 2, 1), end=D(2024, 3, 1), as_of=D(2024, 2, 9, 12), window_days=0, mature_only=False)
+    assert everyone[-1]["n_after"] == 6 and everyone[-1]["mature_only"] is False
 
 
 def test_mix_vs_rate_from_an_empty_period(tmp_path):
@@ -188,11 +206,11 @@ SCORE_EVENTS = [
 def test_score_bands(tmp_path):
     gw = warehouse(tmp_path, SCORE_EVENTS)
     rows = run(gw, "score_bands", **JAN, as_of=D(2024, 3, 1))
-    columns = ("band", "leads", "mqls", "sqls", "mql_rate", "sql_rate")
+    columns = ("band", "from_stage", "to_stage", "leads", "reached_from", "reached_to", "from_rate", "key_rate")
     expected = [
-        ("0-9", 2, 1, 0, 0.5, 0.0),  # A, B
-        ("40-49", 1, 0, 0, 0.0, None),  # H
-        ("90-100", 2, 2, 1, 1.0, 0.5),  # C, D
+        ("0-9", "mql", "sql", 2, 1, 0, 0.5, 0.0),  # A, B
+        ("40-49", "mql", "sql", 1, 0, 0, 0.0, None),  # H
+        ("90-100", "mql", "sql", 2, 2, 1, 1.0, 0.5),  # C, D
     ]
     assert rows == approx_rows([dict(zip(columns, e)) for e in expected])
 

@@ -34,12 +34,15 @@ WEEKLY_VALUES = {
     "reached_proposal":    [0] * 6,
     "reached_won":         [0] * 6,
     "exits":               [0,    1,     0,     0,     1,     0],  # E; C
-    # window 7 days: B converts (exactly 7), A does not (7d 1h), C not, F converts
-    "sql_rate":            [1.0,  None,  0.0,   None,  0.0,   1.0],
+    # the key rate (mql -> sql) with a 7-day window: B converts (exactly 7), A does not (7d 1h), C not, F converts
+    "key_rate":            [1.0,  None,  0.0,   None,  0.0,   1.0],
     # immature (as_of - mql < 7 days, as_of 01-24 12:00): only F (1 day) in week 01-22
     "immature":            [0,    0,     0,     0,     0,     1],
     # lead -> sql: B 8 days; A 01-01 03:00 -> 01-09 13:00 = 8 + 10/24; F 11-01 -> 01-24 = 84 days
-    "median_days_lead_to_sql": [None, 8.0, None, 8 + 10 / 24, None, 84.0],
+    "median_days_to_target": [None, 8.0, None, 8 + 10 / 24, None, 84.0],
+    # no "lost" spell anywhere in the data: a win rate would say nothing, so neither is given
+    "lost":                [None] * 6,
+    "win_rate":            [None] * 6,
 }
 
 
@@ -47,7 +50,9 @@ def test_weekly_kpis_values_by_hand(tmp_path):
     gw = warehouse(tmp_path, WEEKLY_EVENTS, WEEKLY_CONFIG)
     # The period starts at local midnight 2023-12-18 (05:00 UTC): weeks 12-18 .. 01-22.
     rows = run(gw, "weekly_kpis", start=D(2023, 12, 18, 5), as_of=D(2024, 1, 24, 12), window_days=7)
-    assert list(rows[0]) == ["week", "kpi", "value", "previous", "delta_week", "mean_4w", "delta_4w"]
+    assert list(rows[0]) == ["week", "kpi", "value", "previous", "delta_week", "mean_4w", "delta_4w", "partial"]
+    # as_of (Wed 01-24 07:00 local) falls inside the last week: it is week to date
+    assert {r["week"] for r in rows if r["partial"]} == {WEEKS[5]}
     assert [r["week"] for r in rows[:: len(WEEKLY_VALUES)]] == WEEKS
     got = {}
     for r in rows:
@@ -72,12 +77,16 @@ def test_weekly_kpis_stop_at_the_period_end(tmp_path):
         (WEEKS[1], "new_leads", 1, 1, None, None),
         (WEEKS[3], "new_leads", 0, 0, None, None),  # only 3 weeks before it
         (WEEKS[4], "new_leads", 0, 1, 0.75, 0.25),  # mean of 1, 2, 0, 0
-        (WEEKS[5], "new_leads", 1, 0, 0.75, 0.25),  # mean of 2, 0, 0, 1
-        (WEEKS[5], "exits", 1, -1, 0.5, -0.5),  # mean of 1, 0, 0, 1
-        (WEEKS[5], "immature", 0, 1, 0.0, 1.0),
-        (WEEKS[5], "sql_rate", 0.0, 1.0, None, None),  # week 12-25 has no rate
-        (WEEKS[4], "sql_rate", None, None, None, None),  # last week had no rate
-        (WEEKS[5], "median_days_lead_to_sql", None, None, None, None),
+        # The review week (01-22, to Wed 07:00 local) against the 4 weeks before at the same point
+        # (as of 01-17, 01-10, 01-03 and 12-27 12:00 UTC): C (01-15) counted; in week 12-25 only E,
+        # A's creation (01-01 03:00 UTC) is after that week's point.
+        (WEEKS[5], "new_leads", 1, 0, 0.5, 0.5),  # mean of 1, 0, 0, 1
+        (WEEKS[5], "exits", 1, -1, 0.5, -0.5),  # C's exit (01-17 12:00) is just in time; mean of 1, 0, 0, 1
+        # C's cohort seen a day after its mql is immature, as A's was on 01-03: mean of 1, 0, 1, 0
+        (WEEKS[5], "immature", 1, 0, 0.5, 0.5),
+        (WEEKS[5], "key_rate", 0.0, 1.0, None, None),  # week 01-08 has no rate
+        (WEEKS[4], "key_rate", None, None, None, None),  # last week had no rate
+        (WEEKS[5], "median_days_to_target", None, None, None, None),
     ],
 )
 def test_weekly_kpis_comparisons(tmp_path, week, kpi, previous, delta_week, mean_4w, delta_4w):
@@ -98,14 +107,14 @@ def test_weekly_kpis_default_is_13_weeks_to_as_of(tmp_path):
 
 def test_demo_weekly_kpis_weeks_are_contiguous(demo):
     latest = demo.query("select max(entered_at) from raw_events").rows[0][0]
-    rows = run(demo, "weekly_kpis")
+    rows = run(demo, "weekly_kpis", as_of=latest)
     weeks = sorted({r["week"] for r in rows})
     assert len(weeks) == 13
     assert all(b - a == timedelta(days=7) for a, b in zip(weeks, weeks[1:]))
     assert all(w.weekday() == 0 for w in weeks)
     assert weeks[-1] == latest.date() - timedelta(days=latest.weekday())  # the demo is in UTC
     kpis = {r["kpi"] for r in rows}
-    assert len(rows) == 13 * len(kpis) == 13 * 10
+    assert len(rows) == 13 * len(kpis) == 13 * 12
     total_new = sum(r["value"] for r in rows if r["kpi"] == "new_leads")
     assert total_new > 0
 
@@ -118,3 +127,51 @@ def test_start_week_is_on_or_before_the_local_week_of_start_in_any_zone(zone):
         start = datetime(2026, 3, 2) + timedelta(hours=hours, minutes=7)
         assert start_week(start) <= local_monday(start, zone), (zone, start)
         assert (local_monday(start, zone) - start_week(start)).days <= 7  # and at most a week before it
+
+
+# --- the review week ---------------------------------------------------------------------------------
+
+REVIEW_EVENTS = [  # UTC; the tests load them "now" = 2026-11-23 12:00 (tests/conftest.py NOW)
+    "A,lead,2026-11-02T09:00Z", "A,mql,2026-11-03T09:00Z",
+    "B,lead,2026-11-11T09:00Z", "B,mql,2026-11-12T09:00Z",
+    "C,lead,2026-11-18T09:00Z",  # Wednesday: the last new lead
+    "A,sql,2026-11-20T09:00Z",  # Friday: the last event
+]
+
+
+def test_live_data_reviews_this_week_to_date(tmp_path):
+    """The latest event (Fri 11-20) is 3 days before the load: the review is its week, to date."""
+    gw = warehouse(tmp_path, REVIEW_EVENTS)
+    (week,) = run(gw, "review_week")
+    assert (week["week"], week["reason"], week["partial"]) == (date(2026, 11, 16), "live", True)
+    assert week["days_in"] == pytest.approx(4 + 9 / 24)  # Monday 00:00 to Friday 09:00
+    assert week["data_end"] == D(2026, 11, 20, 9) and week["new_leads_end"] == D(2026, 11, 18, 9)
+    kpis = run(gw, "weekly_kpis")
+    assert max(r["week"] for r in kpis) == date(2026, 11, 16) and all(r["partial"] for r in kpis if r["week"] == date(2026, 11, 16))
+
+
+def test_old_data_reviews_the_last_full_week_of_new_leads(tmp_path):
+    """The same data loaded a year later: no week to date, no empty week; the feed stopped on a
+    Wednesday, so the last full week of new leads is the week before."""
+    events = REVIEW_EVENTS + ["B,won,2026-12-30T09:00Z"]  # a late close keeps the data going after the feed
+    from funnelboard.core.config import load_config
+    from funnelboard.warehouse.gateway import Gateway
+    from funnelboard.warehouse.pipeline import load_files
+
+    width = 9
+    (tmp_path / "e.csv").write_text(
+        "lead_id,stage,entered_at,reason,channel,region,owner,lead_score,amount\n"
+        + "\n".join(r + "," * (width - 1 - r.count(",")) for r in events) + "\n", "utf-8")
+    load_files(tmp_path / "wh.duckdb", [tmp_path / "e.csv"], load_config(None), now=datetime(2027, 12, 1))
+    gw = Gateway(tmp_path / "wh.duckdb")
+    (week,) = run(gw, "review_week")
+    assert (week["week"], week["reason"], week["partial"]) == (date(2026, 11, 9), "last_full_week", False)
+    assert max(r["week"] for r in run(gw, "weekly_kpis")) == date(2026, 11, 9)
+    assert {r["week"] for r in run(gw, "movers")} <= {date(2026, 11, 9)}
+
+
+def test_a_given_as_of_or_period_end_chooses_the_week(tmp_path):
+    gw = warehouse(tmp_path, REVIEW_EVENTS)
+    assert run(gw, "review_week", as_of=D(2026, 11, 4, 12))[0]["week"] == date(2026, 11, 2)
+    (week,) = run(gw, "review_week", end=D(2026, 11, 16))
+    assert (week["week"], week["reason"], week["partial"]) == (date(2026, 11, 9), "period_end", False)

@@ -1,0 +1,261 @@
+"""The weekly review's metrics of docs/metrics.md computed again from an Oracle: the review week, the
+weekly KPIs with same-point comparisons, the win rate, mix vs rate with its periods, the movers.
+
+Written from the doc. Readings:
+
+W1  "Reached by a moment m" is reached_at(S) <= m (reached_at is the earliest entry, so a lead that
+    reached S by m reached it at the same instant whatever the as_of). A loss by m is the lead's
+    first spell of a lost outcome entered by m, when it has not won by m.
+W2  The review week of a request: the week of min(as_of, end - 1 us) when a period end is given; of
+    as_of when as_of is given; else, when the latest event lies within 7 days of the load, the
+    week of the latest event; else the last full week of new leads: the week of the latest
+    created_at (by as_of) when that falls on a Sunday (local), else the week before it.
+W3  weekly_kpis: weeks from the week of start (12 weeks before the review week without a start) to
+    the review week. A week w's values as of a moment m: counts of instants in w by m; the key
+    rate of the leads that reached S in w by m, converted by m (within the window), immature
+    when m - reached_at(S) < the maturity horizon (computed once, at as_of). Every row is taken
+    as of as_of; the review week's previous / mean_4w are the 4 weeks before it as of
+    as_of - 7k days (k = 1..4): the same point of their week. Other rows compare with the rows
+    before them. lost and win_rate: the closes of the week by its moment; NULL for every week
+    when the data records no lost deal at all (any event, any time).
+W4  mix_vs_rate: after = the given period when one is given (the page's), else the 28 days ending
+    ceil(maturity) days before as_of + 1 us; before = the same length just before after; with
+    mature_only, members immature at as_of are left out of both periods.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+
+from tests.oracle.oracle import TOTAL, US, Oracle, _ratio, quantile, wilson_interval
+
+LIVE = timedelta(days=7)
+COMPARISON_DAYS = 28
+
+
+def review_week(oracle: Oracle, *, end: datetime | None, as_of_given: bool, loaded_at: datetime) -> date:
+    if end is not None:
+        return oracle.week_of(min(oracle.as_of, end - US))
+    if as_of_given or not oracle.all_events:
+        return oracle.week_of(oracle.as_of)
+    latest = max(e.entered_at for e in oracle.all_events)
+    if loaded_at - latest <= LIVE:
+        return oracle.week_of(oracle.as_of)
+    created = [t for t in oracle._created.values() if t is not None and t <= oracle.as_of]
+    feed_end = max(created) if created else latest
+    monday = oracle.week_of(feed_end)
+    if oracle._local(feed_end).weekday() != 6:
+        monday -= timedelta(weeks=1)
+    return monday
+
+
+def _won_lost_at(oracle: Oracle, lead_id: str, moment: datetime) -> tuple[bool, datetime] | None:
+    """(won, closed_at) of a lead closed by the moment, else None."""
+    won_at = oracle.reached(lead_id, oracle.stages[-1])
+    if won_at is not None and won_at <= moment:
+        return True, won_at
+    losses = [s.entered_at for s in oracle._spells.get(lead_id, []) if s.stage in oracle.config.lost and s.entered_at <= moment]
+    return (False, min(losses)) if losses else None
+
+
+def losses_recorded(oracle: Oracle) -> bool:
+    return any(e.stage in oracle.config.lost for e in oracle.all_events)
+
+
+def week_values(oracle: Oracle, week: date, moment: datetime, maturity: float, filters) -> dict:
+    """One week's KPIs as of a moment (W3)."""
+    f, to = oracle.key
+    window = oracle._window(None)
+    leads = oracle._leads(filters)
+
+    def in_week(t):
+        return t is not None and t <= moment and oracle.week_of(t) == week
+
+    all_leads = [l for l in sorted(oracle._attributes) if oracle._matches(l, filters)]
+    values: dict[str, object] = {"new_leads": sum(1 for l in all_leads if in_week(oracle._created.get(l)))}
+    for stage in oracle.stages[1:]:
+        values[f"reached_{stage}"] = sum(1 for l in leads if in_week(oracle.reached(l, stage)))
+    values["exits"] = sum(1 for s in oracle._all_spells(leads) if s.stage in oracle.outcomes and in_week(s.entered_at))
+    members = []
+    for l in leads:
+        s_at = oracle.reached(l, f)
+        if not in_week(s_at):
+            continue
+        t_at = oracle.reached(l, to)
+        converted = t_at is not None and t_at <= moment and (window <= 0 or t_at - s_at <= timedelta(days=window))
+        members.append((converted, oracle._immature(s_at, maturity, moment)))
+    values["key_rate"] = _ratio(sum(1 for c, _ in members if c), len(members))
+    values["immature"] = int(any(i for _, i in members))
+    gaps = [
+        (oracle.reached(l, to) - oracle.reached(l, oracle.stages[0])) // US / 86_400_000_000
+        for l in leads
+        if in_week(oracle.reached(l, to)) and oracle.reached(l, oracle.stages[0]) is not None
+        and oracle.reached(l, oracle.stages[0]) <= moment
+    ]
+    values["median_days_to_target"] = quantile(gaps, 0.5)
+    if losses_recorded(oracle):
+        closes = [_won_lost_at(oracle, l, moment) for l in leads]
+        closes = [c for c in closes if c is not None and oracle.week_of(c[1]) == week]
+        won = sum(1 for w, _ in closes if w)
+        values["lost"] = len(closes) - won
+        values["win_rate"] = _ratio(won, len(closes))
+    else:
+        values["lost"] = values["win_rate"] = None
+    return values
+
+
+def weekly_kpis(oracle: Oracle, start, end, *, as_of_given=True, loaded_at=None, filters=None) -> list[dict]:
+    last_week = review_week(oracle, end=end, as_of_given=as_of_given, loaded_at=loaded_at)
+    first_week = oracle.week_of(start) if start is not None else last_week - timedelta(weeks=12)
+    f, to = oracle.key
+    maturity = oracle.maturity(f, to, oracle._window(None))
+    weeks = []
+    week = first_week
+    while week <= last_week:
+        weeks.append(week)
+        week += timedelta(weeks=1)
+    values = {w: week_values(oracle, w, oracle.as_of, maturity, filters) for w in weeks}
+    then = {k: week_values(oracle, last_week - timedelta(weeks=k), oracle.as_of - timedelta(weeks=k), maturity, filters) for k in range(1, 5)}
+    days_in = (oracle.as_of - oracle._utc_monday(last_week)) / timedelta(days=1)
+    rows = []
+    for i, week in enumerate(weeks):
+        last = i == len(weeks) - 1
+        for kpi, value in values[week].items():
+            if last:
+                earlier = [then[k][kpi] for k in range(1, 5)]
+            else:
+                earlier = [values[weeks[j]][kpi] if j >= 0 else None for j in range(i - 1, i - 5, -1)]
+            previous = earlier[0]
+            mean_4w = sum(earlier) / 4 if None not in earlier else None
+            rows.append({
+                "week": week, "kpi": kpi, "value": value, "previous": previous,
+                "delta_week": None if value is None or previous is None else value - previous,
+                "mean_4w": mean_4w,
+                "delta_4w": None if value is None or mean_4w is None else value - mean_4w,
+                "partial": last and days_in < 7,
+            })
+    return rows
+
+
+def win_rate(oracle: Oracle, start, end, *, segment=None, filters=None) -> list[dict]:
+    note = None if losses_recorded(oracle) else "no lost deal is recorded"
+    groups: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for l in oracle._leads(filters):
+        closed = _won_lost_at(oracle, l, oracle.as_of)
+        if closed is None:
+            continue
+        won, at = closed
+        value = oracle._segment_value(l, segment) if segment else "(all)"
+        first = oracle.reached(l, oracle.stages[0])
+        in_period = start <= at < end
+        in_cohort = first is not None and start <= first < end
+        if not (in_period or in_cohort):
+            continue
+        g = groups[value]
+        g[0] += int(in_period and won)
+        g[1] += int(in_period and not won)
+        g[2] += int(in_cohort and won)
+        g[3] += int(in_cohort and not won)
+    if segment is None and not groups:
+        groups["(all)"] = [0, 0, 0, 0]
+    rows = []
+    for value in sorted(groups):
+        won, lost, c_won, c_lost = groups[value]
+        low, high = (None, None) if note else wilson_interval(won, won + lost)
+        row = {segment: value} if segment else {}
+        row.update({
+            "won": won, "lost": lost, "closed": won + lost,
+            "win_rate": None if note else _ratio(won, won + lost),
+            "wilson_low": low, "wilson_high": high,
+            "too_few": won + lost < oracle.config.min_sample,
+            "cohort_won": c_won, "cohort_lost": c_lost,
+            "cohort_win_rate": None if note else _ratio(c_won, c_won + c_lost),
+            "won_stage": oracle.stages[-1], "lost_outcomes": ", ".join(oracle.config.lost), "note": note,
+        })
+        rows.append(row)
+    return rows
+
+
+def mix_periods(oracle: Oracle, start, end, maturity: float, before=None, after=None):
+    """(before, after) of W4; explicit ones (--before / --after) win."""
+    if after is None and (start is not None or end is not None):
+        after = (start, end)
+    elif after is None:
+        stop = oracle.as_of + US - timedelta(days=math.ceil(maturity))
+        after = (stop - timedelta(days=COMPARISON_DAYS), stop)
+    return before or (after[0] - (after[1] - after[0]), after[0]), after
+
+
+def mix_vs_rate(oracle: Oracle, segment, start, end, *, before=None, after=None, mature_only=True, filters=None) -> list[dict]:
+    f, to = oracle.key
+    window = oracle._window(None)
+    maturity = oracle.maturity(f, to, window)
+    before, after = mix_periods(oracle, start, end, maturity, before, after)
+    leads = oracle._leads(filters)
+    periods = {}
+    for name, (p_start, p_end) in (("before", before), ("after", after)):
+        members = [m for m in oracle._cohort(f, to, p_start, p_end, window, leads, maturity) if not (mature_only and m[2])]
+        by_value: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for lead_id, converted, _ in members:
+            by_value[oracle._segment_value(lead_id, segment) if segment else "(all)"][0] += 1
+            by_value[oracle._segment_value(lead_id, segment) if segment else "(all)"][1] += int(converted)
+        periods[name] = (len(members), sum(int(c) for _, c, _ in members), by_value)
+
+    def share_and_rate(name, value):
+        total, _, by_value = periods[name]
+        n, x = by_value.get(value, (0, 0))
+        return n, (n / total if total else 0.0), (x / n if n else 0.0)
+
+    rows = []
+    for value in sorted(set(periods["before"][2]) | set(periods["after"][2])):
+        n_b, share_b, rate_b = share_and_rate("before", value)
+        n_a, share_a, rate_a = share_and_rate("after", value)
+        rows.append({
+            "segment": value, "n_before": n_b, "share_before": share_b, "rate_before": rate_b,
+            "n_after": n_a, "share_after": share_a, "rate_after": rate_a,
+            "mix_effect": (share_a - share_b) * rate_b, "rate_effect": share_a * (rate_a - rate_b),
+        })
+    n_b, x_b, _ = periods["before"]
+    n_a, x_a, _ = periods["after"]
+    rows.append({
+        "segment": TOTAL, "n_before": n_b, "share_before": 1.0 if n_b else 0.0, "rate_before": x_b / n_b if n_b else 0.0,
+        "n_after": n_a, "share_after": 1.0 if n_a else 0.0, "rate_after": x_a / n_a if n_a else 0.0,
+        "mix_effect": sum(r["mix_effect"] for r in rows), "rate_effect": sum(r["rate_effect"] for r in rows),
+    })
+    extra = {"before_from": before[0], "before_to": before[1], "after_from": after[0], "after_to": after[1],
+             "mature_only": mature_only, "maturity_days": maturity}
+    return [{**r, **extra} for r in rows]
+
+
+def movers(oracle: Oracle, end, *, as_of_given=True, loaded_at=None, segment=None, filters=None) -> list[dict]:
+    """Leads reaching the key rate's stages in the review week and the week before, per value."""
+    this_week = review_week(oracle, end=end, as_of_given=as_of_given, loaded_at=loaded_at)
+    last_week = this_week - timedelta(days=7)
+    f, to = oracle.key
+    leads = oracle._leads(filters)
+    out = []
+    for column in [segment] if segment else oracle.config.segments:
+        counts: dict[str, list[int]] = {}
+        for lead_id in leads:
+            weeks = {}
+            for stage in (f, to):
+                at = oracle.reached(lead_id, stage)
+                weeks[stage] = oracle.week_of(at) if at is not None else None
+            if not {weeks[f], weeks[to]} & {this_week, last_week}:
+                continue
+            value = oracle._attribute(lead_id, column)
+            c = counts.setdefault("(none)" if value is None else value, [0, 0, 0, 0])
+            c[0] += weeks[f] == this_week
+            c[1] += weeks[f] == last_week
+            c[2] += weeks[to] == this_week
+            c[3] += weeks[to] == last_week
+        for value, c in counts.items():
+            out.append({
+                "week": this_week, "segment": column, "value": value, "from_stage": f, "to_stage": to,
+                "from_this_week": c[0], "from_last_week": c[1], "to_this_week": c[2], "to_last_week": c[3],
+                "delta_to": c[2] - c[3],
+            })
+    out.sort(key=lambda r: (-abs(r["delta_to"]), r["segment"], r["value"]))
+    return out
