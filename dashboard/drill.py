@@ -62,12 +62,14 @@ def cohort_cell(point: dict, config: FunnelConfig, _search: str | None = None) -
 
 
 def weekly_point(point: dict, config: FunnelConfig, _search: str | None = None) -> dict | None:
-    """A weekly KPI point: reached_<stage> -> the leads reaching it that week; sql_rate -> that week's MQL cohort."""
+    """A weekly KPI point: reached_<stage> -> the leads reaching it that week; key_rate -> that week's
+    cohort of the key rate's first stage."""
     kpi, week = point.get("kpi", ""), point.get("week")
     if not week:
         return None
-    if kpi == "sql_rate":
-        return {**week_span(week), "from_stage": config.stages[1], "to_stage": config.stages[2], "which": None}
+    if kpi == "key_rate":
+        key = config.review_rate
+        return {**week_span(week), "from_stage": key.from_stage, "to_stage": key.to_stage, "which": None}
     stage = kpi.removeprefix("reached_")
     if kpi.startswith("reached_") and stage in config.stages:
         following = config.stages[min(config.stages.index(stage) + 1, len(config.stages) - 1)]

@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 from funnelboard.core.config import FunnelConfig
 from funnelboard.warehouse.metrics import MetricRequest
 
-KEYS = ("from", "to", "as_of", "owner", "segment", "segment2", "from_stage", "to_stage", "which", "window")
+KEYS = ("from", "to", "as_of", "owner", "segment", "segment2", "from_stage", "to_stage", "which", "window", "cohorts")
 GLOBAL_KEYS = ("from", "to", "as_of")  # with the segment filters: what the filter bar sets and every page keeps
 WHICH = ("all", "converted", "not_converted")
+COHORTS = ("mature", "all")  # rates of mature cohorts only (the default), or of every cohort
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class ViewState:
     which: str | None = None
     window_days: int | None = None
     business_days: bool = False
+    cohorts: str | None = None
     problems: tuple[str, ...] = ()
 
     def request(self, config: FunnelConfig, **extra) -> MetricRequest:
@@ -55,6 +57,7 @@ class ViewState:
             which=self.which or "all",
             window_days=self.window_days,
             business_days=self.business_days,
+            mature_only=None if self.cohorts is None else self.cohorts == "mature",
             **extra,
         )
 
@@ -90,6 +93,11 @@ def parse(search: str | None, config: FunnelConfig) -> ViewState:
                 values["window_days"] = int(value)
             else:
                 problems.append(f"window '{value}' is not a whole number of days; ignored.")
+        elif key == "cohorts":
+            if value in COHORTS:
+                values["cohorts"] = value
+            else:
+                problems.append(f"cohorts '{value}' ignored (mature or all).")
         elif key == "days":
             if value in ("calendar", "business"):
                 values["business_days"] = value == "business"
@@ -117,6 +125,8 @@ def to_search(state: ViewState) -> str:
         pairs.append(("window", str(state.window_days)))
     if state.business_days:
         pairs.append(("days", "business"))
+    if state.cohorts:
+        pairs.append(("cohorts", state.cohorts))
     return "?" + urlencode(pairs) if pairs else ""
 
 

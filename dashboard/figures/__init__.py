@@ -17,6 +17,7 @@ from funnelboard.dashboard.figures.common import (
     KM_LABEL,
     empty_figure,
     kpi_label,
+    kpi_names,
 )
 from funnelboard.dashboard.figures.disqualifiers import disqualifier_pareto_figure, disqualifier_trend_figure
 from funnelboard.dashboard.figures.funnel import (
@@ -43,6 +44,7 @@ __all__ = [
     "HOVER",
     "empty_figure",
     "kpi_label",
+    "kpi_names",
     "HEATMAP_TEXT_WEEKS",
     "COHORT_VIEW_LABEL",
     "COHORT_VIEW_NOTE",

@@ -9,16 +9,17 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from funnelboard.core.config import FunnelConfig
 from funnelboard.dashboard import theme
 from funnelboard.dashboard.theme import fmt_count
 
 Rows = Sequence[Mapping[str, Any]]
 
 
-EMPTY_MESSAGE = "No leads match these filters"
+EMPTY_MESSAGE = "Nothing to show for this view"
 
 
-DEFAULT_HINT = "Try a longer period or remove a filter."
+DEFAULT_HINT = None  # a page passes its own sentence (dashboard/notes.py: empty_for)
 
 
 COMPLETED_LABEL = "Completed spells only"
@@ -27,7 +28,7 @@ COMPLETED_LABEL = "Completed spells only"
 KM_LABEL = "Kaplan-Meier, open spells censored"
 
 
-IMMATURE_NOTE = "immature: part of the cohort is still inside the conversion window"
+IMMATURE_NOTE = "immature: part of the cohort is younger than the maturity horizon; the rate will still rise"
 
 
 HOVER = "%{hovertext}<extra></extra>"
@@ -39,7 +40,7 @@ def _layout(fig: go.Figure, title: str, **layout: Any) -> go.Figure:
 
 
 def empty_figure(
-    message: str = EMPTY_MESSAGE, *, hint: str | None = DEFAULT_HINT, title: str | None = None
+    message: str = EMPTY_MESSAGE, *, hint: str | None = None, title: str | None = None
 ) -> go.Figure:
     """A figure that says why there is nothing to draw, and what to try, instead of blank axes."""
     text = f"<b>{message}</b>"
@@ -95,17 +96,27 @@ def _segment_columns(rows: Rows, known: set[str]) -> list[str]:
     return [k for k in rows[0] if k not in known] if rows else []
 
 
-def kpi_label(kpi: str) -> str:
-    """How a weekly KPI is named on the page: 'reached_sql' -> 'Reached SQL'."""
-    fixed = {
+def kpi_names(config: FunnelConfig) -> dict[str, str]:
+    """How the weekly KPIs are named for this funnel: its stages and its key rate's name."""
+    key = config.review_rate
+    names = {
         "new_leads": "New leads",
         "exits": "Exits",
-        "sql_rate": "SQL rate (MQL → SQL)",
-        "median_days_lead_to_sql": "Median days lead → SQL",
-        "immature": "Immature SQL-rate week",
+        "key_rate": key.name,
+        "median_days_to_target": f"Median days {theme.stage_label(config.stages[0])} → {theme.stage_label(key.to_stage)}",
+        "immature": f"Immature {key.name} week",
+        "lost": "Lost deals",
+        "win_rate": "Win rate",
     }
-    if kpi in fixed:
-        return fixed[kpi]
+    names.update({f"reached_{s}": f"Reached {theme.stage_label(s)}" for s in config.stages})
+    return names
+
+
+def kpi_label(kpi: str, names: Mapping[str, str] | None = None) -> str:
+    """How a weekly KPI is named on the page: from `names` (kpi_names of the funnel), else made from
+    its id ('reached_proposal' -> 'Reached Proposal')."""
+    if names and kpi in names:
+        return names[kpi]
     if kpi.startswith("reached_"):
         return f"Reached {theme.stage_label(kpi[len('reached_'):])}"
-    return theme.stage_label(kpi)
+    return kpi.replace("_", " ").capitalize()

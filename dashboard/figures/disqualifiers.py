@@ -33,7 +33,7 @@ def _reason_labels(pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], st
 
 
 def disqualifier_pareto_figure(
-    rows: Rows, *, outcomes: Sequence[str] | None = None, title: str | None = None
+    rows: Rows, *, outcomes: Sequence[str] | None = None, title: str | None = None, empty: str | None = None
 ) -> go.Figure:
     """Exits by reason, biggest first, coloured by outcome, with the cumulative share on a second
     axis (ungrouped `disqualifiers` rows). One bar trace per outcome, then the "Cumulative share" line.
@@ -42,7 +42,7 @@ def disqualifier_pareto_figure(
     """
     title = title or "Why leads leave the funnel"
     if not rows or not any(_num(r["exits"]) for r in rows):
-        return empty_figure("No exits match these filters", title=title)
+        return empty_figure(empty or "No exits match these filters", title=title)
     ordered = sorted(rows, key=lambda r: (-r["exits"], r["outcome"], r["reason"]))
     labels = _reason_labels([(r["outcome"], r["reason"]) for r in ordered])
     present = list(dict.fromkeys(r["outcome"] for r in ordered))
@@ -111,7 +111,7 @@ def _weeks_between(first: str, last: str) -> list[str]:
     return [(start + timedelta(days=7 * k)).isoformat() for k in range((end - start).days // 7 + 1)]
 
 
-def disqualifier_trend_figure(rows: Rows, *, top_n: int = 5, title: str | None = None) -> go.Figure:
+def disqualifier_trend_figure(rows: Rows, *, top_n: int = 5, title: str | None = None, empty: str | None = None) -> go.Figure:
     """Weekly exits for the top-N reasons (by exits over all weeks), plus "Other reasons"
     (`disqualifiers` rows with by="week"). Weeks with no exits show as 0.
 
@@ -119,7 +119,7 @@ def disqualifier_trend_figure(rows: Rows, *, top_n: int = 5, title: str | None =
     """
     title = title or f"Top {top_n} exit reasons by week"
     if not rows or not any(_num(r["exits"]) for r in rows):
-        return empty_figure("No exits match these filters", title=title)
+        return empty_figure(empty or "No exits match these filters", title=title)
     weeks = sorted({_iso(r["week"]) for r in rows})
     weeks = _weeks_between(weeks[0], weeks[-1])
     totals: dict[tuple[str, str], int] = {}

@@ -9,6 +9,7 @@ from plotly.subplots import make_subplots
 
 from funnelboard.dashboard import theme
 from funnelboard.dashboard.figures.common import (
+    EMPTY_MESSAGE,
     HOVER,
     IMMATURE_NOTE,
     Rows,
@@ -39,7 +40,7 @@ PERIOD_VIEW_NOTE = "leads reaching each stage during the period, whichever week 
 
 
 def funnel_figure(
-    rows: Rows, *, stages: tuple[str, ...] | None = None, title: str | None = None, period: bool = True
+    rows: Rows, *, stages: tuple[str, ...] | None = None, title: str | None = None, empty: str | None = None, period: bool = True
 ) -> go.Figure:
     """The cohort view (a funnel with step and cumulative rates) beside the period view (`funnel` rows).
 
@@ -54,7 +55,7 @@ def funnel_figure(
     has_cohort = bool(rows) and any(_num(r["reached"]) for r in rows)
     has_period = period and any(_num(r["period_reached"]) for r in rows)
     if not has_cohort and not has_period:
-        return empty_figure(title=title)
+        return empty_figure(empty or EMPTY_MESSAGE, title=title)
     stages = stages or tuple(r["stage"] for r in rows)
     labels = [theme.stage_label(r["stage"]) for r in rows]
     colors = [theme.stage_color(r["stage"], stages) for r in rows]
@@ -169,7 +170,7 @@ def stage_accounting_figure(
     outcomes: Sequence[str] | None = None,
     *,
     percent: bool = False,
-    title: str | None = None,
+    title: str | None = None, empty: str | None = None,
 ) -> go.Figure:
     """Where each stage's spells went: advanced, exited to each outcome, regressed, still open.
 
@@ -180,7 +181,7 @@ def stage_accounting_figure(
     """
     title = title or "What happened to each stage's spells"
     if not rows or not any(_num(r["entered"]) for r in rows):
-        return empty_figure(title=title)
+        return empty_figure(empty or EMPTY_MESSAGE, title=title)
     if outcomes is None:
         outcomes = [k[len("exited_"):] for k in rows[0] if k.startswith("exited_")]
     outcomes = tuple(outcomes)
@@ -232,7 +233,7 @@ def stage_accounting_figure(
     )
 
 
-def cohort_heatmap_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
+def cohort_heatmap_figure(rows: Rows, *, title: str | None = None, empty: str | None = None) -> go.Figure:
     """Conversion of weekly cohorts (columns) for each stage pair (rows); immature cells faded and starred.
 
     Rows: {"week", "stage_pair", "rate", "cohort", "immature"} (and "converted" when known).
@@ -243,7 +244,7 @@ def cohort_heatmap_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
     """
     title = title or "Weekly cohort conversion"
     if not rows or not any(_num(r.get("cohort")) for r in rows):
-        return empty_figure(title=title)
+        return empty_figure(empty or EMPTY_MESSAGE, title=title)
     weeks = sorted({_iso(r["week"]) for r in rows})
     pairs = list(dict.fromkeys(r["stage_pair"] for r in rows))
     z, text, hover, drill = _heatmap_cells(rows, weeks, pairs)

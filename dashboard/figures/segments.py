@@ -10,6 +10,7 @@ from plotly.subplots import make_subplots
 
 from funnelboard.dashboard import theme
 from funnelboard.dashboard.figures.common import (
+    EMPTY_MESSAGE,
     HOVER,
     Rows,
     _esc,
@@ -39,6 +40,7 @@ def segment_conversion_figure(
     *,
     overall_rate: float | None = None,
     title: str | None = None,
+    empty: str | None = None,
 ) -> go.Figure:
     """Conversion per segment value with its Wilson 95 % interval (`segment_conversion` rows).
 
@@ -53,7 +55,7 @@ def segment_conversion_figure(
         columns = _segment_columns(rows, _SEGMENT_CONVERSION_COLUMNS)
     title = title or (f"Conversion by {' × '.join(columns)}" if columns else "Conversion")
     if not rows or not any(_num(r["n"]) for r in rows):
-        return empty_figure(title=title)
+        return empty_figure(empty or EMPTY_MESSAGE, title=title)
 
     def label(r: Mapping[str, Any]) -> str:
         return " · ".join(_esc(r[c]) for c in columns) if columns else "All leads"
@@ -160,16 +162,20 @@ def _segment_tick(r: Mapping[str, Any], label: str) -> str:
     return label
 
 
-def mix_vs_rate_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
-    """Waterfall of the SQL-rate change: before -> mix effect -> rate effect -> after (`mix_vs_rate`).
+def mix_vs_rate_figure(
+    rows: Rows, *, rate_name: str = "Rate", cohort: str = "leads", periods: tuple[str, str] | None = None,
+    title: str | None = None, empty: str | None = None,
+) -> go.Figure:
+    """Waterfall of a rate's change: before -> mix effect -> rate effect -> after (`mix_vs_rate`).
 
-    Uses the `(total)` row; hover lists each segment value's part.
-    customdata per bar: {"step": "before" | "mix_effect" | "rate_effect" | "after"}.
+    `rate_name` names the rate ("SQL rate"), `cohort` its cohort's members ("MQLs"), `periods` the
+    before and after periods as text (shown under the bars). Uses the `(total)` row; hover lists each
+    segment value's part. customdata per bar: {"step": "before" | "mix_effect" | "rate_effect" | "after"}.
     """
-    title = title or "SQL rate change: mix vs rate"
+    title = title or f"{rate_name} change: mix vs rate"
     total = next((r for r in rows if r["segment"] == "(total)"), None)
     if total is None or not (_num(total["n_before"]) or _num(total["n_after"])):
-        return empty_figure("No MQLs in either period match these filters", title=title)
+        return empty_figure(empty or f"No {cohort} in either period", title=title)
     values = [r for r in rows if r["segment"] != "(total)"]
 
     def listing(key: Callable[[Mapping[str, Any]], float], line: Callable[[Mapping[str, Any]], str]) -> str:
@@ -179,11 +185,11 @@ def mix_vs_rate_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
 
     before = listing(
         lambda r: -_num(r["share_before"]),
-        lambda r: f"{_esc(r['segment'])}: {fmt_pct(r['share_before'])} of MQLs, rate {fmt_pct(r['rate_before'])}",
+        lambda r: f"{_esc(r['segment'])}: {fmt_pct(r['share_before'])} of {cohort}, rate {fmt_pct(r['rate_before'])}",
     )
     after = listing(
         lambda r: -_num(r["share_after"]),
-        lambda r: f"{_esc(r['segment'])}: {fmt_pct(r['share_after'])} of MQLs, rate {fmt_pct(r['rate_after'])}",
+        lambda r: f"{_esc(r['segment'])}: {fmt_pct(r['share_after'])} of {cohort}, rate {fmt_pct(r['rate_after'])}",
     )
     mix = listing(
         lambda r: -abs(_num(r["mix_effect"])),
@@ -196,17 +202,18 @@ def mix_vs_rate_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
         f" {fmt_pp(r['rate_effect'])}",
     )
     hover = [
-        f"<b>Before</b>: SQL rate {fmt_pct(total['rate_before'])} of {fmt_count(total['n_before'])} MQLs<br>{before}",
+        f"<b>Before</b>: {rate_name} {fmt_pct(total['rate_before'])} of {fmt_count(total['n_before'])} {cohort}<br>{before}",
         f"<b>Mix effect</b>: {fmt_pp(total['mix_effect'])}<br>"
-        f"who the MQLs were, at the before rates<br>{mix}",
+        f"who the {cohort} were, at the before rates<br>{mix}",
         f"<b>Rate effect</b>: {fmt_pp(total['rate_effect'])}<br>"
         f"how each segment converted, at the after mix<br>{rate}",
-        f"<b>After</b>: SQL rate {fmt_pct(total['rate_after'])} of {fmt_count(total['n_after'])} MQLs<br>{after}",
+        f"<b>After</b>: {rate_name} {fmt_pct(total['rate_after'])} of {fmt_count(total['n_after'])} {cohort}<br>{after}",
     ]
     steps = ["before", "mix_effect", "rate_effect", "after"]
+    ends = ["Before", "After"] if periods is None else [f"Before<br>{periods[0]}", f"After<br>{periods[1]}"]
     fig = go.Figure(
         go.Waterfall(
-            x=["Before", "Mix effect", "Rate effect", "After"],
+            x=[ends[0], "Mix effect", "Rate effect", ends[1]],
             measure=["absolute", "relative", "relative", "total"],
             y=[total["rate_before"], total["mix_effect"], total["rate_effect"], total["rate_after"]],
             text=[
@@ -223,16 +230,14 @@ def mix_vs_rate_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
             hovertext=hover,
             hovertemplate=HOVER,
             customdata=[{"step": s} for s in steps],
-            name="SQL rate",
+            name=rate_name,
         )
     )
     return _layout(
         fig,
         title,
         showlegend=False,
-        yaxis=dict(
-            title=dict(text="SQL rate, MQL → SQL (%)"), tickformat=".1%", rangemode="tozero"
-        ),
+        yaxis=dict(title=dict(text=f"{rate_name} (%)"), tickformat=".1%", rangemode="tozero"),
         xaxis=dict(title=dict(text=None), showgrid=False),
     )
 
@@ -245,22 +250,24 @@ def _band_bounds(band: str) -> tuple[int | None, int | None]:
     return low, high
 
 
-def score_band_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
-    """Leads per score band (bars) and their MQL and SQL rates (lines, second axis) (`score_bands`).
+def score_band_figure(rows: Rows, *, rate_name: str = "Key rate", title: str | None = None, empty: str | None = None) -> go.Figure:
+    """Leads per score band (bars), the share reaching the key rate's first stage and the key rate
+    (lines, second axis) (`score_bands`).
 
-    Traces: "Leads" bar, "MQL rate" (mqls / leads) and "SQL rate" (sqls / mqls) lines.
+    Traces: "Leads" bar, "Reached <S>" (reached_from / leads) and the key rate (reached_to / reached_from).
     customdata per bar and point: {"band", "score_min", "score_max"} (bounds inclusive).
     """
     title = title or "Conversion by lead score"
     if not rows or not any(_num(r["leads"]) for r in rows):
-        return empty_figure("No scored leads match these filters", title=title)
+        return empty_figure(empty or "No scored leads match these filters", title=title)
     ordered = sorted(rows, key=lambda r: (_band_bounds(r["band"])[0] is None, _band_bounds(r["band"])[0] or 0))
     bands = [r["band"] for r in ordered]
     drill = [{"band": b, "score_min": _band_bounds(b)[0], "score_max": _band_bounds(b)[1]} for b in bands]
+    source, target = theme.stage_label(ordered[0]["from_stage"]), theme.stage_label(ordered[0]["to_stage"])
     hover = [
         f"<b>Score {r['band']}</b><br>{fmt_count(r['leads'])} leads<br>"
-        f"{fmt_count(r['mqls'])} reached MQL ({fmt_pct(r['mql_rate'])} of leads)<br>"
-        f"{fmt_count(r['sqls'])} reached SQL ({fmt_pct(r['sql_rate'])} of MQLs)"
+        f"{fmt_count(r['reached_from'])} reached {source} ({fmt_pct(r['from_rate'])} of leads)<br>"
+        f"{fmt_count(r['reached_to'])} reached {target} ({fmt_pct(r['key_rate'])} of those)"
         for r in ordered
     ]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
@@ -277,8 +284,8 @@ def score_band_figure(rows: Rows, *, title: str | None = None) -> go.Figure:
         secondary_y=False,
     )
     for name, column, stage, dash, symbol in (
-        ("MQL rate", "mql_rate", "mql", "dash", "diamond"),
-        ("SQL rate", "sql_rate", "sql", "solid", "circle"),
+        (f"Reached {source}", "from_rate", ordered[0]["from_stage"], "dash", "diamond"),
+        (rate_name, "key_rate", ordered[0]["to_stage"], "solid", "circle"),
     ):
         fig.add_trace(
             go.Scatter(

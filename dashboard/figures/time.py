@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 from funnelboard.dashboard import theme
 from funnelboard.dashboard.figures.common import (
     COMPLETED_LABEL,
+    EMPTY_MESSAGE,
     HOVER,
     KM_LABEL,
     Rows,
@@ -28,7 +29,7 @@ from funnelboard.dashboard.theme import fmt_count, fmt_days, fmt_pct
 _TIME_IN_STAGE_COLUMNS = {"stage", "n_completed", "n_open", "p50", "p75", "p90", "km_p50", "km_p75", "km_p90"}
 
 
-def time_in_stage_figure(rows: Rows, business_days: bool = False, *, title: str | None = None) -> go.Figure:
+def time_in_stage_figure(rows: Rows, business_days: bool = False, *, title: str | None = None, empty: str | None = None) -> go.Figure:
     """p50 / p75 / p90 of time in each stage, completed spells only beside Kaplan-Meier (`time_in_stage`).
 
     One row per stage (or stage · segment value); each method is one trace drawing a range from
@@ -40,7 +41,7 @@ def time_in_stage_figure(rows: Rows, business_days: bool = False, *, title: str 
     unit = theme.day_unit(business_days)
     title = title or f"Time in stage ({unit})"
     if not rows or not any(_num(r["n_completed"]) + _num(r["n_open"]) for r in rows):
-        return empty_figure(title=title)
+        return empty_figure(empty or EMPTY_MESSAGE, title=title)
     segments = _segment_columns(rows, _TIME_IN_STAGE_COLUMNS)
     labels = [
         " · ".join([theme.stage_label(r["stage"])] + [_esc(r[c]) for c in segments]) for r in rows
@@ -149,7 +150,7 @@ def survival_figure(
     *,
     business_days: bool = False,
     stages: tuple[str, ...] = theme.DEFAULT_STAGES,
-    title: str | None = None,
+    title: str | None = None, empty: str | None = None,
 ) -> go.Figure:
     """Kaplan-Meier step curves (`survival` rows): the share of spells still in a stage after so many days.
 
@@ -165,7 +166,7 @@ def survival_figure(
     segment = segments[0] if segments else None
     title = title or (f"Share still in the stage, by {segment}" if segment else "Share still in each stage (Kaplan-Meier)")
     if not rows:
-        return empty_figure("No spells match these filters", title=title)
+        return empty_figure(empty or "No spells match these filters", title=title)
     curves: dict[tuple[str, Any], list[Mapping[str, Any]]] = {}
     for r in rows:
         curves.setdefault((r["stage"], r[segment] if segment else None), []).append(r)
@@ -245,7 +246,7 @@ def duration_histogram_figure(
     *,
     business_days: bool = False,
     stages: tuple[str, ...] = theme.DEFAULT_STAGES,
-    title: str | None = None,
+    title: str | None = None, empty: str | None = None,
 ) -> go.Figure:
     """How long spells last (`duration_distribution` rows): one panel per stage, a bar per bin of
     completed spells by duration (stage colour) with the spells still open stacked on it by their
@@ -261,7 +262,7 @@ def duration_histogram_figure(
         counts[0] += r["completed"]
         counts[1] += r["open"]
     if not any(c + o for c, o in bins.values()):
-        return empty_figure("No spells match these filters", title=title)
+        return empty_figure(empty or "No spells match these filters", title=title)
     shown = _in_order([stage for stage, _, _ in bins], stages)
     fig, cells = _stage_panels(shown, shared_yaxes=False)
     for i, stage in enumerate(shown):

@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 
 from funnelboard.dashboard import theme
 from funnelboard.dashboard.figures.common import (
+    EMPTY_MESSAGE,
     HOVER,
     IMMATURE_NOTE,
     Rows,
@@ -22,9 +23,11 @@ from funnelboard.dashboard.figures.common import (
 )
 from funnelboard.dashboard.theme import fmt_count, fmt_days, fmt_pct, fmt_pp
 
+RATES = ("key_rate", "win_rate")
+
 
 def _kpi_kind(kpi: str) -> str:
-    if kpi == "sql_rate":
+    if kpi in RATES:
         return "rate"
     if kpi.startswith("median_days"):
         return "days"
@@ -35,38 +38,50 @@ def weekly_trend_figure(
     rows: Rows,
     kpis: Sequence[str] | None = None,
     *,
+    names: Mapping[str, str] | None = None,
     business_days: bool = False,
+    mature_only: bool = False,
     title: str | None = None,
+    empty: str | None = None,
 ) -> go.Figure:
     """Small multiples, one panel per chosen KPI over the weeks (`weekly_kpis` long rows).
 
-    kpis default: every KPI in the rows except the `immature` flag. sql_rate weeks whose MQL
-    cohort is immature get open markers and say so in the hover. One trace per KPI, named by its kpi.
-    customdata per point: {"week": "YYYY-MM-DD", "kpi": kpi}.
+    kpis default: every KPI in the rows except the `immature` flag; `names` names them (kpi_names).
+    key_rate weeks whose cohort is immature get open markers and say so in the hover; with
+    `mature_only` they are left out of the rate's line, and a note says how many. One trace per
+    KPI, named by its kpi. customdata per point: {"week": "YYYY-MM-DD", "kpi": kpi}.
     """
     title = title or "Weekly KPIs"
     available = list(dict.fromkeys(r["kpi"] for r in rows))
     kpis = [k for k in (kpis if kpis is not None else available) if k != "immature" and k in available]
     chosen = [r for r in rows if r["kpi"] in kpis]
     if not chosen or not any(r["value"] for r in chosen):
-        return empty_figure(title=title)
+        return empty_figure(empty or EMPTY_MESSAGE, title=title)
     immature = {_iso(r["week"]) for r in rows if r["kpi"] == "immature" and r["value"]}
+    if mature_only:
+        chosen = [{**r, "value": None} if _kpi_kind(r["kpi"]) == "rate" and _iso(r["week"]) in immature else r for r in chosen]
     fig = make_subplots(
         rows=len(kpis),
         cols=1,
         shared_xaxes=True,
         vertical_spacing=min(0.08, 0.3 / len(kpis)),
-        subplot_titles=[kpi_label(k) for k in kpis],
+        subplot_titles=[kpi_label(k, names) for k in kpis],
     )
     for n, kpi in enumerate(kpis, 1):
         series = sorted((r for r in chosen if r["kpi"] == kpi), key=lambda r: _iso(r["week"]))
-        fig.add_trace(_kpi_trace(kpi, series, immature, business_days), row=n, col=1)
+        fig.add_trace(_kpi_trace(kpi, series, immature, business_days, names), row=n, col=1)
         fig.update_yaxes(row=n, col=1, **_kpi_axis(kpi, business_days))
     fig.update_xaxes(type="date", tickformat="%d %b")
     fig.update_xaxes(title=dict(text="Week (starting Monday)"), row=len(kpis), col=1)
-    if immature and "sql_rate" in kpis:
+    rate_kpis = [k for k in kpis if _kpi_kind(k) == "rate"]
+    if immature and rate_kpis:
+        weeks_shown = {_iso(r["week"]) for r in rows}
+        n = len(immature & weeks_shown)
+        what = f"{n} immature week{'' if n == 1 else 's'} of {kpi_label(rate_kpis[0], names)}"
+        note = (f"{what} left out: their cohorts are still converting" if mature_only
+                else f"open markers: {what}, their cohorts still converting")
         fig.add_annotation(
-            text="open markers: immature weeks, part of the MQL cohort is still inside the conversion window",
+            text=note,
             x=0,
             y=0,
             xref="paper",
@@ -82,7 +97,7 @@ def weekly_trend_figure(
     return _layout(fig, title, height=110 + 160 * len(kpis), margin=dict(b=80))
 
 
-def _kpi_trace(kpi: str, series: Rows, immature: set[str], business_days: bool) -> go.Scatter:
+def _kpi_trace(kpi: str, series: Rows, immature: set[str], business_days: bool, names: Mapping[str, str] | None = None) -> go.Scatter:
     """One KPI's line over the weeks; rate weeks with an immature cohort get open markers."""
     weeks = [_iso(r["week"]) for r in series]
     flagged = [_kpi_kind(kpi) == "rate" and w in immature for w in weeks]
@@ -91,7 +106,7 @@ def _kpi_trace(kpi: str, series: Rows, immature: set[str], business_days: bool) 
         value, delta_week, delta_4w = _kpi_texts(kpi, r, business_days)
         lines = [
             f"<b>{_week_text(week)}</b>",
-            f"{kpi_label(kpi)}: {value}",
+            f"{kpi_label(kpi, names)}: {value}",
             f"vs last week: {delta_week} · vs 4-week mean: {delta_4w}",
         ]
         if flag:
@@ -135,7 +150,7 @@ def _kpi_texts(kpi: str, r: Mapping[str, Any], business_days: bool) -> tuple[str
     return fmt_count(r["value"]), theme.fmt_signed_count(r["delta_week"]), theme.fmt_signed_count(r["delta_4w"], 1)
 
 
-LOWER_IS_BETTER = ("exits", "median_days_lead_to_sql")
+LOWER_IS_BETTER = ("exits", "median_days_to_target", "lost")
 
 
 def _tone(kpi: str, direction: str | None) -> str:
@@ -146,14 +161,15 @@ def _tone(kpi: str, direction: str | None) -> str:
 
 
 def kpi_card_values(
-    rows: Rows, week: date | str | None = None, *, business_days: bool = False
+    rows: Rows, week: date | str | None = None, *, names: Mapping[str, str] | None = None, business_days: bool = False
 ) -> list[dict[str, Any]]:
     """The KPI cards of one week (default: the latest) from `weekly_kpis` rows, as plain data.
 
-    One dict per KPI in row order (the `immature` flag folds into sql_rate's card):
+    One dict per KPI in row order (the `immature` flag folds into key_rate's card; win_rate and
+    lost are left out while the data records no loss, their values None):
     {kpi, label, value_text, delta_week_text, delta_4w_text, direction, tone, immature}, with direction
     "up" / "down" / "flat" against last week, or None without a previous week, and tone "good" /
-    "bad" / "neutral" (more exits or more days to SQL is bad news). Rates are shown
+    "bad" / "neutral" (more exits, losses or days to the key stage is bad news). Rates are shown
     as percentages and their changes in percentage points; days with one decimal.
     """
     if not rows:
@@ -164,7 +180,7 @@ def kpi_card_values(
     cards = []
     for r in of_week:
         kpi = r["kpi"]
-        if kpi == "immature":
+        if kpi == "immature" or (kpi in ("win_rate", "lost") and r["value"] is None and r["previous"] is None):
             continue
         value, delta_week, delta_4w = _kpi_texts(kpi, r, business_days)
         d = r["delta_week"]
@@ -172,13 +188,13 @@ def kpi_card_values(
         cards.append(
             {
                 "kpi": kpi,
-                "label": kpi_label(kpi),
+                "label": kpi_label(kpi, names),
                 "value_text": value,
                 "delta_week_text": delta_week,
                 "delta_4w_text": delta_4w,
                 "direction": direction,
                 "tone": _tone(kpi, direction),
-                "immature": _kpi_kind(kpi) == "rate" and immature,
+                "immature": kpi == "key_rate" and immature,
             }
         )
     return cards

@@ -6,6 +6,7 @@ import dash
 from dash import Input, Output, callback, html
 
 from funnelboard.dashboard import figures
+from funnelboard.dashboard.notes import empty_for
 from funnelboard.dashboard.runtime import URL, gateway
 from funnelboard.dashboard.views import graph_page, guarded, view_request
 from funnelboard.warehouse.metrics import run_metric
@@ -28,13 +29,14 @@ def layout(**_query) -> html.Div:
 @guarded(outputs=1, first="figure")
 def update(search: str | None):
     g = gateway()
-    req, _view = view_request(g, search)
-    return figures.disqualifier_pareto_figure(run_metric(g, "disqualifiers", req), outcomes=g.config().outcomes)
+    req, view = view_request(g, search)
+    return figures.disqualifier_pareto_figure(run_metric(g, "disqualifiers", req), outcomes=g.config().outcomes, empty=empty_for(g, view))
 
 
 @callback(Output(TREND, "figure"), Input(URL, "search"))
 @guarded(outputs=1, first="figure")
 def update_trend(search: str | None):
     g = gateway()
-    req, _view = view_request(g, search)
-    return figures.disqualifier_trend_figure(run_metric(g, "disqualifiers", req.__class__(**{**req.__dict__, "by": "week"})))
+    req, view = view_request(g, search)
+    rows = run_metric(g, "disqualifiers", req.__class__(**{**req.__dict__, "by": "week"}))
+    return figures.disqualifier_trend_figure(rows, empty=empty_for(g, view))

@@ -9,6 +9,7 @@ from dash import Input, Output, callback, dcc, html
 from funnelboard.dashboard import figures, theme
 from funnelboard.dashboard.drill import cohort_cell, funnel_bar
 from funnelboard.dashboard.drill import register as register_drill
+from funnelboard.dashboard.notes import empty_for
 from funnelboard.dashboard.runtime import URL, gateway
 from funnelboard.dashboard.views import guarded, view_request
 from funnelboard.warehouse.metrics import run_metric
@@ -61,26 +62,25 @@ def heatmap_note() -> html.P:
 @guarded(outputs=1, first="figure")
 def update(search: str | None):
     g = gateway()
-    req, _state = view_request(g, search)
-    return figures.funnel_figure(run_metric(g, "funnel", req), stages=tuple(g.config().stages))
+    req, view = view_request(g, search)
+    return figures.funnel_figure(run_metric(g, "funnel", req), stages=tuple(g.config().stages), empty=empty_for(g, view))
 
 
 @callback(Output(ACCOUNTING, "figure"), Input(URL, "search"))
 @guarded(outputs=1, first="figure")
 def update_accounting(search: str | None):
     g = gateway()
-    req, _state = view_request(g, search)
-    return figures.stage_accounting_figure(run_metric(g, "stage_accounting", req), g.config().outcomes)
+    req, view = view_request(g, search)
+    return figures.stage_accounting_figure(run_metric(g, "stage_accounting", req), g.config().outcomes, empty=empty_for(g, view))
 
 
 @callback(Output(HEATMAP, "figure"), Input(URL, "search"))
 @guarded(outputs=1, first="figure")
 def update_heatmap(search: str | None):
     g = gateway()
-    req, _state = view_request(g, search)
+    req, view = view_request(g, search)
     rows = run_metric(g, "cohort_conversion", req)
-    window = rows[0]["window_days"] if rows else g.config().conversion_window_days
-    return figures.cohort_heatmap_figure(heatmap_rows(rows), title=heatmap_title(window))
+    return figures.cohort_heatmap_figure(heatmap_rows(rows), title=heatmap_title(rows, g.config().conversion_window_days), empty=empty_for(g, view))
 
 
 def heatmap_rows(rows: list[dict]) -> list[dict]:
@@ -91,9 +91,13 @@ def heatmap_rows(rows: list[dict]) -> list[dict]:
     ]
 
 
-def heatmap_title(window_days: int) -> str:
-    within = f"within {window_days} days" if window_days else "by the as-of date (no window)"
-    return f"Weekly cohorts: conversion of each stage pair {within}"
+def heatmap_title(rows: list[dict], configured_window: int) -> str:
+    """The heatmap's title: what counts as converted (the window, or none) and when a cell is immature."""
+    window = rows[0]["window_days"] if rows else configured_window
+    if window:
+        return f"Weekly cohorts: conversion of each stage pair within {window} days<br><sup>faded: a cohort younger than the window</sup>"
+    return ("Weekly cohorts: conversion of each stage pair by the as-of date (no window)"
+            "<br><sup>faded: a cohort younger than the time 90 % of that pair's conversions took</sup>")
 
 
 register_drill(FUNNEL, funnel_bar)

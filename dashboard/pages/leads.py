@@ -64,8 +64,8 @@ def update(search: str | None):
     g = gateway()
     req, view = view_request(g, search)
     config = g.config()
-    from_stage = view.from_stage or config.stages[1]
-    to_stage = view.to_stage or config.stages[2]
+    from_stage = view.from_stage or config.review_rate.from_stage
+    to_stage = view.to_stage or config.review_rate.to_stage
     which = view.which or "all"
     window = config.conversion_window_days if view.window_days is None else view.window_days
     scope = [f"{k.replace('_', ' ')} = {v}" for k, v in view.filters]

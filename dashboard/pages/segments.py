@@ -5,10 +5,13 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, html
 
+from funnelboard.core.config import default_name
 from funnelboard.dashboard import figures
 from funnelboard.dashboard.drill import register as register_drill
 from funnelboard.dashboard.drill import segment_point
+from funnelboard.dashboard.notes import empty_for
 from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.theme import stage_label
 from funnelboard.dashboard.views import graph_page, guarded, view_request
 from funnelboard.warehouse.metrics import run_metric
 
@@ -16,6 +19,7 @@ dash.register_page(__name__, path="/segments", name="Segments", order=2, title="
 
 CONVERSION = "segments-conversion"
 MIX = "segments-mix"
+WINS = "segments-wins"
 DEFAULT_SEGMENT = "channel"
 
 
@@ -26,7 +30,7 @@ def layout(**query) -> html.Div:
             "Conversion per segment value with 95 % Wilson intervals; grey = too few to judge, ★ = differs from the rest "
             "after Benjamini–Hochberg. Click a segment for its leads."
         ),
-        [CONVERSION, MIX],
+        [CONVERSION, MIX, WINS],
     )
     page.children.insert(2, controls(query))
     return page
@@ -36,7 +40,6 @@ def controls(query: dict) -> html.Div:
     """Segment column (one, or two crossed) and the stage pair, kept in the URL."""
     from funnelboard.core.errors import UserError
     from funnelboard.dashboard.filters import page_control
-    from funnelboard.dashboard.theme import stage_label
 
     try:
         config = gateway().config()
@@ -55,8 +58,10 @@ def controls(query: dict) -> html.Div:
             page_control("segment", "Segment", segments, chosen("segment", config.segments),
                          placeholder=_default_segment(config).replace("_", " ")),
             page_control("segment2", "Crossed with", segments, chosen("segment2", config.segments), clearable=True, placeholder="none"),
-            page_control("from_stage", "From stage", stages, chosen("from_stage", config.stages), placeholder=stage_label(config.stages[1])),
-            page_control("to_stage", "To stage", stages, chosen("to_stage", config.stages), placeholder=stage_label(config.stages[2])),
+            page_control("from_stage", "From stage", stages, chosen("from_stage", config.stages),
+                         placeholder=stage_label(config.review_rate.from_stage)),
+            page_control("to_stage", "To stage", stages, chosen("to_stage", config.stages),
+                         placeholder=stage_label(config.review_rate.to_stage)),
         ],
         className="page-controls",
     )
@@ -73,6 +78,13 @@ def _request(search: str | None):
     return g, req.__class__(**{**req.__dict__, "segment": segment}), view
 
 
+def rate_name(config, from_stage: str | None, to_stage: str | None) -> str:
+    """The name of the rate a stage pair makes: the key rate's own name, else "<S> → <T> rate"."""
+    key = config.review_rate
+    pair = (from_stage or key.from_stage, to_stage or key.to_stage)
+    return key.name if pair == (key.from_stage, key.to_stage) else default_name(*pair)
+
+
 @callback(Output(CONVERSION, "figure"), Input(URL, "search"))
 @guarded(outputs=1, first="figure")
 def update(search: str | None):
@@ -83,16 +95,65 @@ def update(search: str | None):
     cohort = sum(r["n"] for r in rows)
     overall = sum(r["converted"] for r in rows) / cohort if cohort else None
     columns = [req.segment] + ([view.segment2] if view.segment2 else [])
-    return figures.segment_conversion_figure(rows, columns if len(columns) > 1 else req.segment, overall_rate=overall)
+    name = rate_name(g.config(), req.from_stage, req.to_stage)
+    return figures.segment_conversion_figure(
+        rows, columns if len(columns) > 1 else req.segment, overall_rate=overall,
+        title=f"{name} by {' × '.join(c.replace('_', ' ') for c in columns)}", empty=empty_for(g, view),
+    )
 
 
 @callback(Output(MIX, "figure"), Input(URL, "search"))
 @guarded(outputs=1, first="figure")
 def update_mix(search: str | None):
-    g, req, _view = _request(search)
-    # The mix / rate split is of the SQL rate (mql -> sql) whatever stage pair the page shows.
-    mix_req = req.__class__(**{**req.__dict__, "segment2": None, "start": None, "end": None, "from_stage": None, "to_stage": None})
-    return figures.mix_vs_rate_figure(run_metric(g, "mix_vs_rate", mix_req))
+    """The rate's change from the period before the page's period to the page's period (without one:
+    the latest 28 days whose cohorts have matured and the 28 before), split into mix and rate."""
+    g, req, view = _request(search)
+    rows = run_metric(g, "mix_vs_rate", req.__class__(**{**req.__dict__, "segment2": None}))
+    config = g.config()
+    from_stage = req.from_stage or config.review_rate.from_stage
+    total = rows[-1]
+    tz = config.timezone
+    periods = (_span(total["before_from"], total["before_to"], tz), _span(total["after_from"], total["after_to"], tz))
+    name = rate_name(config, req.from_stage, req.to_stage)
+    title = f"{name}: {periods[0]} against {periods[1]}, mix vs rate"
+    if total["mature_only"] and total["maturity_days"]:
+        title += f"<br><sup>cohorts younger than {total['maturity_days']:.0f} days left out (still converting)</sup>"
+    return figures.mix_vs_rate_figure(
+        rows, rate_name=name, cohort=f"leads reaching {stage_label(from_stage)}", periods=periods, title=title,
+        empty=empty_for(g, view),
+    )
+
+
+@callback(Output(WINS, "figure"), Input(URL, "search"))
+@guarded(outputs=1, first="figure")
+def update_wins(search: str | None):
+    """The win rate per segment value: won / (won + lost) of the deals closed in the period."""
+    g, req, view = _request(search)
+    rows = run_metric(g, "win_rate", req.__class__(**{**req.__dict__, "segment2": None}))
+    title = f"Win rate by {req.segment.replace('_', ' ')}: deals closed in the period"
+    if rows and rows[0]["note"]:
+        return figures.empty_figure("No win rate: this data records no lost deal", hint="Name the outcomes that are losses under [review] lost.", title=title)
+    shaped = [
+        {req.segment: r[req.segment], "n": r["closed"], "converted": r["won"], "rate": r["win_rate"],
+         "wilson_low": r["wilson_low"], "wilson_high": r["wilson_high"], "too_few": r["too_few"],
+         "p_value": None, "q_value": None, "significant": False}
+        for r in rows if r["closed"]
+    ]
+    closed = sum(r["n"] for r in shaped)
+    overall = sum(r["converted"] for r in shaped) / closed if closed else None
+    return figures.segment_conversion_figure(shaped, req.segment, overall_rate=overall, title=title, empty=empty_for(g, view))
+
+
+def _span(start, end, tz: str) -> str:
+    """A half-open UTC period as local dates, '1 Oct – 28 Oct 2026' (the last day inclusive)."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    def local(moment):
+        return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).date()
+
+    first, last = local(start), local(end - timedelta(microseconds=1))
+    return f"{first:%d %b} – {last:%d %b %Y}" if first.year == last.year else f"{first:%d %b %Y} – {last:%d %b %Y}"
 
 
 register_drill(CONVERSION, segment_point)

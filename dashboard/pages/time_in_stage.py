@@ -11,6 +11,7 @@ import dash
 from dash import Input, Output, callback, dcc, html
 
 from funnelboard.dashboard import figures
+from funnelboard.dashboard.notes import empty_for
 from funnelboard.dashboard.runtime import URL, gateway
 from funnelboard.dashboard.views import graph_page, guarded, view_request
 from funnelboard.warehouse.metrics import run_metric
@@ -75,28 +76,28 @@ def layout(**query) -> html.Div:
 
 def _request(search: str | None):
     g = gateway()
-    req, _view = view_request(g, search)
-    return g, replace(req, business_days=wants_business_days(search))
+    req, view = view_request(g, search)
+    return g, replace(req, business_days=wants_business_days(search)), empty_for(g, view)
 
 
 @callback(Output(QUANTILES, "figure"), Input(URL, "search"))
 @guarded(outputs=1, first="figure")
 def update(search: str | None):
-    g, req = _request(search)
-    return figures.time_in_stage_figure(run_metric(g, "time_in_stage", req), business_days=req.business_days)
+    g, req, empty = _request(search)
+    return figures.time_in_stage_figure(run_metric(g, "time_in_stage", req), business_days=req.business_days, empty=empty)
 
 
 @callback(Output(SURVIVAL, "figure"), Input(URL, "search"))
 @guarded(outputs=1, first="figure")
 def update_survival(search: str | None):
-    g, req = _request(search)
+    g, req, empty = _request(search)
     rows = run_metric(g, "survival", replace(req, segment2=None))
-    return figures.survival_figure(rows, business_days=req.business_days, stages=g.config().stages)
+    return figures.survival_figure(rows, business_days=req.business_days, stages=g.config().stages, empty=empty)
 
 
 @callback(Output(DISTRIBUTION, "figure"), Input(URL, "search"))
 @guarded(outputs=1, first="figure")
 def update_distribution(search: str | None):
-    g, req = _request(search)
+    g, req, empty = _request(search)
     rows = run_metric(g, "duration_distribution", replace(req, segment=None, segment2=None))
-    return figures.duration_histogram_figure(rows, business_days=req.business_days, stages=g.config().stages)
+    return figures.duration_histogram_figure(rows, business_days=req.business_days, stages=g.config().stages, empty=empty)

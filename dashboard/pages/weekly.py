@@ -1,16 +1,20 @@
-"""Weekly review (home): KPI cards against last week and the 4-week mean, trends, stalled leads."""
+"""Weekly review (home): the review week's KPI cards against last week and the 4-week mean, each
+earlier week seen at the same point; the key rate's trend; stalled leads; the top movers."""
 
 from __future__ import annotations
 
 import dash
 from dash import Input, Output, callback, dcc, html
 
+from funnelboard.core.errors import UserError
 from funnelboard.dashboard import figures
+from funnelboard.dashboard.drill import leads_href, week_span, weekly_point
 from funnelboard.dashboard.drill import register as register_drill
-from funnelboard.dashboard.drill import weekly_point
+from funnelboard.dashboard.notes import empty_for, review_notes
 from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.theme import fmt_signed_count, stage_label
 from funnelboard.dashboard.views import empty_state, guarded, view_request
-from funnelboard.warehouse.metrics import Context
+from funnelboard.warehouse.metrics import run_metric
 
 dash.register_page(__name__, path="/", name="Weekly review", order=0, title="funnelboard · weekly review")
 
@@ -20,15 +24,16 @@ MOVERS = "weekly-movers"
 TOP_MOVERS = 8
 TREND = "weekly-trend"
 STALLED = "weekly-stalled"
-TREND_KPIS = ("reached_mql", "reached_sql", "sql_rate")
-IMMATURE_HINT = "Some of this week's MQLs have not had the whole conversion window yet: the rate will still rise."
 
 
 def layout(**_query) -> html.Div:
     return html.Div(
         [
             html.H1("Weekly review", className="page-title"),
-            html.P("This week against last week and the mean of the 4 weeks before.", className="page-subtitle"),
+            html.P(
+                "The review week against last week and the mean of the 4 weeks before, each seen at the same point of its week.",
+                className="page-subtitle",
+            ),
             html.Div(id=WEEK, className="week-line"),
             dcc.Loading(html.Div(id=CARDS, className="cards")),
             html.Div(id=STALLED, className="notice"),
@@ -41,30 +46,30 @@ def layout(**_query) -> html.Div:
 @callback(Output(MOVERS, "children"), Input(URL, "search"))
 @guarded(outputs=1)
 def update_movers(search: str | None):
-    """The segment values whose SQL count changed most against last week, each a link to those SQLs."""
-    from funnelboard.dashboard.drill import leads_href, week_span
-    from funnelboard.dashboard.theme import fmt_signed_count, stage_label
-
+    """The segment values whose count at the key rate's second stage changed most against last week,
+    each a link to those leads."""
     g = gateway()
     req, _view = view_request(g, search)
     config = g.config()
-    rows = [r for r in run(g, "movers", req) if r["delta_sqls"]][:TOP_MOVERS]
-    title = html.H2("Top movers: SQLs this week against last week", className="panel-title")
+    key = config.review_rate
+    target, source = stage_label(key.to_stage), stage_label(key.from_stage)
+    rows = [r for r in run_metric(g, "movers", req) if r["delta_to"]][:TOP_MOVERS]
+    title = html.H2(f"Top movers: reached {target} this week against last week", className="panel-title")
     if not rows:
-        return [title, html.P("No segment value's SQL count changed against last week.", className="muted")]
-    sql, following = config.stages[2], config.stages[min(3, len(config.stages) - 1)]
+        return [title, html.P(f"No segment value's count of leads reaching {target} changed against last week.", className="muted")]
+    following = config.stages[min(config.stages.index(key.to_stage) + 1, len(config.stages) - 1)]
     items = []
     for r in rows:
-        changes = {**week_span(r["week"].isoformat()), "from_stage": sql, "to_stage": following, "which": None,
+        changes = {**week_span(r["week"].isoformat()), "from_stage": key.to_stage, "to_stage": following, "which": None,
                    r["segment"]: r["value"]}
-        tone = "tone-good" if r["delta_sqls"] > 0 else "tone-bad"
+        tone = "tone-good" if r["delta_to"] > 0 else "tone-bad"
         items.append(html.Li([
             html.Span(r["segment"].replace("_", " "), className="mover-col"),
             dcc.Link(r["value"], href=leads_href(search, changes, config), className="mover-value",
-                     title=f"the {r['sqls_this_week']} leads that reached {stage_label(sql)} this week"),
-            html.Span(fmt_signed_count(r["delta_sqls"]), className=f"mover-delta {tone}"),
-            html.Span(f"{r['sqls_this_week']:,} SQLs vs {r['sqls_last_week']:,} · MQLs {r['mqls_this_week']:,} vs {r['mqls_last_week']:,}",
-                      className="mover-detail"),
+                     title=f"the {r['to_this_week']} leads that reached {target} this week"),
+            html.Span(fmt_signed_count(r["delta_to"]), className=f"mover-delta {tone}"),
+            html.Span(f"{r['to_this_week']:,} reached {target} vs {r['to_last_week']:,} · "
+                      f"{source} {r['from_this_week']:,} vs {r['from_last_week']:,}", className="mover-detail"),
         ]))
     return [title, html.Ul(items, className="mover-list")]
 
@@ -73,41 +78,61 @@ def update_movers(search: str | None):
 @guarded(outputs=3)
 def update(search: str | None):
     g = gateway()
-    req, _state = view_request(g, search)
-    rows = run(g, "weekly_kpis", req)
-    if not rows:
-        return empty_state("No weeks to show for these filters."), figures.weekly_trend_figure([], TREND_KPIS), ""
-    week = rows[-1]["week"]
-    cards = [
-        html.Div(
-            [
-                html.Div(card["label"], className="card-label"),
-                html.Div(
-                    [card["value_text"]] + ([html.Span("immature", className="immature", title=IMMATURE_HINT)] if card["immature"] else []),
-                    className="card-value",
-                ),
-                html.Div(
-                    [html.Span(card["delta_week_text"], className=f"tone-{card['tone']}"), " vs last week · ", card["delta_4w_text"], " vs 4-wk mean"],
-                    className="card-delta",
-                ),
-            ],
-            className="card",
-        )
-        for card in figures.kpi_card_values(rows, week)
-    ]
-    return cards, figures.weekly_trend_figure(rows, TREND_KPIS), week_line(week, Context(g).resolve(req).as_of, g.config().timezone)
+    req, view = view_request(g, search)
+    config = g.config()
+    names = figures.kpi_names(config)
+    key = config.review_rate
+    rows = run_metric(g, "weekly_kpis", req)
+    (week,) = run_metric(g, "review_week", req)
+    notes = review_notes(g, req, week)
+    trend_kpis = (f"reached_{key.from_stage}", f"reached_{key.to_stage}", "key_rate")
+    mature_only = view.cohorts != "all"
+    empty = empty_for(g, view)
+    trend = figures.weekly_trend_figure(rows, trend_kpis, names=names, mature_only=mature_only, title=f"{key.name} and its stages, week by week", empty=empty)
+    if not rows or not any(r["value"] for r in rows if r["week"] == week["week"]):
+        return empty_state(empty), trend, notes
+    cards = [_card(card, key) for card in figures.kpi_card_values(rows, week["week"], names=names)]
+    if all(r["value"] is None for r in rows if r["kpi"] == "win_rate"):
+        cards.append(_note_card("Win rate", "—", "this data records no lost deal to weigh wins against"))
+    return cards, trend, notes
+
+
+def _card(card: dict, key) -> html.Div:
+    tag = []
+    if card["immature"]:
+        tag = [html.Span("still converting", className="immature",
+                         title="Some leads of this week's cohort are younger than the maturity horizon: the rate will still rise.")]
+    label = [card["label"]]
+    if card["kpi"] == "key_rate":
+        label.append(html.Span(f" {stage_label(key.from_stage)} → {stage_label(key.to_stage)}", className="card-sub"))
+    return html.Div(
+        [
+            html.Div(label, className="card-label"),
+            html.Div([card["value_text"], *tag], className="card-value"),
+            html.Div(
+                [html.Span(card["delta_week_text"], className=f"tone-{card['tone']}"), " vs last week · ", card["delta_4w_text"], " vs 4-wk mean"],
+                className="card-delta",
+            ),
+        ],
+        className="card",
+    )
+
+
+def _note_card(label: str, value: str, note: str) -> html.Div:
+    return html.Div(
+        [html.Div(label, className="card-label"), html.Div(value, className="card-value"), html.Div(note, className="card-delta")],
+        className="card",
+    )
 
 
 @callback(Output(STALLED, "children"), Input(URL, "search"))
 def update_stalled(search: str | None):
     """The stalled line under the cards: its own callback, so the cards never wait for it. A user
     error (no warehouse, a bad filter) leaves it empty: the cards above already say what is wrong."""
-    from funnelboard.core.errors import UserError
-
     try:
         g = gateway()
         req, _state = view_request(g, search)
-        summary = run(g, "stalled_summary", req)[0]
+        summary = run_metric(g, "stalled_summary", req)[0]
     except UserError:
         return ""
     return dcc.Link(
@@ -116,28 +141,4 @@ def update_stalled(search: str | None):
     )
 
 
-def week_line(week, as_of, tz: str) -> list:
-    """Which week the cards are, and a week-to-date marker when as_of falls before its end."""
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
-
-    local = as_of.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
-    monday = datetime.combine(week, datetime.min.time()) if not isinstance(week, datetime) else week
-    line = [html.Strong(f"Week of {monday:%a %d %b %Y}")]
-    if local < monday + timedelta(days=7) - timedelta(microseconds=1) and local.date() < (monday + timedelta(days=6)).date():
-        days = (local.date() - monday.date()).days + 1
-        line += [
-            " · ",
-            html.Span(f"week to date: {days} of 7 days, to {local:%a %d %b %H:%M}", className="wtd"),
-            " — counts compare with full weeks only at the end of the week.",
-        ]
-    return line
-
-
 register_drill(TREND, weekly_point)
-
-
-def run(g, name, req):
-    from funnelboard.warehouse.metrics import run_metric
-
-    return run_metric(g, name, req)

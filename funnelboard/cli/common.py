@@ -35,7 +35,10 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            click.echo(f"error: {exc}", err=True)
+            from funnelboard.warehouse.publish import NoWarehouse, no_warehouse_message
+
+            message = no_warehouse_message(exc.path) if isinstance(exc, NoWarehouse) else str(exc)
+            click.echo(f"error: {message}", err=True)
             ctx.exit(2)
 
 

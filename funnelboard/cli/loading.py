@@ -70,13 +70,13 @@ def print_load_report(report) -> None:
                     f"  export rows: {f.source_rows:,} = {f.source_rows - f.rows_ignored:,} used + {f.rows_ignored:,} ignored"
                     + (" (" + ", ".join(f"{k} {v:,}" for k, v in f.ignored.items()) + ")" if f.ignored else "")
                 )
-            notes += [n for n in f.notes if n not in notes]
         else:
             click.echo(
                 f"loaded {f.role} {f.path}: {f.rows_read:,} rows read = {f.rows_loaded:,} loaded + "
                 f"{f.rows_quarantined:,} quarantined + {plural(f.rows_duplicate, 'duplicate')}"
                 + (f" ({f.rows_replaced:,} earlier rows replaced)" if f.rows_replaced else "")
             )
+        notes += [n for n in f.notes if n not in notes]
         if f.reasons:
             click.echo("  quarantined: " + ", ".join(f"{k} {v:,}" for k, v in f.reasons.items()))
         if f.unknown_labels:
@@ -86,6 +86,9 @@ def print_load_report(report) -> None:
         click.echo(f"note: {note}")
     if report.published:
         click.echo(f"warehouse {report.db}: published load {report.load_id} in {report.seconds:.1f}s")
+        note = window_note(report.db)
+        if note:
+            click.echo(f"note: {note}")
     else:
         click.echo(f"warehouse {report.db}: nothing new to load, unchanged")
 
@@ -118,6 +121,30 @@ def status(db: str, fmt: str) -> None:
             click.echo(f"    {reason}: {count:,}")
     if info["unknown_labels"]:
         click.echo("  unknown stage labels: " + ", ".join(f'"{k}" ({v:,})' for k, v in info["unknown_labels"].items()))
+    note = window_note(Path(db))
+    if note:
+        click.echo(f"  {note}")
+
+
+def window_note(db: Path) -> str | None:
+    """A sentence when the conversion window leaves key-rate conversions out (None when it does not)."""
+    from funnelboard.core.config import stage_label
+    from funnelboard.warehouse.gateway import Gateway
+    from funnelboard.warehouse.metrics.conversion import window_left_out
+
+    gateway = Gateway(db)
+    try:
+        left = window_left_out(gateway)
+    finally:
+        gateway.close()
+    if left is None:
+        return None
+    pair = f"{stage_label(left['from_stage'])} → {stage_label(left['to_stage'])}"
+    return (
+        f"the {left['window_days']}-day conversion window leaves out {left['left_out']:,} of {left['conversions']:,} "
+        f"{pair} conversions ({left['left_out'] / left['conversions']:.0%}) from {left['rate_name']}; "
+        "set [funnel] conversion_window_days = 0 to count every conversion."
+    )
 
 
 SPARK_ONLY = ("events", "leads_file", "out", "master")

@@ -107,10 +107,12 @@ def _numeric(text: str) -> bool:
 @click.option("--before", help="mix_vs_rate: the earlier period as FROM:TO dates (default: the 28 days before --after).")
 @click.option("--after", help="mix_vs_rate: the later period as FROM:TO dates (default: the 28 days ending at as-of).")
 @click.option("--which", type=click.Choice(["all", "converted", "not_converted"]), default="all", show_default=True, help="leads: which cohort members.")
+@click.option("--cohorts", type=click.Choice(["mature", "all"]), default=None,
+              help="mix_vs_rate: leave out cohort members younger than the maturity horizon (mature, the default) or not (all).")
 @click.option("--lead-id", help="lead_history: the lead.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @db_option
-def query(metric, list_metrics, start, end, as_of, segment, segment2, filters, from_stage, to_stage, window_days, business_days, within_days, by, before, after, which, lead_id, fmt, db) -> None:
+def query(metric, list_metrics, start, end, as_of, segment, segment2, filters, from_stage, to_stage, window_days, business_days, within_days, by, before, after, which, cohorts, lead_id, fmt, db) -> None:
     """Print a metric from the warehouse, with the same filters the dashboard uses."""
     from funnelboard.warehouse.gateway import Gateway
     from funnelboard.warehouse.metrics import REGISTRY, MetricRequest, run_metric
@@ -138,6 +140,7 @@ def query(metric, list_metrics, start, end, as_of, segment, segment2, filters, f
         before=_span(config, before, "--before"),
         after=_span(config, after, "--after"),
         which=which,
+        mature_only=None if cohorts is None else cohorts == "mature",
         lead_id=lead_id,
     )
     _emit(run_metric(gateway, metric, req), fmt)

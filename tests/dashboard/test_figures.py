@@ -313,7 +313,7 @@ MIX_ROWS = [
 
 
 def test_mix_vs_rate_figure():
-    fig = F.mix_vs_rate_figure(MIX_ROWS)
+    fig = F.mix_vs_rate_figure(MIX_ROWS, rate_name="SQL rate", cohort="MQLs")
     (trace,) = fig.data
     assert trace.type == "waterfall"
     assert list(trace.measure) == ["absolute", "relative", "relative", "total"]
@@ -330,10 +330,21 @@ def test_mix_vs_rate_figure():
     assert trace.decreasing.marker.color == theme.DECREASE_COLOR
 
 
+def test_mix_vs_rate_figure_names_the_rate_and_the_periods():
+    """Nothing in the figure assumes MQL and SQL: the rate and its cohort are named by the caller."""
+    fig = F.mix_vs_rate_figure(MIX_ROWS, rate_name="Close rate", cohort="leads reaching Demo",
+                               periods=("01 Sep – 28 Sep 2026", "29 Sep – 26 Oct 2026"))
+    (trace,) = fig.data
+    assert list(trace.x) == ["Before<br>01 Sep – 28 Sep 2026", "Mix effect", "Rate effect", "After<br>29 Sep – 26 Oct 2026"]
+    assert "Close rate 32.0% of 100 leads reaching Demo" in trace.hovertext[0]
+    assert fig.layout.title.text == "Close rate change: mix vs rate" and fig.layout.yaxis.title.text == "Close rate (%)"
+    assert "SQL" not in str(fig.to_plotly_json()) and "MQL" not in str(fig.to_plotly_json())
+
+
 def test_mix_vs_rate_figure_empty():
     total = {**MIX_ROWS[2], "n_before": 0, "n_after": 0}
-    assert_empty(F.mix_vs_rate_figure([total]), "No MQLs in either period")
-    assert_empty(F.mix_vs_rate_figure([]), "No MQLs in either period")
+    assert_empty(F.mix_vs_rate_figure([total], cohort="MQLs"), "No MQLs in either period")
+    assert_empty(F.mix_vs_rate_figure([], empty="No data in this period: the data runs from A to B."), "No data in this period")
 
 
 # --------------------------------------------------------------------------- time in stage
@@ -526,44 +537,51 @@ def kpi(week, name, value, previous=None, mean=None):
 W1, W2 = date(2026, 11, 9), date(2026, 11, 16)
 WEEKLY_ROWS = [
     kpi(W1, "new_leads", 40),
-    kpi(W1, "sql_rate", 0.25),
+    kpi(W1, "key_rate", 0.25),
     kpi(W1, "immature", 0),
-    kpi(W1, "median_days_lead_to_sql", 8.0),
+    kpi(W1, "median_days_to_target", 8.0),
     kpi(W2, "new_leads", 52, 40, 43.5),
-    kpi(W2, "sql_rate", 0.2, 0.25, 0.2),
+    kpi(W2, "key_rate", 0.2, 0.25, 0.2),
     kpi(W2, "immature", 1, 0),
-    kpi(W2, "median_days_lead_to_sql", 9.25, 8.0),
+    kpi(W2, "median_days_to_target", 9.25, 8.0),
 ]
 
 
+NAMES = F.kpi_names(load_config(None))
+
+
 def test_weekly_trend_figure():
-    fig = F.weekly_trend_figure(WEEKLY_ROWS, ["new_leads", "sql_rate"])
-    assert [t.name for t in fig.data] == ["new_leads", "sql_rate"]
+    fig = F.weekly_trend_figure(WEEKLY_ROWS, ["new_leads", "key_rate"], names=NAMES)
+    assert [t.name for t in fig.data] == ["new_leads", "key_rate"]
     leads, rate = fig.data
     assert list(leads.x) == ["2026-11-09", "2026-11-16"] and list(leads.y) == [40, 52]
     assert list(rate.y) == [0.25, 0.2]
     assert list(rate.marker.symbol) == ["circle", "circle-open"]
     assert list(leads.marker.symbol) == ["circle", "circle"]
     assert F.IMMATURE_NOTE in rate.hovertext[1] and F.IMMATURE_NOTE not in rate.hovertext[0]
-    assert "SQL rate (MQL → SQL): 20.0%" in rate.hovertext[1]
+    assert "SQL rate: 20.0%" in rate.hovertext[1]
     assert "vs last week: −5.0 pp" in rate.hovertext[1]
     assert "New leads: 52" in leads.hovertext[1] and "vs 4-week mean: +8.5" in leads.hovertext[1]
-    assert rate.customdata[1] == {"week": "2026-11-16", "kpi": "sql_rate"}
+    assert rate.customdata[1] == {"week": "2026-11-16", "kpi": "key_rate"}
     assert rate.yaxis == "y2" and fig.layout.yaxis2.tickformat == theme.PERCENT_AXIS_FORMAT
-    assert "immature" in annotation_texts(fig)
+    assert "1 immature week of SQL rate" in annotation_texts(fig)
+    # mature cohorts only: the immature week leaves the rate's line, and the note says so
+    mature = F.weekly_trend_figure(WEEKLY_ROWS, ["new_leads", "key_rate"], names=NAMES, mature_only=True)
+    assert list(mature.data[1].y) == [0.25, None] and list(mature.data[0].y) == [40, 52]
+    assert "1 immature week of SQL rate left out" in annotation_texts(mature)
     # default: every KPI but the immature flag
     assert [t.name for t in F.weekly_trend_figure(WEEKLY_ROWS).data] == [
         "new_leads",
-        "sql_rate",
-        "median_days_lead_to_sql",
+        "key_rate",
+        "median_days_to_target",
     ]
     assert_empty(F.weekly_trend_figure([], ["new_leads"]))
     assert_empty(F.weekly_trend_figure([kpi(W1, "new_leads", 0)], ["new_leads"]))
 
 
 def test_kpi_card_values():
-    cards = F.kpi_card_values(WEEKLY_ROWS, W2)
-    assert [c["kpi"] for c in cards] == ["new_leads", "sql_rate", "median_days_lead_to_sql"]
+    cards = F.kpi_card_values(WEEKLY_ROWS, W2, names=NAMES)
+    assert [c["kpi"] for c in cards] == ["new_leads", "key_rate", "median_days_to_target"]
     leads, rate, days = cards
     assert leads == {
         "kpi": "new_leads",
@@ -579,24 +597,26 @@ def test_kpi_card_values():
     assert rate["delta_4w_text"] == "0.0 pp" and rate["direction"] == "down" and rate["immature"] is True
     assert days["value_text"] == "9.2 days" and days["delta_week_text"] == "+1.2 days"
     assert days["delta_4w_text"] == theme.NOT_AVAILABLE
-    first = F.kpi_card_values(WEEKLY_ROWS, "2026-11-09")
+    first = F.kpi_card_values(WEEKLY_ROWS, "2026-11-09", names=NAMES)
     assert first[0]["direction"] is None and first[0]["delta_week_text"] == theme.NOT_AVAILABLE
-    assert F.kpi_card_values(WEEKLY_ROWS) == cards  # default: the latest week
+    assert F.kpi_card_values(WEEKLY_ROWS, names=NAMES) == cards  # default: the latest week
+    assert rate["label"] == "SQL rate" and days["label"] == "Median days Lead → SQL"
     assert F.kpi_card_values([], W2) == []
 
 
 # --------------------------------------------------------------------------- score bands
 
-BAND_ROWS = [
-    {"band": "90-100", "leads": 10, "mqls": 8, "sqls": 4, "mql_rate": 0.8, "sql_rate": 0.5},
-    {"band": "0-9", "leads": 20, "mqls": 5, "sqls": 1, "mql_rate": 0.25, "sql_rate": 0.2},
-    {"band": "10-19", "leads": 30, "mqls": 12, "sqls": 3, "mql_rate": 0.4, "sql_rate": 0.25},
-]
+def band(name, leads, reached_from, reached_to, from_rate, key_rate):
+    return {"band": name, "from_stage": "mql", "to_stage": "sql", "leads": leads, "reached_from": reached_from,
+            "reached_to": reached_to, "from_rate": from_rate, "key_rate": key_rate}
+
+
+BAND_ROWS = [band("90-100", 10, 8, 4, 0.8, 0.5), band("0-9", 20, 5, 1, 0.25, 0.2), band("10-19", 30, 12, 3, 0.4, 0.25)]
 
 
 def test_score_band_figure():
-    fig = F.score_band_figure(BAND_ROWS)
-    assert [(t.type, t.name) for t in fig.data] == [("bar", "Leads"), ("scatter", "MQL rate"), ("scatter", "SQL rate")]
+    fig = F.score_band_figure(BAND_ROWS, rate_name="SQL rate")
+    assert [(t.type, t.name) for t in fig.data] == [("bar", "Leads"), ("scatter", "Reached MQL"), ("scatter", "SQL rate")]
     bars, mql, sql = fig.data
     assert list(bars.x) == ["0-9", "10-19", "90-100"]
     assert list(bars.y) == [20, 30, 10]
@@ -604,7 +624,7 @@ def test_score_band_figure():
     assert mql.yaxis == sql.yaxis == "y2"
     assert bars.customdata[2] == {"band": "90-100", "score_min": 90, "score_max": 100}
     assert "12 reached MQL (40.0% of leads)" in bars.hovertext[1]
-    assert "3 reached SQL (25.0% of MQLs)" in sql.hovertext[1]
+    assert "3 reached SQL (25.0% of those)" in sql.hovertext[1]
     assert mql.line.color == theme.stage_color("mql") and sql.line.color == theme.stage_color("sql")
     assert_empty(F.score_band_figure([]), "No scored leads")
 
@@ -651,14 +671,14 @@ DEMO_FIGURES = {
     "segment_conversion": lambda g: F.segment_conversion_figure(
         metric(g, "segment_conversion", segment="channel"), "channel", overall_rate=metric(g, "conversion")[0]["rate"]
     ),
-    "mix_vs_rate": lambda g: F.mix_vs_rate_figure(metric(g, "mix_vs_rate", segment="channel")),
+    "mix_vs_rate": lambda g: F.mix_vs_rate_figure(metric(g, "mix_vs_rate", segment="channel"), rate_name="SQL rate"),
     "time_in_stage": lambda g: F.time_in_stage_figure(metric(g, "time_in_stage", segment="channel")),
     "survival": lambda g: F.survival_figure(metric(g, "survival", segment="channel")),
     "duration_histogram": lambda g: F.duration_histogram_figure(metric(g, "duration_distribution")),
     "disqualifier_pareto": lambda g: F.disqualifier_pareto_figure(metric(g, "disqualifiers"), outcomes=OUTCOMES),
     "disqualifier_trend": lambda g: F.disqualifier_trend_figure(metric(g, "disqualifiers", by="week")),
     "weekly_trend": lambda g: F.weekly_trend_figure(
-        metric(g, "weekly_kpis"), ["new_leads", "sql_rate", "median_days_lead_to_sql"]
+        metric(g, "weekly_kpis"), ["new_leads", "key_rate", "median_days_to_target"]
     ),
     "score_bands": lambda g: F.score_band_figure(metric(g, "score_bands")),
 }
@@ -676,20 +696,23 @@ def test_figures_on_demo_rows(demo, name):
 
 def test_kpi_cards_on_demo_rows(demo):
     rows = metric(demo, "weekly_kpis")
-    cards = F.kpi_card_values(rows, rows[-1]["week"])
-    assert {c["kpi"] for c in cards} >= {"new_leads", "sql_rate", "median_days_lead_to_sql"}
-    rate = next(c for c in cards if c["kpi"] == "sql_rate")
-    assert rate["value_text"].endswith("%")
+    cards = F.kpi_card_values(rows, rows[-1]["week"], names=F.kpi_names(load_config(None)))
+    assert {c["kpi"] for c in cards} >= {"new_leads", "key_rate", "median_days_to_target"}
+    rate = next(c for c in cards if c["kpi"] == "key_rate")
+    assert rate["value_text"].endswith("%") and rate["label"] == "SQL rate"
+    win = next(c for c in cards if c["kpi"] == "win_rate")
+    assert win["label"] == "Win rate" and win["value_text"].endswith("%")
     json.dumps(cards)
 
 
 def test_empty_filters_on_demo_give_empty_states(demo):
     nobody = (("channel", "no-such-channel"),)
-    assert_empty(F.funnel_figure(metric(demo, "funnel", filters=nobody)))
+    says = "No leads match the filters (channel = no-such-channel) in this period."
+    assert_empty(F.funnel_figure(metric(demo, "funnel", filters=nobody), empty=says), says)
     assert_empty(F.stage_accounting_figure(metric(demo, "stage_accounting", filters=nobody), OUTCOMES))
     assert_empty(F.time_in_stage_figure(metric(demo, "time_in_stage", filters=nobody)))
-    assert_empty(F.mix_vs_rate_figure(metric(demo, "mix_vs_rate", segment="channel", filters=nobody)), "No MQLs")
-    assert_empty(F.weekly_trend_figure(metric(demo, "weekly_kpis", filters=nobody), ["new_leads", "sql_rate"]))
+    assert_empty(F.mix_vs_rate_figure(metric(demo, "mix_vs_rate", segment="channel", filters=nobody), cohort="MQLs"), "No MQLs")
+    assert_empty(F.weekly_trend_figure(metric(demo, "weekly_kpis", filters=nobody), ["new_leads", "key_rate"]))
 
 
 def test_kpi_tone_says_whether_a_change_is_good_news():
@@ -699,8 +722,8 @@ def test_kpi_tone_says_whether_a_change_is_good_news():
 
     week, prev = date(2026, 11, 16), date(2026, 11, 9)
     rows = []
-    for kpi, before, now in (("reached_sql", 10, 12), ("exits", 10, 12), ("median_days_lead_to_sql", 5.0, 4.0), ("new_leads", 3, 3)):
+    for kpi, before, now in (("reached_sql", 10, 12), ("exits", 10, 12), ("median_days_to_target", 5.0, 4.0), ("new_leads", 3, 3)):
         rows.append({"week": prev, "kpi": kpi, "value": before, "previous": None, "delta_week": None, "mean_4w": None, "delta_4w": None})
         rows.append({"week": week, "kpi": kpi, "value": now, "previous": before, "delta_week": now - before, "mean_4w": None, "delta_4w": None})
     tones = {c["kpi"]: c["tone"] for c in kpi_card_values(rows, week)}
-    assert tones == {"reached_sql": "good", "exits": "bad", "median_days_lead_to_sql": "good", "new_leads": "neutral"}
+    assert tones == {"reached_sql": "good", "exits": "bad", "median_days_to_target": "good", "new_leads": "neutral"}

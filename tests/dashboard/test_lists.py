@@ -184,7 +184,7 @@ def test_nav_links_carry_the_period_and_filters_but_not_page_keys(app):
          {"owner": "Grace Liu", "from": "2026-10-05", "to": "2026-10-11", "from_stage": "mql", "to_stage": "sql"}),
         ("weekly_point", {"week": "2026-10-05", "kpi": "reached_sql"}, "",
          {"from": "2026-10-05", "to": "2026-10-11", "from_stage": "sql", "to_stage": "opportunity"}),
-        ("weekly_point", {"week": "2026-10-05", "kpi": "sql_rate"}, "",
+        ("weekly_point", {"week": "2026-10-05", "kpi": "key_rate"}, "",
          {"from": "2026-10-05", "to": "2026-10-11", "from_stage": "mql", "to_stage": "sql"}),
     ],
 )
@@ -251,18 +251,18 @@ def test_top_movers_add_up_to_the_weekly_cards_and_link_to_their_sqls(app, db):
     sqls = next(r["value"] for r in weekly_rows if r["week"] == last and r["kpi"] == "reached_sql")
     mqls = next(r["value"] for r in weekly_rows if r["week"] == last and r["kpi"] == "reached_mql")
     for column in ("channel", "owner"):
-        assert sum(r["sqls_this_week"] for r in movers if r["segment"] == column) == sqls
-        assert sum(r["mqls_this_week"] for r in movers if r["segment"] == column) == mqls
+        assert sum(r["to_this_week"] for r in movers if r["segment"] == column) == sqls
+        assert sum(r["from_this_week"] for r in movers if r["segment"] == column) == mqls
     assert all(r["week"] == last for r in movers)
     with app.server.test_request_context():
         _title, listing = weekly.update_movers("")
-        shown = [m for m in movers if m["delta_sqls"]][: weekly.TOP_MOVERS]
+        shown = [m for m in movers if m["delta_to"]][: weekly.TOP_MOVERS]
         assert len(listing.children) == len(shown) > 0
         for item, mover in zip(listing.children, shown):
             link = item.children[1]
             assert link.children == mover["value"]
             data, _c = listed(leads_page.TABLE, "?" + link.href.split("?", 1)[1])
-            assert len(data) == mover["sqls_this_week"], mover
+            assert len(data) == mover["to_this_week"], mover
 
 
 def test_a_grid_block_comes_sorted_as_the_grid_asks_and_counts_the_whole_list(app, db):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -28,16 +28,34 @@ def test_weekly_cards_and_trend_match_the_metric(app, db):
     rows = run_metric(Gateway(db), "weekly_kpis", MetricRequest(filters=(("channel", "referral"),)))
     last = rows[-1]["week"]
     sqls = next(r["value"] for r in rows if r["week"] == last and r["kpi"] == "reached_sql")
-    values = {card.children[0].children: card.children[1].children[0] for card in cards}
+    values = {_text(card.children[0]): card.children[1].children[0] for card in cards}
     assert values["Reached SQL"] == f"{sqls:,}"
+    rate = next(r["value"] for r in rows if r["week"] == last and r["kpi"] == "key_rate")
+    assert values["SQL rate MQL → SQL"] == f"{rate:.1%}"
     summary = run_metric(Gateway(db), "stalled_summary", MetricRequest(filters=(("channel", "referral"),)))[0]
     assert stalled.children.startswith(f"{summary['stalled']:,} leads stalled")
     assert figure.data, "the trend has traces"
-    assert week_line[0].children == f"Week of {last:%a %d %b %Y}"
-    # The fixture's last event is before the end of its week: the cards say it is a week to date.
+    assert figure.layout.title.text == "SQL rate and its stages, week by week"
+    line = _text(week_line)
+    assert line.startswith(f"Week of {last:%a %d %b %Y} to {last + timedelta(days=6):%a %d %b}")
+    # The fixture's last event (Fri 20 Nov) is 3 days before its load: live data, this week to date,
+    # compared with the same point of the weeks before.
     as_of = Gateway(db).facts()["last_event"]
     assert as_of.date() < last + timedelta(days=6)
-    assert "week to date" in str(week_line[2].children) and f"{(as_of.date() - last).days + 1} of 7 days" in str(week_line[2].children)
+    days_in = (as_of - datetime.combine(last, datetime.min.time())) / timedelta(days=1)
+    assert f"week to date: {days_in:.1f} of 7 days, compared with the same point of the weeks before" in line
+    assert "SQL rate counts every MQL → SQL conversion, however long it takes (no window)" in line
+
+
+def _text(component) -> str:
+    """The text a component shows, children flattened."""
+    if component is None:
+        return ""
+    if isinstance(component, str):
+        return component
+    if isinstance(component, (list, tuple)):
+        return "".join(_text(c) for c in component)
+    return _text(getattr(component, "children", None))
 
 
 def test_funnel_page_numbers_match_the_metric(app, db):

@@ -1,0 +1,86 @@
+"""What a page says about its numbers: which week the review shows and why, what a conversion window
+or the maturity horizon does to a rate, and why a chart is empty. Plain sentences from the
+warehouse's facts; no figure, no layout."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from dash import html
+
+from funnelboard.dashboard.state import ViewState
+from funnelboard.dashboard.theme import stage_label
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
+from funnelboard.warehouse.metrics.conversion import window_left_out
+
+
+def _local(moment: datetime, tz: str) -> datetime:
+    return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+
+
+def _day(moment: datetime | date) -> str:
+    return f"{moment:%a %d %b %Y}"
+
+
+def review_notes(g: Gateway, req: MetricRequest, week: dict) -> list:
+    """The line above the cards: the week, how far into it as_of is, why this week, the window."""
+    tz = g.config().timezone
+    monday = week["week"]
+    sunday = monday + timedelta(days=6)
+    as_of = _local(week["as_of"], tz)
+    line: list = [html.Strong(f"Week of {_day(monday)} to {sunday:%a %d %b}"), f" · as of {as_of:%a %d %b %Y %H:%M}"]
+    if week["partial"]:
+        line += [" · ", html.Span(f"week to date: {week['days_in']:.1f} of 7 days", className="wtd"),
+                 ", compared with the same point of the weeks before."]
+    if week["reason"] == "last_full_week" and week["data_end"] is not None:
+        data_end = _local(week["data_end"], tz)
+        feed = _local(week["new_leads_end"], tz) if week["new_leads_end"] else data_end
+        line += [html.Br(), f"The data ends on {_day(data_end)}"]
+        if feed.date() < data_end.date():
+            line.append(f" (new leads until {_day(feed)})")
+        line.append(": this is the last full week of new leads. Pick another week with the As of date.")
+    line += [html.Br(), window_note(g, req)]
+    return line
+
+
+def window_note(g: Gateway, req: MetricRequest) -> str:
+    """What counts as a conversion of the key rate and when its cohorts count as settled, in a sentence or two."""
+    config = g.config()
+    key = config.review_rate
+    pair = f"{stage_label(key.from_stage)} → {stage_label(key.to_stage)}"
+    row = run_metric(g, "conversion", MetricRequest(
+        start=req.start, end=req.end, as_of=req.as_of, window_days=req.window_days,
+        from_stage=key.from_stage, to_stage=key.to_stage))[0]
+    window, horizon = row["window_days"], row["maturity_days"]
+    if window:
+        text = f"{key.name} counts a conversion within {window} days (the conversion window)"
+        left_out = window_left_out(g, req.as_of)
+        if left_out:
+            n, total = left_out["left_out"], left_out["conversions"]
+            text += f"; the window leaves out {n:,} of {total:,} {pair} conversions ({n / total:.0%})"
+        return text + "."
+    if not horizon:
+        return f"{key.name} counts every {pair} conversion, however long it takes (no window)."
+    return (f"{key.name} counts every {pair} conversion, however long it takes (no window); a week's leads count as "
+            f"still converting for {horizon:.0f} days, the time 90 % of {pair} conversions took.")
+
+
+def empty_for(g: Gateway, view: ViewState) -> str:
+    """Why a chart of this view has nothing to show, in one sentence: filters that match nothing,
+    or a period with no data (and where the data is)."""
+    if view.filters:
+        shown = ", ".join(f"{column} = {value}" for column, value in view.filters)
+        return f"No leads match the filters ({shown}) in this period."
+    facts = g.facts()
+    first, last = facts["first_event"], facts["last_event"]
+    if first is None:
+        return "The warehouse holds no events yet."
+    tz = g.config().timezone
+    return f"No data in this period: the data runs from {_day(_local(first, tz))} to {_day(_local(last, tz))}."
+
+
+def missing_stage(config, stage: str) -> str:
+    """The sentence for a view asked about a stage this funnel does not have."""
+    return f"This funnel has no stage '{stage}': its stages are {', '.join(stage_label(s) for s in config.stages)}."
