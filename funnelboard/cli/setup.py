@@ -1,4 +1,5 @@
-"""Getting started: `init` writes a funnel.toml, `generate` a demo pipeline, `demo` does it all and serves."""
+"""Getting started: `init` writes (or drafts) a funnel.toml, `check-config` checks one, `generate` a demo pipeline,
+`demo` does it all and serves."""
 
 from __future__ import annotations
 
@@ -6,23 +7,84 @@ from pathlib import Path
 
 import click
 
+from funnelboard.cli.common import plural
 from funnelboard.cli.loading import print_load_report
 from funnelboard.cli.serve import serve_app
-from funnelboard.core.config import default_config_text, load_config
+from funnelboard.core.config import check_config, default_config_text, load_config
+from funnelboard.core.draft_toml import ROLE_KINDS, Draft, top_values, write_draft
 from funnelboard.core.errors import UserError
 from funnelboard.core.progress import Progress
 
 
 @click.command()
+@click.argument("more", nargs=-1, metavar="[EXPORT]...")
+@click.option("--from", "exports", multiple=True, metavar="EXPORT",
+              help="Draft funnel.toml from your own export(s) instead: its labels, columns and guesses to check.")
+@click.option("--source", default=None, help="What the exports are: canonical (default), wide, salesforce, hubspot, pipedrive.")
 @click.option("--out", type=click.Path(dir_okay=False), default="funnel.toml", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(out: str, force: bool) -> None:
-    """Write the built-in funnel.toml for editing."""
+def init(more: tuple[str, ...], exports: tuple[str, ...], source: str | None, out: str, force: bool) -> None:
+    """Write the built-in funnel.toml for editing, or draft one from your export (--from FILE...)."""
     path = Path(out)
+    files = [Path(f) for f in (*exports, *more)]
+    if more and not exports:
+        raise UserError(f"give the exports to draft from with --from: `funnelboard init --from {more[0]}`.")
+    if source is not None and not files:
+        raise UserError("--source says what the exports are: give them with --from FILE.")
     if path.exists() and not force:
         raise UserError(f"'{path}' already exists: pass --force to overwrite it.")
-    path.write_text(default_config_text(), encoding="utf-8")
-    click.echo(f"wrote {path}: edit the stages, label map and segments, then load with --config {path}")
+    if not path.parent.is_dir():
+        raise UserError(f"cannot write '{path}': the folder '{path.parent}' does not exist.")
+    if not files:
+        path.write_text(default_config_text(), encoding="utf-8")
+        click.echo(f"wrote {path}: edit the stages, label map and segments, then load with --config {path}")
+        return
+    from funnelboard.etl.draft import draft_config
+
+    draft = draft_config(files, source or "canonical")
+    write_draft(draft, path)
+    print_draft(draft)
+    load = " ".join(str(f) for f in files) + (f" --source {draft.source}" if draft.source != "canonical" else "")
+    click.echo(f"wrote the draft {path}: check every line marked '# CHECK:', then")
+    click.echo(f"  funnelboard check-config --config {path}")
+    click.echo(f"  funnelboard load {load} --config {path}")
+
+
+def print_draft(draft: Draft) -> None:
+    """What a draft found: the stage labels in journey order with their counts, then the columns by kind."""
+    click.echo(f"read {', '.join(draft.inputs)}" + (f" (--source {draft.source})" if draft.source != "canonical" else "")
+               + (f", delimiter {draft.delimiter!r} ({draft.delimiter_note})" if draft.delimiter else ""))
+    click.echo(f"stage labels, in the order journeys take them ({plural(len(draft.stages), 'stage')}, "
+               f"{plural(len(draft.outcomes), 'outcome')}):")
+    width = max(len(lab.label) for lab in draft.labels) + 2
+    for lab in draft.labels:
+        role = "outcome, a guess" if lab.outcome else ("the win" if lab.name == draft.stages[-1] else "stage")
+        click.echo(f"  {repr(lab.label).ljust(width)} {plural(lab.rows, 'row'):>10} {plural(lab.leads, 'lead'):>11}  -> {lab.name} ({role})")
+    click.echo("columns:")
+    for c in draft.columns:
+        what = ROLE_KINDS.get(c.kind) or {"segment": "segment candidate", "numeric": "numeric", "date": "date",
+                                          "constant": "one value", "empty": "empty", "text": "text"}[c.kind]
+        extra = top_values(c) if c.kind == "segment" else c.detail
+        click.echo(f"  {c.header[:40]:<40} {what}" + (f": {extra}" if extra else ""))
+    for note in (*draft.stage_notes, *draft.notes):
+        click.echo(f"note: {note}")
+
+
+@click.command("check-config")
+@click.option("--config", type=click.Path(dir_okay=False), default=None, help="funnel.toml to check (default: ./funnel.toml).")
+def check_config_command(config: str | None) -> None:
+    """Check a funnel.toml and print every problem, one per line (exit code 2 when there is any)."""
+    path = Path(config) if config else Path("funnel.toml")
+    if config is None and not path.is_file():
+        raise UserError("there is no funnel.toml in this folder: pass --config FILE, or write one with `funnelboard init`.")
+    checked, problems = check_config(path)
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        raise click.exceptions.Exit(2)
+    rate = checked.review_rate
+    click.echo(f"ok: {len(checked.stages)} stages ({', '.join(checked.stages)}), key rate {rate.from_stage} → {rate.to_stage} "
+               f"(\"{rate.name}\"), {len(checked.segments)} segments")
 
 
 @click.command()
