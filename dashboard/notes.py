@@ -79,8 +79,3 @@ def empty_for(g: Gateway, view: ViewState) -> str:
         return "The warehouse holds no events yet."
     tz = g.config().timezone
     return f"No data in this period: the data runs from {_day(_local(first, tz))} to {_day(_local(last, tz))}."
-
-
-def missing_stage(config, stage: str) -> str:
-    """The sentence for a view asked about a stage this funnel does not have."""
-    return f"This funnel has no stage '{stage}': its stages are {', '.join(stage_label(s) for s in config.stages)}."

@@ -82,7 +82,7 @@ def parse(search: str | None, config: FunnelConfig) -> ViewState:
             if value in config.stages:
                 values[key] = value
             else:
-                problems.append(f"unknown stage '{value}' ignored.")
+                problems.append(f"this funnel has no stage '{value}' (its stages: {', '.join(config.stages)}); {key} ignored.")
         elif key == "which":
             if value in WHICH:
                 values["which"] = value

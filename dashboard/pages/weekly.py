@@ -12,6 +12,7 @@ from funnelboard.dashboard.drill import leads_href, week_span, weekly_point
 from funnelboard.dashboard.drill import register as register_drill
 from funnelboard.dashboard.notes import empty_for, review_notes
 from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.state import replace_keys
 from funnelboard.dashboard.theme import fmt_signed_count, stage_label
 from funnelboard.dashboard.views import empty_state, guarded, view_request
 from funnelboard.warehouse.metrics import run_metric
@@ -84,7 +85,7 @@ def update(search: str | None):
     key = config.review_rate
     rows = run_metric(g, "weekly_kpis", req)
     (week,) = run_metric(g, "review_week", req)
-    notes = review_notes(g, req, week)
+    notes = review_notes(g, req, week) + [" ", _cohorts_switch(search, view.cohorts != "all")]
     trend_kpis = (f"reached_{key.from_stage}", f"reached_{key.to_stage}", "key_rate")
     mature_only = view.cohorts != "all"
     empty = empty_for(g, view)
@@ -95,6 +96,13 @@ def update(search: str | None):
     if all(r["value"] is None for r in rows if r["kpi"] == "win_rate"):
         cards.append(_note_card("Win rate", "—", "this data records no lost deal to weigh wins against"))
     return cards, trend, notes
+
+
+def _cohorts_switch(search: str | None, mature_only: bool) -> dcc.Link:
+    """The trend shows mature weeks of the key rate only, by default; this link shows all, or back."""
+    if mature_only:
+        return dcc.Link("Show the immature weeks in the trend too.", href="/" + replace_keys(search, {"cohorts": "all"}))
+    return dcc.Link("Show mature weeks only.", href="/" + replace_keys(search, {"cohorts": None}))
 
 
 def _card(card: dict, key) -> html.Div:

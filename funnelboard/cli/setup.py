@@ -129,15 +129,52 @@ def demo(directory: str, n_leads: int, seed: int, port: int, no_serve: bool) -> 
     from funnelboard.warehouse.pipeline import load_files
 
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    events = folder / "events.csv"
     db = folder / "funnelboard.duckdb"
+    fresh_demo_folder(folder, db)
+    events = folder / "events.csv"
     config = load_config(None)
     summary = run_generate(out=events, fmt="csv", n_leads=n_leads, seed=seed, dirty=True)
-    click.echo(f"generated {events}: {summary.rows:,} rows for {summary.leads:,} leads (with realistic export dirt)")
+    click.echo(f"generated {events}: {summary.rows:,} rows for {summary.leads:,} leads")
+    planted = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in summary.dirty.items())
+    click.echo(f"  with mess planted on purpose, as real CRM exports carry it: {planted}.")
+    click.echo("  The quarantine and duplicate counts below are that mess, caught: nothing is wrong with your setup.")
     report = load_files(db, [events], config, progress=Progress())
     print_load_report(report)
     click.echo("")
-    click.echo(f"Also try: funnelboard query sql_rate --db {db}   (funnelboard query --list names every metric)")
+    click.echo(f"Also try: funnelboard query key_rate --db {db}   (funnelboard query --list names every metric)")
     if not no_serve:
         serve_app(db, "127.0.0.1", port, False, {})
+
+
+DEMO_MARK = ".funnelboard-demo"
+
+
+def fresh_demo_folder(folder: Path, db: Path) -> None:
+    """Make `folder` ready for a new demo: a rerun replaces the demo's own warehouse (never adds to
+    it); a warehouse the demo did not make is left alone, with one sentence."""
+    mark = folder / DEMO_MARK
+    if db.exists() and not mark.exists() and not _only_demo_events(db, folder / "events.csv"):
+        raise UserError(f"'{db}' is a warehouse the demo did not make: give the demo another --dir, or move that file.")
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in (db, db.with_name(db.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    mark.write_text("This folder holds `funnelboard demo` data; a rerun replaces it.\n", "utf-8")
+
+
+def _only_demo_events(db: Path, events: Path) -> bool:
+    """Whether every file ever loaded into db is the demo's events file (a demo folder made before the mark)."""
+    import duckdb
+
+    from funnelboard.warehouse.publish import open_read_only
+
+    try:
+        con = open_read_only(db)
+    except UserError:
+        return False
+    try:
+        files = {r[0] for r in con.execute("select distinct source_file from load_ledger").fetchall()}
+    except duckdb.Error:  # a DuckDB file that is not a warehouse of ours
+        return False
+    finally:
+        con.close()
+    return files == {str(events.resolve())}
