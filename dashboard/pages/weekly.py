@@ -67,7 +67,7 @@ def update_movers(search: str | None):
         items.append(html.Li([
             html.Span(r["segment"].replace("_", " "), className="mover-col"),
             dcc.Link(r["value"], href=leads_href(search, changes, config), className="mover-value",
-                     title=f"the {r['to_this_week']} leads that reached {target} this week"),
+                     title=f"{r['value']}: the {r['to_this_week']} leads that reached {target} this week"),
             html.Span(fmt_signed_count(r["delta_to"]), className=f"mover-delta {tone}"),
             html.Span(f"{r['to_this_week']:,} reached {target} vs {r['to_last_week']:,} · "
                       f"{source} {r['from_this_week']:,} vs {r['from_last_week']:,}", className="mover-detail"),
@@ -85,14 +85,22 @@ def update(search: str | None):
     key = config.review_rate
     rows = run_metric(g, "weekly_kpis", req)
     (week,) = run_metric(g, "review_week", req)
-    notes = review_notes(g, req, week) + [" ", _cohorts_switch(search, view.cohorts != "all")]
-    trend_kpis = (f"reached_{key.from_stage}", f"reached_{key.to_stage}", "key_rate")
+    notes = review_notes(g, req, week)
+    if any(r["kpi"] == "immature" and r["value"] for r in rows):
+        notes += [" ", _cohorts_switch(search, view.cohorts != "all")]
+    # the trend: the key rate's two stages (new leads when it starts at the first stage) and the rate
+    first = "new_leads" if key.from_stage == config.stages[0] else f"reached_{key.from_stage}"
+    trend_kpis = (first, f"reached_{key.to_stage}", "key_rate")
     mature_only = view.cohorts != "all"
     empty = empty_for(g, view)
     trend = figures.weekly_trend_figure(rows, trend_kpis, names=names, mature_only=mature_only, title=f"{key.name} and its stages, week by week", empty=empty)
     if not rows or not any(r["value"] for r in rows if r["week"] == week["week"]):
         return empty_state(empty), trend, notes
-    cards = [_card(card, key) for card in figures.kpi_card_values(rows, week["week"], names=names)]
+    values = {r["kpi"]: r["value"] for r in rows if r["week"] == week["week"]}
+    # the count each rate is of: the week's cohort of the key rate's first stage, the week's closes
+    of = {"key_rate": values.get("new_leads" if key.from_stage == config.stages[0] else f"reached_{key.from_stage}"),
+          "win_rate": (values.get(f"reached_{config.won_stage}") or 0) + (values.get("lost") or 0)}
+    cards = [_card(card, key, of.get(card["kpi"]), config.min_sample) for card in figures.kpi_card_values(rows, week["week"], names=names)]
     if all(r["value"] is None for r in rows if r["kpi"] == "win_rate"):
         cards.append(_note_card("Win rate", "—", "this data records no lost deal to weigh wins against"))
     return cards, trend, notes
@@ -105,11 +113,17 @@ def _cohorts_switch(search: str | None, mature_only: bool) -> dcc.Link:
     return dcc.Link("Show mature weeks only.", href="/" + replace_keys(search, {"cohorts": None}))
 
 
-def _card(card: dict, key) -> html.Div:
+def _card(card: dict, key, of: int | None, min_sample: int) -> html.Div:
     tag = []
     if card["immature"]:
         tag = [html.Span("still converting", className="immature",
                          title="Some leads of this week's cohort are younger than the maturity horizon: the rate will still rise.")]
+    if of is not None:
+        tag.append(html.Span(f" of {of:,}", className="card-of"))
+        if of < min_sample:
+            tag.append(html.Span("too few to judge", className="too-few", title=f"Fewer than {min_sample} ([funnel] min_sample)."))
+    few = of is not None and of < min_sample
+    tone = "neutral" if few else card["tone"]  # a change in a handful of leads is no news, good or bad
     label = [card["label"]]
     if card["kpi"] == "key_rate":
         label.append(html.Span(f" {stage_label(key.from_stage)} → {stage_label(key.to_stage)}", className="card-sub"))
@@ -118,7 +132,7 @@ def _card(card: dict, key) -> html.Div:
             html.Div(label, className="card-label"),
             html.Div([card["value_text"], *tag], className="card-value"),
             html.Div(
-                [html.Span(card["delta_week_text"], className=f"tone-{card['tone']}"), " vs last week · ", card["delta_4w_text"], " vs 4-wk mean"],
+                [html.Span(card["delta_week_text"], className=f"tone-{tone}"), " vs last week · ", card["delta_4w_text"], " vs 4-wk mean"],
                 className="card-delta",
             ),
         ],

@@ -6,13 +6,8 @@ without them skips these tests; with CI=true a missing browser fails the run.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -21,113 +16,24 @@ from funnelboard.core.config import load_config
 from funnelboard.etl.generate import generate
 from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-
-
-def _browser_or_fail() -> None:
-    if CHROMIUM and DRIVER:
-        return
-    message = "headless Chromium and chromedriver are needed (apt-get install chromium chromium-driver)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.e2e.chromium import browser_or_fail, chromium, screenshot, served, settled, severe, wait, wait_for_graphs
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    _browser_or_fail()
+    browser_or_fail()
     folder = tmp_path_factory.mktemp("e2e")
     events = generate(out=folder / "events.csv", n_leads=3000, seed=13, dirty=True).path
     db = folder / "wh.duckdb"
     load_files(db, [events], load_config(None), now=NOW)
-    port = _free_port()
-    log = open(folder / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "funnelboard", "serve", "--db", str(db), "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            try:
-                proc.wait(timeout=0.1)  # the poll interval, and an early exit is an error
-                raise RuntimeError(f"the server exited: {(folder / 'server.log').read_text()}")
-            except subprocess.TimeoutExpired:
-                if time.monotonic() > deadline:
-                    raise
-    yield f"http://127.0.0.1:{port}", db
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    with served(db, folder) as url:
+        yield url, db
 
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1400,1000", f"--user-data-dir={tempfile.mkdtemp()}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    yield driver
-    driver.quit()
-
-
-def _wait_for_graphs(driver, count: int) -> None:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    # A graph its callback has drawn has a title or a message; the placeholder Dash draws first has neither.
-    drawn = "return Array.from(document.querySelectorAll('.js-plotly-plot')).filter(g => g.querySelector('.gtitle, .annotation-text')).length"
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script(drawn) >= count)
-
-
-def _severe(driver) -> list[str]:
-    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-
-
-SCREENSHOTS = os.environ.get("FUNNELBOARD_SCREENSHOTS")  # a folder: the page tests save full-page screenshots there
-
-
-def _screenshot(driver, name: str) -> None:
-    """A full-page PNG of the current page into $FUNNELBOARD_SCREENSHOTS (docs/screenshots is made this way)."""
-    if not SCREENSHOTS:
-        return
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1400, max(1000, min(height + 40, 4000)))
-    driver.save_screenshot(str(Path(SCREENSHOTS) / f"{name}.png"))
-    driver.set_window_size(1400, 1000)
-
-
-def _wait(driver, condition, timeout: float = 30):
-    """Until condition(driver) is truthy; an element redrawn while being read is looked up again."""
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
-
-
-def _settled(driver) -> None:
-    """No callback in flight: Dash marks loading components, and its renderer has no pending request."""
-    from selenium.webdriver.common.by import By
-
-    _wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-dash-is-loading=true]")
-          and d.execute_script("return !document.querySelector('._dash-loading-callback')"))
+    with chromium() as driver:
+        yield driver
 
 
 def _open_first_lead(driver) -> str:
@@ -136,7 +42,7 @@ def _open_first_lead(driver) -> str:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    _settled(driver)
+    settled(driver)
 
     def click(d):
         cells = d.find_elements(By.CSS_SELECTOR, ".ag-row [col-id='lead_id']")
@@ -176,18 +82,18 @@ def test_every_page_renders_without_console_errors(server, browser, name, path, 
 
     url, db = server
     browser.get(url + path.format(lead=_a_lead(db)))
-    _wait_for_graphs(browser, graphs)
+    wait_for_graphs(browser, graphs)
     if rows:
-        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, rows))
-    _settled(browser)
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, rows))
+    settled(browser)
     assert "rows quarantined" in browser.find_element(By.CSS_SELECTOR, ".badge").text
     if name != "data-quality":  # its clean-state notes use the same style
         shown = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".empty")]
         assert shown == [], f"{name} shows a message instead of its content: {shown}"
     if name == "weekly":
         assert len(browser.find_elements(By.CSS_SELECTOR, ".card")) >= 8
-    assert _severe(browser) == []
-    _screenshot(browser, name)
+    assert severe(browser) == []
+    screenshot(browser, name)
 
 
 def test_weekly_cards_show_the_metric(server, browser):
@@ -235,20 +141,20 @@ def test_a_filter_writes_the_url_redraws_and_back_undoes_it(server, browser):
 
     url, db = server
     browser.get(url + "/")
-    _wait(browser, lambda d: _card_values(d).get("reached sql") == _weekly_sqls(db))
+    wait(browser, lambda d: _card_values(d).get("reached sql") == _weekly_sqls(db))
     _choice(browser, "channel").click()
-    _wait(browser, lambda d: [o for o in d.find_elements(By.XPATH, "//*[@role='option' or @role='listbox']//*[normalize-space(text())='referral']")])
+    wait(browser, lambda d: [o for o in d.find_elements(By.XPATH, "//*[@role='option' or @role='listbox']//*[normalize-space(text())='referral']")])
     browser.find_elements(By.XPATH, "//*[@role='option' or @role='listbox']//*[normalize-space(text())='referral']")[-1].click()
-    _wait(browser, lambda d: "channel=referral" in d.current_url)
+    wait(browser, lambda d: "channel=referral" in d.current_url)
     expected = _weekly_sqls(db, (("channel", "referral"),))
-    _wait(browser, lambda d: _card_values(d).get("reached sql") == expected)
+    wait(browser, lambda d: _card_values(d).get("reached sql") == expected)
     nav = browser.find_element(By.LINK_TEXT, "Funnel").get_attribute("href")
     assert nav.endswith("/funnel?channel=referral"), "the navigation carries the filter"
     browser.back()
-    _wait(browser, lambda d: "channel" not in d.current_url)
-    _wait(browser, lambda d: _card_values(d).get("reached sql") == _weekly_sqls(db))
-    _wait(browser, lambda d: _choice(d, "channel").text.strip() == "all")
-    assert _severe(browser) == []
+    wait(browser, lambda d: "channel" not in d.current_url)
+    wait(browser, lambda d: _card_values(d).get("reached sql") == _weekly_sqls(db))
+    wait(browser, lambda d: _choice(d, "channel").text.strip() == "all")
+    assert severe(browser) == []
 
 
 def test_the_csv_export_downloads_what_the_cli_prints(server, browser, tmp_path):
@@ -257,12 +163,12 @@ def test_the_csv_export_downloads_what_the_cli_prints(server, browser, tmp_path)
     url, db = server
     browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
     browser.get(url + "/stalled?channel=referral")
-    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".ag-row"))
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".ag-row"))
     link = "//a[normalize-space(text())='Export CSV']"
-    _wait(browser, lambda d: "channel=referral" in d.find_element(By.XPATH, link).get_attribute("href"))  # the link carries the view
+    wait(browser, lambda d: "channel=referral" in d.find_element(By.XPATH, link).get_attribute("href"))  # the link carries the view
     browser.find_element(By.XPATH, link).click()
     target = tmp_path / "stalled.csv"
-    _wait(browser, lambda d: target.exists() and not list(tmp_path.glob("*.crdownload")) and target.stat().st_size > 0)
+    wait(browser, lambda d: target.exists() and not list(tmp_path.glob("*.crdownload")) and target.stat().st_size > 0)
     cli = subprocess.run(
         [sys.executable, "-m", "funnelboard", "query", "stalled", "--filter", "channel=referral", "--format", "csv", "--db", str(db)],
         capture_output=True, text=True, check=True,
@@ -276,12 +182,12 @@ def test_a_lead_cell_opens_the_lead_and_its_timeline(server, browser):
 
     url, db = server
     browser.get(url + "/leads?which=converted")
-    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".ag-row [col-id='lead_id']"))
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".ag-row [col-id='lead_id']"))
     lead = _open_first_lead(browser)
-    _wait(browser, lambda d: f"/lead/{lead}" in d.current_url)
-    _wait_for_graphs(browser, 1)
-    _wait(browser, lambda d: lead in d.find_element(By.CSS_SELECTOR, ".page-title").text)
-    assert _severe(browser) == []
+    wait(browser, lambda d: f"/lead/{lead}" in d.current_url)
+    wait_for_graphs(browser, 1)
+    wait(browser, lambda d: lead in d.find_element(By.CSS_SELECTOR, ".page-title").text)
+    assert severe(browser) == []
 
 
 def test_a_funnel_bar_drills_to_its_leads_and_then_to_a_lead(server, browser):
@@ -295,10 +201,10 @@ def test_a_funnel_bar_drills_to_its_leads_and_then_to_a_lead(server, browser):
 
     url, db = server
     browser.get(url + "/funnel")
-    _wait_for_graphs(browser, 2)
+    wait_for_graphs(browser, 2)
     stage_index = 2  # the third funnel stage (sql in the default config)
-    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#funnel-graph .funnellayer .point path")) > stage_index)
-    _settled(browser)
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#funnel-graph .funnellayer .point path")) > stage_index)
+    settled(browser)
 
     def click_bar(d):
         bar = d.find_elements(By.CSS_SELECTOR, "#funnel-graph .funnellayer .point path")[stage_index]
@@ -307,17 +213,17 @@ def test_a_funnel_bar_drills_to_its_leads_and_then_to_a_lead(server, browser):
 
     # A figure redrawn between finding the bar and clicking it raises StaleElementReference: look again.
     WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,)).until(click_bar)
-    _wait(browser, lambda d: "/leads?" in d.current_url)
+    wait(browser, lambda d: "/leads?" in d.current_url)
     funnel = run_metric(Gateway(Path(db)), "funnel", MetricRequest())
     expected = funnel[stage_index]["reached"]
     assert f"to_stage={funnel[stage_index]['stage']}" in browser.current_url and "which=converted" in browser.current_url
-    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".table-count").text.startswith(f"{expected:,} row"))
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".table-count").text.startswith(f"{expected:,} row"))
     lead = _open_first_lead(browser)
-    _wait(browser, lambda d: f"/lead/{lead}" in d.current_url)
-    _wait(browser, lambda d: lead in d.find_element(By.CSS_SELECTOR, ".page-title").text)
+    wait(browser, lambda d: f"/lead/{lead}" in d.current_url)
+    wait(browser, lambda d: lead in d.find_element(By.CSS_SELECTOR, ".page-title").text)
     browser.back()
-    _wait(browser, lambda d: "/leads?" in d.current_url)
-    assert _severe(browser) == []
+    wait(browser, lambda d: "/leads?" in d.current_url)
+    assert severe(browser) == []
 
 
 def test_a_load_while_the_app_runs_shows_up_after_the_publish(server, browser, tmp_path):
@@ -329,14 +235,14 @@ def test_a_load_while_the_app_runs_shows_up_after_the_publish(server, browser, t
     url, db = server
     browser.get(url + "/")
     before = _weekly_sqls(db)
-    _wait(browser, lambda d: _card_values(d).get("reached sql") == before)
+    wait(browser, lambda d: _card_values(d).get("reached sql") == before)
     quarantined_before = Gateway(Path(db)).query("select count(*) from quarantine").rows[0][0]
     more = generate(out=tmp_path / "more.csv", n_leads=1500, seed=77, dirty=True).path
     load_files(Path(db), [more], load_config(None), now=NOW)
     quarantined = Gateway(Path(db)).query("select count(*) from quarantine").rows[0][0]
     assert quarantined > quarantined_before
     browser.refresh()
-    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".badge").text == f"{quarantined:,} rows quarantined")
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".badge").text == f"{quarantined:,} rows quarantined")
     after = _weekly_sqls(db)
-    _wait(browser, lambda d: _card_values(d).get("reached sql") == after)
-    assert _severe(browser) == []
+    wait(browser, lambda d: _card_values(d).get("reached sql") == after)
+    assert severe(browser) == []
