@@ -4,10 +4,14 @@ warehouses in sight."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import duckdb
 from click.testing import CliRunner
 
 from funnelboard.cli import main
+from funnelboard.etl.generate import generate
 
 
 def demo(folder, *args: str):
@@ -56,3 +60,40 @@ def test_a_missing_db_names_the_warehouses_in_sight(tmp_path, monkeypatch):
     assert result.output.strip() == (
         "error: no warehouse at 'funnelboard.duckdb'; warehouses here: 'funnelboard-demo/funnelboard.duckdb' (pass one with --db)."
     )
+
+
+def test_segment_splits_the_metrics_that_split_and_is_refused_elsewhere(tmp_path):
+    folder = tmp_path / "demo"
+    demo(folder, "--leads", "400")
+    db = str(folder / "funnelboard.duckdb")
+    split = CliRunner().invoke(main, ["query", "sql_rate", "--segment", "channel", "--db", db, "--format", "json"])
+    assert split.exit_code == 0, split.output
+    rows = json.loads(split.output)
+    assert len(rows) > 1 and all(r["rate_name"] == "SQL rate" and r["channel"] for r in rows)
+    whole = json.loads(CliRunner().invoke(main, ["query", "sql_rate", "--db", db, "--format", "json"]).output)[0]
+    assert sum(r["cohort"] for r in rows) == whole["cohort"]
+    refused = CliRunner().invoke(main, ["query", "time_to_sql", "--segment", "channel", "--db", db])
+    assert refused.exit_code == 2 and refused.output.startswith("error: time_to_sql does not split by segment: --segment works with key_rate")
+    assert refused.output.count("\n") == 1
+
+
+def test_load_and_status_say_what_a_window_leaves_out(tmp_path):
+    events = tmp_path / "events.csv"
+    generate(out=events, n_leads=400, seed=3)
+    config = tmp_path / "funnel.toml"
+    config.write_text("[funnel]\nconversion_window_days = 7\n", "utf-8")
+    db = str(tmp_path / "wh.duckdb")
+    loaded = CliRunner().invoke(main, ["load", str(events), "--config", str(config), "--db", db, "--quiet"])
+    assert loaded.exit_code == 0, loaded.output
+    left = re.search(r"note: the 7-day conversion window leaves out ([\d,]+) of ([\d,]+) MQL → SQL conversions", loaded.output)
+    assert left, loaded.output
+    # the key rate over all the data: every conversion with no window, those within 7 days with it
+    def converted(window: str) -> int:
+        out = CliRunner().invoke(main, ["query", "key_rate", "--db", db, "--window", window, "--format", "json"]).output
+        return json.loads(out)[0]["converted"]
+
+    every, within = converted("0"), converted("7")
+    assert (int(left.group(1).replace(",", "")), int(left.group(2).replace(",", ""))) == (every - within, every)
+    assert "conversion window leaves out" in CliRunner().invoke(main, ["status", "--db", db]).output
+    no_window = CliRunner().invoke(main, ["load", str(events), "--db", str(tmp_path / "w0.duckdb"), "--quiet"])
+    assert "conversion window" not in no_window.output

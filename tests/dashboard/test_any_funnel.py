@@ -171,3 +171,20 @@ def test_olist_pages_name_only_its_stages_and_open_on_a_week_with_data(olist):
     assert wins["win_rate"] is None and wins["note"] == "no lost deal is recorded"
     assert "this data records no lost deal" in weekly
     assert "No win rate: this data records no lost deal" in pages["segments"]
+
+
+def test_empty_states_say_why(app, db):
+    """A period with no data says where the data is; a filter that matches nothing says so; an unknown
+    stage in the URL is named with the funnel's own stages."""
+    import funnelboard.dashboard.pages.funnel as funnel
+    from funnelboard.dashboard.state import parse
+
+    facts = Gateway(db).facts()
+    with app.server.test_request_context():
+        before = rendered(funnel.update("?from=2001-01-01&to=2001-02-01"))
+        nobody = rendered(funnel.update("?channel=nobody"))
+    first, last = facts["first_event"], facts["last_event"]
+    assert f"No data in this period: the data runs from {first:%a %d %b %Y} to {last:%a %d %b %Y}." in before
+    assert "No leads match the filters (channel = nobody) in this period." in nobody
+    view = parse("?from_stage=sql", load_config(ROOT / "examples" / "olist" / "funnel.toml"))
+    assert view.problems == ("this funnel has no stage 'sql' (its stages: mql, won); from_stage ignored.",)
