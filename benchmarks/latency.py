@@ -392,10 +392,11 @@ class Sample:
 
 
 class Client:
-    def __init__(self, base: str, server: "Server | None" = None):
+    def __init__(self, base: str, server: "Server | None" = None, session=None):
+        """`session` answers get/post like a requests.Session (the default); tests pass one over the WSGI app."""
         self.base = base
         self.server = server
-        self.session = requests.Session()
+        self.session = session or requests.Session()
         self.deps = self.session.get(f"{base}/_dash-dependencies", timeout=60).json()
         self.shell = self.session.get(f"{base}/_dash-layout", timeout=60).json()
 

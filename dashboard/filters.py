@@ -20,6 +20,7 @@ from funnelboard.dashboard import state
 from funnelboard.dashboard.runtime import URL, gateway
 
 BAR = "filter-bar"
+PROBLEMS = "filter-problems"
 DATE, CHOICE, NAV, RESET = "fb-date", "fb-choice", "fb-nav", "fb-reset"
 PARAM = "fb-param"  # a page's own control (segment column, stage pair): written to the URL like the bar's
 DATE_KEYS = (("from", "From"), ("to", "To"), ("as_of", "As of"))
@@ -45,7 +46,8 @@ def segment_values(g) -> dict[str, list[str]]:
 
 
 def bar_placeholder() -> html.Div:
-    return html.Div(id=BAR, className="filter-bar")
+    """The filter bar and, under it, the line that says which values of the address were ignored and why."""
+    return html.Div([html.Div(id=BAR, className="filter-bar"), html.Div(id=PROBLEMS, className="filter-problems", role="status")])
 
 
 def nav_link(page: dict) -> dcc.Link:
@@ -127,6 +129,17 @@ def show_bar(search, dates, choices):
         return build_bar(search)
     except UserError:
         return []  # no warehouse yet: the page says how to load one
+
+
+@callback(Output(PROBLEMS, "children"), Input(URL, "search"))
+def show_problems(search):
+    """One line naming every value of the address that was ignored (a bad date, an unknown key), or nothing."""
+    try:
+        config = gateway().config()
+    except UserError:
+        return None  # no warehouse yet: the page says how to load one
+    problems = state.parse(search, config).problems
+    return state.problem_line(problems) if problems else None
 
 
 def page_control(key: str, label: str, options: list[tuple[str, str]], value: str | None, *, clearable: bool = False, placeholder: str = "") -> html.Label:

@@ -8,12 +8,15 @@ from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 from funnelboard.core.config import FunnelConfig
+from funnelboard.core.days import parse_day
+from funnelboard.core.errors import UserError
 from funnelboard.warehouse.metrics import MetricRequest
 
 KEYS = ("from", "to", "as_of", "owner", "segment", "segment2", "from_stage", "to_stage", "which", "window", "cohorts")
 GLOBAL_KEYS = ("from", "to", "as_of")  # with the segment filters: what the filter bar sets and every page keeps
 WHICH = ("all", "converted", "not_converted")
 COHORTS = ("mature", "all")  # rates of mature cohorts only (the default), or of every cohort
+MAX_WINDOW_DAYS = 36_500  # a conversion window of a century is already no window
 
 
 @dataclass(frozen=True)
@@ -70,44 +73,52 @@ def parse(search: str | None, config: FunnelConfig) -> ViewState:
     for key, value in parse_qsl((search or "").lstrip("?"), keep_blank_values=False):
         if key in ("from", "to", "as_of"):
             try:
-                values[{"from": "start", "to": "end", "as_of": "as_of"}[key]] = date.fromisoformat(value)
-            except ValueError:
-                problems.append(f"'{value}' is not a date (YYYY-MM-DD); {key} ignored.")
+                values[{"from": "start", "to": "end", "as_of": "as_of"}[key]] = parse_day(value, key)
+            except UserError as exc:
+                problems.append(str(exc))
         elif key in ("segment", "segment2"):
             if value in config.segments:
                 values[key] = value
             else:
-                problems.append(f"unknown segment column '{value}' ignored.")
+                problems.append(f"{key} '{value}' is not a segment column of this funnel ({', '.join(config.segments) or 'it has none'}).")
         elif key in ("from_stage", "to_stage"):
             if value in config.stages:
                 values[key] = value
             else:
-                problems.append(f"this funnel has no stage '{value}' (its stages: {', '.join(config.stages)}); {key} ignored.")
+                problems.append(f"{key} '{value}' is not a stage of this funnel (its stages: {', '.join(config.stages)}).")
         elif key == "which":
             if value in WHICH:
                 values["which"] = value
             else:
-                problems.append(f"unknown which '{value}' ignored (all, converted or not_converted).")
+                problems.append(f"which '{value}' is not one of all, converted or not_converted.")
         elif key == "window":
-            if value.isdigit():
+            # ASCII digits only: '²'.isdigit() is true, and int() refuses it
+            if value.isascii() and value.isdigit() and int(value) <= MAX_WINDOW_DAYS:
                 values["window_days"] = int(value)
             else:
-                problems.append(f"window '{value}' is not a whole number of days; ignored.")
+                problems.append(f"window '{value}' is not a whole number of days from 0 to {MAX_WINDOW_DAYS}.")
         elif key == "cohorts":
             if value in COHORTS:
                 values["cohorts"] = value
             else:
-                problems.append(f"cohorts '{value}' ignored (mature or all).")
+                problems.append(f"cohorts '{value}' is not one of mature or all.")
         elif key == "days":
             if value in ("calendar", "business"):
                 values["business_days"] = value == "business"
             else:
-                problems.append(f"days '{value}' ignored (calendar or business).")
+                problems.append(f"days '{value}' is not one of calendar or business.")
         elif key in config.segments:
             filters.append((key, value))
         else:
-            problems.append(f"unknown filter '{key}' ignored.")
+            problems.append(f"'{key}' is not a filter of this funnel.")
     return ViewState(filters=tuple(filters), problems=tuple(problems), **values)
+
+
+def problem_line(problems: tuple[str, ...], *, refused: bool = False) -> str:
+    """The one line that names every bad value of an address: a page ignores them and shows this under
+    the filter bar; an export refuses (a 400 with this line) rather than send a list its filters did not narrow."""
+    lead = "Nothing exported, the address has bad values" if refused else "Ignored in the address"
+    return f"{lead}: " + " ".join(p[0].upper() + p[1:] for p in problems)
 
 
 def to_search(state: ViewState) -> str:

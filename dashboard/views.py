@@ -14,9 +14,13 @@ from funnelboard.warehouse.metrics import MetricRequest
 from funnelboard.warehouse.publish import NoWarehouse
 
 
-def view_request(g: Gateway, search: str | None) -> tuple[MetricRequest, state.ViewState]:
+def view_request(g: Gateway, search: str | None, *, strict: bool = False) -> tuple[MetricRequest, state.ViewState]:
+    """The metric request an address asks for. A page ignores bad values (and says so under the filter
+    bar); `strict` (an export) refuses them with a UserError, so a file is never wider than its address."""
     config = g.config()
     view = state.parse(search, config)
+    if strict and view.problems:
+        raise UserError(state.problem_line(view.problems, refused=True))
     return view.request(config), view
 
 

@@ -47,7 +47,7 @@ def layout(**_query) -> html.Div:
 @streams(TABLE)
 def lead_rows(search: str | None):
     g = gateway()
-    req, _view = view_request(g, search)
+    req, _view = view_request(g, search, strict=True)
     return "leads", stream_list(g, "leads", req)
 
 

@@ -50,7 +50,7 @@ def layout(**_query) -> html.Div:
 @streams(TABLE)
 def stalled_rows(search: str | None):
     g = gateway()
-    req, _view = view_request(g, search)
+    req, _view = view_request(g, search, strict=True)
     return "stalled", stream_list(g, "stalled", req)
 
 

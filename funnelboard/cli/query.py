@@ -12,6 +12,7 @@ import click
 from funnelboard.cli.common import DEFAULT_DB, config_option, db_option, make_settings
 from funnelboard.cli.loading import build
 from funnelboard.core.config import FunnelConfig
+from funnelboard.core.days import parse_day, parse_moment
 from funnelboard.core.errors import UserError
 from funnelboard.core.export import plain, rows_to_csv
 
@@ -20,24 +21,18 @@ def _period(config: FunnelConfig, start: str | None, end: str | None) -> tuple[d
     """--from/--to dates (inclusive, local to the configured zone) as a UTC half-open period."""
     tz = ZoneInfo(config.timezone)
 
-    def utc_midnight(text: str, days: int = 0) -> datetime:
-        try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            raise UserError(f"'{text}' is not a date: expected YYYY-MM-DD.") from None
+    def utc_midnight(text: str, flag: str, days: int = 0) -> datetime:
+        day = parse_day(text, flag)
         local = datetime.combine(day + timedelta(days=days), time.min, tzinfo=tz)
         return local.astimezone(timezone.utc).replace(tzinfo=None)
 
-    return (utc_midnight(start) if start else None, utc_midnight(end, 1) if end else None)
+    return (utc_midnight(start, "--from") if start else None, utc_midnight(end, "--to", 1) if end else None)
 
 
 def _as_of(text: str | None, config: FunnelConfig) -> datetime | None:
     if not text:
         return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UserError(f"--as-of '{text}' is not a date or timestamp: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM.") from None
+    moment = parse_moment(text, "--as-of")
     if moment.tzinfo is None:
         if len(text) == 10:  # a date means the end of that day
             moment = moment + timedelta(days=1) - timedelta(microseconds=1)
@@ -100,7 +95,7 @@ def _numeric(text: str) -> bool:
 @click.option("--filter", "filters", multiple=True, help="COLUMN=VALUE on lead attributes; repeatable.")
 @click.option("--from-stage", help="Conversion start stage.")
 @click.option("--to-stage", help="Conversion end stage.")
-@click.option("--window", "window_days", type=int, help="Conversion window in days (0 = none; default from config).")
+@click.option("--window", "window_days", type=click.IntRange(0, 36_500), help="Conversion window in days (0 = none; default from config).")
 @click.option("--business-days", is_flag=True, help="Durations in business days.")
 @click.option("--within-days", type=click.IntRange(min=1), default=30, show_default=True, help="time_to_sql: the N in 'reached SQL within N days'.")
 @click.option("--by", help="disqualifiers: group by stage_left, week or a segment column.")

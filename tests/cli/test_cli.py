@@ -45,6 +45,8 @@ def test_user_mistakes_exit_2_with_one_line_and_no_traceback(tmp_path):
         (["load", str(write(tmp_path / "ok.csv", HEADER + "\nL1,mql,2024-01-02,,x,y\n")), "--config", str(tmp_path / "nope.toml")], "config file"),
         (["load", str(tmp_path / "ok.csv"), "--config", str(write(tmp_path / "bad.toml", "[funnel]\ntimezone = 'Mars/Base'\n"))], "unknown time zone 'Mars/Base'"),
         (["generate", "--out", str(tmp_path / "x.csv")], "exactly one of --events N or --leads N"),
+        (["load", str(tmp_path / "ok.csv"), "--db", str(db), "--config", str(write(tmp_path / "f.toml", '[input]\nmax_future_days = "1; drop table events"\n'))],
+         "max_future_days = '1; drop table events'; expected a whole number"),
     ]
     for args, message in cases:
         result = run(*args)
@@ -156,6 +158,13 @@ def test_query_mistakes_are_one_line(tmp_path):
         (["query", "conversion", "--db", str(db), "--from", "2026-06-30", "--to", "2026-06-01"], "the period is empty"),
         (["query", "conversion", "--db", str(db), "--filter", "channel"], "is not COLUMN=VALUE"),
         (["query", "conversion", "--db", str(tmp_path / "none.duckdb")], "no warehouse at"),
+        # dates a computer can hold but a period cannot: each was a traceback
+        (["query", "conversion", "--db", str(db), "--as-of", "9999-12-31"], "--as-of '9999-12-31' is out of range"),
+        (["query", "conversion", "--db", str(db), "--as-of", "9999-12-31T23:59"], "--as-of '9999-12-31T23:59' is out of range"),
+        (["query", "conversion", "--db", str(db), "--to", "9999-12-31"], "--to '9999-12-31' is out of range"),
+        (["query", "conversion", "--db", str(db), "--from", "0001-01-01"], "--from '0001-01-01' is out of range"),
+        (["query", "conversion", "--db", str(db), "--window", "99999999999999999999"], "is not in the range 0<=x<=36500"),
+        (["query", "weekly_kpis", "--db", str(db), "--from", "1900-01-01"], "a weekly view shows at most 520"),
     ]:
         result = run(*args)
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, (args, result.output)

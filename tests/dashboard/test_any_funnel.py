@@ -187,4 +187,4 @@ def test_empty_states_say_why(app, db):
     assert f"No data in this period: the data runs from {first:%a %d %b %Y} to {last:%a %d %b %Y}." in before
     assert "No leads match the filters (channel = nobody) in this period." in nobody
     view = parse("?from_stage=sql", load_config(ROOT / "examples" / "olist" / "funnel.toml"))
-    assert view.problems == ("this funnel has no stage 'sql' (its stages: mql, won); from_stage ignored.",)
+    assert view.problems == ("from_stage 'sql' is not a stage of this funnel (its stages: mql, won).",)

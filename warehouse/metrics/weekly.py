@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from funnelboard.core.errors import UserError
 from funnelboard.warehouse.metrics.base import (
     Context,
     MetricRequest,
@@ -20,6 +21,7 @@ from funnelboard.warehouse.metrics.base import (
 from funnelboard.warehouse.metrics.wins import losses_recorded, weekly_closes
 
 DEFAULT_WEEKS = 13  # weekly_kpis without a period start: the 13 weeks ending with the review week
+MAX_WEEKS = 520  # a weekly table of more than ten years is a mistake, not a review
 LIVE_DAYS = 7  # data whose latest event is this close to its load is live: the review is this week, to date
 COMPARED_WEEKS = 4
 
@@ -101,6 +103,7 @@ def weekly_kpis(ctx: Context, req: MetricRequest) -> list[dict]:
     week = review(ctx, req)
     req = ctx.resolve(req)
     first_week = local_monday(req.start, ctx.config.timezone) if weeks is None else week.monday - timedelta(weeks=weeks - 1)
+    check_span(first_week, week.monday)
     key = ctx.config.review_rate
     maturity = maturity_days(ctx, key.from_stage, key.to_stage, req.as_of, req.window_days)
     rows = _weekly_rows(ctx, req, first_week, week.monday, maturity, same_point=False)
@@ -196,7 +199,15 @@ def shown_weeks(ctx: Context, req: MetricRequest, weeks: int | None) -> tuple[da
     last = review(ctx, req).monday
     start = ctx.resolve(req).start
     first = local_monday(start, ctx.config.timezone) if weeks is None else last - timedelta(weeks=weeks - 1)
+    check_span(first, last)
     return first, last
+
+
+def check_span(first: date, last: date) -> None:
+    """UserError when a weekly table would run over more than MAX_WEEKS weeks."""
+    weeks = (last - first).days // 7 + 1
+    if weeks > MAX_WEEKS:
+        raise UserError(f"the period spans {weeks:,} weeks; a weekly view shows at most {MAX_WEEKS} (ten years): shorten it.")
 
 
 def movers(ctx: Context, req: MetricRequest) -> list[dict]:
