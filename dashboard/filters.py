@@ -9,6 +9,7 @@ carry the bar's part of the query, so a filter follows the user from page to pag
 
 from __future__ import annotations
 
+import threading
 from urllib.parse import parse_qsl
 
 import dash
@@ -17,7 +18,9 @@ from sqlglot import exp
 
 from funnelboard.core.errors import UserError
 from funnelboard.dashboard import state
-from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.runtime import URL, current_scope, gateway
+from funnelboard.warehouse.metrics import MetricRequest
+from funnelboard.warehouse.metrics.base import scoped
 
 BAR = "filter-bar"
 PROBLEMS = "filter-problems"
@@ -25,24 +28,32 @@ DATE, CHOICE, NAV, RESET = "fb-date", "fb-choice", "fb-nav", "fb-reset"
 PARAM = "fb-param"  # a page's own control (segment column, stage pair): written to the URL like the bar's
 DATE_KEYS = (("from", "From"), ("to", "To"), ("as_of", "As of"))
 MAX_VALUES = 300  # per drop-down, the most frequent first
+VALUE_KEYS = 16  # published files x scopes whose drop-down values are kept
 _values_cache: dict = {}
+_values_lock = threading.Lock()
 
 
 def segment_values(g) -> dict[str, list[str]]:
-    """Each segment column's values, most leads first (read once per published warehouse)."""
-    key = (str(g.db), g._stamp())
-    if key not in _values_cache:
-        config = g.config()
-        out = {}
-        for col in config.segments:
-            name = exp.column(col, quoted=True).sql("duckdb")  # col is from the config's allow-list
-            rows = g.query(
-                f"select {name} as v, count(*) as n from fct_leads where {name} is not null group by 1 order by 2 desc, 1 limit {MAX_VALUES}"
-            ).rows
-            out[col] = [str(v) for v, _ in rows]
-        _values_cache.clear()
+    """Each segment column's values, most leads first, of the leads the user may see (read once per
+    published warehouse and scope)."""
+    scope = current_scope()
+    key = (str(g.db), g._stamp(), scope)
+    cached = _values_cache.get(key)
+    if cached is not None:
+        return cached
+    out = {}
+    for col in g.config().segments:
+        name = exp.column(col, quoted=True).sql("duckdb")  # col is from the config's allow-list
+        sql, params = scoped(
+            f"select {name} as v, count(*) as n from fct_leads where {name} is not null group by 1 order by 2 desc, 1 limit {MAX_VALUES}",
+            MetricRequest(scope=scope),
+        )
+        out[col] = [str(v) for v, _ in g.query(sql, params).rows]
+    with _values_lock:
+        while len(_values_cache) >= VALUE_KEYS:
+            _values_cache.pop(next(iter(_values_cache)))
         _values_cache[key] = out
-    return _values_cache[key]
+    return out
 
 
 def bar_placeholder() -> html.Div:

@@ -3,7 +3,7 @@ reads, and the warehouse gateway of the app serving the current request."""
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, g
 
 from funnelboard.warehouse.gateway import Gateway
 
@@ -13,3 +13,10 @@ URL = "url"
 def gateway() -> Gateway:
     """The warehouse gateway of the app serving the current request (callbacks use this, never duckdb)."""
     return current_app.config["FUNNELBOARD_GATEWAY"]
+
+
+def current_scope() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The signed-in user's scope (column -> allowed values), applied to every request the pages make;
+    () for a user without one or a server without accounts (dashboard/accounts.py sets the user)."""
+    user = g.get("funnelboard_user")
+    return user.scope if user is not None else ()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import dash
 from dash import html
@@ -17,11 +18,13 @@ from funnelboard.warehouse.publish import NoWarehouse
 def view_request(g: Gateway, search: str | None, *, strict: bool = False) -> tuple[MetricRequest, state.ViewState]:
     """The metric request an address asks for. A page ignores bad values (and says so under the filter
     bar); `strict` (an export) refuses them with a UserError, so a file is never wider than its address."""
+    from funnelboard.dashboard.runtime import current_scope
+
     config = g.config()
     view = state.parse(search, config)
     if strict and view.problems:
         raise UserError(state.problem_line(view.problems, refused=True))
-    return view.request(config), view
+    return replace(view.request(config), scope=current_scope()), view
 
 
 def graph_page(title: str, subtitle: str, graph_ids: list[str], *, side_by_side: bool = False) -> html.Div:
@@ -52,14 +55,28 @@ def empty_state(message: str) -> html.Div:
     return html.Div(message, className="empty")
 
 
-def no_warehouse(message: str) -> html.Div:
+def no_warehouse() -> html.Div:
+    """What a page shows before anything is published: no path (the operator has it in serve's log)."""
     return html.Div(
         [
-            html.P(message),
+            html.P("No warehouse is published here yet."),
             html.P(["Load one with ", html.Code("funnelboard load EVENTS.csv --db PATH"), " or try ", html.Code("funnelboard demo"), "."]),
         ],
         className="empty",
     )
+
+
+def public(exc: UserError) -> str:
+    """A user error as a page may show it: the warehouse's path (the server's file system) left out."""
+    from funnelboard.dashboard.runtime import gateway
+
+    text = str(exc)
+    try:
+        db = gateway().db
+    except RuntimeError:  # no app context: nothing to hide
+        return text
+    text = text.replace(str(db), db.name)
+    return text.replace(str(db.parent.resolve()) + "/", "") if len(db.parent.resolve().parts) > 1 else text
 
 
 def guarded(*, outputs: int, first: str = "children"):
@@ -75,14 +92,15 @@ def guarded(*, outputs: int, first: str = "children"):
             try:
                 return fn(*args, **kwargs)
             except UserError as exc:
+                message = "No warehouse is published here yet." if isinstance(exc, NoWarehouse) else public(exc)
                 if first == "figure":
                     from funnelboard.dashboard.figures import empty_figure
 
-                    shown = empty_figure(str(exc))
+                    shown = empty_figure(message)
                 elif isinstance(exc, NoWarehouse):
-                    shown = no_warehouse(str(exc))
+                    shown = no_warehouse()
                 else:
-                    shown = html.Div(str(exc), className="empty")
+                    shown = html.Div(message, className="empty")
                 if outputs == 1:
                     return shown
                 return (shown, *([dash.no_update] * (outputs - 1)))

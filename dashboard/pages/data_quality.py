@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.core.errors import UserError
+from funnelboard.dashboard.runtime import URL, current_scope, gateway
 from funnelboard.dashboard.tables import DISPLAY_CAP, column, exports, grid_ids, grid_rows, table_block
 from funnelboard.dashboard.views import empty_state, guarded
 from funnelboard.warehouse import status
@@ -32,6 +33,7 @@ LABELS = "quality-labels"
 NOT_BALANCED = "does not add up: please report this as a bug"
 NO_QUARANTINE = "No rows were quarantined: every row read was loaded or collapsed as an exact duplicate."
 ALL_MAPPED = "Every stage label was mapped to a funnel stage."
+SCOPED = "Your account sees how many rows were quarantined, not the rows: a quarantined row is not limited to your leads."
 
 # The file column shows the file name; the full path is in the tooltip and the export.
 FILE_NAME = {"function": "params.value == null ? '' : params.value.split('/').pop()"}
@@ -167,6 +169,7 @@ def update(_pathname: str | None):
     labels = label_rows()[1]
     quarantined = sum(r["rows"] for r in reasons)
     summary = _summary(totals, g.facts(), status.meta(g).get("published_at"))
+    scoped = bool(current_scope())  # the raw rows are not a lead's: a scoped user gets their counts only
     return (
         None,
         False,
@@ -174,11 +177,11 @@ def update(_pathname: str | None):
         *grid_rows(files),
         *grid_rows(reasons),
         *grid_rows(labels),
-        *grid_rows(example_rows()[1]),
-        *grid_rows(status.quarantined_rows(g, limit=DISPLAY_CAP), quarantined),
+        *grid_rows([] if scoped else example_rows()[1]),
+        *grid_rows([] if scoped else status.quarantined_rows(g, limit=DISPLAY_CAP), 0 if scoped else quarantined),
         not reasons,
-        not reasons,
-        None if reasons else empty_state(NO_QUARANTINE),
+        not reasons or scoped,
+        empty_state(SCOPED) if scoped and reasons else None if reasons else empty_state(NO_QUARANTINE),
         not labels,
         None if labels else empty_state(ALL_MAPPED),
     )
@@ -207,12 +210,19 @@ def label_rows(*_url) -> tuple[str, list[dict]]:
 
 @exports(EXAMPLES)
 def example_rows(*_url) -> tuple[str, list[dict]]:
+    _unscoped()
     return "quarantine-examples", status.quarantine_examples(gateway())
 
 
 @exports(QUARANTINE)
 def quarantine_rows(*_url) -> tuple[str, list[dict]]:
+    _unscoped()
     return "quarantine", status.quarantined_rows(gateway())
+
+
+def _unscoped() -> None:
+    if current_scope():
+        raise UserError(SCOPED)
 
 
 def _summary(totals: dict, span: dict, published_at: str | None) -> list:

@@ -80,7 +80,7 @@ def update(pathname: str | None, search: str | None):
     ctx = Context(g)
     resolved = ctx.resolve(req)
     config = ctx.config
-    attrs = lead_attributes(ctx, lead_id) or {}
+    attrs = lead_attributes(ctx, lead_id, resolved) or {}
     facts = [("Created", attrs.get("created_at"))] + [
         (col.replace("_", " ").capitalize(), attrs.get(col)) for col in config.segments
     ]

@@ -24,7 +24,7 @@ OPTIONAL_EVENT_COLUMNS = ("reason",)
 TERMINAL_OUTCOMES = ("lost", "disqualified", "rerouted")
 # The one rule for every name funnel.toml gives a stage, outcome or column: it reaches SQL as an
 # identifier (always quoted by the compiler), so it is lower-case letters, digits and underscores.
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Sections that make up the funnel itself: a file that names its own stages takes none of them
 # from the built-in demo funnel.
 FUNNEL_SECTIONS = ("labels", "reasons", "sla_days", "segments", "attributes", "review")
@@ -369,7 +369,7 @@ def _list(value, what: str, problems: _Problems) -> list:
 
 
 def _ident(name: str, what: str, problems: _Problems) -> str:
-    if not _IDENTIFIER.match(name):
+    if not IDENTIFIER.match(name):
         problems.add(f"has {what} '{name}'; expected lower-case letters, digits and underscores.")
     return name
 

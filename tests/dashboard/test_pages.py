@@ -78,7 +78,8 @@ def test_a_missing_warehouse_is_a_message_with_what_to_do(tmp_path):
     with app.server.test_request_context():
         shown, *_rest = weekly.update("")
     text = str(shown)
-    assert "no warehouse at" in text and "funnelboard demo" in text
+    assert "No warehouse is published here yet" in text and "funnelboard demo" in text
+    assert str(tmp_path) not in text, "the server's paths stay on the server"
 
 
 def test_a_bad_filter_in_the_url_is_ignored_not_an_error(app):

@@ -50,6 +50,9 @@ class MetricRequest:
     end: datetime | None = None  # UTC, exclusive
     as_of: datetime | None = None  # UTC; default: the latest event
     filters: tuple[tuple[str, str], ...] = ()
+    # a signed-in user's fixed filters (docs/serving.md): column -> the values allowed; applied wherever
+    # filters are, so a scoped view is the view of those leads only
+    scope: tuple[tuple[str, tuple[str, ...]], ...] = ()
     segment: str | None = None
     segment2: str | None = None
     from_stage: str | None = None
@@ -115,7 +118,7 @@ class Context:
         as_of = req.as_of or self.latest_event() or datetime(1970, 1, 1)
         start = req.start or min(self.earliest_event() or as_of, as_of)
         end = req.end or as_of + timedelta(microseconds=1)
-        for col in (req.segment, req.segment2, *(c for c, _ in req.filters)):
+        for col in (req.segment, req.segment2, *(c for c, _ in req.filters), *(c for c, _ in req.scope)):
             if col is not None and col not in cfg.segments:
                 raise UserError(f"unknown segment column '{col}'; expected one of {', '.join(cfg.segments)}.")
         for stage in (req.from_stage, req.to_stage):
@@ -136,12 +139,14 @@ class Context:
 
     def _compiled(self, name: str, req: MetricRequest, params: dict, identifiers: dict[str, str | None]) -> tuple["Compiled", dict]:
         model = _metric_model(name)
-        compiled = _compile(name, expansion(self.config), tuple(sorted(identifiers.items())), tuple(c for c, _ in req.filters))
+        compiled = _compile(
+            name, expansion(self.config), tuple(sorted(identifiers.items())), tuple(c for c, _ in req.filters), tuple(c for c, _ in req.scope)
+        )
         bound = {k: v for k, v in params.items() if k in model.params}
         missing = set(model.params) - set(bound)
         if missing:
             raise RuntimeError(f"metric {name} needs parameters {sorted(missing)}")
-        return compiled, {**bound, **_filter_params(req.filters)}
+        return compiled, {**bound, **_filter_params(req)}
 
     def run_tree(self, name: str, tree: exp.Query, params: dict) -> list[dict]:
         """Run a compiled tree, binding only the parameters it still uses."""
@@ -171,13 +176,13 @@ class Compiled:
 
 
 @functools.lru_cache(maxsize=1024)
-def _compile(name: str, lists: "Expansion", identifiers: tuple, filter_columns: tuple[str, ...]) -> Compiled:
+def _compile(name: str, lists: "Expansion", identifiers: tuple, filter_columns: tuple[str, ...], scope_columns: tuple[str, ...] = ()) -> Compiled:
     """The compiled query of one metric for one configuration, chosen columns and filtered columns
     (the values are parameters): compiled once, not per request. Copying and rewriting the syntax
     tree took 30-40 ms of every query; a weekly review's heatmap runs six."""
     tree = expand(_metric_model(name).tree, lists)
     tree = _bind(tree, dict(identifiers))
-    tree = _add_filters(tree, filter_columns)
+    tree = _add_filters(tree, filter_columns, scope_columns)
     return Compiled(tree, tree.sql(dialect="duckdb"), frozenset(p.name for p in tree.find_all(exp.Placeholder)))
 
 
@@ -206,9 +211,10 @@ def _bind(tree: exp.Query, identifiers: dict[str, str | None]) -> exp.Query:
     return tree
 
 
-def _filter_params(filters: tuple[tuple[str, str], ...]) -> dict:
-    """The values of the request's filters as the parameters `_add_filters` names ($f0, $f1, ...)."""
-    return {f"f{i}": value for i, (_, value) in enumerate(filters)}
+def _filter_params(req: MetricRequest) -> dict:
+    """The values of the request's filters and scope as the parameters `_add_filters` names
+    ($f0, $f1, ... one value each; $s0, $s1, ... a list each)."""
+    return {f"f{i}": value for i, (_, value) in enumerate(req.filters)} | {f"s{i}": list(values) for i, (_, values) in enumerate(req.scope)}
 
 
 def rendered(tree: exp.Query, params: dict) -> tuple[str, dict]:
@@ -217,8 +223,9 @@ def rendered(tree: exp.Query, params: dict) -> tuple[str, dict]:
     return tree.sql(dialect="duckdb"), {k: v for k, v in params.items() if k in used}
 
 
-def _add_filters(tree: exp.Query, columns: tuple[str, ...]) -> exp.Query:
-    """Add `"col" = $fN` (the N-th filtered column) to every SELECT that reads a mart directly."""
+def _add_filters(tree: exp.Query, columns: tuple[str, ...], scope: tuple[str, ...] = ()) -> exp.Query:
+    """Add `"col" = $fN` (the N-th filtered column) and `list_contains($sN, "col")` (the N-th scoped
+    column) to every SELECT that reads a mart directly. A NULL never matches a scope."""
     for select in tree.find_all(exp.Select):
         source = select.args.get("from_") or select.args.get("from")
         table = source.this if source else None
@@ -227,7 +234,19 @@ def _add_filters(tree: exp.Query, columns: tuple[str, ...]) -> exp.Query:
         qualifier = table.alias_or_name
         for i, col in enumerate(columns):
             select.where(exp.column(col, table=qualifier, quoted=True).eq(exp.Placeholder(this=f"f{i}")), append=True, copy=False)
+        for i, col in enumerate(scope):
+            allowed = exp.Anonymous(this="list_contains", expressions=[exp.Placeholder(this=f"s{i}"), exp.column(col, table=qualifier, quoted=True)])
+            select.where(exp.func("coalesce", allowed, exp.false()), append=True, copy=False)
     return tree
+
+
+def scoped(sql: str, req: MetricRequest) -> tuple[str, dict]:
+    """A query of the marts written by hand (a lead's row, a column's values) with the request's scope
+    added as every metric has it, and the scope's parameters."""
+    import sqlglot
+
+    tree = _add_filters(sqlglot.parse_one(sql, dialect="duckdb"), (), tuple(c for c, _ in req.scope))
+    return tree.sql(dialect="duckdb"), {f"s{i}": list(values) for i, (_, values) in enumerate(req.scope)}
 
 
 def period_params(req: MetricRequest) -> dict:

@@ -23,6 +23,7 @@ from funnelboard.warehouse.metrics.base import (
     conversion_stages,
     maturity_days,
     period_params,
+    scoped,
     week_of,
 )
 from funnelboard.warehouse.metrics.conversion import conversion
@@ -105,19 +106,22 @@ def lead_history(ctx: Context, req: MetricRequest) -> list[dict]:
         "as_of_bd": business_day_clock(req.as_of, ctx.config.timezone),
     }
     rows = ctx.run_sql("lead_history", req, params, {})
-    if not rows and not lead_exists(ctx, req.lead_id):
-        raise UserError(f"there is no lead '{req.lead_id}' in this warehouse.")
+    if not rows and not lead_exists(ctx, req.lead_id, req):
+        raise UserError(f"there is no lead '{req.lead_id}' in this warehouse.")  # outside a scope, none either
     return rows
 
 
-def lead_exists(ctx: Context, lead_id: str) -> bool:
-    return bool(ctx.gateway.query("select 1 from fct_leads where lead_id = $id limit 1", {"id": lead_id}).rows)
+def lead_exists(ctx: Context, lead_id: str, req: MetricRequest = MetricRequest()) -> bool:
+    """Whether the lead is in the warehouse (and in the request's scope)."""
+    sql, params = scoped("select 1 from fct_leads where lead_id = $id limit 1", req)
+    return bool(ctx.gateway.query(sql, {**params, "id": lead_id}).rows)
 
 
-def lead_attributes(ctx: Context, lead_id: str) -> dict | None:
-    """The lead's row of fct_leads (created_at, reached_<stage>, attributes), or None; not the
-    columns derived for aggregates (score and amount as numbers, local weeks)."""
+def lead_attributes(ctx: Context, lead_id: str, req: MetricRequest = MetricRequest()) -> dict | None:
+    """The lead's row of fct_leads (created_at, reached_<stage>, attributes), or None (also outside the
+    request's scope); not the columns derived for aggregates (score and amount as numbers, local weeks)."""
     derived = ["score_value", "amount_value", "current_since", "created_week", "last_week", *(week_of(s) for s in ctx.config.stages)]
     names = ", ".join(exp.to_identifier(c, quoted=True).sql("duckdb") for c in derived)  # config names, quoted
-    found = ctx.gateway.query(f"select * exclude ({names}) from fct_leads where lead_id = $id", {"id": lead_id}).dicts()
+    sql, params = scoped(f"select * exclude ({names}) from fct_leads where lead_id = $id", req)
+    found = ctx.gateway.query(sql, {**params, "id": lead_id}).dicts()
     return found[0] if found else None

@@ -28,7 +28,7 @@ def stall_thresholds(ctx: Context, req: MetricRequest) -> list[dict]:
     params = {"as_of": req.as_of, "segmented": req.segment is not None}
 
     def compute() -> list[dict]:
-        return ctx.run_sql("stall_thresholds", replace(req, filters=()), params, {"__segment__": req.segment})
+        return ctx.run_sql("stall_thresholds", replace(req, filters=(), scope=()), params, {"__segment__": req.segment})
 
     return ctx.per_file(("stall_thresholds", req.as_of, req.segment), compute)
 
