@@ -228,7 +228,8 @@ def wilson_interval(converted: int, n: int, z: float = Z95) -> tuple[float | Non
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # the exact ends: no conversion has its interval start at 0, all converted end at 1 (not 5e-17 off)
+    return (0.0 if converted == 0 else max(0.0, centre - half)), (1.0 if converted == n else min(1.0, centre + half))
 
 
 def two_proportion_p_value(x1: int, n1: int, x2: int, n2: int) -> float | None:
