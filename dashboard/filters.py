@@ -16,6 +16,7 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 from sqlglot import exp
 
+from funnelboard.core.days import parse_day
 from funnelboard.core.errors import UserError
 from funnelboard.dashboard import state
 from funnelboard.dashboard.runtime import URL, current_scope, gateway
@@ -168,6 +169,14 @@ def page_control(key: str, label: str, options: list[tuple[str, str]], value: st
     )
 
 
+def _reads_as_day(text: str) -> bool:
+    try:
+        parse_day(text, "date")
+    except UserError:
+        return False
+    return True
+
+
 @callback(
     Output(URL, "href", allow_duplicate=True),
     Input({"type": DATE, "key": ALL}, "date"),
@@ -186,7 +195,11 @@ def write_url(dates, choices, params, pathname, search):
     """
     ids_dates = [i["id"]["key"] for i in ctx.inputs_list[0]]
     ids_choices = [i["id"]["key"] for i in ctx.inputs_list[1]] + [i["id"]["key"] for i in ctx.inputs_list[2]]
-    new = _bar_search(search, dict(zip(ids_dates, dates)), dict(zip(ids_choices, choices + params)))
+    # an empty date control over a date the address could not read leaves that value where it is, so
+    # the line under the bar keeps naming it (a chosen date, or Reset, replaces it)
+    written = dict(parse_qsl((search or "").lstrip("?")))
+    dates = {k: v for k, v in zip(ids_dates, dates) if v or not written.get(k) or _reads_as_day(written[k])}
+    new = _bar_search(search, dates, dict(zip(ids_choices, choices + params)))
     return dash.no_update if _same(new, search) else (pathname or "/") + new
 
 

@@ -157,6 +157,21 @@ def test_a_filter_writes_the_url_redraws_and_back_undoes_it(server, browser):
     assert severe(browser) == []
 
 
+def test_bad_values_in_the_address_are_named_under_the_bar_and_stay_there(server, browser):
+    from selenium.webdriver.common.by import By
+
+    url, _db = server
+    browser.get(url + "/funnel?window=%C2%B2&from=2026-99-99&nope=1")
+    wait_for_graphs(browser, 1)
+    settled(browser)
+    line = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".filter-problems").text)
+    assert line.startswith("Ignored in the address:")
+    for named in ("Window '²'", "From '2026-99-99' is not a date", "'nope' is not a filter"):
+        assert named in line, line
+    assert "from=2026-99-99" in browser.current_url, "the bar leaves a date it could not read in the address"
+    assert severe(browser) == []
+
+
 def test_the_csv_export_downloads_what_the_cli_prints(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
