@@ -241,5 +241,6 @@ def test_no_warehouse_is_a_message_with_how_to_load_one(tmp_path):
     with app.server.test_request_context():
         message, *rest = quality_page().update("/data-quality")
     text = str(message)
-    assert "no warehouse at" in text and "funnelboard load EVENTS.csv" in text and "funnelboard demo" in text
+    assert "No warehouse is published here yet" in text and "funnelboard load EVENTS.csv" in text and "funnelboard demo" in text
+    assert str(tmp_path) not in text
     assert len(rest) == len(OUTPUTS) - 1 and all(r is no_update for r in rest)  # the body stays hidden

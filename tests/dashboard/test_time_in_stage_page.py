@@ -133,4 +133,4 @@ def test_no_spells_and_no_warehouse_are_messages(app, page, tmp_path):
     empty = create_app(tmp_path / "none.duckdb")
     with empty.server.test_request_context():
         shown = page.update_survival("")
-    assert "no warehouse at" in shown.layout.annotations[0].text
+    assert "No warehouse is published here yet" in shown.layout.annotations[0].text
