@@ -13,6 +13,7 @@ from benchmarks.latency import _pages
 from funnelboard.dashboard import state
 from funnelboard.warehouse.gateway import Gateway
 from tests.dashboard.replay import replay_client
+from tests.dashboard.test_any_funnel import olist, renamed  # noqa: F401 - fixtures
 
 EXPORTS = ("leads", "stalled")
 DEFECTS = [  # the values that answered 500 before, each a reproduction
@@ -27,11 +28,6 @@ DEFECTS = [  # the values that answered 500 before, each a reproduction
 @pytest.fixture(scope="module")
 def client(app):
     return replay_client(app)
-
-
-@pytest.fixture(scope="module")
-def lead(db):
-    return Gateway(db).query("select lead_id from int_lead_attributes order by lead_id limit 1").rows[0][0]
 
 
 def visit(client, db, pathname: str, search: str) -> None:
@@ -91,10 +87,20 @@ def _searches():
     return encoded | raw
 
 
+@pytest.fixture(scope="module", params=["demo", "renamed", "olist"])
+def funnel(request, app, db):
+    """(db, app, replay client, a lead) of the demo, of a funnel with renamed stages, and of Olist's real one."""
+    if request.param != "demo":
+        db, app = request.getfixturevalue(request.param)
+    lead = Gateway(db).query("select min(lead_id) from int_lead_attributes").rows[0][0]
+    return db, app, replay_client(app), lead
+
+
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
-def test_no_address_makes_a_page_fail_or_an_export_answer_500(app, client, db, lead, data):
+def test_no_address_makes_a_page_fail_or_an_export_answer_500(funnel, data):
+    db, app, client, lead = funnel
     pages = _pages(client.shell) + [f"/lead/{quote(lead, safe='')}", "/lead/" + quote("' OR 1=1 --", safe="")]
     pathname = data.draw(st.sampled_from(pages), label="page")
     search = data.draw(_searches(), label="search")
