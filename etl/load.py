@@ -19,34 +19,54 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from funnelboard.core.config import FunnelConfig
+from funnelboard.core.config import SPACE_RUN, SPACES, FunnelConfig
 from funnelboard.core.errors import UserError
 from funnelboard.core.progress import Progress
 from funnelboard.etl import raw_schema
-from funnelboard.etl.readers import RESERVED, InputFile, file_sha256, inspect, jsonl_rejects_sql, raw_sql, source_sql
+from funnelboard.etl.identifiers import ident
+from funnelboard.etl.readers import (
+    RESERVED,
+    InputFile,
+    file_sha256,
+    inspect,
+    jsonl_rejects_sql,
+    raw_sql,
+    reading,
+    source_sql,
+)
 from funnelboard.etl.sources.base import BOOK_COLUMNS, ISO_TIMESTAMP, Rejection, Translation, empty_events, file_key
 from funnelboard.etl.sources.registry import get_adapter
 
-# Trimmed from every value: spaces, tabs, line breaks (plain trim() only strips spaces).
-WHITESPACE = "e' \\t\\r\\n\\f\\x0b'"
+# Values are trimmed of SPACES (funnelboard.core.config: Unicode's White_Space, the no-break spaces
+# included; plain trim() strips only the space), bound as $spaces; stage labels are matched with
+# runs of them made one space ($space_run), as normalise_label does in Python.
 # trim(x, chars) costs ~10x a plain copy per value, and almost no value needs it. A row needs
 # it only if its values, joined with a separator (0x1f) and wrapped in it, hold a separator
-# next to a space, or a tab, line break, vertical tab or form feed anywhere: one cheap test
-# per row instead of a trim per value. A 0x1f inside a value can only make it say yes.
-ROW_NEEDS_TRIM = (
-    "(contains(_fb_row, chr(9)) or contains(_fb_row, chr(10)) or contains(_fb_row, chr(11)) "
-    "or contains(_fb_row, chr(12)) or contains(_fb_row, chr(13)) "
-    "or contains(_fb_row, e'\\x1f ') or contains(_fb_row, e' \\x1f'))"
-)
+# next to a space, or any other of SPACES anywhere: one cheap test per row instead of a trim per
+# value (contains() is ~3x cheaper than a regular expression here). A 0x1f inside a value can
+# only make it say yes.
+_NOT_SPACE = [c for c in SPACES if c != " "]
 
 
-def collapsed_lower_sql(text: str) -> str:
-    """SQL for lower(regexp_replace(text, '\\s+', ' ', 'g')), running the expression only where there is whitespace to collapse."""
-    return (
-        f"case when contains({text}, '  ') or contains({text}, chr(9)) or contains({text}, chr(10)) "
-        f"or contains({text}, chr(11)) or contains({text}, chr(12)) or contains({text}, chr(13)) "
-        f"then lower(regexp_replace({text}, '\\s+', ' ', 'g')) else lower({text}) end"
-    )
+def _any_of(text: str, chars: list[str]) -> str:
+    """SQL: `text` contains one of `chars`."""
+    return " or ".join(f"contains({text}, chr({ord(c)}))" for c in chars)
+
+
+ROW_NEEDS_TRIM = f"({_any_of('_fb_row', _NOT_SPACE)} or contains(_fb_row, e'\\x1f ') or contains(_fb_row, e' \\x1f'))"
+
+
+def label_key_sql(label: str) -> str:
+    """SQL for normalise_label(label) of a label trimmed of SPACES: runs of SPACES ($space_run) made one space, lower case."""
+    return f"lower(regexp_replace({label}, $space_run, ' ', 'g'))"
+
+
+def stage_sql(label: str) -> str:
+    """SQL: the canonical stage of a trimmed label, through the map $label_keys -> $label_stages whose
+    keys are normalise_label's. A label found on lower case alone has no space to collapse (no key
+    has one), so the regular expression runs only for the others (coalesce is lazy)."""
+    lookup = "map($label_keys, $label_stages)"
+    return f"coalesce({lookup}[lower({label})], {lookup}[{label_key_sql(label)}])"
 
 
 REJECT_REASONS = {
@@ -122,7 +142,7 @@ def prepare(
             jobs = [_canonical_job(p, "events", config, scratch) for p in events]
         else:
             progress.note(f"translating {len(events)} file(s) with --source {source}")
-            jobs = _translate(adapter, source, [Path(p) for p in events], config)
+            jobs = _translate_once(adapter, source, [Path(p) for p in events], config)
         jobs += [_canonical_job(p, "leads", config, scratch) for p in leads]
     finally:
         scratch.close()
@@ -146,19 +166,29 @@ def loaded_files(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], tuple[
 
 
 def pending(jobs: list[Job], already: dict, replace: bool) -> tuple[list[Job], list[FileReport]]:
-    """The jobs to load, and a "skipped" report for each file loaded before (unless `replace`)."""
+    """The jobs to load, and a "skipped" report for each file loaded before (unless `replace`) and
+    for each file given again in the same command (the same path, or the same content): it loads once."""
     todo: list[Job] = []
     skipped: list[FileReport] = []
+    given: dict[tuple[str, str], Path] = {}
     for job in jobs:
         f = job.file
         # An adapter's leads rows follow their file's events row: both are loaded or both skipped.
-        earlier = already.get(("events" if job.records is not None else f.role, f.sha256))
-        if earlier and not replace:
-            if job.records is None or f.role == "events":
+        key = ("events" if job.records is not None else f.role, f.sha256)
+        earlier = already.get(key)
+        first = given.get((f.role, f.sha256))
+        shown = job.records is None or f.role == "events"
+        if first is not None:
+            if shown:
+                same = "given twice in this command" if first == f.path else f"the same content as '{first}', given before it"
+                skipped.append(FileReport(f.path, f.role, "skipped", source=job.source, note=f"{same}; loaded once"))
+        elif earlier and not replace:
+            if shown:
                 note = f"already loaded in load {earlier[0]} on {earlier[1]:%Y-%m-%d %H:%M} UTC; use --replace to load it again"
                 skipped.append(FileReport(f.path, f.role, "skipped", source=job.source, note=note))
         else:
             todo.append(job)
+        given.setdefault((f.role, f.sha256), f.path)
     return todo, skipped
 
 
@@ -202,6 +232,21 @@ def load_jobs(
 
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _translate_once(adapter, source: str, paths: list[Path], config: FunnelConfig) -> list[Job]:
+    """_translate over each file once; a file given again gets its first events job once more, which
+    `pending` reports as given twice (an adapter given one file twice would read it twice)."""
+    first: dict[Path, Path] = {}
+    repeated: list[Path] = []
+    for p in paths:
+        if p.resolve() in first:
+            repeated.append(p.resolve())
+        else:
+            first[p.resolve()] = p
+    jobs = _translate(adapter, source, list(first.values()), config)
+    events_job = {j.file.path: j for j in jobs if j.file.role == "events"}
+    return jobs + [events_job[p] for p in repeated if p in events_job]
 
 
 def _translate(adapter, source: str, paths: list[Path], config: FunnelConfig) -> list[Job]:
@@ -311,14 +356,19 @@ def _remove_earlier(con: duckdb.DuckDBPyConnection, f: InputFile, load_id: int) 
     if not ids:
         return 0
     table = "raw_leads" if f.role == "leads" else "raw_events"
-    removed = con.execute(f"select count(*) from {table} where list_contains($ids, file_id)", {"ids": ids}).fetchall()[0][0]
+    removed = con.execute(f"select count(*) from {ident(table)} where list_contains($ids, file_id)", {"ids": ids}).fetchall()[0][0]
     for t in (table, "quarantine"):
-        con.execute(f"delete from {t} where list_contains($ids, file_id)", {"ids": ids})
+        con.execute(f"delete from {ident(t)} where list_contains($ids, file_id)", {"ids": ids})
     con.execute(
         "update load_ledger set superseded_by = $load where list_contains($ids, file_id)",
         {"load": load_id, "ids": ids},
     )
     return removed
+
+
+# An offset no place on Earth has: beyond +-14:00, or 60 minutes or more ($bad_offset, searched in
+# the text after the date, where a sign can only start the offset). DuckDB itself takes +25:00.
+BAD_OFFSET = r"[+-]((1[5-9]|[2-9][0-9])(:?[0-9]{2})?|14:?(0[1-9]|[1-5][0-9])|[0-9]{2}:?[6-9][0-9])$"
 
 
 def _timestamp_sql(text: str, config: FunnelConfig) -> str:
@@ -328,7 +378,8 @@ def _timestamp_sql(text: str, config: FunnelConfig) -> str:
         naive = f"timezone('UTC', timezone($tz, {naive}))"
     return (
         f"case when length({text}) > 10 and regexp_matches(substr({text}, 11), '[Zz+-]') "
-        f"then timezone('UTC', try_cast({text} as timestamptz)) else {naive} end"
+        f"then (case when regexp_matches(substr({text}, 11), $bad_offset) then null "
+        f"else timezone('UTC', try_cast({text} as timestamptz)) end) else {naive} end"
     )
 
 
@@ -360,15 +411,32 @@ def _load_one(
     job = job or Job(f)
     file_id = con.execute("select coalesce(max(file_id), 0) + 1 from load_ledger").fetchall()[0][0]
     rejects = f"_rejects_{file_id}"
-    target = _read_and_check(con, f, file_id, rejects, config, now, progress)
+    if job.records is None:
+        _unchanged(f)
+    with reading(f.path, f.what):
+        target = _read_and_check(con, f, file_id, rejects, config, now, progress)
+        _quarantine(con, f, file_id, rejects, target, job)
+    if job.records is None:
+        _unchanged(f)  # what was read is what was checked and hashed
     if f.role == "leads" and job.records is None:
         _check_leads_dated(con, f)
-    _quarantine(con, f, file_id, rejects, target, job)
     report = _store(con, f, file_id, target, job, progress)
     _record(con, f, file_id, load_id, report, job, config, now)
     for t in ("_incoming", "_dups", "_reject_lines", "_reject_offsets", rejects, f"{rejects}_scan", f"{rejects}_j"):
-        con.execute(f"drop table if exists {t}")
+        con.execute(f"drop table if exists {ident(t)}")
     return report
+
+
+def _unchanged(f: InputFile) -> None:
+    """UserError when a file went away or changed since it was checked: its checks and its SHA-256 in
+    the ledger would not be of what is read."""
+    try:
+        stat = f.path.stat()
+    except OSError:
+        raise UserError(f"{f.what} '{f.path}' disappeared after it was checked, before it was loaded: nothing was loaded.") from None
+    if (stat.st_size, stat.st_mtime_ns) != (f.size, f.mtime_ns):
+        raise UserError(f"{f.what} '{f.path}' changed after it was checked, before it was loaded: nothing was loaded "
+                        "(load it again once it is written in full).")
 
 
 def _check_leads_dated(con: duckdb.DuckDBPyConnection, f: InputFile) -> None:
@@ -390,8 +458,10 @@ def _check_params(f: InputFile, config: FunnelConfig, now: datetime) -> dict:
     """The values the checks compare with: the ISO pattern, the date limits, zone and label map."""
     params = {
         "iso": ISO_TIMESTAMP,
+        "bad_offset": BAD_OFFSET,
         "min_ts": datetime.fromisoformat(config.min_date),
         "max_ts": now + timedelta(days=config.max_future_days),
+        "spaces": SPACES,
     }
     if config.timezone != "UTC":
         params["tz"] = config.timezone
@@ -399,6 +469,7 @@ def _check_params(f: InputFile, config: FunnelConfig, now: datetime) -> dict:
         labels = sorted(config.label_map().items())
         params["label_keys"] = [k for k, _ in labels]
         params["label_stages"] = [v for _, v in labels]
+        params["space_run"] = SPACE_RUN
     return params
 
 
@@ -457,7 +528,7 @@ def _read_and_check(
 
     def col(name: str) -> str:
         c = f.column(name)
-        return f"nullif(case when _fb_trim then trim({c}, {WHITESPACE}) else {c} end, '')" if c else "null::varchar"
+        return f"nullif(case when _fb_trim then trim({c}, $spaces) else {c} end, '')" if c else "null::varchar"
 
     ts_name = "entered_at" if events else "created_at"
     problem, detail = _problem_sql(events, ts_name)
@@ -466,9 +537,9 @@ def _read_and_check(
         stage_cols = f", {col('stage')} as stage_label"
         # A map lookup, not a join: a join would let DuckDB store the rows out of file order,
         # and the CSV line numbers below are taken from the order the rows are stored in.
-        stage_out = f", map($label_keys, $label_stages)[{collapsed_lower_sql('p.stage_label')}] as stage"
+        stage_out = f", {stage_sql('p.stage_label')} as stage"
         reason_sel = f", {col('reason')} as reason"
-    attr_select = "".join(f', {col(a)} as "{a}"' for a in attrs)
+    attr_select = "".join(f", {col(a)} as {ident(a)}" for a in attrs)
     value_cols = (["lead_id", "stage", "stage_label", ts_name, "reason"] if events else ["lead_id", ts_name]) + list(attrs)
     # _incoming holds every column of the raw table, in its order and types, then the checks'
     # columns: when the raw table is empty it becomes the raw table (_take_over) instead of
@@ -481,8 +552,8 @@ def _read_and_check(
         {"t": table},
     ).fetchall()
     sources = {"file_id": "$file_id", "source_line": "null" if f.fmt == "csv" else "_ord"}
-    sources.update({c: f'"{c}"' for c in value_cols})
-    table_select = ", ".join(f'cast({sources.get(c, "null")} as {kind}) as "{c}"' for c, kind in layout)
+    sources.update({c: ident(c) for c in value_cols})
+    table_select = ", ".join(f'cast({sources.get(c, "null")} as {kind}) as {ident(c)}' for c, kind in layout)
     params["file_id"] = file_id
     row_text = "chr(31) || concat_ws(chr(31), " + ", ".join(f"c{i}" for i in range(len(f.names))) + ") || chr(31)"
     incoming = f"""
@@ -497,7 +568,7 @@ def _read_and_check(
             select p.*{stage_out}, {_timestamp_sql('p.ts_text', config)} as ts
             from trimmed p
         ),
-        checked as (select *, ts as "{ts_name}", {problem} as problem from parsed)
+        checked as (select *, ts as {ident(ts_name)}, {problem} as problem from parsed)
         select {table_select}, problem,
                case when problem is not null then {detail} end as detail,
                case when problem is not null then {raw_expr} end as _raw
@@ -521,10 +592,8 @@ def _quarantine(con: duckdb.DuckDBPyConnection, f: InputFile, file_id: int, reje
         else:
             target.line_expr = f"{ord_expr} + 1"
     elif f.fmt == "jsonl":
-        con.execute(
-            f"create or replace temp table {rejects}_j as {jsonl_rejects_sql()}",
-            {"path": str(f.path), "compression": f.compression or "none"},
-        )
+        sql, params = jsonl_rejects_sql(f)
+        con.execute(f"create or replace temp table {ident(rejects + '_j')} as {sql}", params)
     con.execute(
         f"""insert into quarantine (file_id, line, reason, detail, raw)
             select $file_id, {target.line_expr}, problem, detail, _raw from {target.lines_from} where problem is not null""",
@@ -544,7 +613,7 @@ def _quarantine(con: duckdb.DuckDBPyConnection, f: InputFile, file_id: int, reje
         )
     elif f.fmt == "jsonl":
         con.execute(
-            f"insert into quarantine (file_id, line, reason, detail, raw) select $file_id, line, reason, detail, raw from {rejects}_j",
+            f"insert into quarantine (file_id, line, reason, detail, raw) select $file_id, line, reason, detail, raw from {ident(rejects + '_j')}",
             {"file_id": file_id},
         )
     if job.rejections:  # what the adapter could not turn into a record
@@ -563,8 +632,8 @@ def _store(con: duckdb.DuckDBPyConnection, f: InputFile, file_id: int, target: _
         _duplicates_sql(con, table, target.value_cols, "rowid" if f.fmt == "csv" else "source_line, rowid"),
     )
     parsed_rows, valid_rows, first_ts, last_ts = con.execute(
-        f'select count(*), count(*) filter (where problem is null), min("{ts_name}") filter (where problem is null), '
-        f'max("{ts_name}") filter (where problem is null) from _incoming'
+        f"select count(*), count(*) filter (where problem is null), min({ident(ts_name)}) filter (where problem is null), "
+        f"max({ident(ts_name)}) filter (where problem is null) from _incoming"
     ).fetchall()[0]
     unknown = {}
     if f.role == "events":
@@ -574,20 +643,20 @@ def _store(con: duckdb.DuckDBPyConnection, f: InputFile, file_id: int, target: _
                 "group by stage_label order by 2 desc, 1"
             ).fetchall()
         )
-    before = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+    before = con.execute(f"select count(*) from {ident(table)}").fetchall()[0][0]
     has_dups = con.execute("select exists (select 1 from _dups)").fetchall()[0][0]
     if before == 0 and not target.csv_rejects:
         _take_over(con, table, "rowid + 2" if f.fmt == "csv" else None)
     else:
         dup_filter = " and i.rowid not in (select rid from _dups)" if has_dups else ""
-        columns = ", ".join(f'"{c}"' for c, _ in target.layout)
-        values = ", ".join(target.line_expr if c == "source_line" else f'i."{c}"' for c, _ in target.layout)
+        columns = ", ".join(ident(c) for c, _ in target.layout)
+        values = ", ".join(target.line_expr if c == "source_line" else f"i.{ident(c)}" for c, _ in target.layout)
         progress.execute(
             con,
             f"storing {f.path.name}",
-            f"insert into {table} ({columns}) select {values} from {target.lines_from} where i.problem is null{dup_filter}",
+            f"insert into {ident(table)} ({columns}) select {values} from {target.lines_from} where i.problem is null{dup_filter}",
         )
-    after = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+    after = con.execute(f"select count(*) from {ident(table)}").fetchall()[0][0]
     reasons = dict(
         con.execute(
             "select reason, count(*) from quarantine where file_id = $f group by reason order by 2 desc, 1",
@@ -668,11 +737,11 @@ def _take_over(con: duckdb.DuckDBPyConnection, table: str, csv_line: str | None)
         con.execute(f"update _incoming set source_line = {csv_line}")
     con.execute("delete from _incoming where problem is not null or rowid in (select rid from _dups)")
     for extra in ("problem", "detail", "_raw"):
-        con.execute(f"alter table _incoming drop column {extra}")
+        con.execute(f"alter table _incoming drop column {ident(extra)}")
     for name in not_null:
-        con.execute(f'alter table _incoming alter column "{name}" set not null')
-    con.execute(f"drop table {table}")
-    con.execute(f"alter table _incoming rename to {table}")
+        con.execute(f"alter table _incoming alter column {ident(name)} set not null")
+    con.execute(f"drop table {ident(table)}")
+    con.execute(f"alter table _incoming rename to {ident(table)}")
 
 
 def _duplicates_sql(con: duckdb.DuckDBPyConnection, table: str, value_cols: list[str], order: str = "rowid") -> str:
@@ -683,8 +752,8 @@ def _duplicates_sql(con: duckdb.DuckDBPyConnection, table: str, value_cols: list
     occurrence is kept; across files, a row equal to one already stored is dropped (an
     attribute the other side lacks compares as NULL).
     """
-    cols = ", ".join(f'"{c}"' for c in value_cols)
-    key = 'hash("lead_id", "entered_at")' if "entered_at" in value_cols else 'hash("lead_id", "created_at")'
+    cols = ", ".join(ident(c) for c in value_cols)
+    key = f"hash({ident('lead_id')}, {ident('entered_at' if 'entered_at' in value_cols else 'created_at')})"
     within = f"""
         select rid from (
             select rowid as rid, row_number() over (partition by {cols} order by {order}) as rn
@@ -693,17 +762,17 @@ def _duplicates_sql(con: duckdb.DuckDBPyConnection, table: str, value_cols: list
               and {key} in (select {key} from _incoming where problem is null group by 1 having count(*) > 1)
         ) where rn > 1"""
     existing = [c for c in raw_schema.table_columns(con, table) if c not in ("file_id", "source_line")]
-    has_rows = con.execute(f"select exists (select 1 from {table})").fetchall()[0][0]
+    has_rows = con.execute(f"select exists (select 1 from {ident(table)})").fetchall()[0][0]
     if not has_rows:
         return f"create or replace temp table _dups as {within}"
     match = " and ".join(
-        f'r."{c}" = i."{c}"' if c in ("lead_id", "entered_at", "created_at") and c in value_cols
-        else (f'r."{c}" is not distinct from i."{c}"' if c in value_cols else f'r."{c}" is null')
+        f"r.{ident(c)} = i.{ident(c)}" if c in ("lead_id", "entered_at", "created_at") and c in value_cols
+        else (f"r.{ident(c)} is not distinct from i.{ident(c)}" if c in value_cols else f"r.{ident(c)} is null")
         for c in existing
     )
     across = f"""
         select i.rowid as rid from _incoming i
-        where i.problem is null and exists (select 1 from {table} r where {match})"""
+        where i.problem is null and exists (select 1 from {ident(table)} r where {match})"""
     return f"create or replace temp table _dups as {within} union {across}"
 
 
@@ -718,7 +787,7 @@ def _csv_line_fixup(con: duckdb.DuckDBPyConnection, rejects: str, ord_expr: str)
         f"""create or replace temp table _reject_lines as
             select line, error_type, error_message, csv_line,
                    length(ltrim(csv_line, chr(10))) - length(replace(ltrim(csv_line, chr(10)), chr(10), '')) + 1 as n
-            from (select *, row_number() over (partition by line order by column_idx) as k from {rejects}) where k = 1"""
+            from (select *, row_number() over (partition by line order by column_idx) as k from {ident(rejects)}) where k = 1"""
     )
     con.execute(
         """create or replace temp table _reject_offsets as

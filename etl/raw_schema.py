@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
+from funnelboard.etl.identifiers import ident
+
 SCHEMA_VERSION = "1"
 
 DDL = (
@@ -71,10 +73,11 @@ LEDGER_ADDITIONS = (
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw tables a warehouse lacks and add the ledger columns added since schema 1."""
     for statement in DDL:
         con.execute(statement)
     for name, kind in LEDGER_ADDITIONS:
-        con.execute(f"alter table load_ledger add column if not exists {name} {kind}")
+        con.execute(f"alter table load_ledger add column if not exists {ident(name)} {kind}")
     con.execute(
         "insert into meta values ('schema_version', $v) on conflict (key) do update set value = excluded.value",
         {"v": SCHEMA_VERSION},
@@ -82,6 +85,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The columns of a table of the main schema, in order."""
     rows = con.execute(
         "select column_name from information_schema.columns where table_name = $t and table_schema = 'main' order by ordinal_position",
         {"t": table},
@@ -94,10 +98,11 @@ def add_attribute_columns(con: duckdb.DuckDBPyConnection, table: str, names: tup
     have = set(table_columns(con, table))
     for name in names:
         if name not in have:
-            con.execute(f'alter table {table} add column "{name}" varchar')
+            con.execute(f"alter table {ident(table)} add column {ident(name)} varchar")
 
 
 def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    """Set one key of the meta table."""
     con.execute(
         "insert into meta values ($k, $v) on conflict (key) do update set value = excluded.value",
         {"k": key, "v": value},

@@ -3,22 +3,33 @@
 Every source yields the same shape: `_line` (the row's line in the file, header = line 1;
 for Parquet the row number), `_raw` (the row as text, for the quarantine) and the file's
 columns as VARCHAR under positional names `c0, c1, ...`, so no text from the file ever
-becomes SQL. Rows the parser itself rejects (wrong column count, unterminated quote,
-invalid encoding, malformed JSON) come back separately through `rejected_sql`.
+becomes SQL (a Parquet column is selected by its name, quoted by `identifiers.ident`). Rows
+the parser itself rejects (wrong column count, unterminated quote, invalid encoding,
+malformed JSON) come back separately (`jsonl_rejects_sql`, DuckDB's CSV rejects table).
+Before DuckDB reads a file, `scan.scan` has read all of it once (gzip checksum, NUL bytes,
+line endings).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import hashlib
 import io
+import json
 import re
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from funnelboard.core.config import REQUIRED_EVENT_COLUMNS, FunnelConfig
 from funnelboard.core.errors import UserError
+from funnelboard.etl.identifiers import ident
+from funnelboard.etl.scan import JSONL_LINE_MAX, LINE_LIMIT, RAW_KEPT, Scan, lf_copy, scan, unreadable
 
 FORMATS = {
     ".csv": ("csv", None),
@@ -56,10 +67,19 @@ class InputFile:
     delimiter: str = ","
     quote: str = '"'
     encoding: str = "utf-8"
-    json_keys: tuple[str, ...] = field(default=())
+    # fmt "jsonl": per column, the keys that hold it (keys are matched without regard to case,
+    # so "lead_id" in one line and "Lead_ID" in another fill one column)
+    json_keys: tuple[tuple[str, ...], ...] = field(default=())
+    json_duplicate_lines: tuple[int, ...] = ()  # fmt "jsonl": lines with two keys for one column
+    longest_line: int = 0  # fmt "jsonl": bytes of its longest line (a bound: exact above 1 MiB)
     relation: str = ""  # fmt "arrow": the registered relation holding an adapter's records
     has_raw: bool = False  # fmt "arrow": the relation has a `_raw` column
     notes: tuple[str, ...] = ()  # what the checks accepted and the user should know (an unnamed empty column)
+    mtime_ns: int = 0  # when the file was last changed, as checked: a file changed since is not loaded
+    # A CSV file with mixed line endings is read from a copy with LF endings (scan.lf_copy):
+    # its path, and the temporary folder holding it (deleted when the last reference goes).
+    read_path: Path | None = None
+    scratch: object = field(default=None, compare=False, repr=False)
 
     @property
     def attributes(self) -> tuple[str, ...]:
@@ -69,6 +89,17 @@ class InputFile:
     def column(self, name: str) -> str | None:
         """The positional SQL name (c3) of a warehouse column, or None when the file lacks it."""
         return f"c{self.names.index(name)}" if name in self.names else None
+
+    @property
+    def what(self) -> str:
+        """How messages name the file's role: "events file" or "leads file"."""
+        return "leads file" if self.role == "leads" else "events file"
+
+    def read_params(self) -> dict:
+        """$path and $compression of what DuckDB reads: the file, or its copy with LF line endings."""
+        if self.read_path is not None:
+            return {"path": str(self.read_path), "compression": "none"}
+        return {"path": str(self.path), "compression": self.compression or "none"}
 
 
 def detect_format(path: Path) -> tuple[str, str | None]:
@@ -84,6 +115,7 @@ def detect_format(path: Path) -> tuple[str, str | None]:
 
 
 def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, as the ledger records it."""
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
@@ -105,26 +137,31 @@ def inspect(path: Path, role: str, config: FunnelConfig, con) -> InputFile:
     if not path.is_file():
         raise UserError(f"{what} '{path}' is not a file.")
     fmt, compression = detect_format(path)
-    size = path.stat().st_size
-    if size == 0:
+    stat = path.stat()
+    if stat.st_size == 0:
         raise UserError(f"{what} '{path}' is empty: expected a header row and at least one data row.")
+    text = fmt in ("csv", "jsonl")
+    expected = "one JSON object per line" if fmt == "jsonl" else "a header row and at least one data row"
+    head = _text_head(path, compression, config, what, expected) if text else b""
+    scanned = scan(path, compression, what, text=text)
     notes: tuple[str, ...] = ()
+    json_keys: tuple[tuple[str, ...], ...] = ()
+    duplicate_lines: tuple[int, ...] = ()
+    delimiter = config.delimiter
     if fmt == "csv":
         delimiter = "\t" if ".tsv" in path.name.lower() else config.delimiter
-        header, has_data, first_row = _csv_header(path, compression, delimiter, config, what)
+        header, has_data, first_row = _csv_header(path, head, delimiter, config, what)
         header, notes = unnamed_columns(path, header, first_row, what)
-        json_keys: tuple[str, ...] = ()
     elif fmt == "jsonl":
-        delimiter = config.delimiter
-        header, has_data = _jsonl_keys(path, compression, con, what)
-        json_keys = header
+        with reading(path, what):
+            header, json_keys, duplicate_lines = _jsonl_columns(path, compression, scanned, config, con, what)
+        has_data = True
     else:
-        delimiter = config.delimiter
         header, has_data = _parquet_columns(path, con, what)
-        json_keys = ()
     if not has_data:
         raise UserError(f"{what} '{path}' has no data rows: expected at least one row after the header.")
     names = _map_columns(path, header, role, config, what)
+    scratch, read_path = lf_copy(path, compression, what) if fmt == "csv" and scanned.mixed_endings else (None, None)
     f = InputFile(
         path=path.resolve(),
         role=role,
@@ -132,39 +169,73 @@ def inspect(path: Path, role: str, config: FunnelConfig, con) -> InputFile:
         compression=compression,
         header=tuple(header),
         names=names,
-        size=size,
-        sha256=file_sha256(path),
+        size=stat.st_size,
+        sha256=scanned.sha256,
         delimiter=delimiter,
         quote=config.quote,
         encoding=config.encoding,
         json_keys=json_keys,
-        notes=notes,
+        json_duplicate_lines=duplicate_lines,
+        longest_line=scanned.longest,
+        notes=notes + ((_MIXED_NOTE.format(name=path.name),) if read_path else ()),
+        mtime_ns=stat.st_mtime_ns,
+        read_path=read_path,
+        scratch=scratch,
     )
     if any(n.startswith(UNNAMED) for n in names):
-        _check_unnamed_empty(f, con, what)
+        with reading(path, what):
+            _check_unnamed_empty(f, con, what)
     return f
 
 
+@contextlib.contextmanager
+def reading(path: Path, what: str) -> Iterator[None]:
+    """Turn DuckDB's refusal to read a checked file into a UserError naming it: the file changed or went
+    away since it was checked, or it holds what the parser cannot read (never a traceback)."""
+    try:
+        yield
+    except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+        if not Path(path).is_file():
+            raise UserError(f"{what} '{path}' disappeared while it was being loaded: nothing was loaded.") from None
+        raise UserError(f"{what} '{path}' cannot be read: {duckdb_reason(exc)}.") from None
+
+
+def duckdb_reason(exc: Exception) -> str:
+    """The first line of a DuckDB error without its kind ("Invalid Input Error: ") or final period."""
+    return str(exc).splitlines()[0].split(" Error: ", 1)[-1].rstrip(".")
+
+
+_MIXED_NOTE = ("'{name}' mixes CRLF and LF line endings; it was read as if every line ended in LF "
+               "(a line break inside a quoted value is stored as LF).")
+
+
+def _text_head(path: Path, compression: str | None, config: FunnelConfig, what: str, expected: str) -> bytes:
+    """The first 64 KB of a text file; UserError when it is UTF-16 (a byte-order mark) or holds nothing."""
+    head = _open_head(path, compression, what)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UserError(
+            f"{what} '{path}' is UTF-16 encoded, which funnelboard does not read: save it as UTF-8 "
+            "(such as Excel's \"CSV UTF-8\")."
+        )
+    if not head.strip():
+        raise UserError(f"{what} '{path}' is empty: expected {expected}.")
+    return head
+
+
 def _open_head(path: Path, compression: str | None, what: str) -> bytes:
+    """The first 64 KB of a file (decompressed); UserError when even they cannot be read."""
     try:
         if compression == "gzip":
             with gzip.open(path, "rb") as fh:
                 return fh.read(_HEAD_BYTES)
         with open(path, "rb") as fh:
             return fh.read(_HEAD_BYTES)
-    except (OSError, EOFError) as exc:
-        raise UserError(f"{what} '{path}' cannot be read as {compression or 'plain'} data: {exc}.") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UserError(unreadable(path, compression, what, exc)) from None
 
 
-def _csv_header(path: Path, compression: str | None, delimiter: str, config: FunnelConfig, what: str):
-    head = _open_head(path, compression, what)
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise UserError(
-            f"{what} '{path}' is UTF-16 encoded: expected {config.encoding} text (save it as UTF-8 CSV, "
-            "or set encoding = \"utf-16\" under [input] in funnel.toml)."
-        )
-    if b"\x00" in head:
-        raise UserError(f"{what} '{path}' contains NUL bytes: expected {config.encoding} CSV text, found binary data.")
+def _csv_header(path: Path, head: bytes, delimiter: str, config: FunnelConfig, what: str):
+    """The header's column names, whether data follows it, and the first data row (for unnamed columns)."""
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
     first, _, rest = head.partition(b"\n")
@@ -210,7 +281,7 @@ def _wrong_delimiter(path: Path, text: str, delimiter: str, what: str) -> None:
     if not found:
         return
     sep = max(found, key=text.count)
-    toml = '"\\t"' if sep == "\t" else f'"{sep}"'
+    toml = json.dumps(sep)  # a TOML basic string: "\t" for a tab
     fix = f"set delimiter = {toml} under [input] in funnel.toml"
     if path.name.lower().endswith((".tsv", ".tsv.gz")):
         fix = "rename it to .csv (a .tsv file is always read as tab-separated)" + ("" if sep == "," else f" and {fix}")
@@ -259,16 +330,37 @@ def _check_unnamed_empty(f: InputFile, con, what: str) -> None:
             )
 
 
-def _jsonl_keys(path: Path, compression: str | None, con, what: str):
-    head = _open_head(path, compression, what)
-    if not head.strip():
-        raise UserError(f"{what} '{path}' is empty: expected one JSON object per line.")
-    rows = con.execute(
-        f"select k from (select unnest(json_keys(_raw)) as k, min(_line) as first_line from ({lines_sql()}) "
-        f"where {_IS_OBJECT} group by k) order by first_line, k",
-        {"path": str(path), "compression": compression or "none"},
-    ).fetchall()
-    return [r[0] for r in rows], bool(head.strip())
+def _jsonl_columns(path: Path, compression: str | None, scanned: Scan, config: FunnelConfig, con, what: str):
+    """The columns of a JSON Lines file: its objects' keys in order of first use, the keys that name one
+    column (lead_id, Lead_ID) together; and the lines holding two keys for one column (quarantined)."""
+    if scanned.longest > JSONL_LINE_MAX:
+        raise UserError(f"{what} '{path}' has a line of {scanned.longest:,} bytes (line {scanned.longest_line:,}): "
+                        f"expected JSON Lines, one object of at most {JSONL_LINE_MAX >> 20} MB per line.")
+    params = {"path": str(path), "compression": compression or "none", "line_limit": LINE_LIMIT}
+    lines = f"select _line, _raw from ({lines_sql(scanned.longest)}) where {jsonl_problem(False)} is null"
+    renames = _renames(config)
+    columns = _group_keys(con, lines, params, renames)
+    keys = [k for variants in columns.values() for k in variants]
+    same = "lambda k: map($keys, $names)[k]" if len(keys) > len(columns) else "lambda k: k"
+    params.update(keys=keys, names=[n for n, variants in columns.items() for _ in variants])
+    duplicates = tuple(r[0] for r in con.execute(
+        *bound(f"select _line from ({lines}) where len(list_distinct(list_transform(json_keys(_raw), {same}))) "
+               "< len(json_keys(_raw)) order by _line", params)).fetchall())
+    if duplicates:  # keys only those lines have make no column
+        params["duplicate_lines"] = list(duplicates)
+        columns = _group_keys(con, f"select * from ({lines}) where not list_contains($duplicate_lines, _line)", params, renames)
+    return [variants[0] for variants in columns.values()], tuple(tuple(v) for v in columns.values()), duplicates
+
+
+def _group_keys(con, lines: str, params: dict, renames: dict[str, str]) -> dict[str, list[str]]:
+    """Warehouse column name -> the JSON keys that name it, in order of first use."""
+    rows = con.execute(*bound(
+        f"select k from (select unnest(json_keys(_raw)) as k, min(_line) as first_line from ({lines}) "
+        "group by k) order by first_line, k", params)).fetchall()
+    columns: dict[str, list[str]] = {}
+    for (key,) in rows:
+        columns.setdefault(warehouse_name(key, renames), []).append(key)
+    return columns
 
 
 def _parquet_columns(path: Path, con, what: str):
@@ -276,16 +368,28 @@ def _parquet_columns(path: Path, con, what: str):
         rows = con.execute("describe select * from read_parquet($path)", {"path": str(path)}).fetchall()
         count = con.execute("select num_rows from parquet_file_metadata($path)", {"path": str(path)}).fetchall()[0][0]
     except Exception as exc:  # duckdb raises several types for a corrupt file
-        raise UserError(f"{what} '{path}' is not a readable Parquet file: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"{what} '{path}' is not a readable Parquet file: {duckdb_reason(exc)}.") from None
     return [r[0] for r in rows], bool(count)
 
 
+def _renames(config: FunnelConfig) -> dict[str, str]:
+    """[columns] as header text (lower case, trimmed) -> the column it names."""
+    return {v.strip().lower(): k for k, v in config.columns.items()}
+
+
+def warehouse_name(header: str, renames: dict[str, str]) -> str:
+    """The warehouse name of a column as the file names it: its [columns] rename, else lower snake_case."""
+    if header.startswith(UNNAMED):
+        return header
+    return renames.get(header.strip().lower()) or column_name(header)
+
+
 def _map_columns(path: Path, header: list[str], role: str, config: FunnelConfig, what: str) -> tuple[str, ...]:
-    renames = {v.strip().lower(): k for k, v in config.columns.items()}
+    """The warehouse names of a file's columns; UserError for an empty, reserved or repeated name or a missing one."""
+    renames = _renames(config)
     names: list[str] = []
     for raw in header:
-        key = raw.strip().lower()
-        name = raw if raw.startswith(UNNAMED) else renames.get(key) or column_name(raw)
+        name = warehouse_name(raw, renames)
         if not name:
             raise UserError(f"{what} '{path}' has a column with an empty name: expected a name for every column.")
         if name in RESERVED:
@@ -304,16 +408,23 @@ def _map_columns(path: Path, header: list[str], role: str, config: FunnelConfig,
     return tuple(names)
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+def bound(sql: str, params: dict) -> tuple[str, dict]:
+    """`sql` and the values of `params` it names as $parameters (DuckDB refuses values it does not use)."""
+    used = set(re.findall(r"\$(\w+)", sql))
+    return sql, {k: v for k, v in params.items() if k in used}
 
 
-def lines_sql() -> str:
-    """Every non-blank line of a text file as (_line, _raw); $path and $compression are bound."""
+def lines_sql(longest: int = 0) -> str:
+    """Every line of a text file as (_line, _raw), a blank one as NULL; $path and $compression are bound.
+
+    `longest` is the longest line's length in bytes (scan.Scan.longest): a line longer than the
+    reader's max_line_size would be skipped, and every later line numbered one too low.
+    """
+    max_line = max(LINE_LIMIT, int(longest)) + 1024
     return (
         "select ordinality as _line, line as _raw from read_csv($path, columns={'line': 'VARCHAR'}, "
         "auto_detect=false, header=false, delim=e'\\x1f', quote='', escape='', strict_mode=false, "
-        "compression=$compression, ignore_errors=true) with ordinality"
+        f"compression=$compression, max_line_size={max_line}, ignore_errors=true) with ordinality"
     )
 
 
@@ -322,33 +433,36 @@ def source_sql(f: InputFile, rejects_table: str) -> tuple[str, dict]:
     params: dict = {"path": str(f.path)}
     cols = [f"c{i}" for i in range(len(f.names))]
     if f.fmt == "csv":
-        params["compression"] = f.compression or "none"
+        params.update(f.read_params(), delim=f.delimiter, quote=f.quote, encoding=f.encoding,
+                      rejects=rejects_table, rejects_scan=f"{rejects_table}_scan")
         struct = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in cols) + "}"
         sql = (
             f"select ordinality as _ord, {', '.join(cols)} from read_csv($path, columns={struct}, "
-            f"auto_detect=false, header=true, delim={_sql_str(f.delimiter)}, quote={_sql_str(f.quote)}, "
-            f"escape={_sql_str(f.quote)}, encoding={_sql_str(f.encoding)}, compression=$compression, strict_mode=true, "
+            "auto_detect=false, header=true, delim=$delim, quote=$quote, escape=$quote, encoding=$encoding, "
+            "compression=$compression, strict_mode=true, "
             # An empty field must stay '' (not NULL): with NULLs DuckDB silently drops trailing
             # empty fields, so "a,b,c," would pass as three columns.
             "nullstr=e'\\x01', "
-            f"null_padding=false, ignore_errors=true, store_rejects=true, rejects_table='{rejects_table}', "
-            f"rejects_scan='{rejects_table}_scan') with ordinality"
+            "null_padding=false, ignore_errors=true, store_rejects=true, rejects_table=$rejects, "
+            "rejects_scan=$rejects_scan) with ordinality"
         )
         return sql, params
     if f.fmt == "jsonl":
-        params["compression"] = f.compression or "none"
+        params.update(jsonl_params(f))
         extracts = []
-        for i, key in enumerate(f.json_keys):
-            params[f"k{i}"] = "/" + key.replace("~", "~0").replace("/", "~1")
-            extracts.append(f"json_extract_string(_raw, $k{i}) as c{i}")
-        sql = f"select _line as _ord, {', '.join(extracts)}, _raw from ({lines_sql()}) where {_IS_OBJECT}"
+        for i, keys in enumerate(f.json_keys):
+            values = []
+            for j, key in enumerate(keys):
+                params[f"k{i}_{j}"] = "/" + key.replace("~", "~0").replace("/", "~1")
+                values.append(f"json_extract_string(_raw, $k{i}_{j})")
+            extracts.append((values[0] if len(values) == 1 else f"coalesce({', '.join(values)})") + f" as c{i}")
+        problem = jsonl_problem(bool(f.json_duplicate_lines))
+        sql = f"select _line as _ord, {', '.join(extracts)}, _raw from ({lines_sql(f.longest_line)}) where {problem} is null"
         return sql, params
-    selects = ", ".join(
-        f"cast(\"{h.replace(chr(34), chr(34) * 2)}\" as varchar) as c{i}" for i, h in enumerate(f.header)
-    )
+    selects = ", ".join(f"cast({ident(h)} as varchar) as c{i}" for i, h in enumerate(f.header))
     if f.fmt == "arrow":  # an adapter's records (etl/sources): `_line` is the source line
         raw = ", _raw" if f.has_raw else ""
-        return f"select _line as _ord, {selects}{raw} from {f.relation}", {}
+        return f"select _line as _ord, {selects}{raw} from {ident(f.relation)}", {}
     sql = (
         f"select file_row_number + 1 as _ord, {selects} "
         "from read_parquet($path, file_row_number=true)"
@@ -360,14 +474,13 @@ def raw_sql(f: InputFile) -> tuple[str, dict]:
     """An expression over c0..cN giving a row's text as the file held it (for the quarantine)."""
     cols = [f"c{i}" for i in range(len(f.names))]
     if f.fmt == "csv":
-        quote = f.quote.replace("'", "''")
         parts = [
-            f"coalesce(case when strpos({c}, '{quote}') > 0 or strpos({c}, {_sql_str(f.delimiter)}) > 0 "
+            f"coalesce(case when strpos({c}, $raw_quote) > 0 or strpos({c}, $raw_delim) > 0 "
             f"or strpos({c}, chr(10)) > 0 or strpos({c}, chr(13)) > 0 "
-            f"then '{quote}' || replace({c}, '{quote}', '{quote}{quote}') || '{quote}' else {c} end, '')"
+            f"then $raw_quote || replace({c}, $raw_quote, $raw_quote || $raw_quote) || $raw_quote else {c} end, '')"
             for c in cols
         ]
-        return f" || {_sql_str(f.delimiter)} || ".join(parts), {}
+        return " || $raw_delim || ".join(parts), {"raw_quote": f.quote, "raw_delim": f.delimiter}
     if f.fmt == "jsonl":
         return "_raw", {}
     params = {f"h{i}": h for i, h in enumerate(f.header)}
@@ -377,13 +490,37 @@ def raw_sql(f: InputFile) -> tuple[str, dict]:
     return f"json_object({pairs})::varchar", params
 
 
-_IS_OBJECT = "(case when json_valid(_raw) then json_type(_raw) = 'OBJECT' else false end)"
-
-
-def jsonl_rejects_sql() -> str:
-    """Lines of a JSON Lines file that are not one JSON object, as (line, reason, detail, raw)."""
+def jsonl_problem(duplicates: bool) -> str:
+    """SQL naming the problem of a JSON Lines line (NULL: an object to read); binds $line_limit, and
+    $duplicate_lines when the file has lines with two keys for one column (`duplicates`)."""
+    duplicate = "when list_contains($duplicate_lines, _line) then 'duplicate_keys' " if duplicates else ""
     return (
-        "select _line as line, case when json_valid(_raw) then 'not_a_json_object' else 'malformed_json' end as reason, "
-        "case when json_valid(_raw) then 'the line is valid JSON but not an object' else 'the line is not valid JSON' end as detail, "
-        f"_raw as raw from ({lines_sql()}) where not {_IS_OBJECT}"
+        "(case when strlen(_raw) > $line_limit then 'line_too_long' "
+        "when not coalesce(json_valid(_raw), false) then 'malformed_json' "
+        f"when json_type(_raw) <> 'OBJECT' then 'not_a_json_object' {duplicate}end)"
     )
+
+
+def jsonl_params(f: InputFile) -> dict:
+    """The values jsonl_problem and lines_sql bind for one file."""
+    params = {**f.read_params(), "line_limit": LINE_LIMIT}
+    if f.json_duplicate_lines:
+        params["duplicate_lines"] = list(f.json_duplicate_lines)
+    return params
+
+
+def jsonl_rejects_sql(f: InputFile) -> tuple[str, dict]:
+    """Lines of a JSON Lines file that are not one JSON object to read, as (line, reason, detail, raw)."""
+    detail = (
+        "case problem when 'line_too_long' then 'the line is ' || strlen(_raw) || ' bytes long: at most ' "
+        "|| $line_limit || ' are read' "
+        "when 'malformed_json' then 'the line is not valid JSON' "
+        "when 'not_a_json_object' then 'the line is valid JSON but not an object' "
+        "else 'the object has two keys for one column (keys are matched without regard to case)' end"
+    )
+    sql = (
+        f"select _line as line, problem as reason, {detail} as detail, left(_raw, {RAW_KEPT}) as raw "
+        f"from (select *, {jsonl_problem(bool(f.json_duplicate_lines))} as problem from ({lines_sql(f.longest_line)})) "
+        "where problem is not null"
+    )
+    return sql, jsonl_params(f)

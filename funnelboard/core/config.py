@@ -32,9 +32,31 @@ SECTIONS = ("funnel", "input", "columns", *FUNNEL_SECTIONS, "source")
 _ACRONYMS = {"mql", "sql", "sal", "pql"}
 
 
+# The one rule for spaces in labels, reasons and values, shared by the Python (normalise_label) and
+# the loader's SQL (etl/load.py): Unicode's White_Space characters, so a no-break space (U+00A0),
+# a figure space (U+2007) or a narrow no-break space (U+202F) is a space like a tab or a line break.
+# Not Python's str.split(), which also splits on the information separators U+001C-U+001F.
+SPACES = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+# A run of SPACES, as a regular expression both Python's re and DuckDB's RE2 read the same way.
+SPACE_RUN = "[" + SPACES + "]+"
+_SPACE_RUN = re.compile(SPACE_RUN)
+
+
 def normalise_label(text: str) -> str:
-    """The key a stage label or reason is matched on: lower case, whitespace collapsed."""
-    return " ".join(text.split()).lower()
+    """The key a stage label or reason is matched on: SPACES trimmed and collapsed to one space, lower case."""
+    return _lower(_SPACE_RUN.sub(" ", text).strip(" "))
+
+
+def _lower(text: str) -> str:
+    """Lower case as DuckDB's lower() makes it, so the loader's SQL finds the same key: character by
+    character (Python lowers a final capital sigma to ς, DuckDB to σ), and the dotted capital I
+    (U+0130) to a plain i (Python makes it two characters)."""
+    if text.isascii():
+        return text.lower()
+    return "".join("i" if c == "\u0130" else c.lower() for c in text)
 
 
 def stage_label(stage: str) -> str:
