@@ -181,24 +181,36 @@ def warm_published(app: Dash, stamp: tuple) -> None:
     log.info("warmed %d default views in %.1f s", n, seconds)
 
 
-def keep_warm(app: Dash, every: float = 5.0) -> threading.Thread:
-    """A daemon thread that warms the default views when the server starts and again each time a
-    newer warehouse is published (checked every few seconds), so the first visitor after a load
-    is answered from memory instead of waiting seconds at 10M events."""
-    g = app.server.config["FUNNELBOARD_GATEWAY"]
+class Warmer:
+    """The thread `keep_warm` starts; `stop()` ends it and waits for it (a server stopping calls it:
+    a thread ending while the interpreter finalizes would drop its DuckDB cursor there)."""
 
-    def loop() -> None:
+    def __init__(self, app: Dash, every: float):
+        self._stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, args=(app, every), name="funnelboard-warm", daemon=True)
+
+    def _loop(self, app: Dash, every: float) -> None:
+        g = app.server.config["FUNNELBOARD_GATEWAY"]
         seen = None
-        while True:
+        while not self._stopped.is_set():
             stamp = g._stamp()
             if stamp != seen and stamp[0]:
                 warm_published(app, stamp)
                 seen = stamp
-            time.sleep(every)
+            self._stopped.wait(every)
 
-    thread = threading.Thread(target=loop, name="funnelboard-warm", daemon=True)
-    thread.start()
-    return thread
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stopped.set()
+        self.thread.join(timeout)
+
+
+def keep_warm(app: Dash, every: float = 5.0) -> Warmer:
+    """Warm the default views when the server starts and again each time a newer warehouse is
+    published (checked every few seconds) in a daemon thread, so the first visitor after a load is
+    answered from memory instead of waiting seconds at 10M events."""
+    warmer = Warmer(app, every)
+    warmer.thread.start()
+    return warmer
 
 
 @dash.callback(Output(BADGE, "children"), Output(BADGE, "className"), Input(URL, "pathname"))

@@ -15,8 +15,10 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +40,7 @@ SHARED_VALUES = 2  # large values shared by concurrent requests (see Gateway.sha
 # DuckDB's share of the server's 1 GB (docs/performance.md): beyond it sorts and aggregates spill
 # to a temporary directory instead of growing the process. FUNNELBOARD_READ_MEMORY overrides it.
 READ_MEMORY_LIMIT = "640MB"
+READS_AT_EXIT_SECONDS = 10.0  # how long exit waits for the calls into DuckDB under way (Gateway.finish_reads)
 
 
 _SPILL: list[str] = []
@@ -49,6 +52,12 @@ def _spill_dir() -> str:
         _SPILL.append(tempfile.mkdtemp(prefix="funnelboard-spill-"))
         atexit.register(shutil.rmtree, _SPILL[0], True)
     return _SPILL[0]
+
+
+def _finish_reads_at_exit(ref: weakref.ref) -> None:
+    gateway = ref()
+    if gateway is not None:
+        gateway.finish_reads()
 
 
 def param_key(params: dict | None) -> tuple:
@@ -90,6 +99,10 @@ class Gateway:
         self._base: duckdb.DuckDBPyConnection | None = None
         self._base_stamp: tuple | None = None
         self._instance_lock = threading.Lock()
+        self._reads = 0  # calls into DuckDB under way (see finish_reads)
+        self._reads_done = threading.Condition()
+        self._finishing = False
+        self._exit_hook = False
         self.memory_limit = memory_limit or os.environ.get("FUNNELBOARD_READ_MEMORY") or READ_MEMORY_LIMIT
         if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", self.memory_limit, re.IGNORECASE):
             raise UserError(f"the read memory limit '{self.memory_limit}' is not a size like 640MB or 1GB.")
@@ -117,12 +130,37 @@ class Gateway:
                 base = open_read_only(self.db)
                 base.execute(f"SET memory_limit = '{self.memory_limit}'")
                 base.execute(f"SET temp_directory = '{self._spill_dir()}'")
+                if not self._exit_hook:  # registered after the spill directory's removal, so it runs before it
+                    atexit.register(_finish_reads_at_exit, weakref.ref(self))
+                    self._exit_hook = True
                 self._base = base
                 self._base_stamp = stamp
             return self._base
 
     def _spill_dir(self) -> str:
         return _spill_dir().replace("'", "''")
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Count one call into DuckDB; once the process is exiting, other threads wait here instead."""
+        with self._reads_done:
+            while self._finishing and threading.current_thread() is not threading.main_thread():
+                self._reads_done.wait()
+            self._reads += 1
+        try:
+            yield
+        finally:
+            with self._reads_done:
+                self._reads -= 1
+                self._reads_done.notify_all()
+
+    def finish_reads(self, timeout: float = READS_AT_EXIT_SECONDS) -> bool:
+        """At exit: wait for the calls into DuckDB under way and keep new ones out; whether they all
+        finished in time. A daemon thread (the warm-up, a server's worker) still inside DuckDB when the
+        interpreter finalizes aborts the process: it leaves through DuckDB's C++ frames."""
+        with self._reads_done:
+            self._finishing = True
+            return self._reads_done.wait_for(lambda: self._reads == 0, timeout)
 
     def _stamp(self) -> tuple[int, int, int]:
         try:
@@ -138,14 +176,15 @@ class Gateway:
         return self.remembered(("query", sql, param_key(params), cap), lambda: self._run(sql, params, cap))
 
     def _run(self, sql: str, params: dict | None, cap: int) -> Result:
-        con = self._connection()
         started = time.perf_counter()
-        cur = con.execute(sql, params or {})
-        columns = [d[0] for d in cur.description]
-        rows = cur.fetchmany(cap + 1)
-        truncated = len(rows) > cap
-        if truncated:
-            con.abort()  # results stream in DuckDB 2: drop the rest instead of reading it
+        with self._reading():
+            con = self._connection()
+            cur = con.execute(sql, params or {})
+            columns = [d[0] for d in cur.description]
+            rows = cur.fetchmany(cap + 1)
+            truncated = len(rows) > cap
+            if truncated:
+                con.abort()  # results stream in DuckDB 2: drop the rest instead of reading it
         log.debug("query %.1f ms, %d rows", (time.perf_counter() - started) * 1000, len(rows))
         return Result(columns, rows[:cap], truncated)
 
@@ -167,7 +206,8 @@ class Gateway:
         """The one column of a SELECT as a numpy array (for statistics over millions of rows that
         would cost seconds as Python tuples). Not cached: callers cache what they compute from it."""
         started = time.perf_counter()
-        columns = self._connection().execute(sql, params or {}).fetchnumpy()
+        with self._reading():
+            columns = self._connection().execute(sql, params or {}).fetchnumpy()
         if len(columns) != 1:
             raise RuntimeError(f"array() needs a query with one column, got {list(columns)}")
         (values,) = columns.values()
@@ -207,7 +247,8 @@ class Gateway:
     def arrow(self, sql: str, params: dict | None = None):
         """A SELECT's rows as a pyarrow Table (columnar, no Python object per value). Not cached."""
         started = time.perf_counter()
-        table = self._connection().sql(sql, params=params or None).to_arrow_table()
+        with self._reading():
+            table = self._connection().sql(sql, params=params or None).to_arrow_table()
         log.debug("arrow %.1f ms, %d rows", (time.perf_counter() - started) * 1000, table.num_rows)
         return table
 
@@ -234,11 +275,17 @@ class Gateway:
     def stream(self, sql: str, params: dict | None = None, *, batch: int = 10_000) -> Iterator[dict]:
         """Rows of one SELECT as dicts, read `batch` at a time (for downloads of any length: memory
         holds a batch, not the result). Its own cursor, so the thread's connection stays free."""
-        cur = use_warehouse(self._connection().cursor())
+        with self._reading():
+            cur = use_warehouse(self._connection().cursor())
         try:
-            cur.execute(sql, params or {})
+            with self._reading():
+                cur.execute(sql, params or {})
             columns = [d[0] for d in cur.description]
-            while rows := cur.fetchmany(batch):
+            while True:
+                with self._reading():  # a batch at a time: not across the yields, where the reader sets the pace
+                    rows = cur.fetchmany(batch)
+                if not rows:
+                    break
                 for row in rows:
                     yield dict(zip(columns, row))
         finally:
@@ -287,3 +334,13 @@ class Gateway:
             self._local.con = None
         with self._instance_lock:
             self._base = self._base_stamp = None  # dropped, not closed: closing would close every cursor
+
+    def shutdown(self) -> None:
+        """Close the shared instance and with it every thread's cursor: for a server that stopped,
+        once no thread reads any more. DuckDB objects left for the interpreter's finalization can
+        be torn down in a thread that is being killed, which aborts the process."""
+        self.finish_reads()
+        with self._instance_lock:
+            if self._base is not None:
+                self._base.close()
+            self._base = self._base_stamp = None

@@ -41,13 +41,18 @@ def check_bind(host: str, users: dict, insecure_no_auth: bool, debug: bool = Fal
 @click.option("--marts", type=click.Path(file_okay=False), help="Serve a Spark build's Parquet marts (the --out DIR of `build --engine spark`) instead of --db.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback needs credentials.")
 @click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="Requests served at once by the production server (waitress); more wait in its queue.")
+# Benchmarking only (docs/performance.md): `development` serves on Flask's development server as --debug does, without debug.
+@click.option("--server", "server_kind", type=click.Choice(["production", "development"]), default="production", hidden=True)
 @click.option("--debug", is_flag=True, help="Dash's development tools and reloader; loopback only, no Werkzeug console.")
 @click.option("--users", "users_file", type=click.Path(dir_okay=False), envvar="FUNNELBOARD_USERS",
               help="Users file (password hashes, optional scopes) for sign-in; see `funnelboard users`.")
 @click.option("--auth-file", "users_file", type=click.Path(dir_okay=False), hidden=True)
 @click.option("--insecure-no-auth", is_flag=True, help="Serve beyond loopback with no password.")
 @click.pass_context
-def serve(ctx: click.Context, db: str, marts: str | None, host: str, port: int, debug: bool, users_file: str | None, insecure_no_auth: bool) -> None:
+def serve(ctx: click.Context, db: str, marts: str | None, host: str, port: int, threads: int, server_kind: str, debug: bool,
+          users_file: str | None, insecure_no_auth: bool) -> None:
     """Serve the dashboard (http://127.0.0.1:8050 by default)."""
     import os
 
@@ -59,15 +64,14 @@ def serve(ctx: click.Context, db: str, marts: str | None, host: str, port: int, 
         from funnelboard.warehouse.marts_dir import catalog
 
         db = str(catalog(Path(marts)))
-    serve_app(Path(db), host, port, debug, users)
+    serve_app(Path(db), host, port, debug, users, threads=threads, server_kind=server_kind)
 
 
-def serve_app(db: Path, host: str, port: int, debug: bool, users: dict[str, User]) -> None:
-    from funnelboard.dashboard.app import create_app, keep_warm
+def serve_app(db: Path, host: str, port: int, debug: bool, users: dict[str, User], *, threads: int = 8,
+              server_kind: str = "production") -> None:
+    from funnelboard.dashboard.wsgi import build_app
 
-    app = create_app(db)
-    if app.server.config["FUNNELBOARD_GATEWAY"].cache_rows:
-        keep_warm(app)  # the default views computed before the first visitor asks
+    app = build_app(db)
     if users:
         from funnelboard.dashboard.accounts import require_accounts
 
@@ -77,5 +81,13 @@ def serve_app(db: Path, host: str, port: int, debug: bool, users: dict[str, User
             pass  # nothing to check yet: a scope that cannot apply is refused per request (fails closed)
         require_accounts(app.server, users)
     click.echo(f"serving {db} on http://{'[' + host + ']' if ':' in host else host}:{port} (Ctrl+C to stop)")
-    # debug: Dash's dev tools and reloader, never Werkzeug's debugger (its /console answers before sign-in)
-    app.run(host=host, port=port, debug=debug, use_debugger=False)
+    if debug or server_kind == "development":
+        # debug: Dash's dev tools and reloader, never Werkzeug's debugger (its /console answers before sign-in)
+        app.run(host=host, port=port, debug=debug, use_debugger=False)
+    else:
+        from funnelboard.cli.production import run_production
+
+        run_production(app.server, host, port, threads)  # SIGTERM and Ctrl+C finish the requests in flight
+        if (warmer := app.server.config.get("FUNNELBOARD_WARMER")) is not None:
+            warmer.stop()
+        app.server.config["FUNNELBOARD_GATEWAY"].shutdown()
