@@ -79,6 +79,8 @@ class Server:
     db: Path
     cache: bool = True  # False: FUNNELBOARD_CACHE_ROWS=0, every request computes its answer
     wait_warm: bool = False  # wait until /healthz says the default views are computed
+    args: tuple[str, ...] = ()  # more `funnelboard serve` options (benchmarks/concurrency.py: --server development)
+    env: dict = field(default_factory=dict)  # more environment for the server (TMPDIR for its spill directory)
     port: int = field(default_factory=_free_port)
     proc: subprocess.Popen | None = None
     log: Path | None = None
@@ -92,10 +94,11 @@ class Server:
         fd, log = tempfile.mkstemp(prefix="funnelboard-latency-", suffix=".log")
         self.log = Path(log)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "funnelboard", "serve", "--db", str(self.db), "--port", str(self.port)],
+            [sys.executable, "-m", "funnelboard", "serve", "--db", str(self.db), "--port", str(self.port), *self.args],
             stdout=fd, stderr=subprocess.STDOUT, cwd=ROOT,
-            env={**os.environ, **({} if self.cache else {"FUNNELBOARD_CACHE_ROWS": "0"})},
+            env={**os.environ, **({} if self.cache else {"FUNNELBOARD_CACHE_ROWS": "0"}), **self.env},
         )
+        os.close(fd)  # the child has its own copy
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -145,13 +148,18 @@ class Server:
         return peak
 
     def __exit__(self, *exc) -> None:
+        """Stop the server (SIGTERM: the production server drains and exits); its log is removed
+        after a run that succeeded and kept, for the error message, after one that did not."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        succeeded = bool(exc) and exc[0] is None  # `with` passes (None, None, None); a direct call on failure passes nothing
+        if succeeded and self.log:
+            self.log.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- the renderer
