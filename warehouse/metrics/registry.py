@@ -35,6 +35,7 @@ METRICS = (
     Metric.of("disqualifiers", disqualifiers.disqualifiers),
     Metric.of("stalled", stalled.stalled, splits=True),
     Metric.of("stalled_summary", stalled.stalled_summary, splits=True),
+    Metric.of("stalled_board", stalled.stalled_board, splits=True),
     Metric.of("review_week", weekly.review_week),
     Metric.of("weekly_kpis", weekly.weekly_kpis),
     Metric.of("movers", weekly.movers, splits=True),

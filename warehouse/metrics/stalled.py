@@ -4,14 +4,20 @@ The stall metrics run their query without the request's filters, because a stage
 belongs to the whole warehouse, and apply the filters to its rows in an outer SELECT: a filtered
 list of stalled leads is part of the unfiltered one. The list is sorted, cut and counted in SQL
 (warehouse/lists.py).
+
+A filter on `stage` (`--filter stage=proposal`, `?stage=proposal` on /stalled) is not a lead
+attribute: it keeps the spells whose stage, the lead's current one, is one of the values given
+(repeated, any of them). `stalled_board` counts the same rows by stage and owner.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import sqlglot
 from sqlglot import exp
 
+from funnelboard.core.errors import UserError
 from funnelboard.warehouse.build import attribute_columns
 from funnelboard.warehouse.lists import EVERYTHING, Slice, cut, ordering, with_total
 from funnelboard.warehouse.metrics.base import (
@@ -33,8 +39,21 @@ def stall_thresholds(ctx: Context, req: MetricRequest) -> list[dict]:
     return ctx.per_file(("stall_thresholds", req.as_of, req.segment), compute)
 
 
-def _stall_query(ctx: Context, req: MetricRequest) -> tuple[exp.Select, dict]:
-    """The stall query, filtered, as a subquery `s` (the stalled list and its summary select from it)."""
+STAGE = "stage"
+
+
+def stage_filter(ctx: Context, req: MetricRequest) -> tuple[MetricRequest, tuple[str, ...]]:
+    """The request without its `stage` filters, and the stages they name (checked against the funnel's)."""
+    stages = tuple(v for c, v in req.filters if c == STAGE)
+    for stage in stages:
+        if stage not in ctx.config.stages:
+            raise UserError(f"unknown stage '{stage}'; expected one of {', '.join(ctx.config.stages)}.")
+    return replace(req, filters=tuple((c, v) for c, v in req.filters if c != STAGE)), stages
+
+
+def _stall_query(ctx: Context, req: MetricRequest, stages: tuple[str, ...] = ()) -> tuple[exp.Select, dict]:
+    """The stall query, filtered, as a subquery `s` (the stalled list and its summary select from it);
+    `stages` keeps the spells in those stages only."""
     thresholds = stall_thresholds(ctx, req)
     params = {
         "as_of": req.as_of,
@@ -46,7 +65,12 @@ def _stall_query(ctx: Context, req: MetricRequest) -> tuple[exp.Select, dict]:
     tree, bound = ctx.compile("stalled", req, params, {"__segment__": req.segment})
     if at_latest_event(ctx, req.as_of):  # fct_open_spells then holds every candidate
         tree = exp.replace_tables(tree, {"fct_spells": "fct_open_spells"})
-    return exp.select().from_(tree.subquery("s")), bound
+    select = exp.select().from_(tree.subquery("s"))
+    if stages:
+        bound["stage_filter"] = list(stages)
+        in_stages = exp.Anonymous(this="list_contains", expressions=[exp.Placeholder(this="stage_filter"), exp.column("stage", table="s")])
+        select = select.where(in_stages, copy=False)
+    return select, bound
 
 
 def stalled_columns(ctx: Context) -> dict[str, exp.Expression]:
@@ -67,8 +91,9 @@ STALLED_ORDER = [("newly_stalled", True), ("age_days", True), ("lead_id", False)
 
 def stalled_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING):
     """The stalled list's query for a window (newly stalled first, then by age), its values and row shaper."""
+    req, stages = stage_filter(ctx, req)
     req = ctx.resolve(req)
-    select, params = _stall_query(ctx, req)
+    select, params = _stall_query(ctx, req, stages)
     columns = stalled_columns(ctx)
     select = select.select(*(exp.alias_(e, name, quoted=True) for name, e in columns.items()), copy=False)
     select = select.where(exp.column("stalled", table="s"), append=True, copy=False)
@@ -92,10 +117,79 @@ def stalled(ctx: Context, req: MetricRequest) -> list[dict]:
 
 def stalled_summary(ctx: Context, req: MetricRequest) -> list[dict]:
     """Stalled spells now, newly stalled and recovered in the last 7 days."""
+    req, stages = stage_filter(ctx, req)
     req = ctx.resolve(req)
-    select, params = _stall_query(ctx, req)
+    select, params = _stall_query(ctx, req, stages)
     counts = [
         exp.alias_(exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=exp.column(k, table="s"))), k)
         for k in ("stalled", "newly_stalled", "recovered")
     ]
     return ctx.run_tree("stalled_summary", select.select(*counts, copy=False), params)
+
+
+# The board's SQL over `stall` (the stalled spells: stage, owner, newly_stalled, over_days), which
+# `stalled_board` prepends as a CTE. Owners past the first $owner_columns by stalled count (then
+# name) are pooled as '(other)', so the medians of that column and of the totals are of their rows.
+BOARD_SQL = """
+with owners as (
+    select owner, count(*) as n
+    from stall
+    group by owner
+),
+
+ranked as (
+    select owner, row_number() over (order by n desc, owner) as owner_rank
+    from owners
+),
+
+cells as (
+    select
+        s.stage,
+        case when r.owner_rank <= coalesce(cast($owner_columns as bigint), 9223372036854775807) then r.owner else '(other)' end as owner,
+        s.newly_stalled,
+        s.over_days
+    from stall as s
+    inner join ranked as r on r.owner = s.owner
+)
+
+select
+    case when grouping(stage) = 1 then '(all)' else stage end as stage,
+    case when grouping(owner) = 1 then '(all)' else owner end as owner,
+    count(*) as stalled,
+    count(*) filter (where newly_stalled) as newly_stalled,
+    median(over_days) as median_over_days
+from cells
+group by grouping sets ((stage, owner), (stage), (owner), ())
+"""
+
+
+def stalled_board(ctx: Context, req: MetricRequest, owner_columns: int | None = None) -> list[dict]:
+    """The stalled list counted by stage and owner: stalled, newly stalled, median days over threshold;
+    '(all)' rows and columns are the totals."""
+    req, stages = stage_filter(ctx, req)
+    req = ctx.resolve(req)
+    select, params = _stall_query(ctx, req, stages)
+    owner = stalled_columns(ctx)[OWNER]
+    stall = select.select(
+        exp.column("stage", table="s"),
+        exp.alias_(exp.func("coalesce", exp.cast(owner, "varchar"), exp.Literal.string("(none)")), "owner"),
+        exp.column("newly_stalled", table="s"),
+        exp.alias_(exp.column("age_days", table="s") - exp.column("threshold_days", table="s"), "over_days"),
+        copy=False,
+    ).where(exp.column("stalled", table="s"), append=True, copy=False)
+    tree = sqlglot.parse_one(BOARD_SQL, dialect="duckdb")
+    tree.args["with_"].expressions.insert(0, exp.CTE(this=stall, alias=exp.TableAlias(this=exp.to_identifier("stall"))))
+    rows = ctx.run_tree("stalled_board", tree, {**params, "owner_columns": owner_columns})
+    return board_order(rows, ctx.config.stages)
+
+
+def board_order(rows: list[dict], stages: tuple[str, ...]) -> list[dict]:
+    """Stages in funnel order, then owners by stalled count (most first, then name), '(other)' and the
+    '(all)' totals last."""
+    totals = {r["owner"]: r["stalled"] for r in rows if r["stage"] == "(all)"}
+    place = {s: i for i, s in enumerate(stages)}
+
+    def owner_key(owner: str) -> tuple:
+        return (owner == "(all)", owner == "(other)", -totals.get(owner, 0), owner)
+
+    return sorted(rows, key=lambda r: (r["stage"] == "(all)", place.get(r["stage"], len(place)), owner_key(r["owner"])))

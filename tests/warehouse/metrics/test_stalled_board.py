@@ -1,0 +1,107 @@
+"""stalled_board and the stage filter of the stall metrics: a hand-made log, and an oracle that counts
+the stalled list's rows in plain Python on the demo and on a funnel with other stage names."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+
+import pytest
+
+from funnelboard.core.config import load_config
+from funnelboard.core.errors import UserError
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import Context, MetricRequest, run_metric
+from funnelboard.warehouse.metrics.stalled import stalled_board
+from funnelboard.warehouse.pipeline import load_files
+from tests.conftest import NOW
+from tests.dashboard.test_any_funnel import RENAMED
+from tests.warehouse.metrics.logs import D, run, warehouse
+from tests.warehouse.metrics.test_stalled import STALLED_CONFIG, STALLED_EVENTS
+
+AS_OF = D(2024, 3, 1)
+
+
+def cells(rows: list[dict]) -> list[tuple]:
+    return [(r["stage"], r["owner"], r["stalled"], r["newly_stalled"], pytest.approx(r["median_over_days"], abs=1e-4)) for r in rows]
+
+
+def test_board_on_a_hand_made_log(tmp_path):
+    # Stalled at 03-01 (test_stalled.py): Q lead Bob new 20 - 16.5 = 3.5 over; P lead Ann new 1.0 over;
+    # S sql Cy new 10 - 5 = 5.0 over; R lead Ann 29 - 16.5 = 12.5 over.
+    gw = warehouse(tmp_path, STALLED_EVENTS, STALLED_CONFIG)
+    board = run(gw, "stalled_board", as_of=AS_OF)
+    # stages in funnel order; owners by stalled count, then name; totals last
+    assert cells(board) == [
+        ("lead", "Ann", 2, 1, 6.75), ("lead", "Bob", 1, 1, 3.5), ("lead", "(all)", 3, 2, 3.5),
+        ("sql", "Cy", 1, 1, 5.0), ("sql", "(all)", 1, 1, 5.0),
+        ("(all)", "Ann", 2, 1, 6.75), ("(all)", "Bob", 1, 1, 3.5), ("(all)", "Cy", 1, 1, 5.0), ("(all)", "(all)", 4, 3, 4.25),
+    ]
+    # one owner column: Bob and Cy pooled, their median of their own rows
+    capped = stalled_board(Context(gw), MetricRequest(as_of=AS_OF), owner_columns=1)
+    assert ("(all)", "(other)", 2, 2, pytest.approx(4.25)) in [tuple(r.values()) for r in capped]
+    assert [(r["stage"], r["owner"]) for r in capped if r["stage"] == "lead"] == [("lead", "Ann"), ("lead", "(other)"), ("lead", "(all)")]
+
+
+def test_stage_filter_keeps_the_spells_of_those_stages(tmp_path):
+    gw = warehouse(tmp_path, STALLED_EVENTS, STALLED_CONFIG)
+    assert [r["lead_id"] for r in run(gw, "stalled", as_of=AS_OF, filters=(("stage", "sql"),))] == ["S"]
+    both = run(gw, "stalled", as_of=AS_OF, filters=(("stage", "sql"), ("stage", "lead")))  # repeated: any of them
+    assert both == run(gw, "stalled", as_of=AS_OF)
+    assert run(gw, "stalled_summary", as_of=AS_OF, filters=(("stage", "lead"), ("owner", "Ann"))) == [
+        {"stalled": 2, "newly_stalled": 1, "recovered": 0}
+    ]
+    assert run(gw, "stalled", as_of=AS_OF, filters=(("stage", "won"),)) == []
+    with pytest.raises(UserError, match="unknown stage 'negotiation'; expected one of lead, mql"):
+        run(gw, "stalled", as_of=AS_OF, filters=(("stage", "negotiation"),))
+
+
+def oracle_board(rows: list[dict], owner_columns: int | None = None) -> dict[tuple[str, str], tuple[int, int, float]]:
+    """The board counted from the stalled list's rows: cells, per-stage and per-owner totals, the grand total."""
+    totals: dict[str, int] = defaultdict(int)
+    for r in rows:
+        totals[r["owner"] or "(none)"] += 1
+    ranked = sorted(totals, key=lambda o: (-totals[o], o))
+    shown = set(ranked if owner_columns is None else ranked[:owner_columns])
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in rows:
+        owner = r["owner"] or "(none)"
+        owner = owner if owner in shown else "(other)"
+        for key in ((r["stage"], owner), (r["stage"], "(all)"), ("(all)", owner), ("(all)", "(all)")):
+            groups[key].append(r)
+    return {
+        key: (len(g), sum(r["newly_stalled"] for r in g), statistics.median(r["age_days"] - r["threshold_days"] for r in g))
+        for key, g in groups.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def renamed(tmp_path_factory) -> Gateway:
+    folder = tmp_path_factory.mktemp("renamed")
+    (folder / "funnel.toml").write_text(RENAMED, "utf-8")
+    generate(out=folder / "events.csv", n_leads=2000, seed=5)
+    load_files(folder / "wh.duckdb", [folder / "events.csv"], load_config(folder / "funnel.toml"), now=NOW)
+    return Gateway(folder / "wh.duckdb")
+
+
+@pytest.mark.parametrize("which", ["demo", "renamed"])
+@pytest.mark.parametrize("req", [MetricRequest(), MetricRequest(filters=(("channel", "referral"),)), MetricRequest(segment="channel")])
+@pytest.mark.parametrize("owner_columns", [None, 3])
+def test_board_counts_the_stalled_list(request, which, req, owner_columns):
+    gw = request.getfixturevalue(which)
+    rows = run_metric(gw, "stalled", req)
+    board = stalled_board(Context(gw), req, owner_columns=owner_columns)
+    expected = oracle_board(rows, owner_columns)
+    got = {(r["stage"], r["owner"]): (r["stalled"], r["newly_stalled"], r["median_over_days"]) for r in board}
+    assert rows and set(got) == set(expected)
+    for key, (n, new, median) in expected.items():
+        assert got[key][:2] == (n, new), key
+        assert got[key][2] == pytest.approx(median, abs=1e-6), key
+    stages = Context(gw).config.stages
+    shown = [r["stage"] for r in board if r["stage"] != "(all)"]
+    assert shown == sorted(shown, key=stages.index), "funnel order, not alphabetical"
+    # the stage filter is the board's row: the list of one cell is the cell's count
+    stage, owner = next(k for k in got if "(all)" not in k and k[1] not in ("(other)", "(none)"))
+    one = run_metric(gw, "stalled", MetricRequest(filters=(*req.filters, ("stage", stage), ("owner", owner)), segment=req.segment))
+    assert len(one) == got[(stage, owner)][0] and {(r["stage"], r["owner"]) for r in one} == {(stage, owner)}
