@@ -15,6 +15,7 @@ from funnelboard.core.config import FunnelConfig
 from funnelboard.core.days import parse_day, parse_moment
 from funnelboard.core.errors import UserError
 from funnelboard.core.export import plain, rows_to_csv
+from funnelboard.core.periods import PRESETS, apply, as_of_day
 
 
 def _period(config: FunnelConfig, start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
@@ -90,6 +91,8 @@ def _numeric(text: str) -> bool:
 @click.option("--from", "start", help="Period start date (inclusive), YYYY-MM-DD.")
 @click.option("--to", "end", help="Period end date (inclusive), YYYY-MM-DD.")
 @click.option("--as-of", "as_of", help="Analysis time (default: the latest event).")
+@click.option("--period", "period", type=click.Choice(list(PRESETS)), default=None,
+              help="A named period relative to the as-of day (the latest event by default), as the dashboard's ?period=; --from/--to win.")
 @click.option("--segment", help="Segment column to break down by.")
 @click.option("--segment2", help="A second segment column, crossed with the first.")
 @click.option("--filter", "filters", multiple=True, help="COLUMN=VALUE on lead attributes; repeatable.")
@@ -105,9 +108,13 @@ def _numeric(text: str) -> bool:
 @click.option("--cohorts", type=click.Choice(["mature", "all"]), default=None,
               help="mix_vs_rate: leave out cohort members younger than the maturity horizon (mature, the default) or not (all).")
 @click.option("--lead-id", help="lead_history: the lead.")
+@click.option("--change", help="change_leads: the kind of change (entered, advanced, went_back, exited, newly_stalled, recovered, new, won, lost, closed).")
+@click.option("--stage", help="change_leads: the stage the change is counted at ((none): exits with no funnel stage before them).")
+@click.option("--outcome", help="change_leads --change exited: the outcome.")
+@click.option("--reason", help="change_leads --change exited: the normalised reason.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @db_option
-def query(metric, list_metrics, start, end, as_of, segment, segment2, filters, from_stage, to_stage, window_days, business_days, within_days, by, before, after, which, cohorts, lead_id, fmt, db) -> None:
+def query(metric, list_metrics, start, end, as_of, period, segment, segment2, filters, from_stage, to_stage, window_days, business_days, within_days, by, before, after, which, cohorts, lead_id, change, stage, outcome, reason, fmt, db) -> None:
     """Print a metric from the warehouse, with the same filters the dashboard uses."""
     from funnelboard.warehouse.gateway import Gateway
     from funnelboard.warehouse.metrics import REGISTRY, MetricRequest, run_metric
@@ -118,11 +125,14 @@ def query(metric, list_metrics, start, end, as_of, segment, segment2, filters, f
         return
     gateway = Gateway(Path(db))
     config = gateway.config()
+    as_of_utc = _as_of(as_of, config)
+    if period:
+        start, end = _preset(period, start, end, as_of_utc or gateway.facts()["last_event"], config)
     period = _period(config, start, end)
     req = MetricRequest(
         start=period[0],
         end=period[1],
-        as_of=_as_of(as_of, config),
+        as_of=as_of_utc,
         filters=_filters(filters),
         segment=segment,
         segment2=segment2,
@@ -137,8 +147,19 @@ def query(metric, list_metrics, start, end, as_of, segment, segment2, filters, f
         which=which,
         mature_only=None if cohorts is None else cohorts == "mature",
         lead_id=lead_id,
+        change=change,
+        stage=stage,
+        outcome=outcome,
+        reason=reason,
     )
     _emit(run_metric(gateway, metric, req), fmt)
+
+
+def _preset(name: str, start: str | None, end: str | None, as_of_utc: datetime | None, config: FunnelConfig) -> tuple[str | None, str | None]:
+    """--period resolved as the dashboard resolves ?period= (core/periods.py), --from/--to winning."""
+    first, last = apply(name, parse_day(start, "--from") if start else None, parse_day(end, "--to") if end else None,
+                        as_of_day(as_of_utc, config.timezone))
+    return (first.isoformat() if first else None), (last.isoformat() if last else None)
 
 
 def _span(config: FunnelConfig, text: str | None, flag: str) -> tuple[datetime, datetime] | None:

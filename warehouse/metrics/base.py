@@ -66,6 +66,11 @@ class MetricRequest:
     mature_only: bool | None = None  # mix_vs_rate, the weekly trend: None = the metric's default
     which: str = "all"  # leads: all, converted or not_converted cohort members
     lead_id: str | None = None  # lead_history
+    # change_leads: the kind of change (docs/metrics.md, Changes), the stage it is counted at, an exit's outcome and reason
+    change: str | None = None
+    stage: str | None = None
+    outcome: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

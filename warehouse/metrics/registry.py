@@ -9,6 +9,7 @@ from funnelboard.core.errors import UserError
 from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import (
     accounting,
+    changes,
     cohort,
     conversion,
     disqualifiers,
@@ -39,6 +40,9 @@ METRICS = (
     Metric.of("review_week", weekly.review_week),
     Metric.of("weekly_kpis", weekly.weekly_kpis),
     Metric.of("movers", weekly.movers, splits=True),
+    Metric.of("changes", changes.changes),
+    Metric.of("change_exits", changes.change_exits),
+    Metric.of("change_leads", changes.change_leads),
     Metric.of("score_bands", segments.score_bands),
     Metric.of("leads", leads.leads),
     Metric.of("lead_history", leads.lead_history),
@@ -61,11 +65,12 @@ def run_metric(gateway: Gateway, name: str, req: MetricRequest) -> list[dict]:
     return REGISTRY[name].run(Context(gateway), req)
 
 
-LISTS = ("leads", "stalled")
+LISTS = ("leads", "stalled", "change_leads")
 
 
 def _list_functions(name: str):
-    functions = {"leads": (leads.leads_page, leads.leads_query), "stalled": (stalled.stalled_page, stalled.stalled_query)}
+    functions = {"leads": (leads.leads_page, leads.leads_query), "stalled": (stalled.stalled_page, stalled.stalled_query),
+                 "change_leads": (changes.change_leads_page, changes.change_leads_query)}
     if name not in functions:
         raise UserError(f"'{name}' is not a list; lists: {', '.join(LISTS)}.")
     return functions[name]
