@@ -16,6 +16,7 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 from sqlglot import exp
 
+from funnelboard.core import periods
 from funnelboard.core.days import parse_day
 from funnelboard.core.errors import UserError
 from funnelboard.dashboard import state
@@ -26,7 +27,9 @@ from funnelboard.warehouse.metrics.base import scoped
 BAR = "filter-bar"
 PROBLEMS = "filter-problems"
 DATE, CHOICE, NAV, RESET = "fb-date", "fb-choice", "fb-nav", "fb-reset"
+RESOLVED = "fb-period-dates"
 PARAM = "fb-param"  # a page's own control (segment column, stage pair): written to the URL like the bar's
+PERIOD = "fb-period"  # the date preset (?period=), resolved against the data's as-of day
 DATE_KEYS = (("from", "From"), ("to", "To"), ("as_of", "As of"))
 MAX_VALUES = 300  # per drop-down, the most frequent first
 VALUE_KEYS = 16  # published files x scopes whose drop-down values are kept
@@ -75,10 +78,14 @@ def build_bar(search: str | None) -> list:
     g = gateway()
     config = g.config()
     view = state.parse(search, config)
+    explicit = state.parse(state.replace_keys(search, {"period": None}), config)  # the dates typed, not the preset's
     facts = g.facts()
     first, last = facts["first_event"], facts["last_event"]
-    dates = {"from": view.start, "to": view.end, "as_of": view.as_of}
-    controls = [
+    dates = {"from": explicit.start, "to": explicit.end, "as_of": explicit.as_of}
+    resolved = {"from": view.start, "to": view.end}
+    as_of_day = view.as_of or periods.as_of_day(last, config.timezone)
+    controls = [period_control(view, as_of_day)]
+    controls += [
         _label(
             text,
             dcc.DatePickerSingle(
@@ -86,9 +93,10 @@ def build_bar(search: str | None) -> list:
                 date=dates[key],
                 min_date_allowed=first.date() if first else None,
                 max_date_allowed=last.date() if last else None,
-                initial_visible_month=dates[key] or (last.date() if last else None),
+                initial_visible_month=dates[key] or resolved.get(key) or (last.date() if last else None),
                 display_format="YYYY-MM-DD",
-                placeholder="latest" if key == "as_of" else ("start" if key == "from" else "end"),
+                # a preset's date shows as the placeholder: the box stays empty, so the preset keeps following the data
+                placeholder=_placeholder(key, resolved.get(key) if view.period else None),
                 clearable=True,
                 first_day_of_week=1,
             ),
@@ -114,8 +122,42 @@ def build_bar(search: str | None) -> list:
     return controls
 
 
+def _placeholder(key: str, resolved) -> str:
+    if resolved is not None:
+        return resolved.isoformat()
+    return "latest" if key == "as_of" else ("start" if key == "from" else "end")
+
+
+def period_control(view: state.ViewState, as_of_day) -> html.Label:
+    """The preset drop-down and, beside it, the dates it stands for on this data (or the typed ones)."""
+    if view.period:
+        shown = f"{periods.span_text(view.start, view.end)} (as of {as_of_day:%Y-%m-%d})" if as_of_day else ""
+    elif view.start or view.end:
+        shown = f"{view.start or 'start'} – {view.end or 'end'}"
+    else:
+        shown = "all dates"
+    return html.Label(
+        [
+            html.Span("Period", className="filter-label"),
+            dcc.Dropdown(
+                id={"type": PERIOD, "key": "period"},
+                options=[{"label": text, "value": key} for key, text in periods.PRESETS.items()],
+                value=view.period or ("custom" if view.start or view.end else None),
+                placeholder="all dates",
+                clearable=True,
+                className="filter-dropdown",
+            ),
+            html.Span(shown, className="filter-resolved", id=RESOLVED),
+        ],
+        className="filter-item filter-period",
+    )
+
+
 def _bar_search(current: str | None, dates: dict[str, str | None], choices: dict[str, str | None]) -> str:
-    """The query string with the bar's keys replaced by the controls' values, other keys kept in place."""
+    """The query string with the bar's keys replaced by the controls' values, other keys kept in place.
+    A "custom" period is no preset: the dates stand alone."""
+    if "period" in choices and choices["period"] == "custom":
+        choices = {**choices, "period": None}
     return state.replace_keys(current, {**{k: v[:10] if v else None for k, v in dates.items()}, **choices})
 
 
@@ -128,13 +170,14 @@ def _same(search_a: str | None, search_b: str | None) -> bool:
     Input(URL, "search"),
     State({"type": DATE, "key": ALL}, "date"),
     State({"type": CHOICE, "key": ALL}, "value"),
+    State({"type": PERIOD, "key": ALL}, "value"),
 )
-def show_bar(search, dates, choices):
+def show_bar(search, dates, choices, period=()):
     """Rebuild the bar when the URL says something its controls do not (first load, back, a link)."""
     ids_dates = [i["id"]["key"] for i in ctx.states_list[0]]
-    ids_choices = [i["id"]["key"] for i in ctx.states_list[1]]
+    ids_choices = [i["id"]["key"] for i in ctx.states_list[1]] + [i["id"]["key"] for i in (ctx.states_list[2:] or [[]])[0]]
     if ids_dates:
-        shown = _bar_search(search, dict(zip(ids_dates, dates)), dict(zip(ids_choices, choices)))
+        shown = _bar_search(search, dict(zip(ids_dates, dates)), dict(zip(ids_choices, list(choices) + list(period))))
         if _same(shown, search):
             return dash.no_update
     try:
@@ -182,11 +225,12 @@ def _reads_as_day(text: str) -> bool:
     Input({"type": DATE, "key": ALL}, "date"),
     Input({"type": CHOICE, "key": ALL}, "value"),
     Input({"type": PARAM, "key": ALL}, "value"),
+    Input({"type": PERIOD, "key": ALL}, "value"),
     State(URL, "pathname"),
     State(URL, "search"),
     prevent_initial_call=True,
 )
-def write_url(dates, choices, params, pathname, search):
+def write_url(dates, choices, params, period, pathname, search):
     """A control changed: write the address (the pages redraw from its query string).
 
     It writes `href`, not `search`: Dash holds back a callback whose input another pending
@@ -199,8 +243,27 @@ def write_url(dates, choices, params, pathname, search):
     # the line under the bar keeps naming it (a chosen date, or Reset, replaces it)
     written = dict(parse_qsl((search or "").lstrip("?")))
     dates = {k: v for k, v in zip(ids_dates, dates) if v or not written.get(k) or _reads_as_day(written[k])}
-    new = _bar_search(search, dates, dict(zip(ids_choices, choices + params)))
+    chosen = dict(zip(ids_choices, choices + params))
+    if ctx.inputs_list[3]:
+        chosen["period"] = period[0]
+    dates, chosen = _with_period(search, dates, chosen, ctx.triggered_id)
+    new = _bar_search(search, dates, chosen)
     return dash.no_update if _same(new, search) else (pathname or "/") + new
+
+
+def _with_period(search: str | None, dates: dict, chosen: dict, trigger) -> tuple[dict, dict]:
+    """A preset picked clears the typed from/to (the preset's dates apply); "custom" picked writes the
+    preset's dates as typed ones to start from; a date typed under a preset turns it into custom dates."""
+    preset = dict(parse_qsl((search or "").lstrip("?"))).get("period")
+    picked = isinstance(trigger, dict) and trigger.get("type") == PERIOD
+    if picked and chosen.get("period") not in (None, "custom"):
+        return {**dates, "from": None, "to": None}, chosen
+    if preset in periods.PRESETS and preset != "custom" and (picked or (isinstance(trigger, dict) and trigger.get("type") == DATE)):
+        view = state.parse(search, gateway().config())
+        keep = {k: (v.isoformat() if v else None) for k, v in (("from", view.start), ("to", view.end))}
+        typed = {k: v for k, v in dates.items() if v and k in keep}
+        return {**dates, **keep, **typed}, {**chosen, "period": None}
+    return dates, chosen
 
 
 @callback(Output({"type": NAV, "path": ALL}, "href"), Input(URL, "search"), State({"type": NAV, "path": ALL}, "id"))

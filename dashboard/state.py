@@ -7,14 +7,17 @@ from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
+from funnelboard.core import periods
 from funnelboard.core.config import FunnelConfig
 from funnelboard.core.days import parse_day
 from funnelboard.core.errors import UserError
 from funnelboard.warehouse.metrics import MetricRequest
+from funnelboard.warehouse.metrics.changes import CARD_KINDS, KINDS
 
-KEYS = ("from", "to", "as_of", "owner", "segment", "segment2", "from_stage", "to_stage", "which", "window", "cohorts")
-GLOBAL_KEYS = ("from", "to", "as_of")  # with the segment filters: what the filter bar sets and every page keeps
+KEYS = ("from", "to", "as_of", "period", "owner", "segment", "segment2", "from_stage", "to_stage", "which", "window", "cohorts", "compare", "stage", "change", "outcome", "reason")
+GLOBAL_KEYS = ("from", "to", "as_of", "period")  # with the segment filters: what the filter bar sets and every page keeps
 WHICH = ("all", "converted", "not_converted")
+CHANGES = KINDS + CARD_KINDS  # the kinds of change /changes lists
 COHORTS = ("mature", "all")  # rates of mature cohorts only (the default), or of every cohort
 MAX_WINDOW_DAYS = 36_500  # a conversion window of a century is already no window
 
@@ -35,7 +38,20 @@ class ViewState:
     window_days: int | None = None
     business_days: bool = False
     cohorts: str | None = None
+    stages: tuple[str, ...] = ()  # ?stage= (repeatable) on /stalled: the leads stalled in any of these stages
+    period: str | None = None  # a preset (core/periods.py); start and end hold its dates, an explicit date winning
+    compare: str | None = None  # "previous": the segment rates against the period of the same length before
+    change: str | None = None  # /changes: the kind of change listed (docs/metrics.md, Changes), with stage, or outcome and reason for exits
+    outcome: str | None = None
+    reason: str | None = None
     problems: tuple[str, ...] = ()
+
+    def previous(self) -> "ViewState | None":
+        """The same view over the period of the same length just before this one (None without a whole period)."""
+        if self.start is None or self.end is None or self.end < self.start:
+            return None
+        start, end = periods.previous(self.start, self.end)
+        return ViewState(**{**self.__dict__, "start": start, "end": end, "period": None, "compare": None})
 
     def request(self, config: FunnelConfig, **extra) -> MetricRequest:
         """The metric request these filters mean, dates turned into UTC instants in the configured zone."""
@@ -65,8 +81,26 @@ class ViewState:
         )
 
 
-def parse(search: str | None, config: FunnelConfig) -> ViewState:
-    """Read `?from=...&channel=referral` into a ViewState; names not in the allow-lists are dropped and reported."""
+def latest_day(config: FunnelConfig) -> date | None:
+    """The local day of the latest event of the warehouse the current request reads (None outside a request)."""
+    from flask import has_app_context
+
+    from funnelboard.dashboard.runtime import gateway
+
+    if not has_app_context():
+        return None
+    try:
+        return periods.as_of_day(gateway().facts()["last_event"], config.timezone)
+    except UserError:  # no warehouse yet: the page says how to load one
+        return None
+
+
+def parse(search: str | None, config: FunnelConfig, *, latest: date | None = None) -> ViewState:
+    """Read `?from=...&channel=referral` into a ViewState; names not in the allow-lists are dropped and reported.
+
+    `?period=` is resolved against the as-of day (`?as_of`, else `latest`, else the latest event of
+    the warehouse the current request reads); an explicit from/to wins over the preset's date.
+    """
     values: dict = {}
     filters: list[tuple[str, str]] = []
     problems: list[str] = []
@@ -102,6 +136,33 @@ def parse(search: str | None, config: FunnelConfig) -> ViewState:
                 values["cohorts"] = value
             else:
                 problems.append(f"cohorts '{value}' is not one of mature or all.")
+        elif key == "period":
+            if value in periods.PRESETS:
+                values["period"] = None if value == "custom" else value
+            else:
+                problems.append(f"period '{value}' is not one of {', '.join(periods.PRESETS)}.")
+        elif key == "compare":
+            if value in periods.COMPARE:
+                values["compare"] = value
+            else:
+                problems.append(f"compare '{value}' is not one of {', '.join(periods.COMPARE)}.")
+        elif key == "stage":
+            if value in config.stages:
+                values["stages"] = (*values.get("stages", ()), value)
+            else:
+                problems.append(f"stage '{value}' is not a stage of this funnel (its stages: {', '.join(config.stages)}).")
+        elif key == "change":
+            if value in CHANGES:
+                values["change"] = value
+            else:
+                problems.append(f"change '{value}' is not one of {', '.join(CHANGES)}.")
+        elif key == "outcome":
+            if value in config.outcomes:
+                values["outcome"] = value
+            else:
+                problems.append(f"outcome '{value}' is not an outcome of this funnel (its outcomes: {', '.join(config.outcomes)}).")
+        elif key == "reason":
+            values["reason"] = value[:200]  # a value compared with a bound parameter; a reason is a short text
         elif key == "days":
             if value in ("calendar", "business"):
                 values["business_days"] = value == "business"
@@ -111,6 +172,15 @@ def parse(search: str | None, config: FunnelConfig) -> ViewState:
             filters.append((key, value))
         else:
             problems.append(f"'{key}' is not a filter of this funnel.")
+    pair = (values.get("from_stage") or config.review_rate.from_stage, values.get("to_stage") or config.review_rate.to_stage)
+    if ("from_stage" in values or "to_stage" in values) and config.stages.index(pair[1]) < config.stages.index(pair[0]):
+        # a "conversion" back to an earlier stage counts every lead: said, and the key rate's pair used
+        problems.append(f"to_stage '{pair[1]}' comes before from_stage '{pair[0]}' in the funnel ({', '.join(config.stages)}).")
+        values.pop("from_stage", None)
+        values.pop("to_stage", None)
+    if values.get("period"):
+        as_of = values.get("as_of") or latest or latest_day(config)
+        values["start"], values["end"] = periods.apply(values["period"], values.get("start"), values.get("end"), as_of)
     return ViewState(filters=tuple(filters), problems=tuple(problems), **values)
 
 
@@ -127,8 +197,11 @@ def to_search(state: ViewState) -> str:
     for key, value in (("from", state.start), ("to", state.end), ("as_of", state.as_of)):
         if value is not None:
             pairs.append((key, value.isoformat()))
+    if state.period:
+        pairs.append(("period", state.period))
     pairs += list(state.filters)
-    for key in ("segment", "segment2", "from_stage", "to_stage", "which"):
+    pairs += [("stage", s) for s in state.stages]
+    for key in ("segment", "segment2", "from_stage", "to_stage", "which", "compare", "change", "outcome", "reason"):
         value = getattr(state, key)
         if value:
             pairs.append((key, value))
@@ -143,7 +216,7 @@ def to_search(state: ViewState) -> str:
 
 def global_part(state: ViewState) -> ViewState:
     """The part of a state every page keeps when the user moves to another: period, as-of and filters."""
-    return ViewState(start=state.start, end=state.end, as_of=state.as_of, filters=state.filters)
+    return ViewState(start=state.start, end=state.end, as_of=state.as_of, filters=state.filters, period=state.period)
 
 
 def replace_keys(search: str | None, changes: dict[str, str | None]) -> str:

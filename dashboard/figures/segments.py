@@ -41,8 +41,14 @@ def segment_conversion_figure(
     overall_rate: float | None = None,
     title: str | None = None,
     empty: str | None = None,
+    comparison: Mapping[tuple, Mapping[str, Any]] | None = None,
+    previous_label: str = "previous period",
 ) -> go.Figure:
     """Conversion per segment value with its Wilson 95 % interval (`segment_conversion` rows).
+
+    `comparison` (dashboard/comparison.py, keyed by the tuple of the columns' values) adds the rate
+    of the period before as open grey diamonds ("Previous period" trace), the change on each axis
+    label and in the hover, and "within noise" where the change's interval holds 0.
 
     Values are sorted by rate; significant ones (q < 0.05) are stars with a bold label, values
     with too few leads to judge are grey and labelled so. Up to three traces: "Significant
@@ -75,10 +81,25 @@ def segment_conversion_figure(
         else:
             members["No clear difference"].append(r)
 
+    def compared(r: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        return None if comparison is None else comparison.get(tuple(r[c] for c in columns))
+
     fig = go.Figure()
     for name, style in groups.items():
         if members[name]:
-            fig.add_trace(_segment_trace(name, members[name], style, label, columns))
+            fig.add_trace(_segment_trace(name, members[name], style, label, columns, compared, previous_label))
+    if comparison is not None:
+        shown = [r for r in ordered if (compared(r) or {}).get("previous_rate") is not None]
+        fig.add_trace(go.Scatter(
+            x=[compared(r)["previous_rate"] for r in shown],
+            y=[label(r) for r in shown],
+            mode="markers",
+            name=previous_label[:1].upper() + previous_label[1:],
+            marker=dict(symbol="diamond-open", size=9, color=theme.REFERENCE_COLOR, line=dict(width=1.5)),
+            hovertext=[f"<b>{label(r)}</b><br>{previous_label}: {fmt_pct(compared(r)['previous_rate'])} of {fmt_count(compared(r)['previous_n'])}" for r in shown],
+            hovertemplate=HOVER,
+            customdata=[{c: r[c] for c in columns} for r in shown],
+        ))
     if overall_rate is not None:
         fig.add_vline(
             x=overall_rate,
@@ -86,7 +107,7 @@ def segment_conversion_figure(
             annotation=dict(text=f"overall {fmt_pct(overall_rate)}", font=dict(size=11, color=theme.MUTED_TEXT)),
             annotation_position="top",
         )
-    ticktext = [_segment_tick(r, label(r)) for r in ordered]
+    ticktext = [_segment_tick(r, label(r)) + _change_tick(compared(r)) for r in ordered]
     categories = [label(r) for r in ordered]
     return _layout(
         fig,
@@ -110,7 +131,21 @@ def segment_conversion_figure(
     )
 
 
-def _segment_trace(name: str, group: Rows, style: tuple[str, int, str], label: Callable[[Mapping[str, Any]], str], columns: list[str]) -> go.Scatter:
+def _change_tick(c: Mapping[str, Any] | None) -> str:
+    """' · +3.1 pp' after a label (greyed and marked ≈ when within noise); nothing without a comparison."""
+    if c is None:
+        return ""
+    if c["change"] is None:
+        return f" <span style='color:{theme.GREY}'>· new</span>"
+    if c["within_noise"]:
+        return f" <span style='color:{theme.GREY}'>· {fmt_pp(c['change'])} ≈</span>"
+    return f" · <b>{fmt_pp(c['change'])}</b>"
+
+
+def _segment_trace(
+    name: str, group: Rows, style: tuple[str, int, str], label: Callable[[Mapping[str, Any]], str], columns: list[str],
+    compared: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] = lambda r: None, previous_label: str = "previous period",
+) -> go.Scatter:
     """One group of segment values (significant, no clear difference, too few) as points with their intervals."""
     symbol, size, color = style
     rates = [_num(r["rate"]) for r in group]
@@ -129,7 +164,7 @@ def _segment_trace(name: str, group: Rows, style: tuple[str, int, str], label: C
             thickness=1.5,
             width=4,
         ),
-        hovertext=[_segment_hover(r, label(r)) for r in group],
+        hovertext=[_segment_hover(r, label(r)) + _compare_hover(compared(r), previous_label) for r in group],
         hovertemplate=HOVER,
         customdata=[{c: r[c] for c in columns} for r in group],
     )
@@ -151,6 +186,18 @@ def _segment_hover(r: Mapping[str, Any], label: str) -> str:
     else:
         lines.append(f"No clear difference from the other leads (q = {r['q_value']:.2g})")
     return "<br>".join(lines)
+
+
+def _compare_hover(c: Mapping[str, Any] | None, previous_label: str) -> str:
+    if c is None:
+        return ""
+    if c["change"] is None:
+        return f"<br>No leads in the {previous_label}"
+    verdict = "within the intervals' noise" if c["within_noise"] else "beyond the intervals' noise"
+    return (
+        f"<br>{previous_label[:1].upper() + previous_label[1:]}: {fmt_pct(c['previous_rate'])} of {fmt_count(c['previous_n'])}"
+        f"<br>Change {fmt_pp(c['change'])} (95% interval {fmt_pp(c['change_low'])} to {fmt_pp(c['change_high'])}): {verdict}"
+    )
 
 
 def _segment_tick(r: Mapping[str, Any], label: str) -> str:
@@ -313,4 +360,64 @@ def score_band_figure(rows: Rows, *, rate_name: str = "Key rate", title: str | N
         fig,
         title,
         xaxis=dict(title=dict(text="Lead score band"), type="category", showgrid=False),
+    )
+
+
+MATRIX_SCALE = [[0.0, "#F1F6FB"], [0.5, "#6BAED6"], [1.0, "#08306B"]]
+
+
+def segment_matrix_figure(
+    rows: Rows, segment: str, segment2: str, *, title: str | None = None, empty: str | None = None,
+) -> go.Figure:
+    """Two crossed segment columns as a matrix (`segment_conversion` rows with --segment2): a row per
+    `segment` value, a column per `segment2` value, both by leads (most first), colour = rate, the rate
+    and n written in each cell. Cells with too few leads to judge (`too_few`, under min_sample) are grey
+    and not coloured by rate; crossings without a lead are left blank.
+
+    Traces: "Rate" (the coloured cells) and "Too few to judge" (the grey ones).
+    customdata per cell: {<segment>: value, <segment2>: value} (None where no lead).
+    """
+    title = title or f"Conversion by {segment} × {segment2}"
+    if not rows or not any(_num(r["n"]) for r in rows):
+        return empty_figure(empty or EMPTY_MESSAGE, title=title)
+
+    def order(column: str) -> list[str]:
+        totals: dict[str, int] = {}
+        for r in rows:
+            totals[r[column]] = totals.get(r[column], 0) + int(_num(r["n"]))
+        return sorted(totals, key=lambda v: (-totals[v], str(v)))
+
+    ys, xs = order(segment), order(segment2)
+    cells = {(r[segment], r[segment2]): r for r in rows if _num(r["n"])}
+
+    def grid(pick: Callable[[Mapping[str, Any]], Any], keep: Callable[[Mapping[str, Any]], bool]) -> list[list[Any]]:
+        return [[pick(cells[(y, x)]) if (y, x) in cells and keep(cells[(y, x)]) else None for x in xs] for y in ys]
+
+    def text(r: Mapping[str, Any]) -> str:
+        return f"{fmt_pct(r['rate'])}<br>n={fmt_count(r['n'])}" if not r["too_few"] else f"n={fmt_count(r['n'])}"
+
+    def hover(r: Mapping[str, Any]) -> str:
+        return _segment_hover(r, f"{_esc(r[segment])} · {_esc(r[segment2])}") + "<br>Click for these leads"
+
+    drill = grid(lambda r: {segment: r[segment], segment2: r[segment2]}, lambda r: True)
+    judged, few = (lambda r: not r["too_few"]), (lambda r: bool(r["too_few"]))
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(
+        z=grid(lambda r: r["rate"], judged), x=[_esc(x) for x in xs], y=[_esc(y) for y in ys],
+        text=grid(text, judged), texttemplate="%{text}", hovertext=grid(hover, judged), hovertemplate=HOVER,
+        customdata=drill, colorscale=MATRIX_SCALE, zmin=0, zmax=max([_num(r["rate"]) for r in cells.values() if judged(r)] or [1]),
+        colorbar=dict(title=dict(text="Rate"), tickformat=theme.PERCENT_AXIS_FORMAT), xgap=2, ygap=2, name="Rate",
+    ))
+    fig.add_trace(go.Heatmap(
+        z=grid(lambda r: 1, few), x=[_esc(x) for x in xs], y=[_esc(y) for y in ys],
+        text=grid(text, few), texttemplate="%{text}", hovertext=grid(hover, few), hovertemplate=HOVER,
+        customdata=drill, colorscale=[[0, "#E5E7EB"], [1, "#E5E7EB"]], showscale=False, xgap=2, ygap=2,
+        name="Too few to judge", textfont=dict(color=theme.MUTED_TEXT),
+    ))
+    return _layout(
+        fig,
+        title,
+        xaxis=dict(title=dict(text=segment2.replace("_", " ")), side="top", type="category", showgrid=False, tickangle=-30),
+        yaxis=dict(title=dict(text=segment.replace("_", " ")), type="category", autorange="reversed", showgrid=False),
+        height=max(320, 160 + 34 * len(ys)),
     )

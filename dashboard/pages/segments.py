@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dash
 from dash import Input, Output, callback, html
+from sqlglot import exp
 
+from funnelboard.core import periods
 from funnelboard.core.config import default_name
 from funnelboard.dashboard import figures
+from funnelboard.dashboard.comparison import compare_rows
 from funnelboard.dashboard.drill import register as register_drill
 from funnelboard.dashboard.drill import segment_point
+from funnelboard.dashboard.figures.segments import segment_matrix_figure
 from funnelboard.dashboard.notes import empty_for
-from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.runtime import URL, current_scope, gateway
 from funnelboard.dashboard.theme import stage_label
 from funnelboard.dashboard.views import graph_page, guarded, view_request
-from funnelboard.warehouse.metrics import run_metric
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
+from funnelboard.warehouse.metrics.base import scoped
 
 dash.register_page(__name__, path="/segments", name="Segments", order=2, title="funnelboard · segments")
 
 CONVERSION = "segments-conversion"
+NOTE = "segments-note"  # what the page's numbers cannot say: an attribute known only at a later stage
 MIX = "segments-mix"
 WINS = "segments-wins"
 DEFAULT_SEGMENT = "channel"
@@ -28,11 +36,12 @@ def layout(**query) -> html.Div:
         "Segments",
         (
             "Conversion per segment value with 95 % Wilson intervals; grey = too few to judge, ★ = differs from the rest "
-            "after Benjamini–Hochberg. Click a segment for its leads."
+            "after Benjamini–Hochberg. Crossed with a second column: a matrix, n in each cell. Click a segment or a cell for its leads."
         ),
         [CONVERSION, MIX, WINS],
     )
     page.children.insert(2, controls(query))
+    page.children.insert(3, html.Div(id=NOTE, className="segments-note", role="note"))
     return page
 
 
@@ -62,6 +71,8 @@ def controls(query: dict) -> html.Div:
                          placeholder=stage_label(config.review_rate.from_stage)),
             page_control("to_stage", "To stage", stages, chosen("to_stage", config.stages),
                          placeholder=stage_label(config.review_rate.to_stage)),
+            page_control("compare", "Compare with", [("previous", "previous period")], chosen("compare", periods.COMPARE),
+                         clearable=True, placeholder="nothing"),
         ],
         className="page-controls",
     )
@@ -96,10 +107,95 @@ def update(search: str | None):
     overall = sum(r["converted"] for r in rows) / cohort if cohort else None
     columns = [req.segment] + ([view.segment2] if view.segment2 else [])
     name = rate_name(g.config(), req.from_stage, req.to_stage)
+    title = f"{name} by {' × '.join(c.replace('_', ' ') for c in columns)}"
+    if view.segment2:
+        return segment_matrix_figure(
+            rows, req.segment, view.segment2, title=title + " (colour = rate; n in each cell)", empty=empty_for(g, view),
+        )
+    comparison, label = None, "previous period"
+    before = previous_view(g, view)
+    if before is not None:
+        previous_rows = run_metric(g, "segment_conversion", replace(req, **_period_of(g, before)))
+        comparison = compare_rows(rows, previous_rows, columns)
+        label = f"previous period ({periods.span_text(before.start, before.end)})"
+        title += f"<br><sup>against {label}; ≈ = change within the intervals' noise</sup>"
     return figures.segment_conversion_figure(
-        rows, columns if len(columns) > 1 else req.segment, overall_rate=overall,
-        title=f"{name} by {' × '.join(c.replace('_', ' ') for c in columns)}", empty=empty_for(g, view),
+        rows, req.segment, overall_rate=overall, title=title, empty=empty_for(g, view),
+        comparison=comparison, previous_label=label,
     )
+
+
+def previous_view(g, view):
+    """With ?compare=previous, the view over the period of the same length just before the page's
+    (a missing start or end is the first event's day or the as-of day); else None."""
+    if view.compare != "previous":
+        return None
+    facts, tz = g.facts(), g.config().timezone
+    whole = replace(
+        view,
+        start=view.start or periods.as_of_day(facts["first_event"], tz),
+        end=view.end or view.as_of or periods.as_of_day(facts["last_event"], tz),
+    )
+    return whole.previous()
+
+
+def _period_of(g, view) -> dict:
+    req = view.request(g.config())
+    return {"start": req.start, "end": req.end}
+
+
+@callback(Output(NOTE, "children"), Input(URL, "search"))
+@guarded(outputs=1)
+def update_note(search: str | None):
+    """Name a chosen column whose values are known only for leads that reached a later stage."""
+    g, req, view = _request(search)
+    notes = []
+    for column in dict.fromkeys(c for c in (req.segment, view.segment2) if c):
+        found = known_only_after(g, column)
+        if found:
+            stage, with_value, reached = found
+            notes.append(
+                f"{column.replace('_', ' ').capitalize()} is known only for leads that reached {stage_label(stage)} "
+                f"({with_value:,} of the {reached:,} that did have a value; no lead that did not has one): "
+                f"its rates to {stage_label(stage)} or any earlier stage are 100 % for every value and about 0 % for (none) by construction."
+            )
+    return [html.P(n, className="note-warning") for n in notes] or None
+
+
+KNOWN_AFTER_SHARE = 0.95  # of the leads that reached the stage, at least this share has a value
+
+
+def known_only_after(g, column: str) -> tuple[str, int, int] | None:
+    """The earliest later stage X such that `column` is null for every lead that did not reach X and set
+    for most (KNOWN_AFTER_SHARE) of those that did, with those two counts; None when there is none.
+    Read once per published file and scope (all the leads the user may see, whatever the filters)."""
+    config = g.config()
+    if column not in config.segments:
+        return None
+    name = exp.column(column, quoted=True).sql("duckdb")  # from the allow-list, quoted by sqlglot
+
+    def compute():
+        parts = []
+        for i, stage in enumerate(config.stages[1:]):
+            reached = exp.column(f"reached_{stage}", quoted=True).sql("duckdb")
+            parts.append(
+                f"count(*) filter (where {reached} is null and {name} is not null) as outside_{i}, "
+                f"count(*) filter (where {reached} is not null and {name} is not null) as known_{i}, "
+                f"count(*) filter (where {reached} is not null) as reached_{i}, "
+                f"count(*) filter (where {reached} is null) as missed_{i}"
+            )
+        if not parts:
+            return None
+        sql, params = scoped(f"select {', '.join(parts)} from fct_leads", MetricRequest(scope=scope))
+        row = g.query(sql, params).rows[0]
+        for i, stage in enumerate(config.stages[1:]):
+            outside, known, reached, missed = row[4 * i: 4 * i + 4]
+            if missed and reached and not outside and known >= KNOWN_AFTER_SHARE * reached:
+                return stage, known, reached
+        return None
+
+    scope = current_scope()
+    return g.per_file(("known_only_after", column, scope), compute)
 
 
 @callback(Output(MIX, "figure"), Input(URL, "search"))
