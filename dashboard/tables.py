@@ -30,6 +30,14 @@ _STREAMS: dict[str, Callable[[str | None], tuple[str, Iterable[dict]]]] = {}
 NUMBER = {"function": "params.value == null ? '' : d3.format(',.1f')(params.value)"}
 INTEGER = {"function": "params.value == null ? '' : d3.format(',')(params.value)"}
 PERCENT = {"function": "params.value == null ? '' : d3.format('.1%')(params.value)"}
+# Readable cells: named functions of assets/dashAgGridFunctions.js, run by dash-ag-grid's own
+# expression interpreter (no eval: the app's CSP has no 'unsafe-eval'). Display only: the CSV keeps
+# the values as the CLI prints them.
+TEXT = {"function": "fbText(params.value)"}  # booleans as Yes/No, the rest as it is
+YES_NO = {"function": "fbYesNo(params.value)"}
+DAYS = {"function": "fbDays(params.value)"}  # whole days, rounded down
+MONEY = {"function": "fbMoney(params.value)"}  # thousands separators; no currency is configured
+ID_WIDTH = 150  # an id column grows no wider: a longer id is ellipsised, its full value the cell's title
 
 
 def exports(table_id: str):
@@ -96,12 +104,21 @@ def windows(table_id: str):
 
 
 def column(field: str, header: str | None = None, *, kind: str = "text", width: int | None = None, link: str | None = None) -> dict:
-    """One column definition; kind is text, int, number or percent; link is a URL prefix for the cell value."""
-    col: dict = {"field": field, "headerName": header or field.replace("_", " ").capitalize()}
-    if kind in ("int", "number", "percent"):
+    """One column definition; link is a URL prefix for the cell value. kind: text (a boolean shows Yes/No),
+    bool, id (ellipsised past ID_WIDTH, the full value on hover; `lead_id` always is one), or a number:
+    int, number (one decimal), percent, days (whole days), money (thousands separators)."""
+    col: dict = {"field": field, "headerName": header or field.replace("_", " ").capitalize(), "cellDataType": False}
+    if kind in ("int", "number", "percent", "days", "money"):
         col["type"] = "rightAligned"
         col["filter"] = "agNumberColumnFilter"
-        col["valueFormatter"] = {"int": INTEGER, "number": NUMBER, "percent": PERCENT}[kind]
+        col["valueFormatter"] = {"int": INTEGER, "number": NUMBER, "percent": PERCENT, "days": DAYS, "money": MONEY}[kind]
+    elif kind == "bool":
+        col["valueFormatter"] = YES_NO
+    elif not link:
+        col["valueFormatter"] = TEXT
+    if kind == "id" or field == "lead_id":
+        col["maxWidth"] = max(ID_WIDTH, width or 0)
+        col["tooltipField"] = field
     if width:
         col["minWidth"] = width  # columns share the spare width (flex) but never shrink below this
     if link:
@@ -115,7 +132,7 @@ def lead_columns(segments) -> list[dict]:
     return [
         column("owner", "Owner", width=140),
         *[column(s, width=130) for s in segments if s != "owner"],
-        column("amount", "Amount", kind="int", width=110),
+        column("amount", "Amount", kind="money", width=110),
     ]
 
 
@@ -194,6 +211,7 @@ def paged_body(table_id: str, columns: Sequence[dict], search: str | None, *, he
                 "cacheBlockSize": BLOCK, "maxBlocksInCache": 20, "infiniteInitialRowCount": 1,
                 "pagination": True, "paginationPageSize": 50, "paginationPageSizeSelector": False,
                 "animateRows": False, "localeText": {"noRowsToShow": "No rows match these filters."},
+                "enableBrowserTooltips": True,  # a tooltip is the cell's title: no script, read by screen readers
             },
             style={"height": f"{height}px"},
             className="ag-theme-quartz",

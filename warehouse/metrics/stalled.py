@@ -146,6 +146,7 @@ cells as (
     select
         s.stage,
         case when r.owner_rank <= coalesce(cast($owner_columns as bigint), 9223372036854775807) then r.owner else '(other)' end as owner,
+        s.owner as lead_owner,
         s.newly_stalled,
         s.over_days
     from stall as s
@@ -157,7 +158,8 @@ select
     case when grouping(owner) = 1 then '(all)' else owner end as owner,
     count(*) as stalled,
     count(*) filter (where newly_stalled) as newly_stalled,
-    median(over_days) as median_over_days
+    median(over_days) as median_over_days,
+    count(distinct lead_owner) as owners
 from cells
 group by grouping sets ((stage, owner), (stage), (owner), ())
 """
@@ -165,7 +167,10 @@ group by grouping sets ((stage, owner), (stage), (owner), ())
 
 def stalled_board(ctx: Context, req: MetricRequest, owner_columns: int | None = None) -> list[dict]:
     """The stalled list counted by stage and owner: stalled, newly stalled, median days over threshold;
-    '(all)' rows and columns are the totals."""
+    '(all)' rows and columns are the totals.
+
+    `owner_columns` (the dashboard's cap) pools the owners after that many into '(other)'; `owners`
+    says how many owners a row counts ('(none)' is one)."""
     req, stages = stage_filter(ctx, req)
     req = ctx.resolve(req)
     select, params = _stall_query(ctx, req, stages)

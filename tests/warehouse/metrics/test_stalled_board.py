@@ -24,7 +24,7 @@ AS_OF = D(2024, 3, 1)
 
 
 def cells(rows: list[dict]) -> list[tuple]:
-    return [(r["stage"], r["owner"], r["stalled"], r["newly_stalled"], pytest.approx(r["median_over_days"], abs=1e-4)) for r in rows]
+    return [(r["stage"], r["owner"], r["stalled"], r["newly_stalled"], pytest.approx(r["median_over_days"], abs=1e-4), r["owners"]) for r in rows]
 
 
 def test_board_on_a_hand_made_log(tmp_path):
@@ -34,13 +34,13 @@ def test_board_on_a_hand_made_log(tmp_path):
     board = run(gw, "stalled_board", as_of=AS_OF)
     # stages in funnel order; owners by stalled count, then name; totals last
     assert cells(board) == [
-        ("lead", "Ann", 2, 1, 6.75), ("lead", "Bob", 1, 1, 3.5), ("lead", "(all)", 3, 2, 3.5),
-        ("sql", "Cy", 1, 1, 5.0), ("sql", "(all)", 1, 1, 5.0),
-        ("(all)", "Ann", 2, 1, 6.75), ("(all)", "Bob", 1, 1, 3.5), ("(all)", "Cy", 1, 1, 5.0), ("(all)", "(all)", 4, 3, 4.25),
+        ("lead", "Ann", 2, 1, 6.75, 1), ("lead", "Bob", 1, 1, 3.5, 1), ("lead", "(all)", 3, 2, 3.5, 2),
+        ("sql", "Cy", 1, 1, 5.0, 1), ("sql", "(all)", 1, 1, 5.0, 1),
+        ("(all)", "Ann", 2, 1, 6.75, 1), ("(all)", "Bob", 1, 1, 3.5, 1), ("(all)", "Cy", 1, 1, 5.0, 1), ("(all)", "(all)", 4, 3, 4.25, 3),
     ]
     # one owner column: Bob and Cy pooled, their median of their own rows
     capped = stalled_board(Context(gw), MetricRequest(as_of=AS_OF), owner_columns=1)
-    assert ("(all)", "(other)", 2, 2, pytest.approx(4.25)) in [tuple(r.values()) for r in capped]
+    assert ("(all)", "(other)", 2, 2, pytest.approx(4.25), 2) in [tuple(r.values()) for r in capped]
     assert [(r["stage"], r["owner"]) for r in capped if r["stage"] == "lead"] == [("lead", "Ann"), ("lead", "(other)"), ("lead", "(all)")]
 
 
@@ -57,7 +57,7 @@ def test_stage_filter_keeps_the_spells_of_those_stages(tmp_path):
         run(gw, "stalled", as_of=AS_OF, filters=(("stage", "negotiation"),))
 
 
-def oracle_board(rows: list[dict], owner_columns: int | None = None) -> dict[tuple[str, str], tuple[int, int, float]]:
+def oracle_board(rows: list[dict], owner_columns: int | None = None) -> dict[tuple[str, str], tuple[int, int, float, int]]:
     """The board counted from the stalled list's rows: cells, per-stage and per-owner totals, the grand total."""
     totals: dict[str, int] = defaultdict(int)
     for r in rows:
@@ -71,7 +71,8 @@ def oracle_board(rows: list[dict], owner_columns: int | None = None) -> dict[tup
         for key in ((r["stage"], owner), (r["stage"], "(all)"), ("(all)", owner), ("(all)", "(all)")):
             groups[key].append(r)
     return {
-        key: (len(g), sum(r["newly_stalled"] for r in g), statistics.median(r["age_days"] - r["threshold_days"] for r in g))
+        key: (len(g), sum(r["newly_stalled"] for r in g), statistics.median(r["age_days"] - r["threshold_days"] for r in g),
+              len({r["owner"] for r in g}))
         for key, g in groups.items()
     }
 
@@ -93,10 +94,10 @@ def test_board_counts_the_stalled_list(request, which, req, owner_columns):
     rows = run_metric(gw, "stalled", req)
     board = stalled_board(Context(gw), req, owner_columns=owner_columns)
     expected = oracle_board(rows, owner_columns)
-    got = {(r["stage"], r["owner"]): (r["stalled"], r["newly_stalled"], r["median_over_days"]) for r in board}
+    got = {(r["stage"], r["owner"]): (r["stalled"], r["newly_stalled"], r["median_over_days"], r["owners"]) for r in board}
     assert rows and set(got) == set(expected)
-    for key, (n, new, median) in expected.items():
-        assert got[key][:2] == (n, new), key
+    for key, (n, new, median, owners) in expected.items():
+        assert (got[key][0], got[key][1], got[key][3]) == (n, new, owners), key
         assert got[key][2] == pytest.approx(median, abs=1e-6), key
     stages = Context(gw).config.stages
     shown = [r["stage"] for r in board if r["stage"] != "(all)"]
