@@ -49,7 +49,8 @@ def segment_values(g) -> dict[str, list[str]]:
     for col in g.config().segments:
         name = exp.column(col, quoted=True).sql("duckdb")  # col is from the config's allow-list
         sql, params = scoped(
-            f"select {name} as v, count(*) as n from fct_leads where {name} is not null group by 1 order by 2 desc, 1 limit {MAX_VALUES}",
+            # a missing value is '(none)', as the metrics label it (and as a filter on it means)
+            f"select coalesce(cast({name} as varchar), '(none)') as v, count(*) as n from fct_leads group by 1 order by 2 desc, 1 limit {MAX_VALUES}",
             MetricRequest(scope=scope),
         )
         out[col] = [str(v) for v, _ in g.query(sql, params).rows]

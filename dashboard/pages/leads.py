@@ -34,14 +34,63 @@ def columns(segments) -> list[dict]:
     ]
 
 
-def layout(**_query) -> html.Div:
+def layout(**query) -> html.Div:
     return html.Div(
         [
             html.H1("Leads", className="page-title"),
+            stage_pickers(query),
             html.Div(id=HEADER),
             paged_table_block(TABLE, "Cohort members"),
         ]
     )
+
+
+def stage_pickers(query: dict) -> html.Div:
+    """From and to stage as drop-downs written to the URL (a stage the funnel lacks shows the default
+    and is named under the filter bar)."""
+    from funnelboard.core.errors import UserError
+    from funnelboard.dashboard.filters import page_control
+
+    try:
+        config = gateway().config()
+    except UserError:
+        return html.Div()
+    stages = [(s, theme.stage_label(s)) for s in config.stages]
+
+    def chosen(key: str) -> str | None:
+        return query.get(key) if query.get(key) in config.stages else None
+
+    return html.Div(
+        [
+            page_control("from_stage", "Cohort: reached", stages, chosen("from_stage"),
+                         placeholder=theme.stage_label(config.review_rate.from_stage)),
+            page_control("to_stage", "Converted: reached", stages, chosen("to_stage"),
+                         placeholder=theme.stage_label(config.review_rate.to_stage)),
+        ],
+        className="page-controls stage-pickers",
+    )
+
+
+CHIP_KEYS = ("period", "from", "to", "from_stage", "to_stage", "which", "window")
+
+
+def chips(search: str | None, config) -> html.Div | None:
+    """What narrows this list, one chip per key of the address, each with an × link that removes it."""
+    from urllib.parse import parse_qsl
+
+    pairs = [(k, v) for k, v in parse_qsl((search or "").lstrip("?")) if k in CHIP_KEYS or k in config.segments]
+    if not pairs:
+        return None
+    items = []
+    for key, value in pairs:
+        name = key.replace("_", " ")
+        shown = theme.stage_label(value) if key in ("from_stage", "to_stage") and value in config.stages else value
+        items.append(html.Span(
+            [f"{name}: {shown}", dcc.Link("×", href="/leads" + replace_keys(search, {key: None}), className="chip-remove",
+                                          title=f"Remove {name}")],
+            className="chip",
+        ))
+    return html.Div(items, className="chips", role="group", **{"aria-label": "Filters of this list"})
 
 
 @streams(TABLE)
@@ -76,12 +125,10 @@ def update(search: str | None):
                 f"Leads that reached {theme.stage_label(from_stage)} in the period",
                 (" · " + ", ".join(scope)) if scope else "",
                 f"; converted = reached {theme.stage_label(to_stage)} {window_text} by the as-of date. ",
-                html.Span(
-                    "Change the stages with ?from_stage=…&to_stage=… or drill from a chart.", className="muted"
-                ),
             ],
             className="page-subtitle",
         ),
+        chips(search, config),
         html.Div(
             [
                 dcc.Link(label, href=replace_keys(search, {"which": None if key == "all" else key}),

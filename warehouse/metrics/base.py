@@ -228,8 +228,11 @@ def rendered(tree: exp.Query, params: dict) -> tuple[str, dict]:
     return tree.sql(dialect="duckdb"), {k: v for k, v in params.items() if k in used}
 
 
+NONE = "(none)"  # the label of a missing segment value in every metric (coalesce(..., '(none)'))
+
+
 def _add_filters(tree: exp.Query, columns: tuple[str, ...], scope: tuple[str, ...] = ()) -> exp.Query:
-    """Add `"col" = $fN` (the N-th filtered column) and `list_contains($sN, "col")` (the N-th scoped
+    """Add `"col" = $fN` (or, for $fN = '(none)', `"col" is null`: the N-th filtered column) and `list_contains($sN, "col")` (the N-th scoped
     column) to every SELECT that reads a mart directly. A NULL never matches a scope."""
     for select in tree.find_all(exp.Select):
         source = select.args.get("from_") or select.args.get("from")
@@ -238,7 +241,10 @@ def _add_filters(tree: exp.Query, columns: tuple[str, ...], scope: tuple[str, ..
             continue
         qualifier = table.alias_or_name
         for i, col in enumerate(columns):
-            select.where(exp.column(col, table=qualifier, quoted=True).eq(exp.Placeholder(this=f"f{i}")), append=True, copy=False)
+            # '(none)' is how every metric labels a missing value, so filtering on it means the missing ones
+            column, value = exp.column(col, table=qualifier, quoted=True), exp.Placeholder(this=f"f{i}")
+            missing = exp.and_(column.copy().is_(exp.null()), value.copy().eq(exp.Literal.string(NONE)))
+            select.where(exp.or_(column.eq(value), missing, wrap=True), append=True, copy=False)
         for i, col in enumerate(scope):
             allowed = exp.Anonymous(this="list_contains", expressions=[exp.Placeholder(this=f"s{i}"), exp.column(col, table=qualifier, quoted=True)])
             select.where(exp.func("coalesce", allowed, exp.false()), append=True, copy=False)
