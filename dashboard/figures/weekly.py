@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
 import plotly.graph_objects as go
+from dash import dcc, html
 from plotly.subplots import make_subplots
 
 from funnelboard.dashboard import theme
@@ -198,3 +199,54 @@ def kpi_card_values(
             }
         )
     return cards
+
+
+CHANGE_COLUMNS = (
+    ("entered", "Entered", "a spell of the stage began"),
+    ("advanced", "Advanced", "left the stage for a later one (a skip is one advance)"),
+    ("went_back", "Went back", "left the stage for an earlier one"),
+    ("exited", "Exited", "left the funnel for an outcome from this stage"),
+    ("newly_stalled", "Newly stalled", "crossed the stage's stall threshold this week"),
+    ("recovered", "Recovered", "left the stage after stalling in it"),
+)
+
+
+def changes_table(
+    rows: Rows, exits: Rows, href: Callable[[dict[str, str | None]], str], *, partial: bool = False
+) -> list:
+    """'Changes this week' (rows of `changes`, `change_exits`) as a compact table, rows = stages in
+    funnel order, each non-zero count a link made by href({"change": kind, "stage": stage}); the
+    exits by outcome and reason under it, each linked the same way."""
+    title = html.H2("Changes this week" + (" (to date)" if partial else ""), className="panel-title")
+    if not any(r[k] for r in rows for k, _label, _help in CHANGE_COLUMNS):
+        return [title, html.P("No lead entered, left or stalled in a stage this week.", className="muted")]
+    head = html.Tr([html.Th("Stage", scope="col"),
+                    *(html.Th(label, scope="col", title=help_text) for _k, label, help_text in CHANGE_COLUMNS)])
+    body = []
+    for r in rows:
+        stage = r["stage"]
+        named = stage != "(none)"
+        cells = []
+        for kind, label, _help in CHANGE_COLUMNS:
+            n = r[kind]
+            text = fmt_count(n)
+            if n and named:
+                cells.append(html.Td(dcc.Link(text, href=href({"change": kind, "stage": stage, "outcome": None, "reason": None}),
+                                              title=f"{label} · {theme.stage_label(stage)}: the {text} changes"), className="num"))
+            else:
+                cells.append(html.Td(text, className="num zero" if not n else "num"))
+        name = theme.stage_label(stage) if named else "(no stage before)"
+        body.append(html.Tr([html.Th(name, scope="row"), *cells]))
+    table = html.Table([html.Thead(head), html.Tbody(body)], className="changes-table")
+    parts = [title, html.Div(table, className="changes-scroll")]
+    if exits:
+        items = [
+            html.Li([
+                dcc.Link(fmt_count(e["exited"]), href=href({"change": "exited", "stage": None, "outcome": e["outcome"], "reason": e["reason"]})),
+                f" {theme.stage_label(e['outcome'])} · {e['reason']}",
+            ])
+            for e in exits
+        ]
+        parts += [html.H3("Exits by reason", className="changes-subtitle"), html.Ul(items, className="changes-exits")]
+    parts.append(html.P("One count per move: a lead that made the same move twice this week counts twice.", className="muted"))
+    return parts

@@ -3,6 +3,8 @@ earlier week seen at the same point; the key rate's trend; stalled leads; the to
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dash
 from dash import Input, Output, callback, dcc, html
 
@@ -10,9 +12,10 @@ from funnelboard.core.errors import UserError
 from funnelboard.dashboard import figures
 from funnelboard.dashboard.drill import leads_href, week_span, weekly_point
 from funnelboard.dashboard.drill import register as register_drill
+from funnelboard.dashboard.figures.weekly import changes_table
 from funnelboard.dashboard.notes import empty_for, review_notes
 from funnelboard.dashboard.runtime import URL, gateway
-from funnelboard.dashboard.state import replace_keys
+from funnelboard.dashboard.state import keep_global, replace_keys
 from funnelboard.dashboard.theme import fmt_signed_count, stage_label
 from funnelboard.dashboard.views import empty_state, guarded, view_request
 from funnelboard.warehouse.metrics import run_metric
@@ -25,6 +28,7 @@ MOVERS = "weekly-movers"
 TOP_MOVERS = 8
 TREND = "weekly-trend"
 STALLED = "weekly-stalled"
+CHANGES = "weekly-changes"
 
 
 def layout(**_query) -> html.Div:
@@ -38,6 +42,7 @@ def layout(**_query) -> html.Div:
             html.Div(id=WEEK, className="week-line"),
             dcc.Loading(html.Div(id=CARDS, className="cards")),
             html.Div(id=STALLED, className="notice"),
+            html.Div(id=CHANGES, className="panel changes"),
             html.Div(id=MOVERS, className="panel movers"),
             html.Div(dcc.Loading(dcc.Graph(id=TREND, config={"displaylogo": False})), className="panel"),
         ]
@@ -100,7 +105,10 @@ def update(search: str | None):
     # the count each rate is of: the week's cohort of the key rate's first stage, the week's closes
     of = {"key_rate": values.get("new_leads" if key.from_stage == config.stages[0] else f"reached_{key.from_stage}"),
           "win_rate": (values.get(f"reached_{config.won_stage}") or 0) + (values.get("lost") or 0)}
-    cards = [_card(card, key, of.get(card["kpi"]), config.min_sample) for card in figures.kpi_card_values(rows, week["week"], names=names)]
+    monday = week["week"]
+    links = {card["kpi"]: card_links(card["kpi"], search, config, monday, view.window_days) for card in figures.kpi_card_values(rows, monday)}
+    cards = [_card(card, key, of.get(card["kpi"]), config.min_sample, links.get(card["kpi"]))
+             for card in figures.kpi_card_values(rows, monday, names=names)]
     if all(r["value"] is None for r in rows if r["kpi"] == "win_rate"):
         cards.append(_note_card("Win rate", "—", "this data records no lost deal to weigh wins against"))
     return cards, trend, notes
@@ -113,7 +121,45 @@ def _cohorts_switch(search: str | None, mature_only: bool) -> dcc.Link:
     return dcc.Link("Show mature weeks only.", href="/" + replace_keys(search, {"cohorts": None}))
 
 
-def _card(card: dict, key, of: int | None, min_sample: int) -> html.Div:
+def card_target(kpi: str, config, window_days: int | None = None) -> tuple[str, dict[str, str | None]] | None:
+    """The list behind a KPI card's number, without its week: (/leads or /changes, the keys to set).
+
+    A count of leads reaching a stage is that stage's cohort on /leads; the key rate's number is of
+    its first stage's cohort (the converted ones are a tab of it); the median days to the key stage
+    are over the leads reaching it; new leads, exits, losses and the win rate's closes are changes
+    (docs/metrics.md, Changes)."""
+    key = config.review_rate
+    window = None if window_days is None else str(window_days)
+
+    def cohort(stage: str) -> dict[str, str | None]:
+        following = config.stages[min(config.stages.index(stage) + 1, len(config.stages) - 1)]
+        return {"from_stage": stage, "to_stage": following, "which": None, "window": None}
+
+    if kpi == "key_rate":
+        return "/leads", {"from_stage": key.from_stage, "to_stage": key.to_stage, "which": None, "window": window}
+    if kpi == "median_days_to_target":
+        return "/leads", cohort(key.to_stage)
+    stage = kpi.removeprefix("reached_")
+    if kpi.startswith("reached_") and stage in config.stages:
+        return "/leads", cohort(stage)
+    change = {"new_leads": "new", "exits": "exited", "lost": "lost", "win_rate": "closed"}.get(kpi)
+    return None if change is None else ("/changes", {"change": change, "stage": None, "outcome": None, "reason": None})
+
+
+def card_links(kpi: str, search: str | None, config, monday, window_days: int | None = None) -> dict[str, str] | None:
+    """The addresses of a card's leads in the review week and in the week before, or None."""
+    target = card_target(kpi, config, window_days)
+    if target is None:
+        return None
+    path, changes = target
+    base = keep_global(search, config.segments)
+    return {
+        when: path + replace_keys(base, {**changes, **week_span((monday - timedelta(weeks=back)).isoformat())})
+        for when, back in (("this", 0), ("last", 1))
+    }
+
+
+def _card(card: dict, key, of: int | None, min_sample: int, links: dict[str, str] | None = None) -> html.Div:
     tag = []
     if card["immature"]:
         tag = [html.Span("still converting", className="immature",
@@ -130,11 +176,15 @@ def _card(card: dict, key, of: int | None, min_sample: int) -> html.Div:
     return html.Div(
         [
             html.Div(label, className="card-label"),
-            html.Div([card["value_text"], *tag], className="card-value"),
+            html.Div([dcc.Link(card["value_text"], href=links["this"], className="card-link",
+                               title="The leads behind this number, this week") if links else card["value_text"], *tag],
+                     className="card-value"),
             html.Div(
                 [html.Span(card["delta_week_text"], className=f"tone-{tone}"), " vs last week · ", card["delta_4w_text"], " vs 4-wk mean"],
                 className="card-delta",
             ),
+            html.Div([dcc.Link("this week's leads", href=links["this"]), " · ", dcc.Link("last week's", href=links["last"])],
+                     className="card-links") if links else None,
         ],
         className="card",
     )
@@ -164,3 +214,21 @@ def update_stalled(search: str | None):
 
 
 register_drill(TREND, weekly_point)
+
+
+@callback(Output(CHANGES, "children"), Input(URL, "search"))
+@guarded(outputs=1)
+def update_changes(search: str | None):
+    """Changes this week: per stage the leads that entered, advanced, went back, exited, newly stalled
+    and recovered in the review week, exits by reason under it, each count a link to its list. Its own
+    callback, so the cards never wait for it."""
+    g = gateway()
+    req, _view = view_request(g, search)
+    config = g.config()
+    (week,) = run_metric(g, "review_week", req)
+    week_search = replace_keys(keep_global(search, config.segments), week_span(week["week"].isoformat()))
+    week_req, _week_view = view_request(g, week_search)
+    rows = run_metric(g, "changes", week_req)
+    exits = run_metric(g, "change_exits", week_req)
+    return changes_table(rows, exits, lambda keys: "/changes" + replace_keys(week_search, keys),
+                                 partial=week["partial"])
