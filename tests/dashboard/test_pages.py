@@ -28,7 +28,7 @@ def test_weekly_cards_and_trend_match_the_metric(app, db):
     rows = run_metric(Gateway(db), "weekly_kpis", MetricRequest(filters=(("channel", "referral"),)))
     last = rows[-1]["week"]
     sqls = next(r["value"] for r in rows if r["week"] == last and r["kpi"] == "reached_sql")
-    values = {_text(card.children[0]): card.children[1].children[0] for card in cards}
+    values = {_text(card.children[0]): _text(card.children[1].children[0]) for card in cards}  # the number is a link to its leads
     assert values["Reached SQL"] == f"{sqls:,}"
     rate = next(r["value"] for r in rows if r["week"] == last and r["kpi"] == "key_rate")
     assert values["SQL rate MQL → SQL"] == f"{rate:.1%}"

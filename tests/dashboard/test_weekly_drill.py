@@ -147,3 +147,20 @@ def test_the_changes_table_links_each_non_zero_count_and_the_exit_reasons():
     assert links(parts) == [("1,234", "/changes?change=advanced&stage=mql"), ("2", "/changes?change=exited&outcome=lost&reason=Price")]
     empty = changes_table([{"stage": "mql", **{k: 0 for k, _l, _h in CHANGE_COLUMNS}}], [], lambda keys: "")
     assert "No lead entered" in str(empty) and not links(empty)
+
+
+def test_the_changes_export_is_what_the_cli_prints_and_refuses_a_bad_kind(app, db):
+    client = app.server.test_client()
+    search = "?change=exited&stage=mql&from=2026-09-01&to=2026-10-31"
+    got = client.get("/export/changes.csv" + search)
+    assert got.status_code == 200
+    cli = CliRunner().invoke(main, ["query", "change_leads", "--change", "exited", "--stage", "mql", "--from", "2026-09-01",
+                                    "--to", "2026-10-31", "--db", str(db), "--format", "csv"])
+    assert cli.exit_code == 0 and got.data.decode("utf-8") == cli.output and cli.output.count("\n") > 2
+    bad = client.get("/export/changes.csv?change=teleported")
+    assert bad.status_code == 400 and b"Change 'teleported'" in bad.data
+    with app.server.test_request_context():
+        from funnelboard.dashboard.pages import changes
+
+        _req, view = changes.change_request(gateway(), "?change=teleported&outcome=moon")
+        assert len(view.problems) == 2
