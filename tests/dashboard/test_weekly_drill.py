@@ -16,7 +16,7 @@ from funnelboard.dashboard.figures.weekly import CHANGE_COLUMNS, changes_table
 from funnelboard.dashboard.runtime import gateway
 from funnelboard.dashboard.views import view_request
 from funnelboard.warehouse.metrics import run_metric
-from tests.dashboard.test_any_funnel import renamed  # noqa: F401  (a fixture: the demo under other stage names)
+from tests.dashboard.test_any_funnel import olist, renamed  # noqa: F401  (fixtures: the demo under other stage names, Olist)
 
 CLI_KEYS = {"from": "--from", "to": "--to", "as_of": "--as-of", "from_stage": "--from-stage", "to_stage": "--to-stage",
             "which": "--which", "window": "--window", "change": "--change", "stage": "--stage", "outcome": "--outcome", "reason": "--reason"}
@@ -164,3 +164,9 @@ def test_the_changes_export_is_what_the_cli_prints_and_refuses_a_bad_kind(app, d
 
         _req, view = changes.change_request(gateway(), "?change=teleported&outcome=moon")
         assert len(view.problems) == 2
+
+
+def test_olist_cards_and_changes_open_exactly_their_leads(olist):  # noqa: F811
+    db, app = olist  # two stages, no SQL stage, data ending in 2018: the review week is its last full week
+    assert check_cards(app, db) >= 5
+    assert check_changes(app, db) >= 3
