@@ -28,7 +28,7 @@ DEFAULT_END = date(2026, 11, 20)
 FORMATS = ("csv", "parquet", "jsonl")
 COLUMNS = (
     "lead_id", "stage", "entered_at", "reason", "channel", "industry", "service_line", "region",
-    "company_size", "owner", "lead_score", "amount",
+    "company_size", "owner", "lead_score", "last_activity_at", "amount",
 )
 
 LEAD, MQL, SQL, OPP, PROP, WON, NUR, DQ, RR, LOST, STAY = range(11)
@@ -725,6 +725,7 @@ def _to_columns(rng: np.random.Generator, events: _Events, leads: _Leads) -> dic
     is_ae = events.k >= events.k_sql[lead]
     owner = np.where(is_ae, len(SDRS) + leads.ae[lead], leads.sdr[lead])
     no_amount = events.k < events.k_opp[lead]
+    activity = _last_activity(rng.spawn(1)[0], events)  # a stream of its own: the other columns stay as they were
     return {
         "lead_id": _lead_ids(lead, leads.created.size),
         "stage": _labels(STAGE_LABELS, events.stage),
@@ -737,8 +738,29 @@ def _to_columns(rng: np.random.Generator, events: _Events, leads: _Leads) -> dic
         "company_size": _labels(COMPANY_SIZES, leads.size[lead]),
         "owner": _labels(SDRS + AES, owner),
         "lead_score": pa.array(leads.score).cast(pa.string()).take(pa.array(lead)),
+        "last_activity_at": activity,
         "amount": pa.array(leads.amount).cast(pa.string()).take(pa.array(lead, mask=no_amount)),
     }
+
+
+LAST_ACTIVITY_P = 0.7  # leads whose CRM records a last activity; the others leave it empty
+
+
+def _last_activity(rng: np.random.Generator, events: _Events) -> pa.Array:
+    """Per event row, its lead's last activity (the same on every row of a lead): a closed lead's is its
+    last event; an open lead's falls between its last event and the end of the data, so some stalled
+    leads are being worked and some are quiet. 30 % of leads have none."""
+    n_leads = events.counts.size
+    last = np.full(n_leads, np.iinfo(np.int64).min, np.int64)
+    np.maximum.at(last, events.lead, events.time.astype(np.int64))
+    final_stage = np.full(n_leads, -1, np.int64)
+    offsets = np.cumsum(events.counts, dtype=np.int64) - 1
+    final_stage[events.lead[offsets]] = events.stage[offsets]
+    closed = np.isin(final_stage, (WON, DQ, RR, LOST))
+    end = int(events.time.max()) if events.time.size else 0
+    when = last + np.where(closed, 0, rng.random(n_leads) * (end - last)).astype(np.int64)
+    missing = rng.random(n_leads) >= LAST_ACTIVITY_P
+    return _timestamps(when).take(pa.array(events.lead, mask=missing[events.lead]))
 
 
 # --------------------------------------------------------------------------- dirt

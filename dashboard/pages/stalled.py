@@ -35,7 +35,8 @@ OWNER_COLUMNS = 12  # owners beyond these (by stalled count) share one "Other" c
 ALL, OTHER, NONE = "(all)", "(other)", "(none)"
 
 
-def columns(segments) -> list[dict]:
+def columns(segments, *, activity: bool = False) -> list[dict]:
+    """The list's columns; with `activity` ([attributes] last_activity configured) the last activity and the days since."""
     return [
         column("lead_id", "Lead", width=110, kind="id") | {"cellClass": "link-cell", "pinned": "left"},
         column("newly_stalled", "New this week", kind="bool", width=120),
@@ -44,6 +45,8 @@ def columns(segments) -> list[dict]:
         column("threshold_days", "Threshold (days)", kind="days", width=130),
         column("threshold_source", "Threshold from", width=130),
         *lead_columns(segments),
+        *([column("last_activity_at", "Last activity", width=160),
+           column("days_since_activity", "Days since activity", kind="days", width=150)] if activity else []),
         column("entered_at", "In stage since (UTC)", width=160),
     ]
 
@@ -156,7 +159,7 @@ def update(search: str | None):
     g = gateway()
     req, _view = stalled_request(g, search)
     counts = stalled_summary(Context(g), req)[0]
-    body = paged_body(TABLE, columns(configured_segments()), search)
+    body = paged_body(TABLE, columns(configured_segments(), activity=bool(g.config().last_activity_column)), search)
     if not counts["stalled"]:
         return "No lead is stalled for these filters.", body
     return f"{counts['stalled']:,} leads stalled · {counts['newly_stalled']:,} newly stalled this week", body

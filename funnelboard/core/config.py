@@ -110,6 +110,7 @@ class FunnelConfig:
     numeric_attributes: tuple[str, ...] = ()
     score_column: str | None = None
     amount_column: str | None = None
+    last_activity_column: str | None = None  # [attributes] last_activity: when the lead was last worked (a timestamp)
     reasons: dict[str, str] = field(default_factory=dict)
     sla_days: dict[str, float] = field(default_factory=dict)
     source: str = "built-in default"
@@ -254,6 +255,7 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
     numeric = tuple(_ident(str(c), "numeric attribute", problems) for c in attrs.get("numeric", []))
     score = _optional_ident(attrs.get("score"), "[attributes] score", problems)
     amount = _optional_ident(attrs.get("amount"), "[attributes] amount", problems)
+    last_activity = _optional_ident(attrs.get("last_activity"), "[attributes] last_activity", problems)
     key_rate, lost = _check_review(s["review"], stages, outcomes, problems)
     sources = _check_sources(s["source"], problems)
     if problems:
@@ -276,6 +278,7 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
         numeric_attributes=numeric,
         score_column=score,
         amount_column=amount,
+        last_activity_column=last_activity,
         reasons={str(k): str(v) for k, v in s["reasons"].items()},
         sla_days=sla,
         source=source,

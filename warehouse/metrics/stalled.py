@@ -83,6 +83,12 @@ def stalled_columns(ctx: Context) -> dict[str, exp.Expression]:
     columns[OWNER] = exp.column(OWNER, table="s", quoted=True) if has_owner else exp.cast(exp.null(), "varchar")
     columns.update({c: exp.column(c, table="s", quoted=True) for c in ctx.config.segments if c != OWNER})
     columns["amount"] = exp.column("amount_value", table="s")
+    activity = ctx.config.last_activity_column
+    if activity:  # [attributes] last_activity: when the lead was last worked, and how long ago at as_of
+        last = exp.TryCast(this=exp.column(activity, table="s", quoted=True), to=exp.DataType.build("timestamp"))
+        columns["last_activity_at"] = last
+        since = exp.Sub(this=exp.func("epoch_us", exp.cast(exp.Placeholder(this="as_of"), "timestamp")), expression=exp.func("epoch_us", last.copy()))
+        columns["days_since_activity"] = exp.Div(this=exp.paren(since), expression=exp.Literal.number("86400000000.0"))
     return columns
 
 

@@ -106,3 +106,30 @@ def test_board_counts_the_stalled_list(request, which, req, owner_columns):
     stage, owner = next(k for k in got if "(all)" not in k and k[1] not in ("(other)", "(none)"))
     one = run_metric(gw, "stalled", MetricRequest(filters=(*req.filters, ("stage", stage), ("owner", owner)), segment=req.segment))
     assert len(one) == got[(stage, owner)][0] and {(r["stage"], r["owner"]) for r in one} == {(stage, owner)}
+
+
+def test_last_activity_tells_stalled_from_quiet(tmp_path):
+    # [attributes] last_activity (the default names last_activity_at): a timestamp attribute, the latest
+    # value a lead's events carry; the stalled list shows it and the days since it at as_of.
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "lead_id,stage,entered_at,owner,last_activity_at\n"
+        "A,lead,2024-01-01,Ann,2024-02-20\n"   # stalled, worked 10 days ago
+        "B,lead,2024-01-01,Bob,\n"             # stalled, no activity recorded: quiet
+        "D,lead,2024-01-02,Cy,2024-01-05T12:00\n"
+        "E,lead,2024-01-01,Ann,\n" "E,mql,2024-01-20,Ann,\n"
+        "C,lead,2024-02-28,Bob,\n", "utf-8")
+    load_files(tmp_path / "wh.duckdb", [events], load_config(None), now=NOW)
+    rows = {r["lead_id"]: r for r in run(Gateway(tmp_path / "wh.duckdb"), "stalled", as_of=AS_OF)}
+    assert sorted(rows) == ["A", "B", "D"]
+    assert (rows["A"]["last_activity_at"], rows["A"]["days_since_activity"]) == (D(2024, 2, 20), pytest.approx(10.0, abs=1e-6))
+    assert (rows["B"]["last_activity_at"], rows["B"]["days_since_activity"]) == (None, None)
+    assert rows["D"]["days_since_activity"] == pytest.approx(55.5, abs=1e-6)
+
+
+def test_the_demo_records_last_activity_for_some_stalled_leads(demo):
+    rows = run(demo, "stalled")
+    worked = [r for r in rows if r["last_activity_at"] is not None]
+    assert 0 < len(worked) < len(rows)  # some leads have an activity, some are quiet
+    # an activity is on or after the lead's last event, so never older than the stalled spell
+    assert all(0 <= r["days_since_activity"] <= r["age_days"] + 1e-6 for r in worked)
