@@ -13,6 +13,7 @@ from pathlib import Path
 import dash
 from dash import Dash, Input, Output, dcc, html
 
+from funnelboard.dashboard import a11y
 from funnelboard.dashboard.runtime import URL, gateway
 from funnelboard.warehouse.gateway import CACHE_ROWS, Gateway
 
@@ -20,6 +21,9 @@ log = logging.getLogger("funnelboard.dashboard")
 PAGES = Path(__file__).parent / "pages"
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BADGE = "dq-badge"
+HEADER_TOOLS = "header-tools"
+MENU, MENU_BUTTON = "site-menu", "site-menu-button"
+FILTERS, FILTER_BUTTON = "filter-panel", "filter-panel-button"
 
 
 def create_app(db: Path) -> Dash:
@@ -32,6 +36,7 @@ def create_app(db: Path) -> Dash:
         title="funnelboard",
         update_title=None,
     )
+    app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)  # screen readers pick the voice
     for file in sorted(PAGES.glob("[!_]*.py")):
         module = importlib.import_module(f"funnelboard.dashboard.pages.{file.stem}")
         # Dash reads `layout` itself only from the modules of a pages_folder it imported.
@@ -39,6 +44,8 @@ def create_app(db: Path) -> Dash:
     importlib.import_module("funnelboard.dashboard.filters")
     importlib.import_module("funnelboard.dashboard.tables").register_downloads(app.server)
     _own_callbacks(app)
+    a11y.register_chart_alternatives(app)
+    a11y.register_toggles(app, [(MENU_BUTTON, MENU), (FILTER_BUTTON, FILTERS)], URL)
     # FUNNELBOARD_CACHE_ROWS=0 turns the result cache off (the latency benchmark's uncached pass)
     cache_rows = int(os.environ.get("FUNNELBOARD_CACHE_ROWS", CACHE_ROWS))
     app.server.config["FUNNELBOARD_GATEWAY"] = Gateway(Path(db), cache_rows=cache_rows)
@@ -123,6 +130,8 @@ def _own_callbacks(app: Dash) -> None:
 
 
 def shell() -> html.Div:
+    """Header (brand, page menu, header tools), the filter bar and the page, in landmarks a screen
+    reader lists. On a phone the menu and the filter bar fold behind a button each (assets/style.css)."""
     from funnelboard.dashboard.filters import bar_placeholder, nav_link
 
     nav = [nav_link(page) for page in dash.page_registry.values() if not page.get("hidden")]
@@ -132,11 +141,24 @@ def shell() -> html.Div:
             # pages without a reload, and each write is a history entry for back / forward.
             dcc.Location(id=URL, refresh="callback-nav"),
             html.Header(
-                [html.Span("funnelboard", className="brand"), html.Nav(nav, className="nav"), html.Span(id=BADGE, className="badge")],
+                [
+                    dcc.Link("funnelboard", href="/", className="brand"),
+                    html.Button("Menu", id=MENU_BUTTON, className="menu-button", **{"aria-expanded": "false", "aria-controls": MENU}),
+                    html.Nav(nav, id=MENU, className="nav", **{"aria-label": "Pages"}),
+                    # header controls: the data-quality badge (saved views and others go beside it)
+                    html.Div([html.Span(id=BADGE, className="badge")], id=HEADER_TOOLS, className="header-tools"),
+                ],
                 className="header",
             ),
-            bar_placeholder(),
-            html.Main(dash.page_container, className="main"),
+            html.Section(
+                [
+                    html.Button("Filters", id=FILTER_BUTTON, className="filters-button", **{"aria-expanded": "false", "aria-controls": FILTERS}),
+                    html.Div(bar_placeholder(), id=FILTERS, className="filter-panel"),
+                ],
+                className="filters",
+                **{"aria-label": "Filters"},
+            ),
+            html.Main(dash.page_container, id="main", className="main"),
         ],
         className="shell",
     )

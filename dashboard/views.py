@@ -29,9 +29,9 @@ def view_request(g: Gateway, search: str | None, *, strict: bool = False) -> tup
 
 def graph_page(title: str, subtitle: str, graph_ids: list[str], *, side_by_side: bool = False) -> html.Div:
     """The layout most views share: a title, a one-line explanation and graphs in panels."""
-    from dash import dcc
+    from funnelboard.dashboard.a11y import chart
 
-    panels = [html.Div(dcc.Loading(dcc.Graph(id=g, config={"displaylogo": False})), className="panel") for g in graph_ids]
+    panels = [html.Div(chart(g), className="panel") for g in graph_ids]
     return html.Div(
         [
             html.H1(title, className="page-title"),

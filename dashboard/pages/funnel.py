@@ -4,9 +4,10 @@ labelled), the stage accounting, and the conversion of weekly cohorts with immat
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, callback, html
 
 from funnelboard.dashboard import figures, theme
+from funnelboard.dashboard.a11y import chart
 from funnelboard.dashboard.drill import cohort_cell, funnel_bar
 from funnelboard.dashboard.drill import register as register_drill
 from funnelboard.dashboard.notes import empty_for
@@ -35,7 +36,7 @@ HEATMAP_NOTE = (
 
 def layout(**_query) -> html.Div:
     def panel(graph_id: str, *extra) -> html.Div:
-        return html.Div([dcc.Loading(dcc.Graph(id=graph_id, config={"displaylogo": False})), *extra], className="panel")
+        return html.Div([chart(graph_id), *extra], className="panel")
 
     return html.Div(
         [

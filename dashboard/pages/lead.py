@@ -5,10 +5,11 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, callback, html
 
 from funnelboard.core.errors import UserError
 from funnelboard.dashboard import figures, theme
+from funnelboard.dashboard.a11y import chart
 from funnelboard.dashboard.runtime import URL, gateway
 from funnelboard.dashboard.tables import column, exports, grid_ids, grid_rows, table_block
 from funnelboard.dashboard.views import guarded, view_request
@@ -41,7 +42,7 @@ def layout(lead_id: str | None = None, **_query) -> html.Div:
     return html.Div(
         [
             html.Div(id=HEADER),
-            html.Div(dcc.Loading(dcc.Graph(id=TIMELINE, config={"displaylogo": False})), className="panel"),
+            html.Div(chart(TIMELINE), className="panel"),
             table_block(TABLE, "Spells", COLUMNS, height=360),
         ]
     )

@@ -10,6 +10,7 @@ from dash import Input, Output, callback, dcc, html
 
 from funnelboard.core.errors import UserError
 from funnelboard.dashboard import figures
+from funnelboard.dashboard.a11y import chart
 from funnelboard.dashboard.drill import leads_href, week_span, weekly_point
 from funnelboard.dashboard.drill import register as register_drill
 from funnelboard.dashboard.figures.weekly import changes_table
@@ -44,7 +45,7 @@ def layout(**_query) -> html.Div:
             html.Div(id=STALLED, className="notice"),
             html.Div(id=CHANGES, className="panel changes"),
             html.Div(id=MOVERS, className="panel movers"),
-            html.Div(dcc.Loading(dcc.Graph(id=TREND, config={"displaylogo": False})), className="panel"),
+            html.Div(chart(TREND), className="panel"),
         ]
     )
 
