@@ -137,7 +137,7 @@ def board_table(rows: list[dict], search: str | None, *, stages_shown: tuple[str
         return html.Td(dcc.Link(parts, href=href, className="board-link", title=label), className=classes)
 
     header = html.Tr([html.Th("Stage", scope="col", className="board-corner"),
-                      *[html.Th(heading(o), scope="col", className="board-owner") for o in owners]])
+                      *[html.Th(heading(o), scope="col", className="board-owner", title=heading(o)) for o in owners]])
     body = [
         html.Tr([html.Th(stage_label(s) if s != ALL else "Total", scope="row", className="board-stage"), *[cell(s, o) for o in owners]],
                 className="board-total-row" if s == ALL else None)
