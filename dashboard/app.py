@@ -53,6 +53,7 @@ def create_app(db: Path) -> Dash:
     app.server.add_url_rule("/healthz", "funnelboard_health", functools.partial(health, app))
     app.layout = shell
     secure_headers(app)
+    not_found_status(app)
     return app
 
 
@@ -88,6 +89,24 @@ def secure_headers(app: Dash) -> None:
             })
         for name, value in headers.items():
             response.headers.setdefault(name, value)
+        return response
+
+
+def not_found_status(app: Dash) -> None:
+    """An address no page answers gets HTTP 404 (Dash serves the same shell for every path, with 200);
+    the shell still renders, and its router shows the not-found page with a link back to the review."""
+    from dash._pages import _path_to_page  # the router's own matcher, so the status and the page agree
+    from flask import request
+
+    catchall = app.config.routes_pathname_prefix + "<path:path>"
+
+    @app.server.after_request
+    def status(response):
+        rule = request.url_rule
+        if response.status_code == 200 and rule is not None and rule.endpoint == catchall:
+            page, _ = _path_to_page(app.strip_relative_path(request.path))
+            if not page or page["module"].endswith(".not_found_404"):
+                response.status_code = 404
         return response
 
 
