@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
+from html import unescape
 
 import dash
 from dash import Input, Output, State, callback
@@ -19,6 +20,7 @@ from funnelboard.core.errors import UserError
 from funnelboard.dashboard import state
 from funnelboard.dashboard.runtime import URL, gateway
 
+AXES = "_axes"  # a point known only by its (x, y) category values
 Mapper = Callable[[dict, FunnelConfig, str | None], dict[str, str | None] | None]
 LEADS = "/leads"
 
@@ -45,17 +47,36 @@ def funnel_bar(point: dict, config: FunnelConfig, _search: str | None = None) ->
     return {"from_stage": config.stages[0], "to_stage": stage, "which": "converted", "window": "0"}
 
 
+DEFAULT_SEGMENT = "channel"  # the segments page's column when the address names none
+
+
+def default_segment(config: FunnelConfig) -> str:
+    return DEFAULT_SEGMENT if DEFAULT_SEGMENT in config.segments else next(iter(config.segments))
+
+
 def segment_point(point: dict, config: FunnelConfig, search: str | None = None) -> dict | None:
-    """A segment's rate: that segment's cohort for the page's stage pair (filters added)."""
+    """A segment's rate: that segment's cohort for the page's stage pair (filters added). A matrix
+    cell arrives as its axis values (a heatmap click carries no customdata): row = segment, column = segment2."""
+    view = state.parse(search, config)
+    if AXES in point and view.segment2 and config.segments:
+        point = {view.segment or default_segment(config): point[AXES][1], view.segment2: point[AXES][0]}
     values = {k: v for k, v in point.items() if k in config.segments}
     if not values:
         return None
-    view = state.parse(search, config)
     return {**values, "from_stage": view.from_stage, "to_stage": view.to_stage, "which": None}
 
 
 def cohort_cell(point: dict, config: FunnelConfig, _search: str | None = None) -> dict | None:
-    """A heatmap cell: the week's cohort for the cell's stage pair."""
+    """A heatmap cell: the week's cohort for the cell's stage pair (from its axis values when the
+    click carries no customdata: the week, and the pair's label "MQL → SQL")."""
+    if AXES in point:
+        from funnelboard.dashboard.theme import stage_label
+
+        labels = {stage_label(s): s for s in config.stages}
+        names = str(point[AXES][1]).split(" → ")
+        if len(names) != 2 or not all(n in labels for n in names):
+            return None
+        point = {"week": str(point[AXES][0]), "from_stage": labels[names[0]], "to_stage": labels[names[1]]}
     if "week" not in point or point.get("from_stage") not in config.stages or point.get("to_stage") not in config.stages:
         return None
     return {**week_span(point["week"]), "from_stage": point["from_stage"], "to_stage": point["to_stage"], "which": None}
@@ -81,9 +102,13 @@ def click_target(mapper, click: dict | None, search: str | None) -> str | None:
     """The /leads address a click opens, or None when the mark has nothing to drill into."""
     if not click or not click.get("points"):
         return None
-    point = click["points"][0].get("customdata")
+    first = click["points"][0]
+    point = first.get("customdata")
     if not isinstance(point, dict):
-        return None
+        # Dash drops a heatmap cell's customdata (its index is a pair): the cell's axis values stand in
+        if "x" not in first or "y" not in first or not isinstance(first.get("z"), (int, float)):
+            return None
+        point = {AXES: (unescape(str(first["x"])), unescape(str(first["y"])))}
     try:
         config = gateway().config()
     except UserError:

@@ -129,14 +129,20 @@ def _placeholder(key: str, resolved) -> str:
     return "latest" if key == "as_of" else ("start" if key == "from" else "end")
 
 
-def period_control(view: state.ViewState, as_of_day) -> html.Label:
-    """The preset drop-down and, beside it, the dates it stands for on this data (or the typed ones)."""
+def resolved_text(view: state.ViewState, as_of_day) -> str:
+    """What the period stands for on this data: a preset's dates and the as-of day, or the typed dates."""
     if view.period:
         shown = f"{periods.span_text(view.start, view.end)} (as of {as_of_day:%Y-%m-%d})" if as_of_day else ""
     elif view.start or view.end:
         shown = f"{view.start or 'start'} – {view.end or 'end'}"
     else:
         shown = "all dates"
+    return shown
+
+
+def period_control(view: state.ViewState, as_of_day) -> html.Label:
+    """The preset drop-down and, beside it, the dates it stands for on this data (or the typed ones)."""
+    shown = resolved_text(view, as_of_day)
     return html.Label(
         [
             html.Span("Period", className="filter-label"),
@@ -148,7 +154,7 @@ def period_control(view: state.ViewState, as_of_day) -> html.Label:
                 clearable=True,
                 className="filter-dropdown",
             ),
-            html.Span(shown, className="filter-resolved", id=RESOLVED),
+            html.Span(shown, className="filter-resolved", id={"type": RESOLVED, "key": "period"}),
         ],
         className="filter-item filter-period",
     )
@@ -185,6 +191,21 @@ def show_bar(search, dates, choices, period=()):
         return build_bar(search)
     except UserError:
         return []  # no warehouse yet: the page says how to load one
+
+
+@callback(Output({"type": RESOLVED, "key": ALL}, "children"), Input(URL, "search"), State({"type": RESOLVED, "key": ALL}, "id"))
+def show_resolved(search, ids):
+    """The preset's dates beside it, on every address change (the bar itself is not rebuilt for a
+    preset its drop-down already shows)."""
+    if not ids:
+        return []
+    try:
+        g = gateway()
+        config = g.config()
+    except UserError:
+        return ["" for _ in ids]
+    view = state.parse(search, config)
+    return [resolved_text(view, view.as_of or periods.as_of_day(g.facts()["last_event"], config.timezone)) for _ in ids]
 
 
 @callback(Output(PROBLEMS, "children"), Input(URL, "search"))
@@ -236,35 +257,51 @@ def write_url(dates, choices, params, period, pathname, search):
 
     It writes `href`, not `search`: Dash holds back a callback whose input another pending
     callback writes, and drops it when that one answers no_update, so a page reading `search`
-    would stay blank whenever its controls appear. Nothing reads `href`.
+    would stay blank whenever its controls appear. Nothing reads `href`. Only the control that
+    fired is written: a control mounted by a page (a drill-down opening /leads) fires with its
+    value while the other controls may still show the page before.
     """
-    ids_dates = [i["id"]["key"] for i in ctx.inputs_list[0]]
-    ids_choices = [i["id"]["key"] for i in ctx.inputs_list[1]] + [i["id"]["key"] for i in ctx.inputs_list[2]]
-    # an empty date control over a date the address could not read leaves that value where it is, so
-    # the line under the bar keeps naming it (a chosen date, or Reset, replaces it)
-    written = dict(parse_qsl((search or "").lstrip("?")))
-    dates = {k: v for k, v in zip(ids_dates, dates) if v or not written.get(k) or _reads_as_day(written[k])}
-    chosen = dict(zip(ids_choices, choices + params))
-    if ctx.inputs_list[3]:
-        chosen["period"] = period[0]
-    dates, chosen = _with_period(search, dates, chosen, ctx.triggered_id)
-    new = _bar_search(search, dates, chosen)
+    trigger = ctx.triggered_id
+    lists = {DATE: (0, dates), CHOICE: (1, choices), PARAM: (2, params), PERIOD: (3, period)}
+    if not isinstance(trigger, dict) or trigger.get("type") not in lists:
+        return dash.no_update
+    index, values = lists[trigger["type"]]
+    value = next((v for i, v in zip(ctx.inputs_list[index], values) if i["id"]["key"] == trigger["key"]), None)
+    changes = _changes(search, trigger["type"], trigger["key"], value)
+    if not changes:
+        return dash.no_update
+    new = state.replace_keys(search, changes)
     return dash.no_update if _same(new, search) else (pathname or "/") + new
 
 
-def _with_period(search: str | None, dates: dict, chosen: dict, trigger) -> tuple[dict, dict]:
-    """A preset picked clears the typed from/to (the preset's dates apply); "custom" picked writes the
-    preset's dates as typed ones to start from; a date typed under a preset turns it into custom dates."""
-    preset = dict(parse_qsl((search or "").lstrip("?"))).get("period")
-    picked = isinstance(trigger, dict) and trigger.get("type") == PERIOD
-    if picked and chosen.get("period") not in (None, "custom"):
-        return {**dates, "from": None, "to": None}, chosen
-    if preset in periods.PRESETS and preset != "custom" and (picked or (isinstance(trigger, dict) and trigger.get("type") == DATE)):
+def _changes(search: str | None, kind: str, key: str, value) -> dict[str, str | None]:
+    """The keys one control's value changes in the address ({} when it already says that).
+
+    A preset picked clears the typed from/to (the preset's dates apply); "custom" picked writes the
+    preset's dates as typed ones to start from; a date typed under a preset turns it into custom
+    dates. An empty date control over a date the address could not read leaves that value where it
+    is, so the line under the bar keeps naming it (a chosen date, or Reset, replaces it)."""
+    written = dict(parse_qsl((search or "").lstrip("?")))
+    preset = written.get("period") if written.get("period") in periods.PRESETS and written.get("period") != "custom" else None
+
+    def as_dates() -> dict[str, str | None]:
         view = state.parse(search, gateway().config())
-        keep = {k: (v.isoformat() if v else None) for k, v in (("from", view.start), ("to", view.end))}
-        typed = {k: v for k, v in dates.items() if v and k in keep}
-        return {**dates, **keep, **typed}, {**chosen, "period": None}
-    return dates, chosen
+        return {"period": None, **{k: (v.isoformat() if v else None) for k, v in (("from", view.start), ("to", view.end))}}
+
+    if kind == PERIOD:
+        if (value or None) == (written.get("period") or None) or (value == "custom" and not preset):
+            return {}
+        if value and value != "custom":
+            return {"period": value, "from": None, "to": None}
+        return as_dates() if value == "custom" else {"period": None}
+    if kind == DATE:
+        day = value[:10] if value else None
+        if day == written.get(key) or (not day and written.get(key) and not _reads_as_day(written[key])):
+            return {}
+        if preset and key in ("from", "to"):
+            return {**as_dates(), key: day}
+        return {key: day}
+    return {} if (value or None) == (written.get(key) or None) else {key: value}
 
 
 @callback(Output({"type": NAV, "path": ALL}, "href"), Input(URL, "search"), State({"type": NAV, "path": ALL}, "id"))

@@ -374,7 +374,8 @@ def segment_matrix_figure(
     and n written in each cell. Cells with too few leads to judge (`too_few`, under min_sample) are grey
     and not coloured by rate; crossings without a lead are left blank.
 
-    Traces: "Rate" (the coloured cells) and "Too few to judge" (the grey ones).
+    One trace, "Rate"; a too-few cell's z is just under 0 (the grey band of the colour scale), its
+    text n only.
     customdata per cell: {<segment>: value, <segment2>: value} (None where no lead).
     """
     title = title or f"Conversion by {segment} × {segment2}"
@@ -400,19 +401,18 @@ def segment_matrix_figure(
         return _segment_hover(r, f"{_esc(r[segment])} · {_esc(r[segment2])}") + "<br>Click for these leads"
 
     drill = grid(lambda r: {segment: r[segment], segment2: r[segment2]}, lambda r: True)
-    judged, few = (lambda r: not r["too_few"]), (lambda r: bool(r["too_few"]))
-    fig = go.Figure()
-    fig.add_trace(go.Heatmap(
-        z=grid(lambda r: r["rate"], judged), x=[_esc(x) for x in xs], y=[_esc(y) for y in ys],
-        text=grid(text, judged), texttemplate="%{text}", hovertext=grid(hover, judged), hovertemplate=HOVER,
-        customdata=drill, colorscale=MATRIX_SCALE, zmin=0, zmax=max([_num(r["rate"]) for r in cells.values() if judged(r)] or [1]),
-        colorbar=dict(title=dict(text="Rate"), tickformat=theme.PERCENT_AXIS_FORMAT), xgap=2, ygap=2, name="Rate",
-    ))
-    fig.add_trace(go.Heatmap(
-        z=grid(lambda r: 1, few), x=[_esc(x) for x in xs], y=[_esc(y) for y in ys],
-        text=grid(text, few), texttemplate="%{text}", hovertext=grid(hover, few), hovertemplate=HOVER,
-        customdata=drill, colorscale=[[0, "#E5E7EB"], [1, "#E5E7EB"]], showscale=False, xgap=2, ygap=2,
-        name="Too few to judge", textfont=dict(color=theme.MUTED_TEXT),
+    # One trace, so every cell carries its customdata to a click: a too-few cell gets a value just
+    # under 0, which the colour scale's first band paints grey whatever its rate.
+    top = max([_num(r["rate"]) for r in cells.values() if not r["too_few"]] or [1]) or 1
+    low = -top / 50
+    grey = 0.5 * (0 - low) / (top - low)
+    scale = [[0.0, "#E5E7EB"], [grey, "#E5E7EB"], [grey, MATRIX_SCALE[0][1]], [1.0, MATRIX_SCALE[-1][1]]]
+    fig = go.Figure(go.Heatmap(
+        z=grid(lambda r: low if r["too_few"] else r["rate"], lambda r: True), x=[_esc(x) for x in xs], y=[_esc(y) for y in ys],
+        text=grid(text, lambda r: True), texttemplate="%{text}", hovertext=grid(hover, lambda r: True), hovertemplate=HOVER,
+        customdata=drill, colorscale=scale, zmin=low, zmax=top, xgap=2, ygap=2, name="Rate",
+        colorbar=dict(title=dict(text="Rate"), tickformat=theme.PERCENT_AXIS_FORMAT, tickmode="array",
+                      tickvals=[top * i / 4 for i in range(5)], ticktext=[fmt_pct(top * i / 4) for i in range(5)]),
     ))
     return _layout(
         fig,

@@ -12,8 +12,8 @@ from funnelboard.core import periods
 from funnelboard.core.config import default_name
 from funnelboard.dashboard import figures
 from funnelboard.dashboard.comparison import compare_rows
+from funnelboard.dashboard.drill import default_segment, segment_point
 from funnelboard.dashboard.drill import register as register_drill
-from funnelboard.dashboard.drill import segment_point
 from funnelboard.dashboard.figures.segments import segment_matrix_figure
 from funnelboard.dashboard.notes import empty_for
 from funnelboard.dashboard.runtime import URL, current_scope, gateway
@@ -79,7 +79,7 @@ def controls(query: dict) -> html.Div:
 
 
 def _default_segment(config) -> str:
-    return DEFAULT_SEGMENT if DEFAULT_SEGMENT in config.segments else next(iter(config.segments))
+    return default_segment(config)
 
 
 def _request(search: str | None):

@@ -125,3 +125,32 @@ def test_the_list_shows_what_narrows_it_as_chips_that_remove_one_key_each(app):
     for name, remaining in shown.items():
         key = name.replace(" ", "_")
         assert remaining == {k: v for k, v in full.items() if k != key}
+
+
+def test_an_attribute_known_only_at_a_later_stage_is_named(olist, app):  # noqa: F811
+    """Olist's business segment is set only on closed deals: its rates to won are 100 % / 0 % by construction."""
+    import funnelboard.dashboard.pages.segments as page
+
+    db, olist_app = olist
+    with olist_app.server.test_request_context():
+        note = page.update_note("?segment=business_segment&segment2=channel")
+        assert page.update_note("?segment=channel") is None
+    texts = [p.children for p in note]
+    assert len(texts) == 1 and texts[0].startswith("Business segment is known only for leads that reached Won (841 of the 842")
+    with app.server.test_request_context():
+        assert all(page.update_note(f"?segment={c}") is None for c in ("channel", "industry", "owner"))
+
+
+def test_a_heatmap_click_without_customdata_drills_by_its_axis_values(app):
+    """Dash drops a heatmap cell's customdata (its point index is a pair): the matrix and the cohort
+    heatmap drill from the cell's x and y (escaped as the axis shows them) instead."""
+    from funnelboard.dashboard import drill
+
+    matrix = {"points": [{"curveNumber": 0, "x": "retail &amp; e-commerce", "y": "inbound", "z": 0.3}]}
+    cohort = {"points": [{"curveNumber": 0, "x": "2026-10-05", "y": "MQL → SQL", "z": 0.4}]}
+    with app.server.test_request_context():
+        target = drill.click_target(drill.segment_point, matrix, "?segment2=industry&period=last_quarter")
+        assert dict(parse_qsl(target.split("?", 1)[1])) == {"period": "last_quarter", "channel": "inbound", "industry": "retail & e-commerce"}
+        target = drill.click_target(drill.cohort_cell, cohort, "")
+        assert dict(parse_qsl(target.split("?", 1)[1])) == {"from": "2026-10-05", "to": "2026-10-11", "from_stage": "mql", "to_stage": "sql"}
+        assert drill.click_target(drill.segment_point, {"points": [{"x": "a", "y": "b", "z": None}]}, "?segment2=industry") is None

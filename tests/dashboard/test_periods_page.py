@@ -62,15 +62,18 @@ def test_the_bar_shows_the_preset_and_its_dates_and_the_nav_keeps_it(app, db):
 
 
 def test_picking_a_preset_clears_typed_dates_and_typing_a_date_ends_the_preset(app):
-    from funnelboard.dashboard.filters import DATE, PERIOD, _with_period
+    from funnelboard.dashboard.filters import CHOICE, DATE, PARAM, PERIOD, _changes
 
     with app.server.test_request_context():
-        dates, chosen = _with_period("?from=2026-01-01&to=2026-01-31", {"from": "2026-01-01", "to": "2026-01-31"},
-                                     {"period": "last_month"}, {"type": PERIOD, "key": "period"})
-        assert dates == {"from": None, "to": None} and chosen["period"] == "last_month"
-        dates, chosen = _with_period("?period=last_month&as_of=2026-03-10", {"from": "2026-02-05", "to": None, "as_of": "2026-03-10"},
-                                     {"period": "last_month"}, {"type": DATE, "key": "from"})
-        assert dates == {"from": "2026-02-05", "to": "2026-02-28", "as_of": "2026-03-10"} and chosen["period"] is None
+        assert _changes("?from=2026-01-01&to=2026-01-31", PERIOD, "period", "last_month") == {"period": "last_month", "from": None, "to": None}
+        assert _changes("?period=last_month&as_of=2026-03-10", DATE, "from", "2026-02-05") == {"period": None, "from": "2026-02-05", "to": "2026-02-28"}
+        assert _changes("?period=last_month&as_of=2026-03-10", PERIOD, "period", "custom") == {"period": None, "from": "2026-02-01", "to": "2026-02-28"}
+        # a control redrawn (or mounted by the next page) with what the address says changes nothing
+        assert _changes("?period=last_month", PERIOD, "period", "last_month") == {}
+        assert _changes("?period=last_month", DATE, "from", None) == {}
+        assert _changes("?channel=referral", CHOICE, "channel", "referral") == {}
+        assert _changes("?channel=referral", PARAM, "from_stage", None) == {}
+        assert _changes("?channel=referral", PARAM, "from_stage", "sql") == {"from_stage": "sql"}
 
 
 def test_the_cli_period_is_the_page_period(app, db):
