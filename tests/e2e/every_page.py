@@ -47,3 +47,18 @@ def open_settled(driver, url: str) -> None:
     wait(driver, lambda d: d.execute_script(_SETTLED), timeout=60)
     settled(driver)
     wait(driver, lambda d: d.execute_script(_SETTLED), timeout=60)
+
+
+def emulate_width(driver, width: int, height: int = 900) -> None:
+    """A viewport `width` CSS pixels wide (headless Chromium's window is at least 500 wide; a phone is
+    390), as a phone when narrow: touch, and the page's viewport meta honoured."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500})
+
+
+def full_page_png(driver, path: Path, width: int) -> None:
+    """The whole page (up to 4,000 px tall) at `width` as a PNG."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    emulate_width(driver, width, min(max(height, 600), 4000))
+    driver.save_screenshot(str(path))
+    emulate_width(driver, width)

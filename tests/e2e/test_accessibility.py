@@ -107,3 +107,15 @@ def test_every_chart_has_a_name_and_a_data_table_a_keyboard_opens(demo):
                 assert figure.find_element(By.CSS_SELECTOR, ".chart-data").text, where
             checked += 1
     assert checked >= 10
+
+
+def test_an_unknown_address_shows_the_not_found_page_with_a_link_back(demo):
+    from selenium.webdriver.common.by import By
+
+    url, driver, _pages = demo
+    open_settled(driver, url + "/funnel/no-such-view?channel=referral")
+    assert "Page not found" in driver.find_element(By.CSS_SELECTOR, "main h1").text
+    link = driver.find_element(By.LINK_TEXT, "Back to the weekly review")
+    link.click()
+    open_settled(driver, driver.current_url)
+    assert driver.current_url == url + "/" and driver.find_elements(By.CSS_SELECTOR, ".card")

@@ -1,0 +1,117 @@
+"""No page is wider than the window, on a phone (390 px) and on a desktop (1440 px), on the demo and on
+the Olist example (32-character lead ids); on a phone the filter bar and the page menu fold behind a
+button each and a date picker closes after a choice. With $FUNNELBOARD_SCREENSHOTS set it saves
+phone-<page>.png of every demo page (docs/screenshots is made this way)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from funnelboard.cli import main
+from funnelboard.core.config import load_config
+from funnelboard.etl.generate import generate
+from funnelboard.warehouse.pipeline import load_files
+from tests.conftest import NOW
+from tests.e2e.chromium import SCREENSHOTS, browser_or_fail, chromium, served, wait
+from tests.e2e.every_page import emulate_width, full_page_png, open_settled, registered_pages
+from tests.e2e.test_browser import _a_lead
+from tests.e2e.test_olist_browser import OLIST, ROOT
+
+PHONE, DESKTOP = 390, 1440
+
+# The widest elements when the page is wider than the window: what to fix.
+_OVERFLOW = """
+const w = window.innerWidth;
+return [document.documentElement.scrollWidth, w,
+  [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1)
+    .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + '.' + String(e.className).split(' ')[0])];
+"""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    browser_or_fail()
+    folder = tmp_path_factory.mktemp("widths")
+    events = generate(out=folder / "events.csv", n_leads=3000, seed=13, dirty=True).path
+    db = folder / "wh.duckdb"
+    load_files(db, [events], load_config(None), now=NOW)
+    with served(db, folder) as url:
+        yield url, registered_pages(db, _a_lead(db))
+
+
+@pytest.fixture(scope="module")
+def olist(tmp_path_factory):
+    browser_or_fail()
+    mqls, deals = OLIST / "olist_marketing_qualified_leads_dataset.csv", OLIST / "olist_closed_deals_dataset.csv"
+    if not (mqls.exists() and deals.exists()):
+        message = f"Olist data not found in {OLIST} (never copied into the repository; set FUNNELBOARD_OLIST_DIR)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    folder = tmp_path_factory.mktemp("widths-olist")
+    db = folder / "olist.duckdb"
+    config = ROOT / "examples" / "olist" / "funnel.toml"
+    result = CliRunner().invoke(main, ["load", str(mqls), str(deals), "--source", "wide", "--config", str(config), "--db", str(db), "--quiet"])
+    assert result.exit_code == 0, result.output
+    lead = _a_lead(db)
+    assert len(lead) == 32  # Olist's ids: what overflows a phone if anything does
+    with served(db, folder) as url:
+        yield url, registered_pages(db, lead)
+
+
+def _too_wide(url: str, pages: list[tuple[str, str]], width: int, *, shots: bool = False) -> dict:
+    wide = {}
+    with chromium(width=max(width, 500), height=900) as driver:
+        emulate_width(driver, width)
+        for name, path in pages:
+            open_settled(driver, url + path)
+            scroll, inner, culprits = driver.execute_script(_OVERFLOW)
+            if scroll > inner:
+                wide[name] = (scroll, inner, culprits)
+            assert driver.execute_script("return window.innerWidth") == width
+            if shots and SCREENSHOTS:
+                full_page_png(driver, Path(SCREENSHOTS) / f"phone-{name}.png", width)
+    return wide
+
+
+@pytest.mark.parametrize("width", [PHONE, DESKTOP])
+def test_no_demo_page_is_wider_than_the_window(demo, width):
+    url, pages = demo
+    assert _too_wide(url, pages, width, shots=width == PHONE) == {}
+
+
+@pytest.mark.parametrize("width", [PHONE, DESKTOP])
+def test_no_olist_page_is_wider_than_the_window(olist, width):
+    url, pages = olist
+    assert _too_wide(url, pages, width) == {}
+
+
+def test_on_a_phone_filters_and_menu_fold_behind_a_button_and_a_date_picker_closes(demo):
+    from selenium.webdriver.common.by import By
+
+    url, _pages = demo
+    with chromium(width=500, height=900) as driver:
+        emulate_width(driver, PHONE)
+        open_settled(driver, url + "/funnel")
+        bar = driver.find_element(By.ID, "filter-bar")
+        nav = driver.find_element(By.ID, "site-menu")
+        assert not bar.is_displayed() and not nav.is_displayed()
+        filters = driver.find_element(By.ID, "filter-panel-button")
+        filters.click()
+        wait(driver, lambda d: bar.is_displayed() and filters.get_attribute("aria-expanded") == "true")
+        picker = driver.find_element(By.CSS_SELECTOR, "[id='{\"key\":\"to\",\"type\":\"fb-date\"}']")
+        picker.click()
+        day = wait(driver, lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "[role=dialog] button, [role=dialog] td") if b.text.strip() == "15"])
+        day[0].click()
+        wait(driver, lambda d: "to=" in d.current_url and not d.find_elements(By.CSS_SELECTOR, "[role=dialog]"))
+        assert bar.is_displayed(), "choosing a filter leaves the filter panel open"
+        menu = driver.find_element(By.ID, "site-menu-button")
+        menu.click()
+        wait(driver, lambda d: nav.is_displayed() and menu.get_attribute("aria-expanded") == "true")
+        nav.find_element(By.LINK_TEXT, "Segments").click()
+        wait(driver, lambda d: "/segments" in d.current_url and not nav.is_displayed())
+        assert menu.get_attribute("aria-expanded") == "false"
