@@ -117,6 +117,19 @@ def fmt_count(n: float | None) -> str:
     return f"{int(round(n)):,}"
 
 
+def fmt_money(x: float | str | None, currency: str | None = None) -> str:
+    """52000 -> '52,000', 1234.5 -> '1,234.5' (up to two decimals, as the lists' money cells in
+    assets/dashAgGridFunctions.js); with a currency 'USD 52,000'. A value that is not a number is shown as it is."""
+    if x is None or x == "":
+        return NOT_AVAILABLE
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{currency} {text}" if currency else text
+
+
 def fmt_pct(x: float | None) -> str:
     """0.30454 -> '30.5%' (one decimal)."""
     if x is None:

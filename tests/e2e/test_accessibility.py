@@ -7,6 +7,7 @@ date pickers), 77 serious (aria-hidden-focus on the drop-downs, color-contrast, 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,25 @@ def test_an_unknown_address_shows_the_not_found_page_with_a_link_back(demo):
     link.click()
     open_settled(driver, driver.current_url)
     assert driver.current_url == url + "/" and driver.find_elements(By.CSS_SELECTOR, ".card")
+
+
+# A count of 1,000 or more shown without its separator. Years, clock times, dates, ids (L0001234) and
+# segment labels of the data ("1001-5000", "5000+") are not counts.
+BARE_COUNT = re.compile(r"(?<![\w.,:/+-])(\d{4,})(?:\.\d+)?(?![\w,:/+-])")
+
+
+def test_no_count_of_a_thousand_or_more_is_shown_without_its_separator(demo):
+    url, driver, pages = demo
+    bare, separated = {}, 0
+    for name, path in pages:
+        open_settled(driver, url + path)
+        text = driver.execute_script(  # the page, its charts' text and their data tables opened
+            "document.querySelectorAll('details').forEach(d => d.open = true);"
+            "return document.body.innerText + '\\n' + [...document.querySelectorAll('svg text')].map(t => t.textContent).join('\\n');"
+        )
+        found = [text[max(0, m.start() - 30):m.end() + 10] for m in BARE_COUNT.finditer(text) if not 1900 <= int(m.group(1)) <= 2100]
+        if found:
+            bare[name] = found[:5]
+        separated += len(re.findall(r"\b\d{1,3}(?:,\d{3})+\b", text))
+    assert separated >= 10, "no count of a thousand or more was read: the check saw nothing"
+    assert bare == {}, bare
