@@ -65,7 +65,7 @@ def test_the_layout_has_three_panels_and_the_switch_from_the_url(page):
     assert business.style["color"] == "#fff" and "color" not in calendar.style  # the active one is filled
     plain = page.layout()
     assert [link.style.get("color") for link in links(plain)] == ["#fff", None]
-    graphs = [c.children.children.id for c in layout.children[3].children]
+    graphs = [c.children.id["graph"] for c in layout.children[3].children]  # each panel holds a11y.chart(graph id)
     assert graphs == [page.QUANTILES, page.SURVIVAL, page.DISTRIBUTION]
 
 
