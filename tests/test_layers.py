@@ -98,6 +98,7 @@ def graph() -> dict[str, set[str]]:
     return edges
 
 
+@pytest.mark.slow
 def test_the_walk_sees_every_layer():
     assert len(MODULES) > 60
     for prefix in LAYERS:
@@ -105,6 +106,7 @@ def test_the_walk_sees_every_layer():
     assert "funnelboard.warehouse.pipeline" in graph()["funnelboard.cli.loading"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_imports_point_down(module):
     wrong = []

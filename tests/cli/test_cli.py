@@ -21,6 +21,7 @@ def run(*args: str, cwd=None):
         return runner.invoke(main, list(args))
 
 
+@pytest.mark.slow
 def test_load_prints_the_row_accounting_and_unknown_labels(tmp_path):
     src = write(tmp_path / "e.csv", HEADER + "\nL1,mql,2024-01-02,,x,y\nL1,mql,2024-01-02,,x,y\nL2,Discovery Call,2024-01-02,,x,y\nL3,sql,never,,x,y\n")
     db = tmp_path / "wh.duckdb"

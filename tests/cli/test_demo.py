@@ -8,6 +8,7 @@ import json
 import re
 
 import duckdb
+import pytest
 from click.testing import CliRunner
 
 from funnelboard.cli import main
@@ -26,6 +27,7 @@ def leads_in(db) -> int:
         con.close()
 
 
+@pytest.mark.slow
 def test_a_rerun_replaces_the_demo_warehouse(tmp_path):
     folder = tmp_path / "demo"
     first = demo(folder, "--leads", "400")
@@ -77,6 +79,7 @@ def test_segment_splits_the_metrics_that_split_and_is_refused_elsewhere(tmp_path
     assert refused.output.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_load_and_status_say_what_a_window_leaves_out(tmp_path):
     events = tmp_path / "events.csv"
     generate(out=events, n_leads=400, seed=3)

@@ -40,6 +40,7 @@ def _events(db: Path) -> int:
         con.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("files", "source", "printed", "stages"), [
     ([FIXTURES / "draft" / "crm_export.csv"], None,
      ["'Closed Lost'", "2 rows", "-> lost (outcome, a guess)", "Channel", "segment candidate", "Lead Score", "numeric"],

@@ -67,6 +67,7 @@ def test_users_add_asks_for_the_password_and_writes_only_its_hash(tmp_path):
     assert set(read_users(users)) == {"maya"}
 
 
+@pytest.mark.slow
 def test_a_scope_on_a_column_the_warehouse_lacks_refuses_to_serve(db, tmp_path):
     users = tmp_path / "users.toml"
     write_users(users, {"x": User("x", hash_password(PASSWORD), (("region_code", ("EMEA",)),))})
@@ -101,6 +102,7 @@ def scoped_app(db, owners):
     return app
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("header", [
     None, "Bearer abc", "Basic", "Basic !!!", "Basic " + base64.b64encode(b"no-colon").decode(),
     "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode(), "Basic " + base64.b64encode(b"ops:wrong").decode(),
@@ -140,6 +142,7 @@ def _visible(app, name: str, lead: str) -> tuple[str, list[str]]:
     return "\n".join(seen), _pages(client.shell)
 
 
+@pytest.mark.slow
 def test_a_scoped_user_receives_no_row_of_another_owner_on_any_page(scoped_app, db, owners):
     mine = {lead for (lead,) in Gateway(db).query("select lead_id from int_lead_attributes where owner = $o", {"o": owners[0]}).rows}
     seen, _pages = _visible(scoped_app, "maya", min(mine))

@@ -103,6 +103,7 @@ def renamed(tmp_path_factory):
     return db, create_app(db)
 
 
+@pytest.mark.slow
 def test_a_renamed_funnel_names_only_its_own_stages(renamed):
     db, app = renamed
     pages = every_page(app)

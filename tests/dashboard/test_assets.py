@@ -33,6 +33,7 @@ def test_the_bundle_is_plotly_js_of_the_plotly_package_in_use():
     assert BUNDLE.stat().st_size < 2_000_000  # a partial bundle, not the full one copied in
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(DEMO_FIGURES))
 def test_every_figure_uses_only_bundled_trace_types(demo, name):
     fig = DEMO_FIGURES[name](demo)

@@ -88,6 +88,7 @@ def export(app, table_id: str) -> tuple[str, str]:
     return data["filename"], data["content"]
 
 
+@pytest.mark.slow
 def test_the_page_is_registered_served_and_shown(app, page):
     import dash
 

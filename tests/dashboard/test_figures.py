@@ -684,6 +684,7 @@ DEMO_FIGURES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(DEMO_FIGURES))
 def test_figures_on_demo_rows(demo, name):
     fig = DEMO_FIGURES[name](demo)

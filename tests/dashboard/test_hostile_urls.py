@@ -48,6 +48,7 @@ def visit(client, db, pathname: str, search: str) -> None:
     assert shown == [state.problem_line(problems) if problems else None]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("search", DEFECTS)
 def test_the_values_that_answered_500_are_a_problem_line_on_the_page_and_a_400_for_the_export(app, client, db, search):
     visit(client, db, "/", search)

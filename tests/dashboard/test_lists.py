@@ -205,6 +205,7 @@ def test_marks_without_leads_behind_them_do_not_navigate(app):
         assert drill.click_target(drill.funnel_bar, None, "") is None
 
 
+@pytest.mark.slow
 def test_the_leads_behind_a_mark_are_as_many_as_the_mark_says(app, db):
     """Funnel bar, weekly point and segment bar: the drilled list has the mark's count."""
     import funnelboard.dashboard.pages.leads as leads_page

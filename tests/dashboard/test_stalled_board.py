@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlsplit
 
 import dash
+import pytest
 from click.testing import CliRunner
 from dash import dcc, html
 
@@ -45,6 +46,7 @@ def count(link: dcc.Link) -> int:
     return int(link.children[0].children.replace(",", ""))
 
 
+@pytest.mark.slow
 def test_every_board_cell_drills_to_exactly_its_leads(app, db):
     import funnelboard.dashboard.pages.stalled as page
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 
+
+@pytest.mark.slow
 def test_warming_computes_every_default_view(app):
     import funnelboard.dashboard.pages.funnel as funnel
     import funnelboard.dashboard.pages.stalled as stalled

@@ -120,19 +120,23 @@ def check_changes(app, db, search: str = "") -> int:
         return len(counted)
 
 
+@pytest.mark.slow
 def test_every_card_of_the_demo_opens_exactly_its_leads(app, db):
     assert check_cards(app, db) >= 9  # new leads, 5 stages, exits, key rate, median days, lost, win rate
 
 
+@pytest.mark.slow
 def test_every_card_of_a_filtered_earlier_week_opens_exactly_its_leads(app, db):
     assert check_cards(app, db, "?from=2026-09-01&to=2026-10-14&channel=referral&window=30") >= 9
 
 
+@pytest.mark.slow
 def test_every_card_of_a_renamed_funnel_opens_exactly_its_leads(renamed):  # noqa: F811
     db, app = renamed
     assert check_cards(app, db) >= 9
 
 
+@pytest.mark.slow
 def test_every_change_count_opens_that_many_leads(app, db, renamed):  # noqa: F811
     assert check_changes(app, db) > 6
     assert check_changes(app, db, "?as_of=2026-10-07&owner=Maya Patel") > 0

@@ -299,6 +299,7 @@ def published(tmp_path_factory) -> bytes:
     return db.read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input(case: Case, tmp_path, monkeypatch, published):
     monkeypatch.chdir(tmp_path)  # no funnel.toml of the repository; a stray output file would show here

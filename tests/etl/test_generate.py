@@ -106,6 +106,7 @@ def dirty_csv(tmp_path_factory) -> tuple[GenerateSummary, list[list[str]]]:
         return summary, list(csv.reader(f))
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_bytes_and_another_seed_does_not(tmp_path):
     paths = [tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.csv"]
     for path, seed in zip(paths, (3, 3, 4)):
@@ -150,6 +151,7 @@ def test_bad_arguments_are_refused(tmp_path):
     assert not (tmp_path / "x.xlsx").exists()
 
 
+@pytest.mark.slow
 def test_rows_have_the_promised_columns_labels_and_values(history):
     table = generate_events(n_events=2_000, seed=11)
     assert tuple(table.column_names) == COLUMNS
@@ -264,6 +266,7 @@ def test_newest_weeks_are_full_and_volume_trends_up():
     assert min(created.values()) >= DEFAULT_END - timedelta(weeks=78, days=21)
 
 
+@pytest.mark.slow
 def test_dirty_csv_counts_every_kind_exactly(dirty_csv):
     summary, lines = dirty_csv
     header, data = lines[0], lines[1:]
@@ -294,6 +297,7 @@ def test_dirt_sits_beside_its_row_through_the_file(dirty_csv):
     assert all(data[i - 1][0] == data[i][0] for i in broken)
 
 
+@pytest.mark.slow
 def test_dirty_rows_are_only_added_on_top_of_the_clean_rows(tmp_path, dirty_csv):
     _, lines = dirty_csv
     clean = generate(out=tmp_path / "clean.csv", n_events=40_000, seed=5)
@@ -308,6 +312,7 @@ def test_dirty_rows_are_only_added_on_top_of_the_clean_rows(tmp_path, dirty_csv)
     assert kept == sorted((r[0], LABEL_MAP[norm(r[1])], *r[2:]) for r in clean_rows)
 
 
+@pytest.mark.slow
 def test_dirty_jsonl_has_malformed_lines_and_the_same_rows(tmp_path, dirty_csv):
     csv_summary, csv_lines = dirty_csv
     summary = generate(out=tmp_path / "events.jsonl", fmt="jsonl", n_events=40_000, seed=5, dirty=True)

@@ -140,6 +140,7 @@ def _published(tmp_path: Path) -> tuple[Path, bytes]:
     return db, db.read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["200 flipped bytes mid-stream", "cut after the gzip header", "cut half way"])
 def test_a_damaged_gzip_is_refused_naming_it_and_nothing_is_published(tmp_path, demo_gzip, damage):
     db, before = _published(tmp_path)
@@ -179,6 +180,7 @@ def test_an_intact_gzip_of_several_members_loads(tmp_path, db, config):
 # -- 3. mixed line endings load --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gz", [False, True], ids=["csv", "csv.gz"])
 def test_mixed_line_endings_load_every_row_on_its_line(tmp_path, db, config, gz):
     text = (HEADER + "\r\nL1,mql,2024-01-02,,x,y\r\nL2,sql,2024-01-03,,x,y\nL3,mql,2024-01-04,,x,y\r\n").encode()
@@ -247,6 +249,7 @@ OFFSETS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("offset,reason", OFFSETS, ids=[o for o, _ in OFFSETS])
 def test_an_offset_no_place_has_is_an_impossible_timestamp(tmp_path, db, config, offset, reason):
     src = write(tmp_path / "e.csv", f"{HEADER}\nL1,mql,2024-01-02T10:00:00{offset},,x,y\n")

@@ -45,6 +45,7 @@ BAD_ROWS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case,line,reason", BAD_ROWS, ids=[c[0] for c in BAD_ROWS])
 def test_each_bad_row_has_its_exact_outcome(tmp_path, db, config, case, line, reason):
     src = write(tmp_path / "events.csv", "\n".join([HEADER, GOOD, line, GOOD.replace("L1", "L9")]) + "\n")
@@ -162,6 +163,7 @@ def test_replace_reloads_a_file_in_place(tmp_path, db):
     assert rows(db, "select stage, count(*) from raw_events group by 1") == [("mql", 2)]
 
 
+@pytest.mark.slow
 def test_replace_by_path_removes_rows_of_the_earlier_version(tmp_path, db, config):
     src = write(tmp_path / "e.csv", HEADER + "\nL1,mql,2024-01-02,,x,y\nL2,mql,2024-01-02,,x,y\n")
     load_files(db, [src], config, now=NOW)
@@ -183,6 +185,7 @@ def _events(db):
     return rows(db, "select lead_id, stage, entered_at, reason, channel, owner from raw_events order by lead_id, entered_at")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "csv.gz", "parquet", "jsonl"])
 def test_every_format_loads_the_same_rows(tmp_path, config, fmt):
     data = _canonical_rows()
@@ -255,6 +258,7 @@ FILE_ERRORS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case,content,message", FILE_ERRORS, ids=[c[0] for c in FILE_ERRORS])
 def test_file_level_problems_stop_with_one_sentence_and_change_nothing(tmp_path, db, config, case, content, message):
     load_files(db, [write(tmp_path / "first.csv", HEADER + "\n" + GOOD + "\n")], config, now=NOW)
@@ -316,6 +320,7 @@ LEADS_DATES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case,leads_text,events_text,refused", LEADS_DATES, ids=[c[0] for c in LEADS_DATES])
 def test_a_leads_file_that_dates_none_of_its_leads_is_refused(tmp_path, db, config, case, leads_text, events_text, refused):
     leads = write(tmp_path / "leads.csv", leads_text)

@@ -50,6 +50,7 @@ def test_normalise_label_trims_and_collapses_each_space(sp):
     assert normalise_label(f"{sp}Closed{sp}{sp}WON {sp}") == "closed won"
 
 
+@pytest.mark.slow
 def test_the_sql_key_of_every_character_is_the_python_key():
     """normalise_label and the loader's SQL (trim, collapse, lower) agree on every code point."""
     chars = [chr(c) for c in range(1, 0x30000) if not 0xD800 <= c < 0xE000]
@@ -83,6 +84,7 @@ def _events_csv(sp: str) -> str:
     return out.getvalue()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
 @pytest.mark.parametrize("sp", [c for _, c in SPACE_CASES], ids=IDS)
 def test_labels_ids_and_values_with_each_space_load_mapped_and_trimmed(tmp_path, sp, fmt):

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from funnelboard.core.config import KeyRate, load_config
+from tests.oracle import oracle_review
 from tests.oracle.oracle import (
     NO_REASON,
     Event,
@@ -29,7 +30,6 @@ from tests.oracle.oracle import (
     two_proportion_p_value,
     wilson_interval,
 )
-from tests.oracle import oracle_review
 from tests.oracle.strategies import config_variants, event_logs
 
 DEFAULT = load_config(None)

@@ -101,6 +101,7 @@ def test_the_fast_path_equals_the_sql_on_demo_data(demo_db):
     ])
 
 
+@pytest.mark.slow
 def test_too_many_groups_for_the_key_take_the_sql_path(demo_db, monkeypatch):
     gateway = Spy(demo_db, cache_rows=0)
     req = MetricRequest(segment="owner")

@@ -62,6 +62,7 @@ def test_windows_put_together_are_the_whole_list(gw, name, size):
         assert totals == {len(whole)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "column"), [("leads", "amount"), ("leads", "channel"), ("stalled", "age_days"), ("stalled", "owner")])
 @pytest.mark.parametrize("desc", [False, True])
 def test_a_sorted_window_is_the_list_sorted_in_python(gw, name, column, desc):

@@ -119,6 +119,7 @@ def small_warehouse(tmp_path, config) -> Path:
     return db
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hostile", ["x' OR 1=1 --", '"; DROP TABLE raw_events; --', "referral' --", "%", "referral\\"])
 def test_hostile_filter_values_are_values(small_warehouse, hostile):
     gateway = Gateway(small_warehouse)
@@ -129,6 +130,7 @@ def test_hostile_filter_values_are_values(small_warehouse, hostile):
     assert rows(small_warehouse, "select count(*) from raw_events") == [(5,)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "req,message",
     [

@@ -18,6 +18,7 @@ from tests.conftest import NOW, rows, write
 RAW_EVENTS = "select * exclude (file_id) from raw_events order by lead_id, entered_at, stage, source_line"
 
 
+@pytest.mark.slow
 def test_source_canonical_on_the_command_line_is_the_old_path(tmp_path):
     src = tmp_path / "events.csv"
     generate(out=src, fmt="csv", n_leads=300, seed=3, dirty=True)
@@ -31,6 +32,7 @@ def test_source_canonical_on_the_command_line_is_the_old_path(tmp_path):
         assert rows(tmp_path / "old.duckdb", sql) == rows(tmp_path / "new.duckdb", sql)
 
 
+@pytest.mark.slow
 def test_the_canonical_example_adapter_gives_the_native_raw_tables(tmp_path, config, monkeypatch):
     """etl/sources/canonical.py through the adapter path == the native SQL path, on a clean demo file."""
     monkeypatch.setitem(registry.ADAPTERS, "canonical_example", "funnelboard.etl.sources.canonical")
@@ -84,6 +86,7 @@ def _fake(paths, config, options, *, forget_ignored=False):
     return out
 
 
+@pytest.mark.slow
 def test_ignored_rejected_and_lead_rows_are_all_accounted(tmp_path, db, config, monkeypatch):
     _adapter_module(monkeypatch, _fake)
     src = _history(tmp_path)
@@ -182,6 +185,7 @@ def _export(tmp_path: Path, source: str, fixture: Path | None, delimiter: str) -
     return write(tmp_path / "export.csv", out.getvalue())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source,fixture,options", EXPORTS, ids=[e[0] for e in EXPORTS])
 @pytest.mark.parametrize("delimiter,name,toml", [(";", "semicolon", '";"'), ("\t", "tab", '"\\t"')], ids=["semicolon", "tab"])
 def test_every_source_names_the_delimiter_an_export_uses_and_honours_input_delimiter(tmp_path, source, fixture, options, delimiter, name, toml):
@@ -200,6 +204,7 @@ def test_every_source_names_the_delimiter_an_export_uses_and_honours_input_delim
     assert report.files[0].rows_loaded > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source,fixture,options", EXPORTS, ids=[e[0] for e in EXPORTS])
 def test_every_source_reads_a_header_that_ends_in_a_comma(tmp_path, source, fixture, options):
     from funnelboard.core.config import load_config

@@ -286,6 +286,7 @@ LOADS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("files,per_file,reasons,funnel,accounting", LOADS, ids=["+".join(c[0]) for c in LOADS])
 def test_full_load_accounts_for_every_row_and_gives_the_hand_computed_funnel(tmp_path, config, files, per_file, reasons, funnel, accounting):
     db = tmp_path / "wh.duckdb"

@@ -108,6 +108,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case,options,lines,expected,expected_q,ignored", CASES, ids=[c[0][:60] for c in CASES])
 def test_wide_rows(tmp_path, db, case, options, lines, expected, expected_q, ignored):
     src = write(tmp_path / "leads.csv", "\n".join([HEADER, *lines]) + "\n")

@@ -114,6 +114,7 @@ def compare(db: Path, config, start: datetime, end: datetime, as_of: datetime | 
         gateway.close()
 
 
+@pytest.mark.slow
 def test_the_demo_agrees_with_the_oracle_in_its_review_week_and_a_filtered_earlier_week(demo):
     config = load_config(None)
     week = run_metric(demo, "review_week", MetricRequest())[0]
@@ -135,6 +136,7 @@ def renamed(tmp_path_factory) -> tuple[Path, object]:
     return folder / "wh.duckdb", config
 
 
+@pytest.mark.slow
 def test_a_renamed_funnel_agrees_with_the_oracle(renamed):
     db, config = renamed
     gateway = Gateway(db)
@@ -145,6 +147,7 @@ def test_a_renamed_funnel_agrees_with_the_oracle(renamed):
     compare(db, config, monday - timedelta(weeks=2), monday + timedelta(weeks=1), week["as_of"], {"owner": "Maya Patel"})
 
 
+@pytest.mark.slow
 def test_every_count_is_the_length_of_its_list_and_the_cli_prints_the_same(renamed):
     db, config = renamed
     gateway = Gateway(db)

@@ -72,6 +72,7 @@ def test_each_query_returns_the_columns_its_metadata_promises(demo, name):
     assert list(rows[0]) == expected_columns(_metric_model(name), expansion(ctx.config))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MORE_METRICS)
 def test_filters_select_the_same_leads_in_every_metric(demo, name):
     req = {"filters": (("channel", "referral"),)}

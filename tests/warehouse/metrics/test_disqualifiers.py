@@ -25,6 +25,7 @@ EXIT_EVENTS = [
 EXIT_COLUMNS = ("outcome", "reason", "exits", "share", "cumulative_share")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("by", "expected"),
     [

@@ -14,6 +14,7 @@ def owners(demo) -> list[str]:
     return [o for (o,) in demo.query("select owner from fct_leads group by 1 order by count(*) desc, 1").rows]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [m.name for m in METRICS])
 def test_a_scope_of_one_value_answers_as_the_filter_on_it(demo, owners, name):
     a = owners[0]

@@ -37,6 +37,7 @@ STAGE_P90 = 16.5
 X_P90 = 15.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("segment", "expected", "summary"),
     [
@@ -157,6 +158,7 @@ def test_stall_thresholds_are_computed_once_per_file_for_every_filter(demo, monk
     assert runs.count("stall_thresholds") == 2  # per segment column: its values' own p90s
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("req", [
     MetricRequest(),
     MetricRequest(segment="channel", filters=(("region", "EMEA"),)),

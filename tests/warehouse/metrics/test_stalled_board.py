@@ -86,6 +86,7 @@ def renamed(tmp_path_factory) -> Gateway:
     return Gateway(folder / "wh.duckdb")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["demo", "renamed"])
 @pytest.mark.parametrize("req", [MetricRequest(), MetricRequest(filters=(("channel", "referral"),)), MetricRequest(segment="channel")])
 @pytest.mark.parametrize("owner_columns", [None, 3])

@@ -19,6 +19,7 @@ TIME_TO_SQL_EVENTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("within_days", "expected"),
     [

@@ -70,6 +70,7 @@ def test_weekly_kpis_stop_at_the_period_end(tmp_path):
     assert next(r["value"] for r in rows if r["week"] == WEEKS[3] and r["kpi"] == "reached_sql") == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("week", "kpi", "previous", "delta_week", "mean_4w", "delta_4w"),
     [
