@@ -4,11 +4,11 @@ labelled), the stage accounting, and the conversion of weekly cohorts with immat
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, callback, html
+from dash import Input, Output, callback, dcc, html
 
 from funnelboard.dashboard import figures, theme
 from funnelboard.dashboard.a11y import chart
-from funnelboard.dashboard.drill import cohort_cell, funnel_bar
+from funnelboard.dashboard.drill import cohort_cell, funnel_bar, leads_href
 from funnelboard.dashboard.drill import register as register_drill
 from funnelboard.dashboard.notes import empty_for
 from funnelboard.dashboard.runtime import URL, gateway
@@ -18,6 +18,7 @@ from funnelboard.warehouse.metrics import run_metric
 dash.register_page(__name__, path="/funnel", name="Funnel", order=1, title="funnelboard · funnel")
 
 FUNNEL = "funnel-graph"
+FUNNEL_LINKS = "funnel-links"
 ACCOUNTING = "accounting-graph"
 HEATMAP = "cohort-heatmap-graph"
 
@@ -42,7 +43,7 @@ def layout(**_query) -> html.Div:
         [
             html.H1("Funnel", className="page-title"),
             html.P(SUBTITLE, className="page-subtitle"),
-            panel(FUNNEL),
+            panel(FUNNEL, html.Div(id=FUNNEL_LINKS, className="funnel-links")),
             panel(ACCOUNTING),
             panel(HEATMAP, heatmap_note()),
         ]
@@ -65,6 +66,32 @@ def update(search: str | None):
     g = gateway()
     req, view = view_request(g, search)
     return figures.funnel_figure(run_metric(g, "funnel", req), stages=tuple(g.config().stages), empty=empty_for(g, view))
+
+
+@callback(Output(FUNNEL_LINKS, "children"), Input(URL, "search"))
+@guarded(outputs=1)
+def update_links(search: str | None):
+    g = gateway()
+    req, _view = view_request(g, search)
+    return funnel_links(run_metric(g, "funnel", req), g.config(), search)
+
+
+def funnel_links(rows: list[dict], config, search: str | None) -> list:
+    """The leads behind every bar of the funnel as links, one line per view: a bar of 0 leads has no
+    area to click, and a keyboard reaches no bar; each link opens what a click on its bar opens."""
+    lines = []
+    for view, key, name in (("cohort", "reached", "Cohort view"), ("period", "period_reached", "Period view")):
+        if not rows or any(r.get(key) is None for r in rows):
+            continue
+        links = []
+        for r in rows:
+            changes = funnel_bar({"stage": r["stage"], "view": view}, config)
+            if changes is None:
+                continue
+            label = f"{theme.stage_label(r['stage'])} {theme.fmt_count(r[key])}"
+            links += [" · " if links else "", dcc.Link(label, href=leads_href(search, changes, config))]
+        lines.append(html.P([f"{name}, the leads of each bar: ", *links], className="page-subtitle"))
+    return lines
 
 
 @callback(Output(ACCOUNTING, "figure"), Input(URL, "search"))
