@@ -77,8 +77,8 @@ def test_debug_mode_has_no_console_and_asks_for_a_password(tmp_path):
         assert answer.status_code == 401
         assert "Werkzeug" not in answer.text and "console" not in answer.text.lower()
         signed_in = requests.get(f"http://127.0.0.1:{port}/console?__debugger__=yes&cmd=resource&f=style.css", auth=("ops", "s3cret-pass"), timeout=5)
-        # no debugger resource: the app's own page (Dash's "not found" layout) answers the path
-        assert signed_in.status_code == 200 and 'id="_dash-config"' in signed_in.text and "Werkzeug Debugger" not in signed_in.text
+        # no debugger resource: the app's own not-found page answers the path
+        assert signed_in.status_code == 404 and 'id="_dash-config"' in signed_in.text and "Werkzeug Debugger" not in signed_in.text
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
