@@ -19,7 +19,7 @@ from funnelboard.dashboard.figures.common import (
     kpi_label,
     kpi_names,
 )
-from funnelboard.dashboard.figures.disqualifiers import disqualifier_pareto_figure, disqualifier_trend_figure
+from funnelboard.dashboard.figures.disqualifiers import disqualifier_pareto_figure, disqualifier_trend_figure, reason_colors
 from funnelboard.dashboard.figures.funnel import (
     COHORT_VIEW_LABEL,
     COHORT_VIEW_NOTE,
@@ -61,6 +61,7 @@ __all__ = [
     "duration_histogram_figure",
     "disqualifier_pareto_figure",
     "disqualifier_trend_figure",
+    "reason_colors",
     "weekly_trend_figure",
     "LOWER_IS_BETTER",
     "kpi_card_values",

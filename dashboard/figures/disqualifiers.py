@@ -22,14 +22,32 @@ from funnelboard.dashboard.figures.common import (
 )
 from funnelboard.dashboard.theme import fmt_count, fmt_pct
 
+LABEL_CHARS = 28  # a longer reason is cut on the Pareto's axis (its hover keeps the whole text)
+
 
 def _reason_labels(pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """The reason as the label, with its outcome added where a reason appears under two outcomes."""
+    """The reason as the label, with its outcome added where a reason appears under two outcomes;
+    a long reason cut to LABEL_CHARS with an ellipsis unless two labels would then be the same."""
     reasons = [reason for _, reason in pairs]
-    return {
-        (outcome, reason): _esc(reason) if reasons.count(reason) == 1 else f"{_esc(reason)} ({outcome})"
-        for outcome, reason in pairs
-    }
+
+    def label(outcome: str, reason: str, cut: bool) -> str:
+        text = reason[: LABEL_CHARS - 1].rstrip() + "…" if cut and len(reason) > LABEL_CHARS else reason
+        return _esc(text) if reasons.count(reason) == 1 else f"{_esc(text)} ({outcome})"
+
+    short = {pair: label(*pair, cut=True) for pair in pairs}
+    if len(set(short.values())) < len(short):
+        return {pair: label(*pair, cut=False) for pair in pairs}
+    return short
+
+
+def reason_colors(ranked: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """One colour per (outcome, reason) for every chart that colours by reason: by the reason's rank
+    in `ranked` (the unfiltered exits, biggest first), so a filter never recolours a reason; distinct
+    for the first len(REASON_PALETTE) reasons. Grey stays for "Other reasons"."""
+    return {key: REASON_PALETTE[i % len(REASON_PALETTE)] for i, key in enumerate(dict.fromkeys(ranked))}
+
+
+REASON_PALETTE = tuple(c for c in theme.CATEGORICAL if c != "#999999")  # the palette's grey is "Other"
 
 
 def disqualifier_pareto_figure(
@@ -87,6 +105,7 @@ def disqualifier_pareto_figure(
     fig.update_yaxes(
         title=dict(text="Cumulative share of exits (%)"),
         tickformat=theme.PERCENT_AXIS_FORMAT,
+        tickvals=[0, 0.25, 0.5, 0.75, 1],
         range=[0, 1.05],
         showgrid=False,
         secondary_y=True,
@@ -111,9 +130,12 @@ def _weeks_between(first: str, last: str) -> list[str]:
     return [(start + timedelta(days=7 * k)).isoformat() for k in range((end - start).days // 7 + 1)]
 
 
-def disqualifier_trend_figure(rows: Rows, *, top_n: int = 5, title: str | None = None, empty: str | None = None) -> go.Figure:
+def disqualifier_trend_figure(
+    rows: Rows, *, top_n: int = 5, title: str | None = None, empty: str | None = None, colors: dict | None = None
+) -> go.Figure:
     """Weekly exits for the top-N reasons (by exits over all weeks), plus "Other reasons"
-    (`disqualifiers` rows with by="week"). Weeks with no exits show as 0.
+    (`disqualifiers` rows with by="week"). Weeks with no exits show as 0. `colors`: reason_colors of
+    the unfiltered data (else the top-N's own ranks).
 
     customdata per point: {"week": "YYYY-MM-DD", "outcome", "reason"}; {"week"} on "Other reasons".
     """
@@ -131,6 +153,7 @@ def disqualifier_trend_figure(rows: Rows, *, top_n: int = 5, title: str | None =
         per_week[(week, *key)] = per_week.get((week, *key), 0) + r["exits"]
         week_total[week] += r["exits"]
     top = sorted(totals, key=lambda k: (-totals[k], k))[:top_n]
+    colors = {**reason_colors(top), **(colors or {})}
     fig = go.Figure()
 
     def hover(week: str, name: str, n: int) -> str:
@@ -139,7 +162,7 @@ def disqualifier_trend_figure(rows: Rows, *, top_n: int = 5, title: str | None =
             f"{fmt_pct(_share(n, week_total[week]))} of the week's {fmt_count(week_total[week])} exits"
         )
 
-    for i, (outcome, reason) in enumerate(top):
+    for outcome, reason in top:
         ys = [per_week.get((w, outcome, reason), 0) for w in weeks]
         name = f"{_esc(reason)} ({outcome})"
         fig.add_trace(
@@ -148,7 +171,7 @@ def disqualifier_trend_figure(rows: Rows, *, top_n: int = 5, title: str | None =
                 y=ys,
                 mode="lines+markers",
                 name=name,
-                line=dict(color=theme.category_color(i), width=2),
+                line=dict(color=colors[(outcome, reason)], width=2),
                 marker=dict(size=5),
                 hovertext=[hover(w, name, n) for w, n in zip(weeks, ys)],
                 hovertemplate=HOVER,

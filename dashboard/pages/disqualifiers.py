@@ -9,7 +9,7 @@ from funnelboard.dashboard import figures
 from funnelboard.dashboard.notes import empty_for
 from funnelboard.dashboard.runtime import URL, gateway
 from funnelboard.dashboard.views import graph_page, guarded, view_request
-from funnelboard.warehouse.metrics import run_metric
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
 
 dash.register_page(__name__, path="/disqualifiers", name="Disqualifiers", order=4, title="funnelboard · disqualifiers")
 
@@ -39,4 +39,12 @@ def update_trend(search: str | None):
     g = gateway()
     req, view = view_request(g, search)
     rows = run_metric(g, "disqualifiers", req.__class__(**{**req.__dict__, "by": "week"}))
-    return figures.disqualifier_trend_figure(rows, empty=empty_for(g, view))
+    return figures.disqualifier_trend_figure(rows, empty=empty_for(g, view), colors=colors_of_reasons(g, req))
+
+
+def colors_of_reasons(g, req: MetricRequest) -> dict:
+    """Each reason's colour by its rank in all the exits the user may see (no other filter), so
+    narrowing the page never recolours a reason."""
+    unfiltered = run_metric(g, "disqualifiers", MetricRequest(scope=req.scope))
+    ranked = sorted(unfiltered, key=lambda r: (-r["exits"], r["outcome"], r["reason"]))
+    return figures.reason_colors([(r["outcome"], r["reason"]) for r in ranked])
