@@ -13,7 +13,7 @@ from pathlib import Path
 import dash
 from dash import Dash, Input, Output, dcc, html
 
-from funnelboard.dashboard import a11y
+from funnelboard.dashboard import a11y, saved_views
 from funnelboard.dashboard.runtime import URL, gateway
 from funnelboard.warehouse.gateway import CACHE_ROWS, Gateway
 
@@ -165,7 +165,7 @@ def shell() -> html.Div:
                     html.Button("Menu", id=MENU_BUTTON, className="menu-button", **{"aria-expanded": "false", "aria-controls": MENU}),
                     html.Nav(nav, id=MENU, className="nav", **{"aria-label": "Pages"}),
                     # header controls: the data-quality badge (saved views and others go beside it)
-                    html.Div([html.Span(id=BADGE, className="badge")], id=HEADER_TOOLS, className="header-tools"),
+                    html.Div([saved_views.control(), html.Span(id=BADGE, className="badge")], id=HEADER_TOOLS, className="header-tools"),
                 ],
                 className="header",
             ),
