@@ -8,7 +8,7 @@ link, so a value that no longer holds (a stage renamed since) is named under the
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, callback, ctx, dcc, html
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from flask import g as request_globals
 
 from funnelboard.core import saved_views
@@ -29,7 +29,7 @@ def control() -> html.Details:
                         [
                             html.Label("Name of the view to save", htmlFor=NAME, className="sv-label"),
                             dcc.Input(id=NAME, type="text", maxLength=saved_views.MAX_NAME, placeholder="Name this view"),
-                            html.Button("Save", id=SAVE, n_clicks=0, className="sv-save"),
+                            html.Button("Save view", id=SAVE, n_clicks=0, className="sv-save"),
                         ],
                         className="sv-form",
                     ),
@@ -86,3 +86,7 @@ def update(pathname: str | None, _clicks: int, name: str | None, search: str | N
         return html.P("No saved views yet.", className="sv-empty"), message
     return html.Ul([html.Li(dcc.Link(name, href=address, title=address)) for name, address in views]), message
 
+
+
+# a move to another address (opening a view included) folds the panel away (assets/saved-views.js)
+clientside_callback(ClientsideFunction("savedViews", "close"), Input(URL, "pathname"), Input(URL, "search"), prevent_initial_call=True)

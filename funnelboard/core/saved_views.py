@@ -2,7 +2,7 @@
 JSON file next to the warehouse (`<db>.views.json`).
 
 The file is written whole to a temporary file in the same folder and moved over the old one, so a
-reader never sees half of it, with mode 0600 (it names users). A file that is not what this module
+reader never sees half of it, with mode 0600 (it names users), one writer at a time. A file that is not what this module
 writes is refused in one sentence and never overwritten. Without accounts every visitor shares one
 list (user ""); with accounts each user sees and changes only their own. A saved address carries
 no scope: scopes are applied by the server to every request, so opening a view never widens one.
@@ -10,6 +10,8 @@ no scope: scopes are applied by the server to every request, so opening a view n
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
@@ -23,7 +25,7 @@ MAX_NAME = 60
 MAX_VIEWS = 100  # per user
 MAX_ADDRESS = 2000  # characters of path + query string
 VERSION = 1
-_lock = threading.Lock()  # one writer at a time within a server process
+_lock = threading.Lock()  # one writer at a time among a server's threads (flock below: among processes)
 
 
 def views_path(db: Path) -> Path:
@@ -91,6 +93,18 @@ def _write(path: Path, users: dict[str, dict[str, str]]) -> None:
         raise
 
 
+@contextlib.contextmanager
+def _writing(path: Path):
+    """One writer at a time: the server's threads, and a `funnelboard views` command beside it."""
+    with _lock:
+        fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing drops the flock
+
+
 def views_of(path: Path, user: str) -> list[tuple[str, str]]:
     """The user's saved views as (name, address), by name."""
     return sorted(read(path).get(user, {}).items(), key=lambda kv: kv[0].casefold())
@@ -99,7 +113,7 @@ def views_of(path: Path, user: str) -> list[tuple[str, str]]:
 def save(path: Path, user: str, name: str, address: str) -> str:
     """Save (or replace) the user's view `name`; the name as stored."""
     name, address = check_name(name), check_address(address)
-    with _lock:
+    with _writing(path):
         users = read(path)
         mine = users.setdefault(user, {})
         if name not in mine and len(mine) >= MAX_VIEWS:
@@ -111,7 +125,7 @@ def save(path: Path, user: str, name: str, address: str) -> str:
 
 def remove(path: Path, user: str, name: str) -> bool:
     """Remove the user's view `name`; whether there was one."""
-    with _lock:
+    with _writing(path):
         users = read(path)
         if name not in users.get(user, {}):
             return False

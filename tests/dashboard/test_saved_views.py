@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import stat
+import threading
 
 import pytest
 
@@ -25,11 +26,36 @@ def test_views_are_saved_per_user_sorted_by_name_and_the_file_is_private(path):
     assert sv.views_of(path, "maya") == [("apac", "/funnel?region=APAC"), ("Q3 referral", "/segments?period=last_quarter&channel=referral")]
     assert sv.views_of(path, "") == [("everyone", "/")] and sv.views_of(path, "tom") == []
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert [p.name for p in path.parent.iterdir()] == [path.name] or not any(p.name.startswith(".views-") for p in path.parent.iterdir())
+    assert not [p.name for p in path.parent.iterdir() if p.name.startswith(".views-")]  # no temporary file left
     sv.save(path, "maya", "apac", "/funnel?region=EMEA")  # the same name replaces
     assert dict(sv.views_of(path, "maya"))["apac"] == "/funnel?region=EMEA"
     assert sv.remove(path, "maya", "apac") and not sv.remove(path, "maya", "apac")
     assert sv.remove(path, "maya", "Q3 referral") and "maya" not in sv.read(path)
+
+
+def test_a_write_that_fails_half_way_leaves_the_old_file_whole_and_no_temporary_file(path, monkeypatch):
+    sv.save(path, "", "kept", "/funnel")
+    before = path.read_bytes()
+
+    def broken_dump(obj, fh, **kwargs):
+        fh.write('{"version": 1, "us')  # half a file reaches the temporary file, then the disk fills
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sv.json, "dump", broken_dump)
+    with pytest.raises(OSError):
+        sv.save(path, "", "lost", "/leads")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, f".{path.name}.lock"])
+
+
+def test_concurrent_saves_of_many_threads_all_land(path):
+    names = [f"view {i}" for i in range(40)]
+    threads = [threading.Thread(target=sv.save, args=(path, f"user{i % 4}", name, f"/leads?page={i}")) for i, name in enumerate(names)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(name for u in range(4) for name, _a in sv.views_of(path, f"user{u}")) == sorted(names)
 
 
 @pytest.mark.parametrize("name, says", [
@@ -83,6 +109,14 @@ def _links(children) -> list[tuple[str, str]]:
     return found
 
 
+@pytest.fixture
+def fresh_views(db):
+    """The shared demo warehouse without saved views, before and after the test."""
+    sv.views_path(db).unlink(missing_ok=True)
+    yield sv.views_path(db)
+    sv.views_path(db).unlink(missing_ok=True)
+
+
 def _click_save(app, monkeypatch, pathname, search, name, user=None):
     from dash._callback_context import context_value
     from dash._utils import AttributeDict
@@ -100,7 +134,7 @@ def _click_save(app, monkeypatch, pathname, search, name, user=None):
             context_value.reset(token)
 
 
-def test_the_header_saves_the_current_address_and_lists_it_as_a_link(app, db, monkeypatch):
+def test_the_header_saves_the_current_address_and_lists_it_as_a_link(app, fresh_views, monkeypatch):
     listed, message = _click_save(app, monkeypatch, "/segments", "?segment=channel&period=last_quarter", "Channels last quarter")
     assert message == "Saved “Channels last quarter”."
     assert ("Channels last quarter", "/segments?segment=channel&period=last_quarter") in _links(listed)
@@ -108,10 +142,9 @@ def test_the_header_saves_the_current_address_and_lists_it_as_a_link(app, db, mo
     assert message == "This address is no page of the dashboard, so it cannot be saved."
     _listed, message = _click_save(app, monkeypatch, "/funnel", "", "")
     assert message == "Give the view a name first."
-    sv.views_path(db).unlink()
 
 
-def test_each_user_sees_only_their_views_and_a_saved_view_cannot_widen_a_scope(app, db, monkeypatch):
+def test_each_user_sees_only_their_views_and_a_saved_view_cannot_widen_a_scope(app, db, fresh_views, monkeypatch):
     from urllib.parse import quote_plus
 
     from flask import g
@@ -127,11 +160,19 @@ def test_each_user_sees_only_their_views_and_a_saved_view_cannot_widen_a_scope(a
     tom = User("tom", "x")
     _click_save(app, monkeypatch, "/leads", search, "Their leads", user=tom)
     listed_maya, _m = _click_save(app, monkeypatch, "/leads", search, "Their leads too", user=maya)
+    listed_tom, _m = _click_save(app, monkeypatch, "/leads", search, "Their leads", user=tom)  # overwrites his own only
     assert [name for name, _href in _links(listed_maya)] == ["Their leads too"]
+    assert [name for name, _href in _links(listed_tom)] == ["Their leads"]
     with app.server.test_request_context():
         g.funnelboard_user = tom
         theirs, _count = listed(leads_page.TABLE, search)
         g.funnelboard_user = maya  # the same saved address opened by maya: her scope still holds
         hers, _count = listed(leads_page.TABLE, search)
     assert theirs and hers == []
-    sv.views_path(db).unlink()
+
+
+def test_a_damaged_views_file_is_named_in_the_header_and_left_as_it_was(app, fresh_views, monkeypatch):
+    fresh_views.write_text("{oops")
+    listed, message = _click_save(app, monkeypatch, "/funnel", "", "mine")
+    assert message == "The saved views file 'wh.duckdb.views.json' is not a views file funnelboard wrote; fix or remove it."
+    assert _links(listed) == [] and fresh_views.read_text() == "{oops"

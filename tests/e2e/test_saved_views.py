@@ -42,11 +42,12 @@ def test_a_saved_view_reopens_the_same_address_and_filters(server):
         d.find_element(By.LINK_TEXT, "Funnel").click()
         wait(d, lambda d: "/funnel" in d.current_url)
         settled(d)
-        if not d.find_element(By.ID, "sv-panel").get_attribute("open"):
-            d.find_element(By.CSS_SELECTOR, "#sv-panel > summary").click()
+        wait(d, lambda d: d.find_element(By.ID, "sv-panel").get_attribute("open") is None)  # moving on folds it away
+        d.find_element(By.CSS_SELECTOR, "#sv-panel > summary").click()
         wait(d, lambda d: d.find_elements(By.LINK_TEXT, "Referral by industry"))[0].click()
         wait(d, lambda d: d.current_url == url + address)
         settled(d)
+        assert d.find_element(By.ID, "sv-panel").get_attribute("open") is None
         bar = d.find_element(By.ID, "filter-bar").text
         assert "referral" in bar and "Last quarter" in bar, bar
         assert severe(d) == []
