@@ -68,6 +68,22 @@ def served(db: Path, folder: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def served_demo(folder: Path, *, n_leads: int = 3000, seed: int = 13, dirty: bool = True) -> Iterator[tuple[str, Path]]:
+    """A generated demo warehouse in `folder`, served by `funnelboard serve`: (base URL, warehouse)."""
+    from funnelboard.core.config import load_config
+    from funnelboard.etl.generate import generate
+    from funnelboard.warehouse.pipeline import load_files
+    from tests.conftest import NOW
+
+    browser_or_fail()
+    events = generate(out=folder / "events.csv", n_leads=n_leads, seed=seed, dirty=dirty).path
+    db = folder / "wh.duckdb"
+    load_files(db, [events], load_config(None), now=NOW)
+    with served(db, folder) as url:
+        yield url, db
+
+
+@contextlib.contextmanager
 def chromium(width: int = 1400, height: int = 1000):
     """A headless Chromium driver that logs the browser console."""
     from selenium import webdriver

@@ -12,11 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from funnelboard.core.config import load_config
-from funnelboard.etl.generate import generate
-from funnelboard.warehouse.pipeline import load_files
-from tests.conftest import NOW
-from tests.e2e.chromium import browser_or_fail, chromium, served, severe
+from tests.e2e.chromium import chromium, served_demo, severe
 from tests.e2e.every_page import open_settled, registered_pages
 from tests.e2e.test_browser import _a_lead
 
@@ -26,12 +22,7 @@ BLOCKING = ("critical", "serious")
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    browser_or_fail()
-    folder = tmp_path_factory.mktemp("a11y")
-    events = generate(out=folder / "events.csv", n_leads=3000, seed=13, dirty=True).path
-    db = folder / "wh.duckdb"
-    load_files(db, [events], load_config(None), now=NOW)
-    with served(db, folder) as url, chromium() as driver:
+    with served_demo(tmp_path_factory.mktemp("a11y")) as (url, db), chromium() as driver:
         driver.set_script_timeout(120)
         yield url, driver, registered_pages(db, _a_lead(db))
 

@@ -16,17 +16,12 @@ from funnelboard.core.config import load_config
 from funnelboard.etl.generate import generate
 from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW
-from tests.e2e.chromium import browser_or_fail, chromium, screenshot, served, settled, severe, wait, wait_for_graphs
+from tests.e2e.chromium import chromium, screenshot, served_demo, settled, severe, wait, wait_for_graphs
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    browser_or_fail()
-    folder = tmp_path_factory.mktemp("e2e")
-    events = generate(out=folder / "events.csv", n_leads=3000, seed=13, dirty=True).path
-    db = folder / "wh.duckdb"
-    load_files(db, [events], load_config(None), now=NOW)
-    with served(db, folder) as url:
+    with served_demo(tmp_path_factory.mktemp("e2e")) as (url, db):
         yield url, db
 
 

@@ -16,14 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from funnelboard.cli import main
-from funnelboard.core.config import load_config
 from funnelboard.dashboard.theme import stage_label
-from funnelboard.etl.generate import generate
 from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
-from funnelboard.warehouse.pipeline import load_files
-from tests.conftest import NOW
-from tests.e2e.chromium import browser_or_fail, chromium, screenshot, served, settled, severe, wait
+from tests.e2e.chromium import chromium, screenshot, served_demo, settled, severe, wait
 
 CLI_KEYS = {"from": "--from", "to": "--to", "from_stage": "--from-stage", "to_stage": "--to-stage", "which": "--which",
             "change": "--change", "stage": "--stage", "outcome": "--outcome", "reason": "--reason"}
@@ -31,12 +27,7 @@ CLI_KEYS = {"from": "--from", "to": "--to", "from_stage": "--from-stage", "to_st
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    browser_or_fail()
-    folder = tmp_path_factory.mktemp("leader")
-    events = generate(out=folder / "events.csv", n_leads=3000, seed=13, dirty=True).path
-    db = folder / "wh.duckdb"
-    load_files(db, [events], load_config(None), now=NOW)
-    with served(db, folder) as url:
+    with served_demo(tmp_path_factory.mktemp("leader")) as (url, db):
         yield url, db
 
 

@@ -15,23 +15,14 @@ import pytest
 from click.testing import CliRunner
 
 from funnelboard.cli import main
-from funnelboard.core.config import load_config
-from funnelboard.etl.generate import generate
-from funnelboard.warehouse.pipeline import load_files
-from tests.conftest import NOW
-from tests.e2e.chromium import browser_or_fail, chromium, screenshot, served, settled, severe, wait, wait_for_graphs
+from tests.e2e.chromium import chromium, screenshot, served_demo, settled, severe, wait, wait_for_graphs
 
 CLICKS_BEFORE, TYPED_BEFORE = 8, 2
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    browser_or_fail()
-    folder = tmp_path_factory.mktemp("marketer")
-    events = generate(out=folder / "events.csv", n_leads=4000, seed=21).path
-    db = folder / "wh.duckdb"
-    load_files(db, [events], load_config(None), now=NOW)
-    with served(db, folder) as url:
+    with served_demo(tmp_path_factory.mktemp("marketer"), n_leads=4000, seed=21, dirty=False) as (url, db):
         yield url, db
 
 

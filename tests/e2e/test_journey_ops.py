@@ -16,26 +16,17 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from funnelboard.core.config import load_config
-from funnelboard.etl.generate import generate
 from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import Context, MetricRequest
 from funnelboard.warehouse.metrics.stalled import stalled_board
-from funnelboard.warehouse.pipeline import load_files
-from tests.conftest import NOW
-from tests.e2e.chromium import browser_or_fail, chromium, screenshot, served, settled, severe, wait
+from tests.e2e.chromium import chromium, screenshot, served_demo, settled, severe, wait
 
 STAGE = "proposal"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    browser_or_fail()
-    folder = tmp_path_factory.mktemp("ops")
-    events = generate(out=folder / "events.csv", n_leads=3000, seed=13, dirty=True).path
-    db = folder / "wh.duckdb"
-    load_files(db, [events], load_config(None), now=NOW)
-    with served(db, folder) as url:
+    with served_demo(tmp_path_factory.mktemp("ops")) as (url, db):
         yield url, db
 
 

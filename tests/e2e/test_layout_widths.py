@@ -12,11 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from funnelboard.cli import main
-from funnelboard.core.config import load_config
-from funnelboard.etl.generate import generate
-from funnelboard.warehouse.pipeline import load_files
-from tests.conftest import NOW
-from tests.e2e.chromium import SCREENSHOTS, browser_or_fail, chromium, served, wait
+from tests.e2e.chromium import SCREENSHOTS, browser_or_fail, chromium, served, served_demo, wait
 from tests.e2e.every_page import emulate_width, full_page_png, open_settled, registered_pages
 from tests.e2e.test_browser import _a_lead
 from tests.e2e.test_olist_browser import OLIST, ROOT
@@ -34,12 +30,7 @@ return [document.documentElement.scrollWidth, w,
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    browser_or_fail()
-    folder = tmp_path_factory.mktemp("widths")
-    events = generate(out=folder / "events.csv", n_leads=3000, seed=13, dirty=True).path
-    db = folder / "wh.duckdb"
-    load_files(db, [events], load_config(None), now=NOW)
-    with served(db, folder) as url:
+    with served_demo(tmp_path_factory.mktemp("widths")) as (url, db):
         yield url, registered_pages(db, _a_lead(db))
 
 

@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from funnelboard.core.config import load_config
 from funnelboard.core.saved_views import views_of, views_path
-from funnelboard.etl.generate import generate
-from funnelboard.warehouse.pipeline import load_files
-from tests.conftest import NOW
-from tests.e2e.chromium import browser_or_fail, chromium, served, settled, severe, wait
+from tests.e2e.chromium import chromium, served_demo, settled, severe, wait
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    browser_or_fail()
-    folder = tmp_path_factory.mktemp("saved")
-    events = generate(out=folder / "events.csv", n_leads=1500, seed=5).path
-    db = folder / "wh.duckdb"
-    load_files(db, [events], load_config(None), now=NOW)
-    with served(db, folder) as url:
+    with served_demo(tmp_path_factory.mktemp("saved"), n_leads=1500, seed=5, dirty=False) as (url, db):
         yield url, db
 
 
