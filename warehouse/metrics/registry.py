@@ -15,6 +15,7 @@ from funnelboard.warehouse.metrics import (
     disqualifiers,
     leads,
     segments,
+    spells,
     stalled,
     time,
     weekly,
@@ -46,6 +47,7 @@ METRICS = (
     Metric.of("score_bands", segments.score_bands),
     Metric.of("leads", leads.leads),
     Metric.of("lead_history", leads.lead_history),
+    Metric.of("spells", spells.spells),
     Metric.of("cohort_conversion", cohort.cohort_conversion),
     Metric.of("time_in_stage", time.time_in_stage, splits=True),
     Metric.of("survival", time.survival, splits=True),
@@ -65,12 +67,13 @@ def run_metric(gateway: Gateway, name: str, req: MetricRequest) -> list[dict]:
     return REGISTRY[name].run(Context(gateway), req)
 
 
-LISTS = ("leads", "stalled", "change_leads")
+LISTS = ("leads", "stalled", "change_leads", "spells")
 
 
 def _list_functions(name: str):
     functions = {"leads": (leads.leads_page, leads.leads_query), "stalled": (stalled.stalled_page, stalled.stalled_query),
-                 "change_leads": (changes.change_leads_page, changes.change_leads_query)}
+                 "change_leads": (changes.change_leads_page, changes.change_leads_query),
+                 "spells": (spells.spells_page, spells.spells_query)}
     if name not in functions:
         raise UserError(f"'{name}' is not a list; lists: {', '.join(LISTS)}.")
     return functions[name]
