@@ -39,6 +39,9 @@ PERIOD_VIEW_LABEL = "Period view"
 PERIOD_VIEW_NOTE = "leads reaching each stage during the period, whichever week they entered"
 
 
+HIT_AREA = "Click area"  # the name of the invisible traces that keep every stage's row clickable
+
+
 def funnel_figure(
     rows: Rows, *, stages: tuple[str, ...] | None = None, title: str | None = None, empty: str | None = None, period: bool = True
 ) -> go.Figure:
@@ -90,6 +93,8 @@ def funnel_figure(
         )
     if period:
         fig.add_trace(_period_bars(rows, labels, colors), row=1, col=2)
+    _add_hit_areas(fig, rows, labels, cohort=has_cohort, period=period)
+    if period:
         fig.update_xaxes(showgrid=False, showticklabels=False, showline=False, ticks="", row=1, col=1)
         fig.update_xaxes(tickformat=",", rangemode="tozero", row=1, col=2)
         fig.update_yaxes(categoryorder="array", categoryarray=labels, autorange="reversed", showgrid=False, showline=False, ticks="")
@@ -108,6 +113,38 @@ def funnel_figure(
         yaxis=dict(title=dict(text=None), showgrid=False, showline=False, ticks=""),
         showlegend=False,
     )
+
+
+def _add_hit_areas(fig: go.Figure, rows: Rows, labels: list[str], *, cohort: bool, period: bool) -> None:
+    """An invisible full-width bar behind each stage's row in each view, carrying that bar's
+    customdata: a stage of 0 (or a few) leads has no area to click, its row still opens its list.
+    The bars sit on a hidden x axis of their own (0-1) over the view's, so they change neither its
+    range nor the real bars' hover: hoverinfo "none" shows no label but still sends the click."""
+    views = ([("cohort", "x", "y")] if cohort else []) + ([("period", "x2", "y2")] if period else [])
+    for view, under, y in views:
+        axis = _next_axis(fig)
+        fig.layout[f"xaxis{axis}"] = dict(overlaying=under, anchor=y, range=[0, 1], visible=False, fixedrange=True)
+        fig.add_trace(
+            go.Bar(
+                y=labels,
+                x=[1] * len(rows),
+                orientation="h",
+                xaxis=f"x{axis}",
+                yaxis=y,
+                width=1,
+                marker=dict(color="rgba(0,0,0,0)", line=dict(width=0)),
+                hoverinfo="none",
+                showlegend=False,
+                customdata=[{"stage": r["stage"], "view": view} for r in rows],
+                name=HIT_AREA,
+            )
+        )
+
+
+def _next_axis(fig: go.Figure) -> int:
+    """The number of the next free x axis (xaxis, xaxis2, ... taken)."""
+    taken = [1] + [int(k[5:] or 1) for k in fig.layout.to_plotly_json() if k.startswith("xaxis")]
+    return max(taken) + 1
 
 
 def _cohort_funnel(rows: Rows, labels: list[str], colors: list[str]) -> go.Funnel:
