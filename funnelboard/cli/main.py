@@ -12,6 +12,7 @@ from funnelboard.cli.query import models, query, sql_command
 from funnelboard.cli.serve import serve
 from funnelboard.cli.setup import check_config_command, demo, generate, init
 from funnelboard.cli.users import users
+from funnelboard.cli.views import views
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,7 +21,7 @@ def main() -> None:
     """funnelboard: sales-funnel analytics for BPO providers."""
 
 
-for command in (init, check_config_command, generate, load, status, query, build, sql_command, models, serve, users, demo):
+for command in (init, check_config_command, generate, load, status, query, build, sql_command, models, serve, users, views, demo):
     main.add_command(command)
 
 
