@@ -13,8 +13,10 @@ from funnelboard.core.days import parse_day
 from funnelboard.core.errors import UserError
 from funnelboard.warehouse.metrics import MetricRequest
 from funnelboard.warehouse.metrics.changes import CARD_KINDS, KINDS
+from funnelboard.warehouse.metrics.spells import KEYS as SPELL_KEYS
+from funnelboard.warehouse.metrics.spells import check as check_spell_filter
 
-KEYS = ("from", "to", "as_of", "period", "owner", "segment", "segment2", "from_stage", "to_stage", "which", "window", "cohorts", "compare", "stage", "change", "outcome", "reason")
+KEYS = ("from", "to", "as_of", "period", "owner", "segment", "segment2", "from_stage", "to_stage", "which", "window", "cohorts", "compare", "stage", "change", "outcome", "reason", *SPELL_KEYS)
 GLOBAL_KEYS = ("from", "to", "as_of", "period")  # with the segment filters: what the filter bar sets and every page keeps
 WHICH = ("all", "converted", "not_converted")
 CHANGES = KINDS + CARD_KINDS  # the kinds of change /changes lists
@@ -44,6 +46,7 @@ class ViewState:
     change: str | None = None  # /changes: the kind of change listed (docs/metrics.md, Changes), with stage, or outcome and reason for exits
     outcome: str | None = None
     reason: str | None = None
+    spell_filters: tuple[tuple[str, str], ...] = ()  # /spells: a spell mark's next, left_to, stage_left, week, min_days, ... (warehouse/metrics/spells.py)
     problems: tuple[str, ...] = ()
 
     def previous(self) -> "ViewState | None":
@@ -168,6 +171,13 @@ def parse(search: str | None, config: FunnelConfig, *, latest: date | None = Non
                 values["business_days"] = value == "business"
             else:
                 problems.append(f"days '{value}' is not one of calendar or business.")
+        elif key in SPELL_KEYS:
+            try:
+                checked = check_spell_filter(key, value, config)
+            except UserError as exc:
+                problems.append(str(exc))
+            else:  # one value a key: the last wins, as in a form
+                values["spell_filters"] = (*((k, v) for k, v in values.get("spell_filters", ()) if k != key), (key, checked))
         elif key in config.segments:
             filters.append((key, value))
         else:
@@ -201,6 +211,7 @@ def to_search(state: ViewState) -> str:
         pairs.append(("period", state.period))
     pairs += list(state.filters)
     pairs += [("stage", s) for s in state.stages]
+    pairs += list(state.spell_filters)
     for key in ("segment", "segment2", "from_stage", "to_stage", "which", "compare", "change", "outcome", "reason"):
         value = getattr(state, key)
         if value:
