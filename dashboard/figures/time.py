@@ -159,7 +159,8 @@ def survival_figure(
     keeping its colour (and its legend entry) across panels. Curves are steps (line_shape "hv")
     through the metric's points; the points where the curve reaches a Kaplan-Meier quantile
     (km_quantile) carry a marker, and a dotted line marks 50 %.
-    customdata per point: {"stage", <segment column>: value (when segmented), "days"}.
+    customdata per point: {"stage", <segment column>: value (when segmented), "days"}, and "step": the stage's
+    grid step at a grid point (a KM quantile point has none: its count is exact).
     """
     unit = theme.day_unit(business_days)
     segments = _segment_columns(rows, _SURVIVAL_COLUMNS)
@@ -171,6 +172,7 @@ def survival_figure(
     for r in rows:
         curves.setdefault((r["stage"], r[segment] if segment else None), []).append(r)
     shown = _in_order([stage for stage, _ in curves], stages)
+    steps = _grid_steps(rows)
     if segment:
         fig, cells = _stage_panels(shown, shared_yaxes=True)
         values = list(dict.fromkeys(value for _, value in curves))
@@ -204,7 +206,8 @@ def survival_figure(
             marker=dict(color=color, size=[8 if p["km_quantile"] else 0 for p in points]),
             hovertext=hover,
             hovertemplate=HOVER,
-            customdata=[{"stage": stage, **({segment: value} if segment else {}), "days": p["days"]} for p in points],
+            customdata=[{"stage": stage, **({segment: value} if segment else {}), "days": p["days"],
+                         **({} if p["km_quantile"] else {"step": steps[stage]})} for p in points],
         )
         legend_done.add(value)
         if segment:
@@ -225,6 +228,20 @@ def survival_figure(
         xaxis=dict(title=dict(text=f"{unit.capitalize()} in stage")),
         yaxis=dict(title=dict(text="Still in stage")),
     )
+
+
+def _grid_steps(rows: Rows) -> dict[str, float]:
+    """Each stage's grid step (shared by its curves): the smallest gap between its grid points, the
+    finest step (one hour) when it has one point. A point's drill-down counts by it (dashboard/spell_drill.py)."""
+    points: dict[str, set[float]] = {}
+    for r in rows:
+        if not r["km_quantile"]:
+            points.setdefault(r["stage"], set()).add(r["days"])
+    steps = {}
+    for stage, days in points.items():
+        ordered = sorted(days)
+        steps[stage] = min((b - a for a, b in zip(ordered, ordered[1:])), default=1 / 24)
+    return steps
 
 
 _DISTRIBUTION_COLUMNS = {"stage", "bin_start", "bin_end", "completed", "open"}
@@ -252,7 +269,7 @@ def duration_histogram_figure(
     completed spells by duration (stage colour) with the spells still open stacked on it by their
     age so far (grey). Rows with a segment column are summed over its values. The last bin of a
     stage may have no end (every longer spell); it is drawn as wide as the others, labelled "≥".
-    customdata per bar: {"stage", "min_days", "max_days" (None for the open-ended bin), "open": bool}.
+    customdata per bar: {"stage", "min_days", "max_days" (None for the open-ended bin), "open": bool, "step": the bin width}.
     """
     unit = theme.day_unit(business_days)
     title = title or "How long spells last: completed by duration, open ones by age so far"
@@ -296,7 +313,7 @@ def duration_histogram_figure(
                     ],
                     hovertemplate=HOVER,
                     customdata=[
-                        {"stage": stage, "min_days": a, "max_days": b, "open": kind == "open"} for a, b in edges
+                        {"stage": stage, "min_days": a, "max_days": b, "open": kind == "open", "step": width} for a, b in edges
                     ],
                 ),
                 row=cells[stage][0],

@@ -8,6 +8,8 @@ from dash import Input, Output, callback, html
 from funnelboard.dashboard import figures
 from funnelboard.dashboard.notes import empty_for
 from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.spell_drill import disqualifier_mark
+from funnelboard.dashboard.spell_drill import register as register_spell_drill
 from funnelboard.dashboard.views import graph_page, guarded, view_request
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
 
@@ -48,3 +50,7 @@ def colors_of_reasons(g, req: MetricRequest) -> dict:
     unfiltered = run_metric(g, "disqualifiers", MetricRequest(scope=req.scope))
     ranked = sorted(unfiltered, key=lambda r: (-r["exits"], r["outcome"], r["reason"]))
     return figures.reason_colors([(r["outcome"], r["reason"]) for r in ranked])
+
+
+register_spell_drill(PARETO, disqualifier_mark)
+register_spell_drill(TREND, disqualifier_mark)

@@ -12,6 +12,8 @@ from funnelboard.dashboard.drill import cohort_cell, funnel_bar, leads_href
 from funnelboard.dashboard.drill import register as register_drill
 from funnelboard.dashboard.notes import empty_for
 from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.spell_drill import accounting_bar
+from funnelboard.dashboard.spell_drill import register as register_spell_drill
 from funnelboard.dashboard.views import guarded, view_request
 from funnelboard.warehouse.metrics import run_metric
 
@@ -130,3 +132,4 @@ def heatmap_title(rows: list[dict], configured_window: int) -> str:
 
 register_drill(FUNNEL, funnel_bar)
 register_drill(HEATMAP, cohort_cell)
+register_spell_drill(ACCOUNTING, accounting_bar)

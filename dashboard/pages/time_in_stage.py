@@ -13,6 +13,8 @@ from dash import Input, Output, callback, dcc, html
 from funnelboard.dashboard import figures
 from funnelboard.dashboard.notes import empty_for
 from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard.spell_drill import histogram_bar, survival_point
+from funnelboard.dashboard.spell_drill import register as register_spell_drill
 from funnelboard.dashboard.views import graph_page, guarded, view_request
 from funnelboard.warehouse.metrics import run_metric
 
@@ -101,3 +103,7 @@ def update_distribution(search: str | None):
     g, req, empty = _request(search)
     rows = run_metric(g, "duration_distribution", replace(req, segment=None, segment2=None))
     return figures.duration_histogram_figure(rows, business_days=req.business_days, stages=g.config().stages, empty=empty)
+
+
+register_spell_drill(SURVIVAL, survival_point)
+register_spell_drill(DISTRIBUTION, histogram_bar)

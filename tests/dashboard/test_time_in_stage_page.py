@@ -34,7 +34,7 @@ def curves_of(fig) -> dict[tuple, list[tuple[float, float]]]:
     out = {}
     for trace in fig.data:
         first = trace.customdata[0]
-        value = next((v for k, v in first.items() if k not in ("stage", "days")), None)
+        value = next((v for k, v in first.items() if k not in ("stage", "days", "step")), None)
         out[(first["stage"], value)] = list(zip(trace.x, trace.y))
     return out
 
