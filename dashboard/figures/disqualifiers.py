@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from funnelboard.dashboard import theme
 from funnelboard.dashboard.figures.common import (
@@ -43,18 +42,41 @@ def _reason_labels(pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], st
 def reason_colors(ranked: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """One colour per (outcome, reason) for every chart that colours by reason: by the reason's rank
     in `ranked` (the unfiltered exits, biggest first), so a filter never recolours a reason; distinct
-    for the first len(REASON_PALETTE) reasons. Grey stays for "Other reasons"."""
-    return {key: REASON_PALETTE[i % len(REASON_PALETTE)] for i, key in enumerate(dict.fromkeys(ranked))}
+    for the first len(REASON_PALETTE) reasons. A missing reason is the palette's neutral grey and
+    takes no slot; "Other reasons" is theme.GREY, dotted."""
+    named = [key for key in dict.fromkeys(ranked) if key[1] != NO_REASON]
+    colors = {key: REASON_PALETTE[i % len(REASON_PALETTE)] for i, key in enumerate(named)}
+    return {**colors, **{key: NO_REASON_COLOR for key in ranked if key[1] == NO_REASON}}
 
 
-REASON_PALETTE = tuple(c for c in theme.CATEGORICAL if c != "#999999")  # the palette's grey is "Other"
+def distinct_colors(shown: Sequence[tuple[str, str]], colors: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
+    """The colours of the reasons one chart shows, from `colors` (reason_colors, in rank order): a
+    reason that shares its palette slot with a higher-ranked one shown beside it (past the palette's
+    length) takes the first colour no shown reason has, so a chart never draws two reasons alike
+    while the palette has room. The grey of a missing reason is left as it is."""
+    ranked = [key for key in colors if key in shown] + [key for key in shown if key not in colors]
+    taken: set[str] = set()
+    final = {}
+    for key in ranked:
+        color = colors.get(key, REASON_PALETTE[0])
+        if color != NO_REASON_COLOR and color in taken:
+            color = next((c for c in REASON_PALETTE if c not in taken), color)
+        taken.add(color)
+        final[key] = color
+    return final
+
+
+NO_REASON = "(no reason recorded)"  # the disqualifiers metric's reason for an exit without one
+NO_REASON_COLOR = "#999999"  # the categorical palette's neutral grey
+REASON_PALETTE = tuple(c for c in theme.CATEGORICAL if c != NO_REASON_COLOR)
 
 
 def disqualifier_pareto_figure(
     rows: Rows, *, outcomes: Sequence[str] | None = None, title: str | None = None, empty: str | None = None
 ) -> go.Figure:
-    """Exits by reason, biggest first, coloured by outcome, with the cumulative share on a second
-    axis (ungrouped `disqualifiers` rows). One bar trace per outcome, then the "Cumulative share" line.
+    """Exits by reason, biggest on top, as horizontal bars coloured by outcome (so a reason's label
+    is read level at any width), with the cumulative share on a second, 0-100 % axis along the top
+    (ungrouped `disqualifiers` rows). One bar trace per outcome, then the "Cumulative share" line.
 
     customdata per bar and per line point: {"outcome", "reason"}.
     """
@@ -66,13 +88,14 @@ def disqualifier_pareto_figure(
     present = list(dict.fromkeys(r["outcome"] for r in ordered))
     config_outcomes = tuple(outcomes) if outcomes else tuple(present)
     order = [o for o in config_outcomes if o in present] + [o for o in present if o not in config_outcomes]
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig = go.Figure()
     for outcome in order:
         group = [r for r in ordered if r["outcome"] == outcome]
         fig.add_trace(
             go.Bar(
-                x=[labels[(r["outcome"], r["reason"])] for r in group],
-                y=[r["exits"] for r in group],
+                y=[labels[(r["outcome"], r["reason"])] for r in group],
+                x=[r["exits"] for r in group],
+                orientation="h",
                 name=outcome.capitalize(),
                 marker=dict(color=theme.outcome_color(outcome, config_outcomes)),
                 hovertext=[
@@ -82,13 +105,14 @@ def disqualifier_pareto_figure(
                 ],
                 hovertemplate=HOVER,
                 customdata=[{"outcome": r["outcome"], "reason": r["reason"]} for r in group],
-            ),
-            secondary_y=False,
+            )
         )
     fig.add_trace(
         go.Scatter(
-            x=[labels[(r["outcome"], r["reason"])] for r in ordered],
-            y=[r["cumulative_share"] for r in ordered],
+            y=[labels[(r["outcome"], r["reason"])] for r in ordered],
+            x=[r["cumulative_share"] for r in ordered],
+            xaxis="x2",
+            orientation="h",  # no stacking here: it tells the chart's data table that y holds the reasons
             mode="lines+markers",
             name="Cumulative share",
             line=dict(color=theme.REFERENCE_COLOR, width=1.5),
@@ -98,31 +122,40 @@ def disqualifier_pareto_figure(
             ],
             hovertemplate=HOVER,
             customdata=[{"outcome": r["outcome"], "reason": r["reason"]} for r in ordered],
-        ),
-        secondary_y=True,
+        )
     )
-    fig.update_yaxes(title=dict(text="Exits (count)"), tickformat=",", secondary_y=False)
-    fig.update_yaxes(
-        title=dict(text="Cumulative share of exits (%)"),
-        tickformat=theme.PERCENT_AXIS_FORMAT,
-        tickvals=[0, 0.25, 0.5, 0.75, 1],
-        range=[0, 1.05],
-        showgrid=False,
-        secondary_y=True,
-    )
+    height = max(360, 200 + 26 * len(ordered))
     return _layout(
         fig,
         title,
         barmode="stack",
-        xaxis=dict(
+        height=height,
+        xaxis=dict(title=dict(text="Exits (count)"), tickformat=",", rangemode="tozero"),
+        xaxis2=dict(
+            title=dict(text=SHARE_AXIS_TITLE),
+            overlaying="x",
+            side="top",
+            tickformat=theme.PERCENT_AXIS_FORMAT,
+            tickvals=[0, 0.25, 0.5, 0.75, 1],
+            range=[0, 1.05],
+            showgrid=False,
+        ),
+        yaxis=dict(
             title=dict(text=None),
             type="category",
             categoryorder="array",
             categoryarray=[labels[(r["outcome"], r["reason"])] for r in ordered],
-            tickangle=-30,
+            autorange="reversed",
             showgrid=False,
         ),
+        # under the count axis's title (the share axis takes the top); it pushes the margin as it wraps
+        legend=dict(y=-LEGEND_GAP / (height - 112 - 64), yanchor="top"),
+        margin=dict(t=112),
     )
+
+
+SHARE_AXIS_TITLE = "Cumulative share (%)"
+LEGEND_GAP = 56  # px from the plot's bottom edge to a legend below it: past the axis's ticks and title
 
 
 def _weeks_between(first: str, last: str) -> list[str]:
@@ -135,7 +168,7 @@ def disqualifier_trend_figure(
 ) -> go.Figure:
     """Weekly exits for the top-N reasons (by exits over all weeks), plus "Other reasons"
     (`disqualifiers` rows with by="week"). Weeks with no exits show as 0. `colors`: reason_colors of
-    the unfiltered data (else the top-N's own ranks).
+    the unfiltered data (else the top-N's own ranks), made distinct among the lines drawn.
 
     customdata per point: {"week": "YYYY-MM-DD", "outcome", "reason"}; {"week"} on "Other reasons".
     """
@@ -153,7 +186,7 @@ def disqualifier_trend_figure(
         per_week[(week, *key)] = per_week.get((week, *key), 0) + r["exits"]
         week_total[week] += r["exits"]
     top = sorted(totals, key=lambda k: (-totals[k], k))[:top_n]
-    colors = {**reason_colors(top), **(colors or {})}
+    colors = distinct_colors(top, colors or reason_colors(top))
     fig = go.Figure()
 
     def hover(week: str, name: str, n: int) -> str:
@@ -197,4 +230,10 @@ def disqualifier_trend_figure(
         title,
         xaxis=dict(title=dict(text="Week (starting Monday)"), type="date", tickformat="%d %b"),
         yaxis=dict(title=dict(text="Exits (count)"), rangemode="tozero", tickformat=","),
+        # below the plot: six long names wrap to six rows at phone width, over the title if on top
+        height=TREND_HEIGHT,
+        legend=dict(y=-LEGEND_GAP / (TREND_HEIGHT - 64 - 48), yanchor="top"),
     )
+
+
+TREND_HEIGHT = 480

@@ -437,7 +437,7 @@ def test_survival_figure_per_segment_has_a_panel_per_stage():
     assert [(t.name, t.xaxis) for t in fig.data] == [("events", "x"), ("referral", "x"), ("referral", "x2")]
     assert [t.showlegend for t in fig.data] == [True, True, False]  # one legend entry per value
     assert fig.data[1].line.color == fig.data[2].line.color != fig.data[0].line.color
-    assert fig.data[2].customdata[0] == {"stage": "sql", "channel": "referral", "days": 0.0}
+    assert fig.data[2].customdata[0] == {"stage": "sql", "channel": "referral", "days": 0.0, "step": 1.0}
     assert fig.layout.title.text == "Share still in the stage, by channel"
 
 
@@ -462,7 +462,7 @@ def test_duration_histogram_figure():
     assert fig.layout.barmode == "stack"
     assert completed.marker.color == theme.stage_color("sql", theme.DEFAULT_STAGES)
     assert still_open.marker.color == theme.OPEN_COLOR
-    assert completed.customdata[2] == {"stage": "sql", "min_days": 1.0, "max_days": 1.5, "open": False}
+    assert completed.customdata[2] == {"stage": "sql", "min_days": 1.0, "max_days": 1.5, "open": False, "step": 0.5}
     assert completed.hovertext[0] == "<b>SQL</b> · 0–12 hours: 3 completed spells (60.0% of 5 completed)"
     assert still_open.hovertext[3] == "<b>SQL</b> · ≥ 1.5 days so far: 2 open spells (66.7% of 3 open)"
     assert list(still_open.text) == ["", "", "", "≥1.5"]
@@ -490,12 +490,13 @@ def test_disqualifier_pareto_figure():
     assert nurture.name == "Nurture" and nurture.marker.color == theme.OUTCOME_COLORS["nurture"]
     assert disqualified.marker.color == theme.OUTCOME_COLORS["disqualified"]
     # "Budget" appears under two outcomes, so its labels name the outcome
-    assert list(nurture.x) == ["Not ready yet", "Budget (nurture)"]
-    assert list(nurture.y) == [5, 2]
-    assert list(fig.layout.xaxis.categoryarray) == ["Not ready yet", "Budget (disqualified)", "Budget (nurture)"]
-    assert list(cumulative.y) == [0.5, 0.8, 1.0]
-    assert cumulative.yaxis == "y2"
-    assert fig.layout.yaxis2.tickformat == theme.PERCENT_AXIS_FORMAT
+    assert list(nurture.y) == ["Not ready yet", "Budget (nurture)"] and nurture.orientation == "h"
+    assert list(nurture.x) == [5, 2]
+    assert list(fig.layout.yaxis.categoryarray) == ["Not ready yet", "Budget (disqualified)", "Budget (nurture)"]
+    assert fig.layout.yaxis.autorange == "reversed"  # the biggest on top
+    assert list(cumulative.x) == [0.5, 0.8, 1.0]
+    assert cumulative.xaxis == "x2" and fig.layout.xaxis2.overlaying == "x"
+    assert fig.layout.xaxis2.tickformat == theme.PERCENT_AXIS_FORMAT
     assert disqualified.customdata[0] == {"outcome": "disqualified", "reason": "Budget"}
     assert "3 exits, 30.0% of all exits" in disqualified.hovertext[0]
     assert "Cumulative: 80.0%" in disqualified.hovertext[0]
@@ -505,7 +506,7 @@ def test_disqualifier_pareto_figure():
 def test_user_text_is_escaped_in_labels_but_not_in_customdata():
     rows = [{"outcome": "lost", "reason": "Budget <5k", "exits": 1, "share": 1.0, "cumulative_share": 1.0}]
     bar = F.disqualifier_pareto_figure(rows).data[0]
-    assert list(bar.x) == ["Budget &lt;5k"] and "<b>Budget &lt;5k</b>" in bar.hovertext[0]
+    assert list(bar.y) == ["Budget &lt;5k"] and "<b>Budget &lt;5k</b>" in bar.hovertext[0]
     assert bar.customdata[0] == {"outcome": "lost", "reason": "Budget <5k"}
 
 
