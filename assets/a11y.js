@@ -106,7 +106,10 @@
     var name = titleOf(layout.title);
     var notes = (layout.annotations || []).map(function (a) { return plain(a.text); }).filter(Boolean);
     if (!name) name = notes[0] || "Chart";
-    var traces = figure.data.filter(function (t) { return t.visible !== false && t.visible !== "legendonly"; });
+    // hoverinfo "none" marks a trace drawn only to be clicked (the funnel's click areas): no data of its own
+    var traces = figure.data.filter(function (t) {
+      return t.visible !== false && t.visible !== "legendonly" && t.hoverinfo !== "none";
+    });
     var tables = traces.map(function (t, i) {
       var caption = traces.length === 1 ? name : (plain(t.name) || "Series " + (i + 1));
       return traceTable(t, layout, caption);

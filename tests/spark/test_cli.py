@@ -118,7 +118,7 @@ def test_serve_marts_serves_the_catalog(built, monkeypatch):
     import funnelboard.cli.serve as cli
 
     served = {}
-    monkeypatch.setattr(cli, "serve_app", lambda db, host, port, debug, credentials: served.update(db=db))
+    monkeypatch.setattr(cli, "serve_app", lambda db, host, port, debug, credentials, **_server: served.update(db=db))
     result = invoke("serve", "--marts", str(built.out))
     assert result.exit_code == 0, result.output
     assert served["db"] == built.catalog
