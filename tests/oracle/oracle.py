@@ -265,6 +265,17 @@ def _days(us: int) -> float:
     return us / US_PER_DAY
 
 
+def _timestamp(text: str | None) -> datetime | None:
+    """A plain ISO date or date-time as DuckDB's TRY_CAST(... AS TIMESTAMP) reads it; None otherwise."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(str(text).strip())
+    except ValueError:
+        return None
+    return value if value.tzinfo is None else None
+
+
 def _number(text: str | None) -> float | None:
     if text is None:
         return None
@@ -852,6 +863,10 @@ class Oracle:
             row.update({col: self._attribute(s.lead_id, col) for col in extra})
             amount_col = self.config.amount_column
             row["amount"] = _number(self._attribute(s.lead_id, amount_col)) if amount_col else None
+            if self.config.last_activity_column:  # when the lead was last worked, and days since at as_of
+                last = _timestamp(self._attribute(s.lead_id, self.config.last_activity_column))
+                row["last_activity_at"] = last
+                row["days_since_activity"] = None if last is None else (self.as_of - last) / timedelta(days=1)
             rows.append(row)
         rows.sort(key=lambda r: (not r["newly_stalled"], -r["age_days"], r["lead_id"]))
         return rows
