@@ -620,8 +620,10 @@ def test_stalled_with_sla():
     assert list(rows[0]) == [
         "lead_id", "stage", "entered_at", "age_days", "threshold_days", "threshold_source", "newly_stalled",
         "owner", "channel", "industry", "service_line", "region", "company_size", "amount",
+        "last_activity_at", "days_since_activity",
     ]
     assert (rows[0]["owner"], rows[0]["amount"], rows[0]["stage"], rows[0]["entered_at"]) == ("ana", 1000.0, "sql", d(1))
+    assert (rows[0]["last_activity_at"], rows[0]["days_since_activity"]) == (None, None)  # the log records no activity
     # S4 sits in opportunity with no SLA and no completed opportunity spell: no threshold, not stalled
     assert o.stalled_summary() == [{"stalled": 2, "newly_stalled": 1, "recovered": 1}]
     assert o.stalled_summary(filters={"owner": "ana"}) == [{"stalled": 1, "newly_stalled": 1, "recovered": 0}]
