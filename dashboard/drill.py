@@ -98,8 +98,9 @@ def weekly_point(point: dict, config: FunnelConfig, _search: str | None = None) 
     return None
 
 
-def click_target(mapper, click: dict | None, search: str | None) -> str | None:
-    """The /leads address a click opens, or None when the mark has nothing to drill into."""
+def click_target(mapper, click: dict | None, search: str | None, href=None) -> str | None:
+    """The address a click opens (`href(search, changes, config)`, /leads by default; dashboard/spell_drill.py
+    passes its /spells one), or None when the mark has nothing to drill into."""
     if not click or not click.get("points"):
         return None
     first = click["points"][0]
@@ -114,11 +115,11 @@ def click_target(mapper, click: dict | None, search: str | None) -> str | None:
     except UserError:
         return None
     changes = mapper(point, config, search)
-    return None if changes is None else leads_href(search, changes, config)
+    return None if changes is None else (href or leads_href)(search, changes, config)
 
 
-def register(graph_id: str, mapper) -> None:
-    """Clicking a mark of graph_id opens its lead list."""
+def register(graph_id: str, mapper, href=None, kind: str = "leads") -> None:
+    """Clicking a mark of graph_id opens its list: the leads by default, or what `href` addresses."""
 
     @callback(
         Output(URL, "href", allow_duplicate=True),
@@ -126,8 +127,8 @@ def register(graph_id: str, mapper) -> None:
         State(URL, "search"),
         prevent_initial_call=True,
     )
-    def open_leads(click, search):
-        target = click_target(mapper, click, search)
+    def open_list(click, search):
+        target = click_target(mapper, click, search, href)
         return dash.no_update if target is None else target
 
-    open_leads.__name__ = f"open_leads_{graph_id.replace('-', '_')}"
+    open_list.__name__ = f"open_{kind}_{graph_id.replace('-', '_')}"

@@ -11,13 +11,8 @@ filters and calendar or business days stay, so the list has exactly the mark's n
 
 from __future__ import annotations
 
-import dash
-from dash import Input, Output, State, callback
-
 from funnelboard.core.config import FunnelConfig
-from funnelboard.core.errors import UserError
-from funnelboard.dashboard import state
-from funnelboard.dashboard.runtime import URL, gateway
+from funnelboard.dashboard import drill, state
 
 SPELLS = "/spells"
 SPELL_KEYS = ("stage", "outcome", "reason", "days", *state.SPELL_KEYS)
@@ -78,30 +73,9 @@ def survival_point(point: dict, config: FunnelConfig, _search: str | None = None
 
 def click_target(mapper, click: dict | None, search: str | None) -> str | None:
     """The /spells address a click opens, or None when the mark has nothing to drill into."""
-    if not click or not click.get("points"):
-        return None
-    point = click["points"][0].get("customdata")
-    if not isinstance(point, dict):
-        return None
-    try:
-        config = gateway().config()
-    except UserError:
-        return None
-    changes = mapper(point, config, search)
-    return None if changes is None else spells_href(search, changes, config)
+    return drill.click_target(mapper, click, search, spells_href)
 
 
 def register(graph_id: str, mapper) -> None:
     """Clicking a mark of graph_id opens its spell list."""
-
-    @callback(
-        Output(URL, "href", allow_duplicate=True),
-        Input(graph_id, "clickData"),
-        State(URL, "search"),
-        prevent_initial_call=True,
-    )
-    def open_spells(click, search):
-        target = click_target(mapper, click, search)
-        return dash.no_update if target is None else target
-
-    open_spells.__name__ = f"open_spells_{graph_id.replace('-', '_')}"
+    drill.register(graph_id, mapper, spells_href, "spells")
