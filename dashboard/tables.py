@@ -36,7 +36,6 @@ PERCENT = {"function": "params.value == null ? '' : d3.format('.1%')(params.valu
 TEXT = {"function": "fbText(params.value)"}  # booleans as Yes/No, the rest as it is
 YES_NO = {"function": "fbYesNo(params.value)"}
 DAYS = {"function": "fbDays(params.value)"}  # whole days, rounded down
-MONEY = {"function": "fbMoney(params.value)"}  # thousands separators; no currency is configured
 ID_WIDTH = 150  # an id column grows no wider: a longer id is ellipsised, its full value the cell's title
 
 
@@ -103,15 +102,22 @@ def windows(table_id: str):
     return register
 
 
-def column(field: str, header: str | None = None, *, kind: str = "text", width: int | None = None, link: str | None = None) -> dict:
+def money(currency: str | None) -> dict:
+    """A money cell: thousands separators, and the configured currency code (checked to be three capital
+    letters by the config, so it is safe inside the expression)."""
+    return {"function": f"fbMoney(params.value, '{currency}')" if currency else "fbMoney(params.value)"}
+
+
+def column(field: str, header: str | None = None, *, kind: str = "text", width: int | None = None, link: str | None = None,
+           currency: str | None = None) -> dict:
     """One column definition; link is a URL prefix for the cell value. kind: text (a boolean shows Yes/No),
     bool, id (ellipsised past ID_WIDTH, the full value on hover; `lead_id` always is one), or a number:
-    int, number (one decimal), percent, days (whole days), money (thousands separators)."""
+    int, number (one decimal), percent, days (whole days), money (thousands separators, then `currency`)."""
     col: dict = {"field": field, "headerName": header or field.replace("_", " ").capitalize(), "cellDataType": False}
     if kind in ("int", "number", "percent", "days", "money"):
         col["type"] = "rightAligned"
         col["filter"] = "agNumberColumnFilter"
-        col["valueFormatter"] = {"int": INTEGER, "number": NUMBER, "percent": PERCENT, "days": DAYS, "money": MONEY}[kind]
+        col["valueFormatter"] = {"int": INTEGER, "number": NUMBER, "percent": PERCENT, "days": DAYS, "money": money(currency)}[kind]
     elif kind == "bool":
         col["valueFormatter"] = YES_NO
     elif not link:
@@ -127,12 +133,14 @@ def column(field: str, header: str | None = None, *, kind: str = "text", width: 
     return col
 
 
-def lead_columns(segments) -> list[dict]:
-    """The lead columns every lead list ends with, as the metrics order them: owner, the other segments, amount."""
+def lead_columns(config) -> list[dict]:
+    """The lead columns every lead list ends with, as the metrics order them: owner, the other segments,
+    amount (in the config's currency); a config of None (no warehouse yet) gives no segment columns."""
+    segments = config.segments if config else ()
     return [
         column("owner", "Owner", width=140),
         *[column(s, width=130) for s in segments if s != "owner"],
-        column("amount", "Amount", kind="money", width=110),
+        column("amount", "Amount", kind="money", width=110, currency=config.currency if config else None),
     ]
 
 

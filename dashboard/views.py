@@ -41,14 +41,14 @@ def graph_page(title: str, subtitle: str, graph_ids: list[str], *, side_by_side:
     )
 
 
-def configured_segments() -> tuple[str, ...]:
-    """The warehouse's segment columns for a layout; none without a warehouse (its callback says how to load one)."""
+def configured():
+    """The warehouse's config for a layout; None without a warehouse (its callback says how to load one)."""
     from funnelboard.dashboard.runtime import gateway
 
     try:
-        return gateway().config().segments
+        return gateway().config()
     except UserError:
-        return ()
+        return None
 
 
 def empty_state(message: str) -> html.Div:

@@ -11,7 +11,7 @@ from dash import Input, Output, callback, html
 from funnelboard.dashboard import theme
 from funnelboard.dashboard.runtime import URL, gateway
 from funnelboard.dashboard.tables import body_id, column, lead_columns, paged_body, paged_table_block, streams, windows
-from funnelboard.dashboard.views import configured_segments, guarded, view_request
+from funnelboard.dashboard.views import configured, guarded, view_request
 from funnelboard.warehouse.lists import Slice
 from funnelboard.warehouse.metrics import MetricRequest, run_list, stream_list
 
@@ -44,7 +44,7 @@ def change_request(g, search: str | None, *, strict: bool = False) -> tuple[Metr
     return replace(req, change=view.change, stage=stage, outcome=view.outcome, reason=view.reason), view
 
 
-def columns(segments) -> list[dict]:
+def columns(config) -> list[dict]:
     return [
         column("lead_id", "Lead", width=110) | {"cellClass": "link-cell", "pinned": "left"},
         column("change", "Change", width=120),
@@ -53,7 +53,7 @@ def columns(segments) -> list[dict]:
         column("changed_at", "When (UTC)", width=160),
         column("reason", "Reason", width=160),
         column("stage_now", "Stage now", width=120),
-        *lead_columns(segments),
+        *lead_columns(config),
     ]
 
 
@@ -104,4 +104,4 @@ def update(search: str | None):
         ],
         className="page-subtitle",
     )
-    return header, paged_body(TABLE, columns(configured_segments()), search)
+    return header, paged_body(TABLE, columns(configured()), search)

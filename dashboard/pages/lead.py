@@ -86,7 +86,7 @@ def update(pathname: str | None, search: str | None):
         (col.replace("_", " ").capitalize(), attrs.get(col)) for col in config.segments
     ]
     if config.amount_column and config.amount_column not in config.segments:
-        facts.append((config.amount_column.capitalize(), theme.fmt_money(attrs.get(config.amount_column))))
+        facts.append((config.amount_column.capitalize(), theme.fmt_money(attrs.get(config.amount_column), config.currency)))
     now = rows[-1]["stage"] if rows else None
     header = html.Div(
         [

@@ -9,7 +9,7 @@ from funnelboard.dashboard import theme
 from funnelboard.dashboard.runtime import URL, gateway
 from funnelboard.dashboard.state import replace_keys
 from funnelboard.dashboard.tables import body_id, column, lead_columns, paged_body, paged_table_block, streams, windows
-from funnelboard.dashboard.views import configured_segments, guarded, view_request
+from funnelboard.dashboard.views import configured, guarded, view_request
 from funnelboard.warehouse.lists import Slice
 from funnelboard.warehouse.metrics import run_list, stream_list
 
@@ -21,7 +21,7 @@ BODY = body_id(TABLE)
 WHICH_LABELS = (("all", "All"), ("converted", "Converted"), ("not_converted", "Not converted"))
 
 
-def columns(segments) -> list[dict]:
+def columns(config) -> list[dict]:
     return [
         column("lead_id", "Lead", width=110) | {"cellClass": "link-cell", "pinned": "left"},
         column("from_at", "Entered cohort (UTC)", width=160),
@@ -30,7 +30,7 @@ def columns(segments) -> list[dict]:
         column("immature", "Immature", width=100),
         column("stage_now", "Stage now", width=120) | {"sortable": False},  # looked up per block, not sortable
         column("in_stage_since", "Since (UTC)", width=150) | {"sortable": False},
-        *lead_columns(segments),
+        *lead_columns(config),
     ]
 
 
@@ -138,4 +138,4 @@ def update(search: str | None):
             className="tabs",
         ),
     ]
-    return header, paged_body(TABLE, columns(configured_segments()), search)
+    return header, paged_body(TABLE, columns(configured()), search)

@@ -12,7 +12,7 @@ from dash import Input, Output, callback, html
 from funnelboard.dashboard import theme
 from funnelboard.dashboard.runtime import URL, gateway
 from funnelboard.dashboard.tables import body_id, column, lead_columns, paged_body, paged_table_block, streams, windows
-from funnelboard.dashboard.views import configured_segments, guarded, view_request
+from funnelboard.dashboard.views import configured, guarded, view_request
 from funnelboard.warehouse.lists import Slice
 from funnelboard.warehouse.metrics import Context, run_list, stream_list
 from funnelboard.warehouse.metrics.spells import spells_count
@@ -26,7 +26,7 @@ NEXT_WORDS = {"advanced": "advanced", "exited": "exited", "regressed": "went bac
               "terminal": "ended there", "open": "still open", "closed": "left the stage"}
 
 
-def columns(segments) -> list[dict]:
+def columns(config) -> list[dict]:
     return [
         column("lead_id", "Lead", width=110, kind="id") | {"cellClass": "link-cell", "pinned": "left"},
         column("stage", "Stage", width=110),
@@ -37,7 +37,7 @@ def columns(segments) -> list[dict]:
         column("reason", "Reason", width=150),
         column("stage_left", "Stage left", width=110),
         column("duration_days", "Days in stage", kind="number", width=120),
-        *lead_columns(segments),
+        *lead_columns(config),
     ]
 
 
@@ -121,4 +121,4 @@ def update(search: str | None):
     line = f"{n:,} spell{'' if n == 1 else 's'} of {leads:,} lead{'' if leads == 1 else 's'}"
     what = describe(view)
     header = html.P([html.Strong(line, className="spells-count"), f" · {what}" if what else ""], className="notice spells-what")
-    return header, paged_body(TABLE, columns(configured_segments()), search)
+    return header, paged_body(TABLE, columns(configured()), search)

@@ -18,7 +18,7 @@ from funnelboard.core.config import stage_label
 from funnelboard.dashboard.runtime import URL, gateway
 from funnelboard.dashboard.tables import body_id, column, lead_columns, paged_body, paged_table_block, streams, windows
 from funnelboard.dashboard.theme import fmt_count
-from funnelboard.dashboard.views import configured_segments, guarded, view_request
+from funnelboard.dashboard.views import guarded, view_request
 from funnelboard.warehouse.lists import Slice
 from funnelboard.warehouse.metrics import Context, run_list, stream_list
 from funnelboard.warehouse.metrics.base import OWNER
@@ -35,8 +35,9 @@ OWNER_COLUMNS = 12  # owners beyond these (by stalled count) share one "Other" c
 ALL, OTHER, NONE = "(all)", "(other)", "(none)"
 
 
-def columns(segments, *, activity: bool = False) -> list[dict]:
-    """The list's columns; with `activity` ([attributes] last_activity configured) the last activity and the days since."""
+def columns(config) -> list[dict]:
+    """The list's columns; with [attributes] last_activity configured, the last activity and the days since."""
+    activity = bool(config and config.last_activity_column)
     return [
         column("lead_id", "Lead", width=110, kind="id") | {"cellClass": "link-cell", "pinned": "left"},
         column("newly_stalled", "New this week", kind="bool", width=120),
@@ -44,7 +45,7 @@ def columns(segments, *, activity: bool = False) -> list[dict]:
         column("age_days", "Age (days)", kind="days", width=110),
         column("threshold_days", "Threshold (days)", kind="days", width=130),
         column("threshold_source", "Threshold from", width=130),
-        *lead_columns(segments),
+        *lead_columns(config),
         *([column("last_activity_at", "Last activity", width=160),
            column("days_since_activity", "Days since activity", kind="days", width=150)] if activity else []),
         column("entered_at", "In stage since (UTC)", width=160),
@@ -159,7 +160,7 @@ def update(search: str | None):
     g = gateway()
     req, _view = stalled_request(g, search)
     counts = stalled_summary(Context(g), req)[0]
-    body = paged_body(TABLE, columns(configured_segments(), activity=bool(g.config().last_activity_column)), search)
+    body = paged_body(TABLE, columns(g.config()), search)
     if not counts["stalled"]:
         return "No lead is stalled for these filters.", body
     return f"{counts['stalled']:,} leads stalled · {counts['newly_stalled']:,} newly stalled this week", body

@@ -111,6 +111,7 @@ class FunnelConfig:
     score_column: str | None = None
     amount_column: str | None = None
     last_activity_column: str | None = None  # [attributes] last_activity: when the lead was last worked (a timestamp)
+    currency: str | None = None  # [attributes] currency: the ISO 4217 code the amounts are in, shown with each
     reasons: dict[str, str] = field(default_factory=dict)
     sla_days: dict[str, float] = field(default_factory=dict)
     source: str = "built-in default"
@@ -225,6 +226,16 @@ def sections(defaults: dict, user: dict) -> dict[str, dict]:
     return out
 
 
+def _check_currency(value, problems: "_Problems") -> str | None:
+    """[attributes] currency: three capital letters (an ISO 4217 code such as USD or EUR), or unset."""
+    if value is None:
+        return None
+    if not (isinstance(value, str) and re.fullmatch(r"[A-Z]{3}", value)):
+        problems.add(f"sets [attributes] currency to {value!r}; expected a three-letter ISO 4217 code such as \"USD\" or \"EUR\".")
+        return None
+    return value
+
+
 class _Problems(list):
     """The sentences a config check collects, each naming the file."""
 
@@ -256,6 +267,7 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
     score = _optional_ident(attrs.get("score"), "[attributes] score", problems)
     amount = _optional_ident(attrs.get("amount"), "[attributes] amount", problems)
     last_activity = _optional_ident(attrs.get("last_activity"), "[attributes] last_activity", problems)
+    currency = _check_currency(attrs.get("currency"), problems)
     key_rate, lost = _check_review(s["review"], stages, outcomes, problems)
     sources = _check_sources(s["source"], problems)
     if problems:
@@ -279,6 +291,7 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
         score_column=score,
         amount_column=amount,
         last_activity_column=last_activity,
+        currency=currency,
         reasons={str(k): str(v) for k, v in s["reasons"].items()},
         sla_days=sla,
         source=source,

@@ -298,6 +298,8 @@ def _attributes(draft: Draft) -> str:
             lines.append(_line(key, value, "CHECK: a guess from the column's name"))
         else:
             lines.append(f'# {key} = "<column>"   (no numeric column is named like a {key})')
+    if draft.amount:
+        lines.append('# currency = "USD"   (CHECK: the ISO 4217 code the amounts are in; unset, none is shown)')
     dates = [c for c in draft.columns if c.kind == "date"]
     if dates:
         lines.append("# Date columns (loaded as text attributes): "

@@ -113,16 +113,19 @@ def test_list_cells_are_formatted_for_reading_not_for_the_file():
     import funnelboard.dashboard.pages.stalled as page
     from funnelboard.dashboard import tables
 
-    cols = {c["field"]: c for c in page.columns(("channel", "owner"))}
+    from funnelboard.core.config import load_config
+
+    config = load_config()  # the demo's: amounts in USD
+    cols = {c["field"]: c for c in page.columns(config)}
     assert cols["newly_stalled"]["valueFormatter"] == tables.YES_NO
     assert cols["age_days"]["valueFormatter"] == cols["threshold_days"]["valueFormatter"] == tables.DAYS
-    assert cols["amount"]["valueFormatter"] == tables.MONEY
+    assert cols["amount"]["valueFormatter"] == tables.money("USD") == {"function": "fbMoney(params.value, 'USD')"}
     assert cols["lead_id"]["tooltipField"] == "lead_id" and cols["lead_id"]["maxWidth"] == tables.ID_WIDTH
     assert cols["channel"]["valueFormatter"] == tables.TEXT  # a boolean in any text column reads Yes/No
     # each formatter names a function the asset defines
     from pathlib import Path
 
     script = (Path(tables.__file__).parents[1] / "assets" / "dashAgGridFunctions.js").read_text()
-    for formatter in (tables.TEXT, tables.YES_NO, tables.DAYS, tables.MONEY):
+    for formatter in (tables.TEXT, tables.YES_NO, tables.DAYS, tables.money(None)):
         name = formatter["function"].split("(")[0]
         assert f"dagfuncs.{name} = function" in script

@@ -76,6 +76,7 @@ def test_ops_journey_board_cell_to_the_csv_of_its_leads(server):
         assert ages and all(a.replace(",", "").isdigit() for a in ages)
         amounts = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".ag-row [col-id='amount']") if e.text]
         assert any("," in a for a in amounts), amounts  # demo proposals are worth thousands
+        assert all(a.startswith("USD ") for a in amounts), amounts  # the demo config's [attributes] currency
         ids = browser.find_elements(By.CSS_SELECTOR, ".ag-row [col-id='lead_id']")
         from selenium.webdriver.common.action_chains import ActionChains
 

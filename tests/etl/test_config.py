@@ -20,6 +20,8 @@ from tests.conftest import write
         ('[input]\nmax_future_days = "1; drop table x"\n', "max_future_days = '1; drop table x'"),
         ('[attributes]\namount = "x\\" varchar; COPY (SELECT 1) TO \'pwned.csv\'; --"\n', "[attributes] amount"),
         ('[attributes]\nscore = "Lead Score"\n', "[attributes] score 'Lead Score'"),
+        ('[attributes]\ncurrency = "usd\')+alert(1)+(\'"\n', "currency to \"usd')+alert(1)+('\"; expected a three-letter ISO 4217 code"),
+        ('[attributes]\ncurrency = "$"\n', "expected a three-letter ISO 4217 code"),
         ('[review]\nkey_rate = { from = "sql", to = "mql" }\n', "the second later"),
         ('[review]\nkey_rate = "sql"\n', "is not { from"),
         ('[review]\nlost = ["gone"]\n', "lost = 'gone', which is not an outcome"),
@@ -42,6 +44,7 @@ def test_a_funnel_of_its_own_takes_nothing_of_the_demo_funnel(tmp_path):
     assert config.stages == ("new", "qualified", "demo", "closed_won")
     assert config.labels == {} and config.reasons == {} and config.sla_days == {} and config.segments == {}
     assert config.score_column is None and config.amount_column is None and config.numeric_attributes == ()
+    assert config.currency is None  # the demo's USD is not a guess about anyone else's amounts
     assert config.timezone == "UTC" and config.min_sample == 30  # scalars still default key by key
     assert config.review_rate == KeyRate("new", "qualified", "New → Qualified rate")
     assert config.lost == ()  # no outcome named "lost": the win rate has no losses to count until [review] lost says
@@ -52,6 +55,7 @@ def test_a_file_without_its_own_stages_keeps_the_default_funnel(tmp_path):
     config = load_config(path)
     assert config.stages[-1] == "won" and config.labels == {"Closed Won": "won"}  # the section it wrote, whole
     assert config.reasons and config.segments  # the sections it did not write
+    assert config.currency == "USD" and load_config(write(tmp_path / "eur.toml", '[attributes]\namount = "amount"\ncurrency = "EUR"\n')).currency == "EUR"
     assert config.review_rate == KeyRate("mql", "sql", "SQL rate") and config.lost == ("lost",)
 
 

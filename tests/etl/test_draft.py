@@ -255,6 +255,7 @@ def test_every_guess_is_marked_check():
         line = next(line for line in keyed if line.startswith(start))
         assert "# CHECK:" in line, line
     assert '"Marketing Qualified" = "mql"  # 9 rows, 7 leads' in lines  # not a guess: no CHECK
+    assert any(line.startswith('# currency = "USD"') and "CHECK" in line for line in lines)  # never guessed, only offered
     assert "# CHECK:" not in next(line for line in keyed if line.startswith("timezone ="))  # every timestamp has its offset
     naive = render(draft_config([FIXTURES / "crm_semicolon.csv"])).splitlines()
     assert "# CHECK: 17 timestamps carry no offset" in next(line for line in naive if line.startswith("timezone ="))
