@@ -44,13 +44,15 @@ def accounting_bar(point: dict, config: FunnelConfig, _search: str | None = None
 
 
 def disqualifier_mark(point: dict, config: FunnelConfig, _search: str | None = None) -> dict | None:
-    """A disqualifier bar (outcome, reason) or trend point (and its week): the outcome spells of that reason.
-    The trend's "Other reasons" has no reason to name: it opens nothing."""
+    """A disqualifier bar (outcome, reason) or trend point (and its week): the outcome spells of that reason;
+    the trend's "Other reasons" point: the week's exits outside the top N reasons."""
     outcome, reason = point.get("outcome"), point.get("reason")
+    top, week = point.get("other_than_top"), point.get("week")
+    if isinstance(top, int) and not isinstance(top, bool) and top > 0 and isinstance(week, str):
+        return {"outcome": None, "reason": None, "week": week[:10], "other_than_top": str(top)}
     if outcome not in config.outcomes or not isinstance(reason, str):
         return None
-    week = point.get("week")
-    return {"outcome": outcome, "reason": reason, "week": str(week)[:10] if week else None}
+    return {"outcome": outcome, "reason": reason, "week": str(week)[:10] if week else None, "other_than_top": None}
 
 
 def histogram_bar(point: dict, config: FunnelConfig, _search: str | None = None) -> dict | None:

@@ -20,6 +20,7 @@ from funnelboard.dashboard.figures.common import (
     empty_figure,
 )
 from funnelboard.dashboard.theme import fmt_count, fmt_pct
+from funnelboard.warehouse.metrics.disqualifiers import top_reasons
 
 LABEL_CHARS = 28  # a longer reason is cut on the Pareto's axis (its hover keeps the whole text)
 
@@ -170,22 +171,21 @@ def disqualifier_trend_figure(
     (`disqualifiers` rows with by="week"). Weeks with no exits show as 0. `colors`: reason_colors of
     the unfiltered data (else the top-N's own ranks), made distinct among the lines drawn.
 
-    customdata per point: {"week": "YYYY-MM-DD", "outcome", "reason"}; {"week"} on "Other reasons".
+    customdata per point: {"week": "YYYY-MM-DD", "outcome", "reason"}; on "Other reasons" {"week",
+    "other_than_top": top_n} (the spell list's filter for the exits outside the same top N).
     """
     title = title or f"Top {top_n} exit reasons by week"
     if not rows or not any(_num(r["exits"]) for r in rows):
         return empty_figure(empty or "No exits match these filters", title=title)
     weeks = sorted({_iso(r["week"]) for r in rows})
     weeks = _weeks_between(weeks[0], weeks[-1])
-    totals: dict[tuple[str, str], int] = {}
     per_week: dict[tuple[str, str, str], int] = {}
     week_total = dict.fromkeys(weeks, 0)
     for r in rows:
         key, week = (r["outcome"], r["reason"]), _iso(r["week"])
-        totals[key] = totals.get(key, 0) + r["exits"]
         per_week[(week, *key)] = per_week.get((week, *key), 0) + r["exits"]
         week_total[week] += r["exits"]
-    top = sorted(totals, key=lambda k: (-totals[k], k))[:top_n]
+    top = top_reasons(rows, top_n)
     colors = distinct_colors(top, colors or reason_colors(top))
     fig = go.Figure()
 
@@ -211,7 +211,7 @@ def disqualifier_trend_figure(
                 customdata=[{"week": w, "outcome": outcome, "reason": reason} for w in weeks],
             )
         )
-    if len(totals) > len(top):
+    if len({(r["outcome"], r["reason"]) for r in rows}) > len(top):
         ys = [week_total[w] - sum(per_week.get((w, *k), 0) for k in top) for w in weeks]
         fig.add_trace(
             go.Scatter(
@@ -222,7 +222,7 @@ def disqualifier_trend_figure(
                 line=dict(color=theme.GREY, width=1.5, dash="dot"),
                 hovertext=[hover(w, "Other reasons", n) for w, n in zip(weeks, ys)],
                 hovertemplate=HOVER,
-                customdata=[{"week": w} for w in weeks],
+                customdata=[{"week": w, "other_than_top": top_n} for w in weeks],
             )
         )
     return _layout(

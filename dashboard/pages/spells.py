@@ -65,6 +65,8 @@ def describe(view) -> str:
         parts.append(f"left to {marks['left_to']}")
     if view.reason:
         parts.append(f"reason: {view.reason}")
+    if "other_than_top" in marks:
+        parts.append(f"exits for reasons outside the top {marks['other_than_top']}")
     if "stage_left" in marks:
         parts.append(f"stage left: {marks['stage_left']}")
     if "week" in marks:

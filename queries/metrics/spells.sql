@@ -79,6 +79,10 @@ where
     )
     and ($left_to is null or left_to = $left_to)
     and ($reason is null or coalesce(reason, '(no reason recorded)') = $reason)
+    and (
+        $not_reasons is null
+        or not list_contains(cast($not_reasons as varchar[][]), [stage, coalesce(reason, '(no reason recorded)')])
+    )
     and ($stage_left is null or stage_left = $stage_left)
     and ($week is null or entered_week = cast($week as date))
     -- a duration bin [min_days, max_days): with a step w, the bins of duration_distribution

@@ -525,7 +525,7 @@ def test_disqualifier_trend_figure():
     assert list(budget.y) == [3, 0, 2]
     assert list(other.y) == [1, 0, 2]
     assert budget.customdata[2] == {"week": "2026-09-21", "outcome": "disqualified", "reason": "Budget"}
-    assert other.customdata[0] == {"week": "2026-09-07"}
+    assert other.customdata[0] == {"week": "2026-09-07", "other_than_top": 1}  # the spell list ranks as this chart did
     assert "Budget (disqualified): 3 exits" in budget.hovertext[0]
     assert "75.0% of the week's 4 exits" in budget.hovertext[0]
     assert len(F.disqualifier_trend_figure(rows, top_n=5).data) == 3

@@ -70,9 +70,35 @@ def test_every_disqualifier_bar_and_some_trend_points_open_their_spells(app):
     for point, value in points[:12]:
         query, n = opened(app, spell_drill.disqualifier_mark, point, search)
         assert n == value and "week=" in query, point
-    other = next(p for p, _ in marks(trend) if "reason" not in p)
+    others = [(p, v) for p, v in marks(trend, every=4) if "reason" not in p and v]
+    assert others and all(p["other_than_top"] == 5 for p, _ in others)
+    for point, value in others[:8]:  # "Other reasons": the week's exits outside the top 5, no more, no fewer
+        query, n = opened(app, spell_drill.disqualifier_mark, point, search)
+        assert n == value and "other_than_top=5" in query and "reason=" not in query, point
+
+
+@pytest.mark.slow
+def test_other_reasons_rank_under_the_same_lead_filters(app, db):
+    """The top 5 of referral leads' exits are not the top 5 of all exits: the list ranks as the chart did."""
+    from funnelboard.dashboard import spell_drill
+    from funnelboard.dashboard.pages import disqualifiers, spells
+
+    search = "?from=2026-01-01&to=2026-10-31&channel=referral"
     with app.server.test_request_context():
-        assert spell_drill.click_target(spell_drill.disqualifier_mark, {"points": [{"customdata": other}]}, search) is None
+        trend = disqualifiers.update_trend(search)
+    others = [(p, v) for p, v in marks(trend) if "reason" not in p and v]
+    assert others
+    total = sum(v for _, v in others)
+    for point, value in others[:6]:
+        query, n = opened(app, spell_drill.disqualifier_mark, point, search)
+        assert n == value, point
+    query = "?from=2026-01-01&to=2026-10-31&channel=referral&other_than_top=5"
+    with app.server.test_request_context():
+        header, _body = spells.update(query)
+    assert f"{total:,} spells" in str(header) and "exits for reasons outside the top 5" in str(header)
+    printed = cli_csv(db, "spells", "--filter", "channel=referral", "--filter", "other_than_top=5",
+                      "--from", "2026-01-01", "--to", "2026-10-31")
+    assert len(printed.splitlines()) - 1 == total
 
 
 @pytest.mark.slow

@@ -111,9 +111,8 @@ def test_the_stage_picker_writes_the_address():
 
 def test_list_cells_are_formatted_for_reading_not_for_the_file():
     import funnelboard.dashboard.pages.stalled as page
-    from funnelboard.dashboard import tables
-
     from funnelboard.core.config import load_config
+    from funnelboard.dashboard import tables
 
     config = load_config()  # the demo's: amounts in USD
     cols = {c["field"]: c for c in page.columns(config)}

@@ -36,3 +36,14 @@ def disqualifiers(ctx: Context, req: MetricRequest) -> list[dict]:
         row.update({k: r[k] for k in ("outcome", "reason", "exits", "share", "cumulative_share")})
         out.append(row)
     return out
+
+
+def top_reasons(rows: list[dict], n: int) -> list[tuple[str, str]]:
+    """The n (outcome, reason) pairs with the most exits over `rows` (disqualifiers rows, any --by:
+    summed over the groups), ties by outcome then reason: the disqualifier trend's lines, the rest
+    its "Other reasons"."""
+    totals: dict[tuple[str, str], int] = {}
+    for r in rows:
+        key = (r["outcome"], r["reason"])
+        totals[key] = totals.get(key, 0) + r["exits"]
+    return sorted(totals, key=lambda k: (-totals[k], k))[:n]

@@ -14,6 +14,9 @@ it. They are not lead attributes, so they come as `--filter KEY=VALUE` (or the a
 - `--reason` / `?reason=`, `stage_left`, `week`: the disqualifier chart's reason (recorded by
   as_of, '(no reason recorded)' for none), latest funnel stage before the spell ('(none)') and
   local ISO week entered (its Monday);
+- `other_than_top`: N, the disqualifier trend's "Other reasons": exits (spells in an outcome) whose
+  outcome and reason are not among the N with the most exits in the period under the same lead
+  filters (disqualifiers.top_reasons, the trend's own ranking);
 - `min_days`, `max_days`, `longer_than`, `step`: the length (calendar or business days, completed
   spells by duration, open ones by age at as_of) in a histogram bin [min_days, max_days) or over t
   days (survival's at_risk), by the chart's own rounding rule when the chart's `step` (bin width or
@@ -33,10 +36,11 @@ from funnelboard.core.errors import UserError
 from funnelboard.warehouse.build import attribute_columns
 from funnelboard.warehouse.lists import EVERYTHING, Slice, cut, ordering, with_total
 from funnelboard.warehouse.metrics.base import OWNER, Context, MetricRequest, business_day_clock, period_params
+from funnelboard.warehouse.metrics.disqualifiers import disqualifiers, top_reasons
 
 STAGE = "stage"
 NUMBERS = ("min_days", "max_days", "longer_than", "step")
-KEYS = ("next", "left_to", "stage_left", "week", *NUMBERS)  # the filter keys besides stage and the segments
+KEYS = ("next", "left_to", "stage_left", "week", "other_than_top", *NUMBERS)  # the filter keys besides stage and the segments
 NEXT_KINDS = ("advanced", "exited", "regressed", "returned", "terminal", "open", "closed")
 NO_REASON = "(no reason recorded)"
 NO_STAGE = "(none)"
@@ -59,6 +63,9 @@ def check(key: str, value: str, config: FunnelConfig) -> str:
             date.fromisoformat(value)
         except ValueError:
             raise UserError(f"week '{value}' is not a date (YYYY-MM-DD).") from None
+    elif key == "other_than_top":
+        if not (value.isascii() and value.isdigit() and 0 < int(value) <= 1000):
+            raise UserError(f"other_than_top '{value}' is not a whole number of reasons from 1 to 1000.")
     elif key in NUMBERS:
         try:
             number = float(value)
@@ -92,6 +99,11 @@ def _split(ctx: Context, req: MetricRequest) -> tuple[MetricRequest, dict]:
     if values["step"] is None and values["min_days"] is not None and values["max_days"] is not None:
         values["step"] = values["max_days"] - values["min_days"] or None  # a bin's own width
     chosen = [*stages, *([req.outcome] if req.outcome else [])]
+    rest = replace(req, filters=tuple((c, v) for c, v in req.filters if c != STAGE and c not in KEYS), stage=None, outcome=None, reason=None)
+    top = None
+    if values["other_than_top"] is not None:  # "Other reasons": exits outside the period's top N
+        top = [list(pair) for pair in top_reasons(disqualifiers(ctx, rest), int(values["other_than_top"]))]
+        chosen = chosen or list(cfg.outcomes)
     params = {
         "spell_stages": list(dict.fromkeys(chosen)) or None,
         "next_kind": values["next"],
@@ -99,10 +111,10 @@ def _split(ctx: Context, req: MetricRequest) -> tuple[MetricRequest, dict]:
         "reason": req.reason,
         "stage_left": values["stage_left"],
         "week": values["week"],
+        "not_reasons": top,
         **{k: values[k] for k in NUMBERS},
         "slack": SLACK,
     }
-    rest = replace(req, filters=tuple((c, v) for c, v in req.filters if c != STAGE and c not in KEYS), stage=None, outcome=None, reason=None)
     return rest, params
 
 
