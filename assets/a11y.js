@@ -34,7 +34,7 @@
   function plain(text) {
     // plotly's pseudo-HTML (titles, hover text) as plain text
     return String(text === undefined || text === null ? "" : text)
-      .replace(/<br\s*\/?>/gi, "; ").replace(/<[^>]*>/g, "")
+      .replace(/<br data-wrap>/gi, " ").replace(/<br\s*\/?>/gi, "; ").replace(/<[^>]*>/g, "")
       .replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, "\"").replace(/&#39;/g, "'").replace(/&amp;/g, "&")
       .replace(/\s+/g, " ").trim();
   }

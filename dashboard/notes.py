@@ -67,15 +67,22 @@ def window_note(g: Gateway, req: MetricRequest) -> str:
             f"still converting for {horizon:.0f} days, the time 90 % of {pair} conversions took.")
 
 
-def empty_for(g: Gateway, view: ViewState) -> str:
-    """Why a chart of this view has nothing to show, in one sentence: filters that match nothing,
-    or a period with no data (and where the data is)."""
+def empty_for(g: Gateway, view: ViewState, none: str | None = None) -> str:
+    """Why a chart of this view has nothing to show, in one sentence: filters that match nothing, a
+    period with no data (and where the data is), or data in the period with nothing of the chart's
+    kind (`none`, e.g. "No lead left the funnel to an outcome"). "this period" only when the view
+    has one; without dates the view is the whole data."""
+    dated = view.start is not None or view.end is not None
+    where = "in this period" if dated else "in the data"
     if view.filters:
         shown = ", ".join(f"{column} = {value}" for column, value in view.filters)
-        return f"No leads match the filters ({shown}) in this period."
+        return f"No leads match the filters ({shown}) {where}."
     facts = g.facts()
     first, last = facts["first_event"], facts["last_event"]
     if first is None:
         return "The warehouse holds no events yet."
     tz = g.config().timezone
-    return f"No data in this period: the data runs from {_day(_local(first, tz))} to {_day(_local(last, tz))}."
+    first, last = _local(first, tz).date(), _local(last, tz).date()
+    if not dated or ((view.start is None or view.start <= last) and (view.end is None or view.end >= first)):
+        return f"{none or 'Nothing to draw'} {where}."
+    return f"No data in this period: the data runs from {_day(first)} to {_day(last)}."

@@ -27,12 +27,17 @@ def layout(**_query) -> html.Div:
     )
 
 
+def left_to_outcome(g) -> str:
+    """What an empty chart of exits has none of."""
+    return f"No lead left the funnel to an outcome ({', '.join(g.config().outcomes)})"
+
+
 @callback(Output(PARETO, "figure"), Input(URL, "search"))
 @guarded(outputs=1, first="figure")
 def update(search: str | None):
     g = gateway()
     req, view = view_request(g, search)
-    return figures.disqualifier_pareto_figure(run_metric(g, "disqualifiers", req), outcomes=g.config().outcomes, empty=empty_for(g, view))
+    return figures.disqualifier_pareto_figure(run_metric(g, "disqualifiers", req), outcomes=g.config().outcomes, empty=empty_for(g, view, left_to_outcome(g)))
 
 
 @callback(Output(TREND, "figure"), Input(URL, "search"))
@@ -41,7 +46,7 @@ def update_trend(search: str | None):
     g = gateway()
     req, view = view_request(g, search)
     rows = run_metric(g, "disqualifiers", req.__class__(**{**req.__dict__, "by": "week"}))
-    return figures.disqualifier_trend_figure(rows, empty=empty_for(g, view), colors=colors_of_reasons(g, req))
+    return figures.disqualifier_trend_figure(rows, empty=empty_for(g, view, left_to_outcome(g)), colors=colors_of_reasons(g, req))
 
 
 def colors_of_reasons(g, req: MetricRequest) -> dict:

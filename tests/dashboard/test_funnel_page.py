@@ -126,4 +126,4 @@ def test_no_matching_leads_give_empty_states_not_errors(app):
         funnel_fig = funnel.update("?channel=no-such-channel")
     for figure in (heatmap, funnel_fig):
         assert not figure.data
-        assert "No leads match the filters (channel = no-such-channel) in this period." in " ".join(a.text for a in figure.layout.annotations)
+        assert "No leads match the filters (channel = no-such-channel) in the data." in " ".join(a.text for a in figure.layout.annotations)

@@ -125,7 +125,7 @@ def test_no_spells_and_no_warehouse_are_messages(app, page, tmp_path):
     with app.server.test_request_context():
         fig = page.update_survival("?channel=no-such-channel")
         bars = page.update_distribution("?channel=no-such-channel")
-    says = "No leads match the filters (channel = no-such-channel) in this period."
+    says = "No leads match the filters (channel = no-such-channel) in the data."
     assert not fig.data and says in fig.layout.annotations[0].text
     assert not bars.data and says in bars.layout.annotations[0].text
     from funnelboard.dashboard.app import create_app

@@ -1,7 +1,8 @@
 """No page is wider than the window, on a phone (390 px) and on a desktop (1440 px), on the demo and on
 the Olist example (32-character lead ids); on a phone the filter bar and the page menu fold behind a
 button each and a date picker closes after a choice. With $FUNNELBOARD_SCREENSHOTS set it saves
-phone-<page>.png of every demo page (docs/screenshots is made this way)."""
+<page>.png (1440 px) and phone-<page>.png of every demo page, olist-… of every Olist page
+(docs/screenshots is chosen from these)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,20 @@ const w = window.innerWidth;
 return [document.documentElement.scrollWidth, w,
   [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1)
     .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + '.' + String(e.className).split(' ')[0])];
+"""
+
+# A chart's title or note (annotation) drawn past its chart's edges, where the chart clips it.
+_CLIPPED = """
+const out = [];
+document.querySelectorAll('.js-plotly-plot').forEach(gd => {
+  const box = gd.querySelector('.main-svg').getBoundingClientRect();
+  gd.querySelectorAll('.gtitle, .annotation-text').forEach(t => {
+    const r = t.getBoundingClientRect();
+    if (r.width && (r.left < box.left - 2 || r.right > box.right + 2 || r.top < box.top - 2))
+      out.push([gd.id, t.textContent.slice(0, 40), Math.round(r.left - box.left), Math.round(box.right - r.right), Math.round(r.top - box.top)]);
+  });
+});
+return out;
 """
 
 
@@ -54,7 +69,9 @@ def olist(tmp_path_factory):
         yield url, registered_pages(db, lead)
 
 
-def _too_wide(url: str, pages: list[tuple[str, str]], width: int, *, shots: bool = False) -> dict:
+def _too_wide(url: str, pages: list[tuple[str, str]], width: int, *, shots: str = "") -> dict:
+    """The pages wider than the window at `width`, and those with a chart text cut off; with `shots` (a file-name prefix) and
+    $FUNNELBOARD_SCREENSHOTS, a full-page PNG of each, phone- added at phone width."""
     wide = {}
     with chromium(width=max(width, 500), height=900) as driver:
         emulate_width(driver, width)
@@ -63,22 +80,27 @@ def _too_wide(url: str, pages: list[tuple[str, str]], width: int, *, shots: bool
             scroll, inner, culprits = driver.execute_script(_OVERFLOW)
             if scroll > inner:
                 wide[name] = (scroll, inner, culprits)
+            clipped = driver.execute_script(_CLIPPED)
+            if clipped:
+                wide[name + " (chart text cut off)"] = clipped
             assert driver.execute_script("return window.innerWidth") == width
-            if shots and SCREENSHOTS:
-                full_page_png(driver, Path(SCREENSHOTS) / f"phone-{name}.png", width)
+            if SCREENSHOTS:
+                full_page_png(driver, Path(SCREENSHOTS) / f"{shots}{'phone-' if width == PHONE else ''}{name}.png", width)
     return wide
 
 
 @pytest.mark.parametrize("width", [PHONE, DESKTOP])
 def test_no_demo_page_is_wider_than_the_window(demo, width):
     url, pages = demo
-    assert _too_wide(url, pages, width, shots=width == PHONE) == {}
+    wide = _too_wide(url, pages, width)
+    assert wide == {}, wide
 
 
 @pytest.mark.parametrize("width", [PHONE, DESKTOP])
 def test_no_olist_page_is_wider_than_the_window(olist, width):
     url, pages = olist
-    assert _too_wide(url, pages, width) == {}
+    wide = _too_wide(url, pages, width, shots="olist-")
+    assert wide == {}, wide
 
 
 def test_on_a_phone_filters_and_menu_fold_behind_a_button_and_a_date_picker_closes(demo):
