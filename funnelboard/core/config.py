@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -109,6 +110,7 @@ class FunnelConfig:
     segments: dict[str, str] = field(default_factory=dict)
     numeric_attributes: tuple[str, ...] = ()
     score_column: str | None = None
+    score_threshold: float | None = None  # [attributes] score_threshold: the lowest lead score that makes an MQL
     amount_column: str | None = None
     last_activity_column: str | None = None  # [attributes] last_activity: when the lead was last worked (a timestamp)
     currency: str | None = None  # [attributes] currency: the ISO 4217 code the amounts are in, shown with each
@@ -236,6 +238,19 @@ def _check_currency(value, problems: "_Problems") -> str | None:
     return value
 
 
+def _check_score_threshold(value, score: str | None, problems: "_Problems") -> float | None:
+    """[attributes] score_threshold: a number on the scale of the [attributes] score column, or unset."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        problems.add(f"sets [attributes] score_threshold to {value!r}; expected a number, the lowest lead score that makes a lead an MQL, such as 60.")
+        return None
+    if score is None:
+        problems.add("sets [attributes] score_threshold without [attributes] score; name the lead-score column the threshold applies to.")
+        return None
+    return float(value)
+
+
 class _Problems(list):
     """The sentences a config check collects, each naming the file."""
 
@@ -265,6 +280,7 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
             problems.add(f"renames column '{key}' in [columns]; expected lead_id, stage, entered_at, reason or created_at.")
     numeric = tuple(_ident(str(c), "numeric attribute", problems) for c in attrs.get("numeric", []))
     score = _optional_ident(attrs.get("score"), "[attributes] score", problems)
+    score_threshold = _check_score_threshold(attrs.get("score_threshold"), score, problems)
     amount = _optional_ident(attrs.get("amount"), "[attributes] amount", problems)
     last_activity = _optional_ident(attrs.get("last_activity"), "[attributes] last_activity", problems)
     currency = _check_currency(attrs.get("currency"), problems)
@@ -289,6 +305,7 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
         segments=segments,
         numeric_attributes=numeric,
         score_column=score,
+        score_threshold=score_threshold,
         amount_column=amount,
         last_activity_column=last_activity,
         currency=currency,
