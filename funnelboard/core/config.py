@@ -29,7 +29,7 @@ IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Sections that make up the funnel itself: a file that names its own stages takes none of them
 # from the built-in demo funnel.
 FUNNEL_SECTIONS = ("labels", "reasons", "sla_days", "segments", "attributes", "review")
-SECTIONS = ("funnel", "input", "columns", *FUNNEL_SECTIONS, "source")
+SECTIONS = ("funnel", "input", "columns", *FUNNEL_SECTIONS, "source", "criteria_health")
 _ACRONYMS = {"mql", "sql", "sal", "pql"}
 
 
@@ -82,6 +82,35 @@ class KeyRate:
     name: str
 
 
+# [criteria_health]: the playbook's checks on the qualification criteria, each with its default
+# stages (or segment) and threshold (docs/metrics.md, Criteria health). A default stage the funnel
+# does not have leaves the check not applicable; a stage the file names must be a funnel stage.
+CRITERIA_CHECKS = {
+    "too_broad": {"from": "mql", "to": "sql", "floor": 0.20},
+    "too_loose": {"from": "sql", "to": "proposal", "ceiling": 0.90},
+    "checklist_gap": {"stage": "sql", "ceiling": 0.30},
+    "targeting": {"segment": "channel", "from": "mql", "to": "sql", "ceiling": 0.85},
+}
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """One criteria-health check: its name (a key of CRITERIA_CHECKS), its threshold, its stages
+    (checklist_gap: from_stage only) and, for targeting, the segment column; a stage or segment is
+    None when the funnel lacks the default one (the check does not apply)."""
+
+    name: str
+    threshold: float
+    from_stage: str | None = None
+    to_stage: str | None = None
+    segment: str | None = None
+
+
+def default_health_checks(stages: tuple[str, ...], segments) -> tuple[HealthCheck, ...]:
+    """The checks with every default: a stage pair only when the funnel has both stages in order."""
+    return tuple(_health_check(name, {}, stages, segments, None) for name in CRITERIA_CHECKS)
+
+
 def default_key_rate(stages: tuple[str, ...]) -> KeyRate:
     """MQL -> SQL, named "SQL rate", when the funnel has both; else its first step, named by its stages."""
     if "mql" in stages and "sql" in stages and stages.index("mql") < stages.index("sql"):
@@ -123,6 +152,13 @@ class FunnelConfig:
     # [review]: the headline rate and the outcomes that are a lost deal (None: derived, see below)
     key_rate: KeyRate | None = None
     lost_outcomes: tuple[str, ...] | None = None
+    # [criteria_health]: the checks, resolved against the stages (None: the defaults, see health_checks)
+    criteria_health: tuple[HealthCheck, ...] | None = None
+
+    @property
+    def health_checks(self) -> tuple[HealthCheck, ...]:
+        """The criteria-health checks: [criteria_health] as resolved at load, else the defaults."""
+        return self.criteria_health if self.criteria_health is not None else default_health_checks(self.stages, self.segments)
 
     @property
     def all_stages(self) -> tuple[str, ...]:
@@ -173,6 +209,8 @@ class FunnelConfig:
             data["key_rate"] = KeyRate(**data["key_rate"])
         if data.get("lost_outcomes") is not None:
             data["lost_outcomes"] = tuple(data["lost_outcomes"])
+        if data.get("criteria_health") is not None:
+            data["criteria_health"] = tuple(HealthCheck(**c) for c in data["criteria_health"])
         return cls(**data)
 
     def fingerprint(self) -> str:
@@ -285,6 +323,7 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
     last_activity = _optional_ident(attrs.get("last_activity"), "[attributes] last_activity", problems)
     currency = _check_currency(attrs.get("currency"), problems)
     key_rate, lost = _check_review(s["review"], stages, outcomes, problems)
+    health = _check_criteria_health(s["criteria_health"], stages, segments, problems)
     sources = _check_sources(s["source"], problems)
     if problems:
         return None, list(problems)
@@ -315,6 +354,7 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
         sources=sources,
         key_rate=key_rate,
         lost_outcomes=lost,
+        criteria_health=health,
     ), []
 
 
@@ -398,6 +438,69 @@ def _check_review(section: dict, stages: tuple, outcomes: tuple, problems: _Prob
             if o not in outcomes:
                 problems.add(f"has [review] lost = '{o}', which is not an outcome (expected some of {', '.join(outcomes) or 'none'}).")
     return key_rate, lost
+
+
+def _check_criteria_health(section: dict, stages: tuple, segments: dict, problems: _Problems) -> tuple[HealthCheck, ...]:
+    """[criteria_health]: a table per check ({ from, to, floor } and the like), each key optional."""
+    for name in sorted(set(section) - set(CRITERIA_CHECKS)):
+        problems.add(f"has [criteria_health] {name}; expected one of {', '.join(CRITERIA_CHECKS)}.")
+    checks = []
+    for name in CRITERIA_CHECKS:
+        spec = section.get(name, {})
+        if not isinstance(spec, dict):
+            problems.add(f"has [criteria_health] {name} = {spec!r}; expected a table such as {_spec_example(name)}.")
+            spec = {}
+        checks.append(_health_check(name, spec, stages, segments, problems))
+    return tuple(checks)
+
+
+def _spec_example(name: str) -> str:
+    return "{ " + ", ".join(f"{k} = {v!r}".replace("'", '"') for k, v in CRITERIA_CHECKS[name].items()) + " }"
+
+
+def _health_check(name: str, spec: dict, stages: tuple, segments, problems: _Problems | None) -> HealthCheck:
+    """One check from the file's keys over the defaults; a default stage or segment the funnel lacks
+    becomes None, one the file names is checked (problems is None for the defaults alone)."""
+    defaults = CRITERIA_CHECKS[name]
+    where = f"[criteria_health] {name}"
+    for key in sorted(set(spec) - set(defaults)):
+        problems.add(f"has {where} key '{key}'; expected {', '.join(defaults)}.")
+    limit = next(k for k in defaults if k in ("floor", "ceiling"))
+    threshold = spec.get(limit, defaults[limit])
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        problems.add(f"has {where} {limit} = {threshold!r}; expected a share from 0 to 1, such as {defaults[limit]}.")
+        threshold = defaults[limit]
+    named = {k: spec.get(k, defaults[k]) for k in ("from", "to", "stage", "segment") if k in defaults}
+    for key, value in named.items():
+        allowed = segments if key == "segment" else stages
+        if value in allowed:
+            continue
+        if key in spec:
+            what = "a [segments] column" if key == "segment" else "a funnel stage"
+            problems.add(f"has {where} {key} = {value!r}, which is not {what} ({', '.join(allowed) or 'none'}).")
+        named[key] = None
+    pair = named.get("from"), named.get("to")
+    if "from" in named and (None in pair or stages.index(pair[0]) >= stages.index(pair[1])):
+        if None not in pair and ("from" in spec or "to" in spec):
+            problems.add(f"has {where} from '{pair[0]}' to '{pair[1]}'; expected two funnel stages, the second later.")
+        pair = (None, None)
+    first = pair[0] if "from" in named else named["stage"]
+    return HealthCheck(name, float(threshold), first, pair[1], named.get("segment"))
+
+
+def _check_handoff(section: dict, outcomes: tuple, problems: _Problems) -> tuple[tuple[str, ...] | None, int]:
+    """[review] sent_back (outcomes of this funnel) and handoff_days (a whole number, 0 or more)."""
+    sent_back = None
+    if "sent_back" in section:
+        sent_back = tuple(str(o) for o in _list(section["sent_back"], "[review] sent_back", problems))
+        for o in sent_back:
+            if o not in outcomes:
+                problems.add(f"has [review] sent_back = '{o}', which is not an outcome (expected some of {', '.join(outcomes) or 'none'}).")
+    days = section.get("handoff_days", 14)
+    if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+        problems.add(f"has [review] handoff_days = {days!r}; expected a whole number of days, 0 (any time) or more.")
+        days = 14
+    return sent_back, days
 
 
 def default_name(from_stage: str, to_stage: str) -> str:

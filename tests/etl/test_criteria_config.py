@@ -1,0 +1,90 @@
+"""[criteria_health] in funnel.toml: the playbook's checks with their defaults, stages that exist or
+none (never a guessed one), and mistakes as one sentence naming the file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from funnelboard.core.config import CRITERIA_CHECKS, FunnelConfig, HealthCheck, load_config
+from funnelboard.core.errors import UserError
+from tests.conftest import write
+
+OLIST = Path(__file__).resolve().parents[2] / "examples" / "olist" / "funnel.toml"
+
+
+def checks(config: FunnelConfig) -> dict[str, HealthCheck]:
+    return {c.name: c for c in config.health_checks}
+
+
+def test_the_default_funnel_has_every_check_with_the_playbooks_defaults():
+    got = checks(load_config(None))
+    assert list(got) == list(CRITERIA_CHECKS)
+    assert got["too_broad"] == HealthCheck("too_broad", 0.20, "mql", "sql")
+    assert got["too_loose"] == HealthCheck("too_loose", 0.90, "sql", "proposal")
+    assert got["checklist_gap"] == HealthCheck("checklist_gap", 0.30, "sql")
+    assert got["targeting"] == HealthCheck("targeting", 0.85, "mql", "sql", "channel")
+
+
+def test_a_funnel_without_the_default_stages_gets_no_stage_for_those_checks():
+    """Olist (mql, won): no sql, so no check may pick a stage; its channel column stays the targeting one."""
+    got = checks(load_config(OLIST))
+    assert all(c.from_stage is None and c.to_stage is None for c in got.values())
+    assert got["targeting"].segment == "channel"
+    assert got["too_broad"].threshold == 0.20  # thresholds still default
+
+
+def test_a_file_names_its_own_stages_thresholds_and_segment(tmp_path):
+    path = write(
+        tmp_path / "funnel.toml",
+        '[funnel]\nstages = ["mql", "won"]\noutcomes = ["lost"]\n\n[segments]\norigin = "Origin"\n\n'
+        "[criteria_health]\n"
+        'too_broad = { from = "mql", to = "won", floor = 0.05 }\n'
+        'checklist_gap = { stage = "mql", ceiling = 0.5 }\n'
+        'targeting = { segment = "origin", from = "mql", to = "won", ceiling = 0.99 }\n',
+    )
+    config = load_config(path)
+    got = checks(config)
+    assert got["too_broad"] == HealthCheck("too_broad", 0.05, "mql", "won")
+    assert got["checklist_gap"] == HealthCheck("checklist_gap", 0.5, "mql")
+    assert got["targeting"] == HealthCheck("targeting", 0.99, "mql", "won", "origin")
+    assert got["too_loose"] == HealthCheck("too_loose", 0.90)  # not named: sql and proposal do not exist
+    assert FunnelConfig.from_json(config.to_json()) == config  # the warehouse keeps it
+
+
+def test_only_a_threshold_keeps_the_default_stages(tmp_path):
+    got = checks(load_config(write(tmp_path / "funnel.toml", "[criteria_health]\ntoo_loose = { ceiling = 0.8 }\n")))
+    assert got["too_loose"] == HealthCheck("too_loose", 0.8, "sql", "proposal")
+
+
+def test_a_warehouse_built_before_the_section_reads_the_defaults():
+    config = load_config(None)
+    stored = json.loads(config.to_json())
+    del stored["criteria_health"]
+    again = FunnelConfig.from_json(json.dumps(stored))
+    assert again.criteria_health is None and again.health_checks == config.health_checks
+
+
+@pytest.mark.parametrize(
+    ("toml", "says"),
+    [
+        ("too_wide = {}\n", "has [criteria_health] too_wide; expected one of too_broad, too_loose, checklist_gap, targeting"),
+        ("too_broad = 0.2\n", 'too_broad = 0.2; expected a table such as { from = "mql", to = "sql", floor = 0.2 }'),
+        ("too_broad = { ceiling = 0.2 }\n", "too_broad key 'ceiling'; expected from, to, floor"),
+        ('too_broad = { floor = "20%" }\n', "too_broad floor = '20%'; expected a share from 0 to 1"),
+        ("too_loose = { ceiling = 90 }\n", "too_loose ceiling = 90; expected a share from 0 to 1"),
+        ("checklist_gap = { ceiling = true }\n", "checklist_gap ceiling = True"),
+        ('too_broad = { from = "demo" }\n', "too_broad from = 'demo', which is not a funnel stage"),
+        ('too_loose = { from = "proposal", to = "sql" }\n', "too_loose from 'proposal' to 'sql'; expected two funnel stages, the second later"),
+        ('checklist_gap = { stage = "scope" }\n', "checklist_gap stage = 'scope', which is not a funnel stage"),
+        ('targeting = { segment = "campaign" }\n', "targeting segment = 'campaign', which is not a [segments] column"),
+    ],
+)
+def test_a_bad_criteria_health_section_is_one_sentence(tmp_path, toml, says):
+    path = write(tmp_path / "funnel.toml", "[criteria_health]\n" + toml)
+    with pytest.raises(UserError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert says in message and str(path) in message and "\n" not in message
