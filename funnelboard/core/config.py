@@ -152,6 +152,10 @@ class FunnelConfig:
     # [review]: the headline rate and the outcomes that are a lost deal (None: derived, see below)
     key_rate: KeyRate | None = None
     lost_outcomes: tuple[str, ...] | None = None
+    # [review] handoff quality (docs/metrics.md, Handoff): the outcomes a handoff is sent back to (None:
+    # "nurture" when the funnel has it) and the days after a handoff that count
+    sent_back_outcomes: tuple[str, ...] | None = None
+    handoff_days: int = 14
     # [criteria_health]: the checks, resolved against the stages (None: the defaults, see health_checks)
     criteria_health: tuple[HealthCheck, ...] | None = None
 
@@ -174,6 +178,13 @@ class FunnelConfig:
     def review_rate(self) -> KeyRate:
         """The review's headline rate: [review] key_rate, else derived from the stages."""
         return self.key_rate or default_key_rate(self.stages)
+
+    @property
+    def sent_back(self) -> tuple[str, ...]:
+        """Outcomes a handoff is sent back to: [review] sent_back, else the outcome 'nurture' if there is one."""
+        if self.sent_back_outcomes is not None:
+            return self.sent_back_outcomes
+        return ("nurture",) if "nurture" in self.outcomes else ()
 
     @property
     def won_stage(self) -> str:
@@ -209,6 +220,8 @@ class FunnelConfig:
             data["key_rate"] = KeyRate(**data["key_rate"])
         if data.get("lost_outcomes") is not None:
             data["lost_outcomes"] = tuple(data["lost_outcomes"])
+        if data.get("sent_back_outcomes") is not None:
+            data["sent_back_outcomes"] = tuple(data["sent_back_outcomes"])
         if data.get("criteria_health") is not None:
             data["criteria_health"] = tuple(HealthCheck(**c) for c in data["criteria_health"])
         return cls(**data)
@@ -323,6 +336,7 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
     last_activity = _optional_ident(attrs.get("last_activity"), "[attributes] last_activity", problems)
     currency = _check_currency(attrs.get("currency"), problems)
     key_rate, lost = _check_review(s["review"], stages, outcomes, problems)
+    sent_back, handoff_days = _check_handoff(s["review"], outcomes, problems)
     health = _check_criteria_health(s["criteria_health"], stages, segments, problems)
     sources = _check_sources(s["source"], problems)
     if problems:
@@ -354,6 +368,8 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
         sources=sources,
         key_rate=key_rate,
         lost_outcomes=lost,
+        sent_back_outcomes=sent_back,
+        handoff_days=handoff_days,
         criteria_health=health,
     ), []
 
@@ -415,9 +431,9 @@ def _check_sla(section: dict, stages: tuple, problems: _Problems) -> dict[str, f
 
 
 def _check_review(section: dict, stages: tuple, outcomes: tuple, problems: _Problems) -> tuple[KeyRate | None, tuple[str, ...] | None]:
-    unknown = sorted(set(section) - {"key_rate", "lost"})
+    unknown = sorted(set(section) - {"key_rate", "lost", "sent_back", "handoff_days"})
     if unknown:
-        problems.add(f"has [review] {unknown[0]}; expected key_rate or lost.")
+        problems.add(f"has [review] {unknown[0]}; expected key_rate, lost, sent_back or handoff_days.")
     key_rate = None
     spec = section.get("key_rate")
     if spec is not None:
