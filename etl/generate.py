@@ -28,7 +28,7 @@ DEFAULT_END = date(2026, 11, 20)
 FORMATS = ("csv", "parquet", "jsonl")
 COLUMNS = (
     "lead_id", "stage", "entered_at", "reason", "channel", "industry", "service_line", "region",
-    "company_size", "owner", "lead_score", "last_activity_at", "amount",
+    "company_size", "owner", "lead_score", "last_activity_at", "first_response_at", "amount",
 )
 
 LEAD, MQL, SQL, OPP, PROP, WON, NUR, DQ, RR, LOST, STAY = range(11)
@@ -726,6 +726,7 @@ def _to_columns(rng: np.random.Generator, events: _Events, leads: _Leads) -> dic
     owner = np.where(is_ae, len(SDRS) + leads.ae[lead], leads.sdr[lead])
     no_amount = events.k < events.k_opp[lead]
     activity = _last_activity(rng.spawn(1)[0], events)  # a stream of its own: the other columns stay as they were
+    response = _first_response(rng.spawn(1)[0], events, leads)  # the next stream spawned: activity's stays as it was
     return {
         "lead_id": _lead_ids(lead, leads.created.size),
         "stage": _labels(STAGE_LABELS, events.stage),
@@ -739,6 +740,7 @@ def _to_columns(rng: np.random.Generator, events: _Events, leads: _Leads) -> dic
         "owner": _labels(SDRS + AES, owner),
         "lead_score": pa.array(leads.score).cast(pa.string()).take(pa.array(lead)),
         "last_activity_at": activity,
+        "first_response_at": response,
         "amount": pa.array(leads.amount).cast(pa.string()).take(pa.array(lead, mask=no_amount)),
     }
 
@@ -760,6 +762,36 @@ def _last_activity(rng: np.random.Generator, events: _Events) -> pa.Array:
     end = int(events.time.max()) if events.time.size else 0
     when = last + np.where(closed, 0, rng.random(n_leads) * (end - last)).astype(np.int64)
     missing = rng.random(n_leads) >= LAST_ACTIVITY_P
+    return _timestamps(when).take(pa.array(events.lead, mask=missing[events.lead]))
+
+
+# Hours from MQL to the first response, as a log-normal median per channel for leads that went on to
+# SQL and for those that did not: a fast answer goes with conversion, and inbound (a form just filled
+# in) decays hardest, as the qualification playbook says. Drawn after the history, conditioned on it.
+_RESPONSE_MEDIAN_HOURS = {"inbound": (1.0, 6.0), "self-identified": (1.5, 6.0), "referral": (3.0, 8.0),
+                          "events": (6.0, 10.0), "outbound": (8.0, 12.0), "partners": (6.0, 10.0)}
+NEVER_ANSWERED_P = 0.08  # MQLs that did not go on to SQL and were never answered
+
+
+def _first_response(rng: np.random.Generator, events: _Events, leads: _Leads) -> pa.Array:
+    """Per event row, its lead's first response (the same on every row of a lead): the time it reached
+    MQL (a lead that skips MQL reaches it with its first later stage) plus a
+    log-normal delay (sigma 1.2) whose median depends on the channel and on whether the lead reached
+    SQL; empty for leads that never reached MQL, were never answered, or whose answer falls after the
+    data ends."""
+    n_leads = events.counts.size
+    mql_at = np.full(n_leads, np.iinfo(np.int64).max, np.int64)  # reached MQL: its first event of MQL or later
+    qualified = (events.stage >= MQL) & (events.stage <= WON)
+    np.minimum.at(mql_at, events.lead[qualified], events.time[qualified].astype(np.int64))
+    to_sql = np.zeros(n_leads, bool)
+    to_sql[events.lead[events.stage == SQL]] = True
+    medians = np.array([_RESPONSE_MEDIAN_HOURS[c] for c in CHANNELS])[leads.channel[:n_leads]]
+    median = np.where(to_sql, medians[:, 0], medians[:, 1])
+    delay = (median * np.exp(rng.normal(0.0, 1.2, n_leads)) * 3600).astype(np.int64)
+    end = int(events.time.max()) if events.time.size else 0
+    when = mql_at + delay
+    missing = (mql_at == np.iinfo(np.int64).max) | (when > end) | (~to_sql & (rng.random(n_leads) < NEVER_ANSWERED_P))
+    when = np.where(missing, 0, when)
     return _timestamps(when).take(pa.array(events.lead, mask=missing[events.lead]))
 
 

@@ -14,9 +14,9 @@ from funnelboard.warehouse.models import Expansion, Model, ModelError, build_ord
 
 
 def attribute_columns(config: FunnelConfig) -> tuple[str, ...]:
-    """The attribute columns the models carry: segments, numeric attributes, score, amount and last activity."""
+    """The attribute columns the models carry: segments, numeric attributes, score, amount, last activity and first response."""
     names = list(config.segments) + list(config.numeric_attributes)
-    names += [c for c in (config.score_column, config.amount_column, config.last_activity_column) if c]
+    names += [c for c in (config.score_column, config.amount_column, config.last_activity_column, config.first_response_column) if c]
     return tuple(dict.fromkeys(names))
 
 

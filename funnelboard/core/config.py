@@ -28,7 +28,7 @@ TERMINAL_OUTCOMES = ("lost", "disqualified", "rerouted")
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Sections that make up the funnel itself: a file that names its own stages takes none of them
 # from the built-in demo funnel.
-FUNNEL_SECTIONS = ("labels", "reasons", "sla_days", "segments", "attributes", "review")
+FUNNEL_SECTIONS = ("labels", "reasons", "sla_days", "segments", "attributes", "review", "response")
 SECTIONS = ("funnel", "input", "columns", *FUNNEL_SECTIONS, "source", "criteria_health")
 _ACRONYMS = {"mql", "sql", "sal", "pql"}
 
@@ -71,6 +71,26 @@ def stage_label(stage: str) -> str:
 def default_config_text() -> str:
     """The built-in funnel.toml, comments included (what `funnelboard init` writes)."""
     return resources.files("funnelboard.core").joinpath("default_funnel.toml").read_text("utf-8")
+
+
+@dataclass(frozen=True)
+class Response:
+    """[response]: speed to lead. The clock starts when a lead reaches `from_stage` (None: the review
+    rate's first stage) and stops at its first response ([attributes] first_response); the SLA is
+    `sla_hours` (per value of the `sla_by` segment when `sla_hours_by` names it), counted in business
+    hours (Monday to Friday, `open_hour` to `close_hour` local time) when `business`."""
+
+    from_stage: str | None = None
+    sla_hours: float | None = None
+    business: bool = False
+    open_hour: float = 9.0
+    close_hour: float = 17.0
+    sla_by: str | None = None
+    sla_hours_by: dict[str, float] = field(default_factory=dict)
+
+    def sla_for(self, value: str | None) -> float | None:
+        """The SLA in hours of a lead whose `sla_by` segment value is `value`."""
+        return self.sla_hours_by.get(value, self.sla_hours) if value is not None else self.sla_hours
 
 
 @dataclass(frozen=True)
@@ -143,6 +163,8 @@ class FunnelConfig:
     amount_column: str | None = None
     last_activity_column: str | None = None  # [attributes] last_activity: when the lead was last worked (a timestamp)
     currency: str | None = None  # [attributes] currency: the ISO 4217 code the amounts are in, shown with each
+    first_response_column: str | None = None  # [attributes] first_response: a lead's first response (a timestamp)
+    response: Response = field(default_factory=Response)
     reasons: dict[str, str] = field(default_factory=dict)
     sla_days: dict[str, float] = field(default_factory=dict)
     source: str = "built-in default"
@@ -222,6 +244,8 @@ class FunnelConfig:
             data["lost_outcomes"] = tuple(data["lost_outcomes"])
         if data.get("sent_back_outcomes") is not None:
             data["sent_back_outcomes"] = tuple(data["sent_back_outcomes"])
+        if data.get("response"):
+            data["response"] = Response(**data["response"])
         if data.get("criteria_health") is not None:
             data["criteria_health"] = tuple(HealthCheck(**c) for c in data["criteria_health"])
         return cls(**data)
@@ -277,6 +301,47 @@ def sections(defaults: dict, user: dict) -> dict[str, dict]:
         else:
             out[name] = dict(defaults.get(name, {}))
     return out
+
+
+def _check_response(section: dict, stages: tuple, segments: dict, problems: "_Problems") -> Response:
+    """[response]: each key checked, one sentence per problem."""
+    known = {"from", "sla_hours", "clock", "business_hours", "sla_by", "sla_hours_by"}
+    for key in sorted(set(section) - known):
+        problems.add(f"has [response] {key}; expected one of {', '.join(sorted(known))}.")
+
+    def hours(value, where: str) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            problems.add(f"has {where} = {value!r}; expected a positive number of hours.")
+            return None
+        return float(value)
+
+    start = section.get("from")
+    if start is not None and start not in stages:
+        problems.add(f"has [response] from = {start!r}, which is not a funnel stage ({', '.join(stages)}).")
+        start = None
+    sla = hours(section["sla_hours"], "[response] sla_hours") if "sla_hours" in section else None
+    clock = section.get("clock", "calendar")
+    if clock not in ("calendar", "business"):
+        problems.add(f"has [response] clock = {clock!r}; expected 'calendar' or 'business'.")
+    opening = section.get("business_hours", "09:00-17:00")
+    match = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", opening) if isinstance(opening, str) else None
+    open_hour = close_hour = None
+    if match:
+        open_hour, close_hour = int(match[1]) + int(match[2]) / 60, int(match[3]) + int(match[4]) / 60
+    if not match or not 0 <= open_hour < close_hour <= 24:
+        problems.add(f"has [response] business_hours = {opening!r}; expected opening and closing times like \"09:00-17:00\".")
+        open_hour, close_hour = 9.0, 17.0
+    by = section.get("sla_by")
+    if by is not None and by not in segments:
+        problems.add(f"has [response] sla_by = {by!r}, which is not a [segments] column ({', '.join(segments) or 'none'}).")
+        by = None
+    table = section.get("sla_hours_by", {})
+    if not isinstance(table, dict) or (table and by is None):
+        problems.add("has [response] sla_hours_by without sla_by naming the segment column its keys are values of.")
+        table = {}
+    per_value = {str(k): h for k, v in table.items() if (h := hours(v, f"[response] sla_hours_by {k}")) is not None}
+    return Response(from_stage=start, sla_hours=sla, business=clock == "business", open_hour=open_hour,
+                    close_hour=close_hour, sla_by=by, sla_hours_by=per_value)
 
 
 def _check_currency(value, problems: "_Problems") -> str | None:
@@ -335,6 +400,8 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
     amount = _optional_ident(attrs.get("amount"), "[attributes] amount", problems)
     last_activity = _optional_ident(attrs.get("last_activity"), "[attributes] last_activity", problems)
     currency = _check_currency(attrs.get("currency"), problems)
+    first_response = _optional_ident(attrs.get("first_response"), "[attributes] first_response", problems)
+    response = _check_response(s["response"], stages, segments, problems)
     key_rate, lost = _check_review(s["review"], stages, outcomes, problems)
     sent_back, handoff_days = _check_handoff(s["review"], outcomes, problems)
     health = _check_criteria_health(s["criteria_health"], stages, segments, problems)
@@ -362,6 +429,8 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
         amount_column=amount,
         last_activity_column=last_activity,
         currency=currency,
+        first_response_column=first_response,
+        response=response,
         reasons={str(k): str(v) for k, v in s["reasons"].items()},
         sla_days=sla,
         source=source,
