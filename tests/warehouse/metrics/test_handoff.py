@@ -131,7 +131,7 @@ def with_activity(draw):
 
 
 @pytest.mark.slow
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(log=with_activity(), config=config_variants(), window=request_windows(), days=st.sampled_from([None, 0, 1, 30]),
        sent_back=st.sampled_from([None, ("nurture", "rerouted"), ()]), segment=st.sampled_from([None, "owner", "channel"]))
 def test_sql_agrees_with_the_oracle_on_generated_logs(log, config, window, days, sent_back, segment):
