@@ -27,7 +27,7 @@ from tests.oracle.oracle import US, US_PER_DAY, Oracle, _days, _in_period, _rati
 
 def _activity_columns(oracle: Oracle) -> list[str]:
     cfg = oracle.config
-    return list(dict.fromkeys(c for c in (cfg.last_activity_column, getattr(cfg, "first_response_column", None)) if c))
+    return list(dict.fromkeys(c for c in (cfg.last_activity_column, cfg.first_response_column) if c))
 
 
 def _older(oracle: Oracle, moment: datetime, days: int) -> bool:

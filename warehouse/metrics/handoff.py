@@ -70,7 +70,7 @@ def handoff_days(ctx: Context, req: MetricRequest) -> int:
 def _activity(ctx: Context) -> exp.Expression:
     """Work recorded on a lead after it reached F, by as_of: a configured activity timestamp
     ([attributes] last_activity, first_response) in (reached_at(F), as_of]."""
-    names = [c for c in (ctx.config.last_activity_column, getattr(ctx.config, "first_response_column", None)) if c]
+    names = [c for c in (ctx.config.last_activity_column, ctx.config.first_response_column) if c]
     names = [c for c in dict.fromkeys(names) if c in attribute_columns(ctx.config)]
     tests = []
     for name in names:

@@ -32,7 +32,7 @@ from tests.queries.test_oracle_agreement import assert_rows_equal
 from tests.warehouse.metrics.logs import D
 
 ROOT = Path(__file__).resolve().parents[3]
-ATTRS = ("channel", "owner", "lead_score", "amount", "last_activity_at")
+ATTRS = ("channel", "owner", "lead_score", "amount", "last_activity_at", "first_response_at")
 MONTH = {"start": D(2024, 1, 1), "end": D(2024, 2, 1), "as_of": D(2024, 3, 20)}
 EVENTS = [
     # A: handed off 01-03, back to mql 7 days later: sent back
@@ -47,10 +47,13 @@ EVENTS = [
     ("E", "lead", "2024-01-02"), ("E", "sql", "2024-01-02"),
     # G: an MQL nobody touched; H: nurtured (a disposition); J: worked, as its last activity says
     ("G", "mql", "2024-01-02"), ("H", "mql", "2024-01-03"), ("H", "nurture", "2024-01-04"), ("J", "mql", "2024-01-03"),
+    # M: answered the day after it became an MQL (its first response)
+    ("M", "mql", "2024-01-03"),
     # K: an MQL of March, younger than 14 days at as_of
     ("K", "mql", "2024-03-19"),
 ]
 ACTIVITY = {"J": "2024-01-05 09:00:00", "G": "2024-01-01 09:00:00"}  # G's activity is before it became an MQL
+RESPONSE = {"M": "2024-01-04 10:00:00", "G": "2024-01-02 00:00:00"}  # G's at the very moment it became one: not after it
 
 
 def write_log(folder: Path, events: list[Event], config) -> Path:
@@ -68,7 +71,7 @@ def write_log(folder: Path, events: list[Event], config) -> Path:
 
 @pytest.fixture(scope="module")
 def month(tmp_path_factory) -> Gateway:
-    events = [Event(lead, stage, datetime.fromisoformat(day), None, 1, i, {"last_activity_at": ACTIVITY.get(lead), "owner": "ana"})
+    events = [Event(lead, stage, datetime.fromisoformat(day), None, 1, i, {"last_activity_at": ACTIVITY.get(lead), "first_response_at": RESPONSE.get(lead), "owner": "ana"})
               for i, (lead, stage, day) in enumerate(EVENTS, start=2)]
     return Gateway(write_log(tmp_path_factory.mktemp("handoff"), events, load_config(None)))
 
@@ -81,7 +84,7 @@ def test_a_hand_made_month_counts_what_the_doc_says(month):
     assert row["too_few"]  # 5 settled handoffs < min_sample 30
     assert row["median_days_to_accept"] == pytest.approx(2.0, abs=1e-9)  # 0, 1, 2, 3, 4 days
     assert row["p90_days_to_accept"] == pytest.approx(3.6, abs=1e-9)
-    assert (row["from_cohort"], row["from_settled"], row["never_worked"]) == (8, 8, 1)  # G only: J has an activity after
+    assert (row["from_cohort"], row["from_settled"], row["never_worked"]) == (9, 9, 1)  # G only: J and M were worked after
     assert row["note"] is None
     lists = {kind: [r["lead_id"] for r in run_metric(month, "handoff_leads", MetricRequest(change=kind, **MONTH))]
              for kind in ("handoff", "sent_back", "never_worked")}
@@ -121,13 +124,17 @@ def compare(db: Path, config, start: datetime, end: datetime, as_of: datetime | 
 
 @st.composite
 def with_activity(draw):
-    """A generated log whose leads may carry a last activity (the same on every event of a lead)."""
+    """A generated log whose leads may carry a last activity and a first response (the same on every event of a lead)."""
     events, leads = draw(event_logs())
     ids = sorted({e.lead_id for e in events})
     minutes = st.one_of(st.none(), st.integers(0, 120 * 24 * 60))
-    activity = {i: draw(minutes) for i in ids}
-    stamp = {i: None if m is None else (BASE + timedelta(minutes=m)).strftime("%Y-%m-%d %H:%M:%S") for i, m in activity.items()}
-    return [replace(e, attrs={**e.attrs, "last_activity_at": stamp[e.lead_id]}) for e in events], leads
+    def stamps() -> dict:
+        drawn = {i: draw(minutes) for i in ids}
+        return {i: None if m is None else (BASE + timedelta(minutes=m)).strftime("%Y-%m-%d %H:%M:%S") for i, m in drawn.items()}
+
+    activity, response = stamps(), stamps()
+    return [replace(e, attrs={**e.attrs, "last_activity_at": activity[e.lead_id], "first_response_at": response[e.lead_id]})
+            for e in events], leads
 
 
 @pytest.mark.slow
