@@ -6,8 +6,9 @@ S1  A lead is in a period when its created_at lies in the period (half-open) and
     (R5: leads of the leads file only count too), it matches the filters, and its score is a number in
     [0, 100] (R17). "Reached T" / "won" is reached_at(T) / reached_at(last stage) not None at as_of.
 S2  Without a period asked, the current period is the last full calendar quarter before the quarter of
-    as_of's local day (the configured time zone), the previous one the quarter before that; with a
-    period [start, end), the previous one is [start - (end - start), start).
+    as_of's local day (the configured time zone); with one, [start, end). The previous one: when both
+    ends are local midnights on a first of a month, the same number of whole months before start,
+    else [start - (end - start), start).
 S3  The thresholds are 0, 10, ..., 90, the configured one and the asked one, each once, ascending. A
     lead passes a threshold when its score is >= it.
 S4  Rows: current before previous, then segment value (as text), then threshold; a (period, value)
@@ -35,8 +36,12 @@ def utc_midnight(day: date, tz: str) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(timezone.utc).replace(tzinfo=None)
 
 
+def local_time(t: datetime, tz: str) -> datetime:
+    return t.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+
+
 def local_day(t: datetime, tz: str) -> date:
-    return t.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(tz)).date()
+    return local_time(t, tz).date()
 
 
 def periods(oracle: Oracle, start: datetime | None, end: datetime | None) -> dict[str, tuple[datetime, datetime]]:
@@ -45,11 +50,17 @@ def periods(oracle: Oracle, start: datetime | None, end: datetime | None) -> dic
     if start is not None or end is not None:
         start = start or min(min(e.entered_at for e in oracle.all_events), oracle.as_of)
         end = end or oracle.as_of + timedelta(microseconds=1)
-        return {"current": (start, end), "previous": (start - (end - start), start)}
-    this = quarter_start(local_day(oracle.as_of, tz))
-    last = quarter_start(this - timedelta(days=1))
-    before = quarter_start(last - timedelta(days=1))
-    return {"current": (utc_midnight(last, tz), utc_midnight(this, tz)), "previous": (utc_midnight(before, tz), utc_midnight(last, tz))}
+    else:
+        this = quarter_start(local_day(oracle.as_of, tz))
+        last = quarter_start(this - timedelta(days=1))
+        start, end = utc_midnight(last, tz), utc_midnight(this, tz)
+    first, stop = local_time(start, tz), local_time(end, tz)
+    if first.day == 1 and stop.day == 1 and first.time() == stop.time() == datetime.min.time():
+        day = first.date()
+        for _ in range(12 * (stop.year - first.year) + stop.month - first.month):
+            day = (day - timedelta(days=1)).replace(day=1)
+        return {"current": (start, end), "previous": (utc_midnight(day, tz), start)}
+    return {"current": (start, end), "previous": (start - (end - start), start)}
 
 
 def _rate(x: int, n: int) -> tuple:

@@ -42,20 +42,29 @@ def asked_threshold(req: MetricRequest) -> tuple[MetricRequest, float | None]:
 
 
 def review_periods(ctx: Context, req: MetricRequest, explicit: bool) -> tuple[tuple[datetime, datetime], tuple[datetime, datetime]]:
-    """The current and the previous period (UTC, half-open): the request's period and the span of the
-    same length just before it; without a period asked, the last full calendar quarter before as_of's
-    (local time) and the quarter before that."""
-    if explicit:
-        return (req.start, req.end), (req.start - (req.end - req.start), req.start)
+    """The current and the previous period (UTC, half-open). Current: the request's period; without one
+    asked, the last full calendar quarter before as_of's (local time). Previous: as many whole months
+    before when the current one runs from a first of a month to a first of a month (local midnights),
+    else the span of the same length just before."""
     tz = ZoneInfo(ctx.config.timezone)
-    as_of_day = req.as_of.replace(tzinfo=timezone.utc).astimezone(tz).date()
-    first, last = resolve_period("last_quarter", as_of_day)
-    before, _ = resolve_period("last_quarter", first)
+
+    def local(moment: datetime) -> datetime:
+        return moment.replace(tzinfo=timezone.utc).astimezone(tz)
 
     def utc(day: date) -> datetime:
         return datetime.combine(day, time.min, tzinfo=tz).astimezone(timezone.utc).replace(tzinfo=None)
 
-    return (utc(first), utc(last + timedelta(days=1))), (utc(before), utc(first))
+    if explicit:
+        start, end = req.start, req.end
+    else:
+        first, last = resolve_period("last_quarter", local(req.as_of).date())
+        start, end = utc(first), utc(last + timedelta(days=1))
+    first, stop = local(start), local(end)
+    if all(t.day == 1 and t.time() == time.min for t in (first, stop)):
+        months = 12 * (stop.year - first.year) + stop.month - first.month
+        year, month = divmod(12 * first.year + first.month - 1 - months, 12)
+        return (start, end), (utc(date(year, month + 1, 1)), start)
+    return (start, end), (start - (end - start), start)
 
 
 def _local_day(moment: datetime, tz: str) -> date:

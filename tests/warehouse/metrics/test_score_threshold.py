@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
@@ -172,17 +173,39 @@ CONFIGS = st.builds(
 )
 
 
+def local_midnight(day: date, tz: str) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(tz)).astimezone(timezone.utc).replace(tzinfo=None)
+
+
 @pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(log=event_logs(), config=CONFIGS, window=request_windows(), whole=st.booleans(),
-       asked=st.sampled_from([None, 55, 42.0, 0.5]), segment=st.sampled_from([None, "channel"]))
-def test_sql_agrees_with_the_oracle_on_generated_logs(log, config, window, whole, asked, segment):
+@given(log=event_logs(), config=CONFIGS, window=request_windows(), mode=st.sampled_from(["quarters", "days", "months"]),
+       month=st.integers(1, 4), months=st.integers(1, 3), asked=st.sampled_from([None, 55, 42.0, 0.5]),
+       segment=st.sampled_from([None, "channel"]))
+def test_sql_agrees_with_the_oracle_on_generated_logs(log, config, window, mode, month, months, asked, segment):
     events, leads = log
     with tempfile.TemporaryDirectory() as tmp:
         db = load_log(Path(tmp), events, leads, config)
-        start, end = (None, None) if whole else (window.start, window.end)
-        as_of = window.as_of if not whole or window.as_of is None else window.as_of + timedelta(days=30)
+        start, end, as_of = window.start, window.end, window.as_of
+        if mode == "quarters":  # no period: the last full quarter and the one before
+            start, end = None, None
+            as_of = None if as_of is None else as_of + timedelta(days=30)
+        elif mode == "months":  # whole local months: the previous period is as many months before
+            start = local_midnight(date(2024, month, 1), config.timezone)
+            end = local_midnight(date(2024, month + months, 1), config.timezone)
         compare(db, config, start, end, as_of, window.filters, asked, segment)
+
+
+def test_whole_months_compare_with_as_many_months_before_and_other_spans_with_the_same_length(month):
+    def previous(**period) -> tuple[date, date]:
+        rows = run(month, "score_threshold", as_of=D(2024, 3, 1), **period)
+        return next((r["period_start"], r["period_end"]) for r in rows if r["period"] == "previous")
+
+    assert previous(start=D(2024, 1, 1), end=D(2024, 3, 1)) == (date(2023, 11, 1), date(2023, 12, 31))  # 2 months: Nov and Dec
+    assert previous(start=D(2024, 1, 5), end=D(2024, 1, 12)) == (date(2023, 12, 29), date(2024, 1, 4))  # 7 days: the 7 before
+    quarters = run(month, "score_threshold", as_of=D(2024, 4, 2))
+    asked = run(month, "score_threshold", as_of=D(2024, 4, 2), start=D(2024, 1, 1), end=D(2024, 4, 1))
+    assert quarters == asked  # the default is the last full quarter, as --period last_quarter asks
 
 
 @pytest.mark.slow
