@@ -79,6 +79,7 @@ def lead_rows(oracle: Oracle, start: datetime, end: datetime, *, handoff_days: i
             "days_to_accept": _days((to_at - from_at) // US) if handoff and from_at is not None else None,
             "from_member": from_member,
             "from_settled": from_settled,
+            "no_disposition": from_settled and not moved,
             "never_worked": from_settled and not (moved or active),
         })
     return rows
@@ -101,6 +102,7 @@ def handoff(oracle: Oracle, start: datetime, end: datetime, *, handoff_days: int
         settled = sum(r["settled"] for r in rows)
         sent = sum(r["sent_back"] for r in rows)
         never = sum(r["never_worked"] for r in rows)
+        undisposed = sum(r["no_disposition"] for r in rows)
         from_settled = sum(r["from_settled"] for r in rows)
         gaps = [r["days_to_accept"] for r in rows if r["days_to_accept"] is not None]
         low, high = wilson_interval(sent, settled) if settled and not note_applies else (None, None)
@@ -120,6 +122,7 @@ def handoff(oracle: Oracle, start: datetime, end: datetime, *, handoff_days: int
             "p90_days_to_accept": quantile(gaps, 0.9),
             "from_cohort": sum(r["from_member"] for r in rows),
             "from_settled": from_settled,
+            "no_disposition": None if note_applies else undisposed,
             "never_worked": None if note_applies else never,
             "never_worked_share": None if note_applies else _ratio(never, from_settled),
         })
@@ -128,7 +131,7 @@ def handoff(oracle: Oracle, start: datetime, end: datetime, *, handoff_days: int
 
 
 def listed(oracle: Oracle, start: datetime, end: datetime, kind: str, *, handoff_days: int | None = None, filters=None) -> list[str]:
-    """The lead ids behind one count (handoff, sent_back, never_worked), sorted."""
+    """The lead ids behind one count (handoff, sent_back, no_disposition, never_worked), sorted."""
     days = oracle.config.handoff_days if handoff_days is None else handoff_days
     rows = lead_rows(oracle, start, end, handoff_days=days, filters=filters)
     return sorted(r["lead_id"] for r in rows if r[kind])

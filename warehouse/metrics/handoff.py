@@ -18,10 +18,10 @@ from funnelboard.warehouse.lists import EVERYTHING, Slice, cut, ordering, with_t
 from funnelboard.warehouse.metrics.base import OWNER, Context, MetricRequest, period_params, ratio, reached
 from funnelboard.warehouse.stats import wilson_interval
 
-KINDS = ("handoff", "sent_back", "never_worked")  # the rows `handoff_leads --change KIND` lists
+KINDS = ("handoff", "sent_back", "no_disposition", "never_worked")  # the rows `handoff_leads --change KIND` lists
 COLUMNS = (
     "from_stage", "to_stage", "handoff_days", "handoffs", "settled_handoffs", "sent_back", "sent_back_rate", "wilson_low",
-    "wilson_high", "too_few", "median_days_to_accept", "p90_days_to_accept", "from_cohort", "from_settled", "never_worked",
+    "wilson_high", "too_few", "median_days_to_accept", "p90_days_to_accept", "from_cohort", "from_settled", "no_disposition", "never_worked",
     "never_worked_share", "note",
 )
 
@@ -36,6 +36,7 @@ select
     quantile_cont(h.days_to_accept, 0.9) as p90_days_to_accept,
     count(*) filter (where h.from_member) as from_cohort,
     count(*) filter (where h.from_settled) as from_settled,
+    count(*) filter (where h.from_settled and not h.moved) as no_disposition,
     count(*) filter (where h.from_settled and not (h.moved or worked)) as never_worked
 from h
 group by h.segment
@@ -117,7 +118,7 @@ def handoff(ctx: Context, req: MetricRequest) -> list[dict]:
     segment = req.segment
     if segment is None and not rows:
         rows = [{"segment": "(all)", "handoffs": 0, "settled_handoffs": 0, "sent_back": 0, "median_days_to_accept": None,
-                 "p90_days_to_accept": None, "from_cohort": 0, "from_settled": 0, "never_worked": 0}]
+                 "p90_days_to_accept": None, "from_cohort": 0, "from_settled": 0, "no_disposition": 0, "never_worked": 0}]
     out = []
     for r in rows:
         settled = r["settled_handoffs"]
@@ -138,6 +139,7 @@ def handoff(ctx: Context, req: MetricRequest) -> list[dict]:
             "p90_days_to_accept": r["p90_days_to_accept"],
             "from_cohort": r["from_cohort"],
             "from_settled": r["from_settled"],
+            "no_disposition": None if note else r["no_disposition"],
             "never_worked": None if note else r["never_worked"],
             "never_worked_share": None if note else ratio(r["never_worked"], r["from_settled"]),
             "note": note,
@@ -170,6 +172,8 @@ def _picked(req: MetricRequest, never: exp.Expression) -> exp.Expression:
         return exp.column("sent_back", table="h")
     if kind == "never_worked":
         return never
+    if kind == "no_disposition":
+        return exp.and_(exp.column("from_settled", table="h"), exp.not_(exp.column("moved", table="h")))
     return exp.column("handoff", table="h")
 
 
@@ -203,6 +207,6 @@ def handoff_leads_page(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING)
 
 
 def handoff_leads(ctx: Context, req: MetricRequest) -> list[dict]:
-    """The leads behind a handoff count, latest handoff first: --change handoff (default), sent_back or
-    never_worked (those sort by when they reached the first stage)."""
+    """The leads behind a handoff count, latest handoff first: --change handoff (default), sent_back,
+    no_disposition or never_worked (those sort by when they reached the first stage)."""
     return handoff_leads_page(ctx, req)[0]

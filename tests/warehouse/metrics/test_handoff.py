@@ -84,11 +84,12 @@ def test_a_hand_made_month_counts_what_the_doc_says(month):
     assert row["too_few"]  # 5 settled handoffs < min_sample 30
     assert row["median_days_to_accept"] == pytest.approx(2.0, abs=1e-9)  # 0, 1, 2, 3, 4 days
     assert row["p90_days_to_accept"] == pytest.approx(3.6, abs=1e-9)
-    assert (row["from_cohort"], row["from_settled"], row["never_worked"]) == (9, 9, 1)  # G only: J and M were worked after
+    assert (row["from_cohort"], row["from_settled"], row["no_disposition"], row["never_worked"]) == (9, 9, 3, 1)  # G, J, M did not move;
+    # of them J and M were worked after (an activity, a response): G only was never worked
     assert row["note"] is None
     lists = {kind: [r["lead_id"] for r in run_metric(month, "handoff_leads", MetricRequest(change=kind, **MONTH))]
-             for kind in ("handoff", "sent_back", "never_worked")}
-    assert lists == {"handoff": ["D", "C", "A", "E", "B"], "sent_back": ["C", "A"], "never_worked": ["G"]}
+             for kind in ("handoff", "sent_back", "no_disposition", "never_worked")}
+    assert lists == {"handoff": ["D", "C", "A", "E", "B"], "sent_back": ["C", "A"], "no_disposition": ["J", "M", "G"], "never_worked": ["G"]}
     sent = {r["lead_id"]: r["sent_back_to"] for r in run_metric(month, "handoff_leads", MetricRequest(change="sent_back", **MONTH))}
     assert sent == {"A": "mql", "C": "nurture"}
 
@@ -115,7 +116,7 @@ def compare(db: Path, config, start: datetime, end: datetime, as_of: datetime | 
         expected = oracle_handoff.handoff(oracle, start, end, handoff_days=days, segment=segment, filters=filters)
         assert_rows_equal(sql, expected, "handoff")
         if segment is None and oracle.key[1] != config.stages[-1]:
-            for kind in ("handoff", "sent_back", "never_worked"):
+            for kind in ("handoff", "sent_back", "no_disposition", "never_worked"):
                 listed = sorted(r["lead_id"] for r in run_metric(gateway, "handoff_leads", replace(req, change=kind)))
                 assert listed == oracle_handoff.listed(oracle, start, end, kind, handoff_days=days, filters=filters), kind
     finally:
@@ -183,7 +184,7 @@ def test_a_renamed_funnel_hands_off_from_its_own_stages(renamed):
 
 def test_every_count_is_the_length_of_its_list_and_the_cli_prints_the_same(demo):
     [row] = run_metric(demo, "handoff", MetricRequest())
-    for kind, count in (("handoff", "handoffs"), ("sent_back", "sent_back"), ("never_worked", "never_worked")):
+    for kind, count in (("handoff", "handoffs"), ("sent_back", "sent_back"), ("no_disposition", "no_disposition"), ("never_worked", "never_worked")):
         assert len(run_metric(demo, "handoff_leads", MetricRequest(change=kind))) == row[count] > 0
     out = CliRunner().invoke(main, ["query", "handoff", "--db", str(demo.db), "--format", "json", "--segment", "owner"])
     assert out.exit_code == 0, out.output
@@ -209,7 +210,7 @@ def test_olist_says_the_handoff_does_not_apply_where_the_key_rate_ends_at_the_wi
     gateway.close()
     assert (row["from_stage"], row["to_stage"]) == ("mql", "won")
     assert row["handoffs"] == wins["period_to"] > 0  # the handoffs are the wins
-    assert row["sent_back"] is None and row["sent_back_rate"] is None and row["never_worked"] is None
+    assert row["sent_back"] is None and row["sent_back_rate"] is None and row["never_worked"] is None and row["no_disposition"] is None
     assert "no sales stage" in row["note"] and row["median_days_to_accept"] > 0
     refused = CliRunner().invoke(main, ["query", "handoff_leads", "--change", "never_worked", "--db", str(db)])
     assert refused.exit_code != 0 and "no sales stage" in refused.output
