@@ -25,7 +25,7 @@ COLUMNS = (
     "never_worked_share", "note",
 )
 
-# The counts per segment value over the lead rows `h`; `worked` is replaced by the activity test.
+# The counts per segment value over the lead rows `h`; `never_worked` (a bare column) is replaced by its test.
 COUNTS_SQL = """
 select
     h.segment,
@@ -37,7 +37,7 @@ select
     count(*) filter (where h.from_member) as from_cohort,
     count(*) filter (where h.from_settled) as from_settled,
     count(*) filter (where h.from_settled and not h.moved) as no_disposition,
-    count(*) filter (where h.from_settled and not (h.moved or worked)) as never_worked
+    count(*) filter (where never_worked) as never_worked
 from h
 group by h.segment
 order by h.segment
@@ -106,11 +106,11 @@ def handoff(ctx: Context, req: MetricRequest) -> list[dict]:
     """Handoff quality of the key rate's pair (MQL -> SQL in the demo): handoffs in the period, the share
     sent back within N days (--window; default [review] handoff_days) with its Wilson interval, days to
     acceptance (median, p90) and the leads that reached the first stage and were never worked (--segment)."""
-    tree, params, days, _never = _rows(ctx, req)
+    tree, params, days, never = _rows(ctx, req)
     counts = sqlglot.parse_one(COUNTS_SQL, read="duckdb")
     for column in list(counts.find_all(exp.Column)):
-        if column.name == "worked" and not column.table:
-            column.replace(_activity(ctx))
+        if column.name == "never_worked" and not column.table:
+            column.replace(never.copy())
     counts = counts.with_("h", as_=tree, copy=False)
     rows = ctx.run_tree("handoff", counts, params)
     from_stage, to_stage = handoff_pair(ctx)
