@@ -14,6 +14,12 @@ so Data Loader's upper-case headers and the Bulk API's `Account.Industry` both w
   Industry, Owner.Name, a disqualification-reason field]): creation, attributes, conversion.
 * The Opportunity History report as the UI exports it (Opportunity ID, From Stage, To Stage,
   Last Modified[, Amount, Opportunity Owner, ...]) with dates in the user's locale.
+* `Task` (Id, WhoId, CreatedDate[, WhatId, Status, IsClosed, CompletedDateTime, TaskSubtype,
+  IsDeleted]): the first response of a lead is its earliest closed task (calls, emails and to-dos
+  logged against it, or against the contact it was converted into, or its opportunity).
+* `OpportunityContactRole` (OpportunityId, ContactId, Role[, IsPrimary, Contact.Title, IsDeleted]):
+  the buyer role (the primary contact's title, by keywords: etl/sources/roles.py) and the number of
+  decision makers (contacts whose Role is one of `decision_roles`) of each opportunity.
 
 The journey id is the Lead Id; a converted lead's opportunity (Lead.ConvertedOpportunityId)
 continues that lead's journey, and an opportunity no exported lead was converted into is a
@@ -48,6 +54,7 @@ from funnelboard.etl.sources.base import (
     read_table,
     string_table,
 )
+from funnelboard.etl.sources.roles import role_of_title
 
 NAME = "salesforce"
 DEFAULT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -58,7 +65,13 @@ DEFAULT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_REASON_FIELD = "Loss_Reason__c"
 REPORT_DATE_COLUMNS = ("Last Modified", "Last Modified Date", "Edit Date")
-OPTION_KEYS = ("attributes", "reason_field", "lead_reason_field", "report_date_format", "report_id_column", "report_date_column")
+OPTION_KEYS = ("attributes", "reason_field", "lead_reason_field", "report_date_format", "report_id_column", "report_date_column",
+               "first_response_field", "decision_roles")
+# OpportunityContactRole.Role values (the standard picklist) that mark a contact who decides the purchase.
+DEFAULT_DECISION_ROLES = ("Decision Maker", "Economic Decision Maker", "Economic Buyer")
+TITLE_COLUMNS = ("Contact.Title", "Contact: Title", "Title")  # the contact's job title in a contact-role export
+# Task statuses that close a task when the export has no IsClosed column (the standard picklist's closed value).
+CLOSED_STATUSES = ("completed",)
 
 WHAT = {
     "opportunity_history": "OpportunityHistory export",
@@ -66,12 +79,16 @@ WHAT = {
     "lead_history": "LeadHistory export",
     "lead": "Lead export",
     "report": "Opportunity History report",
+    "task": "Task export",
+    "contact_role": "OpportunityContactRole export",
 }
 REQUIRED = {
     "opportunity_history": ("OpportunityId", "StageName", "CreatedDate"),
     "opportunity": ("Id",),
     "lead_history": ("LeadId", "CreatedDate", "Field", "NewValue"),
     "lead": ("Id", "Status", "CreatedDate"),
+    "task": ("WhoId", "CreatedDate"),
+    "contact_role": ("OpportunityId", "ContactId", "Role"),
 }
 
 _ID = re.compile(r"[A-Za-z0-9]{15}")
@@ -92,6 +109,8 @@ class Options:
     report_date_format: str = "%m/%d/%Y"
     report_id_column: str = "Opportunity ID"
     report_date_columns: tuple[str, ...] = REPORT_DATE_COLUMNS
+    first_response_field: str | None = None
+    decision_roles: tuple[str, ...] = DEFAULT_DECISION_ROLES
 
 
 @dataclass
@@ -143,9 +162,19 @@ class _Build:
     event_attrs: list[str] = field(default_factory=list)
     lead_attrs: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(init=False)
+    responses: dict[str, tuple[datetime, str, _Row | None]] = field(default_factory=dict)  # journey -> first response
+    roles: dict[str, dict[str, str]] = field(default_factory=dict)  # journey -> buyer_role / decision_makers
+    with_lead_row: set[str] = field(default_factory=set)  # journeys given a leads row
+    task_rows: list[tuple[str | None, _Row]] = field(default_factory=list)  # closed tasks and their journey (None: no match)
+    role_rows: list[tuple[str | None, _Row]] = field(default_factory=list)  # contact roles and their journey
 
     def __post_init__(self) -> None:
         self.labels = self.config.label_map()
+
+    @property
+    def response_column(self) -> str:
+        """The attribute a first response is written as: [attributes] first_response (default first_response_at)."""
+        return self.config.first_response_column or "first_response_at"
 
     def event(self, row: _Row, lead_id: str, stage: str, entered_at: str, **attrs: str | None) -> dict:
         record = {"lead_id": lead_id, "stage": stage, "entered_at": entered_at, "reason": None, **attrs,
@@ -157,6 +186,7 @@ class _Build:
         return record
 
     def lead(self, row: _Row, lead_id: str, created_at: str | None, attrs: dict[str, str | None]) -> None:
+        self.with_lead_row.add(lead_id)
         for name in attrs:
             if name not in self.lead_attrs:
                 self.lead_attrs.append(name)
@@ -188,7 +218,8 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
     if not any(given[k] for k in ("opportunity_history", "lead_history", "lead", "report")):
         raise UserError(
             f"the Salesforce exports given ({', '.join(str(p) for p in paths)}) hold no stage history: expected an "
-            "OpportunityHistory, LeadHistory or Lead export, or the Opportunity History report."
+            "OpportunityHistory, LeadHistory or Lead export, or the Opportunity History report (Task and "
+            "OpportunityContactRole exports add to a journey; they do not make one)."
         )
 
     b = _Build(config, opts, out)
@@ -197,12 +228,16 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
     opportunities = _latest_by_id(b, by_kind["opportunity"], "Id")
     owner_of_opportunity = _conversions(b, leads)
     opp_events = _opportunity_history(b, by_kind["opportunity_history"], owner_of_opportunity)
+    known_opportunities = set(opportunities) | set(owner_of_opportunity) | set(opp_events)
+    _first_responses(b, by_kind["task"], leads, known_opportunities, owner_of_opportunity)
+    _contact_roles(b, by_kind["contact_role"], known_opportunities, owner_of_opportunity)
     _report(b, by_kind["report"])
     history = by_kind["lead_history"]
     if given["lead"]:
         history = _known_leads_only(b, history, leads, deleted_leads)
     _lead_journeys(b, leads, history)
     _opportunity_rows(b, opportunities, leads, owner_of_opportunity, opp_events)
+    _journeys_without_lead_rows(b)
 
     if given["opportunity_history"] and not given["lead"]:
         out.notes.append("No Lead export was given: each opportunity is a journey of its own under its Opportunity Id, "
@@ -252,6 +287,12 @@ def parse_options(options: dict) -> Options:
         raise UserError(f"{where} report_date_format = {fmt!r}; expected a day-month-year format such as '%m/%d/%Y', "
                         "'%d/%m/%Y' or '%Y-%m-%d'.")
     date_column = text("report_date_column", None)
+    roles = options.get("decision_roles", list(DEFAULT_DECISION_ROLES))
+    if isinstance(roles, str):
+        roles = [roles]
+    if not isinstance(roles, list) or not all(isinstance(r, str) and r.strip() for r in roles):
+        raise UserError(f"{where} decision_roles = {options['decision_roles']!r}; expected a list of "
+                        "OpportunityContactRole Role values such as ['Decision Maker', 'Economic Buyer'].")
     return Options(
         attributes=attributes,
         reason_field=text("reason_field", DEFAULT_REASON_FIELD),
@@ -260,6 +301,8 @@ def parse_options(options: dict) -> Options:
         report_date_format=fmt,
         report_id_column=text("report_id_column", "Opportunity ID"),
         report_date_columns=(date_column,) if date_column else REPORT_DATE_COLUMNS,
+        first_response_field=text("first_response_field", None),
+        decision_roles=tuple(r.strip() for r in roles),
     )
 
 
@@ -271,6 +314,10 @@ def _kind(table: SourceTable) -> str:
 
     if has("To Stage"):
         return "report"
+    if has("WhoId"):
+        return "task"
+    if has("OpportunityId") and has("ContactId") and has("Role"):
+        return "contact_role"
     if has("LeadId"):
         return "lead_history"
     if has("OpportunityId"):
@@ -287,7 +334,8 @@ def _kind(table: SourceTable) -> str:
     raise UserError(
         f"Salesforce export '{table.path}' is not an object this adapter reads: expected the columns of OpportunityHistory "
         "(OpportunityId, StageName, CreatedDate), Opportunity (Id, StageName), LeadHistory (LeadId, Field, NewValue), "
-        f"Lead (Id, Status, IsConverted) or the Opportunity History report (To Stage); found {', '.join(table.header)}."
+        f"Lead (Id, Status, IsConverted), Task (WhoId, CreatedDate), OpportunityContactRole (OpportunityId, ContactId, "
+        f"Role) or the Opportunity History report (To Stage); found {', '.join(table.header)}."
     )
 
 
@@ -309,6 +357,9 @@ def _check_columns(table: SourceTable, kind: str, opts: Options) -> None:
     if kind == "lead" and opts.lead_reason_field and not table.column(opts.lead_reason_field):
         raise UserError(f"{what} '{table.path}' has no '{opts.lead_reason_field}' column, which [source.{NAME}] "
                         f"lead_reason_field names; found {', '.join(table.header)}.")
+    if kind == "lead" and opts.first_response_field and not table.column(opts.first_response_field):
+        raise UserError(f"{what} '{table.path}' has no '{opts.first_response_field}' column, which [source.{NAME}] "
+                        f"first_response_field names; found {', '.join(table.header)}.")
 
 
 def _drop_report_footer(table: SourceTable, out: Translation) -> None:
@@ -641,7 +692,8 @@ def _lead_journeys(b: _Build, leads: dict[str, _Row], history: list[_Row]) -> No
 
         if lead_row is not None:
             _, problem = parse_instant(lead_row.get("CreatedDate"), b.config.timezone)
-            b.lead(lead_row, lead_id, None if problem else lead_row.get("CreatedDate"), _attributes(b, lead_row))
+            b.lead(lead_row, lead_id, None if problem else lead_row.get("CreatedDate"),
+                   {**_attributes(b, lead_row), **_extras(b, lead_id, lead_row)})
             reason = lead_row.get(b.options.lead_reason_field) if b.options.lead_reason_field else ""
             last = events[lead_id][-1] if events[lead_id] else None
             if reason and last is not None and not _is_true(lead_row.get("IsConverted")) and _is_outcome(b, last["stage"]):
@@ -676,7 +728,7 @@ def _opportunity_rows(
         if lead_id is None:
             _, problem = parse_instant(row.get("CreatedDate"), b.config.timezone)
             created = None if problem else row.get("CreatedDate")
-            b.lead(row, opp, created, attrs)
+            b.lead(row, opp, created, {**attrs, **_extras(b, opp, None)})
         else:
             have = lead_values.get(lead_id, {})
             b.lead(row, lead_id, None, {k: (None if have.get(k) else v) for k, v in attrs.items()})
@@ -684,3 +736,144 @@ def _opportunity_rows(
         history = opp_events.get(opp)
         if reason and history and not _is_true(row.get("IsWon")) and _is_outcome(b, history[-1]["stage"]):
             history[-1]["reason"] = reason
+
+
+# -- first responses and buyer roles ---------------------------------------------------------------
+
+
+def _first_responses(b: _Build, rows: list[_Row], leads: dict[str, _Row], opportunities: set[str], owner: dict[str, str]) -> None:
+    """Each journey's first response: the earliest of its Lead's `first_response_field` and its closed tasks.
+
+    A task belongs to the lead its WhoId names, or to the lead converted into the contact it names
+    (conversion moves a lead's tasks to its contact: Lead.ConvertedContactId), else to the journey of
+    the opportunity its WhatId names. Its instant is CompletedDateTime, else CreatedDate.
+    """
+    tz = b.config.timezone
+
+    def keep(journey: str, at: datetime, text: str, row: _Row) -> None:
+        if journey not in b.responses or (at, row.sort_key) < (b.responses[journey][0], b.responses[journey][2].sort_key):
+            b.responses[journey] = (at, text, row)
+
+    column = b.options.first_response_field
+    for lead_id, row in leads.items() if column else ():
+        text = row.get(column)
+        if text:
+            at, problem = parse_instant(text, tz)
+            if problem:
+                b.reject(row, problem, _timestamp_detail(row.column(column), text, problem) + "; the lead loads without it")
+            else:
+                keep(lead_id, at, text, row)
+    converted = {canonical_id(r.get("ConvertedContactId")): lead_id for lead_id, r in leads.items() if r.get("ConvertedContactId")}
+    seen: set[str] = set()
+    for row in rows:
+        if not _history_row(b, row, seen):
+            continue
+        if not _task_closed(row):
+            b.ignore(row, "open_task")
+            continue
+        who, what = canonical_id(row.get("WhoId")), canonical_id(row.get("WhatId"))
+        journey = who if who in leads else converted.get(who)
+        if journey is None and what in opportunities:
+            journey = owner.get(what, what)
+        if journey is None and not leads and who.startswith("00Q"):  # a Lead id (key prefix 00Q): no Lead export to ask
+            journey = who
+        column_done = "CompletedDateTime" if row.get("CompletedDateTime") else "CreatedDate"
+        text = row.get(column_done)
+        at, problem = parse_instant(text, tz)
+        if problem:
+            b.reject(row, problem, _timestamp_detail(column_done, text, problem))
+            continue
+        b.task_rows.append((journey, row))
+        if journey is not None:
+            keep(journey, at, text, row)
+
+
+def _task_closed(row: _Row) -> bool:
+    """A task that was done: IsClosed, else a closed Status ("Completed"); an export with neither has only done tasks."""
+    if row.column("IsClosed"):
+        return _is_true(row.get("IsClosed"))
+    if row.column("Status"):
+        return row.get("Status").lower() in CLOSED_STATUSES
+    return True
+
+
+def _contact_roles(b: _Build, rows: list[_Row], opportunities: set[str], owner: dict[str, str]) -> None:
+    """Each opportunity's buyer role (its primary contact's Contact.Title by keywords, else the first role row's) and
+    its decision makers (distinct contacts whose Role is one of decision_roles)."""
+    per_opp: dict[str, list[_Row]] = defaultdict(list)
+    seen: set[str] = set()
+    for row in rows:
+        if not _history_row(b, row, seen):
+            continue
+        opp = canonical_id(row.get("OpportunityId"))
+        if opp in opportunities:
+            per_opp[opp].append(row)
+        else:
+            b.role_rows.append((None, row))
+    deciding = {r.casefold() for r in b.options.decision_roles}
+    untitled = 0
+    for opp, opp_rows in per_opp.items():
+        journey = owner.get(opp, opp)
+        makers = {canonical_id(r.get("ContactId")) or f"row {r.line}" for r in opp_rows if r.get("Role").casefold() in deciding}
+        main = next((r for r in opp_rows if _is_true(r.get("IsPrimary"))), opp_rows[0])
+        attrs = {"decision_makers": str(len(makers))}
+        title = next((c for c in TITLE_COLUMNS if main.column(c)), None)
+        untitled += title is None
+        role = role_of_title(main.get(title)) if title else None
+        if role:
+            attrs["buyer_role"] = role
+        b.roles[journey] = attrs
+        b.role_rows.extend((journey, r) for r in opp_rows)
+    if untitled:
+        b.out.notes.append(f"The OpportunityContactRole export has no Contact.Title column, so the buyer role of {untitled} "
+                           "opportunity(ies) is unknown (their decision makers are counted): add Contact.Title to the export.")
+
+
+def _extras(b: _Build, journey: str, row: _Row | None) -> dict[str, str]:
+    """A journey's first response and buyer roles, for its leads row: a Lead's own Title first, then its deal's roles."""
+    out: dict[str, str] = {}
+    if journey in b.responses:
+        out[b.response_column] = b.responses[journey][1]
+    out.update(b.roles.get(journey, {}))
+    if row is not None and row.column("Title") and "buyer_role" not in b.options.attributes:
+        role = role_of_title(row.get("Title"))
+        if role:
+            out["buyer_role"] = role
+    return out
+
+
+def _journeys_without_lead_rows(b: _Build) -> None:
+    """Write first responses and roles of journeys no Lead or Opportunity row carries from their own task or role row;
+    count every other task and role row as ignored (read into another row, open, or of no journey in the load)."""
+    journeys = {e["lead_id"] for e in b.events}
+    bare = journeys - b.with_lead_row
+    used: set[int] = set()
+    for journey, (_, text, row) in sorted(b.responses.items()):
+        if journey in bare:
+            used.add(id(row))
+            b.lead(row, journey, None, {b.response_column: text})
+    firsts = {}
+    for journey, row in b.role_rows:
+        firsts.setdefault(journey, row)
+    for journey, attrs in sorted(b.roles.items()):
+        if journey in bare:
+            row = next((r for j, r in b.role_rows if j == journey and _is_true(r.get("IsPrimary"))), firsts[journey])
+            used.add(id(row))
+            b.lead(row, journey, None, attrs)
+    unmatched = 0
+    for journey, row in b.task_rows:
+        if id(row) in used:
+            continue
+        matched = journey is not None and journey in journeys
+        unmatched += not matched
+        b.ignore(row, "activity" if matched else "unmatched_activity")
+    for journey, row in b.role_rows:
+        if id(row) in used:
+            continue
+        matched = journey is not None and journey in journeys
+        unmatched += not matched
+        b.ignore(row, "contact_role" if matched else "unmatched_contact_role")
+    if unmatched:
+        b.out.notes.append(f"{unmatched} Task or OpportunityContactRole row(s) belong to no journey in this load (a WhoId, "
+                           "WhatId or OpportunityId of a record not exported, or a contact no Lead's ConvertedContactId names): "
+                           "they give no first response or role (unmatched_activity, unmatched_contact_role).")

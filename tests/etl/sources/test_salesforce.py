@@ -430,3 +430,111 @@ def test_report_total_rows_are_footer_not_missing_ids(sf_config):
     assert t.rejected == []
     assert t.ignored == {str(report): {"report_footer": 7}}
     assert t.source_rows[str(report)] == 3 + 7
+
+
+# --------------------------------------------------------------------------- first responses and buyer roles
+#
+# tests/fixtures/salesforce/activities/: the Lead export again with Title, ConvertedContactId and a custom
+# First_Response__c; Task.csv (calls and emails as the Bulk API exports them: closed, open, deleted, on a
+# lead, on the contact a lead was converted into, on an opportunity, on a contact of nothing exported);
+# OpportunityContactRole.csv with Contact.Title (primary roles, a deleted role, an opportunity not exported).
+
+ACTIVITIES = FIXTURES / "activities"
+ROLE_FILES = [sf("OpportunityHistory.csv"), sf("Opportunity.csv"), ACTIVITIES / "Lead.csv", sf("LeadHistory.csv"),
+              ACTIVITIES / "Task.csv", ACTIVITIES / "OpportunityContactRole.csv"]
+# lead: first response (earliest closed task), buyer role, decision makers
+RESPONSES_AND_ROLES = {
+    A: ("2026-03-03T14:58:00.000+0000", "operations lead", "2"),  # an email before the call; Decision Maker + Economic Buyer
+    B: ("2026-03-06T16:10:00.000+0000", "procurement", None),     # the open call-back task does not count
+    C: ("2026-03-07T09:15:00.000+0000", "C-level", "1"),          # logged on the converted contact: CreatedDate, no CompletedDateTime
+    D: (None, "IT", None),                                        # its only task is deleted
+    E: (None, None, None),                                        # no title, no task
+    Z: ("2026-03-21T10:00:00.000+0000", "operations lead", "0"),  # by WhatId; no primary role: the first row's title
+}
+
+
+def test_tasks_give_first_responses_and_contact_roles_give_buyer_roles(sf_config):
+    t = translate(ROLE_FILES, sf_config, {})
+    got = {}
+    for r in t.leads.to_pylist():
+        values = (r["first_response_at"], r["buyer_role"], r["decision_makers"])
+        if any(values):
+            assert r["lead_id"] not in got, r["lead_id"]  # one row per journey carries them
+            got[r["lead_id"]] = values
+    assert got == {k: v for k, v in RESPONSES_AND_ROLES.items() if any(v)}
+    task, roles = str(ACTIVITIES / "Task.csv"), str(ACTIVITIES / "OpportunityContactRole.csv")
+    assert t.ignored[task] == {"open_task": 1, "deleted": 1, "activity": 6, "unmatched_activity": 1}
+    assert t.ignored[roles] == {"deleted": 1, "contact_role": 7, "unmatched_contact_role": 1}
+    assert any("2 Task or OpportunityContactRole row(s) belong to no journey" in n for n in t.notes)
+
+
+def roles_config(tmp_path: Path):
+    """The example funnel with buyer_role as a segment and its own [attributes] naming the three attributes."""
+    text = EXAMPLE_CONFIG.read_text().replace('owner = "Owner"\n', 'owner = "Owner"\nbuyer_role = "Buyer role"\n', 1)
+    text += '\n[attributes]\nnumeric = ["amount", "decision_makers"]\namount = "amount"\nfirst_response = "first_response_at"\n'
+    path = tmp_path / "funnel.toml"
+    path.write_text(text)
+    return load_config(path)
+
+
+def test_first_responses_and_roles_reach_fct_leads_and_speed_to_lead(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    report = load_files(db, ROLE_FILES, roles_config(tmp_path), now=NOW, source="salesforce")
+    by = {(f.path.name, f.role): f for f in report.files}
+    task = by[("Task.csv", "events")]
+    assert (task.source_rows, task.rows_ignored, task.rows_read) == (9, 9, 0)  # every task row read into a Lead row
+    got = rows(db, "select lead_id, first_response_at, buyer_role, decision_makers from fct_leads order by lead_id")
+    assert got == sorted((k, *v) for k, v in RESPONSES_AND_ROLES.items())
+    # Speed to lead from MQL: A answered before its MQL (0 h), B 1 h 40 min after, C 16 h 30 min after, Z (which
+    # skips to opportunity on 20 March 08:45) 25 h 15 min after; D never.
+    [result] = run_metric(Gateway(db), "speed_to_lead", MetricRequest(as_of=datetime(2026, 6, 1)))
+    assert (result["leads"], result["answered"], result["unanswered"]) == (5, 4, 1)
+    assert result["p50_hours"] == pytest.approx((1 + 40 / 60 + 16.5) / 2, abs=1e-9)
+
+
+def test_a_journey_without_lead_or_opportunity_rows_takes_them_from_its_task_and_role_rows(sf_config):
+    """Only the stage history: opportunity X's contact task (by WhatId) and roles give X's leads row themselves."""
+    files = [sf("OpportunityHistory.csv"), ACTIVITIES / "Task.csv", ACTIVITIES / "OpportunityContactRole.csv"]
+    t = translate(files, sf_config, {})
+    x, y = "0065g00000Dq7AbAAJ", "0065g00000Dq7FgAAJ"
+    got = {(r["lead_id"], Path(r["_file"]).name, r["_line"]): (r.get("first_response_at"), r.get("buyer_role"), r.get("decision_makers"))
+           for r in t.leads.to_pylist()}
+    assert got == {
+        (x, "Task.csv", 7): ("2026-03-13T11:20:00.000+0000", None, None),
+        (y, "Task.csv", 6): ("2026-03-07T09:15:00.000+0000", None, None),
+        (Z, "Task.csv", 8): ("2026-03-21T10:00:00.000+0000", None, None),
+        (x, "OpportunityContactRole.csv", 2): (None, "operations lead", "2"),
+        (y, "OpportunityContactRole.csv", 5): (None, "C-level", "1"),
+        (Z, "OpportunityContactRole.csv", 8): (None, "operations lead", "0"),
+    }
+    # Tasks on leads (no Lead export to place them) are of no journey here: lead ids with no history events.
+    assert t.ignored[str(ACTIVITIES / "Task.csv")] == {"open_task": 1, "deleted": 1, "unmatched_activity": 4}
+
+
+def test_first_response_field_names_a_custom_lead_field_and_the_earliest_response_wins(sf_config, tmp_path):
+    opts = {"first_response_field": "First_Response__c"}
+    t = translate([ACTIVITIES / "Lead.csv", ACTIVITIES / "Task.csv"], sf_config, opts)
+    got = {r["lead_id"]: r["first_response_at"] for r in t.leads.to_pylist()}
+    # A: the field says 10:30 on 5 March, its email was earlier; D: only the field (its task is deleted).
+    assert got[A] == "2026-03-03T14:58:00.000+0000" and got[D] == "2026-03-05T12:05:00.000Z"
+    bad = tmp_path / "Lead.csv"
+    bad.write_text((ACTIVITIES / "Lead.csv").read_text().replace("2026-03-05T12:05:00.000Z", "05/03/2026 12:05"))
+    t = translate([bad], sf_config, opts)
+    assert [(r.line, r.reason) for r in t.rejected] == [(5, "unparseable_timestamp")]
+    assert "FIRST_RESPONSE__C" in t.rejected[0].detail and {r["lead_id"] for r in t.leads.to_pylist()} >= {D}
+    with pytest.raises(UserError, match="no 'First_Response__c' column, which \\[source.salesforce\\] first_response_field names"):
+        translate([sf("Lead.csv")], sf_config, opts)
+
+
+def test_decision_roles_option_says_which_roles_decide(sf_config):
+    t = translate(ROLE_FILES, sf_config, {"decision_roles": ["Decision Maker", "Executive Sponsor"]})
+    got = {r["lead_id"]: r["decision_makers"] for r in t.leads.to_pylist() if r["decision_makers"]}
+    assert got == {A: "1", C: "0", Z: "1"}
+    with pytest.raises(UserError, match="decision_roles"):
+        parse_options({"decision_roles": [""]})
+
+
+def test_exports_without_these_fields_add_no_columns(sf_config):
+    t = translate([sf(f) for f in OBJECTS], sf_config, {})
+    assert not {"first_response_at", "buyer_role", "decision_makers"} & set(t.leads.column_names)
+    assert not {"first_response_at", "buyer_role", "decision_makers"} & set(t.events.column_names)
