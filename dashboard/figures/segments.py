@@ -421,3 +421,77 @@ def segment_matrix_figure(
         yaxis=dict(title=dict(text=segment.replace("_", " ")), type="category", autorange="reversed", showgrid=False),
         height=max(320, 160 + 34 * len(ys)),
     )
+
+
+def _span_label(first, last) -> str:
+    """Two local dates (inclusive) as '1 Jul – 30 Sep 2026'."""
+    return f"{first:%-d %b} – {last:%-d %b %Y}" if first.year == last.year else f"{first:%-d %b %Y} – {last:%-d %b %Y}"
+
+
+def score_threshold_figure(rows: Rows, *, title: str | None = None, empty: str | None = None) -> go.Figure:
+    """Precision and recall of each lead-score threshold against reaching T (the key rate's second
+    stage), the current period in colour with Wilson 95 % error bars, the one before in grey (drift),
+    and the configured threshold as a dotted vertical line (`score_threshold` rows, no segment).
+
+    Traces: "Precision, <period>" and "Recall, <period>" for the current and the previous period.
+    customdata per point: {"period", "threshold"}.
+    """
+    title = title or "Lead-score thresholds"
+    current = sorted((r for r in rows if r["period"] == "current"), key=lambda r: r["threshold"])
+    if not current or not any(_num(r["leads"]) for r in current):
+        return empty_figure(empty or "No scored leads match these filters", title=title)
+    target = theme.stage_label(current[0]["to_stage"])
+    configured = next((r["threshold"] for r in current if r["configured"]), None)
+
+    def hover(r: Mapping[str, Any], span: str) -> str:
+        text = (
+            f"<b>Score ≥ {r['threshold']:g}</b> · {span}<br>{fmt_count(r['passed'])} of {fmt_count(r['leads'])} leads pass<br>"
+            f"Precision {fmt_pct(r['precision'])} ({fmt_pct(r['precision_low'])}–{fmt_pct(r['precision_high'])}): "
+            f"{fmt_count(r['passed_reached'])} of them reached {target}<br>"
+            f"Recall {fmt_pct(r['recall'])} ({fmt_pct(r['recall_low'])}–{fmt_pct(r['recall_high'])}) "
+            f"of the {fmt_count(r['reached'])} that reached {target}<br>"
+            f"Won: precision {fmt_pct(r['won_precision'])}, recall {fmt_pct(r['won_recall'])}"
+        )
+        if configured is not None and r["leads_added"] is not None and not r["configured"]:
+            text += (
+                f"<br>Against the current {configured:g}: {fmt_count(r['leads_added'])} more, {fmt_count(r['leads_removed'])} fewer leads pass; "
+                f"{fmt_count(r['reached_added'])} more, {fmt_count(r['reached_removed'])} fewer that reached {target}"
+            )
+        return text
+
+    fig = go.Figure()
+    for period, colour, width in (("previous", theme.GREY, 1.5), ("current", theme.stage_color(current[0]["to_stage"]), 2.5)):
+        ordered = sorted((r for r in rows if r["period"] == period), key=lambda r: r["threshold"])
+        if not ordered:
+            continue
+        span = _span_label(ordered[0]["period_start"], ordered[0]["period_end"])
+        label = "this period" if period == "current" else "period before"
+        for measure, dash, symbol in (("precision", "solid", "circle"), ("recall", "dash", "diamond")):
+            bars = None
+            if period == "current":  # the intervals of the period being judged; the earlier one's would clutter
+                bars = dict(type="data", symmetric=False, thickness=1, width=3, color=colour,
+                            array=[None if r[measure] is None else r[f"{measure}_high"] - r[measure] for r in ordered],
+                            arrayminus=[None if r[measure] is None else r[measure] - r[f"{measure}_low"] for r in ordered])
+            fig.add_trace(go.Scatter(
+                x=[r["threshold"] for r in ordered],
+                y=[r[measure] for r in ordered],
+                mode="lines+markers",
+                name=f"{measure.capitalize()}, {label} ({span})",
+                line=dict(color=colour, width=width, dash=dash),
+                marker=dict(symbol=symbol, size=6 if period == "current" else 5, color=colour),
+                error_y=bars,
+                hovertext=[hover(r, span) for r in ordered],
+                hovertemplate=HOVER,
+                customdata=[{"period": period, "threshold": r["threshold"]} for r in ordered],
+            ))
+    if configured is not None:
+        fig.add_vline(x=configured, line=dict(color=theme.REFERENCE_COLOR, dash="dot", width=1.5),
+                      annotation=dict(text=f"current threshold {configured:g}", font=dict(size=11, color=theme.MUTED_TEXT)),
+                      annotation_position="top right")
+    return _layout(
+        fig,
+        title,
+        xaxis=dict(title=dict(text="Threshold: leads scoring at or above it pass"), range=[-2, 100], dtick=10, showgrid=False),
+        yaxis=dict(title=dict(text="Precision and recall (%)"), tickformat=theme.PERCENT_AXIS_FORMAT, range=[0, 1.02]),
+        legend=dict(orientation="h", yanchor="top", y=-0.22, x=0),
+    )

@@ -14,7 +14,7 @@ from funnelboard.dashboard import figures
 from funnelboard.dashboard.comparison import compare_rows
 from funnelboard.dashboard.drill import default_segment, segment_point
 from funnelboard.dashboard.drill import register as register_drill
-from funnelboard.dashboard.figures.segments import segment_matrix_figure
+from funnelboard.dashboard.figures.segments import score_threshold_figure, segment_matrix_figure
 from funnelboard.dashboard.notes import empty_for
 from funnelboard.dashboard.runtime import URL, current_scope, gateway
 from funnelboard.dashboard.theme import stage_label
@@ -28,6 +28,7 @@ CONVERSION = "segments-conversion"
 NOTE = "segments-note"  # what the page's numbers cannot say: an attribute known only at a later stage
 MIX = "segments-mix"
 WINS = "segments-wins"
+SCORE = "segments-score-threshold"  # precision and recall of lead-score thresholds, the configured one drawn
 DEFAULT_SEGMENT = "channel"
 
 
@@ -38,7 +39,7 @@ def layout(**query) -> html.Div:
             "Conversion per segment value with 95 % Wilson intervals; grey = too few to judge, ★ = differs from the rest "
             "after Benjamini–Hochberg. Crossed with a second column: a matrix, n in each cell. Click a segment or a cell for its leads."
         ),
-        [CONVERSION, MIX, WINS],
+        [CONVERSION, MIX, WINS, SCORE],
     )
     page.children.insert(2, controls(query))
     page.children.insert(3, html.Div(id=NOTE, className="segments-note", role="note"))
@@ -58,7 +59,8 @@ def controls(query: dict) -> html.Div:
     stages = [(s, stage_label(s)) for s in config.stages]
 
     def chosen(key: str, allowed) -> str | None:
-        return query.get(key) if query.get(key) in allowed else None
+        value = query.get(key)  # a key given twice arrives as a list: not a choice
+        return value if isinstance(value, str) and value in allowed else None
 
     # A control shows the default as its placeholder and holds no value until the user picks one,
     # so opening the page never rewrites its URL.
@@ -238,6 +240,23 @@ def update_wins(search: str | None):
     closed = sum(r["n"] for r in shaped)
     overall = sum(r["converted"] for r in shaped) / closed if closed else None
     return figures.segment_conversion_figure(shaped, req.segment, overall_rate=overall, title=title, empty=empty_for(g, view))
+
+
+@callback(Output(SCORE, "figure"), Input(URL, "search"))
+@guarded(outputs=1, first="figure")
+def update_score_threshold(search: str | None):
+    """Precision and recall of lead-score thresholds against reaching the key rate's second stage, the
+    page's period (without one: the last full quarter) against the one before, the configured threshold drawn."""
+    g, req, view = _request(search)
+    config = g.config()
+    title = "Lead-score thresholds"
+    if config.score_column is None:
+        return figures.empty_figure("No lead score in this data", hint="Name the lead-score column under [attributes] score in funnel.toml.", title=title)
+    rows = run_metric(g, "score_threshold", replace(req, segment=None, segment2=None))
+    target = stage_label(config.review_rate.to_stage)
+    title = (f"Lead-score thresholds: who reaches {target}<br><sup>precision = share of the leads at or above the threshold "
+             f"that reached {target}; recall = share of those reaching {target} that score at or above it</sup>")
+    return score_threshold_figure(rows, title=title, empty=empty_for(g, view))
 
 
 def _span(start, end, tz: str) -> str:
