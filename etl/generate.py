@@ -28,7 +28,7 @@ DEFAULT_END = date(2026, 11, 20)
 FORMATS = ("csv", "parquet", "jsonl")
 COLUMNS = (
     "lead_id", "stage", "entered_at", "reason", "channel", "industry", "service_line", "region",
-    "company_size", "owner", "lead_score", "last_activity_at", "first_response_at", "amount",
+    "company_size", "owner", "buyer_role", "decision_makers", "lead_score", "last_activity_at", "first_response_at", "amount",
 )
 
 LEAD, MQL, SQL, OPP, PROP, WON, NUR, DQ, RR, LOST, STAY = range(11)
@@ -727,6 +727,7 @@ def _to_columns(rng: np.random.Generator, events: _Events, leads: _Leads) -> dic
     no_amount = events.k < events.k_opp[lead]
     activity = _last_activity(rng.spawn(1)[0], events)  # a stream of its own: the other columns stay as they were
     response = _first_response(rng.spawn(1)[0], events, leads)  # the next stream spawned: activity's stays as it was
+    role, makers = _buyers(rng.spawn(1)[0], events)
     return {
         "lead_id": _lead_ids(lead, leads.created.size),
         "stage": _labels(STAGE_LABELS, events.stage),
@@ -738,6 +739,8 @@ def _to_columns(rng: np.random.Generator, events: _Events, leads: _Leads) -> dic
         "region": _labels(REGIONS, leads.region[lead]),
         "company_size": _labels(COMPANY_SIZES, leads.size[lead]),
         "owner": _labels(SDRS + AES, owner),
+        "buyer_role": role,
+        "decision_makers": makers,
         "lead_score": pa.array(leads.score).cast(pa.string()).take(pa.array(lead)),
         "last_activity_at": activity,
         "first_response_at": response,
@@ -793,6 +796,37 @@ def _first_response(rng: np.random.Generator, events: _Events, leads: _Leads) ->
     missing = (mql_at == np.iinfo(np.int64).max) | (when > end) | (~to_sql & (rng.random(n_leads) < NEVER_ANSWERED_P))
     when = np.where(missing, 0, when)
     return _timestamps(when).take(pa.array(events.lead, mask=missing[events.lead]))
+
+
+BUYER_ROLES = ("operations lead", "procurement", "C-level", "IT", "finance", "other")
+# The main contact's role by how far the lead went (lead, mql, sql, opportunity, proposal, won): deals
+# that close are led by operations and the C-level; IT and "other" contacts stall early. Drawn after
+# the history, conditioned on it, as the BPO playbook says fit depends on the contact's role.
+_ROLE_WEIGHTS = np.array([
+    [2, 1, 1, 3, 1, 4],
+    [3, 2, 1, 3, 1, 3],
+    [4, 2, 2, 2, 1, 2],
+    [5, 3, 3, 1, 2, 1],
+    [5, 3, 4, 1, 2, 1],
+    [6, 2, 5, 1, 2, 1],
+], float)
+NO_ROLE_P = 0.25  # leads whose CRM records no contact role
+
+
+def _buyers(rng: np.random.Generator, events: _Events) -> tuple[pa.Array, pa.Array]:
+    """Per event row, its lead's buyer role and number of decision makers engaged (1 + Poisson of a
+    mean growing with the furthest funnel stage reached: a won deal has had about 3); both empty for
+    25 % of leads."""
+    n_leads = events.counts.size
+    furthest = np.zeros(n_leads, np.int64)
+    funnel = events.stage <= WON
+    np.maximum.at(furthest, events.lead[funnel], events.stage[funnel].astype(np.int64))
+    cum = np.cumsum(_ROLE_WEIGHTS[furthest], axis=1)
+    role = (rng.random(n_leads)[:, None] * cum[:, -1:] > cum).sum(axis=1)
+    makers = 1 + rng.poisson(0.2 + 0.4 * furthest)
+    missing = (rng.random(n_leads) < NO_ROLE_P)[events.lead]
+    row_role, row_makers = role[events.lead], makers[events.lead]
+    return _labels(BUYER_ROLES, row_role, missing), pa.array(row_makers, mask=missing).cast(pa.string())
 
 
 # --------------------------------------------------------------------------- dirt

@@ -139,7 +139,7 @@ def test_check_config_uses_the_funnel_toml_of_the_folder(tmp_path, monkeypatch):
     found = run("check-config")
     assert found.exit_code == 0, found.output
     assert found.output.startswith("ok: 6 stages (lead, mql, sql, opportunity, proposal, won), key rate mql → sql")
-    assert found.output.strip().endswith("6 segments")
+    assert found.output.strip().endswith("7 segments")
 
 
 def test_check_config_prints_every_problem_on_its_own_line(tmp_path):
