@@ -116,6 +116,8 @@ def _conversion_check(ctx: Context, req: MetricRequest, check: HealthCheck, revi
         rows = ctx.run_sql("segment_conversion", sub, {**period_params(sub), "maturity_days": maturity}, identifiers)
         out: dict[tuple[str, str | None], tuple[int, int]] = {}
         for r in rows:
+            if r["n"] == r["immature"]:
+                continue  # no mature member: the group is not there yet
             if by is None:
                 key = (r["segment"] if req.segment is not None else ALL, None)
             elif req.segment is None:
