@@ -17,6 +17,9 @@ Reads, in any mix and order (each file's kind is told by its content, not its na
 
 * Deal-contact associations: a v4 (or v3) associations batch read, the `associations` of v3 objects
   and legacy v1 deals, or the deal export's `Associated Contact IDs` column.
+* Contact properties of the buyer (in JSON or a long history): `hs_first_outreach_date` (else
+  `hs_sa_first_engagement_date`) as the first response, `jobtitle` as the buyer role (by keywords:
+  etl/sources/roles.py) and `hs_buying_role` for the number of decision makers of a journey's contacts.
 
 Deal stages are ids (`appointmentscheduled`, `152118301`); the adapter writes their labels
 ("Appointment Scheduled"), and `[labels]` maps labels to canonical stages. Lifecycle stages and
@@ -54,11 +57,19 @@ from funnelboard.etl.sources.base import (
     read_json,
     read_table,
 )
+from funnelboard.etl.sources.roles import role_of_title
 
 NAME = "hubspot"
 _SECTION = f"[source.{NAME}]"
 _API = "the HubSpot API"  # what writes the JSON documents read here
-OPTION_KEYS = ("pipelines", "stage_labels", "properties", "reason_properties", "attributes", "id_column")
+OPTION_KEYS = ("pipelines", "stage_labels", "properties", "reason_properties", "attributes", "id_column",
+               "first_response_properties", "decision_roles")
+# Contact properties of a journey's buyer: when a sales rep first reached out (any channel, ever; else the current
+# owner's first engagement, which HubSpot resets when the owner changes), the job title, and the buying roles
+# (a multiple checkbox: values joined by ";") of which these mark a decision maker.
+DEFAULT_RESPONSE_PROPERTIES = ("hs_first_outreach_date", "hs_sa_first_engagement_date")
+TITLE_PROPERTY, BUYING_ROLE_PROPERTY = "jobtitle", "hs_buying_role"
+DEFAULT_DECISION_ROLES = ("DECISION_MAKER", "BUDGET_HOLDER")
 DEFAULT_PROPERTIES = ("dealstage", "lifecyclestage", "hs_lead_status")
 DEFAULT_REASONS = ("closed_lost_reason", "hs_lead_disqualification_reason")
 DEFAULT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -136,6 +147,12 @@ class Options:
     reason_properties: tuple[str, ...] = DEFAULT_REASONS
     attributes: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_ATTRIBUTES))
     id_column: str | None = None
+    response_properties: tuple[str, ...] = DEFAULT_RESPONSE_PROPERTIES
+    decision_roles: tuple[str, ...] = DEFAULT_DECISION_ROLES
+
+    @property
+    def buyer_properties(self) -> set[str]:
+        return {*self.response_properties, TITLE_PROPERTY, BUYING_ROLE_PROPERTY}
 
 
 @dataclass
@@ -175,6 +192,8 @@ class _Build(EventCollector):
     contacts_of: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # deal -> associated contacts, in order
     associations_given: bool = False
     first_at: dict[str, datetime] = field(default_factory=dict)  # record -> its first stage entry
+    joined: dict[str, str] = field(default_factory=dict)  # deal -> the contact whose journey it continues
+    buyer: dict[str, dict[str, _Entry]] = field(default_factory=lambda: defaultdict(dict))  # record -> buyer property -> value
 
     def next_order(self) -> int:
         self.order += 1
@@ -220,6 +239,7 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
             _wide_table(b, path, table)
     _history_events(b)
     _join_journeys(b)
+    _buyer_attributes(b)
 
     if documents:
         out.notes.append("In a HubSpot JSON payload a record's line is the position of its deal or contact in the file "
@@ -299,7 +319,9 @@ def parse_options(options: dict, config: FunnelConfig) -> Options:
     clash = set(props) & set(reasons)
     if clash:
         raise UserError(f"{_SECTION} lists '{sorted(clash)[0]}' both as a stage property and as a reason property.")
-    return Options(pipelines, stage_labels, props, reasons, attributes, id_column)
+    responses = names("first_response_properties", DEFAULT_RESPONSE_PROPERTIES)
+    deciding = names("decision_roles", DEFAULT_DECISION_ROLES)
+    return Options(pipelines, stage_labels, props, reasons, attributes, id_column, responses, deciding)
 
 
 # -- files -----------------------------------------------------------------------------------------
@@ -479,7 +501,7 @@ def _history_table(b: _Build, path: Path, table: SourceTable) -> None:
     for line, values, raw in table.rows:
         prop = values[found["property"]].strip()
         role = _role(b, prop)
-        if role is None:
+        if role is None and prop not in b.options.buyer_properties:
             b.out.ignore(key, "other_property")
             continue
         obj = values[id_col].strip()
@@ -493,6 +515,10 @@ def _history_table(b: _Build, path: Path, table: SourceTable) -> None:
             continue
         first, *others = kind_of(values, prop, obj)
         entry = _Entry(f"{first}:{obj}", prop, values[found["value"]].strip(), at, text, key, line, raw, b.next_order())
+        if role is None:  # a buyer property (first response, job title, buying role) of a contact
+            if _add_buyer_entry(b, entry):
+                b.out.ignore(key, "attribute_value")
+            continue
         _add_entry(b, role, entry)
         for kind in others:  # a reason or attribute of an id a deal and a contact share in this file: both get it
             other = dataclasses.replace(entry, obj=f"{kind}:{obj}")
@@ -562,6 +588,7 @@ def _json_object(b: _Build, path: Path, position: int, obj: dict) -> None:
     oid = f"{kind}:{raw_id}"
     _object_associations(b, kind, raw_id, obj.get("associations"))
     records_before = len(b.stages), len(b.out.rejected)
+    _object_buyer_properties(b, oid, history, props, key, position)
     for prop in dict.fromkeys([*history, *props]):
         role = _role(b, prop)
         if role is None:
@@ -823,6 +850,7 @@ def _join_journeys(b: _Build) -> None:
         elif found:
             joined[deal] = found[0]
             taken.add(found[0])
+    b.joined = joined
     for event in b.events:
         event["lead_id"] = joined.get(event["lead_id"], event["lead_id"])
     if deals and (contacts or b.associations_given):
@@ -848,3 +876,89 @@ def _join_notes(b: _Build, deals: int, joined: int, several: int, busy: int) -> 
         b.out.notes.append(f"{busy} deal(s) are associated with a contact an earlier deal already continues: one journey per "
                            "buyer, so they stay journeys of their own.")
 
+
+
+# -- the buyer: first response, buyer role, decision makers ------------------------------------------
+
+
+def _add_buyer_entry(b: _Build, entry: _Entry) -> bool:
+    """Keep a record's latest value of a buyer property (a cleared value clears it); a first response that is not
+    a time is rejected instead (False), naming the property and the record."""
+    if entry.value and entry.prop in b.options.response_properties:
+        at, text = _instant(entry.value, ZoneInfo(b.config.timezone))
+        if at is None:
+            b.out.reject(entry.file, entry.line, text,
+                         f"{entry.prop} of {entry.obj}: " + _TIME_DETAIL[text].format(col=entry.prop, value=entry.value), entry.raw)
+            return False
+    latest = b.buyer[entry.obj].get(entry.prop)
+    if latest is None or (entry.at, entry.order) >= (latest.at, latest.order):
+        b.buyer[entry.obj][entry.prop] = entry
+    return True
+
+
+def _object_buyer_properties(b: _Build, oid: str, history: dict, props: dict, key: str, position: int) -> None:
+    """An API object's buyer properties: the current `properties` value, else the latest of its history."""
+    epoch = datetime.fromtimestamp(0, tz=timezone.utc)
+    for prop in b.options.buyer_properties:
+        current = props.get(prop)
+        if isinstance(current, dict):  # legacy v1: {"value": ..., "versions": [...]}
+            current = current.get("value")
+        value = None if current is None else str(current).strip()
+        if value is None:
+            stamped = [(_instant(v.get("timestamp"), timezone.utc)[0], str(v.get("value") or "").strip())
+                       for v in history.get(prop) or [] if isinstance(v, dict)]
+            stamped = [(at or epoch, v) for at, v in stamped]
+            value = max(stamped)[1] if stamped else None
+        if value is not None:
+            raw = json.dumps({"id": oid.split(":", 1)[1], "property": prop, "value": value}, ensure_ascii=False)
+            _add_buyer_entry(b, _Entry(oid, prop, value, epoch, "", key, position, raw, b.next_order()))
+
+
+def _buyer_attributes(b: _Build) -> None:
+    """Give every event of a journey its buyer's first response and role, and its contacts' decision makers.
+
+    A contact's journey takes them from the contact itself; a deal's journey from its first associated
+    contact (in the order the associations list them) that has any of these properties in the load.
+    decision_makers counts the journey's contacts (the contact, and the contacts of the deal joined to
+    it, or the deal's contacts) whose `hs_buying_role` holds a `decision_roles` value; it is written
+    only when one of them has a buying role at all.
+    """
+    if not b.buyer:
+        return
+    tz = ZoneInfo(b.config.timezone)
+    deals_of: dict[str, list[str]] = defaultdict(list)
+    for deal, contact in b.joined.items():
+        deals_of[contact].append(deal)
+    response_name = b.config.first_response_column or "first_response_at"
+    deciding = {r.casefold() for r in b.options.decision_roles}
+    values: dict[str, dict[str, str]] = {}
+    for journey in dict.fromkeys(e["lead_id"] for e in b.events):
+        if journey.startswith("contact:"):
+            main = journey if journey in b.buyer else None
+            members = [journey, *(c for d in deals_of[journey] for c in b.contacts_of.get(d, []))]
+        else:
+            members = b.contacts_of.get(journey, [])
+            main = next((c for c in members if c in b.buyer), None)
+        found: dict[str, str] = {}
+        props = b.buyer.get(main, {}) if main else {}
+        for prop in b.options.response_properties:
+            entry = props.get(prop)
+            if entry is not None and entry.value:
+                found[response_name] = _instant(entry.value, tz)[1]  # checked when read
+                break
+        title = props.get(TITLE_PROPERTY)
+        role = role_of_title(title.value) if title else None
+        if role:
+            found["buyer_role"] = role
+        roles = [b.buyer[c][BUYING_ROLE_PROPERTY].value for c in dict.fromkeys(members)
+                 if c in b.buyer and BUYING_ROLE_PROPERTY in b.buyer[c] and b.buyer[c][BUYING_ROLE_PROPERTY].value]
+        if roles:
+            found["decision_makers"] = str(sum(bool({v.strip().casefold() for v in r.split(";")} & deciding) for r in roles))
+        values[journey] = found
+    names = [n for n in (response_name, "buyer_role", "decision_makers") if any(n in v for v in values.values())]
+    for name in names:
+        if name not in b.event_attrs:
+            b.event_attrs.append(name)
+    for event in b.events:
+        for name in names:
+            event[name] = values[event["lead_id"]].get(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -512,3 +513,72 @@ def test_an_associations_file_that_does_not_say_its_direction_is_one_sentence(tm
                                                 '[{"category": "USER_DEFINED", "typeId": 41, "label": "Decision maker"}]}]}]}')
     with pytest.raises(UserError, match=r"does not say whether it links deals to contacts or contacts to deals: expected association typeId 3"):
         translate([src], config, {})
+
+
+# -- the buyer: first response, buyer role and decision makers from contact properties -----------------
+#
+# contacts_v3_buyers.json: GET /crm/v3/objects/contacts?properties=jobtitle,hs_buying_role,hs_first_outreach_date,
+# hs_sa_first_engagement_date&propertiesWithHistory=lifecyclestage&associations=deals (one page);
+# deals_v3_buyers.json: the deals with associations=contacts; contact_property_history_buyers.csv: a long history
+# of contact properties, datetime values in epoch milliseconds as HubSpot writes them there.
+
+BUYERS = ("contacts_v3_buyers.json", "deals_v3_buyers.json")
+BUYER_VALUES = {
+    # journey: (first response, buyer role, decision makers)
+    "contact:701": ("2026-04-02T09:40:00.000Z", "operations lead", "2"),  # first outreach; Maria + Lin (budget holder)
+    "contact:702": ("2026-04-06T13:00:00.000Z", "procurement", None),     # no first outreach: the owner's first engagement
+    "contact:704": (None, None, None),                                    # never reached out to
+    "deal:9803": ("2026-04-09T10:30:00.000Z", "operations lead", "1"),    # its contact Ola has no journey of her own
+    "deal:9802": (None, None, None),                                      # its contact is not in the load
+}
+BUYER_CONFIG = '\n[segments]\nchannel = "Channel"\nbuyer_role = "Buyer role"\n[attributes]\nnumeric = ["decision_makers"]\nfirst_response = "first_response_at"\n'
+
+
+def buyer_values(t) -> dict[str, tuple]:
+    out: dict[str, set] = {}
+    for r in t.events.to_pylist():
+        out.setdefault(r["lead_id"], set()).add((r.get("first_response_at"), r.get("buyer_role"), r.get("decision_makers")))
+    assert all(len(v) == 1 for v in out.values()), out  # every event of a journey carries its buyer's values
+    return {k: v.pop() for k, v in out.items()}
+
+
+def test_contact_properties_give_the_buyer_of_each_journey(config):
+    t = translate(fx(*BUYERS), config, {})
+    assert buyer_values(t) == BUYER_VALUES
+    assert t.ignored == {str(FIXTURES / BUYERS[0]): {"no_stage_history": 3}} and t.rejected == []
+
+
+def test_a_long_contact_history_gives_the_latest_title_and_epoch_first_outreach(config):
+    path = FIXTURES / "contact_property_history_buyers.csv"
+    t = translate([path], config, {})
+    assert buyer_values(t) == {"contact:801": ("2026-04-01T09:12:30.000Z", "finance", "1"), "contact:802": (None, None, None)}
+    assert t.ignored == {str(path): {"attribute_value": 4}}
+    assert [(r.line, r.reason) for r in t.rejected] == [(10, "unparseable_timestamp")]
+    assert 'hs_first_outreach_date of contact:802: hs_first_outreach_date is "02/04/2026 10:00"' in t.rejected[0].detail
+
+
+def test_decision_roles_and_first_response_properties_options(config):
+    t = translate(fx(*BUYERS), config, {"decision_roles": ["DECISION_MAKER"], "first_response_properties": ["hs_sa_first_engagement_date"]})
+    got = buyer_values(t)
+    assert got["contact:701"] == ("2026-04-03T14:00:00.000Z", "operations lead", "1")
+    assert got["deal:9803"] == (None, "operations lead", "1")
+
+
+def test_exports_without_buyer_properties_add_no_columns(config):
+    t = translate(fx("contacts_v3.json", "deals_v3_associations.json", "deal_property_history.csv"), config, {})
+    assert not {"first_response_at", "buyer_role", "decision_makers"} & set(t.events.column_names)
+
+
+def test_the_buyer_reaches_fct_leads_and_speed_to_lead(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    report = load_files(db, fx(*BUYERS), make_config(tmp_path, BUYER_CONFIG), source="hubspot", now=NOW)
+    assert all(f.balanced for f in report.files)
+    got = rows(db, "select lead_id, first_response_at, buyer_role, decision_makers from fct_leads order by lead_id")
+    assert got == sorted((k, *v) for k, v in BUYER_VALUES.items())
+    # From MQL: Maria answered after 1 h 40 min, Tom after 28 h, deal 9803 before it reached MQL (0 h); Sam and 9802 never.
+    [result] = run_metric(Gateway(db), "speed_to_lead", MetricRequest(as_of=datetime(2026, 6, 1)))
+    assert (result["leads"], result["answered"], result["unanswered"]) == (5, 3, 2)
+    assert result["p50_hours"] == pytest.approx(1 + 40 / 60, abs=1e-9)
+    by_role = run_metric(Gateway(db), "speed_to_lead", MetricRequest(as_of=datetime(2026, 6, 1), segment="buyer_role"))
+    assert {r["buyer_role"]: (r["leads"], r["answered"]) for r in by_role} == {
+        "operations lead": (2, 2), "procurement": (1, 1), "(none)": (2, 0)}
