@@ -16,6 +16,9 @@ Reads, in any mix and order (each file's kind is told by its content):
 * Stages JSON (GET /v1/stages or /api/v2/stages): the stage id -> name map. Also
   `[source.pipedrive] stages = FILE`, or names in `stage_names`; otherwise the names the flow
   carries in `additional_data`.
+* Activities: the `activity` items of the flow, or an activities JSON (GET /v1/activities,
+  GET /v1/deals/{id}/activities): a deal's first response is its earliest done call, email, meeting
+  or lunch (`response_types`), at `marked_as_done_time` (UTC).
 """
 
 from __future__ import annotations
@@ -46,7 +49,10 @@ from funnelboard.etl.sources.base import (
 
 NAME = "pipedrive"
 _SECTION = f"[source.{NAME}]"
-OPTION_KEYS = ("stages", "stage_names", "created_stage", "attributes")
+OPTION_KEYS = ("stages", "stage_names", "created_stage", "attributes", "response_types")
+# Activity types (key_string) that reach the buyer: Pipedrive's default call, email, meeting and lunch (task and
+# deadline are the seller's own to-dos).
+DEFAULT_RESPONSE_TYPES = ("call", "email", "meeting", "lunch")
 DEFAULT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "owner": ("Deal - Owner", "user_id"),
     "amount": ("Deal - Value", "value"),
@@ -76,6 +82,7 @@ class Options:
     stage_names: dict[str, str] = field(default_factory=dict)
     created_stage: str | None = None
     attributes: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_ATTRIBUTES))
+    response_types: tuple[str, ...] = DEFAULT_RESPONSE_TYPES
 
 
 @dataclass
@@ -127,6 +134,8 @@ class _Build(EventCollector):
     events: list[dict] = field(default_factory=list)
     event_attrs: list[str] = field(default_factory=list)
     unknown_initial: int = 0
+    responses: dict[str, tuple[datetime, str]] = field(default_factory=dict)  # deal -> its first response (UTC)
+    activities: list[tuple[str | None, str, int, str]] = field(default_factory=list)  # done activities: deal, file, line, raw
 
     def label(self, stage_id: str | None) -> str | None:
         if stage_id is None:
@@ -156,6 +165,12 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
                 out.source_rows[file_key(path)] = len(stages)
                 out.ignore(path, "stage_definition", len(stages))
                 continue
+            activities = _activity_list(doc)
+            if activities is not None:
+                out.source_rows[file_key(path)] = len(activities)
+                for position, activity in enumerate(activities, 1):
+                    _activity(b, file_key(path), position, activity, None, from_flow=False)
+                continue
             items = _flow_items(doc, path)
             out.source_rows[file_key(path)] = len(items)
             flows.append((path, items))
@@ -184,6 +199,7 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
         _deal_flow(b, deal, changes)
     for deal in list(b.asides):  # deals whose flow holds no change of their history: their items count as they are
         _settle_asides(b, deal, deleted=False)
+    _first_responses(b)
 
     if flows:
         out.notes.append("In a Pipedrive flow JSON a record's line is the position of its flow item in the file "
@@ -218,7 +234,12 @@ def parse_options(options: dict, config: FunnelConfig) -> Options:
             raise UserError(f"{_SECTION} created_stage = {created!r}; expected a stage or a label in [labels] "
                             f"(such as '{config.stages[0]}').")
     attributes = option_attributes(options, _SECTION, DEFAULT_ATTRIBUTES, "a column or field key, or a list of them")
-    return Options(stages, names, created.strip() if created else None, attributes)
+    types = options.get("response_types", list(DEFAULT_RESPONSE_TYPES))
+    types = [types] if isinstance(types, str) else types
+    if not isinstance(types, list) or not all(isinstance(t, str) and t.strip() for t in types):
+        raise UserError(f"{_SECTION} response_types = {options['response_types']!r}; expected a list of activity types "
+                        "(key_string) such as ['call', 'email', 'meeting'].")
+    return Options(stages, names, created.strip() if created else None, attributes, tuple(t.strip().lower() for t in types))
 
 
 def _read_json(path: Path, what: str) -> object:
@@ -268,7 +289,8 @@ def _flow_items(doc: object, path: Path) -> list[tuple[dict, str | None]]:
         found = (f"keys {', '.join(sorted(doc)[:8])}" if isinstance(doc, dict) else
                  f"items with keys {', '.join(sorted(next((i for i in items or [] if isinstance(i, dict) and 'object' not in i), {}))[:6])}")
         raise UserError(f"Pipedrive export '{path}' is neither a deal flow (GET /deals/{{id}}/flow: data[].object) nor a "
-                        f"stages list (GET /stages: data[].name, pipeline_id): found {found}.")
+                        f"stages list (GET /stages: data[].name, pipeline_id) nor activities (GET /activities: data[].deal_id, "
+                        f"done, type): found {found}.")
     if not items:
         raise UserError(f"Pipedrive export '{path}' has no flow items: expected at least one.")
     return [(i, _item_deal(i) or shared) for r in responses for shared in [_response_deal(r)] for i in r]
@@ -322,6 +344,8 @@ def _flow_item(b: _Build, path: Path, position: int, item: dict, deal: str | Non
     key = file_key(path)
     data = item.get("data") if isinstance(item.get("data"), dict) else {}
     if item.get("object") != "dealChange":
+        if item.get("object") == "activity":
+            _activity(b, key, position, data, deal, from_flow=True)
         _aside(b, deal, key, "not_a_deal_change")
         return
     field_key = str(data.get("field_key") or "")
@@ -493,3 +517,56 @@ def _deal_row(b: _Build, row: _Row) -> None:
         entry(WON_TIME, WON)
     elif status == "lost":
         entry(LOST_TIME, LOST, row.get(LOST_REASON) or None)
+
+
+# -- first responses -------------------------------------------------------------------------------
+
+
+def _activity_list(doc: object) -> list | None:
+    """The activities of an activities response (GET /v1/activities: data[] with deal_id, done, type), else None."""
+    pages = doc if isinstance(doc, list) else [doc]
+    if not pages or not all(isinstance(p, dict) and isinstance(p.get("data"), list) for p in pages):
+        return None
+    items = [i for p in pages for i in p["data"]]
+    if items and all(isinstance(i, dict) and "object" not in i and "done" in i and "type" in i and "deal_id" in i for i in items):
+        return items
+    return None
+
+
+def _activity(b: _Build, key: str, position: int, data: dict, deal: str | None, *, from_flow: bool) -> None:
+    """A done activity of a response type is a candidate first response of its deal. A flow item is counted as the
+    flow counts it (not_a_deal_change); an item of an activities file is counted here."""
+    raw = json.dumps(data, ensure_ascii=False)
+    deal = str(data.get("deal_id") or "").strip() or deal
+    if not data.get("done") or str(data.get("type") or "").strip().lower() not in b.options.response_types:
+        if not from_flow:
+            b.out.ignore(key, "open_activity" if not data.get("done") else "other_activity_type")
+        return
+    stamp = data.get("marked_as_done_time") or data.get("add_time")
+    at, text = _instant(stamp)
+    if at is None:
+        if not from_flow:
+            column = "marked_as_done_time" if data.get("marked_as_done_time") else "add_time"
+            b.out.reject(key, position, text, f"activity {data.get('id')} of deal {deal}: "
+                         + _TIME_DETAIL[text].format(col=column, value=stamp), raw)
+        return
+    utc = text if _OFFSET.fullmatch(text) else text.replace(" ", "T", 1) + "Z"
+    if deal and (deal not in b.responses or at < b.responses[deal][0]):
+        b.responses[deal] = (at, utc)
+    if not from_flow:
+        b.activities.append((deal, key, position, raw))
+
+
+def _first_responses(b: _Build) -> None:
+    """Write each deal's first response on its events; count the activities file's done activities."""
+    name = b.config.first_response_column or "first_response_at"
+    deals = {e["lead_id"] for e in b.events}
+    for deal, key, _, _ in b.activities:
+        b.out.ignore(key, "activity" if deal in deals else "unmatched_activity")
+    if not any(d in deals for d in b.responses):
+        return
+    if name not in b.event_attrs:
+        b.event_attrs.append(name)
+    for event in b.events:
+        found = b.responses.get(event["lead_id"])
+        event[name] = found[1] if found else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -372,3 +373,63 @@ def test_the_example_funnel_is_self_contained_and_loads_the_exports(tmp_path):
     assert [r["reached"] for r in run_metric(gateway, "funnel", MetricRequest())] == [6, 5, 3, 2, 2, 2]
     got = {(r["outcome"], r["reason"]): r["exits"] for r in run_metric(gateway, "disqualifiers", MetricRequest())}
     assert got == {("lost", "Lost to competitor"): 1, ("lost", "Budget"): 1}
+
+
+# -- first responses from activities ----------------------------------------------------------------
+#
+# deal_flow_activities.json: two deals' flows (GET /v1/deals/{id}/flow) with their activity items: deal 61's
+# done task (the seller's own to-do), call and email; deal 62's call still to do. activities.json: GET
+# /v1/activities?user_id=0 with done, open and other-type activities of the deals export's deals, a logged
+# call with no marked_as_done_time, a time Excel rewrote, and activities of no deal in the load.
+
+RESPONSE = "first_response_at"
+
+
+def responses_of(t) -> dict[str, str | None]:
+    out: dict[str, set] = {}
+    for r in t.events.to_pylist():
+        out.setdefault(r["lead_id"], set()).add(r.get(RESPONSE))
+    assert all(len(v) == 1 for v in out.values()), out  # every event of a deal carries its first response
+    return {k: v.pop() for k, v in out.items()}
+
+
+def test_the_flow_s_earliest_done_call_email_or_meeting_is_the_first_response(config):
+    path = FIXTURES / "deal_flow_activities.json"
+    t = translate([path], config, {})
+    assert responses_of(t) == {"61": "2026-04-01T11:15:20Z", "62": None}  # the 09:30 task is not a response
+    assert t.ignored == {str(path): {"not_a_deal_change": 5}}  # activity items count as before
+    with_tasks = translate([path], config, {"response_types": ["task", "call"]})
+    assert responses_of(with_tasks)["61"] == "2026-04-01T09:30:00Z"
+
+
+def test_an_activities_file_gives_first_responses_to_the_deals_export(config):
+    activities = FIXTURES / "activities.json"
+    t = translate(fx("deals_export.csv", "activities.json"), config, {})
+    got = responses_of(t)
+    assert (got["101"], got["102"], got["103"]) == ("2026-03-02T09:30:00Z", "2026-03-04T16:45:00Z", None)
+    assert t.ignored[str(activities)] == {"open_activity": 1, "other_activity_type": 1, "activity": 3, "unmatched_activity": 2}
+    assert [(r.line, r.reason) for r in t.rejected if r.file == str(activities)] == [(6, "unparseable_timestamp")]
+    assert t.source_rows[str(activities)] == 8
+
+
+def test_exports_without_activities_add_no_first_response_column(config):
+    t = translate(fx("deal_flow.json", "deals_export.csv", "stages.json"), config, {})
+    assert RESPONSE not in t.events.column_names
+
+
+def test_first_responses_reach_fct_leads_and_speed_to_lead(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    config = make_config(tmp_path, '\n[attributes]\nfirst_response = "first_response_at"\n')
+    report = load_files(db, fx("deal_flow_activities.json", "activities.json"), config, now=NOW, source="pipedrive")
+    assert all(f.balanced for f in report.files)
+    assert rows(db, "select lead_id, first_response_at from fct_leads order by lead_id") == [
+        ("61", "2026-04-01T11:15:20Z"), ("62", None)]
+    # Deal 61 is created in Qualified (mql) at 09:00 UTC and first called at 11:15:20; deal 62 never.
+    [result] = run_metric(Gateway(db), "speed_to_lead", MetricRequest(as_of=datetime(2026, 6, 1)))
+    assert (result["leads"], result["answered"], result["unanswered"]) == (2, 1, 1)
+    assert result["p50_hours"] == pytest.approx(2 + 15 / 60 + 20 / 3600, abs=1e-9)
+
+
+def test_response_types_must_be_a_list_of_names(config):
+    with pytest.raises(UserError, match="response_types"):
+        translate(fx("deal_flow_activities.json"), config, {"response_types": [""]})
