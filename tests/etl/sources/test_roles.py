@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from funnelboard.etl.generate import BUYER_ROLES as DEMO_ROLES
 from funnelboard.etl.sources.roles import BUYER_ROLES, role_of_title
 
 ROOT = Path(__file__).resolve().parents[3]
-DEMO_ROLES = ("operations lead", "procurement", "C-level", "IT", "finance", "other")  # etl/generate.py BUYER_ROLES
 
 
 @pytest.mark.parametrize("title, role", [
