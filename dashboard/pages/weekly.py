@@ -3,6 +3,7 @@ earlier week seen at the same point; the key rate's trend; stalled leads; the to
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import dash
@@ -29,6 +30,7 @@ MOVERS = "weekly-movers"
 TOP_MOVERS = 8
 TREND = "weekly-trend"
 STALLED = "weekly-stalled"
+RESPONSE = "weekly-response"
 CHANGES = "weekly-changes"
 
 
@@ -43,6 +45,7 @@ def layout(**_query) -> html.Div:
             html.Div(id=WEEK, className="week-line"),
             dcc.Loading(html.Div(id=CARDS, className="cards")),
             html.Div(id=STALLED, className="notice"),
+            html.Div(id=RESPONSE, className="notice"),
             html.Div(id=CHANGES, className="panel changes"),
             html.Div(id=MOVERS, className="panel movers"),
             html.Div(chart(TREND), className="panel"),
@@ -211,6 +214,35 @@ def update_stalled(search: str | None):
     return dcc.Link(
         f"{summary['stalled']:,} leads stalled · {summary['newly_stalled']:,} newly stalled this week · {summary['recovered']:,} recovered",
         href="/stalled",
+    )
+
+
+@callback(Output(RESPONSE, "children"), Input(URL, "search"))
+def update_response(search: str | None):
+    """Speed to lead in the review week against the week before: leads in, SLA breaches, the p50 wait,
+    a link to the page for the week. Empty when the data has no first response ([attributes]
+    first_response) or on a user error (the cards say what is wrong)."""
+    try:
+        g = gateway()
+        config = g.config()
+        if not config.first_response_column:
+            return ""
+        req, _view = view_request(g, search)
+        (week,) = run_metric(g, "review_week", req)
+        this, last = (view_request(g, replace_keys(keep_global(search, config.segments), week_span((week["week"] - timedelta(weeks=k)).isoformat())))[0]
+                      for k in (0, 1))
+        (now,) = run_metric(g, "speed_to_lead", replace(this, as_of=week["as_of"]))
+        (before,) = run_metric(g, "speed_to_lead", replace(last, as_of=week["as_of"] - timedelta(weeks=1)))  # seen at the same point
+    except UserError:
+        return ""
+    business = config.response.business
+    p50 = now["p50_business_hours" if business else "p50_hours"]
+    wait = "" if p50 is None else f" · p50 wait {p50:,.1f} {'business hours' if business else 'hours'}"
+    href = "/speed-to-lead" + replace_keys(keep_global(search, config.segments), week_span(week["week"].isoformat()))
+    return dcc.Link(
+        f"Speed to lead this week: {now['leads']:,} leads came in · {now['breaches']:,} response-SLA breaches "
+        f"({fmt_signed_count(now['breaches'] - before['breaches'])} vs last week){wait}",
+        href=href, className="response-line",
     )
 
 

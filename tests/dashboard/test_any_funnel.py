@@ -68,6 +68,7 @@ def every_page(app) -> dict[str, str]:
     import funnelboard.dashboard.pages.funnel as funnel
     import funnelboard.dashboard.pages.leads as leads
     import funnelboard.dashboard.pages.segments as segments
+    import funnelboard.dashboard.pages.speed_to_lead as speed_to_lead
     import funnelboard.dashboard.pages.stalled as stalled
     import funnelboard.dashboard.pages.time_in_stage as time_in_stage
     import funnelboard.dashboard.pages.weekly as weekly
@@ -75,7 +76,8 @@ def every_page(app) -> dict[str, str]:
     shown = {}
     with app.server.test_request_context():
         for name, module in (("weekly", weekly), ("funnel", funnel), ("segments", segments), ("time_in_stage", time_in_stage),
-                             ("disqualifiers", disqualifiers), ("stalled", stalled), ("leads", leads), ("data_quality", data_quality)):
+                             ("disqualifiers", disqualifiers), ("stalled", stalled), ("leads", leads), ("data_quality", data_quality),
+                             ("speed_to_lead", speed_to_lead)):
             parts = [rendered(module.layout())]
             for attr, fn in sorted(vars(module).items()):
                 if attr.startswith("update") and callable(fn):
@@ -162,6 +164,9 @@ def test_olist_pages_name_only_its_stages_and_open_on_a_week_with_data(olist):
     # Olist records no exit at all: its charts of exits say that, not that the dates hold no data
     assert "No lead left the funnel to an outcome (lost) in the data." in pages["disqualifiers"]
     assert "No data in this period" not in pages["disqualifiers"]
+    # Olist exports no first response: speed to lead says what to set, the weekly review has no line for it
+    assert "set [attributes] first_response in funnel.toml" in pages["speed_to_lead"]
+    assert "Speed to lead this week" not in pages["weekly"]
     (week,) = CliJson(db)("review_week")
     # New leads stop on 31 May 2018 (a Thursday), closes run on to November: the last full week of new leads.
     assert (week["week"], week["reason"], week["partial"]) == ("2018-05-21", "last_full_week", False)

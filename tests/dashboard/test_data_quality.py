@@ -72,14 +72,14 @@ def cards(summary) -> dict[str, tuple[str, str]]:
     return {c.children[0].children: (c.children[1].children, c.children[2].children) for c in grid.children}
 
 
-def export(app, table_id: str) -> tuple[str, str]:
+def export(app, table_id: str, pathname: str = "/data-quality", search: str = "") -> tuple[str, str]:
     """Click a table's Export CSV button the way the browser does: (file name, CSV text)."""
     button = {"table": table_id, "type": "fb-export"}
     payload = {
         "output": '{"table":["MATCH"],"type":"fb-download"}.data',
         "outputs": {"id": {"table": table_id, "type": "fb-download"}, "property": "data"},
         "inputs": [{"id": button, "property": "n_clicks", "value": 1}],
-        "state": [{"id": "url", "property": "pathname", "value": "/data-quality"}, {"id": "url", "property": "search", "value": ""}],
+        "state": [{"id": "url", "property": "pathname", "value": pathname}, {"id": "url", "property": "search", "value": search}],
         "changedPropIds": [json.dumps(button, separators=(",", ":"), sort_keys=True) + ".n_clicks"],
     }
     response = app.server.test_client().post("/_dash-update-component", json=payload)

@@ -53,6 +53,7 @@ METRICS = (
     Metric.of("score_threshold", score_threshold.score_threshold, splits=True),
     Metric.of("speed_to_lead", response.speed_to_lead, splits=True),
     Metric.of("response_bands", response.response_bands, splits=True),
+    Metric.of("response_leads", response.response_leads),
     Metric.of("handoff", handoff.handoff, splits=True),
     Metric.of("handoff_leads", handoff.handoff_leads),
     Metric.of("leads", leads.leads),

@@ -9,6 +9,7 @@ Monday to Friday, `[response] business_hours` on the wall clock of the funnel's 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -66,9 +67,9 @@ def _waits(ctx: Context, req: MetricRequest) -> tuple[MetricRequest, list[dict]]
             hours = (answered - start) / timedelta(hours=1)
             business = (business_clock(_local(answered, tz), response.open_hour, response.close_hour)
                         - business_clock(_local(start, tz), response.open_hour, response.close_hour))
-        out.append({"lead_id": r["lead_id"], "start_at": start, "hours": hours, "business_hours": business,
-                    "converted": r["converted_at"] is not None, "segment": r["segment_value"],
-                    "sla_hours": response.sla_for(r["sla_value"])})
+        out.append({"lead_id": r["lead_id"], "start_at": start, "response_at": r["response_at"], "hours": hours,
+                    "business_hours": business, "converted": r["converted_at"] is not None, "segment": r["segment_value"],
+                    "sla_value": r["sla_value"], "sla_hours": response.sla_for(r["sla_value"])})
     return req, out
 
 
@@ -105,8 +106,9 @@ def speed_to_lead(ctx: Context, req: MetricRequest) -> list[dict]:
         members = groups[value]
         calendar = np.sort([x["hours"] for x in members if x["hours"] is not None])
         working = np.sort([x["business_hours"] for x in members if x["business_hours"] is not None])
-        judged = [x for x in members if x["sla_hours"] is not None and _due(x, req.as_of, cfg)]
-        within = sum(1 for x in judged if x["hours"] is not None and _waited(x, business) <= x["sla_hours"])
+        statuses = [status_of(x, req.as_of, cfg) for x in members]
+        within = statuses.count("within")
+        judged = [s for s in statuses if s in ("within", "breach")]
         low, high = wilson_interval(within, len(judged)) if judged else (None, None)
         row = {req.segment: value} if req.segment else {}
         row.update({
@@ -160,5 +162,44 @@ def response_bands(ctx: Context, req: MetricRequest) -> list[dict]:
             row = {req.segment: value} if req.segment else {}
             row.update({"band": band, "leads": n, "converted": converted, "rate": ratio(converted, n),
                         "wilson_low": low, "wilson_high": high, "too_few": n < ctx.config.min_sample})
+            rows.append(row)
+    return rows
+
+
+STATUSES = ("within", "breach", "waiting", "no_sla")
+
+
+def status_of(lead: dict, as_of: datetime, cfg: FunnelConfig) -> str:
+    """within / breach (judged against its SLA), waiting (unanswered, its SLA not run out by as_of) or
+    no_sla (no SLA applies to it)."""
+    if lead["sla_hours"] is None:
+        return "no_sla"
+    if not _due(lead, as_of, cfg):
+        return "waiting"
+    waited = _waited(lead, cfg.response.business)
+    return "within" if waited is not None and waited <= lead["sla_hours"] else "breach"
+
+
+def response_leads(ctx: Context, req: MetricRequest) -> list[dict]:
+    """The leads behind speed_to_lead and response_bands, one row each with its wait, SLA, status and
+    band, newest first; narrowed by --filter status=within|breach|waiting|no_sla and band=NAME."""
+    own = {"status": STATUSES, "band": (*(name for name, _ in BANDS), NEVER)}
+    chosen: dict[str, str] = {}
+    for key, value in req.filters:
+        if key in own:
+            if value not in own[key]:
+                raise UserError(f"{key} '{value}' is not one of {', '.join(own[key])}.")
+            chosen[key] = value
+    req, leads = _waits(ctx, replace(req, filters=tuple((k, v) for k, v in req.filters if k not in own)))
+    cfg = ctx.config
+    by = cfg.response.sla_by
+    rows = []
+    for lead in sorted(leads, key=lambda x: (x["start_at"], x["lead_id"]), reverse=True):
+        row = {"lead_id": lead["lead_id"], "started_at": lead["start_at"], "answered_at": lead["response_at"],
+               "hours": lead["hours"], "business_hours": lead["business_hours"], "sla_hours": lead["sla_hours"],
+               "status": status_of(lead, req.as_of, cfg), "band": band_of(lead["hours"]), "converted": lead["converted"]}
+        if by:
+            row[by] = lead["sla_value"]
+        if all(row[k] == v for k, v in chosen.items()):
             rows.append(row)
     return rows

@@ -175,3 +175,20 @@ def test_on_the_demo_the_oracle_agrees_and_a_fast_answer_converts_more(demo):
     assert out.exit_code == 0, out.output
     bands = {r["band"]: r for r in json.loads(out.output)}
     assert bands["< 1 h"]["wilson_low"] > bands["4-24 h"]["wilson_high"]  # the demo answers the playbook: speed converts
+
+
+def test_every_count_is_the_length_of_its_list(weekend):
+    req = MetricRequest(start=D(2024, 3, 1), end=D(2024, 4, 1), as_of=D(2024, 3, 20))
+    (row,) = run_metric(weekend, "speed_to_lead", req)
+
+    def listed(**filters) -> list[dict]:
+        return run_metric(weekend, "response_leads", MetricRequest(**{**req.__dict__, "filters": tuple(filters.items())}))
+
+    assert len(listed(status="within")) == row["within_sla"] and len(listed(status="breach")) == row["breaches"]
+    assert {r["lead_id"] for r in listed(status="breach")} == {"A", "E"}
+    for band in run_metric(weekend, "response_bands", req):
+        assert len(listed(band=band["band"])) == band["leads"]
+    assert [r["lead_id"] for r in listed()] == ["B", "A", "E", "C"]  # newest first
+    assert listed(status="within", channel="outbound")[0]["channel"] == "outbound"
+    with pytest.raises(UserError, match="status 'late' is not one of"):
+        listed(status="late")
