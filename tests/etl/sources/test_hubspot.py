@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -582,3 +583,19 @@ def test_the_buyer_reaches_fct_leads_and_speed_to_lead(tmp_path):
     by_role = run_metric(Gateway(db), "speed_to_lead", MetricRequest(as_of=datetime(2026, 6, 1), segment="buyer_role"))
     assert {r["buyer_role"]: (r["leads"], r["answered"]) for r in by_role} == {
         "operations lead": (2, 2), "procurement": (1, 1), "(none)": (2, 0)}
+
+
+def test_legacy_v1_contacts_give_the_buyer_from_property_values(tmp_path, config):
+    """contacts/v1/lists/all/contacts/all?property=jobtitle&property=hs_first_outreach_date&propertyMode=value_and_history:
+    each property is {"value", "versions"}; datetime values are epoch milliseconds."""
+    doc = {"contacts": [{"vid": 901, "canonical-vid": 901, "is-contact": True, "properties": {
+        "lifecyclestage": {"value": "marketingqualifiedlead", "versions": [
+            {"value": "marketingqualifiedlead", "source-type": "AUTOMATION_PLATFORM", "timestamp": 1775379600000},
+            {"value": "lead", "source-type": "FORM", "timestamp": 1775376000000}]},
+        "jobtitle": {"value": "Contact Centre Manager", "versions": [{"value": "Contact Centre Manager", "timestamp": 1775376000000}]},
+        "hs_first_outreach_date": {"value": "1775383200000", "versions": [{"value": "1775383200000", "timestamp": 1775383201000}]},
+        "hs_buying_role": {"value": "END_USER", "versions": [{"value": "END_USER", "timestamp": 1775383300000}]},
+    }}], "has-more": False, "vid-offset": 901}
+    src = write(tmp_path / "contacts_v1.json", json.dumps(doc))
+    t = translate([src], config, {})
+    assert buyer_values(t) == {"contact:901": ("2026-04-05T10:00:00.000Z", "operations lead", "0")}
