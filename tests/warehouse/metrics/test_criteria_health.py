@@ -40,8 +40,8 @@ too_loose = { ceiling = 0.3 }
 checklist_gap = { ceiling = 0.5 }
 targeting = { ceiling = 0.7 }
 """
-# The review week is 2024-03-04 (as_of given). Eleven MQLs in February (F-J skip to sql: they reach
-# mql then too): five reach sql (45 %, below the 50 % floor); the six outbound ones never do (100 %
+# The review week is 2024-03-04 (as_of given). Eleven MQLs in February (F-J start at sql, so they
+# reach mql then too): five reach sql (45 %, below the 50 % floor); the six outbound ones never do (100 %
 # never, above 70 %). Two of the five SQLs reach proposal (40 %, above 30 %). Three exits from sql,
 # two "Unclear process needs" (one written as its synonym; 67 %, above 50 %).
 EVENTS = [
