@@ -15,8 +15,9 @@ so Data Loader's upper-case headers and the Bulk API's `Account.Industry` both w
 * The Opportunity History report as the UI exports it (Opportunity ID, From Stage, To Stage,
   Last Modified[, Amount, Opportunity Owner, ...]) with dates in the user's locale.
 * `Task` (Id, WhoId, CreatedDate[, WhatId, Status, IsClosed, CompletedDateTime, TaskSubtype,
-  IsDeleted]): the first response of a lead is its earliest closed task (calls, emails and to-dos
-  logged against it, or against the contact it was converted into, or its opportunity).
+  IsDeleted]) and `Event` (Id, WhoId, StartDateTime[, WhatId, IsDeleted]): the first response of a
+  lead is its earliest closed task or meeting (logged against it, or against the contact it was
+  converted into, or its opportunity).
 * `OpportunityContactRole` (OpportunityId, ContactId, Role[, IsPrimary, Contact.Title, IsDeleted]):
   the buyer role (the primary contact's title, by keywords: etl/sources/roles.py) and the number of
   decision makers (contacts whose Role is one of `decision_roles`) of each opportunity.
@@ -80,6 +81,7 @@ WHAT = {
     "lead": "Lead export",
     "report": "Opportunity History report",
     "task": "Task export",
+    "event": "Event export",
     "contact_role": "OpportunityContactRole export",
 }
 REQUIRED = {
@@ -88,6 +90,7 @@ REQUIRED = {
     "lead_history": ("LeadId", "CreatedDate", "Field", "NewValue"),
     "lead": ("Id", "Status", "CreatedDate"),
     "task": ("WhoId", "CreatedDate"),
+    "event": ("WhoId", "StartDateTime"),
     "contact_role": ("OpportunityId", "ContactId", "Role"),
 }
 
@@ -229,7 +232,7 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
     owner_of_opportunity = _conversions(b, leads)
     opp_events = _opportunity_history(b, by_kind["opportunity_history"], owner_of_opportunity)
     known_opportunities = set(opportunities) | set(owner_of_opportunity) | set(opp_events)
-    _first_responses(b, by_kind["task"], leads, known_opportunities, owner_of_opportunity)
+    _first_responses(b, by_kind["task"] + by_kind["event"], leads, known_opportunities, owner_of_opportunity)
     _contact_roles(b, by_kind["contact_role"], known_opportunities, owner_of_opportunity)
     _report(b, by_kind["report"])
     history = by_kind["lead_history"]
@@ -315,7 +318,7 @@ def _kind(table: SourceTable) -> str:
     if has("To Stage"):
         return "report"
     if has("WhoId"):
-        return "task"
+        return "event" if has("StartDateTime") else "task"
     if has("OpportunityId") and has("ContactId") and has("Role"):
         return "contact_role"
     if has("LeadId"):
@@ -334,8 +337,8 @@ def _kind(table: SourceTable) -> str:
     raise UserError(
         f"Salesforce export '{table.path}' is not an object this adapter reads: expected the columns of OpportunityHistory "
         "(OpportunityId, StageName, CreatedDate), Opportunity (Id, StageName), LeadHistory (LeadId, Field, NewValue), "
-        f"Lead (Id, Status, IsConverted), Task (WhoId, CreatedDate), OpportunityContactRole (OpportunityId, ContactId, "
-        f"Role) or the Opportunity History report (To Stage); found {', '.join(table.header)}."
+        f"Lead (Id, Status, IsConverted), Task (WhoId, CreatedDate), Event (WhoId, StartDateTime), OpportunityContactRole "
+        f"(OpportunityId, ContactId, Role) or the Opportunity History report (To Stage); found {', '.join(table.header)}."
     )
 
 
@@ -742,11 +745,12 @@ def _opportunity_rows(
 
 
 def _first_responses(b: _Build, rows: list[_Row], leads: dict[str, _Row], opportunities: set[str], owner: dict[str, str]) -> None:
-    """Each journey's first response: the earliest of its Lead's `first_response_field` and its closed tasks.
+    """Each journey's first response: the earliest of its Lead's `first_response_field`, its closed tasks and its events.
 
-    A task belongs to the lead its WhoId names, or to the lead converted into the contact it names
-    (conversion moves a lead's tasks to its contact: Lead.ConvertedContactId), else to the journey of
-    the opportunity its WhatId names. Its instant is CompletedDateTime, else CreatedDate.
+    An activity belongs to the lead its WhoId names, or to the lead converted into the contact it names
+    (conversion moves a lead's activities to its contact: Lead.ConvertedContactId), else to the journey
+    of the opportunity its WhatId names. A task's instant is CompletedDateTime, else CreatedDate; an
+    event's (a meeting) its StartDateTime.
     """
     tz = b.config.timezone
 
@@ -777,7 +781,8 @@ def _first_responses(b: _Build, rows: list[_Row], leads: dict[str, _Row], opport
             journey = owner.get(what, what)
         if journey is None and not leads and who.startswith("00Q"):  # a Lead id (key prefix 00Q): no Lead export to ask
             journey = who
-        column_done = "CompletedDateTime" if row.get("CompletedDateTime") else "CreatedDate"
+        column_done = ("StartDateTime" if row.column("StartDateTime") else
+                       "CompletedDateTime" if row.get("CompletedDateTime") else "CreatedDate")
         text = row.get(column_done)
         at, problem = parse_instant(text, tz)
         if problem:

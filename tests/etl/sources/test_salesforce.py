@@ -538,3 +538,12 @@ def test_exports_without_these_fields_add_no_columns(sf_config):
     t = translate([sf(f) for f in OBJECTS], sf_config, {})
     assert not {"first_response_at", "buyer_role", "decision_makers"} & set(t.leads.column_names)
     assert not {"first_response_at", "buyer_role", "decision_makers"} & set(t.events.column_names)
+
+
+def test_events_are_meetings_that_count_at_their_start(sf_config):
+    """D's only task was deleted; its meeting on 6 March is its first response. A's workshop comes after its email."""
+    event = ACTIVITIES / "Event.csv"
+    t = translate([*ROLE_FILES, event], sf_config, {})
+    got = {r["lead_id"]: r["first_response_at"] for r in t.leads.to_pylist() if r["first_response_at"]}
+    assert got[D] == "2026-03-06T15:00:00.000+0000" and got[A] == RESPONSES_AND_ROLES[A][0]
+    assert t.ignored[str(event)] == {"activity": 2}
