@@ -5,11 +5,12 @@ BUYER_ROLES): what a segment by buyer role compares. CRMs keep a free-text job t
 `Title`, HubSpot `jobtitle`), so the adapters read it by keywords, in this order (the first group
 with a match wins, so "CFO" is C-level and "IT Procurement Manager" is procurement):
 
-  C-level          chief, ceo, cfo, coo, cio, cto, cxo, president, founder, owner, managing director
-  procurement      procurement, purchasing, sourcing, buyer, vendor management, category manager
-  IT               IT (as a word, any case), information technology, technology, infrastructure,
-                   systems, software, engineering, digital
-  finance          finance, financial, controller, comptroller, accounting, accountant, treasury, fp&a
+  C-level          chief, ceo, cfo, coo, cio, cto, cxo, president (not vice president), founder,
+                   co-founder, managing director
+  procurement      procurement, purchasing, purchaser, sourcing, buyer, vendor management, category manager
+  IT               IT (upper case), information technology, technology, infrastructure, systems, software
+  finance          finance, financial, controller, comptroller, accounting, accountant, treasury,
+                   treasurer, fp&a
   operations lead  operations, ops, customer service, customer support, customer experience, cx,
                    contact cent(er|re), call cent(er|re), service delivery, back office, shared services,
                    workforce, outsourcing
@@ -26,10 +27,10 @@ import re
 BUYER_ROLES = ("operations lead", "procurement", "C-level", "IT", "finance", "other")
 
 _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("C-level", re.compile(r"\b(chief|ceo|cfo|coo|cio|cto|cxo|president|founder|co-founder|owner|managing director)\b", re.I)),
+    ("C-level", re.compile(r"\b(chief|ceo|cfo|coo|cio|cto|cxo|(?<!vice )(?<!vice-)president|founder|co-founder|managing director)\b", re.I)),
     ("procurement", re.compile(r"\b(procurement|purchasing|purchaser|sourcing|buyer|vendor management|category manager)\b", re.I)),
-    ("IT", re.compile(r"\bIT\b|\b(?i:information technology|technology|infrastructure|systems|software|engineering|digital)\b")),
-    ("finance", re.compile(r"\b(finance|financial|controller|comptroller|accounting|accountant|treasury|treasurer|fp&a)", re.I)),
+    ("IT", re.compile(r"\bIT\b|\b(?i:information technology|technology|infrastructure|systems|software)\b")),
+    ("finance", re.compile(r"\b(finance|financial|controller|comptroller|accounting|accountant|treasury|treasurer|fp&a)(?!\w)", re.I)),
     ("operations lead", re.compile(
         r"\b(operations|operational|ops|customer service|customer support|customer experience|cx|contact cent(?:er|re)|"
         r"call cent(?:er|re)|service delivery|back office|shared services|workforce|outsourcing)\b", re.I)),

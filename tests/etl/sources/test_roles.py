@@ -21,6 +21,10 @@ ROOT = Path(__file__).resolve().parents[3]
     ("CFO", "C-level"),                             # C-level comes before finance
     ("Chief Operating Officer", "C-level"),
     ("Managing Director", "C-level"),
+    ("President & CEO", "C-level"),
+    ("Vice President, Customer Operations", "operations lead"),  # a VP is not C-level
+    ("Product Owner", "other"),
+    ("Digital Marketing Manager", "other"),
     ("IT Service Manager", "IT"),
     ("Director of IT Infrastructure", "IT"),
     ("Head of Finance Operations", "finance"),      # finance comes before operations
