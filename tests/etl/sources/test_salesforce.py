@@ -547,3 +547,21 @@ def test_events_are_meetings_that_count_at_their_start(sf_config):
     got = {r["lead_id"]: r["first_response_at"] for r in t.leads.to_pylist() if r["first_response_at"]}
     assert got[D] == "2026-03-06T15:00:00.000+0000" and got[A] == RESPONSES_AND_ROLES[A][0]
     assert t.ignored[str(event)] == {"activity": 2}
+
+
+def test_the_cli_loads_tasks_and_roles_and_query_speed_to_lead_by_buyer_role(tmp_path):
+    import json
+
+    db, config = tmp_path / "wh.duckdb", tmp_path / "funnel.toml"
+    roles_config(tmp_path)  # writes funnel.toml
+    runner = CliRunner()
+    loaded = runner.invoke(main, ["load", "--source", "salesforce", "--config", str(config), "--db", str(db), "--quiet",
+                                  *map(str, ROLE_FILES)])
+    assert loaded.exit_code == 0, loaded.output
+    assert "export rows: 9 = 0 used + 9 ignored (open_task 1, deleted 1, activity 6, unmatched_activity 1)" in loaded.output
+    out = runner.invoke(main, ["query", "speed_to_lead", "--db", str(db), "--segment", "buyer_role", "--format", "json",
+                               "--as-of", "2026-06-01"])
+    assert out.exit_code == 0, out.output
+    got = {r["buyer_role"]: (r["leads"], r["answered"]) for r in json.loads(out.output)}
+    # MQL cohort: A (operations lead), Z (operations lead), B (procurement), C (C-level), D (IT, never answered).
+    assert got == {"operations lead": (2, 2), "procurement": (1, 1), "C-level": (1, 1), "IT": (1, 0)}
