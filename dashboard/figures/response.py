@@ -55,7 +55,7 @@ def response_time_figure(rows: Rows, segment: str | None, *, business: bool, sla
     return _layout(
         fig,
         title,
-        xaxis=dict(title=dict(text=f"Hours to the first response ({clock}; ● p50 ▶ p90)"), rangemode="tozero"),
+        xaxis=dict(title=dict(text="Hours (● p50 ▶ p90)"), rangemode="tozero"),
         yaxis=dict(type="category", categoryorder="array", categoryarray=list(reversed(labels)), showgrid=False),
         showlegend=False,
         height=max(260, 120 + 36 * len(rows)),

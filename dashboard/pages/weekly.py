@@ -18,7 +18,7 @@ from funnelboard.dashboard.figures.weekly import changes_table
 from funnelboard.dashboard.notes import empty_for, review_notes
 from funnelboard.dashboard.runtime import URL, gateway
 from funnelboard.dashboard.state import keep_global, replace_keys
-from funnelboard.dashboard.theme import fmt_signed_count, stage_label
+from funnelboard.dashboard.theme import fmt_count, fmt_pct, fmt_signed_count, stage_label
 from funnelboard.dashboard.views import empty_state, guarded, view_request
 from funnelboard.warehouse.metrics import run_metric
 
@@ -31,6 +31,10 @@ TOP_MOVERS = 8
 TREND = "weekly-trend"
 STALLED = "weekly-stalled"
 RESPONSE = "weekly-response"
+CRITERIA = "weekly-criteria"
+CHECK_NAMES = {"too_broad": "Criteria too broad", "too_loose": "Criteria too loose", "checklist_gap": "Checklist gap",
+               "targeting": "Targeting"}
+STATUS_WORDS = {"fires": "fires", "ok": "ok", "too_few": "too few to judge", "not_applicable": "does not apply"}
 CHANGES = "weekly-changes"
 
 
@@ -48,6 +52,7 @@ def layout(**_query) -> html.Div:
             html.Div(id=RESPONSE, className="notice"),
             html.Div(id=CHANGES, className="panel changes"),
             html.Div(id=MOVERS, className="panel movers"),
+            html.Div(id=CRITERIA, className="panel criteria"),
             html.Div(chart(TREND), className="panel"),
         ]
     )
@@ -244,6 +249,39 @@ def update_response(search: str | None):
         f"({fmt_signed_count(now['breaches'] - before['breaches'])} vs last week){wait}",
         href=href, className="response-line",
     )
+
+
+@callback(Output(CRITERIA, "children"), Input(URL, "search"))
+@guarded(outputs=1)
+def update_criteria(search: str | None):
+    """Criteria health ([criteria_health]): each check's figure against its threshold, its status, its
+    last 8 weeks and its one-sentence reading, the ones that fire first (`funnelboard query criteria_health`)."""
+    g = gateway()
+    req, _view = view_request(g, search)
+    rows = run_metric(g, "criteria_health", req)
+    order = {"fires": 0, "ok": 1, "too_few": 2, "not_applicable": 3}
+    rows = sorted(rows, key=lambda r: order.get(r["status"], 9))
+    fired = sum(r["status"] == "fires" for r in rows)
+    head = html.H2(f"Criteria health: {fired} of {len(rows)} checks fire" if fired else f"Criteria health: none of {len(rows)} checks fires",
+                   className="panel-title")
+    head_row = html.Tr([html.Th(h, scope="col") for h in ("Check", "Figure", "Threshold", "n", "Status", "Last 8 weeks", "Reading")])
+    body = []
+    for r in rows:
+        name = CHECK_NAMES.get(r["check"], r["check"]) + (f" · {r['subject']}" if r.get("subject") else "")
+        trend = [r.get(f"trend_w{k}") for k in range(1, 9)]
+        shown = [fmt_pct(v) for v in trend if v is not None]
+        body.append(html.Tr([
+            html.Td(name),
+            html.Td(fmt_pct(r["figure"]), className="num"),
+            html.Td(f"{r['fires_when']} {fmt_pct(r['threshold'])}" if r["threshold"] is not None else "—"),
+            html.Td(fmt_count(r["n"]), className="num"),
+            html.Td(STATUS_WORDS.get(r["status"], r["status"]), className=f"status-{r['status']}"),
+            html.Td(f"{shown[0]} → {shown[-1]}" if len(shown) > 1 else (shown[0] if shown else "—"),
+                    title=" · ".join(shown) or None),
+            html.Td(r["reading"], className="reading"),
+        ]))
+    table = html.Table([html.Thead(head_row), html.Tbody(body)], className="changes-table criteria-table")
+    return [head, html.Div(table, className="changes-scroll")]
 
 
 register_drill(TREND, weekly_point)

@@ -166,6 +166,7 @@ def test_olist_pages_name_only_its_stages_and_open_on_a_week_with_data(olist):
     assert "No data in this period" not in pages["disqualifiers"]
     # Olist exports no first response: speed to lead says what to set, the weekly review has no line for it
     assert "set [attributes] first_response in funnel.toml" in pages["speed_to_lead"]
+    assert pages["speed_to_lead"].count("This data has no first response per lead") >= 3  # the line and both charts
     assert "Speed to lead this week" not in pages["weekly"]
     (week,) = CliJson(db)("review_week")
     # New leads stop on 31 May 2018 (a Thursday), closes run on to November: the last full week of new leads.

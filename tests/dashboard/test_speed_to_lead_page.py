@@ -29,7 +29,7 @@ def test_the_page_shows_what_the_cli_prints(app, db):
     from funnelboard.dashboard.pages import speed_to_lead as page
 
     with app.server.test_request_context():
-        summary, times, bands, breaches, count = page.update(SEARCH)
+        summary, times, bands, breaches, count, handoffs, _handoff_count, handoff_columns = page.update(SEARCH)
     period = ["--from", "2026-06-01", "--to", "2026-10-31", "--filter", "region=EMEA"]
     (total,) = cli_json(db, "speed_to_lead", *period)
     by_channel = cli_json(db, "speed_to_lead", *period, "--segment", "channel")
@@ -48,6 +48,12 @@ def test_the_page_shows_what_the_cli_prints(app, db):
     listed = cli_json(db, "response_leads", *period, "--filter", "status=breach")
     assert [r["lead_id"] for r in breaches] == [r["lead_id"] for r in listed][:5000] and len(listed) == total["breaches"]
     assert count.startswith(f"{total['breaches']:,} row") or f"of {total['breaches']:,} rows" in count
+    # the handoff table: the CLI's rows per channel, its export the CLI's file
+    handoff = cli_json(db, "handoff", *period, "--segment", "channel")
+    assert [c["field"] for c in handoff_columns][0] == "channel"
+    assert [(r["channel"], r["handoffs"], r["sent_back"], r["never_worked"]) for r in handoffs] == \
+        [(r["channel"], r["handoffs"], r["sent_back"], r["never_worked"]) for r in handoff] and handoff
+    assert export(app, page.HANDOFF, "/speed-to-lead", SEARCH)[1] == cli_csv(db, "handoff", *period, "--segment", "channel")
     name, content = export(app, page.BREACHES, "/speed-to-lead", SEARCH)  # the Export CSV button, as the browser clicks it
     assert name.startswith("response-breaches") and content == cli_csv(db, "response_leads", *period, "--filter", "status=breach")
 
@@ -72,3 +78,21 @@ def test_the_weekly_line_counts_the_review_weeks_breaches_against_the_week_befor
     assert f"{now['leads']:,} leads came in" in text and f"{now['breaches']:,} response-SLA breaches" in text
     assert (f"+{delta}" if delta > 0 else f"\u2212{-delta}" if delta < 0 else "0") in text
     assert f"/speed-to-lead?from={monday.isoformat()}" in text
+
+
+def test_the_weekly_criteria_panel_is_the_cli_s_checks_the_firing_ones_first(app, db):
+    from funnelboard.dashboard.pages import weekly
+
+    with app.server.test_request_context():
+        panel = weekly.update_criteria("?channel=outbound")
+    checks = cli_json(db, "criteria_health", "--filter", "channel=outbound")
+    text = rendered(panel)
+    fired = [c for c in checks if c["status"] == "fires"]
+    title = f"{len(fired)} of {len(checks)} checks fire" if fired else f"none of {len(checks)} checks fires"
+    assert title in text
+    body = panel[1].children.children[1].children
+    assert len(body) == len(checks)
+    readings = [row.children[-1].children for row in body]
+    assert sorted(readings) == sorted(c["reading"] for c in checks)
+    statuses = [row.children[4].children for row in body]
+    assert statuses == sorted(statuses, key=lambda s: {"fires": 0, "ok": 1, "too few to judge": 2, "does not apply": 3}[s])
