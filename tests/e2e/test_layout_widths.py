@@ -6,17 +6,14 @@ button each and a date picker closes after a choice. With $FUNNELBOARD_SCREENSHO
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from funnelboard.cli import main
 from tests.e2e.chromium import SCREENSHOTS, browser_or_fail, chromium, served, served_demo, wait
 from tests.e2e.every_page import emulate_width, full_page_png, open_settled, registered_pages
 from tests.e2e.test_browser import _a_lead
-from tests.e2e.test_olist_browser import OLIST, ROOT
+from tests.olist import load_olist
 
 PHONE, DESKTOP = 390, 1440
 
@@ -52,17 +49,8 @@ def demo(tmp_path_factory):
 @pytest.fixture(scope="module")
 def olist(tmp_path_factory):
     browser_or_fail()
-    mqls, deals = OLIST / "olist_marketing_qualified_leads_dataset.csv", OLIST / "olist_closed_deals_dataset.csv"
-    if not (mqls.exists() and deals.exists()):
-        message = f"Olist data not found in {OLIST} (never copied into the repository; set FUNNELBOARD_OLIST_DIR)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
     folder = tmp_path_factory.mktemp("widths-olist")
-    db = folder / "olist.duckdb"
-    config = ROOT / "examples" / "olist" / "funnel.toml"
-    result = CliRunner().invoke(main, ["load", str(mqls), str(deals), "--source", "wide", "--config", str(config), "--db", str(db), "--quiet"])
-    assert result.exit_code == 0, result.output
+    db = load_olist(folder / "olist.duckdb")
     lead = _a_lead(db)
     assert len(lead) == 32  # Olist's ids: what overflows a phone if anything does
     with served(db, folder) as url:

@@ -4,35 +4,19 @@ With $FUNNELBOARD_SCREENSHOTS set it saves docs/screenshots/olist-weekly.png."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from funnelboard.cli import main
 from tests.e2e.chromium import browser_or_fail, chromium, screenshot, served, settled, severe, wait_for_graphs
-
-ROOT = Path(__file__).resolve().parents[2]
-OLIST = Path(os.environ.get("FUNNELBOARD_OLIST_DIR") or ROOT.parent / "shared" / "data" / "olist_marketing_funnel")
+from tests.olist import OLIST, ROOT, load_olist  # noqa: F401 - OLIST and ROOT for the tests that import them from here
 
 
 @pytest.fixture(scope="module")
 def olist_url(tmp_path_factory):
     browser_or_fail()
-    mqls = OLIST / "olist_marketing_qualified_leads_dataset.csv"
-    deals = OLIST / "olist_closed_deals_dataset.csv"
-    if not (mqls.exists() and deals.exists()):
-        message = f"Olist data not found in {OLIST} (never copied into the repository; set FUNNELBOARD_OLIST_DIR)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
     folder = tmp_path_factory.mktemp("olist-e2e")
-    db = folder / "olist.duckdb"
-    config = ROOT / "examples" / "olist" / "funnel.toml"
-    result = CliRunner().invoke(main, ["load", str(mqls), str(deals), "--source", "wide", "--config", str(config), "--db", str(db), "--quiet"])
-    assert result.exit_code == 0, result.output
+    db = load_olist(folder / "olist.duckdb")
     with served(db, folder) as url:
         yield url
 

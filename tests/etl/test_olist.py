@@ -9,7 +9,6 @@ fail under CI=true, as every test missing what it needs, and are skipped on a de
 from __future__ import annotations
 
 import csv
-import os
 import statistics
 from collections import Counter
 from datetime import datetime
@@ -24,23 +23,12 @@ from funnelboard.core.config import load_config
 from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from tests.conftest import rows
-
-ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("FUNNELBOARD_OLIST_DIR") or ROOT.parent / "shared" / "data" / "olist_marketing_funnel")
-MQLS = DATA / "olist_marketing_qualified_leads_dataset.csv"
-DEALS = DATA / "olist_closed_deals_dataset.csv"
-CONFIG = ROOT / "examples" / "olist" / "funnel.toml"
-
-MISSING = f"Olist data not found in {DATA} (it is never copied into the repository; set FUNNELBOARD_OLIST_DIR)"
+from tests.olist import CONFIG, DEALS, MQLS, olist_files
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _olist_data():
-    if MQLS.exists() and DEALS.exists():
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(MISSING)
-    pytest.skip(MISSING)
+    olist_files()
 
 
 @pytest.fixture(scope="module")

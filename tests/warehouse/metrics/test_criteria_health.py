@@ -5,7 +5,6 @@ oracle_criteria.py) on the demo and on generated logs, the figures equal to `con
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from dataclasses import replace
 from datetime import date
@@ -23,7 +22,8 @@ from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from funnelboard.warehouse.metrics.criteria_health import TREND
 from tests.conftest import NOW
-from tests.dashboard.test_any_funnel import OLIST, ROOT
+from tests.olist import CONFIG as OLIST_CONFIG
+from tests.olist import load_olist
 from tests.oracle import oracle_criteria, oracle_review
 from tests.oracle.oracle import Oracle, events_from_warehouse
 from tests.oracle.strategies import config_variants, event_logs, request_windows
@@ -181,22 +181,13 @@ def test_the_cli_prints_the_rows_as_json_and_csv(hand):
 
 @pytest.fixture(scope="module")
 def olist(tmp_path_factory) -> Path:
-    mqls = OLIST / "olist_marketing_qualified_leads_dataset.csv"
-    deals = OLIST / "olist_closed_deals_dataset.csv"
-    if not (mqls.exists() and deals.exists()):
-        message = f"Olist data not found in {OLIST} (never copied into the repository; set FUNNELBOARD_OLIST_DIR)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
     folder = tmp_path_factory.mktemp("olist")
-    config = ROOT / "examples" / "olist" / "funnel.toml"
+    config = OLIST_CONFIG
     # the same mapping with one check named on its own stages: MQL -> won
     own = folder / "funnel.toml"
     own.write_text(config.read_text("utf-8") + '\n[criteria_health]\ntoo_broad = { from = "mql", to = "won", floor = 0.05 }\n', "utf-8")
     for path, name in ((config, "olist.duckdb"), (own, "own.duckdb")):
-        result = CliRunner().invoke(main, ["load", str(mqls), str(deals), "--source", "wide", "--config", str(path),
-                                           "--db", str(folder / name), "--quiet"])
-        assert result.exit_code == 0, result.output
+        load_olist(folder / name, path)
     return folder
 
 

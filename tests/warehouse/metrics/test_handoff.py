@@ -24,14 +24,14 @@ from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW
-from tests.dashboard.test_any_funnel import OLIST, RENAMED
+from tests.dashboard.test_any_funnel import RENAMED
+from tests.olist import load_olist
 from tests.oracle import oracle_handoff
 from tests.oracle.oracle import Event, Oracle, events_from_warehouse
 from tests.oracle.strategies import BASE, config_variants, event_logs, request_windows
 from tests.queries.test_oracle_agreement import assert_rows_equal
 from tests.warehouse.metrics.logs import D
 
-ROOT = Path(__file__).resolve().parents[3]
 ATTRS = ("channel", "owner", "lead_score", "amount", "last_activity_at", "first_response_at")
 MONTH = {"start": D(2024, 1, 1), "end": D(2024, 2, 1), "as_of": D(2024, 3, 20)}
 EVENTS = [
@@ -197,11 +197,7 @@ def test_every_count_is_the_length_of_its_list_and_the_cli_prints_the_same(demo)
 
 @pytest.mark.slow
 def test_olist_says_the_handoff_does_not_apply_where_the_key_rate_ends_at_the_win(tmp_path):
-    mqls, deals = OLIST / "olist_marketing_qualified_leads_dataset.csv", OLIST / "olist_closed_deals_dataset.csv"
-    assert mqls.exists() and deals.exists(), f"Olist data not found in {OLIST} (set FUNNELBOARD_OLIST_DIR)"
-    db, config = tmp_path / "olist.duckdb", ROOT / "examples" / "olist" / "funnel.toml"
-    loaded = CliRunner().invoke(main, ["load", str(mqls), str(deals), "--source", "wide", "--config", str(config), "--db", str(db), "--quiet"])
-    assert loaded.exit_code == 0, loaded.output
+    db = load_olist(tmp_path / "olist.duckdb")
     out = CliRunner().invoke(main, ["query", "handoff", "--db", str(db), "--format", "json"])
     assert out.exit_code == 0, out.output
     [row] = json.loads(out.output)

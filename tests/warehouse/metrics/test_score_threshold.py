@@ -5,7 +5,6 @@ in one sentence."""
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -21,14 +20,13 @@ from funnelboard.core.config import load_config
 from funnelboard.core.errors import UserError
 from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
+from tests.olist import load_olist
 from tests.oracle import oracle_score_threshold
 from tests.oracle.oracle import Oracle, events_from_warehouse
 from tests.oracle.strategies import config_from_toml, config_text, event_logs, request_windows
 from tests.queries.test_oracle_agreement import assert_rows_equal, load_log
 from tests.warehouse.metrics.logs import JAN, D, run, warehouse
 
-ROOT = Path(__file__).resolve().parents[3]
-OLIST = Path(os.environ.get("FUNNELBOARD_OLIST_DIR") or ROOT.parent / "shared" / "data" / "olist_marketing_funnel")
 CONFIG = '[attributes]\nnumeric = ["lead_score"]\nscore = "lead_score"\nscore_threshold = 50\n'
 MONTH = {**JAN, "as_of": D(2024, 3, 1)}
 # lead_id,stage,entered_at,reason,channel,region,owner,lead_score
@@ -132,16 +130,7 @@ def test_a_funnel_without_a_score_says_so_in_one_sentence(tmp_path):
 
 @pytest.mark.slow
 def test_olist_has_no_score_and_the_cli_says_so(tmp_path):
-    mqls, deals = OLIST / "olist_marketing_qualified_leads_dataset.csv", OLIST / "olist_closed_deals_dataset.csv"
-    if not (mqls.exists() and deals.exists()):
-        message = f"Olist data not found in {OLIST} (set FUNNELBOARD_OLIST_DIR)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    db = tmp_path / "olist.duckdb"
-    config = ROOT / "examples" / "olist" / "funnel.toml"
-    loaded = CliRunner().invoke(main, ["load", str(mqls), str(deals), "--source", "wide", "--config", str(config), "--db", str(db), "--quiet"])
-    assert loaded.exit_code == 0, loaded.output
+    db = load_olist(tmp_path / "olist.duckdb")
     out = CliRunner().invoke(main, ["query", "score_threshold", "--db", str(db)])
     assert out.exit_code != 0 and "Traceback" not in out.output
     assert "this funnel has no [attributes] score configured." in out.output and len(out.output.strip().splitlines()) == 1
