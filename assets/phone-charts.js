@@ -17,7 +17,7 @@
   var MIN_CELL = 34;  // px a heatmap cell needs for "12.3%"
   var fitted = new WeakSet();
   // a break this file added (plotly reads any <br ...> as one): the chart's data table (a11y.js) reads it as a space
-  var WRAP = "<br data-wrap>";
+  var WRAP = "<br data-wrap>";  // as dashboard/figures/common.py::WRAP
 
   function shown(text) {
     // the characters a line of plotly's pseudo-HTML shows
@@ -27,7 +27,8 @@
   function wrap(text, room) {
     // text with a break between words so that no line shows more than `room` characters; and how many lines it gained
     var gained = 0;
-    var lines = String(text).split(/<br(?:\s+[^>]*)?\/?>/i).map(function (line) {
+    // breaks made only for room (WRAP, here or on the server) are undone, then made again for this width
+    var lines = String(text).split(WRAP).join(" ").split(/<br\s*\/?>/i).map(function (line) {
       if (shown(line) <= room) return line;
       var out = [], current = "";
       line.split(" ").forEach(function (word) {

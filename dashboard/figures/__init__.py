@@ -15,6 +15,7 @@ from funnelboard.dashboard.figures.common import (
     HOVER,
     IMMATURE_NOTE,
     KM_LABEL,
+    WRAP,
     empty_figure,
     kpi_label,
     kpi_names,
@@ -37,6 +38,7 @@ from funnelboard.dashboard.figures.weekly import LOWER_IS_BETTER, kpi_card_value
 
 __all__ = [
     "EMPTY_MESSAGE",
+    "WRAP",
     "DEFAULT_HINT",
     "COMPLETED_LABEL",
     "KM_LABEL",

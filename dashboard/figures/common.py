@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -39,11 +40,16 @@ def _layout(fig: go.Figure, title: str, **layout: Any) -> go.Figure:
     return fig
 
 
+EMPTY_LINE = 48
+WRAP = "<br data-wrap>"  # a line break only for room: plotly breaks the line, a chart's Data table (assets/a11y.js) reads a space
+
+
 def empty_figure(
     message: str = EMPTY_MESSAGE, *, hint: str | None = None, title: str | None = None
 ) -> go.Figure:
-    """A figure that says why there is nothing to draw, and what to try, instead of blank axes."""
-    text = f"<b>{message}</b>"
+    """A figure that says why there is nothing to draw, and what to try, instead of blank axes. A long
+    message wraps at spaces (EMPTY_LINE characters a line), so a half-width chart holds it too."""
+    text = "<b>" + WRAP.join(textwrap.wrap(message, EMPTY_LINE, break_on_hyphens=False, break_long_words=False)) + "</b>"
     if hint:
         text += f"<br><span style='font-size:12px;color:{theme.MUTED_TEXT}'>{hint}</span>"
     fig = go.Figure()

@@ -23,7 +23,8 @@ OUTCOMES = ("nurture", "disqualified", "rerouted", "lost")
 
 
 def annotation_texts(fig: go.Figure) -> str:
-    return " ".join(a.text for a in fig.layout.annotations)
+    """The figure's notes as one text, a line break read as a space (a long empty-state message wraps)."""
+    return " ".join(a.text for a in fig.layout.annotations).replace(F.WRAP, " ")
 
 
 def assert_empty(fig: go.Figure, message: str = F.EMPTY_MESSAGE) -> None:

@@ -10,6 +10,7 @@ from funnelboard.core.config import load_config
 from funnelboard.dashboard import figures as F
 from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
+from tests.dashboard.test_figures import annotation_texts
 
 
 def utc(day: date) -> datetime:
@@ -126,4 +127,4 @@ def test_no_matching_leads_give_empty_states_not_errors(app):
         funnel_fig = funnel.update("?channel=no-such-channel")
     for figure in (heatmap, funnel_fig):
         assert not figure.data
-        assert "No leads match the filters (channel = no-such-channel) in the data." in " ".join(a.text for a in figure.layout.annotations)
+        assert "No leads match the filters (channel = no-such-channel) in the data." in annotation_texts(figure)

@@ -10,6 +10,7 @@ from dash import dcc
 
 from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
+from tests.dashboard.test_figures import annotation_texts
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +127,11 @@ def test_no_spells_and_no_warehouse_are_messages(app, page, tmp_path):
         fig = page.update_survival("?channel=no-such-channel")
         bars = page.update_distribution("?channel=no-such-channel")
     says = "No leads match the filters (channel = no-such-channel) in the data."
-    assert not fig.data and says in fig.layout.annotations[0].text
-    assert not bars.data and says in bars.layout.annotations[0].text
+    assert not fig.data and says in annotation_texts(fig)
+    assert not bars.data and says in annotation_texts(bars)
     from funnelboard.dashboard.app import create_app
 
     empty = create_app(tmp_path / "none.duckdb")
     with empty.server.test_request_context():
         shown = page.update_survival("")
-    assert "No warehouse is published here yet" in shown.layout.annotations[0].text
+    assert "No warehouse is published here yet" in annotation_texts(shown)
