@@ -1,13 +1,13 @@
 /* Charts that fit their box. At any width a title of several lines that plotly draws partly above the
  * chart is moved down into a larger top margin. The charts are drawn on the server for any width; on
  * a narrow screen (a phone) this also fits each one once it is drawn (docs/dashboard.md, "Phone"):
- * - a figure's own phone layout (layout.meta.phone, a relayout the figure chose: the funnel stacks
- *   its two views) is applied first;
  * - a title or a note (a paper annotation) wider than the room it has wraps at spaces, and the top
  *   margin grows by the lines it gained;
  * - a heatmap whose cells are narrower than their printed rates drops the printed rates (hover and
  *   the chart's data table still give them).
- * Once per figure drawn: a new figure from the server is fitted again, a fitted one is left alone.
+ * Once per figure drawn: a new figure from the server is fitted again, a fitted one is left alone; a
+ * graph redrawn over and over (dcc.Graph re-plots with a copy of its figure) is fitted at most MAX_FITS
+ * times, so a fit can never feed a loop of redraws.
  */
 (function () {
   "use strict";
@@ -15,6 +15,7 @@
   var NARROW = 720;  // the stylesheet's phone width
   var GLYPH = 0.56;  // an average character's width as a share of the font size
   var MIN_CELL = 34;  // px a heatmap cell needs for "12.3%"
+  var MAX_FITS = 10;
   var fitted = new WeakSet();
   // a break this file added (plotly reads any <br ...> as one): the chart's data table (a11y.js) reads it as a space
   var WRAP = "<br data-wrap>";  // as dashboard/figures/common.py::WRAP
@@ -76,10 +77,10 @@
   function fit(gd) {
     if (!gd.layout || !gd._fullLayout || fitted.has(gd.layout)) return;
     fitted.add(gd.layout);
+    gd._fbFits = (gd._fbFits || 0) + 1;
+    if (gd._fbFits > MAX_FITS) return;
     if (window.innerWidth > NARROW) return lower(gd);
-    var phone = gd.layout.meta && gd.layout.meta.phone;
-    var step = phone ? window.Plotly.relayout(gd, phone) : Promise.resolve();
-    step.then(function () {
+    Promise.resolve().then(function () {
       var full = gd._fullLayout, update = {}, top = 0;
       var title = gd.layout.title && (typeof gd.layout.title === "object" ? gd.layout.title.text : gd.layout.title);
       if (title) {

@@ -39,16 +39,6 @@ PERIOD_VIEW_LABEL = "Period view"
 PERIOD_VIEW_NOTE = "leads reaching each stage during the period, whichever week they entered"
 
 
-# On a phone (assets/phone-charts.js) the two views stack, each the full width with its own stage
-# labels: side by side, half a phone's width clips the bars' labels.
-PHONE_STACKED = {
-    "height": 760,
-    "xaxis.domain": [0, 1], "xaxis2.domain": [0, 1],
-    "yaxis.domain": [0.6, 1], "yaxis2.domain": [0, 0.4], "yaxis2.showticklabels": True,
-    "annotations[0].x": 0, "annotations[1].x": 0, "annotations[1].y": 0.47, "annotations[1].yanchor": "bottom",
-}
-
-
 HIT_AREA = "Click area"  # the name of the invisible traces that keep every stage's row clickable
 
 
@@ -115,7 +105,6 @@ def funnel_figure(
             xaxis2=dict(title=dict(text="Leads reaching the stage in the period (count)")),
             showlegend=False,
             margin=dict(t=96),
-            meta=dict(phone=PHONE_STACKED),
         )
     return _layout(
         fig,

@@ -44,7 +44,7 @@ def test_speed_to_lead_page_shows_the_cli_s_numbers_and_a_breach_opens_its_lead(
         titles = [t.text for t in browser.find_elements(By.CSS_SELECTOR, ".gtitle")]
         assert "Time to first response (business hours)" in titles and any("by time to first response" in t for t in titles)
         # handoff rows: channel and handoffs as the CLI counts them
-        grid = browser.find_element(By.CSS_SELECTOR, "[id*='stl-handoff']")
+        grid = browser.find_element(By.CSS_SELECTOR, "[id*='stl-handoff'][id*='fb-grid']")
         shown = {}
         for row in grid.find_elements(By.CSS_SELECTOR, ".ag-center-cols-container .ag-row"):
             cells = {c.get_attribute("col-id"): c.text for c in row.find_elements(By.CSS_SELECTOR, ".ag-cell")}
@@ -52,7 +52,7 @@ def test_speed_to_lead_page_shows_the_cli_s_numbers_and_a_breach_opens_its_lead(
         assert shown and all(shown[c] == f"{handoff[c]['handoffs']:,}" for c in shown)
         screenshot(browser, "speed-to-lead")
         # the first breach listed is the CLI's first; its cell opens the lead
-        first = browser.find_element(By.CSS_SELECTOR, "[id*='stl-breaches'] .ag-row[row-index='0'] [col-id='lead_id']")
+        first = browser.find_element(By.CSS_SELECTOR, "[id*='stl-breaches'][id*='fb-grid'] .ag-row[row-index='0'] [col-id='lead_id']")
         assert first.text == breaches[0]["lead_id"]
         first.click()
         wait(browser, lambda d: f"/lead/{breaches[0]['lead_id']}" in d.current_url)
