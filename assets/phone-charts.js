@@ -15,7 +15,7 @@
   var NARROW = 720;  // the stylesheet's phone width
   var GLYPH = 0.56;  // an average character's width as a share of the font size
   var MIN_CELL = 34;  // px a heatmap cell needs for "12.3%"
-  var MAX_FITS = 10;
+  var MAX_FITS = 30;
   var fitted = new WeakSet();
   // a break this file added (plotly reads any <br ...> as one): the chart's data table (a11y.js) reads it as a space
   var WRAP = "<br data-wrap>";  // as dashboard/figures/common.py::WRAP
