@@ -74,6 +74,10 @@ def test_ops_journey_board_cell_to_the_csv_of_its_leads(server):
         assert new_cells and new_cells <= {"Yes", "No"}
         ages = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".ag-row [col-id='age_days']")]
         assert ages and all(a.replace(",", "").isdigit() for a in ages)
+        # the amount column is past the window's right edge: scroll the grid to it (the grid draws visible columns only)
+        browser.execute_script("document.querySelectorAll('.ag-center-cols-viewport, .ag-body-horizontal-scroll-viewport')"
+                               ".forEach(v => { v.scrollLeft = v.scrollWidth; });")
+        wait(browser, lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, ".ag-row [col-id='amount']") if e.text])
         amounts = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".ag-row [col-id='amount']") if e.text]
         assert any("," in a for a in amounts), amounts  # demo proposals are worth thousands
         assert all(a.startswith("USD ") for a in amounts), amounts  # the demo config's [attributes] currency
