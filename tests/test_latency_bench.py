@@ -12,14 +12,17 @@ from tests.conftest import NOW
 
 pytestmark = pytest.mark.slow  # a served app, every page and callback over HTTP
 
-PAGES = {"/", "/funnel", "/segments", "/time-in-stage", "/disqualifiers", "/stalled", "/leads", "/data-quality", "/lead/<id>"}
+PAGES = {"/", "/funnel", "/segments", "/time-in-stage", "/disqualifiers", "/speed-to-lead", "/stalled", "/leads", "/data-quality",
+         "/lead/<id>"}
 # What each page must have fired besides the shell's callbacks (badge, filter bar, router, nav links).
 PAGE_CALLBACKS = {
-    "/": ["weekly-movers.children", "weekly-cards.children", "weekly-stalled.children"],
+    "/": ["weekly-movers.children", "weekly-cards.children", "weekly-stalled.children", "weekly-response.children",
+          "weekly-criteria.children"],
     "/funnel": ["funnel-graph.figure", "accounting-graph.figure", "cohort-heatmap-graph.figure"],
     "/segments": ["segments-conversion.figure", "segments-mix.figure"],
     "/time-in-stage": ["tis-quantiles.figure", "tis-survival.figure", "tis-distribution.figure"],
     "/disqualifiers": ["dq-pareto.figure", "dq-trend.figure"],
+    "/speed-to-lead": ["stl-summary.children"],
     "/stalled": ["stalled-summary.children", "GET /export/stalled.csv (download)", "stalled/stalled[fb-grid].getRowsResponse (first block)"],
     "/leads": ["leads-header.children", "GET /export/leads.csv (download)", "leads/leads[fb-grid].getRowsResponse (first block)"],
     "/data-quality": ["quality-message.children"],

@@ -97,7 +97,7 @@ def _judged(o: Oracle, x: dict) -> bool:
 
 def speed_to_lead(o: Oracle, start, end, *, segment=None, filters=None) -> list[dict]:
     cohort = _cohort(o, start, end, filters)
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[dict]] = {} if segment else {"(all)": []}  # one row without a segment, of no leads too
     for x in cohort:
         groups.setdefault(o._segment_value(x["lead"], segment) if segment else "(all)", []).append(x)
     rows = []

@@ -98,7 +98,7 @@ def speed_to_lead(ctx: Context, req: MetricRequest) -> list[dict]:
     req, leads = _waits(ctx, req)
     cfg = ctx.config
     business = cfg.response.business
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[dict]] = {} if req.segment else {"(all)": []}  # without a segment: one row, of no leads too
     for lead in leads:
         groups.setdefault(lead["segment"], []).append(lead)
     rows = []

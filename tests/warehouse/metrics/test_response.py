@@ -192,3 +192,9 @@ def test_every_count_is_the_length_of_its_list(weekend):
     assert listed(status="within", channel="outbound")[0]["channel"] == "outbound"
     with pytest.raises(UserError, match="status 'late' is not one of"):
         listed(status="late")
+
+
+def test_a_period_without_leads_is_one_row_of_zeros(weekend):
+    (row,) = run_metric(weekend, "speed_to_lead", MetricRequest(start=D(2023, 1, 2), end=D(2023, 1, 9), as_of=D(2024, 3, 20)))
+    assert (row["leads"], row["answered"], row["judged"], row["p50_hours"], row["within_sla_share"]) == (0, 0, 0, None, None)
+    assert run_metric(weekend, "speed_to_lead", MetricRequest(start=D(2023, 1, 2), end=D(2023, 1, 9), segment="channel")) == []
