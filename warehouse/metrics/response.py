@@ -38,6 +38,20 @@ def business_clock(moment: datetime, open_hour: float, close_hour: float) -> flo
     return (weeks * 5 + min(weekday, 5)) * length + today
 
 
+def response_time(text: str | None, tz: ZoneInfo) -> datetime | None:
+    """A first response's text as naive UTC, as the loader reads entered_at: with an offset (Z, +02:00)
+    converted, without one wall-clock time in the funnel's zone; None when empty or not a time."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
 def _local(moment: datetime, tz: ZoneInfo) -> datetime:
     return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz).replace(tzinfo=None)
 
@@ -53,21 +67,24 @@ def _waits(ctx: Context, req: MetricRequest) -> tuple[MetricRequest, list[dict]]
     response = cfg.response
     start_stage = response.from_stage or cfg.review_rate.from_stage
     to_stage = cfg.review_rate.to_stage
-    params = {"start": req.start, "end": req.end, "start_week": start_week(req.start), "as_of": req.as_of, "tz": cfg.timezone}
+    params = {"start": req.start, "end": req.end, "start_week": start_week(req.start), "as_of": req.as_of}
     identifiers = {"__from__": reached(start_stage), "__to__": reached(to_stage), "__response__": cfg.first_response_column,
                    "__segment__": req.segment, "__sla_by__": response.sla_by}
     rows = ctx.run_sql("speed_to_lead", req, params, identifiers)
     tz = ZoneInfo(cfg.timezone)
     out = []
     for r in rows:
-        start, answered = r["start_at"], r["response_at"]
+        start, answered = r["start_at"], response_time(r["response_text"], tz)
+        if answered is not None and answered > req.as_of:
+            answered = None  # not answered yet at as_of
         hours = business = None
+        recorded = answered
         if answered is not None:
             answered = max(answered, start)  # answered before the clock started: 0 hours
             hours = (answered - start) / timedelta(hours=1)
             business = (business_clock(_local(answered, tz), response.open_hour, response.close_hour)
                         - business_clock(_local(start, tz), response.open_hour, response.close_hour))
-        out.append({"lead_id": r["lead_id"], "start_at": start, "response_at": r["response_at"], "hours": hours,
+        out.append({"lead_id": r["lead_id"], "start_at": start, "response_at": recorded, "hours": hours,
                     "business_hours": business, "converted": r["converted_at"] is not None, "segment": r["segment_value"],
                     "sla_value": r["sla_value"], "sla_hours": response.sla_for(r["sla_value"])})
     return req, out
