@@ -15,8 +15,9 @@ from funnelboard.warehouse.metrics import MetricRequest
 from funnelboard.warehouse.metrics.changes import CARD_KINDS, KINDS
 from funnelboard.warehouse.metrics.spells import KEYS as SPELL_KEYS
 from funnelboard.warehouse.metrics.spells import check as check_spell_filter
+from funnelboard.warehouse.metrics.stalled import OVER_VALUES
 
-KEYS = ("from", "to", "as_of", "period", "owner", "segment", "segment2", "from_stage", "to_stage", "which", "window", "cohorts", "compare", "stage", "change", "outcome", "reason", *SPELL_KEYS)
+KEYS = ("from", "to", "as_of", "period", "owner", "segment", "segment2", "from_stage", "to_stage", "which", "window", "cohorts", "compare", "stage", "over", "change", "outcome", "reason", *SPELL_KEYS)
 GLOBAL_KEYS = ("from", "to", "as_of", "period")  # with the segment filters: what the filter bar sets and every page keeps
 WHICH = ("all", "converted", "not_converted")
 CHANGES = KINDS + CARD_KINDS  # the kinds of change /changes lists
@@ -41,6 +42,7 @@ class ViewState:
     business_days: bool = False
     cohorts: str | None = None
     stages: tuple[str, ...] = ()  # ?stage= (repeatable) on /stalled: the leads stalled in any of these stages
+    over: str | None = None  # ?over=sla / p90 on /stalled: the leads past an SLA / past their stage's p90
     period: str | None = None  # a preset (core/periods.py); start and end hold its dates, an explicit date winning
     compare: str | None = None  # "previous": the segment rates against the period of the same length before
     change: str | None = None  # /changes: the kind of change listed (docs/metrics.md, Changes), with stage, or outcome and reason for exits
@@ -154,6 +156,11 @@ def parse(search: str | None, config: FunnelConfig, *, latest: date | None = Non
                 values["stages"] = (*values.get("stages", ()), value)
             else:
                 problems.append(f"stage '{value}' is not a stage of this funnel (its stages: {', '.join(config.stages)}).")
+        elif key == "over":
+            if value in OVER_VALUES:
+                values["over"] = value
+            else:
+                problems.append(f"over '{value}' is not one of {', '.join(OVER_VALUES)}.")
         elif key == "change":
             if value in CHANGES:
                 values["change"] = value
@@ -212,7 +219,7 @@ def to_search(state: ViewState) -> str:
     pairs += list(state.filters)
     pairs += [("stage", s) for s in state.stages]
     pairs += list(state.spell_filters)
-    for key in ("segment", "segment2", "from_stage", "to_stage", "which", "compare", "change", "outcome", "reason"):
+    for key in ("segment", "segment2", "from_stage", "to_stage", "which", "compare", "change", "outcome", "reason", "over"):
         value = getattr(state, key)
         if value:
             pairs.append((key, value))

@@ -30,6 +30,12 @@ def expansion(config: FunnelConfig) -> Expansion:
     )
 
 
+def sla_rows(config: FunnelConfig) -> list[tuple]:
+    """cfg_sla's rows: per stage SLA (sla_value NULL: every lead's; else the [sla] by value's), its
+    clock, its calendar days (NULL on the business clock) and its hours."""
+    return [(s.stage, s.value, s.clock, s.threshold_days, s.hours) for s in config.stage_slas]
+
+
 def write_seeds(con: duckdb.DuckDBPyConnection, config: FunnelConfig) -> None:
     """The configuration as small tables the models join (stage order, reason map, SLAs, settings)."""
     n = len(config.stages)
@@ -43,13 +49,14 @@ def write_seeds(con: duckdb.DuckDBPyConnection, config: FunnelConfig) -> None:
     con.execute("create or replace table cfg_reasons (reason_key varchar, reason varchar)")
     if config.reasons:
         con.executemany("insert into cfg_reasons values (?, ?)", sorted(config.reason_map().items()))
-    con.execute("create or replace table cfg_sla (stage varchar, sla_days double)")
-    if config.sla_days:
-        con.executemany("insert into cfg_sla values (?, ?)", sorted(config.sla_days.items()))
+    con.execute("create or replace table cfg_sla (stage varchar, sla_value varchar, clock varchar, sla_days double, sla_hours double)")
+    if config.stage_slas:
+        con.executemany("insert into cfg_sla values (?, ?, ?, ?, ?)", sla_rows(config))
     con.execute(
         "create or replace table cfg_settings as select $tz::varchar as timezone, $rule::varchar as skipped_stages, "
-        "$window::integer as window_days, $min::integer as min_sample",
-        {"tz": config.timezone, "rule": config.skipped_stages, "window": config.conversion_window_days, "min": config.min_sample},
+        "$window::integer as window_days, $min::integer as min_sample, $open::double as open_hour, $close::double as close_hour",
+        {"tz": config.timezone, "rule": config.skipped_stages, "window": config.conversion_window_days, "min": config.min_sample,
+         "open": config.response.open_hour, "close": config.response.close_hour},
     )
 
 

@@ -31,7 +31,7 @@ from funnelboard.core.progress import Progress
 from funnelboard.etl.raw_schema import SCHEMA_VERSION
 from funnelboard.etl.readers import InputFile, inspect
 from funnelboard.etl.sources.base import ISO_TIMESTAMP
-from funnelboard.warehouse.build import expansion, expected_columns
+from funnelboard.warehouse.build import expansion, expected_columns, sla_rows
 from funnelboard.warehouse.dialects import compile_query, to_sql
 from funnelboard.warehouse.models import Model, ModelError, build_order, expand, load_models, models_fingerprint
 
@@ -426,10 +426,11 @@ def _seeds(spark, config: FunnelConfig) -> dict:
     rows = {
         "cfg_stages": (stages, "stage string, stage_order int, stage_rank int, kind string, is_terminal boolean, is_last boolean"),
         "cfg_reasons": (sorted(config.reason_map().items()) if config.reasons else [], "reason_key string, reason string"),
-        "cfg_sla": (sorted(config.sla_days.items()), "stage string, sla_days double"),
+        "cfg_sla": (sla_rows(config), "stage string, sla_value string, clock string, sla_days double, sla_hours double"),
         "cfg_settings": (
-            [(config.timezone, config.skipped_stages, config.conversion_window_days, config.min_sample)],
-            "timezone string, skipped_stages string, window_days int, min_sample int",
+            [(config.timezone, config.skipped_stages, config.conversion_window_days, config.min_sample,
+              config.response.open_hour, config.response.close_hour)],
+            "timezone string, skipped_stages string, window_days int, min_sample int, open_hour double, close_hour double",
         ),
     }
     return {name: (spark.createDataFrame(data, schema), len(data)) for name, (data, schema) in rows.items()}

@@ -22,7 +22,7 @@ from funnelboard.dashboard.views import guarded, view_request
 from funnelboard.warehouse.lists import Slice
 from funnelboard.warehouse.metrics import Context, run_list, stream_list
 from funnelboard.warehouse.metrics.base import OWNER
-from funnelboard.warehouse.metrics.stalled import STAGE, stalled_board, stalled_summary
+from funnelboard.warehouse.metrics.stalled import OVER, STAGE, stalled_board, stalled_summary
 
 dash.register_page(__name__, path="/stalled", name="Stalled", order=5, title="funnelboard · stalled leads")
 
@@ -38,6 +38,7 @@ ALL, OTHER, NONE = "(all)", "(other)", "(none)"
 def columns(config) -> list[dict]:
     """The list's columns; with [attributes] last_activity configured, the last activity and the days since."""
     activity = bool(config and config.last_activity_column)
+    business = bool(config and any(s.clock == "business" for s in config.stage_slas))
     return [
         column("lead_id", "Lead", width=110, kind="id") | {"cellClass": "link-cell", "pinned": "left"},
         column("newly_stalled", "New this week", kind="bool", width=120),
@@ -45,6 +46,9 @@ def columns(config) -> list[dict]:
         column("age_days", "Age (days)", kind="days", width=110),
         column("threshold_days", "Threshold (days)", kind="days", width=130),
         column("threshold_source", "Threshold from", width=130),
+        column("sla_hours", "SLA (hours)", kind="number", width=110),
+        *([column("clock", "SLA clock", width=110)] if business else []),
+        column("breached_at", "Over since (UTC)", width=160),
         *lead_columns(config),
         *([column("last_activity_at", "Last activity", width=160),
            column("days_since_activity", "Days since activity", kind="days", width=150)] if activity else []),
@@ -57,9 +61,10 @@ def layout(**_query) -> html.Div:
         [
             html.H1("Stalled leads", className="page-title"),
             html.P(
-                "Leads whose current stage is older than its threshold: the stage's SLA when set, else the p90 of completed "
-                "time in that stage (per segment value with ?segment=channel). Newly stalled this week first. Click a board "
-                "cell for its leads, a lead for its timeline.",
+                "Leads whose current stage is older than its threshold: the stage's SLA when set (in hours, business hours "
+                "or days, per channel where the config says so), else the p90 of completed time in that stage (per segment "
+                "value with ?segment=channel). Newly stalled this week first. Click a board cell for its leads, a lead for "
+                "its timeline.",
                 className="page-subtitle",
             ),
             html.Div(
@@ -81,7 +86,7 @@ def layout(**_query) -> html.Div:
 def stalled_request(g, search: str | None, *, strict: bool = False):
     """The view's request with its `?stage=` values as the stall metrics' stage filter."""
     req, view = view_request(g, search, strict=strict)
-    return replace(req, filters=(*req.filters, *((STAGE, s) for s in view.stages))), view
+    return replace(req, filters=(*req.filters, *((STAGE, s) for s in view.stages), *(((OVER, view.over),) if view.over else ()))), view
 
 
 @streams(TABLE)

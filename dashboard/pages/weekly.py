@@ -21,6 +21,7 @@ from funnelboard.dashboard.state import keep_global, replace_keys
 from funnelboard.dashboard.theme import fmt_count, fmt_pct, fmt_signed_count, stage_label
 from funnelboard.dashboard.views import empty_state, guarded, view_request
 from funnelboard.warehouse.metrics import run_metric
+from funnelboard.warehouse.metrics.stalled import OVER
 
 dash.register_page(__name__, path="/", name="Weekly review", order=0, title="funnelboard · weekly review")
 
@@ -208,18 +209,31 @@ def _note_card(label: str, value: str, note: str) -> html.Div:
 
 @callback(Output(STALLED, "children"), Input(URL, "search"))
 def update_stalled(search: str | None):
-    """The stalled line under the cards: its own callback, so the cards never wait for it. A user
-    error (no warehouse, a bad filter) leaves it empty: the cards above already say what is wrong."""
+    """The stalled line under the cards: its own callback, so the cards never wait for it. With stage
+    SLAs configured ([sla], [sla_days]) it adds the SLA breaches per stage, each a link to its leads
+    (/stalled?over=sla&stage=...). A user error (no warehouse, a bad filter) leaves it empty: the
+    cards above already say what is wrong."""
     try:
         g = gateway()
+        config = g.config()
         req, _state = view_request(g, search)
         summary = run_metric(g, "stalled_summary", req)[0]
+        breaches = run_metric(g, "stalled_board", replace(req, filters=(*req.filters, (OVER, "sla")))) if config.stage_slas else []
     except UserError:
         return ""
-    return dcc.Link(
+    kept = keep_global(search, config.segments)
+    line = [dcc.Link(
         f"{summary['stalled']:,} leads stalled · {summary['newly_stalled']:,} newly stalled this week · {summary['recovered']:,} recovered",
-        href="/stalled",
-    )
+        href="/stalled" + kept,
+    )]
+    per_stage = [r for r in breaches if r["owner"] == "(all)" and r["stage"] != "(all)"]
+    if config.stage_slas:
+        line.append(html.Span(" · Stage-SLA breaches: " + ("none" if not per_stage else ""), className="sla-breaches"))
+        for i, r in enumerate(per_stage):
+            new = f", +{r['newly_stalled']:,} this week" if r["newly_stalled"] else ""
+            line += [", " if i else "", dcc.Link(f"{stage_label(r['stage'])} {r['stalled']:,}{new}",
+                                               href="/stalled" + replace_keys(kept, {"over": "sla", "stage": r["stage"]}))]
+    return line
 
 
 @callback(Output(RESPONSE, "children"), Input(URL, "search"))

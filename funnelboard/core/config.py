@@ -28,7 +28,7 @@ TERMINAL_OUTCOMES = ("lost", "disqualified", "rerouted")
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Sections that make up the funnel itself: a file that names its own stages takes none of them
 # from the built-in demo funnel.
-FUNNEL_SECTIONS = ("labels", "reasons", "sla_days", "segments", "attributes", "review", "response")
+FUNNEL_SECTIONS = ("labels", "reasons", "sla_days", "sla", "segments", "attributes", "review", "response")
 SECTIONS = ("funnel", "input", "columns", *FUNNEL_SECTIONS, "source", "criteria_health")
 _ACRONYMS = {"mql", "sql", "sal", "pql"}
 
@@ -91,6 +91,26 @@ class Response:
     def sla_for(self, value: str | None) -> float | None:
         """The SLA in hours of a lead whose `sla_by` segment value is `value`."""
         return self.sla_hours_by.get(value, self.sla_hours) if value is not None else self.sla_hours
+
+
+@dataclass(frozen=True)
+class StageSla:
+    """One stage SLA (docs/metrics.md, Stalled): how long a lead may sit in `stage` before it breaches,
+    `hours` on `clock` ('calendar' or 'business'), for every lead (`value` None) or the leads whose
+    [sla] `by` segment has `value`; `days` is the [sla_days] figure as written (calendar only)."""
+
+    stage: str
+    value: str | None
+    clock: str
+    hours: float
+    days: float | None = None
+
+    @property
+    def threshold_days(self) -> float | None:
+        """The SLA in calendar days; None on the business clock, whose days are not calendar days."""
+        if self.clock != "calendar":
+            return None
+        return self.days if self.days is not None else self.hours / 24
 
 
 @dataclass(frozen=True)
@@ -167,6 +187,9 @@ class FunnelConfig:
     response: Response = field(default_factory=Response)
     reasons: dict[str, str] = field(default_factory=dict)
     sla_days: dict[str, float] = field(default_factory=dict)
+    # [sla_days] and [sla] together: every stage SLA, per stage and per value of [sla] by
+    stage_slas: tuple[StageSla, ...] = ()
+    sla_by: str | None = None  # [sla] by: the segment column whose values may have their own SLA
     source: str = "built-in default"
     # [source.<name>] tables: options for `funnelboard load --source <name>`, passed to the
     # adapter as written (each adapter checks its own keys; see etl/sources/base.py).
@@ -248,6 +271,10 @@ class FunnelConfig:
             data["response"] = Response(**data["response"])
         if data.get("criteria_health") is not None:
             data["criteria_health"] = tuple(HealthCheck(**c) for c in data["criteria_health"])
+        if "stage_slas" in data:
+            data["stage_slas"] = tuple(StageSla(**s) for s in data["stage_slas"])
+        else:  # kept by a version before [sla]: its [sla_days] are the stage SLAs
+            data["stage_slas"] = tuple(StageSla(k, None, "calendar", v * 24, v) for k, v in sorted(data.get("sla_days", {}).items()))
         return cls(**data)
 
     def fingerprint(self) -> str:
@@ -290,13 +317,14 @@ def sections(defaults: dict, user: dict) -> dict[str, dict]:
     """The sections a config is built from: scalar sections key by key over the defaults; the funnel's
     own sections whole, from the user's file when it names its own stages (or has the section)."""
     own_funnel = "stages" in user.get("funnel", {}) or "outcomes" in user.get("funnel", {})
+    own_sla = "sla" in user or "sla_days" in user  # the stage SLAs are one family: written together or inherited together
     out = {}
     for name in SECTIONS:
         if name in ("funnel", "input"):
             out[name] = {**defaults.get(name, {}), **user.get(name, {})}
         elif name in user:
             out[name] = dict(user[name]) if isinstance(user[name], dict) else user[name]
-        elif name == "source" or (own_funnel and name in FUNNEL_SECTIONS):
+        elif name == "source" or (own_funnel and name in FUNNEL_SECTIONS) or (own_sla and name in ("sla", "sla_days")):
             out[name] = {}
         else:
             out[name] = dict(defaults.get(name, {}))
@@ -402,6 +430,7 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
     currency = _check_currency(attrs.get("currency"), problems)
     first_response = _optional_ident(attrs.get("first_response"), "[attributes] first_response", problems)
     response = _check_response(s["response"], stages, segments, problems)
+    stage_slas, sla_by = _check_stage_sla(s["sla"], sla, stages, segments, problems)
     key_rate, lost = _check_review(s["review"], stages, outcomes, problems)
     sent_back, handoff_days = _check_handoff(s["review"], outcomes, problems)
     health = _check_criteria_health(s["criteria_health"], stages, segments, problems)
@@ -433,6 +462,8 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
         response=response,
         reasons={str(k): str(v) for k, v in s["reasons"].items()},
         sla_days=sla,
+        stage_slas=stage_slas,
+        sla_by=sla_by,
         source=source,
         sources=sources,
         key_rate=key_rate,
@@ -497,6 +528,50 @@ def _check_sla(section: dict, stages: tuple, problems: _Problems) -> dict[str, f
         else:
             sla[str(stage)] = float(days)
     return sla
+
+
+def _check_stage_sla(section: dict, sla_days: dict[str, float], stages: tuple, segments: dict,
+                     problems: _Problems) -> tuple[tuple[StageSla, ...], str | None]:
+    """[sla] (hours per stage on one clock, per value of the `by` segment in `hours_by`) with
+    [sla_days] (calendar days per stage): every stage SLA, one sentence per problem."""
+    known = {"clock", "hours", "by", "hours_by"}
+    for key in sorted(set(section) - known):
+        problems.add(f"has [sla] {key}; expected one of {', '.join(sorted(known))}.")
+    clock = section.get("clock", "calendar")
+    if clock not in ("calendar", "business"):
+        problems.add(f"has [sla] clock = {clock!r}; expected 'calendar' or 'business'.")
+        clock = "calendar"
+    slas = [StageSla(stage, None, "calendar", days * 24, days) for stage, days in sorted(sla_days.items())]
+
+    def table(value, where: str) -> dict[str, float]:
+        if not isinstance(value, dict):
+            problems.add(f"has {where} = {value!r}; expected a table of funnel stage = hours, like {{ mql = 16 }}.")
+            return {}
+        out = {}
+        for stage, hours in value.items():
+            if str(stage) not in stages[:-1] or isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 < hours < math.inf:
+                problems.add(f"has {where} {stage} = {hours!r}; expected a funnel stage before the last and a positive number of hours.")
+            else:
+                out[str(stage)] = float(hours)
+        return out
+
+    hours = table(section.get("hours", {}), "[sla] hours")
+    for stage in sorted(set(hours) & set(sla_days)):
+        problems.add(f"sets the SLA of stage '{stage}' in both [sla_days] and [sla] hours; keep one.")
+    slas += [StageSla(stage, None, clock, h) for stage, h in sorted(hours.items())]
+    by = section.get("by")
+    if by is not None and by not in segments:
+        problems.add(f"has [sla] by = {by!r}, which is not a [segments] column ({', '.join(segments) or 'none'}).")
+        by = None
+    per_value = section.get("hours_by", {})
+    if per_value and by is None:
+        problems.add("has [sla] hours_by without by naming the segment column its keys are values of.")
+    elif isinstance(per_value, dict):
+        for value, stage_hours in sorted(per_value.items()):
+            slas += [StageSla(stage, str(value), clock, h) for stage, h in sorted(table(stage_hours, f"[sla] hours_by {value}").items())]
+    else:
+        problems.add(f"has [sla] hours_by = {per_value!r}; expected a table of segment value = {{ stage = hours }}.")
+    return tuple(slas), by
 
 
 def _check_review(section: dict, stages: tuple, outcomes: tuple, problems: _Problems) -> tuple[KeyRate | None, tuple[str, ...] | None]:

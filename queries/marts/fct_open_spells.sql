@@ -2,7 +2,7 @@
 -- before it: every spell the stalled list can hold at that as_of (open now, or open a week ago),
 -- about an eighth of fct_spells, so the stalled list and its counts read this instead.
 with spells as (
-    select s.lead_id, s.spell_no, s.stage, s.stage_order, s.entered_at, s.exited_at, s.__attr__
+    select s.lead_id, s.spell_no, s.stage, s.stage_order, s.entered_at, s.exited_at, s.entered_bh, s.__attr__
     from fct_spells as s
 ),
 
@@ -24,6 +24,7 @@ select
     s.stage_order,
     s.entered_at,
     s.exited_at,
+    s.entered_bh,
     l.at as open_at,
     s.__attr__
 from spells as s

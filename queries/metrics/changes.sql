@@ -5,18 +5,8 @@
 -- stall threshold is `newly_stalled`, one left after crossing it `recovered`. The weekly review's
 -- cards add `new` (created_at), `won` (reached_at of the last stage) and `lost` (first lost outcome
 -- by as_of, not won by then): the closes of the win rate.
-with stall_stages as (
-    select stage
-    from cfg_stages
-    where kind = 'funnel' and not is_last
-),
-
-thresholds as (
-    select unnest($threshold_stages) as stage, unnest($threshold_days) as threshold_days
-),
-
 -- the spells that can change in the period: entered before its end, not left before its start
-spells as (
+with spells as (
     select
         s.lead_id, s.stage, s.stage_order, s.is_funnel, s.entered_at, s.exited_at, s.next_stage, s.next_stage_order,
         s.stage_left, case when s.reason_at <= $as_of then s.reason end as reason
@@ -48,17 +38,13 @@ moves as (
     where is_funnel and next_stage_order is not null and exited_at < $end and exited_at <= $as_of
 ),
 
--- funnel spells before the last stage with their stall moment (epoch microseconds): entered_at + threshold
+-- funnel spells before the last stage that can change in the period, with their stall moment
+-- (epoch microseconds, the shared step stall_moments: entered_at + the threshold's days, or the
+-- business-hour deadline of an SLA on that clock)
 stall_clock as (
-    select
-        s.lead_id,
-        s.stage,
-        s.exited_at,
-        epoch_us(s.entered_at) + t.threshold_days * 86400000000 as stall_us
-    from spells as s
-    inner join stall_stages as st on st.stage = s.stage
-    inner join thresholds as t on t.stage = s.stage
-    where t.threshold_days is not null
+    select m.lead_id, m.stage, m.exited_at, m.breached_us as stall_us
+    from stall_moments as m
+    where m.breached_us is not null and m.entered_at < $end and (m.exited_at is null or m.exited_at >= $start)
 ),
 
 stalls as (

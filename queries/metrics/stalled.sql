@@ -1,60 +1,31 @@
 -- Spells stalled at as_of or at as_of - 7 days (thresholds as at as_of): the stalled list and its weekly diff.
--- The thresholds (stall_thresholds.sql, the same for any filter) come in as parallel lists; this
--- query reads only the spells open at as_of or a week before, with their lead's columns
--- (fct_spells carries them), for the list. No order: the caller sorts.
-with stages as (
-    select stage, stage_order
-    from cfg_stages
-    where kind = 'funnel' and not is_last
-),
-
-thresholds as (
+-- The spells, thresholds and stall moments come from the shared step stall_moments (the thresholds
+-- the same for any filter); this query keeps the spells open at as_of or a week before, with their
+-- lead's columns, for the list. No order: the caller sorts. An SLA on the business clock holds the
+-- business hours since entry (the business-hour clock at as_of, $as_of_bh, minus the clock at
+-- entered_at) against its hours; the others hold calendar days against days.
+-- the spells open at as_of or at as_of - 7 days, with their threshold and stall moment
+with candidates as (
     select
-        unnest($threshold_stages) as stage,
-        unnest($threshold_segments) as segment,
-        unnest($threshold_days) as threshold_days,
-        unnest($threshold_sources) as threshold_source
-),
-
--- spells open at as_of or at as_of - 7 days
-candidates as (
-    select
-        s.lead_id,
-        st.stage,
-        coalesce(cast(s.__segment__ as varchar), '(none)') as segment,
-        s.entered_at,
-        s.exited_at,
-        s.exited_at is null or s.exited_at > $as_of as open_now,
-        s.entered_at <= cast($as_of as timestamp) - interval 7 day
-            and (s.exited_at is null or s.exited_at > cast($as_of as timestamp) - interval 7 day) as open_then,
-        (epoch_us(cast($as_of as timestamp)) - epoch_us(s.entered_at)) / 86400000000.0 as age_days,
-        (epoch_us(cast($as_of as timestamp)) - 7 * 86400000000 - epoch_us(s.entered_at)) / 86400000000.0 as age_week_ago_days,
-        try_cast(s.__amount__ as double) as amount_value,
-        s.__attr__
-    from fct_spells as s
-    -- joined on the stage's number: reading the stage's name for 10M spells costs more
-    inner join stages as st on st.stage_order = s.stage_order
-    where s.entered_at <= $as_of and (s.exited_at is null or s.exited_at > cast($as_of as timestamp) - interval 7 day)
-),
-
--- a segment value's own threshold where it has one, else the stage's
-matched as (
-    select
-        c.lead_id,
-        c.stage,
-        c.entered_at,
-        c.open_now,
-        c.open_then,
-        c.exited_at,
-        c.age_days,
-        c.age_week_ago_days,
-        c.amount_value,
-        c.__attr__,
-        coalesce(ts.threshold_days, tg.threshold_days) as threshold_days,
-        coalesce(ts.threshold_source, tg.threshold_source) as threshold_source
-    from candidates as c
-    left join thresholds as tg on tg.stage = c.stage and tg.segment is null
-    left join thresholds as ts on ts.stage = c.stage and ts.segment = c.segment
+        m.lead_id,
+        m.stage,
+        m.entered_at,
+        m.exited_at,
+        m.threshold_days,
+        m.sla_hours,
+        m.clock,
+        m.threshold_source,
+        m.entered_bh,
+        m.breached_us,
+        m.exited_at is null or m.exited_at > $as_of as open_now,
+        m.entered_at <= cast($as_of as timestamp) - interval 7 day
+            and (m.exited_at is null or m.exited_at > cast($as_of as timestamp) - interval 7 day) as open_then,
+        (epoch_us(cast($as_of as timestamp)) - epoch_us(m.entered_at)) / 86400000000.0 as age_days,
+        (epoch_us(cast($as_of as timestamp)) - 7 * 86400000000 - epoch_us(m.entered_at)) / 86400000000.0 as age_week_ago_days,
+        m.amount_value,
+        m.__attr__
+    from stall_moments as m
+    where m.exited_at is null or m.exited_at > cast($as_of as timestamp) - interval 7 day
 ),
 
 flagged as (
@@ -65,12 +36,17 @@ flagged as (
         age_days,
         threshold_days,
         threshold_source,
+        sla_hours,
+        clock,
+        breached_us,
         amount_value,
         __attr__,
-        coalesce(open_now and age_days > threshold_days, false) as stalled_now,
-        coalesce(open_then and age_week_ago_days > threshold_days, false) as stalled_then,
+        coalesce(open_now and case when clock = 'business' then $as_of_bh - entered_bh > sla_hours else age_days > threshold_days end, false)
+            as stalled_now,
+        coalesce(open_then and case when clock = 'business' then $week_ago_bh - entered_bh > sla_hours else age_week_ago_days > threshold_days end, false)
+            as stalled_then,
         coalesce(exited_at <= $as_of, false) as closed
-    from matched
+    from candidates
 )
 
 select
@@ -80,6 +56,9 @@ select
     age_days,
     threshold_days,
     threshold_source,
+    sla_hours,
+    clock,
+    make_timestamp(cast(floor(breached_us) as bigint)) as breached_at,
     stalled_now as stalled,
     stalled_now and not stalled_then as newly_stalled,
     stalled_then and closed as recovered,

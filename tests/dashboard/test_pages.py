@@ -33,7 +33,7 @@ def test_weekly_cards_and_trend_match_the_metric(app, db):
     rate = next(r["value"] for r in rows if r["week"] == last and r["kpi"] == "key_rate")
     assert values["SQL rate MQL → SQL"] == f"{rate:.1%}"
     summary = run_metric(Gateway(db), "stalled_summary", MetricRequest(filters=(("channel", "referral"),)))[0]
-    assert stalled.children.startswith(f"{summary['stalled']:,} leads stalled")
+    assert stalled[0].children.startswith(f"{summary['stalled']:,} leads stalled")
     assert figure.data, "the trend has traces"
     assert figure.layout.title.text == "SQL rate and its stages, week by week"
     line = _text(week_line)

@@ -101,6 +101,42 @@ def test_the_stage_filter_reaches_the_list_the_export_and_the_cli(app, db):
     assert state.to_search(state.parse("?stage=sql&stage=proposal", Gateway(db).config())) == "?stage=sql&stage=proposal"
 
 
+def test_the_weekly_sla_breaches_drill_to_exactly_their_leads(app, db):
+    """The weekly review's stage-SLA breaches ([sla] of the demo config): one link per stage, its count
+    the board's (over=sla), its address the list of exactly those leads; the export is the CLI's."""
+    import funnelboard.dashboard.pages.stalled as page
+    import funnelboard.dashboard.pages.weekly as weekly
+
+    gw = Gateway(db)
+    board = run_metric(gw, "stalled_board", MetricRequest(filters=(("channel", "referral"), ("over", "sla"))))
+    per_stage = {r["stage"]: r for r in board if r["owner"] == "(all)" and r["stage"] != "(all)"}
+    assert set(per_stage) == {"mql", "sql"}  # the stages the demo config gives an SLA
+    with app.server.test_request_context():
+        line = weekly.update_stalled("?channel=referral")
+        breaches = [c for c in line[1:] if isinstance(c, dcc.Link)]
+        assert [dict(parse_qsl(urlsplit(b.href).query))["stage"] for b in breaches] == list(per_stage)
+        for link in breaches:
+            query = dict(parse_qsl(urlsplit(link.href).query))
+            assert link.href.startswith("/stalled?") and query["over"] == "sla" and query["channel"] == "referral"
+            rows, total = page.stalled_window("?" + urlsplit(link.href).query, page.Slice())
+            r = per_stage[query["stage"]]
+            assert total == len(rows) == r["stalled"] and f" {r['stalled']:,}" in link.children
+            assert sum(x["newly_stalled"] for x in rows) == r["newly_stalled"]
+            assert {x["threshold_source"] for x in rows} <= {"sla", "sla segment"} and {x["stage"] for x in rows} == {query["stage"]}
+            assert all(x["breached_at"] < x["entered_at"] + (x["age_days"] + 1e-9) * __import__("datetime").timedelta(days=1) for x in rows)
+    # the SLA breaches and the p90 stalls split the list
+    everyone = run_metric(gw, "stalled_summary", MetricRequest())[0]["stalled"]
+    split = [run_metric(gw, "stalled_summary", MetricRequest(filters=(("over", v),)))[0]["stalled"] for v in ("sla", "p90")]
+    assert sum(split) == everyone and min(split) > 0
+    client = app.server.test_client()
+    download = client.get("/export/stalled.csv?over=sla&stage=mql")
+    assert download.status_code == 200 and download.get_data(as_text=True) == cli_csv(db, "--filter", "over=sla", "--filter", "stage=mql")
+    refused = client.get("/export/stalled.csv?over=sometimes")
+    assert refused.status_code == 400 and "Over 'sometimes' is not one of sla, p90" in refused.get_data(as_text=True)
+    bad = CliRunner().invoke(main, ["query", "stalled_summary", "--filter", "over=late", "--db", str(db)])
+    assert bad.exit_code != 0 and "unknown over 'late'; expected sla" in bad.output and "Traceback" not in bad.output
+
+
 def test_the_stage_picker_writes_the_address():
     import funnelboard.dashboard.pages.stalled as page
 
@@ -118,6 +154,7 @@ def test_list_cells_are_formatted_for_reading_not_for_the_file():
     cols = {c["field"]: c for c in page.columns(config)}
     assert cols["newly_stalled"]["valueFormatter"] == tables.YES_NO
     assert cols["age_days"]["valueFormatter"] == cols["threshold_days"]["valueFormatter"] == tables.DAYS
+    assert cols["sla_hours"]["valueFormatter"] == tables.NUMBER and "clock" in cols  # the demo's SLAs are in business hours
     assert cols["amount"]["valueFormatter"] == tables.money("USD") == {"function": "fbMoney(params.value, 'USD')"}
     assert cols["lead_id"]["tooltipField"] == "lead_id" and cols["lead_id"]["maxWidth"] == tables.ID_WIDTH
     assert cols["channel"]["valueFormatter"] == tables.TEXT  # a boolean in any text column reads Yes/No

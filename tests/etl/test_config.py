@@ -3,9 +3,11 @@ with its own funnel takes nothing of the demo's; the review's rates come from th
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from funnelboard.core.config import KeyRate, check_config, load_config
+from funnelboard.core.config import FunnelConfig, KeyRate, StageSla, check_config, load_config
 from funnelboard.core.errors import UserError
 from tests.conftest import write
 
@@ -27,6 +29,16 @@ from tests.conftest import write
         ('[review]\nlost = ["gone"]\n', "lost = 'gone', which is not an outcome"),
         ('[review]\nwin = 1\n', "has [review] win"),
         ('[sla_days]\nmql = "ten"\n', "[sla_days] mql = 'ten'"),
+        ('[sla]\nclock = "weekdays"\n', "[sla] clock = 'weekdays'; expected 'calendar' or 'business'"),
+        ('[sla]\nhours = { won = 4 }\n', "[sla] hours won = 4; expected a funnel stage before the last"),
+        ('[sla]\nhours = { mql = -1 }\n', "[sla] hours mql = -1"),
+        ('[sla]\nhours = { mql = inf }\n', "[sla] hours mql = inf"),
+        ('[sla]\nhours = 4\n', "[sla] hours = 4; expected a table of funnel stage = hours"),
+        ('[sla]\nhours_by = { inbound = { mql = 1 } }\n', "hours_by without by naming the segment column"),
+        ('[sla]\nby = "colour"\n', "[sla] by = 'colour', which is not a [segments] column"),
+        ('[sla]\nby = "channel"\nhours_by = { inbound = 2 }\n', "[sla] hours_by inbound = 2; expected a table"),
+        ('[sla]\nhours = { mql = 4 }\n\n[sla_days]\nmql = 1\n', "sets the SLA of stage 'mql' in both [sla_days] and [sla] hours"),
+        ('[sla]\ndays = { mql = 4 }\n', "has [sla] days; expected one of by, clock, hours, hours_by"),
     ],
 )
 def test_a_bad_config_is_one_sentence(tmp_path, toml, says):
@@ -48,6 +60,24 @@ def test_a_funnel_of_its_own_takes_nothing_of_the_demo_funnel(tmp_path):
     assert config.timezone == "UTC" and config.min_sample == 30  # scalars still default key by key
     assert config.review_rate == KeyRate("new", "qualified", "New → Qualified rate")
     assert config.lost == ()  # no outcome named "lost": the win rate has no losses to count until [review] lost says
+
+
+def test_stage_slas_come_from_sla_days_and_sla_hours_on_their_clocks(tmp_path):
+    path = write(tmp_path / "funnel.toml", '[sla_days]\nsql = 3\n\n[sla]\nclock = "business"\nhours = { mql = 16 }\n'
+                 'by = "channel"\nhours_by = { inbound = { mql = 4, sql = 10 } }\n')
+    config = load_config(path)
+    assert config.stage_slas == (
+        StageSla("sql", None, "calendar", 72.0, 3.0), StageSla("mql", None, "business", 16.0),
+        StageSla("mql", "inbound", "business", 4.0), StageSla("sql", "inbound", "business", 10.0),
+    )
+    assert config.sla_by == "channel" and [s.threshold_days for s in config.stage_slas] == [3.0, None, None, None]
+    assert FunnelConfig.from_json(config.to_json()) == config  # as the warehouse keeps it
+    # a config kept by a version before [sla] (no stage_slas in its JSON): its [sla_days] are the SLAs
+    old = json.loads(config.to_json())
+    del old["stage_slas"]
+    assert FunnelConfig.from_json(json.dumps(old)).stage_slas == (StageSla("sql", None, "calendar", 72.0, 3.0),)
+    # one of the two sections written: the other is not inherited (the SLAs are one family)
+    assert load_config(write(tmp_path / "b.toml", '[sla]\nhours = { mql = 5 }\n')).sla_days == {}
 
 
 def test_a_file_without_its_own_stages_keeps_the_default_funnel(tmp_path):

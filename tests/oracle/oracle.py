@@ -73,8 +73,14 @@ R15 ``stalled``: thresholds (p90 of completed durations, calendar days) are comp
     spells and without SLA has no threshold: nothing stalls there. Stalled means
     ``age_days > threshold_days`` (strict). A spell is open at ``as_of - 7 days`` when it was
     entered at or before then and exited after then (or not at all).
+    SLAs (``config.stage_slas``): the SLA of the lead's value of ``[sla] by`` for the stage comes
+    first (``'sla segment'``), then the stage's own (``'sla'``); an SLA on the business clock
+    holds the business hours of [entered_at, as_of] (Monday to Friday inside ``[response]
+    business_hours``, local wall clock) against its hours (strict), and its ``threshold_days`` is
+    None. ``breached_at``: entered_at + threshold_days (floored to a microsecond), or the moment
+    the business hours since entry reach the SLA (walking the days), as naive UTC.
     Columns: ``lead_id, stage, entered_at, age_days, threshold_days, threshold_source,
-    newly_stalled, owner``, then every ``[segments]`` column except owner (config order), then
+    sla_hours, clock, breached_at, newly_stalled, owner``, then every ``[segments]`` column except owner (config order), then
     the chosen segment if not already there, then ``amount`` (the ``amount_column`` attribute as
     a float, NULL when missing or not a number). Attribute values are raw (NULL, not
     ``(none)``). Rows ordered by age_days descending, then lead_id.
@@ -112,6 +118,17 @@ Z95 = 1.959963984540054
 KM_EPSILON = 1e-12
 US = timedelta(microseconds=1)
 US_PER_DAY = 86_400_000_000
+EPOCH = datetime(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A spell's stall threshold (R15): calendar days, or an SLA's hours on the business clock."""
+
+    days: float | None
+    source: str
+    clock: str = "calendar"
+    sla_hours: float | None = None
 BUSINESS_EPOCH = datetime(1970, 1, 5)  # a Monday
 RAW_EVENT_CORE = ("file_id", "source_line", "lead_id", "stage", "stage_label", "entered_at", "reason")
 RAW_LEAD_CORE = ("file_id", "source_line", "lead_id", "created_at")
@@ -809,7 +826,7 @@ class Oracle:
     # -- stalled ---------------------------------------------------------------------------------
 
     def _thresholds(self, segment: str | None):
-        """(stage, segment value or None) -> (threshold days, source), over all leads (R15)."""
+        """(stage, lead) -> Threshold, over all leads (R15)."""
         completed: dict[str, list[float]] = defaultdict(list)
         completed_by_value: dict[tuple[str, str], list[float]] = defaultdict(list)
         for s in self._all_spells(sorted(self._spells)):
@@ -818,17 +835,62 @@ class Oracle:
                 completed[s.stage].append(days)
                 if segment is not None:
                     completed_by_value[(s.stage, self._segment_value(s.lead_id, segment))].append(days)
+        slas = {(x.stage, x.value): x for x in self.config.stage_slas}
 
-        def threshold(stage: str, lead_id: str) -> tuple[float | None, str]:
-            if stage in self.config.sla_days:
-                return float(self.config.sla_days[stage]), "sla"
+        def threshold(stage: str, lead_id: str) -> Threshold:
+            by = self.config.sla_by
+            value = self._attribute(lead_id, by) if by else None
+            for key, source in (((stage, value), "sla segment"), ((stage, None), "sla")):
+                if key[1] is None and source == "sla segment":
+                    continue
+                sla = slas.get(key)
+                if sla is not None:
+                    if sla.clock == "business":
+                        return Threshold(None, source, "business", sla.hours)
+                    days = sla.days if sla.days is not None else sla.hours / 24
+                    return Threshold(days, source, "calendar", sla.hours)
             if segment is not None:
                 own = completed_by_value.get((stage, self._segment_value(lead_id, segment)), [])
                 if len(own) >= self.config.min_sample:
-                    return quantile(own, 0.9), "p90 segment"
-            return quantile(completed[stage], 0.9), "p90 stage"
+                    return Threshold(quantile(own, 0.9), "p90 segment")
+            return Threshold(quantile(completed[stage], 0.9), "p90 stage")
 
         return threshold
+
+    def _business_hours(self, a: datetime, b: datetime) -> float:
+        from tests.oracle.oracle_response import business_hours_between
+
+        r = self.config.response
+        return business_hours_between(a, b, self.config.timezone, r.open_hour, r.close_hour)
+
+    def _over(self, t: "Threshold", entered_at: datetime, at: datetime) -> bool:
+        """Past its threshold at `at` (strict), on the threshold's clock."""
+        if t.clock == "business":
+            return at > entered_at and self._business_hours(entered_at, at) > t.sla_hours
+        return t.days is not None and _days(self._duration_us(entered_at, at)) > t.days
+
+    def breached_at(self, t: "Threshold", entered_at: datetime) -> datetime | None:
+        """When a spell entered at `entered_at` goes over its threshold, naive UTC."""
+        if t.clock != "business":
+            if t.days is None:
+                return None
+            return EPOCH + timedelta(microseconds=math.floor((entered_at - EPOCH) / US + t.days * US_PER_DAY))
+        zone, r = ZoneInfo(self.config.timezone), self.config.response
+        local = entered_at.replace(tzinfo=timezone.utc).astimezone(zone).replace(tzinfo=None)
+        left, day = t.sla_hours, local.date()
+        while True:  # day by day: the hours of each weekday's opening after entry, until the SLA is used up
+            if day.weekday() < 5:
+                opens = datetime.combine(day, datetime.min.time()) + timedelta(hours=r.open_hour)
+                closes = datetime.combine(day, datetime.min.time()) + timedelta(hours=r.close_hour)
+                start = max(opens, local)
+                if closes > start:
+                    have = (closes - start) / timedelta(hours=1)
+                    if have > left:
+                        due = start + timedelta(hours=left)
+                        break
+                    left -= have
+            day += timedelta(days=1)
+        return due.replace(tzinfo=zone).astimezone(timezone.utc).replace(tzinfo=None)
 
     def _stall_states(self, segment: str | None, filters):
         """Per funnel-stage spell (before the last): its threshold and whether it is stalled now / a week ago."""
@@ -838,14 +900,13 @@ class Oracle:
         for s in self._all_spells(self._leads(filters)):
             if s.stage not in self.stages[:-1]:
                 continue
-            limit, source = threshold(s.stage, s.lead_id)
+            t = threshold(s.stage, s.lead_id)
             open_now = s.exited_at is None
             open_week_ago = s.entered_at <= week_ago and (s.exited_at is None or s.exited_at > week_ago)
             age_days = _days(self._duration_us(s.entered_at, self.as_of))
-            age_week_ago = _days(self._duration_us(s.entered_at, week_ago))
-            stalled_now = open_now and limit is not None and age_days > limit
-            stalled_week_ago = open_week_ago and limit is not None and age_week_ago > limit
-            states.append((s, limit, source, age_days, stalled_now, stalled_week_ago))
+            stalled_now = open_now and self._over(t, s.entered_at, self.as_of)
+            stalled_week_ago = open_week_ago and self._over(t, s.entered_at, week_ago)
+            states.append((s, t, age_days, stalled_now, stalled_week_ago))
         return states
 
     def stalled(self, *, segment=None, filters=None) -> list[dict]:
@@ -853,12 +914,13 @@ class Oracle:
         if segment is not None and segment not in extra:
             extra.append(segment)
         rows = []
-        for s, limit, source, age_days, stalled_now, stalled_week_ago in self._stall_states(segment, filters):
+        for s, t, age_days, stalled_now, stalled_week_ago in self._stall_states(segment, filters):
             if not stalled_now:
                 continue
             row = {
                 "lead_id": s.lead_id, "stage": s.stage, "entered_at": s.entered_at, "age_days": age_days,
-                "threshold_days": limit, "threshold_source": source, "newly_stalled": not stalled_week_ago,
+                "threshold_days": t.days, "threshold_source": t.source, "sla_hours": t.sla_hours, "clock": t.clock,
+                "breached_at": self.breached_at(t, s.entered_at), "newly_stalled": not stalled_week_ago,
             }
             row.update({col: self._attribute(s.lead_id, col) for col in extra})
             amount_col = self.config.amount_column
@@ -874,9 +936,9 @@ class Oracle:
     def stalled_summary(self, *, segment=None, filters=None) -> list[dict]:
         states = self._stall_states(segment, filters)
         return [{
-            "stalled": sum(1 for st in states if st[4]),
-            "newly_stalled": sum(1 for st in states if st[4] and not st[5]),
-            "recovered": sum(1 for st in states if st[5] and st[0].exited_at is not None),
+            "stalled": sum(1 for st in states if st[3]),
+            "newly_stalled": sum(1 for st in states if st[3] and not st[4]),
+            "recovered": sum(1 for st in states if st[4] and st[0].exited_at is not None),
         }]
 
     # -- score bands -----------------------------------------------------------------------------

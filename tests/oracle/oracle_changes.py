@@ -9,7 +9,8 @@ C2  entered S: a spell of funnel stage S begins. advanced / went_back from S: a 
     a lead that moves twice counts twice). exited from S: an outcome spell begins; S is the latest
     funnel stage before it, "(none)" when there is none; its outcome and normalised reason come with it.
 C3  newly_stalled at S (funnel stages before the last, with a threshold at as_of, no segment): the
-    stall moment m = entered_at + threshold days (in microseconds, as a float) lies in the period
+    stall moment m = entered_at + threshold days (in microseconds, as a float), or for an SLA on
+    the business clock its deadline (Oracle.breached_at), lies in the period
     and before as_of, and the spell had not ended by m. recovered from S: the spell ended in the
     period after m.
 C4  new: created_at in the period (leads without events too). won: reached_at(last stage) in the
@@ -55,10 +56,13 @@ def change_rows(oracle: Oracle, start: datetime, end: datetime, *, filters=None)
             else:
                 add(lead_id, "exited", s.previous_funnel_stage, s.stage, s.entered_at, s.reason)
             if s.stage in stages[:-1]:
-                limit, _source = threshold(s.stage, lead_id)
-                if limit is None:
+                t = threshold(s.stage, lead_id)
+                if t.clock == "business":  # the deadline of an SLA in business hours, walked day by day
+                    m = _us(oracle.breached_at(t, s.entered_at))
+                elif t.days is None:
                     continue
-                m = _us(s.entered_at) + limit * US_PER_DAY
+                else:
+                    m = _us(s.entered_at) + t.days * US_PER_DAY
                 if _us(start) <= m < _us(end) and m < _us(oracle.as_of) and (s.exited_at is None or m < _us(s.exited_at)):
                     rows.append({"lead_id": lead_id, "change": "newly_stalled", "stage": s.stage, "to_stage": None,
                                  "changed_at": EPOCH + timedelta(microseconds=math.floor(m)), "reason": None})

@@ -168,7 +168,8 @@ def config_from_toml(text: str) -> FunnelConfig:
         return load_config(path)
 
 
-def config_text(timezone: str, rule: str, window: int, min_sample: int, sql_sla: float | None, key: tuple[str, str] | None = None) -> str:
+def config_text(timezone: str, rule: str, window: int, min_sample: int, sql_sla: float | None, key: tuple[str, str] | None = None,
+                sla: str | None = None) -> str:
     lines = [
         "[funnel]",
         f'timezone = "{timezone}"',
@@ -178,6 +179,8 @@ def config_text(timezone: str, rule: str, window: int, min_sample: int, sql_sla:
     ]
     if sql_sla is not None:
         lines += ["", "[sla_days]", f"sql = {sql_sla}"]
+    if sla is not None:  # hours per stage on a clock, inbound with an SLA of its own
+        lines += ["", "[sla]", f'clock = "{sla}"', "hours = { mql = 12, lead = 30 }", 'by = "channel"', "hours_by = { inbound = { mql = 4 } }"]
     if key is not None:  # a key rate of the team's own instead of MQL -> SQL
         lines += ["", "[review]", f'key_rate = {{ from = "{key[0]}", to = "{key[1]}", name = "Our rate" }}']
     return "\n".join(lines) + "\n"
@@ -192,6 +195,7 @@ def config_variants() -> st.SearchStrategy[FunnelConfig]:
         min_sample=st.sampled_from([2, 30]),
         sql_sla=st.one_of(st.none(), st.sampled_from([3, 10.5])),
         key=st.sampled_from([None, None, ("lead", "sql"), ("sql", "won")]),
+        sla=st.sampled_from([None, None, "business", "calendar"]),
     ).map(config_from_toml)
 
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from funnelboard.core.config import KeyRate, load_config
+from funnelboard.core.config import KeyRate, StageSla, load_config
 from tests.oracle import oracle_review
 from tests.oracle.oracle import (
     NO_REASON,
@@ -32,7 +32,7 @@ from tests.oracle.oracle import (
 )
 from tests.oracle.strategies import config_variants, event_logs
 
-DEFAULT = load_config(None)
+DEFAULT = replace(load_config(None), stage_slas=(), sla_by=None)  # the demo funnel; thresholds p90 unless a test sets SLAs
 JAN = (datetime(2024, 1, 1), datetime(2024, 2, 1))
 _lines = itertools.count(2)
 
@@ -613,12 +613,12 @@ def test_stalled_with_sla():
         + journey("S3", ("sql", d(25, month=12, year=2023)))         # age 16; on 01-03 age 9: stalled before
         + journey("S4", ("sql", d(28, month=12, year=2023)), ("opportunity", d(5)))  # stalled on 01-03 (6 d), closed: recovered
     )
-    o = Oracle(events, cfg(sla_days={"sql": 3.0}), as_of=d(10))
+    o = Oracle(events, cfg(sla_days={"sql": 3.0}, stage_slas=(StageSla("sql", None, "calendar", 72.0, 3.0),)), as_of=d(10))
     rows = o.stalled()
     assert [(r["lead_id"], r["age_days"], r["threshold_days"], r["threshold_source"], r["newly_stalled"])
             for r in rows] == [("S1", 9.0, 3.0, "sla", True), ("S3", 16.0, 3.0, "sla", False)]  # newly stalled first
     assert list(rows[0]) == [
-        "lead_id", "stage", "entered_at", "age_days", "threshold_days", "threshold_source", "newly_stalled",
+        "lead_id", "stage", "entered_at", "age_days", "threshold_days", "threshold_source", "sla_hours", "clock", "breached_at", "newly_stalled",
         "owner", "channel", "industry", "service_line", "region", "company_size", "buyer_role", "amount",
         "last_activity_at", "days_since_activity",
     ]
@@ -627,6 +627,29 @@ def test_stalled_with_sla():
     # S4 sits in opportunity with no SLA and no completed opportunity spell: no threshold, not stalled
     assert o.stalled_summary() == [{"stalled": 2, "newly_stalled": 1, "recovered": 1}]
     assert o.stalled_summary(filters={"owner": "ana"}) == [{"stalled": 1, "newly_stalled": 1, "recovered": 0}]
+
+
+def test_stalled_with_business_hour_slas_per_channel():
+    # [sla] clock business, mql 16 h, inbound 8 h; 09:00-17:00 UTC; as_of Tuesday 2024-01-09 10:00.
+    events = (
+        journey("B1", ("mql", d(5, 15)), channel="inbound")   # Fri 2 h + Mon 8 + Tue 1 = 11 > 8: over since Mon 15:00
+        + journey("B2", ("mql", d(5, 15)), channel="referral")  # 11 <= 16: not stalled (due Tue 15:00)
+        + journey("B3", ("mql", d(1, 9)), channel="referral")   # 16 h used up at Tue 01-02 17:00: over from Wed 09:00
+        + journey("B4", ("mql", d(6, 12)), channel="inbound")   # entered on a Saturday: Mon 8 + Tue 1 = 9 > 8, over from Tue 09:00
+    )
+    slas = (StageSla("mql", None, "business", 16.0), StageSla("mql", "inbound", "business", 8.0))
+    o = Oracle(events, cfg(stage_slas=slas, sla_by="channel"), as_of=d(9, 10))
+    rows = {r["lead_id"]: r for r in o.stalled()}
+    assert sorted(rows) == ["B1", "B3", "B4"]
+    assert [(rows[k]["threshold_source"], rows[k]["sla_hours"], rows[k]["clock"], rows[k]["threshold_days"], rows[k]["breached_at"])
+            for k in ("B1", "B3", "B4")] == [
+        ("sla segment", 8.0, "business", None, d(8, 15)),
+        ("sla", 16.0, "business", None, d(3, 9)),
+        ("sla segment", 8.0, "business", None, d(9, 9)),
+    ]
+    assert rows["B1"]["age_days"] == approx((d(9, 10) - d(5, 15)) / timedelta(days=1))  # the age stays calendar days
+    # a week ago (01-02 10:00) B3 had 9 business hours of 16: every one is newly stalled
+    assert o.stalled_summary() == [{"stalled": 3, "newly_stalled": 3, "recovered": 0}]
 
 
 def p90_log():
@@ -898,7 +921,10 @@ def test_durations_are_not_negative(log, config, period, business):
     for row in o.time_in_stage_by_lead(business_days=business):
         assert 0 <= row["latest_days"] <= row["cumulative_days"] + 1e-12
     for row in o.stalled(segment="channel"):
-        assert row["age_days"] > row["threshold_days"] >= 0
+        if row["clock"] == "calendar":
+            assert row["age_days"] > row["threshold_days"] >= 0
+        else:  # business hours: the deadline is at least the SLA's hours after entry, and passed
+            assert row["entered_at"] + timedelta(hours=row["sla_hours"]) <= row["breached_at"] < o.as_of
     if config.skipped_stages == "count":
         median = o.time_to_sql(*period)[0]["median_days"]
         assert median is None or median >= 0

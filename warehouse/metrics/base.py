@@ -285,9 +285,27 @@ def ratio(num: float | None, den: float | None) -> float | None:
     return None if not den or num is None else num / den
 
 
+EPOCH_MONDAY = date(1970, 1, 5)
+
+
+def local_time(moment: datetime, tz: ZoneInfo) -> datetime:
+    """A naive UTC instant on the wall clock of `tz` (naive)."""
+    return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz).replace(tzinfo=None)
+
+
+def business_clock(moment: datetime, open_hour: float, close_hour: float) -> float:
+    """Business hours from Monday 5 January 1970 00:00 to `moment` (a wall-clock time): whole weekdays
+    of (close - open) hours, then today's part of [open, close) on a weekday."""
+    weeks, weekday = divmod((moment.date() - EPOCH_MONDAY).days, 7)
+    length = close_hour - open_hour
+    hour = (moment - datetime.combine(moment.date(), datetime.min.time())) / timedelta(hours=1)
+    today = min(max(hour - open_hour, 0.0), length) if weekday < 5 else 0.0
+    return (weeks * 5 + min(weekday, 5)) * length + today
+
+
 def business_day_clock(moment: datetime, tz: str) -> float:
     """The business-day clock of docs/metrics.md at a UTC instant (the SQL twin is in fct_spells)."""
-    local = moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+    local = local_time(moment, ZoneInfo(tz))
     d = (local - datetime(1970, 1, 5)) / timedelta(days=1)
     weeks = math.floor(d / 7)
     return 5 * weeks + min(d - 7 * weeks, 5)

@@ -18,7 +18,7 @@ from funnelboard.core.errors import UserError
 from funnelboard.warehouse.build import attribute_columns
 from funnelboard.warehouse.lists import EVERYTHING, Slice, cut, ordering, with_total
 from funnelboard.warehouse.metrics.base import OWNER, Context, MetricRequest, at_latest_event, reached
-from funnelboard.warehouse.metrics.stalled import stall_thresholds
+from funnelboard.warehouse.metrics.stalled import threshold_params
 from funnelboard.warehouse.metrics.weekly import review
 
 # the kinds of the changes table, in its column order, and the kinds the weekly review's cards add
@@ -42,15 +42,14 @@ def period(ctx: Context, req: MetricRequest) -> MetricRequest:
 
 def _changes_query(ctx: Context, req: MetricRequest) -> tuple[exp.Select, dict]:
     """The changes query of a resolved request, as a subquery `c` to select from."""
-    thresholds = [t for t in stall_thresholds(ctx, replace(req, segment=None)) if t["segment"] is None]
     params = {
-        "start": req.start, "end": req.end, "as_of": req.as_of,
-        "threshold_stages": [t["stage"] for t in thresholds],
-        "threshold_days": [t["threshold_days"] for t in thresholds],
+        "start": req.start, "end": req.end, "as_of": req.as_of, "open_after": req.start,
+        **threshold_params(ctx, replace(req, segment=None)),
         "lost": list(ctx.config.lost), "won_stage": ctx.config.won_stage,
         "latest": at_latest_event(ctx, req.as_of),
     }
-    tree, bound = ctx.compile("changes", req, params, {"__won__": reached(ctx.config.won_stage)})
+    identifiers = {"__won__": reached(ctx.config.won_stage), "__segment__": None, "__sla_by__": ctx.config.sla_by}
+    tree, bound = ctx.compile("changes", req, params, identifiers)
     return exp.select().from_(tree.subquery("c")), bound
 
 

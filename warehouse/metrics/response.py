@@ -10,7 +10,7 @@ Monday to Friday, `[response] business_hours` on the wall clock of the funnel's 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -18,24 +18,13 @@ import numpy as np
 from funnelboard.core.config import FunnelConfig
 from funnelboard.core.errors import UserError
 from funnelboard.warehouse.durations import quantile_cont
-from funnelboard.warehouse.metrics.base import NONE, Context, MetricRequest, ratio, reached, start_week
+from funnelboard.warehouse.metrics.base import NONE, Context, MetricRequest, business_clock, local_time, ratio, reached, start_week
 from funnelboard.warehouse.stats import wilson_interval
 
 # Response bands: (name, upper bound in hours, exclusive); the last band of responses is open-ended.
 BANDS = (("< 1 h", 1.0), ("1-4 h", 4.0), ("4-24 h", 24.0), ("1-3 d", 72.0), ("> 3 d", None))
 NEVER = "never"
-EPOCH_MONDAY = date(1970, 1, 5)
 HOUR_US = 3_600_000_000
-
-
-def business_clock(moment: datetime, open_hour: float, close_hour: float) -> float:
-    """Business hours from Monday 5 January 1970 00:00 to `moment` (a wall-clock time): whole weekdays
-    of (close - open) hours, then today's part of [open, close) on a weekday."""
-    weeks, weekday = divmod((moment.date() - EPOCH_MONDAY).days, 7)
-    length = close_hour - open_hour
-    hour = (moment - datetime.combine(moment.date(), datetime.min.time())) / timedelta(hours=1)
-    today = min(max(hour - open_hour, 0.0), length) if weekday < 5 else 0.0
-    return (weeks * 5 + min(weekday, 5)) * length + today
 
 
 def response_time(text: str | None, tz: ZoneInfo) -> datetime | None:
@@ -50,10 +39,6 @@ def response_time(text: str | None, tz: ZoneInfo) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
     return moment.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
-
-
-def _local(moment: datetime, tz: ZoneInfo) -> datetime:
-    return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz).replace(tzinfo=None)
 
 
 def _waits(ctx: Context, req: MetricRequest) -> tuple[MetricRequest, list[dict]]:
@@ -82,8 +67,8 @@ def _waits(ctx: Context, req: MetricRequest) -> tuple[MetricRequest, list[dict]]
         if answered is not None:
             answered = max(answered, start)  # answered before the clock started: 0 hours
             hours = (answered - start) / timedelta(hours=1)
-            business = (business_clock(_local(answered, tz), response.open_hour, response.close_hour)
-                        - business_clock(_local(start, tz), response.open_hour, response.close_hour))
+            business = (business_clock(local_time(answered, tz), response.open_hour, response.close_hour)
+                        - business_clock(local_time(start, tz), response.open_hour, response.close_hour))
         out.append({"lead_id": r["lead_id"], "start_at": start, "response_at": recorded, "hours": hours,
                     "business_hours": business, "converted": r["converted_at"] is not None, "segment": r["segment_value"],
                     "sla_value": r["sla_value"], "sla_hours": response.sla_for(r["sla_value"])})
@@ -104,7 +89,7 @@ def _due(lead: dict, as_of: datetime, cfg: FunnelConfig) -> bool:
     tz, resp = ZoneInfo(cfg.timezone), cfg.response
     if not resp.business:
         return (as_of - lead["start_at"]) / timedelta(hours=1) >= sla
-    waited = business_clock(_local(as_of, tz), resp.open_hour, resp.close_hour) - business_clock(_local(lead["start_at"], tz), resp.open_hour, resp.close_hour)
+    waited = business_clock(local_time(as_of, tz), resp.open_hour, resp.close_hour) - business_clock(local_time(lead["start_at"], tz), resp.open_hour, resp.close_hour)
     return waited >= sla
 
 

@@ -13,6 +13,8 @@ attribute: it keeps the spells whose stage, the lead's current one, is one of th
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlglot
 from sqlglot import exp
@@ -25,6 +27,8 @@ from funnelboard.warehouse.metrics.base import (
     Context,
     MetricRequest,
     at_latest_event,
+    business_clock,
+    local_time,
 )
 
 
@@ -39,37 +43,65 @@ def stall_thresholds(ctx: Context, req: MetricRequest) -> list[dict]:
     return ctx.per_file(("stall_thresholds", req.as_of, req.segment), compute)
 
 
+def threshold_params(ctx: Context, req: MetricRequest) -> dict:
+    """The thresholds of a request as the parallel lists stalled.sql and changes.sql unnest, and the
+    business-hour clock (docs/metrics.md, Stalled) at as_of and a week before for SLAs on that clock."""
+    thresholds = stall_thresholds(ctx, req)
+    response = ctx.config.response
+    tz = ZoneInfo(ctx.config.timezone)
+
+    def clock(moment: datetime) -> float:
+        return business_clock(local_time(moment, tz), response.open_hour, response.close_hour)
+
+    return {
+        "threshold_stages": [t["stage"] for t in thresholds],
+        "threshold_segments": [t["segment"] for t in thresholds],
+        "threshold_values": [t["sla_value"] for t in thresholds],
+        "threshold_days": [t["threshold_days"] for t in thresholds],
+        "threshold_hours": [t["sla_hours"] for t in thresholds],
+        "threshold_clocks": [t["clock"] for t in thresholds],
+        "threshold_sources": [t["threshold_source"] for t in thresholds],
+        "as_of_bh": clock(req.as_of),
+        "week_ago_bh": clock(req.as_of - timedelta(days=7)),
+    }
+
+
 STAGE = "stage"
+OVER = "over"  # --filter over=sla / over=p90: the spells held against an SLA / a p90 (threshold_source)
+OVER_VALUES = {"sla": ("sla", "sla segment"), "p90": ("p90 segment", "p90 stage")}
 
 
-def stage_filter(ctx: Context, req: MetricRequest) -> tuple[MetricRequest, tuple[str, ...]]:
-    """The request without its `stage` filters, and the stages they name (checked against the funnel's)."""
+def stall_filters(ctx: Context, req: MetricRequest) -> tuple[MetricRequest, tuple[str, ...], tuple[str, ...]]:
+    """The request without its `stage` and `over` filters, the stages they name (checked against the
+    funnel's) and the threshold sources `over` keeps (none: every source)."""
     stages = tuple(v for c, v in req.filters if c == STAGE)
     for stage in stages:
         if stage not in ctx.config.stages:
             raise UserError(f"unknown stage '{stage}'; expected one of {', '.join(ctx.config.stages)}.")
-    return replace(req, filters=tuple((c, v) for c, v in req.filters if c != STAGE)), stages
+    sources: tuple[str, ...] = ()
+    for value in (v for c, v in req.filters if c == OVER):
+        if value not in OVER_VALUES:
+            raise UserError(f"unknown over '{value}'; expected sla (past an SLA) or p90 (past the p90 of its stage).")
+        sources += OVER_VALUES[value]
+    return replace(req, filters=tuple((c, v) for c, v in req.filters if c not in (STAGE, OVER))), stages, sources
 
 
-def _stall_query(ctx: Context, req: MetricRequest, stages: tuple[str, ...] = ()) -> tuple[exp.Select, dict]:
-    """The stall query, filtered, as a subquery `s` (the stalled list and its summary select from it);
-    `stages` keeps the spells in those stages only."""
-    thresholds = stall_thresholds(ctx, req)
-    params = {
-        "as_of": req.as_of,
-        "threshold_stages": [t["stage"] for t in thresholds],
-        "threshold_segments": [t["segment"] for t in thresholds],
-        "threshold_days": [t["threshold_days"] for t in thresholds],
-        "threshold_sources": [t["threshold_source"] for t in thresholds],
-    }
-    tree, bound = ctx.compile("stalled", req, params, {"__segment__": req.segment})
+def _stall_query(ctx: Context, req: MetricRequest) -> tuple[exp.Select, dict]:
+    """The stall query of a request, filtered, as a subquery `s` (the stalled list, its summary and its
+    board select from it); a `stage` filter keeps the spells in those stages, `over` those held against
+    that kind of threshold."""
+    req, stages, sources = stall_filters(ctx, req)
+    req = ctx.resolve(req)
+    params = {"as_of": req.as_of, "open_after": req.as_of - timedelta(days=7), **threshold_params(ctx, req)}
+    tree, bound = ctx.compile("stalled", req, params, {"__segment__": req.segment, "__sla_by__": ctx.config.sla_by})
     if at_latest_event(ctx, req.as_of):  # fct_open_spells then holds every candidate
         tree = exp.replace_tables(tree, {"fct_spells": "fct_open_spells"})
     select = exp.select().from_(tree.subquery("s"))
-    if stages:
-        bound["stage_filter"] = list(stages)
-        in_stages = exp.Anonymous(this="list_contains", expressions=[exp.Placeholder(this="stage_filter"), exp.column("stage", table="s")])
-        select = select.where(in_stages, copy=False)
+    for name, values, column in (("stage_filter", stages, "stage"), ("source_filter", sources, "threshold_source")):
+        if values:
+            bound[name] = list(values)
+            kept = exp.Anonymous(this="list_contains", expressions=[exp.Placeholder(this=name), exp.column(column, table="s")])
+            select = select.where(kept, copy=False)
     return select, bound
 
 
@@ -78,7 +110,8 @@ def stalled_columns(ctx: Context) -> dict[str, exp.Expression]:
     has_owner = OWNER in attribute_columns(ctx.config)
     columns: dict[str, exp.Expression] = {
         name: exp.column(name, table="s")
-        for name in ("lead_id", "stage", "entered_at", "age_days", "threshold_days", "threshold_source", "newly_stalled")
+        for name in ("lead_id", "stage", "entered_at", "age_days", "threshold_days", "threshold_source", "sla_hours", "clock",
+                     "breached_at", "newly_stalled")
     }
     columns[OWNER] = exp.column(OWNER, table="s", quoted=True) if has_owner else exp.cast(exp.null(), "varchar")
     columns.update({c: exp.column(c, table="s", quoted=True) for c in ctx.config.segments if c != OWNER})
@@ -97,9 +130,7 @@ STALLED_ORDER = [("newly_stalled", True), ("age_days", True), ("lead_id", False)
 
 def stalled_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING):
     """The stalled list's query for a window (newly stalled first, then by age), its values and row shaper."""
-    req, stages = stage_filter(ctx, req)
-    req = ctx.resolve(req)
-    select, params = _stall_query(ctx, req, stages)
+    select, params = _stall_query(ctx, req)
     columns = stalled_columns(ctx)
     select = select.select(*(exp.alias_(e, name, quoted=True) for name, e in columns.items()), copy=False)
     select = select.where(exp.column("stalled", table="s"), append=True, copy=False)
@@ -123,9 +154,7 @@ def stalled(ctx: Context, req: MetricRequest) -> list[dict]:
 
 def stalled_summary(ctx: Context, req: MetricRequest) -> list[dict]:
     """Stalled spells now, newly stalled and recovered in the last 7 days."""
-    req, stages = stage_filter(ctx, req)
-    req = ctx.resolve(req)
-    select, params = _stall_query(ctx, req, stages)
+    select, params = _stall_query(ctx, req)
     counts = [
         exp.alias_(exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=exp.column(k, table="s"))), k)
         for k in ("stalled", "newly_stalled", "recovered")
@@ -171,21 +200,26 @@ group by grouping sets ((stage, owner), (stage), (owner), ())
 """
 
 
+# Days past the threshold: age - threshold in calendar days, or since the business-hour deadline
+OVER_DAYS = (
+    "case when s.clock = 'business' then (epoch_us(cast($as_of as timestamp)) - epoch_us(s.breached_at)) / 86400000000.0 "
+    "else s.age_days - s.threshold_days end"
+)
+
+
 def stalled_board(ctx: Context, req: MetricRequest, owner_columns: int | None = None) -> list[dict]:
     """The stalled list counted by stage and owner: stalled, newly stalled, median days over threshold;
     '(all)' rows and columns are the totals.
 
     `owner_columns` (the dashboard's cap) pools the owners after that many into '(other)'; `owners`
     says how many owners a row counts ('(none)' is one)."""
-    req, stages = stage_filter(ctx, req)
-    req = ctx.resolve(req)
-    select, params = _stall_query(ctx, req, stages)
+    select, params = _stall_query(ctx, req)
     owner = stalled_columns(ctx)[OWNER]
     stall = select.select(
         exp.column("stage", table="s"),
         exp.alias_(exp.func("coalesce", exp.cast(owner, "varchar"), exp.Literal.string("(none)")), "owner"),
         exp.column("newly_stalled", table="s"),
-        exp.alias_(exp.column("age_days", table="s") - exp.column("threshold_days", table="s"), "over_days"),
+        exp.alias_(sqlglot.parse_one(OVER_DAYS, dialect="duckdb"), "over_days"),
         copy=False,
     ).where(exp.column("stalled", table="s"), append=True, copy=False)
     tree = sqlglot.parse_one(BOARD_SQL, dialect="duckdb")

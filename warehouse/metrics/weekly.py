@@ -13,6 +13,7 @@ from funnelboard.warehouse.metrics.base import (
     Context,
     MetricRequest,
     local_monday,
+    local_time,
     maturity_days,
     ratio,
     reached,
@@ -54,7 +55,7 @@ def review(ctx: Context, req: MetricRequest) -> ReviewWeek:
     elif is_live(ctx, data_end):
         monday, reason = local_monday(as_of, tz), "live"
     else:
-        last = _local(feed_end or data_end, tz)
+        last = local_time(feed_end or data_end, ZoneInfo(tz))
         monday = last.date() - timedelta(days=last.weekday())
         if last.weekday() != 6:  # the feed stopped before the week's Sunday: take the full week before
             monday -= timedelta(weeks=1)
@@ -89,10 +90,6 @@ def review_week(ctx: Context, req: MetricRequest) -> list[dict]:
         "week": r.monday, "as_of": r.as_of, "partial": r.partial, "days_in": r.days_in, "reason": r.reason,
         "data_end": r.data_end, "new_leads_end": r.feed_end,
     }]
-
-
-def _local(moment: datetime, tz: str) -> datetime:
-    return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
 
 
 def weekly_kpis(ctx: Context, req: MetricRequest) -> list[dict]:

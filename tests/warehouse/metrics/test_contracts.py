@@ -11,7 +11,7 @@ import pytest
 from funnelboard.warehouse.build import expansion, expected_columns
 from funnelboard.warehouse.metrics import REGISTRY, Context, MetricRequest
 from funnelboard.warehouse.metrics.base import _metric_model, start_week
-from funnelboard.warehouse.metrics.stalled import stall_thresholds
+from funnelboard.warehouse.metrics.stalled import threshold_params
 from tests.warehouse.metrics.logs import run
 
 
@@ -57,16 +57,14 @@ def test_each_query_returns_the_columns_its_metadata_promises(demo, name):
         "before_start": as_of - timedelta(days=56), "before_end": as_of - timedelta(days=28),
         "after_start": as_of - timedelta(days=28), "after_end": as_of,
         "first_week": (as_of - timedelta(weeks=12)).date(), "last_week": as_of.date(), "start_week": start_week(ctx.earliest_event()),
-        "maturity_days": 20.0, "mature_only": True, "same_point": 0, "lost": ["lost"],
+        "maturity_days": 20.0, "mature_only": True, "same_point": 0, "lost": ["lost"], "open_after": as_of - timedelta(days=7),
     }
     identifiers = {"__from__": "reached_mql", "__to__": "reached_sql", "__segment__": "channel", "__segment2__": "region",
                    "__by__": "stage_left", "__first__": "reached_lead", "__mql__": "reached_mql", "__sql__": "reached_sql",
                    "__from_week__": "week_mql", "__to_week__": "week_sql", "__won__": "reached_won", "__won_week__": "week_won"}
-    if name == "stalled":  # the thresholds come in as lists, from stall_thresholds (checked below)
-        thresholds = stall_thresholds(ctx, ctx.resolve(MetricRequest(segment="channel")))
-        for column, param in (("stage", "threshold_stages"), ("segment", "threshold_segments"),
-                              ("threshold_days", "threshold_days"), ("threshold_source", "threshold_sources")):
-            params[param] = [t[column] for t in thresholds]
+    if name in ("stalled", "changes"):  # the thresholds come in as lists, from stall_thresholds (checked below)
+        params.update(threshold_params(ctx, ctx.resolve(MetricRequest(segment="channel"))))
+        identifiers["__sla_by__"] = "channel"
     rows = ctx.run_sql(name, MetricRequest(), params, identifiers)
     assert rows, "a query that returns nothing checks nothing"
     assert list(rows[0]) == expected_columns(_metric_model(name), expansion(ctx.config))

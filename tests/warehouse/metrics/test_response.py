@@ -20,7 +20,7 @@ from funnelboard.core.config import load_config
 from funnelboard.core.errors import UserError
 from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
-from funnelboard.warehouse.metrics.response import business_clock
+from funnelboard.warehouse.metrics.base import business_clock
 from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW
 from tests.oracle import oracle_response

@@ -104,7 +104,7 @@ def test_stalled_lead_columns(tmp_path):
     gw = warehouse(tmp_path, STALLED_EVENTS, STALLED_CONFIG)
     s = [r for r in run(gw, "stalled", as_of=D(2024, 3, 1)) if r["lead_id"] == "S"][0]
     segments = [c for c in gw.config().segments if c != "owner"]
-    assert list(s) == ["lead_id", "stage", "entered_at", "age_days", "threshold_days", "threshold_source",
+    assert list(s) == ["lead_id", "stage", "entered_at", "age_days", "threshold_days", "threshold_source", "sla_hours", "clock", "breached_at",
                        "newly_stalled", "owner", *segments, "amount", "last_activity_at", "days_since_activity"]
     assert (s["entered_at"], s["owner"], s["channel"], s["industry"], s["amount"]) == (D(2024, 2, 20), "Cy", "y", None, 1000.0)
 
@@ -113,7 +113,7 @@ def test_stalled_without_an_owner_attribute(tmp_path):
     config = STALLED_CONFIG + '\n[segments]\nchannel = "Channel"\n'
     gw = warehouse(tmp_path, STALLED_EVENTS, config)
     rows = run(gw, "stalled", as_of=D(2024, 3, 1))
-    assert list(rows[0]) == ["lead_id", "stage", "entered_at", "age_days", "threshold_days", "threshold_source",
+    assert list(rows[0]) == ["lead_id", "stage", "entered_at", "age_days", "threshold_days", "threshold_source", "sla_hours", "clock", "breached_at",
                              "newly_stalled", "owner", "channel", "amount", "last_activity_at", "days_since_activity"]
     assert all(r["owner"] is None for r in rows)
 
@@ -122,13 +122,19 @@ def test_stalled_without_an_owner_attribute(tmp_path):
 def test_demo_stalled_are_older_than_their_threshold(demo, segment):
     rows = run(demo, "stalled", segment=segment)
     assert rows
-    assert all(r["age_days"] > r["threshold_days"] for r in rows)
+    calendar = [r for r in rows if r["clock"] == "calendar"]
+    assert calendar and all(r["age_days"] > r["threshold_days"] for r in calendar)
+    # the demo's [sla] is in business hours: over since a deadline before as_of, at least the SLA's hours after entry
+    business = [r for r in rows if r["clock"] == "business"]
+    as_of = run(demo, "review_week")[0]["as_of"]
+    assert business and all(r["entered_at"] + timedelta(hours=r["sla_hours"]) <= r["breached_at"] < as_of for r in business)
     assert len({r["lead_id"] for r in rows}) == len(rows)
     summary = run(demo, "stalled_summary", segment=segment)[0]
     assert summary["stalled"] == len(rows)
     assert summary["newly_stalled"] == sum(r["newly_stalled"] for r in rows)
     sources = {r["threshold_source"] for r in rows}
-    assert sources <= ({"p90 stage", "p90 segment"} if segment else {"p90 stage"})
+    assert sources <= ({"sla", "sla segment", "p90 stage", "p90 segment"} if segment else {"sla", "sla segment", "p90 stage"})
+    assert {r["stage"] for r in rows if r["threshold_source"].startswith("sla")} == {"mql", "sql"}
     # A filter selects leads from the list; it does not move the thresholds.
     referral = run(demo, "stalled", segment=segment, filters=(("channel", "referral"),))
     assert referral and referral == [r for r in rows if r["channel"] == "referral"]

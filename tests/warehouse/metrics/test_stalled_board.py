@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -57,7 +59,12 @@ def test_stage_filter_keeps_the_spells_of_those_stages(tmp_path):
         run(gw, "stalled", as_of=AS_OF, filters=(("stage", "negotiation"),))
 
 
-def oracle_board(rows: list[dict], owner_columns: int | None = None) -> dict[tuple[str, str], tuple[int, int, float, int]]:
+def over_days(r: dict, as_of) -> float:
+    """Days past the threshold: age - threshold, or since the deadline of an SLA in business hours."""
+    return r["age_days"] - r["threshold_days"] if r["clock"] == "calendar" else (as_of - r["breached_at"]) / timedelta(days=1)
+
+
+def oracle_board(rows: list[dict], owner_columns: int | None = None, as_of=None) -> dict[tuple[str, str], tuple[int, int, float, int]]:
     """The board counted from the stalled list's rows: cells, per-stage and per-owner totals, the grand total."""
     totals: dict[str, int] = defaultdict(int)
     for r in rows:
@@ -71,7 +78,7 @@ def oracle_board(rows: list[dict], owner_columns: int | None = None) -> dict[tup
         for key in ((r["stage"], owner), (r["stage"], "(all)"), ("(all)", owner), ("(all)", "(all)")):
             groups[key].append(r)
     return {
-        key: (len(g), sum(r["newly_stalled"] for r in g), statistics.median(r["age_days"] - r["threshold_days"] for r in g),
+        key: (len(g), sum(r["newly_stalled"] for r in g), statistics.median(over_days(r, as_of) for r in g),
               len({r["owner"] for r in g}))
         for key, g in groups.items()
     }
@@ -94,7 +101,8 @@ def test_board_counts_the_stalled_list(request, which, req, owner_columns):
     gw = request.getfixturevalue(which)
     rows = run_metric(gw, "stalled", req)
     board = stalled_board(Context(gw), req, owner_columns=owner_columns)
-    expected = oracle_board(rows, owner_columns)
+    as_of = Context(gw).resolve(req).as_of
+    expected = oracle_board(rows, owner_columns, as_of)
     got = {(r["stage"], r["owner"]): (r["stalled"], r["newly_stalled"], r["median_over_days"], r["owners"]) for r in board}
     assert rows and set(got) == set(expected)
     for key, (n, new, median, owners) in expected.items():
@@ -120,7 +128,8 @@ def test_last_activity_tells_stalled_from_quiet(tmp_path):
         "D,lead,2024-01-02,Cy,2024-01-05T12:00\n"
         "E,lead,2024-01-01,Ann,\n" "E,mql,2024-01-20,Ann,\n"
         "C,lead,2024-02-28,Bob,\n", "utf-8")
-    load_files(tmp_path / "wh.duckdb", [events], load_config(None), now=NOW)
+    without_slas = replace(load_config(None), stage_slas=(), sla_by=None)  # thresholds: the p90s
+    load_files(tmp_path / "wh.duckdb", [events], without_slas, now=NOW)
     rows = {r["lead_id"]: r for r in run(Gateway(tmp_path / "wh.duckdb"), "stalled", as_of=AS_OF)}
     assert sorted(rows) == ["A", "B", "D"]
     assert (rows["A"]["last_activity_at"], rows["A"]["days_since_activity"]) == (D(2024, 2, 20), pytest.approx(10.0, abs=1e-6))
