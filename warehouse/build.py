@@ -27,6 +27,7 @@ def expansion(config: FunnelConfig) -> Expansion:
         outcomes=config.outcomes,
         score=config.score_column,
         amount=config.amount_column,
+        sla_by=config.sla_by,
     )
 
 

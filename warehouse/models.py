@@ -73,6 +73,7 @@ class Expansion:
     outcomes: tuple[str, ...]
     score: str | None = None
     amount: str | None = None
+    sla_by: str | None = None  # [sla] by: the segment column whose values may have their own stage SLA
 
 
 def queries_root() -> Path:
@@ -190,8 +191,8 @@ def expand(tree: exp.Query, lists: Expansion) -> exp.Query:
     for sets in list(tree.find_all(exp.GroupingSets)):
         sets.set("expressions", [item for s in sets.expressions for item in _expand_projection(s, lists, bare=True)])
     for column in list(tree.find_all(exp.Column)):
-        if column.name in ("__score__", "__amount__"):
-            target = lists.score if column.name == "__score__" else lists.amount
+        if column.name in ("__score__", "__amount__", "__stage_sla_by__"):
+            target = {"__score__": lists.score, "__amount__": lists.amount, "__stage_sla_by__": lists.sla_by}[column.name]
             column.replace(exp.column(target, table=column.table or None, quoted=True) if target else exp.Null())
     for select in list(tree.find_all(exp.Select)):
         if _inside_projection(select):

@@ -2,7 +2,9 @@
 -- before it: every spell the stalled list can hold at that as_of (open now, or open a week ago),
 -- about an eighth of fct_spells, so the stalled list and its counts read this instead.
 with spells as (
-    select s.lead_id, s.spell_no, s.stage, s.stage_order, s.entered_at, s.exited_at, s.entered_bh, s.__attr__
+    select
+        s.lead_id, s.spell_no, s.stage, s.stage_order, s.entered_at, s.exited_at, s.entered_bh,
+        s.sla_source, s.sla_clock, s.sla_days, s.sla_hours, s.sla_due_us, s.__attr__
     from fct_spells as s
 ),
 
@@ -25,6 +27,11 @@ select
     s.entered_at,
     s.exited_at,
     s.entered_bh,
+    s.sla_source,
+    s.sla_clock,
+    s.sla_days,
+    s.sla_hours,
+    s.sla_due_us,
     l.at as open_at,
     s.__attr__
 from spells as s

@@ -7,12 +7,12 @@ with spells as (
 ),
 
 leads as (
-    select l.lead_id, l.__attr__
+    select l.lead_id, l.__attr__, cast(l.__stage_sla_by__ as varchar) as sla_value
     from fct_leads as l
 ),
 
 settings as (
-    select timezone, open_hour, close_hour
+    select timezone, open_hour, close_hour, close_hour - open_hour as day_hours
     from cfg_settings
 ),
 
@@ -20,8 +20,9 @@ localised as (
     -- local wall time; in UTC it is the stored time, with no time-zone lookup per row
     select
         s.*,
+        st.timezone,
         st.open_hour,
-        st.close_hour,
+        st.day_hours,
         case when st.timezone = 'UTC' then s.entered_at else timezone(st.timezone, timezone('UTC', s.entered_at)) end as entered_local,
         case when st.timezone = 'UTC' then s.exited_at else timezone(st.timezone, timezone('UTC', s.exited_at)) end as exited_local
     from spells as s
@@ -38,6 +39,68 @@ clocked as (
         floor((epoch_us(date_trunc('day', s.entered_local)) - epoch_us(timestamp '1970-01-05')) / 86400000000.0) as entered_day,
         (epoch_us(s.entered_local) - epoch_us(date_trunc('day', s.entered_local))) / 3600000000.0 as entered_hour
     from localised as s
+),
+
+hour_clocked as (
+    -- the business-hour clock at entry: whole weekdays of (close - open) hours, then the day's part of
+    -- [open, close) on a weekday ([response] business_hours; warehouse/metrics/base.py business_clock)
+    select
+        s.*,
+        (floor(s.entered_day / 7) * 5 + least(s.entered_day - 7 * floor(s.entered_day / 7), 5)) * s.day_hours
+            + case
+                when s.entered_day - 7 * floor(s.entered_day / 7) < 5 then least(greatest(s.entered_hour - s.open_hour, 0), s.day_hours)
+                else 0
+            end as entered_bh
+    from clocked as s
+),
+
+-- the spell's SLA (cfg_sla: [sla], [sla_days]): its lead's [sla] by value's for the stage, else the stage's
+with_sla as (
+    select
+        s.*,
+        l.__attr__,
+        v.stage is not null as sla_by_value,
+        case when v.stage is not null then v.clock else g.clock end as sla_clock,
+        case when v.stage is not null then v.sla_days else g.sla_days end as sla_days,
+        case when v.stage is not null then v.sla_hours else g.sla_hours end as sla_hours
+    from hour_clocked as s
+    inner join leads as l on l.lead_id = s.lead_id
+    left join cfg_sla as g on g.stage = s.stage and g.sla_value is null
+    left join cfg_sla as v on v.stage = s.stage and v.sla_value = l.sla_value
+),
+
+-- where an SLA on the business clock runs out: its clock value as a week and the hours into it ...
+due_week as (
+    select
+        s.*,
+        floor((s.entered_bh + s.sla_hours) / (5 * s.day_hours)) as due_week,
+        s.entered_bh + s.sla_hours - 5 * s.day_hours * floor((s.entered_bh + s.sla_hours) / (5 * s.day_hours)) as due_in_week
+    from with_sla as s
+    where s.sla_clock = 'business'
+),
+
+-- ... back to a wall-clock time, the weekday it falls on and the hours after opening (a deadline
+-- exactly at closing is the next opening: the age first exceeds the SLA then), then to UTC
+due as (
+    select
+        d.lead_id,
+        d.spell_no,
+        epoch_us(timestamp '1970-01-05')
+            + (d.due_week * 7 + floor(d.due_in_week / d.day_hours)) * 86400000000
+            + (d.open_hour + d.due_in_week - d.day_hours * floor(d.due_in_week / d.day_hours)) * 3600000000 as due_local_us,
+        d.timezone
+    from due_week as d
+),
+
+due_utc as (
+    select
+        lead_id,
+        spell_no,
+        case
+            when timezone = 'UTC' then round(due_local_us)
+            else epoch_us(timezone('UTC', timezone(timezone, make_timestamp(cast(round(due_local_us) as bigint)))))
+        end as due_us
+    from due
 )
 
 select
@@ -58,15 +121,14 @@ select
     (epoch_us(s.exited_at) - epoch_us(s.entered_at)) / 86400000000.0 as duration_days,
     5 * floor(s.entered_d / 7) + least(s.entered_d - 7 * floor(s.entered_d / 7), 5) as entered_bd,
     5 * floor(s.exited_d / 7) + least(s.exited_d - 7 * floor(s.exited_d / 7), 5) as exited_bd,
-    -- the business-hour clock at entry: whole weekdays of (close - open) hours, then the day's part of
-    -- [open, close) on a weekday ([response] business_hours; warehouse/metrics/base.py business_clock)
-    (floor(s.entered_day / 7) * 5 + least(s.entered_day - 7 * floor(s.entered_day / 7), 5)) * (s.close_hour - s.open_hour)
-        + case
-            when s.entered_day - 7 * floor(s.entered_day / 7) < 5
-                then least(greatest(s.entered_hour - s.open_hour, 0), s.close_hour - s.open_hour)
-            else 0
-        end as entered_bh,
+    s.entered_bh,
+    -- the SLA the spell is held against, and when it runs out (epoch microseconds, UTC; a float on the calendar clock)
+    case when s.sla_hours is null then null when s.sla_by_value then 'sla segment' else 'sla' end as sla_source,
+    s.sla_clock,
+    s.sla_days,
+    s.sla_hours,
+    case when s.sla_clock = 'business' then u.due_us else epoch_us(s.entered_at) + s.sla_days * 86400000000 end as sla_due_us,
     cast(date_trunc('week', s.entered_local) as date) as entered_week,
-    l.__attr__
-from clocked as s
-inner join leads as l on l.lead_id = s.lead_id
+    s.__attr__
+from with_sla as s
+left join due_utc as u on u.lead_id = s.lead_id and u.spell_no = s.spell_no

@@ -1,47 +1,33 @@
 -- Every spell of a funnel stage before the last entered by $as_of and not left before $open_after
--- (the reader's earliest moment of interest), with its stall threshold and the
--- moment it goes over it (docs/metrics.md, Stalled): the threshold of the lead's value of the [sla]
--- by column where it has one, else of its segment value (a p90) where it has one, else the stage's;
--- the thresholds (stall_thresholds.sql) come in as parallel lists. The moment is entered_at + the
--- threshold's days, or for an SLA on the business clock the instant the business hours since entry
--- (fct_spells' entered_bh: Monday to Friday inside the opening hours of cfg_settings, local) pass its hours.
+-- (the reader's earliest moment of interest), with its stall threshold and the moment it goes over
+-- it (docs/metrics.md, Stalled). The threshold: the spell's stage SLA where it has one (fct_spells
+-- carries it, from [sla] and [sla_days] at build: its lead's [sla] by value's, else the stage's),
+-- else the p90 of its segment value where that has one, else the stage's p90; the p90s
+-- (stall_thresholds.sql) come in as parallel lists. The moment: fct_spells' sla_due_us for an SLA,
+-- entered_at + the p90's days otherwise.
 -- Shared: the stalled list and the changes read it and filter the spells they need.
-with sm_settings as (
-    select timezone, open_hour, close_hour, close_hour - open_hour as day_hours
-    from cfg_settings
-),
-
-sm_thresholds as (
+with sm_thresholds as (
     select
         unnest($threshold_stages) as stage,
         unnest($threshold_segments) as segment,
-        unnest($threshold_values) as sla_value,
         unnest($threshold_days) as threshold_days,
-        unnest($threshold_hours) as sla_hours,
-        unnest($threshold_clocks) as clock,
         unnest($threshold_sources) as threshold_source
 ),
 
--- the funnel stages before the last, by number, with their own threshold (the last resort)
+-- the funnel stages before the last, by number, with their p90 (the last resort)
 sm_stages as (
-    select
-        st.stage,
-        st.stage_order,
-        t.threshold_days,
-        t.sla_hours,
-        t.clock,
-        t.threshold_source
+    select st.stage, st.stage_order, t.threshold_days
     from cfg_stages as st
-    left join sm_thresholds as t on t.stage = st.stage and t.segment is null and t.sla_value is null
+    left join sm_thresholds as t on t.stage = st.stage and t.threshold_source = 'p90 stage'
     where st.kind = 'funnel' and not st.is_last
 ),
 
--- the thresholds of a segment value (p90) or an [sla] by value, by stage number
-sm_specific as (
-    select st.stage_order, t.segment, t.sla_value, t.threshold_days, t.sla_hours, t.clock, t.threshold_source
+-- the p90 of a segment value, by stage number
+sm_segment_p90 as (
+    select st.stage_order, t.segment, t.threshold_days
     from sm_thresholds as t
     inner join cfg_stages as st on st.stage = t.stage
-    where t.segment is not null or t.sla_value is not null
+    where t.threshold_source = 'p90 segment'
 ),
 
 sm_spells as (
@@ -50,14 +36,15 @@ sm_spells as (
         st.stage,
         st.stage_order,
         coalesce(cast(s.__segment__ as varchar), '(none)') as segment,
-        cast(s.__sla_by__ as varchar) as sla_value,
         s.entered_at,
         s.exited_at,
         s.entered_bh,
-        st.threshold_days as stage_days,
-        st.sla_hours as stage_hours,
-        st.clock as stage_clock,
-        st.threshold_source as stage_source,
+        s.sla_source,
+        s.sla_clock,
+        s.sla_days,
+        s.sla_hours,
+        s.sla_due_us,
+        st.threshold_days as stage_p90,
         try_cast(s.__amount__ as double) as amount_value,
         s.__attr__
     from fct_spells as s
@@ -66,67 +53,17 @@ sm_spells as (
     where s.entered_at <= $as_of and (s.exited_at is null or s.exited_at >= $open_after)
 ),
 
--- the SLA of the lead's [sla] by value where it has one, else its segment value's p90 where it
--- has one, else the stage's threshold; and the business-hour clock value at which an SLA on that
--- clock runs out (fct_spells' entered_bh + its hours)
 sm_thresholded as (
     select
         c.*,
-        case when tv.stage_order is not null then tv.threshold_days when ts.stage_order is not null then ts.threshold_days else c.stage_days end
+        case when c.sla_source is not null then c.sla_days when p.stage_order is not null then p.threshold_days else c.stage_p90 end
             as threshold_days,
-        case when tv.stage_order is not null then tv.sla_hours when ts.stage_order is not null then ts.sla_hours else c.stage_hours end
-            as sla_hours,
-        case when tv.stage_order is not null then tv.clock when ts.stage_order is not null then ts.clock else c.stage_clock end as clock,
-        case when tv.stage_order is not null then tv.threshold_source when ts.stage_order is not null then ts.threshold_source else c.stage_source end
-            as threshold_source
-    from sm_spells as c
-    left join sm_specific as ts on ts.stage_order = c.stage_order and ts.segment = c.segment
-    left join sm_specific as tv on tv.stage_order = c.stage_order and tv.sla_value = c.sla_value
-),
-
--- the clock value at which the SLA runs out, as a week and the hours into it ...
-sm_due_bh as (
-    select
-        e.*,
-        se.timezone,
-        se.open_hour,
-        se.day_hours,
-        case when e.clock = 'business' then e.entered_bh + e.sla_hours end as due_bh
-    from sm_thresholded as e
-    cross join sm_settings as se
-),
-
-sm_due_week as (
-    select
-        e.*,
-        floor(e.due_bh / (5 * e.day_hours)) as due_week,
-        e.due_bh - 5 * e.day_hours * floor(e.due_bh / (5 * e.day_hours)) as due_in_week
-    from sm_due_bh as e
-),
-
--- ... and back to a wall-clock time: the weekday it falls on and the hours after opening (a
--- deadline exactly at closing is the next opening: the age first exceeds the SLA then)
-sm_due as (
-    select
-        d.*,
-        epoch_us(timestamp '1970-01-05')
-            + (d.due_week * 7 + floor(d.due_in_week / d.day_hours)) * 86400000000
-            + (d.open_hour + d.due_in_week - d.day_hours * floor(d.due_in_week / d.day_hours)) * 3600000000 as due_local_us
-    from sm_due_week as d
-),
-
--- when the spell goes over its threshold, epoch microseconds (UTC): entered_at + the threshold's
--- days, or the business-hour deadline
-sm_matched as (
-    select
-        d.*,
         case
-            when d.clock = 'business' and d.timezone = 'UTC' then round(d.due_local_us)
-            when d.clock = 'business'
-                then epoch_us(timezone('UTC', timezone(d.timezone, make_timestamp(cast(round(d.due_local_us) as bigint)))))
-            else epoch_us(d.entered_at) + d.threshold_days * 86400000000
-        end as breached_us
-    from sm_due as d
+            when c.sla_source is not null then c.sla_source when p.stage_order is not null then 'p90 segment' else 'p90 stage'
+        end as threshold_source,
+        coalesce(c.sla_clock, 'calendar') as clock
+    from sm_spells as c
+    left join sm_segment_p90 as p on p.stage_order = c.stage_order and p.segment = c.segment
 )
 
 select
@@ -140,7 +77,7 @@ select
     clock,
     threshold_source,
     entered_bh,
-    breached_us,
+    case when sla_source is not null then sla_due_us else epoch_us(entered_at) + threshold_days * 86400000000 end as breached_us,
     amount_value,
     __attr__
-from sm_matched
+from sm_thresholded

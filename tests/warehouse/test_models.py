@@ -38,7 +38,7 @@ def test_the_shipped_models_load_and_order_by_dependency():
     order = [m.name for m in build_order(models)]
     assert set(order) >= {"stg_events", "int_spells", "int_lead_attributes", "fct_leads", "fct_spells"}
     assert order.index("stg_events") < order.index("int_spells") < order.index("fct_leads") < order.index("fct_spells")
-    assert models["fct_spells"].deps == ("cfg_settings", "fct_leads", "int_spells")
+    assert models["fct_spells"].deps == ("cfg_settings", "cfg_sla", "fct_leads", "int_spells")
 
 
 @pytest.mark.parametrize(

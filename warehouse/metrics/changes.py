@@ -48,7 +48,7 @@ def _changes_query(ctx: Context, req: MetricRequest) -> tuple[exp.Select, dict]:
         "lost": list(ctx.config.lost), "won_stage": ctx.config.won_stage,
         "latest": at_latest_event(ctx, req.as_of),
     }
-    identifiers = {"__won__": reached(ctx.config.won_stage), "__segment__": None, "__sla_by__": ctx.config.sla_by}
+    identifiers = {"__won__": reached(ctx.config.won_stage), "__segment__": None}
     tree, bound = ctx.compile("changes", req, params, identifiers)
     return exp.select().from_(tree.subquery("c")), bound
 

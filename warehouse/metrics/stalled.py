@@ -56,10 +56,7 @@ def threshold_params(ctx: Context, req: MetricRequest) -> dict:
     return {
         "threshold_stages": [t["stage"] for t in thresholds],
         "threshold_segments": [t["segment"] for t in thresholds],
-        "threshold_values": [t["sla_value"] for t in thresholds],
         "threshold_days": [t["threshold_days"] for t in thresholds],
-        "threshold_hours": [t["sla_hours"] for t in thresholds],
-        "threshold_clocks": [t["clock"] for t in thresholds],
         "threshold_sources": [t["threshold_source"] for t in thresholds],
         "as_of_bh": clock(req.as_of),
         "week_ago_bh": clock(req.as_of - timedelta(days=7)),
@@ -93,7 +90,7 @@ def _stall_query(ctx: Context, req: MetricRequest) -> tuple[exp.Select, dict]:
     req, stages, sources = stall_filters(ctx, req)
     req = ctx.resolve(req)
     params = {"as_of": req.as_of, "open_after": req.as_of - timedelta(days=7), **threshold_params(ctx, req)}
-    tree, bound = ctx.compile("stalled", req, params, {"__segment__": req.segment, "__sla_by__": ctx.config.sla_by})
+    tree, bound = ctx.compile("stalled", req, params, {"__segment__": req.segment})
     if at_latest_event(ctx, req.as_of):  # fct_open_spells then holds every candidate
         tree = exp.replace_tables(tree, {"fct_spells": "fct_open_spells"})
     select = exp.select().from_(tree.subquery("s"))

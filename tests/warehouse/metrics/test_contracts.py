@@ -64,7 +64,6 @@ def test_each_query_returns_the_columns_its_metadata_promises(demo, name):
                    "__from_week__": "week_mql", "__to_week__": "week_sql", "__won__": "reached_won", "__won_week__": "week_won"}
     if name in ("stalled", "changes"):  # the thresholds come in as lists, from stall_thresholds (checked below)
         params.update(threshold_params(ctx, ctx.resolve(MetricRequest(segment="channel"))))
-        identifiers["__sla_by__"] = "channel"
     rows = ctx.run_sql(name, MetricRequest(), params, identifiers)
     assert rows, "a query that returns nothing checks nothing"
     assert list(rows[0]) == expected_columns(_metric_model(name), expansion(ctx.config))

@@ -26,6 +26,11 @@ hours_by = {{ inbound = {{ mql = 8 }} }}
 
 [sla_days]
 sql = 3
+
+[response]
+# the response SLA by another column than the stage SLAs: each reads its own
+sla_hours = 4
+sla_by = "region"
 """
 # Wall-clock times in the funnel's zone: Friday 2024-01-05 15:00 and so on (09:00-17:00 business hours).
 SLA_EVENTS = [
