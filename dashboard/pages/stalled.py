@@ -163,12 +163,13 @@ def board_table(rows: list[dict], search: str | None, *, stages_shown: tuple[str
 @guarded(outputs=2)
 def update(search: str | None):
     g = gateway()
-    req, _view = stalled_request(g, search)
+    req, view = stalled_request(g, search)
     counts = stalled_summary(Context(g), req)[0]
     body = paged_body(TABLE, columns(g.config()), search)
+    kind = {"sla": " past their stage SLA", "p90": " past their stage's p90 (no SLA)"}.get(view.over or "", "")
     if not counts["stalled"]:
-        return "No lead is stalled for these filters.", body
-    return f"{counts['stalled']:,} leads stalled · {counts['newly_stalled']:,} newly stalled this week", body
+        return f"No lead is stalled{kind} for these filters.", body
+    return f"{counts['stalled']:,} leads stalled{kind} · {counts['newly_stalled']:,} newly stalled this week", body
 
 
 @callback(Output(BOARD, "children"), Output(STAGE_PICKER, "options"), Output(STAGE_PICKER, "value"), Input(URL, "search"))

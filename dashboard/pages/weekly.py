@@ -21,7 +21,8 @@ from funnelboard.dashboard.state import keep_global, replace_keys
 from funnelboard.dashboard.theme import fmt_count, fmt_pct, fmt_signed_count, stage_label
 from funnelboard.dashboard.views import empty_state, guarded, view_request
 from funnelboard.warehouse.metrics import run_metric
-from funnelboard.warehouse.metrics.stalled import OVER
+from funnelboard.warehouse.metrics.base import Context
+from funnelboard.warehouse.metrics.stalled import SUMMARY_COUNTS, stalled_by_stage
 
 dash.register_page(__name__, path="/", name="Weekly review", order=0, title="funnelboard · weekly review")
 
@@ -217,16 +218,16 @@ def update_stalled(search: str | None):
         g = gateway()
         config = g.config()
         req, _state = view_request(g, search)
-        summary = run_metric(g, "stalled_summary", req)[0]
-        breaches = run_metric(g, "stalled_board", replace(req, filters=(*req.filters, (OVER, "sla")))) if config.stage_slas else []
+        rows = stalled_by_stage(Context(g), req)
     except UserError:
         return ""
+    total = {k: sum(r[k] for r in rows) for k in SUMMARY_COUNTS}
     kept = keep_global(search, config.segments)
     line = [dcc.Link(
-        f"{summary['stalled']:,} leads stalled · {summary['newly_stalled']:,} newly stalled this week · {summary['recovered']:,} recovered",
+        f"{total['stalled']:,} leads stalled · {total['newly_stalled']:,} newly stalled this week · {total['recovered']:,} recovered",
         href="/stalled" + kept,
     )]
-    per_stage = [r for r in breaches if r["owner"] == "(all)" and r["stage"] != "(all)"]
+    per_stage = [r for r in rows if r["over"] == "sla" and r["stalled"]]
     if config.stage_slas:
         line.append(html.Span(" · Stage-SLA breaches: " + ("none" if not per_stage else ""), className="sla-breaches"))
         for i, r in enumerate(per_stage):

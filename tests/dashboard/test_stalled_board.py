@@ -128,6 +128,9 @@ def test_the_weekly_sla_breaches_drill_to_exactly_their_leads(app, db):
     everyone = run_metric(gw, "stalled_summary", MetricRequest())[0]["stalled"]
     split = [run_metric(gw, "stalled_summary", MetricRequest(filters=(("over", v),)))[0]["stalled"] for v in ("sla", "p90")]
     assert sum(split) == everyone and min(split) > 0
+    with app.server.test_request_context():
+        summary, _body = page.update("?over=sla")
+    assert summary.startswith(f"{split[0]:,} leads stalled past their stage SLA")  # the list says what it holds
     client = app.server.test_client()
     download = client.get("/export/stalled.csv?over=sla&stage=mql")
     assert download.status_code == 200 and download.get_data(as_text=True) == cli_csv(db, "--filter", "over=sla", "--filter", "stage=mql")

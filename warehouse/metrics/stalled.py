@@ -149,14 +149,30 @@ def stalled(ctx: Context, req: MetricRequest) -> list[dict]:
     return stalled_page(ctx, req)[0]
 
 
+SUMMARY_COUNTS = ("stalled", "newly_stalled", "recovered")
+
+
+def _counts() -> list[exp.Expression]:
+    return [exp.alias_(exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=exp.column(k, table="s"))), k)
+            for k in SUMMARY_COUNTS]
+
+
 def stalled_summary(ctx: Context, req: MetricRequest) -> list[dict]:
     """Stalled spells now, newly stalled and recovered in the last 7 days."""
     select, params = _stall_query(ctx, req)
-    counts = [
-        exp.alias_(exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=exp.column(k, table="s"))), k)
-        for k in ("stalled", "newly_stalled", "recovered")
-    ]
-    return ctx.run_tree("stalled_summary", select.select(*counts, copy=False), params)
+    return ctx.run_tree("stalled_summary", select.select(*_counts(), copy=False), params)
+
+
+def stalled_by_stage(ctx: Context, req: MetricRequest) -> list[dict]:
+    """`stalled_summary` per stage and kind of threshold (`over`: 'sla' for an SLA, 'p90'), in one
+    query: the weekly review's line sums it and lists each stage's SLA breaches."""
+    select, params = _stall_query(ctx, req)
+    kind = exp.If(this=exp.column("sla_hours", table="s").is_(exp.null()).not_(), true=exp.Literal.string("sla"),
+                  false=exp.Literal.string("p90"))
+    select = select.select(exp.column("stage", table="s"), exp.alias_(kind, "over"), *_counts(), copy=False)
+    rows = ctx.run_tree("stalled_by_stage", select.group_by(exp.column("stage", table="s"), kind.copy(), copy=False), params)
+    place = {stage: i for i, stage in enumerate(ctx.config.stages)}
+    return sorted(rows, key=lambda r: (place.get(r["stage"], len(place)), r["over"]))
 
 
 # The board's SQL over `stall` (the stalled spells: stage, owner, newly_stalled, over_days), which

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from funnelboard.warehouse.metrics import Context, MetricRequest
+from funnelboard.warehouse.metrics.stalled import stalled_by_stage
 from tests.oracle import oracle_changes
 from tests.oracle.oracle import Oracle, events_from_warehouse
 from tests.queries.test_oracle_agreement import assert_rows_equal
@@ -117,3 +119,17 @@ def test_a_stage_filter_and_a_lead_filter_keep_the_breaches_they_name(tmp_path):
 
 def run_metric_board(gw, as_of):
     return run(gw, "stalled_board", as_of=as_of)
+
+
+def test_the_counts_by_stage_and_kind_add_up_to_the_summary(tmp_path):
+    gw = warehouse(tmp_path, SLA_EVENTS, SLA_CONFIG.format(tz="UTC", clock="business"))
+    ctx = Context(gw)
+    rows = stalled_by_stage(ctx, MetricRequest(as_of=AS_OF_LOCAL))
+    summary = run(gw, "stalled_summary", as_of=AS_OF_LOCAL)[0]
+    assert {k: sum(r[k] for r in rows) for k in summary} == summary
+    for over in ("sla", "p90"):
+        for stage in {r["stage"] for r in rows}:
+            want = run(gw, "stalled_summary", as_of=AS_OF_LOCAL, filters=(("over", over), ("stage", stage)))[0]
+            got = next((r for r in rows if (r["stage"], r["over"]) == (stage, over)), dict.fromkeys(summary, 0))
+            assert {k: got[k] for k in summary} == want, (stage, over)
+    gw.close()
