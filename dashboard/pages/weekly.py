@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import dash
 from dash import Input, Output, callback, dcc, html
@@ -21,7 +22,7 @@ from funnelboard.dashboard.state import keep_global, replace_keys
 from funnelboard.dashboard.theme import fmt_count, fmt_pct, fmt_signed_count, stage_label
 from funnelboard.dashboard.views import empty_state, guarded, view_request
 from funnelboard.warehouse.metrics import run_metric
-from funnelboard.warehouse.metrics.base import Context
+from funnelboard.warehouse.metrics.base import Context, local_time
 from funnelboard.warehouse.metrics.stalled import SUMMARY_COUNTS, stalled_by_stage
 
 dash.register_page(__name__, path="/", name="Weekly review", order=0, title="funnelboard · weekly review")
@@ -218,21 +219,25 @@ def update_stalled(search: str | None):
         g = gateway()
         config = g.config()
         req, _state = view_request(g, search)
-        rows = stalled_by_stage(Context(g), req)
+        ctx = Context(g)
+        rows = stalled_by_stage(ctx, req)
+        as_of = local_time(ctx.resolve(req).as_of, ZoneInfo(config.timezone))
     except UserError:
         return ""
     total = {k: sum(r[k] for r in rows) for k in SUMMARY_COUNTS}
     kept = keep_global(search, config.segments)
+    # "this week" would be the review week's, which on older data is not the 7 days before as_of
     line = [dcc.Link(
-        f"{total['stalled']:,} leads stalled · {total['newly_stalled']:,} newly stalled this week · {total['recovered']:,} recovered",
+        f"{total['stalled']:,} leads stalled at {as_of:%a %d %b %Y} · {total['newly_stalled']:,} newly stalled in the 7 days "
+        f"before · {total['recovered']:,} recovered",
         href="/stalled" + kept,
     )]
     per_stage = [r for r in rows if r["over"] == "sla" and r["stalled"]]
     if config.stage_slas:
         line.append(html.Span(" · Stage-SLA breaches: " + ("none" if not per_stage else ""), className="sla-breaches"))
         for i, r in enumerate(per_stage):
-            new = f", +{r['newly_stalled']:,} this week" if r["newly_stalled"] else ""
-            line += [", " if i else "", dcc.Link(f"{stage_label(r['stage'])} {r['stalled']:,}{new}",
+            new = f" (+{r['newly_stalled']:,} new)" if r["newly_stalled"] else ""
+            line += [" · " if i else "", dcc.Link(f"{stage_label(r['stage'])} {r['stalled']:,}{new}",
                                                href="/stalled" + replace_keys(kept, {"over": "sla", "stage": r["stage"]}))]
     return line
 
