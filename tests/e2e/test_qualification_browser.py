@@ -91,3 +91,26 @@ def test_the_segments_page_draws_the_score_threshold_the_cli_computes(server):
         notes = " ".join(a.text for a in browser.find_elements(By.CSS_SELECTOR, ".annotation-text"))
         assert "current threshold 45" in notes
         assert not severe(browser)
+
+
+def test_a_weekly_sla_breach_link_opens_exactly_its_leads(server):
+    """The weekly review's stage-SLA breaches ([sla] of the demo config): the browser follows the SQL
+    stage's link to /stalled?over=sla&stage=sql, whose list holds the CLI's count of those breaches."""
+    from selenium.webdriver.common.by import By
+
+    url, db = server
+    (want,) = query(db, "stalled_summary", "--filter", "over=sla", "--filter", "stage=sql")
+    with chromium(1440, 1000) as browser:
+        browser.get(url + "/")
+        line = wait(browser, lambda d: [e for e in d.find_elements(By.ID, "weekly-stalled") if "Stage-SLA breaches" in e.text])[0]
+        settled(browser)
+        link = next(a for a in line.find_elements(By.TAG_NAME, "a") if a.text.startswith("SQL "))
+        assert link.text.startswith(f"SQL {want['stalled']:,}")
+        link.click()
+        wait(browser, lambda d: "over=sla" in d.current_url and "stage=sql" in d.current_url)
+        summary = wait(browser, lambda d: [e for e in d.find_elements(By.ID, "stalled-summary") if "past their stage SLA" in e.text])[0]
+        settled(browser)
+        assert summary.text.startswith(f"{want['stalled']:,} leads stalled past their stage SLA")
+        count = wait(browser, lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, ".table-count, [id*='stalled'][id*='count']") if "rows" in e.text])
+        assert count[0].text.startswith(f"{want['stalled']:,} row")
+        assert not severe(browser)
