@@ -331,7 +331,12 @@ def _reasons(draft: Draft) -> str:
 
 def _sla_days(draft: Draft) -> str:
     example = draft.stages[min(1, len(draft.stages) - 1)]
-    return f"[sla_days]\n# Days a lead may sit in a stage before it counts as stalled (else the stage's p90), e.g.\n# {example} = 14\n"
+    return (
+        f"[sla_days]\n# Days a lead may sit in a stage before it counts as stalled (else the stage's p90), e.g.\n# {example} = 14\n"
+        "# Or in hours, on business hours (Monday to Friday within [response] business_hours) or the calendar,\n"
+        "# and per value of a segment column: a section of its own, a stage in one of the two only.\n"
+        f'# [sla]\n# clock = "business"\n# hours = {{ {example} = 16 }}\n'
+    )
 
 
 def _sources(draft: Draft) -> str:

@@ -267,3 +267,18 @@ def test_a_draft_that_would_not_load_is_not_written(tmp_path):
     with pytest.raises(RuntimeError, match="does not load"):
         write_draft(bad, tmp_path / "f.toml")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_drafted_sla_example_loads_once_uncommented(tmp_path):
+    """The commented [sla] example of a draft is a working section for the draft's own stages."""
+    from funnelboard.core.config import load_config
+    from funnelboard.core.draft_toml import _sla_days
+
+    class Draft:
+        stages = ("new", "qualified", "won")
+
+    example = [line[2:] if line.startswith(("# [sla]", "# clock", "# hours")) else line for line in _sla_days(Draft()).splitlines()]
+    path = tmp_path / "funnel.toml"
+    path.write_text('[funnel]\nstages = ["new", "qualified", "won"]\n' + "\n".join(example) + "\n", "utf-8")
+    (sla,) = load_config(path).stage_slas
+    assert (sla.stage, sla.clock, sla.hours) == ("qualified", "business", 16.0)
