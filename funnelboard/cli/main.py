@@ -9,6 +9,7 @@ import click
 from funnelboard.cli.common import Group
 from funnelboard.cli.loading import build, load, status
 from funnelboard.cli.query import models, query, sql_command
+from funnelboard.cli.report import report
 from funnelboard.cli.serve import serve
 from funnelboard.cli.setup import check_config_command, demo, generate, init
 from funnelboard.cli.users import users
@@ -21,7 +22,7 @@ def main() -> None:
     """funnelboard: sales-funnel analytics for BPO providers."""
 
 
-for command in (init, check_config_command, generate, load, status, query, build, sql_command, models, serve, users, views, demo):
+for command in (init, check_config_command, generate, load, status, query, report, build, sql_command, models, serve, users, views, demo):
     main.add_command(command)
 
 

@@ -1,0 +1,199 @@
+"""The weekly review as one self-contained HTML file (`funnelboard report`, docs/report.md).
+
+The pack is the dashboard's weekly review rendered once: the same callbacks build the same
+components (cards, trend, stalled and SLA line, speed to lead, changes, movers, criteria health)
+from the same metric functions, and this module writes those components out as static HTML. Nothing
+is computed twice. plotly.js is embedded once and the stylesheets inline, so the file opens with no
+network; links point at the dashboard (`base_url`) with the same filters.
+"""
+
+from __future__ import annotations
+
+import html as markup
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+import plotly.graph_objects as go
+import plotly.io as pio
+from dash import dcc
+from dash.development.base_component import Component
+from plotly.offline import get_plotlyjs
+
+from funnelboard.core.errors import UserError
+from funnelboard.dashboard import state
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+STYLESHEETS = ("style.css", "weekly.css")
+VOID = frozenset({"br", "hr", "img", "input", "wbr"})
+PRINT_CSS = """
+@media print {
+  body { background: #fff; }
+  .pack-section { break-inside: avoid; page-break-inside: avoid; }
+  .pack-break { break-before: page; page-break-before: always; }
+  a { color: inherit; text-decoration: none; }
+}
+.pack { max-width: 1200px; margin: 0 auto; padding: 16px; }
+.pack-section { margin: 16px 0; }
+.pack-meta { color: #555; font-size: 13px; }
+.pack .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 8px; }
+"""
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A written pack: its ISO week's Monday, the address it renders, and the HTML."""
+
+    monday: date
+    search: str
+    html: str
+
+
+def parse_week(text: str) -> date:
+    """An ISO week ("2026-W47") or a date in it ("2026-11-18"): its Monday; else a one-sentence error."""
+    try:
+        if "W" in text.upper():
+            year, week = text.upper().split("-W")
+            return date.fromisocalendar(int(year), int(week), 1)
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"week '{text}' is neither an ISO week like 2026-W47 nor a date like 2026-11-18.") from None
+    return day - timedelta(days=day.weekday())
+
+
+def week_search(monday: date, filters: tuple[tuple[str, str], ...] = ()) -> str:
+    """The dashboard address of a review week: the week of its To (its Sunday), with the filters."""
+    return "?" + urlencode([("to", (monday + timedelta(days=6)).isoformat()), *filters])
+
+
+def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), base_url: str = "http://127.0.0.1:8050") -> Pack:
+    """The pack of one week (None: the last complete week of the data) under `filters`, rendered by the
+    dashboard's own callbacks inside a request context of `app`. Bad filters, a week with no data and
+    a week after the data are one-sentence UserErrors."""
+    from dash import html
+
+    from funnelboard.dashboard.pages import weekly
+    from funnelboard.dashboard.runtime import gateway
+    from funnelboard.warehouse.metrics import MetricRequest, run_metric
+
+    with app.server.test_request_context():
+        g = gateway()
+        config = g.config()
+        view = state.parse("?" + urlencode(list(filters)), config)
+        if view.problems:
+            raise UserError(state.problem_line(view.problems, refused=True).replace("Nothing exported", "No report written", 1))
+        (latest,) = run_metric(g, "review_week", MetricRequest())
+        if monday is None:
+            monday = latest["week"] - timedelta(weeks=1) if latest["partial"] else latest["week"]
+        first = g.query("select min(entered_at) from fct_spells").rows[0][0]
+        last = g.query("select max(entered_at) from fct_spells").rows[0][0]
+        if monday > last.date():
+            raise UserError(f"week {_iso(monday)} is after the data, which ends on {last:%a %d %b %Y}.")
+        if monday + timedelta(days=7) <= first.date():
+            raise UserError(f"week {_iso(monday)} is before the data, which starts on {first:%a %d %b %Y}.")
+        search = week_search(monday, filters)
+        cards, trend, notes = weekly.update(search)
+        sections = [
+            ("Cards", [notes, _cards(cards)]),
+            ("Trend", [_figure(trend, include_js=False)]),
+            ("Stalled and SLAs", [html.Div(weekly.update_stalled(search), className="notice"),
+                                  html.Div(weekly.update_response(search), className="notice")]),
+            ("Changes this week", [weekly.update_changes(search)]),
+            ("Top movers", [weekly.update_movers(search)]),
+            # its checks read the mature cohorts of the 8 weeks to as_of: as of the week's Sunday
+            ("Criteria health", [weekly.update_criteria(search.replace("?to=", "?as_of=", 1))]),
+        ]
+        quality = g.query("select count(*) from quarantine").rows[0][0]
+    title = f"Weekly review · week of {monday:%a %d %b %Y}"
+    filters_text = ", ".join(f"{k} = {v}" for k, v in filters) or "none"
+    meta = (f"{_iso(monday)} · filters: {filters_text} · data quality: "
+            f"{f'{quality:,} rows quarantined' if quality else 'data clean'} · written {datetime.now():%Y-%m-%d %H:%M}")
+    body = "".join(
+        f'<section class="pack-section{" pack-break" if i > 1 else ""}" aria-label="{markup.escape(name)}">{to_html(parts, base_url)}</section>'
+        for i, (name, parts) in enumerate(sections)
+    )
+    dashboard = base_url.rstrip("/") + "/" + search
+    page = (
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{markup.escape(title)}</title><style>{_styles()}</style>"
+        f'<script type="text/javascript">{get_plotlyjs()}</script></head>'
+        f'<body><main class="pack"><h1 class="page-title">{markup.escape(title)}</h1>'
+        f'<p class="pack-meta">{markup.escape(meta)} · <a href="{markup.escape(dashboard)}">open in the dashboard</a></p>'
+        f"{body}</main></body></html>"
+    )
+    return Pack(monday, search, page)
+
+
+def _iso(monday: date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _cards(cards) -> Component | list:
+    from dash import html
+
+    return html.Div(cards, className="cards") if isinstance(cards, list) else cards
+
+
+def _styles() -> str:
+    return "\n".join((ASSETS / name).read_text("utf-8") for name in STYLESHEETS) + PRINT_CSS
+
+
+def _figure(figure, include_js: bool = False) -> "_Raw":
+    fig = figure if isinstance(figure, go.Figure) else go.Figure(figure)
+    return _Raw(pio.to_html(fig, include_plotlyjs=include_js, full_html=False, config={"displayModeBar": False, "responsive": True}))
+
+
+class _Raw(str):
+    """HTML already written (a chart's div and script)."""
+
+
+def to_html(node, base_url: str = "") -> str:
+    """Dash components as static HTML: html.* as their tags, dcc.Link as a link to the dashboard,
+    dcc.Graph as the chart; text escaped."""
+    if node is None or node is False:
+        return ""
+    if isinstance(node, _Raw):
+        return str(node)
+    if isinstance(node, (str, int, float)):
+        return markup.escape(str(node))
+    if isinstance(node, (list, tuple)):
+        return "".join(to_html(n, base_url) for n in node)
+    if isinstance(node, dcc.Link):
+        href = getattr(node, "href", "") or ""
+        href = base_url.rstrip("/") + href if href.startswith("/") else href
+        return f'<a href="{markup.escape(href)}"{_attributes(node)}>{to_html(node.children, base_url)}</a>'
+    if isinstance(node, dcc.Graph):
+        return str(_figure(node.figure)) if getattr(node, "figure", None) else ""
+    if isinstance(node, go.Figure):
+        return str(_figure(node))
+    if isinstance(node, Component) and node._namespace == "dash_html_components":
+        tag = node._type.lower()
+        inner = "" if tag in VOID else to_html(getattr(node, "children", None), base_url)
+        return f"<{tag}{_attributes(node)}>" + ("" if tag in VOID else f"{inner}</{tag}>")
+    if isinstance(node, Component):  # another library's component: its children, if any
+        return to_html(getattr(node, "children", None), base_url)
+    return markup.escape(str(node))
+
+
+def _attributes(node: Component) -> str:
+    out = []
+    for prop, name in (("className", "class"), ("title", "title"), ("scope", "scope"), ("colSpan", "colspan"),
+                       ("rowSpan", "rowspan"), ("href", "href"), ("role", "role")):
+        value = getattr(node, prop, None)
+        if value is not None and not (prop == "href" and isinstance(node, dcc.Link)):
+            out.append(f' {name}="{markup.escape(str(value))}"')
+    node_id = getattr(node, "id", None)
+    if isinstance(node_id, str):
+        out.append(f' id="{markup.escape(node_id)}"')
+    style = getattr(node, "style", None)
+    if isinstance(style, dict) and style:
+        css = "; ".join(f"{_kebab(k)}: {v}" for k, v in style.items())
+        out.append(f' style="{markup.escape(css)}"')
+    return "".join(out)
+
+
+def _kebab(name: str) -> str:
+    return "".join("-" + c.lower() if c.isupper() else c for c in name)

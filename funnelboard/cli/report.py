@@ -1,0 +1,45 @@
+"""`report`: the weekly review as one self-contained HTML file (docs/report.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import click
+
+from funnelboard.cli.common import db_option
+from funnelboard.cli.query import _filters
+from funnelboard.core import saved_views
+from funnelboard.core.errors import UserError
+
+
+@click.command()
+@db_option
+@click.option("--week", default=None, metavar="2026-W47", help="ISO week, or a date in it (default: the last complete week of the data).")
+@click.option("--filter", "filters", multiple=True, help="COLUMN=VALUE on lead attributes; repeatable.")
+@click.option("--view", "view", default=None, metavar="NAME", help="A saved view of the dashboard: its filters (the week is --week's).")
+@click.option("--user", default="", metavar="NAME", help="Whose saved view (--view); without it, the shared list.")
+@click.option("--out", default=None, metavar="FILE", help="Where to write (default: review-<week>.html here).")
+@click.option("--base-url", default="http://127.0.0.1:8050", show_default=True, help="The dashboard the pack's links open.")
+def report(db: str, week: str | None, filters: tuple[str, ...], view: str | None, user: str, out: str | None, base_url: str) -> None:
+    """Write the weekly review of one week as one HTML file that opens with no network."""
+    from funnelboard.dashboard.app import create_app
+    from funnelboard.dashboard.report import parse_week, render
+    from funnelboard.warehouse.publish import no_warehouse_message
+
+    path = Path(db)
+    if not path.is_file():
+        raise UserError(no_warehouse_message(path))
+    pairs = _filters(filters)
+    if view is not None:
+        found = dict(saved_views.views_of(saved_views.views_path(path), user))
+        if view not in found:
+            whose = f"user '{user}'" if user else "the shared list"
+            raise UserError(f"no saved view '{view}' in {whose}; `funnelboard views list --db {db}` names them.")
+        pairs = tuple(parse_qsl(urlsplit(found[view]).query)) + pairs
+        pairs = tuple((k, v) for k, v in pairs if k not in ("from", "to", "as_of", "period"))  # the week decides the dates
+    pack = render(create_app(path), parse_week(week) if week else None, pairs, base_url)
+    year, number, _ = pack.monday.isocalendar()
+    target = Path(out) if out else Path(f"review-{year}-W{number:02d}.html")
+    target.write_text(pack.html, "utf-8")
+    click.echo(f"wrote {target}: the weekly review of {year}-W{number:02d} ({len(pack.html) / 1e6:.1f} MB, opens with no network)")

@@ -1,0 +1,130 @@
+"""`funnelboard report`: the weekly review as one HTML file. Its numbers are `funnelboard query`'s for
+the same week and filters (read back from the HTML), it carries everything it needs (plotly.js once,
+the styles inline, no address outside the dashboard's links), and bad weeks, filters and views are
+one sentence each."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, timedelta
+from html.parser import HTMLParser
+
+import pytest
+from click.testing import CliRunner
+
+from funnelboard.cli import main
+from funnelboard.core import saved_views
+from funnelboard.core.errors import UserError
+from funnelboard.dashboard.report import parse_week, render
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
+
+
+class Texts(HTMLParser):
+    """The text of every element with a class, by class, in document order."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack: list[str | None] = []
+        self.by_class: dict[str, list[str]] = {}
+        self.open: list[tuple[str, list[str]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        classes = dict(attrs).get("class")
+        self.open.append((tag, [classes] if classes else []))
+        if classes:
+            for c in classes.split():
+                self.by_class.setdefault(c, []).append("")
+
+    def handle_endtag(self, tag):
+        if self.open:
+            self.open.pop()
+
+    def handle_data(self, data):
+        for _tag, classes in self.open:
+            for cls in classes:
+                for c in cls.split():
+                    self.by_class[c][-1] += data
+
+
+def texts(page: str) -> dict[str, list[str]]:
+    parser = Texts()
+    parser.feed(page)
+    return {k: [" ".join(v.split()) for v in vs] for k, vs in parser.by_class.items()}
+
+
+def last_full_week(db) -> date:
+    (week,) = run_metric(Gateway(db), "review_week", MetricRequest())
+    return week["week"] - timedelta(weeks=1) if week["partial"] else week["week"]
+
+
+def test_the_pack_shows_the_cli_s_numbers_for_its_week_and_filters(app, db):
+    monday = last_full_week(db)
+    pack = render(app, monday, (("channel", "referral"),), base_url="http://review.example:8050")
+    assert pack.monday == monday and pack.search == f"?to={monday + timedelta(days=6)}&channel=referral"
+    found = texts(pack.html)
+    sunday = (monday + timedelta(days=6)).isoformat()
+    kpis = query(db, "weekly_kpis", "--to", sunday, "--filter", "channel=referral")
+    values = {r["kpi"]: r["value"] for r in kpis if r["week"] == monday.isoformat()}
+    cards = dict(zip(found["card-label"], found["card-value"]))
+    assert cards["Reached SQL"].startswith(f"{values['reached_sql']:,}")
+    assert cards["New leads"].startswith(f"{values['new_leads']:,}")
+    assert cards["SQL rate MQL → SQL"].startswith(f"{values['key_rate']:.1%}")
+    # the changes of the week: each stage's entered count is the CLI's
+    changes = query(db, "changes", "--from", monday.isoformat(), "--to", sunday, "--filter", "channel=referral")
+    for row in changes:
+        pattern = rf"<t[hd][^>]*>{re.escape(row['stage'].capitalize() if row['stage'] != 'mql' and row['stage'] != 'sql' else row['stage'].upper())}</t[hd]><td[^>]*>(?:<a [^>]*>)?{row['entered']:,}<"
+        assert re.search(pattern, pack.html), row
+    # links open the dashboard with the same filters
+    assert 'href="http://review.example:8050/stalled?' in pack.html and "channel=referral" in pack.html
+
+
+def query(db, *args: str) -> list[dict]:
+    out = CliRunner().invoke(main, ["query", *args, "--db", str(db), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    return json.loads(out.output)
+
+
+def test_the_pack_needs_no_network(app, db):
+    pack = render(app, last_full_week(db), base_url="http://127.0.0.1:8050")
+    page = pack.html
+    assert page.count("plotly.js v") == 1 or page.count("Plotly=") >= 1  # the library once, inline
+    assert len(re.findall(r"<script[^>]*\bsrc=", page)) == 0 and "<link" not in page  # nothing fetched
+    library = page.index("<script")
+    own = page[:library] + page[page.index("</script>", library):]  # the HTML around plotly.js (whose source names sites)
+    addresses = set(re.findall(r'(?:src|href)="(https?://[^"/]+)', own))
+    assert addresses <= {"http://127.0.0.1:8050"}, addresses  # only the dashboard's links
+    assert page.count('class="plotly-graph-div"') >= 1 and "@media print" in page
+
+
+def test_weeks_are_iso_weeks_or_dates():
+    assert parse_week("2026-W47") == date(2026, 11, 16) == parse_week("2026-11-18") == parse_week("2026-w47")
+    for bad in ("2026-W54", "last week", "2026-13-01"):
+        with pytest.raises(UserError, match="neither an ISO week like 2026-W47 nor a date"):
+            parse_week(bad)
+
+
+def test_bad_weeks_filters_and_views_are_one_sentence(db, tmp_path):
+    def run(*args):
+        return CliRunner().invoke(main, ["report", "--db", str(db), "--out", str(tmp_path / "r.html"), *args])
+
+    first = Gateway(db).query("select min(entered_at), max(entered_at) from fct_spells").rows[0]
+    for args, says in (
+        (("--week", "2099-W01"), "is after the data, which ends on"),
+        (("--week", (first[0] - timedelta(weeks=3)).date().isoformat()), "is before the data, which starts on"),
+        (("--filter", "colour=red"), "No report written, the address has bad values: 'colour' is not a filter"),
+        (("--view", "nope"), "no saved view 'nope' in the shared list"),
+        (("--week", "soon"), "neither an ISO week"),
+    ):
+        out = run(*args)
+        assert out.exit_code != 0 and says in out.output and "Traceback" not in out.output, (args, out.output)
+        assert len(out.output.strip().splitlines()) == 1
+    assert not (tmp_path / "r.html").exists()
+    # a saved view's filters, the week from --week
+    saved_views.save(saved_views.views_path(db), "", "referral", "/segments?channel=referral&from=2020-01-01")
+    week = last_full_week(db)
+    out = run("--view", "referral", "--week", week.isoformat())
+    assert out.exit_code == 0, out.output
+    page = (tmp_path / "r.html").read_text("utf-8")
+    assert "filters: channel = referral" in page and "from=2020-01-01" not in page
