@@ -48,6 +48,9 @@ class Pack:
     monday: date
     search: str
     html: str
+    title: str = ""
+    lines: tuple[str, ...] = ()  # the headline cards as text, for a chat message and an email's text part
+    link: str = ""  # the same view in the dashboard
 
 
 def parse_week(text: str) -> date:
@@ -73,6 +76,7 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
     a week after the data are one-sentence UserErrors."""
     from dash import html
 
+    from funnelboard.dashboard import figures
     from funnelboard.dashboard.pages import weekly
     from funnelboard.dashboard.runtime import gateway
     from funnelboard.warehouse.metrics import MetricRequest, run_metric
@@ -94,6 +98,12 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
             raise UserError(f"week {_iso(monday)} is before the data, which starts on {first:%a %d %b %Y}.")
         search = week_search(monday, filters)
         cards, trend, notes = weekly.update(search)
+        request = state.parse(search, config).request(config)
+        kpis = run_metric(g, "weekly_kpis", request)
+        headline = tuple(
+            f"{c['label']}: {c['value_text']} ({c['delta_week_text']} vs last week)"
+            for c in figures.kpi_card_values(kpis, monday, names=figures.kpi_names(config))
+        )
         sections = [
             ("Cards", [notes, _cards(cards)]),
             ("Trend", [_figure(trend, include_js=False)]),
@@ -123,7 +133,8 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
         f'<p class="pack-meta">{markup.escape(meta)} · <a href="{markup.escape(dashboard)}">open in the dashboard</a></p>'
         f"{body}</main></body></html>"
     )
-    return Pack(monday, search, page)
+    filters_line = f"Filters: {filters_text}." if filters else "All leads."
+    return Pack(monday, search, page, title, (filters_line, *headline), dashboard)
 
 
 def _iso(monday: date) -> str:
