@@ -23,6 +23,7 @@ from plotly.offline import get_plotlyjs
 
 from funnelboard.core.errors import UserError
 from funnelboard.dashboard import state
+from funnelboard.dashboard.summary import week_summary
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 STYLESHEETS = ("style.css", "weekly.css")
@@ -51,6 +52,7 @@ class Pack:
     title: str = ""
     lines: tuple[str, ...] = ()  # the headline cards as text, for a chat message and an email's text part
     link: str = ""  # the same view in the dashboard
+    summary: tuple[str, ...] = ()  # dashboard/summary.py's sentences
 
 
 def parse_week(text: str) -> date:
@@ -100,11 +102,15 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
         cards, trend, notes = weekly.update(search)
         request = state.parse(search, config).request(config)
         kpis = run_metric(g, "weekly_kpis", request)
+        (shown_week,) = run_metric(g, "review_week", request)
+        summary = week_summary(kpis, monday, config, partial=shown_week["partial"], days_in=shown_week["days_in"])
         headline = tuple(
             f"{c['label']}: {c['value_text']} ({c['delta_week_text']} vs last week)"
             for c in figures.kpi_card_values(kpis, monday, names=figures.kpi_names(config))
         )
         sections = [
+            ("Summary", [html.H2("This week in short", className="panel-title"),
+                         html.Ul([html.Li(sentence) for sentence in summary], className="pack-summary")]),
             ("Cards", [notes, _cards(cards)]),
             ("Trend", [_figure(trend, include_js=False)]),
             ("Stalled and SLAs", [html.Div(weekly.update_stalled(search), className="notice"),
@@ -120,7 +126,7 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
     meta = (f"{_iso(monday)} · filters: {filters_text} · data quality: "
             f"{f'{quality:,} rows quarantined' if quality else 'data clean'} · written {datetime.now():%Y-%m-%d %H:%M}")
     body = "".join(
-        f'<section class="pack-section{" pack-break" if i > 1 else ""}" aria-label="{markup.escape(name)}">{to_html(parts, base_url)}</section>'
+        f'<section class="pack-section{" pack-break" if i > 2 else ""}" aria-label="{markup.escape(name)}">{to_html(parts, base_url)}</section>'
         for i, (name, parts) in enumerate(sections)
     )
     dashboard = base_url.rstrip("/") + "/" + search
@@ -134,7 +140,7 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
         f"{body}</main></body></html>"
     )
     filters_line = f"Filters: {filters_text}." if filters else "All leads."
-    return Pack(monday, search, page, title, (filters_line, *headline), dashboard)
+    return Pack(monday, search, page, title, (filters_line, *summary, *headline), dashboard, tuple(summary))
 
 
 def _iso(monday: date) -> str:
