@@ -79,7 +79,7 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
     from dash import html
 
     from funnelboard.dashboard import figures
-    from funnelboard.dashboard.pages import weekly
+    from funnelboard.dashboard.pages import disqualifiers, funnel, segments, time_in_stage, weekly
     from funnelboard.dashboard.runtime import gateway
     from funnelboard.warehouse.metrics import MetricRequest, run_metric
 
@@ -119,6 +119,16 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
             ("Top movers", [weekly.update_movers(search)]),
             # its checks read the mature cohorts of the 8 weeks to as_of: as of the week's Sunday
             ("Criteria health", [weekly.update_criteria(search.replace("?to=", "?as_of=", 1))]),
+        ]
+        # the charts of the other views over the week itself (its Monday to its Sunday)
+        period = "?" + urlencode([("from", monday.isoformat()), ("to", (monday + timedelta(days=6)).isoformat()), *filters])
+        by_channel = period + ("&segment=channel" if "channel" in config.segments else "")
+        sections += [
+            ("Funnel", [_figure(funnel.update(period))]),
+            # (not the mix-vs-rate split: it leaves out cohorts still converting, all of a recent week's)
+            ("Key rate by segment", [_figure(segments.update(by_channel))]),
+            ("Time in stage", [_figure(time_in_stage.update(period))]),
+            ("Disqualifiers", [_figure(disqualifiers.update(period))]),
         ]
         quality = g.query("select count(*) from quarantine").rows[0][0]
     title = f"Weekly review · week of {monday:%a %d %b %Y}"

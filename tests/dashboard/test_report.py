@@ -76,6 +76,10 @@ def test_the_pack_shows_the_cli_s_numbers_for_its_week_and_filters(app, db):
     for row in changes:
         pattern = rf"<t[hd][^>]*>{re.escape(row['stage'].capitalize() if row['stage'] != 'mql' and row['stage'] != 'sql' else row['stage'].upper())}</t[hd]><td[^>]*>(?:<a [^>]*>)?{row['entered']:,}<"
         assert re.search(pattern, pack.html), row
+    # the other views' charts over the week, each its own section
+    for section in ("Summary", "Cards", "Trend", "Funnel", "Key rate by segment", "Time in stage", "Disqualifiers"):
+        assert f'aria-label="{section}"' in pack.html, section
+    assert pack.html.count('class="plotly-graph-div"') == 5
     # links open the dashboard with the same filters
     assert 'href="http://review.example:8050/stalled?' in pack.html and "channel=referral" in pack.html
 
