@@ -224,3 +224,34 @@ def _attributes(node: Component) -> str:
 
 def _kebab(name: str) -> str:
     return "".join("-" + c.lower() if c.isupper() else c for c in name)
+
+
+def chromium_binary() -> str:
+    """Chromium for --format pdf: $FUNNELBOARD_CHROMIUM, else `chromium` or `chromium-browser` on PATH."""
+    import os
+    import shutil
+
+    found = os.environ.get("FUNNELBOARD_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found or not Path(found).is_file():
+        raise UserError("--format pdf prints through Chromium, which is not installed here: install Debian's "
+                        "`chromium` (apt install chromium) or set FUNNELBOARD_CHROMIUM to its path.")
+    return found
+
+
+def print_pdf(html_file: Path, pdf_file: Path, timeout: float = 120.0) -> None:
+    """The pack printed to PDF by headless Chromium (its print stylesheet: a section per page break),
+    from the file on disk, with no network."""
+    import subprocess
+    import tempfile
+
+    binary = chromium_binary()
+    with tempfile.TemporaryDirectory() as profile:
+        command = [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                   "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}", "--no-pdf-header-footer",
+                   "--virtual-time-budget=15000", f"--print-to-pdf={pdf_file}", html_file.resolve().as_uri()]
+        try:
+            done = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise UserError(f"Chromium did not print the PDF within {timeout:.0f} s; the HTML file is kept.") from None
+    if done.returncode != 0 or not pdf_file.is_file() or pdf_file.stat().st_size == 0:
+        raise UserError(f"Chromium could not print the PDF (exit code {done.returncode}); the HTML file is kept.")

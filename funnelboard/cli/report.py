@@ -23,19 +23,23 @@ from funnelboard.core.errors import UserError
 @click.option("--base-url", default="http://127.0.0.1:8050", show_default=True, help="The dashboard the pack's links open.")
 @click.option("--email", "emails", multiple=True, metavar="ADDRESS", help="Send it to this address (repeatable), through --smtp.")
 @click.option("--smtp", default=None, metavar="HOST[:PORT]", help="The SMTP server for --email (login and STARTTLS from the environment).")
+@click.option("--format", "fmt", type=click.Choice(["html", "pdf"]), default="html", show_default=True,
+              help="pdf: also print the pack to PDF through Debian's chromium (beside the HTML).")
 @click.option("--webhook", is_flag=True, help="Post the headline to the chat webhook at $FUNNELBOARD_WEBHOOK_URL (Slack, Teams).")
 def report(db: str, week: str | None, filters: tuple[str, ...], view: str | None, user: str, out: str | None, base_url: str,
-           emails: tuple[str, ...], smtp: str | None, webhook: bool) -> None:
+           emails: tuple[str, ...], smtp: str | None, webhook: bool, fmt: str) -> None:
     """Write the weekly review of one week as one HTML file that opens with no network, and send it."""
     from funnelboard.core.deliver import Review, post_webhook, send_email, smtp_address
     from funnelboard.dashboard.app import create_app
-    from funnelboard.dashboard.report import parse_week, render
+    from funnelboard.dashboard.report import chromium_binary, parse_week, print_pdf, render
     from funnelboard.warehouse.publish import no_warehouse_message
 
     if emails and not smtp:
         raise UserError("--email needs --smtp HOST[:PORT], the server to send through.")
     if smtp:
         smtp_address(smtp)  # checked before the work, not after
+    if fmt == "pdf":
+        chromium_binary()  # said before the work when it is missing
     path = Path(db)
     if not path.is_file():
         raise UserError(no_warehouse_message(path))
@@ -52,6 +56,10 @@ def report(db: str, week: str | None, filters: tuple[str, ...], view: str | None
     target = Path(out) if out else Path(f"review-{year}-W{number:02d}.html")
     target.write_text(pack.html, "utf-8")
     click.echo(f"wrote {target}: the weekly review of {year}-W{number:02d} ({len(pack.html) / 1e6:.1f} MB, opens with no network)")
+    if fmt == "pdf":
+        pdf = target.with_suffix(".pdf")
+        print_pdf(target, pdf)
+        click.echo(f"printed {pdf}")
     review = Review(pack.title, pack.lines, pack.html, f"review-{year}-W{number:02d}.html", pack.link)
     if emails:
         send_email(review, emails, smtp)

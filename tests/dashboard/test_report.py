@@ -132,3 +132,10 @@ def test_bad_weeks_filters_and_views_are_one_sentence(db, tmp_path):
     assert out.exit_code == 0, out.output
     page = (tmp_path / "r.html").read_text("utf-8")
     assert "filters: channel = referral" in page and "from=2020-01-01" not in page
+
+
+def test_pdf_without_chromium_is_one_sentence_before_any_work(db, tmp_path):
+    out = CliRunner().invoke(main, ["report", "--db", str(db), "--out", str(tmp_path / "r.html"), "--format", "pdf"],
+                             env={"FUNNELBOARD_CHROMIUM": str(tmp_path / "no-chromium")})
+    assert out.exit_code != 0 and "--format pdf prints through Chromium, which is not installed here" in out.output
+    assert not (tmp_path / "r.html").exists() and "Traceback" not in out.output

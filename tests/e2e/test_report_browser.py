@@ -31,3 +31,22 @@ def test_the_pack_opens_from_disk_draws_its_charts_and_reads_on_a_phone(tmp_path
             assert overflow <= 1, (width, overflow)
             screenshot(browser, name)
             assert not severe(browser), severe(browser)
+
+
+def test_format_pdf_prints_the_pack_through_chromium(tmp_path):
+    import re
+
+    from funnelboard.core.config import load_config
+    from funnelboard.etl.generate import generate
+    from funnelboard.warehouse.pipeline import load_files
+    from tests.conftest import NOW
+
+    browser_or_fail()
+    events = generate(out=tmp_path / "events.csv", n_leads=2000, seed=5).path
+    load_files(tmp_path / "wh.duckdb", [events], load_config(None), now=NOW)
+    out = CliRunner().invoke(main, ["report", "--db", str(tmp_path / "wh.duckdb"), "--out", str(tmp_path / "review.html"), "--format", "pdf"])
+    assert out.exit_code == 0, out.output
+    pdf = (tmp_path / "review.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and (tmp_path / "review.html").is_file()
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    assert pages >= 5, pages  # the sections after the trend each start a page
