@@ -5,7 +5,9 @@ sentence (a UserError) and the caller keeps the file it wrote.
 Environment: FUNNELBOARD_SMTP_USER and FUNNELBOARD_SMTP_PASSWORD (login, when both are set),
 FUNNELBOARD_SMTP_STARTTLS (1: upgrade the connection with STARTTLS; default 0),
 FUNNELBOARD_SMTP_FROM (the sender; default funnelboard@<the SMTP host>), FUNNELBOARD_WEBHOOK_URL
-(the webhook's address, which carries its own secret, when --webhook is given without one).
+(the webhook's address, which carries its own secret). A secret may come from a file instead:
+FUNNELBOARD_SMTP_PASSWORD_FILE, FUNNELBOARD_WEBHOOK_URL_FILE (its first line; e.g. a systemd
+credential or a file only the service user reads).
 """
 
 from __future__ import annotations
@@ -38,6 +40,20 @@ class Review:
     link: str
 
 
+def secret(env, name: str) -> str | None:
+    """A secret from the environment, or from the file $<name>_FILE names (its first line)."""
+    if env.get(name):
+        return env[name]
+    path = env.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.readline().strip() or None
+    except OSError as exc:
+        raise UserError(f"cannot read {name}_FILE '{path}': {exc.strerror or exc}.") from None
+
+
 def smtp_address(text: str) -> tuple[str, int]:
     """HOST or HOST:PORT (default port 25); else a one-sentence error."""
     host, _, port = text.rpartition(":") if ":" in text else (text, "", "25")
@@ -60,7 +76,7 @@ def send_email(review: Review, recipients: tuple[str, ...], smtp: str, env: dict
     message.set_content("\n".join((*review.lines, "", f"Open it in the dashboard: {review.link}")))
     message.add_alternative(review.html, subtype="html")
     message.add_attachment(review.html.encode("utf-8"), maintype="text", subtype="html", filename=review.filename)
-    user, password = env.get("FUNNELBOARD_SMTP_USER"), env.get("FUNNELBOARD_SMTP_PASSWORD")
+    user, password = env.get("FUNNELBOARD_SMTP_USER"), secret(env, "FUNNELBOARD_SMTP_PASSWORD")
     try:
         with smtplib.SMTP(host, port, timeout=TIMEOUT) as client:
             if env.get("FUNNELBOARD_SMTP_STARTTLS", "0") == "1":
@@ -83,7 +99,7 @@ def chat_payload(review: Review) -> dict:
 def post_webhook(review: Review, url: str | None, env: dict | None = None) -> None:
     """POST the chat message to an incoming webhook (the address from FUNNELBOARD_WEBHOOK_URL when not given)."""
     env = os.environ if env is None else env
-    url = url or env.get("FUNNELBOARD_WEBHOOK_URL")
+    url = url or secret(env, "FUNNELBOARD_WEBHOOK_URL")
     if not url:
         raise UserError("--webhook needs an address: set FUNNELBOARD_WEBHOOK_URL (it holds the hook's secret, so not on the command line).")
     if not url.startswith(("https://", "http://")):

@@ -87,6 +87,14 @@ def test_a_refused_login_or_no_server_is_one_sentence_and_the_file_stays(db, tmp
     closed = f"127.0.0.1:{free_port()}"
     out = report(db, tmp_path, "--email", "lead@bpo.example", "--smtp", closed)
     assert out.exit_code != 0 and f"could not send the review through {closed}" in out.output and "Traceback" not in out.output
+    # the password from a file (a systemd credential, a file only the service reads)
+    (tmp_path / "smtp-password").write_text(SECRET + "\n", "utf-8")
+    out = report(db, tmp_path, "--email", "lead@bpo.example", "--smtp", address,
+                 env={"FUNNELBOARD_SMTP_USER": "reviewer", "FUNNELBOARD_SMTP_PASSWORD_FILE": str(tmp_path / "smtp-password")})
+    assert out.exit_code == 0, out.output
+    out = report(db, tmp_path, "--email", "lead@bpo.example", "--smtp", address,
+                 env={"FUNNELBOARD_SMTP_USER": "reviewer", "FUNNELBOARD_SMTP_PASSWORD_FILE": str(tmp_path / "missing")})
+    assert out.exit_code != 0 and "cannot read FUNNELBOARD_SMTP_PASSWORD_FILE" in out.output
     for args, says in ((("--email", "lead@bpo.example"), "--email needs --smtp"),
                        (("--email", "a@b.example, c@d.example", "--smtp", address), "is not one email address"),
                        (("--email", "a@b.example", "--smtp", "host:port"), "--smtp 'host:port' is not HOST or HOST:PORT")):
