@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from funnelboard.cli.alerts import alerts
 from funnelboard.cli.common import Group
 from funnelboard.cli.loading import build, load, status
 from funnelboard.cli.query import models, query, sql_command
@@ -22,7 +23,7 @@ def main() -> None:
     """funnelboard: sales-funnel analytics for BPO providers."""
 
 
-for command in (init, check_config_command, generate, load, status, query, report, build, sql_command, models, serve, users, views, demo):
+for command in (init, check_config_command, generate, load, status, query, report, alerts, build, sql_command, models, serve, users, views, demo):
     main.add_command(command)
 
 

@@ -29,7 +29,7 @@ IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Sections that make up the funnel itself: a file that names its own stages takes none of them
 # from the built-in demo funnel.
 FUNNEL_SECTIONS = ("labels", "reasons", "sla_days", "sla", "segments", "attributes", "review", "response")
-SECTIONS = ("funnel", "input", "columns", *FUNNEL_SECTIONS, "source", "criteria_health")
+SECTIONS = ("funnel", "input", "columns", *FUNNEL_SECTIONS, "source", "criteria_health", "alerts")
 _ACRONYMS = {"mql", "sql", "sal", "pql"}
 
 
@@ -111,6 +111,29 @@ class StageSla:
         if self.clock != "calendar":
             return None
         return self.days if self.days is not None else self.hours / 24
+
+
+ALERT_SEVERITIES = ("info", "warning", "critical")
+STALL_ALERTS = ("stalled", "newly_stalled", "sla_breaches")  # read at the latest as_of, not per week
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One [[alerts]] entry (docs/report.md, Alerts): `metric` (a weekly KPI such as key_rate,
+    new_leads, reached_<stage>, exits, lost, win_rate, median_days_to_target; or stalled,
+    newly_stalled, sla_breaches) below or above `threshold` for `weeks` complete weeks in a row,
+    under `filters`."""
+
+    name: str
+    metric: str
+    threshold: float
+    below: bool
+    weeks: int = 1
+    filters: tuple[tuple[str, str], ...] = ()
+    severity: str = "warning"
+
+    def condition(self) -> str:
+        return f"{'below' if self.below else 'above'} {self.threshold:g}"
 
 
 @dataclass(frozen=True)
@@ -203,6 +226,7 @@ class FunnelConfig:
     handoff_days: int = 14
     # [criteria_health]: the checks, resolved against the stages (None: the defaults, see health_checks)
     criteria_health: tuple[HealthCheck, ...] | None = None
+    alerts: tuple[Alert, ...] = ()  # [[alerts]]: `funnelboard alerts check`
 
     @property
     def health_checks(self) -> tuple[HealthCheck, ...]:
@@ -275,6 +299,7 @@ class FunnelConfig:
             data["stage_slas"] = tuple(StageSla(**s) for s in data["stage_slas"])
         else:  # kept by a version before [sla]: its [sla_days] are the stage SLAs
             data["stage_slas"] = tuple(StageSla(k, None, "calendar", v * 24, v) for k, v in sorted(data.get("sla_days", {}).items()))
+        data["alerts"] = tuple(Alert(**{**a, "filters": tuple(tuple(f) for f in a["filters"])}) for a in data.get("alerts", ()))
         return cls(**data)
 
     def fingerprint(self) -> str:
@@ -435,6 +460,7 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
     sent_back, handoff_days = _check_handoff(s["review"], outcomes, problems)
     health = _check_criteria_health(s["criteria_health"], stages, segments, problems)
     sources = _check_sources(s["source"], problems)
+    alerts = _check_alerts(s["alerts"], stages, segments, problems)
     if problems:
         return None, list(problems)
     return FunnelConfig(
@@ -471,6 +497,7 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
         sent_back_outcomes=sent_back,
         handoff_days=handoff_days,
         criteria_health=health,
+        alerts=alerts,
     ), []
 
 
@@ -572,6 +599,57 @@ def _check_stage_sla(section: dict, sla_days: dict[str, float], stages: tuple, s
     else:
         problems.add(f"has [sla] hours_by = {per_value!r}; expected a table of segment value = {{ stage = hours }}.")
     return tuple(slas), by
+
+
+def alert_metrics(stages: tuple[str, ...]) -> tuple[str, ...]:
+    """What an alert may watch: the weekly KPIs of a funnel, then the stall counts."""
+    return ("key_rate", "new_leads", *(f"reached_{s}" for s in stages), "exits", "lost", "win_rate", "median_days_to_target",
+            *STALL_ALERTS)
+
+
+def _check_alerts(section, stages: tuple, segments: dict, problems: _Problems) -> tuple[Alert, ...]:
+    """[[alerts]]: an array of tables, each checked; one sentence per problem."""
+    if section in ({}, None):
+        return ()
+    if not isinstance(section, list):
+        problems.add("has [alerts]; write each alert as its own [[alerts]] table.")
+        return ()
+    known = {"name", "metric", "below", "above", "weeks", "filter", "severity"}
+    metrics = alert_metrics(stages)
+    out, names = [], set()
+    for i, spec in enumerate(section, start=1):
+        where = f"[[alerts]] number {i}"
+        for key in sorted(set(spec) - known):
+            problems.add(f"has {where} key {key}; expected one of {', '.join(sorted(known))}.")
+        name = spec.get("name")
+        if not isinstance(name, str) or not name.strip() or name in names:
+            problems.add(f"has {where} without a name of its own (name = \"SQL rate low\").")
+            continue
+        names.add(name)
+        where = f"alert '{name}'"
+        metric = spec.get("metric")
+        if metric not in metrics:
+            problems.add(f"has {where} on metric {metric!r}; expected one of {', '.join(metrics)}.")
+            continue
+        sides = [k for k in ("below", "above") if k in spec]
+        value = spec.get(sides[0]) if len(sides) == 1 else None
+        if len(sides) != 1 or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            problems.add(f"has {where} without one condition; expected below = NUMBER or above = NUMBER (a rate as 0.15).")
+            continue
+        weeks = spec.get("weeks", 1)
+        if isinstance(weeks, bool) or not isinstance(weeks, int) or not 1 <= weeks <= 52 or (metric in STALL_ALERTS and weeks != 1):
+            problems.add(f"has {where} weeks = {weeks!r}; expected a whole number of weeks from 1 to 52 (1 for {', '.join(STALL_ALERTS)}).")
+            continue
+        table = spec.get("filter", {})
+        if not isinstance(table, dict) or any(k not in segments for k in table):
+            problems.add(f"has {where} filter {table!r}; expected a table of [segments] columns, like {{ channel = \"inbound\" }}.")
+            continue
+        severity = spec.get("severity", "warning")
+        if severity not in ALERT_SEVERITIES:
+            problems.add(f"has {where} severity {severity!r}; expected one of {', '.join(ALERT_SEVERITIES)}.")
+            continue
+        out.append(Alert(name, metric, float(value), sides[0] == "below", weeks, tuple((str(k), str(v)) for k, v in table.items()), severity))
+    return tuple(out)
 
 
 def _check_review(section: dict, stages: tuple, outcomes: tuple, problems: _Problems) -> tuple[KeyRate | None, tuple[str, ...] | None]:

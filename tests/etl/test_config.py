@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from funnelboard.core.config import FunnelConfig, KeyRate, StageSla, check_config, load_config
+from funnelboard.core.config import Alert, FunnelConfig, KeyRate, StageSla, check_config, load_config
 from funnelboard.core.errors import UserError
 from tests.conftest import write
 
@@ -39,6 +39,16 @@ from tests.conftest import write
         ('[sla]\nby = "channel"\nhours_by = { inbound = 2 }\n', "[sla] hours_by inbound = 2; expected a table"),
         ('[sla]\nhours = { mql = 4 }\n\n[sla_days]\nmql = 1\n', "sets the SLA of stage 'mql' in both [sla_days] and [sla] hours"),
         ('[sla]\ndays = { mql = 4 }\n', "has [sla] days; expected one of by, clock, hours, hours_by"),
+        ('[[alerts]]\nmetric = "key_rate"\nbelow = 0.1\n', "without a name of its own"),
+        ('[[alerts]]\nname = "a"\nmetric = "revenue"\nbelow = 1\n', "alert 'a' on metric 'revenue'; expected one of key_rate"),
+        ('[[alerts]]\nname = "a"\nmetric = "key_rate"\nbelow = 0.1\nabove = 0.5\n', "alert 'a' without one condition"),
+        ('[[alerts]]\nname = "a"\nmetric = "key_rate"\nbelow = "low"\n', "alert 'a' without one condition"),
+        ('[[alerts]]\nname = "a"\nmetric = "key_rate"\nbelow = 0.1\nweeks = 0\n', "alert 'a' weeks = 0"),
+        ('[[alerts]]\nname = "a"\nmetric = "newly_stalled"\nabove = 40\nweeks = 2\n', "(1 for stalled, newly_stalled, sla_breaches)"),
+        ('[[alerts]]\nname = "a"\nmetric = "key_rate"\nbelow = 0.1\nfilter = { colour = "red" }\n', "alert 'a' filter"),
+        ('[[alerts]]\nname = "a"\nmetric = "key_rate"\nbelow = 0.1\nseverity = "panic"\n', "severity 'panic'"),
+        ('[[alerts]]\nname = "a"\nmetric = "key_rate"\nbelow = 0.1\n[[alerts]]\nname = "a"\nmetric = "exits"\nabove = 1\n', "without a name of its own"),
+        ('[alerts]\nname = "a"\n', "write each alert as its own [[alerts]] table"),
     ],
 )
 def test_a_bad_config_is_one_sentence(tmp_path, toml, says):
@@ -78,6 +88,14 @@ def test_stage_slas_come_from_sla_days_and_sla_hours_on_their_clocks(tmp_path):
     assert FunnelConfig.from_json(json.dumps(old)).stage_slas == (StageSla("sql", None, "calendar", 72.0, 3.0),)
     # one of the two sections written: the other is not inherited (the SLAs are one family)
     assert load_config(write(tmp_path / "b.toml", '[sla]\nhours = { mql = 5 }\n')).sla_days == {}
+
+
+def test_alerts_are_read_checked_and_kept_by_the_warehouse(tmp_path):
+    path = write(tmp_path / "funnel.toml", '[[alerts]]\nname = "Referral MQLs"\nmetric = "reached_mql"\nbelow = 20\n'
+                 'weeks = 2\nfilter = { channel = "referral" }\nseverity = "critical"\n')
+    config = load_config(path)
+    assert config.alerts == (Alert("Referral MQLs", "reached_mql", 20.0, True, 2, (("channel", "referral"),), "critical"),)
+    assert config.alerts[0].condition() == "below 20" and FunnelConfig.from_json(config.to_json()) == config
 
 
 def test_a_file_without_its_own_stages_keeps_the_default_funnel(tmp_path):
