@@ -130,6 +130,11 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
             ("Time in stage", [_figure(time_in_stage.update(period))]),
             ("Disqualifiers", [_figure(disqualifiers.update(period))]),
         ]
+        trend_weeks = sorted({r["week"] for r in kpis})
+        notes = weekly.week_notes(g, view.filters, trend_weeks[0], trend_weeks[-1] + timedelta(days=6)) if trend_weeks else []
+        if notes:  # the annotations of the weeks the trend draws, after the summary
+            sections.insert(1, ("Notes", [html.H2("Notes on these weeks", className="panel-title"),
+                                          html.Ul([html.Li(n.label()) for n in notes], className="pack-notes")]))
         quality = g.query("select count(*) from quarantine").rows[0][0]
     title = f"Weekly review · week of {monday:%a %d %b %Y}"
     filters_text = ", ".join(f"{k} = {v}" for k, v in filters) or "none"

@@ -34,7 +34,7 @@ from funnelboard.dashboard.figures.funnel import (
 from funnelboard.dashboard.figures.lead import lead_timeline_figure
 from funnelboard.dashboard.figures.segments import mix_vs_rate_figure, score_band_figure, segment_conversion_figure
 from funnelboard.dashboard.figures.time import duration_histogram_figure, survival_figure, time_in_stage_figure
-from funnelboard.dashboard.figures.weekly import LOWER_IS_BETTER, kpi_card_values, weekly_trend_figure
+from funnelboard.dashboard.figures.weekly import LOWER_IS_BETTER, add_notes, kpi_card_values, weekly_trend_figure
 
 __all__ = [
     "EMPTY_MESSAGE",
@@ -65,6 +65,7 @@ __all__ = [
     "disqualifier_trend_figure",
     "reason_colors",
     "weekly_trend_figure",
+    "add_notes",
     "LOWER_IS_BETTER",
     "kpi_card_values",
     "lead_timeline_figure",

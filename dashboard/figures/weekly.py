@@ -250,3 +250,19 @@ def changes_table(
         parts += [html.H3("Exits by reason", className="changes-subtitle"), html.Ul(items, className="changes-exits")]
     parts.append(html.P("One count per move: a lead that made the same move twice this week counts twice.", className="muted"))
     return parts
+
+
+def add_notes(fig: go.Figure, notes, rows: int = 1) -> go.Figure:
+    """Annotations (funnelboard/core/annotations.py) on a weekly chart: a dotted line on each note's day
+    across its `rows` stacked plots, and a short mark above the chart whose hover is the whole note."""
+    for note in notes:
+        x = note.day.isoformat()
+        line = dict(color=theme.REFERENCE_COLOR, dash="dot", width=1)
+        if getattr(fig, "_grid_ref", None) is None:  # an empty chart's figure has no stacked plots
+            continue
+        for row in range(1, rows + 1):
+            fig.add_vline(x=x, line=line, row=row, col=1)
+        short = note.text if len(note.text) <= 24 else note.text[:23] + "…"
+        fig.add_annotation(x=x, y=1, xref="x", yref="paper", yanchor="bottom", xanchor="left", showarrow=False, text=f"✎ {short}",
+                           hovertext=note.label(), font=dict(size=10, color=theme.MUTED_TEXT))
+    return fig

@@ -111,6 +111,9 @@ def update(search: str | None):
     mature_only = view.cohorts != "all"
     empty = empty_for(g, view)
     trend = figures.weekly_trend_figure(rows, trend_kpis, names=names, mature_only=mature_only, title=f"{key.name} and its stages, week by week", empty=empty)
+    if rows:  # the notes of the weeks drawn, for these filters
+        weeks = sorted({r["week"] for r in rows})
+        figures.add_notes(trend, week_notes(g, view.filters, weeks[0], weeks[-1] + timedelta(days=6)), rows=len(trend_kpis))
     if not rows or not any(r["value"] for r in rows if r["week"] == week["week"]):
         return empty_state(empty), trend, notes
     values = {r["kpi"]: r["value"] for r in rows if r["week"] == week["week"]}
@@ -124,6 +127,16 @@ def update(search: str | None):
     if all(r["value"] is None for r in rows if r["kpi"] == "win_rate"):
         cards.append(_note_card("Win rate", "—", "this data records no lost deal to weigh wins against"))
     return cards, trend, notes
+
+
+def week_notes(g, filters, first, last) -> list:
+    """The annotations beside the warehouse for a view's filters and days (none for marts without a file)."""
+    from funnelboard.core import annotations
+
+    db = getattr(g, "db", None)
+    if db is None:
+        return []
+    return annotations.for_view(annotations.read(annotations.notes_path(db)), tuple(filters), first, last)
 
 
 def _cohorts_switch(search: str | None, mature_only: bool) -> dcc.Link:

@@ -80,11 +80,16 @@ def read(path: Path) -> dict[str, dict[str, str]]:
 
 
 def _write(path: Path, users: dict[str, dict[str, str]]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".views-", suffix=".json", dir=path.parent)
+    write_json(path, {"version": VERSION, "users": users}, prefix=".views-")
+
+
+def write_json(path: Path, data: dict, *, prefix: str) -> None:
+    """`data` as the whole of `path`: a temporary file in the same folder (mode 0600), synced, moved over."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".json", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"version": VERSION, "users": users}, fh, ensure_ascii=False, indent=1, sort_keys=True)
+            json.dump(data, fh, ensure_ascii=False, indent=1, sort_keys=True)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -94,7 +99,7 @@ def _write(path: Path, users: dict[str, dict[str, str]]) -> None:
 
 
 @contextlib.contextmanager
-def _writing(path: Path):
+def writing(path: Path):
     """One writer at a time: the server's threads, and a `funnelboard views` command beside it."""
     with _lock:
         fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -113,7 +118,7 @@ def views_of(path: Path, user: str) -> list[tuple[str, str]]:
 def save(path: Path, user: str, name: str, address: str) -> str:
     """Save (or replace) the user's view `name`; the name as stored."""
     name, address = check_name(name), check_address(address)
-    with _writing(path):
+    with writing(path):
         users = read(path)
         mine = users.setdefault(user, {})
         if name not in mine and len(mine) >= MAX_VIEWS:
@@ -125,7 +130,7 @@ def save(path: Path, user: str, name: str, address: str) -> str:
 
 def remove(path: Path, user: str, name: str) -> bool:
     """Remove the user's view `name`; whether there was one."""
-    with _writing(path):
+    with writing(path):
         users = read(path)
         if name not in users.get(user, {}):
             return False
