@@ -23,10 +23,10 @@ from plotly.offline import get_plotlyjs
 
 from funnelboard.core.errors import UserError
 from funnelboard.dashboard import state
-from funnelboard.dashboard.summary import week_summary
+from funnelboard.dashboard.summary import NO_DATA, week_summary
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-STYLESHEETS = ("style.css", "weekly.css")
+STYLESHEETS = ("style.css", "weekly.css", "stalled.css")
 VOID = frozenset({"br", "hr", "img", "input", "wbr"})
 PRINT_CSS = """
 @media print {
@@ -79,7 +79,7 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
     from dash import html
 
     from funnelboard.dashboard import figures
-    from funnelboard.dashboard.pages import disqualifiers, funnel, segments, time_in_stage, weekly
+    from funnelboard.dashboard.pages import disqualifiers, funnel, segments, stalled, time_in_stage, weekly
     from funnelboard.dashboard.runtime import gateway
     from funnelboard.warehouse.metrics import MetricRequest, run_metric
 
@@ -104,6 +104,9 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
         kpis = run_metric(g, "weekly_kpis", request)
         (shown_week,) = run_metric(g, "review_week", request)
         summary = week_summary(kpis, monday, config, partial=shown_week["partial"], days_in=shown_week["days_in"])
+        if summary == [NO_DATA]:
+            raise UserError(f"week {_iso(monday)} has no data for these filters: no lead came in or moved "
+                            f"(the data runs from {first:%d %b %Y} to {last:%d %b %Y}).")
         headline = tuple(
             f"{c['label']}: {c['value_text']} ({c['delta_week_text']} vs last week)"
             for c in figures.kpi_card_values(kpis, monday, names=figures.kpi_names(config))
@@ -114,7 +117,8 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
             ("Cards", [notes, _cards(cards)]),
             ("Trend", [_figure(trend, include_js=False)]),
             ("Stalled and SLAs", [html.Div(weekly.update_stalled(search), className="notice"),
-                                  html.Div(weekly.update_response(search), className="notice")]),
+                                  html.Div(weekly.update_response(search), className="notice"),
+                                  html.Div(stalled.update_board(search)[0], className="stalled-board-panel")]),
             ("Changes this week", [weekly.update_changes(search)]),
             ("Top movers", [weekly.update_movers(search)]),
             # its checks read the mature cohorts of the 8 weeks to as_of: as of the week's Sunday

@@ -21,6 +21,7 @@ from funnelboard.warehouse.stats import Z95, two_proportion_p_value
 ALPHA = 0.05
 MIN_EVENTS = 10  # two counts that add up to fewer say nothing either way
 MOST = 3  # counts named at the most
+NO_DATA = "No lead came in or moved this week."
 
 
 def _counts(config: FunnelConfig) -> list[tuple[str, str]]:
@@ -33,7 +34,7 @@ def week_summary(rows: list[dict], monday: date, config: FunnelConfig, *, partia
     week = {r["kpi"]: r for r in rows if str(r["week"])[:10] == monday.isoformat()}
     counts = _counts(config)
     if not week or not any((week.get(k) or {}).get("value") for k, _ in counts):
-        return ["No lead came in or moved this week."]
+        return [NO_DATA]
     out = []
     if partial:
         out.append(f"The week is to date ({days_in:.1f} of 7 days), compared with last week at the same point.")

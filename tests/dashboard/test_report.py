@@ -139,3 +139,16 @@ def test_pdf_without_chromium_is_one_sentence_before_any_work(db, tmp_path):
                              env={"FUNNELBOARD_CHROMIUM": str(tmp_path / "no-chromium")})
     assert out.exit_code != 0 and "--format pdf prints through Chromium, which is not installed here" in out.output
     assert not (tmp_path / "r.html").exists() and "Traceback" not in out.output
+
+
+def test_a_week_without_data_inside_the_data_is_one_sentence(tmp_path):
+    from tests.warehouse.metrics.logs import warehouse
+
+    rows = ["A,lead,2024-01-02,,x", "A,mql,2024-01-03,,x", "B,lead,2024-01-16,,y", "B,mql,2024-01-17,,y"]
+    warehouse(tmp_path, rows).close()
+    out = CliRunner().invoke(main, ["report", "--db", str(tmp_path / "wh.duckdb"), "--week", "2024-W02", "--out", str(tmp_path / "r.html")])
+    assert out.exit_code == 2 and "week 2024-W02 has no data for these filters: no lead came in or moved" in out.output, out.output
+    assert "(the data runs from 02 Jan 2024 to 17 Jan 2024)" in out.output and not (tmp_path / "r.html").exists()
+    ok = CliRunner().invoke(main, ["report", "--db", str(tmp_path / "wh.duckdb"), "--week", "2024-W03", "--out", str(tmp_path / "r.html")])
+    assert ok.exit_code == 0, ok.output
+    assert "Stalled by stage and owner" in (tmp_path / "r.html").read_text("utf-8")

@@ -3,10 +3,13 @@ its charts, logs no error, and reads on a phone. Screenshots (FUNNELBOARD_SCREEN
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from click.testing import CliRunner
 
 from funnelboard.cli import main
-from tests.e2e.chromium import browser_or_fail, chromium, screenshot, severe, wait
+from tests.e2e.chromium import SCREENSHOTS, browser_or_fail, chromium, severe, wait
+from tests.e2e.every_page import emulate_width, full_page_png
 
 
 def test_the_pack_opens_from_disk_draws_its_charts_and_reads_on_a_phone(tmp_path):
@@ -22,14 +25,16 @@ def test_the_pack_opens_from_disk_draws_its_charts_and_reads_on_a_phone(tmp_path
     assert out.exit_code == 0, out.output
     page = (tmp_path / "review.html").as_uri()
     for width, name in ((1440, "report"), (390, "phone-report")):
-        with chromium(width, 1000) as browser:
+        with chromium(max(width, 800), 1000) as browser:
+            emulate_width(browser, width)  # a window cannot be narrower than 500 px: a phone is emulated
             browser.get(page)
             wait(browser, lambda d: d.execute_script("return document.querySelectorAll('.js-plotly-plot .main-svg').length") >= 1)
             assert browser.execute_script("return document.querySelectorAll('.card').length") >= 6
             # nothing wider than the screen but the tables, which scroll in their own box
             overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 1, (width, overflow)
-            screenshot(browser, name)
+            if SCREENSHOTS:
+                full_page_png(browser, Path(SCREENSHOTS) / f"{name}.png", width)
             assert not severe(browser), severe(browser)
 
 
