@@ -86,3 +86,13 @@ def empty_for(g: Gateway, view: ViewState, none: str | None = None) -> str:
     if not dated or ((view.start is None or view.start <= last) and (view.end is None or view.end >= first)):
         return f"{none or 'Nothing to draw'} {where}."
     return f"No data in this period: the data runs from {_day(first)} to {_day(last)}."
+
+
+def week_notes(g, filters, first, last) -> list:
+    """The annotations beside the warehouse for a view's filters and days (none for marts without a file)."""
+    from funnelboard.core import annotations
+
+    db = getattr(g, "db", None)
+    if db is None:
+        return []
+    return annotations.for_view(annotations.read(annotations.notes_path(db)), tuple(filters), first, last)

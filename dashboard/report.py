@@ -23,6 +23,7 @@ from plotly.offline import get_plotlyjs
 
 from funnelboard.core.errors import UserError
 from funnelboard.dashboard import state
+from funnelboard.dashboard.notes import week_notes
 from funnelboard.dashboard.summary import NO_DATA, week_summary
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -135,7 +136,7 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
             ("Disqualifiers", [_figure(disqualifiers.update(period))]),
         ]
         trend_weeks = sorted({r["week"] for r in kpis})
-        notes = weekly.week_notes(g, view.filters, trend_weeks[0], trend_weeks[-1] + timedelta(days=6)) if trend_weeks else []
+        notes = week_notes(g, view.filters, trend_weeks[0], trend_weeks[-1] + timedelta(days=6)) if trend_weeks else []
         if notes:  # the annotations of the weeks the trend draws, after the summary
             sections.insert(1, ("Notes", [html.H2("Notes on these weeks", className="panel-title"),
                                           html.Ul([html.Li(n.label()) for n in notes], className="pack-notes")]))

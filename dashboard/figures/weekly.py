@@ -258,10 +258,14 @@ def add_notes(fig: go.Figure, notes, rows: int = 1) -> go.Figure:
     for note in notes:
         x = note.day.isoformat()
         line = dict(color=theme.REFERENCE_COLOR, dash="dot", width=1)
-        if getattr(fig, "_grid_ref", None) is None:  # an empty chart's figure has no stacked plots
+        if getattr(fig, "_grid_ref", None) is None:  # one plot (no stacked rows)
+            if fig.data:  # an empty chart's message has no axis to draw on
+                fig.add_vline(x=x, line=line)
+        else:
+            for row in range(1, rows + 1):
+                fig.add_vline(x=x, line=line, row=row, col=1)
+        if not fig.data:
             continue
-        for row in range(1, rows + 1):
-            fig.add_vline(x=x, line=line, row=row, col=1)
         short = note.text if len(note.text) <= 24 else note.text[:23] + "…"
         fig.add_annotation(x=x, y=1, xref="x", yref="paper", yanchor="bottom", xanchor="left", showarrow=False, text=f"✎ {short}",
                            hovertext=note.label(), font=dict(size=10, color=theme.MUTED_TEXT))

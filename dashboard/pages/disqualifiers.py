@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dash
 from dash import Input, Output, callback, html
 
 from funnelboard.dashboard import figures
-from funnelboard.dashboard.notes import empty_for
+from funnelboard.dashboard.notes import empty_for, week_notes
 from funnelboard.dashboard.runtime import URL, gateway
 from funnelboard.dashboard.spell_drill import disqualifier_mark
 from funnelboard.dashboard.spell_drill import register as register_spell_drill
@@ -46,7 +48,11 @@ def update_trend(search: str | None):
     g = gateway()
     req, view = view_request(g, search)
     rows = run_metric(g, "disqualifiers", req.__class__(**{**req.__dict__, "by": "week"}))
-    return figures.disqualifier_trend_figure(rows, empty=empty_for(g, view, left_to_outcome(g)), colors=colors_of_reasons(g, req))
+    fig = figures.disqualifier_trend_figure(rows, empty=empty_for(g, view, left_to_outcome(g)), colors=colors_of_reasons(g, req))
+    weeks = sorted({r["week"] for r in rows})
+    if weeks:  # the notes of the weeks drawn (funnelboard notes)
+        figures.add_notes(fig, week_notes(g, view.filters, weeks[0], weeks[-1] + timedelta(days=6)))
+    return fig
 
 
 def colors_of_reasons(g, req: MetricRequest) -> dict:

@@ -16,7 +16,7 @@ from funnelboard.dashboard.a11y import chart
 from funnelboard.dashboard.drill import leads_href, week_span, weekly_point
 from funnelboard.dashboard.drill import register as register_drill
 from funnelboard.dashboard.figures.weekly import changes_table
-from funnelboard.dashboard.notes import empty_for, review_notes
+from funnelboard.dashboard.notes import empty_for, review_notes, week_notes
 from funnelboard.dashboard.runtime import URL, gateway
 from funnelboard.dashboard.state import keep_global, replace_keys
 from funnelboard.dashboard.theme import fmt_count, fmt_pct, fmt_signed_count, stage_label
@@ -127,16 +127,6 @@ def update(search: str | None):
     if all(r["value"] is None for r in rows if r["kpi"] == "win_rate"):
         cards.append(_note_card("Win rate", "—", "this data records no lost deal to weigh wins against"))
     return cards, trend, notes
-
-
-def week_notes(g, filters, first, last) -> list:
-    """The annotations beside the warehouse for a view's filters and days (none for marts without a file)."""
-    from funnelboard.core import annotations
-
-    db = getattr(g, "db", None)
-    if db is None:
-        return []
-    return annotations.for_view(annotations.read(annotations.notes_path(db)), tuple(filters), first, last)
 
 
 def _cohorts_switch(search: str | None, mature_only: bool) -> dcc.Link:

@@ -74,6 +74,14 @@ def test_the_trend_and_the_pack_show_the_notes_of_their_weeks_and_filters(app, d
         assert sorted(marks(scoped)) == ["✎ inbound form broken", "✎ launched the healthcare…"]
         assert {s.x0 for s in scoped.layout.shapes} == {everyone.day.isoformat(), inbound.day.isoformat()}
         assert old.day.isoformat() not in {s.x0 for s in plain.layout.shapes}  # outside the weeks drawn
+        # the disqualifier trend draws them too (a chart of one plot)
+        import funnelboard.dashboard.pages.disqualifiers as disqualifiers
+
+        with app.server.test_request_context():
+            trend = disqualifiers.update_trend(f"?from={monday - timedelta(weeks=5)}&to={monday + timedelta(days=6)}&channel=inbound")
+            whole = disqualifiers.update_trend(f"?to={monday + timedelta(days=6)}")  # from the data's start: the old note too
+        assert sorted(marks(trend)) == ["✎ inbound form broken", "✎ launched the healthcare…"] and len(trend.layout.shapes) == 2
+        assert sorted(marks(whole)) == ["✎ launched the healthcare…", "✎ long ago"]
         pack = render(app, monday, (("channel", "inbound"),))
         assert f"<li>{everyone.label()}</li>" in pack.html and "inbound form broken (channel = inbound)" in pack.html
         assert "long ago" not in pack.html
