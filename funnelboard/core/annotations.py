@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -48,14 +47,7 @@ def notes_path(db: Path) -> Path:
 
 
 def check_text(text: str | None) -> str:
-    text = " ".join((text or "").split())
-    if not text:
-        raise UserError("a note needs a text, e.g. \"launched the healthcare campaign\".")
-    if len(text) > MAX_TEXT:
-        raise UserError(f"a note has at most {MAX_TEXT} characters; this one has {len(text)}.")
-    if any(unicodedata.category(c).startswith("C") for c in text):
-        raise UserError("a note cannot hold control or invisible format characters.")
-    return text
+    return saved_views.check_text(text, "a note", MAX_TEXT, "a note needs a text, e.g. \"launched the healthcare campaign\".")
 
 
 def check_day(text: str) -> date:

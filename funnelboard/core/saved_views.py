@@ -35,14 +35,20 @@ def views_path(db: Path) -> Path:
 
 def check_name(name: str | None) -> str:
     """The name trimmed, or a UserError saying what is wrong with it."""
-    name = (name or "").strip()
-    if not name:
-        raise UserError("give the view a name first.")
-    if len(name) > MAX_NAME:
-        raise UserError(f"a view's name has at most {MAX_NAME} characters; this one has {len(name)}.")
-    if any(unicodedata.category(c).startswith("C") for c in name):
-        raise UserError("a view's name cannot hold control or invisible format characters.")
-    return name
+    return check_text(name, "a view's name", MAX_NAME, "give the view a name first.")
+
+
+def check_text(text: str | None, what: str, most: int, missing: str) -> str:
+    """A short text a person typed, its runs of spaces made one: not empty (else `missing`), at most
+    `most` characters, no control or invisible format characters (each a one-sentence UserError)."""
+    text = " ".join((text or "").split())
+    if not text:
+        raise UserError(missing)
+    if len(text) > most:
+        raise UserError(f"{what} has at most {most} characters; this one has {len(text)}.")
+    if any(unicodedata.category(c).startswith("C") for c in text):
+        raise UserError(f"{what} cannot hold control or invisible format characters.")
+    return text
 
 
 def check_address(address: str) -> str:
