@@ -10,6 +10,7 @@ sentence and never overwritten.
 from __future__ import annotations
 
 import csv
+import re
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -47,6 +48,8 @@ def notes_path(db: Path) -> Path:
 
 
 def check_text(text: str | None) -> str:
+    """A note's text with its runs of spaces made one (so a note from a CSV reads as typed), checked."""
+    text = re.sub(" {2,}", " ", text or "")
     return saved_views.check_text(text, "a note", MAX_TEXT, "a note needs a text, e.g. \"launched the healthcare campaign\".")
 
 

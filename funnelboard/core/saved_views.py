@@ -39,9 +39,9 @@ def check_name(name: str | None) -> str:
 
 
 def check_text(text: str | None, what: str, most: int, missing: str) -> str:
-    """A short text a person typed, its runs of spaces made one: not empty (else `missing`), at most
-    `most` characters, no control or invisible format characters (each a one-sentence UserError)."""
-    text = " ".join((text or "").split())
+    """A short text a person typed, trimmed: not empty (else `missing`), at most `most` characters, no
+    control or invisible format characters (a tab included; each a one-sentence UserError)."""
+    text = (text or "").strip()
     if not text:
         raise UserError(missing)
     if len(text) > most:
