@@ -23,10 +23,10 @@ from plotly.offline import get_plotlyjs
 
 from funnelboard.core.errors import UserError
 from funnelboard.dashboard import state
+from funnelboard.dashboard.app import ASSETS
 from funnelboard.dashboard.notes import week_notes
 from funnelboard.dashboard.summary import NO_DATA, week_summary
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
 STYLESHEETS = ("style.css", "weekly.css", "stalled.css")
 VOID = frozenset({"br", "hr", "img", "input", "wbr"})
 PRINT_CSS = """
@@ -82,7 +82,8 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
     from funnelboard.dashboard import figures
     from funnelboard.dashboard.pages import disqualifiers, funnel, segments, stalled, time_in_stage, weekly
     from funnelboard.dashboard.runtime import gateway
-    from funnelboard.warehouse.metrics import MetricRequest, run_metric
+    from funnelboard.warehouse.metrics import Context, run_metric
+    from funnelboard.warehouse.metrics.weekly import last_complete_week
 
     with app.server.test_request_context():
         g = gateway()
@@ -90,11 +91,9 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
         view = state.parse("?" + urlencode(list(filters)), config)
         if view.problems:
             raise UserError(state.problem_line(view.problems, refused=True).replace("Nothing exported", "No report written", 1))
-        (latest,) = run_metric(g, "review_week", MetricRequest())
-        if monday is None:
-            monday = latest["week"] - timedelta(weeks=1) if latest["partial"] else latest["week"]
-        first = g.query("select min(entered_at) from fct_spells").rows[0][0]
-        last = g.query("select max(entered_at) from fct_spells").rows[0][0]
+        ctx = Context(g)
+        monday = monday or last_complete_week(ctx)
+        first, last = ctx.earliest_event(), ctx.latest_event()
         if monday > last.date():
             raise UserError(f"week {_iso(monday)} is after the data, which ends on {last:%a %d %b %Y}.")
         if monday + timedelta(days=7) <= first.date():
@@ -165,7 +164,7 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
 
 def _iso(monday: date) -> str:
     year, week, _ = monday.isocalendar()
-    return f"{year}-W{week:02d}"
+    return f"{year:04d}-W{week:02d}"
 
 
 def _cards(cards) -> Component | list:

@@ -15,17 +15,17 @@ an alert that stops firing leaves the file, so it is news again the next time it
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from funnelboard.core import saved_views
 from funnelboard.core.config import STALL_ALERTS, Alert
 from funnelboard.core.errors import UserError
 from funnelboard.warehouse.gateway import Gateway
-from funnelboard.warehouse.metrics import MetricRequest, run_metric
+from funnelboard.warehouse.metrics import Context, MetricRequest, run_metric
+from funnelboard.warehouse.metrics.weekly import last_complete_week
 
 
 @dataclass(frozen=True)
@@ -64,16 +64,11 @@ def _fmt(metric: str, value) -> str:
     return f"{value:,.0f}"
 
 
-def last_complete_week(g: Gateway) -> date:
-    (week,) = run_metric(g, "review_week", MetricRequest())
-    return week["week"] - timedelta(weeks=1) if week["partial"] else week["week"]
-
-
 def evaluate(g: Gateway, alerts: tuple[Alert, ...]) -> list[Reading]:
     """Every alert's reading on the warehouse (not yet compared with the state)."""
     if not alerts:
         return []
-    monday = last_complete_week(g)
+    monday = last_complete_week(Context(g))
     tz = ZoneInfo(g.config().timezone)
     end = datetime.combine(monday + timedelta(days=7), time.min, tzinfo=tz).astimezone(timezone.utc).replace(tzinfo=None)
     out = []
@@ -112,10 +107,7 @@ def with_news(readings: list[Reading], path: Path) -> list[Reading]:
         if r.fired:
             after[key] = before[key] if same else {"since": r.week.isoformat(), "rule": _rule(r.alert)}
         out.append(replace(r, new=r.fired and not same))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".alerts-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(after, fh, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    saved_views.write_json(path, after, prefix=".alerts-")
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as markup
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -267,6 +268,8 @@ def add_notes(fig: go.Figure, notes, rows: int = 1) -> go.Figure:
         if not fig.data:
             continue
         short = note.text if len(note.text) <= 24 else note.text[:23] + "…"
-        fig.add_annotation(x=x, y=1, xref="x", yref="paper", yanchor="bottom", xanchor="left", showarrow=False, text=f"✎ {short}",
-                           hovertext=note.label(), font=dict(size=10, color=theme.MUTED_TEXT))
+        # plotly draws annotation text as HTML: a note reads as typed
+        fig.add_annotation(x=x, y=1, xref="x", yref="paper", yanchor="bottom", xanchor="left", showarrow=False,
+                           text=f"✎ {markup.escape(short)}", hovertext=markup.escape(note.label()),
+                           font=dict(size=10, color=theme.MUTED_TEXT))
     return fig

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import json
 import sys
 
 import click
 
-from funnelboard.cli.common import config_option, db_option, make_settings
+from funnelboard.cli.common import check_delivery, config_option, db_option, make_settings, require_warehouse
 from funnelboard.core.errors import UserError
 
 
@@ -27,22 +28,16 @@ def alerts() -> None:
 def check(db: str, config: str | None, emails: tuple[str, ...], smtp: str | None, webhook: bool, base_url: str, fmt: str) -> None:
     """Print every alert's figure and whether it fires; exit 1 when any fires. An alert that starts
     firing is sent once (--email, --webhook): the state is kept beside the warehouse."""
-    from funnelboard.core.deliver import Review, post_webhook, send_email, smtp_address
+    from funnelboard.core.deliver import Review, post_webhook, send_email
     from funnelboard.dashboard.figures.common import kpi_label, kpi_names
     from funnelboard.warehouse.alerts import evaluate, state_path, with_news
     from funnelboard.warehouse.gateway import Gateway
-    from funnelboard.warehouse.publish import no_warehouse_message
 
-    if emails and not smtp:
-        raise UserError("--email needs --smtp HOST[:PORT], the server to send through.")
-    if smtp:
-        smtp_address(smtp)
+    check_delivery(emails, smtp)
     settings = make_settings(db, config)
     if not settings.config.alerts:
         raise UserError("the config has no [[alerts]]; add one, e.g. name = \"SQL rate low\", metric = \"key_rate\", below = 0.15, weeks = 2.")
-    if not settings.db.is_file():
-        raise UserError(no_warehouse_message(settings.db))
-    g = Gateway(settings.db)
+    g = Gateway(require_warehouse(settings.db))
     names = kpi_names(g.config())
     labels = {m: kpi_label(m, names) for m in ("key_rate", "new_leads", "exits", "lost", "win_rate", "median_days_to_target",
                                               *(f"reached_{s}" for s in g.config().stages))}
@@ -60,7 +55,7 @@ def check(db: str, config: str | None, emails: tuple[str, ...], smtp: str | None
     if news and (emails or webhook):
         subject = f"funnelboard: {len(news)} alert{'s' if len(news) > 1 else ''} started firing"
         lines = tuple(r.sentence(labels) for r in news)
-        message = Review(subject, lines, "<ul>" + "".join(f"<li>{_escape(line)}</li>" for line in lines) + "</ul>",
+        message = Review(subject, lines, "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>",
                          "alerts.html", base_url.rstrip("/") + "/")
         if emails:
             send_email(message, emails, smtp)
@@ -71,8 +66,3 @@ def check(db: str, config: str | None, emails: tuple[str, ...], smtp: str | None
     if any(r.fired for r in readings):
         sys.exit(1)
 
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)

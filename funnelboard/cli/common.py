@@ -61,3 +61,22 @@ config_option = click.option(
 
 def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+def check_delivery(emails: tuple[str, ...], smtp: str | None) -> None:
+    """--email needs --smtp, and --smtp a HOST[:PORT]: said before any work is done."""
+    from funnelboard.core.deliver import smtp_address
+
+    if emails and not smtp:
+        raise UserError("--email needs --smtp HOST[:PORT], the server to send through.")
+    if smtp:
+        smtp_address(smtp)
+
+
+def require_warehouse(db: Path) -> Path:
+    """The warehouse file, or the one-sentence error that names the warehouses nearby."""
+    from funnelboard.warehouse.publish import no_warehouse_message
+
+    if not db.is_file():
+        raise UserError(no_warehouse_message(db))
+    return db

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from funnelboard.cli.common import db_option
+from funnelboard.cli.common import db_option, require_warehouse
 from funnelboard.cli.query import _filters
 from funnelboard.core import annotations
 from funnelboard.core.errors import UserError
@@ -14,11 +14,8 @@ from funnelboard.core.errors import UserError
 
 def _segments(db: str):
     from funnelboard.warehouse.gateway import Gateway
-    from funnelboard.warehouse.publish import no_warehouse_message
 
-    if not Path(db).is_file():
-        raise UserError(no_warehouse_message(Path(db)))
-    return Gateway(Path(db)).config().segments
+    return Gateway(require_warehouse(Path(db))).config().segments
 
 
 @click.group()

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import click
 
-from funnelboard.cli.common import db_option
+from funnelboard.cli.common import check_delivery, db_option, require_warehouse
 from funnelboard.cli.query import _filters
 from funnelboard.core import saved_views
 from funnelboard.core.errors import UserError
@@ -29,20 +29,14 @@ from funnelboard.core.errors import UserError
 def report(db: str, week: str | None, filters: tuple[str, ...], view: str | None, user: str, out: str | None, base_url: str,
            emails: tuple[str, ...], smtp: str | None, webhook: bool, fmt: str) -> None:
     """Write the weekly review of one week as one HTML file that opens with no network, and send it."""
-    from funnelboard.core.deliver import Review, post_webhook, send_email, smtp_address
+    from funnelboard.core.deliver import Review, post_webhook, send_email
     from funnelboard.dashboard.app import create_app
     from funnelboard.dashboard.report import chromium_binary, parse_week, print_pdf, render
-    from funnelboard.warehouse.publish import no_warehouse_message
 
-    if emails and not smtp:
-        raise UserError("--email needs --smtp HOST[:PORT], the server to send through.")
-    if smtp:
-        smtp_address(smtp)  # checked before the work, not after
+    check_delivery(emails, smtp)
     if fmt == "pdf":
         chromium_binary()  # said before the work when it is missing
-    path = Path(db)
-    if not path.is_file():
-        raise UserError(no_warehouse_message(path))
+    path = require_warehouse(Path(db))
     pairs = _filters(filters)
     if view is not None:
         found = dict(saved_views.views_of(saved_views.views_path(path), user))

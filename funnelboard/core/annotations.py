@@ -10,8 +10,8 @@ sentence and never overwritten.
 from __future__ import annotations
 
 import csv
-import re
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path

@@ -105,3 +105,14 @@ def test_the_notes_command_says_what_is_wrong_in_one_sentence(db):
         assert json.loads(path.read_text("utf-8"))["version"] == 1
     finally:
         path.unlink(missing_ok=True)
+
+
+def test_a_note_on_a_chart_reads_as_typed_not_as_html():
+    import plotly.graph_objects as go
+
+    from funnelboard.dashboard.figures import add_notes
+
+    fig = go.Figure(go.Scatter(x=["2026-11-02", "2026-11-09"], y=[1, 2]))
+    add_notes(fig, [annotations.Note(1, date(2026, 11, 3), '<a href="javascript:alert(1)">x</a>')])
+    (mark,) = fig.layout.annotations
+    assert mark.text.startswith("✎ &lt;a href=&quot;javascript") and "<a" not in mark.hovertext

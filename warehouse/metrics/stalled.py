@@ -214,9 +214,10 @@ group by grouping sets ((stage, owner), (stage), (owner), ())
 
 
 # Days past the threshold: age - threshold in calendar days, or since the business-hour deadline
-OVER_DAYS = (
+OVER_DAYS = sqlglot.parse_one(
     "case when s.clock = 'business' then (epoch_us(cast($as_of as timestamp)) - epoch_us(s.breached_at)) / 86400000000.0 "
-    "else s.age_days - s.threshold_days end"
+    "else s.age_days - s.threshold_days end",
+    dialect="duckdb",
 )
 
 
@@ -232,7 +233,7 @@ def stalled_board(ctx: Context, req: MetricRequest, owner_columns: int | None = 
         exp.column("stage", table="s"),
         exp.alias_(exp.func("coalesce", exp.cast(owner, "varchar"), exp.Literal.string("(none)")), "owner"),
         exp.column("newly_stalled", table="s"),
-        exp.alias_(sqlglot.parse_one(OVER_DAYS, dialect="duckdb"), "over_days"),
+        exp.alias_(OVER_DAYS.copy(), "over_days"),
         copy=False,
     ).where(exp.column("stalled", table="s"), append=True, copy=False)
     tree = sqlglot.parse_one(BOARD_SQL, dialect="duckdb")

@@ -65,6 +65,13 @@ def review(ctx: Context, req: MetricRequest) -> ReviewWeek:
     return ReviewWeek(monday, as_of, days_in < 7.0, days_in, reason, data_end, feed_end)
 
 
+def last_complete_week(ctx: Context) -> date:
+    """The Monday of the last complete week of the data: the review week, or the one before it while
+    the review week is still to date (the weekly pack's and the alerts' default)."""
+    week = review(ctx, MetricRequest())
+    return week.monday - timedelta(weeks=1) if week.partial else week.monday
+
+
 def is_live(ctx: Context, data_end: datetime) -> bool:
     """Whether the data is current: its latest event within LIVE_DAYS of the load that published it
     (of now, for a warehouse that does not say when it was loaded)."""
