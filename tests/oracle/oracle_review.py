@@ -21,6 +21,9 @@ W3  weekly_kpis: weeks from the week of start (12 weeks before the review week w
 W4  mix_vs_rate: after = the given period when one is given (the page's), else the 28 days ending
     ceil(maturity) days before as_of + 1 us; before = the same length just before after; with
     mature_only, members immature at as_of are left out of both periods.
+W5  week_mix: the review week's key-rate cohort as of as_of (W3's members of the review week) against
+    last week's as of as_of - 7 days (W3's "same point"), split with W4's shares, rates and
+    effects; no member is left out, so its (total) rates are the review week's key_rate and previous.
 """
 
 from __future__ import annotations
@@ -201,15 +204,22 @@ def mix_vs_rate(oracle: Oracle, segment, start, end, *, before=None, after=None,
         for lead_id, converted, _ in members:
             by_value[oracle._segment_value(lead_id, segment) if segment else "(all)"][0] += 1
             by_value[oracle._segment_value(lead_id, segment) if segment else "(all)"][1] += int(converted)
-        periods[name] = (len(members), sum(int(c) for _, c, _ in members), by_value)
+        periods[name] = by_value
+    extra = {"before_from": before[0], "before_to": before[1], "after_from": after[0], "after_to": after[1],
+             "mature_only": mature_only, "maturity_days": maturity}
+    return [{**r, **extra} for r in _mix_split(periods)]
+
+
+def _mix_split(periods: dict) -> list[dict]:
+    """W4's shares, rates and effects of {"before"|"after": {value: [n, converted]}}, then the total."""
+    totals = {name: (sum(n for n, _ in v.values()), sum(x for _, x in v.values())) for name, v in periods.items()}
 
     def share_and_rate(name, value):
-        total, _, by_value = periods[name]
-        n, x = by_value.get(value, (0, 0))
-        return n, (n / total if total else 0.0), (x / n if n else 0.0)
+        n, x = periods[name].get(value, (0, 0))
+        return n, (n / totals[name][0] if totals[name][0] else 0.0), (x / n if n else 0.0)
 
     rows = []
-    for value in sorted(set(periods["before"][2]) | set(periods["after"][2])):
+    for value in sorted(set(periods["before"]) | set(periods["after"])):
         n_b, share_b, rate_b = share_and_rate("before", value)
         n_a, share_a, rate_a = share_and_rate("after", value)
         rows.append({
@@ -217,16 +227,40 @@ def mix_vs_rate(oracle: Oracle, segment, start, end, *, before=None, after=None,
             "n_after": n_a, "share_after": share_a, "rate_after": rate_a,
             "mix_effect": (share_a - share_b) * rate_b, "rate_effect": share_a * (rate_a - rate_b),
         })
-    n_b, x_b, _ = periods["before"]
-    n_a, x_a, _ = periods["after"]
+    (n_b, x_b), (n_a, x_a) = totals["before"], totals["after"]
     rows.append({
         "segment": TOTAL, "n_before": n_b, "share_before": 1.0 if n_b else 0.0, "rate_before": x_b / n_b if n_b else 0.0,
         "n_after": n_a, "share_after": 1.0 if n_a else 0.0, "rate_after": x_a / n_a if n_a else 0.0,
         "mix_effect": sum(r["mix_effect"] for r in rows), "rate_effect": sum(r["rate_effect"] for r in rows),
     })
-    extra = {"before_from": before[0], "before_to": before[1], "after_from": after[0], "after_to": after[1],
-             "mature_only": mature_only, "maturity_days": maturity}
-    return [{**r, **extra} for r in rows]
+    return rows
+
+
+def week_mix(oracle: Oracle, end, *, segment=None, as_of_given=True, loaded_at=None, filters=None) -> list[dict]:
+    """W5: the review week's key-rate cohort (reached S in the week by as_of, converted by as_of within
+    the window) against last week's as of as_of - 7 days, split by W4's formulas; no member left out."""
+    this_week = review_week(oracle, end=end, as_of_given=as_of_given, loaded_at=loaded_at)
+    f, to = oracle.key
+    window = oracle._window(None)
+    leads = oracle._leads(filters)
+    periods = {}
+    for name, week, moment in (("before", this_week - timedelta(weeks=1), oracle.as_of - timedelta(weeks=1)),
+                               ("after", this_week, oracle.as_of)):
+        by_value: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for lead in leads:
+            s_at = oracle.reached(lead, f)
+            if s_at is None or s_at > moment or oracle.week_of(s_at) != week:
+                continue
+            t_at = oracle.reached(lead, to)
+            converted = t_at is not None and t_at <= moment and (window <= 0 or t_at - s_at <= timedelta(days=window))
+            value = oracle._segment_value(lead, segment) if segment else "(all)"
+            by_value[value][0] += 1
+            by_value[value][1] += int(converted)
+        periods[name] = by_value
+    extra = {"before_from": oracle._utc_monday(this_week - timedelta(weeks=1)), "before_to": oracle._utc_monday(this_week),
+             "after_from": oracle._utc_monday(this_week), "after_to": oracle._utc_monday(this_week + timedelta(weeks=1)),
+             "mature_only": False, "maturity_days": oracle.maturity(f, to, window)}
+    return [{**r, **extra} for r in _mix_split(periods)]
 
 
 def movers(oracle: Oracle, end, *, as_of_given=True, loaded_at=None, segment=None, filters=None) -> list[dict]:

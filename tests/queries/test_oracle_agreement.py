@@ -159,6 +159,9 @@ def compare_more(gateway, oracle, base: MetricRequest, start, end, filters) -> N
             )
     assert_rows_equal(run_metric(gateway, "movers", base), oracle_review.movers(oracle, end, filters=filters), "movers")
     assert_rows_equal(run_metric(gateway, "weekly_kpis", base), oracle_review.weekly_kpis(oracle, start, end, filters=filters), "weekly_kpis")
+    for segment in (None, "channel"):
+        assert_rows_equal(run_metric(gateway, "week_mix", req(segment=segment)),
+                          oracle_review.week_mix(oracle, end, segment=segment, filters=filters), f"week_mix segment={segment}")
     # the data's own review week: as_of and the period left to the defaults
     loose = MetricRequest(filters=base.filters)
     assert_rows_equal(

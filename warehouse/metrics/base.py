@@ -14,7 +14,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlglot import exp
@@ -286,6 +286,11 @@ def ratio(num: float | None, den: float | None) -> float | None:
 
 
 EPOCH_MONDAY = date(1970, 1, 5)
+
+
+def utc_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The UTC instant (naive) at which local day `day` begins in `tz`."""
+    return datetime.combine(day, time.min, tzinfo=tz).astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def local_time(moment: datetime, tz: ZoneInfo) -> datetime:

@@ -9,7 +9,7 @@ period the changes are the review week's (weekly.review), as the weekly review s
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, time, timedelta, timezone
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from sqlglot import exp
@@ -17,7 +17,7 @@ from sqlglot import exp
 from funnelboard.core.errors import UserError
 from funnelboard.warehouse.build import attribute_columns
 from funnelboard.warehouse.lists import EVERYTHING, Slice, cut, ordering, with_total
-from funnelboard.warehouse.metrics.base import OWNER, Context, MetricRequest, at_latest_event, reached
+from funnelboard.warehouse.metrics.base import OWNER, Context, MetricRequest, at_latest_event, reached, utc_midnight
 from funnelboard.warehouse.metrics.stalled import threshold_params
 from funnelboard.warehouse.metrics.weekly import review
 
@@ -33,10 +33,7 @@ def period(ctx: Context, req: MetricRequest) -> MetricRequest:
         week = review(ctx, req)
         tz = ZoneInfo(ctx.config.timezone)
 
-        def utc(day) -> datetime:
-            return datetime.combine(day, time.min, tzinfo=tz).astimezone(timezone.utc).replace(tzinfo=None)
-
-        req = replace(req, start=utc(week.monday), end=utc(week.monday + timedelta(weeks=1)), as_of=week.as_of)
+        req = replace(req, start=utc_midnight(week.monday, tz), end=utc_midnight(week.monday + timedelta(weeks=1), tz), as_of=week.as_of)
     return ctx.resolve(req)
 
 

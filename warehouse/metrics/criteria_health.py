@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from funnelboard.core.config import CRITERIA_CHECKS, HealthCheck, stage_label
@@ -21,6 +21,7 @@ from funnelboard.warehouse.metrics.base import (
     maturity_days,
     period_params,
     reached,
+    utc_midnight,
 )
 from funnelboard.warehouse.metrics.disqualifiers import disqualifiers
 from funnelboard.warehouse.metrics.weekly import review
@@ -85,11 +86,8 @@ def _weeks(ctx: Context, last: date) -> list[tuple[date, datetime, datetime]]:
     """The trend's weeks, oldest first, ending with the week of Monday `last`: (Monday, UTC start, UTC end)."""
     tz = ZoneInfo(ctx.config.timezone)
 
-    def utc(day: date) -> datetime:
-        return datetime.combine(day, time.min, tzinfo=tz).astimezone(timezone.utc).replace(tzinfo=None)
-
     mondays = [last - timedelta(weeks=TREND_WEEKS - 1 - i) for i in range(TREND_WEEKS)]
-    return [(m, utc(m), utc(m + timedelta(weeks=1))) for m in mondays]
+    return [(m, utc_midnight(m, tz), utc_midnight(m + timedelta(weeks=1), tz)) for m in mondays]
 
 
 def _period(req: MetricRequest, weeks: list, explicit: bool) -> tuple[datetime, datetime]:

@@ -45,6 +45,7 @@ METRICS = (
     Metric.of("stalled_board", stalled.stalled_board, splits=True),
     Metric.of("review_week", weekly.review_week),
     Metric.of("weekly_kpis", weekly.weekly_kpis),
+    Metric.of("week_mix", weekly.week_mix, splits=True),
     Metric.of("movers", weekly.movers, splits=True),
     Metric.of("changes", changes.changes),
     Metric.of("change_exits", changes.change_exits),

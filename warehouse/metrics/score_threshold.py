@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from funnelboard.core.errors import UserError
 from funnelboard.core.periods import resolve as resolve_period
-from funnelboard.warehouse.metrics.base import Context, MetricRequest, reached, start_week
+from funnelboard.warehouse.metrics.base import Context, MetricRequest, reached, start_week, utc_midnight
 from funnelboard.warehouse.stats import wilson_interval
 
 THRESHOLD = "threshold"  # the filter key of the asked-for threshold
@@ -51,19 +51,16 @@ def review_periods(ctx: Context, req: MetricRequest, explicit: bool) -> tuple[tu
     def local(moment: datetime) -> datetime:
         return moment.replace(tzinfo=timezone.utc).astimezone(tz)
 
-    def utc(day: date) -> datetime:
-        return datetime.combine(day, time.min, tzinfo=tz).astimezone(timezone.utc).replace(tzinfo=None)
-
     if explicit:
         start, end = req.start, req.end
     else:
         first, last = resolve_period("last_quarter", local(req.as_of).date())
-        start, end = utc(first), utc(last + timedelta(days=1))
+        start, end = utc_midnight(first, tz), utc_midnight(last + timedelta(days=1), tz)
     first, stop = local(start), local(end)
     if all(t.day == 1 and t.time() == time.min for t in (first, stop)):
         months = 12 * (stop.year - first.year) + stop.month - first.month
         year, month = divmod(12 * first.year + first.month - 1 - months, 12)
-        return (start, end), (utc(date(year, month + 1, 1)), start)
+        return (start, end), (utc_midnight(date(year, month + 1, 1), tz), start)
     return (start, end), (start - (end - start), start)
 
 

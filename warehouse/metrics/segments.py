@@ -100,12 +100,20 @@ def mix_vs_rate(ctx: Context, req: MetricRequest) -> list[dict]:
     maturity = maturity_days(ctx, from_stage, to_stage, req.as_of, req.window_days)
     before, after = comparison_periods(req, explicit, maturity)
     mature_only = True if req.mature_only is None else req.mature_only
+    return run_mix(ctx, req, before, after, maturity, mature_only)
+
+
+def run_mix(ctx: Context, req: MetricRequest, before: tuple[datetime, datetime], after: tuple[datetime, datetime],
+            maturity: float, mature_only: bool, before_as_of: datetime | None = None) -> list[dict]:
+    """mix_vs_rate.sql's cohorts of a resolved request's before and after periods (the before one as
+    of `before_as_of`, default as_of) split into mix and rate, with the periods on every row."""
     params = {
         "before_start": before[0],
         "before_end": before[1],
         "after_start": after[0],
         "after_end": after[1],
         "as_of": req.as_of,
+        "before_as_of": before_as_of or req.as_of,
         "window_days": req.window_days,
         "maturity_days": maturity,
         "mature_only": mature_only,

@@ -17,8 +17,10 @@ from funnelboard.warehouse.metrics.base import (
     maturity_days,
     ratio,
     reached,
+    utc_midnight,
     week_of,
 )
+from funnelboard.warehouse.metrics.segments import run_mix
 from funnelboard.warehouse.metrics.wins import losses_recorded, weekly_closes
 
 DEFAULT_WEEKS = 13  # weekly_kpis without a period start: the 13 weeks ending with the review week
@@ -142,6 +144,20 @@ def weekly_kpis(ctx: Context, req: MetricRequest) -> list[dict]:
     return out
 
 
+def week_mix(ctx: Context, req: MetricRequest) -> list[dict]:
+    """The review week's key rate against last week's at the same point (the weekly cards' two
+    numbers), its change split into segment mix and segment rates (--segment): mix_vs_rate over the
+    two weeks, this week's cohort as of as_of and last week's as of a week earlier, every member kept."""
+    week = review(ctx, req)
+    key = ctx.config.review_rate
+    req = replace(ctx.resolve(req), from_stage=key.from_stage, to_stage=key.to_stage)
+    tz = ZoneInfo(ctx.config.timezone)
+    maturity = maturity_days(ctx, key.from_stage, key.to_stage, req.as_of, req.window_days)
+    before = (utc_midnight(week.monday - timedelta(weeks=1), tz), utc_midnight(week.monday, tz))
+    after = (before[1], utc_midnight(week.monday + timedelta(weeks=1), tz))
+    return run_mix(ctx, req, before, after, maturity, False, before_as_of=req.as_of - timedelta(weeks=1))
+
+
 def _weekly_rows(ctx: Context, req: MetricRequest, first_week: date, last_week: date, maturity: float, *, same_point: bool) -> list[dict]:
     """weekly_kpis.sql's rows from first_week to last_week (none when that is empty), with the win
     rate of the closes of each week, in KPI order; `maturity` is the key rate's horizon (at as_of)."""
@@ -183,16 +199,13 @@ def _closes_by_week(ctx: Context, req: MetricRequest, first_week: date, last_wee
         return None
     tz = ZoneInfo(ctx.config.timezone)
 
-    def utc(day: date) -> datetime:
-        return datetime.combine(day, time.min, tzinfo=tz).astimezone(timezone.utc).replace(tzinfo=None)
-
     if not same_point:
-        return weekly_closes(ctx, replace(req, start=utc(first_week), end=utc(last_week + timedelta(weeks=1))))
+        return weekly_closes(ctx, replace(req, start=utc_midnight(first_week, tz), end=utc_midnight(last_week + timedelta(weeks=1), tz)))
     out = {}
     week = first_week
     while week <= last_week:
         moment = req.as_of - (last_week - week)
-        out.update(weekly_closes(ctx, replace(req, start=utc(week), end=utc(week + timedelta(weeks=1)), as_of=moment)))
+        out.update(weekly_closes(ctx, replace(req, start=utc_midnight(week, tz), end=utc_midnight(week + timedelta(weeks=1), tz), as_of=moment)))
         week += timedelta(weeks=1)
     return out
 

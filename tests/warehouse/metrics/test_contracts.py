@@ -55,7 +55,7 @@ def test_each_query_returns_the_columns_its_metadata_promises(demo, name):
         "start": ctx.earliest_event(), "end": as_of + timedelta(microseconds=1), "as_of": as_of, "window_days": 90,
         "within_days": 30, "business_days": False, "as_of_bd": 0.0, "segmented": True, "weeks": 13,
         "before_start": as_of - timedelta(days=56), "before_end": as_of - timedelta(days=28),
-        "after_start": as_of - timedelta(days=28), "after_end": as_of,
+        "after_start": as_of - timedelta(days=28), "after_end": as_of, "before_as_of": as_of - timedelta(days=7),
         "first_week": (as_of - timedelta(weeks=12)).date(), "last_week": as_of.date(), "start_week": start_week(ctx.earliest_event()),
         "maturity_days": 20.0, "mature_only": True, "same_point": 0, "lost": ["lost"], "open_after": as_of - timedelta(days=7),
     }
