@@ -88,11 +88,14 @@ def empty_for(g: Gateway, view: ViewState, none: str | None = None) -> str:
     return f"No data in this period: the data runs from {_day(first)} to {_day(last)}."
 
 
-def week_notes(g, filters, first, last) -> list:
-    """The annotations beside the warehouse for a view's filters and days (none for marts without a file)."""
+def week_notes(g, filters, first, last, scope=None) -> list:
+    """The annotations beside the warehouse for a view's filters and days (none for marts without a
+    file), as the signed-in user may see them (`scope`: the request's user's, by default)."""
     from funnelboard.core import annotations
+    from funnelboard.dashboard.runtime import current_scope
 
     db = getattr(g, "db", None)
     if db is None:
         return []
-    return annotations.for_view(annotations.read(annotations.notes_path(db)), tuple(filters), first, last)
+    scope = current_scope() if scope is None else scope
+    return annotations.for_view(annotations.read(annotations.notes_path(db)), tuple(filters), first, last, scope)

@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from funnelboard.core import saved_views
+from funnelboard.core.accounts import Scope
 from funnelboard.core.errors import UserError
 
 MAX_TEXT = 200
@@ -107,10 +108,11 @@ def add_many(path: Path, items: list[tuple[date, str, tuple[tuple[str, str], ...
     return new
 
 
-def remove(path: Path, note_id: int) -> bool:
+def remove(path: Path, note_id: int, scope: Scope = ()) -> bool:
+    """Remove note `note_id`; whether there was one (one a user with `scope` may remove, see `removable`)."""
     with saved_views.writing(path):
         notes = read(path)
-        kept = [n for n in notes if n.id != note_id]
+        kept = [n for n in notes if n.id != note_id or not removable(n, scope)]
         if len(kept) == len(notes):
             return False
         _write(path, kept)
@@ -137,6 +139,45 @@ def from_csv(csv_file: Path) -> list[tuple[date, str, tuple[tuple[str, str], ...
     return out
 
 
-def for_view(notes: list[Note], filters: tuple[tuple[str, str], ...], first: date | None = None, last: date | None = None) -> list[Note]:
-    """The notes a view shows: scoped to no more than its filters, on days in [first, last]."""
-    return [n for n in notes if n.applies(filters) and (first is None or n.day >= first) and (last is None or n.day <= last)]
+def for_view(notes: list[Note], filters: tuple[tuple[str, str], ...], first: date | None = None, last: date | None = None,
+             scope: Scope = ()) -> list[Note]:
+    """The notes a view shows: scoped to no more than its filters, on days in [first, last].
+
+    A signed-in user's `scope` (docs/serving.md) filters the view too: a scope column with one allowed
+    value counts as filtered to it, and a note about a value outside the scope never shows, whatever
+    the address asks (`?owner=someone-else` finds no lead and no note)."""
+    own = {column for column, _value in filters}
+    implied = tuple((column, values[0]) for column, values in scope if len(values) == 1 and column not in own)
+    view = tuple(filters) + implied
+    return [n for n in notes if visible(n, scope) and n.applies(view)
+            and (first is None or n.day >= first) and (last is None or n.day <= last)]
+
+
+def visible(note: Note, scope: Scope) -> bool:
+    """Whether a user with `scope` may see the note: it names no value of a scope column outside the scope."""
+    allowed = dict(scope)
+    return all(value in allowed[column] for column, value in note.filters if column in allowed)
+
+
+def removable(note: Note, scope: Scope) -> bool:
+    """Whether a user with `scope` may remove the note: anyone without a scope; a scoped user only a
+    note about leads of their scope (one that names each scope column, within it)."""
+    return not scope or (visible(note, scope) and all(any(c == column for c, _v in note.filters) for column, _values in scope))
+
+
+def filters_for_new(view_filters: tuple[tuple[str, str], ...], scope: Scope, only_view: bool) -> tuple[tuple[str, str], ...]:
+    """The scope of a note added from a view: the view's filters when `only_view`; and for a scoped
+    user always a value of each scope column (the view's, or the scope's only one), so their note
+    never shows on the views of leads outside their scope."""
+    chosen = list(dict.fromkeys(view_filters)) if only_view else []
+    for column, values in scope:
+        picked = [v for c, v in view_filters if c == column]
+        if any(v not in values for v in picked):
+            raise UserError(f"your account sees {column} = {' or '.join(values)} only; this view's {column} filter is outside it.")
+        if not picked:
+            if len(values) > 1:
+                raise UserError(f"your account sees several {column} values ({', '.join(values)}): filter the view to one "
+                                f"to add a note for it.")
+            picked = [values[0]]
+        chosen += [(column, v) for v in picked if (column, v) not in chosen]
+    return tuple(chosen)
