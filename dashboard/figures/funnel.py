@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html as markup
 from collections.abc import Sequence
+from datetime import timedelta
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -270,8 +272,9 @@ def stage_accounting_figure(
     )
 
 
-def cohort_heatmap_figure(rows: Rows, *, title: str | None = None, empty: str | None = None) -> go.Figure:
-    """Conversion of weekly cohorts (columns) for each stage pair (rows); immature cells faded and starred.
+def cohort_heatmap_figure(rows: Rows, *, title: str | None = None, empty: str | None = None, notes: Sequence = ()) -> go.Figure:
+    """Conversion of weekly cohorts (columns) for each stage pair (rows); immature cells faded and starred;
+    a ✎ over each week with `notes` (funnelboard/core/annotations.py), the notes in its hover.
 
     Rows: {"week", "stage_pair", "rate", "cohort", "immature"} (and "converted" when known).
     Two heatmap traces share one colour axis: mature cells, then immature ones. Cells print their
@@ -320,6 +323,7 @@ def cohort_heatmap_figure(rows: Rows, *, title: str | None = None, empty: str | 
         showarrow=False,
         font=dict(size=11, color=theme.MUTED_TEXT),
     )
+    _note_marks(fig, notes, weeks)
     return _layout(
         fig,
         title,
@@ -333,6 +337,21 @@ def cohort_heatmap_figure(rows: Rows, *, title: str | None = None, empty: str | 
         yaxis=dict(title=dict(text=None), autorange="reversed", showgrid=False),
         margin=dict(t=84),
     )
+
+
+def _note_marks(fig: go.Figure, notes: Sequence, weeks: list[str]) -> None:
+    """A ✎ (with the count when several) over each cohort week holding a note; the hover lists them."""
+    by_week: dict[str, list] = {}
+    for note in notes:
+        monday = (note.day - timedelta(days=note.day.weekday())).isoformat()
+        if monday in weeks:
+            by_week.setdefault(monday, []).append(note)
+    for week, those in by_week.items():
+        # plotly draws annotation text as HTML: a note reads as typed
+        fig.add_annotation(x=week, y=1, xref="x", yref="paper", yanchor="bottom", showarrow=False,
+                           text="✎" if len(those) == 1 else f"✎{len(those)}",
+                           hovertext="<br>".join(markup.escape(n.label()) for n in those),
+                           font=dict(size=12, color=theme.TEXT_COLOR))
 
 
 def _heatmap_cells(rows: Rows, weeks: list[str], pairs: list[str]) -> tuple[dict, dict, dict, list]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html as markup
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
@@ -255,21 +255,34 @@ def changes_table(
 
 def add_notes(fig: go.Figure, notes, rows: int = 1) -> go.Figure:
     """Annotations (funnelboard/core/annotations.py) on a weekly chart: a dotted line on each note's day
-    across its `rows` stacked plots, and a short mark above the chart whose hover is the whole note."""
+    across its `rows` stacked plots, and a short mark above the chart for each week with notes, whose
+    hover is the whole of them. The marks read towards the middle of the chart and the weeks keep their
+    range, so a mark's text never widens the axis (on a phone it would squeeze the weeks)."""
+    line = dict(color=theme.REFERENCE_COLOR, dash="dot", width=1)
     for note in notes:
         x = note.day.isoformat()
-        line = dict(color=theme.REFERENCE_COLOR, dash="dot", width=1)
         if getattr(fig, "_grid_ref", None) is None:  # one plot (no stacked rows)
             if fig.data:  # an empty chart's message has no axis to draw on
                 fig.add_vline(x=x, line=line)
         else:
             for row in range(1, rows + 1):
                 fig.add_vline(x=x, line=line, row=row, col=1)
-        if not fig.data:
-            continue
-        short = note.text if len(note.text) <= 24 else note.text[:23] + "…"
+    days = [date.fromisoformat(str(x)[:10]) for trace in fig.data for x in (trace.x if trace.x is not None else ()) if x is not None]
+    if not notes or not days:
+        return fig
+    weeks: dict[date, list] = {}
+    for note in notes:
+        weeks.setdefault(note.day - timedelta(days=note.day.weekday()), []).append(note)
+    first, last = min(days + [n.day for n in notes]), max(days + [n.day for n in notes])
+    middle = first + (last - first) / 2
+    for those in weeks.values():
+        day = those[0].day
+        text = those[0].text if len(those) == 1 else f"{len(those)} notes"
+        short = text if len(text) <= 24 else text[:23] + "…"
         # plotly draws annotation text as HTML: a note reads as typed
-        fig.add_annotation(x=x, y=1, xref="x", yref="paper", yanchor="bottom", xanchor="left", showarrow=False,
-                           text=f"✎ {markup.escape(short)}", hovertext=markup.escape(note.label()),
+        fig.add_annotation(x=day.isoformat(), y=1, xref="x", yref="paper", yanchor="bottom", xanchor="left" if day <= middle else "right",
+                           showarrow=False, text=f"✎ {markup.escape(short)}",
+                           hovertext="<br>".join(markup.escape(n.label()) for n in those),
                            font=dict(size=10, color=theme.MUTED_TEXT))
+    fig.update_xaxes(range=[(first - timedelta(days=4)).isoformat(), (last + timedelta(days=4)).isoformat()])
     return fig

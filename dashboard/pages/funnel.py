@@ -3,6 +3,8 @@ labelled), the stage accounting, and the conversion of weekly cohorts with immat
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dash
 from dash import Input, Output, callback, dcc, html
 
@@ -10,7 +12,7 @@ from funnelboard.dashboard import figures, theme
 from funnelboard.dashboard.a11y import chart
 from funnelboard.dashboard.drill import cohort_cell, funnel_bar, leads_href
 from funnelboard.dashboard.drill import register as register_drill
-from funnelboard.dashboard.notes import empty_for
+from funnelboard.dashboard.notes import empty_for, week_notes
 from funnelboard.dashboard.runtime import URL, gateway
 from funnelboard.dashboard.spell_drill import accounting_bar
 from funnelboard.dashboard.spell_drill import register as register_spell_drill
@@ -110,7 +112,10 @@ def update_heatmap(search: str | None):
     g = gateway()
     req, view = view_request(g, search)
     rows = run_metric(g, "cohort_conversion", req)
-    return figures.cohort_heatmap_figure(heatmap_rows(rows), title=heatmap_title(rows, g.config().conversion_window_days), empty=empty_for(g, view))
+    weeks = sorted({r["week"] for r in rows})
+    notes = week_notes(g, view.filters, weeks[0], weeks[-1] + timedelta(days=6)) if weeks else []  # funnelboard notes
+    return figures.cohort_heatmap_figure(heatmap_rows(rows), title=heatmap_title(rows, g.config().conversion_window_days),
+                                         empty=empty_for(g, view), notes=notes)
 
 
 def heatmap_rows(rows: list[dict]) -> list[dict]:
