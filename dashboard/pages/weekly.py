@@ -11,7 +11,7 @@ import dash
 from dash import Input, Output, callback, dcc, html
 
 from funnelboard.core.errors import UserError
-from funnelboard.dashboard import figures
+from funnelboard.dashboard import figures, note_editor
 from funnelboard.dashboard.a11y import chart
 from funnelboard.dashboard.drill import leads_href, week_span, weekly_point
 from funnelboard.dashboard.drill import register as register_drill
@@ -56,7 +56,7 @@ def layout(**_query) -> html.Div:
             html.Div(id=CHANGES, className="panel changes"),
             html.Div(id=MOVERS, className="panel movers"),
             html.Div(id=CRITERIA, className="panel criteria"),
-            html.Div(chart(TREND), className="panel"),
+            html.Div([chart(TREND), note_editor.control()], className="panel"),
         ]
     )
 
@@ -92,9 +92,11 @@ def update_movers(search: str | None):
     return [title, html.Ul(items, className="mover-list")]
 
 
-@callback(Output(CARDS, "children"), Output(TREND, "figure"), Output(WEEK, "children"), Input(URL, "search"))
+@callback(Output(CARDS, "children"), Output(TREND, "figure"), Output(WEEK, "children"), Input(URL, "search"),
+          Input(note_editor.CHANGED, "data"))
 @guarded(outputs=3)
-def update(search: str | None):
+def update(search: str | None, _notes_changed: int | None = None):
+    """The cards, the trend (redrawn when a note is added or removed below it) and the week's line."""
     g = gateway()
     req, view = view_request(g, search)
     config = g.config()
