@@ -102,7 +102,7 @@ def _numeric(text: str) -> bool:
 @click.option("--business-days", is_flag=True, help="Durations in business days.")
 @click.option("--within-days", type=click.IntRange(min=1), default=30, show_default=True, help="time_to_sql: the N in 'reached SQL within N days'.")
 @click.option("--by", help="disqualifiers: group by stage_left, week or a segment column.")
-@click.option("--before", help="mix_vs_rate: the earlier period as FROM:TO dates (default: the 28 days before --after).")
+@click.option("--before", help="mix_vs_rate, time_in_stage_change, disqualifier_change: the earlier period as FROM:TO dates.")
 @click.option("--after", help="mix_vs_rate: the later period as FROM:TO dates (default: the 28 days ending at as-of).")
 @click.option("--which", type=click.Choice(["all", "converted", "not_converted"]), default="all", show_default=True, help="leads: which cohort members.")
 @click.option("--cohorts", type=click.Choice(["mature", "all"]), default=None,

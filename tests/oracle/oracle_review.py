@@ -21,6 +21,15 @@ W3  weekly_kpis: weeks from the week of start (12 weeks before the review week w
 W4  mix_vs_rate: after = the given period when one is given (the page's), else the 28 days ending
     ceil(maturity) days before as_of + 1 us; before = the same length just before after; with
     mature_only, members immature at as_of are left out of both periods.
+W6  time_in_stage_change: after = the given period, before = the period of the same length just
+    before it; before's spells are seen as of as_of - (after start - before start) (an Oracle of the
+    same log at that as_of), after's as of as_of; per funnel stage but the last, the time_in_stage
+    KM p50 of each and the log-rank test (log_rank below); BH across the stages' p-values; "slower"
+    when q < 0.05 and after's observed completions fall short of the expected ones.
+W7  disqualifier_change: after = the given period, before = the 4 weeks before its start; per
+    (outcome, reason) of either period, its exits / all exits of the period, the pooled two-proportion
+    test of after's share against before's, BH across the reasons; significant changes first, then
+    by |delta_share| descending, then outcome, reason.
 W5  week_mix: the review week's key-rate cohort as of as_of (W3's members of the review week) against
     last week's as of as_of - 7 days (W3's "same point"), split with W4's shares, rates and
     effects; no member is left out, so its (total) rates are the review week's key_rate and previous.
@@ -32,7 +41,7 @@ import math
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 
-from tests.oracle.oracle import TOTAL, US, Oracle, _ratio, quantile, wilson_interval
+from tests.oracle.oracle import TOTAL, US, Oracle, _ratio, benjamini_hochberg, quantile, two_proportion_p_value, wilson_interval
 
 LIVE = timedelta(days=7)
 COMPARISON_DAYS = 28
@@ -293,3 +302,73 @@ def movers(oracle: Oracle, end, *, as_of_given=True, loaded_at=None, segment=Non
             })
     out.sort(key=lambda r: (-abs(r["delta_to"]), r["segment"], r["value"]))
     return out
+
+
+def log_rank(a: list[tuple[int, bool]], b: list[tuple[int, bool]]) -> tuple[int, float, float | None]:
+    """(observed, expected, p) of group b in the log-rank test, from (duration, completed) pairs: at each
+    distinct completed duration t, n at risk (duration >= t), d completing at t; E_b += d n_b / n,
+    V += d (n_b / n)(1 - n_b / n)(n - d) / (n - 1) for n > 1; chi2 = (O_b - E_b)^2 / V."""
+    times = sorted({d for d, c in a + b if c})
+    observed = sum(1 for _, c in b if c)
+    expected = variance = 0.0
+    for t in times:
+        n_a = sum(1 for d, _ in a if d >= t)
+        n_b = sum(1 for d, _ in b if d >= t)
+        n = n_a + n_b
+        d = sum(1 for x, c in a + b if c and x == t)
+        expected += d * n_b / n
+        if n > 1:
+            variance += d * (n_b / n) * (1 - n_b / n) * (n - d) / (n - 1)
+    if variance <= 0:
+        return observed, expected, None
+    chi2 = (observed - expected) ** 2 / variance
+    return observed, expected, math.erfc(math.sqrt(chi2 / 2))
+
+
+def time_in_stage_change(oracle: Oracle, start, end, *, business_days=False, filters=None) -> list[dict]:
+    before = (start - (end - start), start)
+    before_as_of = oracle.as_of - (start - before[0])
+    then = Oracle(oracle.all_events, oracle.config, oracle.lead_rows, as_of=before_as_of)
+    rows, tests = [], []
+    for stage in oracle.stages[:-1]:
+        items = []
+        for o, (p_start, p_end) in ((then, before), (oracle, (start, end))):
+            spells = [s for s in o._all_spells(o._leads(filters)) if s.stage == stage and p_start <= s.entered_at < p_end]
+            items.append([o._spell_duration_us(s, business_days) for s in spells])
+        b_row, a_row = (oracle._time_row(i) for i in items)
+        observed, expected, p = log_rank(items[0], items[1])
+        tests.append((observed, expected))
+        rows.append({
+            "stage": stage, "n_before": len(items[0]), "open_before": b_row["n_open"], "km_p50_before": b_row["km_p50"],
+            "n_after": len(items[1]), "open_after": a_row["n_open"], "km_p50_after": a_row["km_p50"],
+            "observed_after": observed, "expected_after": expected, "p_value": p,
+        })
+    for row, (observed, expected), q in zip(rows, tests, benjamini_hochberg([r["p_value"] for r in rows])):
+        changed = q is not None and q < 0.05
+        row.update({"q_value": q, "change": ("slower" if observed < expected else "faster") if changed else "none",
+                    "before_from": before[0], "before_to": before[1], "before_as_of": before_as_of,
+                    "after_from": start, "after_to": end, "as_of": oracle.as_of})
+    return rows
+
+
+def disqualifier_change(oracle: Oracle, start, end, *, filters=None) -> list[dict]:
+    before = (start - timedelta(weeks=4), start)
+    counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: {"before": 0, "after": 0})
+    for name, (p_start, p_end) in (("before", before), ("after", (start, end))):
+        for r in oracle.disqualifiers(p_start, p_end, filters=filters):
+            counts[(r["outcome"], r["reason"])][name] = r["exits"]
+    n_b = sum(c["before"] for c in counts.values())
+    n_a = sum(c["after"] for c in counts.values())
+    keys = sorted(counts)
+    p_values = [two_proportion_p_value(counts[k]["after"], n_a, counts[k]["before"], n_b) for k in keys]
+    rows = []
+    for (outcome, reason), p, q in zip(keys, p_values, benjamini_hochberg(p_values)):
+        c = counts[(outcome, reason)]
+        share_b = c["before"] / n_b if n_b else 0.0
+        share_a = c["after"] / n_a if n_a else 0.0
+        rows.append({"outcome": outcome, "reason": reason, "exits_before": c["before"], "share_before": share_b,
+                     "exits_after": c["after"], "share_after": share_a, "delta_share": share_a - share_b,
+                     "p_value": p, "q_value": q, "significant": q is not None and q < 0.05,
+                     "before_from": before[0], "before_to": before[1], "after_from": start, "after_to": end})
+    rows.sort(key=lambda r: (not r["significant"], -abs(r["delta_share"]), r["outcome"], r["reason"]))
+    return rows

@@ -139,6 +139,12 @@ def compare_more(gateway, oracle, base: MetricRequest, start, end, filters) -> N
         oracle_review.mix_vs_rate(oracle, None, None, None, filters=filters),
         "mix_vs_rate, default periods",
     )
+    assert_rows_equal(run_metric(gateway, "disqualifier_change", base), oracle_review.disqualifier_change(oracle, start, end, filters=filters),
+                      "disqualifier_change")
+    for business in (False, True):
+        assert_rows_equal(run_metric(gateway, "time_in_stage_change", req(business_days=business)),
+                          oracle_review.time_in_stage_change(oracle, start, end, business_days=business, filters=filters),
+                          f"time_in_stage_change business={business}")
     for by in (None, "stage_left", "week", "channel"):
         assert_rows_equal(run_metric(gateway, "disqualifiers", req(by=by)), oracle.disqualifiers(start, end, by=by, filters=filters), f"disqualifiers by={by}")
     for segment in (None, "channel"):

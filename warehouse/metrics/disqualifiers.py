@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 
 from funnelboard.core.errors import UserError
-from funnelboard.warehouse.metrics.base import Context, MetricRequest, period_params
+from funnelboard.warehouse.metrics.base import Context, MetricRequest, period_params, ratio
+from funnelboard.warehouse.stats import benjamini_hochberg, two_proportion_p_value
+
+BEFORE_WEEKS = 4  # disqualifier_change: the week against the 4 weeks before it
+SIGNIFICANT_Q = 0.05
 
 
 def _exit_grouping(ctx: Context, by: str | None) -> str | None:
@@ -35,6 +40,40 @@ def disqualifiers(ctx: Context, req: MetricRequest) -> list[dict]:
             row[req.by] = date.fromisoformat(r["grp"]) if req.by == "week" else r["grp"]
         row.update({k: r[k] for k in ("outcome", "reason", "exits", "share", "cumulative_share")})
         out.append(row)
+    return out
+
+
+def disqualifier_change(ctx: Context, req: MetricRequest) -> list[dict]:
+    """What changed in why leads leave: each outcome and reason's share of the exits in the period
+    (default: the review week) against its share over the 4 weeks before it (--before), the
+    two-proportion test of the two shares and its BH q-value across the reasons."""
+    from funnelboard.warehouse.metrics.changes import period as review_period
+
+    req = review_period(ctx, req) if req.start is None and req.end is None else ctx.resolve(req)
+    before = req.before or (req.start - timedelta(weeks=BEFORE_WEEKS), req.start)
+    if before[0] >= before[1]:
+        raise UserError("the before period is empty: its start must be before its end.")
+    counts = {}
+    for name, (start, end) in (("before", before), ("after", (req.start, req.end))):
+        for r in disqualifiers(ctx, replace(req, start=start, end=end, by=None)):
+            counts.setdefault((r["outcome"], r["reason"]), {"before": 0, "after": 0})[name] = r["exits"]
+    n_before = sum(c["before"] for c in counts.values())
+    n_after = sum(c["after"] for c in counts.values())
+    keys = sorted(counts)
+    p_values = [two_proportion_p_value(counts[k]["after"], n_after, counts[k]["before"], n_before) for k in keys]
+    out = []
+    for (outcome, reason), p, q in zip(keys, p_values, benjamini_hochberg(p_values)):
+        c = counts[(outcome, reason)]
+        share_before, share_after = ratio(c["before"], n_before) or 0.0, ratio(c["after"], n_after) or 0.0
+        out.append({
+            "outcome": outcome, "reason": reason,
+            "exits_before": c["before"], "share_before": share_before, "exits_after": c["after"], "share_after": share_after,
+            "delta_share": share_after - share_before, "p_value": p, "q_value": q,
+            "significant": q is not None and q < SIGNIFICANT_Q,
+            "before_from": before[0], "before_to": before[1], "after_from": req.start, "after_to": req.end,
+        })
+    # the changes beyond chance first, then by how far the share moved
+    out.sort(key=lambda r: (not r["significant"], -abs(r["delta_share"]), r["outcome"], r["reason"]))
     return out
 
 

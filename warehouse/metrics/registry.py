@@ -39,6 +39,7 @@ METRICS = (
     Metric.of("segment_conversion", segments.segment_conversion, splits=True),
     Metric.of("mix_vs_rate", segments.mix_vs_rate, splits=True),
     Metric.of("disqualifiers", disqualifiers.disqualifiers),
+    Metric.of("disqualifier_change", disqualifiers.disqualifier_change),
     Metric.of("criteria_health", criteria_health.criteria_health, splits=True),
     Metric.of("stalled", stalled.stalled, splits=True),
     Metric.of("stalled_summary", stalled.stalled_summary, splits=True),
@@ -62,6 +63,7 @@ METRICS = (
     Metric.of("spells", spells.spells),
     Metric.of("cohort_conversion", cohort.cohort_conversion),
     Metric.of("time_in_stage", time.time_in_stage, splits=True),
+    Metric.of("time_in_stage_change", time.time_in_stage_change),
     Metric.of("survival", time.survival, splits=True),
     Metric.of("duration_distribution", time.duration_distribution, splits=True),
 )

@@ -17,7 +17,9 @@ groups do not fit the key, the metrics' own SQL files (`time_in_stage.sql`, `sur
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
+import numpy as np
 from sqlglot import exp
 
 from funnelboard.core.errors import UserError
@@ -31,6 +33,7 @@ from funnelboard.warehouse.metrics.base import (
     period_params,
     rename_key,
 )
+from funnelboard.warehouse.stats import benjamini_hochberg
 
 HOUR = 1 / 24
 # Candidate grid steps and bin widths, in (calendar or business) days: 1 h, 3 h, 6 h, 12 h, 1 d, 2 d, 3 d, 1 w, 2 w, ~1 m, ...
@@ -41,6 +44,9 @@ MAX_BINS = 40
 # the floating-point noise of the business-day clock, never a real difference (1e-6 of an hour is 3.6 ms).
 GRID_SLACK = 1e-6
 FAST_PATH = True  # tests turn it off to compare the two paths
+CHANGE_DAYS = 28  # time_in_stage_change without a period: the 28 days to as_of against the 28 before
+SIGNIFICANT_Q = 0.05
+US = timedelta(microseconds=1)
 TIME_COLUMNS = ("n_completed", "n_open", "p50", "p75", "p90", "km_p50", "km_p75", "km_p90")
 
 
@@ -121,6 +127,60 @@ def time_in_stage(ctx: Context, req: MetricRequest) -> list[dict]:
         row = by_stage.get(stage, {"stage": stage, **empty})
         out.append({k: v for k, v in row.items() if k != "segment"})
     return out
+
+
+def time_in_stage_change(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Time in each funnel stage (but the last) of the spells entered in the period (default: the 28
+    days to as_of) against those entered in the period of the same length before it (--before),
+    each seen at its own moment (as_of, and as_of moved back by the gap between the periods' starts:
+    the same age): the Kaplan-Meier p50 of each, the log-rank test and its BH q-value across the stages
+    (--business-days)."""
+    explicit = req.start is not None or req.end is not None
+    req = ctx.resolve(req)
+    after = (req.start, req.end) if explicit else (req.as_of + US - timedelta(days=CHANGE_DAYS), req.as_of + US)
+    before = req.before or (after[0] - (after[1] - after[0]), after[0])
+    if before[0] >= before[1]:
+        raise UserError("the before period is empty: its start must be before its end.")
+    before_as_of = req.as_of - (after[0] - before[0])
+    names = {i: stage for i, stage in enumerate(ctx.config.stages, start=1)}
+    groups = [{g.stage_order: g for g in _stage_groups(ctx, req, period, as_of)}
+              for period, as_of in ((before, before_as_of), (after, req.as_of))]
+    rows, tests = [], []
+    for order in range(1, len(ctx.config.stages)):
+        pair = [gs.get(order) or durations.Group(order, "(all)", np.zeros(0, np.int64), np.zeros(0, bool)) for gs in groups]
+        (b, a) = (durations.time_in_stage_rows([g], names)[0] if g.us.size else dict.fromkeys(TIME_COLUMNS, 0) | {"km_p50": None}
+                  for g in pair)
+        test = durations.log_rank(*pair)
+        tests.append(test)
+        rows.append({
+            "stage": names[order],
+            "n_before": b["n_completed"] + b["n_open"], "open_before": b["n_open"], "km_p50_before": b["km_p50"],
+            "n_after": a["n_completed"] + a["n_open"], "open_after": a["n_open"], "km_p50_after": a["km_p50"],
+            "observed_after": int(test.observed), "expected_after": test.expected, "p_value": test.p_value,
+        })
+    for row, test, q in zip(rows, tests, benjamini_hochberg([t.p_value for t in tests])):
+        changed = q is not None and q < SIGNIFICANT_Q
+        row.update({
+            "q_value": q,
+            "change": ("slower" if test.observed < test.expected else "faster") if changed else "none",
+            "before_from": before[0], "before_to": before[1], "before_as_of": before_as_of,
+            "after_from": after[0], "after_to": after[1], "as_of": req.as_of,
+        })
+    return rows
+
+
+def _stage_groups(ctx: Context, req: MetricRequest, period: tuple[datetime, datetime], as_of: datetime) -> list[durations.Group]:
+    """The spells time_in_stage reads (funnel stages but the last) entered in `period`, seen at
+    `as_of`, one group per stage: stage_durations.sql's keys, by the gateway's array where it has one."""
+    params = {"start": period[0], "end": period[1], "as_of": as_of, "business_days": req.business_days,
+              "as_of_bd": business_day_clock(as_of, ctx.config.timezone), "segments": ["(all)"], "segment_count": 1}
+    if hasattr(ctx.gateway, "array"):
+        tree, bound = ctx.compile("stage_durations", req, params, {"__segment__": None})
+        keys = ctx.gateway.array(tree.sql(dialect="duckdb"), bound)
+    else:
+        rows = ctx.run_sql("stage_durations", req, params, {"__segment__": None})
+        keys = np.sort(np.array([r["duration_key"] for r in rows], dtype=np.int64))
+    return durations.groups(keys, ["(all)"], range(1, len(ctx.config.stages)))
 
 
 def survival(ctx: Context, req: MetricRequest) -> list[dict]:
