@@ -10,7 +10,7 @@ network; links point at the dashboard (`base_url`) with the same filters.
 from __future__ import annotations
 
 import html as markup
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -40,6 +40,12 @@ PRINT_CSS = """
 .pack-section { margin: 16px 0; }
 .pack-meta { color: #555; font-size: 13px; }
 .pack .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 8px; }
+.pack-scroll { overflow-x: auto; }
+.pack-table { border-collapse: collapse; width: 100%; margin: 8px 0; font-size: 13px; }
+.pack-table caption { text-align: left; font-weight: 600; padding: 4px 0 6px; }
+.pack-table th, .pack-table td { padding: 4px 8px; border-bottom: 1px solid #e5e7eb; text-align: left; vertical-align: top; }
+.pack-table th { background: #f3f4f6; font-weight: 600; }
+.pack-table td:not(:first-child) { font-variant-numeric: tabular-nums; }
 """
 
 
@@ -73,10 +79,12 @@ def week_search(monday: date, filters: tuple[tuple[str, str], ...] = ()) -> str:
     return "?" + urlencode([("to", (monday + timedelta(days=6)).isoformat()), *filters])
 
 
-def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), base_url: str = "http://127.0.0.1:8050") -> Pack:
+def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), base_url: str = "http://127.0.0.1:8050",
+           by: str | None = None) -> Pack:
     """The pack of one week (None: the last complete week of the data) under `filters`, rendered by the
-    dashboard's own callbacks inside a request context of `app`. Bad filters, a week with no data and
-    a week after the data are one-sentence UserErrors."""
+    dashboard's own callbacks inside a request context of `app`; the rates by segment and the mix split
+    by column `by` (default: channel, else the first segment column). Bad filters, an unknown column,
+    a week with no data and a week after the data are one-sentence UserErrors."""
     from dash import html
 
     from funnelboard.dashboard import figures
@@ -91,6 +99,7 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
         view = state.parse("?" + urlencode(list(filters)), config)
         if view.problems:
             raise UserError(state.problem_line(view.problems, refused=True).replace("Nothing exported", "No report written", 1))
+        by = split_column(config, by)
         ctx = Context(g)
         monday = monday or last_complete_week(ctx)
         first, last = ctx.earliest_event(), ctx.latest_event()
@@ -103,7 +112,14 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
         request = state.parse(search, config).request(config)
         kpis = run_metric(g, "weekly_kpis", request)
         (shown_week,) = run_metric(g, "review_week", request)
-        summary = week_summary(kpis, monday, config, partial=shown_week["partial"], days_in=shown_week["days_in"])
+        mix = run_metric(g, "week_mix", replace(request, segment=by)) if by else None
+        # time in stage over the 4 weeks ending with the review week (against the 4 before, at the same age),
+        # the exit reasons of the week (against the 4 weeks before)
+        weeks4 = (_utc(monday - timedelta(weeks=3), config), _utc(monday + timedelta(weeks=1), config))
+        stage_rows = run_metric(g, "time_in_stage_change", replace(request, start=weeks4[0], end=weeks4[1]))
+        reason_rows = run_metric(g, "disqualifier_change", replace(request, start=weeks4[0] + timedelta(weeks=3), end=weeks4[1]))
+        summary = week_summary(kpis, monday, config, partial=shown_week["partial"], days_in=shown_week["days_in"], mix=mix, by=by,
+                               stages=stage_rows, reasons=reason_rows)
         if summary == [NO_DATA]:
             raise UserError(f"week {_iso(monday)} has no data for these filters: no lead came in or moved "
                             f"(the data runs from {first:%d %b %Y} to {last:%d %b %Y}).")
@@ -126,13 +142,15 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
         ]
         # the charts of the other views over the week itself (its Monday to its Sunday)
         period = "?" + urlencode([("from", monday.isoformat()), ("to", (monday + timedelta(days=6)).isoformat()), *filters])
-        by_channel = period + ("&segment=channel" if "channel" in config.segments else "")
+        weeks4_search = "?" + urlencode([("from", (monday - timedelta(weeks=3)).isoformat()),
+                                         ("to", (monday + timedelta(days=6)).isoformat()), *filters])
+        by_segment = period + (f"&{urlencode([('segment', by)])}" if by else "")
         sections += [
             ("Funnel", [_figure(funnel.update(period))]),
-            # (not the mix-vs-rate split: it leaves out cohorts still converting, all of a recent week's)
-            ("Key rate by segment", [_figure(segments.update(by_channel))]),
-            ("Time in stage", [_figure(time_in_stage.update(period))]),
-            ("Disqualifiers", [_figure(disqualifiers.update(period))]),
+            ("Key rate by segment", [_figure(segments.update(by_segment))]),
+            *([("Mix and rate", _mix_section(mix, by, config, monday))] if mix else []),
+            ("Time in stage", [_figure(time_in_stage.update(weeks4_search)), _stage_table(stage_rows)]),
+            ("Disqualifiers", [_figure(disqualifiers.update(period)), _reason_table(reason_rows)]),
         ]
         trend_weeks = sorted({r["week"] for r in kpis})
         notes = week_notes(g, view.filters, trend_weeks[0], trend_weeks[-1] + timedelta(days=6)) if trend_weeks else []
@@ -160,6 +178,87 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
     )
     filters_line = f"Filters: {filters_text}." if filters else "All leads."
     return Pack(monday, search, page, title, (filters_line, *summary, *headline), dashboard, tuple(summary))
+
+
+def split_column(config, by: str | None) -> str | None:
+    """The segment column the pack splits by: `by`, else channel, else the first; None without segments."""
+    if by is None:
+        return "channel" if "channel" in config.segments else next(iter(config.segments), None)
+    if by not in config.segments:
+        raise UserError(f"--by '{by}' is not a segment column of this funnel ({', '.join(config.segments) or 'none'}).")
+    return by
+
+
+def _mix_section(rows: list[dict], by: str, config, monday: date) -> list:
+    """The week's key-rate change against last week split into the mix of `by` and the rates within
+    its values (`week_mix`): the waterfall and each value's numbers."""
+
+    from funnelboard.core.config import stage_label
+    from funnelboard.dashboard import figures
+
+    key = config.review_rate
+    column = by.replace("_", " ")
+    cohort = f"leads reaching {stage_label(key.from_stage)}"
+    periods = (f"week of {monday - timedelta(weeks=1):%d %b}", f"week of {monday:%d %b}")
+    title = f"{key.name}: this week against last week at the same point, by {column}: mix vs rate"
+    figure = figures.mix_vs_rate_figure(rows, rate_name=key.name, cohort=cohort, periods=periods, title=title)
+    body = [[r["segment"], f"{r['share_before']:.1%} → {r['share_after']:.1%}",
+             f"{r['rate_before']:.1%} → {r['rate_after']:.1%} ({r['n_before']:,} → {r['n_after']:,})",
+             _points(r["mix_effect"]), _points(r["rate_effect"])] for r in rows]
+    caption = (f"Each {column}: its share of the {cohort} and its {key.name}, last week → this week, and its part of the "
+               f"mix and rate effects (points)")
+    return [_figure(figure), _table([column.capitalize(), "Share", f"{key.name} (leads)", "Mix", "Rate"], body, caption, "pack-mix")]
+
+
+def _utc(day: date, config) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    from funnelboard.warehouse.metrics.base import utc_midnight
+
+    return utc_midnight(day, ZoneInfo(config.timezone))
+
+
+def _table(head: list[str], body: list[list], caption: str, class_name: str):
+    from dash import html
+
+    table = html.Table([html.Caption(caption), html.Thead(html.Tr([html.Th(h, scope="col") for h in head])),
+                        html.Tbody([html.Tr([html.Td(c) for c in row]) for row in body])], className=f"pack-table {class_name}")
+    return html.Div(table, className="pack-scroll")
+
+
+def _stage_table(rows: list[dict]):
+    """`time_in_stage_change`: each stage's median now and 4 weeks before, the test and the verdict."""
+    from funnelboard.core.config import stage_label
+    from funnelboard.dashboard.summary import chance
+
+    def days(value):
+        return "over half still in it" if value is None else f"{value:.1f}"
+
+    body = [[stage_label(r["stage"]), f"{days(r['km_p50_before'])} → {days(r['km_p50_after'])}",
+             f"{r['n_before']:,} → {r['n_after']:,}", f"{r['observed_after']:,} ({r['expected_after']:,.0f})", chance("q", r["q_value"]),
+             {"slower": "slower", "faster": "faster"}.get(r["change"], "no change beyond chance")] for r in rows]
+    return _table(["Stage", "Median days (4 wks before → last 4 wks)", "Spells", "Left, last 4 wks (expected at the earlier pace)", "Log-rank", "Verdict"], body,
+                  "Stages that got slower: leads entering in the last 4 weeks against the 4 before, each seen at the same age",
+                  "pack-stages")
+
+
+def _reason_table(rows: list[dict], most: int = 8):
+    """`disqualifier_change`: the reasons whose share moved most (changes beyond chance first)."""
+    from funnelboard.dashboard.summary import chance
+
+    body = [[r["reason"], r["outcome"], f"{r['share_before']:.1%} → {r['share_after']:.1%}",
+             f"{r['exits_after']:,}", "too few to test" if r["p_value"] is None else chance("q", r["q_value"]),
+             "not tested" if r["p_value"] is None else "changed" if r["significant"] else "within chance"]
+            for r in rows[:most]]
+    more = f" ({len(rows) - most} more reasons moved less)" if len(rows) > most else ""
+    return _table(["Reason", "Outcome", "Share of exits (4 wks before → this wk)", "Exits this wk", "Test", "Verdict"], body,
+                  f"What changed: each reason's share of exits this week against the 4 weeks before{more}", "pack-reasons")
+
+
+def _points(share: float) -> str:
+    """A rate's change in points with its sign, never "-0.0"."""
+    points = round(share * 100, 1) or 0.0
+    return f"{points:+.1f}"
 
 
 def _iso(monday: date) -> str:

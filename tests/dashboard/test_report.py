@@ -77,11 +77,47 @@ def test_the_pack_shows_the_cli_s_numbers_for_its_week_and_filters(app, db):
         pattern = rf"<t[hd][^>]*>{re.escape(row['stage'].capitalize() if row['stage'] != 'mql' and row['stage'] != 'sql' else row['stage'].upper())}</t[hd]><td[^>]*>(?:<a [^>]*>)?{row['entered']:,}<"
         assert re.search(pattern, pack.html), row
     # the other views' charts over the week, each its own section
-    for section in ("Summary", "Cards", "Trend", "Funnel", "Key rate by segment", "Time in stage", "Disqualifiers"):
+    for section in ("Summary", "Cards", "Trend", "Funnel", "Key rate by segment", "Mix and rate", "Time in stage", "Disqualifiers"):
         assert f'aria-label="{section}"' in pack.html, section
-    assert pack.html.count('class="plotly-graph-div"') == 5
+    assert pack.html.count('class="plotly-graph-div"') == 6
     # links open the dashboard with the same filters
     assert 'href="http://review.example:8050/stalled?' in pack.html and "channel=referral" in pack.html
+
+
+def table_rows(page: str, class_name: str) -> list[list[str]]:
+    """The body cells of the pack's table with this class, as text."""
+    table = re.search(rf'<table class="[^"]*\b{class_name}\b[^"]*">(.*?)</table>', page, re.S).group(1)
+    body = table[table.index("<tbody>"):]
+    return [[" ".join(re.sub("<[^>]+>", "", c).split()) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+
+
+def test_the_mix_stage_and_reason_tables_are_the_cli_s(app, db):
+    monday = last_full_week(db)
+    sunday = (monday + timedelta(days=6)).isoformat()
+    pack = render(app, monday)
+    # mix and rate by channel: the week against last week at the same point, the cards' two rates
+    mix = query(db, "week_mix", "--to", sunday, "--segment", "channel")
+    shown = table_rows(pack.html, "pack-mix")
+    assert [r[0] for r in shown] == [r["segment"] for r in mix]
+    for cells, row in zip(shown, mix):
+        assert cells[1] == f"{row['share_before']:.1%} → {row['share_after']:.1%}"
+        assert cells[2] == f"{row['rate_before']:.1%} → {row['rate_after']:.1%} ({row['n_before']:,} → {row['n_after']:,})"
+    kpis = {r["kpi"]: r for r in query(db, "weekly_kpis", "--to", sunday) if r["week"] == monday.isoformat()}
+    assert mix[-1]["rate_after"] == pytest.approx(kpis["key_rate"]["value"], abs=1e-12)
+    assert mix[-1]["rate_before"] == pytest.approx(kpis["key_rate"]["previous"], abs=1e-12)
+    # time in stage: the 4 weeks ending with the review week against the 4 before
+    stages = query(db, "time_in_stage_change", "--from", (monday - timedelta(weeks=3)).isoformat(), "--to", sunday)
+    shown = table_rows(pack.html, "pack-stages")
+    assert len(shown) == len(stages) == 5
+    for cells, row in zip(shown, stages):
+        assert cells[2] == f"{row['n_before']:,} → {row['n_after']:,}"
+        assert cells[3] == f"{row['observed_after']:,} ({row['expected_after']:,.0f})"
+        assert cells[1].startswith(f"{row['km_p50_before']:.1f} → ")
+    # the exit reasons of the week against the 4 weeks before
+    reasons = query(db, "disqualifier_change", "--from", monday.isoformat(), "--to", sunday)
+    shown = table_rows(pack.html, "pack-reasons")
+    assert [(c[0], c[1], c[3]) for c in shown] == [(r["reason"], r["outcome"], f"{r['exits_after']:,}") for r in reasons[:8]]
 
 
 def query(db, *args: str) -> list[dict]:
@@ -120,6 +156,7 @@ def test_bad_weeks_filters_and_views_are_one_sentence(db, tmp_path):
         (("--filter", "colour=red"), "No report written, the address has bad values: 'colour' is not a filter"),
         (("--view", "nope"), "no saved view 'nope' in the shared list"),
         (("--week", "soon"), "neither an ISO week"),
+        (("--by", "colour"), "--by 'colour' is not a segment column of this funnel (channel, "),
     ):
         out = run(*args)
         assert out.exit_code != 0 and says in out.output and "Traceback" not in out.output, (args, out.output)
@@ -132,6 +169,14 @@ def test_bad_weeks_filters_and_views_are_one_sentence(db, tmp_path):
     assert out.exit_code == 0, out.output
     page = (tmp_path / "r.html").read_text("utf-8")
     assert "filters: channel = referral" in page and "from=2020-01-01" not in page
+    assert "<caption>Each channel: " in page  # the split by channel, the default
+    # a saved view's segment is the split unless --by says otherwise
+    saved_views.save(saved_views.views_path(db), "", "by owner", "/segments?segment=owner&channel=referral")
+    assert run("--view", "by owner", "--week", week.isoformat()).exit_code == 0
+    page = (tmp_path / "r.html").read_text("utf-8")
+    assert "<caption>Each owner: " in page and "segment=owner&amp;segment=" not in page
+    assert run("--view", "by owner", "--by", "region", "--week", week.isoformat()).exit_code == 0
+    assert "<caption>Each region: " in (tmp_path / "r.html").read_text("utf-8")
 
 
 def test_pdf_without_chromium_is_one_sentence_before_any_work(db, tmp_path):

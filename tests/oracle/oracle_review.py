@@ -28,7 +28,8 @@ W6  time_in_stage_change: after = the given period, before = the period of the s
     when q < 0.05 and after's observed completions fall short of the expected ones.
 W7  disqualifier_change: after = the given period, before = the 4 weeks before its start; per
     (outcome, reason) of either period, its exits / all exits of the period, the pooled two-proportion
-    test of after's share against before's, BH across the reasons; significant changes first, then
+    test of after's share against before's (none for a reason with fewer than 10 exits in the two
+    periods together), BH across the tested reasons; significant changes first, then
     by |delta_share| descending, then outcome, reason.
 W5  week_mix: the review week's key-rate cohort as of as_of (W3's members of the review week) against
     last week's as of as_of - 7 days (W3's "same point"), split with W4's shares, rates and
@@ -360,7 +361,8 @@ def disqualifier_change(oracle: Oracle, start, end, *, filters=None) -> list[dic
     n_b = sum(c["before"] for c in counts.values())
     n_a = sum(c["after"] for c in counts.values())
     keys = sorted(counts)
-    p_values = [two_proportion_p_value(counts[k]["after"], n_a, counts[k]["before"], n_b) for k in keys]
+    p_values = [two_proportion_p_value(counts[k]["after"], n_a, counts[k]["before"], n_b)
+                if counts[k]["after"] + counts[k]["before"] >= 10 else None for k in keys]
     rows = []
     for (outcome, reason), p, q in zip(keys, p_values, benjamini_hochberg(p_values)):
         c = counts[(outcome, reason)]

@@ -11,6 +11,7 @@ from funnelboard.warehouse.stats import benjamini_hochberg, two_proportion_p_val
 
 BEFORE_WEEKS = 4  # disqualifier_change: the week against the 4 weeks before it
 SIGNIFICANT_Q = 0.05
+MIN_EXITS = 10
 
 
 def _exit_grouping(ctx: Context, by: str | None) -> str | None:
@@ -46,7 +47,8 @@ def disqualifiers(ctx: Context, req: MetricRequest) -> list[dict]:
 def disqualifier_change(ctx: Context, req: MetricRequest) -> list[dict]:
     """What changed in why leads leave: each outcome and reason's share of the exits in the period
     (default: the review week) against its share over the 4 weeks before it (--before), the
-    two-proportion test of the two shares and its BH q-value across the reasons."""
+    two-proportion test of the two shares and its BH q-value across the reasons (a reason with fewer
+    than 10 exits in the two periods together is not tested)."""
     from funnelboard.warehouse.metrics.changes import period as review_period
 
     req = review_period(ctx, req) if req.start is None and req.end is None else ctx.resolve(req)
@@ -60,7 +62,9 @@ def disqualifier_change(ctx: Context, req: MetricRequest) -> list[dict]:
     n_before = sum(c["before"] for c in counts.values())
     n_after = sum(c["after"] for c in counts.values())
     keys = sorted(counts)
-    p_values = [two_proportion_p_value(counts[k]["after"], n_after, counts[k]["before"], n_before) for k in keys]
+    # a reason with fewer than MIN_EXITS exits in the two periods together is too rare to test
+    p_values = [two_proportion_p_value(counts[k]["after"], n_after, counts[k]["before"], n_before)
+                if counts[k]["after"] + counts[k]["before"] >= MIN_EXITS else None for k in keys]
     out = []
     for (outcome, reason), p, q in zip(keys, p_values, benjamini_hochberg(p_values)):
         c = counts[(outcome, reason)]
