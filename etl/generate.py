@@ -728,6 +728,7 @@ def _to_columns(rng: np.random.Generator, events: _Events, leads: _Leads) -> dic
     activity = _last_activity(rng.spawn(1)[0], events)  # a stream of its own: the other columns stay as they were
     response = _first_response(rng.spawn(1)[0], events, leads)  # the next stream spawned: activity's stays as it was
     role, makers = _buyers(rng.spawn(1)[0], events)
+    amount = _amounts(rng.spawn(1)[0], events, leads)  # a stream of its own, spawned last: the columns above stay as they were
     return {
         "lead_id": _lead_ids(lead, leads.created.size),
         "stage": _labels(STAGE_LABELS, events.stage),
@@ -744,8 +745,26 @@ def _to_columns(rng: np.random.Generator, events: _Events, leads: _Leads) -> dic
         "lead_score": pa.array(leads.score).cast(pa.string()).take(pa.array(lead)),
         "last_activity_at": activity,
         "first_response_at": response,
-        "amount": pa.array(leads.amount).cast(pa.string()).take(pa.array(lead, mask=no_amount)),
+        "amount": pa.array(amount).cast(pa.string()).take(pa.array(np.arange(lead.size), mask=no_amount)),
     }
+
+
+AMOUNT_REVISION_P = 0.35  # a deal's later stage moves (proposal, the close) that revise its amount
+_REVISIONS = np.array([0.6, 0.8, 0.9, 1.1, 1.25, 1.5])  # the factor of a revision
+
+
+def _amounts(rng: np.random.Generator, events: _Events, leads: _Leads) -> np.ndarray:
+    """Per event row, its deal's amount then: the lead's amount at opportunity, revised on a share of the
+    later rows (scoped down or up at proposal, negotiated at the close) by a factor that compounds along
+    the deal, rounded to thousands. Rows before opportunity get a value too; the caller blanks them."""
+    lead = events.lead
+    revised = (events.k > events.k_opp[lead]) & (rng.random(lead.size) < AMOUNT_REVISION_P)
+    log_factor = np.where(revised, np.log(_REVISIONS[rng.integers(0, _REVISIONS.size, lead.size)]), 0.0)
+    running = np.cumsum(log_factor)
+    first = np.cumsum(events.counts) - events.counts  # each lead's first row
+    since_first = running - np.repeat(running[first] - log_factor[first], events.counts)
+    amount = leads.amount[lead] * np.exp(since_first)
+    return (np.maximum(np.rint(amount / 1000.0), 1) * 1000).astype(np.int64)
 
 
 LAST_ACTIVITY_P = 0.7  # leads whose CRM records a last activity; the others leave it empty

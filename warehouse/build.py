@@ -37,6 +37,14 @@ def sla_rows(config: FunnelConfig) -> list[tuple]:
     return [(s.stage, s.value, s.clock, s.threshold_days, s.hours) for s in config.stage_slas]
 
 
+def settings_row(config: FunnelConfig) -> tuple:
+    """cfg_settings' one row: timezone, skipped_stages, window_days, min_sample, open_hour, close_hour,
+    pipeline_from_order (the order of [pipeline] from_stage, 1 without one)."""
+    return (config.timezone, config.skipped_stages, config.conversion_window_days, config.min_sample,
+            config.response.open_hour, config.response.close_hour,
+            config.stages.index(config.pipeline_from) + 1 if config.pipeline_from else 1)
+
+
 def write_seeds(con: duckdb.DuckDBPyConnection, config: FunnelConfig) -> None:
     """The configuration as small tables the models join (stage order, reason map, SLAs, settings)."""
     n = len(config.stages)
@@ -55,9 +63,9 @@ def write_seeds(con: duckdb.DuckDBPyConnection, config: FunnelConfig) -> None:
         con.executemany("insert into cfg_sla values (?, ?, ?, ?, ?)", sla_rows(config))
     con.execute(
         "create or replace table cfg_settings as select $tz::varchar as timezone, $rule::varchar as skipped_stages, "
-        "$window::integer as window_days, $min::integer as min_sample, $open::double as open_hour, $close::double as close_hour",
-        {"tz": config.timezone, "rule": config.skipped_stages, "window": config.conversion_window_days, "min": config.min_sample,
-         "open": config.response.open_hour, "close": config.response.close_hour},
+        "$window::integer as window_days, $min::integer as min_sample, $open::double as open_hour, $close::double as close_hour, "
+        "$pipeline_from::integer as pipeline_from_order",
+        dict(zip(("tz", "rule", "window", "min", "open", "close", "pipeline_from"), settings_row(config))),
     )
 
 

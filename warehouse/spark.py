@@ -31,7 +31,7 @@ from funnelboard.core.progress import Progress
 from funnelboard.etl.raw_schema import SCHEMA_VERSION
 from funnelboard.etl.readers import InputFile, inspect
 from funnelboard.etl.sources.base import ISO_TIMESTAMP
-from funnelboard.warehouse.build import expansion, expected_columns, sla_rows
+from funnelboard.warehouse.build import expansion, expected_columns, settings_row, sla_rows
 from funnelboard.warehouse.dialects import compile_query, to_sql
 from funnelboard.warehouse.models import Model, ModelError, build_order, expand, load_models, models_fingerprint
 
@@ -39,7 +39,7 @@ MASTER_ENV = "FUNNELBOARD_SPARK_MASTER"
 DEFAULT_MASTER = "local[*]"
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
-MARTS = ("fct_leads", "fct_spells", "fct_open_spells")
+MARTS = ("fct_leads", "fct_spells", "fct_open_spells", "fct_pipeline_moves")
 SEEDS = ("cfg_stages", "cfg_reasons", "cfg_sla", "cfg_settings")
 # What a build always writes as Parquet: what the dashboard, the metrics and `status` read
 # (every model materialised as a table is written too: the intermediate ones, for lineage).
@@ -428,9 +428,9 @@ def _seeds(spark, config: FunnelConfig) -> dict:
         "cfg_reasons": (sorted(config.reason_map().items()) if config.reasons else [], "reason_key string, reason string"),
         "cfg_sla": (sla_rows(config), "stage string, sla_value string, clock string, sla_days double, sla_hours double"),
         "cfg_settings": (
-            [(config.timezone, config.skipped_stages, config.conversion_window_days, config.min_sample,
-              config.response.open_hour, config.response.close_hour)],
-            "timezone string, skipped_stages string, window_days int, min_sample int, open_hour double, close_hour double",
+            [settings_row(config)],
+            "timezone string, skipped_stages string, window_days int, min_sample int, open_hour double, close_hour double, "
+            "pipeline_from_order int",
         ),
     }
     return {name: (spark.createDataFrame(data, schema), len(data)) for name, (data, schema) in rows.items()}

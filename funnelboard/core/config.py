@@ -28,7 +28,7 @@ TERMINAL_OUTCOMES = ("lost", "disqualified", "rerouted")
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Sections that make up the funnel itself: a file that names its own stages takes none of them
 # from the built-in demo funnel.
-FUNNEL_SECTIONS = ("labels", "reasons", "sla_days", "sla", "segments", "attributes", "review", "response")
+FUNNEL_SECTIONS = ("labels", "reasons", "sla_days", "sla", "segments", "attributes", "review", "response", "pipeline")
 SECTIONS = ("funnel", "input", "columns", *FUNNEL_SECTIONS, "source", "criteria_health", "alerts")
 _ACRONYMS = {"mql", "sql", "sal", "pql"}
 
@@ -227,6 +227,10 @@ class FunnelConfig:
     # [criteria_health]: the checks, resolved against the stages (None: the defaults, see health_checks)
     criteria_health: tuple[HealthCheck, ...] | None = None
     alerts: tuple[Alert, ...] = ()  # [[alerts]]: `funnelboard alerts check`
+    # [pipeline] (docs/metrics.md, Pipeline value): the first funnel stage whose deals count as pipeline
+    # (None: every open funnel stage before the win), and each stage's win probability for weighted value
+    pipeline_from: str | None = None
+    stage_probability: dict[str, float] = field(default_factory=dict)
 
     @property
     def health_checks(self) -> tuple[HealthCheck, ...]:
@@ -461,6 +465,7 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
     health = _check_criteria_health(s["criteria_health"], stages, segments, problems)
     sources = _check_sources(s["source"], problems)
     alerts = _check_alerts(s["alerts"], stages, segments, problems)
+    pipeline_from, probability = _check_pipeline(s["pipeline"], stages, problems)
     if problems:
         return None, list(problems)
     return FunnelConfig(
@@ -494,6 +499,8 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
         sources=sources,
         key_rate=key_rate,
         lost_outcomes=lost,
+        pipeline_from=pipeline_from,
+        stage_probability=probability,
         sent_back_outcomes=sent_back,
         handoff_days=handoff_days,
         criteria_health=health,
@@ -605,6 +612,30 @@ def alert_metrics(stages: tuple[str, ...]) -> tuple[str, ...]:
     """What an alert may watch: the weekly KPIs of a funnel, then the stall counts."""
     return ("key_rate", "new_leads", *(f"reached_{s}" for s in stages), "exits", "lost", "win_rate", "median_days_to_target",
             *STALL_ALERTS)
+
+
+def _check_pipeline(section: dict, stages: tuple, problems: "_Problems") -> tuple[str | None, dict[str, float]]:
+    """[pipeline] from_stage (a funnel stage before the last) and probability (stage = a share from 0 to 1)."""
+    for key in sorted(set(section) - {"from_stage", "probability"}):
+        problems.add(f"has [pipeline] {key}; expected from_stage or probability.")
+    open_stages = stages[:-1]
+    start = section.get("from_stage")
+    if start is not None and start not in open_stages:
+        problems.add(f"has [pipeline] from_stage = {start!r}; expected a funnel stage before the last ({', '.join(open_stages)}).")
+        start = None
+    probability = section.get("probability", {})
+    if not isinstance(probability, dict):
+        problems.add("has a [pipeline] probability that is not a table like { opportunity = 0.2, proposal = 0.5 }.")
+        return start, {}
+    out = {}
+    for stage, share in probability.items():
+        if stage not in open_stages:
+            problems.add(f"has [pipeline] probability for '{stage}'; expected funnel stages before the last ({', '.join(open_stages)}).")
+        elif isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+            problems.add(f"has [pipeline] probability {stage} = {share!r}; expected a share from 0 to 1.")
+        else:
+            out[str(stage)] = float(share)
+    return start, out
 
 
 def _check_alerts(section, stages: tuple, segments: dict, problems: _Problems) -> tuple[Alert, ...]:

@@ -173,7 +173,7 @@ def test_rows_have_the_promised_columns_labels_and_values(history):
 
 def test_journeys_are_ordered_and_owners_amounts_reasons_follow_the_stage(history):
     assert list(history) == sorted(history)
-    exits = with_reason = 0
+    exits = with_reason = revised = later = 0
     for events in history.values():
         assert events[0]["canon"] == "lead"
         assert all(a["at"] <= b["at"] for a, b in zip(events, events[1:]))
@@ -184,6 +184,9 @@ def test_journeys_are_ordered_and_owners_amounts_reasons_follow_the_stage(histor
         for i, e in enumerate(events):
             assert e["owner"] in (AES if i >= at_sql else SDRS)
             assert (e["amount"] is not None) == (i >= at_opp)
+            if i > at_opp:  # later rows keep the amount or revise it by a factor from 0.6 to 1.5 (rounded to thousands)
+                revised += e["amount"] != events[i - 1]["amount"]
+                later += 1
             if e["canon"] in EXITS:
                 exits += 1
                 if e["reason"] is not None:
@@ -192,6 +195,7 @@ def test_journeys_are_ordered_and_owners_amounts_reasons_follow_the_stage(histor
             else:
                 assert e["reason"] is None
     assert 0.9 < with_reason / exits < 0.99
+    assert 0.2 < revised / later < 0.4  # AMOUNT_REVISION_P = 0.35, less the revisions that round to the same thousand
 
 
 def test_overall_funnel_has_a_plausible_shape(history):

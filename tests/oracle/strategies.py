@@ -169,7 +169,7 @@ def config_from_toml(text: str) -> FunnelConfig:
 
 
 def config_text(timezone: str, rule: str, window: int, min_sample: int, sql_sla: float | None, key: tuple[str, str] | None = None,
-                sla: str | None = None) -> str:
+                sla: str | None = None, pipeline_from: str | None = "opportunity") -> str:
     lines = [
         "[funnel]",
         f'timezone = "{timezone}"',
@@ -183,6 +183,9 @@ def config_text(timezone: str, rule: str, window: int, min_sample: int, sql_sla:
         lines += ["", "[sla]", f'clock = "{sla}"', "hours = { mql = 12, lead = 30 }", 'by = "channel"', "hours_by = { inbound = { mql = 4 } }"]
     if key is not None:  # a key rate of the team's own instead of MQL -> SQL
         lines += ["", "[review]", f'key_rate = {{ from = "{key[0]}", to = "{key[1]}", name = "Our rate" }}']
+    if pipeline_from != "opportunity":  # the pipeline from another stage, or (None) every stage before the win
+        lines += ["", "[pipeline]", "probability = { sql = 0.1, proposal = 0.5 }"]
+        lines += [f'from_stage = "{pipeline_from}"'] if pipeline_from else []
     return "\n".join(lines) + "\n"
 
 
@@ -196,6 +199,7 @@ def config_variants() -> st.SearchStrategy[FunnelConfig]:
         sql_sla=st.one_of(st.none(), st.sampled_from([3, 10.5])),
         key=st.sampled_from([None, None, ("lead", "sql"), ("sql", "won")]),
         sla=st.sampled_from([None, None, "business", "calendar"]),
+        pipeline_from=st.sampled_from(["opportunity", "opportunity", "sql", None]),
     ).map(config_from_toml)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import tempfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW
-from tests.oracle import oracle_leads, oracle_review
+from tests.oracle import oracle_leads, oracle_money, oracle_review
 from tests.oracle.oracle import Oracle, events_from_warehouse
 from tests.oracle.strategies import config_variants, event_logs, request_windows
 
@@ -145,6 +145,14 @@ def compare_more(gateway, oracle, base: MetricRequest, start, end, filters) -> N
         assert_rows_equal(run_metric(gateway, "time_in_stage_change", req(business_days=business)),
                           oracle_review.time_in_stage_change(oracle, start, end, business_days=business, filters=filters),
                           f"time_in_stage_change business={business}")
+    for segment in (None, "channel"):
+        assert_rows_equal(run_metric(gateway, "pipeline_changes", req(segment=segment)),
+                          oracle_money.pipeline_changes(oracle, start, end, segment=segment, filters=filters), f"pipeline_changes segment={segment}")
+        snapshot = run_metric(gateway, "pipeline_snapshot", req(segment=segment))
+        weeks = sorted({oracle.week_of(start) + timedelta(weeks=i) for i in range(((oracle_review.review_week(
+            oracle, end=end, as_of_given=True, loaded_at=None) - oracle.week_of(start)).days // 7) + 1)})
+        assert_rows_equal(snapshot, oracle_money.pipeline_snapshot(oracle, weeks, segment=segment, filters=filters),
+                          f"pipeline_snapshot segment={segment}")
     for by in (None, "stage_left", "week", "channel"):
         assert_rows_equal(run_metric(gateway, "disqualifiers", req(by=by)), oracle.disqualifiers(start, end, by=by, filters=filters), f"disqualifiers by={by}")
     for segment in (None, "channel"):

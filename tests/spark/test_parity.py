@@ -28,6 +28,7 @@ KEYS = {
     "fct_leads": ("lead_id",),
     "fct_spells": ("lead_id", "spell_no"),
     "fct_open_spells": ("lead_id", "spell_no"),
+    "fct_pipeline_moves": ("lead_id", "move_no"),
 }
 
 

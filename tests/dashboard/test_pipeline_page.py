@@ -1,0 +1,78 @@
+"""The Pipeline page, its callbacks called directly: the waterfall's bars are `pipeline_changes`' row
+for the page's period and filters, the weekly bars `pipeline_snapshot`'s, and a funnel without
+amounts or a filter that matches nothing says so in a sentence."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from funnelboard.warehouse.gateway import Gateway
+from funnelboard.warehouse.metrics import MetricRequest, run_metric
+
+
+@pytest.fixture(scope="module")
+def page(app):
+    import funnelboard.dashboard.pages.pipeline as page
+
+    return page
+
+
+def title(fig) -> str:
+    return fig.layout.title.text or ""
+
+
+def test_the_waterfall_is_the_metric_s_row_for_the_review_week(app, db, page):
+    with app.server.test_request_context():
+        fig = page.update("")
+    (row,) = run_metric(Gateway(db), "pipeline_changes", MetricRequest())
+    (bars,) = fig.data
+    steps = [c["step"] for c in bars.customdata]
+    assert steps == ["start", "created", "increased", "decreased", "won", "lost", "exited", "end"]
+    expected = [row["start_value"], row["created"], row["increased"], -row["decreased"], -row["won"], -row["lost"], -row["exited"],
+                row["end_value"]]
+    assert list(bars.y) == pytest.approx(expected)
+    assert row["end_value"] > 0 and row["n_won"] + row["n_lost"] + row["n_created"] > 0
+    (week,) = run_metric(Gateway(db), "review_week", MetricRequest())
+    assert f"{week['week']:%a %d %b %Y}" in title(fig)
+
+
+def test_a_period_and_a_filter_reach_the_waterfall(app, db, page):
+    with app.server.test_request_context():
+        fig = page.update("?from=2026-09-01&to=2026-09-30&channel=referral")
+    (row,) = run_metric(Gateway(db), "pipeline_changes", MetricRequest(
+        start=datetime(2026, 9, 1), end=datetime(2026, 10, 1), filters=(("channel", "referral"),)))
+    assert list(fig.data[0].y)[0] == pytest.approx(row["start_value"]) and list(fig.data[0].y)[-1] == pytest.approx(row["end_value"])
+    assert "Tue 01 Sep 2026 to Wed 30 Sep 2026" in title(fig)
+    with app.server.test_request_context():
+        empty = page.update("?channel=nobody")
+    assert not empty.data and "No leads match the filters (channel = nobody)" in str(empty.layout.annotations[0].text)
+
+
+def test_the_weekly_bars_are_the_snapshot(app, db, page):
+    with app.server.test_request_context():
+        fig = page.update_snapshot("")
+    rows = run_metric(Gateway(db), "pipeline_snapshot", MetricRequest())
+    bars = {t.name: dict(zip([date.fromisoformat(str(x)[:10]) for x in t.x], t.y)) for t in fig.data if t.type == "bar"}
+    for r in rows:
+        label = r["stage"].capitalize()
+        assert bars[label][r["week"]] == pytest.approx(r["value"])
+    weighted = next(t for t in fig.data if t.type == "scatter")
+    last = max(r["week"] for r in rows)
+    assert list(weighted.y)[-1] == pytest.approx(sum(r["weighted_value"] for r in rows if r["week"] == last))
+    assert len({r["week"] for r in rows}) == 13 and last - min(r["week"] for r in rows) == timedelta(weeks=12)
+
+
+def test_without_amounts_the_page_says_how_to_name_them(app, page, monkeypatch):
+    from funnelboard.dashboard import runtime
+
+    with app.server.test_request_context():
+        g = runtime.gateway()
+        without = replace(g.config(), amount_column=None)
+        monkeypatch.setattr(g, "config", lambda: without)
+        fig = page.update("")
+        snap = page.update_snapshot("")
+    for f in (fig, snap):
+        assert not f.data and "No amounts in this data" in str(f.layout.annotations[0].text)
