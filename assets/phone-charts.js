@@ -86,7 +86,8 @@
       if (title) {
         var size = (full.title.font && full.title.font.size) || 16;
         var t = wrap(title, Math.floor((full.width - 24) / (size * GLYPH)));
-        if (t.gained) {
+        // a title already wrapped this way (dcc.Graph re-plots a copy of a fitted figure) has its margin already
+        if (t.gained && t.text !== title) {
           update["title.text"] = t.text;
           top += t.gained * size * 1.25;
         }
@@ -97,7 +98,7 @@
         if (a.xref !== "paper" || a.yref !== "paper" || a.x === undefined || !a.text) return;
         var size = (a.font && a.font.size) || 12;
         var w = wrap(a.text, Math.max(12, Math.floor(room(a, notes, full) / (size * GLYPH))));
-        if (!w.gained) return;
+        if (!w.gained || w.text === a.text) return;
         update["annotations[" + i + "].text"] = w.text;
         if (a.y >= 1) above = Math.max(above, w.gained * size * 1.25);
       });
