@@ -80,4 +80,4 @@ def pipeline_snapshot_figure(rows: Rows, stages: Sequence[str], *, currency: str
                         hovertemplate=HOVER)
     return _layout(fig, title, barmode="stack",
                    yaxis=dict(title=dict(text=f"Open pipeline ({currency})" if currency else "Open pipeline"), rangemode="tozero"),
-                   xaxis=dict(title=dict(text="Week (starting Monday), value at its end")))
+                   xaxis=dict(title=dict(text="Week (starting Monday), value at its end"), type="date", tickformat="%d %b"))

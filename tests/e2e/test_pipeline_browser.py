@@ -1,0 +1,52 @@
+"""The Pipeline page served and drawn in headless Chromium: the waterfall's bars and the weekly bars
+are `funnelboard query pipeline_changes` / `pipeline_snapshot` for the same address, at desktop and
+phone width, with no console error. Screenshots (FUNNELBOARD_SCREENSHOTS) at both widths."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from funnelboard.cli import main
+from tests.e2e.chromium import SCREENSHOTS, browser_or_fail, chromium, served_demo, severe
+from tests.e2e.every_page import emulate_width, full_page_png, open_settled
+
+ADDRESS = "/pipeline?from=2026-10-01&to=2026-10-31&channel=inbound"
+
+
+def query(db: Path, name: str) -> list[dict]:
+    out = CliRunner().invoke(main, ["query", name, "--from", "2026-10-01", "--to", "2026-10-31", "--filter", "channel=inbound",
+                                    "--db", str(db), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    return json.loads(out.output)
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_the_served_page_draws_the_cli_s_numbers(tmp_path, width):
+    browser_or_fail()
+    with served_demo(tmp_path) as (base, db), chromium(max(width, 800), 1000) as browser:
+        emulate_width(browser, width)
+        open_settled(browser, base + ADDRESS)
+        graphs = browser.execute_script(
+            "return Array.from(document.querySelectorAll('.js-plotly-plot')).map(g => g.data.map(t => ({type: t.type, name: t.name, x: t.x, y: t.y})))")
+        waterfall, snapshot = graphs
+        (row,) = query(db, "pipeline_changes")
+        assert waterfall[0]["type"] == "waterfall"
+        assert waterfall[0]["y"] == pytest.approx([row["start_value"], row["created"], row["increased"], -row["decreased"], -row["won"],
+                                                   -row["lost"], -row["exited"], row["end_value"]])
+        assert row["n_created"] > 0 and row["n_won"] + row["n_lost"] + row["n_exited"] > 0
+        bars = {t["name"]: dict(zip(t["x"], t["y"])) for t in snapshot if t["type"] == "bar"}
+        rows = query(db, "pipeline_snapshot")
+        assert rows
+        for r in rows:
+            week = date.fromisoformat(str(r["week"])[:10])
+            assert bars[r["stage"].capitalize()][next(x for x in bars[r["stage"].capitalize()] if x.startswith(week.isoformat()))] == pytest.approx(r["value"])
+        overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, overflow
+        if SCREENSHOTS:
+            full_page_png(browser, Path(SCREENSHOTS) / ("pipeline.png" if width > 800 else "phone-pipeline.png"), width)
+        assert not severe(browser), severe(browser)
