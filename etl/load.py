@@ -473,10 +473,13 @@ def _check_params(f: InputFile, config: FunnelConfig, now: datetime) -> dict:
     return params
 
 
-def _problem_sql(events: bool, ts_name: str) -> tuple[str, str]:
-    """The CASE naming a row's quarantine reason (NULL: the row is good) and the one telling it."""
+def _problem_sql(events: bool, ts_name: str, amount: str | None = None) -> tuple[str, str]:
+    """The CASE naming a row's quarantine reason (NULL: the row is good) and the one telling it;
+    `amount`: the quoted [attributes] amount column when the file has it (a value must be a number)."""
+    bad_amount = (f"when {amount} is not null and not coalesce(isfinite(try_cast({amount} as double)), false) "
+                  "then 'unparseable_amount'") if amount else ""
     if events:
-        problem = """case
+        problem = f"""case
             when lead_id is null then 'missing_lead_id'
             when ts_text is null then 'missing_timestamp'
             when not regexp_full_match(ts_text, $iso) then 'unparseable_timestamp'
@@ -485,15 +488,19 @@ def _problem_sql(events: bool, ts_name: str) -> tuple[str, str]:
             when ts > $max_ts then 'timestamp_in_future'
             when stage_label is null then 'missing_stage'
             when stage is null then 'unknown_stage'
+            {bad_amount}
         end"""
     else:
-        problem = """case
+        problem = f"""case
             when lead_id is null then 'missing_lead_id'
             when ts_text is not null and not regexp_full_match(ts_text, $iso) then 'unparseable_timestamp'
             when ts_text is not null and ts is null then 'impossible_timestamp'
             when ts < $min_ts then 'timestamp_too_old'
             when ts > $max_ts then 'timestamp_in_future'
+            {bad_amount}
         end"""
+    amount_detail = (f"when 'unparseable_amount' then 'amount \"' || {amount} || '\" is not a number "
+                     "(write 1200.50: no currency, no thousands separators)'") if amount else ""
     stage_details = (
         "when 'missing_stage' then 'stage is empty' "
         "when 'unknown_stage' then 'stage label \"' || stage_label || '\" is not in the label map'"
@@ -508,6 +515,7 @@ def _problem_sql(events: bool, ts_name: str) -> tuple[str, str]:
             when 'timestamp_too_old' then '{ts_name} ' || ts_text || ' is before ' || strftime($min_ts, '%Y-%m-%d')
             when 'timestamp_in_future' then '{ts_name} ' || ts_text || ' is after the load time'
             {stage_details}
+            {amount_detail}
         end"""
     return problem, detail
 
@@ -531,7 +539,8 @@ def _read_and_check(
         return f"nullif(case when _fb_trim then trim({c}, $spaces) else {c} end, '')" if c else "null::varchar"
 
     ts_name = "entered_at" if events else "created_at"
-    problem, detail = _problem_sql(events, ts_name)
+    amount = config.amount_column if config.amount_column in attrs else None
+    problem, detail = _problem_sql(events, ts_name, ident(amount) if amount else None)
     stage_cols = stage_out = reason_sel = ""
     if events:
         stage_cols = f", {col('stage')} as stage_label"

@@ -243,6 +243,12 @@ QUARANTINED = [
                                                               ["L4", "Discovery Call", "2024-01-02", "", "x", "y"])), 0,
          says='"Discovery Call" (1 row)',
          quarantined=[("missing_stage", 3), ("missing_stage", 4), ("unknown_stage", 5)], loaded=1),
+    Case("amounts that are not numbers", events(
+        "L1,New Lead,2024-01-02 09:00:00,,inbound,Ann,1200.50", "L2,mql,2024-01-02,,x,y,\"1,200\"", "L3,mql,2024-01-02,,x,y,USD 900",
+        "L4,mql,2024-01-02,,x,y,inf", "L5,mql,2024-01-02,,x,y,", "L6,mql,2024-01-02,,x,y, 75 ", "L7,mql,2024-01-02,,x,y,-3e2",
+        header=HEADER + ",amount"), 0,
+        says='quarantined: unparseable_amount 3',
+        quarantined=[("unparseable_amount", 3), ("unparseable_amount", 4), ("unparseable_amount", 5)], loaded=4),
     Case("UTF-8 byte-order mark", raw("bad.csv", b"\xef\xbb\xbf" + (HEADER + "\n" + GOOD + "\n").encode()), 0, loaded=1),
     Case("a CSV line over 2,000,000 bytes", events(GOOD, "L2,mql,2024-01-02," + "x" * 2_100_000 + ",x,y", "L3,mql,2024-01-03,,x,y"), 0,
          quarantined=[("line_too_long", 3)], loaded=2),

@@ -110,3 +110,19 @@ def test_on_the_demo_the_change_reconciles_and_ends_at_the_snapshot(demo, weeks_
     assert sum(r["value"] for r in at_end) == pytest.approx(total["end_value"], rel=1e-12)
     assert sum(r["deals"] for r in at_end) == total["end_deals"] > 0
     assert total["n_created"] + total["n_won"] + total["n_lost"] + total["n_exited"] > 0  # a week with moves
+
+
+def test_an_amount_that_is_not_a_number_is_quarantined_not_dropped(tmp_path):
+    from funnelboard.warehouse.pipeline import load_files
+    from tests.conftest import NOW, rows
+
+    events = tmp_path / "events.csv"
+    events.write_text("lead_id,stage,entered_at,reason,amount\nD1,opportunity,2024-01-02,,1000\nD1,proposal,2024-01-03,,\"1,200\"\n"
+                      "D1,proposal,2024-01-04,,1300\n")
+    db = tmp_path / "wh.duckdb"
+    report = load_files(db, [events], CONFIG, now=NOW)
+    assert (report.files[0].rows_loaded, report.files[0].rows_quarantined) == (2, 1)
+    assert rows(db, "select reason, line, detail from quarantine") == [
+        ("unparseable_amount", 3, 'amount "1,200" is not a number (write 1200.50: no currency, no thousands separators)')]
+    (row,) = run_metric(Gateway(db), "pipeline_changes", MetricRequest(start=datetime(2024, 1, 1), end=datetime(2024, 1, 8)))
+    assert (row["created"], row["increased"], row["end_value"]) == (1000.0, 300.0, 1300.0)
