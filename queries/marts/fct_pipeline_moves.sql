@@ -63,3 +63,5 @@ select
     case when m.in_pipeline then m.amount_after else 0.0 end as value_after
 from moved as m
 where m.was_in_pipeline or m.in_pipeline
+-- stored in time order: a period's moves are a range of row groups
+order by moved_at

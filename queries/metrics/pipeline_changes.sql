@@ -1,29 +1,26 @@
 -- The pipeline's change over the period [$start, $end), seen at $as_of, per segment value: the value at
 -- the start (each lead's value after its last move before $start) and at the end, and every move in
--- between by kind. Per lead, start + created + increased - decreased - won - lost - exited = end.
+-- between by kind, over the leads in the pipeline at the start or the end or with a move in between.
+-- Per lead, start + created + increased - decreased - won - lost - exited = end.
 with leads as (
     select l.lead_id, l.__segment__ as segment
     from fct_leads as l
 ),
 
-moves as (
-    select
-        m.lead_id, m.move_no, m.moved_at, m.stage, m.was_in_pipeline, m.in_pipeline,
-        m.amount_before, m.amount_after, m.value_before, m.value_after
+-- each lead's state at the start and at the end: its last move before then (by as_of) when that left it
+-- in the pipeline, found by next_moved_at (the lead's next event) without grouping the moves
+at_start as (
+    select m.lead_id, m.value_after as value
     from fct_pipeline_moves as m
-    where m.moved_at < $end and m.moved_at <= $as_of
+    where m.in_pipeline and m.moved_at < $start and m.moved_at <= $as_of
+        and (m.next_moved_at is null or m.next_moved_at >= $start or m.next_moved_at > $as_of)
 ),
 
--- each lead's value after its last move before the period, and after its last move in it
-ends as (
-    select
-        lead_id,
-        coalesce(arg_max(in_pipeline, move_no) filter (where moved_at < $start), false) as start_in,
-        coalesce(arg_max(value_after, move_no) filter (where moved_at < $start), 0.0) as start_value,
-        arg_max(in_pipeline, move_no) as end_in,
-        arg_max(value_after, move_no) as end_value
-    from moves
-    group by lead_id
+at_end as (
+    select m.lead_id, m.value_after as value
+    from fct_pipeline_moves as m
+    where m.in_pipeline and m.moved_at < $end and m.moved_at <= $as_of
+        and (m.next_moved_at is null or m.next_moved_at >= $end or m.next_moved_at > $as_of)
 ),
 
 -- a move in the period: entering adds the value it enters with; a move that changes the amount while
@@ -38,8 +35,8 @@ kinds as (
         was_in_pipeline and not in_pipeline and list_contains($lost, stage) as is_lost,
         was_in_pipeline and not in_pipeline and stage <> $won and not list_contains($lost, stage) as is_exited,
         value_after
-    from moves
-    where moved_at >= $start
+    from fct_pipeline_moves
+    where moved_at >= $start and moved_at < $end and moved_at <= $as_of
 ),
 
 per_lead as (
@@ -59,12 +56,20 @@ per_lead as (
         coalesce(sum(left_value) filter (where is_exited), 0.0) as exited
     from kinds
     group by lead_id
+),
+
+counted as (
+    select lead_id from at_start
+    union
+    select lead_id from at_end
+    union
+    select lead_id from per_lead
 )
 
 select
     coalesce(cast(l.segment as varchar), '(none)') as segment,
-    count(*) filter (where e.start_in) as start_deals,
-    sum(e.start_value) as start_value,
+    count(s.lead_id) as start_deals,
+    coalesce(sum(s.value), 0.0) as start_value,
     sum(coalesce(p.n_created, 0)) as n_created,
     sum(coalesce(p.created, 0.0)) as created,
     sum(coalesce(p.n_increased, 0)) as n_increased,
@@ -77,9 +82,11 @@ select
     sum(coalesce(p.lost, 0.0)) as lost,
     sum(coalesce(p.n_exited, 0)) as n_exited,
     sum(coalesce(p.exited, 0.0)) as exited,
-    count(*) filter (where e.end_in) as end_deals,
-    sum(e.end_value) as end_value
-from ends as e
-inner join leads as l on l.lead_id = e.lead_id
-left join per_lead as p on p.lead_id = e.lead_id
+    count(e.lead_id) as end_deals,
+    coalesce(sum(e.value), 0.0) as end_value
+from counted as c
+inner join leads as l on l.lead_id = c.lead_id
+left join at_start as s on s.lead_id = c.lead_id
+left join at_end as e on e.lead_id = c.lead_id
+left join per_lead as p on p.lead_id = c.lead_id
 group by 1

@@ -10,8 +10,8 @@ P3  pipeline_changes over [start, end) as of as_of: the events with entered_at <
     event in the period that touches the pipeline: out -> in is created (the value after); in -> in
     with another amount is increased / decreased by the difference; in -> out first changes the
     amount the same way, then leaves with the amount after: won (the last stage), lost ([review] lost)
-    or exited. Per segment value of the lead's attributes; leads with no event touching the pipeline
-    by then are not counted.
+    or exited. Per segment value of the lead's attributes, over the leads in the pipeline at the start
+    or the end or with an event touching it in the period (a value with none has no row).
 P4  pipeline_snapshot: for each week, at its end (the next local Monday 00:00, or as_of + 1 us when
     that is earlier), the leads in the pipeline after their last event before that moment, by the
     stage of that event: how many and the sum of their values; weighted by [pipeline] probability.
@@ -69,10 +69,11 @@ def pipeline_changes(oracle: Oracle, start, end, *, segment=None, filters=None) 
     kinds = ("created", "increased", "decreased", "won", "lost", "exited")
     for lead in oracle._leads(filters):
         ms = [m for m in moves(oracle, lead, oracle.as_of) if m[0] < end]
-        if not any(m[2] or m[3] for m in ms):
+        before = [m for m in ms if m[0] < start]
+        in_period = [m for m in ms if m[0] >= start and (m[2] or m[3])]
+        if not ((before and before[-1][3]) or (ms and ms[-1][3]) or in_period):
             continue
         g = groups.setdefault(oracle._segment_value(lead, segment) if segment else "(all)", _zero(kinds, 0.0))
-        before = [m for m in ms if m[0] < start]
         if before and before[-1][3]:
             g["start_deals"] += 1
             g["start_value"] += _value(before[-1])
