@@ -108,3 +108,15 @@ def guarded(*, outputs: int, first: str = "children"):
         return inner
 
     return wrap
+
+
+def period_text(start, end, tz: str) -> str:
+    """A half-open UTC period as local dates, '1 Oct – 28 Oct 2026' (the last day inclusive)."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    def local(moment):
+        return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).date()
+
+    first, last = local(start), local(end - timedelta(microseconds=1))
+    return f"{first:%d %b} – {last:%d %b %Y}" if first.year == last.year else f"{first:%d %b %Y} – {last:%d %b %Y}"

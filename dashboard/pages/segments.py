@@ -18,7 +18,7 @@ from funnelboard.dashboard.figures.segments import score_threshold_figure, segme
 from funnelboard.dashboard.notes import empty_for
 from funnelboard.dashboard.runtime import URL, current_scope, gateway
 from funnelboard.dashboard.theme import stage_label
-from funnelboard.dashboard.views import graph_page, guarded, view_request
+from funnelboard.dashboard.views import graph_page, guarded, period_text, view_request
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from funnelboard.warehouse.metrics.base import scoped
 
@@ -211,7 +211,7 @@ def update_mix(search: str | None):
     from_stage = req.from_stage or config.review_rate.from_stage
     total = rows[-1]
     tz = config.timezone
-    periods = (_span(total["before_from"], total["before_to"], tz), _span(total["after_from"], total["after_to"], tz))
+    periods = (period_text(total["before_from"], total["before_to"], tz), period_text(total["after_from"], total["after_to"], tz))
     name = rate_name(config, req.from_stage, req.to_stage)
     title = f"{name}: {periods[0]} against {periods[1]}, mix vs rate"
     if total["mature_only"] and total["maturity_days"]:
@@ -259,16 +259,6 @@ def update_score_threshold(search: str | None):
     return score_threshold_figure(rows, title=title, empty=empty_for(g, view))
 
 
-def _span(start, end, tz: str) -> str:
-    """A half-open UTC period as local dates, '1 Oct – 28 Oct 2026' (the last day inclusive)."""
-    from datetime import timedelta
-    from zoneinfo import ZoneInfo
-
-    def local(moment):
-        return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).date()
-
-    first, last = local(start), local(end - timedelta(microseconds=1))
-    return f"{first:%d %b} – {last:%d %b %Y}" if first.year == last.year else f"{first:%d %b %Y} – {last:%d %b %Y}"
 
 
 register_drill(CONVERSION, segment_point)
