@@ -108,7 +108,8 @@ def _numeric(text: str) -> bool:
 @click.option("--cohorts", type=click.Choice(["mature", "all"]), default=None,
               help="mix_vs_rate: leave out cohort members younger than the maturity horizon (mature, the default) or not (all).")
 @click.option("--lead-id", help="lead_history: the lead.")
-@click.option("--change", help="change_leads: the kind of change (entered, advanced, went_back, exited, newly_stalled, recovered, new, won, lost, closed).")
+@click.option("--change", help="change_leads: the kind of change (entered, advanced, went_back, exited, newly_stalled, recovered, new, won, lost, closed); "
+                                 "pipeline_deals: the bar (start, created, increased, decreased, won, lost, exited, end).")
 @click.option("--stage", help="change_leads: the stage the change is counted at ((none): exits with no funnel stage before them).")
 @click.option("--outcome", help="change_leads --change exited: the outcome.")
 @click.option("--reason", help="change_leads --change exited: the normalised reason.")

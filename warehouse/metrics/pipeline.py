@@ -43,6 +43,21 @@ def pipeline_changes(ctx: Context, req: MetricRequest) -> list[dict]:
     return [_segment({**r, **extra}, req.segment) for r in sorted(rows, key=lambda r: str(r["segment"]))]
 
 
+KINDS = ("start", *MOVES, "end")
+
+
+def pipeline_deals(ctx: Context, req: MetricRequest) -> list[dict]:
+    """The deals behind each bar of the pipeline waterfall (default period: the review week), with
+    the amounts before and after: --change start|created|increased|decreased|won|lost|exited|end for one bar."""
+    _amounts(ctx)
+    if req.change is not None and req.change not in KINDS:
+        raise UserError(f"--change '{req.change}' is not a bar of the pipeline waterfall; expected one of {', '.join(KINDS)}.")
+    req = review_period(ctx, req) if req.start is None and req.end is None else ctx.resolve(req)
+    params = {"start": req.start, "end": req.end, "as_of": req.as_of, "won": ctx.config.won_stage, "lost": list(ctx.config.lost),
+              "change": req.change}
+    return ctx.run_sql("pipeline_deals", req, params, {})
+
+
 def pipeline_snapshot(ctx: Context, req: MetricRequest) -> list[dict]:
     """The open pipeline at the end of each local week (default: the 13 weeks ending with the review
     week; the week as_of falls in: at as_of) per stage (and --segment value): deals, value, and value

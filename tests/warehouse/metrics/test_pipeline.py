@@ -126,3 +126,28 @@ def test_an_amount_that_is_not_a_number_is_quarantined_not_dropped(tmp_path):
         ("unparseable_amount", 3, 'amount "1,200" is not a number (write 1200.50: no currency, no thousands separators)')]
     (row,) = run_metric(Gateway(db), "pipeline_changes", MetricRequest(start=datetime(2024, 1, 1), end=datetime(2024, 1, 8)))
     assert (row["created"], row["increased"], row["end_value"]) == (1000.0, 300.0, 1300.0)
+
+
+def test_the_deals_behind_each_bar_add_up_to_it(wh, demo):
+    req = MetricRequest(start=WEEK[0], end=WEEK[1], as_of=datetime(2024, 1, 20))
+    deals = run_metric(Gateway(wh), "pipeline_deals", req)
+    # by hand: D2, D3, D4 at the start; D1 and D5 created; D1 up then down and won; D2 lost; D3 exited; D4, D5 at the end
+    assert [(d["change"], d["lead_id"], d["value"]) for d in deals] == [
+        ("start", "D2", 50.0), ("start", "D3", 70.0), ("start", "D4", 30.0), ("created", "D1", 100.0), ("created", "D5", 40.0),
+        ("increased", "D1", 50.0), ("decreased", "D1", 30.0), ("won", "D1", 120.0), ("lost", "D2", 50.0), ("exited", "D3", 70.0),
+        ("end", "D4", 30.0), ("end", "D5", 40.0)]
+    assert next(d for d in deals if d["change"] == "decreased")["amount_before"] == 150.0
+    assert [d["lead_id"] for d in run_metric(Gateway(wh), "pipeline_deals", replace(req, change="won"))] == ["D1"]
+    for g, request in ((Gateway(wh), req), (demo, MetricRequest())):
+        (row,) = run_metric(g, "pipeline_changes", request)
+        deals = run_metric(g, "pipeline_deals", request)
+        for kind, value, count in (("start", "start_value", "start_deals"), ("end", "end_value", "end_deals"),
+                                   *((k, k, f"n_{k}") for k in ("created", "increased", "decreased", "won", "lost", "exited"))):
+            of_kind = [d for d in deals if d["change"] == kind]
+            assert len(of_kind) == row[count], kind
+            assert sum(d["value"] for d in of_kind) == pytest.approx(row[value], rel=1e-12), kind
+
+
+def test_a_bar_that_is_not_one_is_one_sentence(wh):
+    out = CliRunner().invoke(main, ["query", "pipeline_deals", "--change", "pushed", "--db", str(wh)])
+    assert out.exit_code != 0 and "--change 'pushed' is not a bar of the pipeline waterfall; expected one of start, created" in out.output
