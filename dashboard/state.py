@@ -13,11 +13,12 @@ from funnelboard.core.days import parse_day
 from funnelboard.core.errors import UserError
 from funnelboard.warehouse.metrics import MetricRequest
 from funnelboard.warehouse.metrics.changes import CARD_KINDS, KINDS
+from funnelboard.warehouse.metrics.pipeline import KINDS as PIPELINE_BARS
 from funnelboard.warehouse.metrics.spells import KEYS as SPELL_KEYS
 from funnelboard.warehouse.metrics.spells import check as check_spell_filter
 from funnelboard.warehouse.metrics.stalled import OVER_VALUES
 
-KEYS = ("from", "to", "as_of", "period", "owner", "segment", "segment2", "from_stage", "to_stage", "which", "window", "cohorts", "compare", "stage", "over", "change", "outcome", "reason", *SPELL_KEYS)
+KEYS = ("from", "to", "as_of", "period", "owner", "segment", "segment2", "from_stage", "to_stage", "which", "window", "cohorts", "compare", "stage", "over", "change", "outcome", "reason", "bar", *SPELL_KEYS)
 GLOBAL_KEYS = ("from", "to", "as_of", "period")  # with the segment filters: what the filter bar sets and every page keeps
 WHICH = ("all", "converted", "not_converted")
 CHANGES = KINDS + CARD_KINDS  # the kinds of change /changes lists
@@ -48,6 +49,7 @@ class ViewState:
     change: str | None = None  # /changes: the kind of change listed (docs/metrics.md, Changes), with stage, or outcome and reason for exits
     outcome: str | None = None
     reason: str | None = None
+    bar: str | None = None  # /pipeline: the waterfall bar whose deals are listed (warehouse/metrics/pipeline.py KINDS)
     spell_filters: tuple[tuple[str, str], ...] = ()  # /spells: a spell mark's next, left_to, stage_left, week, min_days, ... (warehouse/metrics/spells.py)
     problems: tuple[str, ...] = ()
 
@@ -166,6 +168,11 @@ def parse(search: str | None, config: FunnelConfig, *, latest: date | None = Non
                 values["change"] = value
             else:
                 problems.append(f"change '{value}' is not one of {', '.join(CHANGES)}.")
+        elif key == "bar":
+            if value in PIPELINE_BARS:
+                values["bar"] = value
+            else:
+                problems.append(f"bar '{value}' is not one of {', '.join(PIPELINE_BARS)}.")
         elif key == "outcome":
             if value in config.outcomes:
                 values["outcome"] = value
@@ -219,7 +226,7 @@ def to_search(state: ViewState) -> str:
     pairs += list(state.filters)
     pairs += [("stage", s) for s in state.stages]
     pairs += list(state.spell_filters)
-    for key in ("segment", "segment2", "from_stage", "to_stage", "which", "compare", "change", "outcome", "reason", "over"):
+    for key in ("segment", "segment2", "from_stage", "to_stage", "which", "compare", "change", "outcome", "reason", "over", "bar"):
         value = getattr(state, key)
         if value:
             pairs.append((key, value))

@@ -76,3 +76,24 @@ def test_without_amounts_the_page_says_how_to_name_them(app, page, monkeypatch):
         snap = page.update_snapshot("")
     for f in (fig, snap):
         assert not f.data and "No amounts in this data" in str(f.layout.annotations[0].text)
+
+
+def test_a_click_on_a_bar_lists_its_deals(app, db, page):
+    from funnelboard.dashboard.drill import click_target
+
+    with app.server.test_request_context():
+        href = click_target(page.pipeline_bar, {"points": [{"customdata": {"step": "won"}}]}, "?from=2026-10-01&to=2026-10-31",
+                            page.pipeline_href)
+        assert href == "/pipeline?from=2026-10-01&to=2026-10-31&bar=won"
+        listed = page.update_deals("?from=2026-10-01&to=2026-10-31&bar=won")
+        hint = page.update_deals("?from=2026-10-01&to=2026-10-31")
+        bad = page.update_deals("?bar=pushed")
+    deals = run_metric(Gateway(db), "pipeline_deals", MetricRequest(start=datetime(2026, 10, 1), end=datetime(2026, 11, 1), change="won"))
+    assert deals
+    title, _, table = listed
+    assert title.children.startswith(f"{len(deals):,} deals won: USD ")
+    body = table.children.children[1].children
+    assert [row.children[0].children.children for row in body] == [d["lead_id"] for d in deals][:page.MAX_ROWS]
+    assert body[0].children[0].children.href.startswith(f"/lead/{deals[0]['lead_id']}?from=2026-10-01")
+    assert "Click a bar" in hint.children
+    assert "Click a bar" in bad.children  # a bad bar is named under the filter bar; the list shows none

@@ -10,16 +10,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from selenium.webdriver import ActionChains
 
 from funnelboard.cli import main
-from tests.e2e.chromium import SCREENSHOTS, browser_or_fail, chromium, served_demo, severe
+from tests.e2e.chromium import SCREENSHOTS, browser_or_fail, chromium, served_demo, severe, wait
 from tests.e2e.every_page import emulate_width, full_page_png, open_settled
 
 ADDRESS = "/pipeline?from=2026-10-01&to=2026-10-31&channel=inbound"
 
 
-def query(db: Path, name: str) -> list[dict]:
-    out = CliRunner().invoke(main, ["query", name, "--from", "2026-10-01", "--to", "2026-10-31", "--filter", "channel=inbound",
+def query(db: Path, name: str, *more: str) -> list[dict]:
+    out = CliRunner().invoke(main, ["query", name, "--from", "2026-10-01", "--to", "2026-10-31", "--filter", "channel=inbound", *more,
                                     "--db", str(db), "--format", "json"])
     assert out.exit_code == 0, out.output
     return json.loads(out.output)
@@ -45,6 +46,16 @@ def test_the_served_page_draws_the_cli_s_numbers(tmp_path, width):
         for r in rows:
             week = date.fromisoformat(str(r["week"])[:10])
             assert bars[r["stage"].capitalize()][next(x for x in bars[r["stage"].capitalize()] if x.startswith(week.isoformat()))] == pytest.approx(r["value"])
+        # a click on the Lost bar lists its deals under the charts, as many as the CLI's
+        lost = query(db, "pipeline_deals", "--change", "lost")
+        assert lost
+        bars = browser.find_elements("css selector", "#pl-change .point path")
+        assert len(bars) == 8
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", bars[5])
+        ActionChains(browser).move_to_element(bars[5]).click().perform()
+        wait(browser, lambda d: "bar=lost" in d.current_url and d.find_elements("css selector", "#pl-deals tbody tr"))
+        assert len(browser.find_elements("css selector", "#pl-deals tbody tr")) == min(len(lost), 500)
+        assert browser.find_element("css selector", "#pl-deals h2").text.startswith(f"{len(lost):,} deals lost")
         overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, overflow
         if SCREENSHOTS:
