@@ -690,6 +690,9 @@ DEMO_FIGURES = {
         metric(g, "weekly_kpis"), ["new_leads", "key_rate", "median_days_to_target"]
     ),
     "score_bands": lambda g: F.score_band_figure(metric(g, "score_bands")),
+    "pipeline_waterfall": lambda g: F.pipeline_waterfall_figure(metric(g, "pipeline_changes")[0], currency="USD", title="Pipeline change"),
+    "pipeline_snapshot": lambda g: F.pipeline_snapshot_figure(metric(g, "pipeline_snapshot"), ("opportunity", "proposal"), currency="USD",
+                                                              title="Open pipeline"),
 }
 
 
