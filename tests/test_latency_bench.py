@@ -12,7 +12,7 @@ from tests.conftest import NOW
 
 pytestmark = pytest.mark.slow  # a served app, every page and callback over HTTP
 
-PAGES = {"/", "/funnel", "/segments", "/time-in-stage", "/disqualifiers", "/speed-to-lead", "/stalled", "/leads", "/data-quality",
+PAGES = {"/", "/funnel", "/segments", "/time-in-stage", "/disqualifiers", "/speed-to-lead", "/stalled", "/leads", "/pipeline", "/data-quality",
          "/lead/<id>"}
 # What each page must have fired besides the shell's callbacks (badge, filter bar, router, nav links).
 PAGE_CALLBACKS = {
@@ -25,6 +25,7 @@ PAGE_CALLBACKS = {
     "/speed-to-lead": ["stl-summary.children"],
     "/stalled": ["stalled-summary.children", "GET /export/stalled.csv (download)", "stalled/stalled[fb-grid].getRowsResponse (first block)"],
     "/leads": ["leads-header.children", "GET /export/leads.csv (download)", "leads/leads[fb-grid].getRowsResponse (first block)"],
+    "/pipeline": ["pl-change.figure", "pl-snapshot.figure", "pl-deals.children"],
     "/data-quality": ["quality-message.children"],
     "/lead/<id>": ["lead-header.children"],
 }
