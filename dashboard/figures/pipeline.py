@@ -12,6 +12,8 @@ from funnelboard.dashboard.figures.common import HOVER, _layout, empty_figure
 from funnelboard.dashboard.theme import fmt_count, fmt_money
 
 Rows = Sequence[Mapping[str, Any]]
+NO_VALUE_HINT = ("A deal counts once its rows carry an amount, in a stage from [pipeline] from_stage on, before the win; "
+                 "an export that records amounts only with the win has no open pipeline.")
 # the waterfall's steps after the start: (column, label, sign)
 STEPS = (("created", "Created", 1), ("increased", "Amount up", 1), ("decreased", "Amount down", -1),
          ("won", "Won", -1), ("lost", "Lost", -1), ("exited", "Exited", -1))
@@ -28,8 +30,8 @@ def short_money(value: float, currency: str | None = None) -> str:
 def pipeline_waterfall_figure(row: Mapping[str, Any] | None, *, currency: str | None, title: str, empty: str | None = None) -> go.Figure:
     """start -> created, amount up, amount down, won, lost, exited -> end (`pipeline_changes`' one row).
     customdata per bar: {"step": "start" | a move | "end"}."""
-    if row is None or not (row["start_deals"] or row["end_deals"] or any(row[f"n_{c}"] for c, _, _ in STEPS)):
-        return empty_figure(empty or "No deal with an amount was in the pipeline", title=title)
+    if row is None or not (row["start_value"] or row["end_value"] or any(row[c] for c, _, _ in STEPS)):
+        return empty_figure(empty or "No deal with an amount was in the pipeline", hint=NO_VALUE_HINT, title=title)
     x = ["Start", *(label for _, label, _ in STEPS), "End"]
     y = [row["start_value"], *(sign * row[c] for c, _, sign in STEPS), row["end_value"]]
     counts = [row["start_deals"], *(row[f"n_{c}"] for c, _, _ in STEPS), row["end_deals"]]
@@ -57,8 +59,8 @@ def pipeline_waterfall_figure(row: Mapping[str, Any] | None, *, currency: str | 
 def pipeline_snapshot_figure(rows: Rows, stages: Sequence[str], *, currency: str | None, title: str, empty: str | None = None) -> go.Figure:
     """The open pipeline at each week's end, stacked by stage (`pipeline_snapshot`), with the weighted
     value as a line. customdata per bar: {"week": Monday, "stage": stage}."""
-    if not rows:
-        return empty_figure(empty or "No deal with an amount was open at the end of these weeks", title=title)
+    if not any(r["value"] for r in rows):
+        return empty_figure(empty or "No deal with an amount was open at the end of these weeks", hint=NO_VALUE_HINT, title=title)
     weeks = sorted({r["week"] for r in rows})
     fig = go.Figure()
     for stage in stages:
