@@ -320,6 +320,13 @@ def rename_key(row: dict, old: str, new: str) -> dict:
     return {(new if k == old else k): v for k, v in row.items()}
 
 
+def segment_column(rows: list[dict], segment: str | None) -> list[dict]:
+    """Rows' `segment` column named after the attribute (--segment), or dropped without one."""
+    if segment is not None:
+        return [rename_key(r, "segment", segment) for r in rows]
+    return [{k: v for k, v in r.items() if k != "segment"} for r in rows]
+
+
 def conversion_stages(ctx: Context, req: MetricRequest) -> tuple[str, str]:
     """S and T of a conversion: the request's, else the key rate's ([review] key_rate, docs/metrics.md)."""
     key = ctx.config.review_rate

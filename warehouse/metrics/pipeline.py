@@ -9,7 +9,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from funnelboard.core.errors import UserError
-from funnelboard.warehouse.metrics.base import Context, MetricRequest, utc_midnight
+from funnelboard.warehouse.metrics.base import Context, MetricRequest, segment_column, utc_midnight
 from funnelboard.warehouse.metrics.changes import period as review_period
 from funnelboard.warehouse.metrics.weekly import DEFAULT_WEEKS, shown_weeks
 
@@ -20,12 +20,6 @@ US = timedelta(microseconds=1)
 def _amounts(ctx: Context) -> None:
     if ctx.config.amount_column is None:
         raise UserError("pipeline value needs amounts: name the amount column under [attributes] amount in funnel.toml.")
-
-
-def _segment(row: dict, segment: str | None) -> dict:
-    """The segment column named after the attribute, or dropped without one (as time_in_stage)."""
-    value = row.pop("segment")
-    return {segment: value, **row} if segment is not None else row
 
 
 def pipeline_changes(ctx: Context, req: MetricRequest) -> list[dict]:
@@ -40,7 +34,7 @@ def pipeline_changes(ctx: Context, req: MetricRequest) -> list[dict]:
         moves = [c for m in MOVES for c in (f"n_{m}", m)]
         rows = [{"segment": "(all)", **dict.fromkeys(("start_deals", "start_value", *moves, "end_deals", "end_value"), 0)}]
     extra = {"period_from": req.start, "period_to": req.end, "as_of": req.as_of, "currency": ctx.config.currency}
-    return [_segment({**r, **extra}, req.segment) for r in sorted(rows, key=lambda r: str(r["segment"]))]
+    return segment_column([{**r, **extra} for r in sorted(rows, key=lambda r: str(r["segment"]))], req.segment)
 
 
 KINDS = ("start", *MOVES, "end")

@@ -32,6 +32,7 @@ from funnelboard.warehouse.metrics.base import (
     conversion_identifiers,
     period_params,
     rename_key,
+    segment_column,
 )
 from funnelboard.warehouse.stats import benjamini_hochberg
 
@@ -58,13 +59,6 @@ def _time_params(ctx: Context, req: MetricRequest) -> dict:
         "widths": list(GRID_WIDTHS),
         "slack": GRID_SLACK,
     }
-
-
-def _segment_column(rows: list[dict], segment: str | None) -> list[dict]:
-    """The segment column named after the attribute (as time_in_stage), or dropped without one."""
-    if segment is not None:
-        return [rename_key(r, "segment", segment) for r in rows]
-    return [{k: v for k, v in r.items() if k != "segment"} for r in rows]
 
 
 def segment_domain(ctx: Context, segment: str) -> list[str] | None:
@@ -192,7 +186,7 @@ def survival(ctx: Context, req: MetricRequest) -> list[dict]:
     def shape(gs, names):
         return durations.survival_rows(gs, names, widths=GRID_WIDTHS, max_steps=MAX_SURVIVAL_STEPS, slack=GRID_SLACK)
 
-    return _segment_column(_rows(ctx, "survival", req, params, shape), req.segment)
+    return segment_column(_rows(ctx, "survival", req, params, shape), req.segment)
 
 
 def duration_distribution(ctx: Context, req: MetricRequest) -> list[dict]:
@@ -204,7 +198,7 @@ def duration_distribution(ctx: Context, req: MetricRequest) -> list[dict]:
     def shape(gs, names):
         return durations.distribution_rows(gs, names, widths=GRID_WIDTHS, max_bins=MAX_BINS, slack=GRID_SLACK)
 
-    return _segment_column(_rows(ctx, "duration_distribution", req, params, shape), req.segment)
+    return segment_column(_rows(ctx, "duration_distribution", req, params, shape), req.segment)
 
 
 def time_to_sql(ctx: Context, req: MetricRequest) -> list[dict]:
