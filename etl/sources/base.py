@@ -527,3 +527,110 @@ def read_json(path: Path, what: str, api: str) -> object:
         raise UserError(f"{what} '{path}' is not UTF-8 text: expected a JSON document.") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{what} '{path}' is not valid JSON: {exc.msg.removesuffix(' at')} at line {exc.lineno}, column {exc.colno}.") from None
+
+
+# -- deal money history ---------------------------------------------------------------------------
+#
+# Events may carry the deal's money values as attributes: `amount` (a plain number), `close_date`
+# (YYYY-MM-DD), `currency` (ISO 4217) and `forecast_category` (as the CRM writes it). The loader reads
+# them per deal in event order, the latest non-empty value so far being the deal's value then, so an
+# adapter writes each stage move with the values in force at its instant and, for a change between
+# moves, a row repeating the current stage at the change's instant.
+
+MONEY_ATTRIBUTES = ("amount", "close_date", "currency", "forecast_category")
+
+_CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+_CURRENCY_SYMBOLS = {"€": "EUR", "£": "GBP", "₹": "INR", "₩": "KRW", "₪": "ILS", "₺": "TRY"}
+_PLAIN = re.compile(r"-?\d+(?:\.\d+)?")
+_GROUPED = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+
+
+@dataclass(frozen=True)
+class ValueChange:
+    """New money values of one deal at one instant, and the source row that says so."""
+
+    at: object  # an instant comparable with the deal's stage instants (a datetime)
+    text: str  # entered_at text of a row made for this change
+    values: dict[str, str]
+    file: str
+    line: int
+    raw: str | None = None
+
+
+def plain_amount(text: str | None) -> tuple[str | None, str | None]:
+    """(plain number, ISO currency code or None) of an amount as exports write it; (None, None) when it is no number.
+
+    "EUR 52,000.00" -> ("52000.00", "EUR"), "52000" -> ("52000", None), "€1,200.50" -> ("1200.50", "EUR").
+    A symbol that names several currencies ("$") gives no code.
+    """
+    t = (text or "").strip()
+    if not t:
+        return None, None
+    code = None
+    m = re.fullmatch(r"([A-Za-z]{3})\s*(.+?)|(.+?)\s*([A-Za-z]{3})", t)
+    if m and _CURRENCY_CODE.fullmatch((m.group(1) or m.group(4) or "").upper()):
+        code = (m.group(1) or m.group(4)).upper()
+        t = (m.group(2) or m.group(3)).strip()
+    for symbol, iso in _CURRENCY_SYMBOLS.items():
+        if symbol in t:
+            code = code or iso
+            t = t.replace(symbol, "").strip()
+    t = t.lstrip("$").replace(" ", "").replace("\u00a0", "")
+    if t.startswith("-$"):
+        t = "-" + t[2:]
+    if _GROUPED.fullmatch(t):
+        t = t.replace(",", "")
+    return (t, code) if _PLAIN.fullmatch(t) else (None, None)
+
+
+def value_history(stages: Sequence[tuple[object, dict]], changes: Sequence[ValueChange]) -> tuple[list[dict], list[ValueChange]]:
+    """A deal's stage events with the money values in force at each, plus a row per change between moves.
+
+    `stages` are (instant, event dict) in event order; `changes` in any order (sorted here, stably, by
+    instant). Each stage event dict is updated in place with the values in force at its instant: changes
+    before it and at its very instant (a change at the instant of a move folds into the move's row).
+    A change later than a move and earlier than the next one (or after the last) that changes a value
+    gives a copy of the current stage's event at the change's instant and source row; changes at one
+    instant give one row. Returns (the new rows, the changes that gave no row of their own: folded into
+    a stage row, earlier than the first move, or changing nothing).
+    """
+    ordered = sorted(changes, key=lambda c: c.at)
+    in_force: dict[str, str] = {}
+    made: list[dict] = []
+    unused: list[ValueChange] = []
+    current: dict | None = None
+    last_made: tuple[object, dict] | None = None
+    i = 0
+
+    def apply(change: ValueChange) -> dict[str, str]:
+        new = {k: v for k, v in change.values.items() if v not in (None, "") and in_force.get(k) != v}
+        in_force.update(new)
+        return new
+
+    def between(change: ValueChange) -> None:
+        nonlocal last_made
+        new = apply(change)
+        if not new or current is None:
+            unused.append(change)
+        elif last_made is not None and last_made[0] == change.at:
+            last_made[1].update(new)  # a second change at the same instant: one row
+            unused.append(change)
+        else:
+            row = {**current, **in_force, "entered_at": change.text, "_file": change.file, "_line": change.line,
+                   "_raw": change.raw}
+            made.append(row)
+            last_made = (change.at, row)
+
+    for at, event in stages:
+        while i < len(ordered) and ordered[i].at < at:
+            between(ordered[i])
+            i += 1
+        while i < len(ordered) and ordered[i].at == at:
+            apply(ordered[i])
+            unused.append(ordered[i])
+            i += 1
+        event.update({k: v for k, v in in_force.items()})
+        current, last_made = event, None
+    for change in ordered[i:]:
+        between(change)
+    return made, unused

@@ -45,15 +45,19 @@ from funnelboard.core.config import FunnelConfig, normalise_label
 from funnelboard.core.errors import UserError
 from funnelboard.etl.sources.base import (
     ISO,
+    MONEY_ATTRIBUTES,
     SourceTable,
     Translation,
+    ValueChange,
     check_option_keys,
     events_table,
     file_key,
     option_attributes,
     option_text,
+    plain_amount,
     read_table,
     string_table,
+    value_history,
 )
 from funnelboard.etl.sources.roles import role_of_title
 
@@ -66,6 +70,7 @@ DEFAULT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_REASON_FIELD = "Loss_Reason__c"
 REPORT_DATE_COLUMNS = ("Last Modified", "Last Modified Date", "Edit Date")
+REPORT_CURRENCY_COLUMNS = ("Opportunity Currency", "Currency", "Amount Currency")
 OPTION_KEYS = ("attributes", "reason_field", "lead_reason_field", "report_date_format", "report_id_column", "report_date_column",
                "first_response_field", "decision_roles")
 # OpportunityContactRole.Role values (the standard picklist) that mark a contact who decides the purchase.
@@ -170,6 +175,7 @@ class _Build:
     with_lead_row: set[str] = field(default_factory=set)  # journeys given a leads row
     task_rows: list[tuple[str | None, _Row]] = field(default_factory=list)  # closed tasks and their journey (None: no match)
     role_rows: list[tuple[str | None, _Row]] = field(default_factory=list)  # contact roles and their journey
+    unnamed_currency: int = 0  # report amounts with a currency symbol that names no single currency ("$")
 
     def __post_init__(self) -> None:
         self.labels = self.config.label_map()
@@ -230,7 +236,7 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
     leads = _latest_by_id(b, by_kind["lead"], "Id", deleted_leads)
     opportunities = _latest_by_id(b, by_kind["opportunity"], "Id")
     owner_of_opportunity = _conversions(b, leads)
-    opp_events = _opportunity_history(b, by_kind["opportunity_history"], owner_of_opportunity)
+    opp_events = _opportunity_history(b, by_kind["opportunity_history"], owner_of_opportunity, opportunities)
     known_opportunities = set(opportunities) | set(owner_of_opportunity) | set(opp_events)
     _first_responses(b, by_kind["task"] + by_kind["event"], leads, known_opportunities, owner_of_opportunity)
     _contact_roles(b, by_kind["contact_role"], known_opportunities, owner_of_opportunity)
@@ -262,6 +268,9 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
         out.notes.append(f"{len(missing)} converted lead(s) point at opportunities with no OpportunityHistory rows "
                          "in the export: their journeys stop at conversion.")
 
+    for name in MONEY_ATTRIBUTES:
+        if name not in b.event_attrs and any(e.get(name) for e in b.events):
+            b.event_attrs.append(name)
     out.events = events_table(b.events, b.event_attrs)
     if b.leads:
         out.leads = string_table(b.leads, ("lead_id", "created_at", *b.lead_attrs, "_file", "_line", "_raw"))
@@ -558,8 +567,9 @@ def _change(b: _Build, row: _Row, stage_column: str) -> _Change | None:
     return _Change(at, stage, row, text)
 
 
-def _opportunity_history(b: _Build, rows: list[_Row], owner: dict[str, str]) -> dict[str, list[dict]]:
-    """Stage entries of each opportunity: its first row, then each row whose StageName differs from the previous."""
+def _opportunity_history(b: _Build, rows: list[_Row], owner: dict[str, str], opportunities: dict[str, _Row]) -> dict[str, list[dict]]:
+    """Stage entries of each opportunity: its first row, then each row whose StageName differs from the previous;
+    a row between them that changed the amount, close date or forecast category repeats the stage with the new values."""
     per_opp: dict[str, list[_Change]] = defaultdict(list)
     seen: set[str] = set()
     for row in rows:
@@ -575,18 +585,40 @@ def _opportunity_history(b: _Build, rows: list[_Row], owner: dict[str, str]) -> 
     events: dict[str, list[dict]] = {}
     for opp, changes in per_opp.items():
         previous = None
+        stages: list[tuple[datetime, dict]] = []
+        money: list[ValueChange] = []
+        repeats: list[_Row] = []
         for c in sorted(changes, key=lambda c: (c.at, c.row.sort_key)):
+            money.append(ValueChange(c.at, c.text, _history_money(c.row, opportunities.get(opp)), c.row.key, c.row.line, c.row.raw))
             if previous is not None and c.stage == previous:
-                b.ignore(c.row, "not_a_stage_change")
+                repeats.append(c.row)
             else:
-                events.setdefault(opp, []).append(b.event(c.row, owner.get(opp, opp), c.stage, c.text))
+                stages.append((c.at, b.event(c.row, owner.get(opp, opp), c.stage, c.text)))
             previous = c.stage
+        made, _ = value_history(stages, money)
+        b.events.extend(made)
+        gave = {r["_line"] for r in made}
+        for row in repeats:
+            if row.line not in gave:
+                b.ignore(row, "not_a_stage_change")  # changed only what is not read (probability, expected revenue)
+        events[opp] = sorted([e for _, e in stages] + made, key=lambda e: parse_instant(e["entered_at"], "UTC")[0])
     return events
 
 
+def _history_money(row: _Row, opportunity: _Row | None) -> dict[str, str]:
+    """An OpportunityHistory row's amount, close date and forecast category; its currency, else its Opportunity's."""
+    amount, code = plain_amount(row.get("Amount"))
+    close = row.get("CloseDate")
+    currency = row.get("CurrencyIsoCode") or code or (opportunity.get("CurrencyIsoCode") if opportunity else "")
+    return {"amount": amount or "", "close_date": close[:10] if ISO.fullmatch(close) else "",
+            "currency": currency.upper(), "forecast_category": row.get("ForecastCategory")}
+
+
 def _report(b: _Build, rows: list[_Row]) -> None:
-    """The UI report: each row with From Stage != To Stage (or no From Stage: creation) is a stage entry."""
+    """The UI report: each row with From Stage != To Stage (or no From Stage: creation) is a stage entry; a row with
+    From Stage = To Stage that changed the amount, close date or forecast category repeats the stage with the new values."""
     fmt = b.options.report_date_format
+    per_opp: dict[str, list[tuple[datetime, str, _Row, bool]]] = defaultdict(list)  # (instant, text, row, is a move)
     for row in rows:
         opp = canonical_id(row.get(b.options.report_id_column))
         date_column = next(c for c in b.options.report_date_columns if row.column(c))
@@ -597,7 +629,11 @@ def _report(b: _Build, rows: list[_Row]) -> None:
         elif not opp:
             b.reject(row, "missing_lead_id", f"{b.options.report_id_column} is empty")
         elif from_stage and from_stage == to_stage:
-            b.ignore(row, "not_a_stage_change")
+            entered = _report_date(text, fmt) if text else None
+            if entered is None:
+                b.ignore(row, "not_a_stage_change")
+            else:
+                per_opp[opp].append((datetime.fromisoformat(entered), entered, row, False))
         elif not to_stage:
             b.reject(row, "missing_stage", "To Stage is empty")
         elif not text:
@@ -609,7 +645,41 @@ def _report(b: _Build, rows: list[_Row]) -> None:
                 b.reject(row, "unparseable_timestamp",
                          f'{date_column} "{text}" does not match report_date_format "{fmt}" (e.g. {example})')
             else:
-                b.event(row, opp, to_stage, entered, **_attributes(b, row))
+                per_opp[opp].append((datetime.fromisoformat(entered), entered, row, True))
+    for opp, items in per_opp.items():
+        stages: list[tuple[datetime, dict]] = []
+        money: list[ValueChange] = []
+        repeats: list[_Row] = []
+        for at, entered, row, move in sorted(items, key=lambda item: (item[0], item[2].sort_key)):
+            money.append(ValueChange(at, entered, _report_money(b, row), row.key, row.line, row.raw))
+            if move:
+                attrs = {k: v for k, v in _attributes(b, row).items() if k not in MONEY_ATTRIBUTES}
+                stages.append((at, b.event(row, opp, row.get("To Stage"), entered, **attrs)))
+            else:
+                repeats.append(row)
+        made, _ = value_history(stages, money)
+        b.events.extend(made)
+        gave = {r["_line"] for r in made}
+        for row in repeats:
+            if row.line not in gave:
+                b.ignore(row, "not_a_stage_change")
+    if b.unnamed_currency:
+        b.out.notes.append(f"{b.unnamed_currency} report amount(s) are written with '$', which names no single currency: "
+                           "their currency is left empty; add the Opportunity Currency column to the report to keep it.")
+
+
+def _report_money(b: _Build, row: _Row) -> dict[str, str]:
+    """A report row's amount as a plain number and its currency (a currency column, else the code written with the
+    amount: "EUR 52,000.00"), close date (in report_date_format) and forecast category."""
+    column = next((c for c in b.options.attributes.get("amount", ("Amount",)) if row.column(c)), "Amount")
+    text = row.get(column)
+    amount, code = plain_amount(text)
+    currency = next((row.get(c) for c in REPORT_CURRENCY_COLUMNS if row.get(c)), "") or code or ""
+    if amount and not currency and "$" in text:
+        b.unnamed_currency += 1
+    close = _report_date(row.get("Close Date"), b.options.report_date_format) if row.get("Close Date") else None
+    forecast = next((row.get(c) for c in ("Forecast Category", "ForecastCategory") if row.get(c)), "")
+    return {"amount": amount or "", "close_date": (close or "")[:10], "currency": currency.upper(), "forecast_category": forecast}
 
 
 def _report_date(text: str, fmt: str) -> str | None:
@@ -738,7 +808,10 @@ def _opportunity_rows(
         reason = row.get(b.options.reason_field) if b.options.reason_field else ""
         history = opp_events.get(opp)
         if reason and history and not _is_true(row.get("IsWon")) and _is_outcome(b, history[-1]["stage"]):
-            history[-1]["reason"] = reason
+            for event in reversed(history):  # the loss, and the rows repeating it with later values
+                if event["stage"] != history[-1]["stage"]:
+                    break
+                event["reason"] = reason
 
 
 # -- first responses and buyer roles ---------------------------------------------------------------

@@ -66,7 +66,9 @@ OBJECT_EVENTS = [
     (A, "SQL", "2026-03-09T11:30:00.000+0000", None, "LeadHistory.csv", 13),
     (A, "Closed - Converted", "2026-03-12T10:00:00.000+0000", None, "LeadHistory.csv", 16),
     (A, "Prospecting", "2026-03-12T10:00:05.000+0000", None, "OpportunityHistory.csv", 3),
+    (A, "Prospecting", "2026-03-14T16:40:12.000+0000", None, "OpportunityHistory.csv", 4),  # amount 48000 -> 52000
     (A, "Proposal/Price Quote", "2026-03-20T11:05:44.000+0000", None, "OpportunityHistory.csv", 9),
+    (A, "Proposal/Price Quote", "2026-03-25T09:12:30.000+0000", None, "OpportunityHistory.csv", 11),  # close date pulled in
     (A, "Negotiation/Review", "2026-04-02T14:20:00.000+0000", None, "OpportunityHistory.csv", 15),
     (A, "Closed Won", "2026-04-15T17:45:09.000+0000", None, "OpportunityHistory.csv", 17),
     (B, "Open - Not Contacted", "2026-03-03T13:30:00.000Z", None, "Lead.csv", 3),
@@ -78,6 +80,7 @@ OBJECT_EVENTS = [
     (C, "SQL", "2026-03-16T13:00:00.000+0000", None, "LeadHistory.csv", 18),
     (C, "Closed - Converted", "2026-03-18T15:30:00.000+0000", None, "LeadHistory.csv", 19),
     (C, "Prospecting", "2026-03-18T15:30:02.000+0000", None, "OpportunityHistory.csv", 6),
+    (C, "Prospecting", "2026-03-19T10:02:11.000+0000", None, "OpportunityHistory.csv", 7),  # amount 30000 -> 36000
     (C, "Security Review", "2026-03-25T13:15:00.000+0000", None, "OpportunityHistory.csv", 12),
     (C, "Proposal/Price Quote", "2026-04-01T09:30:00.000+0000", None, "OpportunityHistory.csv", 14),
     (C, "Closed Lost", "2026-04-20T12:00:00.000+0000", "Chose offshore competitor", "OpportunityHistory.csv", 18),
@@ -93,6 +96,7 @@ REPORT = "OpportunityHistoryReport.csv"
 R1, R2, R3 = (canonical_id(i) for i in ("0065g00000Eb1Aa", "0065g00000Eb2Bb", "0065g00000Eb3Cc"))
 REPORT_EVENTS = [
     (R1, "Prospecting", "2026-03-02", None, REPORT, 2),
+    (R1, "Prospecting", "2026-03-04", None, REPORT, 3),  # amount 48,000.00 -> 52,000.00
     (R1, "Proposal/Price Quote", "2026-03-10", None, REPORT, 4),
     (R1, "Closed Won", "2026-03-25", None, REPORT, 5),
     (R2, "Prospecting", "2026-03-05", None, REPORT, 6),
@@ -110,7 +114,7 @@ REPORT_EVENTS = [
             OBJECT_EVENTS,
             [("OpportunityHistory.csv", 13, "unparseable_timestamp", 'CreatedDate "3/27/2026 14:05"')],
             {
-                "OpportunityHistory.csv": {"deleted": 2, "not_a_stage_change": 4},
+                "OpportunityHistory.csv": {"deleted": 2, "not_a_stage_change": 1},
                 "LeadHistory.csv": {"creation_row": 5, "not_a_status_change": 3},
             },
             id="objects",
@@ -119,7 +123,7 @@ REPORT_EVENTS = [
             (REPORT,),
             REPORT_EVENTS,
             [(REPORT, 10, "unparseable_timestamp", 'Last Modified "31/03/2026" does not match report_date_format "%m/%d/%Y"')],
-            {REPORT: {"not_a_stage_change": 1, "report_footer": 6}},
+            {REPORT: {"report_footer": 6}},
             id="report",
         ),
         pytest.param(
@@ -127,7 +131,7 @@ REPORT_EVENTS = [
             [(Z if e[0] == Z else {A: "0065g00000Dq7AbAAJ", C: "0065g00000Dq7FgAAJ"}[e[0]], *e[1:3], None, *e[4:])
              for e in OBJECT_EVENTS if e[4] == "OpportunityHistory.csv"],
             [("OpportunityHistory.csv", 13, "unparseable_timestamp", 'CreatedDate "3/27/2026 14:05"')],
-            {"OpportunityHistory.csv": {"deleted": 2, "not_a_stage_change": 4}},
+            {"OpportunityHistory.csv": {"deleted": 2, "not_a_stage_change": 1}},
             id="history-alone-keeps-opportunity-ids",
         ),
         pytest.param(
@@ -181,6 +185,76 @@ def test_leads_rows_carry_attributes_lead_values_first(sf_config):
 def test_report_amounts_lose_currency_formatting(sf_config):
     t = translate([sf(REPORT)], sf_config, {})
     assert [(r["owner"], r["amount"]) for r in t.events.to_pylist()][:2] == [("Dana Whitfield", "48000.00"), ("Dana Whitfield", "52000.00")]
+
+
+# --------------------------------------------------------------------------- money history
+
+
+def money_of(t, file: str = "") -> list[tuple]:
+    """(lead_id, stage, entered_at, amount, close_date, currency, forecast_category, line) of each event (of files named
+    `file`), in journey order."""
+    out = [(r["lead_id"], r["stage"], r["entered_at"], r.get("amount"), r.get("close_date"), r.get("currency"),
+            r.get("forecast_category"), r["_line"]) for r in t.events.to_pylist() if r["_file"].endswith(file)]
+    return sorted(out, key=lambda e: (e[0], parse_instant(e[2], "UTC")[0], e[7]))
+
+
+def test_opportunity_history_gives_each_move_its_values_and_a_row_per_value_change(sf_config):
+    t = translate([sf(f) for f in OBJECTS], sf_config, sf_config.sources["salesforce"])
+    assert money_of(t, "/OpportunityHistory.csv") == [
+        # Z's probability-only row (line 10) is no value change; its currency is its Opportunity's CurrencyIsoCode.
+        (Z, "Qualification", "2026-03-20T08:45:00.000+0000", "120000", "2026-05-15", "EUR", "Pipeline", 8),
+        (Z, "Negotiation/Review", "2026-04-08T16:00:00.000+0000", "120000", "2026-05-15", "EUR", "Forecast", 16),
+        (A, "Prospecting", "2026-03-12T10:00:05.000+0000", "48000", "2026-05-29", "USD", "Pipeline", 3),
+        (A, "Prospecting", "2026-03-14T16:40:12.000+0000", "52000", "2026-05-29", "USD", "Pipeline", 4),  # amount up
+        (A, "Proposal/Price Quote", "2026-03-20T11:05:44.000+0000", "52000", "2026-05-29", "USD", "BestCase", 9),
+        (A, "Proposal/Price Quote", "2026-03-25T09:12:30.000+0000", "52000", "2026-04-30", "USD", "BestCase", 11),  # pulled in
+        (A, "Negotiation/Review", "2026-04-02T14:20:00.000+0000", "52000", "2026-04-30", "USD", "Forecast", 15),
+        (A, "Closed Won", "2026-04-15T17:45:09.000+0000", "52000", "2026-04-15", "USD", "Closed", 17),
+        (C, "Prospecting", "2026-03-18T15:30:02.000+0000", "30000", "2026-06-30", "USD", "Pipeline", 6),
+        (C, "Prospecting", "2026-03-19T10:02:11.000+0000", "36000", "2026-06-30", "USD", "Pipeline", 7),
+        (C, "Security Review", "2026-03-25T13:15:00.000+0000", "36000", "2026-06-30", "USD", "Pipeline", 12),
+        (C, "Proposal/Price Quote", "2026-04-01T09:30:00.000+0000", "36000", "2026-06-30", "USD", "BestCase", 14),
+        (C, "Closed Lost", "2026-04-20T12:00:00.000+0000", "36000", "2026-04-20", "USD", "Omitted", 18),
+    ]
+    # Lead statuses are no deal: they carry no money.
+    assert {e[3:7] for f in ("/Lead.csv", "/LeadHistory.csv") for e in money_of(t, f)} == {(None, None, None, None)}
+
+
+def test_a_value_change_at_the_instant_of_a_move_folds_into_the_move(sf_config, tmp_path):
+    history = tmp_path / "OpportunityHistory.csv"
+    history.write_text(
+        "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate,ForecastCategory\n"
+        "h1,0065g00000Dq7KlAAJ,2026-03-20T08:45:00.000+0000,Qualification,100000,2026-05-15,Pipeline\n"
+        "h2,0065g00000Dq7KlAAJ,2026-04-08T16:00:00.000+0000,Qualification,120000,2026-05-15,Pipeline\n"
+        "h3,0065g00000Dq7KlAAJ,2026-04-08T16:00:00.000+0000,Negotiation/Review,120000,2026-06-30,Commit\n"
+        "h4,0065g00000Dq7KlAAJ,2026-04-09T16:00:00.000+0000,Negotiation/Review,120000,2026-06-30,Commit\n"
+    )
+    t = translate([history], sf_config, {})
+    assert money_of(t) == [
+        (Z, "Qualification", "2026-03-20T08:45:00.000+0000", "100000", "2026-05-15", None, "Pipeline", 2),
+        (Z, "Negotiation/Review", "2026-04-08T16:00:00.000+0000", "120000", "2026-06-30", None, "Commit", 4),
+    ]
+    assert t.ignored == {str(history): {"not_a_stage_change": 2}}  # h2 folded into h3; h4 changed nothing read
+
+
+CURRENCIES = "OpportunityHistoryReport_currencies.csv"
+R4, R5, R6 = (canonical_id(i) for i in ("0065g00000Eb4Dd", "0065g00000Eb5Ee", "0065g00000Eb6Ff"))
+
+
+def test_report_amounts_keep_their_own_currency(sf_config):
+    t = translate([sf(CURRENCIES)], sf_config, sf_config.sources["salesforce"])
+    assert money_of(t) == [
+        (R4, "Prospecting", "2026-03-02", "40000.00", "2026-06-30", "EUR", "Pipeline", 2),
+        (R4, "Prospecting", "2026-03-06", "52000.00", "2026-06-30", "EUR", "Pipeline", 3),
+        # Line 4 (EUR 55,000.00 on 3/12) is the day of the move to Proposal: it folds into line 5's row.
+        (R4, "Proposal/Price Quote", "2026-03-12", "55000.00", "2026-07-31", "EUR", "Best Case", 5),
+        (R4, "Proposal/Price Quote", "2026-03-20", "55000.00", "2026-08-31", "EUR", "Best Case", 6),  # close date pushed
+        (R5, "Qualification", "2026-03-03", "18500.00", "2026-05-31", "GBP", "Pipeline", 7),
+        (R5, "Closed Won", "2026-03-25", "18500.00", "2026-03-25", "GBP", "Closed", 8),
+        (R6, "Prospecting", "2026-03-04", "12000.00", "2026-06-15", None, "Pipeline", 9),
+    ]
+    assert t.ignored == {str(sf(CURRENCIES)): {"not_a_stage_change": 2}}
+    assert any("2 report amount(s) are written with '$'" in n for n in t.notes)
 
 
 def test_notes_say_what_the_exports_cannot_tell(sf_config):
@@ -312,7 +386,7 @@ def test_load_objects_accounts_for_every_row_and_gives_the_hand_computed_funnel(
     by = {(f.path.name, f.role): f for f in report.files}
     expected = {
         # file, role: rows_read, loaded, quarantined, duplicates, export rows, ignored
-        ("OpportunityHistory.csv", "events"): (11, 9, 2, 0, 17, 6),
+        ("OpportunityHistory.csv", "events"): (14, 12, 2, 0, 17, 3),
         ("Opportunity.csv", "leads"): (3, 3, 0, 0, None, 0),
         ("Lead.csv", "events"): (5, 5, 0, 0, 5, 0),
         ("Lead.csv", "leads"): (5, 5, 0, 0, None, 0),
@@ -327,12 +401,12 @@ def test_load_objects_accounts_for_every_row_and_gives_the_hand_computed_funnel(
     assert by[("OpportunityHistory.csv", "events")].unknown_labels == {"Security Review": 1}
     assert rows(db, "select line, reason from quarantine order by line") == [(12, "unknown_stage"), (13, "unparseable_timestamp")]
 
-    # Journeys in canonical stages, reasons normalised by [reasons].
+    # Journeys in canonical stages, reasons normalised by [reasons]; a row repeating a stage is a value change.
     journeys = dict(rows(db, "select lead_id, list(stage order by entered_at) from raw_events group by lead_id"))
     assert journeys == {
-        A: ["lead", "lead", "mql", "sql", "opportunity", "opportunity", "proposal", "proposal", "won"],
+        A: ["lead", "lead", "mql", "sql", "opportunity", "opportunity", "opportunity", "proposal", "proposal", "proposal", "won"],
         B: ["lead", "lead", "mql", "disqualified"],
-        C: ["lead", "mql", "sql", "opportunity", "opportunity", "proposal", "lost"],
+        C: ["lead", "mql", "sql", "opportunity", "opportunity", "opportunity", "proposal", "lost"],
         D: ["lead", "lead", "mql"],
         E: ["lead"],
         Z: ["opportunity", "proposal"],
@@ -363,8 +437,8 @@ def test_load_report_through_the_cli(sf_config, tmp_path):
         main, ["load", "--source", "salesforce", "--config", str(EXAMPLE_CONFIG), "--db", str(db), "--quiet", str(export)]
     )
     assert result.exit_code == 0, result.output
-    assert "events read = 6 loaded + 2 quarantined + 0 duplicates" in result.output
-    assert "15 = 8 used + 7 ignored" in result.output
+    assert "events read = 7 loaded + 2 quarantined + 0 duplicates" in result.output
+    assert "15 = 9 used + 6 ignored" in result.output
     assert "Legal Review" in result.output
     assert rows(db, "select line, reason from quarantine order by line") == [(9, "unknown_stage"), (10, "unparseable_timestamp")]
     assert _funnel(db) == {"lead": 3, "mql": 3, "sql": 3, "opportunity": 3, "proposal": 1, "won": 1}
