@@ -34,17 +34,21 @@ from funnelboard.core.config import FunnelConfig, normalise_label
 from funnelboard.core.errors import UserError
 from funnelboard.etl.sources.base import (
     ISO,
+    MONEY_ATTRIBUTES,
     EventCollector,
     Rejection,
     SourceTable,
     Translation,
+    ValueChange,
     check_option_keys,
     file_key,
     option_attributes,
     option_files,
     option_table,
+    plain_amount,
     read_json,
     read_table,
+    value_history,
 )
 
 NAME = "pipedrive"
@@ -59,6 +63,9 @@ DEFAULT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "pipeline": ("Deal - Pipeline", "pipeline_id"),
     "channel": ("Deal - Source channel", "channel"),
 }
+# Deal fields whose changes are the deal's money history, and the attribute each is written as.
+MONEY_FIELDS = {"value": "amount", "expected_close_date": "close_date", "currency": "currency"}
+CLOSE_DATE, CURRENCY = "Deal - Expected close date", ("Deal - Currency of Value", "Deal - Currency")
 WON, LOST = "Won", "Lost"  # Pipedrive statuses, written as stage labels ("won" and "lost" are canonical names)
 
 ID, STAGE, STATUS, CREATED = "Deal - ID", "Deal - Stage", "Deal - Status", "Deal - Deal created"
@@ -350,7 +357,7 @@ def _flow_item(b: _Build, path: Path, position: int, item: dict, deal: str | Non
         return
     field_key = str(data.get("field_key") or "")
     attribute = any(field_key in cols for cols in b.options.attributes.values())
-    if field_key not in ("add_time", "stage_id", "status", "lost_reason") and not attribute:
+    if field_key not in ("add_time", "stage_id", "status", "lost_reason", *MONEY_FIELDS) and not attribute:
         _aside(b, deal, key, "other_field")
         return
     raw = json.dumps(item, ensure_ascii=False)
@@ -416,6 +423,8 @@ def _deal_flow(b: _Build, deal: str, changes: list[_Change]) -> None:
         initial = _qualified(b.config, row.get(STAGE), row.get(PIPELINE)) if row and row.get(STAGE) else None
         initial_id = None
     attrs = _flow_attributes(b, deal, changes, row)
+    money = _initial_money(changes, row, attrs)
+    attrs = {k: v for k, v in attrs.items() if k not in MONEY_ATTRIBUTES}
     current, current_id = initial, initial_id
     made: list[tuple[_Change, str]] = []
     reasons: list[_Change] = []
@@ -450,9 +459,12 @@ def _deal_flow(b: _Build, deal: str, changes: list[_Change]) -> None:
             b.out.ignore(c.file, "reason_value")
         elif c.key == "status":
             b.out.ignore(c.file, "other_status_change")
+        elif c.key in MONEY_FIELDS:
+            money.append(ValueChange(c.at, c.text, {MONEY_FIELDS[c.key]: _money_value(c.key, c.new)}, c.file, c.line, c.raw))
         else:
             b.out.ignore(c.file, "attribute_value")
     fallback = row.get(LOST_REASON) if row else ""
+    stages: list[tuple[datetime, dict]] = []
     for i, (c, label) in enumerate(made):
         reason = None
         if b.is_outcome(label):
@@ -463,6 +475,41 @@ def _deal_flow(b: _Build, deal: str, changes: list[_Change]) -> None:
             elif i == len(made) - 1:  # the export row's reason belongs to the loss the deal is in now
                 reason = fallback or None
         b.event(deal, label, c.text, reason, attrs, c.file, c.line, c.raw)
+        stages.append((c.at, b.events[-1]))
+    rows, unused = value_history(stages, money)
+    b.events.extend(rows)
+    for name in MONEY_ATTRIBUTES:
+        if name not in b.event_attrs and any(e.get(name) for _, e in stages):
+            b.event_attrs.append(name)
+    for change in unused:
+        if change.line:  # a flow item folded into a move's row, or changing nothing: not an event of its own
+            b.out.ignore(change.file, "attribute_value")
+
+
+def _money_value(key: str, value: str | None) -> str:
+    """A flow or export value as the money attribute is written: a plain amount, a YYYY-MM-DD date, an ISO code."""
+    text = (value or "").strip()
+    if key == "value":
+        return plain_amount(text)[0] or ""
+    if key == "expected_close_date":
+        return text[:10] if ISO.fullmatch(text) else ""
+    return text.upper()
+
+
+def _initial_money(changes: list[_Change], row: _Row | None, attrs: dict[str, str | None]) -> list[ValueChange]:
+    """The deal's money values at creation, as one change before every move: the old value of each field's first change
+    in the flow, else the deals export row's current value (or the flow's attribute value)."""
+    values: dict[str, str] = {}
+    for key, name in MONEY_FIELDS.items():
+        first = next((c for c in changes if c.key == key), None)
+        if first is not None:
+            values[name] = _money_value(key, first.old)
+        elif name == "amount":
+            values[name] = _money_value(key, attrs.get("amount"))
+        elif row is not None:
+            column = CLOSE_DATE if key == "expected_close_date" else next((c for c in CURRENCY if row.get(c)), CURRENCY[0])
+            values[name] = _money_value(key, row.get(column))
+    return [ValueChange(changes[0].at, "", values, "", 0)] if changes else []
 
 
 def _flow_attributes(b: _Build, deal: str, changes: list[_Change], row: _Row | None) -> dict[str, str | None]:
@@ -499,6 +546,10 @@ def _deal_row(b: _Build, row: _Row) -> None:
         return
     label = _qualified(b.config, stage, row.get(PIPELINE))
     attrs = {name: next((row.get(c) for c in cols if row.get(c)), None) for name, cols in b.options.attributes.items()}
+    if "amount" in attrs:
+        attrs["amount"] = _money_value("value", attrs["amount"]) or None
+    attrs["close_date"] = _money_value("expected_close_date", row.get(CLOSE_DATE)) or None
+    attrs["currency"] = _money_value("currency", next((row.get(c) for c in CURRENCY if row.get(c)), "")) or None
 
     def entry(column: str, stage_label: str, reason: str | None = None) -> None:
         at, text = _instant(row.get(column))

@@ -433,3 +433,45 @@ def test_first_responses_reach_fct_leads_and_speed_to_lead(tmp_path):
 def test_response_types_must_be_a_list_of_names(config):
     with pytest.raises(UserError, match="response_types"):
         translate(fx("deal_flow_activities.json"), config, {"response_types": [""]})
+
+
+# --------------------------------------------------------------------------- money history
+
+
+def money_of(t) -> list[tuple]:
+    """(deal, stage, entered_at, amount, close_date, currency, line) of each event, in time order."""
+    out = [(r["lead_id"], r["stage"], r["entered_at"], r.get("amount"), r.get("close_date"), r.get("currency"), r["_line"])
+           for r in t.events.to_pylist()]
+    return sorted(out, key=lambda e: (e[0], e[2], e[6]))
+
+
+def test_flow_value_changes_give_each_move_its_values_and_a_row_per_change(config):
+    """Deal 51: created at 36000 EUR closing 2026-04-30 (the first changes' old values); value raised twice between
+    moves, then the currency and close date changed in one second (one row), and the value once more as it was won."""
+    values = "deal_flow_values.json"
+    t = translate(fx(values), config, {})
+    assert money_of(t) == [
+        ("51", "Qualified", "2026-03-30T09:00:00Z", "36000", "2026-04-30", "EUR", 9),
+        ("51", "Demo Scheduled", "2026-04-01T10:00:00Z", "36000", "2026-04-30", "EUR", 8),
+        ("51", "Demo Scheduled", "2026-04-02T12:00:00Z", "40000", "2026-04-30", "EUR", 7),
+        ("51", "Proposal Made", "2026-04-06T11:00:00Z", "40000", "2026-04-30", "EUR", 6),
+        ("51", "Proposal Made", "2026-04-08T16:00:00Z", "45000", "2026-04-30", "EUR", 5),
+        ("51", "Proposal Made", "2026-04-14T09:30:00Z", "45000", "2026-05-29", "USD", 4),  # close date pushed, currency
+        ("51", "Won", "2026-04-20T10:00:00Z", "47500", "2026-05-29", "USD", 1),  # the raise as it was won folds into the win
+    ]
+    # The close date logged in the currency's second, and the raise logged with the win, are no rows of their own.
+    assert by_name(t.ignored) == {values: {"attribute_value": 2}}
+    assert by_name(t.source_rows) == {values: 9}
+
+
+def test_a_value_change_with_a_move_folds_into_the_move(config):
+    """Deal 42's value went 60000 -> 84000 in the second it moved to Proposal Made."""
+    got = [e for e in money_of(translate(fx(FLOW), config, {})) if e[0] == "42"]
+    assert [(e[1], e[3]) for e in got] == [("Qualified", "60000"), ("Contact Made", "60000"), ("Demo Scheduled", "60000"),
+                                           ("Proposal Made", "84000"), ("Won", "84000")]
+
+
+def test_the_deals_export_gives_close_date_and_currency(config):
+    got = {e[0]: e[3:6] for e in money_of(translate(fx(CSV), config, {}))}
+    assert got["101"] == ("84000", "2026-03-31", "EUR")
+    assert got["102"] == ("31000", None, "EUR")
