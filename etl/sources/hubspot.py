@@ -45,17 +45,21 @@ from funnelboard.core.config import FunnelConfig, normalise_label
 from funnelboard.core.errors import UserError
 from funnelboard.etl.sources.base import (
     ISO,
+    MONEY_ATTRIBUTES,
     EventCollector,
     SourceTable,
     Translation,
+    ValueChange,
     check_option_keys,
     file_key,
     option_attributes,
     option_files,
     option_table,
     option_text,
+    plain_amount,
     read_json,
     read_table,
+    value_history,
 )
 from funnelboard.etl.sources.roles import role_of_title
 
@@ -89,7 +93,11 @@ WIDE_ID_COLUMNS = ("Record ID", "hs_object_id", "Deal ID", "dealId", "objectId",
 KIND_OF_ID_COLUMN = {"dealid": "deal", "deal_id": "deal", "contactid": "contact", "contact_id": "contact", "vid": "contact"}
 TYPE_COLUMNS = ("objectType", "object_type", "objectTypeId", "object_type_id")
 KIND_OF_TYPE = {"deal": "deal", "deals": "deal", "0-3": "deal", "contact": "contact", "contacts": "contact", "0-1": "contact"}
-DEAL_PROPERTIES = {"dealstage", "dealname", "pipeline", "closed_lost_reason", "closed_won_reason", "closedate", "amount", "dealtype"}
+# Deal properties whose history is the deal's money history, and the attribute each is written as.
+MONEY_PROPERTIES = {"amount": "amount", "closedate": "close_date", "deal_currency_code": "currency",
+                    "hs_manual_forecast_category": "forecast_category", "hs_forecast_category": "forecast_category"}
+DEAL_PROPERTIES = {"dealstage", "dealname", "pipeline", "closed_lost_reason", "closed_won_reason", "closedate", "amount", "dealtype",
+                   *MONEY_PROPERTIES}
 CONTACT_PROPERTIES = {"lifecyclestage", "hs_lead_status", "hs_lead_disqualification_reason", "email", "firstname", "lastname"}
 # Where deal-contact associations are read: a deal export's column of contact ids (";"-separated),
 # and the association type ids/names of the v4 and v3 associations APIs.
@@ -194,6 +202,8 @@ class _Build(EventCollector):
     first_at: dict[str, datetime] = field(default_factory=dict)  # record -> its first stage entry
     joined: dict[str, str] = field(default_factory=dict)  # deal -> the contact whose journey it continues
     buyer: dict[str, dict[str, _Entry]] = field(default_factory=lambda: defaultdict(dict))  # record -> buyer property -> value
+    money: dict[str, list[tuple[_Entry, bool]]] = field(default_factory=lambda: defaultdict(list))  # deal -> (value, from a table)
+    money_now: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))  # deal -> money property -> current
 
     def next_order(self) -> int:
         self.order += 1
@@ -480,11 +490,13 @@ def _qualified(b: _Build, label: str, pipeline: str | None) -> str:
 
 
 def _role(b: _Build, prop: str) -> str | None:
-    """What a property is to the adapter: stage, reason, attribute name, or None."""
+    """What a property is to the adapter: stage, reason, money, attribute name, or None."""
     if prop in b.options.properties:
         return "stage"
     if prop in b.options.reason_properties:
         return "reason"
+    if prop in MONEY_PROPERTIES:
+        return "money"
     for name, candidates in b.options.attributes.items():
         if prop in candidates:
             return f"attr:{name}"
@@ -524,6 +536,8 @@ def _history_table(b: _Build, path: Path, table: SourceTable) -> None:
             other = dataclasses.replace(entry, obj=f"{kind}:{obj}")
             if role == "reason":
                 b.reasons[other.obj].append(other)
+            elif role == "money":
+                b.money[other.obj].append((other, True))
             elif role.startswith("attr:"):
                 _add_entry_attribute(b, role, other)
 
@@ -565,6 +579,8 @@ def _add_entry(b: _Build, role: str, entry: _Entry) -> None:
     elif role == "reason":
         b.reasons[entry.obj].append(entry)
         b.out.ignore(entry.file, "reason_value")
+    elif role == "money":
+        b.money[entry.obj].append((entry, True))  # counted once it is known whether it gives a row of its own
     else:
         _add_entry_attribute(b, role, entry)
         b.out.ignore(entry.file, "attribute_value")
@@ -600,6 +616,8 @@ def _json_object(b: _Build, path: Path, position: int, obj: dict) -> None:
             current = current.get("value")
         if role.startswith("attr:") and current not in (None, ""):
             b.current[oid][role.split(":", 1)[1]] = str(current)
+        if role == "money" and current not in (None, ""):
+            b.money_now[oid][prop] = str(current)
         for i, version in enumerate(versions or [], 1):
             if not isinstance(version, dict):
                 continue
@@ -617,6 +635,8 @@ def _json_object(b: _Build, path: Path, position: int, obj: dict) -> None:
                     b.stages.append(entry)
             elif role == "reason":
                 b.reasons[oid].append(entry)
+            elif role == "money":
+                b.money[oid].append((entry, False))
             else:
                 _add_entry_attribute(b, role, entry)
     if (len(b.stages), len(b.out.rejected)) == records_before:
@@ -671,7 +691,7 @@ def _history_events(b: _Build) -> None:
     for e in b.stages:
         by_obj[e.obj].append(e)
     for obj, entries in by_obj.items():
-        attrs = _object_attributes(b, obj)
+        attrs = {k: v for k, v in _object_attributes(b, obj).items() if k not in MONEY_ATTRIBUTES}
         labelled: list[tuple[_Entry, str]] = []
         for e in entries:
             found = _stage_label(b, e.prop, e.value)
@@ -685,6 +705,7 @@ def _history_events(b: _Build) -> None:
             labelled.append((e, _qualified(b, *found)))
         labelled.sort(key=lambda pair: (pair[0].at, pair[0].order))
         reasons = sorted(b.reasons.get(obj, []), key=lambda r: (r.at, r.order))
+        stages: list[tuple[datetime, dict]] = []
         for i, (e, label) in enumerate(labelled):
             reason = None
             if b.is_outcome(label):
@@ -693,6 +714,44 @@ def _history_events(b: _Build) -> None:
                 held = [r for r in reasons if end is None or r.at < end]
                 reason = (held[-1].value or None) if held else None
             b.stage_event(obj, label, e.at, e.text, reason, attrs, e.file, e.line, e.raw)
+            stages.append((e.at, b.events[-1]))
+        _money_history(b, obj, stages)
+    for obj in sorted(set(b.money) - set(by_obj)):  # records with money history but no stage entry: nothing to carry it
+        _money_history(b, obj, [])
+
+
+def _money_history(b: _Build, obj: str, stages: list[tuple[datetime, dict]]) -> None:
+    """A deal's money values on its stage events, and a row repeating its stage for each change between moves.
+
+    A current value with no history (a v3 property not asked for with history) holds from the deal's first move. A
+    long history row that gives no row of its own (folded into a move, or changing nothing) is counted as ignored."""
+    changes = [ValueChange(e.at, e.text, {MONEY_PROPERTIES[e.prop]: _money_value(b, e.prop, e.value)}, e.file, e.line, e.raw)
+               for e, _ in b.money.get(obj, [])]
+    from_table = {(e.file, e.line) for e, table in b.money.get(obj, []) if table}
+    have = {e.prop for e, _ in b.money.get(obj, [])}
+    now = {MONEY_PROPERTIES[p]: _money_value(b, p, v) for p, v in b.money_now.get(obj, {}).items() if p not in have}
+    if now and stages:
+        changes.append(ValueChange(stages[0][0], "", now, "", 0))
+    made, unused = value_history(stages, changes)
+    b.events.extend(made)
+    for name in MONEY_ATTRIBUTES:
+        if name not in b.event_attrs and any(e.get(name) for _, e in stages):
+            b.event_attrs.append(name)
+    for change in unused:
+        if (change.file, change.line) in from_table:
+            b.out.ignore(change.file, "attribute_value")
+
+
+def _money_value(b: _Build, prop: str, value: str) -> str:
+    """A money property's value as written in the events: a plain amount, a YYYY-MM-DD close date (HubSpot keeps it as
+    a UTC instant: midnight, or epoch milliseconds), an upper-case currency code, the forecast category as written."""
+    name = MONEY_PROPERTIES[prop]
+    if name == "amount":
+        return plain_amount(value)[0] or ""
+    if name == "close_date":
+        at, _ = _instant(value, timezone.utc)
+        return at.astimezone(timezone.utc).strftime("%Y-%m-%d") if at is not None else ""
+    return value.upper() if name == "currency" else value
 
 
 def _object_attributes(b: _Build, obj: str) -> dict[str, str | None]:

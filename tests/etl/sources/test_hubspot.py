@@ -223,9 +223,9 @@ def test_attributes_come_from_the_object_and_pipeline_ids_become_labels(config):
         "contact:501": ("ORGANIC_SEARCH",), "contact:502": ("PAID_SEARCH",), "contact:503": ("REFERRALS",), "contact:504": ("OFFLINE",)}
     # The UI export: the columns as written.
     assert attrs(translate(fx(UI), config, {}), "owner", "amount", "deal_type")["deal:9201"] == ("Dana Whitfield", "64000", "New Business")
-    # Configured attributes replace the defaults.
+    # Configured attributes replace the defaults; the deal's money history is read whatever they say.
     t = translate(fx(P, V3), config, {"attributes": {"owner": "hubspot_owner_id", "deal_name": ["dealname"]}})
-    assert [c for c in t.events.column_names if c not in ("lead_id", "stage", "entered_at", "reason", "_file", "_line", "_raw")] == ["owner", "deal_name"]
+    assert [c for c in t.events.column_names if c not in ("lead_id", "stage", "entered_at", "reason", "_file", "_line", "_raw")] == ["owner", "deal_name", "amount"]
     assert attrs(t, "deal_name")["deal:9102"] == ("Tailspin Air - multilingual chat, EMEA",)
 
 
@@ -599,3 +599,39 @@ def test_legacy_v1_contacts_give_the_buyer_from_property_values(tmp_path, config
     src = write(tmp_path / "contacts_v1.json", json.dumps(doc))
     t = translate([src], config, {})
     assert buyer_values(t) == {"contact:901": ("2026-04-05T10:00:00.000Z", "operations lead", "0")}
+
+
+# --------------------------------------------------------------------------- money history
+
+
+def money_of(t) -> list[tuple]:
+    """(record, stage, entered_at, amount, close_date, currency, forecast_category, line) of each event, in time order."""
+    out = [(r["lead_id"], r["stage"], r["entered_at"], r.get("amount"), r.get("close_date"), r.get("currency"),
+            r.get("forecast_category"), r["_line"]) for r in t.events.to_pylist()]
+    return sorted(out, key=lambda e: (e[0], e[2], e[7]))
+
+
+def test_long_history_gives_each_move_its_money_and_a_row_per_change_between_moves(config):
+    """Deal 9301: its values set as it was created fold into its first stage; a raise and a close-date push (epoch ms,
+    with a forecast change in the same instant: one row) repeat the stage; a value set to what it was is no change."""
+    money = "deal_money_history.csv"
+    t = translate(fx(money), config, {})
+    assert money_of(t) == [
+        ("deal:9301", "Appointment Scheduled", "2026-04-01T09:00:00.000Z", "30000", "2026-05-29", "EUR", "PIPELINE", 2),
+        ("deal:9301", "Appointment Scheduled", "2026-04-03T15:20:00.000Z", "36000", "2026-05-29", "EUR", "PIPELINE", 7),
+        ("deal:9301", "Qualified To Buy", "2026-04-07T10:00:00.000Z", "36000", "2026-05-29", "EUR", "BEST_CASE", 8),
+        ("deal:9301", "Qualified To Buy", "2026-04-10T11:00:00.000Z", "36000", "2026-06-29", "EUR", "COMMIT", 10),
+        ("deal:9301", "Closed Won", "2026-04-20T16:00:00.000Z", "36000", "2026-06-29", "EUR", "CLOSED", 13),
+    ]
+    assert by_name(t.ignored) == {money: {"attribute_value": 8}}  # lines 3-6, 9, 11, 12 and 14
+    assert by_name(t.source_rows) == {money: 13}
+
+
+def test_v3_history_gives_money_changes_and_a_current_value_without_history_holds_from_the_first_move(config):
+    t = translate(fx("deals_v3_money.json"), config, {})
+    assert money_of(t) == [
+        ("deal:9401", "Appointment Scheduled", "2026-04-02T08:00:00.000Z", "50000", "2026-06-30", "GBP", "PIPELINE", 1),
+        ("deal:9401", "Appointment Scheduled", "2026-04-09T12:30:00.000Z", "58000", "2026-06-30", "GBP", "PIPELINE", 1),
+        ("deal:9401", "Contract Sent", "2026-04-16T10:00:00.000Z", "64000", "2026-06-30", "GBP", "COMMIT", 1),
+        ("deal:9401", "Contract Sent", "2026-04-21T09:00:00.000Z", "64000", "2026-07-15", "GBP", "COMMIT", 1),
+    ]
