@@ -42,12 +42,14 @@ from funnelboard.core.config import FunnelConfig, normalise_label
 from funnelboard.core.errors import UserError
 from funnelboard.etl.sources.base import (
     ISO,
+    MONEY_ATTRIBUTES,
     SourceTable,
     Translation,
     check_option_keys,
     empty_events,
     file_key,
     is_attribute_name,
+    plain_amount,
     read_table,
     string_table,
 )
@@ -323,6 +325,8 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
     attributes: list[str] = []
     for spec in specs:
         attributes += [a for a in spec.attributes if a not in attributes]
+    if any(a in MONEY_ATTRIBUTES for a in attributes):
+        _money_at_creation(run, {s.name: s for s in specs}, attributes)
     out.events = string_table(run.events, ("lead_id", "stage", "entered_at", "reason", *attributes, "_file", "_line", "_raw"))
     return out
 
@@ -434,8 +438,45 @@ def _row_events(run: _Run, spec: TableSpec, cols: dict[str, str], source: tuple[
         run.snapshot_stages += spec.snapshot is not None and (not text or text.lower() in FLAGS)
         run.events.append({"lead_id": lead_id, "stage": stage, "entered_at": entered_at,
                            "reason": row[reason_cols[stage]] if stage in reason_cols else None,
-                           **attrs, "_file": key, "_line": line, "_raw": raw})
+                           **attrs, "_file": key, "_line": line, "_raw": raw, "_spec": spec.name})
     return made, good, unmapped
+
+
+def _money_at_creation(run: _Run, specs: dict[str, TableSpec], attributes: list[str]) -> None:
+    """A wide row holds a deal's current amount, close date and currency, not their history: write them once, on the
+    deal's earliest event (its creation), as plain values: an amount without currency text or thousands separators
+    (a currency code written with it becomes the currency when no column gives one, added to `attributes`), a close
+    date as YYYY-MM-DD. The first non-empty value of each, in file and row order, is the deal's."""
+    names = [a for a in attributes if a in MONEY_ATTRIBUTES]
+    by_lead: dict[str, list[dict]] = defaultdict(list)
+    for event in run.events:
+        by_lead[event["lead_id"]].append(event)
+    for events in by_lead.values():
+        values: dict[str, str] = {}
+        for event in events:
+            spec = specs[event.pop("_spec")]
+            for name in names:
+                text = (event.pop(name, None) or "").strip()
+                if not text or name in values:
+                    continue
+                if name == "amount":
+                    amount, code = plain_amount(text)
+                    if amount:
+                        values["amount"] = amount
+                    if code:
+                        values.setdefault("currency_from_amount", code)
+                elif name == "close_date":
+                    iso, problem = _timestamp(text, spec.date_formats)
+                    values[name] = iso[:10] if not problem and ISO.fullmatch(iso) else text
+                else:
+                    values[name] = text.upper() if name == "currency" else text
+        code = values.pop("currency_from_amount", None)
+        if code and "currency" not in values:
+            values["currency"] = code
+            if "currency" not in attributes:
+                attributes.append("currency")
+        first = min(events, key=lambda e: (e["entered_at"][:10], e["entered_at"][11:], e["_line"]))
+        first.update(values)
 
 
 def _date_of(text: str, from_status: bool, spec: TableSpec) -> tuple[str | None, str | None, bool]:

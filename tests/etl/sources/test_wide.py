@@ -424,3 +424,23 @@ def test_the_input_delimiter_is_honoured(tmp_path, db):
     config = config_with(WIDE, '[input]\ndelimiter = ";"\n')
     load_files(db, [src], config, now=NOW, source="wide")
     assert [e[:2] for e in events(db)] == [("A", "mql")]
+
+
+def test_a_current_amount_is_one_change_at_the_deal_creation(tmp_path):
+    """A wide row holds today's amount and close date: they are written once, on the deal's earliest event, as a plain
+    number (a currency code written with it becomes the currency) and a YYYY-MM-DD date; other attributes stay on every event."""
+    from funnelboard.etl.sources.wide import translate
+
+    options = {"id": "deal", "stages": {"mql": "created", "sql": "qualified", "won": "won_date"}, "date_format": "%d/%m/%Y",
+               "attributes": {"channel": "origin", "amount": "deal_value", "close_date": "expected_close"}}
+    export = write(tmp_path / "deals.csv", "deal,created,qualified,won_date,origin,deal_value,expected_close\n"
+                                          'D1,02/03/2026,05/03/2026,20/03/2026,web,"EUR 52,000.00",15/12/2026\n'
+                                          "D2,,04/03/2026,,event,48000,\n")
+    t = translate([export], config_with(options), options)
+    got = [(r["lead_id"], r["stage"], r["channel"], r["amount"], r["close_date"], r["currency"]) for r in t.events.to_pylist()]
+    assert got == [
+        ("D1", "mql", "web", "52000.00", "2026-12-15", "EUR"),
+        ("D1", "sql", "web", None, None, None),
+        ("D1", "won", "web", None, None, None),
+        ("D2", "sql", "event", "48000", None, None),
+    ]
