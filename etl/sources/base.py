@@ -41,7 +41,10 @@ Files and errors
   reason       optional: the disqualification / loss / nurture reason as written.
   <attribute>  optional, any number: channel, owner, amount, industry, ... named in lower
                snake_case (use `readers.column_name`); text. The loader adds a raw column for
-               each. Names in `readers.RESERVED` are refused.
+               each. Names in `readers.RESERVED` are refused. A deal's money history is four
+               attributes with fixed names and forms: `amount` (a plain number: 48000, 1200.50),
+               `close_date` (YYYY-MM-DD), `currency` (ISO 4217: EUR) and `forecast_category` (as
+               the CRM writes it); see "Deal money history" below.
   _file        str(path) of the input file the event comes from (one of `paths`).
   _line        the event's source line (int64, not null): see "Line numbers".
   _raw         optional: the source row as text, stored in the quarantine if the loader
@@ -66,7 +69,7 @@ Files and errors
 
 `Translation.ignored` -- source rows that are deliberately NOT events
 ---------------------------------------------------------------------
-  `{file_key: {reason: count}}`, e.g. an OpportunityHistory row that changed only Amount
+  `{file_key: {reason: count}}`, e.g. an OpportunityHistory row that changed only Probability
   (`not_a_stage_change`), a deleted row (`deleted`), a wide row with every stage date empty
   (`no_stage_dates`). Counted, printed and stored in the ledger; never quarantined.
   Use `Translation.ignore(path, reason)`.
@@ -104,6 +107,16 @@ record whose quoted value spans several lines has the line it starts on; blank l
 lines. For Parquet, the row number (first row = 1). For JSON Lines, the line. For one JSON
 document (an API payload), the 1-based position of the item in the list the adapter walks,
 and say so in `notes`. `read_table` below numbers CSV and Parquet rows this way.
+
+Deal money history
+==================
+The loader reads `amount`, `close_date`, `currency` and `forecast_category` per lead in event order:
+the latest non-empty value so far is the deal's value then, and consecutive rows of one stage are one
+spell. So write each stage move with the values in force at its instant, and for a value that changed
+between two moves, a row repeating the current stage at the change's instant (a change at the very
+instant of a move goes on the move's row, not a row of its own). `value_history` below does this from
+a deal's moves and its changes; `plain_amount` turns "EUR 52,000.00" into ("52000.00", "EUR"). A row
+that gives no row of its own (folded into a move) is counted as ignored like any other.
 
 Values
 ======
@@ -543,6 +556,7 @@ _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 _CURRENCY_SYMBOLS = {"€": "EUR", "£": "GBP", "₹": "INR", "₩": "KRW", "₪": "ILS", "₺": "TRY"}
 _PLAIN = re.compile(r"-?\d+(?:\.\d+)?")
 _GROUPED = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_DECIMAL_COMMA = re.compile(r"-?(?:\d{1,3}(?:\.\d{3})+|\d+),\d{1,2}")
 
 
 @dataclass(frozen=True)
@@ -580,6 +594,8 @@ def plain_amount(text: str | None) -> tuple[str | None, str | None]:
         t = "-" + t[2:]
     if _GROUPED.fullmatch(t):
         t = t.replace(",", "")
+    elif _DECIMAL_COMMA.fullmatch(t):  # 52.000,00 or 1200,5: a decimal comma no US grouping could be
+        t = t.replace(".", "").replace(",", ".")
     return (t, code) if _PLAIN.fullmatch(t) else (None, None)
 
 

@@ -597,9 +597,9 @@ def _opportunity_history(b: _Build, rows: list[_Row], owner: dict[str, str], opp
             previous = c.stage
         made, _ = value_history(stages, money)
         b.events.extend(made)
-        gave = {r["_line"] for r in made}
+        gave = {(r["_file"], r["_line"]) for r in made}
         for row in repeats:
-            if row.line not in gave:
+            if (row.key, row.line) not in gave:
                 b.ignore(row, "not_a_stage_change")  # changed only what is not read (probability, expected revenue)
         events[opp] = sorted([e for _, e in stages] + made, key=lambda e: parse_instant(e["entered_at"], "UTC")[0])
     return events
@@ -659,9 +659,9 @@ def _report(b: _Build, rows: list[_Row]) -> None:
                 repeats.append(row)
         made, _ = value_history(stages, money)
         b.events.extend(made)
-        gave = {r["_line"] for r in made}
+        gave = {(r["_file"], r["_line"]) for r in made}
         for row in repeats:
-            if row.line not in gave:
+            if (row.key, row.line) not in gave:
                 b.ignore(row, "not_a_stage_change")
     if b.unnamed_currency:
         b.out.notes.append(f"{b.unnamed_currency} report amount(s) are written with '$', which names no single currency: "

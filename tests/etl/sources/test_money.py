@@ -21,6 +21,8 @@ from funnelboard.etl.sources.base import ValueChange, plain_amount, value_histor
         ("€1,200.50", ("1200.50", "EUR")),
         ("$12,000.00", ("12000.00", None)),  # "$" names several currencies
         ("-$500", ("-500", None)),
+        ("EUR 52.000,00", ("52000.00", "EUR")),  # a European report locale
+        ("1200,5 €", ("1200.5", "EUR")),
         ("", (None, None)),
         ("n/a", (None, None)),
         ("EUR", (None, None)),
