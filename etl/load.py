@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from funnelboard.core.config import SPACE_RUN, SPACES, FunnelConfig
 from funnelboard.core.errors import UserError
+from funnelboard.core.money import CURRENCIES, FORECAST_CATEGORIES, forecast_category_sql
 from funnelboard.core.progress import Progress
 from funnelboard.etl import raw_schema
 from funnelboard.etl.identifiers import ident
@@ -473,11 +474,37 @@ def _check_params(f: InputFile, config: FunnelConfig, now: datetime) -> dict:
     return params
 
 
-def _problem_sql(events: bool, ts_name: str, amount: str | None = None) -> tuple[str, str]:
+# A deal-value column's check (docs/loading.md, quarantine reasons): the config key naming the
+# column, the problem, the SQL a bad value fails (`{c}`: the quoted column) and what the detail says.
+VALUE_CHECKS = (
+    ("amount_column", "unparseable_amount", "not coalesce(isfinite(try_cast({c} as double)), false)",
+     "'amount \"' || {c} || '\" is not a number (write 1200.50: no currency, no thousands separators)'"),
+    ("close_date_column", "unparseable_close_date",
+     "not (regexp_full_match({c}, '\\d{{4}}-\\d{{2}}-\\d{{2}}([T ].*)?') and try_cast(left({c}, 10) as date) is not null)",
+     "'close date \"' || {c} || '\" is not a date like 2026-12-31'"),
+    ("deal_currency_column", "unknown_currency", "not list_contains($currencies, {c})",
+     "'currency \"' || {c} || '\" is not an ISO 4217 code such as USD or EUR'"),
+    ("forecast_column", "unknown_forecast_category", "{category} is null",
+     "'forecast category \"' || {c} || '\" is not one of " + ", ".join(FORECAST_CATEGORIES) + "'"),
+)
+
+
+def value_checks(config: FunnelConfig, attrs) -> list[tuple[str, str, str]]:
+    """The deal-value checks of a file's columns: (problem, failing-value SQL, detail SQL) per
+    configured column the file has; an empty value passes."""
+    out = []
+    for key, problem, fails, detail in VALUE_CHECKS:
+        column = getattr(config, key)
+        if column in attrs:
+            c = ident(column)
+            out.append((problem, f"{c} is not null and " + fails.format(c=c, category=forecast_category_sql(c)), detail.format(c=c)))
+    return out
+
+
+def _problem_sql(events: bool, ts_name: str, checks: list[tuple[str, str, str]] = ()) -> tuple[str, str]:
     """The CASE naming a row's quarantine reason (NULL: the row is good) and the one telling it;
-    `amount`: the quoted [attributes] amount column when the file has it (a value must be a number)."""
-    bad_amount = (f"when {amount} is not null and not coalesce(isfinite(try_cast({amount} as double)), false) "
-                  "then 'unparseable_amount'") if amount else ""
+    `checks`: the deal-value checks of the file's columns (value_checks)."""
+    bad_values = " ".join(f"when {fails} then '{problem}'" for problem, fails, _ in checks)
     if events:
         problem = f"""case
             when lead_id is null then 'missing_lead_id'
@@ -488,7 +515,7 @@ def _problem_sql(events: bool, ts_name: str, amount: str | None = None) -> tuple
             when ts > $max_ts then 'timestamp_in_future'
             when stage_label is null then 'missing_stage'
             when stage is null then 'unknown_stage'
-            {bad_amount}
+            {bad_values}
         end"""
     else:
         problem = f"""case
@@ -497,10 +524,9 @@ def _problem_sql(events: bool, ts_name: str, amount: str | None = None) -> tuple
             when ts_text is not null and ts is null then 'impossible_timestamp'
             when ts < $min_ts then 'timestamp_too_old'
             when ts > $max_ts then 'timestamp_in_future'
-            {bad_amount}
+            {bad_values}
         end"""
-    amount_detail = (f"when 'unparseable_amount' then 'amount \"' || {amount} || '\" is not a number "
-                     "(write 1200.50: no currency, no thousands separators)'") if amount else ""
+    value_details = " ".join(f"when '{problem}' then {detail}" for problem, _, detail in checks)
     stage_details = (
         "when 'missing_stage' then 'stage is empty' "
         "when 'unknown_stage' then 'stage label \"' || stage_label || '\" is not in the label map'"
@@ -515,7 +541,7 @@ def _problem_sql(events: bool, ts_name: str, amount: str | None = None) -> tuple
             when 'timestamp_too_old' then '{ts_name} ' || ts_text || ' is before ' || strftime($min_ts, '%Y-%m-%d')
             when 'timestamp_in_future' then '{ts_name} ' || ts_text || ' is after the load time'
             {stage_details}
-            {amount_detail}
+            {value_details}
         end"""
     return problem, detail
 
@@ -539,8 +565,10 @@ def _read_and_check(
         return f"nullif(case when _fb_trim then trim({c}, $spaces) else {c} end, '')" if c else "null::varchar"
 
     ts_name = "entered_at" if events else "created_at"
-    amount = config.amount_column if config.amount_column in attrs else None
-    problem, detail = _problem_sql(events, ts_name, ident(amount) if amount else None)
+    checks = value_checks(config, attrs)
+    problem, detail = _problem_sql(events, ts_name, checks)
+    if any(p == "unknown_currency" for p, _, _ in checks):
+        params["currencies"] = sorted(CURRENCIES)
     stage_cols = stage_out = reason_sel = ""
     if events:
         stage_cols = f", {col('stage')} as stage_label"

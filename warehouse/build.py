@@ -16,7 +16,8 @@ from funnelboard.warehouse.models import Expansion, Model, ModelError, build_ord
 def attribute_columns(config: FunnelConfig) -> tuple[str, ...]:
     """The attribute columns the models carry: segments, numeric attributes, score, amount, last activity and first response."""
     names = list(config.segments) + list(config.numeric_attributes)
-    names += [c for c in (config.score_column, config.amount_column, config.last_activity_column, config.first_response_column) if c]
+    names += [c for c in (config.score_column, config.amount_column, config.last_activity_column, config.first_response_column,
+                          config.close_date_column, config.deal_currency_column, config.forecast_column) if c]
     return tuple(dict.fromkeys(names))
 
 
@@ -27,6 +28,9 @@ def expansion(config: FunnelConfig) -> Expansion:
         outcomes=config.outcomes,
         score=config.score_column,
         amount=config.amount_column,
+        close_date=config.close_date_column,
+        deal_currency=config.deal_currency_column,
+        forecast=config.forecast_column,
         sla_by=config.sla_by,
     )
 

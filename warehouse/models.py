@@ -74,6 +74,14 @@ class Expansion:
     score: str | None = None
     amount: str | None = None
     sla_by: str | None = None  # [sla] by: the segment column whose values may have their own stage SLA
+    close_date: str | None = None
+    deal_currency: str | None = None
+    forecast: str | None = None
+
+    def columns(self) -> dict[str, str | None]:
+        """The column markers and the configured column each stands for (None: not configured)."""
+        return {"__score__": self.score, "__amount__": self.amount, "__stage_sla_by__": self.sla_by, "__close_date__": self.close_date,
+                "__deal_currency__": self.deal_currency, "__forecast__": self.forecast}
 
 
 def queries_root() -> Path:
@@ -190,9 +198,10 @@ def expand(tree: exp.Query, lists: Expansion) -> exp.Query:
             call.set("expressions", expanded[1:])
     for sets in list(tree.find_all(exp.GroupingSets)):
         sets.set("expressions", [item for s in sets.expressions for item in _expand_projection(s, lists, bare=True)])
+    targets = lists.columns()
     for column in list(tree.find_all(exp.Column)):
-        if column.name in ("__score__", "__amount__", "__stage_sla_by__"):
-            target = {"__score__": lists.score, "__amount__": lists.amount, "__stage_sla_by__": lists.sla_by}[column.name]
+        if column.name in targets:
+            target = targets[column.name]
             column.replace(exp.column(target, table=column.table or None, quoted=True) if target else exp.Null())
     for select in list(tree.find_all(exp.Select)):
         if _inside_projection(select):

@@ -7,6 +7,7 @@ nothing), never the demo's. Scalar settings (time zone, window, CSV dialect, ...
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import math
@@ -19,6 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from funnelboard.core.errors import UserError
+from funnelboard.core.money import CURRENCIES, FORECAST_CATEGORIES, forecast_category
 
 REQUIRED_EVENT_COLUMNS = ("lead_id", "stage", "entered_at")
 OPTIONAL_EVENT_COLUMNS = ("reason",)
@@ -231,6 +233,16 @@ class FunnelConfig:
     # (None: every open funnel stage before the win), and each stage's win probability for weighted value
     pipeline_from: str | None = None
     stage_probability: dict[str, float] = field(default_factory=dict)
+    # the deal's expected close date, currency and forecast category columns (each read like the
+    # amount: its latest non-empty value), forecast categories by stage, and exchange rates to the
+    # reporting currency ([attributes] currency): fixed per currency, or per month from a rates file
+    close_date_column: str | None = None
+    deal_currency_column: str | None = None
+    forecast_column: str | None = None
+    forecast_by_stage: dict[str, str] = field(default_factory=dict)
+    fixed_rates: dict[str, float] = field(default_factory=dict)
+    monthly_rates: tuple[tuple[str, str, float], ...] = ()  # (currency, "YYYY-MM", rate), sorted
+    rates_file: str | None = None
 
     @property
     def health_checks(self) -> tuple[HealthCheck, ...]:
@@ -303,6 +315,7 @@ class FunnelConfig:
             data["stage_slas"] = tuple(StageSla(**s) for s in data["stage_slas"])
         else:  # kept by a version before [sla]: its [sla_days] are the stage SLAs
             data["stage_slas"] = tuple(StageSla(k, None, "calendar", v * 24, v) for k, v in sorted(data.get("sla_days", {}).items()))
+        data["monthly_rates"] = tuple(tuple(r) for r in data.get("monthly_rates", ()))
         data["alerts"] = tuple(Alert(**{**a, "filters": tuple(tuple(f) for f in a["filters"])}) for a in data.get("alerts", ()))
         return cls(**data)
 
@@ -405,7 +418,7 @@ def _check_currency(value, problems: "_Problems") -> str | None:
     """[attributes] currency: three capital letters (an ISO 4217 code such as USD or EUR), or unset."""
     if value is None:
         return None
-    if not (isinstance(value, str) and re.fullmatch(r"[A-Z]{3}", value)):
+    if not (isinstance(value, str) and value in CURRENCIES):
         problems.add(f"sets [attributes] currency to {value!r}; expected a three-letter ISO 4217 code such as \"USD\" or \"EUR\".")
         return None
     return value
@@ -466,6 +479,7 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
     sources = _check_sources(s["source"], problems)
     alerts = _check_alerts(s["alerts"], stages, segments, problems)
     pipeline_from, probability = _check_pipeline(s["pipeline"], stages, problems)
+    money = _check_money(s["pipeline"], stages, currency, source, problems)
     if problems:
         return None, list(problems)
     return FunnelConfig(
@@ -501,6 +515,7 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
         lost_outcomes=lost,
         pipeline_from=pipeline_from,
         stage_probability=probability,
+        **money,
         sent_back_outcomes=sent_back,
         handoff_days=handoff_days,
         criteria_health=health,
@@ -616,8 +631,8 @@ def alert_metrics(stages: tuple[str, ...]) -> tuple[str, ...]:
 
 def _check_pipeline(section: dict, stages: tuple, problems: "_Problems") -> tuple[str | None, dict[str, float]]:
     """[pipeline] from_stage (a funnel stage before the last) and probability (stage = a share from 0 to 1)."""
-    for key in sorted(set(section) - {"from_stage", "probability"}):
-        problems.add(f"has [pipeline] {key}; expected from_stage or probability.")
+    for key in sorted(set(section) - set(PIPELINE_KEYS)):
+        problems.add(f"has [pipeline] {key}; expected one of {', '.join(PIPELINE_KEYS)}.")
     open_stages = stages[:-1]
     start = section.get("from_stage")
     if start is not None and start not in open_stages:
@@ -636,6 +651,84 @@ def _check_pipeline(section: dict, stages: tuple, problems: "_Problems") -> tupl
         else:
             out[str(stage)] = float(share)
     return start, out
+
+
+PIPELINE_KEYS = ("from_stage", "probability", "close_date", "deal_currency", "forecast_category", "forecast", "rates", "rates_file")
+
+
+def _check_money(section: dict, stages: tuple, reporting: str | None, source: str, problems: "_Problems") -> dict:
+    """[pipeline] close_date, deal_currency, forecast_category (columns), forecast (stage = category),
+    rates (currency = reporting-currency units per unit) and rates_file (CSV: currency,month,rate)."""
+    columns = {key: _optional_ident(section.get(key), f"[pipeline] {key}", problems) for key in ("close_date", "deal_currency", "forecast_category")}
+    forecast = section.get("forecast", {})
+    by_stage = {}
+    if not isinstance(forecast, dict):
+        problems.add('has a [pipeline] forecast that is not a table like { opportunity = "pipeline", proposal = "best case" }.')
+        forecast = {}
+    for stage, name in forecast.items():
+        category = forecast_category(name) if isinstance(name, str) else None
+        if stage not in stages[:-1]:
+            problems.add(f"has [pipeline] forecast for '{stage}'; expected funnel stages before the last ({', '.join(stages[:-1])}).")
+        elif category is None or category == "closed":
+            problems.add(f"has [pipeline] forecast {stage} = {name!r}; expected one of {', '.join(FORECAST_CATEGORIES[:-1])}.")
+        else:
+            by_stage[str(stage)] = category
+    rates = section.get("rates", {})
+    fixed = {}
+    if not isinstance(rates, dict):
+        problems.add("has a [pipeline] rates that is not a table like { EUR = 1.08, GBP = 1.27 }.")
+        rates = {}
+    for code, rate in rates.items():
+        if code not in CURRENCIES:
+            problems.add(f"has [pipeline] rates for {code!r}; expected ISO 4217 currency codes such as EUR.")
+        elif isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (math.isfinite(rate) and rate > 0):
+            problems.add(f"has [pipeline] rates {code} = {rate!r}; expected a positive number of {reporting or 'reporting-currency'} units per {code}.")
+        else:
+            fixed[str(code)] = float(rate)
+    rates_file = section.get("rates_file")
+    monthly: tuple = ()
+    if rates_file is not None:
+        if not isinstance(rates_file, str):
+            problems.add(f"has [pipeline] rates_file = {rates_file!r}; expected the path of a CSV file with columns currency,month,rate.")
+            rates_file = None
+        else:
+            base = Path(source).parent if source != "built-in default" else Path.cwd()
+            monthly = _read_rates(base / rates_file, problems)
+    if (fixed or monthly or columns["deal_currency"]) and reporting is None:
+        problems.add("sets [pipeline] deal_currency or rates without [attributes] currency; name the reporting currency every amount is converted to.")
+    return {"close_date_column": columns["close_date"], "deal_currency_column": columns["deal_currency"],
+            "forecast_column": columns["forecast_category"], "forecast_by_stage": by_stage, "fixed_rates": fixed,
+            "monthly_rates": monthly, "rates_file": rates_file}
+
+
+def _read_rates(path: Path, problems: "_Problems") -> tuple[tuple[str, str, float], ...]:
+    """A rates file: a header `currency,month,rate`, then one row per currency and month (2026-11),
+    the rate in reporting-currency units per unit of the currency."""
+    try:
+        rows = list(csv.reader(path.read_text("utf-8-sig").splitlines()))
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.add(f"names [pipeline] rates_file '{path}', which cannot be read: {exc}.")
+        return ()
+    if not rows or [c.strip().lower() for c in rows[0]] != ["currency", "month", "rate"]:
+        problems.add(f"names [pipeline] rates_file '{path}', whose first line is not the header currency,month,rate.")
+        return ()
+    out = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        code, month, rate = ([c.strip() for c in row] + ["", "", ""])[:3]
+        try:
+            value = float(rate)
+        except ValueError:
+            value = math.nan
+        if len(row) != 3 or code not in CURRENCIES or not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month) or not (math.isfinite(value) and value > 0):
+            problems.add(f"names [pipeline] rates_file '{path}', whose line {line} ({','.join(row)}) is not a currency code, a month like 2026-11 and a positive rate.")
+            return ()
+        if (code, month) in out:
+            problems.add(f"names [pipeline] rates_file '{path}', which gives {code} for {month} twice (line {line}).")
+            return ()
+        out[(code, month)] = value
+    return tuple(sorted((c, m, r) for (c, m), r in out.items()))
 
 
 def _check_alerts(section, stages: tuple, segments: dict, problems: _Problems) -> tuple[Alert, ...]:

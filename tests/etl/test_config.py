@@ -36,7 +36,16 @@ from tests.conftest import write
         ('[pipeline]\nprobability = { opportunity = true }\n', "[pipeline] probability opportunity = True"),
         ('[pipeline]\nprobability = { nowhere = 0.5 }\n', "[pipeline] probability for 'nowhere'; expected funnel stages before the last"),
         ('[pipeline]\nprobability = "high"\n', "[pipeline] probability that is not a table"),
-        ('[pipeline]\nweights = 1\n', "[pipeline] weights; expected from_stage or probability"),
+        ('[pipeline]\nweights = 1\n', "[pipeline] weights; expected one of from_stage, probability, close_date"),
+        ('[pipeline]\nclose_date = "close date"\n', "[pipeline] close_date"),
+        ('[pipeline]\nforecast = { proposal = "maybe" }\n', "[pipeline] forecast proposal = 'maybe'; expected one of omitted, pipeline, best case, commit"),
+        ('[pipeline]\nforecast = { won = "commit" }\n', "[pipeline] forecast for 'won'; expected funnel stages before the last"),
+        ('[pipeline]\nforecast = { proposal = "closed" }\n', "[pipeline] forecast proposal = 'closed'"),
+        ('[pipeline]\nrates = { EURO = 1.1 }\n', "[pipeline] rates for 'EURO'; expected ISO 4217 currency codes"),
+        ('[pipeline]\nrates = { EUR = 0 }\n', "[pipeline] rates EUR = 0; expected a positive number of USD units per EUR"),
+        ('[pipeline]\nrates = 1.1\n', "[pipeline] rates that is not a table"),
+        ('[pipeline]\nrates_file = "missing.csv"\n', "rates_file"),
+        ('[attributes]\ncurrency = "XYZ"\n', "[attributes] currency to 'XYZ'; expected a three-letter ISO 4217 code"),
         ('[sla]\nclock = "weekdays"\n', "[sla] clock = 'weekdays'; expected 'calendar' or 'business'"),
         ('[sla]\nhours = { won = 4 }\n', "[sla] hours won = 4; expected a funnel stage before the last"),
         ('[sla]\nhours = { mql = -1 }\n', "[sla] hours mql = -1"),
@@ -140,3 +149,23 @@ def test_check_config_explains_every_problem(tmp_path):
         assert says in joined
     good = write(tmp_path / "good.toml", '[funnel]\nstages = ["a", "b"]\n')
     assert check_config(good) == (load_config(good), [])
+
+
+def test_a_rates_file_is_read_beside_the_config_and_each_bad_line_is_named(tmp_path):
+    (tmp_path / "fx.csv").write_text("currency,month,rate\nEUR,2026-10,1.07\nEUR,2026-11,1.09\n\nGBP,2026-11,1.27\n")
+    config = load_config(write(tmp_path / "funnel.toml", '[attributes]\ncurrency = "USD"\n\n[pipeline]\nrates_file = "fx.csv"\n'))
+    assert config.monthly_rates == (("EUR", "2026-10", 1.07), ("EUR", "2026-11", 1.09), ("GBP", "2026-11", 1.27))
+    for text, says in (("currency,month,rate\nEUR,2026-13,1.1\n", "line 2 (EUR,2026-13,1.1) is not a currency code, a month like 2026-11"),
+                       ("currency,month,rate\nEUR,2026-11,-1\n", "line 2 (EUR,2026-11,-1)"),
+                       ("currency,month,rate\nEUR,2026-11,1\nEUR,2026-11,1.1\n", "gives EUR for 2026-11 twice (line 3)"),
+                       ("month,rate\n2026-11,1\n", "whose first line is not the header currency,month,rate")):
+        (tmp_path / "fx.csv").write_text(text)
+        with pytest.raises(UserError) as err:
+            load_config(tmp_path / "funnel.toml")
+        assert says in str(err.value) and "\n" not in str(err.value)
+
+
+def test_deal_currencies_need_a_reporting_currency(tmp_path):
+    path = write(tmp_path / "funnel.toml", '[funnel]\nstages = ["new", "won"]\noutcomes = ["lost"]\n\n[pipeline]\ndeal_currency = "currency"\n')
+    with pytest.raises(UserError, match=r"without \[attributes\] currency; name the reporting currency"):
+        load_config(path)
