@@ -109,13 +109,15 @@ def _numeric(text: str) -> bool:
               help="mix_vs_rate: leave out cohort members younger than the maturity horizon (mature, the default) or not (all).")
 @click.option("--lead-id", help="lead_history: the lead.")
 @click.option("--change", help="change_leads: the kind of change (entered, advanced, went_back, exited, newly_stalled, recovered, new, won, lost, closed); "
-                                 "pipeline_deals: the bar (start, created, increased, decreased, won, lost, exited, end).")
+                                 "pipeline_deals: the bar (start, created, pulled_in, increased, decreased, pushed_out, won, lost, exited, end).")
+@click.option("--closing", help="pipeline_changes, pipeline_deals, pipeline_snapshot, forecast, forecast_moves: only deals closing in this window: "
+                                "all (the default), month, quarter or year (the calendar one of the period's last day) or FROM:TO dates.")
 @click.option("--stage", help="change_leads: the stage the change is counted at ((none): exits with no funnel stage before them).")
 @click.option("--outcome", help="change_leads --change exited: the outcome.")
 @click.option("--reason", help="change_leads --change exited: the normalised reason.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @db_option
-def query(metric, list_metrics, start, end, as_of, period, segment, segment2, filters, from_stage, to_stage, window_days, business_days, within_days, by, before, after, which, cohorts, lead_id, change, stage, outcome, reason, fmt, db) -> None:
+def query(metric, list_metrics, start, end, as_of, period, segment, segment2, filters, from_stage, to_stage, window_days, business_days, within_days, by, before, after, which, cohorts, lead_id, change, closing, stage, outcome, reason, fmt, db) -> None:
     """Print a metric from the warehouse, with the same filters the dashboard uses."""
     from funnelboard.warehouse.gateway import Gateway
     from funnelboard.warehouse.metrics import REGISTRY, MetricRequest, run_metric
@@ -149,6 +151,7 @@ def query(metric, list_metrics, start, end, as_of, period, segment, segment2, fi
         mature_only=None if cohorts is None else cohorts == "mature",
         lead_id=lead_id,
         change=change,
+        closing=closing,
         stage=stage,
         outcome=outcome,
         reason=reason,

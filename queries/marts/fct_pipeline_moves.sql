@@ -1,12 +1,24 @@
--- Pipeline value, move by move: every event of a lead (in event order) with the lead's amount and
--- whether it is in the pipeline before and after it. A lead is in the pipeline after an event when the
--- event's stage is a funnel stage from [pipeline] from_stage on, before the last (the win), and the
--- lead has an amount by then (its latest non-empty amount). Only the events that touch the pipeline
--- (in it before or after) are kept; next_moved_at is the lead's next event of any kind.
+-- Pipeline value, move by move: every event of a lead (in event order) with the deal's values before
+-- and after it and whether it is in the pipeline before and after it. A deal's amount, close date,
+-- currency and forecast category after an event are the latest non-empty ones of its events so far.
+-- It is in the pipeline after an event when the event's stage is a funnel stage from
+-- [pipeline] from_stage on, before the last (the win), and it has an amount by then. Only the events
+-- that touch the pipeline (in it before or after) are kept; next_moved_at is the lead's next event of
+-- any kind.
 with events as (
     select
         e.lead_id, e.stage, e.stage_order, e.is_funnel, e.entered_at, e.stage_rank, e.file_id, e.source_line,
-        try_cast(e.__amount__ as double) as amount
+        try_cast(e.__amount__ as double) as amount,
+        try_cast(left(e.__close_date__, 10) as date) as close_date,
+        e.__deal_currency__ as currency,
+        -- a CRM's spelling, case- and underscore-blind ("BEST_CASE", "Best Case"), and the other names CRMs
+        -- store: HubSpot's OMIT, Salesforce's API names BestCase and Forecast (its Commit)
+        case lower(trim(replace(e.__forecast__, '_', ' ')))
+            when 'omit' then 'omitted'
+            when 'bestcase' then 'best case'
+            when 'forecast' then 'commit'
+            else lower(trim(replace(e.__forecast__, '_', ' ')))
+        end as category
     from stg_events as e
 ),
 
@@ -25,11 +37,16 @@ ordered as (
         e.entered_at,
         row_number() over by_time as move_no,
         lead(e.entered_at) over by_time as next_moved_at,
-        last_value(e.amount ignore nulls) over (by_time rows between unbounded preceding and current row) as amount_after,
+        last_value(e.amount ignore nulls) over so_far as amount_after,
+        last_value(e.close_date ignore nulls) over so_far as close_after,
+        last_value(e.currency ignore nulls) over so_far as currency_after,
+        last_value(e.category ignore nulls) over so_far as category_after,
         e.is_funnel and e.stage_order >= st.pipeline_from_order and e.stage_order < st.last_order as in_stage
     from events as e
     cross join settings as st
-    window by_time as (partition by e.lead_id order by e.entered_at, e.stage_rank, e.file_id, e.source_line)
+    window
+        by_time as (partition by e.lead_id order by e.entered_at, e.stage_rank, e.file_id, e.source_line),
+        so_far as (by_time rows between unbounded preceding and current row)
 ),
 
 flagged as (
@@ -43,7 +60,10 @@ moved as (
     select
         f.*,
         coalesce(lag(f.in_pipeline) over by_move, false) as was_in_pipeline,
-        lag(f.amount_after) over by_move as amount_before
+        lag(f.amount_after) over by_move as amount_before,
+        lag(f.close_after) over by_move as close_before,
+        lag(f.currency_after) over by_move as currency_before,
+        lag(f.category_after) over by_move as category_before
     from flagged as f
     window by_move as (partition by f.lead_id order by f.move_no)
 )
@@ -53,6 +73,7 @@ select
     m.move_no,
     m.entered_at as moved_at,
     m.next_moved_at,
+    coalesce(m.next_moved_at, cast('infinity' as timestamp)) as held_until,
     m.stage,
     m.stage_order,
     m.was_in_pipeline,
@@ -60,8 +81,15 @@ select
     m.amount_before,
     m.amount_after,
     case when m.was_in_pipeline then m.amount_before else 0.0 end as value_before,
-    case when m.in_pipeline then m.amount_after else 0.0 end as value_after
+    case when m.in_pipeline then m.amount_after else 0.0 end as value_after,
+    m.currency_before,
+    m.currency_after,
+    m.close_before,
+    m.close_after,
+    m.category_before,
+    m.category_after
 from moved as m
 where m.was_in_pipeline or m.in_pipeline
--- stored in time order: a period's moves are a range of row groups
-order by moved_at
+-- stored in held_until order: every move that counts at or after a moment T (held at T, or made
+-- after T) has held_until >= T, so a period's reader reads a range of row groups at the end
+order by held_until, moved_at

@@ -1,31 +1,40 @@
 -- The open pipeline at the end of each week: per moment in $moments (the end of each local week, or
--- as_of for a week still running), the leads in the pipeline then (their last move before the moment
--- left them in it) by stage and segment value, counted and summed.
+-- just after as_of for a week still running), the deals counted then (pipeline_seen: their state
+-- after their last move before the moment) by stage, forecast category, segment value and currency
+-- (kind 'open'), and the deals won in the week, since $week_starts' entry (kind 'won'), each
+-- counted and summed in the deal's currency: each moment's rates apply in Python.
 with leads as (
     select l.lead_id, l.__segment__ as segment
     from fct_leads as l
 ),
 
 moments as (
-    select unnest($moments) as moment
+    select unnest($moments) as moment, unnest($week_starts) as week_start
 ),
 
 held as (
-    select mo.moment, m.lead_id, m.stage, m.stage_order, m.value_after
-    from fct_pipeline_moves as m
-    inner join moments as mo
-        on m.moved_at < mo.moment and (m.next_moved_at is null or m.next_moved_at >= mo.moment)
-    where m.in_pipeline
+    select 'open' as kind, mo.moment, s.lead_id, s.stage, s.stage_order, s.category, s.currency_after, s.amount_after
+    from pipeline_seen as s
+    inner join moments as mo on s.moved_at < mo.moment and s.known_until >= mo.moment
+    where s.is_counted
+    union all
+    select 'won', mo.moment, s.lead_id, s.stage, s.stage_order, 'closed', s.currency_after, s.amount_after
+    from pipeline_seen as s
+    inner join moments as mo on s.moved_at >= mo.week_start and s.moved_at < mo.moment
+    where s.was_counted and s.stage = $won
 )
 
 select
+    h.kind,
     h.moment,
     h.stage,
     h.stage_order,
+    h.category,
     coalesce(cast(l.segment as varchar), '(none)') as segment,
+    h.currency_after as currency,
     count(*) as deals,
-    sum(h.value_after) as value
+    sum(h.amount_after) as amount
 from held as h
 inner join leads as l on l.lead_id = h.lead_id
 group by all
-order by h.moment, h.stage_order, segment
+order by h.moment, h.kind, h.stage_order, segment

@@ -36,6 +36,10 @@ CHANNELS = ("inbound", "outbound", "referral", "events", "partners")
 OWNERS = ("ana", "ben", "chloe")
 SCORES = ("0", "5", "9", "10", "42", "55", "90", "99", "100")
 AMOUNTS = ("1000", "2500.5", "120000")
+# close dates around the log's quarters and month ends, deal currencies, CRM forecast categories as CRMs write them
+CLOSE_DATES = ("2024-01-20", "2024-02-29", "2024-03-31", "2024-04-01", "2024-06-30T12:00:00Z")
+CURRENCIES = ("USD", "EUR", "GBP")
+CATEGORIES = ("Commit", "BEST_CASE", "pipeline", "Omit", "BestCase", "Forecast")
 UNMAPPED_REASONS = ("Moved to Mars", "chose  a freelancer", "Other")
 
 # Gaps between two events of a lead, in minutes: 0 makes a tie; the rest spread journeys out.
@@ -70,6 +74,9 @@ def attribute_values() -> st.SearchStrategy[dict[str, str | None]]:
         "owner": st.one_of(st.none(), st.sampled_from(OWNERS)),
         "lead_score": st.one_of(st.none(), st.sampled_from(SCORES)),
         "amount": st.one_of(st.none(), st.sampled_from(AMOUNTS)),
+        "close_date": st.one_of(st.none(), st.sampled_from(CLOSE_DATES)),
+        "currency": st.one_of(st.none(), st.sampled_from(CURRENCIES)),
+        "forecast_category": st.one_of(st.none(), st.sampled_from(CATEGORIES)),
     })
 
 
@@ -165,11 +172,12 @@ def config_from_toml(text: str) -> FunnelConfig:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "funnel.toml"
         path.write_text(text, "utf-8")
+        (Path(tmp) / RATES_FILE).write_text(RATES, "utf-8")  # read into the config: gone with the folder
         return load_config(path)
 
 
 def config_text(timezone: str, rule: str, window: int, min_sample: int, sql_sla: float | None, key: tuple[str, str] | None = None,
-                sla: str | None = None, pipeline_from: str | None = "opportunity") -> str:
+                sla: str | None = None, pipeline_from: str | None = "opportunity", money: str = "demo") -> str:
     lines = [
         "[funnel]",
         f'timezone = "{timezone}"',
@@ -183,9 +191,13 @@ def config_text(timezone: str, rule: str, window: int, min_sample: int, sql_sla:
         lines += ["", "[sla]", f'clock = "{sla}"', "hours = { mql = 12, lead = 30 }", 'by = "channel"', "hours_by = { inbound = { mql = 4 } }"]
     if key is not None:  # a key rate of the team's own instead of MQL -> SQL
         lines += ["", "[review]", f'key_rate = {{ from = "{key[0]}", to = "{key[1]}", name = "Our rate" }}']
-    if pipeline_from != "opportunity":  # the pipeline from another stage, or (None) every stage before the win
-        lines += ["", "[pipeline]", "probability = { sql = 0.1, proposal = 0.5 }"]
+    if pipeline_from != "opportunity" or money != "demo":  # the pipeline from another stage, or (None) every stage before the win
+        lines += ["", "[pipeline]", "probability = { sql = 0.1, proposal = 0.5 }", 'close_date = "close_date"', 'deal_currency = "currency"']
         lines += [f'from_stage = "{pipeline_from}"'] if pipeline_from else []
+        if money == "crm":  # the CRM's forecast categories; monthly rates (GBP: a fixed rate before its first month)
+            lines += ['forecast_category = "forecast_category"', "rates = { GBP = 1.25 }", f'rates_file = "{RATES_FILE}"']
+        else:
+            lines += ["rates = { EUR = 1.1, GBP = 1.3 }", 'forecast = { sql = "omitted", proposal = "commit" }']
     return "\n".join(lines) + "\n"
 
 
@@ -200,7 +212,12 @@ def config_variants() -> st.SearchStrategy[FunnelConfig]:
         key=st.sampled_from([None, None, ("lead", "sql"), ("sql", "won")]),
         sla=st.sampled_from([None, None, "business", "calendar"]),
         pipeline_from=st.sampled_from(["opportunity", "opportunity", "sql", None]),
+        money=st.sampled_from(["demo", "demo", "crm", "fixed"]),
     ).map(config_from_toml)
+
+
+RATES_FILE = "fx.csv"
+RATES = "currency,month,rate\nEUR,2024-01,1.09\nEUR,2024-03,1.12\nGBP,2024-02,1.28\n"
 
 
 @dataclass(frozen=True)
@@ -211,6 +228,7 @@ class Window:
     end: datetime
     as_of: datetime | None
     filters: dict[str, str]
+    closing: str | None = None  # the pipeline's close window
 
 
 @st.composite
@@ -220,4 +238,5 @@ def request_windows(draw) -> Window:
     as_of_day = draw(st.one_of(st.none(), st.integers(10, 120)))
     channel = draw(st.one_of(st.none(), st.sampled_from(["referral", "inbound"])))
     as_of = None if as_of_day is None else BASE + timedelta(days=as_of_day, minutes=7)
-    return Window(start, end, as_of, {"channel": channel} if channel else {})
+    closing = draw(st.sampled_from([None, None, "quarter", "month", "2024-02-01:2024-03-31"]))
+    return Window(start, end, as_of, {"channel": channel} if channel else {}, closing)

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from funnelboard.core.config import load_config
+from funnelboard.core.errors import UserError
 from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from funnelboard.warehouse.pipeline import load_files
@@ -25,7 +26,7 @@ from tests.oracle import oracle_leads, oracle_money, oracle_review
 from tests.oracle.oracle import Oracle, events_from_warehouse
 from tests.oracle.strategies import config_variants, event_logs, request_windows
 
-ATTRS = ("channel", "owner", "lead_score", "amount")
+ATTRS = ("channel", "owner", "lead_score", "amount", "close_date", "currency", "forecast_category")
 
 
 def assert_rows_equal(sql_rows: list[dict], oracle_rows: list[dict], what: str) -> None:
@@ -70,7 +71,7 @@ def oracle_at_latest(oracle: Oracle) -> Oracle:
     return Oracle(oracle.all_events, oracle.config, oracle.lead_rows)
 
 
-def compare_all(db: Path, config, start: datetime, end: datetime, as_of: datetime | None, filters: dict) -> None:
+def compare_all(db: Path, config, start: datetime, end: datetime, as_of: datetime | None, filters: dict, closing: str | None = None) -> None:
     events, leads = events_from_warehouse(db)
     oracle = Oracle(events, config, leads, as_of=as_of)
     gateway = Gateway(db)
@@ -106,6 +107,7 @@ def compare_all(db: Path, config, start: datetime, end: datetime, as_of: datetim
                     f"time_in_stage segment={segment} business={business}",
                 )
         compare_more(gateway, oracle, base, start, end, filters)
+        compare_money(gateway, oracle, base, start, end, filters, closing)
     finally:
         gateway.close()
 
@@ -145,14 +147,6 @@ def compare_more(gateway, oracle, base: MetricRequest, start, end, filters) -> N
         assert_rows_equal(run_metric(gateway, "time_in_stage_change", req(business_days=business)),
                           oracle_review.time_in_stage_change(oracle, start, end, business_days=business, filters=filters),
                           f"time_in_stage_change business={business}")
-    for segment in (None, "channel"):
-        assert_rows_equal(run_metric(gateway, "pipeline_changes", req(segment=segment)),
-                          oracle_money.pipeline_changes(oracle, start, end, segment=segment, filters=filters), f"pipeline_changes segment={segment}")
-        snapshot = run_metric(gateway, "pipeline_snapshot", req(segment=segment))
-        weeks = sorted({oracle.week_of(start) + timedelta(weeks=i) for i in range(((oracle_review.review_week(
-            oracle, end=end, as_of_given=True, loaded_at=None) - oracle.week_of(start)).days // 7) + 1)})
-        assert_rows_equal(snapshot, oracle_money.pipeline_snapshot(oracle, weeks, segment=segment, filters=filters),
-                          f"pipeline_snapshot segment={segment}")
     for by in (None, "stage_left", "week", "channel"):
         assert_rows_equal(run_metric(gateway, "disqualifiers", req(by=by)), oracle.disqualifiers(start, end, by=by, filters=filters), f"disqualifiers by={by}")
     for segment in (None, "channel"):
@@ -186,6 +180,44 @@ def compare_more(gateway, oracle, base: MetricRequest, start, end, filters) -> N
     assert_rows_equal(run_metric(gateway, "score_bands", base), oracle.score_bands(start, end, filters=filters), "score_bands")
 
 
+def compare_money(gateway, oracle, base: MetricRequest, start, end, filters, closing) -> None:
+    """Pipeline value, the forecast and its moves (tests/oracle/oracle_money.py); a currency without a
+    rate is refused by both."""
+    def req(**changes) -> MetricRequest:
+        return MetricRequest(**{**base.__dict__, "closing": closing, **changes})
+
+    weeks = sorted({oracle.week_of(start) + timedelta(weeks=i) for i in range(((oracle_review.review_week(
+        oracle, end=end, as_of_given=True, loaded_at=None) - oracle.week_of(start)).days // 7) + 1)})
+    for segment in (None, "channel"):
+        try:
+            expected = oracle_money.pipeline_changes(oracle, start, end, closing=closing, segment=segment, filters=filters)
+        except oracle_money.NoRate as exc:
+            with pytest.raises(UserError, match=f"amounts in {exc.args[0]} and funnel.toml has no {exc.args[0]} rate"):
+                run_metric(gateway, "pipeline_changes", req(segment=segment))
+            return
+        changes = run_metric(gateway, "pipeline_changes", req(segment=segment))
+        assert_rows_equal(changes, expected, f"pipeline_changes segment={segment} closing={closing}")
+        assert_rows_equal(run_metric(gateway, "forecast_moves", req(segment=segment)),
+                          oracle_money.forecast_moves(oracle, start, end, closing=closing, segment=segment, filters=filters),
+                          f"forecast_moves segment={segment} closing={closing}")
+        try:
+            snapshot = oracle_money.pipeline_snapshot(oracle, weeks, closing=closing, segment=segment, filters=filters)
+            forecast = oracle_money.forecast(oracle, weeks, closing=closing, segment=segment, filters=filters)
+        except oracle_money.NoRate as exc:  # a week end's month without a rate: refused
+            with pytest.raises(UserError, match=f"amounts in {exc.args[0]} and funnel.toml has no {exc.args[0]} rate"):
+                run_metric(gateway, "pipeline_snapshot", req(segment=segment))
+            continue
+        assert_rows_equal(run_metric(gateway, "pipeline_snapshot", req(segment=segment)), snapshot, f"pipeline_snapshot segment={segment}")
+        assert_rows_equal(run_metric(gateway, "forecast", req(segment=segment)), forecast, f"forecast segment={segment}")
+    # each bar's deals add up to the bar
+    deals = run_metric(gateway, "pipeline_deals", req())
+    total = changes_total = run_metric(gateway, "pipeline_changes", req())[0]
+    for kind in ("start", *oracle_money.KINDS, "end"):
+        mine = [d["value"] for d in deals if d["change"] == kind]
+        assert math.isclose(sum(mine), total[kind], abs_tol=1e-6), (kind, sum(mine), changes_total)
+        assert len(mine) == total["start_deals" if kind == "start" else "end_deals" if kind == "end" else f"n_{kind}"], kind
+
+
 @pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(log=event_logs(), config=config_variants(), window=request_windows())
@@ -193,7 +225,7 @@ def test_sql_agrees_with_the_oracle_on_generated_logs(log, config, window):
     events, leads = log
     with tempfile.TemporaryDirectory() as tmp:
         db = load_log(Path(tmp), events, leads, config)
-        compare_all(db, config, window.start, window.end, window.as_of, window.filters)
+        compare_all(db, config, window.start, window.end, window.as_of, window.filters, window.closing)
 
 
 @pytest.mark.slow

@@ -71,6 +71,8 @@ class MetricRequest:
     stage: str | None = None
     outcome: str | None = None
     reason: str | None = None
+    # pipeline value: the close window (all, month, quarter, year or FROM:TO dates; None: all)
+    closing: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ METRICS = (
     Metric.of("pipeline_snapshot", pipeline.pipeline_snapshot, splits=True),
     Metric.of("pipeline_changes", pipeline.pipeline_changes, splits=True),
     Metric.of("pipeline_deals", pipeline.pipeline_deals),
+    Metric.of("forecast", pipeline.forecast, splits=True),
+    Metric.of("forecast_moves", pipeline.forecast_moves, splits=True),
     Metric.of("stage_accounting", accounting.stage_accounting),
     Metric.of("time_to_sql", time.time_to_sql),
     Metric.of("time_in_stage_by_lead", time.time_in_stage_by_lead),

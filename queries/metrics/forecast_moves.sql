@@ -1,0 +1,61 @@
+-- The moves between forecast categories over [$start, $end) as of $as_of: per deal, its category when
+-- counted at the start ('(new)' when not) and at the end, or how it left the count in the period
+-- (closed when won, lost, pushed out, exited), grouped by segment value and that pair where they differ.
+with leads as (
+    select l.lead_id, l.__segment__ as segment
+    from fct_leads as l
+),
+
+seen as (
+    select * from pipeline_seen
+),
+
+ends as (
+    select
+        lead_id,
+        any_value(category) filter (where moved_at < $start and known_until >= $start) as from_category,
+        any_value(worth_after) filter (where moved_at < $start and known_until >= $start) as from_value,
+        any_value(category) filter (where moved_at < $end and known_until >= $end) as to_category,
+        any_value(worth_after) filter (where moved_at < $end and known_until >= $end) as to_value
+    from seen
+    where is_counted and moved_at < $end
+    group by lead_id
+),
+
+-- a deal that left the count in the period and is not counted at its end: its last way out
+gone as (
+    select
+        lead_id,
+        arg_max(
+            case when stage = $won then 'closed' when list_contains($lost, stage) then 'lost' when in_pipeline then 'pushed out' else 'exited' end,
+            moved_at
+        ) as way_out,
+        arg_max(worth_after, moved_at) as out_value
+    from seen
+    where moved_at >= $start and moved_at < $end and was_counted and not is_counted
+    group by lead_id
+),
+
+pairs as (
+    select
+        coalesce(e.lead_id, g.lead_id) as lead_id,
+        coalesce(e.from_category, '(new)') as from_category,
+        coalesce(e.from_value, 0.0) as from_value,
+        coalesce(e.to_category, g.way_out) as to_category,
+        coalesce(e.to_value, g.out_value) as to_value
+    from ends as e
+    full join gone as g on g.lead_id = e.lead_id
+)
+
+select
+    coalesce(cast(l.segment as varchar), '(none)') as segment,
+    p.from_category,
+    p.to_category,
+    count(*) as deals,
+    sum(p.from_value) as from_value,
+    sum(p.to_value) as to_value
+from pairs as p
+inner join leads as l on l.lead_id = p.lead_id
+where p.to_category is not null and p.from_category <> p.to_category
+group by all
+order by segment, p.from_category, p.to_category

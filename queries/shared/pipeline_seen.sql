@@ -1,0 +1,30 @@
+-- The pipeline's moves known at $as_of that matter from $since on (held at $since or made after it:
+-- held_until >= $since, a range of the mart's row groups), each priced in the reporting currency
+-- at one rate ($rates per $currencies, bound from [pipeline] rates; a deal without a currency is in
+-- the reporting currency) and counted when in the pipeline with a close date in
+-- [$close_from, $close_to] (both NULL: every deal in the pipeline counts). A reader keeps the moves
+-- it needs (category: the CRM's forecast category, else the stage's, else pipeline): the ones counted at a moment T (held_at T: moved before T, next move at T or later, or
+-- not known by as_of) or made in a period.
+select
+    m.lead_id,
+    m.moved_at,
+    m.next_moved_at,
+    m.stage,
+    m.stage_order,
+    m.was_in_pipeline,
+    m.in_pipeline,
+    m.amount_before,
+    m.amount_after,
+    m.currency_before,
+    m.currency_after,
+    m.close_before,
+    m.close_after,
+    -- the forecast category: the CRM's, else the stage's ([pipeline] forecast), else pipeline
+    coalesce(m.category_after, list_extract($forecast_categories, list_position($forecast_stages, m.stage)), 'pipeline') as category,
+    m.amount_before * coalesce(list_extract($rates, list_position($currencies, m.currency_before)), 1.0) as worth_before,
+    m.amount_after * coalesce(list_extract($rates, list_position($currencies, m.currency_after)), 1.0) as worth_after,
+    m.was_in_pipeline and ($close_from is null or m.close_before between $close_from and $close_to) as was_counted,
+    m.in_pipeline and ($close_from is null or m.close_after between $close_from and $close_to) as is_counted,
+    case when m.next_moved_at is null or m.next_moved_at > $as_of then cast('infinity' as timestamp) else m.next_moved_at end as known_until
+from fct_pipeline_moves as m
+where m.held_until >= $since and m.moved_at <= $as_of
