@@ -13,12 +13,13 @@ from funnelboard.core.days import parse_day
 from funnelboard.core.errors import UserError
 from funnelboard.warehouse.metrics import MetricRequest
 from funnelboard.warehouse.metrics.changes import CARD_KINDS, KINDS
+from funnelboard.warehouse.metrics.pipeline import CLOSING
 from funnelboard.warehouse.metrics.pipeline import KINDS as PIPELINE_BARS
 from funnelboard.warehouse.metrics.spells import KEYS as SPELL_KEYS
 from funnelboard.warehouse.metrics.spells import check as check_spell_filter
 from funnelboard.warehouse.metrics.stalled import OVER_VALUES
 
-KEYS = ("from", "to", "as_of", "period", "owner", "segment", "segment2", "from_stage", "to_stage", "which", "window", "cohorts", "compare", "stage", "over", "change", "outcome", "reason", "bar", *SPELL_KEYS)
+KEYS = ("from", "to", "as_of", "period", "owner", "segment", "segment2", "from_stage", "to_stage", "which", "window", "cohorts", "compare", "stage", "over", "change", "outcome", "reason", "bar", "closing", *SPELL_KEYS)
 GLOBAL_KEYS = ("from", "to", "as_of", "period")  # with the segment filters: what the filter bar sets and every page keeps
 WHICH = ("all", "converted", "not_converted")
 CHANGES = KINDS + CARD_KINDS  # the kinds of change /changes lists
@@ -50,6 +51,7 @@ class ViewState:
     outcome: str | None = None
     reason: str | None = None
     bar: str | None = None  # /pipeline: the waterfall bar whose deals are listed (warehouse/metrics/pipeline.py KINDS)
+    closing: str | None = None  # /pipeline: the close window (warehouse/metrics/pipeline.py CLOSING; None: every deal)
     spell_filters: tuple[tuple[str, str], ...] = ()  # /spells: a spell mark's next, left_to, stage_left, week, min_days, ... (warehouse/metrics/spells.py)
     problems: tuple[str, ...] = ()
 
@@ -84,6 +86,7 @@ class ViewState:
             window_days=self.window_days,
             business_days=self.business_days,
             mature_only=None if self.cohorts is None else self.cohorts == "mature",
+            closing=self.closing,
             **extra,
         )
 
@@ -173,6 +176,11 @@ def parse(search: str | None, config: FunnelConfig, *, latest: date | None = Non
                 values["bar"] = value
             else:
                 problems.append(f"bar '{value}' is not one of {', '.join(PIPELINE_BARS)}.")
+        elif key == "closing":
+            if value in CLOSING:
+                values["closing"] = None if value == "all" else value
+            else:
+                problems.append(f"closing '{value}' is not one of {', '.join(CLOSING)}.")
         elif key == "outcome":
             if value in config.outcomes:
                 values["outcome"] = value
@@ -226,7 +234,7 @@ def to_search(state: ViewState) -> str:
     pairs += list(state.filters)
     pairs += [("stage", s) for s in state.stages]
     pairs += list(state.spell_filters)
-    for key in ("segment", "segment2", "from_stage", "to_stage", "which", "compare", "change", "outcome", "reason", "over", "bar"):
+    for key in ("segment", "segment2", "from_stage", "to_stage", "which", "compare", "change", "outcome", "reason", "over", "bar", "closing"):
         value = getattr(state, key)
         if value:
             pairs.append((key, value))

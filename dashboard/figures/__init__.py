@@ -32,7 +32,7 @@ from funnelboard.dashboard.figures.funnel import (
     stage_accounting_figure,
 )
 from funnelboard.dashboard.figures.lead import lead_timeline_figure
-from funnelboard.dashboard.figures.pipeline import pipeline_snapshot_figure, pipeline_waterfall_figure
+from funnelboard.dashboard.figures.pipeline import forecast_figure, pipeline_snapshot_figure, pipeline_waterfall_figure
 from funnelboard.dashboard.figures.segments import mix_vs_rate_figure, score_band_figure, segment_conversion_figure
 from funnelboard.dashboard.figures.time import duration_histogram_figure, survival_figure, time_in_stage_figure
 from funnelboard.dashboard.figures.weekly import LOWER_IS_BETTER, add_notes, kpi_card_values, weekly_trend_figure
@@ -58,6 +58,7 @@ __all__ = [
     "cohort_heatmap_figure",
     "segment_conversion_figure",
     "mix_vs_rate_figure",
+    "forecast_figure",
     "pipeline_snapshot_figure",
     "pipeline_waterfall_figure",
     "score_band_figure",

@@ -14,9 +14,14 @@ from funnelboard.dashboard.theme import fmt_count, fmt_money
 Rows = Sequence[Mapping[str, Any]]
 NO_VALUE_HINT = ("A deal counts once its rows carry an amount, in a stage from [pipeline] from_stage on, before the win; "
                  "an export that records amounts only with the win has no open pipeline.")
-# the waterfall's steps after the start: (column, label, sign)
-STEPS = (("created", "Created", 1), ("increased", "Amount up", 1), ("decreased", "Amount down", -1),
-         ("won", "Won", -1), ("lost", "Lost", -1), ("exited", "Exited", -1))
+# the waterfall's steps after the start: (column, label, sign, what its deals did); pulled in and pushed out
+# only with a close window (without one no close date moves a deal in or out)
+STEPS = (("created", "Created", 1, "entered the pipeline"), ("pulled_in", "Pulled in", 1, "close date moved into the window"),
+         ("increased", "Value up", 1, "value raises"), ("decreased", "Value down", -1, "value cuts"),
+         ("pushed_out", "Pushed out", -1, "close date moved out of the window"), ("won", "Won", -1, "won"), ("lost", "Lost", -1, "lost"),
+         ("exited", "Exited", -1, "left otherwise (another outcome, or back to an earlier stage)"))
+WINDOWED = ("pulled_in", "pushed_out")
+FORECAST_COLORS = {"omitted": "#b8c2cc", "pipeline": "#9ecae1", "best case": "#4292c6", "commit": "#08519c", "closed": "#2ca25f"}
 
 
 def short_money(value: float, currency: str | None = None) -> str:
@@ -28,18 +33,19 @@ def short_money(value: float, currency: str | None = None) -> str:
 
 
 def pipeline_waterfall_figure(row: Mapping[str, Any] | None, *, currency: str | None, title: str, empty: str | None = None) -> go.Figure:
-    """start -> created, amount up, amount down, won, lost, exited -> end (`pipeline_changes`' one row).
+    """start -> created, pulled in, value up, value down, pushed out, won, lost, exited -> end
+    (`pipeline_changes`' one row; pulled in and pushed out with a close window only).
     customdata per bar: {"step": "start" | a move | "end"}."""
-    if row is None or not (row["start_value"] or row["end_value"] or any(row[c] for c, _, _ in STEPS)):
+    steps = [s for s in STEPS if s[0] not in WINDOWED or row and row.get("closing_from")]
+    if row is None or not (row["start"] or row["end"] or any(row[c] for c, *_ in steps)):
         return empty_figure(empty or "No deal with an amount was in the pipeline", hint=NO_VALUE_HINT, title=title)
-    x = ["Start", *(label for _, label, _ in STEPS), "End"]
-    y = [row["start_value"], *(sign * row[c] for c, _, sign in STEPS), row["end_value"]]
-    counts = [row["start_deals"], *(row[f"n_{c}"] for c, _, _ in STEPS), row["end_deals"]]
-    what = ["deals in the pipeline at the start", "entered the pipeline", "amount raises", "amount cuts", "won", "lost",
-            "left otherwise (another outcome, or back to an earlier stage)", "deals in the pipeline at the end"]
+    x = ["Start", *(label for _, label, _, _ in steps), "End"]
+    y = [row["start"], *(sign * row[c] for c, _, sign, _ in steps), row["end"]]
+    counts = [row["start_deals"], *(row[f"n_{c}"] for c, *_ in steps), row["end_deals"]]
+    what = ["deals in the pipeline at the start", *(w for *_, w in steps), "deals in the pipeline at the end"]
     hover = [f"<b>{label}</b>: {fmt_money(abs(v), currency)}<br>{fmt_count(n)} {w}" for label, v, n, w in zip(x, y, counts, what)]
     fig = go.Figure(go.Waterfall(
-        x=x, y=y, measure=["absolute", *("relative" for _ in STEPS), "total"],
+        x=x, y=y, measure=["absolute", *("relative" for _ in steps), "total"],
         text=[short_money(v) if i in (0, len(y) - 1) else ("+" if v > 0 else "−" if v < 0 else "") + short_money(abs(v))
               for i, v in enumerate(y)],
         textposition="outside",
@@ -48,7 +54,7 @@ def pipeline_waterfall_figure(row: Mapping[str, Any] | None, *, currency: str | 
         totals=dict(marker=dict(color=theme.TOTAL_COLOR)),
         connector=dict(line=dict(color=theme.AXIS_COLOR, width=1, dash="dot")),
         hovertext=hover, hovertemplate=HOVER,
-        customdata=[{"step": s} for s in ("start", *(c for c, _, _ in STEPS), "end")],
+        customdata=[{"step": s} for s in ("start", *(c for c, *_ in steps), "end")],
         name="Pipeline value",
     ))
     return _layout(fig, title, showlegend=False,
@@ -83,3 +89,25 @@ def pipeline_snapshot_figure(rows: Rows, stages: Sequence[str], *, currency: str
     return _layout(fig, title, barmode="stack",
                    yaxis=dict(title=dict(text=f"Open pipeline ({currency})" if currency else "Open pipeline"), rangemode="tozero"),
                    xaxis=dict(title=dict(text="Week (starting Monday), value at its end"), type="date", tickformat="%d %b"))
+
+
+def forecast_figure(rows: Rows, *, currency: str | None, title: str, empty: str | None = None) -> go.Figure:
+    """The open pipeline at each week's end by forecast category, stacked from the most certain, and
+    closed (won in the week) beside it (`forecast`). customdata per bar: {"week": Monday, "category": category}."""
+    if not any(r["value"] for r in rows):
+        return empty_figure(empty or "No deal with an amount was open or won in these weeks", hint=NO_VALUE_HINT, title=title)
+    weeks = sorted({r["week"] for r in rows})
+    fig = go.Figure()
+    for category in ("closed", "commit", "best case", "pipeline", "omitted"):
+        cells = {r["week"]: r for r in rows if r["category"] == category}
+        values = [cells[w]["value"] if w in cells else 0.0 for w in weeks]
+        if not any(values):
+            continue
+        name = "Closed (won in the week)" if category == "closed" else category.capitalize()
+        fig.add_bar(x=weeks, y=values, name=name, marker_color=FORECAST_COLORS[category],
+                    hovertext=[f"<b>{name}</b>, week of {w:%d %b %Y}<br>{fmt_money(v, currency)} in {fmt_count(cells[w]['deals'] if w in cells else 0)} deals"
+                               for w, v in zip(weeks, values)],
+                    hovertemplate=HOVER, customdata=[{"week": w.isoformat(), "category": category} for w in weeks])
+    return _layout(fig, title, barmode="stack",
+                   yaxis=dict(title=dict(text=f"Value ({currency})" if currency else "Value"), rangemode="tozero"),
+                   xaxis=dict(title=dict(text="Week (starting Monday), open value at its end"), type="date", tickformat="%d %b"))
