@@ -9,7 +9,7 @@ import json
 import statistics
 import tomllib
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from importlib import resources
 
 import duckdb
@@ -121,7 +121,7 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_does_not(tmp_path):
 
 
 # sha256 (first 16 hex digits) of each column's values as JSON, for generate_events(n_events=3_000,
-# seed=11), taken before the money columns came: new columns draw from streams of their own.
+# seed=11), taken before close_date came: new columns draw from streams of their own.
 PINNED_DIGESTS = {
     "lead_id": "b2079af55802ed78",
     "stage": "6257d0596dab09e8",
@@ -151,6 +151,14 @@ def digests(table: pa.Table) -> dict[str, str]:
 
 def test_the_existing_columns_keep_their_values_for_a_seed():
     assert digests(generate_events(n_events=3_000, seed=11)) == PINNED_DIGESTS
+
+
+def test_the_money_columns_are_the_same_for_a_seed_and_differ_for_another():
+    a, b, c = (generate_events(n_events=5_000, seed=seed) for seed in (3, 3, 4))
+    for name in ("amount", "close_date"):
+        assert a.column(name).equals(b.column(name))
+        assert not a.column(name).equals(c.column(name))
+    assert COLUMNS[-2:] == ("amount", "close_date")
 
 
 @pytest.mark.parametrize("n", [1, 997, 25_000])
@@ -230,6 +238,44 @@ def test_journeys_are_ordered_and_owners_amounts_reasons_follow_the_stage(histor
                 assert e["reason"] is None
     assert 0.9 < with_reason / exits < 0.99
     assert 0.2 < revised / later < 0.4  # AMOUNT_REVISION_P = 0.35, less the revisions that round to the same thousand
+
+
+def day(e: dict, column: str = "entered_at") -> date:
+    return date.fromisoformat(e[column][:10])
+
+
+def test_close_dates_are_set_at_opportunity_slip_and_become_the_actual_close(history):
+    first_days, moves, pushed = [], Counter(), {True: [0, 0], False: [0, 0]}
+    for events in history.values():
+        deal = [e for e in events if e["amount"] is not None]
+        assert all((e["close_date"] is not None) == (e["amount"] is not None) for e in events)
+        if not deal:
+            continue
+        first_days.append((day(deal[0], "close_date") - day(deal[0])).days)
+        assert all(day(e, "close_date") >= day(e) for e in deal)
+        for before, e in zip(deal, deal[1:]):
+            old, new, today = day(before, "close_date"), day(e, "close_date"), day(e)
+            if e["canon"] in TERMINAL:  # won, lost, disqualified
+                assert new == today
+                continue
+            if old < today:  # the expected close had passed: the move pushes it out
+                assert 7 <= (new - today).days <= 60
+                kind = "push"
+            else:
+                change = (new - old).days
+                kind = "push" if change > 0 else "pull" if change < 0 else "keep"
+                assert change == 0 or 7 <= change <= 60 or (-14 <= change < 0 and new >= today)
+            moves[kind] += 1
+            long_open = (today - day(deal[0])).days > 60
+            pushed[long_open][0] += kind == "push"
+            pushed[long_open][1] += 1
+    assert min(first_days) >= 30 and max(first_days) <= 120
+    assert 45 <= statistics.median(first_days) <= 70 < statistics.mean(first_days) + 10
+    later = sum(moves.values())
+    assert later > 1_000
+    assert 0.2 < moves["push"] / later < 0.4  # CLOSE_PUSH_P = 0.25 plus the moves past the expected close
+    assert 0.02 < moves["pull"] / later < 0.08  # CLOSE_PULL_P = 0.05
+    assert pushed[True][0] / pushed[True][1] > 1.5 * pushed[False][0] / pushed[False][1]
 
 
 def test_overall_funnel_has_a_plausible_shape(history):
