@@ -29,7 +29,7 @@ FORMATS = ("csv", "parquet", "jsonl")
 COLUMNS = (
     "lead_id", "stage", "entered_at", "reason", "channel", "industry", "service_line", "region",
     "company_size", "owner", "buyer_role", "decision_makers", "lead_score", "last_activity_at", "first_response_at", "amount",
-    "close_date",
+    "close_date", "currency",
 )
 
 LEAD, MQL, SQL, OPP, PROP, WON, NUR, DQ, RR, LOST, STAY = range(11)
@@ -735,7 +735,10 @@ def _to_columns(rng: np.random.Generator, events: _Events, leads: _Leads) -> dic
     response = _first_response(rng.spawn(1)[0], events, leads)  # the next stream spawned: activity's stays as it was
     role, makers = _buyers(rng.spawn(1)[0], events)
     amount = _amounts(rng.spawn(1)[0], events, leads)  # a stream of its own, spawned last: the columns above stay as they were
-    close = _close_dates(rng.spawn(1)[0], events)  # the stream spawned after amount's: the columns above stay as they were
+    close = _close_dates(rng.spawn(1)[0], events)  # the streams spawned after amount's: the columns above stay as they were
+    currency = _currencies(rng.spawn(1)[0], leads.region[: events.counts.size])[lead]
+    usd_per_unit = np.array([USD_PER_UNIT[c] for c in CURRENCIES])[currency]
+    amount = (np.maximum(np.rint(amount / usd_per_unit / 1000.0), 1) * 1000).astype(np.int64)
     has_amount = np.flatnonzero(~no_amount)
     amount_row = pa.array(np.cumsum(~no_amount) - 1, mask=no_amount)
     return {
@@ -756,6 +759,7 @@ def _to_columns(rng: np.random.Generator, events: _Events, leads: _Leads) -> dic
         "first_response_at": response,
         "amount": pa.array(amount).cast(pa.string()).take(pa.array(np.arange(lead.size), mask=no_amount)),
         "close_date": _fixed_width(_day_text(close[has_amount])).take(amount_row),
+        "currency": _labels(CURRENCIES, currency, no_amount),
     }
 
 
@@ -775,6 +779,23 @@ def _amounts(rng: np.random.Generator, events: _Events, leads: _Leads) -> np.nda
     since_first = running - np.repeat(running[first] - log_factor[first], events.counts)
     amount = leads.amount[lead] * np.exp(since_first)
     return (np.maximum(np.rint(amount / 1000.0), 1) * 1000).astype(np.int64)
+
+
+# Fixed exchange rates: US dollars per unit of each currency a deal can be in. A deal's amount is drawn
+# in USD and written in its currency at these rates, rounded to thousands.
+USD_PER_UNIT = {"USD": 1.0, "EUR": 1.08, "GBP": 1.27}
+CURRENCIES = tuple(USD_PER_UNIT)
+REGION_CURRENCY_MIX = {"EMEA": {"EUR": 0.75, "GBP": 0.25}}  # the share of a region's deals per currency; else USD
+
+
+def _currencies(rng: np.random.Generator, region: np.ndarray) -> np.ndarray:
+    """Per lead, the index in CURRENCIES of its deal's currency, drawn from its region's mix."""
+    mix = np.zeros((len(REGIONS), len(CURRENCIES)))
+    mix[:, CURRENCIES.index("USD")] = 1.0
+    for name, shares in REGION_CURRENCY_MIX.items():
+        mix[REGIONS.index(name)] = [shares.get(c, 0.0) for c in CURRENCIES]
+    cum = np.cumsum(mix / mix.sum(axis=1, keepdims=True), axis=1)[region]
+    return np.minimum((rng.random(region.size)[:, None] >= cum).sum(axis=1), len(CURRENCIES) - 1).astype(np.int8)
 
 
 CLOSE_PUSH_P = 0.25  # a deal's later stage moves that push its expected close out, besides the overdue ones
