@@ -29,6 +29,7 @@ FORMATS = ("csv", "parquet", "jsonl")
 COLUMNS = (
     "lead_id", "stage", "entered_at", "reason", "channel", "industry", "service_line", "region",
     "company_size", "owner", "buyer_role", "decision_makers", "lead_score", "last_activity_at", "first_response_at", "amount",
+    "close_date", "currency",
 )
 
 LEAD, MQL, SQL, OPP, PROP, WON, NUR, DQ, RR, LOST, STAY = range(11)
@@ -652,12 +653,17 @@ def _lead_ids(index: np.ndarray, n_leads: int) -> pa.Array:
     return _fixed_width(chars).take(pa.array(index))
 
 
-def _timestamps(seconds: np.ndarray) -> pa.Array:
-    """'YYYY-MM-DD HH:MM:SS' text of epoch seconds, through per-day and per-second lookup tables."""
-    days, rem = np.divmod(seconds, _S)
+def _day_text(days: np.ndarray) -> np.ndarray:
+    """(n, 10) ASCII 'YYYY-MM-DD' of epoch days, through a per-day lookup table."""
     first = int(days.min()) if days.size else 0
     span = np.arange(first, (int(days.max()) if days.size else 0) + 1).astype("datetime64[D]")
     day_text = np.frombuffer(np.datetime_as_string(span, unit="D").astype("S10").tobytes(), np.uint8)
+    return day_text.reshape(-1, 10)[days - first]
+
+
+def _timestamps(seconds: np.ndarray) -> pa.Array:
+    """'YYYY-MM-DD HH:MM:SS' text of epoch seconds, through per-day and per-second lookup tables."""
+    days, rem = np.divmod(seconds, _S)
     clock = np.arange(_S, dtype=np.int64)
     clock_text = np.empty((_S, 8), np.uint8)
     clock_text[:, 0:2] = _digits(clock // 3600, 2)
@@ -665,7 +671,7 @@ def _timestamps(seconds: np.ndarray) -> pa.Array:
     clock_text[:, 6:8] = _digits(clock % 60, 2)
     clock_text[:, [2, 5]] = ord(":")
     chars = np.empty((seconds.size, 19), np.uint8)
-    chars[:, :10] = day_text.reshape(-1, 10)[days - first]
+    chars[:, :10] = _day_text(days)
     chars[:, 10] = ord(" ")
     chars[:, 11:] = clock_text[rem]
     return _fixed_width(chars)
@@ -729,6 +735,12 @@ def _to_columns(rng: np.random.Generator, events: _Events, leads: _Leads) -> dic
     response = _first_response(rng.spawn(1)[0], events, leads)  # the next stream spawned: activity's stays as it was
     role, makers = _buyers(rng.spawn(1)[0], events)
     amount = _amounts(rng.spawn(1)[0], events, leads)  # a stream of its own, spawned last: the columns above stay as they were
+    close = _close_dates(rng.spawn(1)[0], events)  # the streams spawned after amount's: the columns above stay as they were
+    currency = _currencies(rng.spawn(1)[0], leads.region[: events.counts.size])[lead]
+    usd_per_unit = np.array([USD_PER_UNIT[c] for c in CURRENCIES])[currency]
+    amount = (np.maximum(np.rint(amount / usd_per_unit / 1000.0), 1) * 1000).astype(np.int64)
+    has_amount = np.flatnonzero(~no_amount)
+    amount_row = pa.array(np.cumsum(~no_amount) - 1, mask=no_amount)
     return {
         "lead_id": _lead_ids(lead, leads.created.size),
         "stage": _labels(STAGE_LABELS, events.stage),
@@ -746,6 +758,8 @@ def _to_columns(rng: np.random.Generator, events: _Events, leads: _Leads) -> dic
         "last_activity_at": activity,
         "first_response_at": response,
         "amount": pa.array(amount).cast(pa.string()).take(pa.array(np.arange(lead.size), mask=no_amount)),
+        "close_date": _fixed_width(_day_text(close[has_amount])).take(amount_row),
+        "currency": _labels(CURRENCIES, currency, no_amount),
     }
 
 
@@ -765,6 +779,60 @@ def _amounts(rng: np.random.Generator, events: _Events, leads: _Leads) -> np.nda
     since_first = running - np.repeat(running[first] - log_factor[first], events.counts)
     amount = leads.amount[lead] * np.exp(since_first)
     return (np.maximum(np.rint(amount / 1000.0), 1) * 1000).astype(np.int64)
+
+
+# Fixed exchange rates: US dollars per unit of each currency a deal can be in. A deal's amount is drawn
+# in USD and written in its currency at these rates, rounded to thousands.
+USD_PER_UNIT = {"USD": 1.0, "EUR": 1.08, "GBP": 1.27}
+CURRENCIES = tuple(USD_PER_UNIT)
+REGION_CURRENCY_MIX = {"EMEA": {"EUR": 0.75, "GBP": 0.25}}  # the share of a region's deals per currency; else USD
+
+
+def _currencies(rng: np.random.Generator, region: np.ndarray) -> np.ndarray:
+    """Per lead, the index in CURRENCIES of its deal's currency, drawn from its region's mix."""
+    mix = np.zeros((len(REGIONS), len(CURRENCIES)))
+    mix[:, CURRENCIES.index("USD")] = 1.0
+    for name, shares in REGION_CURRENCY_MIX.items():
+        mix[REGIONS.index(name)] = [shares.get(c, 0.0) for c in CURRENCIES]
+    cum = np.cumsum(mix / mix.sum(axis=1, keepdims=True), axis=1)[region]
+    return np.minimum((rng.random(region.size)[:, None] >= cum).sum(axis=1), len(CURRENCIES) - 1).astype(np.int8)
+
+
+CLOSE_PUSH_P = 0.25  # a deal's later stage moves that push its expected close out, besides the overdue ones
+CLOSE_PULL_P = 0.05  # and those that pull it in
+
+
+def _close_dates(rng: np.random.Generator, events: _Events) -> np.ndarray:
+    """Per event row, its deal's expected close date then, in days since 1970: set at opportunity 30 to
+    120 days out (median about 58), then on each later move pushed out 7 to 60 days (on CLOSE_PUSH_P of
+    the moves, and always when the move comes after it: the date slipped), pulled in 1 to 14 days but
+    not before the move (CLOSE_PULL_P) or kept; the row that closes the deal (won, lost, disqualified)
+    sets it to its own date. Rows before opportunity get 0; the caller blanks them."""
+    lead = events.lead
+    step = events.k.astype(np.int64) - events.k_opp[lead]
+    rows = np.flatnonzero(step >= 0)  # a lead's rows from opportunity on are consecutive
+    step, day = step[rows], events.time[rows] // _S
+    n = rows.size
+    close = day + np.rint(30.0 + 90.0 * rng.beta(2.0, 4.0, n)).astype(np.int64)
+    push = np.rint(7.0 + 53.0 * rng.beta(1.3, 2.5, n)).astype(np.int64)
+    pull = rng.integers(1, 15, n)
+    u = rng.random(n)
+    later = np.flatnonzero(step > 0)
+    later = later[np.argsort(step[later], kind="stable")]
+    bounds = np.searchsorted(step[later], np.arange(1, (int(step.max()) if n else 0) + 2))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):  # one pass per move since opportunity, all deals together
+        r = later[lo:hi]
+        prev, today = close[r - 1], day[r]
+        close[r] = np.select(
+            [prev < today, u[r] < CLOSE_PUSH_P, u[r] < CLOSE_PUSH_P + CLOSE_PULL_P],
+            [today + push[r], prev + push[r], np.maximum(prev - pull[r], today)],
+            prev,
+        )
+    closing = np.isin(events.stage[rows], (WON, LOST, DQ, RR))
+    close[closing] = day[closing]
+    full = np.zeros(events.lead.size, np.int64)
+    full[rows] = close
+    return full
 
 
 LAST_ACTIVITY_P = 0.7  # leads whose CRM records a last activity; the others leave it empty

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import json
 import statistics
 import tomllib
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from importlib import resources
 
 import duckdb
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import funnelboard.etl.generate as generate_module
 from funnelboard.etl.generate import (
     AES,
     CANONICAL_STAGES,
@@ -29,6 +31,7 @@ from funnelboard.etl.generate import (
     SERVICE_LINES,
     STAGE_LABELS,
     UNKNOWN_STAGE_LABELS,
+    USD_PER_UNIT,
     GenerateSummary,
     generate,
     generate_events,
@@ -119,6 +122,63 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_does_not(tmp_path):
     assert dirty[0].read_bytes() == dirty[1].read_bytes()
 
 
+# sha256 (first 16 hex digits) of each column's values as JSON, for generate_events(n_events=3_000,
+# seed=11), taken before close_date and currency came: new columns draw from streams of their own, and
+# the amount drawn in USD is the same, only written in the deal's currency.
+PINNED_DIGESTS = {
+    "lead_id": "b2079af55802ed78",
+    "stage": "6257d0596dab09e8",
+    "entered_at": "49f98bb98e60e224",
+    "reason": "48d7b00caf74e89b",
+    "channel": "ae7b67592c1b3b0c",
+    "industry": "3ce48061bb112996",
+    "service_line": "bbe085c536668ba1",
+    "region": "005da7c716a74df2",
+    "company_size": "fab9bad31d33c0a1",
+    "owner": "1d310cd69afdcf33",
+    "buyer_role": "879bfe9fad558d0f",
+    "decision_makers": "7216f8d60f208ffb",
+    "lead_score": "9ffeb8ef4abfa815",
+    "last_activity_at": "856d54fb17689bc7",
+    "first_response_at": "b44f4752b3559636",
+    "amount": "11f366953ac075e2",
+}
+
+
+def digests(table: pa.Table) -> dict[str, str]:
+    return {
+        name: hashlib.sha256(json.dumps(table.column(name).to_pylist()).encode()).hexdigest()[:16]
+        for name in PINNED_DIGESTS
+    }
+
+
+def test_the_existing_columns_keep_their_values_for_a_seed(monkeypatch):
+    table = generate_events(n_events=3_000, seed=11)
+    assert {k: v for k, v in digests(table).items() if k != "amount"} == {
+        k: v for k, v in PINNED_DIGESTS.items() if k != "amount"
+    }
+    monkeypatch.setattr(generate_module, "USD_PER_UNIT", dict.fromkeys(USD_PER_UNIT, 1.0))
+    in_usd = generate_events(n_events=3_000, seed=11)
+    assert digests(in_usd) == PINNED_DIGESTS
+    local = zip(in_usd.column("amount").to_pylist(), table.column("amount").to_pylist(), table.column("currency").to_pylist())
+    converted = 0
+    for usd, amount, currency in local:
+        assert (usd is None) == (amount is None) == (currency is None)
+        if usd is not None:
+            assert int(amount) == max(round(int(usd) / USD_PER_UNIT[currency] / 1000), 1) * 1000
+            converted += amount != usd
+    assert converted > 50
+    assert in_usd.column("close_date").equals(table.column("close_date"))
+
+
+def test_the_money_columns_are_the_same_for_a_seed_and_differ_for_another():
+    a, b, c = (generate_events(n_events=5_000, seed=seed) for seed in (3, 3, 4))
+    for name in ("amount", "close_date", "currency"):
+        assert a.column(name).equals(b.column(name))
+        assert not a.column(name).equals(c.column(name))
+    assert COLUMNS[-3:] == ("amount", "close_date", "currency")
+
+
 @pytest.mark.parametrize("n", [1, 997, 25_000])
 def test_n_events_gives_exactly_that_many_rows(tmp_path, n):
     assert generate_events(n_events=n, seed=2).num_rows == n
@@ -196,6 +256,66 @@ def test_journeys_are_ordered_and_owners_amounts_reasons_follow_the_stage(histor
                 assert e["reason"] is None
     assert 0.9 < with_reason / exits < 0.99
     assert 0.2 < revised / later < 0.4  # AMOUNT_REVISION_P = 0.35, less the revisions that round to the same thousand
+
+
+def day(e: dict, column: str = "entered_at") -> date:
+    return date.fromisoformat(e[column][:10])
+
+
+def test_close_dates_are_set_at_opportunity_slip_and_become_the_actual_close(history):
+    first_days, moves, pushed = [], Counter(), {True: [0, 0], False: [0, 0]}
+    for events in history.values():
+        deal = [e for e in events if e["amount"] is not None]
+        assert all((e["close_date"] is not None) == (e["amount"] is not None) for e in events)
+        if not deal:
+            continue
+        first_days.append((day(deal[0], "close_date") - day(deal[0])).days)
+        assert all(day(e, "close_date") >= day(e) for e in deal)
+        for before, e in zip(deal, deal[1:]):
+            old, new, today = day(before, "close_date"), day(e, "close_date"), day(e)
+            if e["canon"] in TERMINAL:  # won, lost, disqualified
+                assert new == today
+                continue
+            if old < today:  # the expected close had passed: the move pushes it out
+                assert 7 <= (new - today).days <= 60
+                kind = "push"
+            else:
+                change = (new - old).days
+                kind = "push" if change > 0 else "pull" if change < 0 else "keep"
+                assert change == 0 or 7 <= change <= 60 or (-14 <= change < 0 and new >= today)
+            moves[kind] += 1
+            long_open = (today - day(deal[0])).days > 60
+            pushed[long_open][0] += kind == "push"
+            pushed[long_open][1] += 1
+    assert min(first_days) >= 30 and max(first_days) <= 120
+    assert 45 <= statistics.median(first_days) <= 70 and statistics.mean(first_days) > statistics.median(first_days)
+    later = sum(moves.values())
+    assert later > 1_000
+    assert 0.2 < moves["push"] / later < 0.4  # CLOSE_PUSH_P = 0.25 plus the moves past the expected close
+    assert 0.02 < moves["pull"] / later < 0.08  # CLOSE_PULL_P = 0.05
+    assert pushed[True][0] / pushed[True][1] > 1.5 * pushed[False][0] / pushed[False][1]
+
+
+def test_currency_follows_the_region_and_amounts_are_at_the_fixed_rates(history):
+    deals = defaultdict(list)  # currency -> the deals' first amounts in USD terms
+    emea = Counter()
+    for events in history.values():
+        deal = [e for e in events if e["amount"] is not None]
+        assert all((e["currency"] is not None) == (e["amount"] is not None) for e in events)
+        if not deal:
+            continue
+        currencies = {e["currency"] for e in deal}
+        assert len(currencies) == 1
+        currency = currencies.pop()
+        if deal[0]["region"] == "EMEA":
+            emea[currency] += 1
+        else:
+            assert currency == "USD"
+        deals[currency].append(int(deal[0]["amount"]) * USD_PER_UNIT[currency])
+    assert set(emea) == {"EUR", "GBP"} and 0.7 < emea["EUR"] / emea.total() < 0.8
+    usd = statistics.median(deals["USD"])
+    for currency in ("EUR", "GBP"):  # region does not drive deal size: the same medians in USD terms
+        assert 0.8 < statistics.median(deals[currency]) / usd < 1.25  # the exact conversion: test above
 
 
 def test_overall_funnel_has_a_plausible_shape(history):
