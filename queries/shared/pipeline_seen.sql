@@ -1,5 +1,6 @@
 -- The pipeline's moves known at $as_of that matter from $since on (held at $since or made after it:
--- held_until >= $since, a range of the mart's row groups), each priced in the reporting currency
+-- held_until >= $since, a range of the mart's row groups; the caller passes no later than as_of, as a
+-- move whose next move is not known by as_of is held from then on), each priced in the reporting currency
 -- at one rate ($rates per $currencies, bound from [pipeline] rates; a deal without a currency is in
 -- the reporting currency) and counted when in the pipeline with a close date in
 -- [$close_from, $close_to] (both NULL: every deal in the pipeline counts). A reader keeps the moves

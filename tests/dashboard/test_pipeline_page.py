@@ -102,8 +102,8 @@ def test_a_click_on_a_bar_lists_its_deals(app, db, page):
 
 def test_a_close_window_adds_pulled_in_and_pushed_out(app, db, page):
     with app.server.test_request_context():
-        fig = page.update("?closing=quarter")
-    (row,) = run_metric(Gateway(db), "pipeline_changes", MetricRequest(closing="quarter"))
+        fig = page.update("?from=2026-10-01&to=2026-10-31&closing=quarter")
+    (row,) = run_metric(Gateway(db), "pipeline_changes", MetricRequest(start=datetime(2026, 10, 1), end=datetime(2026, 11, 1), closing="quarter"))
     (bars,) = fig.data
     assert [c["step"] for c in bars.customdata] == ["start", "created", "pulled_in", "increased", "decreased", "pushed_out", "won", "lost",
                                                     "exited", "end"]
@@ -149,4 +149,4 @@ def test_the_deals_csv_is_the_cli_s(app, db):
                                     "--closing", "quarter", "--format", "csv", "--db", str(db)])
     assert cli.exit_code == 0 and got.data.decode() == cli.output and cli.output.count("\n") > 1
     bad = client.get("/export/pipeline-deals.csv?closing=soon")
-    assert bad.status_code == 400 and "closing 'soon' is not one of all, month, quarter, year" in bad.data.decode()
+    assert bad.status_code == 400 and "Closing 'soon' is not one of all, month, quarter, year" in bad.data.decode()

@@ -33,11 +33,17 @@ M7  forecast: at the same moments, the counted deals' worth per category (the CR
 M8  forecast_moves over [start, end): per deal, its category when counted at start ('(new)' when not)
     against its category when counted at end or, when not, the way out of its last event in the
     period that left the count (closed, lost, pushed out, exited); pairs that differ.
+M9  deal_value over [start, end): the events in the period that leave the count to the won stage or a
+    lost outcome: per segment value the won and lost deals and their worth after (at end's rates),
+    the win rates by count and by value, the average won deal, and the median of the won deals' days
+    from reaching [pipeline] from_stage (the first funnel stage without one; reached as the funnel
+    metrics define it) to the win.
 """
 
 from __future__ import annotations
 
 import calendar
+import statistics
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 
@@ -212,7 +218,7 @@ def _weekly(oracle, weeks, closing, segment, filters):
     moments = _moments(oracle, weeks)
     for moment in moments:
         check_rates(oracle, moment)
-    win = window(oracle, closing, moments[-1])
+    win = window(oracle, closing, moments[-1]) if moments else None
     open_deals, won = defaultdict(list), defaultdict(list)
     for lead in oracle._leads(filters):
         ms = moves(oracle, lead, oracle.as_of)
@@ -290,3 +296,35 @@ def forecast_moves(oracle: Oracle, start, end, *, closing=None, segment=None, fi
              "closing_to": win[1] if win else None, "currency": oracle.config.currency}
     return [{**({segment: k[0]} if segment else {}), "from_category": k[1], "to_category": k[2], "deals": v[0], "from_value": v[1], "to_value": v[2], **extra}
             for k, v in sorted(cells.items())]
+
+
+def deal_value(oracle: Oracle, start, end, *, closing=None, segment=None, filters=None) -> list[dict]:
+    check_rates(oracle, end)
+    win = window(oracle, closing, end)
+    opened_stage = oracle.config.pipeline_from or oracle.stages[0]
+    groups: dict[str, dict] = {}
+    for lead in oracle._leads(filters):
+        for m in moves(oracle, lead, oracle.as_of):
+            if not (start <= m["at"] < end and _counted(m, "before", win) and not _counted(m, "after", win)):
+                continue
+            won = m["stage"] == oracle.stages[-1]
+            if not (won or m["stage"] in oracle.config.lost):
+                continue
+            g = groups.setdefault(oracle._segment_value(lead, segment) if segment else "(all)", {"won": [], "lost": [], "cycles": []})
+            g["won" if won else "lost"].append(_worth(oracle, m, "after", end))
+            opened = oracle.reached(lead, opened_stage)
+            if won and opened is not None:
+                g["cycles"].append((m["at"] - opened).total_seconds() / 86400)
+    if segment is None and not groups:
+        groups["(all)"] = {"won": [], "lost": [], "cycles": []}
+    rows = []
+    for value in sorted(groups):
+        g = groups[value]
+        won, lost = sum(g["won"], 0.0), sum(g["lost"], 0.0)
+        n = len(g["won"]) + len(g["lost"])
+        rows.append({**({segment: value} if segment else {}), "won_deals": len(g["won"]), "won_value": won, "lost_deals": len(g["lost"]),
+                     "lost_value": lost, "median_cycle_days": statistics.median(g["cycles"]) if g["cycles"] else None,
+                     "win_rate": len(g["won"]) / n if n else None, "value_win_rate": won / (won + lost) if won + lost else None,
+                     "avg_won_deal": won / len(g["won"]) if g["won"] else None, "period_from": start, "period_to": end, "as_of": oracle.as_of,
+                     "closing_from": win[0] if win else None, "closing_to": win[1] if win else None, "currency": oracle.config.currency})
+    return rows

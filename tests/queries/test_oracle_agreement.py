@@ -197,6 +197,9 @@ def compare_money(gateway, oracle, base: MetricRequest, start, end, filters, clo
             return
         changes = run_metric(gateway, "pipeline_changes", req(segment=segment))
         assert_rows_equal(changes, expected, f"pipeline_changes segment={segment} closing={closing}")
+        assert_rows_equal(run_metric(gateway, "deal_value", req(segment=segment)),
+                          oracle_money.deal_value(oracle, start, end, closing=closing, segment=segment, filters=filters),
+                          f"deal_value segment={segment} closing={closing}")
         assert_rows_equal(run_metric(gateway, "forecast_moves", req(segment=segment)),
                           oracle_money.forecast_moves(oracle, start, end, closing=closing, segment=segment, filters=filters),
                           f"forecast_moves segment={segment} closing={closing}")

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from funnelboard.core.errors import UserError
-from funnelboard.warehouse.metrics.base import Context, MetricRequest, local_time, segment_column, utc_midnight
+from funnelboard.warehouse.metrics.base import Context, MetricRequest, local_time, ratio, reached, segment_column, utc_midnight
 from funnelboard.warehouse.metrics.changes import period as review_period
 from funnelboard.warehouse.metrics.weekly import DEFAULT_WEEKS, shown_weeks
 
@@ -86,7 +86,8 @@ def rates_at(ctx: Context, moment: datetime) -> dict[str, float]:
 
 def _params(ctx: Context, req: MetricRequest, since: datetime, rates: dict[str, float], window: tuple) -> dict:
     forecast = ctx.config.forecast_by_stage
-    return {"since": since, "as_of": req.as_of, "currencies": list(rates), "rates": list(rates.values()),
+    # a move counts from `since` on when its next move comes later or is not known yet (after as_of)
+    return {"since": min(since, req.as_of), "as_of": req.as_of, "currencies": list(rates), "rates": list(rates.values()),
             "close_from": window[0], "close_to": window[1], "forecast_stages": list(forecast), "forecast_categories": list(forecast.values()),
             "won": ctx.config.won_stage, "lost": list(ctx.config.lost)}
 
@@ -140,6 +141,22 @@ def forecast_moves(ctx: Context, req: MetricRequest) -> list[dict]:
     return segment_column([{**r, **extra} for r in rows], req.segment)
 
 
+def deal_value(ctx: Context, req: MetricRequest) -> list[dict]:
+    """Won and lost deals in money over the period (default: the review week), per --segment value: the
+    win rate by count and by value, the average won deal and the median sales cycle in days."""
+    req, params, window = _period(ctx, req)
+    opened = reached(ctx.config.pipeline_from or ctx.config.stages[0])
+    rows = ctx.run_sql("deal_value", req, params, {"__segment__": req.segment, "__from__": opened})
+    if req.segment is None and not rows:
+        rows = [{"segment": "(all)", "won_deals": 0, "won_value": 0.0, "lost_deals": 0, "lost_value": 0.0, "median_cycle_days": None}]
+    out = []
+    for r in rows:
+        out.append({**r, "win_rate": ratio(r["won_deals"], r["won_deals"] + r["lost_deals"]),
+                    "value_win_rate": ratio(r["won_value"], r["won_value"] + r["lost_value"]),
+                    "avg_won_deal": r["won_value"] / r["won_deals"] if r["won_deals"] else None, **_extra(ctx, req, window)})
+    return segment_column(out, req.segment)
+
+
 def _weekly(ctx: Context, req: MetricRequest) -> tuple[MetricRequest, list[date], list[dict], dict]:
     """The snapshot rows of the weeks shown (default: the 13 ending with the review week), each converted
     at its week end's rates: per week the 'open' deals at its end and the deals 'won' in it."""
@@ -150,7 +167,9 @@ def _weekly(ctx: Context, req: MetricRequest) -> tuple[MetricRequest, list[date]
     weeks = [first + timedelta(weeks=i) for i in range((last - first).days // 7 + 1)]
     moments = [min(utc_midnight(w + timedelta(weeks=1), tz), req.as_of + US) for w in weeks]
     starts = [utc_midnight(w, tz) for w in weeks]
-    window = close_window(ctx, req.closing, local_time(moments[-1] - US, tz).date())
+    window = close_window(ctx, req.closing, local_time(moments[-1] - US, tz).date() if moments else req.as_of.date())
+    if not weeks:  # the period starts after the review week
+        return req, weeks, [], {"closing_from": window[0], "closing_to": window[1], "currency": ctx.config.currency}
     params = {**_params(ctx, req, starts[0], {}, window), "moments": moments, "week_starts": starts}
     rows = ctx.run_sql("pipeline_snapshot", req, params, {"__segment__": req.segment})
     rates = {m: rates_at(ctx, m) for m in moments}
