@@ -110,7 +110,7 @@ def _numeric(text: str) -> bool:
 @click.option("--lead-id", help="lead_history: the lead.")
 @click.option("--change", help="change_leads: the kind of change (entered, advanced, went_back, exited, newly_stalled, recovered, new, won, lost, closed); "
                                  "pipeline_deals: the bar (start, created, pulled_in, increased, decreased, pushed_out, won, lost, exited, end).")
-@click.option("--closing", help="pipeline_changes, pipeline_deals, pipeline_snapshot, forecast, forecast_moves: only deals closing in this window: "
+@click.option("--closing", help="pipeline_changes, pipeline_deals, pipeline_snapshot, forecast, forecast_moves, deal_value: only deals closing in this window: "
                                 "all (the default), month, quarter or year (the calendar one of the period's last day) or FROM:TO dates.")
 @click.option("--stage", help="change_leads: the stage the change is counted at ((none): exits with no funnel stage before them).")
 @click.option("--outcome", help="change_leads --change exited: the outcome.")
