@@ -102,14 +102,18 @@ def windows(table_id: str):
     return register
 
 
-def money(currency: str | None) -> dict:
-    """A money cell: thousands separators, and the configured currency code (checked to be three capital
-    letters by the config, so it is safe inside the expression)."""
-    return {"function": f"fbMoney(params.value, '{currency}')" if currency else "fbMoney(params.value)"}
+def money(currency: str | None, per_row: str | None = None) -> dict:
+    """A money cell: thousands separators, and the configured currency code (checked to be an ISO 4217
+    code by the config, so it is safe inside the expression); `per_row`: the row's field holding its own
+    currency (a deal's), the configured code standing in where the row has none."""
+    code = f"'{currency}'" if currency else "''"
+    if per_row:
+        return {"function": f"fbMoney(params.value, params.data.{per_row} || {code})"}
+    return {"function": f"fbMoney(params.value, {code})" if currency else "fbMoney(params.value)"}
 
 
 def column(field: str, header: str | None = None, *, kind: str = "text", width: int | None = None, link: str | None = None,
-           currency: str | None = None) -> dict:
+           currency: str | None = None, per_row: str | None = None) -> dict:
     """One column definition; link is a URL prefix for the cell value. kind: text (a boolean shows Yes/No),
     bool, id (ellipsised past ID_WIDTH, the full value on hover; `lead_id` always is one), or a number:
     int, number (one decimal), percent, days (whole days), money (thousands separators, then `currency`)."""
@@ -117,7 +121,7 @@ def column(field: str, header: str | None = None, *, kind: str = "text", width: 
     if kind in ("int", "number", "percent", "days", "money"):
         col["type"] = "rightAligned"
         col["filter"] = "agNumberColumnFilter"
-        col["valueFormatter"] = {"int": INTEGER, "number": NUMBER, "percent": PERCENT, "days": DAYS, "money": money(currency)}[kind]
+        col["valueFormatter"] = {"int": INTEGER, "number": NUMBER, "percent": PERCENT, "days": DAYS, "money": money(currency, per_row)}[kind]
     elif kind == "bool":
         col["valueFormatter"] = YES_NO
     elif not link:
@@ -135,13 +139,23 @@ def column(field: str, header: str | None = None, *, kind: str = "text", width: 
 
 def lead_columns(config) -> list[dict]:
     """The lead columns every lead list ends with, as the metrics order them: owner, the other segments,
-    amount (in the config's currency); a config of None (no warehouse yet) gives no segment columns."""
+    amount (in the deal's own currency with [pipeline] deal_currency, else the config's); a config of
+    None (no warehouse yet) gives no segment columns."""
     segments = config.segments if config else ()
+    per_row = "amount_currency" if config and config.deal_currency_column else None
     return [
         column("owner", "Owner", width=140),
         *[column(s, width=130) for s in segments if s != "owner"],
-        column("amount", "Amount", kind="money", width=110, currency=config.currency if config else None),
+        column("amount", "Amount", kind="money", width=110, currency=config.currency if config else None, per_row=per_row),
     ]
+
+
+def slip_columns(config) -> list[dict]:
+    """How often a deal's close date slipped, with [pipeline] close_date (the leads and stalled lists)."""
+    if not (config and config.close_date_column):
+        return []
+    return [column("close_pushes", "Close date pushes", kind="int", width=110),
+            column("days_slipped", "Days slipped", kind="int", width=100)]
 
 
 def table_block(table_id: str, title: str, columns: Sequence[dict], *, height: int = 480, note: str = "") -> html.Div:

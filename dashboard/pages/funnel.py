@@ -3,12 +3,13 @@ labelled), the stage accounting, and the conversion of weekly cohorts with immat
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from funnelboard.dashboard import figures, theme
+from funnelboard.dashboard import figures, state, theme
 from funnelboard.dashboard.a11y import chart
 from funnelboard.dashboard.drill import cohort_cell, funnel_bar, leads_href
 from funnelboard.dashboard.drill import register as register_drill
@@ -23,6 +24,7 @@ dash.register_page(__name__, path="/funnel", name="Funnel", order=1, title="funn
 
 FUNNEL = "funnel-graph"
 FUNNEL_LINKS = "funnel-links"
+FUNNEL_VALUE = "funnel-value"  # the open pipeline's value per stage, under the funnel
 ACCOUNTING = "accounting-graph"
 HEATMAP = "cohort-heatmap-graph"
 
@@ -47,7 +49,7 @@ def layout(**_query) -> html.Div:
         [
             html.H1("Funnel", className="page-title"),
             html.P(SUBTITLE, className="page-subtitle"),
-            panel(FUNNEL, html.Div(id=FUNNEL_LINKS, className="funnel-links")),
+            panel(FUNNEL, html.Div(id=FUNNEL_LINKS, className="funnel-links"), html.Div(id=FUNNEL_VALUE, className="funnel-links")),
             panel(ACCOUNTING),
             panel(HEATMAP, heatmap_note()),
         ]
@@ -78,6 +80,31 @@ def update_links(search: str | None):
     g = gateway()
     req, _view = view_request(g, search)
     return funnel_links(run_metric(g, "funnel", req), g.config(), search)
+
+
+@callback(Output(FUNNEL_VALUE, "children"), Input(URL, "search"))
+@guarded(outputs=1)
+def update_value(search: str | None):
+    """The open pipeline's value per stage at the end of the review week (pipeline_snapshot's last
+    week), in the reporting currency; nothing without amounts."""
+    g = gateway()
+    req, _view = view_request(g, search)
+    config = g.config()
+    if config.amount_column is None:
+        return None
+    rows = run_metric(g, "pipeline_snapshot", replace(req, segment=None))
+    last = max((r["week"] for r in rows), default=None)
+    cells = [r for r in rows if r["week"] == last and r["deals"]]
+    if not cells:
+        return None
+    parts = []
+    for r in cells:
+        parts += [" · " if parts else "", f"{theme.stage_label(r['stage'])} {theme.fmt_money(r['value'], config.currency)} "
+                  f"({theme.fmt_count(r['deals'])} deals)"]
+    weighted = sum(r["weighted_value"] for r in cells)
+    tail = f"; weighted {theme.fmt_money(weighted, config.currency)}" if weighted else ""
+    link = dcc.Link("how it changed", href="/pipeline" + state.keep_global(search, config.segments))
+    return html.P([f"Open pipeline at the end of the week of {last:%d %b %Y}: ", *parts, tail, " (", link, ")."], className="page-subtitle")
 
 
 def funnel_links(rows: list[dict], config, search: str | None) -> list:

@@ -86,7 +86,13 @@ def update(pathname: str | None, search: str | None):
         (col.replace("_", " ").capitalize(), attrs.get(col)) for col in config.segments
     ]
     if config.amount_column and config.amount_column not in config.segments:
-        facts.append((config.amount_column.capitalize(), theme.fmt_money(attrs.get(config.amount_column), config.currency)))
+        code = (attrs.get(config.deal_currency_column) if config.deal_currency_column else None) or config.currency  # the deal's own
+        facts.append((config.amount_column.capitalize(), theme.fmt_money(attrs.get(config.amount_column), code)))
+    if config.close_date_column and attrs.get(config.close_date_column):
+        facts.append(("Close date", str(attrs.get(config.close_date_column))[:10]))
+    if config.close_date_column and attrs.get("close_pushes") is not None:
+        slipped = attrs.get("days_slipped")
+        facts.append(("Close date pushes", f"{attrs['close_pushes']}" + (f" (slipped {slipped} days)" if slipped else "")))
     now = rows[-1]["stage"] if rows else None
     header = html.Div(
         [

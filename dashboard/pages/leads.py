@@ -8,7 +8,7 @@ from dash import Input, Output, callback, dcc, html
 from funnelboard.dashboard import theme
 from funnelboard.dashboard.runtime import URL, gateway
 from funnelboard.dashboard.state import replace_keys
-from funnelboard.dashboard.tables import body_id, column, lead_columns, paged_body, paged_table_block, streams, windows
+from funnelboard.dashboard.tables import body_id, column, lead_columns, paged_body, paged_table_block, slip_columns, streams, windows
 from funnelboard.dashboard.views import configured, guarded, view_request
 from funnelboard.warehouse.lists import Slice
 from funnelboard.warehouse.metrics import run_list, stream_list
@@ -31,6 +31,7 @@ def columns(config) -> list[dict]:
         column("stage_now", "Stage now", width=120) | {"sortable": False},  # looked up per block, not sortable
         column("in_stage_since", "Since (UTC)", width=150) | {"sortable": False},
         *lead_columns(config),
+        *slip_columns(config),
     ]
 
 

@@ -17,7 +17,7 @@ from funnelboard.dashboard.drill import register as register_drill
 from funnelboard.dashboard.figures.segments import score_threshold_figure, segment_matrix_figure
 from funnelboard.dashboard.notes import empty_for
 from funnelboard.dashboard.runtime import URL, current_scope, gateway
-from funnelboard.dashboard.theme import stage_label
+from funnelboard.dashboard.theme import fmt_money, stage_label
 from funnelboard.dashboard.views import graph_page, guarded, period_text, view_request
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from funnelboard.warehouse.metrics.base import scoped
@@ -28,6 +28,7 @@ CONVERSION = "segments-conversion"
 NOTE = "segments-note"  # what the page's numbers cannot say: an attribute known only at a later stage
 MIX = "segments-mix"
 WINS = "segments-wins"
+DEALS = "segments-deal-value"  # money per segment value: win rate by value, average won deal, sales cycle
 SCORE = "segments-score-threshold"  # precision and recall of lead-score thresholds, the configured one drawn
 DEFAULT_SEGMENT = "channel"
 
@@ -41,6 +42,7 @@ def layout(**query) -> html.Div:
         ),
         [CONVERSION, MIX, WINS, SCORE],
     )
+    page.children[-1].children.insert(3, html.Div(id=DEALS, className="panel"))
     page.children.insert(2, controls(query))
     page.children.insert(3, html.Div(id=NOTE, className="segments-note", role="note"))
     return page
@@ -240,6 +242,38 @@ def update_wins(search: str | None):
     closed = sum(r["n"] for r in shaped)
     overall = sum(r["converted"] for r in shaped) / closed if closed else None
     return figures.segment_conversion_figure(shaped, req.segment, overall_rate=overall, title=title, empty=empty_for(g, view))
+
+
+@callback(Output(DEALS, "children"), Input(URL, "search"))
+@guarded(outputs=1)
+def update_deal_value(search: str | None):
+    """Per segment value, the deals closed in the page's period in money (deal_value): the win rate by
+    count beside the win rate by value, the average won deal and the median sales cycle."""
+    from funnelboard.warehouse.metrics.base import Context
+
+    g, req, view = _request(search)
+    config = g.config()
+    if config.amount_column is None:
+        return None
+    resolved = Context(g).resolve(replace(req, segment2=None))
+    rows = [r for r in run_metric(g, "deal_value", resolved) if r["won_deals"] + r["lost_deals"]]
+    name = req.segment.replace("_", " ")
+    head = [name.capitalize(), "Won", "Lost", "Win rate (deals)", "Win rate (value)", "Average won deal", "Median cycle (days)"]
+
+    def pct(x):
+        return "–" if x is None else f"{x:.0%}"
+
+    body = [html.Tr([html.Th(str(r[req.segment]), scope="row"), html.Td(f"{r['won_deals']:,}"), html.Td(f"{r['lost_deals']:,}"),
+                     html.Td(pct(r["win_rate"])), html.Td(pct(r["value_win_rate"])), html.Td(fmt_money(r["avg_won_deal"], config.currency)),
+                     html.Td("–" if r["median_cycle_days"] is None else f"{r['median_cycle_days']:.0f}")]) for r in rows]
+    note = ("The deals that left the pipeline won or lost in the period, valued as they closed in "
+            f"{config.currency or 'the reporting currency'}: a value rate under the deal rate means the big deals are the ones lost. "
+            "The cycle runs from the deal first reaching the pipeline to the win.")
+    if not rows:
+        return [html.H2(f"Deal value by {name}", className="panel-title"), html.P("No deal with an amount closed in the period.", className="muted")]
+    return [html.H2(f"Deal value by {name}", className="panel-title"), html.P(note, className="muted"),
+            html.Div(html.Table([html.Thead(html.Tr([html.Th(h, scope="col") for h in head])), html.Tbody(body)], className="changes-table"),
+                     className="board-scroll")]
 
 
 @callback(Output(SCORE, "figure"), Input(URL, "search"))

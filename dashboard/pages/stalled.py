@@ -16,7 +16,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from funnelboard.core.config import stage_label
 from funnelboard.dashboard.runtime import URL, gateway
-from funnelboard.dashboard.tables import body_id, column, lead_columns, paged_body, paged_table_block, streams, windows
+from funnelboard.dashboard.tables import body_id, column, lead_columns, paged_body, paged_table_block, slip_columns, streams, windows
 from funnelboard.dashboard.theme import fmt_count
 from funnelboard.dashboard.views import guarded, view_request
 from funnelboard.warehouse.lists import Slice
@@ -52,6 +52,7 @@ def columns(config) -> list[dict]:
         *lead_columns(config),
         *([column("last_activity_at", "Last activity", width=160),
            column("days_since_activity", "Days since activity", kind="days", width=150)] if activity else []),
+        *slip_columns(config),
         column("entered_at", "In stage since (UTC)", width=160),
     ]
 

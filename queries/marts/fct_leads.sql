@@ -1,5 +1,5 @@
 -- One row per lead: when it reached and entered each funnel stage (and in which local week), its
--- attributes, score and amount.
+-- attributes, score and amount, and how often its close date was pushed while in the pipeline.
 with spells as (
     select lead_id, spell_no, stage, stage_order, entered_at
     from int_spells
@@ -29,6 +29,17 @@ journeys as (
     group by lead_id
 ),
 
+-- close-date slips over the deal's pipeline moves (fct_pipeline_moves): how often the close date moved
+-- later, and the days from its first close date to its latest (negative: pulled in overall)
+slips as (
+    select
+        lead_id,
+        count(*) filter (where close_after > close_before) as close_pushes,
+        datediff('day', arg_min(close_after, move_no) filter (where close_after is not null), arg_max(close_after, move_no)) as days_slipped
+    from fct_pipeline_moves
+    group by lead_id
+),
+
 reached as (
     select
         a.lead_id,
@@ -39,9 +50,12 @@ reached as (
         j.current_since,
         try_cast(a.__score__ as double) as score_value,
         try_cast(a.__amount__ as double) as amount_value,
+        sl.close_pushes,
+        sl.days_slipped,
         a.__attr__
     from attributes as a
     left join journeys as j on j.lead_id = a.lead_id
+    left join slips as sl on sl.lead_id = a.lead_id
     cross join settings as st
 ),
 
@@ -69,6 +83,8 @@ select
     greatest(cast(date_trunc('week', l.created_local) as date), cast(date_trunc('week', l.local___stage__) as date)) as last_week,
     l.score_value,
     l.amount_value,
+    l.close_pushes,
+    l.days_slipped,
     l.__attr__
 from localised as l
 -- stored by last_week: the weekly metrics' filter on it skips the row groups of older leads

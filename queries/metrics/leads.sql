@@ -1,6 +1,6 @@
 -- The leads behind a conversion number: the from-stage cohort of the period, converted or not, and where each is at as_of.
 with leads as (
-    select l.lead_id, l.__from__ as from_at, l.__to__ as to_at, l.current_stage, l.current_since, l.amount_value, l.__attr__
+    select l.lead_id, l.__from__ as from_at, l.__to__ as to_at, l.current_stage, l.current_since, l.amount_value, l.close_pushes, l.days_slipped, l.__attr__
     from fct_leads as l
     -- a lead that counts in the period has a week on or after the period's (fct_leads is stored by last_week)
     where l.last_week >= $start_week
@@ -19,6 +19,8 @@ as_of as (
         current_stage,
         current_since,
         amount_value,
+        close_pushes,
+        days_slipped,
         __attr__
     from leads
 ),
@@ -34,6 +36,8 @@ cohort as (
         current_stage,
         current_since,
         amount_value,
+        close_pushes,
+        days_slipped,
         __attr__
     from as_of
     where from_at >= $start and from_at < $end
@@ -42,7 +46,7 @@ cohort as (
 -- the rows asked for, in list order ($limit null: all); the stage each lead is in now is then
 -- looked up for these leads only, not for the whole cohort
 page as (
-    select lead_id, from_at, to_at, converted, immature, current_stage, current_since, amount_value, __attr__
+    select lead_id, from_at, to_at, converted, immature, current_stage, current_since, amount_value, close_pushes, days_slipped, __attr__
     from cohort
     where $which = 'all' or ($which = 'converted') = converted
     order by from_at desc, lead_id
@@ -67,6 +71,8 @@ select
     case when $latest then p.current_stage else n.stage_now end as stage_now,
     case when $latest then p.current_since else n.in_stage_since end as in_stage_since,
     p.amount_value,
+    p.close_pushes,
+    p.days_slipped,
     p.__attr__
 from page as p
 left join now_in as n on n.lead_id = p.lead_id

@@ -150,3 +150,27 @@ def test_the_deals_csv_is_the_cli_s(app, db):
     assert cli.exit_code == 0 and got.data.decode() == cli.output and cli.output.count("\n") > 1
     bad = client.get("/export/pipeline-deals.csv?closing=soon")
     assert bad.status_code == 400 and "Closing 'soon' is not one of all, month, quarter, year" in bad.data.decode()
+
+
+def test_money_on_the_funnel_and_segments_pages_is_the_metrics(app, db):
+    import funnelboard.dashboard.pages.funnel as funnel
+    import funnelboard.dashboard.pages.segments as segments
+    from funnelboard.dashboard.theme import fmt_money
+    from funnelboard.warehouse.metrics.base import Context
+
+    with app.server.test_request_context():
+        line = funnel.update_value("")
+        table = segments.update_deal_value("?segment=region&from=2026-01-01&to=2026-11-30")
+    snapshot = run_metric(Gateway(db), "pipeline_snapshot", MetricRequest())
+    last = max(r["week"] for r in snapshot)
+    text = "".join(c if isinstance(c, str) else "" for c in line.children)
+    for r in snapshot:
+        if r["week"] == last:
+            assert f"{r['stage'].capitalize()} {fmt_money(r['value'], 'USD')} ({r['deals']:,} deals)" in text
+    req = Context(Gateway(db)).resolve(MetricRequest(start=datetime(2026, 1, 1), end=datetime(2026, 12, 1), segment="region"))
+    rows = [r for r in run_metric(Gateway(db), "deal_value", req) if r["won_deals"] + r["lost_deals"]]
+    _, _, grid = table
+    body = grid.children.children[1].children
+    assert [b.children[0].children for b in body] == [r["region"] for r in rows]
+    assert [b.children[4].children for b in body] == [f"{r['value_win_rate']:.0%}" for r in rows]
+    assert [b.children[5].children for b in body] == [fmt_money(r["avg_won_deal"], "USD") for r in rows]

@@ -153,12 +153,14 @@ def test_list_cells_are_formatted_for_reading_not_for_the_file():
     from funnelboard.core.config import load_config
     from funnelboard.dashboard import tables
 
-    config = load_config()  # the demo's: amounts in USD
+    config = load_config()  # the demo's: amounts in each deal's currency, USD where it has none
     cols = {c["field"]: c for c in page.columns(config)}
     assert cols["newly_stalled"]["valueFormatter"] == tables.YES_NO
     assert cols["age_days"]["valueFormatter"] == cols["threshold_days"]["valueFormatter"] == tables.DAYS
     assert cols["sla_hours"]["valueFormatter"] == tables.NUMBER and "clock" in cols  # the demo's SLAs are in business hours
-    assert cols["amount"]["valueFormatter"] == tables.money("USD") == {"function": "fbMoney(params.value, 'USD')"}
+    assert cols["amount"]["valueFormatter"] == {"function": "fbMoney(params.value, params.data.amount_currency || 'USD')"}
+    assert cols["close_pushes"]["valueFormatter"] == cols["days_slipped"]["valueFormatter"] == tables.INTEGER
+    assert tables.money("USD") == {"function": "fbMoney(params.value, 'USD')"}
     assert cols["lead_id"]["tooltipField"] == "lead_id" and cols["lead_id"]["maxWidth"] == tables.ID_WIDTH
     assert cols["channel"]["valueFormatter"] == tables.TEXT  # a boolean in any text column reads Yes/No
     # each formatter names a function the asset defines

@@ -925,10 +925,16 @@ class Oracle:
             row.update({col: self._attribute(s.lead_id, col) for col in extra})
             amount_col = self.config.amount_column
             row["amount"] = _number(self._attribute(s.lead_id, amount_col)) if amount_col else None
+            if self.config.deal_currency_column:
+                row["amount_currency"] = self._attribute(s.lead_id, self.config.deal_currency_column)
             if self.config.last_activity_column:  # when the lead was last worked, and days since at as_of
                 last = _timestamp(self._attribute(s.lead_id, self.config.last_activity_column))
                 row["last_activity_at"] = last
                 row["days_since_activity"] = None if last is None else (self.as_of - last) / timedelta(days=1)
+            if self.config.close_date_column:  # how often the deal's close date slipped (tests/oracle/oracle_money.py)
+                from tests.oracle import oracle_money
+
+                row.update(oracle_money.slips(self, s.lead_id))
             rows.append(row)
         rows.sort(key=lambda r: (not r["newly_stalled"], -r["age_days"], r["lead_id"]))
         return rows

@@ -6,6 +6,7 @@ members `conversion` counts), each lead's position is its last spell as of as_of
 
 from __future__ import annotations
 
+from tests.oracle import oracle_money
 from tests.oracle.oracle import NO_REASON, Oracle, _days, _number
 
 
@@ -30,6 +31,10 @@ def leads(oracle: Oracle, from_stage, to_stage, start, end, *, which="all", wind
         row.update({col: oracle._attribute(lead_id, col) for col in ["owner"] + [c for c in oracle.config.segments if c != "owner"]})
         amount_col = oracle.config.amount_column
         row["amount"] = _number(oracle._attribute(lead_id, amount_col)) if amount_col else None
+        if oracle.config.deal_currency_column:
+            row["amount_currency"] = oracle._attribute(lead_id, oracle.config.deal_currency_column)
+        if oracle.config.close_date_column:
+            row.update(oracle_money.slips(oracle, lead_id))
         rows.append(row)
     rows.sort(key=lambda r: r["lead_id"])
     rows.sort(key=lambda r: r["from_at"], reverse=True)

@@ -328,3 +328,15 @@ def deal_value(oracle: Oracle, start, end, *, closing=None, segment=None, filter
                      "avg_won_deal": won / len(g["won"]) if g["won"] else None, "period_from": start, "period_to": end, "as_of": oracle.as_of,
                      "closing_from": win[0] if win else None, "closing_to": win[1] if win else None, "currency": oracle.config.currency})
     return rows
+
+
+def slips(oracle: Oracle, lead_id: str) -> dict:
+    """close_pushes and days_slipped of a lead as loaded (fct_leads): over its events in the pipeline or
+    leaving it, how often the close date moved later, and the days from its first close date to its
+    latest; both None when it was never in the pipeline, days None without a close date."""
+    kept = [m for m in moves(oracle, lead_id, datetime.max) if m["was_in"] or m["is_in"]]
+    if not kept:
+        return {"close_pushes": None, "days_slipped": None}
+    pushes = sum(1 for m in kept if m["before"]["close"] and m["after"]["close"] and m["after"]["close"] > m["before"]["close"])
+    closes = [m["after"]["close"] for m in kept if m["after"]["close"]]
+    return {"close_pushes": pushes, "days_slipped": (kept[-1]["after"]["close"] - closes[0]).days if closes else None}

@@ -377,3 +377,12 @@ def local_monday(moment: datetime, tz: str) -> date:
     """Monday of the local ISO week (time zone tz) of a UTC instant."""
     local = moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).date()
     return local - timedelta(days=local.weekday())
+
+
+def amount_columns(ctx: Context, table: str) -> dict[str, "exp.Expression"]:
+    """A lead list's money columns over `table`'s rows: the amount (amount_value, in the deal's own
+    currency) and, with [pipeline] deal_currency, that currency as amount_currency."""
+    columns = {"amount": exp.column("amount_value", table=table)}
+    if ctx.config.deal_currency_column:
+        columns["amount_currency"] = exp.column(ctx.config.deal_currency_column, table=table, quoted=True)
+    return columns

@@ -17,7 +17,7 @@ from sqlglot import exp
 from funnelboard.core.errors import UserError
 from funnelboard.warehouse.build import attribute_columns
 from funnelboard.warehouse.lists import EVERYTHING, Slice, cut, ordering, with_total
-from funnelboard.warehouse.metrics.base import OWNER, Context, MetricRequest, at_latest_event, reached, utc_midnight
+from funnelboard.warehouse.metrics.base import OWNER, Context, MetricRequest, amount_columns, at_latest_event, reached, utc_midnight
 from funnelboard.warehouse.metrics.stalled import threshold_params
 from funnelboard.warehouse.metrics.weekly import review
 
@@ -100,7 +100,7 @@ def _list_columns(ctx: Context) -> dict[str, exp.Expression]:
     has_owner = OWNER in attribute_columns(ctx.config)
     columns[OWNER] = exp.column(OWNER, table="c", quoted=True) if has_owner else exp.cast(exp.null(), "varchar")
     columns.update({c: exp.column(c, table="c", quoted=True) for c in segments if c != OWNER})
-    columns["amount"] = exp.column("amount_value", table="c")
+    columns.update(amount_columns(ctx, "c"))
     return columns
 
 

@@ -15,7 +15,7 @@ from sqlglot import exp
 from funnelboard.core.errors import UserError
 from funnelboard.warehouse.build import attribute_columns
 from funnelboard.warehouse.lists import EVERYTHING, Slice, cut, ordering, with_total
-from funnelboard.warehouse.metrics.base import OWNER, Context, MetricRequest, period_params, ratio, reached
+from funnelboard.warehouse.metrics.base import OWNER, Context, MetricRequest, amount_columns, period_params, ratio, reached
 from funnelboard.warehouse.stats import wilson_interval
 
 KINDS = ("handoff", "sent_back", "no_disposition", "never_worked")  # the rows `handoff_leads --change KIND` lists
@@ -157,7 +157,7 @@ def _list_columns(ctx: Context) -> dict[str, exp.Expression]:
     has_owner = OWNER in attribute_columns(ctx.config)
     columns[OWNER] = exp.column(OWNER, table="h", quoted=True) if has_owner else exp.cast(exp.null(), "varchar")
     columns.update({c: exp.column(c, table="h", quoted=True) for c in ctx.config.segments if c != OWNER})
-    columns["amount"] = exp.column("amount_value", table="h")
+    columns.update(amount_columns(ctx, "h"))
     return columns
 
 

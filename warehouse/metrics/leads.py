@@ -17,6 +17,7 @@ from funnelboard.warehouse.metrics.base import (
     OWNER,
     Context,
     MetricRequest,
+    amount_columns,
     at_latest_event,
     business_day_clock,
     conversion_identifiers,
@@ -27,6 +28,7 @@ from funnelboard.warehouse.metrics.base import (
     week_of,
 )
 from funnelboard.warehouse.metrics.conversion import conversion
+from funnelboard.warehouse.metrics.stalled import SLIP_COLUMNS
 
 WHICH = ("all", "converted", "not_converted")
 
@@ -47,7 +49,9 @@ def leads_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING):
     }
     tree, params = ctx.compile("leads", req, params, conversion_identifiers(ctx, req))
     page = next(c.this for c in tree.ctes if c.alias == "page")
-    sortable = ["lead_id", "from_at", "to_at", "converted", "immature", *ctx.config.segments, "amount"]
+    slips = list(SLIP_COLUMNS) if ctx.config.close_date_column else []
+    money = amount_columns(ctx, "p")
+    sortable = ["lead_id", "from_at", "to_at", "converted", "immature", *ctx.config.segments, "amount", *slips]
     in_page = {c: exp.column("amount_value" if c == "amount" else c, quoted=c in ctx.config.segments) for c in sortable}
     in_final = {c: exp.column("amount_value" if c == "amount" else c, table="p", quoted=c in ctx.config.segments) for c in sortable}
     page.set("order", None)
@@ -66,7 +70,8 @@ def leads_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING):
         named["stage_now"], named["in_stage_since"],
         named[OWNER] if has_owner else exp.alias_(exp.cast(exp.null(), "varchar"), OWNER, quoted=True),
         *(named[c] for c in ctx.config.segments if c != OWNER),
-        exp.alias_(exp.column("amount_value", table="p"), "amount"),
+        *(exp.alias_(e, name) for name, e in money.items()),
+        *(exp.column(c, table="p") for c in slips),
     ]
     tree.set("expressions", [c.copy() for c in columns])
     params["from_stage"], params["to_stage"] = from_stage, to_stage

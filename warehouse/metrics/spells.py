@@ -35,7 +35,7 @@ from funnelboard.core.config import FunnelConfig
 from funnelboard.core.errors import UserError
 from funnelboard.warehouse.build import attribute_columns
 from funnelboard.warehouse.lists import EVERYTHING, Slice, cut, ordering, with_total
-from funnelboard.warehouse.metrics.base import OWNER, Context, MetricRequest, business_day_clock, period_params
+from funnelboard.warehouse.metrics.base import OWNER, Context, MetricRequest, amount_columns, business_day_clock, period_params
 from funnelboard.warehouse.metrics.disqualifiers import disqualifiers, top_reasons
 
 STAGE = "stage"
@@ -141,7 +141,7 @@ def spell_columns(ctx: Context) -> dict[str, exp.Expression]:
     has_owner = OWNER in attribute_columns(ctx.config)
     columns[OWNER] = exp.column(OWNER, table="s", quoted=True) if has_owner else exp.cast(exp.null(), "varchar")
     columns.update({c: exp.column(c, table="s", quoted=True) for c in ctx.config.segments if c != OWNER})
-    columns["amount"] = exp.column("amount_value", table="s")
+    columns.update(amount_columns(ctx, "s"))
     return columns
 
 

@@ -257,3 +257,15 @@ def test_bad_close_dates_currencies_and_categories_are_quarantined(tmp_path):
         ("unknown_forecast_category", 6, 'forecast category "maybe" is not one of omitted, pipeline, best case, commit, closed')]
     (deal,) = run_metric(Gateway(db), "pipeline_deals", MetricRequest(start=datetime(2024, 1, 7), end=datetime(2024, 1, 8), change="end"))
     assert (str(deal["close_after"]), deal["currency_after"], deal["amount_after"]) == ("2024-04-30", "GBP", 1000.0)
+
+
+def test_close_date_pushes_and_days_slipped_on_the_lists(money_wh):
+    g = Gateway(money_wh)
+    rows = {r["lead_id"]: r for r in run_metric(g, "leads", MetricRequest(start=datetime(2024, 1, 1), end=WEEK[1], as_of=datetime(2024, 1, 20),
+                                                                           from_stage="opportunity", to_stage="won"))}
+    # E2 pushed once, Feb 10 -> May 1: 81 days; E1 pulled in, Apr 15 -> Mar 20: no push, -26 days; E4 never had a close date
+    assert (rows["E2"]["close_pushes"], rows["E2"]["days_slipped"], rows["E2"]["amount_currency"]) == (1, 81, "EUR")
+    assert (rows["E1"]["close_pushes"], rows["E1"]["days_slipped"]) == (0, -26)
+    assert (rows["E4"]["close_pushes"], rows["E4"]["days_slipped"]) == (0, None)
+    # E5's close date became the day it was won, Jan 31 -> Jan 12: pulled in
+    assert (rows["E5"]["close_pushes"], rows["E5"]["days_slipped"]) == (0, -19)
