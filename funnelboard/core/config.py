@@ -370,6 +370,10 @@ def sections(defaults: dict, user: dict) -> dict[str, dict]:
             out[name] = {}
         else:
             out[name] = dict(defaults.get(name, {}))
+    if "pipeline" not in user and out["attributes"].get("currency") != defaults.get("attributes", {}).get("currency"):
+        # the demo's deal currencies and rates are to its reporting currency: a file that reports in
+        # another (or none) has no money conversion until it names its own
+        out["pipeline"] = {k: v for k, v in out["pipeline"].items() if k not in ("deal_currency", "rates", "rates_file")}
     return out
 
 

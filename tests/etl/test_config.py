@@ -169,3 +169,13 @@ def test_deal_currencies_need_a_reporting_currency(tmp_path):
     path = write(tmp_path / "funnel.toml", '[funnel]\nstages = ["new", "won"]\noutcomes = ["lost"]\n\n[pipeline]\ndeal_currency = "currency"\n')
     with pytest.raises(UserError, match=r"without \[attributes\] currency; name the reporting currency"):
         load_config(path)
+
+
+def test_own_attributes_without_a_currency_do_not_inherit_the_demo_s_rates(tmp_path):
+    config = load_config(write(tmp_path / "funnel.toml", '[attributes]\namount = "value"\n'))
+    assert (config.currency, config.deal_currency_column, config.fixed_rates) == (None, None, {})
+    assert config.close_date_column == "close_date" and config.pipeline_from == "opportunity"  # the rest of [pipeline] is the default's
+    euro = load_config(write(tmp_path / "funnel.toml", '[attributes]\namount = "value"\ncurrency = "EUR"\n'))
+    assert (euro.deal_currency_column, euro.fixed_rates) == (None, {})  # the demo's rates are to USD
+    kept = load_config(write(tmp_path / "funnel.toml", '[attributes]\namount = "value"\ncurrency = "USD"\n'))
+    assert (kept.deal_currency_column, kept.fixed_rates) == ("currency", {"EUR": 1.08, "GBP": 1.27})

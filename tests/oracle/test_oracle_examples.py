@@ -619,8 +619,8 @@ def test_stalled_with_sla():
             for r in rows] == [("S1", 9.0, 3.0, "sla", True), ("S3", 16.0, 3.0, "sla", False)]  # newly stalled first
     assert list(rows[0]) == [
         "lead_id", "stage", "entered_at", "age_days", "threshold_days", "threshold_source", "sla_hours", "clock", "breached_at", "newly_stalled",
-        "owner", "channel", "industry", "service_line", "region", "company_size", "buyer_role", "amount",
-        "last_activity_at", "days_since_activity",
+        "owner", "channel", "industry", "service_line", "region", "company_size", "buyer_role", "amount", "amount_currency",
+        "last_activity_at", "days_since_activity", "close_pushes", "days_slipped",
     ]
     assert (rows[0]["owner"], rows[0]["amount"], rows[0]["stage"], rows[0]["entered_at"]) == ("ana", 1000.0, "sql", d(1))
     assert (rows[0]["last_activity_at"], rows[0]["days_since_activity"]) == (None, None)  # the log records no activity

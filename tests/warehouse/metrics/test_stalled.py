@@ -105,7 +105,8 @@ def test_stalled_lead_columns(tmp_path):
     s = [r for r in run(gw, "stalled", as_of=D(2024, 3, 1)) if r["lead_id"] == "S"][0]
     segments = [c for c in gw.config().segments if c != "owner"]
     assert list(s) == ["lead_id", "stage", "entered_at", "age_days", "threshold_days", "threshold_source", "sla_hours", "clock", "breached_at",
-                       "newly_stalled", "owner", *segments, "amount", "last_activity_at", "days_since_activity"]
+                       "newly_stalled", "owner", *segments, "amount", "amount_currency", "last_activity_at", "days_since_activity",
+                       "close_pushes", "days_slipped"]
     assert (s["entered_at"], s["owner"], s["channel"], s["industry"], s["amount"]) == (D(2024, 2, 20), "Cy", "y", None, 1000.0)
 
 
@@ -114,7 +115,8 @@ def test_stalled_without_an_owner_attribute(tmp_path):
     gw = warehouse(tmp_path, STALLED_EVENTS, config)
     rows = run(gw, "stalled", as_of=D(2024, 3, 1))
     assert list(rows[0]) == ["lead_id", "stage", "entered_at", "age_days", "threshold_days", "threshold_source", "sla_hours", "clock", "breached_at",
-                             "newly_stalled", "owner", "channel", "amount", "last_activity_at", "days_since_activity"]
+                             "newly_stalled", "owner", "channel", "amount", "amount_currency", "last_activity_at", "days_since_activity",
+                             "close_pushes", "days_slipped"]
     assert all(r["owner"] is None for r in rows)
 
 
