@@ -268,7 +268,7 @@ def update_deal_value(search: str | None):
                      html.Td("–" if r["median_cycle_days"] is None else f"{r['median_cycle_days']:.0f}")]) for r in rows]
     note = ("The deals that left the pipeline won or lost in the period, valued as they closed in "
             f"{config.currency or 'the reporting currency'}: a value rate under the deal rate means the big deals are the ones lost. "
-            "The cycle runs from the deal first reaching the pipeline to the win.")
+            "The cycle runs from the deal first entering the pipeline to the win.")
     if not rows:
         return [html.H2(f"Deal value by {name}", className="panel-title"), html.P("No deal with an amount closed in the period.", className="muted")]
     return [html.H2(f"Deal value by {name}", className="panel-title"), html.P(note, className="muted"),

@@ -22,6 +22,13 @@ with events as (
     from stg_events as e
 ),
 
+-- the lead's attributes (as fct_leads has them), carried so that the pipeline's queries filter and split
+-- here without joining fct_leads
+attributes as (
+    select a.lead_id, a.__attr__
+    from int_lead_attributes as a
+),
+
 settings as (
     select
         s.pipeline_from_order,
@@ -60,6 +67,7 @@ moved as (
     select
         f.*,
         coalesce(lag(f.in_pipeline) over by_move, false) as was_in_pipeline,
+        min(f.entered_at) filter (where f.in_pipeline) over (partition by f.lead_id) as first_in_pipeline,
         lag(f.amount_after) over by_move as amount_before,
         lag(f.close_after) over by_move as close_before,
         lag(f.currency_after) over by_move as currency_before,
@@ -73,7 +81,9 @@ select
     m.move_no,
     m.entered_at as moved_at,
     m.next_moved_at,
-    coalesce(m.next_moved_at, cast('infinity' as timestamp)) as held_until,
+    -- how long the state after the move may hold in the pipeline: to the next move (infinity after the
+    -- last); a move that leaves the pipeline holds nothing, so its held_until is its own moment
+    case when m.in_pipeline then coalesce(m.next_moved_at, cast('infinity' as timestamp)) else m.entered_at end as held_until,
     m.stage,
     m.stage_order,
     m.was_in_pipeline,
@@ -87,9 +97,12 @@ select
     m.close_before,
     m.close_after,
     m.category_before,
-    m.category_after
+    m.category_after,
+    m.first_in_pipeline,
+    a.__attr__
 from moved as m
+left join attributes as a on a.lead_id = m.lead_id
 where m.was_in_pipeline or m.in_pipeline
--- stored in held_until order: every move that counts at or after a moment T (held at T, or made
--- after T) has held_until >= T, so a period's reader reads a range of row groups at the end
+-- stored in held_until order: every move that matters at or after a moment T (in the pipeline and held
+-- at T, or made after T) has held_until >= T, so a period's reader reads a range of row groups at the end
 order by held_until, moved_at

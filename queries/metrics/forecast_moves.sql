@@ -1,18 +1,15 @@
 -- The moves between forecast categories over [$start, $end) as of $as_of: per deal, its category when
 -- counted at the start ('(new)' when not) and at the end, or how it left the count in the period
 -- (closed when won, lost, pushed out, exited), grouped by segment value and that pair where they differ.
-with leads as (
-    select l.lead_id, l.__segment__ as segment
-    from fct_leads as l
-),
-
-seen as (
-    select * from pipeline_seen
+with seen as (
+    select s.*, s.__segment__ as segment
+    from pipeline_seen as s
 ),
 
 ends as (
     select
         lead_id,
+        any_value(segment) as segment,
         any_value(category) filter (where moved_at < $start and known_until >= $start) as from_category,
         any_value(worth_after) filter (where moved_at < $start and known_until >= $start) as from_value,
         any_value(category) filter (where moved_at < $end and known_until >= $end) as to_category,
@@ -26,6 +23,7 @@ ends as (
 gone as (
     select
         lead_id,
+        any_value(segment) as segment,
         arg_max(
             case when stage = $won then 'closed' when list_contains($lost, stage) then 'lost' when in_pipeline then 'pushed out' else 'exited' end,
             moved_at
@@ -39,6 +37,7 @@ gone as (
 pairs as (
     select
         coalesce(e.lead_id, g.lead_id) as lead_id,
+        coalesce(e.segment, g.segment) as segment,
         coalesce(e.from_category, '(new)') as from_category,
         coalesce(e.from_value, 0.0) as from_value,
         coalesce(e.to_category, g.way_out) as to_category,
@@ -48,14 +47,13 @@ pairs as (
 )
 
 select
-    coalesce(cast(l.segment as varchar), '(none)') as segment,
+    coalesce(cast(p.segment as varchar), '(none)') as segment,
     p.from_category,
     p.to_category,
     count(*) as deals,
     sum(p.from_value) as from_value,
     sum(p.to_value) as to_value
 from pairs as p
-inner join leads as l on l.lead_id = p.lead_id
 where p.to_category is not null and p.from_category <> p.to_category
 group by all
 order by segment, p.from_category, p.to_category

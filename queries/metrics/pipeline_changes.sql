@@ -3,26 +3,23 @@
 -- every move in between by kind, over the deals counted at the start or the end or with a move in
 -- between that it is counted before or after. A deal counts while in the pipeline with a close date in the close window (pipeline_seen).
 -- Per deal, start + created + pulled_in + increased - decreased - pushed_out - won - lost - exited = end.
-with leads as (
-    select l.lead_id, l.__segment__ as segment
-    from fct_leads as l
+with seen as (
+    select s.*, s.__segment__ as segment
+    from pipeline_seen as s
 ),
 
-seen as (
-    select * from pipeline_seen
-),
-
-ends as (
-    select
-        lead_id,
-        count(*) filter (where moved_at < $start and known_until >= $start) as start_deals,
-        coalesce(sum(worth_after) filter (where moved_at < $start and known_until >= $start), 0.0) as start_value,
-        count(*) filter (where moved_at < $end and known_until >= $end) as end_deals,
-        coalesce(sum(worth_after) filter (where moved_at < $end and known_until >= $end), 0.0) as end_value
+-- the deals counted at the start and at the end: each deal's one move held then (moved before it, its
+-- next move at or after it, or not known by as_of)
+at_start as (
+    select lead_id, segment, worth_after as value
     from seen
-    where is_counted and moved_at < $end
-    group by lead_id
-    having start_deals > 0 or end_deals > 0
+    where is_counted and moved_at < $start and known_until >= $start
+),
+
+at_end as (
+    select lead_id, segment, worth_after as value
+    from seen
+    where is_counted and moved_at < $end and known_until >= $end
 ),
 
 -- a move in the period: coming into the count adds the value it comes in with (created when new to the
@@ -32,6 +29,7 @@ ends as (
 kinds as (
     select
         lead_id,
+        segment,
         not was_counted and is_counted and not was_in_pipeline as is_created,
         not was_counted and is_counted and was_in_pipeline as is_pulled_in,
         case when was_counted then worth_after - worth_before else 0.0 end as delta,
@@ -48,6 +46,7 @@ kinds as (
 per_lead as (
     select
         lead_id,
+        segment,
         count(*) filter (where is_created) as n_created,
         coalesce(sum(worth_after) filter (where is_created), 0.0) as created,
         count(*) filter (where is_pulled_in) as n_pulled_in,
@@ -65,39 +64,46 @@ per_lead as (
         count(*) filter (where is_exited) as n_exited,
         coalesce(sum(left_value) filter (where is_exited), 0.0) as exited
     from kinds
-    group by lead_id
+    group by lead_id, segment
 ),
 
+-- one row per deal and side (start, end, the period's moves), summed per segment value below
 counted as (
-    select lead_id from ends
-    union
-    select lead_id from per_lead
+    select segment, 1 as start_deals, value as start_value, 0 as end_deals, 0.0 as end_value,
+           0 as n_created, 0.0 as created, 0 as n_pulled_in, 0.0 as pulled_in, 0 as n_increased, 0.0 as increased,
+           0 as n_decreased, 0.0 as decreased, 0 as n_pushed_out, 0.0 as pushed_out, 0 as n_won, 0.0 as won,
+           0 as n_lost, 0.0 as lost, 0 as n_exited, 0.0 as exited
+    from at_start
+    union all
+    select segment, 0, 0.0, 1, value, 0, 0.0, 0, 0.0, 0, 0.0, 0, 0.0, 0, 0.0, 0, 0.0, 0, 0.0, 0, 0.0
+    from at_end
+    union all
+    select segment, 0, 0.0, 0, 0.0, n_created, created, n_pulled_in, pulled_in, n_increased, increased, n_decreased, decreased,
+           n_pushed_out, pushed_out, n_won, won, n_lost, lost, n_exited, exited
+    from per_lead
 )
 
 select
-    coalesce(cast(l.segment as varchar), '(none)') as segment,
-    sum(coalesce(e.start_deals, 0)) as start_deals,
-    sum(coalesce(e.start_value, 0.0)) as start,
-    sum(coalesce(p.n_created, 0)) as n_created,
-    sum(coalesce(p.created, 0.0)) as created,
-    sum(coalesce(p.n_pulled_in, 0)) as n_pulled_in,
-    sum(coalesce(p.pulled_in, 0.0)) as pulled_in,
-    sum(coalesce(p.n_increased, 0)) as n_increased,
-    sum(coalesce(p.increased, 0.0)) as increased,
-    sum(coalesce(p.n_decreased, 0)) as n_decreased,
-    sum(coalesce(p.decreased, 0.0)) as decreased,
-    sum(coalesce(p.n_pushed_out, 0)) as n_pushed_out,
-    sum(coalesce(p.pushed_out, 0.0)) as pushed_out,
-    sum(coalesce(p.n_won, 0)) as n_won,
-    sum(coalesce(p.won, 0.0)) as won,
-    sum(coalesce(p.n_lost, 0)) as n_lost,
-    sum(coalesce(p.lost, 0.0)) as lost,
-    sum(coalesce(p.n_exited, 0)) as n_exited,
-    sum(coalesce(p.exited, 0.0)) as exited,
-    sum(coalesce(e.end_deals, 0)) as end_deals,
-    sum(coalesce(e.end_value, 0.0)) as "end"
+    coalesce(cast(c.segment as varchar), '(none)') as segment,
+    sum(c.start_deals) as start_deals,
+    sum(c.start_value) as start,
+    sum(c.n_created) as n_created,
+    sum(c.created) as created,
+    sum(c.n_pulled_in) as n_pulled_in,
+    sum(c.pulled_in) as pulled_in,
+    sum(c.n_increased) as n_increased,
+    sum(c.increased) as increased,
+    sum(c.n_decreased) as n_decreased,
+    sum(c.decreased) as decreased,
+    sum(c.n_pushed_out) as n_pushed_out,
+    sum(c.pushed_out) as pushed_out,
+    sum(c.n_won) as n_won,
+    sum(c.won) as won,
+    sum(c.n_lost) as n_lost,
+    sum(c.lost) as lost,
+    sum(c.n_exited) as n_exited,
+    sum(c.exited) as exited,
+    sum(c.end_deals) as end_deals,
+    sum(c.end_value) as "end"
 from counted as c
-inner join leads as l on l.lead_id = c.lead_id
-left join ends as e on e.lead_id = c.lead_id
-left join per_lead as p on p.lead_id = c.lead_id
 group by 1

@@ -2,12 +2,7 @@
 -- counted at the start ('start') and at the end ('end'), and per move of the period by kind, a move
 -- that changes the value and leaves counting twice (its change, then its exit), as in
 -- pipeline_changes; value is what the row adds to its bar (positive), in the reporting currency.
-with leads as (
-    select l.lead_id, l.__attr__
-    from fct_leads as l
-),
-
-seen as (
+with seen as (
     select * from pipeline_seen
 ),
 
@@ -15,12 +10,13 @@ ends as (
     select
         lead_id, case when moved_at < $start and known_until >= $start then 'start' else 'end' end as change, moved_at, stage,
         amount_after as amount_before, amount_after, currency_after as currency_before, currency_after, close_after as close_before,
-        close_after, worth_after as value
+        close_after, worth_after as value, __attr__
     from seen
     where is_counted and (moved_at < $start and known_until >= $start or moved_at < $end and known_until >= $end)
     union all
     -- counted at both: its end row too
-    select lead_id, 'end', moved_at, stage, amount_after, amount_after, currency_after, currency_after, close_after, close_after, worth_after
+    select lead_id, 'end', moved_at, stage, amount_after, amount_after, currency_after, currency_after, close_after, close_after, worth_after,
+           __attr__
     from seen
     where is_counted and moved_at < $start and known_until >= $end
 ),
@@ -33,18 +29,19 @@ in_period as (
 
 moves as (
     select lead_id, case when was_in_pipeline then 'pulled_in' else 'created' end as change, moved_at, stage,
-           amount_before, amount_after, currency_before, currency_after, close_before, close_after, worth_after as value
+           amount_before, amount_after, currency_before, currency_after, close_before, close_after, worth_after as value, __attr__
     from in_period
     where not was_counted and is_counted
     union all
     select lead_id, case when worth_after > worth_before then 'increased' else 'decreased' end, moved_at, stage,
-           amount_before, amount_after, currency_before, currency_after, close_before, close_after, abs(worth_after - worth_before)
+           amount_before, amount_after, currency_before, currency_after, close_before, close_after, abs(worth_after - worth_before),
+           __attr__
     from in_period
     where was_counted and worth_after <> worth_before
     union all
     select lead_id,
            case when stage = $won then 'won' when list_contains($lost, stage) then 'lost' when in_pipeline then 'pushed_out' else 'exited' end,
-           moved_at, stage, amount_before, amount_after, currency_before, currency_after, close_before, close_after, worth_after
+           moved_at, stage, amount_before, amount_after, currency_before, currency_after, close_before, close_after, worth_after, __attr__
     from in_period
     where was_counted and not is_counted
 ),
@@ -67,8 +64,7 @@ select
     e.close_before,
     e.close_after,
     e.value,
-    l.__attr__
+    e.__attr__
 from everything as e
-inner join leads as l on l.lead_id = e.lead_id
 where $change is null or e.change = $change
 order by list_position($kinds, e.change), e.moved_at, e.lead_id

@@ -3,22 +3,17 @@
 -- after their last move before the moment) by stage, forecast category, segment value and currency
 -- (kind 'open'), and the deals won in the week, since $week_starts' entry (kind 'won'), each
 -- counted and summed in the deal's currency: each moment's rates apply in Python.
-with leads as (
-    select l.lead_id, l.__segment__ as segment
-    from fct_leads as l
-),
-
-moments as (
+with moments as (
     select unnest($moments) as moment, unnest($week_starts) as week_start
 ),
 
 held as (
-    select 'open' as kind, mo.moment, s.lead_id, s.stage, s.stage_order, s.category, s.currency_after, s.amount_after
+    select 'open' as kind, mo.moment, s.__segment__ as segment, s.stage, s.stage_order, s.category, s.currency_after, s.amount_after
     from pipeline_seen as s
     inner join moments as mo on s.moved_at < mo.moment and s.known_until >= mo.moment
     where s.is_counted
     union all
-    select 'won', mo.moment, s.lead_id, s.stage, s.stage_order, 'closed', s.currency_after, s.amount_after
+    select 'won', mo.moment, s.__segment__, s.stage, s.stage_order, 'closed', s.currency_after, s.amount_after
     from pipeline_seen as s
     inner join moments as mo on s.moved_at >= mo.week_start and s.moved_at < mo.moment
     where s.was_counted and s.stage = $won
@@ -30,11 +25,10 @@ select
     h.stage,
     h.stage_order,
     h.category,
-    coalesce(cast(l.segment as varchar), '(none)') as segment,
+    coalesce(cast(h.segment as varchar), '(none)') as segment,
     h.currency_after as currency,
     count(*) as deals,
     sum(h.amount_after) as amount
 from held as h
-inner join leads as l on l.lead_id = h.lead_id
 group by all
 order by h.moment, h.kind, h.stage_order, segment

@@ -5,7 +5,8 @@
 -- the reporting currency) and counted when in the pipeline with a close date in
 -- [$close_from, $close_to] (both NULL: every deal in the pipeline counts). A reader keeps the moves
 -- it needs (category: the CRM's forecast category, else the stage's, else pipeline): the ones counted at a moment T (held_at T: moved before T, next move at T or later, or
--- not known by as_of) or made in a period.
+-- not known by as_of) or made in a period. The lead's attributes come along: the request's filters
+-- apply here.
 select
     m.lead_id,
     m.moved_at,
@@ -26,6 +27,8 @@ select
     m.amount_after * coalesce(list_extract($rates, list_position($currencies, m.currency_after)), 1.0) as worth_after,
     m.was_in_pipeline and ($close_from is null or m.close_before between $close_from and $close_to) as was_counted,
     m.in_pipeline and ($close_from is null or m.close_after between $close_from and $close_to) as is_counted,
-    case when m.next_moved_at is null or m.next_moved_at > $as_of then cast('infinity' as timestamp) else m.next_moved_at end as known_until
+    case when m.next_moved_at is null or m.next_moved_at > $as_of then cast('infinity' as timestamp) else m.next_moved_at end as known_until,
+    m.first_in_pipeline,
+    m.__attr__
 from fct_pipeline_moves as m
 where m.held_until >= $since and m.moved_at <= $as_of

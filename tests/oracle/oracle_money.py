@@ -36,8 +36,7 @@ M8  forecast_moves over [start, end): per deal, its category when counted at sta
 M9  deal_value over [start, end): the events in the period that leave the count to the won stage or a
     lost outcome: per segment value the won and lost deals and their worth after (at end's rates),
     the win rates by count and by value, the average won deal, and the median of the won deals' days
-    from reaching [pipeline] from_stage (the first funnel stage without one; reached as the funnel
-    metrics define it) to the win.
+    from the deal's first event into the pipeline (in the whole log) to the win.
 """
 
 from __future__ import annotations
@@ -301,9 +300,9 @@ def forecast_moves(oracle: Oracle, start, end, *, closing=None, segment=None, fi
 def deal_value(oracle: Oracle, start, end, *, closing=None, segment=None, filters=None) -> list[dict]:
     check_rates(oracle, end)
     win = window(oracle, closing, end)
-    opened_stage = oracle.config.pipeline_from or oracle.stages[0]
     groups: dict[str, dict] = {}
     for lead in oracle._leads(filters):
+        entered = [m["at"] for m in moves(oracle, lead, datetime.max) if m["is_in"]]
         for m in moves(oracle, lead, oracle.as_of):
             if not (start <= m["at"] < end and _counted(m, "before", win) and not _counted(m, "after", win)):
                 continue
@@ -312,9 +311,8 @@ def deal_value(oracle: Oracle, start, end, *, closing=None, segment=None, filter
                 continue
             g = groups.setdefault(oracle._segment_value(lead, segment) if segment else "(all)", {"won": [], "lost": [], "cycles": []})
             g["won" if won else "lost"].append(_worth(oracle, m, "after", end))
-            opened = oracle.reached(lead, opened_stage)
-            if won and opened is not None:
-                g["cycles"].append((m["at"] - opened).total_seconds() / 86400)
+            if won:
+                g["cycles"].append((m["at"] - entered[0]).total_seconds() / 86400)
     if segment is None and not groups:
         groups["(all)"] = {"won": [], "lost": [], "cycles": []}
     rows = []

@@ -33,7 +33,7 @@ from funnelboard.warehouse.models import (
     queries_root,
 )
 
-MARTS = ("fct_leads", "fct_spells", "fct_open_spells")
+MARTS = ("fct_leads", "fct_spells", "fct_open_spells", "fct_pipeline_moves")
 
 
 METRIC_ROW_CAP = 2_000_000

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from funnelboard.core.errors import UserError
-from funnelboard.warehouse.metrics.base import Context, MetricRequest, local_time, ratio, reached, segment_column, utc_midnight
+from funnelboard.warehouse.metrics.base import Context, MetricRequest, local_time, ratio, segment_column, utc_midnight
 from funnelboard.warehouse.metrics.changes import period as review_period
 from funnelboard.warehouse.metrics.weekly import DEFAULT_WEEKS, shown_weeks
 
@@ -145,8 +145,7 @@ def deal_value(ctx: Context, req: MetricRequest) -> list[dict]:
     """Won and lost deals in money over the period (default: the review week), per --segment value: the
     win rate by count and by value, the average won deal and the median sales cycle in days."""
     req, params, window = _period(ctx, req)
-    opened = reached(ctx.config.pipeline_from or ctx.config.stages[0])
-    rows = ctx.run_sql("deal_value", req, params, {"__segment__": req.segment, "__from__": opened})
+    rows = ctx.run_sql("deal_value", req, params, {"__segment__": req.segment})
     if req.segment is None and not rows:
         rows = [{"segment": "(all)", "won_deals": 0, "won_value": 0.0, "lost_deals": 0, "lost_value": 0.0, "median_cycle_days": None}]
     out = []
