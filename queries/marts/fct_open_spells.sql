@@ -4,7 +4,7 @@
 with spells as (
     select
         s.lead_id, s.spell_no, s.stage, s.stage_order, s.entered_at, s.exited_at, s.entered_bh,
-        s.sla_source, s.sla_clock, s.sla_days, s.sla_hours, s.sla_due_us, s.__attr__
+        s.sla_source, s.sla_clock, s.sla_days, s.sla_hours, s.sla_due_us, s.close_pushes, s.days_slipped, s.__attr__
     from fct_spells as s
 ),
 
@@ -33,6 +33,8 @@ select
     s.sla_hours,
     s.sla_due_us,
     l.at as open_at,
+    s.close_pushes,
+    s.days_slipped,
     s.__attr__
 from spells as s
 inner join stages as st on st.stage_order = s.stage_order

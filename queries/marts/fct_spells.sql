@@ -7,7 +7,7 @@ with spells as (
 ),
 
 leads as (
-    select l.lead_id, l.__attr__, cast(l.__stage_sla_by__ as varchar) as sla_value
+    select l.lead_id, l.close_pushes, l.days_slipped, l.__attr__, cast(l.__stage_sla_by__ as varchar) as sla_value
     from fct_leads as l
 ),
 
@@ -58,6 +58,8 @@ hour_clocked as (
 with_sla as (
     select
         s.*,
+        l.close_pushes,
+        l.days_slipped,
         l.__attr__,
         v.stage is not null as sla_by_value,
         case when v.stage is not null then v.clock else g.clock end as sla_clock,
@@ -129,6 +131,8 @@ select
     s.sla_hours,
     case when s.sla_clock = 'business' then u.due_us else epoch_us(s.entered_at) + s.sla_days * 86400000000 end as sla_due_us,
     cast(date_trunc('week', s.entered_local) as date) as entered_week,
+    s.close_pushes,
+    s.days_slipped,
     s.__attr__
 from with_sla as s
 left join due_utc as u on u.lead_id = s.lead_id and u.spell_no = s.spell_no

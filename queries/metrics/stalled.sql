@@ -23,6 +23,8 @@ with candidates as (
         (epoch_us(cast($as_of as timestamp)) - epoch_us(m.entered_at)) / 86400000000.0 as age_days,
         (epoch_us(cast($as_of as timestamp)) - 7 * 86400000000 - epoch_us(m.entered_at)) / 86400000000.0 as age_week_ago_days,
         m.amount_value,
+        m.close_pushes,
+        m.days_slipped,
         m.__attr__
     from stall_moments as m
     where m.exited_at is null or m.exited_at > cast($as_of as timestamp) - interval 7 day
@@ -40,6 +42,8 @@ flagged as (
         clock,
         breached_us,
         amount_value,
+        close_pushes,
+        days_slipped,
         __attr__,
         coalesce(open_now and case when clock = 'business' then $as_of_bh - entered_bh > sla_hours else age_days > threshold_days end, false)
             as stalled_now,
@@ -63,6 +67,8 @@ select
     stalled_now and not stalled_then as newly_stalled,
     stalled_then and closed as recovered,
     amount_value,
+    close_pushes,
+    days_slipped,
     __attr__
 from flagged
 where stalled_now or stalled_then

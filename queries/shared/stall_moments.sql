@@ -46,6 +46,8 @@ sm_spells as (
         s.sla_due_us,
         st.threshold_days as stage_p90,
         try_cast(s.__amount__ as double) as amount_value,
+        s.close_pushes,
+        s.days_slipped,
         s.__attr__
     from fct_spells as s
     -- joined on the stage's number: reading the stage's name for 10M spells costs more
@@ -79,5 +81,7 @@ select
     entered_bh,
     case when sla_source is not null then sla_due_us else epoch_us(entered_at) + threshold_days * 86400000000 end as breached_us,
     amount_value,
+    close_pushes,
+    days_slipped,
     __attr__
 from sm_thresholded

@@ -120,8 +120,8 @@ def stalled_columns(ctx: Context) -> dict[str, exp.Expression]:
         columns["last_activity_at"] = last
         since = exp.Sub(this=exp.func("epoch_us", exp.cast(exp.Placeholder(this="as_of"), "timestamp")), expression=exp.func("epoch_us", last.copy()))
         columns["days_since_activity"] = exp.Div(this=exp.paren(since), expression=exp.Literal.number("86400000000.0"))
-    if ctx.config.close_date_column:  # [pipeline] close_date: how often the deal's close date slipped (fct_leads, joined as l)
-        columns.update({c: exp.column(c, table="l") for c in SLIP_COLUMNS})
+    if ctx.config.close_date_column:  # [pipeline] close_date: how often the deal's close date slipped (fct_leads' columns)
+        columns.update({c: exp.column(c, table="s") for c in SLIP_COLUMNS})
     return columns
 
 
@@ -136,8 +136,6 @@ def stalled_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING):
     select, params = _stall_query(ctx, req)
     columns = stalled_columns(ctx)
     select = select.select(*(exp.alias_(e, name, quoted=True) for name, e in columns.items()), copy=False)
-    if "close_pushes" in columns:
-        select = select.join("fct_leads", on="l.lead_id = s.lead_id", join_type="left", join_alias="l", copy=False)
     select = select.where(exp.column("stalled", table="s"), append=True, copy=False)
     select = select.order_by(*ordering(sl, columns, STALLED_ORDER), copy=False)
     cut(select, sl, params)
