@@ -164,7 +164,15 @@ def update_deals(search: str | None):
     g, req, view, config = found
     if view.bar is None:
         return html.P("Click a bar of the pipeline change to list its deals here.", className="muted")
-    rows = run_metric(g, "pipeline_deals", replace(req, change=view.bar))
+    from funnelboard.warehouse.metrics.base import Context
+    from funnelboard.warehouse.metrics.pipeline import pipeline_deals
+
+    # the bar's count and value from its waterfall row (the same query the chart drew, remembered); its
+    # first MAX_ROWS deals listed (the CSV has them all)
+    (bar,) = run_metric(g, "pipeline_changes", req)
+    count = bar["start_deals" if view.bar == "start" else "end_deals" if view.bar == "end" else f"n_{view.bar}"]
+    total = bar[{"start": "start", "end": "end"}.get(view.bar, view.bar)]
+    rows = pipeline_deals(Context(g), replace(req, change=view.bar), limit=MAX_ROWS)
     keep = state.keep_global(search, config.segments)
     money = config.currency
 
@@ -177,10 +185,9 @@ def update_deals(search: str | None):
                      html.Td(amount(r["amount_before"], r["currency_before"])), html.Td(amount(r["amount_after"], r["currency_after"])),
                      html.Td(f"{r['close_before']:%Y-%m-%d}" if r["close_before"] else "–"),
                      html.Td(f"{r['close_after']:%Y-%m-%d}" if r["close_after"] else "–"),
-                     html.Td(fmt_money(r["value"], money))]) for r in rows[:MAX_ROWS]]
-    total = sum(r["value"] for r in rows)
-    title = f"{len(rows):,} deals {BAR_NAMES[view.bar]}: {fmt_money(total, money)}"
-    more = f" The first {MAX_ROWS:,} are listed; the CSV has them all." if len(rows) > MAX_ROWS else ""
+                     html.Td(fmt_money(r["value"], money))]) for r in rows]
+    title = f"{count:,} deals {BAR_NAMES[view.bar]}: {fmt_money(total, money)}"
+    more = f" The first {MAX_ROWS:,} are listed; the CSV has them all." if count > MAX_ROWS else ""
     return [html.Div([html.H2(title, className="panel-title"),
                       html.A("Export CSV", href=export_href(DEALS_TABLE, search), className="button", download=f"{DEALS_TABLE}.csv")],
                      className="table-head"),

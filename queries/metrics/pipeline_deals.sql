@@ -68,3 +68,4 @@ select
 from everything as e
 where $change is null or e.change = $change
 order by list_position($kinds, e.change), e.moved_at, e.lead_id
+limit $limit

@@ -121,14 +121,14 @@ def pipeline_changes(ctx: Context, req: MetricRequest) -> list[dict]:
     return segment_column([{**r, **extra} for r in sorted(rows, key=lambda r: str(r["segment"]))], req.segment)
 
 
-def pipeline_deals(ctx: Context, req: MetricRequest) -> list[dict]:
+def pipeline_deals(ctx: Context, req: MetricRequest, limit: int | None = None) -> list[dict]:
     """The deals behind each bar of the pipeline waterfall (default period: the review week), with the
     amounts, currencies and close dates before and after: --change start|created|pulled_in|increased|
     decreased|pushed_out|won|lost|exited|end for one bar."""
     if req.change is not None and req.change not in KINDS:
         raise UserError(f"--change '{req.change}' is not a bar of the pipeline waterfall; expected one of {', '.join(KINDS)}.")
     req, params, _ = _period(ctx, req)
-    return ctx.run_sql("pipeline_deals", req, {**params, "change": req.change, "kinds": list(KINDS)}, {})
+    return ctx.run_sql("pipeline_deals", req, {**params, "change": req.change, "kinds": list(KINDS), "limit": limit}, {})
 
 
 def forecast_moves(ctx: Context, req: MetricRequest) -> list[dict]:

@@ -269,3 +269,18 @@ def test_close_date_pushes_and_days_slipped_on_the_lists(money_wh):
     assert (rows["E4"]["close_pushes"], rows["E4"]["days_slipped"]) == (0, None)
     # E5's close date became the day it was won, Jan 31 -> Jan 12: pulled in
     assert (rows["E5"]["close_pushes"], rows["E5"]["days_slipped"]) == (0, -19)
+
+
+@pytest.mark.parametrize("metric", ["pipeline_snapshot", "pipeline_changes", "forecast", "forecast_moves", "deal_value"])
+def test_the_cli_prints_each_money_metric_as_json_with_a_segment_and_a_filter(money_wh, metric):
+    import json
+
+    args = ["query", metric, "--from", "2024-01-08", "--to", "2024-01-14", "--as-of", "2024-01-20", "--segment", "channel",
+            "--filter", "channel=inbound", "--closing", "quarter", "--format", "json", "--db", str(money_wh)]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    req = MetricRequest(start=datetime(2024, 1, 8), end=datetime(2024, 1, 15), as_of=datetime(2024, 1, 20, 23, 59, 59, 999999), segment="channel",
+                        filters=(("channel", "inbound"),), closing="quarter")
+    expected = json.loads(json.dumps(run_metric(Gateway(money_wh), metric, req), default=lambda v: v.isoformat()))
+    assert rows == expected and rows and all(r["channel"] == "inbound" for r in rows)
