@@ -126,3 +126,7 @@ def kpi_label(kpi: str, names: Mapping[str, str] | None = None) -> str:
     if kpi.startswith("reached_"):
         return f"Reached {theme.stage_label(kpi[len('reached_'):])}"
     return kpi.replace("_", " ").capitalize()
+
+
+# weekly date axes tick on the weeks' Mondays (plotly anchors its ticks on 2000-01-02, a Sunday, by default)
+WEEK_TICK0 = "2000-01-03"

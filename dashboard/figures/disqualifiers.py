@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from funnelboard.dashboard import theme
 from funnelboard.dashboard.figures.common import (
     HOVER,
+    WEEK_TICK0,
     Rows,
     _esc,
     _iso,
@@ -228,7 +229,7 @@ def disqualifier_trend_figure(
     return _layout(
         fig,
         title,
-        xaxis=dict(title=dict(text="Week (starting Monday)"), type="date", tickformat="%d %b"),
+        xaxis=dict(title=dict(text="Week (starting Monday)"), type="date", tickformat="%d %b", tick0=WEEK_TICK0),
         yaxis=dict(title=dict(text="Exits (count)"), rangemode="tozero", tickformat=","),
         # below the plot: six long names wrap to six rows at phone width, over the title if on top
         height=TREND_HEIGHT,

@@ -8,7 +8,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from funnelboard.dashboard import theme
-from funnelboard.dashboard.figures.common import HOVER, _layout, empty_figure
+from funnelboard.dashboard.figures.common import HOVER, WEEK_TICK0, _layout, empty_figure
 from funnelboard.dashboard.theme import fmt_count, fmt_money
 
 Rows = Sequence[Mapping[str, Any]]
@@ -88,7 +88,7 @@ def pipeline_snapshot_figure(rows: Rows, stages: Sequence[str], *, currency: str
                         hovertemplate=HOVER)
     return _layout(fig, title, barmode="stack",
                    yaxis=dict(title=dict(text=f"Open pipeline ({currency})" if currency else "Open pipeline"), rangemode="tozero"),
-                   xaxis=dict(title=dict(text="Week (starting Monday), value at its end"), type="date", tickformat="%d %b"))
+                   xaxis=dict(title=dict(text="Week (starting Monday), value at its end"), type="date", tickformat="%d %b", tick0=WEEK_TICK0))
 
 
 def forecast_figure(rows: Rows, *, currency: str | None, title: str, empty: str | None = None) -> go.Figure:
@@ -110,4 +110,4 @@ def forecast_figure(rows: Rows, *, currency: str | None, title: str, empty: str 
                     hovertemplate=HOVER, customdata=[{"week": w.isoformat(), "category": category} for w in weeks])
     return _layout(fig, title, barmode="stack",
                    yaxis=dict(title=dict(text=f"Value ({currency})" if currency else "Value"), rangemode="tozero"),
-                   xaxis=dict(title=dict(text="Week (starting Monday), open value at its end"), type="date", tickformat="%d %b"))
+                   xaxis=dict(title=dict(text="Week (starting Monday), open value at its end"), type="date", tickformat="%d %b", tick0=WEEK_TICK0))

@@ -16,6 +16,7 @@ from funnelboard.dashboard.figures.common import (
     EMPTY_MESSAGE,
     HOVER,
     IMMATURE_NOTE,
+    WEEK_TICK0,
     Rows,
     _iso,
     _layout,
@@ -73,7 +74,7 @@ def weekly_trend_figure(
         series = sorted((r for r in chosen if r["kpi"] == kpi), key=lambda r: _iso(r["week"]))
         fig.add_trace(_kpi_trace(kpi, series, immature, business_days, names), row=n, col=1)
         fig.update_yaxes(row=n, col=1, **_kpi_axis(kpi, business_days))
-    fig.update_xaxes(type="date", tickformat="%d %b")
+    fig.update_xaxes(type="date", tickformat="%d %b", tick0=WEEK_TICK0)
     fig.update_xaxes(title=dict(text="Week (starting Monday)"), row=len(kpis), col=1)
     rate_kpis = [k for k in kpis if _kpi_kind(k) == "rate"]
     if immature and rate_kpis:

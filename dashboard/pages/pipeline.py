@@ -84,7 +84,8 @@ def _money_view(search: str | None, title: str):
 def _window_text(row: dict) -> str:
     if row.get("closing_from") is None:
         return ""
-    return f", deals closing {row['closing_from']:%d %b %Y} – {row['closing_to']:%d %b %Y}"
+    first, last = row["closing_from"], row["closing_to"]
+    return f", closing {first:%d %b} – {last:%d %b %Y}" if first.year == last.year else f", closing {first:%d %b %Y} – {last:%d %b %Y}"
 
 
 @callback(Output(CHANGE, "figure"), Input(URL, "search"))

@@ -109,7 +109,7 @@ def test_a_close_window_adds_pulled_in_and_pushed_out(app, db, page):
                                                     "exited", "end"]
     assert list(bars.y) == pytest.approx([row["start"], row["created"], row["pulled_in"], row["increased"], -row["decreased"], -row["pushed_out"],
                                           -row["won"], -row["lost"], -row["exited"], row["end"]])
-    assert row["n_pushed_out"] > 0 and f"deals closing {row['closing_from']:%d %b %Y} – {row['closing_to']:%d %b %Y}" in title(fig)
+    assert row["n_pushed_out"] > 0 and f"closing {row['closing_from']:%d %b} – {row['closing_to']:%d %b %Y}" in title(fig)
 
 
 def test_the_split_rows_are_the_metric_per_segment_and_add_up(app, db, page):
