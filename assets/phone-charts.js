@@ -64,14 +64,22 @@
 
   function lower(gd) {
     // a title of several lines drawn partly above the chart's top edge (plotly anchors such a title by
-    // its first line): moved down by what is cut off, and the top margin grown by as much
+    // its first line): moved down by what is cut off; a title over a legend above the plot (a phone's
+    // legend wraps into rows): the top margin grown by the overlap, which moves the plot and its legend
+    // down under the title
     var title = gd.querySelector(".gtitle"), svg = gd.querySelector(".main-svg");
     if (!title || !svg) return;
-    var cut = svg.getBoundingClientRect().top + 4 - title.getBoundingClientRect().top;
-    if (cut <= 0) return;
-    var full = gd._fullLayout;
-    return window.Plotly.relayout(gd, {"title.yref": "container", "title.yanchor": "top",
-                                       "title.y": full.title.y - cut / full.height, "margin.t": full.margin.t + cut});
+    var edge = svg.getBoundingClientRect().top, box = title.getBoundingClientRect();
+    var cut = Math.max(0, edge + 4 - box.top), overlap = 0;
+    var legend = gd.querySelector(".legend");
+    if (legend) {
+      var l = legend.getBoundingClientRect();
+      if (l.height && l.left < box.right && l.right > box.left && l.top < box.bottom + 4 && l.bottom > box.top) overlap = box.bottom + 4 - l.top;
+    }
+    if (cut <= 0 && overlap <= 0) return;
+    var full = gd._fullLayout, update = {"margin.t": full.margin.t + cut + overlap};
+    if (cut > 0) Object.assign(update, {"title.yref": "container", "title.yanchor": "top", "title.y": full.title.y - cut / full.height});
+    return window.Plotly.relayout(gd, update);
   }
 
   function fit(gd) {

@@ -1,7 +1,7 @@
 """The Pipeline page served and drawn in headless Chromium: the waterfall's bars, the weekly bars and
 the forecast's are `funnelboard query pipeline_changes` / `pipeline_snapshot` / `forecast` for the same
 address (a close window: pulled in and pushed out drawn), at desktop and phone width, with no console
-error; a click on Pushed out lists the CLI's deals. Screenshots (FUNNELBOARD_SCREENSHOTS) at both widths."""
+error; a click on Lost lists the CLI's deals. Screenshots (FUNNELBOARD_SCREENSHOTS) at both widths."""
 
 from __future__ import annotations
 
@@ -53,16 +53,16 @@ def test_the_served_page_draws_the_cli_s_numbers(tmp_path, width):
             week = date.fromisoformat(str(r["week"])[:10]).isoformat()
             drawn = next((v for x, v in categories.get(name, {}).items() if x.startswith(week)), 0.0)
             assert drawn == pytest.approx(r["value"])
-        # a click on the Pushed out bar lists its deals under the charts, as many as the CLI's
-        pushed = query(db, "pipeline_deals", "--change", "pushed_out")
-        assert pushed
+        # a click on the Lost bar (one a finger can hit on a phone) lists its deals under the charts, as many as the CLI's
+        lost = query(db, "pipeline_deals", "--change", "lost")
+        assert lost
         bars = browser.find_elements("css selector", "#pl-change .point path")
         assert len(bars) == 10
-        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", bars[5])
-        ActionChains(browser).move_to_element(bars[5]).click().perform()
-        wait(browser, lambda d: "bar=pushed_out" in d.current_url and d.find_elements("css selector", "#pl-deals tbody tr"))
-        assert len(browser.find_elements("css selector", "#pl-deals tbody tr")) == min(len(pushed), 500)
-        assert browser.find_element("css selector", "#pl-deals h2").text.startswith(f"{len(pushed):,} deals pushed out")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", bars[7])
+        ActionChains(browser).move_to_element(bars[7]).click().perform()
+        wait(browser, lambda d: "bar=lost" in d.current_url and d.find_elements("css selector", "#pl-deals tbody tr"))
+        assert len(browser.find_elements("css selector", "#pl-deals tbody tr")) == min(len(lost), 500)
+        assert browser.find_element("css selector", "#pl-deals h2").text.startswith(f"{len(lost):,} deals lost")
         overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, overflow
         if SCREENSHOTS:
