@@ -186,3 +186,18 @@ def test_build_rebuilds_with_a_new_config(tmp_path):
     assert result.exit_code == 0, result.output
     strict = rows(db, "select count(*) from fct_leads where reached_mql is distinct from entered_mql")
     assert strict == [(0,)]
+
+
+def test_build_without_a_config_keeps_the_warehouse_s_own(tmp_path, monkeypatch):
+    """No --config and no ./funnel.toml: a rebuild keeps the funnel the warehouse was loaded with (the
+    built-in demo funnel would turn a two-stage funnel into the demo's six stages)."""
+    own = write(tmp_path / "own.toml", '[funnel]\nstages = ["new", "won"]\noutcomes = ["lost"]\n\n[labels]\n"mql" = "new"\n')
+    events = write(tmp_path / "events.csv", HEADER + "\nL1,mql,2024-01-02T10:00:00Z,,x,y\nL1,won,2024-01-09T10:00:00Z,,x,y\n")
+    db = tmp_path / "wh.duckdb"
+    assert run("load", str(events), "--config", str(own), "--db", str(db)).exit_code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = run("build", "--db", str(db))
+    assert result.exit_code == 0 and f"with config {own}" in result.output, result.output
+    assert rows(db, "select reached_new is not null, reached_won is not null from fct_leads") == [(True, True)]
