@@ -111,7 +111,8 @@ def update_split(search: str | None):
         return None
     g, req, view, config = found
     if view.segment is None:
-        return html.P("Split the change by a segment (above) to see it per channel, owner, region, ...", className="muted")
+        names = ", ".join(c.replace("_", " ") for c in list(config.segments)[:3])
+        return html.P(f"Split the change by a segment (above) to see it per {names}{', ...' if len(config.segments) > 3 else ''}.", className="muted")
     rows = run_metric(g, "pipeline_changes", replace(req, segment=view.segment))
     windowed = rows and rows[0].get("closing_from") is not None
     moves = [m for m in MOVES if windowed or m not in ("pulled_in", "pushed_out")]
