@@ -128,32 +128,33 @@ def update_split(search: str | None):
                                 className="changes-table"), className="board-scroll")]
 
 
-@callback(Output(SNAPSHOT, "figure"), Input(URL, "search"))
-@guarded(outputs=1, first="figure")
-def update_snapshot(search: str | None):
-    """The open pipeline at each week's end, by stage."""
-    title = "Open pipeline at the end of each week, by stage"
+def _weekly_figure(search: str | None, title: str, metric: str, draw, empty: str):
+    """A weekly chart of the page: `metric`'s rows for the address drawn by `draw(rows, config, title, empty)`."""
     found, no_amounts = _money_view(search, title)
     if no_amounts:
         return no_amounts
     g, req, view, config = found
-    rows = run_metric(g, "pipeline_snapshot", req)
-    return figures.pipeline_snapshot_figure(rows, config.stages[:-1], currency=config.currency, title=title + (_window_text(rows[0]) if rows else ""),
-                                            empty=empty_for(g, view, "No deal with an amount was open at the end of these weeks"))
+    rows = run_metric(g, metric, req)
+    return draw(rows, config, title + (_window_text(rows[0]) if rows else ""), empty_for(g, view, empty))
+
+
+@callback(Output(SNAPSHOT, "figure"), Input(URL, "search"))
+@guarded(outputs=1, first="figure")
+def update_snapshot(search: str | None):
+    """The open pipeline at each week's end, by stage."""
+    return _weekly_figure(search, "Open pipeline at the end of each week, by stage", "pipeline_snapshot",
+                          lambda rows, config, title, empty: figures.pipeline_snapshot_figure(
+                              rows, config.stages[:-1], currency=config.currency, title=title, empty=empty),
+                          "No deal with an amount was open at the end of these weeks")
 
 
 @callback(Output(FORECAST, "figure"), Input(URL, "search"))
 @guarded(outputs=1, first="figure")
 def update_forecast(search: str | None):
     """The forecast categories at each week's end and the value closed in the week."""
-    title = "Forecast categories at the end of each week"
-    found, no_amounts = _money_view(search, title)
-    if no_amounts:
-        return no_amounts
-    g, req, view, config = found
-    rows = run_metric(g, "forecast", req)
-    return figures.forecast_figure(rows, currency=config.currency, title=title + (_window_text(rows[0]) if rows else ""),
-                                   empty=empty_for(g, view, "No deal with an amount was open or won in these weeks"))
+    return _weekly_figure(search, "Forecast categories at the end of each week", "forecast",
+                          lambda rows, config, title, empty: figures.forecast_figure(rows, currency=config.currency, title=title, empty=empty),
+                          "No deal with an amount was open or won in these weeks")
 
 
 @callback(Output(DEALS, "children"), Input(URL, "search"))

@@ -552,6 +552,13 @@ def read_json(path: Path, what: str, api: str) -> object:
 
 MONEY_ATTRIBUTES = ("amount", "close_date", "currency", "forecast_category")
 
+
+def add_money_columns(columns: list[str], events) -> None:
+    """Append to an events table's attribute columns each money column some event carries a value of."""
+    for name in MONEY_ATTRIBUTES:
+        if name not in columns and any(e.get(name) for e in events):
+            columns.append(name)
+
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 _CURRENCY_SYMBOLS = {"€": "EUR", "£": "GBP", "₹": "INR", "₩": "KRW", "₪": "ILS", "₺": "TRY"}
 _PLAIN = re.compile(r"-?\d+(?:\.\d+)?")

@@ -50,6 +50,7 @@ from funnelboard.etl.sources.base import (
     SourceTable,
     Translation,
     ValueChange,
+    add_money_columns,
     check_option_keys,
     file_key,
     option_attributes,
@@ -734,9 +735,7 @@ def _money_history(b: _Build, obj: str, stages: list[tuple[datetime, dict]]) -> 
         changes.append(ValueChange(stages[0][0], "", now, "", 0))
     made, unused = value_history(stages, changes)
     b.events.extend(made)
-    for name in MONEY_ATTRIBUTES:
-        if name not in b.event_attrs and any(e.get(name) for _, e in stages):
-            b.event_attrs.append(name)
+    add_money_columns(b.event_attrs, [e for _, e in stages])
     for change in unused:
         if (change.file, change.line) in from_table:
             b.out.ignore(change.file, "attribute_value")

@@ -40,6 +40,7 @@ from funnelboard.etl.sources.base import (
     SourceTable,
     Translation,
     ValueChange,
+    add_money_columns,
     check_option_keys,
     file_key,
     option_attributes,
@@ -478,9 +479,7 @@ def _deal_flow(b: _Build, deal: str, changes: list[_Change]) -> None:
         stages.append((c.at, b.events[-1]))
     rows, unused = value_history(stages, money)
     b.events.extend(rows)
-    for name in MONEY_ATTRIBUTES:
-        if name not in b.event_attrs and any(e.get(name) for _, e in stages):
-            b.event_attrs.append(name)
+    add_money_columns(b.event_attrs, [e for _, e in stages])
     for change in unused:
         if change.line:  # a flow item folded into a move's row, or changing nothing: not an event of its own
             b.out.ignore(change.file, "attribute_value")

@@ -49,6 +49,7 @@ from funnelboard.etl.sources.base import (
     SourceTable,
     Translation,
     ValueChange,
+    add_money_columns,
     check_option_keys,
     events_table,
     file_key,
@@ -268,9 +269,7 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
         out.notes.append(f"{len(missing)} converted lead(s) point at opportunities with no OpportunityHistory rows "
                          "in the export: their journeys stop at conversion.")
 
-    for name in MONEY_ATTRIBUTES:
-        if name not in b.event_attrs and any(e.get(name) for e in b.events):
-            b.event_attrs.append(name)
+    add_money_columns(b.event_attrs, b.events)
     out.events = events_table(b.events, b.event_attrs)
     if b.leads:
         out.leads = string_table(b.leads, ("lead_id", "created_at", *b.lead_attrs, "_file", "_line", "_raw"))
