@@ -53,7 +53,7 @@ ordered as (
     cross join settings as st
     window
         by_time as (partition by e.lead_id order by e.entered_at, e.stage_rank, e.file_id, e.source_line),
-        so_far as (by_time rows between unbounded preceding and current row)
+        so_far as (partition by e.lead_id order by e.entered_at, e.stage_rank, e.file_id, e.source_line rows between unbounded preceding and current row)
 ),
 
 flagged as (
@@ -67,7 +67,7 @@ moved as (
     select
         f.*,
         coalesce(lag(f.in_pipeline) over by_move, false) as was_in_pipeline,
-        min(f.entered_at) filter (where f.in_pipeline) over (partition by f.lead_id) as first_in_pipeline,
+        min(case when f.in_pipeline then f.entered_at end) over (partition by f.lead_id) as first_in_pipeline,
         lag(f.amount_after) over by_move as amount_before,
         lag(f.close_after) over by_move as close_before,
         lag(f.currency_after) over by_move as currency_before,
@@ -81,9 +81,9 @@ select
     m.move_no,
     m.entered_at as moved_at,
     m.next_moved_at,
-    -- how long the state after the move may hold in the pipeline: to the next move (infinity after the
+    -- how long the state after the move may hold in the pipeline: to the next move (9999-12-31 after the
     -- last); a move that leaves the pipeline holds nothing, so its held_until is its own moment
-    case when m.in_pipeline then coalesce(m.next_moved_at, cast('infinity' as timestamp)) else m.entered_at end as held_until,
+    case when m.in_pipeline then coalesce(m.next_moved_at, cast('9999-12-31 00:00:00' as timestamp)) else m.entered_at end as held_until,
     m.stage,
     m.stage_order,
     m.was_in_pipeline,

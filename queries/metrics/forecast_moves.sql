@@ -9,11 +9,11 @@ with seen as (
 ends as (
     select
         lead_id,
-        any_value(segment) as segment,
-        any_value(category) filter (where moved_at < $start and known_until >= $start) as from_category,
-        any_value(worth_after) filter (where moved_at < $start and known_until >= $start) as from_value,
-        any_value(category) filter (where moved_at < $end and known_until >= $end) as to_category,
-        any_value(worth_after) filter (where moved_at < $end and known_until >= $end) as to_value
+        max(segment) as segment,
+        max(category) filter (where moved_at < $start and known_until >= $start) as from_category,
+        max(worth_after) filter (where moved_at < $start and known_until >= $start) as from_value,
+        max(category) filter (where moved_at < $end and known_until >= $end) as to_category,
+        max(worth_after) filter (where moved_at < $end and known_until >= $end) as to_value
     from seen
     where is_counted and moved_at < $end
     group by lead_id
@@ -23,7 +23,7 @@ ends as (
 gone as (
     select
         lead_id,
-        any_value(segment) as segment,
+        max(segment) as segment,
         arg_max(
             case when stage = $won then 'closed' when list_contains($lost, stage) then 'lost' when in_pipeline then 'pushed out' else 'exited' end,
             moved_at

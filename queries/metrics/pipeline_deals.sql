@@ -67,5 +67,11 @@ select
     e.__attr__
 from everything as e
 where $change is null or e.change = $change
-order by list_position($kinds, e.change), e.moved_at, e.lead_id
-limit $limit
+-- the bars in waterfall order (warehouse/metrics/pipeline.py KINDS)
+order by
+    case e.change
+        when 'start' then 0 when 'created' then 1 when 'pulled_in' then 2 when 'increased' then 3 when 'decreased' then 4
+        when 'pushed_out' then 5 when 'won' then 6 when 'lost' then 7 when 'exited' then 8 else 9
+    end,
+    e.moved_at,
+    e.lead_id

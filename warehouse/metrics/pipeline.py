@@ -128,7 +128,11 @@ def pipeline_deals(ctx: Context, req: MetricRequest, limit: int | None = None) -
     if req.change is not None and req.change not in KINDS:
         raise UserError(f"--change '{req.change}' is not a bar of the pipeline waterfall; expected one of {', '.join(KINDS)}.")
     req, params, _ = _period(ctx, req)
-    return ctx.run_sql("pipeline_deals", req, {**params, "change": req.change, "kinds": list(KINDS), "limit": limit}, {})
+    params = {**params, "change": req.change}
+    if limit is None:
+        return ctx.run_sql("pipeline_deals", req, params, {})
+    tree, bound = ctx.compile("pipeline_deals", req, params, {})  # the first rows only (the dashboard's list)
+    return ctx.run_tree("pipeline_deals", tree.limit(limit, copy=False), bound)
 
 
 def forecast_moves(ctx: Context, req: MetricRequest) -> list[dict]:
