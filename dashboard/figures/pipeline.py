@@ -7,6 +7,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from funnelboard.core.money import FORECAST_CATEGORIES
 from funnelboard.dashboard import theme
 from funnelboard.dashboard.figures.common import HOVER, WEEK_TICK0, _layout, empty_figure
 from funnelboard.dashboard.theme import fmt_count, fmt_money
@@ -98,7 +99,7 @@ def forecast_figure(rows: Rows, *, currency: str | None, title: str, empty: str 
         return empty_figure(empty or "No deal with an amount was open or won in these weeks", hint=NO_VALUE_HINT, title=title)
     weeks = sorted({r["week"] for r in rows})
     fig = go.Figure()
-    for category in ("closed", "commit", "best case", "pipeline", "omitted"):
+    for category in reversed(FORECAST_CATEGORIES):  # the most certain at the bottom
         cells = {r["week"]: r for r in rows if r["category"] == category}
         values = [cells[w]["value"] if w in cells else 0.0 for w in weeks]
         if not any(values):

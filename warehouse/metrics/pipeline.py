@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from funnelboard.core.errors import UserError
+from funnelboard.core.money import FORECAST_CATEGORIES
 from funnelboard.warehouse.metrics.base import Context, MetricRequest, local_time, ratio, segment_column, utc_midnight
 from funnelboard.warehouse.metrics.changes import period as review_period
 from funnelboard.warehouse.metrics.weekly import DEFAULT_WEEKS, shown_weeks
@@ -33,20 +34,20 @@ def close_window(ctx: Context, closing: str | None, day: date) -> tuple[date | N
     if closing in (None, "all"):
         return None, None
     if closing in CLOSING:
-        if ctx.config.close_date_column is None:
-            raise UserError("a close window needs close dates: name the close-date column under [pipeline] close_date in funnel.toml.")
         first_month = {"month": day.month, "quarter": (day.month - 1) // 3 * 3 + 1, "year": 1}[closing]
         last_month = {"month": day.month, "quarter": first_month + 2, "year": 12}[closing]
-        return date(day.year, first_month, 1), date(day.year, last_month, calendar.monthrange(day.year, last_month)[1])
-    parts = closing.split(":")
-    days = [_day(p) for p in parts] if len(parts) == 2 else []
-    if len(days) != 2 or None in days:
-        raise UserError(f"--closing '{closing}' is not a close window; expected all, month, quarter, year or FROM:TO dates (2026-10-01:2026-12-31).")
-    if days[0] > days[1]:
-        raise UserError(f"--closing '{closing}' ends before it starts.")
+        window = date(day.year, first_month, 1), date(day.year, last_month, calendar.monthrange(day.year, last_month)[1])
+    else:
+        parts = closing.split(":")
+        days = [_day(p) for p in parts] if len(parts) == 2 else []
+        if len(days) != 2 or None in days:
+            raise UserError(f"--closing '{closing}' is not a close window; expected all, month, quarter, year or FROM:TO dates (2026-10-01:2026-12-31).")
+        if days[0] > days[1]:
+            raise UserError(f"--closing '{closing}' ends before it starts.")
+        window = days[0], days[1]
     if ctx.config.close_date_column is None:
         raise UserError("a close window needs close dates: name the close-date column under [pipeline] close_date in funnel.toml.")
-    return days[0], days[1]
+    return window
 
 
 def _day(text: str) -> date | None:
@@ -204,9 +205,6 @@ def pipeline_snapshot(ctx: Context, req: MetricRequest) -> list[dict]:
     return out
 
 
-FORECAST = ("omitted", "pipeline", "best case", "commit", "closed")
-
-
 def forecast(ctx: Context, req: MetricRequest) -> list[dict]:
     """The forecast categories at the end of each local week (default: the 13 weeks ending with the
     review week), per --segment value: the open deals' value by category (the CRM's forecast category,
@@ -221,7 +219,7 @@ def forecast(ctx: Context, req: MetricRequest) -> list[dict]:
     out = []
     for week in weeks:
         for segment in segments:
-            for category in FORECAST:
+            for category in FORECAST_CATEGORIES:
                 deals, value = totals.get((week, segment, category), (0, 0.0))
                 out.append({"week": week, **({req.segment: segment} if req.segment else {}), "category": category, "deals": deals,
                             "value": value, **extra})
