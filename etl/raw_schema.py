@@ -49,6 +49,14 @@ DDL = (
         lead_id varchar not null,
         created_at timestamp             -- UTC
     )""",
+    """create table if not exists pull_marks (
+        source varchar not null,         -- the CRM pulled (salesforce, hubspot, pipedrive)
+        object varchar not null,         -- the API object the mark is for (deals, OpportunityHistory, ...)
+        mark varchar not null,           -- ISO-8601 UTC: the next pull fetches records changed at or after it
+        load_id integer not null,        -- the load that published the records up to the mark
+        pulled_at timestamp not null,    -- UTC
+        complete boolean not null        -- false when a quota stopped the pull early
+    )""",
     """create table if not exists quarantine (
         file_id integer not null,
         line bigint,
@@ -107,3 +115,24 @@ def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
         "insert into meta values ($k, $v) on conflict (key) do update set value = excluded.value",
         {"k": key, "v": value},
     )
+
+
+def record_marks(con: duckdb.DuckDBPyConnection, source: str, marks: dict[str, str], load_id: int, now, complete: bool) -> None:
+    """Store a pull's high-water marks with the load that published its records (same transaction)."""
+    con.executemany(
+        "insert into pull_marks values (?, ?, ?, ?, ?, ?)",
+        [(source, obj, mark, load_id, now, complete) for obj, mark in sorted(marks.items())],
+    )
+
+
+def current_marks(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, str]:
+    """The latest mark per object of `source` ({} for a warehouse never pulled into)."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'main' and table_name = 'pull_marks'"
+    ).fetchall()[0][0]
+    if not exists:
+        return {}
+    rows = con.execute(
+        "select object, arg_max(mark, load_id) from pull_marks where source = $s group by object order by object", {"s": source}
+    ).fetchall()
+    return dict(rows)

@@ -36,6 +36,15 @@ class LoadReport:
     seconds: float
 
 
+@dataclass(frozen=True)
+class PullMarks:
+    """The marks a pull reached: stored with its load, so they advance exactly when its records publish."""
+
+    source: str
+    marks: dict[str, str]
+    complete: bool = True
+
+
 def load_files(
     db: Path,
     events: list[Path],
@@ -46,10 +55,12 @@ def load_files(
     progress: Progress | None = None,
     now: datetime | None = None,
     source: str = "canonical",
+    marks: PullMarks | None = None,
 ) -> LoadReport:
     """Check every file, load the new ones into a private copy of the warehouse, build the models
     and publish it; files loaded before are skipped (unless `replace`) and nothing is published
-    when nothing is new. `source` names the adapter that reads `events` (etl/sources)."""
+    when nothing is new. `source` names the adapter that reads `events` (etl/sources); `marks`, a
+    pull's high-water marks, are stored by the same publish as the records they cover."""
     started = time.monotonic()
     progress = progress or Progress(enabled=False)
     db = Path(db)
@@ -61,6 +72,8 @@ def load_files(
             return LoadReport(db, None, skipped, False, time.monotonic() - started)
         with building(db) as con:
             load_id, reports = load_jobs(con, todo, config, now=now, replace=replace, progress=progress)
+            if marks is not None:
+                raw_schema.record_marks(con, marks.source, marks.marks, load_id, now, marks.complete)
             _build(con, config, progress)
             progress.note("publishing warehouse")
     return LoadReport(db, load_id, skipped + reports, True, time.monotonic() - started)

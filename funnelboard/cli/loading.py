@@ -175,19 +175,23 @@ def build(ctx: click.Context, engine: str, events: str | None, leads_file: str |
     if given:
         raise UserError(f"{given[0]} is for --engine spark; load files into a DuckDB warehouse with `funnelboard load`.")
     settings = make_settings(db, config)
-    chosen = settings.config
+    chosen = warehouse_config(settings, config)
+    built = rebuild(settings.db, chosen, Progress())
+    click.echo(f"built {len(built)} models into {settings.db} with config {chosen.source}: {', '.join(built)}")
+
+
+def warehouse_config(settings, config: str | None):
+    """The config to rebuild or pull with: --config or ./funnel.toml when given, else the warehouse's own
+    (not the demo's: a rebuild after editing queries/, or a pull, keeps the funnel it was loaded with)."""
     if config is None and not Path("funnel.toml").is_file() and settings.db.is_file():
-        # no funnel.toml named or here: the warehouse's own config, not the demo's (a rebuild after
-        # editing queries/ keeps the funnel it was loaded with)
         from funnelboard.warehouse.gateway import Gateway
 
         gateway = Gateway(settings.db)
         try:
-            chosen = gateway.config()
+            return gateway.config()
         finally:
             gateway.close()
-    built = rebuild(settings.db, chosen, Progress())
-    click.echo(f"built {len(built)} models into {settings.db} with config {chosen.source}: {', '.join(built)}")
+    return settings.config
 
 
 def _build_spark(events: str | None, leads: str | None, out: str | None, master: str | None, config: str | None) -> None:

@@ -10,6 +10,7 @@ from funnelboard.cli.alerts import alerts
 from funnelboard.cli.common import Group
 from funnelboard.cli.loading import build, load, status
 from funnelboard.cli.notes import notes
+from funnelboard.cli.pull import pull
 from funnelboard.cli.query import models, query, sql_command
 from funnelboard.cli.report import report
 from funnelboard.cli.serve import serve
@@ -24,7 +25,7 @@ def main() -> None:
     """funnelboard: sales-funnel analytics for BPO providers."""
 
 
-for command in (init, check_config_command, generate, load, status, query, report, alerts, notes, build, sql_command, models, serve, users, views, demo):
+for command in (init, check_config_command, generate, load, pull, status, query, report, alerts, notes, build, sql_command, models, serve, users, views, demo):
     main.add_command(command)
 
 

@@ -1,0 +1,100 @@
+"""What every CRM's pull tests share: run `funnelboard pull` as a user does, kill it, grep for the secret."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def pull_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment of a pull subprocess: fast backoff, short timeouts, the test's settings and secret."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNELBOARD_")}
+    env.update({"FUNNELBOARD_PULL_BACKOFF": "0.01", "FUNNELBOARD_PULL_TIMEOUT": "2", "FUNNELBOARD_PULL_MAX_WAIT": "5"})
+    env.update(extra)
+    return env
+
+
+def pull_args(crm: str, db: Path, *more: str) -> list[str]:
+    return [sys.executable, "-m", "funnelboard", "pull", crm, "--db", str(db), *more]
+
+
+def run_pull(crm: str, db: Path, env: dict[str, str], *more: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`funnelboard pull CRM --db DB ...` in a child process, as a scheduler would run it."""
+    return subprocess.run(pull_args(crm, db, *more), env=pull_env(env), cwd=cwd or db.parent, capture_output=True, text=True, timeout=300)
+
+
+def start_pull(crm: str, db: Path, env: dict[str, str], *more: str, cwd: Path | None = None) -> subprocess.Popen:
+    return subprocess.Popen(pull_args(crm, db, *more), env=pull_env(env), cwd=cwd or db.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def kill_when(process: subprocess.Popen, reached, timeout: float = 120) -> None:
+    """SIGKILL the pull once `reached` (a threading.Event the server sets) fires: a kill at a known point."""
+    try:
+        if not reached.wait(timeout):
+            process.kill()
+            raise AssertionError(f"the pull never reached the gate: {process.communicate()}")
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(60)
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
+    assert process.returncode == -signal.SIGKILL
+
+
+def table_texts(db: Path) -> str:
+    """Every value of every table of the warehouse, as one text: what a grep for a secret reads."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute("select table_name from information_schema.tables where table_schema = 'main'").fetchall()]
+        parts = []
+        for table in tables:
+            for row in con.execute(f'select * from "{table}"').fetchall():
+                parts.append("\t".join("" if v is None else str(v) for v in row))
+        return "\n".join(parts)
+    finally:
+        con.close()
+
+
+def assert_secret_nowhere(secret: str, *, outputs: list[str], db: Path | None = None, dirs: list[Path] = (), argv: list[str] = ()) -> None:
+    """The secret is in no output, no argv, no file written and no value of the warehouse."""
+    assert secret
+    for text in outputs:
+        assert secret not in (text or ""), "the secret is in the command's output"
+    assert all(secret not in a for a in argv), "the secret is on the command line"
+    for folder in dirs:
+        for path in Path(folder).rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), f"the secret is in {path}"
+    if db is not None and db.exists():
+        assert secret.encode() not in db.read_bytes(), "the secret is in the warehouse file"
+        assert secret not in table_texts(db), "the secret is in a warehouse table"
+
+
+def events(db: Path) -> list[tuple]:
+    """The warehouse's stored events, sorted: what two pulls are compared on."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(
+            "select lead_id, stage, stage_label, entered_at, reason from raw_events order by all"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def marks(db: Path, crm: str) -> dict[str, str]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return dict(con.execute(
+            "select object, arg_max(mark, load_id) from pull_marks where source = $s group by object", {"s": crm}
+        ).fetchall())
+    finally:
+        con.close()

@@ -1,0 +1,84 @@
+"""`funnelboard pull CRM`: fetch what changed since the stored marks, write it as export files, load them.
+
+The files land in `<warehouse dir>/pulls/<crm>/<UTC instant>/` with a `pull.json` manifest (marks,
+counts, whether a quota stopped the pull), and are loaded by `load_files` with `--source <crm>`:
+the adapter that reads hand exports reads pulls too. The marks are published with the load.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from funnelboard.core.config import FunnelConfig
+from funnelboard.core.errors import UserError
+from funnelboard.core.progress import Progress
+from funnelboard.etl import raw_schema
+from funnelboard.etl.pull.base import Pulled, PullRequest, get_connector, iso_utc, parse_instant, write_manifest
+from funnelboard.warehouse.pipeline import LoadReport, PullMarks, load_files
+from funnelboard.warehouse.publish import open_read_only
+
+
+@dataclass
+class PullReport:
+    crm: str
+    out: Path
+    started_from: dict[str, str]  # object -> the mark the pull started at ("" = from the beginning / --since)
+    pulled: Pulled
+    load: LoadReport | None  # None when nothing changed
+    seconds: float
+
+
+def stored_marks(db: Path, crm: str) -> dict[str, str]:
+    if not db.exists():
+        return {}
+    con = open_read_only(db)
+    try:
+        return raw_schema.current_marks(con, crm)
+    finally:
+        con.close()
+
+
+def pull(
+    db: Path,
+    crm: str,
+    config: FunnelConfig,
+    *,
+    since: str | None = None,
+    out: Path | None = None,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> PullReport:
+    """Fetch `crm`'s changes since the warehouse's marks (or `since`, which overrides them), write and
+    load them, and store the new marks with the load."""
+    started = time.monotonic()
+    progress = progress or Progress(enabled=False)
+    db = Path(db)
+    connector = get_connector(crm)
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    since_iso = iso_utc(parse_instant(since)) if since else None
+    marks = {} if since_iso else stored_marks(db, crm)
+    out = Path(out) if out else db.parent / "pulls" / crm / now.strftime("%Y%m%dT%H%M%SZ")
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"the pull directory '{out}' is not empty: pick another --out (a pull never overwrites files).")
+    out.mkdir(parents=True, exist_ok=True)
+    for obj, mark in sorted(marks.items()):
+        progress.note(f"{crm}: {obj} changed since {mark}")
+    pulled = connector.fetch(PullRequest(crm=crm, marks=marks, since=since_iso, out=out, progress=progress))
+    write_manifest(out, pulled)
+    report = PullReport(crm, out, marks, pulled, None, 0.0)
+    if pulled.files or pulled.leads:
+        report.load = load_files(
+            db,
+            pulled.files,
+            config,
+            leads=pulled.leads,
+            source=crm,
+            progress=progress,
+            now=now,
+            marks=PullMarks(crm, {**marks, **pulled.marks}, complete=pulled.stopped is None),
+        )
+    report.seconds = time.monotonic() - started
+    return report
