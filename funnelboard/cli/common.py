@@ -59,6 +59,15 @@ config_option = click.option(
 )
 
 
+# load, pull and build into an existing warehouse keep its own config when none is named (cli/loading.py).
+warehouse_config_option = click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="funnel.toml to use (default: ./funnel.toml if present, else the config the warehouse was loaded with, else the built-in demo config).",
+)
+
+
 def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
 

@@ -9,10 +9,10 @@ import click
 
 from funnelboard.cli.common import (
     DEFAULT_DB,
-    config_option,
     db_option,
     make_settings,
     plural,
+    warehouse_config_option,
 )
 from funnelboard.core.errors import UserError
 from funnelboard.core.progress import Progress
@@ -30,19 +30,20 @@ from funnelboard.etl.sources.registry import ADAPTERS
     help=f"What the FILES are: {', '.join(ADAPTERS)} (docs/sources.md); options come from [source.NAME] in funnel.toml.",
 )
 @click.option("--quiet", is_flag=True, help="No progress output.")
-@config_option
+@warehouse_config_option
 @db_option
 def load(files: tuple[str, ...], leads: tuple[str, ...], replace: bool, source: str, quiet: bool, config: str | None, db: str) -> None:
     """Load event files (CSV, CSV.gz, Parquet, JSON Lines) or CRM exports (--source) into the warehouse."""
     from funnelboard.warehouse.pipeline import load_files
 
     settings = make_settings(db, config, quiet)
+    chosen = warehouse_config(settings, config)
     progress = Progress(enabled=not quiet)
-    progress.note(f"config: {settings.config.source}")
+    progress.note(f"config: {chosen.source}")
     report = load_files(
         settings.db,
         [Path(f) for f in files],
-        settings.config,
+        chosen,
         leads=[Path(f) for f in leads],
         replace=replace,
         progress=progress,
@@ -157,7 +158,7 @@ SPARK_ONLY = ("events", "leads_file", "out", "master")
 @click.option("--leads", "leads_file", type=click.Path(dir_okay=False), help="spark: a leads file (one row per lead).")
 @click.option("--out", type=click.Path(file_okay=False), help="spark: the directory the Parquet marts are written to.")
 @click.option("--master", envvar="FUNNELBOARD_SPARK_MASTER", help="spark: the Spark master URL (env FUNNELBOARD_SPARK_MASTER; default local[*]).")
-@config_option
+@warehouse_config_option
 @db_option
 @click.pass_context
 def build(ctx: click.Context, engine: str, events: str | None, leads_file: str | None, out: str | None, master: str | None,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from funnelboard.cli.common import config_option, db_option, make_settings
+from funnelboard.cli.common import db_option, make_settings, warehouse_config_option
 from funnelboard.cli.loading import print_load_report, warehouse_config
 from funnelboard.core.progress import Progress
 
@@ -19,7 +19,7 @@ EXIT_STOPPED = 75
 @click.option("--since", help="Fetch changes from this date or instant (ISO-8601, UTC) instead of the stored marks.")
 @click.option("--out", type=click.Path(file_okay=False), help="Where the fetched files go (default: pulls/CRM/<instant>/ beside the warehouse).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-@config_option
+@warehouse_config_option
 @db_option
 def pull(crm: str, since: str | None, out: str | None, quiet: bool, config: str | None, db: str) -> None:
     """Fetch what changed in a CRM since the last pull and load it (credentials from the environment: docs/sources.md)."""

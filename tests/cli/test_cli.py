@@ -201,3 +201,20 @@ def test_build_without_a_config_keeps_the_warehouse_s_own(tmp_path, monkeypatch)
     result = run("build", "--db", str(db))
     assert result.exit_code == 0 and f"with config {own}" in result.output, result.output
     assert rows(db, "select reached_new is not null, reached_won is not null from fct_leads") == [(True, True)]
+
+
+def test_a_second_load_without_config_keeps_the_warehouse_config(tmp_path, monkeypatch):
+    """Appending a week's file with no --config and no ./funnel.toml keeps the funnel the warehouse was
+    loaded with: the demo config would map the renamed stages to nothing and quarantine the whole week."""
+    cfg = write(tmp_path / "mine.toml", '[funnel]\nstages = ["inbound", "call", "deal"]\noutcomes = ["lost"]\n')
+    first = write(tmp_path / "w1.csv", HEADER + "\nL1,inbound,2024-01-02,,x,y\n")
+    second = write(tmp_path / "w2.csv", HEADER + "\nL1,call,2024-01-09,,x,y\nL2,inbound,2024-01-09,,x,y\n")
+    db = tmp_path / "wh.duckdb"
+    monkeypatch.chdir(tmp_path)
+    assert not (tmp_path / "funnel.toml").exists()
+    assert run("load", str(first), "--config", str(cfg), "--db", str(db), "--quiet").exit_code == 0
+    result = run("load", str(second), "--db", str(db))
+    assert result.exit_code == 0, result.output
+    assert f"config: {cfg}" in result.output
+    assert "2 rows read = 2 loaded + 0 quarantined" in result.output
+    assert rows(db, "select lead_id, stage from raw_events order by all") == [("L1", "call"), ("L1", "inbound"), ("L2", "inbound")]
