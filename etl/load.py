@@ -201,13 +201,17 @@ def load_jobs(
     now: datetime,
     replace: bool = False,
     progress: Progress | None = None,
+    supersede: bool = False,
 ) -> tuple[int, list[FileReport]]:
     """Write the jobs' rows into the raw tables of `con` (quarantine and ledger included) as one
     new load, and record the configuration they were read with. Returns the load id and a report
-    per file; building and publishing the models is the caller's (warehouse/pipeline.py)."""
+    per file; building and publishing the models is the caller's (warehouse/pipeline.py).
+    `supersede` (a pull): the jobs hold the whole history of every record in them, which replaces
+    what earlier loads of the same source stored for those records (`supersede_records`)."""
     progress = progress or Progress(enabled=False)
     raw_schema.ensure_schema(con)
     load_id = con.execute("select coalesce(max(load_id), 0) + 1 from load_ledger").fetchall()[0][0]
+    superseded = supersede_records(con, jobs) if supersede else 0
     reports = []
     for job in jobs:
         f = job.file
@@ -225,6 +229,8 @@ def load_jobs(
             if job.records is not None:
                 con.unregister("_adapter_records")
         report.rows_replaced = replaced
+        if superseded and f.role == "events":  # told once, on the first events file
+            report.rows_replaced, superseded = report.rows_replaced + superseded, 0
         if not report.balanced:  # a bug, never a user mistake: refuse to publish
             raise RuntimeError(f"row accounting does not balance for {f.path}: {report}")
         reports.append(report)
@@ -342,6 +348,35 @@ def _check_records(table: pa.Table, required: tuple[str, ...], source: str, what
 def _export_format(path: Path) -> str:
     """The ledger's format for an export read by an adapter: its suffixes (csv, csv.gz, json, ...)."""
     return "".join(path.suffixes).lstrip(".").lower() or "unknown"
+
+
+def supersede_records(con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> int:
+    """A pull fetches each changed record's whole history, translated with the record's current
+    attributes (its owner now, its first response): so the events and lead rows that earlier loads of
+    the same source stored for those records are deleted before the new ones are stored, rather than
+    kept beside copies that differ in one attribute. Returns the events removed; the records' ids
+    are left in the temp table `_superseded` (their models must be refreshed even if no row remains)."""
+    ids = [job.records.select(["lead_id"]) for job in jobs if job.records is not None and "lead_id" in job.records.column_names]
+    con.execute("create or replace temp table _superseded (lead_id varchar)")
+    if not ids:
+        return 0
+    con.register("_pulled_ids", pa.concat_tables([t.cast(pa.schema([("lead_id", pa.string())])) for t in ids]))
+    try:
+        con.execute(
+            "insert into _superseded select distinct trim(lead_id) from _pulled_ids where nullif(trim(lead_id), '') is not null"
+        )
+    finally:
+        con.unregister("_pulled_ids")
+    sources = {job.source for job in jobs if job.records is not None}
+    earlier = "select file_id from load_ledger where superseded_by is null and list_contains($sources, source)"
+    removed = 0
+    for table in ("raw_events", "raw_leads"):
+        count = con.execute(
+            f"delete from {ident(table)} where file_id in ({earlier}) and lead_id in (select lead_id from _superseded)",
+            {"sources": sorted(sources)},
+        ).fetchall()[0][0]
+        removed += count if table == "raw_events" else 0
+    return removed
 
 
 def _remove_earlier(con: duckdb.DuckDBPyConnection, f: InputFile, load_id: int) -> int:

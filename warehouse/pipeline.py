@@ -71,7 +71,7 @@ def load_files(
         if not todo:
             return LoadReport(db, None, skipped, False, time.monotonic() - started)
         with building(db) as con:
-            load_id, reports = load_jobs(con, todo, config, now=now, replace=replace, progress=progress)
+            load_id, reports = load_jobs(con, todo, config, now=now, replace=replace, progress=progress, supersede=marks is not None)
             if marks is not None:
                 raw_schema.record_marks(con, marks.source, marks.marks, load_id, now, marks.complete)
             _build(con, config, progress)

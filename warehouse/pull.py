@@ -1,6 +1,6 @@
 """`funnelboard pull CRM`: fetch what changed since the stored marks, write it as export files, load them.
 
-The files land in `<warehouse dir>/pulls/<crm>/<UTC instant>/` with a `pull.json` manifest (marks,
+The files land in `<warehouse dir>/pulls/<crm>/<UTC instant>/` with a `.pull.json` manifest (marks,
 counts, whether a quota stopped the pull), and are loaded by `load_files` with `--source <crm>`:
 the adapter that reads hand exports reads pulls too. The marks are published with the load.
 """

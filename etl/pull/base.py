@@ -83,6 +83,6 @@ def parse_instant(text: str) -> datetime:
 
 
 def write_manifest(out: Path, pulled: Pulled) -> Path:
-    path = out / "pull.json"
+    path = out / ".pull.json"  # hidden: `funnelboard load DIR/* --source CRM` replays the files without it
     path.write_text(json.dumps(pulled.manifest(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path
