@@ -1,0 +1,432 @@
+"""`funnelboard pull pipedrive` against a fake Pipedrive on loopback: every stage entry, paging, retries,
+auth errors, incremental marks, the daily budget, kills, and the token kept out of everything written."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from funnelboard.etl.pull.base import PullRequest, parse_instant
+from funnelboard.etl.pull.pipedrive import fetch
+from tests.etl.pull import harness
+from tests.etl.pull.fake_pipedrive import STAGES, FakePipedrive
+from tests.etl.pull.loopback import Loopback, Reply
+
+TOKEN = "pd-7e57-api-5ecret-70ken-4242"
+CONFIG = harness.ROOT / "examples" / "pipedrive" / "funnel.toml"
+T = datetime(2026, 3, 2, 9, 0)
+DAY, HOUR, MINUTE = timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)
+# examples/pipedrive/funnel.toml's [labels]: the stage each name is.
+CANONICAL = {"Qualified": "qualified", "Contact Made": "contact_made", "Demo Scheduled": "demo",
+             "Proposal Made": "proposal", "Negotiations Started": "negotiation", "Won": "won", "Lost": "lost"}
+
+
+def company() -> FakePipedrive:
+    """Ten deals: never moved, moved often (several flow pages), won, lost, money changes, activities, archived."""
+    fake = FakePipedrive(TOKEN, page_max=3)
+    fake.add_deal(101, T, 1, 12000, close_date="2026-04-30")
+    fake.activity(101, T + 5 * HOUR, "call")
+    fake.move(101, T + DAY, 2)
+    fake.change(101, T + DAY + 3 * HOUR, "value", 15000)
+    fake.move(101, T + 3 * DAY, 3)
+    fake.note(101, T + 3 * DAY, "wants per-FTE pricing")
+    fake.lose(101, T + 4 * DAY, "Pricing too high")
+    fake.add_deal(102, T + HOUR, 1, 5000)
+    fake.add_deal(103, T + 2 * HOUR, 2, 7000)
+    fake.move(103, T + 2 * DAY, 4)
+    fake.win(103, T + 5 * DAY)
+    fake.add_deal(104, T + 3 * HOUR, 1, 100)
+    fake.move(104, T + DAY + 2 * HOUR, 2)
+    fake.archive(104, T + 6 * DAY)
+    fake.add_deal(105, T + 4 * HOUR, 1, 20000, currency="USD")
+    fake.move(105, T + DAY, 2)
+    fake.move(105, T + 2 * DAY, 3)
+    fake.change(105, T + 2 * DAY + 4 * HOUR, "expected_close_date", "2026-05-15")
+    fake.move(105, T + 3 * DAY, 4)
+    fake.move(105, T + 4 * DAY + HOUR, 5)
+    fake.add_deal(106, T + 5 * HOUR, 3, 9000)
+    fake.activity(106, T + 6 * HOUR, "meeting")
+    fake.activity(106, T + 7 * HOUR, "call", done=False)
+    fake.add_deal(107, T + 6 * HOUR, 1, 3000)
+    fake.move(107, T + DAY + HOUR, 2)
+    fake.lose(107, T + 2 * DAY, "No budget")
+    fake.add_deal(108, T + 7 * HOUR, 2, 4000)
+    fake.change(108, T + 8 * HOUR, "currency", "USD")
+    fake.add_deal(109, T + 8 * HOUR, 1, 6500)
+    fake.move(109, T + 9 * HOUR, 2)
+    fake.add_deal(110, T + 9 * HOUR + 30 * MINUTE, 1, 2500)
+    return fake
+
+
+def later(fake: FakePipedrive) -> None:
+    """What happens between two pulls: a new deal, moves (one of a deal that never moved), a money change, a loss."""
+    fake.move(102, T + 10 * DAY, 2)
+    fake.change(109, T + 10 * DAY + 2 * HOUR, "value", 8000)
+    fake.add_deal(111, T + 10 * DAY + 3 * HOUR, 1, 1200)
+    fake.move(109, T + 10 * DAY + 5 * HOUR, 3)
+    fake.lose(106, T + 11 * DAY, "Went dark")
+
+
+def expected(fake: FakePipedrive) -> list[tuple]:
+    """Each stage entry of each deal, read from the fake's own records with Pipedrive's meaning: creation in
+    the stage it was created in, each stage move, won and lost (with the reason set then), and a money change
+    between two moves repeating the stage the deal was in."""
+    rows = []
+    for deal in fake.deals.values():
+        changes = sorted((i["data"] for i in deal.flow if i["object"] == "dealChange"), key=lambda d: (d["log_time"], d["id"]))
+        label, reason, entries, money = STAGES[deal.created_stage], None, [], []
+        for c in changes:
+            at = datetime.fromisoformat(c["new_value"] if c["field_key"] == "add_time" else c["log_time"])
+            if c["field_key"] == "add_time":
+                entries.append((label, at, None))
+            elif c["field_key"] == "stage_id":
+                label = STAGES[int(c["new_value"])]
+                entries.append((label, at, None))
+            elif c["field_key"] == "lost_reason":
+                reason = c["new_value"]
+            elif c["field_key"] == "status":
+                entries.append(("Won" if c["new_value"] == "won" else "Lost", at, reason if c["new_value"] == "lost" else None))
+            elif c["field_key"] in ("value", "expected_close_date", "currency"):
+                money.append((label, at, None))
+        moments = {at for _, at, _ in entries}
+        entries += [m for m in money if m[1] not in moments]
+        rows += [(str(deal.id), CANONICAL[name], name, at, why) for name, at, why in entries]
+    return sorted(rows)
+
+
+def env(server: Loopback, token: str = TOKEN) -> dict[str, str]:
+    return {"FUNNELBOARD_PIPEDRIVE_URL": server.url, "FUNNELBOARD_PIPEDRIVE_TOKEN": token}
+
+
+def pull(server: Loopback, db: Path, *more: str, token: str = TOKEN) -> subprocess.CompletedProcess:
+    return harness.run_pull("pipedrive", db, env(server, token), "--config", str(CONFIG), *more)
+
+
+def full_pull(fake: FakePipedrive, folder: Path) -> list[tuple]:
+    """The events a first pull of the fake's data as it is now gives, into a fresh warehouse."""
+    with Loopback(fake) as server:
+        done = pull(server, folder / "clean.duckdb")
+    assert done.returncode == 0, done.stderr
+    return harness.events(folder / "clean.duckdb")
+
+
+def deals_requests(server: Loopback) -> list:
+    return [r for r in server.seen("/api/v2/deals") if r.path == "/api/v2/deals"]
+
+
+# -- in process: the connector alone ------------------------------------------------------------------
+
+
+@pytest.fixture
+def pull_env(monkeypatch):
+    for name in [k for k in os.environ if k.startswith("FUNNELBOARD_")]:
+        monkeypatch.delenv(name)
+    for name, value in harness.pull_env({}).items():
+        if name.startswith("FUNNELBOARD_"):
+            monkeypatch.setenv(name, value)
+    return monkeypatch
+
+
+@pytest.mark.slow
+def test_fetch_pages_every_list_and_flow_and_sends_the_token_only_in_its_header(pull_env, tmp_path):
+    fake = company()
+    with Loopback(fake) as server:
+        for name, value in env(server).items():
+            pull_env.setenv(name, value)
+        pulled = fetch(PullRequest("pipedrive", {}, None, tmp_path))
+    listed = deals_requests(server)
+    assert len(listed) == 3  # nine open deals, three a page
+    cursors = [r.arg("cursor") for r in listed]
+    assert cursors[0] is None and None not in cursors[1:] and len(set(cursors)) == 3
+    assert all(r.arg("sort_by") == "update_time" and r.arg("sort_direction") == "asc" for r in listed)
+    starts = [r.arg("start") for r in server.seen("/v1/deals/105/flow")]
+    assert starts == ["0", "3"]  # six history items and no activity: two pages of three
+    assert len(server.seen("/api/v2/stages")) == 2
+    for r in server.requests:
+        assert r.headers["x-api-token"] == TOKEN
+        assert TOKEN not in r.path + json.dumps(r.query)
+    assert pulled.counts == {"deals": 9, "archived_deals": 1}
+    assert pulled.marks == {"deals": "2026-03-07T09:00:00.000Z", "archived_deals": "2026-03-08T09:00:00.000Z"}
+    assert pulled.stopped is None
+    assert [p.name for p in pulled.files] == ["stages.json", "deal_flow.json", "deals.parquet"]
+    flow = json.loads((tmp_path / "deal_flow.json").read_text())
+    served = {i["data"]["id"] for d in fake.deals.values() for i in d.flow if i["object"] != "note"}
+    assert {i["data"]["id"] for page in flow for i in page["data"]} == served  # every change and activity, no note
+    stages = json.loads((tmp_path / "stages.json").read_text())["data"]
+    assert {(s["name"], s["pipeline_name"]) for s in stages} == {(n, "Sales") for n in STAGES.values()}
+
+
+def test_fetch_stopped_by_the_daily_budget_keeps_only_complete_deals_and_marks_the_last(pull_env, tmp_path):
+    fake = company()
+    # pipelines, two pages of stages, the first deals page and its three flows, the second page and one flow: then spent
+    fake.budget = 5 + 2 * 5 + 10 + 3 * 40 + 10 + 25
+    with Loopback(fake) as server:
+        for name, value in env(server).items():
+            pull_env.setenv(name, value)
+        pulled = fetch(PullRequest("pipedrive", {}, None, tmp_path))
+    assert "daily API token budget is used up" in pulled.stopped
+    order = sorted((d for d in fake.deals.values() if not d.archived), key=lambda d: (d.update_time, d.id))
+    flows = json.loads((tmp_path / "deal_flow.json").read_text())
+    complete = {i["data"].get("item_id") or i["data"].get("deal_id") for page in flows for i in page["data"]}
+    assert complete == {d.id for d in order[:4]}  # the fifth deal's flow was cut short: it is not written
+    assert pulled.marks == {"deals": order[3].update_time.strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+    assert pulled.counts == {"deals": 4}
+
+
+def test_a_spent_budget_stops_before_anything_is_written(pull_env, tmp_path):
+    fake = company()
+    fake.budget = 0
+    with Loopback(fake) as server:
+        for name, value in env(server).items():
+            pull_env.setenv(name, value)
+        pulled = fetch(PullRequest("pipedrive", {"deals": "2026-03-04T09:00:00.000Z"}, None, tmp_path))
+    assert len(server.requests) == 1  # stopped at the first answer: no waiting, no retry
+    assert pulled.stopped.startswith("Pipedrive's daily API token budget is used up")
+    assert (pulled.files, pulled.marks) == ([], {}) and not any(tmp_path.iterdir())
+
+
+def test_the_mark_is_asked_for_to_the_second_rounded_down_so_no_deal_at_it_is_missed(pull_env, tmp_path):
+    fake = company()
+    with Loopback(fake) as server:
+        for name, value in env(server).items():
+            pull_env.setenv(name, value)
+        pulled = fetch(PullRequest("pipedrive", {"deals": "2026-03-04T09:00:00.500Z", "archived_deals": "2026-03-09T00:00:00.000Z"},
+                                   None, tmp_path))
+    asked = {r.path: r.arg("updated_since") for r in server.requests if r.path.startswith("/api/v2/deals")}
+    assert asked == {"/api/v2/deals": "2026-03-04T09:00:00Z", "/api/v2/deals/archived": "2026-03-09T00:00:00Z"}
+    flows = {r.path.split("/")[3] for r in server.seen("/v1/deals/")}
+    assert flows == {"107", "101", "105", "103"}  # 107 changed at 09:00:00 exactly
+    assert pulled.counts == {"deals": 4, "archived_deals": 0}
+    assert pulled.marks == {"deals": "2026-03-07T09:00:00.000Z"}  # no archived deal: that mark stays as it was
+
+
+@pytest.mark.slow
+def test_a_deal_translates_the_same_alone_and_among_all(pull_env, tmp_path):
+    """The adapter's events for a deal do not depend on which other deals came in the same pull."""
+    from funnelboard.core.config import load_config
+    from funnelboard.etl.sources import pipedrive as adapter
+
+    config = load_config(CONFIG)
+    fake = company()
+    with Loopback(fake) as server:
+        for name, value in env(server).items():
+            pull_env.setenv(name, value)
+        (tmp_path / "all").mkdir()
+        everything = fetch(PullRequest("pipedrive", {}, None, tmp_path / "all"))
+        later(fake)
+        (tmp_path / "few").mkdir()
+        few = fetch(PullRequest("pipedrive", {"deals": everything.marks["deals"]}, None, tmp_path / "few"))
+    assert 0 < few.counts["deals"] < everything.counts["deals"]
+
+    def events(paths):  # an attribute a file lacks is empty, as the loader reads it
+        rows = adapter.translate(paths, config, {}).events.to_pylist()
+        return {frozenset((k, v) for k, v in row.items() if v is not None and k not in ("_file", "_line")) for row in rows}
+
+    small = events(few.files)
+    (tmp_path / "again").mkdir()
+    with Loopback(fake) as server:
+        for name, value in env(server).items():
+            pull_env.setenv(name, value)
+        big = events(fetch(PullRequest("pipedrive", {}, None, tmp_path / "again")).files)
+    assert small and small <= big
+
+
+# -- end to end: the CLI in a child process --------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_first_pull_loads_every_stage_entry_and_replays_offline(tmp_path):
+    fake = company()
+    db = tmp_path / "w.duckdb"
+    with Loopback(fake) as server:
+        done = pull(server, db, "--out", str(tmp_path / "pull"))
+    assert done.returncode == 0, done.stderr
+    want = expected(fake)
+    assert harness.events(db) == want
+    assert len({e[0] for e in want}) == 10
+    assert harness.marks(db, "pipedrive") == {"deals": "2026-03-07T09:00:00.000Z", "archived_deals": "2026-03-08T09:00:00.000Z"}
+    manifest = json.loads((tmp_path / "pull" / "pull.json").read_text())
+    files = [str(tmp_path / "pull" / name) for name in manifest["files"]]
+    replay = tmp_path / "replay.duckdb"
+    loaded = subprocess.run(
+        [sys.executable, "-m", "funnelboard", "load", *files, "--source", "pipedrive", "--db", str(replay),
+         "--config", str(CONFIG)], env=harness.pull_env({}), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert loaded.returncode == 0, loaded.stderr
+    assert harness.events(replay) == want
+
+
+@pytest.mark.slow
+def test_429_retry_after_5xx_and_a_timeout_are_waited_out(tmp_path):
+    fake = company()
+    db = tmp_path / "w.duckdb"
+    with Loopback(fake) as server:
+        server.faults("/api/v2/deals", [Reply(429, {"success": False, "error": "Request over limit"},
+                                              {"Retry-After": "1", "x-ratelimit-remaining": "0"})])
+        server.faults("/v1/deals/103/flow", [Reply(503, "<html>Service Unavailable</html>"), Reply(502, "bad gateway")])
+        server.hang("/v1/deals/105/flow", 1)
+        done = pull(server, db)
+        assert done.returncode == 0, done.stderr
+        assert "HTTP 429, rate limited; waiting 1.0 s" in done.stderr
+        assert "HTTP 503" in done.stderr and "HTTP 502" in done.stderr and "Timeout" in done.stderr
+        first = deals_requests(server)[:2]
+        assert first[0].query == first[1].query  # the page refused with 429 was asked again, not skipped
+        assert [r.arg("start") for r in server.seen("/v1/deals/103/flow")] == ["0", "0", "0", "3"]  # 503, 502, two pages
+    assert harness.events(db) == expected(fake)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where, reply, names", [
+    ("/api/v2/", Reply(401, {"success": False, "error": "unauthorized access", "errorCode": 401}), "FUNNELBOARD_PIPEDRIVE_TOKEN"),
+    ("/v1/deals/", Reply(403, {"success": False, "error": "You do not have permissions to do this.",
+                               "error_info": "Please check developers.pipedrive.com", "data": None, "additional_data": None}),
+     "recents:read"),
+    ("/api/v2/stages", Reply(403, {"success": False, "error": "You do not have permissions to do this."}), "deals:read"),
+])
+def test_401_and_403_are_one_sentence_naming_what_is_missing_and_load_nothing(tmp_path, where, reply, names):
+    fake = company()
+    db = tmp_path / "w.duckdb"
+    with Loopback(fake) as server:
+        server.faults(where, [reply])
+        done = pull(server, db)
+    assert done.returncode == 2
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: pipedrive refused") and names in error and error.count(". ") == 0
+    assert "Traceback" not in done.stderr
+    assert not db.exists()
+    harness.assert_secret_nowhere(TOKEN, outputs=[done.stdout, done.stderr], db=db, dirs=[tmp_path])
+
+
+@pytest.mark.slow
+def test_a_wrong_token_is_refused_and_never_written(tmp_path):
+    fake = company()
+    db = tmp_path / "w.duckdb"
+    wrong = "pd-wr0ng-70ken-but-5ecret-too-9999"
+    with Loopback(fake) as server:
+        done = pull(server, db, token=wrong)
+    assert done.returncode == 2 and "FUNNELBOARD_PIPEDRIVE_TOKEN" in done.stderr
+    assert not db.exists()
+    harness.assert_secret_nowhere(wrong, outputs=[done.stdout, done.stderr], db=db, dirs=[tmp_path],
+                                  argv=harness.pull_args("pipedrive", db, "--config", str(CONFIG)))
+
+
+@pytest.mark.slow
+def test_the_token_is_nowhere_after_a_pull_and_after_5xx_give_up(tmp_path):
+    fake = company()
+    db = tmp_path / "w.duckdb"
+    with Loopback(fake) as server:
+        done = pull(server, db)
+        assert done.returncode == 0, done.stderr
+        harness.assert_secret_nowhere(TOKEN, outputs=[done.stdout, done.stderr], db=db, dirs=[tmp_path],
+                                      argv=harness.pull_args("pipedrive", db, "--config", str(CONFIG)))
+        later(fake)
+        server.faults("/v1/deals/", [Reply(500, {"success": False, "error": f"internal error for {TOKEN}"})] * 5)
+        before = harness.events(db)
+        failed = pull(server, db)
+    assert failed.returncode == 2
+    assert "did not answer after 5 tries" in failed.stderr and "Traceback" not in failed.stderr
+    assert harness.events(db) == before
+    harness.assert_secret_nowhere(TOKEN, outputs=[failed.stdout, failed.stderr], db=db, dirs=[tmp_path])
+
+
+@pytest.mark.slow
+def test_an_incremental_pull_asks_only_for_changes_since_the_mark_and_ends_as_a_full_pull(tmp_path):
+    fake = company()
+    db = tmp_path / "w.duckdb"
+    with Loopback(fake) as server:
+        assert pull(server, db).returncode == 0
+        first = harness.marks(db, "pipedrive")
+        later(fake)
+        seen = len(server.requests)
+        done = pull(server, db)
+        assert done.returncode == 0, done.stderr
+        second = server.requests[seen:]
+    lists = {r.path: r.arg("updated_since") for r in second if r.path.startswith("/api/v2/deals")}
+    assert lists == {"/api/v2/deals": "2026-03-07T09:00:00Z", "/api/v2/deals/archived": "2026-03-08T09:00:00Z"}
+    assert first["deals"] == "2026-03-07T09:00:00.000Z"
+    flows = {r.path.split("/")[3] for r in second if r.path.endswith("/flow")}
+    assert flows == {"102", "103", "104", "106", "109", "111"}  # changed since the mark, or at it (103, 104)
+    assert harness.marks(db, "pipedrive")["deals"] == "2026-03-13T09:00:00.000Z"
+    events = harness.events(db)
+    assert events == expected(fake) == full_pull(fake, tmp_path)
+    assert len(events) == len(set(events))
+
+
+@pytest.mark.slow
+def test_the_daily_budget_stops_with_75_loads_what_completed_and_the_next_pull_finishes(tmp_path):
+    fake = company()
+    db = tmp_path / "w.duckdb"
+    fake.budget = 400
+    with Loopback(fake) as server:
+        stopped = pull(server, db)
+        assert stopped.returncode == 75, stopped.stderr
+        assert "daily API token budget is used up" in stopped.stderr and "Traceback" not in stopped.stderr
+        partial, mark = harness.events(db), harness.marks(db, "pipedrive")
+        assert set(partial) < set(expected(fake)) and partial
+        # 400 tokens: 25 for the stages, 10 a deals page, 40 a flow page: deals 102 to 107 complete, 101 cut short
+        assert mark == {"deals": "2026-03-04T09:00:00.000Z"}  # 107's last change: 101 is fetched again next time
+        fake.budget = None  # the next day
+        seen = len(server.requests)
+        assert pull(server, db).returncode == 0
+        resumed = next(r for r in server.requests[seen:] if r.path == "/api/v2/deals")
+    assert resumed.arg("updated_since") == parse_instant(mark["deals"]).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert harness.events(db) == expected(fake) == full_pull(fake, tmp_path)
+
+
+@pytest.mark.slow
+def test_killed_while_paging_then_run_again_ends_as_a_full_pull(tmp_path):
+    fake = company()
+    db = tmp_path / "w.duckdb"
+    with Loopback(fake) as server:
+        gate = server.gate("/v1/deals/107/flow")
+        harness.kill_when(harness.start_pull("pipedrive", db, env(server), "--config", str(CONFIG)), gate.reached)
+        gate.open()
+        assert not db.exists()  # nothing published: the kill came before the load
+        done = pull(server, db)
+    assert done.returncode == 0, done.stderr
+    assert harness.events(db) == expected(fake) == full_pull(fake, tmp_path)
+
+
+@pytest.mark.slow
+def test_killed_while_loading_then_run_again_ends_as_a_full_pull(tmp_path):
+    fake = company()
+    db = tmp_path / "w.duckdb"
+    with Loopback(fake) as server:
+        assert pull(server, db).returncode == 0
+        before, marks = harness.events(db), harness.marks(db, "pipedrive")
+        later(fake)
+        process = harness.start_pull("pipedrive", db, env(server), "--config", str(CONFIG))
+        for line in process.stderr:  # the load has begun in the private copy: every request was answered
+            if line.startswith("loading events"):
+                os.kill(process.pid, signal.SIGKILL)
+                break
+        process.wait(60)
+        process.stdout.close()
+        process.stderr.close()
+        assert process.returncode == -signal.SIGKILL
+        assert harness.events(db) == before and harness.marks(db, "pipedrive") == marks  # the published file is untouched
+        done = pull(server, db)
+    assert done.returncode == 0, done.stderr
+    assert harness.events(db) == expected(fake) == full_pull(fake, tmp_path)
+
+
+@pytest.mark.slow
+def test_a_pull_while_another_load_runs_fails_cleanly_and_the_next_one_finishes(tmp_path):
+    from funnelboard.warehouse.publish import load_lock
+
+    fake = company()
+    db = tmp_path / "w.duckdb"
+    with Loopback(fake) as server:
+        with load_lock(db):
+            busy = pull(server, db)
+        assert busy.returncode == 2 and "another load" in busy.stderr and "Traceback" not in busy.stderr
+        assert not db.exists()
+        done = pull(server, db)
+    assert done.returncode == 0, done.stderr
+    assert harness.events(db) == expected(fake)
