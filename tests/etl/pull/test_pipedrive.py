@@ -3,6 +3,7 @@ auth errors, incremental marks, the daily budget, kills, and the token kept out 
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import signal
@@ -68,6 +69,7 @@ def company() -> FakePipedrive:
 def later(fake: FakePipedrive) -> None:
     """What happens between two pulls: a new deal, moves (one of a deal that never moved), a money change, a loss."""
     fake.move(102, T + 10 * DAY, 2)
+    fake.activity(102, T + 10 * DAY + HOUR, "call")  # a first response: an attribute of all of 102's events changes
     fake.change(109, T + 10 * DAY + 2 * HOUR, "value", 8000)
     fake.add_deal(111, T + 10 * DAY + 3 * HOUR, 1, 1200)
     fake.move(109, T + 10 * DAY + 5 * HOUR, 3)
@@ -252,8 +254,9 @@ def test_first_pull_loads_every_stage_entry_and_replays_offline(tmp_path):
     assert harness.events(db) == want
     assert len({e[0] for e in want}) == 10
     assert harness.marks(db, "pipedrive") == {"deals": "2026-03-07T09:00:00.000Z", "archived_deals": "2026-03-08T09:00:00.000Z"}
-    manifest = json.loads((tmp_path / "pull" / "pull.json").read_text())
-    files = [str(tmp_path / "pull" / name) for name in manifest["files"]]
+    manifest = json.loads((tmp_path / "pull" / ".pull.json").read_text())
+    files = sorted(glob.glob(str(tmp_path / "pull" / "*")))  # as a shell expands pull/*: the manifest is hidden
+    assert sorted(str(tmp_path / "pull" / name) for name in manifest["files"]) == files
     replay = tmp_path / "replay.duckdb"
     loaded = subprocess.run(
         [sys.executable, "-m", "funnelboard", "load", *files, "--source", "pipedrive", "--db", str(replay),
