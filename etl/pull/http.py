@@ -127,7 +127,7 @@ class Api:
     def post(self, path: str, json: Any = None, **kw) -> Any:
         return self.request("POST", path, json=json, **kw)
 
-    def request(self, method: str, path: str, *, params=None, json=None, headers=None, raw: bool = False) -> Any:
+    def request(self, method: str, path: str, *, params=None, json=None, data=None, headers=None, raw: bool = False) -> Any:
         """The answer's JSON (or the response itself with `raw`), after retries and waits."""
         url = self.url(path)
         where = urlsplit(url).path or "/"
@@ -137,7 +137,8 @@ class Api:
             self.requests += 1
             try:
                 response = self.session.request(
-                    method, url, params=params, json=json, headers={**self.headers, **(headers or {})}, timeout=self.policy.timeout
+                    method, url, params=params, json=json, data=data, headers={**self.headers, **(headers or {})},
+                    timeout=self.policy.timeout,
                 )
             except requests.RequestException as exc:  # timeouts, refused or dropped connections
                 last = f"{type(exc).__name__} at {where}"
