@@ -66,7 +66,8 @@ def pull(
     out.mkdir(parents=True, exist_ok=True)
     for obj, mark in sorted(marks.items()):
         progress.note(f"{crm}: {obj} changed since {mark}")
-    pulled = connector.fetch(PullRequest(crm=crm, marks=marks, since=since_iso, out=out, progress=progress))
+    pulled = connector.fetch(PullRequest(crm=crm, marks=marks, since=since_iso, out=out, progress=progress,
+                                              options=dict(config.sources.get(crm, {}))))
     write_manifest(out, pulled)
     report = PullReport(crm, out, marks, pulled, None, 0.0)
     if pulled.files or pulled.leads:

@@ -24,6 +24,7 @@ class PullRequest:
     since: str | None  # ISO-8601 UTC: where objects without a mark start (None: from the beginning)
     out: Path  # the directory the connector writes its files into (it exists and is empty)
     progress: Progress = field(default_factory=lambda: Progress(enabled=False))
+    options: dict = field(default_factory=dict)  # the [source.<crm>] table of funnel.toml: the columns the adapter will read
 
     def start(self, obj: str) -> str | None:
         """Where fetching `obj` starts: its mark, else `since`, else None (everything)."""
