@@ -128,7 +128,7 @@ def _daily_quota(response) -> str | None:
 
 def _names(options: dict, key: str, default: tuple[str, ...]) -> list[str]:
     value = options.get(key, list(default))
-    values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    values = [value] if isinstance(value, str) else value if isinstance(value, (list, tuple)) else []
     return [v.strip() for v in values if isinstance(v, str) and _NAME.fullmatch(v.strip())]
 
 

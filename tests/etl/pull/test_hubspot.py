@@ -191,6 +191,16 @@ def test_the_batch_read_asks_for_the_history_of_every_property_the_adapter_reads
                 f"hs_date_exited_{stage}"} <= set(deals["properties"])
 
 
+def test_by_default_the_batch_read_asks_for_the_adapters_default_attributes(tmp_path, monkeypatch):
+    fake = sample()
+    fetch_in_process(fake, tmp_path / "out", monkeypatch)
+    deals = next(b for b in fake.read_bodies if "amount" in b["propertiesWithHistory"])
+    contacts = next(b for b in fake.read_bodies if "amount" not in b["propertiesWithHistory"])
+    assert {"hubspot_owner_id", "dealtype", "pipeline", "hs_analytics_source", "hs_forecast_category"} <= set(deals["propertiesWithHistory"])
+    assert {"hubspot_owner_id", "hs_analytics_source", "hs_lead_status"} <= set(contacts["propertiesWithHistory"])
+    assert {"hs_first_outreach_date", "hs_sa_first_engagement_date", "jobtitle", "hs_buying_role"} <= set(contacts["properties"])
+
+
 def test_records_served_with_the_older_date_entered_names_are_written_as_they_came(tmp_path, monkeypatch, funnel_toml):
     fake = sample()
     pulled, _ = fetch_in_process(fake, tmp_path / "out", monkeypatch)
@@ -352,8 +362,9 @@ def test_auth_errors_are_one_sentence_exit_2_and_load_nothing(tmp_path, funnel_t
     if status == 403:
         fake.scopes = {"crm.objects.contacts.read"}
     db = tmp_path / "w.duckdb"
+    token = TOKEN if status == 403 else "pat-na1-0ld-rotated-token-0000"
     with Loopback(fake.app) as server:
-        done = pull(server, db, funnel_toml, token=TOKEN if status == 403 else "pat-na1-0ld-rotated-token")
+        done = pull(server, db, funnel_toml, token=token)
     assert done.returncode == 2
     line = done.stderr.strip().splitlines()[-1]
     if status == 401:
@@ -364,7 +375,8 @@ def test_auth_errors_are_one_sentence_exit_2_and_load_nothing(tmp_path, funnel_t
                                "crm.objects.deals.read scope: add it")
     assert "Traceback" not in done.stderr
     assert not db.exists()
-    harness.assert_secret_nowhere(TOKEN, outputs=[done.stdout, done.stderr], db=db, dirs=[tmp_path])
+    harness.assert_secret_nowhere(token, outputs=[done.stdout, done.stderr], db=db, dirs=[tmp_path],
+                                  argv=harness.pull_args("hubspot", db, "--config", str(funnel_toml)))
 
 
 @pytest.mark.slow
