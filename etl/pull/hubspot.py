@@ -106,7 +106,7 @@ def _missing_scope(status: int, path: str) -> str:
     else:  # deals, and the deal pipelines
         needed = [SCOPES["deals"]]
     return (f"the private app lacks the {' and '.join(needed)} scope{'s' if len(needed) > 1 else ''}: add "
-            f"{'them' if len(needed) > 1 else 'it'} to the app in HubSpot (Development > Private apps > Scopes) and pull again.")
+            f"{'them' if len(needed) > 1 else 'it'} to the private app's scopes in HubSpot and pull again.")
 
 
 def _daily_quota(response) -> str | None:
@@ -271,7 +271,6 @@ class _Pull:
                 "inputs": [{"id": i} for i in chunk],
                 "properties": [MODIFIED[obj], *self.plain[obj]],
                 "propertiesWithHistory": self.history[obj],
-                "archived": False,
             })
             by_id = {str(r["id"]): r for r in page.get("results") or [] if isinstance(r, dict) and r.get("id") is not None}
             found.update({i: by_id[i] for i in chunk if i in by_id})
