@@ -353,3 +353,4 @@ def change(fake: FakeHubSpot) -> None:
     fake.set("deals", "9001", "deal_currency_code", "2025-03-08T09:00", "USD")
     fake.set("contacts", "502", "lifecyclestage", "2025-03-09T09:00", "customer")
     fake.set("deals", "9003", "dealstage", "2025-03-10T09:00", "closedwon")
+    fake.set("deals", "9004", "hubspot_owner_id", "2025-03-10T10:00", "7002")  # a new owner: an attribute of all its events

@@ -80,9 +80,16 @@ def assert_secret_nowhere(secret: str, *, outputs: list[str], db: Path | None = 
 
 
 def events(db: Path) -> list[tuple]:
-    """The warehouse's stored events, sorted: what two pulls are compared on."""
+    """The warehouse's stored events, sorted: what two pulls are compared on. No stage entry may be
+    stored twice with different attributes (a record re-fetched after its owner changed must replace
+    its rows, not add copies that differ only in the owner)."""
     con = duckdb.connect(str(db), read_only=True)
     try:
+        copies = con.execute(
+            "select lead_id, stage_label, entered_at, reason, count(*) from raw_events "
+            "group by all having count(*) > 1 order by all limit 5"
+        ).fetchall()
+        assert not copies, f"stage entries stored more than once: {copies}"
         return con.execute(
             "select lead_id, stage, stage_label, entered_at, reason from raw_events order by all"
         ).fetchall()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import glob
 import json
 import subprocess
 import sys
@@ -325,9 +326,10 @@ def test_a_first_pull_loads_every_stage_entry_and_replays_offline(tmp_path, funn
     assert "pulled from hubspot: 10 deals, 9 contacts" in done.stdout
     assert "hubspot: deals search page 4" in done.stderr  # progress per page
     (folder,) = pull_dirs(db)
-    manifest = json.loads((folder / "pull.json").read_text())
+    manifest = json.loads((folder / ".pull.json").read_text())
     assert manifest["stopped"] is None and manifest["counts"] == {"deals": 10, "contacts": 9}
-    files = [str(folder / name) for name in manifest["files"]]
+    files = sorted(glob.glob(str(folder / "*")))  # as a shell expands DIR/*: the manifest is hidden
+    assert files == sorted(str(folder / name) for name in manifest["files"])
     replay = tmp_path / "replay.duckdb"
     loaded = subprocess.run([sys.executable, "-m", "funnelboard", "load", *files, "--source", "hubspot", "--db", str(replay),
                              "--config", str(funnel_toml)], env=harness.pull_env({}), capture_output=True, text=True, timeout=300)
@@ -424,7 +426,7 @@ def test_an_incremental_pull_asks_only_for_changes_since_the_marks_and_ends_as_a
     events = harness.events(db)
     assert len(events) == len(set(events))
     assert events == expected_events(fake) == clean_pull(fake, tmp_path, funnel_toml)
-    assert harness.marks(db, "hubspot") == {"deals": "2025-03-10T09:00:00.000Z", "contacts": "2025-03-09T09:00:00.000Z"}
+    assert harness.marks(db, "hubspot") == {"deals": "2025-03-10T10:00:00.000Z", "contacts": "2025-03-09T09:00:00.000Z"}  # the owner change
 
 
 @pytest.mark.slow
