@@ -50,6 +50,22 @@ def kill_when(process: subprocess.Popen, reached, timeout: float = 120) -> None:
     assert process.returncode == -signal.SIGKILL
 
 
+def kill_while_loading(process: subprocess.Popen) -> None:
+    """SIGKILL the pull when it prints its first "loading events" line: every request is answered and
+    the load is writing the private copy of the warehouse (the published file must come out untouched)."""
+    try:
+        for line in process.stderr:
+            if line.startswith("loading events"):
+                os.kill(process.pid, signal.SIGKILL)
+                break
+    finally:
+        process.wait(60)
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
+    assert process.returncode == -signal.SIGKILL, "the pull ended before it began loading"
+
+
 def table_texts(db: Path) -> str:
     """Every value of every table of the warehouse, as one text: what a grep for a secret reads."""
     con = duckdb.connect(str(db), read_only=True)

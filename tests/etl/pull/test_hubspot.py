@@ -7,7 +7,6 @@ import glob
 import json
 import subprocess
 import sys
-import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -481,18 +480,7 @@ def test_a_pull_killed_while_loading_then_run_again_ends_as_a_full_pull(tmp_path
         published = db.read_bytes()
         change(fake)
         process = harness.start_pull("hubspot", db, env_for(server), "--config", str(funnel_toml))
-        loading = threading.Event()
-
-        def watch() -> None:  # the load's first line: every request is done, the warehouse copy is being written
-            for line in process.stderr:
-                if line.startswith("loading events"):
-                    loading.set()
-                    return
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        harness.kill_when(process, loading)
-        watcher.join(10)
+        harness.kill_while_loading(process)
         assert db.read_bytes() == published  # the killed load left the published warehouse as it was
         done = pull(server, db, funnel_toml)
         assert done.returncode == 0, done.stderr

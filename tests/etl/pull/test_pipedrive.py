@@ -6,7 +6,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -405,14 +404,7 @@ def test_killed_while_loading_then_run_again_ends_as_a_full_pull(tmp_path):
         before, marks = harness.events(db), harness.marks(db, "pipedrive")
         later(fake)
         process = harness.start_pull("pipedrive", db, env(server), "--config", str(CONFIG))
-        for line in process.stderr:  # the load has begun in the private copy: every request was answered
-            if line.startswith("loading events"):
-                os.kill(process.pid, signal.SIGKILL)
-                break
-        process.wait(60)
-        process.stdout.close()
-        process.stderr.close()
-        assert process.returncode == -signal.SIGKILL
+        harness.kill_while_loading(process)
         assert harness.events(db) == before and harness.marks(db, "pipedrive") == marks  # the published file is untouched
         done = pull(server, db)
     assert done.returncode == 0, done.stderr

@@ -8,7 +8,6 @@ import json
 import re
 import subprocess
 import sys
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -355,19 +354,7 @@ def test_sigkill_during_the_load_then_a_rerun_ends_equal_to_a_full_pull(org, ser
     before = state(db)
 
     process = harness.start_pull("salesforce", db, env, "--config", str(CONFIG), "--out", str(tmp_path / "p2"))
-    loading = threading.Event()
-
-    def watch():
-        try:
-            for line in process.stderr:
-                if line.startswith("loading events"):  # the fetch is over: the load holds the lock and builds
-                    loading.set()
-                    return
-        except (ValueError, OSError):  # the stream was closed after the kill
-            pass
-
-    threading.Thread(target=watch, daemon=True).start()
-    harness.kill_when(process, loading)
+    harness.kill_while_loading(process)
     assert state(db) == before  # the published warehouse is the first pull's, whole
 
     result = run(db, env, tmp_path / "p3")
