@@ -33,15 +33,17 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def bench_load(work: Path, n: int, repeat: int) -> dict:
-    """Generate N events (CSV and Parquet), then funnelboard load vs the bare read of each."""
+def bench_load(work: Path, n: int, repeat: int, formats: tuple[str, ...] = ("csv", "parquet")) -> dict:
+    """Generate N events (CSV, and Parquet unless left out), then funnelboard load vs the bare read of each."""
     csv, parquet = work / "events.csv", work / "events.parquet"
     log(f"generating {n:,} events (CSV)")
     gen_csv = lb.generate(n, csv)
-    log(f"generated in {gen_csv.seconds:.1f}s; Parquet copy")
-    gen_pq = lb.generate(n, parquet)
-    out = {"n": n, "generate_csv_s": gen_csv.seconds, "generate_parquet_s": gen_pq.seconds, "inputs": {}}
-    for src in (csv, parquet):
+    gen_pq = None
+    if "parquet" in formats:
+        log(f"generated in {gen_csv.seconds:.1f}s; Parquet copy")
+        gen_pq = lb.generate(n, parquet)
+    out = {"n": n, "generate_csv_s": gen_csv.seconds, "generate_parquet_s": gen_pq.seconds if gen_pq else None, "inputs": {}}
+    for src in (csv, parquet) if gen_pq else (csv,):
         fmt = src.suffix.lstrip(".")
         db = work / f"fb_{fmt}.duckdb"
         log(f"{fmt}: funnelboard load x{repeat}")
@@ -98,6 +100,32 @@ def bench_peer(csv: Path, db: Path, repeat: int, timeout: float) -> dict:
     log(f"pandas {pd_res['seconds']:.1f}s peak {pd_res['peak_mb']:.0f} MB")
     return {"funnelboard": fb, "pandas": pd_res, "ratio": pd_res["seconds"] / fb["seconds"],
             "ratio_compute_only": pd_res["compute_seconds"] / fb["seconds"]}
+
+
+def bench_append(work: Path, csv: Path, repeat: int) -> dict:
+    """Section 5 (benchmarks/incremental.py): the latest 1 % of the CSV appended to a warehouse of the rest."""
+    log("append: the latest 1 % of the events to a warehouse of the other 99 %, vs one full load")
+    out = work / "append.json"
+    r = run_child([PYTHON, "-m", "benchmarks.incremental", "--source", str(csv), "--repeat", str(repeat),
+                   "--workdir", str(work), "--json", str(out)])
+    if not out.exists():
+        return {"status": f"failed ({r.returncode}): {r.stderr.strip().splitlines()[-1:]}"}
+    return {"status": "ok", **json.loads(out.read_text())}
+
+
+ADAPTER_BENCHES = (("salesforce", "benchmarks.adapter_salesforce"), ("hubspot", "benchmarks.adapter_hubspot"))
+
+
+def bench_adapters(work: Path, rows: int, repeat: int) -> dict:
+    """Section 6: each CRM adapter's translation of an export of `rows` rows, rows per second."""
+    found = {}
+    for name, module in ADAPTER_BENCHES:
+        log(f"adapter {name}: {rows:,} rows")
+        out = work / f"adapter_{name}.json"
+        r = run_child([PYTHON, "-m", module, "--rows", str(rows), "--repeat", str(repeat), "--json", str(out)])
+        found[name] = ({"status": "ok", **json.loads(out.read_text())} if out.exists()
+                       else {"status": f"failed ({r.returncode}): {r.stderr.strip().splitlines()[-1:]}"})
+    return found
 
 
 def bench_scaling(work: Path, sizes: list[int], known: dict[int, dict]) -> list[dict]:
@@ -180,8 +208,9 @@ def report(res: dict) -> str:
         "",
         "## 1. Load + build vs the bare read",
         "",
-        f"Generate: CSV {ld['generate_csv_s']:.1f} s, Parquet {ld['generate_parquet_s']:.1f} s "
-        f"(`funnelboard generate --events {n}`). `funnelboard load` = the whole CLI child (Python start, "
+        f"Generate: CSV {ld['generate_csv_s']:.1f} s, "
+        + (f"Parquet {ld['generate_parquet_s']:.1f} s " if ld.get("generate_parquet_s") is not None else "Parquet not run (`--formats csv`) ")
+        + f"(`funnelboard generate --events {n}`). `funnelboard load` = the whole CLI child (Python start, "
         "reading and checking, quarantine, de-duplication, storing, building every model, publishing) into a fresh "
         "warehouse file. Bare read = a Python child running `CREATE TABLE t AS SELECT * FROM read_csv(file)` "
         "(or `read_parquet`) into a fresh DuckDB file: the floor. Wall seconds of each child; peak = the child's max RSS.",
@@ -219,10 +248,36 @@ def report(res: dict) -> str:
         if got.get("errors"):
             parts += [f"Errors seen: {len(got['errors'])} (first: {got['errors'][0]}).", ""]
 
+    parts += [*first_page_section(res.get("first_page"))]
+    if peer.get("funnelboard") is None:
+        parts += ["## 3. The peer: the same metric set in pandas", "", f"Not run: {peer['pandas']['status']}.", ""]
+    else:
+        parts += peer_section(peer)
+
+    parts += ["## 4. Scaling", ""]
+    sc = res.get("scaling")
+    if sc:
+        parts += ["Seconds per million events (generate = CSV; load = `funnelboard load` of the CSV; metrics = the metric set above, warm).", "",
+                  md_table(["events", "generate s", "load s", "metrics s", "generate s/M", "load s/M", "metrics s/M"],
+                           [[f"{r['n']:,}", r["generate_s"], r["load_s"], r["metrics_s"], r["generate_s"] / r["n"] * 1e6,
+                             r["load_s"] / r["n"] * 1e6, r["metrics_s"] / r["n"] * 1e6] for r in sc]), ""]
+    else:
+        parts += ["Not run (pass `--scaling`).", ""]
+
+    parts += append_section(res.get("append"))
+    parts += adapters_section(res.get("adapters"))
+    parts += ["## Budget (docs/performance.md)", "", md_table(["what", "budget", "measured", "verdict"], budget_lines(res)), "",
+              "What the misses cost and where the floor is: [LOAD_PROFILE.md](LOAD_PROFILE.md) (load + build) and "
+              "[LATENCY_PROFILE.md](LATENCY_PROFILE.md) (callbacks).", ""]
+    return "\n".join(parts)
+
+
+
+def peer_section(peer: dict) -> list[str]:
+    parts: list[str] = []
     fb = peer["funnelboard"]
     pdr = peer["pandas"]
     parts += [
-        *first_page_section(res.get("first_page")),
         "## 3. The peer: the same metric set in pandas",
         "",
         "funnelboard: one child process opens the warm warehouse and calls `run_metric` for "
@@ -256,20 +311,47 @@ def report(res: dict) -> str:
     parts += ["Per metric (funnelboard, seconds):", "",
               md_table(list(fb["per_metric"]), [list(fb["per_metric"].values())]), ""]
 
-    parts += ["## 4. Scaling", ""]
-    sc = res.get("scaling")
-    if sc:
-        parts += ["Seconds per million events (generate = CSV; load = `funnelboard load` of the CSV; metrics = the metric set above, warm).", "",
-                  md_table(["events", "generate s", "load s", "metrics s", "generate s/M", "load s/M", "metrics s/M"],
-                           [[f"{r['n']:,}", r["generate_s"], r["load_s"], r["metrics_s"], r["generate_s"] / r["n"] * 1e6,
-                             r["load_s"] / r["n"] * 1e6, r["metrics_s"] / r["n"] * 1e6] for r in sc]), ""]
-    else:
-        parts += ["Not run (pass `--scaling`).", ""]
+    return parts
 
-    parts += ["## Budget (docs/performance.md)", "", md_table(["what", "budget", "measured", "verdict"], budget_lines(res)), "",
-              "What the misses cost and where the floor is: [LOAD_PROFILE.md](LOAD_PROFILE.md) (load + build) and "
-              "[LATENCY_PROFILE.md](LATENCY_PROFILE.md) (callbacks).", ""]
-    return "\n".join(parts)
+
+def append_section(app: dict | None) -> list[str]:
+    parts = ["## 5. Appending a week: incremental refresh", ""]
+    if not app:
+        return parts + ["Not run (pass `--append`).", ""]
+    if app.get("status") != "ok":
+        return parts + [f"Not measured: {app['status']}.", ""]
+    from benchmarks.incremental import report as append_report
+
+    return parts + [
+        "`python -m benchmarks.incremental --source <the CSV above>`: the latest 1 % of the events by `entered_at` held "
+        "back as this week's batch; the other 99 % loaded into a warehouse; then, side by side, appending the batch "
+        "to a copy of it (the models refreshed for the leads it touches) and one load of both files into a new "
+        "warehouse (every model built whole). Each load is a child process.",
+        "",
+        append_report(app),
+        "",
+    ]
+
+
+def adapters_section(ad: dict | None) -> list[str]:
+    parts = ["## 6. CRM adapters on large exports", ""]
+    if not ad:
+        return parts + ["Not run (pass `--adapter-rows N`).", ""]
+    rows = []
+    for name, got in ad.items():
+        if got.get("status") != "ok":
+            rows.append([name, got.get("status"), "-", "-", "-"])
+            continue
+        for shape, fig in got["shapes"].items():
+            rows.append([name, shape, f"{fig['rows']:,}", fig["seconds"], f"{fig['rows'] / fig['seconds']:,.0f}"])
+    return parts + [
+        "Each adapter's translation (`benchmarks/adapter_salesforce.py`, `benchmarks/adapter_hubspot.py`: a deterministic "
+        "export written to a temp dir, then the adapter's `translate` timed in one process, median of the repeats). "
+        "Before/after figures of the rewrite in DuckDB: [LOAD_PROFILE.md](LOAD_PROFILE.md).",
+        "",
+        md_table(["adapter", "export", "rows", "seconds", "rows/s"], rows),
+        "",
+    ]
 
 
 def first_page_section(fp: dict | None) -> list[str]:
@@ -297,7 +379,8 @@ def budget_lines(res: dict) -> list[list]:
     v = lambda ok: "met" if ok else "**missed**"  # noqa: E731
     rows = [
         ["load + build, CSV in", f"<= {BUDGET_RATIO} x bare read_csv", f"{csv['ratio']:.2f}x ({csv['load']['seconds']:.1f} s vs {csv['bare']['seconds']:.1f} s){at}", v(csv["ratio"] <= BUDGET_RATIO)],
-        ["peak memory of load + build", "<= 2 GB", f"{csv['load']['peak_mb']:.0f} MB CSV, {ld['inputs']['parquet']['load']['peak_mb']:.0f} MB Parquet{at}",
+        ["peak memory of load + build", "<= 2 GB", ", ".join(f"{x['load']['peak_mb']:.0f} MB {fmt.upper() if fmt == 'csv' else fmt.title()}"
+                                                            for fmt, x in ld["inputs"].items()) + at,
          v(max(x["load"]["peak_mb"] for x in ld["inputs"].values()) <= BUDGET_PEAK_MB)],
     ]
     def callback_p95s(mode: str) -> list[float]:
@@ -331,6 +414,11 @@ def budget_lines(res: dict) -> list[list]:
         rows.append(["metric set vs pandas", ">= 10 x faster", f"{peer['ratio']:.1f}x ({peer['funnelboard']['seconds']:.2f} s vs {peer['pandas']['seconds']:.1f} s){at}", v(peer["ratio"] >= BUDGET_PEER)])
     else:
         rows.append(["metric set vs pandas", ">= 10 x faster", f"pandas: {peer['pandas']['status']}", "-"])
+    app = res.get("append") or {}
+    if app.get("status") == "ok":
+        rows.append(["appending a 1 % batch", "<= 10 % of a full load (issue goal)",
+                     f"{app['ratio']:.1%} ({app['append']['seconds']:.1f} s vs {app['full']['seconds']:.1f} s, "
+                     f"{app['week_events']:,} events of {app['week_leads']:,} leads)", v(app["ratio"] <= 0.10)])
     big = {r["n"]: r for r in sc or []}
     if 1_000_000 in big and 10_000_000 in big:
         a, b = big[1_000_000], big[10_000_000]
@@ -354,6 +442,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the raw figures as JSON")
     ap.add_argument("--workdir", type=Path, help="where to generate (default: a temp dir, removed after)")
     ap.add_argument("--report-from", type=Path, help="write the report of an earlier run's --json file, measuring nothing")
+    ap.add_argument("--formats", default="csv,parquet", help="inputs of section 1: csv,parquet (default) or csv")
+    ap.add_argument("--skip-peer", action="store_true", help="skip the pandas peer (section 3)")
+    ap.add_argument("--append", action="store_true", help="section 5: append the latest 1 %% of the events to the other 99 %% vs one full load")
+    ap.add_argument("--adapter-rows", type=int, default=0, help="section 6: the Salesforce and HubSpot adapters on exports of N rows (0: skip)")
     args = ap.parse_args(argv)
     if args.report_from:
         text = report(json.loads(args.report_from.read_text()))
@@ -367,15 +459,20 @@ def main(argv: list[str] | None = None) -> int:
     tmp = tempfile.mkdtemp(prefix="fbbench-", dir=args.workdir)
     work = Path(tmp)
     try:
-        res["load"] = bench_load(work, args.events, repeat)
-        res["peer"] = bench_peer(Path(res["load"]["csv"]), Path(res["load"]["warehouse"]), repeat, args.peer_timeout)
+        res["load"] = bench_load(work, args.events, repeat, tuple(f.strip() for f in args.formats.split(",")))
+        res["peer"] = ({"funnelboard": None, "pandas": {"status": "skipped (--skip-peer)"}} if args.skip_peer
+                       else bench_peer(Path(res["load"]["csv"]), Path(res["load"]["warehouse"]), repeat, args.peer_timeout))
         res["latency"] = {"status": "skipped (--skip-latency)"} if args.skip_latency else bench_latency(res["load"]["warehouse"], res["load"]["n"])
         res["first_page"] = {"status": "skipped (--skip-latency)"} if args.skip_latency else bench_first_page(res["load"]["warehouse"])
+        if args.append:
+            res["append"] = bench_append(work, Path(res["load"]["csv"]), repeat)
+        if args.adapter_rows:
+            res["adapters"] = bench_adapters(work, args.adapter_rows, repeat)
         if args.scaling:
             sizes = [100_000, 1_000_000] + ([10_000_000] if args.events == 10_000_000 else [])
             known = {args.events: {"n": args.events, "generate_s": res["load"]["generate_csv_s"],
                                    "load_s": res["load"]["inputs"]["csv"]["load"]["seconds"],
-                                   "metrics_s": res["peer"]["funnelboard"]["seconds"]}}
+                                   "metrics_s": (res["peer"]["funnelboard"] or {}).get("seconds", float("nan"))}}
             res["scaling"] = bench_scaling(work, sizes, known)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
