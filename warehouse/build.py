@@ -163,7 +163,7 @@ def refresh_blocker(con: duckdb.DuckDBPyConnection, config: FunnelConfig) -> str
         if not set(lists.attributes) <= set(raw_schema.table_columns(con, table)):
             return f"{table} lacks an attribute column"
     kinds = dict(con.execute("select table_name, table_type from information_schema.tables where table_schema = 'main'").fetchall())
-    for model, _sql in compiled_models(models_fingerprint(), lists):
+    for model, _tree in _expanded(models_fingerprint(), lists):
         if kinds.get(model.name) != ("VIEW" if model.materialized == "view" else "BASE TABLE"):
             return f"model {model.name} is missing or not a {model.materialized}"
         if raw_schema.table_columns(con, model.name) != expected_columns(model, lists):
@@ -178,20 +178,22 @@ class NotRefreshable(Exception):
 def refresh_models(con: duckdb.DuckDBPyConnection, config: FunnelConfig, touched: str, progress: Progress | None = None) -> list[str]:
     """Bring the models up to date for the leads in the table `touched` (a lead_id column) after
     their raw rows changed: each by_lead model's rows of those leads are computed from their raw
-    rows, checked, tested and put in place of the old ones; each full model is rebuilt whole.
-    Only for a warehouse `refresh_blocker` passes; returns the models refreshed, in build order.
-    Raises NotRefreshable, before any model is changed, when a model's column types differ."""
+    rows, checked, tested and put in place of the old ones; each window model is refreshed in place
+    by its globals (`_refresh_window`); each full model is rebuilt whole. Only for a warehouse
+    `refresh_blocker` passes; returns the models refreshed, in build order. Raises NotRefreshable,
+    before any model is changed, when a model's column types differ."""
     progress = progress or Progress(enabled=False)
     lists = expansion(config)
     write_seeds(con, config)
     fingerprint = models_fingerprint()
     leads = f"(select lead_id from {_ident(touched)})"
     for source in sorted(LEAD_SOURCES):
-        con.execute(f"create or replace temp table {_ident(DELTA + source)} as select * from {_ident(source)} where lead_id in {leads}")
-    plan = compiled_models(fingerprint, lists)
+        progress.execute(con, f"reading the touched leads' rows of {source}",
+                         f"create or replace temp table {_ident(DELTA + source)} as select * from {_ident(source)} where lead_id in {leads}")
+    plan = _expanded(fingerprint, lists)
     deltas = delta_sqls(fingerprint, lists)
     # 1. the touched leads' rows of every by_lead model, each computed from its inputs' deltas
-    for model, _sql in plan:
+    for model, _tree in plan:
         if model.name not in deltas:
             continue
         delta = DELTA + model.name
@@ -202,12 +204,12 @@ def refresh_models(con: duckdb.DuckDBPyConnection, config: FunnelConfig, touched
         _check_columns(con, model, lists, relation=delta)
         _run_tests(con, model, relation=delta)
     # 2. nothing is changed unless every table takes its new rows as they are
-    for model, _sql in plan:
+    for model, _tree in plan:
         if model.name in deltas and model.materialized != "view":
             if _described(con, model.name) != _described(con, DELTA + model.name):
                 raise NotRefreshable(f"model {model.name} was built with other column types")
     # 3. put them in place of the old rows (a view reads its inputs' new rows by itself)
-    for model, _sql in plan:
+    for model, _tree in plan:
         if model.name in deltas and model.materialized != "view":
             table = _ident(model.name)
             progress.execute(
@@ -215,19 +217,19 @@ def refresh_models(con: duckdb.DuckDBPyConnection, config: FunnelConfig, touched
                 f"replacing the touched leads' rows of {model.layer}/{model.name}",
                 f"delete from {table} where lead_id in {leads}; insert into {table} select * from {_ident(DELTA + model.name)}",
             )
-    for model, _sql in plan:
+    for model, _tree in plan:
         if model.name in deltas:
             _run_wide_tests(con, model)
     # 4. the models that read other leads' rows: a window model by its globals, the others whole
     windows = window_plans(fingerprint, lists)
-    for model, sql in plan:
+    for model, tree in plan:
         if model.name in deltas:
             continue
         if model.name not in windows or not _refresh_window(con, model, windows[model.name], leads, progress):
-            _build_one(con, model, sql, lists, progress)
+            _build_one(con, model, tree.sql(dialect="duckdb"), lists, progress)
     for name in [*sorted(LEAD_SOURCES), *deltas]:
         con.execute(f"drop table if exists {_ident(DELTA + name)}")
-    return [model.name for model, _sql in plan]
+    return [model.name for model, _tree in plan]
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,7 @@ class WindowPlan:
 
 @functools.lru_cache(maxsize=16)
 def window_plans(fingerprint: str, lists: Expansion) -> dict[str, WindowPlan]:
-    models = load_models()
+    models = {model.name: model for model, _tree in _expanded(fingerprint, lists)}
     plans = {}
     for model, tree in _expanded(fingerprint, lists):
         if model.refresh != "window":

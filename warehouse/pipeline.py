@@ -71,7 +71,7 @@ def load_files(
             if replace:
                 _leads_of_earlier_loads(con, todo)
             load_id, reports = load_jobs(con, todo, config, now=now, replace=replace, progress=progress)
-            _touched_by(con, load_id, replace)
+            _touched_by(con, load_id, replace, progress)
             _built, how = _build(con, config, progress, touched=TOUCHED)
             progress.note("publishing warehouse")
             step = time.monotonic()
@@ -153,7 +153,7 @@ def _leads_of_earlier_loads(con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> 
     )
 
 
-def _touched_by(con: duckdb.DuckDBPyConnection, load_id: int, replace: bool) -> None:
+def _touched_by(con: duckdb.DuckDBPyConnection, load_id: int, replace: bool, progress: Progress) -> None:
     """The table TOUCHED: the leads with rows from this load's files in raw_events or raw_leads, and
     with --replace the leads whose rows it deleted. File ids grow with every file loaded, so the
     range test lets DuckDB skip the row groups of earlier loads."""
@@ -164,7 +164,8 @@ def _touched_by(con: duckdb.DuckDBPyConnection, load_id: int, replace: bool) -> 
         for table in ("raw_events", "raw_leads")
     )
     replaced = " union select lead_id from _replaced_leads" if replace else ""
-    con.execute(f"create or replace temp table {TOUCHED} as {new_rows}{replaced}", {"lo": lo, "hi": hi, "ids": ids})
+    progress.execute(con, "finding the leads this load touched", f"create or replace temp table {TOUCHED} as {new_rows}{replaced}",
+                     {"lo": lo, "hi": hi, "ids": ids})
 
 
 def _loaded(db: Path) -> dict:
