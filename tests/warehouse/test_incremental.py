@@ -20,11 +20,11 @@ from funnelboard.cli import main
 from funnelboard.core.config import load_config
 from funnelboard.warehouse.models import ModelError, load_models
 from funnelboard.warehouse.pipeline import load_files, rebuild
-from tests.conftest import NOW, rows, write
+from tests.conftest import NOW, rows
+from tests.olist import CONFIG as OLIST_CONFIG
+from tests.olist import load_olist, olist_files
 from tests.oracle.oracle import Event, LeadRow
 from tests.oracle.strategies import BASE, config_from_toml, config_text, config_variants, event_logs
-from tests.olist import CONFIG as OLIST_CONFIG
-from tests.olist import olist_files
 
 TABLES = tuple(m.name for m in load_models().values() if m.materialized == "table")
 ATTR_COLUMNS = ("channel", "owner", "lead_score", "amount", "close_date", "currency", "forecast_category")
@@ -296,8 +296,6 @@ def test_any_log_loaded_in_batches_equals_one_load(batches, config):
 def test_olist_in_three_batches_equals_one_load(tmp_path):
     """The MQLs in three slices of their first contact date, each with its closed deals (a deal
     joins its MQL in the same command), loaded one after another."""
-    from tests.olist import load_olist
-
     mqls_file, deals_file = olist_files()
     with open(mqls_file, newline="", encoding="utf-8") as fh:
         mqls = list(csv.DictReader(fh))
