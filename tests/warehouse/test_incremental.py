@@ -128,6 +128,7 @@ def test_two_batches_equal_one_load_of_both(tmp_path):
     assert rows(inc, "select count(*) from fct_pipeline_moves where lead_id = 'A' and amount_after = 1200") == [(1,)]
 
 
+@pytest.mark.slow
 def test_a_latest_event_that_moves_back_rebuilds_the_open_spells_whole(tmp_path):
     """Z's sql spell at day 20 is the latest; a backfilled sql event at day 15 merges into it, so the
     latest spell start moves back to day 15 and Y's mql spell (closed on day 9) enters the 7 days."""
@@ -147,6 +148,7 @@ def test_a_latest_event_that_moves_back_rebuilds_the_open_spells_whole(tmp_path)
     assert rows(inc, "select stage from fct_open_spells where lead_id = 'Y' order by spell_no") == [("mql",), ("sql",)]
 
 
+@pytest.mark.slow
 def test_replace_refreshes_the_leads_of_the_rows_it_removes(tmp_path):
     config = load_config(None)
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
@@ -170,7 +172,8 @@ def test_a_load_with_another_config_builds_in_full_and_says_why(tmp_path):
 
     from funnelboard.core.progress import Progress
 
-    inc, _full, _ = load_in_batches(tmp_path, [(WEEK_1, [])], load_config(None))
+    inc = tmp_path / "wh.duckdb"
+    load_files(inc, write_batch(tmp_path, 0, WEEK_1, [])[0], load_config(None), now=NOW)
     other = config_from_toml(config_text("UTC", "strict", 0, 2, None))
     out = io.StringIO()
     report = load_files(inc, write_batch(tmp_path, 9, WEEK_2, [])[0], other, now=NOW, progress=Progress(out))
@@ -180,7 +183,8 @@ def test_a_load_with_another_config_builds_in_full_and_says_why(tmp_path):
 
 
 def test_build_is_a_no_op_when_the_models_are_current_and_full_rebuilds(tmp_path):
-    inc, _full, _ = load_in_batches(tmp_path, [(WEEK_1, []), (WEEK_2, [])], load_config(None))
+    inc = tmp_path / "wh.duckdb"
+    load_files(inc, write_batch(tmp_path, 0, WEEK_1, [])[0], load_config(None), now=NOW)
     before = os.stat(inc).st_ino
     assert rebuild(inc, load_config(None)).how is None
     assert os.stat(inc).st_ino == before, "nothing to rebuild: nothing published"
