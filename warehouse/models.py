@@ -39,6 +39,16 @@ SOURCES = frozenset(
     {"raw_events", "raw_leads", "quarantine", "load_ledger", "meta", "cfg_stages", "cfg_reasons", "cfg_sla", "cfg_settings"}
 )
 MARKERS = ("__attr__", "__stage__", "__stage_order__", "__outcome__")
+# How a load that appends rows refreshes a built model (the `refresh` key of its .toml, "full" when
+# absent): "by_lead" models hold rows that each depend only on their own lead's input rows and the
+# configuration, so only the leads a load touched are rebuilt; "window" models are by_lead but for
+# aggregates over every lead (a CTE such as the latest event) that decide which rows are kept and
+# fill some columns (`Window`); "full" models are rebuilt whole.
+REFRESH = ("by_lead", "window", "full")
+# The sources that hold rows of many leads, split by lead_id (a by_lead model may read them); the
+# cfg_* seeds are the configuration, read whole.
+LEAD_SOURCES = frozenset({"raw_events", "raw_leads"})
+CONFIG_SOURCES = frozenset({"cfg_stages", "cfg_reasons", "cfg_sla", "cfg_settings"})
 
 
 class ModelError(UserError):
@@ -62,6 +72,10 @@ class Model:
     @property
     def materialized(self) -> str:
         return self.meta.get("materialized", "view" if self.layer == "staging" else "table")
+
+    @property
+    def refresh(self) -> str:
+        return self.meta.get("refresh", "full")
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,8 @@ def load_models(root: Path | None = None, layers: tuple[str, ...] = LAYERS) -> d
             unknown = [d for d in model.deps if d not in models and d not in SOURCES]
             if unknown:
                 raise ModelError(f"model {model.name} reads '{unknown[0]}', which is neither a model nor a source table.")
+        for model in models.values():
+            _check_refresh(model, models)
         build_order(models)
     return models
 
@@ -168,8 +184,9 @@ def inline_shared(tree: exp.Query, root: Path) -> tuple[exp.Query, dict[str, Mod
     and the steps inlined. A CTE of the query's own with a step's name shadows the step."""
     own = {c.alias_or_name for c in tree.find_all(exp.CTE)}
     read = {t.name for t in tree.find_all(exp.Table)} - own
-    available = shared_models(root) if read and (root / SHARED_LAYER).is_dir() else {}
-    used = {name: available[name] for name in sorted(read & set(available))}
+    # only the steps it reads are parsed: most queries read none, and parsing costs ~0.1 s a step
+    steps = {p.stem: p for p in (root / SHARED_LAYER).glob("*.sql")} if read and (root / SHARED_LAYER).is_dir() else {}
+    used = {name: parse_model(steps[name], SHARED_LAYER) for name in sorted(read & set(steps))}
     if not used:
         return tree, {}
     tree = tree.copy()
@@ -177,6 +194,93 @@ def inline_shared(tree: exp.Query, root: Path) -> tuple[exp.Query, dict[str, Mod
     existing = tree.args.get("with_")
     tree.set("with_", exp.With(expressions=ctes + (list(existing.expressions) if existing else [])))
     return tree, used
+
+
+def _check_refresh(model: Model, models: dict[str, Model]) -> None:
+    """A by_lead model has a lead_id column and reads only by_lead models, the raw tables split by
+    lead and the configuration: whatever else it read could change its rows when other leads change.
+    A window model follows the rules of `window_parts`."""
+    if model.refresh not in REFRESH:
+        raise ModelError(f"model {model.name} has refresh = \"{model.meta['refresh']}\": use \"by_lead\", \"window\" or \"full\".")
+    if model.refresh == "window":
+        window_parts(model, models)
+    if model.refresh != "by_lead":
+        return
+    if "lead_id" not in model.meta["columns"]:
+        raise ModelError(f"model {model.name} has refresh = \"by_lead\" but no lead_id column: make it \"full\".")
+    for dep in model.deps:
+        if not _split_by_lead(dep, models) and dep not in CONFIG_SOURCES:
+            raise ModelError(
+                f"model {model.name} has refresh = \"by_lead\" but reads {dep}, which is not split by lead: make it \"full\"."
+            )
+
+
+def _split_by_lead(table: str, models: dict[str, Model]) -> bool:
+    return table in LEAD_SOURCES or (table in models and models[table].refresh == "by_lead")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A window model's parts: the one table split by lead it reads (its input), its global CTEs (an
+    aggregate without GROUP BY over every lead's rows, read only by the final SELECT: they decide
+    which rows it keeps and fill the columns that are bare columns of theirs) and its unique key."""
+
+    input: str
+    globals: tuple[str, ...]
+    key: tuple[str, ...]
+
+
+def window_parts(model: Model, models: dict[str, Model]) -> Window:
+    """The parts of a window model, or a ModelError naming the rule it breaks. With these rules, once
+    the global CTEs are computed, every row depends only on its own lead's rows, and the global
+    values enter a row only as the columns that are bare columns of a global CTE."""
+    def refuse(why: str) -> ModelError:
+        return ModelError(f"model {model.name} has refresh = \"window\" but {why}: make it \"full\".")
+
+    if "lead_id" not in model.meta["columns"]:
+        raise refuse("no lead_id column")
+    split = [d for d in model.deps if _split_by_lead(d, models)]
+    other = [d for d in model.deps if d not in split and d not in CONFIG_SOURCES]
+    if other:
+        raise refuse(f"reads {other[0]}, which is not split by lead")
+    if len(split) != 1:
+        raise refuse(f"reads {len(split)} tables split by lead, not one")
+    root = model.tree
+    if not isinstance(root, exp.Select):
+        raise refuse("its query is not one SELECT")
+    ctes = {c.alias_or_name: c.this for c in root.ctes}
+
+    def reaches(name: str, seen: frozenset = frozenset()) -> bool:
+        read = {t.name for t in ctes[name].find_all(exp.Table)}
+        return split[0] in read or any(r in ctes and r not in seen and reaches(r, seen | {name}) for r in read)
+
+    globals_ = tuple(
+        name for name, body in ctes.items()
+        if isinstance(body, exp.Select) and not body.args.get("group") and not body.args.get("having")
+        and any(a.find_ancestor(exp.Window) is None for p in body.expressions for a in p.find_all(exp.AggFunc))
+        and reaches(name)
+    )
+    if not globals_:
+        raise refuse("has no CTE that aggregates every lead's rows")
+    aliases = set()
+    for table in root.find_all(exp.Table):
+        if table.name in globals_ and not table.db:
+            if table.parent_select is not root:
+                raise refuse(f"reads its global {table.name} elsewhere than in its final SELECT")
+            aliases.add(table.alias_or_name)
+    for arg in ("group", "having", "distinct", "limit", "qualify"):
+        if root.args.get(arg):
+            raise refuse(f"its final SELECT has {arg.upper()}")
+    for projection in root.expressions:
+        if projection.find(exp.Window, exp.AggFunc):
+            raise refuse("its final SELECT aggregates")
+        bare = projection.this if isinstance(projection, exp.Alias) else projection
+        if any(c.table in aliases for c in projection.find_all(exp.Column)) and not isinstance(bare, exp.Column):
+            raise refuse(f"its column {projection.alias_or_name} computes with a global")
+    key = next((tuple(k) for k in model.meta.get("tests", {}).get("unique", []) if "lead_id" in k), None)
+    if key is None:
+        raise refuse("declares no unique key with lead_id in [tests]")
+    return Window(input=split[0], globals=globals_, key=key)
 
 
 def build_order(models: dict[str, Model]) -> list[Model]:

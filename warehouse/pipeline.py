@@ -20,9 +20,12 @@ from funnelboard.core.config import FunnelConfig
 from funnelboard.core.errors import UserError
 from funnelboard.core.progress import Progress
 from funnelboard.etl import raw_schema
-from funnelboard.etl.load import FileReport, load_jobs, loaded_files, pending, prepare
-from funnelboard.warehouse.build import build_models
+from funnelboard.etl.load import FileReport, Job, load_jobs, loaded_files, pending, prepare
+from funnelboard.warehouse.build import NotRefreshable, build_models, refresh_blocker, refresh_models
 from funnelboard.warehouse.publish import building, load_lock, open_read_only
+
+# The temporary table of the leads a load touched: their rows are refreshed in every by_lead model.
+TOUCHED = "_touched_leads"
 
 
 @dataclass
@@ -34,6 +37,7 @@ class LoadReport:
     files: list[FileReport]
     published: bool
     seconds: float
+    build: str | None = None  # how the models were built: "full", or "incremental: N leads"
 
 
 @dataclass(frozen=True)
@@ -70,32 +74,112 @@ def load_files(
         todo, skipped = pending(jobs, _loaded(db), replace)
         if not todo:
             return LoadReport(db, None, skipped, False, time.monotonic() - started)
+        copied = db.exists()
+        step = time.monotonic()
         with building(db) as con:
+            if copied:
+                progress.note(f"  copying the warehouse for the build: done in {time.monotonic() - step:.1f}s")
+            if replace:
+                _leads_of_earlier_loads(con, todo)
             load_id, reports = load_jobs(con, todo, config, now=now, replace=replace, progress=progress, supersede=marks is not None)
             if marks is not None:
                 raw_schema.record_marks(con, marks.source, marks.marks, load_id, now, marks.complete)
-            _build(con, config, progress)
+            _touched_by(con, load_id, replace, progress, superseded=marks is not None)
+            _built, how = _build(con, config, progress, touched=TOUCHED)
             progress.note("publishing warehouse")
-    return LoadReport(db, load_id, skipped + reports, True, time.monotonic() - started)
+            step = time.monotonic()
+        progress.note(f"  publishing warehouse: done in {time.monotonic() - step:.1f}s")
+    return LoadReport(db, load_id, skipped + reports, True, time.monotonic() - started, how)
 
 
-def rebuild(db: Path, config: FunnelConfig, progress: Progress | None = None) -> list[str]:
-    """Rebuild every model of a published warehouse from its raw tables (after an edit of
-    queries/ or funnel.toml) and publish it; returns the models built, in build order."""
+@dataclass
+class BuildReport:
+    """What `rebuild` did: the models built (in build order) and how, or nothing when they were up to date."""
+
+    models: list[str]
+    how: str | None  # "full", or None: already built from these model files and this configuration
+
+
+def rebuild(db: Path, config: FunnelConfig, progress: Progress | None = None, *, full: bool = False) -> BuildReport:
+    """Rebuild every model of a published warehouse from its raw tables and publish it, when they were
+    built from other model files (an edit of queries/), another configuration or another funnelboard,
+    or when `full` is asked for; otherwise they are up to date and nothing is published."""
     db = Path(db)
+    progress = progress or Progress(enabled=False)
     if not db.is_file():
         raise UserError(f"no warehouse at '{db}': load one with `funnelboard load EVENTS.csv --db {db}`.")
-    with load_lock(db), building(db) as con:
-        return _build(con, config, progress or Progress(enabled=False))
+    with load_lock(db):
+        if not full:
+            con = open_read_only(db)
+            try:
+                current = refresh_blocker(con, config) is None
+            finally:
+                con.close()
+            if current:
+                return BuildReport([], None)
+        with building(db) as con:
+            built, how = _build(con, config, progress)
+    return BuildReport(built, how)
 
 
-def _build(con: duckdb.DuckDBPyConnection, config: FunnelConfig, progress: Progress) -> list[str]:
-    """Build the models and record what they were built with (the dashboard and `query` read it)."""
-    built = build_models(con, config, progress)
+def _build(con: duckdb.DuckDBPyConnection, config: FunnelConfig, progress: Progress, touched: str | None = None) -> tuple[list[str], str]:
+    """Build the models, only the rows of the leads in the table `touched` when that is exact (the
+    models were built by these model files and this configuration), and record what they were built
+    with (the dashboard and `query` read it). Returns the models and how they were built."""
+    how = "full"
+    built: list[str] | None = None
+    if touched is not None:
+        blocker = refresh_blocker(con, config)
+        if blocker is None:
+            n = con.execute(f"select count(*) from {touched}").fetchall()[0][0]
+            progress.note(f"refreshing the models for the {n:,} leads this load touched")
+            try:
+                built = refresh_models(con, config, touched, progress)
+                how = f"incremental: {n} leads"
+            except NotRefreshable as exc:
+                blocker = str(exc)
+        if built is None:
+            progress.note(f"building the models in full: {blocker}")
+    if built is None:
+        built = build_models(con, config, progress)
     raw_schema.set_meta(con, "config", config.to_json())
     raw_schema.set_meta(con, "config_source", config.source)
     raw_schema.set_meta(con, "funnelboard_version", __version__)
-    return built
+    raw_schema.set_meta(con, "last_build", how)
+    return built, how
+
+
+def _leads_of_earlier_loads(con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> None:
+    """For --replace, before the load: the leads of every loaded file that a job may replace (same
+    path or same content, as etl/load.py matches them; a few more do no harm, they are refreshed to
+    the same rows). Their rows are deleted by the load, so their models' rows must be refreshed."""
+    raw_schema.ensure_schema(con)
+    con.execute(
+        "create or replace temp table _replaced_files as select file_id from load_ledger "
+        "where superseded_by is null and (list_contains($paths, source_file) or list_contains($shas, sha256))",
+        {"paths": sorted({str(j.file.path) for j in jobs}), "shas": sorted({j.file.sha256 for j in jobs})},
+    )
+    con.execute(
+        "create or replace temp table _replaced_leads as "
+        "select lead_id from raw_events where file_id in (select file_id from _replaced_files) "
+        "union select lead_id from raw_leads where file_id in (select file_id from _replaced_files)"
+    )
+
+
+def _touched_by(con: duckdb.DuckDBPyConnection, load_id: int, replace: bool, progress: Progress, superseded: bool = False) -> None:
+    """The table TOUCHED: the leads with rows from this load's files in raw_events or raw_leads, and
+    the leads whose rows it deleted: with --replace, and for a pull the records it re-fetched
+    (`_superseded`, etl/load.py `supersede_records`). File ids grow with every file loaded, so the
+    range test lets DuckDB skip the row groups of earlier loads."""
+    ids = [r[0] for r in con.execute("select file_id from load_ledger where load_id = $l", {"l": load_id}).fetchall()]
+    lo, hi = (min(ids), max(ids)) if ids else (0, -1)
+    new_rows = " union ".join(
+        f"select lead_id from {table} where file_id between $lo and $hi and list_contains($ids, file_id)"
+        for table in ("raw_events", "raw_leads")
+    )
+    replaced = (" union select lead_id from _replaced_leads" if replace else "") + (" union select lead_id from _superseded" if superseded else "")
+    progress.execute(con, "finding the leads this load touched", f"create or replace temp table {TOUCHED} as {new_rows}{replaced}",
+                     {"lo": lo, "hi": hi, "ids": ids})
 
 
 def _loaded(db: Path) -> dict:

@@ -158,17 +158,20 @@ SPARK_ONLY = ("events", "leads_file", "out", "master")
 @click.option("--leads", "leads_file", type=click.Path(dir_okay=False), help="spark: a leads file (one row per lead).")
 @click.option("--out", type=click.Path(file_okay=False), help="spark: the directory the Parquet marts are written to.")
 @click.option("--master", envvar="FUNNELBOARD_SPARK_MASTER", help="spark: the Spark master URL (env FUNNELBOARD_SPARK_MASTER; default local[*]).")
+@click.option("--full", is_flag=True, help="duckdb: rebuild every model from the raw tables even when they are up to date.")
 @warehouse_config_option
 @db_option
 @click.pass_context
 def build(ctx: click.Context, engine: str, events: str | None, leads_file: str | None, out: str | None, master: str | None,
-          config: str | None, db: str) -> None:
+          full: bool, config: str | None, db: str) -> None:
     """Rebuild the models of the warehouse (after editing queries/ or funnel.toml) and publish; or build them on Spark."""
     from funnelboard.warehouse.pipeline import rebuild
 
     if engine == "spark":
         if ctx.get_parameter_source("db") is click.core.ParameterSource.COMMANDLINE:
             raise UserError("--db is for --engine duckdb: a Spark build writes Parquet marts to --out DIR.")
+        if full:
+            raise UserError("--full is for --engine duckdb: a Spark build always builds every mart.")
         _build_spark(events, leads_file, out, master, config)
         return
     given = [f"--{name.replace('_file', '').replace('_', '-')}" for name in SPARK_ONLY
@@ -177,8 +180,12 @@ def build(ctx: click.Context, engine: str, events: str | None, leads_file: str |
         raise UserError(f"{given[0]} is for --engine spark; load files into a DuckDB warehouse with `funnelboard load`.")
     settings = make_settings(db, config)
     chosen = warehouse_config(settings, config)
-    built = rebuild(settings.db, chosen, Progress())
-    click.echo(f"built {len(built)} models into {settings.db} with config {chosen.source}: {', '.join(built)}")
+    report = rebuild(settings.db, chosen, Progress(), full=full)
+    if report.how is None:
+        click.echo(f"the models of {settings.db} are up to date: built from these model files with config {chosen.source}; "
+                   "nothing rebuilt (--full rebuilds them anyway).")
+        return
+    click.echo(f"built {len(report.models)} models into {settings.db} with config {chosen.source}: {', '.join(report.models)}")
 
 
 def warehouse_config(settings, config: str | None):
