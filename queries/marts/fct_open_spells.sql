@@ -14,9 +14,10 @@ stages as (
     where kind = 'funnel' and not is_last
 ),
 
+-- from fct_spells itself: a second reader of the spells CTE would make DuckDB store all of it
 latest as (
-    select max(entered_at) as at
-    from spells
+    select max(f.entered_at) as at
+    from fct_spells as f
 )
 
 select

@@ -5,9 +5,24 @@
 -- [pipeline] from_stage on, before the last (the win), and it has an amount by then. Only the events
 -- that touch the pipeline (in it before or after) are kept; next_moved_at is the lead's next event of
 -- any kind.
-with events as (
+with settings as (
     select
-        e.lead_id, e.stage, e.stage_order, e.is_funnel, e.entered_at, e.stage_rank, e.file_id, e.source_line,
+        s.pipeline_from_order,
+        (select max(c.stage_order) from cfg_stages as c where c.kind = 'funnel') as last_order
+    from cfg_settings as s
+),
+
+pipeline_leads as (
+    select distinct e.lead_id
+    from stg_events as e
+    cross join settings as st
+    where e.is_funnel and e.stage_order >= st.pipeline_from_order and e.stage_order < st.last_order
+),
+
+events as (
+    select
+        e.lead_id, e.stage, e.stage_order, e.entered_at, e.stage_rank, e.file_id, e.source_line,
+        e.is_funnel and e.stage_order >= st.pipeline_from_order and e.stage_order < st.last_order as in_stage,
         try_cast(e.__amount__ as double) as amount,
         try_cast(left(e.__close_date__, 10) as date) as close_date,
         e.__deal_currency__ as currency,
@@ -20,6 +35,9 @@ with events as (
             else lower(trim(replace(e.__forecast__, '_', ' ')))
         end as category
     from stg_events as e
+    cross join settings as st
+    -- only a lead with an event in a pipeline stage can be in the pipeline: the others' events are not sorted
+    where e.lead_id in (select p.lead_id from pipeline_leads as p)
 ),
 
 -- the lead's attributes (as fct_leads has them), carried so that the pipeline's queries filter and split
@@ -29,51 +47,48 @@ attributes as (
     from int_lead_attributes as a
 ),
 
-settings as (
-    select
-        s.pipeline_from_order,
-        (select max(c.stage_order) from cfg_stages as c where c.kind = 'funnel') as last_order
-    from cfg_settings as s
-),
-
+-- one pass in event order: the values after each event, and before it (after the previous one)
 ordered as (
     select
         e.lead_id,
         e.stage,
         e.stage_order,
         e.entered_at,
+        e.in_stage,
         row_number() over by_time as move_no,
         lead(e.entered_at) over by_time as next_moved_at,
+        lag(e.in_stage) over by_time as was_in_stage,
         last_value(e.amount ignore nulls) over so_far as amount_after,
         last_value(e.close_date ignore nulls) over so_far as close_after,
         last_value(e.currency ignore nulls) over so_far as currency_after,
         last_value(e.category ignore nulls) over so_far as category_after,
-        e.is_funnel and e.stage_order >= st.pipeline_from_order and e.stage_order < st.last_order as in_stage
+        last_value(e.amount ignore nulls) over before as amount_before,
+        last_value(e.close_date ignore nulls) over before as close_before,
+        last_value(e.currency ignore nulls) over before as currency_before,
+        last_value(e.category ignore nulls) over before as category_before
     from events as e
-    cross join settings as st
     window
         by_time as (partition by e.lead_id order by e.entered_at, e.stage_rank, e.file_id, e.source_line),
-        so_far as (partition by e.lead_id order by e.entered_at, e.stage_rank, e.file_id, e.source_line rows between unbounded preceding and current row)
+        so_far as (partition by e.lead_id order by e.entered_at, e.stage_rank, e.file_id, e.source_line rows between unbounded preceding and current row),
+        before as (partition by e.lead_id order by e.entered_at, e.stage_rank, e.file_id, e.source_line rows between unbounded preceding and 1 preceding)
 ),
 
+-- in the pipeline after the move, and before it (after the lead's previous move)
 flagged as (
     select
         o.*,
-        o.in_stage and o.amount_after is not null as in_pipeline
+        o.in_stage and o.amount_after is not null as in_pipeline,
+        coalesce(o.was_in_stage and o.amount_before is not null, false) as was_in_pipeline
     from ordered as o
 ),
 
+-- the moves that touch the pipeline; every move in it is among them, so its first one is too
 moved as (
     select
         f.*,
-        coalesce(lag(f.in_pipeline) over by_move, false) as was_in_pipeline,
-        min(case when f.in_pipeline then f.entered_at end) over (partition by f.lead_id) as first_in_pipeline,
-        lag(f.amount_after) over by_move as amount_before,
-        lag(f.close_after) over by_move as close_before,
-        lag(f.currency_after) over by_move as currency_before,
-        lag(f.category_after) over by_move as category_before
+        min(case when f.in_pipeline then f.entered_at end) over (partition by f.lead_id) as first_in_pipeline
     from flagged as f
-    window by_move as (partition by f.lead_id order by f.move_no)
+    where f.was_in_pipeline or f.in_pipeline
 )
 
 select
@@ -102,7 +117,6 @@ select
     a.__attr__
 from moved as m
 left join attributes as a on a.lead_id = m.lead_id
-where m.was_in_pipeline or m.in_pipeline
 -- stored in held_until order: every move that matters at or after a moment T (in the pipeline and held
 -- at T, or made after T) has held_until >= T, so a period's reader reads a range of row groups at the end
 order by held_until, moved_at

@@ -72,37 +72,27 @@ with_sla as (
 ),
 
 -- where an SLA on the business clock runs out: its clock value as a week and the hours into it ...
+-- (computed on the spell's own row: a second reader of with_sla would make DuckDB store all of it)
 due_week as (
     select
         s.*,
-        floor((s.entered_bh + s.sla_hours) / (5 * s.day_hours)) as due_week,
-        s.entered_bh + s.sla_hours - 5 * s.day_hours * floor((s.entered_bh + s.sla_hours) / (5 * s.day_hours)) as due_in_week
+        case when s.sla_clock = 'business' then floor((s.entered_bh + s.sla_hours) / (5 * s.day_hours)) end as due_week,
+        case
+            when s.sla_clock = 'business'
+                then s.entered_bh + s.sla_hours - 5 * s.day_hours * floor((s.entered_bh + s.sla_hours) / (5 * s.day_hours))
+        end as due_in_week
     from with_sla as s
-    where s.sla_clock = 'business'
 ),
 
 -- ... back to a wall-clock time, the weekday it falls on and the hours after opening (a deadline
 -- exactly at closing is the next opening: the age first exceeds the SLA then), then to UTC
 due as (
     select
-        d.lead_id,
-        d.spell_no,
+        d.*,
         epoch_us(timestamp '1970-01-05')
             + (d.due_week * 7 + floor(d.due_in_week / d.day_hours)) * 86400000000
-            + (d.open_hour + d.due_in_week - d.day_hours * floor(d.due_in_week / d.day_hours)) * 3600000000 as due_local_us,
-        d.timezone
+            + (d.open_hour + d.due_in_week - d.day_hours * floor(d.due_in_week / d.day_hours)) * 3600000000 as due_local_us
     from due_week as d
-),
-
-due_utc as (
-    select
-        lead_id,
-        spell_no,
-        case
-            when timezone = 'UTC' then round(due_local_us)
-            else epoch_us(timezone('UTC', timezone(timezone, make_timestamp(cast(round(due_local_us) as bigint)))))
-        end as due_us
-    from due
 )
 
 select
@@ -129,10 +119,15 @@ select
     s.sla_clock,
     s.sla_days,
     s.sla_hours,
-    case when s.sla_clock = 'business' then u.due_us else epoch_us(s.entered_at) + s.sla_days * 86400000000 end as sla_due_us,
+    case
+        when s.sla_clock = 'business' then case
+            when s.timezone = 'UTC' then round(s.due_local_us)
+            else epoch_us(timezone('UTC', timezone(s.timezone, make_timestamp(cast(round(s.due_local_us) as bigint)))))
+        end
+        else epoch_us(s.entered_at) + s.sla_days * 86400000000
+    end as sla_due_us,
     cast(date_trunc('week', s.entered_local) as date) as entered_week,
     s.close_pushes,
     s.days_slipped,
     s.__attr__
-from with_sla as s
-left join due_utc as u on u.lead_id = s.lead_id and u.spell_no = s.spell_no
+from due as s
