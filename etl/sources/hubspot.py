@@ -207,7 +207,8 @@ class _Build:
     versions: list[tuple] = field(default_factory=list)  # one row per JSON history version (_VERSION_COLUMNS)
     buyer_rows: list[tuple] = field(default_factory=list)  # a JSON object's buyer property values (_ENTRY_COLUMNS)
     lazy_raw: dict[tuple[int, int], tuple[str, str, dict]] = field(default_factory=dict)  # (fseq, seq) -> raw's parts
-    json_objects: list[tuple[str, int]] = field(default_factory=list)  # (file, position) of objects read
+    json_objects: list[tuple[int, int]] = field(default_factory=list)  # (fseq, position) of objects read
+    files: dict[int, str] = field(default_factory=dict)  # fseq -> file key
     current: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))  # obj -> attr -> current value
     money_now: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))  # deal -> money property -> current
     wide_tables: int = 0
@@ -235,17 +236,16 @@ class _Build:
         self.con.unregister("_incoming")
 
     def ignore(self, reason: str, query: str, params: dict | None = None) -> None:
-        """Count as ignored under `reason` the rows a query counts per file: (file, n)."""
+        """Count as ignored under `reason` the rows a query counts per file: (file key or fseq, n)."""
         for key, n in self.sql(query, params):
             if n:
-                self.out.ignore(key, reason, n)
+                self.out.ignore(self.files[key] if isinstance(key, int) else key, reason, n)
 
 
 # Columns of `entries`: one value a property took, with a valid instant. role: stage, reason, money,
 # attr:NAME or buyer; from_table: read from a table (else a JSON document).
-_ENTRY_COLUMNS = ("fseq", "seq", "file", "line", "raw", "obj", "prop", "role", "value", "at_us", "txt", "from_table")
-_ENTRY_TYPES = ("integer", "bigint", "varchar", "bigint", "varchar", "varchar", "varchar", "varchar", "varchar", "bigint",
-                "varchar", "boolean")
+_ENTRY_COLUMNS = ("fseq", "seq", "line", "obj", "prop", "role", "value", "at_us", "txt", "from_table")
+_ENTRY_TYPES = ("integer", "bigint", "bigint", "varchar", "varchar", "varchar", "varchar", "bigint", "varchar", "boolean")
 # Columns of a JSON history version before its timestamp is read.
 _VERSION_COLUMNS = ("fseq", "seq", "file", "line", "raw", "obj", "prop", "role", "value", "s", "stamp", "prefix")
 
@@ -324,6 +324,7 @@ def _setup(con: duckdb.DuckDBPyConnection) -> None:
     columns = ", ".join(f"{c} {t}" for c, t in zip(_ENTRY_COLUMNS, _ENTRY_TYPES))
     con.execute(f"create temp table entries ({columns})")
     con.execute("create temp table rejects (file varchar, line bigint, reason varchar, detail varchar, raw varchar, fseq integer, seq bigint)")
+    con.execute("create temp table json_raws (fseq integer, seq bigint, raw varchar)")
     con.execute("create temp table assoc (deal varchar, contact varchar, phase integer, fseq integer, line bigint, k bigint)")
 
 
@@ -402,6 +403,13 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
                 raise UserError(f"{_SECTION} pipelines file '{path}' is not a HubSpot pipeline definition: expected "
                                 "{\"results\": [{\"id\", \"label\", \"stages\": [...]}]} as GET /crm/v3/pipelines/deals returns it.")
         documents, tables = _read_inputs(b, paths)
+        b.files = {i: file_key(path) for i, (path, _) in enumerate(documents)}
+        b.files.update({len(documents) + i: file_key(path) for i, (path, _, _) in enumerate(tables)})
+        b.register("files", {"fseq": pa.array(list(b.files), pa.int32()), "file": pa.array(list(b.files.values()), pa.string())})
+        # The raw text of an entry, by its order: a history row's, or a JSON version's (kept when it may be written).
+        b.con.execute("create temp view raws as " + " union all ".join(
+            [f'select {len(documents) + i}::integer as fseq, _line as seq, _raw as raw from "{table.name}"'
+             for i, (_, table, kind) in enumerate(tables) if kind == "history"] + ["select fseq, seq, raw from json_raws"]))
         b.stage_ids.update({k: (v, None) for k, v in opts.stage_labels.items()})
         for fseq, (path, objects) in enumerate(documents):
             seq = 0
@@ -701,7 +709,7 @@ def _history_table(b: _Build, path: Path, table: RowTable, fseq: int) -> None:
                              "kind": pa.array([KIND_OF_TYPE.get(t.strip().lower()) for t in raw_types], pa.string())})
         typed = f"(select kind from types where types.written = t.{table.col(type_col)})"
     _instants(b, f"""(select *, case when role is not null and oid <> '' then py_strip(stamp) end as s from (
-                          select t._line as line, t._raw as raw, p.prop, p.role, p.tells, py_strip(t.{table.col(id_col)}) as oid,
+                          select t._line as line, p.prop, p.role, p.tells, py_strip(t.{table.col(id_col)}) as oid,
                                  py_strip(t.{table.col(found['value'])}) as value, t.{table.col(found['timestamp'])} as stamp,
                                  {typed} as typ
                           from "{table.name}" t join props p on p.written = t.{table.col(found['property'])}))""", "h", b.tz)
@@ -718,10 +726,10 @@ def _history_table(b: _Build, path: Path, table: RowTable, fseq: int) -> None:
     if counts.get("attribute"):
         b.out.ignore(key, "attribute_value", counts["attribute"])
     if counts.get("rejected"):
-        b.con.execute("""insert into rejects
-                         select $key, line, case when oid = '' then 'missing_lead_id' else bad end,
-                                case when oid = '' then $missing else hs_detail(bad, $col, s) end, raw, null, null
-                         from h where role is not null and (oid = '' or bad is not null)""",
+        b.con.execute(f"""insert into rejects
+                          select $key, line, case when oid = '' then 'missing_lead_id' else bad end,
+                                 case when oid = '' then $missing else hs_detail(bad, $col, s) end, t._raw, null, null
+                          from h join "{table.name}" t on t._line = h.line where role is not null and (oid = '' or bad is not null)""",
                       {"key": key, "missing": f"{id_col} is empty", "col": found["timestamp"]})
     # The object of a row: its objectType, the id column's object, the property's, else the objects its id's
     # other rows show (both when they show both: a reason or attribute then goes to the deal too).
@@ -735,16 +743,15 @@ def _history_table(b: _Build, path: Path, table: RowTable, fseq: int) -> None:
         seen = "left join seen s on s.oid = h.oid"
     b.con.execute(
         f"""create or replace temp table h_kind as
-            select line, raw, prop, role, h.oid, value, at_us, txt, {kind} as kind, {other} as other
+            select line, prop, role, h.oid, value, at_us, txt, {kind} as kind, {other} as other
             from h {seen} where role is not null and h.oid <> '' and bad is null and (role <> 'stage' or value <> '')""",
         {"fixed": fixed} if fixed else {},
     )
     b.con.execute(
         f"""insert into entries
-            select {fseq}, line, $key, line, raw, kind || ':' || oid, prop, role, value, at_us, txt, true from h_kind
+            select {fseq}, line, line, kind || ':' || oid, prop, role, value, at_us, txt, true from h_kind
             union all
-            select {fseq}, line, $key, line, raw, other || ':' || oid, prop, role, value, at_us, txt, true from h_kind where other is not null""",
-        {"key": key},
+            select {fseq}, line, line, other || ':' || oid, prop, role, value, at_us, txt, true from h_kind where other is not null"""
     )
     for name in ("h", "h_kind", "props", *(("types",) if type_col else ()), *(() if fixed else ("seen",))):
         b.con.execute(f'drop table "{name}"')
@@ -764,7 +771,7 @@ def _json_object(b: _Build, path: Path, fseq: int, position: int, seq: int, obj:
     props = obj.get("properties") if isinstance(obj.get("properties"), dict) else {}
     kind = _object_kind(obj, history, props)
     oid = f"{kind}:{raw_id}"
-    b.json_objects.append((key, position))
+    b.json_objects.append((fseq, position))
     _object_associations(b, kind, raw_id, obj.get("associations"), fseq, position)
     seq = _object_buyer_properties(b, oid, history, props, key, fseq, position, seq)
     for prop in dict.fromkeys([*history, *props]):
@@ -807,14 +814,16 @@ def _json_entries(b: _Build) -> None:
     _instants(b, "versions", "versions_at", b.tz)
     b.con.execute("insert into rejects select file, line, bad, prefix || hs_detail(bad, 'timestamp', stamp), raw, fseq, seq "
                   "from versions_at where bad is not null")
-    b.con.execute("""insert into entries select fseq, seq, file, line, raw, obj, prop, role, value, at_us, txt, false
+    b.con.execute("""insert into entries select fseq, seq, line, obj, prop, role, value, at_us, txt, false
                      from versions_at where bad is null and (role <> 'stage' or value <> '')""")
+    b.con.execute("insert into json_raws select fseq, seq, raw from versions_at where raw is not null and bad is null")
     rows = b.buyer_rows
     b.register("buyer_json", {c: pa.array([r[i] for r in rows], t) for i, (c, t) in enumerate(zip(
-        _ENTRY_COLUMNS, (pa.int32(), pa.int64(), pa.string(), pa.int64(), pa.string(), pa.string(), pa.string(), pa.string(),
-                         pa.string(), pa.int64(), pa.string(), pa.bool_())))})
+        (*_ENTRY_COLUMNS, "raw"), (pa.int32(), pa.int64(), pa.int64(), pa.string(), pa.string(), pa.string(), pa.string(),
+                                   pa.int64(), pa.string(), pa.bool_(), pa.string())))})
     b.buyer_rows = []
-    b.con.execute("insert into entries select * from buyer_json")
+    b.con.execute(f"insert into entries select {', '.join(_ENTRY_COLUMNS)} from buyer_json")
+    b.con.execute("insert into json_raws select fseq, seq, raw from buyer_json")
     for name in ("versions", "versions_at", "buyer_json"):
         b.con.execute(f'drop table "{name}"')
 
@@ -854,14 +863,14 @@ def _object_associations(b: _Build, kind: str, raw_id: str, associations: object
 
 def _no_stage_history(b: _Build) -> None:
     """Count the JSON objects that gave no stage entry and no rejection."""
-    b.register("objects", {"file": pa.array([o[0] for o in b.json_objects], pa.string()),
+    b.register("objects", {"fseq": pa.array([o[0] for o in b.json_objects], pa.int32()),
                            "line": pa.array([o[1] for o in b.json_objects], pa.int64())})
     b.ignore(
         "no_stage_history",
-        """select file, count(*) from objects o
-           where not exists (select 1 from entries e where e.file = o.file and e.line = o.line and not e.from_table and e.role = 'stage')
-             and not exists (select 1 from rejects r where r.file = o.file and r.line = o.line)
-           group by file"""
+        """select fseq, count(*) from objects o
+           where not exists (select 1 from entries e where e.fseq = o.fseq and e.line = o.line and not e.from_table and e.role = 'stage')
+             and not exists (select 1 from rejects r where r.fseq = o.fseq and r.line = o.line)
+           group by fseq"""
     )
     b.con.execute("drop table objects")
 
@@ -881,12 +890,13 @@ def _history_events(b: _Build) -> None:
     )
     b.unknown_ids += b.sql("select count(*) from stages where label is null and prop = 'dealstage'")[0][0]
     b.con.execute(
-        f"""insert into rejects
-            select file, line, 'unknown_stage_id',
-                   prop || ' "' || value || '" of ' || obj || ' is not a stage id in '
-                   || case when prop = 'dealstage' then 'the pipeline definition' else {_sql_text(_SECTION + ' stage_labels')} end
-                   || ': add it there, or map the id under [labels]', raw, fseq, seq
-            from stages where label is null"""
+        """insert into rejects
+            select f.file, s.line, 'unknown_stage_id',
+                   s.prop || ' "' || s.value || '" of ' || s.obj || ' is not a stage id in '
+                   || case when s.prop = 'dealstage' then 'the pipeline definition' else $where end
+                   || ': add it there, or map the id under [labels]', r.raw, s.fseq, s.seq
+            from stages s join files f using (fseq) left join raws r using (fseq, seq) where s.label is null""",
+        {"where": f"{_SECTION} stage_labels"}
     )
     # Records in the order their first stage entry was read; within one, by (instant, order).
     b.con.execute(
@@ -957,7 +967,7 @@ def _money_history(b: _Build) -> None:
     b.register("plain", {"value": pa.array(list(plain), pa.string()), "plain": pa.array(list(plain.values()), pa.string())})
     b.register("upper", {"value": pa.array(list(upper), pa.string()), "upper": pa.array(list(upper.values()), pa.string())})
     attribute = "map {" + ", ".join(f"'{k}': '{v}'" for k, v in MONEY_PROPERTIES.items()) + "}"
-    b.con.execute("create or replace temp table money_in as select obj, prop, value as s, at_us, fseq, seq, file, line, raw, txt, from_table "
+    b.con.execute("create or replace temp table money_in as select obj, prop, value as s, at_us, fseq, seq, line, txt, from_table "
                   "from entries where role = 'money'")
     _instants(b, "money_in", "money_at", "UTC", utc_date=True)
     value = ("case m.prop when 'amount' then pl.plain when 'closedate' then coalesce(m.utc_date, '') "
@@ -966,7 +976,7 @@ def _money_history(b: _Build) -> None:
     cols = ", ".join(f"case when {attribute}[m.prop] = '{a}' then nullif({value}, '') end as v_{a}" for a in MONEY_ATTRIBUTES)
     b.con.execute(
         f"""create or replace temp table changes as
-            select m.obj, m.at_us, m.fseq, m.seq, m.file, m.line, m.raw, m.txt, m.from_table, {cols}
+            select m.obj, m.at_us, m.fseq, m.seq, m.line, m.txt, m.from_table, {cols}
             from money_at m left join plain pl on pl.value = m.s left join upper u on u.value = m.s"""
     )
     # A current value of a property with no history: one change at the deal's first move, after its other changes.
@@ -983,7 +993,7 @@ def _money_history(b: _Build) -> None:
     cols = ", ".join(f"nullif(max(v) filter (where name = '{a}'), '') as v_{a}" for a in MONEY_ATTRIBUTES)
     b.con.execute(
         f"""insert into changes
-            select f.obj, f.at_us, 2147483647, 0, '', 0, null, '', false, {', '.join(f'n.v_{a}' for a in MONEY_ATTRIBUTES)}
+            select f.obj, f.at_us, 2147483647, 0, 0, '', false, {', '.join(f'n.v_{a}' for a in MONEY_ATTRIBUTES)}
             from (select n.obj, {cols} from now_values n group by n.obj) n
             join (select obj, min(at_us) as at_us from moves group by obj) f on f.obj = n.obj"""
     )
@@ -1012,19 +1022,19 @@ def _money_history(b: _Build) -> None:
     )
     b.con.execute(
         f"""create or replace temp table made as
-            with between_moves as (
-                select c.*, p.k as move from changes c
-                asof left join last_moves p on p.obj = c.obj and c.at_us > p.at_us
-                where not exists (select 1 from moves m where m.obj = c.obj and m.at_us = c.at_us)),
+            with candidates as (
+                select obj, at_us, fseq, seq, line, txt from changes c where new
+                and not exists (select 1 from last_moves m where m.obj = c.obj and m.at_us = c.at_us)),
+            between_moves as (
+                select c.*, p.k as move from candidates c asof join last_moves p on p.obj = c.obj and c.at_us > p.at_us),
             makers as (
-                select *, row_number() over (partition by obj, at_us order by fseq, seq) as i from between_moves
-                where new and move is not null)
-            select k.obj, k.move, k.at_us, k.fseq, k.seq, k.file, k.line, k.raw, k.txt,
+                select *, row_number() over (partition by obj, at_us order by fseq, seq) as i from between_moves)
+            select k.obj, k.move, k.at_us, k.fseq, k.seq, k.line, k.txt,
                    {', '.join(f'f.s_{a} as m_{a}' for a in MONEY_ATTRIBUTES)}
             from makers k join in_force f on f.obj = k.obj and f.at_us = k.at_us where k.i = 1"""
     )
-    b.ignore("attribute_value", "select file, count(*) from changes c where from_table "
-             "and not exists (select 1 from made m where m.fseq = c.fseq and m.seq = c.seq and m.obj = c.obj) group by file")
+    b.ignore("attribute_value", "select fseq, count(*) from changes c where from_table "
+             "and not exists (select 1 from made m where m.fseq = c.fseq and m.seq = c.seq and m.obj = c.obj) group by fseq")
     for name in ("money_in", "money_at", "now", "now_in", "now_at", "now_values", "plain", "upper", "in_force", "last_moves", "changes"):
         b.con.execute(f'drop table "{name}"')
 
@@ -1273,7 +1283,7 @@ def _object_buyer_properties(b: _Build, oid: str, history: dict, props: dict, ke
         if value is not None:
             seq += 1
             raw = json.dumps({"id": oid.split(":", 1)[1], "property": prop, "value": value}, ensure_ascii=False)
-            b.buyer_rows.append((fseq, seq, key, position, raw, oid, prop, "buyer", value, 0, "", False))
+            b.buyer_rows.append((fseq, seq, position, oid, prop, "buyer", value, 0, "", False, raw))
     return seq
 
 
@@ -1287,9 +1297,9 @@ def _buyer_entries(b: _Build) -> None:
         f"""create or replace temp table buyer_at as
             select * replace (case when value <> '' and list_contains({responses}, prop) then bad end as bad) from buyer_at"""
     )
-    b.con.execute("insert into rejects select file, line, bad, prop || ' of ' || obj || ': ' || hs_detail(bad, prop, value), raw, "
-                  "fseq, seq from buyer_at where bad is not null")
-    b.ignore("attribute_value", "select file, count(*) from buyer_at where bad is null and from_table group by file")
+    b.con.execute("insert into rejects select f.file, b.line, b.bad, b.prop || ' of ' || b.obj || ': ' || hs_detail(b.bad, b.prop, b.value), "
+                  "r.raw, b.fseq, b.seq from buyer_at b join files f using (fseq) left join raws r using (fseq, seq) where b.bad is not null")
+    b.ignore("attribute_value", "select fseq, count(*) from buyer_at where bad is null and from_table group by fseq")
     b.con.execute(
         """create or replace temp table buyer as
            select obj, prop, arg_max(value, (entry_at, fseq, seq)) as value, arg_max_null(txt, (entry_at, fseq, seq)) as txt
@@ -1376,12 +1386,14 @@ def _events_table(b: _Build, buyer_columns: list[str]) -> pa.Table:
         parts.append(f"""select w.lead_id, w.stage, w.entered_at, w.reason, {wide}, w._file, w._line, w._raw,
                                 0 as part, w.fseq as o1, w._line as o2, w.k as o3, 0 as o4
                          from wide_events w""")
-    parts.append(f"""select m.obj, m.label, m.txt, m.reason, {', '.join(money(n, 'm') for n in union)}, m.file, m.line, m.raw,
+    parts.append(f"""select m.obj, m.label, m.txt, m.reason, {', '.join(money(n, 'm') for n in union)}, f.file, m.line, r.raw,
                             1, m.g, 0, m.k, 0
-                     from moves m left join obj_attrs a on a.obj = m.obj""")
-    parts.append(f"""select m.obj, m.label, d.txt, m.reason, {', '.join(money(n, 'd') for n in union)}, d.file, d.line, d.raw,
+                     from moves m left join obj_attrs a on a.obj = m.obj join files f on f.fseq = m.fseq
+                     left join raws r on r.fseq = m.fseq and r.seq = m.seq""")
+    parts.append(f"""select m.obj, m.label, d.txt, m.reason, {', '.join(money(n, 'd') for n in union)}, f.file, d.line, r.raw,
                             1, m.g, 1, d.at_us, d.seq + d.fseq * 1000000000000
-                     from made d join moves m on m.obj = d.obj and m.k = d.move left join obj_attrs a on a.obj = m.obj""")
+                     from made d join moves m on m.obj = d.obj and m.k = d.move left join obj_attrs a on a.obj = m.obj
+                     join files f on f.fseq = d.fseq left join raws r on r.fseq = d.fseq and r.seq = d.seq""")
     columns = ", ".join(f'"{n}"' for n in union)
     b.con.execute(
         f"""create or replace temp table all_events as
