@@ -51,7 +51,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from funnelboard.core.config import FunnelConfig, normalise_label
 from funnelboard.core.errors import UserError
@@ -212,6 +214,7 @@ class _Build:
     current: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))  # obj -> attr -> current value
     money_now: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))  # deal -> money property -> current
     wide_tables: int = 0
+    wide: list[tuple] = field(default_factory=list)  # (fseq, file key, rows table, label per column, outcome per column)
     roles: dict[str, str | None] = field(default_factory=dict)
 
     @property
@@ -1076,64 +1079,55 @@ def _wide_table(b: _Build, path: Path, table: RowTable, fseq: int) -> None:
     attr_cols = {name: next((h for h in (table.column(c) for c in cands) if h is not None), None)
                  for name, cands in b.options.attributes.items()}
     reason = "coalesce(" + ", ".join([f"nullif(py_strip({table.col(h)}), '')" for h in reason_cols] + ["null::varchar"]) + ")"
-    attrs = ", ".join(f"""nullif(py_strip({table.col(h)}), '') as "{n}" """ if h else f'null::varchar as "{n}"'
+    _pipelines_table(b)
+    attrs = ", ".join((_attr_sql(n, f"nullif(py_strip({table.col(h)}), '')") if h else "null::varchar") + f' as "{n}"'
                       for n, h in attr_cols.items())
-    contacts = f"{table.col(contacts_col)}" if contacts_col else "''"
-    b.con.execute(
-        f"""create or replace temp table w as
-            select _line as line, _raw as raw, py_strip({table.col(id_col)}) as deal, {reason} as reason, {attrs}, {contacts} as contacts
-            from "{table.name}" """
-    )
-    b.con.execute("insert into rejects select $key, line, 'missing_lead_id', $detail, raw, null, null from w where deal = ''",
+    source, rows = f'"{table.name}"', f"w{fseq}"
+    # The rows: what every event of a row carries (the deal, its reason, its attributes), kept for the events table.
+    b.con.execute(f"""create temp table "{rows}" as select _line as line, py_strip({table.col(id_col)}) as deal, {reason} as reason,
+                      {attrs} from {source}""")
+    b.con.execute(f"""insert into rejects select $key, line, 'missing_lead_id', $detail, t._raw, null, null
+                      from "{rows}" w join {source} t on t._line = w.line where deal = ''""",
                   {"key": key, "detail": f"{id_col} is empty"})
     if contacts_col:
         b.con.execute(
             f"""insert into assoc
                 select deal, contact, 2, {fseq}, line, k from (
                     select line, deal, unnest(parts) as contact, unnest(range(len(parts))) as k
-                    from (select line, deal, regexp_split_to_array(contacts, '[;,]') as parts from w where deal <> ''))"""
+                    from (select _line as line, py_strip({table.col(id_col)}) as deal,
+                                 regexp_split_to_array({table.col(contacts_col)}, '[;,]') as parts from {source})
+                    where deal <> '')"""
         )
+    # The non-empty stage cells of rows with an id: one event each, once its column names a stage and its text a time.
+    missing = f'and _line not in (select line from "{rows}" where deal = \'\')' if b.sql(
+        f"""select count(*) from "{rows}" where deal = ''""")[0][0] else ""
     cells = " union all ".join(
-        f"""select _line as line, {k} as k, py_strip({table.col(h)}) as s from "{table.name}" where {table.col(h)} <> '' """
+        f"""select _line as line, {k} as k, py_strip({table.col(h)}) as cell from {source} where {table.col(h)} <> '' {missing}"""
         for k, (h, _, _) in enumerate(stage_columns)
-    )
+    ) or "select null::bigint as line, null::bigint as k, null::varchar as cell where false"
+    labels = [None if f is None else _qualified(b, *f) for _, f, _ in stage_columns]
     b.register("wide_columns", {
         "k": pa.array(range(len(stage_columns)), pa.int64()), "header": pa.array([h for h, _, _ in stage_columns], pa.string()),
-        "stage_id": pa.array([s for _, _, s in stage_columns], pa.string()),
-        "label": pa.array([None if f is None else _qualified(b, *f) for _, f, _ in stage_columns], pa.string())})
+        "stage_id": pa.array([s for _, _, s in stage_columns], pa.string()), "label": pa.array(labels, pa.string())})
+    _instants(b, f"(select line, k, case when k in (select k from wide_columns where label is not null) then cell end as s "
+                 f"from ({cells}) where cell <> '')", "w_at", b.tz)
+    b.ignore("no_stage_dates", f"""select $key, (select count(*) from "{rows}" where deal <> '') - count(distinct line) from w_at""",
+             {"key": key})
+    b.unknown_ids += b.sql("select count(*) from w_at where s is null")[0][0]
     b.con.execute(
-        f"""create or replace temp table w_cells as
-            select c.line, c.k, c.s, w.deal, w.raw from ({cells}) c join w on w.line = c.line where c.s <> '' and w.deal <> ''"""
-    )
-    b.ignore("no_stage_dates", "select $key, count(*) from w where deal <> '' and line not in (select line from w_cells)", {"key": key})
-    b.unknown_ids += b.sql("select count(*) from w_cells c join wide_columns h using (k) where h.label is null")[0][0]
-    b.con.execute(
-        """insert into rejects
-           select $key, c.line, 'unknown_stage_id', h.header || ': stage id "' || h.stage_id || '" is not in the pipeline '
-                  || 'definition: add it there, or map the id under [labels]', c.raw, null, null
-           from w_cells c join wide_columns h using (k) where h.label is null""",
+        f"""insert into rejects
+            select $key, a.line, case when a.s is null then 'unknown_stage_id' else a.bad end,
+                   case when a.s is null then h.header || ': stage id "' || h.stage_id || '" is not in the pipeline '
+                                              || 'definition: add it there, or map the id under [labels]'
+                        else hs_detail(a.bad, h.header, a.s) end, t._raw, null, null
+            from w_at a join wide_columns h using (k) join {source} t on t._line = a.line where a.s is null or a.bad is not null""",
         {"key": key},
     )
-    b.con.execute("create or replace temp table w_known as select c.*, h.header, h.label from w_cells c join wide_columns h using (k) "
-                  "where h.label is not null")
-    _instants(b, "w_known", "w_at", b.tz)
-    b.con.execute("insert into rejects select $key, line, bad, hs_detail(bad, header, s), raw, null, null from w_at where bad is not null",
-                  {"key": key})
-    labels = [label for (label,) in b.sql("select distinct label from w_at")]
-    b.register("outcomes", {"label": pa.array(labels, pa.string()), "outcome": pa.array([b.is_outcome(x) for x in labels], pa.bool_())})
-    _pipelines_table(b)
-    names = list(b.options.attributes)
-    written = ", ".join(_attr_sql(n, f'w."{n}"') + f' as "{n}"' for n in names)
-    b.con.execute(
-        f"""{'insert into wide_events' if b.wide_tables else 'create temp table wide_events as'}
-            select 'deal:' || a.deal as lead_id, a.label as stage, a.txt as entered_at,
-                   case when o.outcome then w.reason end as reason, {written},
-                   $key as _file, a.line as _line, a.raw as _raw, {fseq} as fseq, a.k, a.at_us
-            from w_at a join w on w.line = a.line join outcomes o on o.label = a.label where a.bad is null""",
-        {"key": key},
-    )
+    b.con.execute(f"""{'insert into wide_events' if b.wide_tables else 'create temp table wide_events as'}
+                      select {fseq} as fseq, line, k, txt, at_us from w_at where s is not null and bad is null""")
+    b.wide.append((fseq, key, table.name, labels, [x is not None and b.is_outcome(x) for x in labels]))
     b.wide_tables += 1
-    for name in ("w", "w_cells", "w_known", "w_at", "wide_columns", "outcomes"):
+    for name in ("w_at", "wide_columns"):
         b.con.execute(f'drop table "{name}"')
 
 
@@ -1211,18 +1205,17 @@ def _join_journeys(b: _Build) -> None:
                               "phase": pa.array([r[2] for r in rows], pa.int32()), "fseq": pa.array([r[3] for r in rows], pa.int32()),
                               "line": pa.array([r[4] for r in rows], pa.int64()), "k": pa.array([r[5] for r in rows], pa.int64())})
     b.con.execute("insert into assoc select * from assoc_json")
-    if not b.wide_tables:
-        b.con.execute("create temp table wide_events as select null::varchar as lead_id, null::bigint as at_us where false")
     b.con.execute(
         """create or replace temp table contacts_of as
            select 'deal:' || deal as deal, 'contact:' || contact as contact, min((phase, fseq, line, k)) as listed
            from (select py_strip(deal) as deal, py_strip(contact) as contact, phase, fseq, line, k from assoc)
            where deal <> '' and contact <> '' group by all"""
     )
-    b.con.execute(
-        """create or replace temp table first_at as
-           select lead_id, min(at_us) as at_us from (select lead_id, at_us from wide_events union all select obj, at_us from moves) group by lead_id"""
-    )
+    wide = " ".join(f"""union all select 'deal:' || w.deal, e.at_us from (select line, min(at_us) as at_us from wide_events
+                                                                       where fseq = {fseq} group by line) e
+                        join "w{fseq}" w using (line)""" for fseq, *_ in b.wide)
+    b.con.execute(f"""create or replace temp table first_at as
+                      select lead_id, min(at_us) as at_us from (select obj as lead_id, at_us from moves {wide}) group by lead_id""")
     b.con.execute(
         """create or replace temp table joined as
            with deals as (
@@ -1369,37 +1362,13 @@ def _buyer_attributes(b: _Build) -> list[str]:
 
 def _events_table(b: _Build, buyer_columns: list[str]) -> pa.Table:
     """Every event in the order the adapter writes them: the wide exports' (by file, row, column), then each record's
-    moves (records by their first stage entry read, moves by instant) followed by its money changes between moves."""
+    moves (records by their first stage entry read, moves by instant) followed by its money changes between moves.
+
+    A wide export's events are put together with Arrow: each takes its row's deal, reason, attributes and raw text
+    by position, so the row's text is copied once per event and never through a join or a sort."""
     names = list(b.options.attributes)
     union = names + [m for m in MONEY_ATTRIBUTES if m not in names]
     moved = [n for n in names if n not in MONEY_ATTRIBUTES]
-
-    def from_obj(name: str) -> str:
-        return f'a."{name}"' if name in moved else "null::varchar"
-
-    def money(name: str, prefix: str) -> str:
-        return f"{prefix}.m_{name}" if name in MONEY_ATTRIBUTES else from_obj(name)
-
-    wide = ", ".join(f'w."{n}"' if n in names else "null::varchar" for n in union) if b.wide_tables else ""
-    parts = []
-    if b.wide_tables:
-        parts.append(f"""select w.lead_id, w.stage, w.entered_at, w.reason, {wide}, w._file, w._line, w._raw,
-                                0 as part, w.fseq as o1, w._line as o2, w.k as o3, 0 as o4
-                         from wide_events w""")
-    parts.append(f"""select m.obj, m.label, m.txt, m.reason, {', '.join(money(n, 'm') for n in union)}, f.file, m.line, r.raw,
-                            1, m.g, 0, m.k, 0
-                     from moves m left join obj_attrs a on a.obj = m.obj join files f on f.fseq = m.fseq
-                     left join raws r on r.fseq = m.fseq and r.seq = m.seq""")
-    parts.append(f"""select m.obj, m.label, d.txt, m.reason, {', '.join(money(n, 'd') for n in union)}, f.file, d.line, r.raw,
-                            1, m.g, 1, d.at_us, d.seq + d.fseq * 1000000000000
-                     from made d join moves m on m.obj = d.obj and m.k = d.move left join obj_attrs a on a.obj = m.obj
-                     join files f on f.fseq = d.fseq left join raws r on r.fseq = d.fseq and r.seq = d.seq""")
-    columns = ", ".join(f'"{n}"' for n in union)
-    b.con.execute(
-        f"""create or replace temp table all_events as
-            select * from ({' union all '.join(parts)}) t(lead_id, stage, entered_at, reason, {columns}, _file, _line, _raw,
-                                                          part, o1, o2, o3, o4)"""
-    )
     # An attribute is a column once some event has a value for it, in the order the events first give one (a wide
     # event's attributes in their configured order); a money attribute once some move of a record has one, after
     # that record's moves.
@@ -1409,10 +1378,47 @@ def _events_table(b: _Build, buyer_columns: list[str]) -> pa.Table:
         if None not in key and (name not in first or key < first[name]):
             first[name] = key
 
-    if b.wide_tables:
-        for i, n in enumerate(names):
-            for row in b.sql(f'select fseq, _line, k from wide_events where "{n}" is not null order by 1, 2, 3 limit 1'):
-                consider(n, (0, *row, i))
+    parts = []
+    for fseq, key, source, labels, outcomes in b.wide:
+        events = b.con.sql(f"select line, k, txt from wide_events where fseq = {fseq} order by line, k").to_arrow_table()
+        rows = b.con.sql(f"""select line, 'deal:' || deal as lead_id, reason, {', '.join(f'"{n}"' for n in names) or 'null as none'}
+                             from "w{fseq}" order by line""").to_arrow_table()
+        raws = b.con.sql(f'select _line, _raw from "{source}" order by _line').to_arrow_table()
+        lines = events["line"].to_numpy()
+        at = pa.array(np.searchsorted(rows["line"].to_numpy(), lines))
+        k = events["k"]
+        columns = {"lead_id": rows["lead_id"].take(at), "stage": pa.array(labels, pa.string()).take(k), "entered_at": events["txt"],
+                   "reason": pc.if_else(pa.array(outcomes, pa.bool_()).take(k), rows["reason"].take(at), None)}
+        for i, n in enumerate(union):
+            columns[n] = rows[n].take(at) if n in names else pa.nulls(len(events), pa.string())
+            if n in names and (position := pc.index(pc.is_valid(columns[n]), True).as_py()) >= 0:
+                consider(n, (0, fseq, position, 0, i))
+        columns["_file"] = pa.repeat(key, len(events))
+        columns["_line"] = events["line"]
+        columns["_raw"] = raws["_raw"].take(pa.array(np.searchsorted(raws["_line"].to_numpy(), lines)))
+        parts.append(pa.table(columns))
+        b.con.execute(f'drop table "w{fseq}"')
+
+    def from_obj(name: str) -> str:
+        return f'a."{name}"' if name in moved else "null::varchar"
+
+    def money(name: str, prefix: str) -> str:
+        return f"{prefix}.m_{name}" if name in MONEY_ATTRIBUTES else from_obj(name)
+
+    columns_sql = ", ".join(f'"{n}"' for n in union)
+    parts.append(b.con.sql(
+        f"""select * exclude (g, o2, o3, o4) from (
+                select m.obj, m.label, m.txt, m.reason, {', '.join(money(n, 'm') for n in union)}, f.file, m.line, r.raw, m.g, 0, m.k, 0
+                from moves m left join obj_attrs a on a.obj = m.obj join files f on f.fseq = m.fseq
+                left join raws r on r.fseq = m.fseq and r.seq = m.seq
+                union all
+                select m.obj, m.label, d.txt, m.reason, {', '.join(money(n, 'd') for n in union)}, f.file, d.line, r.raw,
+                       m.g, 1, d.at_us, d.seq + d.fseq * 1000000000000
+                from made d join moves m on m.obj = d.obj and m.k = d.move left join obj_attrs a on a.obj = m.obj
+                join files f on f.fseq = d.fseq left join raws r on r.fseq = d.fseq and r.seq = d.seq
+            ) t(lead_id, stage, entered_at, reason, {columns_sql}, _file, _line, _raw, g, o2, o3, o4)
+            order by g, o2, o3, o4"""
+    ).to_arrow_table())
     for n in moved:
         consider(n, (1, b.sql(f'select min(m.g) from moves m join obj_attrs a on a.obj = m.obj where a."{n}" is not null')[0][0],
                      0, 0, names.index(n)))
@@ -1420,20 +1426,20 @@ def _events_table(b: _Build, buyer_columns: list[str]) -> pa.Table:
         consider(n, (1, b.sql(f"select min(g) from moves where m_{n} is not null")[0][0], 1, 0, j))
     attrs = sorted(first, key=first.get)
     attrs += [n for n in buyer_columns if n not in attrs]
-    picks = []
+    schema = events_table([], attrs).schema
+    table = pa.concat_tables([t.cast(pa.schema([(f.name, pa.int64() if f.name == "_line" else pa.string()) for f in t.schema]))
+                              for t in parts])
+    # Deals that continue a contact's journey are written under the contact's id.
+    joined = b.con.sql("select deal, contact from joined where joins").to_arrow_table()
+    lead = pc.coalesce(joined["contact"].take(pc.index_in(table["lead_id"], value_set=joined["deal"])), table["lead_id"])
+    out = {"lead_id": lead, "stage": table["stage"], "entered_at": table["entered_at"], "reason": table["reason"]}
+    if buyer_columns:
+        values = b.con.sql("select * from buyer_values").to_arrow_table()
+        at = pc.index_in(lead, value_set=values["journey"])
     for n in attrs:
-        if n in buyer_columns:
-            picks.append(f'v.b{buyer_columns.index(n)} as "{n}"')
-        else:
-            picks.append(f'e."{n}"')
-    buyer_join = "left join buyer_values v on v.journey = coalesce(j.contact, e.lead_id)" if buyer_columns else ""
-    table = b.con.sql(
-        f"""select coalesce(j.contact, e.lead_id) as lead_id, e.stage, e.entered_at, e.reason{''.join(', ' + p for p in picks)},
-                   e._file, e._line, e._raw
-            from all_events e left join joined j on j.deal = e.lead_id and j.joins {buyer_join}
-            order by e.part, e.o1, e.o2, e.o3, e.o4"""
-    ).to_arrow_table()
-    return events_table([], attrs) if table.num_rows == 0 else table.cast(events_table([], attrs).schema)
+        out[n] = values[f"b{buyer_columns.index(n)}"].take(at) if n in buyer_columns else table[n]
+    out.update({"_file": table["_file"], "_line": table["_line"], "_raw": table["_raw"]})
+    return pa.table(out).cast(schema)
 
 
 def _rejections(b: _Build) -> None:
