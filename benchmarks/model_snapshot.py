@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import datetime
@@ -62,6 +63,20 @@ def _generate(inputs: Path) -> None:
                 ) to '{leads}' (header)"""
         )
         con.close()
+    sparse = inputs / "sparse.csv"
+    if not sparse.exists():
+        # attributes missing from some events (the latest one with a value is then an earlier event's)
+        # and events of one lead at the same moment: what real exports have and the generator does not
+        con = duckdb.connect()
+        con.execute(f"create table e as select * from read_csv('{inputs / 'demo.csv'}', all_varchar = true)")
+        names = [r[0] for r in con.execute("describe e").fetchall()]
+        blank = ", ".join(
+            f"case when hash({n}, rowid) % 3 = 0 then null else {n} end as {n}" if i > 3 else
+            (f"case when hash(rowid) % 9 = 0 then lag({n}) over (order by rowid) else {n} end as {n}" if n == "entered_at" else n)
+            for i, n in enumerate(names)
+        )
+        con.execute(f"copy (select {blank} from e order by rowid) to '{sparse}' (header)")
+        con.close()
     variant = inputs / "variant.toml"
     if not variant.exists():
         from funnelboard.core.config import default_config_text
@@ -85,12 +100,16 @@ def _cases(inputs: Path) -> dict[str, list[dict]]:
         "demo_leads": [dict(events=["demo.csv"], leads=["leads.csv"])],
         "variant": [dict(events=["demo.csv"], leads=["leads.csv"], config="variant.toml")],
         "dirty_append": [dict(events=["dirty.csv"]), dict(events=["more.csv"])],
+        "sparse": [dict(events=["sparse.csv", "more.csv"], leads=["leads.csv"])],
         "replace": [dict(events=["dirty.csv", "more.csv"]), dict(events=["more.csv"], replace=True)],
     }
     if (olist / "olist_closed_deals_dataset.csv").exists():
+        # the example's config copied beside the inputs: the warehouse records the config's path
+        if not (inputs / "olist.toml").exists():
+            shutil.copyfile(ROOT / "examples" / "olist" / "funnel.toml", inputs / "olist.toml")
         cases["olist"] = [dict(
             events=[str(olist / "olist_marketing_qualified_leads_dataset.csv"), str(olist / "olist_closed_deals_dataset.csv")],
-            source="wide", config=str(ROOT / "examples" / "olist" / "funnel.toml"),
+            source="wide", config="olist.toml",
         )]
     else:
         print("no Olist warehouse: set FUNNELBOARD_OLIST_DIR to the folder of the Kaggle download (docs/olist.md)", file=sys.stderr)
