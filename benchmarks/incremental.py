@@ -10,8 +10,9 @@ warehouse (every model built in full, the same raw rows). Reports the medians, a
 where the append's time goes, from the load's own progress lines. Checks that (a) and (b) hold the
 same rows in every model table.
 
-Child entry point (run by the harness): python -m benchmarks.incremental load DB FILE... prints
-one JSON line with the load's seconds, how the models were built and its timed steps.
+Child entry points (run by the harness): `python -m benchmarks.incremental load DB FILE...` prints
+one JSON line with the load's seconds, how the models were built and its timed steps; `... split
+SOURCE BASE WEEK` cuts the events and prints the counts.
 """
 
 from __future__ import annotations
@@ -118,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
             if not gen.ok:
                 raise RuntimeError(gen.stderr[-3000:])
         base, week = work / "base.csv", work / "week.csv"
-        counts = split(source, base, week)
+        # in a child: a process's peak memory passes on to the children it starts
+        cut = run_child([PYTHON, "-m", "benchmarks.incremental", "split", str(source), str(base), str(week)])
+        if not cut.ok:
+            raise RuntimeError(cut.stderr[-3000:])
+        counts = json.loads(cut.stdout.strip().splitlines()[-1])
         print(f"{counts['events']:,} events: {counts['base_events']:,} loaded first, {counts['week_events']:,} in the batch "
               f"({counts['week_leads']:,} leads)", flush=True)
         first_db = work / "base.duckdb"
@@ -217,5 +222,7 @@ def _child_load(db: str, *files: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "load":
         _child_load(*sys.argv[2:])
+    elif len(sys.argv) > 1 and sys.argv[1] == "split":
+        print(json.dumps(split(*map(Path, sys.argv[2:5]))))
     else:
         sys.exit(main())
