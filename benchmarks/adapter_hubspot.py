@@ -279,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--load", action="store_true", help="also time funnelboard load --source hubspot")
     parser.add_argument("--workdir", type=Path, default=None, help="where the temp dir goes")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON (benchmarks.run reads it)")
     args = parser.parse_args(argv)
+    figures: dict = {"shapes": {}}
 
     import funnelboard.etl.sources.hubspot as adapter
 
@@ -293,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         for shape, export in exports.items():
             seconds, rows, events = time_translation(folder, export, args.repeat)
             med = statistics.median(seconds)
+            figures["shapes"][shape] = {"rows": rows, "events": events, "seconds": med, "runs": seconds}
             print(f"{shape}: {rows:,} rows -> {events:,} events; translation {med:.2f} s median of "
                   f"{', '.join(f'{s:.2f}' for s in seconds)}: {rows / med:,.0f} rows/s", flush=True)
             if args.load:
@@ -302,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{', '.join(f'{s:.2f}' for s in seconds)}: {rows / med:,.0f} rows/s", flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
     return 0
 
 
