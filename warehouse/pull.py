@@ -63,11 +63,16 @@ def pull(
     out = Path(out) if out else db.parent / "pulls" / crm / now.strftime("%Y%m%dT%H%M%SZ")
     if out.exists() and any(out.iterdir()):
         raise UserError(f"the pull directory '{out}' is not empty: pick another --out (a pull never overwrites files).")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     for obj, mark in sorted(marks.items()):
         progress.note(f"{crm}: {obj} changed since {mark}")
-    pulled = connector.fetch(PullRequest(crm=crm, marks=marks, since=since_iso, out=out, progress=progress,
-                                              options=dict(config.sources.get(crm, {}))))
+    try:
+        pulled = connector.fetch(PullRequest(crm=crm, marks=marks, since=since_iso, out=out, progress=progress,
+                                                  options=dict(config.sources.get(crm, {}))))
+    except BaseException:
+        _remove_if_empty(out, created)
+        raise
     write_manifest(out, pulled)
     report = PullReport(crm, out, marks, pulled, None, 0.0)
     if pulled.files or pulled.leads:
@@ -83,3 +88,10 @@ def pull(
         )
     report.seconds = time.monotonic() - started
     return report
+
+
+def _remove_if_empty(out: Path, created: bool) -> None:
+    """A pull that failed before writing anything leaves no empty folder behind (one it made itself);
+    its parents `pulls/<crm>/` stay, they are where the next pull goes."""
+    if created and out.is_dir() and not any(out.iterdir()):
+        out.rmdir()

@@ -86,7 +86,7 @@ def _api(request: PullRequest) -> Api:
         if key is None:  # neither: the sentence names the API token, the usual way in
             secret(NAME, "token", what="Pipedrive API token (Personal preferences > API)")
         headers = {"Authorization": f"Bearer {key.reveal()}"}
-    return Api(NAME, base, headers={"Accept": "application/json", **headers}, secrets=[key], scope=_scope, quota=_quota,
+    return Api("Pipedrive", base, headers={"Accept": "application/json", **headers}, secrets=[key], scope=_scope, quota=_quota,
                progress=request.progress)
 
 

@@ -299,7 +299,7 @@ def test_401_and_403_are_one_sentence_naming_what_is_missing_and_load_nothing(tm
         done = pull(server, db)
     assert done.returncode == 2
     error = done.stderr.strip().splitlines()[-1]
-    assert error.startswith("error: pipedrive refused") and names in error and error.count(". ") == 0
+    assert error.startswith("error: Pipedrive refused") and names in error and error.count(". ") == 0
     assert "Traceback" not in done.stderr
     assert not db.exists()
     harness.assert_secret_nowhere(TOKEN, outputs=[done.stdout, done.stderr], db=db, dirs=[tmp_path])
@@ -314,6 +314,7 @@ def test_a_wrong_token_is_refused_and_never_written(tmp_path):
         done = pull(server, db, token=wrong)
     assert done.returncode == 2 and "FUNNELBOARD_PIPEDRIVE_TOKEN" in done.stderr
     assert not db.exists()
+    assert list((tmp_path / "pulls" / "pipedrive").iterdir()) == []  # the failed pull leaves no empty folder
     harness.assert_secret_nowhere(wrong, outputs=[done.stdout, done.stderr], db=db, dirs=[tmp_path],
                                   argv=harness.pull_args("pipedrive", db, "--config", str(CONFIG)))
 
@@ -332,7 +333,7 @@ def test_the_token_is_nowhere_after_a_pull_and_after_5xx_give_up(tmp_path):
         before = harness.events(db)
         failed = pull(server, db)
     assert failed.returncode == 2
-    assert "did not answer after 5 tries" in failed.stderr and "Traceback" not in failed.stderr
+    assert "Pipedrive did not answer after 5 tries" in failed.stderr and "Traceback" not in failed.stderr
     assert harness.events(db) == before
     harness.assert_secret_nowhere(TOKEN, outputs=[failed.stdout, failed.stderr], db=db, dirs=[tmp_path])
 
