@@ -429,6 +429,24 @@ def test_an_incremental_pull_asks_only_for_changes_since_the_marks_and_ends_as_a
 
 
 @pytest.mark.slow
+def test_a_deal_that_joins_a_contact_after_a_pull_leaves_no_journey_of_its_own(tmp_path, funnel_toml):
+    """9004 (no contact) is its own journey after the first pull; then it is associated with 508, so its
+    stages continue 508's journey: the next pull must replace the rows stored under deal:9004, not keep
+    them beside the contact's (that would count the deal twice)."""
+    fake = sample()
+    db = tmp_path / "w.duckdb"
+    with Loopback(fake.app) as server:
+        assert pull(server, db, funnel_toml).returncode == 0
+        assert any(e[0] == "deal:9004" for e in harness.events(db))
+        fake.link("9004", "508", "2025-03-11T09:00")
+        done = pull(server, db, funnel_toml)
+        assert done.returncode == 0, done.stderr
+    events = harness.events(db)
+    assert not any(e[0] == "deal:9004" for e in events)
+    assert events == expected_events(fake) == clean_pull(fake, tmp_path, funnel_toml)
+
+
+@pytest.mark.slow
 def test_a_daily_quota_stops_with_75_loads_what_completed_and_the_next_pull_catches_up(tmp_path, funnel_toml):
     fake = sample()
     db = tmp_path / "w.duckdb"
