@@ -121,7 +121,7 @@ class Job:
     source_rows: int | None = None
     ignored: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    continued: frozenset[str] = frozenset()  # Translation.continued: superseded by a pull too
+    superseded: frozenset[str] = frozenset()  # Translation.superseded: replaced by a pull too
 
 
 def prepare(
@@ -313,7 +313,7 @@ def _translate(adapter, source: str, paths: list[Path], config: FunnelConfig) ->
             cols = tuple(c for c in table.column_names if c not in BOOK_COLUMNS)
             f = InputFile(path=p.resolve(), role=role, fmt="arrow", compression=None, header=cols, names=cols,
                           size=size, sha256=sha, relation="_adapter_records", has_raw="_raw" in table.column_names)
-            return Job(f, source, table, rej, rows, ign, list(t.notes), frozenset(t.continued))
+            return Job(f, source, table, rej, rows, ign, list(t.notes), frozenset(t.superseded))
 
         jobs.append(job(ev, "events", rejected, t.source_rows[key], ignored))
         if ld is not None and ld.num_rows:
@@ -356,12 +356,12 @@ def supersede_records(con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> int:
     attributes (its owner now, its first response): so the events and lead rows that earlier loads of
     the same source stored for those records are deleted before the new ones are stored, rather than
     kept beside copies that differ in one attribute; so are those stored under the ids of records the
-    translation now writes under another journey (`Translation.continued`). Returns the events removed; the records' ids
+    translation now writes under another journey (`Translation.superseded`). Returns the events removed; the records' ids
     are left in the temp table `_superseded` (their models must be refreshed even if no row remains)."""
     ids = [job.records.select(["lead_id"]) for job in jobs if job.records is not None and "lead_id" in job.records.column_names]
-    continued = sorted(set().union(*(job.continued for job in jobs)))
-    if continued:
-        ids.append(pa.table({"lead_id": pa.array(continued, pa.string())}))
+    superseded = sorted(set().union(*(job.superseded for job in jobs)))
+    if superseded:
+        ids.append(pa.table({"lead_id": pa.array(superseded, pa.string())}))
     con.execute("create or replace temp table _superseded (lead_id varchar)")
     if not ids:
         return 0

@@ -184,10 +184,10 @@ class Translation:
     ignored: dict[str, dict[str, int]] = field(default_factory=dict)
     source_rows: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    # Journey ids of records whose events this translation writes under another journey (a deal under
-    # its contact, a converted lead's opportunity under the lead): a pull replaces what earlier loads of
-    # the source stored under those ids, as it replaces the journeys it writes.
-    continued: set[str] = field(default_factory=set)
+    # Journey ids this translation writes no events under although a pull must replace what earlier
+    # loads of the source stored under them, as it replaces the journeys it writes: records whose events
+    # now continue another journey (a deal under its contact, a converted lead's opportunity).
+    superseded: set[str] = field(default_factory=set)
 
     def ignore(self, path: Path | str, reason: str, count: int = 1) -> None:
         """Count `count` source rows of `path` that are deliberately not events, under `reason`."""
