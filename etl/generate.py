@@ -773,11 +773,17 @@ def _amounts(rng: np.random.Generator, events: _Events, leads: _Leads) -> np.nda
     the deal, rounded to thousands. Rows before opportunity get a value too; the caller blanks them."""
     lead = events.lead
     revised = (events.k > events.k_opp[lead]) & (rng.random(lead.size) < AMOUNT_REVISION_P)
-    log_factor = np.where(revised, np.log(_REVISIONS[rng.integers(0, _REVISIONS.size, lead.size)]), 0.0)
-    running = np.cumsum(log_factor)
-    first = np.cumsum(events.counts) - events.counts  # each lead's first row
-    since_first = running - np.repeat(running[first] - log_factor[first], events.counts)
-    amount = leads.amount[lead] * np.exp(since_first)
+    factor = np.where(revised, _REVISIONS[rng.integers(0, _REVISIONS.size, lead.size)], 1.0)
+    # The product of the lead's factors so far, multiplied row after row (k = the row's place in its
+    # lead): exp() of summed logs rounds differently on CPUs with other vector units, and an amount that
+    # lands on half a thousand (5,000 x 1.5) would then round to another thousand on another machine.
+    by_place = np.argsort(events.k, kind="stable")
+    ends = np.searchsorted(events.k[by_place], np.arange(int(events.k.max(initial=0)) + 2))
+    running = factor.copy()
+    for place in range(1, ends.size - 1):
+        at = by_place[ends[place]:ends[place + 1]]
+        running[at] = running[at - 1] * factor[at]
+    amount = leads.amount[lead] * running
     return (np.maximum(np.rint(amount / 1000.0), 1) * 1000).astype(np.int64)
 
 

@@ -141,7 +141,7 @@ PINNED_DIGESTS = {
     "lead_score": "9ffeb8ef4abfa815",
     "last_activity_at": "856d54fb17689bc7",
     "first_response_at": "b44f4752b3559636",
-    "amount": "11f366953ac075e2",
+    "amount": "c4370bf6f9b96052",
 }
 
 
