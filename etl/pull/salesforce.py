@@ -17,6 +17,14 @@ contact role pulls in the journey it belongs to. So the adapter writes the same 
 record whether it comes in a small pull or a full one; events already stored are exact
 duplicates the loader collapses. A page's mark counts only once the page is complete: a quota
 stop (HTTP 403 REQUEST_LIMIT_EXCEEDED) keeps the pages done and the next pull resumes there.
+
+Bulk API 2.0
+============
+When more records changed than FUNNELBOARD_SALESFORCE_BULK_THRESHOLD (COUNT() queries; or always /
+never, FUNNELBOARD_SALESFORCE_BULK), the pull reads every object whole through Bulk API 2.0 query
+jobs (etl/pull/salesforce_bulk.py) and keeps the rows the REST path would write: the same files,
+events and marks. A history read only from a mark would not be whole, so the marks decide only
+whether to use Bulk. A Bulk pull counts only whole: a quota stop removes its files and keeps the marks.
 """
 
 from __future__ import annotations
