@@ -17,6 +17,14 @@ contact role pulls in the journey it belongs to. So the adapter writes the same 
 record whether it comes in a small pull or a full one; events already stored are exact
 duplicates the loader collapses. A page's mark counts only once the page is complete: a quota
 stop (HTTP 403 REQUEST_LIMIT_EXCEEDED) keeps the pages done and the next pull resumes there.
+
+Bulk API 2.0
+============
+When more records changed than FUNNELBOARD_SALESFORCE_BULK_THRESHOLD (COUNT() queries; or always /
+never, FUNNELBOARD_SALESFORCE_BULK), the pull reads every object whole through Bulk API 2.0 query
+jobs (etl/pull/salesforce_bulk.py) and keeps the rows the REST path would write: the same files,
+events and marks. A history read only from a mark would not be whole, so the marks decide only
+whether to use Bulk. A Bulk pull counts only whole: a quota stop removes its files and keeps the marks.
 """
 
 from __future__ import annotations
@@ -37,7 +45,8 @@ from simple_salesforce.format import format_soql
 from funnelboard.core.errors import UserError
 from funnelboard.etl.pull.base import Pulled, PullRequest, QuotaReached, iso_utc, parse_instant
 from funnelboard.etl.pull.http import Api
-from funnelboard.etl.pull.secrets import Secret, secret, setting
+from funnelboard.etl.pull.salesforce_bulk import BulkQuery, BulkSettings
+from funnelboard.etl.pull.secrets import Secret, env_name, secret, setting
 
 CRM = "salesforce"
 LOGIN_URL = "https://login.salesforce.com"
@@ -77,10 +86,49 @@ PERMISSIONS = ('grant the user "API Enabled" and Read on Lead, Opportunity, Task
                '(or "View All Data")')
 
 
+BULK_MODES = ("auto", "always", "never")
+BULK_THRESHOLD = 50000  # changed records above which `auto` reads the org through the Bulk API 2.0
+# The order a bulk pull reads the objects in: the leads and opportunities first, so the rows of the
+# other objects can be kept to those of their journeys (what the REST path writes).
+BULK_ORDER = ("Lead", "Opportunity", "LeadHistory", "OpportunityHistory", "Task", "Event", "OpportunityContactRole")
+
+
+@dataclass(frozen=True)
+class BulkChoice:
+    """FUNNELBOARD_SALESFORCE_BULK and its companions: when to use the Bulk API 2.0, and how to wait for its jobs."""
+
+    mode: str = "auto"
+    threshold: int = BULK_THRESHOLD
+    jobs: BulkSettings = BulkSettings()
+
+    @classmethod
+    def from_env(cls) -> BulkChoice:
+        mode = (setting(CRM, "bulk", "auto") or "auto").lower()
+        if mode not in BULK_MODES:
+            raise UserError(f"FUNNELBOARD_SALESFORCE_BULK is '{mode}'; expected auto, always or never.")
+
+        def number(name: str, default: float, integer: bool) -> float:
+            text = setting(CRM, name, "")
+            try:
+                value = (int(text) if integer else float(text)) if text else default
+            except ValueError:
+                value = -1
+            if value < 0 or (name == "bulk_page_size" and value < 1):
+                kind = "a whole number" if integer else "a number of seconds"
+                raise UserError(f"{env_name(CRM, name)} is '{text}'; expected {kind}"
+                                f"{' from 1' if name == 'bulk_page_size' else ', 0 or more'}.")
+            return value
+
+        return cls(mode, int(number("bulk_threshold", BULK_THRESHOLD, True)), BulkSettings(
+            poll=number("bulk_poll", BulkSettings.poll, False), max_wait=number("bulk_max_wait", BulkSettings.max_wait, False),
+            page_size=int(number("bulk_page_size", BulkSettings.page_size, True))))
+
+
 def fetch(request: PullRequest) -> Pulled:
     """Fetch the org's changes since `request`'s marks into Salesforce export CSVs in `request.out`."""
+    bulk = BulkChoice.from_env()
     org = Org.connect(request)
-    return Puller(org, request).run()
+    return Puller(org, request, bulk).run()
 
 
 # -- the connection ----------------------------------------------------------------------------------
@@ -272,9 +320,10 @@ class _Unit:
 
 
 class Puller:
-    def __init__(self, org: Org, request: PullRequest):
+    def __init__(self, org: Org, request: PullRequest, bulk: BulkChoice | None = None):
         self.org = org
         self.request = request
+        self.bulk = bulk or BulkChoice()
         self.note = request.progress.note
         self.select: dict[str, list[str]] = {}
         self.skipped: set[str] = set()
@@ -285,18 +334,28 @@ class Puller:
     def run(self) -> Pulled:
         marks: dict[str, str] = {}
         stopped = None
+        bulk = False
         try:
             self.plan()
-            for obj in MARKED:
-                if obj in self.skipped:
-                    continue
-                self.changed(obj, marks)
+            bulk = self.bulk_chosen()
+            if bulk:
+                self.whole(marks)
+            else:
+                for obj in MARKED:
+                    if obj in self.skipped:
+                        continue
+                    self.changed(obj, marks)
         except QuotaReached as exc:
             stopped = str(exc)
             self.note(f"{CRM}: stopped: {stopped}")
         finally:
             for handle, _, _ in self.files.values():
                 handle.close()
+        if bulk and stopped:  # journeys are whole only once every object is read: nothing of a bulk pull counts
+            for _, _, path in self.files.values():
+                path.unlink(missing_ok=True)
+            return Pulled(files=[], marks={}, counts={}, stopped=stopped + " A Bulk API pull counts only once whole, so "
+                          "nothing was loaded and the next pull starts again from the same marks.")
         files = [self.files[o][2] for o in WRITE_ORDER if o in self.files]
         if not any(o in self.files for o in ("Lead", "LeadHistory", "Opportunity", "OpportunityHistory")):
             files = []  # activities or roles of no lead or opportunity: nothing the adapter can put in a journey
@@ -331,6 +390,77 @@ class Puller:
                 if not described.has(name):
                     raise UserError(f"[source.salesforce] names '{name}', which {obj} does not have (or the user cannot see).")
             self.select[obj] = columns
+
+    # REST or Bulk API 2.0
+
+    def bulk_chosen(self) -> bool:
+        """always / never, or for auto: more records changed since the marks than the threshold (COUNT() queries)."""
+        if self.bulk.mode != "auto":
+            return self.bulk.mode == "always"
+        changed = 0
+        for obj in MARKED:
+            if obj in self.skipped:
+                continue
+            start = self.request.start(obj)
+            where = format_soql(" WHERE SystemModstamp >= {}", parse_instant(start)) if start else ""
+            self.org.reading = obj
+            answer = self.org.api.get(self.org.path("queryAll" if obj in ACTIVITIES else "query"),
+                                      params={"q": f"SELECT COUNT() FROM {obj}{where}"})
+            changed += int(answer.get("totalSize") or 0) if isinstance(answer, dict) else 0
+            if changed > self.bulk.threshold:
+                self.note(f"{CRM}: more than {self.bulk.threshold:,} records changed: reading the org through the Bulk API 2.0")
+                return True
+        self.note(f"{CRM}: {changed:,} records changed (threshold {self.bulk.threshold:,}): reading them through the REST API")
+        return False
+
+    def whole(self, marks: dict[str, str]) -> None:
+        """Read every object whole through Bulk API 2.0 query jobs, keeping the rows of the journeys the REST path
+        writes (histories, activities and roles of the leads and opportunities read), and mark each object at the
+        greatest SystemModstamp read. A history re-read only from a mark would not be whole, so the marks only
+        decide whether to use bulk, never what it reads."""
+        jobs = BulkQuery(self.org.api, self.org.version, self.bulk.jobs)
+        leads: set[str] = set()
+        contacts: set[str] = set()
+        opps: set[str] = set()
+        keep = {
+            "Lead": lambda r: True,
+            "Opportunity": lambda r: True,
+            "LeadHistory": lambda r: r["LeadId"] in leads,
+            "OpportunityHistory": lambda r: r["OpportunityId"] in opps,
+            "Task": lambda r: r["WhoId"] in leads or r["WhoId"] in contacts or r.get("WhatId") in opps,
+            "Event": lambda r: r["WhoId"] in leads or r["WhoId"] in contacts or r.get("WhatId") in opps,
+            "OpportunityContactRole": lambda r: r["OpportunityId"] in opps,
+        }
+        for obj in BULK_ORDER:
+            if obj in self.skipped:
+                continue
+            columns = self.select[obj]
+            where = " WHERE Field = 'Status'" if obj == "LeadHistory" else ""
+            soql = f"SELECT {', '.join(columns)} FROM {obj}{where}"
+            latest, total = None, 0
+            self.org.reading = obj
+            for number, page in enumerate(jobs.pages(obj, soql, all_rows=obj in ACTIVITIES), 1):
+                self.org.reading = obj
+                for row in page:
+                    record = _in_columns(obj, row, columns)
+                    if obj == "Lead":
+                        leads.add(record["Id"])
+                        if record.get("ConvertedContactId"):
+                            contacts.add(record["ConvertedContactId"])
+                    elif obj == "Opportunity":
+                        opps.add(record["Id"])
+                    if obj in MARKED and record.get("SystemModstamp"):
+                        moment = parse_instant(record["SystemModstamp"])
+                        latest = moment if latest is None or moment > latest else latest
+                    if keep[obj](record):
+                        self.writer(obj).writerow([record[c] for c in columns])
+                        self.counts[obj] += 1
+                total += len(page)
+                self.note(f"{CRM}: {obj} (Bulk API) page {number}: {len(page)} records ({total} so far)")
+            if latest is not None:
+                marks[obj] = iso_utc(latest)
+        for handle, _, _ in self.files.values():
+            handle.flush()
 
     # the changed records of one object, a page at a time
 
@@ -445,6 +575,16 @@ def _required_options(options: dict) -> dict[str, list[str]]:
     lead = [options[k] for k in ("lead_reason_field", "first_response_field") if isinstance(options.get(k), str)]
     opp = [options["reason_field"]] if isinstance(options.get("reason_field"), str) else []
     return {"Lead": lead, "Opportunity": opp}
+
+
+def _in_columns(obj: str, row: dict[str, str], columns: list[str]) -> dict[str, str]:
+    """A Bulk API CSV row under the column names the query asked for (the header spells them as the API does)."""
+    spelled = {k.lower(): k for k in row}
+    missing = [c for c in columns if c.lower() not in spelled]
+    if missing:
+        raise UserError(f"Salesforce's Bulk API 2.0 results for {obj} lack the column {missing[0]}: pull through the REST API "
+                        "with FUNNELBOARD_SALESFORCE_BULK=never.")
+    return {c: row[spelled[c.lower()]] for c in columns}
 
 
 def _value(record: dict, path: str) -> Any:

@@ -7,7 +7,15 @@ flows, `{"error": ..., "error_description": ...}` on failure), `sobjects` (descr
 fields), errors as `[{"message": ..., "errorCode": ...}]` (INVALID_SESSION_ID 401,
 REQUEST_LIMIT_EXCEEDED 403, MALFORMED_QUERY / INVALID_FIELD / INVALID_TYPE 400) and the
 `Sforce-Limit-Info: api-usage=N/M` header. Pages are `page_size` records (Salesforce may answer
-fewer than the batchSize asked for), so every object pages several times.
+fewer than the batchSize asked for), so every object pages several times. `SELECT COUNT() FROM ...`
+answers `totalSize` with no records.
+
+The Bulk API 2.0 query resources too, from the same records: `POST jobs/query` creates a job
+(`bulk_polls` answers InProgress before JobComplete; `bulk_failures[object]` makes it Failed with
+that errorMessage), `GET jobs/query/<id>` its state, `PATCH` aborts it, and `GET jobs/query/<id>/results`
+answers CSV pages of at most `maxRecords` (and `bulk_page_size`) records, every value quoted, a header
+row naming the columns as the query spells them (`Owner.Name`), with `Sforce-Locator` (an opaque
+string; "null" after the last page) and `Sforce-NumberOfRecords`.
 
 The dataset changes as an org's does: each edit advances the org's clock, stamps the record's
 SystemModstamp and writes the history rows Salesforce would write (LeadHistory for Status,
@@ -16,6 +24,10 @@ OpportunityHistory for stage, amount, close date and forecast category).
 
 from __future__ import annotations
 
+import base64
+import csv
+import io
+import json
 import re
 import threading
 from datetime import datetime, timedelta, timezone
@@ -95,6 +107,12 @@ class FakeSalesforce:
         self.public_key: bytes | None = None  # PEM, for the JWT bearer flow
         self.audience = "https://login.salesforce.com"
         self.access_token = "00Dfake!AQ0AQ.access-token-value"
+        # Bulk API 2.0 query jobs
+        self.bulk_polls = 0  # InProgress answers before a job is JobComplete
+        self.bulk_failures: dict[str, str] = {}  # object -> errorMessage of a Failed job
+        self.bulk_page_size = 4  # records of a results page at most (and at most the maxRecords asked)
+        self.jobs: dict[str, dict] = {}
+        self.bulk_queries: list[tuple[str, str, str]] = []  # (job id, operation, SOQL) of every job created
 
     # -- the dataset ------------------------------------------------------------------------------
 
@@ -277,10 +295,16 @@ class FakeSalesforce:
             return Reply(200, {"name": obj, "queryable": True, "fields": [
                 {"name": f, "relationshipName": rel, "type": "reference" if rel or f.endswith("Id") and f != "Id" else "string"}
                 for f, rel in self._fields(obj).items()]})
+        if parts[:2] == ["jobs", "query"]:
+            return self._bulk(version, parts[2:], request)
         if parts[0] in ("query", "queryAll") and len(parts) == 1:
             soql = request.arg("q")
             if not soql:
                 raise SoqlError("MALFORMED_QUERY", "A query string has to be specified")
+            counted = re.fullmatch(r"SELECT COUNT\(\) (FROM .*)", soql)
+            if counted:
+                found = self.run(f"SELECT Id {counted.group(1)}", all_rows=parts[0] == "queryAll", version=version)
+                return Reply(200, {"totalSize": len(found), "done": True, "records": []})
             size = self.page_size
             options = request.headers.get("sforce-query-options", "")
             asked = re.search(r"batchSize=(\d+)", options)
@@ -297,6 +321,66 @@ class FakeSalesforce:
                 return Reply(400, [{"errorCode": "INVALID_QUERY_LOCATOR", "message": "invalid query locator"}])
             return Reply(200, self._page(version, parts[0], locator, int(offset), self.page_size))
         return Reply(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
+
+    def _bulk(self, version: str, rest: list[str], request: Request) -> Reply:
+        if not rest and request.method == "POST":
+            job = request.json() or {}
+            operation, soql = job.get("operation"), job.get("query") or ""
+            if operation not in ("query", "queryAll") or job.get("contentType", "CSV") != "CSV":
+                return Reply(400, [{"errorCode": "INVALIDJOB", "message": "InvalidJob : operation or contentType"}])
+            if re.search(r"COUNT\(", soql, re.IGNORECASE):
+                return Reply(400, [{"errorCode": "API_ERROR", "message": "Aggregate Relationships not supported in Bulk Query"}])
+            query = parse_soql(soql)
+            records = self.run(soql, all_rows=operation == "queryAll", version=version)
+            rows = [[_csv_value(_nested(r, path)) for path in query["select"]] for r in records]
+            job_id = f"750FAKE{len(self.jobs):011d}"[:18]
+            self.jobs[job_id] = {"id": job_id, "object": query["from"], "operation": operation, "header": query["select"],
+                                 "rows": rows, "polls": self.bulk_polls, "state": "UploadComplete",
+                                 "error": self.bulk_failures.get(query["from"])}
+            self.bulk_queries.append((job_id, operation, soql))
+            return Reply(200, self._job_info(job_id, version))
+        job = self.jobs.get(rest[0]) if rest else None
+        if job is None:
+            return Reply(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
+        if len(rest) == 1 and request.method == "PATCH":
+            job["state"] = "Aborted"
+            return Reply(200, self._job_info(job["id"], version))
+        if len(rest) == 1:
+            if job["state"] in ("UploadComplete", "InProgress"):
+                if job["polls"] > 0:
+                    job["polls"] -= 1
+                    job["state"] = "InProgress"
+                else:
+                    job["state"] = "Failed" if job["error"] else "JobComplete"
+            return Reply(200, self._job_info(job["id"], version))
+        if rest[1:] == ["results"]:
+            if job["state"] != "JobComplete":
+                return Reply(400, [{"errorCode": "INVALIDJOB", "message": f"Job {job['id']} is not complete: {job['state']}"}])
+            size = min(int(request.arg("maxRecords") or self.bulk_page_size), self.bulk_page_size)
+            locator = request.arg("locator")
+            offset = int(base64.b64decode(locator).decode()) if locator else 0
+            page = job["rows"][offset:offset + size]
+            out = io.StringIO()
+            writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+            writer.writerow(job["header"])
+            writer.writerows(page)
+            following = offset + size
+            after = base64.b64encode(str(following).encode()).decode() if following < len(job["rows"]) else "null"
+            return Reply(200, out.getvalue().encode("utf-8"), {"Content-Type": "text/csv", "Sforce-Locator": after,
+                                                               "Sforce-NumberOfRecords": str(len(page))})
+        return Reply(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
+
+    def _job_info(self, job_id: str, version: str) -> dict:
+        job = self.jobs[job_id]
+        info = {"id": job_id, "operation": job["operation"], "object": job["object"], "createdById": salesforce_id("005", 1),
+                "createdDate": stamp(self.clock), "systemModstamp": stamp(self.clock), "state": job["state"],
+                "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(version), "lineEnding": "LF",
+                "columnDelimiter": "COMMA"}
+        if job["state"] == "JobComplete":
+            info["numberRecordsProcessed"] = len(job["rows"])
+        if job["state"] == "Failed":
+            info["errorMessage"] = job["error"]
+        return info
 
     def _page(self, version: str, kind: str, locator: str, offset: int, size: int) -> dict:
         records = self.cursors[locator]
@@ -382,6 +466,24 @@ class FakeSalesforce:
             entry[RELATED[rel][1]] = target.get(RELATED[rel][1])
             out[rel] = entry
         return out
+
+
+def _nested(record: dict, path: str):
+    value = record
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = next((v for k, v in value.items() if k.lower() == part.lower()), None)
+    return value
+
+
+def _csv_value(value) -> str:
+    """A value as Bulk API CSV holds it: empty for null, true/false, numbers and text as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
 # -- a small SOQL reader: SELECT ... FROM ... [WHERE ...] [ORDER BY ...] [LIMIT n] -----------------
