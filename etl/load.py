@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -203,16 +204,22 @@ def load_jobs(
     replace: bool = False,
     progress: Progress | None = None,
     supersede: bool = False,
+    removed: Collection[str] = (),
+    source: str | None = None,
 ) -> tuple[int, list[FileReport]]:
     """Write the jobs' rows into the raw tables of `con` (quarantine and ledger included) as one
     new load, and record the configuration they were read with. Returns the load id and a report
     per file; building and publishing the models is the caller's (warehouse/pipeline.py).
     `supersede` (a pull): the jobs hold the whole history of every record in them, which replaces
-    what earlier loads of the same source stored for those records (`supersede_records`)."""
+    what earlier loads of the same source stored for those records (`supersede_records`), and `removed`, the
+    journey ids the CRM deleted, go with them (`source` names the pull's adapter when no file came with them)."""
     progress = progress or Progress(enabled=False)
     raw_schema.ensure_schema(con)
-    load_id = con.execute("select coalesce(max(load_id), 0) + 1 from load_ledger").fetchall()[0][0]
-    superseded = supersede_records(con, jobs) if supersede else 0
+    # a pull that only removed journeys writes no ledger row but stores its marks under its load id
+    load_id = con.execute(
+        "select greatest((select coalesce(max(load_id), 0) from load_ledger), (select coalesce(max(load_id), 0) from pull_marks)) + 1"
+    ).fetchall()[0][0]
+    superseded = supersede_records(con, jobs, removed=removed, source=source) if supersede else 0
     reports = []
     for job in jobs:
         f = job.file
@@ -351,18 +358,23 @@ def _export_format(path: Path) -> str:
     return "".join(path.suffixes).lstrip(".").lower() or "unknown"
 
 
-def supersede_records(con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> int:
+def supersede_records(
+    con: duckdb.DuckDBPyConnection, jobs: list[Job], *, removed: Collection[str] = (), source: str | None = None
+) -> int:
     """A pull fetches each changed record's whole history, translated with the record's current
     attributes (its owner now, its first response): so the events and lead rows that earlier loads of
     the same source stored for those records are deleted before the new ones are stored, rather than
     kept beside copies that differ in one attribute; so are those stored under the ids of records the
-    translation now writes under another journey (`Translation.superseded`). Returns the events removed; the records' ids
-    are left in the temp table `_superseded` (their models must be refreshed even if no row remains)."""
+    translation now writes under another journey (`Translation.superseded`), and those of journeys the CRM deleted
+    (`removed`, `Pulled.removed`: nothing replaces them). Returns the events removed; the records' ids are left in the
+    temp table `_superseded` (their models must be refreshed even if no row remains), and the deleted journeys that had
+    rows in `_removed_journeys` (what the load report counts)."""
     ids = [job.records.select(["lead_id"]) for job in jobs if job.records is not None and "lead_id" in job.records.column_names]
-    superseded = sorted(set().union(*(job.superseded for job in jobs)))
+    superseded = sorted(set().union(*(job.superseded for job in jobs), removed))
     if superseded:
         ids.append(pa.table({"lead_id": pa.array(superseded, pa.string())}))
     con.execute("create or replace temp table _superseded (lead_id varchar)")
+    con.execute("create or replace temp table _removed_journeys (lead_id varchar)")
     if not ids:
         return 0
     con.register("_pulled_ids", pa.concat_tables([t.cast(pa.schema([("lead_id", pa.string())])) for t in ids]))
@@ -372,16 +384,30 @@ def supersede_records(con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> int:
         )
     finally:
         con.unregister("_pulled_ids")
-    sources = {job.source for job in jobs if job.records is not None}
+    sources = {job.source for job in jobs if job.records is not None} | ({source} if source else set())
     earlier = "select file_id from load_ledger where superseded_by is null and list_contains($sources, source)"
-    removed = 0
+    written = set().union(*(job.records.column("lead_id").to_pylist() for job in jobs if job.records is not None
+                            and "lead_id" in job.records.column_names))
+    gone = sorted({i.strip() for i in removed} - written - {""})
+    if gone:  # the deleted journeys with rows stored: what the report counts (a record deleted and re-written is not gone)
+        con.register("_removed_ids", pa.table({"lead_id": pa.array(gone, pa.string())}))
+        try:
+            con.execute(
+                f"insert into _removed_journeys select distinct lead_id from (select lead_id from raw_events where file_id in "
+                f"({earlier}) union all select lead_id from raw_leads where file_id in ({earlier})) "
+                "where lead_id in (select lead_id from _removed_ids)",
+                {"sources": sorted(sources)},
+            )
+        finally:
+            con.unregister("_removed_ids")
+    removed_events = 0
     for table in ("raw_events", "raw_leads"):
         count = con.execute(
             f"delete from {ident(table)} where file_id in ({earlier}) and lead_id in (select lead_id from _superseded)",
             {"sources": sorted(sources)},
         ).fetchall()[0][0]
-        removed += count if table == "raw_events" else 0
-    return removed
+        removed_events += count if table == "raw_events" else 0
+    return removed_events
 
 
 def _remove_earlier(con: duckdb.DuckDBPyConnection, f: InputFile, load_id: int) -> int:

@@ -9,6 +9,7 @@ the raw tables, and the atomic publish (warehouse/publish.py). The CLI's `load`,
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +39,7 @@ class LoadReport:
     published: bool
     seconds: float
     build: str | None = None  # how the models were built: "full", or "incremental: N leads"
+    journeys_removed: int = 0  # a pull: stored journeys whose records the CRM deleted (Pulled.removed)
 
 
 @dataclass(frozen=True)
@@ -60,19 +62,23 @@ def load_files(
     now: datetime | None = None,
     source: str = "canonical",
     marks: PullMarks | None = None,
+    removed: Collection[str] = (),
 ) -> LoadReport:
     """Check every file, load the new ones into a private copy of the warehouse, build the models
     and publish it; files loaded before are skipped (unless `replace`) and nothing is published
     when nothing is new. `source` names the adapter that reads `events` (etl/sources); `marks`, a
-    pull's high-water marks, are stored by the same publish as the records they cover."""
+    pull's high-water marks, are stored by the same publish as the records they cover; `removed`, the
+    journey ids the pull saw deleted in the CRM, are deleted with it (a pull with only those loads no file)."""
     started = time.monotonic()
     progress = progress or Progress(enabled=False)
     db = Path(db)
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
-    jobs = prepare(events, config, leads=leads, source=source, progress=progress)
+    if removed and marks is None:
+        raise ValueError("removed journeys come from a pull: give its marks")
+    jobs = prepare(events, config, leads=leads, source=source, progress=progress) if events or leads or not removed else []
     with load_lock(db):
         todo, skipped = pending(jobs, _loaded(db), replace)
-        if not todo:
+        if not todo and not removed:
             return LoadReport(db, None, skipped, False, time.monotonic() - started)
         copied = db.exists()
         step = time.monotonic()
@@ -81,7 +87,9 @@ def load_files(
                 progress.note(f"  copying the warehouse for the build: done in {time.monotonic() - step:.1f}s")
             if replace:
                 _leads_of_earlier_loads(con, todo)
-            load_id, reports = load_jobs(con, todo, config, now=now, replace=replace, progress=progress, supersede=marks is not None)
+            load_id, reports = load_jobs(con, todo, config, now=now, replace=replace, progress=progress,
+                                         supersede=marks is not None, removed=removed, source=source)
+            gone = con.execute("select count(*) from _removed_journeys").fetchall()[0][0] if marks is not None else 0
             if marks is not None:
                 raw_schema.record_marks(con, marks.source, marks.marks, load_id, now, marks.complete)
             _touched_by(con, load_id, replace, progress, superseded=marks is not None)
@@ -89,7 +97,7 @@ def load_files(
             progress.note("publishing warehouse")
             step = time.monotonic()
         progress.note(f"  publishing warehouse: done in {time.monotonic() - step:.1f}s")
-    return LoadReport(db, load_id, skipped + reports, True, time.monotonic() - started, how)
+    return LoadReport(db, load_id, skipped + reports, True, time.monotonic() - started, how, gone)
 
 
 @dataclass

@@ -75,7 +75,7 @@ def pull(
         raise
     write_manifest(out, pulled)
     report = PullReport(crm, out, marks, pulled, None, 0.0)
-    if pulled.files or pulled.leads:
+    if pulled.files or pulled.leads or pulled.removed:  # deletions alone must load: their journeys go
         report.load = load_files(
             db,
             pulled.files,
@@ -85,6 +85,7 @@ def pull(
             progress=progress,
             now=now,
             marks=PullMarks(crm, {**marks, **pulled.marks}, complete=pulled.stopped is None),
+            removed=pulled.removed,
         )
     report.seconds = time.monotonic() - started
     return report

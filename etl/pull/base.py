@@ -38,6 +38,10 @@ class Pulled:
     counts: dict[str, int] = field(default_factory=dict)  # records fetched per object, for the report
     leads: list[Path] = field(default_factory=list)  # canonical leads files (`load --leads`), if any
     stopped: str | None = None  # one sentence when a quota stopped the pull before the end
+    # Journey ids (as the source adapter writes them) whose records the CRM deleted or merged away since the marks:
+    # the load deletes what earlier loads stored under them. Never the id of a journey that lives on (a lead whose
+    # deleted opportunity continued it is re-fetched and written without it instead).
+    removed: list[str] = field(default_factory=list)
 
     def manifest(self) -> dict:
         return {
@@ -46,6 +50,7 @@ class Pulled:
             "marks": self.marks,
             "counts": self.counts,
             "stopped": self.stopped,
+            "removed": sorted(self.removed),
         }
 
 

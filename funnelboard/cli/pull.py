@@ -36,6 +36,10 @@ def pull(crm: str, since: str | None, out: str | None, quiet: bool, config: str 
         click.echo(f"warehouse {settings.db}: nothing changed in {crm} since the last pull, unchanged")
     else:
         print_load_report(report.load)
+    if report.pulled.removed:
+        gone = report.load.journeys_removed if report.load else 0
+        click.echo(f"removed {gone:,} journey(s) from the warehouse: {len(report.pulled.removed):,} record(s) deleted or merged "
+                   f"away in {crm} since the marks")
     for obj, mark in sorted(report.pulled.marks.items()):
         click.echo(f"  mark {obj}: {mark}")
     if report.pulled.stopped:
