@@ -5,7 +5,9 @@
 * 429 waits what `Retry-After` says (seconds or an HTTP date; backoff without one) and tries again;
   a wait longer than `FUNNELBOARD_PULL_MAX_WAIT` seconds, or an answer the connector's `quota`
   reads as a daily limit, raises `QuotaReached`: the pull stops cleanly and resumes later.
-* 401 and 403 are one sentence naming the permission the connector says is missing.
+* 401 and 403 are one sentence naming the permission the connector says is missing; a connector that
+  can log in again (`renew`) gets one chance per request to do so on a 401, and the request is retried
+  with the new headers (a session that expired mid-pull).
 * A secret never reaches a message: errors name the path, never the URL's query or the answer's
   text unredacted, and every text the client builds passes through `redact`.
 """
@@ -94,6 +96,7 @@ class Api:
         policy: Policy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         session=None,
+        renew: Callable[[Any], bool] | None = None,
     ):
         if requests is None:
             raise UserError("`funnelboard pull` needs the pull extra: pip install 'funnelboard[pull]' (missing: requests).")
@@ -108,7 +111,9 @@ class Api:
         self.sleep = sleep
         self.session = session or requests.Session()
         self.session.trust_env = False  # no proxy or .netrc from the environment: the headers given are the auth
+        self.renew = renew  # renew(401 response) -> True once it set fresh auth headers; may raise one sentence
         self.requests = 0
+        self.answered = 0  # requests answered below 400: a 401 after some means a session that expired, not a bad one
         self.waited = 0.0
 
     def redact(self, text: str) -> str:
@@ -133,6 +138,7 @@ class Api:
         where = urlsplit(url).path or "/"
         failures = 0
         last = ""
+        renewed = False
         while True:
             self.requests += 1
             try:
@@ -162,6 +168,10 @@ class Api:
                     )
                 self._wait(wait, "HTTP 429, rate limited")
                 continue
+            if status == 401 and self.renew is not None and not renewed:
+                renewed = True
+                if self.renew(response):
+                    continue
             if status in (401, 403):
                 raise UserError(self.redact(f"{self.crm} refused {where} (HTTP {status}): {self.scope(status, where)}"))
             if status >= 500:
@@ -173,6 +183,7 @@ class Api:
                 continue
             if status >= 400:
                 raise UserError(self.redact(f"{self.crm} answered HTTP {status} to {method} {where}: {_short(response.text)}"))
+            self.answered += 1
             if raw:
                 return response
             try:

@@ -47,6 +47,7 @@ from funnelboard.etl.pull.base import Pulled, PullRequest, QuotaReached, iso_utc
 from funnelboard.etl.pull.http import Api
 from funnelboard.etl.pull.salesforce_bulk import BulkQuery, BulkSettings
 from funnelboard.etl.pull.secrets import Secret, env_name, secret, setting
+from funnelboard.etl.sources.salesforce import canonical_id
 
 CRM = "salesforce"
 LOGIN_URL = "https://login.salesforce.com"
@@ -59,6 +60,9 @@ MARKED = ("Lead", "Opportunity", "Task", "Event", "OpportunityContactRole")
 # Objects that only add to a journey (first responses, buyer roles): skipped, with a note, when unreadable.
 OPTIONAL = ("Task", "Event", "OpportunityContactRole")
 ACTIVITIES = ("Task", "Event")  # read with queryAll: archived activities (older than a year) are left out of query
+# Read with queryAll too: a lead or opportunity deleted (or merged away) since its mark comes back with IsDeleted = true
+# while it is in the recycle bin (about 15 days), and its journey is removed from the warehouse (Pulled.removed).
+DELETABLE = ("Lead", "Opportunity")
 WRITE_ORDER = ("Lead", "LeadHistory", "Opportunity", "OpportunityHistory", "Task", "Event", "OpportunityContactRole")
 
 # object -> (fields it must have, fields read when the org has them): the columns of docs/sources.md "Salesforce".
@@ -167,8 +171,24 @@ class Org:
         org = cls(version, int(batch_text))
         org.api = Api(CRM, instance, headers={"Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"},
                       secrets=[token, *known], scope=lambda status, path: org.scope(status), quota=_quota,
-                      progress=request.progress)
+                      progress=request.progress, renew=lambda response: org.renew(request, response))
         return org
+
+    def renew(self, request: PullRequest, response) -> bool:
+        """On a 401 INVALID_SESSION_ID after the session worked (it outlived the org's session timeout): log in again
+        with the JWT bearer or username-password flow and go on; a ready access token cannot be renewed: one sentence."""
+        if "INVALID_SESSION_ID" not in _error_codes(response) or not self.api.answered:
+            return False  # refused from the first request: a wrong token or a missing scope, as `scope` says
+        if secret(CRM, "access_token", required=False) is not None:
+            raise UserError("the Salesforce access token in FUNNELBOARD_SALESFORCE_ACCESS_TOKEN expired during the pull "
+                            "(INVALID_SESSION_ID) and a ready token cannot be renewed: give a login instead (the JWT bearer "
+                            "flow's _CONSUMER_KEY, _USERNAME and _PRIVATE_KEY_FILE, docs/sources.md) so a long pull logs in "
+                            "again; nothing from this pull was loaded and the marks are unchanged.")
+        self.api.progress.note(f"{CRM}: the session expired (INVALID_SESSION_ID): logging in again")
+        _, token, _ = _login(request)
+        self.api.secrets.append(token)
+        self.api.headers["Authorization"] = f"Bearer {token.reveal()}"
+        return True
 
     def scope(self, status: int) -> str:
         if status == 401:
@@ -330,6 +350,7 @@ class Puller:
         self.written: dict[str, dict[str, str]] = {o: {} for o in WRITE_ORDER}  # object -> Id -> SystemModstamp ("" for rows)
         self.files: dict[str, tuple[Any, Any, Path]] = {}
         self.counts: dict[str, int] = {o: 0 for o in WRITE_ORDER}
+        self.removed: set[str] = set()  # journey ids (the adapter's canonical 18-character ids) of deleted leads and opportunities
 
     def run(self) -> Pulled:
         marks: dict[str, str] = {}
@@ -360,7 +381,7 @@ class Puller:
         if not any(o in self.files for o in ("Lead", "LeadHistory", "Opportunity", "OpportunityHistory")):
             files = []  # activities or roles of no lead or opportunity: nothing the adapter can put in a journey
         counts = {o: n for o, n in self.counts.items() if n}
-        return Pulled(files=files, marks=marks, counts=counts, stopped=stopped)
+        return Pulled(files=files, marks=marks, counts=counts, stopped=stopped, removed=sorted(self.removed))
 
     # which columns to ask for
 
@@ -404,7 +425,7 @@ class Puller:
             start = self.request.start(obj)
             where = format_soql(" WHERE SystemModstamp >= {}", parse_instant(start)) if start else ""
             self.org.reading = obj
-            answer = self.org.api.get(self.org.path("queryAll" if obj in ACTIVITIES else "query"),
+            answer = self.org.api.get(self.org.path("queryAll" if obj in ACTIVITIES + DELETABLE else "query"),
                                       params={"q": f"SELECT COUNT() FROM {obj}{where}"})
             changed += int(answer.get("totalSize") or 0) if isinstance(answer, dict) else 0
             if changed > self.bulk.threshold:
@@ -439,10 +460,16 @@ class Puller:
             soql = f"SELECT {', '.join(columns)} FROM {obj}{where}"
             latest, total = None, 0
             self.org.reading = obj
-            for number, page in enumerate(jobs.pages(obj, soql, all_rows=obj in ACTIVITIES), 1):
+            for number, page in enumerate(jobs.pages(obj, soql, all_rows=obj in ACTIVITIES + DELETABLE), 1):
                 self.org.reading = obj
                 for row in page:
                     record = _in_columns(obj, row, columns)
+                    if obj in DELETABLE and _is_true(record.get("IsDeleted")):  # in the recycle bin: its journey goes
+                        self.removed.add(canonical_id(record["Id"]))
+                        if record.get("SystemModstamp"):
+                            moment = parse_instant(record["SystemModstamp"])
+                            latest = moment if latest is None or moment > latest else latest
+                        continue
                     if obj == "Lead":
                         leads.add(record["Id"])
                         if record.get("ConvertedContactId"):
@@ -469,18 +496,25 @@ class Puller:
         where = format_soql(" WHERE SystemModstamp >= {}", parse_instant(start)) if start else ""
         soql = f"SELECT {', '.join(self.select[obj])} FROM {obj}{where} ORDER BY SystemModstamp ASC, Id ASC"
         total = 0
-        for number, page in enumerate(self.org.pages(obj, soql, all_rows=obj in ACTIVITIES), 1):
+        for number, page in enumerate(self.org.pages(obj, soql, all_rows=obj in ACTIVITIES + DELETABLE), 1):
             if not page:
                 continue
             unit = _Unit()
+            live = [r for r in page if not _is_true(r.get("IsDeleted"))]
+            gone = [r for r in page if _is_true(r.get("IsDeleted"))]
             if obj == "Lead":
-                self.complete(unit, {r["Id"]: r for r in page}, {})
+                # a deleted converted lead's opportunity lives on: under another lead converted into it, or its own id
+                opps = self.by_ids("Opportunity", "Id", {r.get("ConvertedOpportunityId") for r in gone} - {None, ""})
+                self.complete(unit, {r["Id"]: r for r in live}, {r["Id"]: r for r in opps})
             elif obj == "Opportunity":
-                self.complete(unit, {}, {r["Id"]: r for r in page})
+                # the leads converted into a deleted opportunity live on: re-written without it
+                leads = self.by_ids("Lead", "ConvertedOpportunityId", {r["Id"] for r in gone})
+                self.complete(unit, {r["Id"]: r for r in leads}, {r["Id"]: r for r in live})
             else:
                 leads, opps = self.journeys_of(obj, page)
                 self.complete(unit, leads, opps)
             fetched = self.commit(unit)
+            self.removed.update(canonical_id(r["Id"]) for r in gone)
             total += len(page)
             marks[obj] = iso_utc(max(parse_instant(r["SystemModstamp"]) for r in page))
             self.note(f"{CRM}: {obj} page {number}: {len(page)} changed ({total} so far), {fetched} records with their "
@@ -585,6 +619,11 @@ def _in_columns(obj: str, row: dict[str, str], columns: list[str]) -> dict[str, 
         raise UserError(f"Salesforce's Bulk API 2.0 results for {obj} lack the column {missing[0]}: pull through the REST API "
                         "with FUNNELBOARD_SALESFORCE_BULK=never.")
     return {c: row[spelled[c.lower()]] for c in columns}
+
+
+def _is_true(value: Any) -> bool:
+    """IsDeleted as the REST API (a JSON boolean) or the Bulk API (the text true) gives it."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
 def _value(record: dict, path: str) -> Any:

@@ -107,6 +107,9 @@ class FakeSalesforce:
         self.public_key: bytes | None = None  # PEM, for the JWT bearer flow
         self.audience = "https://login.salesforce.com"
         self.access_token = "00Dfake!AQ0AQ.access-token-value"
+        self.session_left: int | None = None  # API calls before the session times out (its token is refused from then on)
+        self.sessions = 1  # access tokens issued: a login after a timeout gets a new one
+        self.logins = 0
         # Bulk API 2.0 query jobs
         self.bulk_polls = 0  # InProgress answers before a job is JobComplete
         self.bulk_failures: dict[str, str] = {}  # object -> errorMessage of a Failed job
@@ -229,6 +232,14 @@ class FakeSalesforce:
         now = self.tick(5)
         task.update(Status="Completed", IsClosed=True, CompletedDateTime=now, SystemModstamp=now)
 
+    def delete(self, obj: str, rid: str, *, master: str | None = None) -> None:
+        """A lead or opportunity to the recycle bin (a merged-away lead: `master`, the survivor, is stamped too):
+        query leaves it out, queryAll shows it with IsDeleted = true and a new SystemModstamp."""
+        record = self.get(obj, rid)
+        record.update(IsDeleted=True, SystemModstamp=self.tick(5))
+        if master:
+            self.get(obj, master)["SystemModstamp"] = stamp(self.clock)
+
     def delete_task(self, task_id: str) -> None:
         """To the recycle bin: query leaves it out, queryAll shows it with IsDeleted = true."""
         task = self.get("Task", task_id)
@@ -264,6 +275,13 @@ class FakeSalesforce:
                 return Reply(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
             if request.headers.get("authorization") != f"Bearer {self.access_token}":
                 return Reply(401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
+            if self.session_left is not None:
+                if self.session_left <= 0:  # the session times out: this token is dead, a new login gets another
+                    self.sessions += 1
+                    self.access_token = f"00Dfake!AQ0AQ.session-{self.sessions}-token"
+                    self.session_left = None
+                    return Reply(401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
+                self.session_left -= 1
             if self.api_disabled:
                 return Reply(403, [{"message": "API is disabled for this User", "errorCode": "API_CURRENTLY_DISABLED"}])
             if self.limit_left is not None:
@@ -416,6 +434,7 @@ class FakeSalesforce:
                 return Reply(400, {"error": "invalid_grant", "error_description": "user hasn't approved this consumer"})
         else:
             return Reply(400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"})
+        self.logins += 1
         return Reply(200, {"access_token": self.access_token, "instance_url": self.url, "token_type": "Bearer",
                            "id": f"https://login.salesforce.com/id/00D000000000001/{salesforce_id('005', 1)}",
                            "issued_at": "1767603600000", "signature": "c2lnbmF0dXJl"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -119,5 +120,34 @@ def marks(db: Path, crm: str) -> dict[str, str]:
         return dict(con.execute(
             "select object, arg_max(mark, load_id) from pull_marks where source = $s group by object", {"s": crm}
         ).fetchall())
+    finally:
+        con.close()
+
+
+def assert_refresh_equals_full_build(db: Path, config, tmp: Path) -> None:
+    """The models a pull refreshed incrementally equal a full build of the same raw tables."""
+    from funnelboard.warehouse.pipeline import rebuild
+    from tests.warehouse.test_incremental import assert_same_models
+
+    full = tmp / f"{db.stem}-full-build.duckdb"
+    shutil.copy(db, full)
+    assert rebuild(full, config, full=True).how == "full"
+    assert_same_models(db, full)
+
+
+def lead_facts(db: Path, ids) -> list[tuple]:
+    """fct_leads rows of `ids` (every stage reached and when, attributes, amount): what the rates count."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("select * from fct_leads where list_contains($ids, lead_id) order by all", {"ids": sorted(ids)}).fetchall()
+    finally:
+        con.close()
+
+
+def journeys(db: Path) -> set[str]:
+    """The journey ids with stored events or lead rows."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {r[0] for r in con.execute("select lead_id from raw_events union select lead_id from raw_leads").fetchall()}
     finally:
         con.close()

@@ -87,7 +87,7 @@ def expected_events(org: FakeSalesforce) -> list[tuple[str, str, datetime]]:
     for lead in sorted(leads, key=lambda lead: (lead["ConvertedDate"] or "", lead["CreatedDate"], lead["Id"])):
         if lead["ConvertedOpportunityId"]:
             owner.setdefault(lead["ConvertedOpportunityId"], lead["Id"])
-    for opp in org.rows["Opportunity"]:
+    for opp in (o for o in org.rows["Opportunity"] if not o["IsDeleted"]):
         previous = None
         for h in sorted((h for h in org.rows["OpportunityHistory"] if h["OpportunityId"] == opp["Id"]), key=lambda h: h["CreatedDate"]):
             now = (h["StageName"], h["Amount"], h["CloseDate"], h["ForecastCategory"], h["CurrencyIsoCode"])
@@ -392,6 +392,73 @@ def test_no_secret_in_outputs_files_or_warehouse_after_a_pull_an_auth_error_and_
     token_requests = [r for r in server.requests if r.path == "/services/oauth2/token"]
     assert token_requests and all(org.password not in (r.path + str(r.query)) for r in token_requests)
     assert all(org.access_token not in str(r.query) for r in server.requests)
+
+
+def delete_some(org: FakeSalesforce) -> tuple[set[str], set[str]]:
+    """Deletions of every kind: a lead of its own, a standalone opportunity, the deal that continued a converted lead's
+    journey (the lead stays, without it), a lead merged into another. Returns the journeys gone and those that stay."""
+    ids = org.ids
+    org.delete("Lead", ids["lost"])
+    org.delete("Opportunity", ids["standalone"])
+    org.delete("Opportunity", ids["deal"])
+    org.delete("Lead", ids["new1"], master=ids["new0"])
+    return {ids["lost"], ids["standalone"], ids["new1"]}, {ids["converted"], ids["second"], ids["new0"], ids["open"], ids["opp0"]}
+
+
+@pytest.mark.slow
+def test_records_deleted_in_the_org_leave_the_warehouse_and_the_pull_ends_as_a_full_pull(org, server, env, tmp_path, monkeypatch):
+    db, config = tmp_path / "w.duckdb", load_config(CONFIG)
+    pull(db, "salesforce", config, out=tmp_path / "p1")
+    untouched = {org.ids["open"], org.ids["opp0"], org.ids["new2"]}
+    before = harness.lead_facts(db, untouched)
+    gone, stay = delete_some(org)
+    assert gone <= harness.journeys(db)
+
+    report = pull(db, "salesforce", config, out=tmp_path / "p2")
+    assert gone <= set(report.pulled.removed) and org.ids["deal"] in report.pulled.removed
+    assert report.load.journeys_removed == len(gone) and report.load.build.startswith("incremental")
+    assert not gone & harness.journeys(db) and stay <= harness.journeys(db)
+    assert stage_entries(db) == expected_events(org)  # the converted lead's journey no longer holds its deleted deal
+    assert state(db) == full_pull_state(org, server, tmp_path, monkeypatch)
+    assert harness.lead_facts(db, untouched) == before
+    harness.assert_refresh_equals_full_build(db, config, tmp_path)
+
+
+def test_a_pull_that_sees_only_deletions_loads_them_and_says_how_many_journeys_went(org, server, env, tmp_path):
+    db = tmp_path / "w.duckdb"
+    assert run(db, env, tmp_path / "p1").returncode == 0
+    org.delete("Lead", org.ids["lost"])
+    result = run(db, env, tmp_path / "p2")
+    assert result.returncode == 0, result.stderr
+    assert "removed 1 journey(s) from the warehouse: 1 record(s) deleted or merged away in salesforce" in result.stdout
+    assert org.ids["lost"] not in harness.journeys(db)
+    assert harness.marks(db, "salesforce")["Lead"] == json.loads((tmp_path / "p2" / ".pull.json").read_text())["marks"]["Lead"]
+    assert stage_entries(db) == expected_events(org)
+
+
+def test_a_session_that_expires_mid_pull_logs_in_again_and_the_pull_goes_on(org, server, env, tmp_path, monkeypatch):
+    db = tmp_path / "w.duckdb"
+    org.session_left = 20  # the describes, then some pages: the session times out mid-way
+    report = pull(db, "salesforce", load_config(CONFIG), out=tmp_path / "p1")
+    assert org.logins == 2 and org.sessions == 2 and report.pulled.stopped is None
+    expired = [r for r in server.requests if r.path.startswith("/services/data/")][20]
+    assert expired.headers["authorization"] == "Bearer 00Dfake!AQ0AQ.access-token-value"
+    assert stage_entries(db) == expected_events(org)
+
+
+def test_a_ready_access_token_that_expires_mid_pull_is_one_sentence_asking_for_a_login(org, server, env, tmp_path, monkeypatch):
+    for name in ("PASSWORD", "SECURITY_TOKEN", "CONSUMER_SECRET"):
+        monkeypatch.delenv(f"FUNNELBOARD_SALESFORCE_{name}")
+    monkeypatch.setenv("FUNNELBOARD_SALESFORCE_ACCESS_TOKEN", org.access_token)
+    monkeypatch.setenv("FUNNELBOARD_SALESFORCE_INSTANCE_URL", server.url)
+    org.session_left = 20
+    db = tmp_path / "w.duckdb"
+    with pytest.raises(UserError) as caught:
+        pull(db, "salesforce", load_config(CONFIG), out=tmp_path / "p1")
+    message = str(caught.value)
+    assert message.startswith("the Salesforce access token in FUNNELBOARD_SALESFORCE_ACCESS_TOKEN expired during the pull")
+    assert "give a login instead" in message and org.access_token not in message and "00Dfake" not in message
+    assert org.logins == 0 and not db.exists()
 
 
 # -- in-process: the connector alone --------------------------------------------------------------

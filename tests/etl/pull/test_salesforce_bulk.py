@@ -112,12 +112,52 @@ def test_bulk_first_pull_equals_the_rest_first_pull_and_the_records(org, server,
     assert "José Müller" in lead and 'Head of ""Ops"", EMEA\nand LATAM' in lead
 
 
+def test_a_bulk_pull_removes_the_journeys_of_deleted_leads_and_opportunities(org, server, env, tmp_path, monkeypatch):
+    from tests.etl.pull.test_salesforce import delete_some
+
+    db, config = tmp_path / "w.duckdb", load_config(CONFIG)
+    pull(db, "salesforce", config, out=tmp_path / "p1")
+    untouched = {org.ids["open"], org.ids["opp0"], org.ids["new2"]}
+    before = harness.lead_facts(db, untouched)
+    gone, stay = delete_some(org)
+    report = pull(db, "salesforce", config, out=tmp_path / "p2")
+    assert {op for _, op, soql in org.bulk_queries if re.search(r"FROM (Lead|Opportunity)\b", soql)} == {"queryAll"}
+    assert gone <= set(report.pulled.removed) and report.load.journeys_removed == len(gone)
+    assert not gone & harness.journeys(db) and stay <= harness.journeys(db)
+    assert stage_entries(db) == expected_events(org)
+    assert state(db) == rest_reference(org, server, tmp_path, monkeypatch)[0]
+    assert harness.lead_facts(db, untouched) == before
+    harness.assert_refresh_equals_full_build(db, config, tmp_path)
+
+
+def test_a_session_that_expires_between_bulk_requests_logs_in_again(org, server, env, tmp_path):
+    org.session_left = 30  # past the describes, among the job creations, polls and result pages
+    db = tmp_path / "w.duckdb"
+    report = pull(db, "salesforce", load_config(CONFIG), out=tmp_path / "p1")
+    assert report.pulled.stopped is None and org.logins == 2
+    refused = [r for r in server.requests if r.path.startswith("/services/data/")][30]
+    assert refused.path.startswith(JOBS)
+    assert stage_entries(db) == expected_events(org)
+
+
+def test_a_ready_token_that_expires_during_a_bulk_pull_asks_for_a_login(org, server, env, tmp_path, monkeypatch):
+    for name in ("PASSWORD", "SECURITY_TOKEN", "CONSUMER_SECRET"):
+        monkeypatch.delenv(f"FUNNELBOARD_SALESFORCE_{name}")
+    monkeypatch.setenv("FUNNELBOARD_SALESFORCE_ACCESS_TOKEN", org.access_token)
+    monkeypatch.setenv("FUNNELBOARD_SALESFORCE_INSTANCE_URL", server.url)
+    org.session_left = 30
+    with pytest.raises(UserError, match=r"^the Salesforce access token in FUNNELBOARD_SALESFORCE_ACCESS_TOKEN expired during "
+                                        r"the pull .*give a login instead"):
+        pull(tmp_path / "w.duckdb", "salesforce", load_config(CONFIG), out=tmp_path / "p1")
+    assert org.logins == 0 and not (tmp_path / "w.duckdb").exists()
+
+
 def test_results_are_paged_with_the_locator_until_null(org, server, env, tmp_path, monkeypatch):
     monkeypatch.setenv("FUNNELBOARD_SALESFORCE_BULK_PAGE_SIZE", "3")
     pull(tmp_path / "w.duckdb", "salesforce", load_config(CONFIG), out=tmp_path / "p1")
     [job] = jobs_of(org, "Lead")
     asked = server.seen(f"{JOBS}/{job}/results")
-    leads = sum(1 for r in org.rows["Lead"] if not r["IsDeleted"])
+    leads = len(org.rows["Lead"])  # queryAll: the deleted lead too, so its journey can be removed
     assert len(asked) == -(-leads // 3) >= 4  # pages of at most maxRecords (3) until the locator is "null"
     assert [r.arg("maxRecords") for r in asked] == ["3"] * len(asked)
     assert asked[0].arg("locator") is None and len({r.arg("locator") for r in asked[1:]}) == len(asked) - 1
