@@ -16,6 +16,11 @@ a Bearer header. A pull asks HubSpot's CRM API for:
   the date-entered/exited properties of every stage under both names HubSpot has used
   (hs_v2_date_entered_<id> and the older hs_date_entered_<id>), kept as they came.
 
+Deletions: the search never returns archived (deleted) records, so a pull also lists each object's archived
+records (GET /crm/v3/objects/<object>?archived=true, with their associations) and removes the journeys of those
+archived at or after the mark (`archivedAt`); the records whose journeys held them are re-fetched and written
+without them. A merge leaves the survivor's `hs_merged_object_ids`: the merged-away ids' journeys are removed.
+
 The files are the JSON the HubSpot adapter reads (etl/sources/hubspot.py): the pipelines, the deals
 and contacts as batch read returned them, the deal-to-contact associations as the v4 batch read
 returned them. A page's records and everything tied to them are kept only once all of it arrived, so
@@ -53,6 +58,8 @@ OTHER = {"deals": "contacts", "contacts": "deals"}
 MODIFIED = {"deals": "hs_lastmodifieddate", "contacts": "lastmodifieddate"}
 SCOPES = {"deals": "crm.objects.deals.read", "contacts": "crm.objects.contacts.read"}
 SEARCH_LIMIT = 100  # records per search page
+LIST_LIMIT = 100  # archived records per list page
+MERGED = "hs_merged_object_ids"  # the survivor of a merge lists the merged-away ids, separated by semicolons
 SEARCH_CAP = 10_000  # results one search query can page through
 READ_BATCH = 50  # records per batch read with propertiesWithHistory
 LINK_BATCH = 100  # records per associations batch read
@@ -83,7 +90,7 @@ def fetch(request: PullRequest) -> Pulled:
         pull.run()
     except QuotaReached as exc:
         stopped = str(exc)
-    return Pulled(pull.write(request.out), pull.final_marks(), pull.counts(), stopped=stopped)
+    return Pulled(pull.write(request.out), pull.final_marks(), pull.counts(), stopped=stopped, removed=pull.removed())
 
 
 def _objects_setting() -> tuple[str, ...]:
@@ -170,6 +177,7 @@ class _Pull:
         self.changed_at: dict[str, dict[str, datetime]] = {o: {} for o in OBJECTS}  # its change time as read
         self.links: dict[str, dict[str, list]] = {o: {} for o in OBJECTS}  # object -> id -> v4 `to` entries
         self.marks: dict[str, datetime] = {}
+        self.archived: set[str] = set()  # journey ids (deal:<id>, contact:<id>) of records archived since the marks
 
     # -- the pull -----------------------------------------------------------------------------------
 
@@ -180,9 +188,44 @@ class _Pull:
         self.note(f"hubspot: {len(stage_ids)} deal stage(s) in {len((self.pipelines or {}).get('results') or [])} pipeline(s)")
         dated = [f"{prefix}{kind}_{sid}" for sid in stage_ids for prefix in ("hs_v2_date_", "hs_date_") for kind in ("entered", "exited")]
         self.plain["deals"] = [*self.history["deals"], *dated]
-        self.plain["contacts"] = list(dict.fromkeys([*self.history["contacts"], *self.plain["contacts"]]))
+        self.plain["contacts"] = list(dict.fromkeys([*self.history["contacts"], *self.plain["contacts"], MERGED]))
+        self.plain["deals"].append(MERGED)
         for obj in self.objects:
             self.changes(obj)
+        for obj in self.objects:
+            self.deleted(obj)
+
+    def deleted(self, obj: str) -> None:
+        """The records of `obj` archived at or after its start: their journeys go; the live records associated with
+        them (as the archived list still shows) are re-fetched, so a contact's journey drops an archived deal."""
+        start = self.request.start(obj)
+        bound = parse_instant(start) if start else None
+        after: str | None = None
+        tied: list[str] = []
+        while True:
+            params = {"archived": "true", "limit": str(LIST_LIMIT), "properties": MODIFIED[obj]}
+            if "contacts" in self.objects:
+                params["associations"] = OTHER[obj]
+            if after is not None:
+                params["after"] = after
+            page = self.api.get(f"/crm/v3/objects/{obj}", params=params)
+            for record in page.get("results") or []:
+                if not isinstance(record, dict) or record.get("id") is None:
+                    continue
+                when = record.get("archivedAt")
+                if bound is not None and when and parse_instant(str(when)) < bound:
+                    continue
+                self.archived.add(f"{obj[:-1]}:{record['id']}")
+                links = ((record.get("associations") or {}).get(OTHER[obj]) or {}).get("results") or []
+                tied += [str(link["id"]) for link in links if isinstance(link, dict) and link.get("id") is not None]
+            after = _after(page)
+            if after is None:
+                break
+        other = OTHER[obj]
+        again = [i for i in dict.fromkeys(tied) if f"{other[:-1]}:{i}" not in self.archived]
+        if again and other in self.objects:
+            self.note(f"hubspot: {len(again)} {other} tied to archived {obj}: re-reading them")
+            self.complete(other, [(i, self.started) for i in again], mark=False)
 
     def changes(self, obj: str) -> None:
         """Page through the records of `obj` changed at or after its start, oldest change first."""
@@ -216,7 +259,7 @@ class _Pull:
                     )
                 after = following
 
-    def complete(self, obj: str, fresh: list[tuple[str, datetime]]) -> None:
+    def complete(self, obj: str, fresh: list[tuple[str, datetime]], *, mark: bool = True) -> None:
         """Fetch a page's changed records and every record tied to them; keep them only when all arrived."""
         want = {o: [] for o in OBJECTS}
         want[obj] = [i for i, at in fresh if self.changed_at[obj].get(i, datetime.min.replace(tzinfo=timezone.utc)) < at]
@@ -243,7 +286,7 @@ class _Pull:
                 self.records[o][i] = record
                 self.changed_at[o][i] = self._changed(o, record)
             self.links[o].update(links[o])
-        if fresh:
+        if fresh and mark:
             top = max(at for _, at in fresh)
             self.marks[obj] = max(self.marks.get(obj, top), top)
         related = {o: len(records[o]) for o in OBJECTS}
@@ -308,6 +351,16 @@ class _Pull:
     def final_marks(self) -> dict[str, str]:
         ceiling = self.started - INDEX_LAG
         return {obj: iso_utc(min(at, ceiling)) for obj, at in self.marks.items()}
+
+    def removed(self) -> list[str]:
+        """Journey ids gone from HubSpot: archived records, and those merged into a record read (never one read)."""
+        gone = set(self.archived)
+        for obj in OBJECTS:
+            for rid, record in self.records[obj].items():
+                merged = str((record.get("properties") or {}).get(MERGED) or "")
+                gone.update(f"{obj[:-1]}:{i.strip()}" for i in merged.split(";") if i.strip() and i.strip() != rid)
+        kept = {f"{obj[:-1]}:{rid}" for obj in OBJECTS for rid in self.records[obj]}
+        return sorted(gone - kept)
 
     def counts(self) -> dict[str, int]:
         return {o: len(self.records[o]) for o in self.objects}

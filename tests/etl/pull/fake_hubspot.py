@@ -88,6 +88,8 @@ class FakeHubSpot:
         self.daily_limit = 250_000
         self.daily_remaining: int | None = None  # None: no daily limit in play
         self.read_bodies: list[dict] = []  # batch read bodies, to check the properties asked for
+        # archived (deleted) records: kind -> id -> (record, archivedAt, the other kind's ids it was associated with)
+        self.archived: dict[str, dict[str, tuple[Record, datetime, list[str]]]] = {"deals": {}, "contacts": {}}
 
     # -- the dataset --------------------------------------------------------------------------------
 
@@ -129,6 +131,37 @@ class FakeHubSpot:
             if record is not None:
                 record.touched = max([t for t in (record.touched, at(when)) if t])
 
+    def archive(self, kind: str, record_id: str, when: str) -> None:
+        """Delete a record (to the recycling bin): search and batch read no longer see it, nor its associations; the
+        archived list shows it with archivedAt and the associations it had. Its associated records are not changed."""
+        record = self.records[kind].pop(record_id)
+        other = self.associated(kind, record_id)
+        if kind == "deals":
+            self.links.pop(record_id, None)
+        else:
+            for contacts in self.links.values():
+                if record_id in contacts:
+                    contacts.remove(record_id)
+        self.archived[kind][record_id] = (record, at(when), other)
+
+    def merge(self, kind: str, loser: str, survivor: str, when: str) -> None:
+        """Merge `loser` into `survivor`: the loser is gone (not archived), its associations move to the survivor, which
+        lists the loser in hs_merged_object_ids and counts as changed then."""
+        gone = self.records[kind].pop(loser)
+        keep = self.records[kind][survivor]
+        for other in self.associated(kind, loser):
+            deal, contact = (loser, other) if kind == "deals" else (other, loser)
+            if kind == "deals":
+                self.links.pop(loser, None)
+                self.link(survivor, contact, when)
+            else:
+                self.links[deal].remove(loser)
+                self.link(deal, survivor, when)
+        merged = [i for i in (keep.plain.get("hs_merged_object_ids") or "").split(";") if i] + [loser]
+        merged += [i for i in (gone.plain.get("hs_merged_object_ids") or "").split(";") if i]
+        keep.plain["hs_merged_object_ids"] = ";".join(merged)
+        keep.touched = max([t for t in (keep.touched, at(when)) if t])
+
     def associated(self, kind: str, record_id: str) -> list[str]:
         if kind == "deals":
             return list(self.links.get(record_id, []))
@@ -152,6 +185,8 @@ class FakeHubSpot:
         parts = request.path.strip("/").split("/")
         if request.method == "GET" and parts == ["crm", "v3", "pipelines", "deals"]:
             return self._scoped(["deals"]) or Reply(200, self._pipelines(), self._limits())
+        if request.method == "GET" and len(parts) == 4 and parts[:3] == ["crm", "v3", "objects"] and parts[3] in MODIFIED:
+            return self._scoped([parts[3]]) or self._list(parts[3], request)
         if request.method == "POST" and len(parts) == 5 and parts[:3] == ["crm", "v3", "objects"] and parts[3] in MODIFIED:
             kind = parts[3]
             if parts[4] == "search":
@@ -225,6 +260,28 @@ class FakeHubSpot:
         if offset + len(page) < len(records):
             nxt = str(offset + len(page))
             answer["paging"] = {"next": {"after": nxt, "link": f"?after={nxt}"}}
+        return Reply(200, answer, self._limits())
+
+    def _list(self, kind: str, request) -> Reply:
+        """GET /crm/v3/objects/<kind>: only the archived list is served (archived=true), `after` paging, associations."""
+        if request.arg("archived") != "true":
+            return self._error(400, "VALIDATION_ERROR", "the fake lists archived records only")
+        limit = min(int(request.arg("limit") or 10), self.page_max)
+        offset = int(request.arg("after") or 0)
+        wanted = request.arg("associations")
+        archived = sorted(self.archived[kind].items(), key=lambda item: (item[1][1], item[0]))
+        results = []
+        for rid, (record, when, other) in archived[offset:offset + limit]:
+            item = {"id": rid, "properties": {"createdate": iso(record.created), "hs_object_id": rid,
+                                              MODIFIED[kind]: iso(max(record.modified, when))},
+                    "createdAt": iso(record.created), "updatedAt": iso(max(record.modified, when)), "archived": True,
+                    "archivedAt": iso(when)}
+            if wanted and other:
+                item["associations"] = {wanted: {"results": [{"id": o, "type": f"{kind[:-1]}_to_{wanted[:-1]}"} for o in other]}}
+            results.append(item)
+        answer: dict = {"results": results}
+        if offset + limit < len(archived):
+            answer["paging"] = {"next": {"after": str(offset + limit), "link": f"?after={offset + limit}"}}
         return Reply(200, answer, self._limits())
 
     def _dates(self, record: Record) -> dict[str, str]:

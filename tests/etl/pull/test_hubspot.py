@@ -447,6 +447,37 @@ def test_a_deal_that_joins_a_contact_after_a_pull_leaves_no_journey_of_its_own(t
 
 
 @pytest.mark.slow
+def test_archived_and_merged_records_leave_the_warehouse_and_the_pull_ends_as_a_full_pull(tmp_path, funnel_toml):
+    """9001 continued contact 501's journey: archiving it re-writes 501 (now continued by 9003), not removes it;
+    archiving contact 504 leaves its deal 9009 a journey of its own; 9004 (no contact) goes whole; 502 is merged into 505."""
+    fake = sample()
+    db, config = tmp_path / "w.duckdb", load_config(funnel_toml)
+    untouched = {"deal:9008", "contact:507", "contact:506"}
+    with Loopback(fake.app) as server:
+        assert pull(server, db, funnel_toml).returncode == 0
+        before = harness.lead_facts(db, untouched)
+        assert {"deal:9004", "contact:504", "contact:502"} <= harness.journeys(db)
+        fake.archive("deals", "9001", "2025-03-12T09:00")
+        fake.archive("contacts", "504", "2025-03-12T10:00")
+        fake.archive("deals", "9004", "2025-03-12T11:00")
+        fake.merge("contacts", "502", "505", "2025-03-12T12:00")
+        first_requests = len(server.requests)
+        done = pull(server, db, funnel_toml)
+        assert done.returncode == 0, done.stderr
+        listed = [r for r in server.requests[first_requests:] if r.method == "GET" and r.path.startswith("/crm/v3/objects/")]
+    assert {r.path for r in listed} == {"/crm/v3/objects/deals", "/crm/v3/objects/contacts"}
+    assert all(r.arg("archived") == "true" for r in listed)
+    assert "removed 3 journey(s) from the warehouse" in done.stdout  # deal:9004, contact:504, contact:502
+    journeys = harness.journeys(db)
+    assert not {"deal:9004", "contact:504", "contact:502", "deal:9001"} & journeys
+    assert {"contact:501", "deal:9009", "contact:505"} <= journeys
+    events = harness.events(db)
+    assert events == expected_events(fake) == clean_pull(fake, tmp_path, funnel_toml)
+    assert harness.lead_facts(db, untouched) == before
+    harness.assert_refresh_equals_full_build(db, config, tmp_path)
+
+
+@pytest.mark.slow
 def test_a_daily_quota_stops_with_75_loads_what_completed_and_the_next_pull_catches_up(tmp_path, funnel_toml):
     fake = sample()
     db = tmp_path / "w.duckdb"
