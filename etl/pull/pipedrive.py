@@ -12,6 +12,12 @@ pull. The files are what etl/sources/pipedrive.py reads from hand exports:
 * `deals.parquet`: one deals-export row per deal (`Deal - ID`, `Deal - Stage`, ...): the stage a
   deal that never moved was created in, and its current owner, value, currency and close date.
   Parquet, so the `[input]` CSV dialect of funnel.toml cannot misread it.
+
+Deleted deals: the lists leave them out unless asked for `status=deleted`, which answers the deals deleted in
+the last 30 days (Pipedrive erases them for good after that). Each list is asked again that way, with its own
+mark (`deleted_deals`, `deleted_archived_deals`), and the journeys of the deals listed are removed from the
+warehouse (`Pulled.removed`; a Pipedrive journey is its deal id). An archived deal is not deleted: it keeps
+counting, as it does in Pipedrive's reports of archived deals.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ def fetch(request: PullRequest) -> Pulled:
     done: dict[int, tuple[dict, list[dict]]] = {}  # deal id -> (the deal as listed, its flow pages)
     marks: dict[str, str] = {}
     counts: dict[str, int] = {}
+    removed: set[str] = set()  # journey ids (deal ids) of deals deleted since the marks
     stopped = None
     try:
         stages = _stages(api)
@@ -60,17 +67,26 @@ def fetch(request: PullRequest) -> Pulled:
                 marks[obj] = max(marks.get(obj, ""), _changed_at(deal))
                 counts[obj] += 1
             note(f"{NAME}: {obj}: {counts[obj]} deal(s) with their flow")
+        for obj, path in OBJECTS.items():
+            gone = f"deleted_{obj}"
+            counts[gone] = 0
+            for deal in _changed(api, path, request.start(gone), gone, note, status="deleted"):
+                removed.add(str(deal["id"]))
+                done.pop(deal["id"], None)  # deleted while the pull ran: its journey goes
+                marks[gone] = max(marks.get(gone, ""), _changed_at(deal))
+                counts[gone] += 1
     except QuotaReached as exc:
         stopped = str(exc)
         note(f"{NAME}: stopped after {len(done)} complete deal(s): {stopped}")
+    counts = {k: v for k, v in counts.items() if v or not k.startswith("deleted_")}
     if not done:
-        return Pulled([], {}, counts, stopped=stopped)
+        return Pulled([], marks, counts, stopped=stopped, removed=sorted(removed))
     files = [
         _write_json(request.out / "stages.json", {"success": True, "data": stages, "additional_data": {"next_cursor": None}}),
         _write_json(request.out / "deal_flow.json", [page for _, pages in done.values() for page in pages]),
         _write_rows(request.out / "deals.parquet", [_row(deal, stages) for deal, _ in done.values()]),
     ]
-    return Pulled(files, marks, counts, stopped=stopped)
+    return Pulled(files, marks, counts, stopped=stopped, removed=sorted(removed))
 
 
 def _api(request: PullRequest) -> Api:
@@ -140,9 +156,11 @@ def _stages(api: Api) -> list[dict]:
     return stages
 
 
-def _changed(api: Api, path: str, start: str | None, obj: str, note) -> Iterator[dict]:
-    """The deals of one list changed at or after `start`, oldest change first."""
+def _changed(api: Api, path: str, start: str | None, obj: str, note, status: str | None = None) -> Iterator[dict]:
+    """The deals of one list changed at or after `start`, oldest change first (only the deleted ones with `status`)."""
     params = {"sort_by": "update_time", "sort_direction": "asc", "limit": LIST_LIMIT}
+    if status:
+        params["status"] = status
     if start:
         params["updated_since"] = _rfc3339(start)
     for number, page in enumerate(_pages(api, path, params), 1):

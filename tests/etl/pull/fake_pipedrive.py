@@ -58,6 +58,7 @@ class Deal:
     stage_change_time: datetime | None = None
     update_time: datetime | None = None
     archived: bool = False
+    deleted: bool = False
     created_stage: int = 0
     flow: list[dict] = field(default_factory=list)  # oldest first; served newest first
 
@@ -68,8 +69,8 @@ class Deal:
             "person_id": 900 + self.id, "org_id": 800 + self.id, "pipeline_id": 1, "stage_id": self.stage_id,
             "value": self.value, "currency": self.currency, "add_time": rfc3339(self.created),
             "update_time": rfc3339(self.update_time), "stage_change_time": rfc3339(self.stage_change_time) if self.stage_change_time else None,
-            "is_deleted": False, "is_archived": self.archived, "archive_time": rfc3339(self.update_time) if self.archived else None,
-            "status": self.status, "probability": None, "lost_reason": self.lost_reason, "visible_to": 3,
+            "is_deleted": self.deleted, "is_archived": self.archived, "archive_time": rfc3339(self.update_time) if self.archived else None,
+            "status": "deleted" if self.deleted else self.status, "probability": None, "lost_reason": self.lost_reason, "visible_to": 3,
             "close_time": rfc3339(self.won_time or self.lost_time) if (self.won_time or self.lost_time) else None,
             "won_time": rfc3339(self.won_time) if self.won_time else None,
             "lost_time": rfc3339(self.lost_time) if self.lost_time else None,
@@ -159,6 +160,12 @@ class FakePipedrive:
             deal = self.deals[deal_id]
             deal.archived, deal.update_time = True, at
 
+    def delete(self, deal_id: int, at: datetime) -> None:
+        """Delete a deal: the lists leave it out unless asked for status=deleted (its flow is not asked for)."""
+        with self._lock:
+            deal = self.deals[deal_id]
+            deal.deleted, deal.update_time = True, at
+
     # -- answering -------------------------------------------------------------------------------
 
     def __call__(self, request: Request) -> Reply:
@@ -202,7 +209,10 @@ class FakePipedrive:
         return limits
 
     def _deals(self, request: Request, archived: bool) -> Reply:
-        deals = [d.listed() for d in self.deals.values() if d.archived == archived]
+        status = request.arg("status")
+        if status not in (None, "deleted"):
+            return Reply(400, {"success": False, "error": f"the fake knows status=deleted only, not {status}", "errorCode": 400})
+        deals = [d.listed() for d in self.deals.values() if d.archived == archived and d.deleted == (status == "deleted")]
         since = request.arg("updated_since")
         if since is not None:
             try:

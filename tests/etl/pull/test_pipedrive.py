@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from funnelboard.core.config import load_config
 from funnelboard.etl.pull.base import PullRequest, parse_instant
 from funnelboard.etl.pull.pipedrive import fetch
 from tests.etl.pull import harness
@@ -80,7 +81,7 @@ def expected(fake: FakePipedrive) -> list[tuple]:
     the stage it was created in, each stage move, won and lost (with the reason set then), and a money change
     between two moves repeating the stage the deal was in."""
     rows = []
-    for deal in fake.deals.values():
+    for deal in (d for d in fake.deals.values() if not d.deleted):
         changes = sorted((i["data"] for i in deal.flow if i["object"] == "dealChange"), key=lambda d: (d["log_time"], d["id"]))
         label, reason, entries, money = STAGES[deal.created_stage], None, [], []
         for c in changes:
@@ -119,7 +120,7 @@ def full_pull(fake: FakePipedrive, folder: Path) -> list[tuple]:
 
 
 def deals_requests(server: Loopback) -> list:
-    return [r for r in server.seen("/api/v2/deals") if r.path == "/api/v2/deals"]
+    return [r for r in server.seen("/api/v2/deals") if r.path == "/api/v2/deals" and r.arg("status") is None]
 
 
 # -- in process: the connector alone ------------------------------------------------------------------
@@ -200,7 +201,7 @@ def test_the_mark_is_asked_for_to_the_second_rounded_down_so_no_deal_at_it_is_mi
             pull_env.setenv(name, value)
         pulled = fetch(PullRequest("pipedrive", {"deals": "2026-03-04T09:00:00.500Z", "archived_deals": "2026-03-09T00:00:00.000Z"},
                                    None, tmp_path))
-    asked = {r.path: r.arg("updated_since") for r in server.requests if r.path.startswith("/api/v2/deals")}
+    asked = {r.path: r.arg("updated_since") for r in server.requests if r.path.startswith("/api/v2/deals") and r.arg("status") is None}
     assert asked == {"/api/v2/deals": "2026-03-04T09:00:00Z", "/api/v2/deals/archived": "2026-03-09T00:00:00Z"}
     flows = {r.path.split("/")[3] for r in server.seen("/v1/deals/")}
     assert flows == {"107", "101", "105", "103"}  # 107 changed at 09:00:00 exactly
@@ -350,7 +351,7 @@ def test_an_incremental_pull_asks_only_for_changes_since_the_mark_and_ends_as_a_
         done = pull(server, db)
         assert done.returncode == 0, done.stderr
         second = server.requests[seen:]
-    lists = {r.path: r.arg("updated_since") for r in second if r.path.startswith("/api/v2/deals")}
+    lists = {r.path: r.arg("updated_since") for r in second if r.path.startswith("/api/v2/deals") and r.arg("status") is None}
     assert lists == {"/api/v2/deals": "2026-03-07T09:00:00Z", "/api/v2/deals/archived": "2026-03-08T09:00:00Z"}
     assert first["deals"] == "2026-03-07T09:00:00.000Z"
     flows = {r.path.split("/")[3] for r in second if r.path.endswith("/flow")}
@@ -359,6 +360,33 @@ def test_an_incremental_pull_asks_only_for_changes_since_the_mark_and_ends_as_a_
     events = harness.events(db)
     assert events == expected(fake) == full_pull(fake, tmp_path)
     assert len(events) == len(set(events))
+
+
+@pytest.mark.slow
+def test_deleted_deals_leave_the_warehouse_and_the_pull_ends_as_a_full_pull(tmp_path):
+    fake = company()
+    db = tmp_path / "w.duckdb"
+    untouched = {"101", "103", "105"}
+    with Loopback(fake) as server:
+        assert pull(server, db).returncode == 0
+        before = harness.lead_facts(db, untouched)
+        assert {"107", "104"} <= harness.journeys(db)
+        fake.delete(107, T + 12 * DAY)  # a lost deal
+        fake.delete(104, T + 12 * DAY + HOUR)  # an archived deal, then deleted
+        seen = len(server.requests)
+        done = pull(server, db)
+        assert done.returncode == 0, done.stderr
+        second = server.requests[seen:]
+    asked = {(r.path, r.arg("status")) for r in second if r.path.startswith("/api/v2/deals")}
+    assert asked == {(p, s) for p in ("/api/v2/deals", "/api/v2/deals/archived") for s in (None, "deleted")}
+    assert not {r.path.split("/")[3] for r in second if r.path.endswith("/flow")} & {"107", "104"}  # a deleted deal's flow is not read
+    assert "removed 2 journey(s) from the warehouse: 2 record(s) deleted" in done.stdout
+    assert harness.marks(db, "pipedrive")["deleted_archived_deals"] == "2026-03-14T10:00:00.000Z"
+    assert not {"107", "104"} & harness.journeys(db)
+    events = harness.events(db)
+    assert events == expected(fake) == full_pull(fake, tmp_path)
+    assert harness.lead_facts(db, untouched) == before
+    harness.assert_refresh_equals_full_build(db, load_config(CONFIG), tmp_path)
 
 
 @pytest.mark.slow
