@@ -18,6 +18,11 @@ record whether it comes in a small pull or a full one; events already stored are
 duplicates the loader collapses. A page's mark counts only once the page is complete: a quota
 stop (HTTP 403 REQUEST_LIMIT_EXCEEDED) keeps the pages done and the next pull resumes there.
 
+Leads and Opportunities are read with queryAll: those deleted (or merged away) since the mark come back with
+IsDeleted = true while in the recycle bin, and their journeys are removed (`Pulled.removed`); the leads a deleted
+opportunity continued, and the opportunity of a deleted lead, are completed again without it. A session that
+expires mid-pull (401 INVALID_SESSION_ID) logs in again once per request; a ready access token cannot.
+
 Bulk API 2.0
 ============
 When more records changed than FUNNELBOARD_SALESFORCE_BULK_THRESHOLD (COUNT() queries; or always /

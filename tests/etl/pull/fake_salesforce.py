@@ -19,7 +19,9 @@ string; "null" after the last page) and `Sforce-NumberOfRecords`.
 
 The dataset changes as an org's does: each edit advances the org's clock, stamps the record's
 SystemModstamp and writes the history rows Salesforce would write (LeadHistory for Status,
-OpportunityHistory for stage, amount, close date and forecast category).
+OpportunityHistory for stage, amount, close date and forecast category). `delete` sends a lead or
+opportunity to the recycle bin (queryAll shows it, IsDeleted = true). `session_left` makes the session
+time out after that many API calls: the token is refused (401 INVALID_SESSION_ID) and a login gets a new one.
 """
 
 from __future__ import annotations
