@@ -41,6 +41,22 @@ def stored_marks(db: Path, crm: str) -> dict[str, str]:
         con.close()
 
 
+def stored_journeys(db: Path, crm: str, ids: list[str]) -> set[str]:
+    """Those of `ids` with rows that loads of `crm` stored: a deletion the CRM lists again (at the mark) or of a
+    record never pulled changes nothing, and must not publish a new warehouse on every pull."""
+    if not ids or not db.exists():
+        return set()
+    con = open_read_only(db)
+    try:
+        return {r[0] for r in con.execute(
+            "select distinct lead_id from (select lead_id, file_id from raw_events union all select lead_id, file_id from raw_leads) "
+            "where list_contains($ids, lead_id) and file_id in "
+            "(select file_id from load_ledger where superseded_by is null and source = $crm)",
+            {"ids": sorted(ids), "crm": crm}).fetchall()}
+    finally:
+        con.close()
+
+
 def pull(
     db: Path,
     crm: str,
@@ -75,7 +91,8 @@ def pull(
         raise
     write_manifest(out, pulled)
     report = PullReport(crm, out, marks, pulled, None, 0.0)
-    if pulled.files or pulled.leads or pulled.removed:  # deletions alone must load: their journeys go
+    gone = stored_journeys(db, crm, pulled.removed)
+    if pulled.files or pulled.leads or gone:  # deletions alone load: their journeys go
         report.load = load_files(
             db,
             pulled.files,
@@ -85,7 +102,7 @@ def pull(
             progress=progress,
             now=now,
             marks=PullMarks(crm, {**marks, **pulled.marks}, complete=pulled.stopped is None),
-            removed=pulled.removed,
+            removed=sorted(gone),
         )
     report.seconds = time.monotonic() - started
     return report

@@ -434,6 +434,10 @@ def test_a_pull_that_sees_only_deletions_loads_them_and_says_how_many_journeys_w
     assert org.ids["lost"] not in harness.journeys(db)
     assert harness.marks(db, "salesforce")["Lead"] == json.loads((tmp_path / "p2" / ".pull.json").read_text())["marks"]["Lead"]
     assert stage_entries(db) == expected_events(org)
+    again = run(db, env, tmp_path / "p3")  # the deleted lead is listed again (at the mark): it is gone already
+    assert again.returncode == 0, again.stderr
+    assert "removed 0 journey(s) from the warehouse: 1 record(s) deleted" in again.stdout
+    assert stage_entries(db) == expected_events(org)
 
 
 def test_a_session_that_expires_mid_pull_logs_in_again_and_the_pull_goes_on(org, server, env, tmp_path, monkeypatch):
