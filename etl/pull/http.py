@@ -80,7 +80,7 @@ def retry_after(value: str | None, now: datetime | None = None) -> float | None:
 
 
 class Api:
-    """HTTP to one CRM. `scope(status, path)` says which permission a 401/403 lacks (one sentence
+    """HTTP to one CRM, named in messages as users write it (`crm`: "Salesforce", "HubSpot"). `scope(status, path)` says which permission a 401/403 lacks (one sentence
     fragment); `quota(response)` returns a sentence when an answer means a long quota is used up."""
 
     def __init__(

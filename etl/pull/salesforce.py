@@ -174,7 +174,7 @@ class Org:
             raise UserError(f"FUNNELBOARD_SALESFORCE_BATCH_SIZE is '{batch_text}'; expected a number of records from 200 to 2000.")
         instance, token, known = _login(request)
         org = cls(version, int(batch_text))
-        org.api = Api(CRM, instance, headers={"Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"},
+        org.api = Api("Salesforce", instance, headers={"Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"},
                       secrets=[token, *known], scope=lambda status, path: org.scope(status), quota=_quota,
                       progress=request.progress, renew=lambda response: org.renew(request, response))
         return org
@@ -302,7 +302,7 @@ def _login(request: PullRequest) -> tuple[str, Secret, list[Secret]]:
                 "username": username, "password": password.reveal() + (token_part.reveal() if token_part else "")}
         hint = ("check the username, password and security token, and that the connected app allows the "
                 "username-password flow")
-    login = Api(CRM, login_url, secrets=known, progress=request.progress,
+    login = Api("Salesforce", login_url, secrets=known, progress=request.progress,
                 scope=lambda status, path: f"the login was refused: {hint}.")
     try:
         answer = login.post("/services/oauth2/token", data=form, headers={"Accept": "application/json"})

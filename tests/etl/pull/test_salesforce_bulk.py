@@ -303,7 +303,7 @@ def test_no_secret_in_outputs_files_or_warehouse_after_bulk_pulls_and_a_failed_j
     assert runs[-1].returncode == 2 and "for Task ended Failed" in runs[-1].stderr
     server.faults(JOBS, [Reply(503, [{"errorCode": "SERVER_UNAVAILABLE", "message": f"token {org.access_token}"}])] * 5)
     runs.append(run(db, env, tmp_path / "p3"))
-    assert runs[-1].returncode == 2 and "did not answer after 5 tries" in runs[-1].stderr
+    assert runs[-1].returncode == 2 and "Salesforce did not answer after 5 tries" in runs[-1].stderr
     argv = harness.pull_args("salesforce", db, "--config", str(CONFIG), "--out", str(tmp_path / "p1"))
     for value in secrets_of(org):
         harness.assert_secret_nowhere(value, outputs=[r.stdout + r.stderr for r in runs], db=db, dirs=[tmp_path], argv=argv)
