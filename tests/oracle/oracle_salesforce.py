@@ -1,0 +1,931 @@
+"""The Salesforce adapter's translation as it was written row by row in Python: the reference the
+DuckDB translation (etl/sources/salesforce.py) must equal (tests/etl/sources/test_salesforce_sql.py).
+
+Kept as it was when the adapter moved its reading and the bulk of LeadHistory to DuckDB: every row is
+read by `read_table` and walked here one by one.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from funnelboard.core.config import FunnelConfig, normalise_label
+from funnelboard.core.errors import UserError
+from funnelboard.etl.sources.base import (
+    ISO,
+    MONEY_ATTRIBUTES,
+    SourceTable,
+    Translation,
+    ValueChange,
+    add_money_columns,
+    check_option_keys,
+    events_table,
+    file_key,
+    option_attributes,
+    option_text,
+    plain_amount,
+    read_table,
+    string_table,
+    value_history,
+)
+from funnelboard.etl.sources.roles import role_of_title
+
+NAME = "salesforce"
+DEFAULT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "channel": ("LeadSource", "Lead Source"),
+    "industry": ("Industry", "Account.Industry", "Account: Industry"),
+    "owner": ("Owner.Name", "Opportunity Owner", "Lead Owner", "OwnerId"),
+    "amount": ("Amount",),
+}
+DEFAULT_REASON_FIELD = "Loss_Reason__c"
+REPORT_DATE_COLUMNS = ("Last Modified", "Last Modified Date", "Edit Date")
+REPORT_CURRENCY_COLUMNS = ("Opportunity Currency", "Currency", "Amount Currency")
+OPTION_KEYS = ("attributes", "reason_field", "lead_reason_field", "report_date_format", "report_id_column", "report_date_column",
+               "first_response_field", "decision_roles")
+# OpportunityContactRole.Role values (the standard picklist) that mark a contact who decides the purchase.
+DEFAULT_DECISION_ROLES = ("Decision Maker", "Economic Decision Maker", "Economic Buyer")
+TITLE_COLUMNS = ("Contact.Title", "Contact: Title", "Title")  # the contact's job title in a contact-role export
+# Task statuses that close a task when the export has no IsClosed column (the standard picklist's closed value).
+CLOSED_STATUSES = ("completed",)
+
+WHAT = {
+    "opportunity_history": "OpportunityHistory export",
+    "opportunity": "Opportunity export",
+    "lead_history": "LeadHistory export",
+    "lead": "Lead export",
+    "report": "Opportunity History report",
+    "task": "Task export",
+    "event": "Event export",
+    "contact_role": "OpportunityContactRole export",
+}
+REQUIRED = {
+    "opportunity_history": ("OpportunityId", "StageName", "CreatedDate"),
+    "opportunity": ("Id",),
+    "lead_history": ("LeadId", "CreatedDate", "Field", "NewValue"),
+    "lead": ("Id", "Status", "CreatedDate"),
+    "task": ("WhoId", "CreatedDate"),
+    "event": ("WhoId", "StartDateTime"),
+    "contact_role": ("OpportunityId", "ContactId", "Role"),
+}
+
+_ID = re.compile(r"[A-Za-z0-9]{15}")
+_ID18 = re.compile(r"[A-Za-z0-9]{15}[A-Za-z0-5]{3}")
+_ID_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_US_NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_TOTAL = re.compile(r"grand\s+totals?\b|sub-?totals?\b|totals?\s*(?:\(|$)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Options:
+    """`[source.salesforce]` of funnel.toml, checked."""
+
+    attributes: dict[str, tuple[str, ...]]
+    reason_field: str | None = DEFAULT_REASON_FIELD
+    reason_field_set: bool = False
+    lead_reason_field: str | None = None
+    report_date_format: str = "%m/%d/%Y"
+    report_id_column: str = "Opportunity ID"
+    report_date_columns: tuple[str, ...] = REPORT_DATE_COLUMNS
+    first_response_field: str | None = None
+    decision_roles: tuple[str, ...] = DEFAULT_DECISION_ROLES
+
+
+@dataclass
+class _Row:
+    """One data row of one export, with where it came from."""
+
+    table: SourceTable
+    columns: dict[str, str]  # lower-case name -> the header as written (shared by the file's rows)
+    order: int  # the file's position on the command line
+    line: int
+    values: dict[str, str]
+    raw: str
+
+    def column(self, name: str) -> str | None:
+        return self.columns.get(name.strip().lower())
+
+    def get(self, name: str) -> str:
+        header = self.column(name)
+        return self.values.get(header, "").strip() if header else ""
+
+    @property
+    def key(self) -> str:
+        return file_key(self.table.path)
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        return (self.order, self.line)
+
+
+@dataclass
+class _Change:
+    """A candidate stage entry: a history row with a parsed instant."""
+
+    at: datetime
+    stage: str
+    row: _Row
+    text: str  # entered_at as it will be written
+
+
+@dataclass
+class _Build:
+    """What translate() collects before writing the two tables."""
+
+    config: FunnelConfig
+    options: Options
+    out: Translation
+    events: list[dict] = field(default_factory=list)
+    leads: list[dict] = field(default_factory=list)
+    event_attrs: list[str] = field(default_factory=list)
+    lead_attrs: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(init=False)
+    responses: dict[str, tuple[datetime, str, _Row | None]] = field(default_factory=dict)  # journey -> first response
+    roles: dict[str, dict[str, str]] = field(default_factory=dict)  # journey -> buyer_role / decision_makers
+    with_lead_row: set[str] = field(default_factory=set)  # journeys given a leads row
+    task_rows: list[tuple[str | None, _Row]] = field(default_factory=list)  # closed tasks and their journey (None: no match)
+    role_rows: list[tuple[str | None, _Row]] = field(default_factory=list)  # contact roles and their journey
+    unnamed_currency: int = 0  # report amounts with a currency symbol that names no single currency ("$")
+
+    def __post_init__(self) -> None:
+        self.labels = self.config.label_map()
+
+    @property
+    def response_column(self) -> str:
+        """The attribute a first response is written as: [attributes] first_response (default first_response_at)."""
+        return self.config.first_response_column or "first_response_at"
+
+    def event(self, row: _Row, lead_id: str, stage: str, entered_at: str, **attrs: str | None) -> dict:
+        record = {"lead_id": lead_id, "stage": stage, "entered_at": entered_at, "reason": None, **attrs,
+                  "_file": row.key, "_line": row.line, "_raw": row.raw}
+        for name in attrs:
+            if name not in self.event_attrs:
+                self.event_attrs.append(name)
+        self.events.append(record)
+        return record
+
+    def lead(self, row: _Row, lead_id: str, created_at: str | None, attrs: dict[str, str | None]) -> None:
+        self.with_lead_row.add(lead_id)
+        for name in attrs:
+            if name not in self.lead_attrs:
+                self.lead_attrs.append(name)
+        self.leads.append({"lead_id": lead_id, "created_at": created_at, **attrs,
+                           "_file": row.key, "_line": row.line, "_raw": row.raw})
+
+    def ignore(self, row: _Row, reason: str) -> None:
+        self.out.ignore(row.key, reason)
+
+    def reject(self, row: _Row, reason: str, detail: str) -> None:
+        self.out.reject(row.key, row.line, reason, detail, row.raw)
+
+
+def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Translation:
+    """Turn Salesforce exports (object CSVs from Data Loader / Bulk API, or the UI report) into events and leads."""
+    opts = parse_options(options)
+    out = Translation()
+    by_kind: dict[str, list[_Row]] = {k: [] for k in WHAT}
+    given: dict[str, list[Path]] = {k: [] for k in WHAT}
+    for order, path in enumerate(paths):
+        table = read_table(path, config, out, what="Salesforce export")
+        kind = _kind(table)
+        _check_columns(table, kind, opts)
+        if kind == "report":
+            _drop_report_footer(table, out)
+        given[kind].append(path)
+        columns = {h.strip().lower(): h for h in table.header}
+        by_kind[kind].extend(_Row(table, columns, order, line, values, raw) for line, values, raw in table.rows)
+    if not any(given[k] for k in ("opportunity_history", "lead_history", "lead", "report")):
+        raise UserError(
+            f"the Salesforce exports given ({', '.join(str(p) for p in paths)}) hold no stage history: expected an "
+            "OpportunityHistory, LeadHistory or Lead export, or the Opportunity History report (Task and "
+            "OpportunityContactRole exports add to a journey; they do not make one)."
+        )
+
+    b = _Build(config, opts, out)
+    deleted_leads: set[str] = set()
+    leads = _latest_by_id(b, by_kind["lead"], "Id", deleted_leads)
+    opportunities = _latest_by_id(b, by_kind["opportunity"], "Id")
+    owner_of_opportunity = _conversions(b, leads)
+    opp_events = _opportunity_history(b, by_kind["opportunity_history"], owner_of_opportunity, opportunities)
+    known_opportunities = set(opportunities) | set(owner_of_opportunity) | set(opp_events)
+    _first_responses(b, by_kind["task"] + by_kind["event"], leads, known_opportunities, owner_of_opportunity)
+    _contact_roles(b, by_kind["contact_role"], known_opportunities, owner_of_opportunity)
+    _report(b, by_kind["report"])
+    history = by_kind["lead_history"]
+    if given["lead"]:
+        history = _known_leads_only(b, history, leads, deleted_leads)
+    _lead_journeys(b, leads, history)
+    _opportunity_rows(b, opportunities, leads, owner_of_opportunity, opp_events)
+    _journeys_without_lead_rows(b)
+
+    if given["opportunity_history"] and not given["lead"]:
+        out.notes.append("No Lead export was given: each opportunity is a journey of its own under its Opportunity Id, "
+                         "not joined to the lead it was converted from.")
+    if given["opportunity_history"] and not given["opportunity"]:
+        out.notes.append("No Opportunity export was given: opportunities carry no attributes (lead source, industry, "
+                         "owner, amount) and no loss reason.")
+    if given["lead"] and not given["lead_history"]:
+        out.notes.append("No LeadHistory export was given: each lead appears once, in its current Status at its "
+                         "CreatedDate; earlier statuses and when they changed are not in the Lead export.")
+    if given["report"]:
+        out.notes.append(
+            f"The Opportunity History report has dates in the exporting user's locale and time zone and no time of day: "
+            f"they were read as {opts.report_date_format} in {config.timezone}, and changes on the same day are "
+            "ordered by funnel stage."
+        )
+    missing = [o for o in owner_of_opportunity if o not in opp_events]
+    if given["opportunity_history"] and missing:
+        out.notes.append(f"{len(missing)} converted lead(s) point at opportunities with no OpportunityHistory rows "
+                         "in the export: their journeys stop at conversion.")
+
+    add_money_columns(b.event_attrs, b.events)
+    out.events = events_table(b.events, b.event_attrs)
+    if b.leads:
+        out.leads = string_table(b.leads, ("lead_id", "created_at", *b.lead_attrs, "_file", "_line", "_raw"))
+    return out
+
+
+# -- options and files ---------------------------------------------------------------------------
+
+
+def parse_options(options: dict) -> Options:
+    """Check `[source.salesforce]`; UserError naming the key for anything unknown or malformed."""
+    where = f"[source.{NAME}]"
+    check_option_keys(options, where, OPTION_KEYS)
+
+    def text(key: str, default: str | None) -> str | None:
+        return option_text(options, key, where, default)
+
+    attributes = option_attributes(options, where, DEFAULT_ATTRIBUTES, "a column name or a list of column names")
+    fmt = text("report_date_format", "%m/%d/%Y")
+    try:
+        probe = date(2026, 11, 3)
+        ok = datetime.strptime(probe.strftime(fmt), fmt).date() == probe
+    except ValueError:
+        ok = False
+    if not ok:
+        raise UserError(f"{where} report_date_format = {fmt!r}; expected a day-month-year format such as '%m/%d/%Y', "
+                        "'%d/%m/%Y' or '%Y-%m-%d'.")
+    date_column = text("report_date_column", None)
+    roles = options.get("decision_roles", list(DEFAULT_DECISION_ROLES))
+    if isinstance(roles, str):
+        roles = [roles]
+    if not isinstance(roles, list) or not all(isinstance(r, str) and r.strip() for r in roles):
+        raise UserError(f"{where} decision_roles = {options['decision_roles']!r}; expected a list of "
+                        "OpportunityContactRole Role values such as ['Decision Maker', 'Economic Buyer'].")
+    return Options(
+        attributes=attributes,
+        reason_field=text("reason_field", DEFAULT_REASON_FIELD),
+        reason_field_set="reason_field" in options,
+        lead_reason_field=text("lead_reason_field", None),
+        report_date_format=fmt,
+        report_id_column=text("report_id_column", "Opportunity ID"),
+        report_date_columns=(date_column,) if date_column else REPORT_DATE_COLUMNS,
+        first_response_field=text("first_response_field", None),
+        decision_roles=tuple(r.strip() for r in roles),
+    )
+
+
+def _kind(table: SourceTable) -> str:
+    """Which Salesforce object (or the report) a file holds, told by its columns."""
+
+    def has(name: str) -> bool:
+        return table.column(name) is not None
+
+    if has("To Stage"):
+        return "report"
+    if has("WhoId"):
+        return "event" if has("StartDateTime") else "task"
+    if has("OpportunityId") and has("ContactId") and has("Role"):
+        return "contact_role"
+    if has("LeadId"):
+        return "lead_history"
+    if has("OpportunityId"):
+        if has("Field"):
+            raise UserError(
+                f"Salesforce export '{table.path}' looks like OpportunityFieldHistory (OpportunityId, Field, NewValue): "
+                "expected OpportunityHistory, the stage history object (OpportunityId, StageName, CreatedDate)."
+            )
+        return "opportunity_history"
+    if has("Id") and (has("IsConverted") or has("ConvertedOpportunityId") or (has("Status") and has("Company"))):
+        return "lead"
+    if has("Id") and has("StageName"):
+        return "opportunity"
+    raise UserError(
+        f"Salesforce export '{table.path}' is not an object this adapter reads: expected the columns of OpportunityHistory "
+        "(OpportunityId, StageName, CreatedDate), Opportunity (Id, StageName), LeadHistory (LeadId, Field, NewValue), "
+        f"Lead (Id, Status, IsConverted), Task (WhoId, CreatedDate), Event (WhoId, StartDateTime), OpportunityContactRole "
+        f"(OpportunityId, ContactId, Role) or the Opportunity History report (To Stage); found {', '.join(table.header)}."
+    )
+
+
+def _check_columns(table: SourceTable, kind: str, opts: Options) -> None:
+    what = WHAT[kind]
+    if kind == "report":
+        table.require([opts.report_id_column, "From Stage", "To Stage"], what)
+        if not any(table.column(c) for c in opts.report_date_columns):
+            raise UserError(
+                f"{what} '{table.path}' has no '{opts.report_date_columns[0]}' column: expected the date of each change "
+                f"({' or '.join(opts.report_date_columns)}; set report_date_column under [source.{NAME}]); "
+                f"found {', '.join(table.header)}."
+            )
+        return
+    table.require(REQUIRED[kind], what)
+    if kind == "opportunity" and opts.reason_field_set and not table.column(opts.reason_field):
+        raise UserError(f"{what} '{table.path}' has no '{opts.reason_field}' column, which [source.{NAME}] reason_field "
+                        f"names; found {', '.join(table.header)}.")
+    if kind == "lead" and opts.lead_reason_field and not table.column(opts.lead_reason_field):
+        raise UserError(f"{what} '{table.path}' has no '{opts.lead_reason_field}' column, which [source.{NAME}] "
+                        f"lead_reason_field names; found {', '.join(table.header)}.")
+    if kind == "lead" and opts.first_response_field and not table.column(opts.first_response_field):
+        raise UserError(f"{what} '{table.path}' has no '{opts.first_response_field}' column, which [source.{NAME}] "
+                        f"first_response_field names; found {', '.join(table.header)}.")
+
+
+def _drop_report_footer(table: SourceTable, out: Translation) -> None:
+    """A classic report export ends with a one-field footer (report name, copyright, "Generated By"),
+    and a summary report has total rows ("Grand Totals (9 records)"): those lines are not rows of the
+    report, so count them as ignored."""
+    key = file_key(table.path)
+    last = max((line for line, _, _ in table.rows), default=0)
+    footer = []
+    for r in out.rejected:
+        if r.file != key or r.reason != "wrong_column_count":
+            continue
+        fields = _fields(r.raw, table.delimiter)
+        if (r.line or 0) > last and len(fields) <= 1 or _is_total(fields):
+            footer.append(r)
+    for r in footer:
+        out.rejected.remove(r)
+        out.ignore(key, "report_footer")
+
+
+def _fields(raw: str | None, delimiter: str) -> list[str]:
+    try:
+        return next(csv.reader([raw or ""], delimiter=delimiter, strict=True))
+    except (csv.Error, StopIteration):
+        return [raw or "", ""]  # not one field, and no total
+
+
+def _is_total(values) -> bool:
+    """True for a report's total row: its first non-empty cell says Grand Totals, Total or Subtotal."""
+    first = next((v.strip() for v in values if v.strip()), "")
+    return bool(_TOTAL.match(first))
+
+
+# -- values --------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1 << 16)
+def canonical_id(text: str) -> str:
+    """A Salesforce id in one 18-character form, so every spelling of one record is one id.
+
+    A 15-character id gets its case-checksum suffix. The suffix exists to make ids case-insensitive
+    (it encodes which of the 15 characters are upper case), so an 18-character id is rebuilt from
+    its first 15 characters with an upper-case suffix; when those characters carry no case at all
+    (the id was lower- or upper-cased whole, as some tools and databases do), their case is
+    restored from the suffix.
+    """
+    t = text.strip()
+    if _ID.fullmatch(t):
+        return t + _suffix(t)
+    if _ID18.fullmatch(t):
+        head, tail = t[:15], t[15:].upper()
+        if head.lower() == head or head.upper() == head:
+            head = _restore_case(head, tail)
+        return head + _suffix(head)
+    return t
+
+
+def _suffix(head: str) -> str:
+    return "".join(_ID_SUFFIX[sum(1 << i for i, c in enumerate(head[k:k + 5]) if "A" <= c <= "Z")] for k in (0, 5, 10))
+
+
+def _restore_case(head: str, suffix: str) -> str:
+    """The 15 characters with the case the suffix records (bit i of a suffix character: character i of its five is upper)."""
+    out = []
+    for k, code in enumerate(suffix):
+        bits = _ID_SUFFIX.index(code)
+        out += [c.upper() if bits >> i & 1 else c.lower() for i, c in enumerate(head[5 * k:5 * k + 5])]
+    return "".join(out)
+
+
+def parse_instant(text: str, tz: str) -> tuple[datetime | None, str | None]:
+    """An export timestamp as an aware UTC datetime, or (None, reason) as the canonical loader would say it."""
+    t = text.strip()
+    if not t:
+        return None, "missing_timestamp"
+    m = ISO.fullmatch(t)
+    if not m:
+        return None, "unparseable_timestamp"
+    y, mo, d, h, mi, s, frac, off = m.groups()
+    try:
+        moment = datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0),
+                          int((frac or "0").ljust(6, "0")[:6]))
+    except ValueError:
+        return None, "impossible_timestamp"
+    if off is None:
+        return moment.replace(tzinfo=ZoneInfo(tz)).astimezone(timezone.utc), None
+    if off in ("Z", "z"):
+        return moment.replace(tzinfo=timezone.utc), None
+    digits = off[1:].replace(":", "")
+    delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+    return (moment - delta if off[0] == "+" else moment + delta).replace(tzinfo=timezone.utc), None
+
+
+def _timestamp_detail(column: str, text: str, reason: str) -> str:
+    if reason == "missing_timestamp":
+        return f"{column} is empty"
+    if reason == "impossible_timestamp":
+        return f'{column} "{text}" is not a real date or time'
+    return f'{column} "{text}" is not an ISO-8601 timestamp such as 2026-03-04T15:22:01.000+0000'
+
+
+def _is_true(text: str) -> bool:
+    return text.strip().lower() in ("true", "1", "yes")
+
+
+def _number(text: str) -> str:
+    """A report amount without currency or thousands separators ("USD 52,000.00" -> "52000.00"); else as written."""
+    t = re.sub(r"^[^\d\-]+|[^\d]+$", "", text.strip())
+    if _US_NUMBER.fullmatch(t):
+        return t.replace(",", "")
+    return t if re.fullmatch(r"-?\d+(?:\.\d+)?", t) else text.strip()
+
+
+def _attributes(b: _Build, row: _Row) -> dict[str, str | None]:
+    """The configured attributes found in this row's file: the first candidate column present wins."""
+    out: dict[str, str | None] = {}
+    for name, candidates in b.options.attributes.items():
+        header = next((h for h in (row.column(c) for c in candidates) if h), None)
+        if header is None:
+            continue
+        value = row.values.get(header, "").strip() or None
+        if value is not None and name in b.config.numeric_attributes:
+            value = _number(value)
+        out[name] = value
+    return out
+
+
+def _is_outcome(b: _Build, stage: str) -> bool:
+    return b.labels.get(normalise_label(stage)) in b.config.outcomes
+
+
+# -- objects -------------------------------------------------------------------------------------
+
+
+def _latest_by_id(b: _Build, rows: list[_Row], id_column: str, deleted: set[str] | None = None) -> dict[str, _Row]:
+    """Object rows by their 18-character Id; a deleted record (its Id added to `deleted`) and an earlier
+    copy of a repeated Id are ignored."""
+    found: dict[str, _Row] = {}
+    for row in rows:
+        rid = canonical_id(row.get(id_column))
+        if not rid:
+            b.reject(row, "missing_lead_id", f"{id_column} is empty")
+        elif _is_true(row.get("IsDeleted")):
+            b.ignore(row, "deleted")
+            if deleted is not None:
+                deleted.add(rid)
+        else:
+            if rid in found:
+                b.ignore(found[rid], "repeated_id")
+            found[rid] = row
+    return found
+
+
+def _conversions(b: _Build, leads: dict[str, _Row]) -> dict[str, str]:
+    """Opportunity id -> the lead whose journey it continues (the earliest lead converted into it)."""
+    by_opp: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for lead_id, row in leads.items():
+        opp = canonical_id(row.get("ConvertedOpportunityId"))
+        if opp and _is_true(row.get("IsConverted") or "true"):
+            by_opp[opp].append((row.get("ConvertedDate"), row.get("CreatedDate"), lead_id))
+    shared = sum(len(v) - 1 for v in by_opp.values())
+    if shared:
+        b.out.notes.append(f"{shared} lead(s) were converted into an opportunity an earlier lead was also converted into: "
+                           "the opportunity's stages continue the earliest lead's journey only.")
+    return {opp: min(candidates)[2] for opp, candidates in by_opp.items()}
+
+
+def _history_row(b: _Build, row: _Row, seen: set[str]) -> bool:
+    """Common checks of a history row: deleted or repeated rows are ignored (False)."""
+    if _is_true(row.get("IsDeleted")):
+        b.ignore(row, "deleted")
+        return False
+    rid = row.get("Id")  # history record ids are only compared with each other
+    if rid:
+        if rid in seen:
+            b.ignore(row, "repeated_id")
+            return False
+        seen.add(rid)
+    return True
+
+
+def _change(b: _Build, row: _Row, stage_column: str) -> _Change | None:
+    """A history row's stage and instant, or None after rejecting the row."""
+    stage = row.get(stage_column)
+    text = row.get("CreatedDate")
+    at, problem = parse_instant(text, b.config.timezone)
+    if problem:
+        b.reject(row, problem, _timestamp_detail("CreatedDate", text, problem))
+        return None
+    if not stage:
+        b.reject(row, "missing_stage", f"{stage_column} is empty")
+        return None
+    return _Change(at, stage, row, text)
+
+
+def _opportunity_history(b: _Build, rows: list[_Row], owner: dict[str, str], opportunities: dict[str, _Row]) -> dict[str, list[dict]]:
+    """Stage entries of each opportunity: its first row, then each row whose StageName differs from the previous;
+    a row between them that changed the amount, close date or forecast category repeats the stage with the new values."""
+    per_opp: dict[str, list[_Change]] = defaultdict(list)
+    seen: set[str] = set()
+    for row in rows:
+        opp = canonical_id(row.get("OpportunityId"))
+        if not opp:
+            b.reject(row, "missing_lead_id", "OpportunityId is empty")
+            continue
+        if not _history_row(b, row, seen):
+            continue
+        change = _change(b, row, "StageName")
+        if change:
+            per_opp[opp].append(change)
+    events: dict[str, list[dict]] = {}
+    for opp, changes in per_opp.items():
+        previous = None
+        stages: list[tuple[datetime, dict]] = []
+        money: list[ValueChange] = []
+        repeats: list[_Row] = []
+        for c in sorted(changes, key=lambda c: (c.at, c.row.sort_key)):
+            money.append(ValueChange(c.at, c.text, _history_money(c.row, opportunities.get(opp)), c.row.key, c.row.line, c.row.raw))
+            if previous is not None and c.stage == previous:
+                repeats.append(c.row)
+            else:
+                stages.append((c.at, b.event(c.row, owner.get(opp, opp), c.stage, c.text)))
+            previous = c.stage
+        made, _ = value_history(stages, money)
+        b.events.extend(made)
+        gave = {(r["_file"], r["_line"]) for r in made}
+        for row in repeats:
+            if (row.key, row.line) not in gave:
+                b.ignore(row, "not_a_stage_change")  # changed only what is not read (probability, expected revenue)
+        events[opp] = sorted([e for _, e in stages] + made, key=lambda e: parse_instant(e["entered_at"], "UTC")[0])
+    return events
+
+
+def _history_money(row: _Row, opportunity: _Row | None) -> dict[str, str]:
+    """An OpportunityHistory row's amount, close date and forecast category; its currency, else its Opportunity's."""
+    amount, code = plain_amount(row.get("Amount"))
+    close = row.get("CloseDate")
+    currency = row.get("CurrencyIsoCode") or code or (opportunity.get("CurrencyIsoCode") if opportunity else "")
+    return {"amount": amount or "", "close_date": close[:10] if ISO.fullmatch(close) else "",
+            "currency": currency.upper(), "forecast_category": row.get("ForecastCategory")}
+
+
+def _report(b: _Build, rows: list[_Row]) -> None:
+    """The UI report: each row with From Stage != To Stage (or no From Stage: creation) is a stage entry; a row with
+    From Stage = To Stage that changed the amount, close date or forecast category repeats the stage with the new values."""
+    fmt = b.options.report_date_format
+    per_opp: dict[str, list[tuple[datetime, str, _Row, bool]]] = defaultdict(list)  # (instant, text, row, is a move)
+    for row in rows:
+        opp = canonical_id(row.get(b.options.report_id_column))
+        date_column = next(c for c in b.options.report_date_columns if row.column(c))
+        text = row.get(date_column)
+        to_stage, from_stage = row.get("To Stage"), row.get("From Stage")
+        if not opp and _is_total(row.values.values()):
+            b.ignore(row, "report_footer")  # "Grand Totals (9 records)" and subtotal rows of a summary report
+        elif not opp:
+            b.reject(row, "missing_lead_id", f"{b.options.report_id_column} is empty")
+        elif from_stage and from_stage == to_stage:
+            entered = _report_date(text, fmt) if text else None
+            if entered is None:
+                b.ignore(row, "not_a_stage_change")
+            else:
+                per_opp[opp].append((datetime.fromisoformat(entered), entered, row, False))
+        elif not to_stage:
+            b.reject(row, "missing_stage", "To Stage is empty")
+        elif not text:
+            b.reject(row, "missing_timestamp", f"{date_column} is empty")
+        else:
+            entered = _report_date(text, fmt)
+            if entered is None:
+                example = date(2026, 3, 31).strftime(fmt)
+                b.reject(row, "unparseable_timestamp",
+                         f'{date_column} "{text}" does not match report_date_format "{fmt}" (e.g. {example})')
+            else:
+                per_opp[opp].append((datetime.fromisoformat(entered), entered, row, True))
+    for opp, items in per_opp.items():
+        stages: list[tuple[datetime, dict]] = []
+        money: list[ValueChange] = []
+        repeats: list[_Row] = []
+        for at, entered, row, move in sorted(items, key=lambda item: (item[0], item[2].sort_key)):
+            money.append(ValueChange(at, entered, _report_money(b, row), row.key, row.line, row.raw))
+            if move:
+                attrs = {k: v for k, v in _attributes(b, row).items() if k not in MONEY_ATTRIBUTES}
+                stages.append((at, b.event(row, opp, row.get("To Stage"), entered, **attrs)))
+            else:
+                repeats.append(row)
+        made, _ = value_history(stages, money)
+        b.events.extend(made)
+        gave = {(r["_file"], r["_line"]) for r in made}
+        for row in repeats:
+            if (row.key, row.line) not in gave:
+                b.ignore(row, "not_a_stage_change")
+    if b.unnamed_currency:
+        b.out.notes.append(f"{b.unnamed_currency} report amount(s) are written with '$', which names no single currency: "
+                           "their currency is left empty; add the Opportunity Currency column to the report to keep it.")
+
+
+def _report_money(b: _Build, row: _Row) -> dict[str, str]:
+    """A report row's amount as a plain number and its currency (a currency column, else the code written with the
+    amount: "EUR 52,000.00"), close date (in report_date_format) and forecast category."""
+    column = next((c for c in b.options.attributes.get("amount", ("Amount",)) if row.column(c)), "Amount")
+    text = row.get(column)
+    amount, code = plain_amount(text)
+    currency = next((row.get(c) for c in REPORT_CURRENCY_COLUMNS if row.get(c)), "") or code or ""
+    if amount and not currency and "$" in text:
+        b.unnamed_currency += 1
+    close = _report_date(row.get("Close Date"), b.options.report_date_format) if row.get("Close Date") else None
+    forecast = next((row.get(c) for c in ("Forecast Category", "ForecastCategory") if row.get(c)), "")
+    return {"amount": amount or "", "close_date": (close or "")[:10], "currency": currency.upper(), "forecast_category": forecast}
+
+
+def _report_date(text: str, fmt: str) -> str | None:
+    """A report date (optionally with a time of day) as ISO text without offset, or None."""
+    for pattern, iso in ((f"{fmt} %I:%M %p", "%Y-%m-%dT%H:%M"), (f"{fmt} %H:%M", "%Y-%m-%dT%H:%M"), (fmt, "%Y-%m-%d")):
+        try:
+            return datetime.strptime(text.strip(), pattern).strftime(iso)
+        except ValueError:
+            continue
+    return None
+
+
+def _known_leads_only(b: _Build, history: list[_Row], leads: dict[str, _Row], deleted: set[str]) -> list[_Row]:
+    """The LeadHistory rows of leads the Lead export has; the others are ignored whole.
+
+    A lead the Lead export lacks was deleted (or merged into another, or filtered out of the
+    export): without its Lead row its journey has no creation, no attributes and no conversion,
+    so its history would be a journey that starts mid-way. Its rows are counted as `deleted`
+    (a Lead row with IsDeleted = true) or `lead_not_in_export`, and a note says how many.
+    """
+    kept, orphans = [], set()
+    for row in history:
+        lead_id = canonical_id(row.get("LeadId"))
+        if not lead_id or lead_id in leads:
+            kept.append(row)
+        elif lead_id in deleted:
+            b.ignore(row, "deleted")
+        else:
+            orphans.add(lead_id)
+            b.ignore(row, "lead_not_in_export")
+    if orphans:
+        b.out.notes.append(
+            f"{len(orphans)} lead(s) have LeadHistory rows but no row in the Lead export (deleted, merged or filtered out): "
+            "without its Lead row a journey has no start, so their history is ignored (lead_not_in_export); export "
+            "those leads too to keep it."
+        )
+    return kept
+
+
+def _lead_journeys(b: _Build, leads: dict[str, _Row], history: list[_Row]) -> None:
+    """Each lead's statuses: the one it was created in, then every Status change of LeadHistory."""
+    changes: dict[str, list[_Change]] = defaultdict(list)
+    created: dict[str, list[_Row]] = defaultdict(list)
+    seen: set[str] = set()
+    for row in history:
+        lead_id = canonical_id(row.get("LeadId"))
+        if not lead_id:
+            b.reject(row, "missing_lead_id", "LeadId is empty")
+            continue
+        if not _history_row(b, row, seen):
+            continue
+        field_name = row.get("Field").lower()
+        if field_name == "status":
+            change = _change(b, row, "NewValue")
+            if change:
+                changes[lead_id].append(change)
+        elif field_name == "created":
+            created[lead_id].append(row)
+        else:
+            b.ignore(row, "not_a_status_change")
+
+    events: dict[str, list[dict]] = defaultdict(list)
+    for lead_id in sorted(set(changes) | set(created) | set(leads)):
+        ordered = sorted(changes.get(lead_id, []), key=lambda c: (c.at, c.row.sort_key))
+        first_status = ordered[0].row.get("OldValue") if ordered else ""
+        lead_row = leads.get(lead_id)
+        creation_rows = sorted(created.get(lead_id, []), key=lambda r: r.sort_key)
+        if lead_row is not None:
+            for row in creation_rows:
+                b.ignore(row, "creation_row")  # the Lead's CreatedDate says the same
+            start = _lead_start(b, lead_row, lead_id, first_status or lead_row.get("Status"), "Status")
+        elif creation_rows and first_status:
+            for row in creation_rows[1:]:
+                b.ignore(row, "creation_row")
+            start = _lead_start(b, creation_rows[0], lead_id, first_status, "OldValue")
+        else:
+            for row in creation_rows:
+                b.ignore(row, "creation_row")
+            start = None
+        if start is not None:
+            events[lead_id].append(start)
+        events[lead_id].extend(b.event(c.row, lead_id, c.stage, c.text) for c in ordered)
+
+        if lead_row is not None:
+            _, problem = parse_instant(lead_row.get("CreatedDate"), b.config.timezone)
+            b.lead(lead_row, lead_id, None if problem else lead_row.get("CreatedDate"),
+                   {**_attributes(b, lead_row), **_extras(b, lead_id, lead_row)})
+            reason = lead_row.get(b.options.lead_reason_field) if b.options.lead_reason_field else ""
+            last = events[lead_id][-1] if events[lead_id] else None
+            if reason and last is not None and not _is_true(lead_row.get("IsConverted")) and _is_outcome(b, last["stage"]):
+                last["reason"] = reason
+
+
+def _lead_start(b: _Build, row: _Row, lead_id: str, stage: str, stage_column: str) -> dict | None:
+    """The event of a lead's creation in its first status, or None after rejecting it."""
+    text = row.get("CreatedDate")
+    _, problem = parse_instant(text, b.config.timezone)
+    if problem:
+        b.reject(row, problem, _timestamp_detail("CreatedDate", text, problem))
+        return None
+    if not stage:
+        b.reject(row, "missing_stage", f"{stage_column} is empty")
+        return None
+    return b.event(row, lead_id, stage, text)
+
+
+def _opportunity_rows(
+    b: _Build,
+    opportunities: dict[str, _Row],
+    leads: dict[str, _Row],
+    owner: dict[str, str],
+    opp_events: dict[str, list[dict]],
+) -> None:
+    """One leads row per Opportunity: its own journey's attributes, or the gaps of the lead it was converted from."""
+    lead_values = {lead_id: _attributes(b, row) for lead_id, row in leads.items()}
+    for opp, row in opportunities.items():
+        attrs = _attributes(b, row)
+        lead_id = owner.get(opp)
+        if lead_id is None:
+            _, problem = parse_instant(row.get("CreatedDate"), b.config.timezone)
+            created = None if problem else row.get("CreatedDate")
+            b.lead(row, opp, created, {**attrs, **_extras(b, opp, None)})
+        else:
+            have = lead_values.get(lead_id, {})
+            b.lead(row, lead_id, None, {k: (None if have.get(k) else v) for k, v in attrs.items()})
+        reason = row.get(b.options.reason_field) if b.options.reason_field else ""
+        history = opp_events.get(opp)
+        if reason and history and not _is_true(row.get("IsWon")) and _is_outcome(b, history[-1]["stage"]):
+            for event in reversed(history):  # the loss, and the rows repeating it with later values
+                if event["stage"] != history[-1]["stage"]:
+                    break
+                event["reason"] = reason
+
+
+# -- first responses and buyer roles ---------------------------------------------------------------
+
+
+def _first_responses(b: _Build, rows: list[_Row], leads: dict[str, _Row], opportunities: set[str], owner: dict[str, str]) -> None:
+    """Each journey's first response: the earliest of its Lead's `first_response_field`, its closed tasks and its events.
+
+    An activity belongs to the lead its WhoId names, or to the lead converted into the contact it names
+    (conversion moves a lead's activities to its contact: Lead.ConvertedContactId), else to the journey
+    of the opportunity its WhatId names. A task's instant is CompletedDateTime, else CreatedDate; an
+    event's (a meeting) its StartDateTime.
+    """
+    tz = b.config.timezone
+
+    def keep(journey: str, at: datetime, text: str, row: _Row) -> None:
+        if journey not in b.responses or (at, row.sort_key) < (b.responses[journey][0], b.responses[journey][2].sort_key):
+            b.responses[journey] = (at, text, row)
+
+    column = b.options.first_response_field
+    for lead_id, row in leads.items() if column else ():
+        text = row.get(column)
+        if text:
+            at, problem = parse_instant(text, tz)
+            if problem:
+                b.reject(row, problem, _timestamp_detail(row.column(column), text, problem) + "; the lead loads without it")
+            else:
+                keep(lead_id, at, text, row)
+    converted = {canonical_id(r.get("ConvertedContactId")): lead_id for lead_id, r in leads.items() if r.get("ConvertedContactId")}
+    seen: set[str] = set()
+    for row in rows:
+        if not _history_row(b, row, seen):
+            continue
+        if not _task_closed(row):
+            b.ignore(row, "open_task")
+            continue
+        who, what = canonical_id(row.get("WhoId")), canonical_id(row.get("WhatId"))
+        journey = who if who in leads else converted.get(who)
+        if journey is None and what in opportunities:
+            journey = owner.get(what, what)
+        if journey is None and not leads and who.startswith("00Q"):  # a Lead id (key prefix 00Q): no Lead export to ask
+            journey = who
+        column_done = ("StartDateTime" if row.column("StartDateTime") else
+                       "CompletedDateTime" if row.get("CompletedDateTime") else "CreatedDate")
+        text = row.get(column_done)
+        at, problem = parse_instant(text, tz)
+        if problem:
+            b.reject(row, problem, _timestamp_detail(column_done, text, problem))
+            continue
+        b.task_rows.append((journey, row))
+        if journey is not None:
+            keep(journey, at, text, row)
+
+
+def _task_closed(row: _Row) -> bool:
+    """A task that was done: IsClosed, else a closed Status ("Completed"); an export with neither has only done tasks."""
+    if row.column("IsClosed"):
+        return _is_true(row.get("IsClosed"))
+    if row.column("Status"):
+        return row.get("Status").lower() in CLOSED_STATUSES
+    return True
+
+
+def _contact_roles(b: _Build, rows: list[_Row], opportunities: set[str], owner: dict[str, str]) -> None:
+    """Each opportunity's buyer role (its primary contact's Contact.Title by keywords, else the first role row's) and
+    its decision makers (distinct contacts whose Role is one of decision_roles)."""
+    per_opp: dict[str, list[_Row]] = defaultdict(list)
+    seen: set[str] = set()
+    for row in rows:
+        if not _history_row(b, row, seen):
+            continue
+        opp = canonical_id(row.get("OpportunityId"))
+        if opp in opportunities:
+            per_opp[opp].append(row)
+        else:
+            b.role_rows.append((None, row))
+    deciding = {r.casefold() for r in b.options.decision_roles}
+    untitled = 0
+    for opp, opp_rows in per_opp.items():
+        journey = owner.get(opp, opp)
+        makers = {canonical_id(r.get("ContactId")) or f"row {r.line}" for r in opp_rows if r.get("Role").casefold() in deciding}
+        main = next((r for r in opp_rows if _is_true(r.get("IsPrimary"))), opp_rows[0])
+        attrs = {"decision_makers": str(len(makers))}
+        title = next((c for c in TITLE_COLUMNS if main.column(c)), None)
+        untitled += title is None
+        role = role_of_title(main.get(title)) if title else None
+        if role:
+            attrs["buyer_role"] = role
+        b.roles[journey] = attrs
+        b.role_rows.extend((journey, r) for r in opp_rows)
+    if untitled:
+        b.out.notes.append(f"The OpportunityContactRole export has no Contact.Title column, so the buyer role of {untitled} "
+                           "opportunity(ies) is unknown (their decision makers are counted): add Contact.Title to the export.")
+
+
+def _extras(b: _Build, journey: str, row: _Row | None) -> dict[str, str]:
+    """A journey's first response and buyer roles, for its leads row: a Lead's own Title first, then its deal's roles."""
+    out: dict[str, str] = {}
+    if journey in b.responses:
+        out[b.response_column] = b.responses[journey][1]
+    out.update(b.roles.get(journey, {}))
+    if row is not None and row.column("Title") and "buyer_role" not in b.options.attributes:
+        role = role_of_title(row.get("Title"))
+        if role:
+            out["buyer_role"] = role
+    return out
+
+
+def _journeys_without_lead_rows(b: _Build) -> None:
+    """Write first responses and roles of journeys no Lead or Opportunity row carries from their own task or role row;
+    count every other task and role row as ignored (read into another row, open, or of no journey in the load)."""
+    journeys = {e["lead_id"] for e in b.events}
+    bare = journeys - b.with_lead_row
+    used: set[int] = set()
+    for journey, (_, text, row) in sorted(b.responses.items()):
+        if journey in bare:
+            used.add(id(row))
+            b.lead(row, journey, None, {b.response_column: text})
+    firsts = {}
+    for journey, row in b.role_rows:
+        firsts.setdefault(journey, row)
+    for journey, attrs in sorted(b.roles.items()):
+        if journey in bare:
+            row = next((r for j, r in b.role_rows if j == journey and _is_true(r.get("IsPrimary"))), firsts[journey])
+            used.add(id(row))
+            b.lead(row, journey, None, attrs)
+    unmatched = 0
+    for journey, row in b.task_rows:
+        if id(row) in used:
+            continue
+        matched = journey is not None and journey in journeys
+        unmatched += not matched
+        b.ignore(row, "activity" if matched else "unmatched_activity")
+    for journey, row in b.role_rows:
+        if id(row) in used:
+            continue
+        matched = journey is not None and journey in journeys
+        unmatched += not matched
+        b.ignore(row, "contact_role" if matched else "unmatched_contact_role")
+    if unmatched:
+        b.out.notes.append(f"{unmatched} Task or OpportunityContactRole row(s) belong to no journey in this load (a WhoId, "
+                           "WhatId or OpportunityId of a record not exported, or a contact no Lead's ConvertedContactId names): "
+                           "they give no first response or role (unmatched_activity, unmatched_contact_role).")
