@@ -52,7 +52,6 @@ from funnelboard.etl.sources.base import (
     SourceTable,
     Translation,
     ValueChange,
-    add_money_columns,
     check_option_keys,
     events_table,
     file_key,
@@ -62,7 +61,7 @@ from funnelboard.etl.sources.base import (
     string_table,
     value_history,
 )
-from funnelboard.etl.sources.duck_rows import RowTable, connect, read_rows
+from funnelboard.etl.sources.duck_rows import RowTable, _sql_text, connect, read_rows
 from funnelboard.etl.sources.roles import role_of_title
 
 NAME = "salesforce"
@@ -180,6 +179,9 @@ class _Build:
     task_rows: list[tuple[str | None, _Row]] = field(default_factory=list)  # closed tasks and their journey (None: no match)
     role_rows: list[tuple[str | None, _Row]] = field(default_factory=list)  # contact roles and their journey
     unnamed_currency: int = 0  # report amounts with a currency symbol that names no single currency ("$")
+    report_attrs: list[str] = field(default_factory=list)  # attribute columns of the report's events (made in SQL)
+    sql_journeys: set[str] = field(default_factory=set)  # journeys of the events made in SQL
+    sql_events: list[tuple[str, list[str]]] = field(default_factory=list)  # tables of events made in SQL, their attributes a0, a1...
 
     def __post_init__(self) -> None:
         self.labels = self.config.label_map()
@@ -228,6 +230,7 @@ def _translate(con: duckdb.DuckDBPyConnection, paths: list[Path], config: Funnel
     by_kind: dict[str, list[_Row]] = {k: [] for k in WHAT}
     given: dict[str, list[Path]] = {k: [] for k in WHAT}
     history_tables: list[tuple[int, RowTable]] = []
+    report_tables: list[tuple[int, RowTable]] = []
     for order, path in enumerate(paths):
         table = read_rows(con, path, config, out, f"sf_{order}", what="Salesforce export")
         kind = _kind(table)
@@ -235,7 +238,9 @@ def _translate(con: duckdb.DuckDBPyConnection, paths: list[Path], config: Funnel
         if kind == "report":
             _drop_report_footer(con, table, out)
         given[kind].append(path)
-        if kind == "lead_history":
+        if kind == "report":
+            report_tables.append((order, table))
+        elif kind == "lead_history":
             history_tables.append((order, table))  # read in SQL: most of its rows change fields no journey needs
         else:
             by_kind[kind].extend(_rows(con, table, order))
@@ -255,7 +260,7 @@ def _translate(con: duckdb.DuckDBPyConnection, paths: list[Path], config: Funnel
     known_opportunities = set(opportunities) | set(owner_of_opportunity) | set(opp_events)
     _first_responses(b, by_kind["task"] + by_kind["event"], leads, known_opportunities, owner_of_opportunity)
     _contact_roles(b, by_kind["contact_role"], known_opportunities, owner_of_opportunity)
-    _report(b, by_kind["report"])
+    _report_sql(b, con, report_tables)
     history = _lead_history_rows(b, con, history_tables, leads, deleted_leads, bool(given["lead"]))
     _lead_journeys(b, leads, history)
     _opportunity_rows(b, opportunities, leads, owner_of_opportunity, opp_events)
@@ -281,8 +286,7 @@ def _translate(con: duckdb.DuckDBPyConnection, paths: list[Path], config: Funnel
         out.notes.append(f"{len(missing)} converted lead(s) point at opportunities with no OpportunityHistory rows "
                          "in the export: their journeys stop at conversion.")
 
-    add_money_columns(b.event_attrs, b.events)
-    out.events = events_table(b.events, b.event_attrs)
+    out.events = _all_events(b, con)
     if b.leads:
         out.leads = string_table(b.leads, ("lead_id", "created_at", *b.lead_attrs, "_file", "_line", "_raw"))
     return out
@@ -625,74 +629,159 @@ def _history_money(row: _Row, opportunity: _Row | None) -> dict[str, str]:
             "currency": currency.upper(), "forecast_category": row.get("ForecastCategory")}
 
 
-def _report(b: _Build, rows: list[_Row]) -> None:
-    """The UI report: each row with From Stage != To Stage (or no From Stage: creation) is a stage entry; a row with
-    From Stage = To Stage that changed the amount, close date or forecast category repeats the stage with the new values."""
-    fmt = b.options.report_date_format
-    per_opp: dict[str, list[tuple[datetime, str, _Row, bool]]] = defaultdict(list)  # (instant, text, row, is a move)
-    for row in rows:
-        opp = canonical_id(row.get(b.options.report_id_column))
-        date_column = next(c for c in b.options.report_date_columns if row.column(c))
-        text = row.get(date_column)
-        to_stage, from_stage = row.get("To Stage"), row.get("From Stage")
-        if not opp and _is_total(row.values.values()):
-            b.ignore(row, "report_footer")  # "Grand Totals (9 records)" and subtotal rows of a summary report
-        elif not opp:
-            b.reject(row, "missing_lead_id", f"{b.options.report_id_column} is empty")
-        elif from_stage and from_stage == to_stage:
-            entered = _report_date(text, fmt) if text else None
-            if entered is None:
-                b.ignore(row, "not_a_stage_change")
+def _report_sql(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[tuple[int, RowTable]]) -> None:
+    """The UI report, in DuckDB: each row with From Stage != To Stage (or no From Stage: creation) is a stage entry; a row
+    with From Stage = To Stage that changed the amount, close date or forecast category repeats the stage with the new
+    values (value_history's rule as window functions). The dates, amounts, ids and currencies a report repeats are each
+    read once in Python (_report_date, plain_amount, canonical_id), so they are read exactly as the row-by-row steps read
+    them. Rows without an Opportunity ID (rejected, or total rows) are left to Python."""
+    if not tables:
+        return
+    opts, fmt = b.options, b.options.report_date_format
+    names = [n for n in opts.attributes if n not in MONEY_ATTRIBUTES]
+    parts, attrs_of = [], {}
+    for order, table in tables:
+        columns = {h.strip().lower(): table.col(h) for h in table.header}
+
+        def get(name: str) -> str:
+            column = columns.get(name.strip().lower())
+            return f"py_strip(coalesce({column}, ''))" if column else "''"
+
+        date_column = next(c for c in opts.report_date_columns if c.strip().lower() in columns)
+        amount_column = next((c for c in opts.attributes.get("amount", ("Amount",)) if c.strip().lower() in columns), "Amount")
+        found = {n: next((columns[c.strip().lower()] for c in opts.attributes[n] if c.strip().lower() in columns), None) for n in names}
+        attrs_of[order] = [n for n in names if found[n]]
+        picks = ", ".join(f"nullif(py_strip(coalesce({found[n]}, '')), '') as a{i}" if found[n] else f"null::varchar as a{i}"
+                          for i, n in enumerate(names))
+        currency = ", ".join(f"nullif({get(c)}, '')" for c in REPORT_CURRENCY_COLUMNS)
+        parts.append(
+            f"""select {order} as o, _line, _raw, {_sql_text(file_key(table.path))} as file, {get(opts.report_id_column)} as opp_text,
+                       {get(date_column)} as date_text, {_sql_text(date_column)} as date_column, {get('To Stage')} as to_stage,
+                       {get('From Stage')} as from_stage, {get(amount_column)} as amount_text,
+                       coalesce({currency}, '') as currency_text, {get('Close Date')} as close_text,
+                       coalesce(nullif({get('Forecast Category')}, ''), {get('ForecastCategory')}) as forecast
+                       {', ' if picks else ''}{picks}
+                from "{table.name}" where {get(opts.report_id_column)} <> ''"""
+        )
+    con.execute(f"create or replace temp table sf_report as {' union all '.join(parts)}")
+    for order, table in tables:  # rows without an id: a total row, or rejected
+        for row in _rows(con, table, order, f"{_strip_sql(table, opts.report_id_column)} = ''"):
+            if _is_total(row.values.values()):
+                b.ignore(row, "report_footer")
             else:
-                per_opp[opp].append((datetime.fromisoformat(entered), entered, row, False))
-        elif not to_stage:
-            b.reject(row, "missing_stage", "To Stage is empty")
-        elif not text:
-            b.reject(row, "missing_timestamp", f"{date_column} is empty")
+                b.reject(row, "missing_lead_id", f"{opts.report_id_column} is empty")
+
+    def lookup(name: str, sql: str, fn, types: dict[str, pa.DataType]) -> None:
+        texts = [t for (t,) in con.execute(sql).fetchall()]
+        values = [fn(t) for t in texts]
+        con.register(name, pa.table({"t": pa.array(texts, pa.string()),
+                                     **{k: pa.array([v[i] for v in values], typ) for i, (k, typ) in enumerate(types.items())}}))
+
+    epoch = datetime(1970, 1, 1)
+
+    def day(text: str) -> tuple:
+        entered = _report_date(text, fmt)
+        return entered, None if entered is None else (datetime.fromisoformat(entered) - epoch) // timedelta(microseconds=1)
+
+    lookup("sf_r_ids", "select distinct opp_text from sf_report", lambda t: (canonical_id(t),), {"id": pa.string()})
+    lookup("sf_r_days", "select distinct date_text from sf_report union select distinct close_text from sf_report", day,
+           {"entered": pa.string(), "at_us": pa.int64()})
+    lookup("sf_r_amounts", "select distinct amount_text from sf_report", plain_amount, {"amount": pa.string(), "code": pa.string()})
+    attr_sql = []
+    for i, n in enumerate(names):
+        if n in b.config.numeric_attributes:
+            lookup(f"sf_r_a{i}", f"select distinct a{i} from sf_report where a{i} is not null", lambda t: (_number(t),), {"v": pa.string()})
+            attr_sql.append(f"(select v from sf_r_a{i} x where x.t = r.a{i}) as a{i}")
         else:
-            entered = _report_date(text, fmt)
-            if entered is None:
-                example = date(2026, 3, 31).strftime(fmt)
-                b.reject(row, "unparseable_timestamp",
-                         f'{date_column} "{text}" does not match report_date_format "{fmt}" (e.g. {example})')
-            else:
-                per_opp[opp].append((datetime.fromisoformat(entered), entered, row, True))
-    for opp, items in per_opp.items():
-        stages: list[tuple[datetime, dict]] = []
-        money: list[ValueChange] = []
-        repeats: list[_Row] = []
-        for at, entered, row, move in sorted(items, key=lambda item: (item[0], item[2].sort_key)):
-            money.append(ValueChange(at, entered, _report_money(b, row), row.key, row.line, row.raw))
-            if move:
-                attrs = {k: v for k, v in _attributes(b, row).items() if k not in MONEY_ATTRIBUTES}
-                stages.append((at, b.event(row, opp, row.get("To Stage"), entered, **attrs)))
-            else:
-                repeats.append(row)
-        made, _ = value_history(stages, money)
-        b.events.extend(made)
-        gave = {(r["_file"], r["_line"]) for r in made}
-        for row in repeats:
-            if (row.key, row.line) not in gave:
-                b.ignore(row, "not_a_stage_change")
+            attr_sql.append(f"r.a{i}")
+    example = date(2026, 3, 31).strftime(fmt)
+    con.execute(
+        f"""create or replace temp table sf_report_rows as
+            select r.o, r._line, r._raw, r.file, i.id as opp, r.date_text, r.date_column, r.to_stage, d.entered, d.at_us,
+                   case when r.from_stage <> '' and r.from_stage = r.to_stage
+                        then case when r.date_text <> '' and d.entered is not null then 'repeat' else 'not_a_stage_change' end
+                        when r.to_stage = '' then 'missing_stage'
+                        when r.date_text = '' then 'missing_timestamp'
+                        when d.entered is null then 'unparseable_timestamp'
+                        else 'move' end as kind,
+                   coalesce(m.amount, '') as amount, m.code, r.amount_text, r.currency_text,
+                   coalesce(left(c.entered, 10), '') as close_date, r.forecast as forecast_category
+                   {', ' if attr_sql else ''}{', '.join(attr_sql)}
+            from sf_report r join sf_r_ids i on i.t = r.opp_text left join sf_r_days d on d.t = r.date_text
+                 left join sf_r_days c on c.t = r.close_text and r.close_text <> '' left join sf_r_amounts m on m.t = r.amount_text"""
+    )
+    for (reason,) in [("missing_stage",), ("missing_timestamp",), ("unparseable_timestamp",)]:
+        detail = {"missing_stage": "'To Stage is empty'", "missing_timestamp": "date_column || ' is empty'",
+                  "unparseable_timestamp": f"""date_column || ' "' || date_text || '" does not match report_date_format '
+                                               || {_sql_text(f'"{fmt}" (e.g. {example})')}"""}[reason]
+        for file, line, text, raw in con.execute(
+                f"select file, _line, {detail}, _raw from sf_report_rows where kind = '{reason}' order by o, _line").fetchall():
+            b.out.reject(file, line, reason, text, raw)
+    lookup("sf_r_currencies", "select distinct coalesce(nullif(currency_text, ''), code, '') from sf_report_rows where kind in ('move', 'repeat')",
+           lambda t: (t.upper(),), {"v": pa.string()})
+    b.unnamed_currency += con.execute(
+        """select count(*) from sf_report_rows where kind in ('move', 'repeat') and amount <> ''
+               and coalesce(nullif(currency_text, ''), code, '') = '' and strpos(amount_text, '$') > 0""").fetchall()[0][0]
+    money = ("amount", "close_date", "currency", "forecast_category")
+    # value_history: the values in force after each change (its own non-empty values over the earlier ones'), after the
+    # last change of its instant, and whether it changed any; a move's row takes those of its instant, a change between
+    # moves (at an instant without a move, after the first move) that changed a value gives a row at its instant.
+    running = ", ".join(f"last_value(nullif({k}, '') ignore nulls) over w as run_{k}" for k in money)
+    lagged = ", ".join(f"lag(run_{k}) over w as prev_{k}" for k in money)
+    final = ", ".join(f"last_value(run_{k}) over instant as fin_{k}" for k in money)
+    changed = " or ".join(f"({k} <> '' and {k} is distinct from prev_{k})" for k in money)
+    attrs = ", ".join(f"a{i}" for i in range(len(names)))
+    con.execute(
+        f"""create or replace temp table sf_report_events as
+            with changes as (
+                select c.*, u.v as currency, row_number() over (partition by opp order by at_us, o, _line) as seq
+                from (select * exclude (currency_text, code), coalesce(nullif(currency_text, ''), code, '') as currency_key
+                      from sf_report_rows where kind in ('move', 'repeat')) c
+                join sf_r_currencies u on u.t = c.currency_key),
+            ran as (select *, {running} from changes window w as (partition by opp order by seq rows between unbounded preceding and current row)),
+            lagged as (select *, {lagged} from ran window w as (partition by opp order by seq)),
+            valued as (
+                select *, {final}, bool_or(kind = 'move') over (partition by opp, at_us) as at_move,
+                       min(o * 1099511627776 + _line) over (partition by opp) as first_k,
+                       last_value(case when kind = 'move' then seq end ignore nulls) over w as current_move,
+                       ({changed}) as changed
+                from lagged
+                window instant as (partition by opp, at_us order by seq rows between unbounded preceding and unbounded following),
+                       w as (partition by opp order by seq rows between unbounded preceding and current row)),
+            made as (
+                select v.*, row_number() over (partition by v.opp, v.at_us order by v.seq) as nth
+                from valued v where v.kind = 'repeat' and not v.at_move and v.current_move is not null and v.changed)
+            select opp as lead_id, to_stage as stage, entered as entered_at, {attrs}{', ' if attrs else ''}
+                   {', '.join(f'fin_{k} as {k}' for k in money)}, file as _file, _line, _raw, o, seq, false as made, first_k
+            from valued where kind = 'move'
+            union all
+            select m.opp, s.to_stage, m.entered, {', '.join(f's.a{i}' for i in range(len(names)))}{', ' if names else ''}
+                   {', '.join(f'm.fin_{k}' for k in money)}, m.file, m._line, m._raw, m.o, m.seq, true, m.first_k
+            from made m join valued s on s.opp = m.opp and s.seq = m.current_move where m.nth = 1"""
+    )
+    for file, count in con.execute(
+            """select file, count(*) from sf_report_rows r where kind = 'not_a_stage_change'
+                   or kind = 'repeat' and not exists (select 1 from sf_report_events e where e._file = r.file and e._line = r._line)
+               group by file""").fetchall():
+        b.out.ignore(file, "not_a_stage_change", count)
+    # The attribute columns in the order the row-by-row steps first met them: the file of each opportunity's first move,
+    # the opportunities in the order of their first row.
+    first_files = [o for (o,) in con.execute(
+        """with firsts as (select opp, min(o * 1099511627776 + _line) as k from sf_report_rows where kind in ('move', 'repeat') group by opp),
+                moves as (select lead_id as opp, arg_min(o, seq) as o from sf_report_events where not made group by lead_id)
+           select m.o from moves m join firsts f using (opp) group by m.o order by min(f.k)""").fetchall()]
+    for order in first_files:
+        for n in attrs_of[order]:
+            if n not in b.report_attrs:
+                b.report_attrs.append(n)
+    b.sql_journeys.update(i for (i,) in con.execute("select distinct lead_id from sf_report_events").fetchall())
+    b.sql_events.append(("sf_report_events", names))
     if b.unnamed_currency:
         b.out.notes.append(f"{b.unnamed_currency} report amount(s) are written with '$', which names no single currency: "
                            "their currency is left empty; add the Opportunity Currency column to the report to keep it.")
 
 
-def _report_money(b: _Build, row: _Row) -> dict[str, str]:
-    """A report row's amount as a plain number and its currency (a currency column, else the code written with the
-    amount: "EUR 52,000.00"), close date (in report_date_format) and forecast category."""
-    column = next((c for c in b.options.attributes.get("amount", ("Amount",)) if row.column(c)), "Amount")
-    text = row.get(column)
-    amount, code = plain_amount(text)
-    currency = next((row.get(c) for c in REPORT_CURRENCY_COLUMNS if row.get(c)), "") or code or ""
-    if amount and not currency and "$" in text:
-        b.unnamed_currency += 1
-    close = _report_date(row.get("Close Date"), b.options.report_date_format) if row.get("Close Date") else None
-    forecast = next((row.get(c) for c in ("Forecast Category", "ForecastCategory") if row.get(c)), "")
-    return {"amount": amount or "", "close_date": (close or "")[:10], "currency": currency.upper(), "forecast_category": forecast}
-
-
+@lru_cache(maxsize=1 << 16)  # a report has few distinct dates: parse each once
 def _report_date(text: str, fmt: str) -> str | None:
     """A report date (optionally with a time of day) as ISO text without offset, or None."""
     for pattern, iso in ((f"{fmt} %I:%M %p", "%Y-%m-%dT%H:%M"), (f"{fmt} %H:%M", "%Y-%m-%dT%H:%M"), (fmt, "%Y-%m-%d")):
@@ -766,6 +855,13 @@ def _lead_history_rows(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[t
     for order, table in tables:
         kept.extend(_rows(con, table, order, f"""_line in (select _line from sf_verdicts where o = {order} and verdict = 'keep')"""))
     return kept
+
+
+def _strip_sql(table: RowTable, name: str) -> str:
+    """SQL of a column's stripped text (row.get(name)): '' when the file has no such column."""
+    columns = {h.strip().lower(): table.col(h) for h in table.header}
+    column = columns.get(name.strip().lower())
+    return f"py_strip(coalesce({column}, ''))" if column else "''"
 
 
 def _rows(con: duckdb.DuckDBPyConnection, table: RowTable, order: int, where: str = "true") -> list[_Row]:
@@ -962,6 +1058,28 @@ def _contact_roles(b: _Build, rows: list[_Row], opportunities: set[str], owner: 
                            "opportunity(ies) is unknown (their decision makers are counted): add Contact.Title to the export.")
 
 
+def _all_events(b: _Build, con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """The events made in Python and in SQL as one table: attribute columns in the order they were met, then each money
+    column some event has a value of."""
+    columns = [*b.report_attrs, *(a for a in b.event_attrs if a not in b.report_attrs)]
+    sql_money = set()
+    for name, _ in b.sql_events:
+        has_value = ", ".join(f"bool_or({k} <> '')" for k in MONEY_ATTRIBUTES)
+        found = con.execute(f"select {has_value} from {name}").fetchall()[0]
+        sql_money |= {k for k, has in zip(MONEY_ATTRIBUTES, found) if has}
+    for k in MONEY_ATTRIBUTES:
+        if k not in columns and (k in sql_money or any(e.get(k) for e in b.events)):
+            columns.append(k)
+    table = events_table(b.events, columns)
+    for name, attrs in b.sql_events:
+        picks = [f"a{attrs.index(c)} as \"{c}\"" if c in attrs else (f"{c}" if c in MONEY_ATTRIBUTES else f"null::varchar as \"{c}\"")
+                 for c in columns]
+        made = con.sql(f"""select lead_id, stage, entered_at, null::varchar as reason{''.join(', ' + p for p in picks)}, _file, _line, _raw
+                           from {name} order by first_k, made, seq""").to_arrow_table()  # each deal's moves, then its changes
+        table = pa.concat_tables([table, made.cast(table.schema)])
+    return table
+
+
 def _extras(b: _Build, journey: str, row: _Row | None) -> dict[str, str]:
     """A journey's first response and buyer roles, for its leads row: a Lead's own Title first, then its deal's roles."""
     out: dict[str, str] = {}
@@ -978,7 +1096,7 @@ def _extras(b: _Build, journey: str, row: _Row | None) -> dict[str, str]:
 def _journeys_without_lead_rows(b: _Build) -> None:
     """Write first responses and roles of journeys no Lead or Opportunity row carries from their own task or role row;
     count every other task and role row as ignored (read into another row, open, or of no journey in the load)."""
-    journeys = {e["lead_id"] for e in b.events}
+    journeys = {e["lead_id"] for e in b.events} | b.sql_journeys
     bare = journeys - b.with_lead_row
     used: set[int] = set()
     for journey, (_, text, row) in sorted(b.responses.items()):

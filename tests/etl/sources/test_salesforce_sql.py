@@ -108,6 +108,8 @@ FIELDS = ("Status", "status", "STATUS", "created", "Rating", "Owner", "Email", "
 STAMPS = ("2026-03-02T09:14:00.000+0000", "2026-03-02T09:14:00.000Z", "2026-03-02T10:14:00+01:00", "2026-03-05 08:00",
           "2026-03-05", "2026-03-02T09:14:00.000+0000", "2026-02-30T10:00:00Z", "03/02/2026 09:14", "", "2026-03-09T23:59:59.999999999Z",
           "  2026-03-03T12:00:00Z  ", "2026-03-29T02:30:00")
+REPORT_DATES = ("3/2/2026", "03/02/2026", "3/2/2026 10:15 AM", "3/2/2026 14:30", "3/4/2026", "2026-03-02", "", "13/45/2026",
+                "2/29/2026", "3/4/2026 ")
 TRUE = ("true", "false", "", "TRUE", " 1 ", "yes", "no")
 TEXT = ("Web", 'say "hi"', "a, b", "line\nbreak", "", "  spaced  ", "crlf\r\nvalue", "Économie")
 
@@ -169,6 +171,23 @@ def exports(draw):
         rows = [[draw(s(("", "00T5g0000A1", "00T5g0000A2"))), draw(_ids(LEADS)), draw(_ids(OPPS)), draw(s(("Completed", "Open", ""))),
                  draw(s(TRUE)), draw(s(STAMPS)), draw(s(STAMPS)), draw(s(TRUE))] for _ in range(draw(st.integers(1, 5)))]
         files["Task.csv"] = (header, rows)
+    if draw(st.booleans()):
+        header = ["Opportunity Owner", "Opportunity ID", "From Stage", "To Stage", "Amount", "Close Date", "Last Modified"]
+        header += draw(s(([], ["Forecast Category", "Opportunity Currency"], ["Lead Source"])))
+        rows = []
+        for _ in range(draw(st.integers(1, 20))):
+            odd = draw(st.integers(0, 9)) == 0  # now and then any value, else the few a deal's rows repeat
+            row = [draw(s(TEXT)), draw(_ids(OPPS) if odd else s(OPPS[:2])), draw(s(STAGES if odd else ("Prospecting", "", "Closed Lost"))),
+                   draw(s(STAGES if odd else ("Prospecting", "Closed Lost"))),
+                   draw(s(("48,000.00", "EUR 52,000.00", "$1,000", "", "abc", "52000", "\u20ac1.200,50", "usd 10") if odd else
+                          ("48,000.00", "52,000.00", ""))),
+                   draw(s(REPORT_DATES if odd else ("5/1/2026", "6/1/2026", ""))),
+                   draw(s(REPORT_DATES if odd else ("3/2/2026", "3/4/2026", "3/9/2026")))]
+            row += [draw(s(("Pipeline", "", "Commit", "eur", "Gbp", "\u00df"))) for _ in header[7:]]
+            rows.append(row)
+        if draw(st.booleans()):
+            rows.append(["Grand Totals (3 records)", *[""] * (len(header) - 1)])
+        files["OpportunityHistoryReport.csv"] = (header, rows)
     return files, draw(st.booleans()), draw(st.booleans()), draw(s(("UTC", "Europe/Berlin", "America/New_York")))
 
 
