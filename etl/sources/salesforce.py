@@ -722,43 +722,11 @@ def _report_sql(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[tuple[in
     b.unnamed_currency += con.execute(
         """select count(*) from sf_report_rows where kind in ('move', 'repeat') and amount <> ''
                and coalesce(nullif(currency_text, ''), code, '') = '' and strpos(amount_text, '$') > 0""").fetchall()[0][0]
-    money = ("amount", "close_date", "currency", "forecast_category")
-    # value_history: the values in force after each change (its own non-empty values over the earlier ones'), after the
-    # last change of its instant, and whether it changed any; a move's row takes those of its instant, a change between
-    # moves (at an instant without a move, after the first move) that changed a value gives a row at its instant.
-    running = ", ".join(f"last_value(nullif({k}, '') ignore nulls) over w as run_{k}" for k in money)
-    lagged = ", ".join(f"lag(run_{k}) over w as prev_{k}" for k in money)
-    final = ", ".join(f"last_value(run_{k}) over instant as fin_{k}" for k in money)
-    changed = " or ".join(f"({k} <> '' and {k} is distinct from prev_{k})" for k in money)
-    attrs = ", ".join(f"a{i}" for i in range(len(names)))
-    con.execute(
-        f"""create or replace temp table sf_report_events as
-            with changes as (
-                select c.*, u.v as currency, row_number() over (partition by opp order by at_us, o, _line) as seq
-                from (select * exclude (currency_text, code), coalesce(nullif(currency_text, ''), code, '') as currency_key
-                      from sf_report_rows where kind in ('move', 'repeat')) c
-                join sf_r_currencies u on u.t = c.currency_key),
-            ran as (select *, {running} from changes window w as (partition by opp order by seq rows between unbounded preceding and current row)),
-            lagged as (select *, {lagged} from ran window w as (partition by opp order by seq)),
-            valued as (
-                select *, {final}, bool_or(kind = 'move') over (partition by opp, at_us) as at_move,
-                       min(o * 1099511627776 + _line) over (partition by opp) as first_k,
-                       last_value(case when kind = 'move' then seq end ignore nulls) over w as current_move,
-                       ({changed}) as changed
-                from lagged
-                window instant as (partition by opp, at_us order by seq rows between unbounded preceding and unbounded following),
-                       w as (partition by opp order by seq rows between unbounded preceding and current row)),
-            made as (
-                select v.*, row_number() over (partition by v.opp, v.at_us order by v.seq) as nth
-                from valued v where v.kind = 'repeat' and not v.at_move and v.current_move is not null and v.changed)
-            select opp as lead_id, to_stage as stage, entered as entered_at, {attrs}{', ' if attrs else ''}
-                   {', '.join(f'fin_{k} as {k}' for k in money)}, file as _file, _line, _raw, o, seq, false as made, first_k
-            from valued where kind = 'move'
-            union all
-            select m.opp, s.to_stage, m.entered, {', '.join(f's.a{i}' for i in range(len(names)))}{', ' if names else ''}
-                   {', '.join(f'm.fin_{k}' for k in money)}, m.file, m._line, m._raw, m.o, m.seq, true, m.first_k
-            from made m join valued s on s.opp = m.opp and s.seq = m.current_move where m.nth = 1"""
-    )
+    _value_history_sql(con, """select c.* exclude (to_stage, currency_text, code, currency_key), opp as lead_id, to_stage as stage,
+                                      u.v as currency, at_us as sort_us
+                               from (select *, coalesce(nullif(currency_text, ''), code, '') as currency_key
+                                     from sf_report_rows where kind in ('move', 'repeat')) c
+                               join sf_r_currencies u on u.t = c.currency_key""", "sf_report_events", len(names))
     for file, count in con.execute(
             """select file, count(*) from sf_report_rows r where kind = 'not_a_stage_change'
                    or kind = 'repeat' and not exists (select 1 from sf_report_events e where e._file = r.file and e._line = r._line)
@@ -779,6 +747,44 @@ def _report_sql(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[tuple[in
     if b.unnamed_currency:
         b.out.notes.append(f"{b.unnamed_currency} report amount(s) are written with '$', which names no single currency: "
                            "their currency is left empty; add the Opportunity Currency column to the report to keep it.")
+
+
+def _value_history_sql(con: duckdb.DuckDBPyConnection, changes: str, target: str, attributes: int) -> None:
+    """Table `target`: value_history of each deal in SQL. `changes` gives one row per change: opp, lead_id, stage, entered,
+    at_us (the instant), sort_us, o, _line, _raw, file, kind ('move': a stage entry, 'repeat': the same stage), the money
+    columns and a0... (the attributes a move's event carries). The target has the move events with the values in force at
+    their instant, and a row per change between moves (at an instant without a move, after the first move) that changed a
+    value, with the current move's stage and attributes; `made` tells them apart, `seq` is the order of a deal's changes."""
+    money = MONEY_ATTRIBUTES
+    running = ", ".join(f"last_value(nullif({k}, '') ignore nulls) over w as run_{k}" for k in money)
+    lagged = ", ".join(f"lag(run_{k}) over w as prev_{k}" for k in money)
+    final = ", ".join(f"last_value(run_{k}) over instant as fin_{k}" for k in money)
+    changed = " or ".join(f"({k} <> '' and {k} is distinct from prev_{k})" for k in money)
+    attrs = "".join(f"a{i}, " for i in range(attributes))
+    con.execute(
+        f"""create or replace temp table "{target}" as
+            with changes as (select *, row_number() over (partition by opp order by at_us, o, _line) as seq from ({changes})),
+            ran as (select *, {running} from changes window w as (partition by opp order by seq rows between unbounded preceding and current row)),
+            lagged as (select *, {lagged} from ran window w as (partition by opp order by seq)),
+            valued as (
+                select *, {final}, bool_or(kind = 'move') over (partition by opp, at_us) as at_move,
+                       min(o * 1099511627776 + _line) over (partition by opp) as first_k,
+                       last_value(case when kind = 'move' then seq end ignore nulls) over w as current_move,
+                       ({changed}) as changed
+                from lagged
+                window instant as (partition by opp, at_us order by seq rows between unbounded preceding and unbounded following),
+                       w as (partition by opp order by seq rows between unbounded preceding and current row)),
+            made as (
+                select v.*, row_number() over (partition by v.opp, v.at_us order by v.seq) as nth
+                from valued v where v.kind = 'repeat' and not v.at_move and v.current_move is not null and v.changed)
+            select lead_id, opp, stage, entered as entered_at, null::varchar as reason, {attrs}
+                   {', '.join(f'fin_{k} as {k}' for k in money)}, file as _file, _line, _raw, o, seq, false as made, first_k, sort_us
+            from valued where kind = 'move'
+            union all
+            select m.lead_id, m.opp, s.stage, m.entered, null, {''.join(f's.a{i}, ' for i in range(attributes))}
+                   {', '.join(f'm.fin_{k}' for k in money)}, m.file, m._line, m._raw, m.o, m.seq, true, m.first_k, m.sort_us
+            from made m join valued s on s.opp = m.opp and s.seq = m.current_move where m.nth = 1"""
+    )
 
 
 @lru_cache(maxsize=1 << 16)  # a report has few distinct dates: parse each once
@@ -1074,7 +1080,7 @@ def _all_events(b: _Build, con: duckdb.DuckDBPyConnection) -> pa.Table:
     for name, attrs in b.sql_events:
         picks = [f"a{attrs.index(c)} as \"{c}\"" if c in attrs else (f"{c}" if c in MONEY_ATTRIBUTES else f"null::varchar as \"{c}\"")
                  for c in columns]
-        made = con.sql(f"""select lead_id, stage, entered_at, null::varchar as reason{''.join(', ' + p for p in picks)}, _file, _line, _raw
+        made = con.sql(f"""select lead_id, stage, entered_at, reason{''.join(', ' + p for p in picks)}, _file, _line, _raw
                            from {name} order by first_k, made, seq""").to_arrow_table()  # each deal's moves, then its changes
         table = pa.concat_tables([table, made.cast(table.schema)])
     return table
