@@ -51,7 +51,6 @@ from funnelboard.etl.sources.base import (
     MONEY_ATTRIBUTES,
     SourceTable,
     Translation,
-    ValueChange,
     check_option_keys,
     events_table,
     file_key,
@@ -59,7 +58,6 @@ from funnelboard.etl.sources.base import (
     option_text,
     plain_amount,
     string_table,
-    value_history,
 )
 from funnelboard.etl.sources.duck_rows import RowTable, _sql_text, connect, read_rows
 from funnelboard.etl.sources.roles import role_of_title
@@ -231,6 +229,7 @@ def _translate(con: duckdb.DuckDBPyConnection, paths: list[Path], config: Funnel
     given: dict[str, list[Path]] = {k: [] for k in WHAT}
     history_tables: list[tuple[int, RowTable]] = []
     report_tables: list[tuple[int, RowTable]] = []
+    oh_tables: list[tuple[int, RowTable]] = []
     for order, path in enumerate(paths):
         table = read_rows(con, path, config, out, f"sf_{order}", what="Salesforce export")
         kind = _kind(table)
@@ -240,6 +239,8 @@ def _translate(con: duckdb.DuckDBPyConnection, paths: list[Path], config: Funnel
         given[kind].append(path)
         if kind == "report":
             report_tables.append((order, table))
+        elif kind == "opportunity_history":
+            oh_tables.append((order, table))
         elif kind == "lead_history":
             history_tables.append((order, table))  # read in SQL: most of its rows change fields no journey needs
         else:
@@ -256,14 +257,14 @@ def _translate(con: duckdb.DuckDBPyConnection, paths: list[Path], config: Funnel
     leads = _latest_by_id(b, by_kind["lead"], "Id", deleted_leads)
     opportunities = _latest_by_id(b, by_kind["opportunity"], "Id")
     owner_of_opportunity = _conversions(b, leads)
-    opp_events = _opportunity_history(b, by_kind["opportunity_history"], owner_of_opportunity, opportunities)
+    opp_events = _opportunity_history_sql(b, con, oh_tables, owner_of_opportunity, opportunities)
     known_opportunities = set(opportunities) | set(owner_of_opportunity) | set(opp_events)
     _first_responses(b, by_kind["task"] + by_kind["event"], leads, known_opportunities, owner_of_opportunity)
     _contact_roles(b, by_kind["contact_role"], known_opportunities, owner_of_opportunity)
     _report_sql(b, con, report_tables)
     history = _lead_history_rows(b, con, history_tables, leads, deleted_leads, bool(given["lead"]))
     _lead_journeys(b, leads, history)
-    _opportunity_rows(b, opportunities, leads, owner_of_opportunity, opp_events)
+    _loss_reasons(b, con, _opportunity_rows(b, opportunities, leads, owner_of_opportunity, opp_events))
     _journeys_without_lead_rows(b)
 
     if given["opportunity_history"] and not given["lead"]:
@@ -582,53 +583,6 @@ def _change(b: _Build, row: _Row, stage_column: str) -> _Change | None:
     return _Change(at, stage, row, text)
 
 
-def _opportunity_history(b: _Build, rows: list[_Row], owner: dict[str, str], opportunities: dict[str, _Row]) -> dict[str, list[dict]]:
-    """Stage entries of each opportunity: its first row, then each row whose StageName differs from the previous;
-    a row between them that changed the amount, close date or forecast category repeats the stage with the new values."""
-    per_opp: dict[str, list[_Change]] = defaultdict(list)
-    seen: set[str] = set()
-    for row in rows:
-        opp = canonical_id(row.get("OpportunityId"))
-        if not opp:
-            b.reject(row, "missing_lead_id", "OpportunityId is empty")
-            continue
-        if not _history_row(b, row, seen):
-            continue
-        change = _change(b, row, "StageName")
-        if change:
-            per_opp[opp].append(change)
-    events: dict[str, list[dict]] = {}
-    for opp, changes in per_opp.items():
-        previous = None
-        stages: list[tuple[datetime, dict]] = []
-        money: list[ValueChange] = []
-        repeats: list[_Row] = []
-        for c in sorted(changes, key=lambda c: (c.at, c.row.sort_key)):
-            money.append(ValueChange(c.at, c.text, _history_money(c.row, opportunities.get(opp)), c.row.key, c.row.line, c.row.raw))
-            if previous is not None and c.stage == previous:
-                repeats.append(c.row)
-            else:
-                stages.append((c.at, b.event(c.row, owner.get(opp, opp), c.stage, c.text)))
-            previous = c.stage
-        made, _ = value_history(stages, money)
-        b.events.extend(made)
-        gave = {(r["_file"], r["_line"]) for r in made}
-        for row in repeats:
-            if (row.key, row.line) not in gave:
-                b.ignore(row, "not_a_stage_change")  # changed only what is not read (probability, expected revenue)
-        events[opp] = sorted([e for _, e in stages] + made, key=lambda e: parse_instant(e["entered_at"], "UTC")[0])
-    return events
-
-
-def _history_money(row: _Row, opportunity: _Row | None) -> dict[str, str]:
-    """An OpportunityHistory row's amount, close date and forecast category; its currency, else its Opportunity's."""
-    amount, code = plain_amount(row.get("Amount"))
-    close = row.get("CloseDate")
-    currency = row.get("CurrencyIsoCode") or code or (opportunity.get("CurrencyIsoCode") if opportunity else "")
-    return {"amount": amount or "", "close_date": close[:10] if ISO.fullmatch(close) else "",
-            "currency": currency.upper(), "forecast_category": row.get("ForecastCategory")}
-
-
 def _report_sql(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[tuple[int, RowTable]]) -> None:
     """The UI report, in DuckDB: each row with From Stage != To Stage (or no From Stage: creation) is a stage entry; a row
     with From Stage = To Stage that changed the amount, close date or forecast category repeats the stage with the new
@@ -671,26 +625,20 @@ def _report_sql(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[tuple[in
             else:
                 b.reject(row, "missing_lead_id", f"{opts.report_id_column} is empty")
 
-    def lookup(name: str, sql: str, fn, types: dict[str, pa.DataType]) -> None:
-        texts = [t for (t,) in con.execute(sql).fetchall()]
-        values = [fn(t) for t in texts]
-        con.register(name, pa.table({"t": pa.array(texts, pa.string()),
-                                     **{k: pa.array([v[i] for v in values], typ) for i, (k, typ) in enumerate(types.items())}}))
-
     epoch = datetime(1970, 1, 1)
 
     def day(text: str) -> tuple:
         entered = _report_date(text, fmt)
         return entered, None if entered is None else (datetime.fromisoformat(entered) - epoch) // timedelta(microseconds=1)
 
-    lookup("sf_r_ids", "select distinct opp_text from sf_report", lambda t: (canonical_id(t),), {"id": pa.string()})
-    lookup("sf_r_days", "select distinct date_text from sf_report union select distinct close_text from sf_report", day,
+    _lookup(con, "sf_r_ids", "select distinct opp_text from sf_report", lambda t: (canonical_id(t),), {"id": pa.string()})
+    _lookup(con, "sf_r_days", "select distinct date_text from sf_report union select distinct close_text from sf_report", day,
            {"entered": pa.string(), "at_us": pa.int64()})
-    lookup("sf_r_amounts", "select distinct amount_text from sf_report", plain_amount, {"amount": pa.string(), "code": pa.string()})
+    _lookup(con, "sf_r_amounts", "select distinct amount_text from sf_report", plain_amount, {"amount": pa.string(), "code": pa.string()})
     attr_sql = []
     for i, n in enumerate(names):
         if n in b.config.numeric_attributes:
-            lookup(f"sf_r_a{i}", f"select distinct a{i} from sf_report where a{i} is not null", lambda t: (_number(t),), {"v": pa.string()})
+            _lookup(con, f"sf_r_a{i}", f"select distinct a{i} from sf_report where a{i} is not null", lambda t: (_number(t),), {"v": pa.string()})
             attr_sql.append(f"(select v from sf_r_a{i} x where x.t = r.a{i}) as a{i}")
         else:
             attr_sql.append(f"r.a{i}")
@@ -717,7 +665,7 @@ def _report_sql(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[tuple[in
         for file, line, text, raw in con.execute(
                 f"select file, _line, {detail}, _raw from sf_report_rows where kind = '{reason}' order by o, _line").fetchall():
             b.out.reject(file, line, reason, text, raw)
-    lookup("sf_r_currencies", "select distinct coalesce(nullif(currency_text, ''), code, '') from sf_report_rows where kind in ('move', 'repeat')",
+    _lookup(con, "sf_r_currencies", "select distinct coalesce(nullif(currency_text, ''), code, '') from sf_report_rows where kind in ('move', 'repeat')",
            lambda t: (t.upper(),), {"v": pa.string()})
     b.unnamed_currency += con.execute(
         """select count(*) from sf_report_rows where kind in ('move', 'repeat') and amount <> ''
@@ -747,6 +695,121 @@ def _report_sql(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[tuple[in
     if b.unnamed_currency:
         b.out.notes.append(f"{b.unnamed_currency} report amount(s) are written with '$', which names no single currency: "
                            "their currency is left empty; add the Opportunity Currency column to the report to keep it.")
+
+
+def _opportunity_history_sql(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[tuple[int, RowTable]], owner: dict[str, str],
+                             opportunities: dict[str, _Row]) -> set[str]:
+    """Stage entries of each opportunity, in DuckDB: its first row, then each row whose StageName differs from the
+    previous; a row between them that changed the amount, close date or forecast category repeats the stage with the new
+    values. Returns the opportunities with history. Ids, timestamps, amounts and close dates are read once per distinct
+    text by the Python functions (canonical_id, parse_instant, plain_amount), so they read as the row-by-row steps read them."""
+    if not tables:
+        return set()
+    parts = []
+    for order, table in tables:
+        def get(name: str, table: RowTable = table) -> str:
+            return _strip_sql(table, name)
+
+        parts.append(
+            f"""select {order} as o, _line, _raw, {_sql_text(file_key(table.path))} as file, {get('OpportunityId')} as opp_text,
+                       {get('IsDeleted')} as is_deleted, {get('Id')} as history_id, {get('CreatedDate')} as entered,
+                       {get('StageName')} as stage, {get('Amount')} as amount_text, {get('CloseDate')} as close_text,
+                       {get('CurrencyIsoCode')} as currency_text, {get('ForecastCategory')} as forecast_category
+                from "{table.name}\"""")
+    con.execute(f"create or replace temp table sf_oh as {' union all '.join(parts)}")
+    tz = b.config.timezone
+    utc = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+    def instant(text: str) -> tuple:
+        at, problem = parse_instant(text, tz)
+        if problem:
+            return None, None, problem, _timestamp_detail("CreatedDate", text, problem)
+        return (at - utc) // timedelta(microseconds=1), (parse_instant(text, "UTC")[0] - utc) // timedelta(microseconds=1), None, None
+
+    _lookup(con, "sf_oh_ids", "select distinct opp_text from sf_oh", lambda t: (canonical_id(t),), {"id": pa.string()})
+    con.execute(
+        """create or replace temp table sf_oh_rows as
+           with judged as (
+               select h.*, i.id as opp, case when i.id = '' then 'missing_lead_id'
+                                             when lower(is_deleted) in ('true', '1', 'yes') then 'deleted' else 'check' end as verdict
+               from sf_oh h join sf_oh_ids i on i.t = h.opp_text)
+           select * exclude (verdict), case when verdict = 'check' and history_id <> ''
+                                                 and row_number() over (partition by verdict, history_id order by o, _line) > 1
+                                            then 'repeated_id' else verdict end as verdict
+           from judged"""
+    )
+    _lookup(con, "sf_oh_times", "select distinct entered from sf_oh_rows where verdict = 'check'", instant,
+            {"at_us": pa.int64(), "sort_us": pa.int64(), "problem": pa.string(), "detail": pa.string()})
+    _lookup(con, "sf_oh_amounts", "select distinct amount_text from sf_oh_rows where verdict = 'check'", plain_amount,
+            {"amount": pa.string(), "code": pa.string()})
+    _lookup(con, "sf_oh_closes", "select distinct close_text from sf_oh_rows where verdict = 'check'",
+            lambda t: (t[:10] if ISO.fullmatch(t) else "",), {"v": pa.string()})
+    con.register("sf_oh_owner", pa.table({"opp": pa.array(list(owner), pa.string()), "lead_id": pa.array(list(owner.values()), pa.string())}))
+    currencies = {opp: row.get("CurrencyIsoCode") for opp, row in opportunities.items()}
+    con.register("sf_oh_opps", pa.table({"opp": pa.array(list(currencies), pa.string()), "currency": pa.array(list(currencies.values()), pa.string())}))
+    con.execute(
+        """create or replace temp table sf_oh_changes as
+           select r.o, r._line, r._raw, r.file, r.opp, coalesce(w.lead_id, r.opp) as lead_id, r.entered, r.stage, t.at_us, t.sort_us,
+                  case when r.verdict <> 'check' then r.verdict when t.problem is not null then t.problem
+                       when r.stage = '' then 'missing_stage' else 'change' end as verdict, t.detail,
+                  coalesce(m.amount, '') as amount, c.v as close_date,
+                  coalesce(nullif(r.currency_text, ''), m.code, x.currency, '') as currency_key, r.forecast_category
+           from sf_oh_rows r left join sf_oh_times t on t.t = r.entered and r.verdict = 'check'
+                left join sf_oh_amounts m on m.t = r.amount_text and r.verdict = 'check'
+                left join sf_oh_closes c on c.t = r.close_text and r.verdict = 'check'
+                left join sf_oh_owner w on w.opp = r.opp left join sf_oh_opps x on x.opp = r.opp"""
+    )
+    for file, line, verdict, detail, raw in con.execute(
+            """select file, _line, verdict, case verdict when 'missing_lead_id' then 'OpportunityId is empty'
+                                                         when 'missing_stage' then 'StageName is empty' else detail end, _raw
+               from sf_oh_changes where verdict not in ('change', 'deleted', 'repeated_id') order by o, _line""").fetchall():
+        b.out.reject(file, line, verdict, detail, raw)
+    for file, verdict, count in con.execute(
+            "select file, verdict, count(*) from sf_oh_changes where verdict in ('deleted', 'repeated_id') group by all").fetchall():
+        b.out.ignore(file, verdict, count)
+    _lookup(con, "sf_oh_currencies", "select distinct currency_key from sf_oh_changes where verdict = 'change'", lambda t: (t.upper(),),
+            {"v": pa.string()})
+    _value_history_sql(con, """select c.* exclude (verdict, detail, currency_key),
+                                      case when lag(stage) over (partition by opp order by at_us, o, _line) = stage then 'repeat'
+                                           else 'move' end as kind, u.v as currency
+                               from sf_oh_changes c join sf_oh_currencies u on u.t = c.currency_key where verdict = 'change'""",
+                       "sf_opp_events", 0)
+    for file, count in con.execute(
+            """select file, count(*) from (select file, _line from sf_oh_changes where verdict = 'change' except all
+                                           select _file, _line from sf_opp_events) group by file""").fetchall():
+        b.out.ignore(file, "not_a_stage_change", count)  # changed only what is not read (probability, expected revenue)
+    b.sql_journeys.update(i for (i,) in con.execute("select distinct lead_id from sf_opp_events").fetchall())
+    b.sql_events.append(("sf_opp_events", []))
+    return {o for (o,) in con.execute("select distinct opp from sf_opp_events").fetchall()}
+
+
+def _loss_reasons(b: _Build, con: duckdb.DuckDBPyConnection, reasons: dict[str, str]) -> None:
+    """The loss reason of each closed-lost opportunity on its last event and the rows repeating that stage just before it
+    (in the order of their entered_at read in UTC, moves before value changes, as the row-by-row steps sorted them)."""
+    if not reasons or not any(name == "sf_opp_events" for name, _ in b.sql_events):
+        return
+    con.register("sf_reasons", pa.table({"opp": pa.array(list(reasons), pa.string()), "reason": pa.array(list(reasons.values()), pa.string())}))
+    _lookup(con, "sf_outcomes", "select distinct stage from sf_opp_events", lambda t: (_is_outcome(b, t),), {"v": pa.bool_()})
+    con.execute(
+        """update sf_opp_events e set reason = x.reason from (
+               select opp, seq, reason from (
+                   select *, min(case when stage <> last_stage then pos end) over (partition by opp) as cut from (
+                       select e.opp, e.seq, e.stage, r.reason,
+                              row_number() over (partition by e.opp order by sort_us desc, made desc, seq desc) as pos,
+                              first_value(e.stage) over (partition by e.opp order by sort_us desc, made desc, seq desc) as last_stage
+                       from sf_opp_events e join sf_reasons r on r.opp = e.opp))
+               where pos < coalesce(cut, 9223372036854775807)
+                 and last_stage in (select t from sf_outcomes where v)) x
+           where e.opp = x.opp and e.seq = x.seq"""
+    )
+
+
+def _lookup(con: duckdb.DuckDBPyConnection, name: str, sql: str, fn, types: dict[str, pa.DataType]) -> None:
+    """Register table `name`: each distinct text `sql` gives (column t) and the values fn gives for it (columns `types`)."""
+    texts = [t for (t,) in con.execute(sql).fetchall()]
+    values = [fn(t) for t in texts]
+    con.register(name, pa.table({"t": pa.array(texts, pa.string()),
+                                 **{k: pa.array([v[i] for v in values], typ) for i, (k, typ) in enumerate(types.items())}}))
 
 
 def _value_history_sql(con: duckdb.DuckDBPyConnection, changes: str, target: str, attributes: int) -> None:
@@ -948,9 +1011,11 @@ def _opportunity_rows(
     opportunities: dict[str, _Row],
     leads: dict[str, _Row],
     owner: dict[str, str],
-    opp_events: dict[str, list[dict]],
-) -> None:
-    """One leads row per Opportunity: its own journey's attributes, or the gaps of the lead it was converted from."""
+    opp_events: set[str],
+) -> dict[str, str]:
+    """One leads row per Opportunity: its own journey's attributes, or the gaps of the lead it was converted from.
+    Returns the loss reason of each opportunity with history that was not won (_loss_reasons writes it)."""
+    reasons = {}
     lead_values = {lead_id: _attributes(b, row) for lead_id, row in leads.items()}
     for opp, row in opportunities.items():
         attrs = _attributes(b, row)
@@ -963,12 +1028,9 @@ def _opportunity_rows(
             have = lead_values.get(lead_id, {})
             b.lead(row, lead_id, None, {k: (None if have.get(k) else v) for k, v in attrs.items()})
         reason = row.get(b.options.reason_field) if b.options.reason_field else ""
-        history = opp_events.get(opp)
-        if reason and history and not _is_true(row.get("IsWon")) and _is_outcome(b, history[-1]["stage"]):
-            for event in reversed(history):  # the loss, and the rows repeating it with later values
-                if event["stage"] != history[-1]["stage"]:
-                    break
-                event["reason"] = reason
+        if reason and opp in opp_events and not _is_true(row.get("IsWon")):
+            reasons[opp] = reason
+    return reasons
 
 
 # -- first responses and buyer roles ---------------------------------------------------------------
