@@ -77,6 +77,9 @@ OPTION_KEYS = ("attributes", "reason_field", "lead_reason_field", "report_date_f
 # OpportunityContactRole.Role values (the standard picklist) that mark a contact who decides the purchase.
 DEFAULT_DECISION_ROLES = ("Decision Maker", "Economic Decision Maker", "Economic Buyer")
 TITLE_COLUMNS = ("Contact.Title", "Contact: Title", "Title")  # the contact's job title in a contact-role export
+# Why a LeadHistory row is ignored (counted in SQL, _lead_history_rows): its lead is deleted or not exported, the row is
+# deleted or repeats a history Id, or it changed another field than Status.
+LEAD_HISTORY_IGNORED = ("deleted", "lead_not_in_export", "repeated_id", "not_a_status_change")
 # Task statuses that close a task when the export has no IsClosed column (the standard picklist's closed value).
 CLOSED_STATUSES = ("completed",)
 
@@ -262,8 +265,8 @@ def _translate(con: duckdb.DuckDBPyConnection, paths: list[Path], config: Funnel
     _first_responses(b, by_kind["task"] + by_kind["event"], leads, known_opportunities, owner_of_opportunity)
     _contact_roles(b, by_kind["contact_role"], known_opportunities, owner_of_opportunity)
     _report_sql(b, con, report_tables)
-    history = _lead_history_rows(b, con, history_tables, leads, deleted_leads, bool(given["lead"]))
-    _lead_journeys(b, leads, history)
+    _lead_history_rows(b, con, history_tables, leads, deleted_leads, bool(given["lead"]))
+    _lead_journeys(b, con, history_tables, leads)
     _loss_reasons(b, con, _opportunity_rows(b, opportunities, leads, owner_of_opportunity, opp_events))
     _journeys_without_lead_rows(b)
 
@@ -862,9 +865,9 @@ def _report_date(text: str, fmt: str) -> str | None:
 
 
 def _lead_history_rows(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[tuple[int, RowTable]], leads: dict[str, _Row],
-                       deleted: set[str], given_leads: bool) -> list[_Row]:
-    """The LeadHistory rows a journey may need, in file and line order: Status and creation rows, and rows without a LeadId
-    (rejected by _lead_journeys); every other row is counted as ignored here, in DuckDB.
+                       deleted: set[str], given_leads: bool) -> None:
+    """Table sf_verdicts: each LeadHistory row and what it is (a `status` change, a `created` row, or why it is not
+    read: those are counted as ignored or rejected here).
 
     Given a Lead export, the rows of a lead it lacks are ignored whole: that lead was deleted (or merged into another, or
     filtered out of the export), and without its Lead row its journey has no creation, no attributes and no conversion,
@@ -873,7 +876,9 @@ def _lead_history_rows(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[t
     repeated history Id are ignored, and rows of fields other than Status are `not_a_status_change`.
     """
     if not tables:
-        return []
+        con.execute("""create or replace temp table sf_verdicts (o integer, _line bigint, _raw varchar, file varchar, id varchar,
+                       entered varchar, new_value varchar, old_value varchar, verdict varchar)""")
+        return
     parts = []
     for order, table in tables:
         columns = {h.strip().lower(): table.col(h) for h in table.header}
@@ -882,8 +887,10 @@ def _lead_history_rows(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[t
             column = columns.get(name.lower())
             return f"py_strip(coalesce({column}, ''))" if column else "''"
 
-        parts.append(f"""select {order} as o, _line, {get('LeadId')} as lead_text, {get('IsDeleted')} as is_deleted,
-                                {get('Id')} as history_id, {get('Field')} as field from "{table.name}" """)
+        parts.append(f"""select {order} as o, _line, _raw, {_sql_text(file_key(table.path))} as file, {get('LeadId')} as lead_text,
+                                {get('IsDeleted')} as is_deleted, {get('Id')} as history_id, {get('Field')} as field,
+                                {get('CreatedDate')} as entered, {get('NewValue')} as new_value, {get('OldValue')} as old_value
+                         from "{table.name}" """)
     con.execute(f"create or replace temp table sf_history as {' union all '.join(parts)}")
     texts = [t for (t,) in con.execute("select distinct lead_text from sf_history").fetchall()]
     con.register("sf_ids", pa.table({"t": pa.array(texts, pa.string()), "id": pa.array([canonical_id(t) for t in texts], pa.string())}))
@@ -893,25 +900,27 @@ def _lead_history_rows(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[t
         f"""create or replace temp table sf_verdicts as
             with ided as (select h.*, i.id from sf_history h join sf_ids i on i.t = h.lead_text),
             judged as (
-                select o, _line, id, history_id, field,
-                       case when id = '' then 'keep'
+                select o, _line, _raw, file, id, history_id, field, entered, new_value, old_value,
+                       case when id = '' then 'missing_lead_id'
                             when {given_leads} and id not in (select id from sf_kept)
                             then case when id in (select id from sf_deleted) then 'deleted' else 'lead_not_in_export' end
                             when lower(is_deleted) in ('true', '1', 'yes') then 'deleted'
                             else 'check' end as verdict
                 from ided)
-            select o, _line, id, case
+            select o, _line, _raw, file, id, entered, new_value, old_value, case
                 when verdict <> 'check' then verdict
                 when history_id <> '' and row_number() over (partition by verdict, history_id order by o, _line) > 1 then 'repeated_id'
-                when strlen(field) = length(field) and lower(field) not in ('status', 'created') then 'not_a_status_change'
-                else 'keep' end as verdict
+                when strlen(field) <> length(field) then 'not_a_status_change'  -- str.lower() of no other text gives these
+                when lower(field) = 'status' then 'status' when lower(field) = 'created' then 'created'
+                else 'not_a_status_change' end as verdict
             from judged"""
     )
     for unregister in ("sf_ids", "sf_kept", "sf_deleted"):
         con.unregister(unregister)
     key_of = {order: file_key(table.path) for order, table in tables}
     for order, verdict, count in con.execute(
-            "select o, verdict, count(*) from sf_verdicts where verdict <> 'keep' group by all order by all").fetchall():
+            f"""select o, verdict, count(*) from sf_verdicts where verdict in ({', '.join(map(_sql_text, LEAD_HISTORY_IGNORED))})
+                group by all order by all""").fetchall():
         b.out.ignore(key_of[order], verdict, count)
     orphans = con.execute("select count(distinct id) from sf_verdicts where verdict = 'lead_not_in_export'").fetchall()[0][0]
     if orphans:
@@ -920,10 +929,8 @@ def _lead_history_rows(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[t
             "without its Lead row a journey has no start, so their history is ignored (lead_not_in_export); export "
             "those leads too to keep it."
         )
-    kept = []
-    for order, table in tables:
-        kept.extend(_rows(con, table, order, f"""_line in (select _line from sf_verdicts where o = {order} and verdict = 'keep')"""))
-    return kept
+    for file, line, raw in con.execute("select file, _line, _raw from sf_verdicts where verdict = 'missing_lead_id'").fetchall():
+        b.out.reject(file, line, "missing_lead_id", "LeadId is empty", raw)
 
 
 def _strip_sql(table: RowTable, name: str) -> str:
@@ -942,55 +949,76 @@ def _rows(con: duckdb.DuckDBPyConnection, table: RowTable, order: int, where: st
             for line, raw, *values in con.execute(f'select _line, _raw, {picks} from "{table.name}" where {where} order by _line').fetchall()]
 
 
-def _lead_journeys(b: _Build, leads: dict[str, _Row], history: list[_Row]) -> None:
-    """Each lead's statuses: the one it was created in, then every Status change of LeadHistory."""
-    changes: dict[str, list[_Change]] = defaultdict(list)
-    created: dict[str, list[_Row]] = defaultdict(list)
-    for row in history:  # deleted and repeated rows are gone (_lead_history_rows)
-        lead_id = canonical_id(row.get("LeadId"))
-        if not lead_id:
-            b.reject(row, "missing_lead_id", "LeadId is empty")
-            continue
-        field_name = row.get("Field").lower()
-        if field_name == "status":
-            change = _change(b, row, "NewValue")
-            if change:
-                changes[lead_id].append(change)
-        elif field_name == "created":
-            created[lead_id].append(row)
-        else:
-            b.ignore(row, "not_a_status_change")
+def _lead_journeys(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[tuple[int, RowTable]], leads: dict[str, _Row]) -> None:
+    """Each lead's statuses: the one it was created in, then every Status change of LeadHistory (sf_verdicts). The changes
+    are events made in DuckDB (their timestamps read once per distinct text by parse_instant); each lead's start and
+    its leads row are made here, one per lead."""
+    tz, utc = b.config.timezone, datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-    events: dict[str, list[dict]] = defaultdict(list)
-    for lead_id in sorted(set(changes) | set(created) | set(leads)):
-        ordered = sorted(changes.get(lead_id, []), key=lambda c: (c.at, c.row.sort_key))
-        first_status = ordered[0].row.get("OldValue") if ordered else ""
+    def instant(text: str) -> tuple:
+        at, problem = parse_instant(text, tz)
+        return (None, problem, _timestamp_detail("CreatedDate", text, problem)) if problem else ((at - utc) // timedelta(microseconds=1), None, None)
+
+    _lookup(con, "sf_lh_times", "select distinct entered from sf_verdicts where verdict = 'status'", instant,
+            {"at_us": pa.int64(), "problem": pa.string(), "detail": pa.string()})
+    con.execute(
+        """create or replace temp table sf_lh_status as
+           select v.*, t.at_us, case when t.problem is not null then t.problem when v.new_value = '' then 'missing_stage' end as problem,
+                  coalesce(t.detail, 'NewValue is empty') as detail
+           from sf_verdicts v join sf_lh_times t on t.t = v.entered where v.verdict = 'status'"""
+    )
+    for file, line, problem, detail, raw in con.execute(
+            "select file, _line, problem, detail, _raw from sf_lh_status where problem is not null order by o, _line").fetchall():
+        b.out.reject(file, line, problem, detail, raw)
+    con.execute(
+        """create or replace temp table sf_lead_events as
+           select id as lead_id, id as opp, new_value as stage, entered as entered_at, null::varchar as reason,
+                  null::varchar as amount, null::varchar as close_date, null::varchar as currency, null::varchar as forecast_category,
+                  file as _file, _line, _raw, o, row_number() over (partition by id order by at_us, o, _line) as seq, false as made,
+                  0 as first_k, old_value
+           from sf_lh_status where problem is null"""
+    )
+    firsts = dict(con.execute("select lead_id, arg_min(old_value, seq) from sf_lead_events group by lead_id").fetchall())
+    lasts = dict(con.execute("select lead_id, arg_max(stage, seq) from sf_lead_events group by lead_id").fetchall())
+    con.register("sf_lh_kept", pa.table({"id": pa.array(list(leads), pa.string())}))
+    con.register("sf_lh_firsts", pa.table({"id": pa.array(list(firsts), pa.string()), "s": pa.array(list(firsts.values()), pa.string())}))
+    con.execute(
+        """create or replace temp table sf_lh_created as
+           select c.*, c.k = 1 and c.id not in (select id from sf_lh_kept) and coalesce(f.s, '') <> '' as used
+           from (select *, row_number() over (partition by id order by o, _line) as k from sf_verdicts where verdict = 'created') c
+                left join sf_lh_firsts f on f.id = c.id"""
+    )
+    for file, count in con.execute("select file, count(*) from sf_lh_created where not used group by file").fetchall():
+        b.out.ignore(file, "creation_row", count)  # the Lead's CreatedDate says the same, or there is no status to start in
+    creation = {}
+    for order, table in tables:
+        for row in _rows(con, table, order, f"_line in (select _line from sf_lh_created where used and o = {order})"):
+            creation[canonical_id(row.get("LeadId"))] = row
+    reasons = {}
+    for lead_id in sorted(set(creation) | set(leads)):
+        first_status = firsts.get(lead_id) or ""
         lead_row = leads.get(lead_id)
-        creation_rows = sorted(created.get(lead_id, []), key=lambda r: r.sort_key)
         if lead_row is not None:
-            for row in creation_rows:
-                b.ignore(row, "creation_row")  # the Lead's CreatedDate says the same
             start = _lead_start(b, lead_row, lead_id, first_status or lead_row.get("Status"), "Status")
-        elif creation_rows and first_status:
-            for row in creation_rows[1:]:
-                b.ignore(row, "creation_row")
-            start = _lead_start(b, creation_rows[0], lead_id, first_status, "OldValue")
         else:
-            for row in creation_rows:
-                b.ignore(row, "creation_row")
-            start = None
-        if start is not None:
-            events[lead_id].append(start)
-        events[lead_id].extend(b.event(c.row, lead_id, c.stage, c.text) for c in ordered)
-
+            start = _lead_start(b, creation[lead_id], lead_id, first_status, "OldValue")
         if lead_row is not None:
             _, problem = parse_instant(lead_row.get("CreatedDate"), b.config.timezone)
             b.lead(lead_row, lead_id, None if problem else lead_row.get("CreatedDate"),
                    {**_attributes(b, lead_row), **_extras(b, lead_id, lead_row)})
             reason = lead_row.get(b.options.lead_reason_field) if b.options.lead_reason_field else ""
-            last = events[lead_id][-1] if events[lead_id] else None
-            if reason and last is not None and not _is_true(lead_row.get("IsConverted")) and _is_outcome(b, last["stage"]):
-                last["reason"] = reason
+            if reason and not _is_true(lead_row.get("IsConverted")):
+                if lead_id in lasts:
+                    if _is_outcome(b, lasts[lead_id]):
+                        reasons[lead_id] = reason
+                elif start is not None and _is_outcome(b, start["stage"]):
+                    start["reason"] = reason
+    if reasons:
+        con.register("sf_lh_reasons", pa.table({"id": pa.array(list(reasons), pa.string()), "r": pa.array(list(reasons.values()), pa.string())}))
+        con.execute("""update sf_lead_events e set reason = r.r from sf_lh_reasons r
+                       where e.lead_id = r.id and e.seq = (select max(seq) from sf_lead_events x where x.lead_id = r.id)""")
+    b.sql_journeys.update(i for (i,) in con.execute("select distinct lead_id from sf_lead_events").fetchall())
+    b.sql_events.append(("sf_lead_events", []))
 
 
 def _lead_start(b: _Build, row: _Row, lead_id: str, stage: str, stage_column: str) -> dict | None:
