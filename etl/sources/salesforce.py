@@ -720,15 +720,6 @@ def _opportunity_history_sql(b: _Build, con: duckdb.DuckDBPyConnection, tables: 
                        {get('CurrencyIsoCode')} as currency_text, {get('ForecastCategory')} as forecast_category
                 from "{table.name}\"""")
     con.execute(f"create or replace temp table sf_oh as {' union all '.join(parts)}")
-    tz = b.config.timezone
-    utc = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-    def instant(text: str) -> tuple:
-        at, problem = parse_instant(text, tz)
-        if problem:
-            return None, None, problem, _timestamp_detail("CreatedDate", text, problem)
-        return (at - utc) // timedelta(microseconds=1), (parse_instant(text, "UTC")[0] - utc) // timedelta(microseconds=1), None, None
-
     _lookup(con, "sf_oh_ids", "select distinct opp_text from sf_oh", lambda t: (canonical_id(t),), {"id": pa.string()})
     con.execute(
         """create or replace temp table sf_oh_rows as
@@ -741,8 +732,7 @@ def _opportunity_history_sql(b: _Build, con: duckdb.DuckDBPyConnection, tables: 
                                             then 'repeated_id' else verdict end as verdict
            from judged"""
     )
-    _lookup(con, "sf_oh_times", "select distinct entered from sf_oh_rows where verdict = 'check'", instant,
-            {"at_us": pa.int64(), "sort_us": pa.int64(), "problem": pa.string(), "detail": pa.string()})
+    _instants(con, "sf_oh_times", "select distinct entered from sf_oh_rows where verdict = 'check'", b.config.timezone)
     _lookup(con, "sf_oh_amounts", "select distinct amount_text from sf_oh_rows where verdict = 'check'", plain_amount,
             {"amount": pa.string(), "code": pa.string()})
     _lookup(con, "sf_oh_closes", "select distinct close_text from sf_oh_rows where verdict = 'check'",
@@ -805,6 +795,37 @@ def _loss_reasons(b: _Build, con: duckdb.DuckDBPyConnection, reasons: dict[str, 
                  and last_stage in (select t from sf_outcomes where v)) x
            where e.opp = x.opp and e.seq = x.seq"""
     )
+
+
+# The form the Salesforce API writes (2026-03-04T15:22:01.000+0000) with a year after 999: read in SQL; other texts by
+# parse_instant. strptime checks the day of the month and the ranges the pattern does not.
+_API_INSTANT = r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{3}(Z|\+0000|\+00:00)"
+
+
+def _instants(con: duckdb.DuckDBPyConnection, name: str, texts: str, tz: str) -> None:
+    """Register table `name`: each distinct timestamp text `texts` gives (column t), its instant in UTC microseconds
+    (at_us) as parse_instant(t, tz) reads it, the instant of the text read in UTC (sort_us), and the loader's reason and
+    detail when it is no instant (problem, detail)."""
+    con.execute(
+        f"""create or replace temp table "{name}" as
+            select t, at_us, at_us as sort_us, null::varchar as problem, null::varchar as detail from (
+                select t, case when regexp_full_match(t, '{_API_INSTANT}') then epoch_us(try_strptime(left(t, 23), '%Y-%m-%dT%H:%M:%S.%g'))
+                          end as at_us
+                from ({texts}) x(t))"""
+    )
+    utc = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+    def instant(text: str) -> tuple:
+        at, problem = parse_instant(text, tz)
+        if problem:
+            return None, None, problem, _timestamp_detail("CreatedDate", text, problem)
+        return (at - utc) // timedelta(microseconds=1), (parse_instant(text, "UTC")[0] - utc) // timedelta(microseconds=1), None, None
+
+    _lookup(con, "sf_rare_times", f'select t from "{name}" where at_us is null', instant,
+            {"at_us": pa.int64(), "sort_us": pa.int64(), "problem": pa.string(), "detail": pa.string()})
+    con.execute(f'delete from "{name}" where at_us is null')
+    con.execute(f'insert into "{name}" select * from sf_rare_times')
+    con.unregister("sf_rare_times")
 
 
 def _lookup(con: duckdb.DuckDBPyConnection, name: str, sql: str, fn, types: dict[str, pa.DataType]) -> None:
@@ -953,14 +974,7 @@ def _lead_journeys(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[tuple
     """Each lead's statuses: the one it was created in, then every Status change of LeadHistory (sf_verdicts). The changes
     are events made in DuckDB (their timestamps read once per distinct text by parse_instant); each lead's start and
     its leads row are made here, one per lead."""
-    tz, utc = b.config.timezone, datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-    def instant(text: str) -> tuple:
-        at, problem = parse_instant(text, tz)
-        return (None, problem, _timestamp_detail("CreatedDate", text, problem)) if problem else ((at - utc) // timedelta(microseconds=1), None, None)
-
-    _lookup(con, "sf_lh_times", "select distinct entered from sf_verdicts where verdict = 'status'", instant,
-            {"at_us": pa.int64(), "problem": pa.string(), "detail": pa.string()})
+    _instants(con, "sf_lh_times", "select distinct entered from sf_verdicts where verdict = 'status'", b.config.timezone)
     con.execute(
         """create or replace temp table sf_lh_status as
            select v.*, t.at_us, case when t.problem is not null then t.problem when v.new_value = '' then 'missing_stage' end as problem,
