@@ -153,16 +153,6 @@ class _Row:
 
 
 @dataclass
-class _Change:
-    """A candidate stage entry: a history row with a parsed instant."""
-
-    at: datetime
-    stage: str
-    row: _Row
-    text: str  # entered_at as it will be written
-
-
-@dataclass
 class _Build:
     """What translate() collects before writing the two tables."""
 
@@ -570,20 +560,6 @@ def _history_row(b: _Build, row: _Row, seen: set[str]) -> bool:
             return False
         seen.add(rid)
     return True
-
-
-def _change(b: _Build, row: _Row, stage_column: str) -> _Change | None:
-    """A history row's stage and instant, or None after rejecting the row."""
-    stage = row.get(stage_column)
-    text = row.get("CreatedDate")
-    at, problem = parse_instant(text, b.config.timezone)
-    if problem:
-        b.reject(row, problem, _timestamp_detail("CreatedDate", text, problem))
-        return None
-    if not stage:
-        b.reject(row, "missing_stage", f"{stage_column} is empty")
-        return None
-    return _Change(at, stage, row, text)
 
 
 def _report_sql(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[tuple[int, RowTable]]) -> None:

@@ -1,22 +1,21 @@
 """The Salesforce adapter's translation as it was written row by row in Python: the reference the
 DuckDB translation (etl/sources/salesforce.py) must equal (tests/etl/sources/test_salesforce_sql.py).
 
-Kept as it was when the adapter moved its reading and the bulk of LeadHistory to DuckDB: every row is
-read by `read_table` and walked here one by one.
+Kept as it was when the adapter moved to DuckDB, trimmed to what moved: reading every row with
+`read_table`, OpportunityHistory, the report, LeadHistory and the loss reasons, walked row by row.
+The options, constants, value readers (ids, timestamps, amounts, report dates) and the steps that
+still run in Python (objects by id, conversions, first responses, contact roles, leads rows) are
+imported from the adapter.
 """
 
 from __future__ import annotations
 
-import csv
-import re
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from funnelboard.core.config import FunnelConfig, normalise_label
+from funnelboard.core.config import FunnelConfig
 from funnelboard.core.errors import UserError
 from funnelboard.etl.sources.base import (
     ISO,
@@ -25,103 +24,39 @@ from funnelboard.etl.sources.base import (
     Translation,
     ValueChange,
     add_money_columns,
-    check_option_keys,
     events_table,
     file_key,
-    option_attributes,
-    option_text,
     plain_amount,
     read_table,
     string_table,
     value_history,
 )
-from funnelboard.etl.sources.roles import role_of_title
-
-NAME = "salesforce"
-DEFAULT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "channel": ("LeadSource", "Lead Source"),
-    "industry": ("Industry", "Account.Industry", "Account: Industry"),
-    "owner": ("Owner.Name", "Opportunity Owner", "Lead Owner", "OwnerId"),
-    "amount": ("Amount",),
-}
-DEFAULT_REASON_FIELD = "Loss_Reason__c"
-REPORT_DATE_COLUMNS = ("Last Modified", "Last Modified Date", "Edit Date")
-REPORT_CURRENCY_COLUMNS = ("Opportunity Currency", "Currency", "Amount Currency")
-OPTION_KEYS = ("attributes", "reason_field", "lead_reason_field", "report_date_format", "report_id_column", "report_date_column",
-               "first_response_field", "decision_roles")
-# OpportunityContactRole.Role values (the standard picklist) that mark a contact who decides the purchase.
-DEFAULT_DECISION_ROLES = ("Decision Maker", "Economic Decision Maker", "Economic Buyer")
-TITLE_COLUMNS = ("Contact.Title", "Contact: Title", "Title")  # the contact's job title in a contact-role export
-# Task statuses that close a task when the export has no IsClosed column (the standard picklist's closed value).
-CLOSED_STATUSES = ("completed",)
-
-WHAT = {
-    "opportunity_history": "OpportunityHistory export",
-    "opportunity": "Opportunity export",
-    "lead_history": "LeadHistory export",
-    "lead": "Lead export",
-    "report": "Opportunity History report",
-    "task": "Task export",
-    "event": "Event export",
-    "contact_role": "OpportunityContactRole export",
-}
-REQUIRED = {
-    "opportunity_history": ("OpportunityId", "StageName", "CreatedDate"),
-    "opportunity": ("Id",),
-    "lead_history": ("LeadId", "CreatedDate", "Field", "NewValue"),
-    "lead": ("Id", "Status", "CreatedDate"),
-    "task": ("WhoId", "CreatedDate"),
-    "event": ("WhoId", "StartDateTime"),
-    "contact_role": ("OpportunityId", "ContactId", "Role"),
-}
-
-_ID = re.compile(r"[A-Za-z0-9]{15}")
-_ID18 = re.compile(r"[A-Za-z0-9]{15}[A-Za-z0-5]{3}")
-_ID_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-_US_NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_TOTAL = re.compile(r"grand\s+totals?\b|sub-?totals?\b|totals?\s*(?:\(|$)", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Options:
-    """`[source.salesforce]` of funnel.toml, checked."""
-
-    attributes: dict[str, tuple[str, ...]]
-    reason_field: str | None = DEFAULT_REASON_FIELD
-    reason_field_set: bool = False
-    lead_reason_field: str | None = None
-    report_date_format: str = "%m/%d/%Y"
-    report_id_column: str = "Opportunity ID"
-    report_date_columns: tuple[str, ...] = REPORT_DATE_COLUMNS
-    first_response_field: str | None = None
-    decision_roles: tuple[str, ...] = DEFAULT_DECISION_ROLES
-
-
-@dataclass
-class _Row:
-    """One data row of one export, with where it came from."""
-
-    table: SourceTable
-    columns: dict[str, str]  # lower-case name -> the header as written (shared by the file's rows)
-    order: int  # the file's position on the command line
-    line: int
-    values: dict[str, str]
-    raw: str
-
-    def column(self, name: str) -> str | None:
-        return self.columns.get(name.strip().lower())
-
-    def get(self, name: str) -> str:
-        header = self.column(name)
-        return self.values.get(header, "").strip() if header else ""
-
-    @property
-    def key(self) -> str:
-        return file_key(self.table.path)
-
-    @property
-    def sort_key(self) -> tuple[int, int]:
-        return (self.order, self.line)
+from funnelboard.etl.sources.salesforce import (
+    REPORT_CURRENCY_COLUMNS,
+    WHAT,
+    _attributes,
+    _Build,
+    _check_columns,
+    _contact_roles,
+    _conversions,
+    _extras,
+    _fields,
+    _first_responses,
+    _history_row,
+    _is_outcome,
+    _is_total,
+    _is_true,
+    _journeys_without_lead_rows,
+    _kind,
+    _latest_by_id,
+    _lead_start,
+    _report_date,
+    _Row,
+    _timestamp_detail,
+    canonical_id,
+    parse_instant,
+    parse_options,
+)
 
 
 @dataclass
@@ -132,57 +67,6 @@ class _Change:
     stage: str
     row: _Row
     text: str  # entered_at as it will be written
-
-
-@dataclass
-class _Build:
-    """What translate() collects before writing the two tables."""
-
-    config: FunnelConfig
-    options: Options
-    out: Translation
-    events: list[dict] = field(default_factory=list)
-    leads: list[dict] = field(default_factory=list)
-    event_attrs: list[str] = field(default_factory=list)
-    lead_attrs: list[str] = field(default_factory=list)
-    labels: dict[str, str] = field(init=False)
-    responses: dict[str, tuple[datetime, str, _Row | None]] = field(default_factory=dict)  # journey -> first response
-    roles: dict[str, dict[str, str]] = field(default_factory=dict)  # journey -> buyer_role / decision_makers
-    with_lead_row: set[str] = field(default_factory=set)  # journeys given a leads row
-    task_rows: list[tuple[str | None, _Row]] = field(default_factory=list)  # closed tasks and their journey (None: no match)
-    role_rows: list[tuple[str | None, _Row]] = field(default_factory=list)  # contact roles and their journey
-    unnamed_currency: int = 0  # report amounts with a currency symbol that names no single currency ("$")
-
-    def __post_init__(self) -> None:
-        self.labels = self.config.label_map()
-
-    @property
-    def response_column(self) -> str:
-        """The attribute a first response is written as: [attributes] first_response (default first_response_at)."""
-        return self.config.first_response_column or "first_response_at"
-
-    def event(self, row: _Row, lead_id: str, stage: str, entered_at: str, **attrs: str | None) -> dict:
-        record = {"lead_id": lead_id, "stage": stage, "entered_at": entered_at, "reason": None, **attrs,
-                  "_file": row.key, "_line": row.line, "_raw": row.raw}
-        for name in attrs:
-            if name not in self.event_attrs:
-                self.event_attrs.append(name)
-        self.events.append(record)
-        return record
-
-    def lead(self, row: _Row, lead_id: str, created_at: str | None, attrs: dict[str, str | None]) -> None:
-        self.with_lead_row.add(lead_id)
-        for name in attrs:
-            if name not in self.lead_attrs:
-                self.lead_attrs.append(name)
-        self.leads.append({"lead_id": lead_id, "created_at": created_at, **attrs,
-                           "_file": row.key, "_line": row.line, "_raw": row.raw})
-
-    def ignore(self, row: _Row, reason: str) -> None:
-        self.out.ignore(row.key, reason)
-
-    def reject(self, row: _Row, reason: str, detail: str) -> None:
-        self.out.reject(row.key, row.line, reason, detail, row.raw)
 
 
 def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Translation:
@@ -251,103 +135,6 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
     return out
 
 
-# -- options and files ---------------------------------------------------------------------------
-
-
-def parse_options(options: dict) -> Options:
-    """Check `[source.salesforce]`; UserError naming the key for anything unknown or malformed."""
-    where = f"[source.{NAME}]"
-    check_option_keys(options, where, OPTION_KEYS)
-
-    def text(key: str, default: str | None) -> str | None:
-        return option_text(options, key, where, default)
-
-    attributes = option_attributes(options, where, DEFAULT_ATTRIBUTES, "a column name or a list of column names")
-    fmt = text("report_date_format", "%m/%d/%Y")
-    try:
-        probe = date(2026, 11, 3)
-        ok = datetime.strptime(probe.strftime(fmt), fmt).date() == probe
-    except ValueError:
-        ok = False
-    if not ok:
-        raise UserError(f"{where} report_date_format = {fmt!r}; expected a day-month-year format such as '%m/%d/%Y', "
-                        "'%d/%m/%Y' or '%Y-%m-%d'.")
-    date_column = text("report_date_column", None)
-    roles = options.get("decision_roles", list(DEFAULT_DECISION_ROLES))
-    if isinstance(roles, str):
-        roles = [roles]
-    if not isinstance(roles, list) or not all(isinstance(r, str) and r.strip() for r in roles):
-        raise UserError(f"{where} decision_roles = {options['decision_roles']!r}; expected a list of "
-                        "OpportunityContactRole Role values such as ['Decision Maker', 'Economic Buyer'].")
-    return Options(
-        attributes=attributes,
-        reason_field=text("reason_field", DEFAULT_REASON_FIELD),
-        reason_field_set="reason_field" in options,
-        lead_reason_field=text("lead_reason_field", None),
-        report_date_format=fmt,
-        report_id_column=text("report_id_column", "Opportunity ID"),
-        report_date_columns=(date_column,) if date_column else REPORT_DATE_COLUMNS,
-        first_response_field=text("first_response_field", None),
-        decision_roles=tuple(r.strip() for r in roles),
-    )
-
-
-def _kind(table: SourceTable) -> str:
-    """Which Salesforce object (or the report) a file holds, told by its columns."""
-
-    def has(name: str) -> bool:
-        return table.column(name) is not None
-
-    if has("To Stage"):
-        return "report"
-    if has("WhoId"):
-        return "event" if has("StartDateTime") else "task"
-    if has("OpportunityId") and has("ContactId") and has("Role"):
-        return "contact_role"
-    if has("LeadId"):
-        return "lead_history"
-    if has("OpportunityId"):
-        if has("Field"):
-            raise UserError(
-                f"Salesforce export '{table.path}' looks like OpportunityFieldHistory (OpportunityId, Field, NewValue): "
-                "expected OpportunityHistory, the stage history object (OpportunityId, StageName, CreatedDate)."
-            )
-        return "opportunity_history"
-    if has("Id") and (has("IsConverted") or has("ConvertedOpportunityId") or (has("Status") and has("Company"))):
-        return "lead"
-    if has("Id") and has("StageName"):
-        return "opportunity"
-    raise UserError(
-        f"Salesforce export '{table.path}' is not an object this adapter reads: expected the columns of OpportunityHistory "
-        "(OpportunityId, StageName, CreatedDate), Opportunity (Id, StageName), LeadHistory (LeadId, Field, NewValue), "
-        f"Lead (Id, Status, IsConverted), Task (WhoId, CreatedDate), Event (WhoId, StartDateTime), OpportunityContactRole "
-        f"(OpportunityId, ContactId, Role) or the Opportunity History report (To Stage); found {', '.join(table.header)}."
-    )
-
-
-def _check_columns(table: SourceTable, kind: str, opts: Options) -> None:
-    what = WHAT[kind]
-    if kind == "report":
-        table.require([opts.report_id_column, "From Stage", "To Stage"], what)
-        if not any(table.column(c) for c in opts.report_date_columns):
-            raise UserError(
-                f"{what} '{table.path}' has no '{opts.report_date_columns[0]}' column: expected the date of each change "
-                f"({' or '.join(opts.report_date_columns)}; set report_date_column under [source.{NAME}]); "
-                f"found {', '.join(table.header)}."
-            )
-        return
-    table.require(REQUIRED[kind], what)
-    if kind == "opportunity" and opts.reason_field_set and not table.column(opts.reason_field):
-        raise UserError(f"{what} '{table.path}' has no '{opts.reason_field}' column, which [source.{NAME}] reason_field "
-                        f"names; found {', '.join(table.header)}.")
-    if kind == "lead" and opts.lead_reason_field and not table.column(opts.lead_reason_field):
-        raise UserError(f"{what} '{table.path}' has no '{opts.lead_reason_field}' column, which [source.{NAME}] "
-                        f"lead_reason_field names; found {', '.join(table.header)}.")
-    if kind == "lead" and opts.first_response_field and not table.column(opts.first_response_field):
-        raise UserError(f"{what} '{table.path}' has no '{opts.first_response_field}' column, which [source.{NAME}] "
-                        f"first_response_field names; found {', '.join(table.header)}.")
-
-
 def _drop_report_footer(table: SourceTable, out: Translation) -> None:
     """A classic report export ends with a one-field footer (report name, copyright, "Generated By"),
     and a summary report has total rows ("Grand Totals (9 records)"): those lines are not rows of the
@@ -364,167 +151,6 @@ def _drop_report_footer(table: SourceTable, out: Translation) -> None:
     for r in footer:
         out.rejected.remove(r)
         out.ignore(key, "report_footer")
-
-
-def _fields(raw: str | None, delimiter: str) -> list[str]:
-    try:
-        return next(csv.reader([raw or ""], delimiter=delimiter, strict=True))
-    except (csv.Error, StopIteration):
-        return [raw or "", ""]  # not one field, and no total
-
-
-def _is_total(values) -> bool:
-    """True for a report's total row: its first non-empty cell says Grand Totals, Total or Subtotal."""
-    first = next((v.strip() for v in values if v.strip()), "")
-    return bool(_TOTAL.match(first))
-
-
-# -- values --------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1 << 16)
-def canonical_id(text: str) -> str:
-    """A Salesforce id in one 18-character form, so every spelling of one record is one id.
-
-    A 15-character id gets its case-checksum suffix. The suffix exists to make ids case-insensitive
-    (it encodes which of the 15 characters are upper case), so an 18-character id is rebuilt from
-    its first 15 characters with an upper-case suffix; when those characters carry no case at all
-    (the id was lower- or upper-cased whole, as some tools and databases do), their case is
-    restored from the suffix.
-    """
-    t = text.strip()
-    if _ID.fullmatch(t):
-        return t + _suffix(t)
-    if _ID18.fullmatch(t):
-        head, tail = t[:15], t[15:].upper()
-        if head.lower() == head or head.upper() == head:
-            head = _restore_case(head, tail)
-        return head + _suffix(head)
-    return t
-
-
-def _suffix(head: str) -> str:
-    return "".join(_ID_SUFFIX[sum(1 << i for i, c in enumerate(head[k:k + 5]) if "A" <= c <= "Z")] for k in (0, 5, 10))
-
-
-def _restore_case(head: str, suffix: str) -> str:
-    """The 15 characters with the case the suffix records (bit i of a suffix character: character i of its five is upper)."""
-    out = []
-    for k, code in enumerate(suffix):
-        bits = _ID_SUFFIX.index(code)
-        out += [c.upper() if bits >> i & 1 else c.lower() for i, c in enumerate(head[5 * k:5 * k + 5])]
-    return "".join(out)
-
-
-def parse_instant(text: str, tz: str) -> tuple[datetime | None, str | None]:
-    """An export timestamp as an aware UTC datetime, or (None, reason) as the canonical loader would say it."""
-    t = text.strip()
-    if not t:
-        return None, "missing_timestamp"
-    m = ISO.fullmatch(t)
-    if not m:
-        return None, "unparseable_timestamp"
-    y, mo, d, h, mi, s, frac, off = m.groups()
-    try:
-        moment = datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0),
-                          int((frac or "0").ljust(6, "0")[:6]))
-    except ValueError:
-        return None, "impossible_timestamp"
-    if off is None:
-        return moment.replace(tzinfo=ZoneInfo(tz)).astimezone(timezone.utc), None
-    if off in ("Z", "z"):
-        return moment.replace(tzinfo=timezone.utc), None
-    digits = off[1:].replace(":", "")
-    delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
-    return (moment - delta if off[0] == "+" else moment + delta).replace(tzinfo=timezone.utc), None
-
-
-def _timestamp_detail(column: str, text: str, reason: str) -> str:
-    if reason == "missing_timestamp":
-        return f"{column} is empty"
-    if reason == "impossible_timestamp":
-        return f'{column} "{text}" is not a real date or time'
-    return f'{column} "{text}" is not an ISO-8601 timestamp such as 2026-03-04T15:22:01.000+0000'
-
-
-def _is_true(text: str) -> bool:
-    return text.strip().lower() in ("true", "1", "yes")
-
-
-def _number(text: str) -> str:
-    """A report amount without currency or thousands separators ("USD 52,000.00" -> "52000.00"); else as written."""
-    t = re.sub(r"^[^\d\-]+|[^\d]+$", "", text.strip())
-    if _US_NUMBER.fullmatch(t):
-        return t.replace(",", "")
-    return t if re.fullmatch(r"-?\d+(?:\.\d+)?", t) else text.strip()
-
-
-def _attributes(b: _Build, row: _Row) -> dict[str, str | None]:
-    """The configured attributes found in this row's file: the first candidate column present wins."""
-    out: dict[str, str | None] = {}
-    for name, candidates in b.options.attributes.items():
-        header = next((h for h in (row.column(c) for c in candidates) if h), None)
-        if header is None:
-            continue
-        value = row.values.get(header, "").strip() or None
-        if value is not None and name in b.config.numeric_attributes:
-            value = _number(value)
-        out[name] = value
-    return out
-
-
-def _is_outcome(b: _Build, stage: str) -> bool:
-    return b.labels.get(normalise_label(stage)) in b.config.outcomes
-
-
-# -- objects -------------------------------------------------------------------------------------
-
-
-def _latest_by_id(b: _Build, rows: list[_Row], id_column: str, deleted: set[str] | None = None) -> dict[str, _Row]:
-    """Object rows by their 18-character Id; a deleted record (its Id added to `deleted`) and an earlier
-    copy of a repeated Id are ignored."""
-    found: dict[str, _Row] = {}
-    for row in rows:
-        rid = canonical_id(row.get(id_column))
-        if not rid:
-            b.reject(row, "missing_lead_id", f"{id_column} is empty")
-        elif _is_true(row.get("IsDeleted")):
-            b.ignore(row, "deleted")
-            if deleted is not None:
-                deleted.add(rid)
-        else:
-            if rid in found:
-                b.ignore(found[rid], "repeated_id")
-            found[rid] = row
-    return found
-
-
-def _conversions(b: _Build, leads: dict[str, _Row]) -> dict[str, str]:
-    """Opportunity id -> the lead whose journey it continues (the earliest lead converted into it)."""
-    by_opp: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    for lead_id, row in leads.items():
-        opp = canonical_id(row.get("ConvertedOpportunityId"))
-        if opp and _is_true(row.get("IsConverted") or "true"):
-            by_opp[opp].append((row.get("ConvertedDate"), row.get("CreatedDate"), lead_id))
-    shared = sum(len(v) - 1 for v in by_opp.values())
-    if shared:
-        b.out.notes.append(f"{shared} lead(s) were converted into an opportunity an earlier lead was also converted into: "
-                           "the opportunity's stages continue the earliest lead's journey only.")
-    return {opp: min(candidates)[2] for opp, candidates in by_opp.items()}
-
-
-def _history_row(b: _Build, row: _Row, seen: set[str]) -> bool:
-    """Common checks of a history row: deleted or repeated rows are ignored (False)."""
-    if _is_true(row.get("IsDeleted")):
-        b.ignore(row, "deleted")
-        return False
-    rid = row.get("Id")  # history record ids are only compared with each other
-    if rid:
-        if rid in seen:
-            b.ignore(row, "repeated_id")
-            return False
-        seen.add(rid)
-    return True
 
 
 def _change(b: _Build, row: _Row, stage_column: str) -> _Change | None:
@@ -656,16 +282,6 @@ def _report_money(b: _Build, row: _Row) -> dict[str, str]:
     return {"amount": amount or "", "close_date": (close or "")[:10], "currency": currency.upper(), "forecast_category": forecast}
 
 
-def _report_date(text: str, fmt: str) -> str | None:
-    """A report date (optionally with a time of day) as ISO text without offset, or None."""
-    for pattern, iso in ((f"{fmt} %I:%M %p", "%Y-%m-%dT%H:%M"), (f"{fmt} %H:%M", "%Y-%m-%dT%H:%M"), (fmt, "%Y-%m-%d")):
-        try:
-            return datetime.strptime(text.strip(), pattern).strftime(iso)
-        except ValueError:
-            continue
-    return None
-
-
 def _known_leads_only(b: _Build, history: list[_Row], leads: dict[str, _Row], deleted: set[str]) -> list[_Row]:
     """The LeadHistory rows of leads the Lead export has; the others are ignored whole.
 
@@ -747,19 +363,6 @@ def _lead_journeys(b: _Build, leads: dict[str, _Row], history: list[_Row]) -> No
                 last["reason"] = reason
 
 
-def _lead_start(b: _Build, row: _Row, lead_id: str, stage: str, stage_column: str) -> dict | None:
-    """The event of a lead's creation in its first status, or None after rejecting it."""
-    text = row.get("CreatedDate")
-    _, problem = parse_instant(text, b.config.timezone)
-    if problem:
-        b.reject(row, problem, _timestamp_detail("CreatedDate", text, problem))
-        return None
-    if not stage:
-        b.reject(row, "missing_stage", f"{stage_column} is empty")
-        return None
-    return b.event(row, lead_id, stage, text)
-
-
 def _opportunity_rows(
     b: _Build,
     opportunities: dict[str, _Row],
@@ -787,145 +390,3 @@ def _opportunity_rows(
                     break
                 event["reason"] = reason
 
-
-# -- first responses and buyer roles ---------------------------------------------------------------
-
-
-def _first_responses(b: _Build, rows: list[_Row], leads: dict[str, _Row], opportunities: set[str], owner: dict[str, str]) -> None:
-    """Each journey's first response: the earliest of its Lead's `first_response_field`, its closed tasks and its events.
-
-    An activity belongs to the lead its WhoId names, or to the lead converted into the contact it names
-    (conversion moves a lead's activities to its contact: Lead.ConvertedContactId), else to the journey
-    of the opportunity its WhatId names. A task's instant is CompletedDateTime, else CreatedDate; an
-    event's (a meeting) its StartDateTime.
-    """
-    tz = b.config.timezone
-
-    def keep(journey: str, at: datetime, text: str, row: _Row) -> None:
-        if journey not in b.responses or (at, row.sort_key) < (b.responses[journey][0], b.responses[journey][2].sort_key):
-            b.responses[journey] = (at, text, row)
-
-    column = b.options.first_response_field
-    for lead_id, row in leads.items() if column else ():
-        text = row.get(column)
-        if text:
-            at, problem = parse_instant(text, tz)
-            if problem:
-                b.reject(row, problem, _timestamp_detail(row.column(column), text, problem) + "; the lead loads without it")
-            else:
-                keep(lead_id, at, text, row)
-    converted = {canonical_id(r.get("ConvertedContactId")): lead_id for lead_id, r in leads.items() if r.get("ConvertedContactId")}
-    seen: set[str] = set()
-    for row in rows:
-        if not _history_row(b, row, seen):
-            continue
-        if not _task_closed(row):
-            b.ignore(row, "open_task")
-            continue
-        who, what = canonical_id(row.get("WhoId")), canonical_id(row.get("WhatId"))
-        journey = who if who in leads else converted.get(who)
-        if journey is None and what in opportunities:
-            journey = owner.get(what, what)
-        if journey is None and not leads and who.startswith("00Q"):  # a Lead id (key prefix 00Q): no Lead export to ask
-            journey = who
-        column_done = ("StartDateTime" if row.column("StartDateTime") else
-                       "CompletedDateTime" if row.get("CompletedDateTime") else "CreatedDate")
-        text = row.get(column_done)
-        at, problem = parse_instant(text, tz)
-        if problem:
-            b.reject(row, problem, _timestamp_detail(column_done, text, problem))
-            continue
-        b.task_rows.append((journey, row))
-        if journey is not None:
-            keep(journey, at, text, row)
-
-
-def _task_closed(row: _Row) -> bool:
-    """A task that was done: IsClosed, else a closed Status ("Completed"); an export with neither has only done tasks."""
-    if row.column("IsClosed"):
-        return _is_true(row.get("IsClosed"))
-    if row.column("Status"):
-        return row.get("Status").lower() in CLOSED_STATUSES
-    return True
-
-
-def _contact_roles(b: _Build, rows: list[_Row], opportunities: set[str], owner: dict[str, str]) -> None:
-    """Each opportunity's buyer role (its primary contact's Contact.Title by keywords, else the first role row's) and
-    its decision makers (distinct contacts whose Role is one of decision_roles)."""
-    per_opp: dict[str, list[_Row]] = defaultdict(list)
-    seen: set[str] = set()
-    for row in rows:
-        if not _history_row(b, row, seen):
-            continue
-        opp = canonical_id(row.get("OpportunityId"))
-        if opp in opportunities:
-            per_opp[opp].append(row)
-        else:
-            b.role_rows.append((None, row))
-    deciding = {r.casefold() for r in b.options.decision_roles}
-    untitled = 0
-    for opp, opp_rows in per_opp.items():
-        journey = owner.get(opp, opp)
-        makers = {canonical_id(r.get("ContactId")) or f"row {r.line}" for r in opp_rows if r.get("Role").casefold() in deciding}
-        main = next((r for r in opp_rows if _is_true(r.get("IsPrimary"))), opp_rows[0])
-        attrs = {"decision_makers": str(len(makers))}
-        title = next((c for c in TITLE_COLUMNS if main.column(c)), None)
-        untitled += title is None
-        role = role_of_title(main.get(title)) if title else None
-        if role:
-            attrs["buyer_role"] = role
-        b.roles[journey] = attrs
-        b.role_rows.extend((journey, r) for r in opp_rows)
-    if untitled:
-        b.out.notes.append(f"The OpportunityContactRole export has no Contact.Title column, so the buyer role of {untitled} "
-                           "opportunity(ies) is unknown (their decision makers are counted): add Contact.Title to the export.")
-
-
-def _extras(b: _Build, journey: str, row: _Row | None) -> dict[str, str]:
-    """A journey's first response and buyer roles, for its leads row: a Lead's own Title first, then its deal's roles."""
-    out: dict[str, str] = {}
-    if journey in b.responses:
-        out[b.response_column] = b.responses[journey][1]
-    out.update(b.roles.get(journey, {}))
-    if row is not None and row.column("Title") and "buyer_role" not in b.options.attributes:
-        role = role_of_title(row.get("Title"))
-        if role:
-            out["buyer_role"] = role
-    return out
-
-
-def _journeys_without_lead_rows(b: _Build) -> None:
-    """Write first responses and roles of journeys no Lead or Opportunity row carries from their own task or role row;
-    count every other task and role row as ignored (read into another row, open, or of no journey in the load)."""
-    journeys = {e["lead_id"] for e in b.events}
-    bare = journeys - b.with_lead_row
-    used: set[int] = set()
-    for journey, (_, text, row) in sorted(b.responses.items()):
-        if journey in bare:
-            used.add(id(row))
-            b.lead(row, journey, None, {b.response_column: text})
-    firsts = {}
-    for journey, row in b.role_rows:
-        firsts.setdefault(journey, row)
-    for journey, attrs in sorted(b.roles.items()):
-        if journey in bare:
-            row = next((r for j, r in b.role_rows if j == journey and _is_true(r.get("IsPrimary"))), firsts[journey])
-            used.add(id(row))
-            b.lead(row, journey, None, attrs)
-    unmatched = 0
-    for journey, row in b.task_rows:
-        if id(row) in used:
-            continue
-        matched = journey is not None and journey in journeys
-        unmatched += not matched
-        b.ignore(row, "activity" if matched else "unmatched_activity")
-    for journey, row in b.role_rows:
-        if id(row) in used:
-            continue
-        matched = journey is not None and journey in journeys
-        unmatched += not matched
-        b.ignore(row, "contact_role" if matched else "unmatched_contact_role")
-    if unmatched:
-        b.out.notes.append(f"{unmatched} Task or OpportunityContactRole row(s) belong to no journey in this load (a WhoId, "
-                           "WhatId or OpportunityId of a record not exported, or a contact no Lead's ConvertedContactId names): "
-                           "they give no first response or role (unmatched_activity, unmatched_contact_role).")
