@@ -28,6 +28,16 @@ journey of its own under its Opportunity Id. Ids are compared and written in one
 form, so a report's 15-character ids join with the API's 18-character ones, and ids whose
 case-checksum suffix differs only in case are one record. Given a Lead export, the LeadHistory of
 a lead it lacks (deleted, merged, filtered out) is ignored rather than loaded without a start.
+
+Every export is read into DuckDB (duck_rows.read_rows). LeadHistory, OpportunityHistory and the
+report, the bulk of an org's rows, are translated there: their checks, rejections and ignored
+counts, the Status changes and stage entries, the money values in force at each move and the rows
+of value changes between moves (base.value_history's rule as window functions), and the loss
+reasons. Their ids, report dates, amounts and timestamps not in the API's form are each read once
+per distinct text by the Python readers below (canonical_id, parse_instant, _report_date,
+plain_amount), so they read exactly as one row at a time would. The objects read one row per
+record (Lead, Opportunity) and the side tables (Task, Event, OpportunityContactRole) are walked in
+Python: one step per record, as are each lead's start event and leads row.
 """
 
 from __future__ import annotations
