@@ -427,7 +427,7 @@ def _is_total(values) -> bool:
 # -- values --------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 20)  # an org's ids recur across its objects: one canonical form per id
 def canonical_id(text: str) -> str:
     """A Salesforce id in one 18-character form, so every spelling of one record is one id.
 
