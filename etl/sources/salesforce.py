@@ -45,6 +45,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
@@ -248,12 +249,7 @@ def _translate(con: duckdb.DuckDBPyConnection, paths: list[Path], config: Funnel
             history_tables.append((order, table))  # read in SQL: most of its rows change fields no journey needs
         else:
             by_kind[kind].extend(_rows(con, table, order))
-    if not any(given[k] for k in ("opportunity_history", "lead_history", "lead", "report")):
-        raise UserError(
-            f"the Salesforce exports given ({', '.join(str(p) for p in paths)}) hold no stage history: expected an "
-            "OpportunityHistory, LeadHistory or Lead export, or the Opportunity History report (Task and "
-            "OpportunityContactRole exports add to a journey; they do not make one)."
-        )
+    _require_history(given, paths)
 
     b = _Build(config, opts, out)
     deleted_leads: set[str] = set()
@@ -270,6 +266,27 @@ def _translate(con: duckdb.DuckDBPyConnection, paths: list[Path], config: Funnel
     _loss_reasons(b, con, _opportunity_rows(b, opportunities, leads, owner_of_opportunity, opp_events))
     _journeys_without_lead_rows(b)
 
+    _export_notes(out, given, opts, config, owner_of_opportunity, opp_events)
+
+    out.events = _all_events(b, con)
+    if b.leads:
+        out.leads = string_table(b.leads, ("lead_id", "created_at", *b.lead_attrs, "_file", "_line", "_raw"))
+    return out
+
+
+def _require_history(given: dict[str, list[Path]], paths: list[Path]) -> None:
+    """UserError when no export given holds a stage history."""
+    if not any(given[k] for k in ("opportunity_history", "lead_history", "lead", "report")):
+        raise UserError(
+            f"the Salesforce exports given ({', '.join(str(p) for p in paths)}) hold no stage history: expected an "
+            "OpportunityHistory, LeadHistory or Lead export, or the Opportunity History report (Task and "
+            "OpportunityContactRole exports add to a journey; they do not make one)."
+        )
+
+
+def _export_notes(out: Translation, given: dict[str, list[Path]], opts: Options, config: FunnelConfig, owner: dict[str, str],
+                  with_history: Collection[str]) -> None:
+    """The notes on what the exports given cannot tell."""
     if given["opportunity_history"] and not given["lead"]:
         out.notes.append("No Lead export was given: each opportunity is a journey of its own under its Opportunity Id, "
                          "not joined to the lead it was converted from.")
@@ -285,15 +302,10 @@ def _translate(con: duckdb.DuckDBPyConnection, paths: list[Path], config: Funnel
             f"they were read as {opts.report_date_format} in {config.timezone}, and changes on the same day are "
             "ordered by funnel stage."
         )
-    missing = [o for o in owner_of_opportunity if o not in opp_events]
+    missing = [o for o in owner if o not in with_history]
     if given["opportunity_history"] and missing:
         out.notes.append(f"{len(missing)} converted lead(s) point at opportunities with no OpportunityHistory rows "
                          "in the export: their journeys stop at conversion.")
-
-    out.events = _all_events(b, con)
-    if b.leads:
-        out.leads = string_table(b.leads, ("lead_id", "created_at", *b.lead_attrs, "_file", "_line", "_raw"))
-    return out
 
 
 # -- options and files ---------------------------------------------------------------------------

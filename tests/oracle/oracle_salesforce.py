@@ -16,7 +16,6 @@ from datetime import date, datetime
 from pathlib import Path
 
 from funnelboard.core.config import FunnelConfig
-from funnelboard.core.errors import UserError
 from funnelboard.etl.sources.base import (
     ISO,
     MONEY_ATTRIBUTES,
@@ -39,6 +38,7 @@ from funnelboard.etl.sources.salesforce import (
     _check_columns,
     _contact_roles,
     _conversions,
+    _export_notes,
     _extras,
     _fields,
     _first_responses,
@@ -51,6 +51,7 @@ from funnelboard.etl.sources.salesforce import (
     _latest_by_id,
     _lead_start,
     _report_date,
+    _require_history,
     _Row,
     _timestamp_detail,
     canonical_id,
@@ -84,12 +85,7 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
         given[kind].append(path)
         columns = {h.strip().lower(): h for h in table.header}
         by_kind[kind].extend(_Row(table, columns, order, line, values, raw) for line, values, raw in table.rows)
-    if not any(given[k] for k in ("opportunity_history", "lead_history", "lead", "report")):
-        raise UserError(
-            f"the Salesforce exports given ({', '.join(str(p) for p in paths)}) hold no stage history: expected an "
-            "OpportunityHistory, LeadHistory or Lead export, or the Opportunity History report (Task and "
-            "OpportunityContactRole exports add to a journey; they do not make one)."
-        )
+    _require_history(given, paths)
 
     b = _Build(config, opts, out)
     deleted_leads: set[str] = set()
@@ -108,25 +104,7 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
     _opportunity_rows(b, opportunities, leads, owner_of_opportunity, opp_events)
     _journeys_without_lead_rows(b)
 
-    if given["opportunity_history"] and not given["lead"]:
-        out.notes.append("No Lead export was given: each opportunity is a journey of its own under its Opportunity Id, "
-                         "not joined to the lead it was converted from.")
-    if given["opportunity_history"] and not given["opportunity"]:
-        out.notes.append("No Opportunity export was given: opportunities carry no attributes (lead source, industry, "
-                         "owner, amount) and no loss reason.")
-    if given["lead"] and not given["lead_history"]:
-        out.notes.append("No LeadHistory export was given: each lead appears once, in its current Status at its "
-                         "CreatedDate; earlier statuses and when they changed are not in the Lead export.")
-    if given["report"]:
-        out.notes.append(
-            f"The Opportunity History report has dates in the exporting user's locale and time zone and no time of day: "
-            f"they were read as {opts.report_date_format} in {config.timezone}, and changes on the same day are "
-            "ordered by funnel stage."
-        )
-    missing = [o for o in owner_of_opportunity if o not in opp_events]
-    if given["opportunity_history"] and missing:
-        out.notes.append(f"{len(missing)} converted lead(s) point at opportunities with no OpportunityHistory rows "
-                         "in the export: their journeys stop at conversion.")
+    _export_notes(out, given, opts, config, owner_of_opportunity, opp_events)
 
     add_money_columns(b.event_attrs, b.events)
     out.events = events_table(b.events, b.event_attrs)
