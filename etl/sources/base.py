@@ -133,6 +133,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -582,6 +583,7 @@ class ValueChange:
     raw: str | None = None
 
 
+@lru_cache(maxsize=1 << 16)  # exports repeat amounts: parse each distinct text once
 def plain_amount(text: str | None) -> tuple[str | None, str | None]:
     """(plain number, ISO currency code or None) of an amount as exports write it; (None, None) when it is no number.
 

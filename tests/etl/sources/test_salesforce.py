@@ -26,7 +26,14 @@ from click.testing import CliRunner
 from funnelboard.cli import main
 from funnelboard.core.config import load_config
 from funnelboard.core.errors import UserError
-from funnelboard.etl.sources.salesforce import OPTION_KEYS, canonical_id, parse_instant, parse_options, translate
+from funnelboard.etl.sources.salesforce import (
+    LEAD_HISTORY_IGNORED,
+    OPTION_KEYS,
+    canonical_id,
+    parse_instant,
+    parse_options,
+    translate,
+)
 from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from funnelboard.warehouse.pipeline import load_files
@@ -468,7 +475,7 @@ def test_options_defaults():
 def test_docs_name_every_reason_the_adapter_gives(sf_config):
     section = (ROOT / "docs" / "sources.md").read_text().split("## Salesforce", 1)[1].split("\n## ", 1)[0]
     source = (ROOT / "etl" / "sources" / "salesforce.py").read_text()
-    reasons = set(re.findall(r'b\.(?:ignore|reject)\([^,]+, "([a-z_]+)"', source)) | {"report_footer"}
+    reasons = set(re.findall(r'b\.(?:out\.)?(?:ignore|reject)\([^,]+, "([a-z_]+)"', source)) | {"report_footer", *LEAD_HISTORY_IGNORED}
     assert {"deleted", "not_a_stage_change", "not_a_status_change", "creation_row", "repeated_id", "missing_lead_id"} <= reasons
     assert [r for r in sorted(reasons) if f"`{r}`" not in section] == []
     assert [k for k in OPTION_KEYS if f"`{k}`" not in section] == []
