@@ -256,6 +256,7 @@ def _translate(con: duckdb.DuckDBPyConnection, paths: list[Path], config: Funnel
     leads = _latest_by_id(b, by_kind["lead"], "Id", deleted_leads)
     opportunities = _latest_by_id(b, by_kind["opportunity"], "Id")
     owner_of_opportunity = _conversions(b, leads)
+    out.superseded.update(owner_of_opportunity)  # journeys of their own once, if pulled before the conversion
     opp_events = _opportunity_history_sql(b, con, oh_tables, owner_of_opportunity, opportunities)
     known_opportunities = set(opportunities) | set(owner_of_opportunity) | set(opp_events)
     _first_responses(b, by_kind["task"] + by_kind["event"], leads, known_opportunities, owner_of_opportunity)

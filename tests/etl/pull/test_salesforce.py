@@ -406,6 +406,23 @@ def delete_some(org: FakeSalesforce) -> tuple[set[str], set[str]]:
 
 
 @pytest.mark.slow
+def test_a_lead_converted_into_a_standalone_deal_takes_its_journey_and_leaves_no_copy(org, server, env, tmp_path, monkeypatch):
+    """The standalone opportunity is a journey of its own (its Id) after the first pull; then a lead is
+    converted into it, so its stages continue the lead's journey: the next pull must replace the rows
+    stored under the opportunity's Id, not keep them beside the lead's (the deal would count twice)."""
+    db = tmp_path / "w.duckdb"
+    assert run(db, env, tmp_path / "p1").returncode == 0
+    standalone = org.ids["standalone"]
+    assert standalone in harness.journeys(db)
+    org.convert(org.ids["open"], into=standalone)
+    result = run(db, env, tmp_path / "p2")
+    assert result.returncode == 0, result.stderr
+    assert standalone not in harness.journeys(db)
+    assert stage_entries(db) == expected_events(org)
+    assert state(db) == full_pull_state(org, server, tmp_path, monkeypatch)
+
+
+@pytest.mark.slow
 def test_records_deleted_in_the_org_leave_the_warehouse_and_the_pull_ends_as_a_full_pull(org, server, env, tmp_path, monkeypatch):
     db, config = tmp_path / "w.duckdb", load_config(CONFIG)
     pull(db, "salesforce", config, out=tmp_path / "p1")
