@@ -195,7 +195,20 @@ def server(org):
 
 @pytest.fixture
 def env(org, server, monkeypatch) -> dict[str, str]:
-    values = credentials(org, server)
+    return set_env(org, server, monkeypatch)
+
+
+def use_ready_token(org: FakeSalesforce, server: Loopback, monkeypatch) -> None:
+    """Log in with a ready access token instead of the username-password flow (no way to log in again)."""
+    for name in ("PASSWORD", "SECURITY_TOKEN", "CONSUMER_SECRET"):
+        monkeypatch.delenv(f"FUNNELBOARD_SALESFORCE_{name}")
+    monkeypatch.setenv("FUNNELBOARD_SALESFORCE_ACCESS_TOKEN", org.access_token)
+    monkeypatch.setenv("FUNNELBOARD_SALESFORCE_INSTANCE_URL", server.url)
+
+
+def set_env(org: FakeSalesforce, server: Loopback, monkeypatch, **more: str) -> dict[str, str]:
+    """The org's credentials (and `more` settings) in this process's environment; returned for child runs."""
+    values = {**credentials(org, server), **more}
     for name, value in {**values, "FUNNELBOARD_PULL_BACKOFF": "0.01", "FUNNELBOARD_PULL_TIMEOUT": "2"}.items():
         monkeypatch.setenv(name, value)
     return values
@@ -468,10 +481,7 @@ def test_a_session_that_expires_mid_pull_logs_in_again_and_the_pull_goes_on(org,
 
 
 def test_a_ready_access_token_that_expires_mid_pull_is_one_sentence_asking_for_a_login(org, server, env, tmp_path, monkeypatch):
-    for name in ("PASSWORD", "SECURITY_TOKEN", "CONSUMER_SECRET"):
-        monkeypatch.delenv(f"FUNNELBOARD_SALESFORCE_{name}")
-    monkeypatch.setenv("FUNNELBOARD_SALESFORCE_ACCESS_TOKEN", org.access_token)
-    monkeypatch.setenv("FUNNELBOARD_SALESFORCE_INSTANCE_URL", server.url)
+    use_ready_token(org, server, monkeypatch)
     org.session_left = 20
     db = tmp_path / "w.duckdb"
     with pytest.raises(UserError) as caught:

@@ -26,8 +26,10 @@ from tests.etl.pull.test_salesforce import (
     run,
     secrets_of,
     serve,
+    set_env,
     stage_entries,
     state,
+    use_ready_token,
 )
 
 JOBS = "/services/data/v62.0/jobs/query"
@@ -58,10 +60,7 @@ def server(org):
 
 @pytest.fixture
 def env(org, server, monkeypatch) -> dict[str, str]:
-    values = {**credentials(org, server), **BULK}
-    for name, value in {**values, "FUNNELBOARD_PULL_BACKOFF": "0.01", "FUNNELBOARD_PULL_TIMEOUT": "2"}.items():
-        monkeypatch.setenv(name, value)
-    return values
+    return set_env(org, server, monkeypatch, **BULK)
 
 
 def rest_reference(org: FakeSalesforce, server: Loopback, tmp: Path, monkeypatch) -> tuple[tuple, dict]:
@@ -141,10 +140,7 @@ def test_a_session_that_expires_between_bulk_requests_logs_in_again(org, server,
 
 
 def test_a_ready_token_that_expires_during_a_bulk_pull_asks_for_a_login(org, server, env, tmp_path, monkeypatch):
-    for name in ("PASSWORD", "SECURITY_TOKEN", "CONSUMER_SECRET"):
-        monkeypatch.delenv(f"FUNNELBOARD_SALESFORCE_{name}")
-    monkeypatch.setenv("FUNNELBOARD_SALESFORCE_ACCESS_TOKEN", org.access_token)
-    monkeypatch.setenv("FUNNELBOARD_SALESFORCE_INSTANCE_URL", server.url)
+    use_ready_token(org, server, monkeypatch)
     org.session_left = 30
     with pytest.raises(UserError, match=r"^the Salesforce access token in FUNNELBOARD_SALESFORCE_ACCESS_TOKEN expired during "
                                         r"the pull .*give a login instead"):
