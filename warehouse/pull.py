@@ -76,7 +76,7 @@ def pull(
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     since_iso = iso_utc(parse_instant(since)) if since else None
     marks = {} if since_iso else stored_marks(db, crm)
-    out = Path(out) if out else db.parent / "pulls" / crm / now.strftime("%Y%m%dT%H%M%SZ")
+    out = Path(out) if out else _default_out(db.parent / "pulls" / crm / now.strftime("%Y%m%dT%H%M%SZ"))
     if out.exists() and any(out.iterdir()):
         raise UserError(f"the pull directory '{out}' is not empty: pick another --out (a pull never overwrites files).")
     created = not out.exists()
@@ -113,3 +113,12 @@ def _remove_if_empty(out: Path, created: bool) -> None:
     its parents `pulls/<crm>/` stay, they are where the next pull goes."""
     if created and out.is_dir() and not any(out.iterdir()):
         out.rmdir()
+
+
+def _default_out(first: Path) -> Path:
+    """The folder of a pull given no --out: its instant, with -2, -3, ... when a pull of the same second
+    (one killed and run again at once) already wrote there."""
+    out, n = first, 2
+    while out.exists() and any(out.iterdir()):
+        out, n = first.with_name(f"{first.name}-{n}"), n + 1
+    return out

@@ -410,6 +410,23 @@ def test_the_daily_budget_stops_with_75_loads_what_completed_and_the_next_pull_f
     assert harness.events(db) == expected(fake) == full_pull(fake, tmp_path)
 
 
+def test_a_pull_in_the_second_of_an_interrupted_one_writes_beside_its_files(pull_env, tmp_path):
+    """A pull killed after writing, then run again at once: the default folder (the instant, to the second)
+    already holds the killed pull's files, so the new one goes to <instant>-2 rather than refusing."""
+    from funnelboard.warehouse.pull import pull as pull_in_process
+
+    now = datetime(2026, 12, 7, 11, 3, 54)
+    left = tmp_path / "pulls" / "pipedrive" / "20261207T110354Z"
+    left.mkdir(parents=True)
+    (left / "deals.csv").write_text("left by the killed pull\n")
+    with Loopback(company()) as server:
+        pull_env.setenv("FUNNELBOARD_PIPEDRIVE_URL", server.url)
+        pull_env.setenv("FUNNELBOARD_PIPEDRIVE_TOKEN", TOKEN)
+        report = pull_in_process(tmp_path / "w.duckdb", "pipedrive", load_config(CONFIG), now=now)
+    assert report.out == left.with_name("20261207T110354Z-2") and report.load is not None
+    assert (left / "deals.csv").read_text() == "left by the killed pull\n"
+
+
 @pytest.mark.slow
 def test_killed_while_paging_then_run_again_ends_as_a_full_pull(tmp_path):
     fake = company()
