@@ -469,11 +469,11 @@ class Puller:
                 self.org.reading = obj
                 for row in page:
                     record = _in_columns(obj, row, columns)
+                    if obj in MARKED and record.get("SystemModstamp"):  # a deletion moves the mark too
+                        moment = parse_instant(record["SystemModstamp"])
+                        latest = moment if latest is None or moment > latest else latest
                     if obj in DELETABLE and _is_true(record.get("IsDeleted")):  # in the recycle bin: its journey goes
                         self.removed.add(canonical_id(record["Id"]))
-                        if record.get("SystemModstamp"):
-                            moment = parse_instant(record["SystemModstamp"])
-                            latest = moment if latest is None or moment > latest else latest
                         continue
                     if obj == "Lead":
                         leads.add(record["Id"])
@@ -481,9 +481,6 @@ class Puller:
                             contacts.add(record["ConvertedContactId"])
                     elif obj == "Opportunity":
                         opps.add(record["Id"])
-                    if obj in MARKED and record.get("SystemModstamp"):
-                        moment = parse_instant(record["SystemModstamp"])
-                        latest = moment if latest is None or moment > latest else latest
                     if keep[obj](record):
                         self.writer(obj).writerow([record[c] for c in columns])
                         self.counts[obj] += 1
