@@ -392,9 +392,11 @@ def supersede_records(
         con.unregister("_pulled_ids")
     sources = {job.source for job in jobs if job.records is not None} | ({source} if source else set())
     earlier = "select file_id from load_ledger where superseded_by is null and list_contains($sources, source)"
-    written = set().union(*(job.records.column("lead_id").to_pylist() for job in jobs if job.records is not None
-                            and "lead_id" in job.records.column_names))
-    gone = sorted({i.strip() for i in removed} - written - {""})
+    gone = sorted({i.strip() for i in removed} - {""})
+    if gone:  # a record deleted and written again by this pull is not gone (read the records' ids only then)
+        written = set().union(*(job.records.column("lead_id").to_pylist() for job in jobs if job.records is not None
+                                and "lead_id" in job.records.column_names))
+        gone = [i for i in gone if i not in written]
     if gone:  # the deleted journeys with rows stored: what the report counts (a record deleted and re-written is not gone)
         con.register("_removed_ids", pa.table({"lead_id": pa.array(gone, pa.string())}))
         try:
