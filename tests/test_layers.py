@@ -120,6 +120,7 @@ def test_imports_point_down(module):
     assert not wrong, f"{module} imports against the layer rule: {wrong}"
 
 
+@pytest.mark.slow
 def test_no_import_circles():
     edges = graph()
     sorter = graphlib.TopologicalSorter(edges)

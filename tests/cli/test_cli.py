@@ -69,6 +69,7 @@ def test_init_writes_the_default_config_which_loads_back(tmp_path):
     assert refused.exit_code == 2 and "already exists" in refused.output
 
 
+@pytest.mark.slow
 def test_a_funnel_toml_in_the_current_folder_is_used(tmp_path):
     write(tmp_path / "funnel.toml", '[labels]\n"discovery call" = "mql"\n')
     write(tmp_path / "e.csv", HEADER + "\nL1,Discovery Call,2024-01-02,,x,y\n")
@@ -137,6 +138,7 @@ def test_query_prints_every_metric_in_every_format(tmp_path):
                 assert isinstance(data, list) and data and isinstance(data[0], dict), name
 
 
+@pytest.mark.slow
 def test_query_json_matches_the_metric_and_honours_filters_and_dates(tmp_path):
     from datetime import datetime
 
@@ -150,6 +152,7 @@ def test_query_json_matches_the_metric_and_honours_filters_and_dates(tmp_path):
     assert 0 < out[0]["cohort"]
 
 
+@pytest.mark.slow
 def test_query_mistakes_are_one_line(tmp_path):
     db = _demo_db(tmp_path)
     for args, message in [
@@ -179,6 +182,7 @@ def test_models_list_and_render(tmp_path):
     assert run("models", "render", "nope").exit_code == 2
 
 
+@pytest.mark.slow
 def test_build_rebuilds_with_a_new_config(tmp_path):
     db = _demo_db(tmp_path)
     cfg = write(tmp_path / "funnel.toml", "[funnel]\nskipped_stages = \"strict\"\n")
@@ -188,6 +192,7 @@ def test_build_rebuilds_with_a_new_config(tmp_path):
     assert strict == [(0,)]
 
 
+@pytest.mark.slow
 def test_build_without_a_config_keeps_the_warehouse_s_own(tmp_path, monkeypatch):
     """No --config and no ./funnel.toml: a rebuild keeps the funnel the warehouse was loaded with (the
     built-in demo funnel would turn a two-stage funnel into the demo's six stages)."""
@@ -203,6 +208,7 @@ def test_build_without_a_config_keeps_the_warehouse_s_own(tmp_path, monkeypatch)
     assert rows(db, "select reached_new is not null, reached_won is not null from fct_leads") == [(True, True)]
 
 
+@pytest.mark.slow
 def test_a_second_load_without_config_keeps_the_warehouse_config(tmp_path, monkeypatch):
     """Appending a week's file with no --config and no ./funnel.toml keeps the funnel the warehouse was
     loaded with: the demo config would map the renamed stages to nothing and quarantine the whole week."""

@@ -54,6 +54,7 @@ def test_a_warehouse_the_demo_did_not_make_is_left_alone(tmp_path):
     assert theirs.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_a_missing_db_names_the_warehouses_in_sight(tmp_path, monkeypatch):
     demo(tmp_path / "funnelboard-demo", "--leads", "150")
     monkeypatch.chdir(tmp_path)
@@ -64,6 +65,7 @@ def test_a_missing_db_names_the_warehouses_in_sight(tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_segment_splits_the_metrics_that_split_and_is_refused_elsewhere(tmp_path):
     folder = tmp_path / "demo"
     demo(folder, "--leads", "400")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
+import pytest
 from click.testing import CliRunner
 
 from funnelboard.cli import main
@@ -35,6 +36,7 @@ def check(db, config, *args, env=None):
     return cli("alerts", "check", "--db", str(db), "--config", str(config), *args, env=env)
 
 
+@pytest.mark.slow
 def test_thresholds_either_side_of_the_cli_s_figures(db, tmp_path):
     monday = last_week(db)
     mine, theirs = kpis(db, monday), kpis(db, monday, "--filter", "channel=referral")
@@ -86,6 +88,7 @@ below = 1.0
     assert "SQL rate — (still converting)" in table.output
 
 
+@pytest.mark.slow
 def test_a_firing_alert_is_news_once_and_cron_reads_the_exit_code(db, tmp_path, smtp_server):  # noqa: F811
     inbox, address = smtp_server
     monday = last_week(db)

@@ -116,6 +116,7 @@ def test_a_renamed_funnel_names_only_its_own_stages(renamed):
     assert run_metric(Gateway(db), "key_rate", MetricRequest())[0]["rate_name"] == "New → Qualified rate"
 
 
+@pytest.mark.slow
 def test_a_renamed_funnel_shows_its_win_rate_as_the_cli_does(renamed):
     db, app = renamed
     pages = every_page(app)
@@ -144,6 +145,7 @@ def olist(tmp_path_factory):
     return db, create_app(db)
 
 
+@pytest.mark.slow
 def test_olist_pages_name_only_its_stages_and_open_on_a_week_with_data(olist):
     db, app = olist
     pages = every_page(app)

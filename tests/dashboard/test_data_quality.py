@@ -145,6 +145,7 @@ def test_reason_counts_equal_the_quarantine(page, dirty):
     assert page["reasons_hidden"] is False and page["clean"] is None
 
 
+@pytest.mark.slow
 def test_examples_are_quarantined_rows_of_their_reason(page, dirty):
     counts = dict(rows(dirty.db, "select reason, count(*) from quarantine group by reason"))
     per_reason: dict[str, int] = {}
@@ -215,6 +216,7 @@ def test_a_long_quarantine_shows_its_first_rows_and_exports_all(app, dirty, monk
     assert len(list(csv.DictReader(io.StringIO(text)))) == total
 
 
+@pytest.mark.slow
 def test_a_clean_warehouse_says_nothing_was_quarantined(tmp_path):
     from funnelboard.dashboard.app import create_app
 

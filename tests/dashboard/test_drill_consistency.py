@@ -51,6 +51,7 @@ def drilled(app, mapper, point: dict, search: str) -> list[dict]:
     return rows
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("which", "column"), [("holes", "channel"), ("olist", "channel"), ("olist", "business_segment")])
 def test_a_none_value_drills_to_exactly_its_leads(request, which, column):
     from funnelboard.dashboard import drill

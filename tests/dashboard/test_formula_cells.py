@@ -7,6 +7,8 @@ import csv
 import io
 from datetime import date
 
+import pytest
+
 from funnelboard.core.config import load_config
 from funnelboard.core.export import cell, rows_to_csv
 from funnelboard.warehouse.pipeline import load_files
@@ -24,6 +26,7 @@ def test_a_cell_that_starts_a_formula_is_text_and_numbers_stay_numbers():
     assert all(r["n"] == "-1" for r in csv.DictReader(io.StringIO(text)))
 
 
+@pytest.mark.slow
 def test_web_and_cli_exports_defuse_the_same_cells_byte_for_byte(tmp_path):
     from funnelboard.dashboard.app import create_app
 

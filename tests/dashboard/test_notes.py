@@ -51,6 +51,7 @@ def test_notes_are_added_imported_listed_and_removed(tmp_path):
     assert foreign.read_text("utf-8") == '{"something": "else"}'
 
 
+@pytest.mark.slow
 def test_the_trend_and_the_pack_show_the_notes_of_their_weeks_and_filters(app, db):
     import funnelboard.dashboard.pages.weekly as weekly
     from funnelboard.dashboard.report import render

@@ -174,6 +174,7 @@ def test_without_a_notes_file_the_control_is_hidden(app, monkeypatch):
     assert message == "Notes cannot be kept here: this dashboard reads no warehouse file."
 
 
+@pytest.mark.slow
 def test_a_scoped_users_note_carries_their_scope_and_shows_on_no_other_users_view(app, db, notes):
     from funnelboard.warehouse.gateway import Gateway
 

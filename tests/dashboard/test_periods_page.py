@@ -7,6 +7,7 @@ import math
 from datetime import date
 from urllib.parse import parse_qsl
 
+import pytest
 from click.testing import CliRunner
 
 from funnelboard.cli import main
@@ -76,6 +77,7 @@ def test_picking_a_preset_clears_typed_dates_and_typing_a_date_ends_the_preset(a
         assert _changes("?channel=referral", PARAM, "from_stage", "sql") == {"from_stage": "sql"}
 
 
+@pytest.mark.slow
 def test_the_cli_period_is_the_page_period(app, db):
     """`query --period` and `?period=` resolve by the same function: same request, same rows."""
     from funnelboard.dashboard.views import view_request

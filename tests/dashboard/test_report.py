@@ -59,6 +59,7 @@ def last_full_week(db) -> date:
     return week["week"] - timedelta(weeks=1) if week["partial"] else week["week"]
 
 
+@pytest.mark.slow
 def test_the_pack_shows_the_cli_s_numbers_for_its_week_and_filters(app, db):
     monday = last_full_week(db)
     pack = render(app, monday, (("channel", "referral"),), base_url="http://review.example:8050")
@@ -92,6 +93,7 @@ def table_rows(page: str, class_name: str) -> list[list[str]]:
             for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
 
 
+@pytest.mark.slow
 def test_the_mix_stage_and_reason_tables_are_the_cli_s(app, db):
     monday = last_full_week(db)
     sunday = (monday + timedelta(days=6)).isoformat()
@@ -126,6 +128,7 @@ def query(db, *args: str) -> list[dict]:
     return json.loads(out.output)
 
 
+@pytest.mark.slow
 def test_the_pack_needs_no_network(app, db):
     pack = render(app, last_full_week(db), base_url="http://127.0.0.1:8050")
     page = pack.html
@@ -145,6 +148,7 @@ def test_weeks_are_iso_weeks_or_dates():
             parse_week(bad)
 
 
+@pytest.mark.slow
 def test_bad_weeks_filters_and_views_are_one_sentence(db, tmp_path):
     def run(*args):
         return CliRunner().invoke(main, ["report", "--db", str(db), "--out", str(tmp_path / "r.html"), *args])
@@ -186,6 +190,7 @@ def test_pdf_without_chromium_is_one_sentence_before_any_work(db, tmp_path):
     assert not (tmp_path / "r.html").exists() and "Traceback" not in out.output
 
 
+@pytest.mark.slow
 def test_a_week_without_data_inside_the_data_is_one_sentence(tmp_path):
     from tests.warehouse.metrics.logs import warehouse
 

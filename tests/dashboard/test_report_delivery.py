@@ -57,6 +57,7 @@ def report(db, tmp_path, *args, env=None):
     return CliRunner().invoke(main, ["report", "--db", str(db), "--out", str(tmp_path / "review.html"), *args], env=env or {})
 
 
+@pytest.mark.slow
 def test_the_review_arrives_by_email_with_its_headline_and_the_file(db, tmp_path, smtp_server):
     inbox, address = smtp_server
     env = {"FUNNELBOARD_SMTP_USER": "reviewer", "FUNNELBOARD_SMTP_PASSWORD": SECRET, "FUNNELBOARD_SMTP_FROM": "pipeline@bpo.example"}
@@ -77,6 +78,7 @@ def test_the_review_arrives_by_email_with_its_headline_and_the_file(db, tmp_path
     assert attachment.get_filename().startswith("review-") and attachment.get_payload(decode=True).decode("utf-8") == written
 
 
+@pytest.mark.slow
 def test_a_refused_login_or_no_server_is_one_sentence_and_the_file_stays(db, tmp_path, smtp_server):
     _inbox, address = smtp_server
     out = report(db, tmp_path, "--email", "lead@bpo.example", "--smtp", address,
@@ -130,6 +132,7 @@ def hook_server():
         server.server_close()
 
 
+@pytest.mark.slow
 def test_the_headline_is_posted_to_a_chat_webhook_whose_address_stays_secret(db, tmp_path, hook_server):
     url = hook_server + "/services/T000/B000/XXXXsecret"
     out = report(db, tmp_path, "--webhook", "--base-url", "https://funnel.bpo.example", env={"FUNNELBOARD_WEBHOOK_URL": url})

@@ -75,6 +75,7 @@ def test_every_board_cell_drills_to_exactly_its_leads(app, db):
     assert len(marked) == 1 and marked[0].children.href == cells[(stage, owner)].href
 
 
+@pytest.mark.slow
 def test_the_stage_filter_reaches_the_list_the_export_and_the_cli(app, db):
     import funnelboard.dashboard.pages.stalled as page
 

@@ -31,6 +31,7 @@ def test_warming_computes_every_default_view(app):
     assert "leads stalled" in stalled_line[0].children
 
 
+@pytest.mark.slow
 def test_a_filtered_view_is_not_warmed_and_is_computed(app):
     import funnelboard.dashboard.pages.funnel as funnel
     from funnelboard.dashboard.app import warm
@@ -43,6 +44,7 @@ def test_a_filtered_view_is_not_warmed_and_is_computed(app):
     assert g.misses > misses
 
 
+@pytest.mark.slow
 def test_healthz_says_whether_the_published_file_is_warm(app, tmp_path):
     from funnelboard.dashboard.app import create_app, warm_published
 

@@ -170,6 +170,7 @@ def test_the_changes_export_is_what_the_cli_prints_and_refuses_a_bad_kind(app, d
         assert len(view.problems) == 2
 
 
+@pytest.mark.slow
 def test_olist_cards_and_changes_open_exactly_their_leads(olist):  # noqa: F811
     db, app = olist  # two stages, no SQL stage, data ending in 2018: the review week is its last full week
     assert check_cards(app, db) >= 5

@@ -135,6 +135,7 @@ CRM = {
         "stages": ("created", "demo", "won"), "outcomes": {"lost"}, "delimiter": ",", "renames": {},
         "segments": ["source"], "numeric": ("deal_value",)}),
 ])
+@pytest.mark.slow
 def test_a_draft_of_each_kind_of_export(tmp_path, make, source, expected):
     draft = draft_config([make(tmp_path)], source)
     assert draft.stages == expected["stages"]

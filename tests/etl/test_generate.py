@@ -179,6 +179,7 @@ def test_the_money_columns_are_the_same_for_a_seed_and_differ_for_another():
     assert COLUMNS[-3:] == ("amount", "close_date", "currency")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [1, 997, 25_000])
 def test_n_events_gives_exactly_that_many_rows(tmp_path, n):
     assert generate_events(n_events=n, seed=2).num_rows == n
@@ -379,6 +380,7 @@ def test_lead_score_tracks_conversion(history):
     assert statistics.mean(scores[True]) > statistics.mean(scores[False]) + 5
 
 
+@pytest.mark.slow
 def test_newest_weeks_are_full_and_volume_trends_up():
     rows = generate_events(n_events=60_000, seed=4).to_pylist()
     created = {}
@@ -465,6 +467,7 @@ def test_dirty_parquet_has_only_table_dirt(tmp_path):
 @pytest.mark.parametrize(
     "name,fmt", [("e.csv", "csv"), ("e.csv.gz", "csv"), ("e.parquet", "parquet"), ("e.jsonl", "jsonl")]
 )
+@pytest.mark.slow
 def test_every_format_reads_back_as_written(tmp_path, name, fmt):
     table = generate_events(n_events=3_000, seed=8)
     path = tmp_path / name

@@ -120,6 +120,7 @@ def test_unknown_labels_are_listed_with_counts(tmp_path, db, config):
     assert f.rows_duplicate == 0 and f.rows_quarantined == 4, "bad rows are never collapsed: each keeps its line"
 
 
+@pytest.mark.slow
 def test_exact_duplicates_collapse_within_and_across_files(tmp_path, db, config):
     a = write(tmp_path / "a.csv", "\n".join([HEADER, GOOD, GOOD, " " + GOOD + " ", "L2,mql,2024-01-02,,inbound,Ann"]) + "\n")
     fa = load_files(db, [a], config, now=NOW).files[0]
@@ -131,6 +132,7 @@ def test_exact_duplicates_collapse_within_and_across_files(tmp_path, db, config)
     assert rows(db, "select count(*) from raw_events") == [(4,)]
 
 
+@pytest.mark.slow
 def test_a_file_with_fewer_columns_is_compared_with_absent_attributes_as_null(tmp_path, db, config):
     load_files(db, [write(tmp_path / "a.csv", HEADER + "\nL1,mql,2024-01-02,,,\n")], config, now=NOW)
     f = load_files(db, [write(tmp_path / "b.csv", "lead_id,stage,entered_at\nL1,mql,2024-01-02\nL1,sql,2024-01-03\n")], config, now=NOW).files[0]
@@ -150,6 +152,7 @@ def test_same_file_twice_changes_nothing(tmp_path, db, config):
     assert not load_files(db, [copy], config, now=NOW).published
 
 
+@pytest.mark.slow
 def test_replace_reloads_a_file_in_place(tmp_path, db):
     src = write(tmp_path / "e.csv", HEADER + "\nL1,Discovery Call,2024-01-01,,x,y\nL1,mql,2024-01-02,,x,y\n")
     load_files(db, [src], load_config(None), now=NOW)
@@ -337,6 +340,7 @@ def test_a_leads_file_that_dates_none_of_its_leads_is_refused(tmp_path, db, conf
     assert "\n" not in message and not db.exists()
 
 
+@pytest.mark.slow
 def test_a_leads_file_without_dates_may_add_attributes_to_leads_loaded_before(tmp_path, db, config):
     load_files(db, [write(tmp_path / "e.csv", HEADER + "\n" + GOOD + "\n")], config, now=NOW)
     leads = write(tmp_path / "leads.csv", "lead_id,industry\nL1,healthcare\n")

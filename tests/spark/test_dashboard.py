@@ -69,9 +69,8 @@ def test_the_funnel_page_shows_run_metric_numbers(client, expected, built):
 
 
 def test_the_weekly_page_shows_run_metric_numbers(client, expected):
-    from funnelboard.dashboard.pages import weekly
-
     from funnelboard.dashboard import note_editor
+    from funnelboard.dashboard.pages import weekly
 
     outputs = [(weekly.CARDS, "children"), (weekly.TREND, "figure"), (weekly.WEEK, "children")]
     # as the renderer sends it: the address and the notes' change counter the trend redraws on

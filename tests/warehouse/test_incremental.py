@@ -115,6 +115,7 @@ WEEK_2 = [
 LEADS_2 = [LeadRow("B", BASE, attrs={"owner": "ana", "channel": "events"}), LeadRow("F", BASE + timedelta(days=19), attrs={"lead_score": "90"})]
 
 
+@pytest.mark.slow
 def test_two_batches_equal_one_load_of_both(tmp_path):
     config = config_from_toml(MONEY)
     inc, full, builds = load_in_batches(tmp_path, [(WEEK_1, []), (WEEK_2, LEADS_2)], config)
@@ -167,6 +168,7 @@ def test_replace_refreshes_the_leads_of_the_rows_it_removes(tmp_path):
     assert_same_models(db, reference)
 
 
+@pytest.mark.slow
 def test_a_load_with_another_config_builds_in_full_and_says_why(tmp_path):
     import io
 
@@ -182,6 +184,7 @@ def test_a_load_with_another_config_builds_in_full_and_says_why(tmp_path):
     assert rows(inc, "select value from meta where key = 'last_build'") == [("full",)]
 
 
+@pytest.mark.slow
 def test_build_is_a_no_op_when_the_models_are_current_and_full_rebuilds(tmp_path):
     inc = tmp_path / "wh.duckdb"
     load_files(inc, write_batch(tmp_path, 0, WEEK_1, [])[0], load_config(None), now=NOW)

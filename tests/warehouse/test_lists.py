@@ -75,6 +75,7 @@ def test_a_sorted_window_is_the_list_sorted_in_python(gw, name, column, desc):
     assert got == expected
 
 
+@pytest.mark.slow
 def test_a_window_past_the_end_is_empty_and_still_counts_the_list(gw):
     for name in ("leads", "stalled"):
         total = len(run_metric(gw, name, MetricRequest()))

@@ -51,6 +51,7 @@ def test_the_slower_group_completes_fewer_than_expected():
 pairs = st.lists(st.tuples(st.integers(0, 12), st.booleans()), max_size=25)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(pairs, pairs)
 def test_it_agrees_with_a_plain_python_log_rank(a, b):

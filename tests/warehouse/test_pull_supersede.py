@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from funnelboard.core.config import load_config
 from funnelboard.warehouse.pipeline import PullMarks, load_files
 from tests.conftest import HEADER, NOW, rows, write
@@ -24,6 +26,7 @@ def pull(db: Path, path: Path, config, mark: str):
     return load_files(db, [path], config, source="wide", now=NOW, marks=PullMarks("test", {"deals": mark}))
 
 
+@pytest.mark.slow
 def test_a_pulled_record_replaces_its_earlier_rows_and_nothing_else(tmp_path):
     config = load_config(write(tmp_path / "funnel.toml", TOML))
     db = tmp_path / "w.duckdb"
@@ -48,6 +51,7 @@ def test_a_pulled_record_replaces_its_earlier_rows_and_nothing_else(tmp_path):
         ("deals", "2024-01-05T00:00:00.000Z"), ("deals", "2024-01-09T00:00:00.000Z")]
 
 
+@pytest.mark.slow
 def test_a_plain_load_of_the_same_export_still_only_collapses_exact_duplicates(tmp_path):
     config = load_config(write(tmp_path / "funnel.toml", TOML))
     db = tmp_path / "w.duckdb"

@@ -267,6 +267,7 @@ def test_a_daily_quota_keeps_whole_pages_and_marks_the_last_one(tmp_path, monkey
     assert events and set(events) <= set(expected_events(fake))
 
 
+@pytest.mark.slow
 def test_a_quota_between_pages_of_one_instant_resumes_at_that_instant(tmp_path, monkeypatch, funnel_toml):
     fake = sample()
     fake.daily_remaining = 22  # deals 9005-9007 (changed at 2025-02-20T12:00) are read; the page holding 9008 is refused

@@ -410,6 +410,7 @@ def test_the_daily_budget_stops_with_75_loads_what_completed_and_the_next_pull_f
     assert harness.events(db) == expected(fake) == full_pull(fake, tmp_path)
 
 
+@pytest.mark.slow
 def test_a_pull_in_the_second_of_an_interrupted_one_writes_beside_its_files(pull_env, tmp_path):
     """A pull killed after writing, then run again at once: the default folder (the instant, to the second)
     already holds the killed pull's files, so the new one goes to <instant>-2 rather than refusing."""

@@ -454,6 +454,7 @@ def test_records_deleted_in_the_org_leave_the_warehouse_and_the_pull_ends_as_a_f
     harness.assert_refresh_equals_full_build(db, config, tmp_path)
 
 
+@pytest.mark.slow
 def test_a_pull_that_sees_only_deletions_loads_them_and_says_how_many_journeys_went(org, server, env, tmp_path):
     db = tmp_path / "w.duckdb"
     assert run(db, env, tmp_path / "p1").returncode == 0
@@ -470,6 +471,7 @@ def test_a_pull_that_sees_only_deletions_loads_them_and_says_how_many_journeys_w
     assert stage_entries(db) == expected_events(org)
 
 
+@pytest.mark.slow
 def test_a_session_that_expires_mid_pull_logs_in_again_and_the_pull_goes_on(org, server, env, tmp_path, monkeypatch):
     db = tmp_path / "w.duckdb"
     org.session_left = 20  # the describes, then some pages: the session times out mid-way

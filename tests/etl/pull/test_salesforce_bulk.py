@@ -91,6 +91,7 @@ def jobs_of(org: FakeSalesforce, obj: str) -> list[str]:
 # -- in-process: the connector and the warehouse ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bulk_first_pull_equals_the_rest_first_pull_and_the_records(org, server, env, tmp_path, monkeypatch):
     db = tmp_path / "w.duckdb"
     report = pull(db, "salesforce", load_config(CONFIG), out=tmp_path / "p1")
@@ -111,6 +112,7 @@ def test_bulk_first_pull_equals_the_rest_first_pull_and_the_records(org, server,
     assert "José Müller" in lead and 'Head of ""Ops"", EMEA\nand LATAM' in lead
 
 
+@pytest.mark.slow
 def test_a_bulk_pull_removes_the_journeys_of_deleted_leads_and_opportunities(org, server, env, tmp_path, monkeypatch):
     from tests.etl.pull.test_salesforce import delete_some
 
@@ -129,6 +131,7 @@ def test_a_bulk_pull_removes_the_journeys_of_deleted_leads_and_opportunities(org
     harness.assert_refresh_equals_full_build(db, config, tmp_path)
 
 
+@pytest.mark.slow
 def test_a_session_that_expires_between_bulk_requests_logs_in_again(org, server, env, tmp_path):
     org.session_left = 30  # past the describes, among the job creations, polls and result pages
     db = tmp_path / "w.duckdb"
@@ -148,6 +151,7 @@ def test_a_ready_token_that_expires_during_a_bulk_pull_asks_for_a_login(org, ser
     assert org.logins == 0 and not (tmp_path / "w.duckdb").exists()
 
 
+@pytest.mark.slow
 def test_results_are_paged_with_the_locator_until_null(org, server, env, tmp_path, monkeypatch):
     monkeypatch.setenv("FUNNELBOARD_SALESFORCE_BULK_PAGE_SIZE", "3")
     pull(tmp_path / "w.duckdb", "salesforce", load_config(CONFIG), out=tmp_path / "p1")
@@ -161,6 +165,7 @@ def test_results_are_paged_with_the_locator_until_null(org, server, env, tmp_pat
     assert stage_entries(tmp_path / "w.duckdb") == expected_events(org)
 
 
+@pytest.mark.slow
 def test_jobs_are_polled_until_complete(org, server, env, tmp_path):
     org.bulk_polls = 3
     pull(tmp_path / "w.duckdb", "salesforce", load_config(CONFIG), out=tmp_path / "p1")
@@ -197,6 +202,7 @@ def test_a_failed_job_is_one_sentence_naming_the_object_and_loads_nothing(org, s
     assert not db.exists()
 
 
+@pytest.mark.slow
 def test_429_and_5xx_while_reading_results_are_retried(org, server, env, tmp_path, monkeypatch):
     first = "750FAKE00000000000"  # the fake's first job: the Lead query
     server.faults(f"{JOBS}/{first}/results", [Reply(429, [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "slow down"}],
@@ -210,6 +216,7 @@ def test_429_and_5xx_while_reading_results_are_retried(org, server, env, tmp_pat
     assert state(db) == rest_reference(org, server, tmp_path, monkeypatch)[0]
 
 
+@pytest.mark.slow
 def test_auto_uses_bulk_above_the_threshold_and_rest_below(org, server, env, tmp_path, monkeypatch):
     monkeypatch.setenv("FUNNELBOARD_SALESFORCE_BULK", "auto")
     monkeypatch.setenv("FUNNELBOARD_SALESFORCE_BULK_THRESHOLD", "8")

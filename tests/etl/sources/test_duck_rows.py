@@ -50,6 +50,7 @@ def both(data: bytes, name: str, toml: str = ""):
 @given(header=st.sampled_from(["a,b,c", "id,value", '"x","y ""z""",w', "one", "a;b"]),
        body=st.lists(st.sampled_from(PIECES), max_size=40), name=st.sampled_from(["f.csv", "f.tsv", "f.csv"]),
        toml=st.sampled_from(["", '[input]\ndelimiter = ";"\n', "[input]\nquote = \"'\"\n", '[input]\nencoding = "latin-1"\n']))
+@pytest.mark.slow
 def test_any_text_reads_as_read_table_reads_it(header, body, name, toml):
     python, duck = both((header + "\n" + "".join(body)).encode("utf-8"), name, toml)
     assert duck == python
@@ -59,6 +60,7 @@ def test_any_text_reads_as_read_table_reads_it(header, body, name, toml):
 @given(rows=st.lists(st.lists(st.sampled_from(["", "a", "b c", " d ", "e,f", 'g"h', "i\nj", "\u00a0k", "l\r\nm"]), min_size=3, max_size=3),
                      max_size=12),
        quote_all=st.booleans(), crlf=st.booleans())
+@pytest.mark.slow
 def test_quoted_exports_read_as_read_table_reads_them(rows, quote_all, crlf):
     def cell(v: str) -> str:
         return '"' + v.replace('"', '""') + '"' if quote_all or any(c in v for c in ',"\r\n') else v

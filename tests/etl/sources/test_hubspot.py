@@ -181,6 +181,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case,files,events,rejections,ignored,source_rows", CASES, ids=[c[0] for c in CASES])
 def test_translate_gives_exact_events(config, case, files, events, rejections, ignored, source_rows):
     t = translate(fx(*files), config, {})
@@ -205,6 +206,7 @@ def test_rejections_name_the_value_and_what_to_do(config):
     ]
 
 
+@pytest.mark.slow
 def test_attributes_come_from_the_object_and_pipeline_ids_become_labels(config):
     def attrs(t, *names):
         return {r["lead_id"]: tuple(r.get(n) for n in names) for r in t.events.to_pylist()}
@@ -357,6 +359,7 @@ def test_full_load_accounts_for_every_row_and_gives_the_hand_computed_funnel(tmp
         assert {k: v for k, v in by_stage[stage].items() if v and k not in ("stage", "exited")} == expected
 
 
+@pytest.mark.slow
 def test_reasons_reach_the_disqualifier_metric(tmp_path, config):
     db = tmp_path / "wh.duckdb"
     load_files(db, fx(P, V3, UI), config, source="hubspot", now=NOW)
@@ -365,6 +368,7 @@ def test_reasons_reach_the_disqualifier_metric(tmp_path, config):
     assert got == {("lost", "Price"): 1, ("lost", "Budget"): 1, ("lost", "Kept in-house"): 1}
 
 
+@pytest.mark.slow
 def test_the_quarantine_keeps_line_detail_and_raw_text(tmp_path, config):
     db = tmp_path / "wh.duckdb"
     load_files(db, fx(P, H), config, source="hubspot", now=NOW)
@@ -375,6 +379,7 @@ def test_the_quarantine_keeps_line_detail_and_raw_text(tmp_path, config):
     assert loaded[-1][1:] == ("lost", "Closed Lost", __import__("datetime").datetime(2026, 3, 25, 17, 0), "Chose offshore competitor", 16)
 
 
+@pytest.mark.slow
 def test_the_cli_loads_with_source_hubspot_and_prints_the_notes(tmp_path):
     cfg = write(tmp_path / "funnel.toml", LABELS)
     db = tmp_path / "wh.duckdb"
@@ -478,6 +483,7 @@ JOINS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case,files,journeys,notes", JOINS, ids=[c[0][:60] for c in JOINS])
 def test_contacts_and_deals_join_through_their_associations(config, case, files, journeys, notes):
     t = translate(fx(*files), config, {})
@@ -497,6 +503,7 @@ def test_a_deal_and_a_contact_with_one_number_stay_two_records(config):
     assert {r["lead_id"]: r["owner"] for r in t.events.to_pylist()} == {"contact:9001": "4101", "deal:9001": "4101"}
 
 
+@pytest.mark.slow
 def test_joined_journeys_give_the_funnel_of_buyers(tmp_path, config):
     db = tmp_path / "wh.duckdb"
     report = load_files(db, fx(C3, D3A), config, source="hubspot", now=NOW)
@@ -570,6 +577,7 @@ def test_exports_without_buyer_properties_add_no_columns(config):
     assert not {"first_response_at", "buyer_role", "decision_makers"} & set(t.events.column_names)
 
 
+@pytest.mark.slow
 def test_the_buyer_reaches_fct_leads_and_speed_to_lead(tmp_path):
     db = tmp_path / "wh.duckdb"
     report = load_files(db, fx(*BUYERS), make_config(tmp_path, BUYER_CONFIG), source="hubspot", now=NOW)

@@ -364,6 +364,7 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(exports())
 def test_translation_equals_the_row_by_row_reference(case):
@@ -382,6 +383,7 @@ FIXTURES = Path(__file__).parents[2] / "fixtures" / "hubspot"
     ("contacts_v3_buyers.json", "deals_v3_buyers.json"), ("contact_property_history_buyers.csv",), ("deal_money_history.csv",),
     ("deals_v3_money.json",),
 ])
+@pytest.mark.slow
 def test_fixtures_translate_as_the_reference_does(names):
     files = [(n, (FIXTURES / n).read_bytes()) for n in names]
     check(files, {}, LABELS)

@@ -417,6 +417,7 @@ def test_exports_without_activities_add_no_first_response_column(config):
     assert RESPONSE not in t.events.column_names
 
 
+@pytest.mark.slow
 def test_first_responses_reach_fct_leads_and_speed_to_lead(tmp_path):
     db = tmp_path / "wh.duckdb"
     config = make_config(tmp_path, '\n[attributes]\nfirst_response = "first_response_at"\n')

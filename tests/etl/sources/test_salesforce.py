@@ -387,6 +387,7 @@ def _conversion(db: Path, s: str, t: str) -> tuple[int, int]:
     return row["cohort"], row["converted"]
 
 
+@pytest.mark.slow
 def test_load_objects_accounts_for_every_row_and_gives_the_hand_computed_funnel(sf_config, tmp_path):
     db = tmp_path / "wh.duckdb"
     report = load_files(db, [sf(f) for f in OBJECTS], sf_config, now=NOW, source="salesforce")
@@ -437,6 +438,7 @@ def test_load_objects_accounts_for_every_row_and_gives_the_hand_computed_funnel(
     ]
 
 
+@pytest.mark.slow
 def test_load_report_through_the_cli(sf_config, tmp_path):
     db = tmp_path / "wh.duckdb"
     export = shutil.copy(sf(REPORT), tmp_path / REPORT)
@@ -558,6 +560,7 @@ def roles_config(tmp_path: Path):
     return load_config(path)
 
 
+@pytest.mark.slow
 def test_first_responses_and_roles_reach_fct_leads_and_speed_to_lead(tmp_path):
     db = tmp_path / "wh.duckdb"
     report = load_files(db, ROLE_FILES, roles_config(tmp_path), now=NOW, source="salesforce")
@@ -630,6 +633,7 @@ def test_events_are_meetings_that_count_at_their_start(sf_config):
     assert t.ignored[str(event)] == {"activity": 2}
 
 
+@pytest.mark.slow
 def test_the_cli_loads_tasks_and_roles_and_query_speed_to_lead_by_buyer_role(tmp_path):
     import json
 

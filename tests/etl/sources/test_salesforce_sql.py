@@ -80,6 +80,7 @@ FIXTURE_SETS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("paths", FIXTURE_SETS, ids=lambda ps: "+".join(f"{p.parent.name}/{p.name}" for p in ps))
 @pytest.mark.parametrize("options", [None, {"first_response_field": "First_Response__c", "decision_roles": ["Evaluator"]}])
 def test_fixtures_translate_as_the_reference(paths, options):
@@ -90,6 +91,7 @@ def test_fixtures_translate_as_the_reference(paths, options):
     assert_same(paths, config, opts)
 
 
+@pytest.mark.slow
 def test_the_benchmark_exports_translate_as_the_reference(tmp_path):
     exports = write_exports(tmp_path, 6000, ["objects", "report"], 11)
     config = load_config(tmp_path / "funnel.toml")
@@ -192,6 +194,7 @@ def exports(draw):
     return files, draw(st.booleans()), draw(st.booleans()), draw(s(("UTC", "Europe/Berlin", "America/New_York")))
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(exports())
 def test_hostile_exports_translate_as_the_reference(drawn):

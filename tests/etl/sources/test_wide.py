@@ -163,6 +163,7 @@ JOINED = {
 }
 
 
+@pytest.mark.slow
 def test_two_files_joined_on_the_id(tmp_path, db):
     mqls = write(tmp_path / "mqls.csv", "mql_id,first_contact_date,origin\nA,2018-01-02,social\nB,2018-01-03,email\n")
     deals = write(tmp_path / "deals.csv", "mql_id,won_date,sr_id\nA,2018-02-01 10:00:00,s1\nZ,2018-02-02 10:00:00,s2\n")
@@ -181,6 +182,7 @@ def test_two_files_joined_on_the_id(tmp_path, db):
     assert db.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_replace_reloads_an_export(tmp_path, db):
     src = write(tmp_path / "w.csv", HEADER + "\nA,2024-01-02,2024-01-05,,,web\n")
     load_files(db, [src], config_with(WIDE), now=NOW, source="wide")
@@ -274,6 +276,7 @@ STATUS_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case,extra,expected,ignored,notes", STATUS_CASES, ids=[c[0][:60] for c in STATUS_CASES])
 def test_status_stages(tmp_path, db, case, extra, expected, ignored, notes):
     src = write(tmp_path / "deals.csv", "\n".join([STATUS_HEADER, *STATUS_ROWS]) + "\n")
@@ -314,6 +317,7 @@ LOOKUPS = {
 }
 
 
+@pytest.mark.slow
 def test_lookup_tables_give_attributes_to_the_rows_that_name_them(tmp_path, db):
     deals = write(tmp_path / "deals.csv", "deal,created,won,Account,Agent,Sector\n"
                                           "D1,2024-01-02,2024-02-01,Acme Corp,Ann,\n"

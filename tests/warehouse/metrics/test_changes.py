@@ -54,6 +54,7 @@ def week(tmp_path_factory) -> Gateway:
     return warehouse(tmp_path_factory.mktemp("changes"), EVENTS, CONFIG)
 
 
+@pytest.mark.slow
 def test_a_hand_made_week_counts_each_move_where_it_happened(week):
     rows = {r["stage"]: r for r in run(week, "changes", **WEEK)}
     assert list(rows) == ["lead", "mql", "sql", "opportunity", "proposal", "won", "(none)"]

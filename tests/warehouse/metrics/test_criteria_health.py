@@ -110,6 +110,7 @@ def oracle_rows(db: Path, config, req: MetricRequest) -> tuple[list[dict], list[
     return [{k: v for k, v in r.items() if k != "reading"} for r in sql], expected
 
 
+@pytest.mark.slow
 def test_the_hand_made_log_agrees_with_the_oracle(hand):
     config = hand.config()
     for req in (MetricRequest(as_of=AS_OF), MetricRequest(as_of=AS_OF, segment="channel"),

@@ -236,6 +236,7 @@ def test_a_close_window_that_is_not_one_is_one_sentence(money_wh, closing, says)
     assert out.exit_code != 0 and says in out.output and "Traceback" not in out.output
 
 
+@pytest.mark.slow
 def test_bad_close_dates_currencies_and_categories_are_quarantined(tmp_path):
     from funnelboard.warehouse.pipeline import load_files
     from tests.conftest import NOW, rows

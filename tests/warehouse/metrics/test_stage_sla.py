@@ -51,6 +51,7 @@ def utc(local: datetime, tz: str) -> datetime:
     return local.replace(tzinfo=ZoneInfo(tz)).astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tz", ["UTC", "America/New_York", "Asia/Kolkata"])
 def test_business_hour_slas_per_channel_agree_with_the_oracle(tmp_path, tz):
     gw = warehouse(tmp_path, SLA_EVENTS, SLA_CONFIG.format(tz=tz, clock="business"))
@@ -121,6 +122,7 @@ def run_metric_board(gw, as_of):
     return run(gw, "stalled_board", as_of=as_of)
 
 
+@pytest.mark.slow
 def test_the_counts_by_stage_and_kind_add_up_to_the_summary(tmp_path):
     gw = warehouse(tmp_path, SLA_EVENTS, SLA_CONFIG.format(tz="UTC", clock="business"))
     ctx = Context(gw)

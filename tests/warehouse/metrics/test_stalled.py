@@ -75,6 +75,7 @@ def test_stalled(tmp_path, segment, expected, summary):
     assert run(gw, "stalled_summary", as_of=D(2024, 3, 1), segment=segment) == [summary]
 
 
+@pytest.mark.slow
 def test_stalled_at_a_lower_p90_shows_the_segment_effect(tmp_path):
     # Without U's tiny spell the x p90 is 3 + 0.7 * 20 = 17.0 and the stage p90 10 + 0.6 * 13 = 17.8:
     # P (17.5) is stalled only against its segment's threshold.
@@ -110,6 +111,7 @@ def test_stalled_lead_columns(tmp_path):
     assert (s["entered_at"], s["owner"], s["channel"], s["industry"], s["amount"]) == (D(2024, 2, 20), "Cy", "y", None, 1000.0)
 
 
+@pytest.mark.slow
 def test_stalled_without_an_owner_attribute(tmp_path):
     config = STALLED_CONFIG + '\n[segments]\nchannel = "Channel"\n'
     gw = warehouse(tmp_path, STALLED_EVENTS, config)

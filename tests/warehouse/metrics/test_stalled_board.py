@@ -46,6 +46,7 @@ def test_board_on_a_hand_made_log(tmp_path):
     assert [(r["stage"], r["owner"]) for r in capped if r["stage"] == "lead"] == [("lead", "Ann"), ("lead", "(other)"), ("lead", "(all)")]
 
 
+@pytest.mark.slow
 def test_stage_filter_keeps_the_spells_of_those_stages(tmp_path):
     gw = warehouse(tmp_path, STALLED_EVENTS, STALLED_CONFIG)
     assert [r["lead_id"] for r in run(gw, "stalled", as_of=AS_OF, filters=(("stage", "sql"),))] == ["S"]

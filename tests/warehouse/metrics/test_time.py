@@ -78,6 +78,7 @@ BY_LEAD_EVENTS = [
         ),
     ],
 )
+@pytest.mark.slow
 def test_time_in_stage_by_lead(tmp_path, as_of, expected):
     gw = warehouse(tmp_path, BY_LEAD_EVENTS)
     # No period: the cumulative time is over all of a lead's spells (a period asked for changes nothing).
