@@ -1,9 +1,10 @@
 """The HubSpot adapter's translation as it was written row by row in Python: the reference the
 DuckDB translation (etl/sources/hubspot.py) must equal, row for row (tests/etl/sources/test_hubspot_sql.py).
 
-Kept as it was when the adapter moved to DuckDB, trimmed to the translation: the options, the
-constants (property names, built-in labels) and the file checks it shares with the adapter are
-imported from it; everything that turns rows into events, rejections and counts is here.
+Kept as it was when the adapter moved to DuckDB, trimmed to the translation. Imported from the
+adapter: the options, the constants (property names, built-in labels), the file checks and the
+per-value helpers the adapter still runs in Python (timestamps, stage labels, money values, join
+notes). What turns rows into events, rejections and counts is here.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from funnelboard.core.config import FunnelConfig, normalise_label
+from funnelboard.core.config import FunnelConfig
 from funnelboard.core.errors import UserError
 from funnelboard.etl.sources.base import (
-    ISO,
     MONEY_ATTRIBUTES,
     EventCollector,
     SourceTable,
@@ -28,7 +28,6 @@ from funnelboard.etl.sources.base import (
     ValueChange,
     add_money_columns,
     file_key,
-    plain_amount,
     read_json,
     read_table,
     value_history,
@@ -36,26 +35,37 @@ from funnelboard.etl.sources.base import (
 from funnelboard.etl.sources.hubspot import (
     _API,
     _SECTION,
+    _TIME_DETAIL,
     ASSOCIATION_COLUMNS,
-    ASSOCIATION_CONTACT_COLUMNS,
-    ASSOCIATION_DEAL_COLUMNS,
     BUYING_ROLE_PROPERTY,
     CONTACT_PROPERTIES,
-    CONTACT_TO_DEAL,
     DEAL_PROPERTIES,
-    DEAL_TO_CONTACT,
-    DEFAULT_PIPELINE,
     HISTORY_ID_COLUMNS,
     KIND_OF_ID_COLUMN,
     KIND_OF_TYPE,
-    LEAD_STATUSES,
-    LIFECYCLE_STAGES,
     MONEY_PROPERTIES,
     REASON_LABELS,
     TITLE_PROPERTY,
     TYPE_COLUMNS,
     WIDE_ID_COLUMNS,
     Options,
+    _add_pipelines,
+    _association_items,
+    _direction,
+    _entered_column,
+    _id_column,
+    _instant,
+    _is_json,
+    _join_notes,
+    _money_value,
+    _object_kind,
+    _objects_of,
+    _pair_columns,
+    _pipeline_list,
+    _qualified,
+    _role,
+    _stage_label,
+    _table_kind,
     parse_options,
 )
 from funnelboard.etl.sources.roles import role_of_title
@@ -65,7 +75,6 @@ _ENTERED_API = re.compile(r"hs_(?:v2_)?date_entered_(.+)", re.IGNORECASE)
 _ENTERED_UI = re.compile(r'date entered "(.*)"', re.IGNORECASE)
 _WITH_PIPELINE = re.compile(r"(.*\S)\s+\(([^()]*)\)")
 _NOT_STAGE_IDS = {"current_stage"}  # hs_v2_date_entered_current_stage is not a stage
-
 
 
 @dataclass
@@ -195,189 +204,7 @@ def _read_inputs(b: _Build, paths: list[Path]) -> tuple[list[tuple[Path, list[di
     return documents, tables
 
 
-def _objects_of(path: Path, doc: object) -> list[dict]:
-    """The deals or contacts of an objects document; UserError for a document of another kind or none."""
-    objects = _objects(doc)
-    if objects is None:
-        keys = ", ".join(sorted(doc)[:8]) if isinstance(doc, dict) else f"a list of {len(doc)} item(s)" if isinstance(doc, list) else type(doc).__name__
-        raise UserError(
-            f"HubSpot export '{path}' is neither a pipeline definition (results[].stages) nor deals or contacts "
-            f"with property history (results[].propertiesWithHistory, or legacy properties.*.versions): found {keys}."
-        )
-    if not objects:
-        raise UserError(f"HubSpot export '{path}' has no objects: expected at least one deal or contact.")
-    return objects
-
-
-# -- options ---------------------------------------------------------------------------------------
-
-
-
-
-def _is_json(path: Path) -> bool:
-    return path.name.lower().endswith((".json", ".json.gz"))
-
-
-def _pipeline_list(doc: object) -> list[dict]:
-    """The pipelines in a pipelines document (v3 or legacy v1; one pipeline, a page or a list), else []."""
-    items = doc.get("results") if isinstance(doc, dict) and "results" in doc else [doc] if isinstance(doc, dict) else doc
-    if not isinstance(items, list) or not items:
-        return []
-    if all(isinstance(p, dict) and isinstance(p.get("stages"), list) and ("id" in p or "pipelineId" in p) for p in items):
-        return items
-    return []
-
-
-def _add_pipelines(b: _Build, doc: object) -> bool:
-    """Add a pipelines document's stage labels to the map; False when the document is not one."""
-    pipelines = _pipeline_list(doc)
-    for p in pipelines:
-        pid = str(p.get("id", p.get("pipelineId")))
-        plabel = str(p.get("label") or pid)
-        b.pipeline_labels[pid] = plabel
-        for s in p["stages"]:
-            sid = s.get("id", s.get("stageId")) if isinstance(s, dict) else None
-            if sid is not None and s.get("label"):
-                b.stage_ids[str(sid)] = (str(s["label"]), plabel)
-    return bool(pipelines)
-
-
-def _objects(doc: object) -> list[dict] | None:
-    """The deals or contacts of an objects document (a page, a list of pages or a list of objects), else None."""
-    def page_items(d: dict) -> list | None:
-        for key in ("results", "deals", "contacts", "objects"):
-            if isinstance(d.get(key), list):
-                return d[key]
-        return None
-
-    if isinstance(doc, dict):
-        items = page_items(doc)
-    elif isinstance(doc, list) and doc and all(isinstance(d, dict) and page_items(d) is not None for d in doc):
-        items = [o for d in doc for o in page_items(d)]
-    else:
-        items = doc
-    if not isinstance(items, list):
-        return None
-    if items and not all(isinstance(o, dict) and ("propertiesWithHistory" in o or "properties" in o) for o in items):
-        return None
-    return items
-
-
-def _table_kind(table: SourceTable) -> str:
-    if table.column("property") is not None:
-        return "history"
-    if any(_entered_column(h) for h in table.header):
-        return "wide"
-    if _pair_columns(table):
-        return "associations"
-    raise UserError(
-        f"HubSpot export '{table.path}' is neither a property history (objectId, property, value, timestamp), a "
-        f"deal export with 'Date entered' or hs_v2_date_entered_* columns, nor deal-contact pairs (dealId, contactId): "
-        f"found {', '.join(table.header)}."
-    )
-
-
-def _pair_columns(table: SourceTable) -> tuple[str, str] | None:
-    """The (deal id, contact id) columns of a table of deal-contact associations, one pair per row."""
-    deal = next((h for h in (table.column(c) for c in ASSOCIATION_DEAL_COLUMNS) if h), None)
-    contact = next((h for h in (table.column(c) for c in ASSOCIATION_CONTACT_COLUMNS) if h), None)
-    return (deal, contact) if deal and contact else None
-
-
-def _entered_column(header: str) -> tuple[str, str] | None:
-    """('id', stage id) for hs_v2_date_entered_<id>, ('label', inner text) for Date entered "...", else None."""
-    m = _ENTERED_API.fullmatch(header.strip())
-    if m and m.group(1).lower() not in _NOT_STAGE_IDS:
-        return ("id", m.group(1))
-    m = _ENTERED_UI.fullmatch(header.strip())
-    if m:
-        return ("label", m.group(1))
-    return None
-
-
-def _id_column(table: SourceTable, opts: Options, candidates: tuple[str, ...], what: str) -> str:
-    wanted = (opts.id_column,) if opts.id_column else candidates
-    for name in wanted:
-        header = table.column(name)
-        if header is not None:
-            return header
-    raise UserError(f"{what} '{table.path}' has no id column: expected {' or '.join(repr(w) for w in wanted)}; "
-                    f"found {', '.join(table.header)}.")
-
-
-# -- timestamps and labels -------------------------------------------------------------------------
-
-
-def _instant(value: object, tz: ZoneInfo) -> tuple[datetime, str] | tuple[None, str]:
-    """(instant, entered_at text) of an ISO or epoch-millisecond value; (None, loader reason) otherwise."""
-    text = str(value).strip() if value is not None else ""
-    if not text:
-        return None, "missing_timestamp"
-    if _EPOCH_MS.fullmatch(text):
-        try:
-            at = datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            return None, "impossible_timestamp"
-        return at, at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
-    if not ISO.fullmatch(text):
-        return None, "unparseable_timestamp"
-    iso = text[:11] + text[11:].replace(" ", "").replace("z", "Z")  # fromisoformat wants the offset unspaced
-    try:
-        at = datetime.fromisoformat(iso)
-    except ValueError:
-        return None, "impossible_timestamp"
-    return (at if at.tzinfo else at.replace(tzinfo=tz)), text
-
-
-_TIME_DETAIL = {
-    "missing_timestamp": "{col} is empty",
-    "unparseable_timestamp": '{col} is "{value}", not an ISO-8601 timestamp or epoch milliseconds',
-    "impossible_timestamp": '{col} is "{value}", not a real date or time',
-}
-
-
-def _stage_label(b: _Build, prop: str, value: str) -> tuple[str, str | None] | None:
-    """(label, pipeline label) of a stage property's value, or None for a stage id nothing names."""
-    if value in b.stage_ids:
-        return b.stage_ids[value]
-    known = normalise_label(value) in b.config.label_map()
-    if prop == "dealstage":
-        if value in DEFAULT_PIPELINE:
-            return DEFAULT_PIPELINE[value], b.pipeline_labels.get("default")
-        return (value, None) if known else None
-    if prop == "lifecyclestage" and value.lower() in LIFECYCLE_STAGES:
-        return LIFECYCLE_STAGES[value.lower()], None
-    if prop == "hs_lead_status" and value.upper() in LEAD_STATUSES:
-        return LEAD_STATUSES[value.upper()], None
-    if value.isdigit() and not known:
-        return None  # a custom stage's id
-    return value, None
-
-
-def _qualified(b: _Build, label: str, pipeline: str | None) -> str:
-    """`Label (Pipeline)` when [labels] maps that form, so equal labels in two pipelines can differ; else the label."""
-    if pipeline:
-        both = f"{label} ({pipeline})"
-        if normalise_label(both) in b.config.label_map():
-            return both
-    return label
-
-
 # -- property history (long CSV and JSON) ----------------------------------------------------------
-
-
-def _role(b: _Build, prop: str) -> str | None:
-    """What a property is to the adapter: stage, reason, money, attribute name, or None."""
-    if prop in b.options.properties:
-        return "stage"
-    if prop in b.options.reason_properties:
-        return "reason"
-    if prop in MONEY_PROPERTIES:
-        return "money"
-    for name, candidates in b.options.attributes.items():
-        if prop in candidates:
-            return f"attr:{name}"
-    return None
 
 
 def _history_table(b: _Build, path: Path, table: SourceTable) -> None:
@@ -520,21 +347,6 @@ def _json_object(b: _Build, path: Path, position: int, obj: dict) -> None:
         b.out.ignore(key, "no_stage_history")
 
 
-def _object_kind(obj: dict, history: dict, props: dict) -> str:
-    """Whether an API object is a deal or a contact: its legacy id key, else the properties it has."""
-    if obj.get("dealId") not in (None, ""):
-        return "deal"
-    if obj.get("vid") not in (None, ""):
-        return "contact"
-    names = set(history) | set(props)
-    if names & DEAL_PROPERTIES:
-        return "deal"
-    if names & CONTACT_PROPERTIES:
-        return "contact"
-    associations = obj.get("associations") if isinstance(obj.get("associations"), dict) else {}
-    return "contact" if any(str(k).lower() in ("deals", "0-3") for k in associations) else "deal"
-
-
 def _object_associations(b: _Build, kind: str, raw_id: str, associations: object) -> None:
     """The associations an API object carries: a v3 deal's contacts (or a contact's deals), a v1 deal's associatedVids."""
     if not isinstance(associations, dict):
@@ -617,18 +429,6 @@ def _money_history(b: _Build, obj: str, stages: list[tuple[datetime, dict]]) -> 
             b.out.ignore(change.file, "attribute_value")
 
 
-def _money_value(b: _Build, prop: str, value: str) -> str:
-    """A money property's value as written in the events: a plain amount, a YYYY-MM-DD close date (HubSpot keeps it as
-    a UTC instant: midnight, or epoch milliseconds), an upper-case currency code, the forecast category as written."""
-    name = MONEY_PROPERTIES[prop]
-    if name == "amount":
-        return plain_amount(value)[0] or ""
-    if name == "close_date":
-        at, _ = _instant(value, timezone.utc)
-        return at.astimezone(timezone.utc).strftime("%Y-%m-%d") if at is not None else ""
-    return value.upper() if name == "currency" else value
-
-
 def _object_attributes(b: _Build, obj: str) -> dict[str, str | None]:
     attrs: dict[str, str | None] = {}
     for name in b.options.attributes:
@@ -703,29 +503,6 @@ def _wide_table(b: _Build, path: Path, table: SourceTable) -> None:
 # -- associations: one journey per buyer -------------------------------------------------------------
 
 
-def _association_items(doc: object) -> list[dict] | None:
-    """The items of an associations batch read (v4 or v3; one page or a list of pages), else None."""
-    pages = doc if isinstance(doc, list) else [doc]
-    if not pages or not all(isinstance(p, dict) and isinstance(p.get("results"), list) for p in pages):
-        return None
-    items = [i for p in pages for i in p["results"]]
-    if items and all(isinstance(i, dict) and isinstance(i.get("from"), dict) and isinstance(i.get("to"), list) for i in items):
-        return items
-    return None
-
-
-def _direction(to: object) -> str | None:
-    """'deal' when an association goes from a deal to a contact, 'contact' for the other way, None when it does not say."""
-    if not isinstance(to, dict):
-        return None
-    types = [to.get("type")] + [t.get("typeId", t.get("associationTypeId")) for t in to.get("associationTypes") or [] if isinstance(t, dict)]
-    if any(t in DEAL_TO_CONTACT for t in types):
-        return "deal"
-    if any(t in CONTACT_TO_DEAL for t in types):
-        return "contact"
-    return None
-
-
 def _add_associations(b: _Build, path: Path, items: list[dict]) -> None:
     """A deal-contact associations file (POST /crm/v4/associations/deals/contacts/batch/read, or v3): each
     item is one record and its associated records; every item is counted as ignored (`association`)."""
@@ -789,27 +566,6 @@ def _join_journeys(b: _Build) -> None:
         event["lead_id"] = joined.get(event["lead_id"], event["lead_id"])
     if deals and (contacts or b.associations_given):
         _join_notes(b, len(deals), len(joined), several, busy)
-
-
-def _join_notes(b: _Build, deals: int, joined: int, several: int, busy: int) -> None:
-    if not b.associations_given:
-        b.out.notes.append(
-            f"Deals and contacts were given without their associations, so none of the {deals} deal(s) could join its "
-            "contact's journey: give the deals with associations=contacts (v3), the associations batch read (v4), or "
-            "the export's 'Associated Contact IDs' column, in the same command."
-        )
-        return
-    b.out.notes.append(
-        f"{joined} of {deals} deal(s) continue the journey of an associated contact (under its contact: id); "
-        f"{deals - joined} have no associated contact with stage history in this load and are journeys of their own (deal: id)."
-    )
-    if several:
-        b.out.notes.append(f"{several} deal(s) are associated with several contacts: each joins the first one listed that "
-                           "has stage history in this load.")
-    if busy:
-        b.out.notes.append(f"{busy} deal(s) are associated with a contact an earlier deal already continues: one journey per "
-                           "buyer, so they stay journeys of their own.")
-
 
 
 # -- the buyer: first response, buyer role, decision makers ------------------------------------------
