@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import parse_qsl, urlencode
@@ -105,6 +106,21 @@ def latest_day(config: FunnelConfig) -> date | None:
         return None
 
 
+# Address keys whose value is one of a fixed list: key -> (ViewState field, allowed values, stored value).
+_CHOICES: dict[str, tuple[str, tuple[str, ...], Callable[[str], object]]] = {
+    "which": ("which", WHICH, str),
+    "cohorts": ("cohorts", COHORTS, str),
+    "period": ("period", tuple(periods.PRESETS), lambda v: None if v == "custom" else v),
+    "compare": ("compare", periods.COMPARE, str),
+    "over": ("over", tuple(OVER_VALUES), str),
+    "change": ("change", tuple(CHANGES), str),
+    "bar": ("bar", tuple(PIPELINE_BARS), str),
+    "closing": ("closing", CLOSING, lambda v: None if v == "all" else v),
+    "days": ("business_days", ("calendar", "business"), lambda v: v == "business"),
+}
+_DAYS = {"from": "start", "to": "end", "as_of": "as_of"}
+
+
 def parse(search: str | None, config: FunnelConfig, *, latest: date | None = None) -> ViewState:
     """Read `?from=...&channel=referral` into a ViewState; names not in the allow-lists are dropped and reported.
 
@@ -115,105 +131,69 @@ def parse(search: str | None, config: FunnelConfig, *, latest: date | None = Non
     filters: list[tuple[str, str]] = []
     problems: list[str] = []
     for key, value in parse_qsl((search or "").lstrip("?"), keep_blank_values=False):
-        if key in ("from", "to", "as_of"):
-            try:
-                values[{"from": "start", "to": "end", "as_of": "as_of"}[key]] = parse_day(value, key)
-            except UserError as exc:
-                problems.append(str(exc))
-        elif key in ("segment", "segment2"):
-            if value in config.segments:
-                values[key] = value
-            else:
-                problems.append(f"{key} '{value}' is not a segment column of this funnel ({', '.join(config.segments) or 'it has none'}).")
-        elif key in ("from_stage", "to_stage"):
-            if value in config.stages:
-                values[key] = value
-            else:
-                problems.append(f"{key} '{value}' is not a stage of this funnel (its stages: {', '.join(config.stages)}).")
-        elif key == "which":
-            if value in WHICH:
-                values["which"] = value
-            else:
-                problems.append(f"which '{value}' is not one of all, converted or not_converted.")
-        elif key == "window":
-            # ASCII digits only: '²'.isdigit() is true, and int() refuses it
-            if value.isascii() and value.isdigit() and int(value) <= MAX_WINDOW_DAYS:
-                values["window_days"] = int(value)
-            else:
-                problems.append(f"window '{value}' is not a whole number of days from 0 to {MAX_WINDOW_DAYS}.")
-        elif key == "cohorts":
-            if value in COHORTS:
-                values["cohorts"] = value
-            else:
-                problems.append(f"cohorts '{value}' is not one of mature or all.")
-        elif key == "period":
-            if value in periods.PRESETS:
-                values["period"] = None if value == "custom" else value
-            else:
-                problems.append(f"period '{value}' is not one of {', '.join(periods.PRESETS)}.")
-        elif key == "compare":
-            if value in periods.COMPARE:
-                values["compare"] = value
-            else:
-                problems.append(f"compare '{value}' is not one of {', '.join(periods.COMPARE)}.")
-        elif key == "stage":
-            if value in config.stages:
-                values["stages"] = (*values.get("stages", ()), value)
-            else:
-                problems.append(f"stage '{value}' is not a stage of this funnel (its stages: {', '.join(config.stages)}).")
-        elif key == "over":
-            if value in OVER_VALUES:
-                values["over"] = value
-            else:
-                problems.append(f"over '{value}' is not one of {', '.join(OVER_VALUES)}.")
-        elif key == "change":
-            if value in CHANGES:
-                values["change"] = value
-            else:
-                problems.append(f"change '{value}' is not one of {', '.join(CHANGES)}.")
-        elif key == "bar":
-            if value in PIPELINE_BARS:
-                values["bar"] = value
-            else:
-                problems.append(f"bar '{value}' is not one of {', '.join(PIPELINE_BARS)}.")
-        elif key == "closing":
-            if value in CLOSING:
-                values["closing"] = None if value == "all" else value
-            else:
-                problems.append(f"closing '{value}' is not one of {', '.join(CLOSING)}.")
-        elif key == "outcome":
-            if value in config.outcomes:
-                values["outcome"] = value
-            else:
-                problems.append(f"outcome '{value}' is not an outcome of this funnel (its outcomes: {', '.join(config.outcomes)}).")
-        elif key == "reason":
-            values["reason"] = value[:200]  # a value compared with a bound parameter; a reason is a short text
-        elif key == "days":
-            if value in ("calendar", "business"):
-                values["business_days"] = value == "business"
-            else:
-                problems.append(f"days '{value}' is not one of calendar or business.")
-        elif key in SPELL_KEYS:
-            try:
-                checked = check_spell_filter(key, value, config)
-            except UserError as exc:
-                problems.append(str(exc))
-            else:  # one value a key: the last wins, as in a form
-                values["spell_filters"] = (*((k, v) for k, v in values.get("spell_filters", ()) if k != key), (key, checked))
-        elif key in config.segments:
-            filters.append((key, value))
-        else:
-            problems.append(f"'{key}' is not a filter of this funnel.")
-    pair = (values.get("from_stage") or config.review_rate.from_stage, values.get("to_stage") or config.review_rate.to_stage)
-    if ("from_stage" in values or "to_stage" in values) and config.stages.index(pair[1]) < config.stages.index(pair[0]):
-        # a "conversion" back to an earlier stage counts every lead: said, and the key rate's pair used
-        problems.append(f"to_stage '{pair[1]}' comes before from_stage '{pair[0]}' in the funnel ({', '.join(config.stages)}).")
-        values.pop("from_stage", None)
-        values.pop("to_stage", None)
+        try:
+            if not _read_key(key, value, config, values):
+                if key not in config.segments:
+                    raise UserError(f"'{key}' is not a filter of this funnel.")
+                filters.append((key, value))
+        except UserError as exc:
+            problems.append(str(exc))
+    _check_pair(values, config, problems)
     if values.get("period"):
         as_of = values.get("as_of") or latest or latest_day(config)
         values["start"], values["end"] = periods.apply(values["period"], values.get("start"), values.get("end"), as_of)
     return ViewState(filters=tuple(filters), problems=tuple(problems), **values)
+
+
+def _read_key(key: str, value: str, config: FunnelConfig, values: dict) -> bool:
+    """Store one address value in `values` under its ViewState field (UserError naming what it may be);
+    False for a key that is not a view setting (a segment filter, or nothing of this funnel)."""
+    if key in _DAYS:
+        values[_DAYS[key]] = parse_day(value, key)
+    elif key in _CHOICES:
+        field, allowed, stored = _CHOICES[key]
+        if value not in allowed:
+            raise UserError(f"{key} '{value}' is not one of {', '.join(allowed)}.")
+        values[field] = stored(value)
+    elif key in ("segment", "segment2"):
+        if value not in config.segments:
+            raise UserError(f"{key} '{value}' is not a segment column of this funnel ({', '.join(config.segments) or 'it has none'}).")
+        values[key] = value
+    elif key in ("from_stage", "to_stage", "stage"):
+        if value not in config.stages:
+            raise UserError(f"{key} '{value}' is not a stage of this funnel (its stages: {', '.join(config.stages)}).")
+        if key == "stage":
+            values["stages"] = (*values.get("stages", ()), value)
+        else:
+            values[key] = value
+    elif key == "window":
+        # ASCII digits only: '²'.isdigit() is true, and int() refuses it
+        if not (value.isascii() and value.isdigit() and int(value) <= MAX_WINDOW_DAYS):
+            raise UserError(f"window '{value}' is not a whole number of days from 0 to {MAX_WINDOW_DAYS}.")
+        values["window_days"] = int(value)
+    elif key == "outcome":
+        if value not in config.outcomes:
+            raise UserError(f"outcome '{value}' is not an outcome of this funnel (its outcomes: {', '.join(config.outcomes)}).")
+        values["outcome"] = value
+    elif key == "reason":
+        values["reason"] = value[:200]  # a value compared with a bound parameter; a reason is a short text
+    elif key in SPELL_KEYS:
+        checked = check_spell_filter(key, value, config)
+        # one value a key: the last wins, as in a form
+        values["spell_filters"] = (*((k, v) for k, v in values.get("spell_filters", ()) if k != key), (key, checked))
+    else:
+        return False
+    return True
+
+
+def _check_pair(values: dict, config: FunnelConfig, problems: list[str]) -> None:
+    """Drop a from/to stage pair that runs backwards (a "conversion" to an earlier stage counts every
+    lead), saying so; the key rate's pair is used instead."""
+    pair = (values.get("from_stage") or config.review_rate.from_stage, values.get("to_stage") or config.review_rate.to_stage)
+    if ("from_stage" in values or "to_stage" in values) and config.stages.index(pair[1]) < config.stages.index(pair[0]):
+        problems.append(f"to_stage '{pair[1]}' comes before from_stage '{pair[0]}' in the funnel ({', '.join(config.stages)}).")
+        values.pop("from_stage", None)
+        values.pop("to_stage", None)
 
 
 def problem_line(problems: tuple[str, ...], *, refused: bool = False) -> str:
