@@ -79,6 +79,49 @@ def week_search(monday: date, filters: tuple[tuple[str, str], ...] = ()) -> str:
     return "?" + urlencode([("to", (monday + timedelta(days=6)).isoformat()), *filters])
 
 
+def _check_week(monday: date, first: datetime, last: datetime) -> None:
+    """A week the data does not reach is one sentence naming where the data starts or ends."""
+    if monday > last.date():
+        raise UserError(f"week {_iso(monday)} is after the data, which ends on {last:%a %d %b %Y}.")
+    if monday + timedelta(days=7) <= first.date():
+        raise UserError(f"week {_iso(monday)} is before the data, which starts on {first:%a %d %b %Y}.")
+
+
+def _page(title: str, meta: str, sections: list, base_url: str, dashboard: str) -> str:
+    """The pack as one HTML document: its sections (a page break before the fourth), plotly.js inline."""
+    body = "".join(
+        f'<section class="pack-section{" pack-break" if i > 2 else ""}" aria-label="{markup.escape(name)}">{to_html(parts, base_url)}</section>'
+        for i, (name, parts) in enumerate(sections)
+    )
+    return (
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{markup.escape(title)}</title><style>{_styles()}</style>"
+        f'<script type="text/javascript">{get_plotlyjs()}</script></head>'
+        f'<body><main class="pack"><h1 class="page-title">{markup.escape(title)}</h1>'
+        f'<p class="pack-meta">{markup.escape(meta)} · <a href="{markup.escape(dashboard)}">open in the dashboard</a></p>'
+        f"{body}</main></body></html>"
+    )
+
+
+def _view_sections(monday: date, filters: tuple[tuple[str, str], ...], by: str | None, mix, config, stage_rows, reason_rows) -> list:
+    """The charts of the other views: the funnel, the key rate by segment and the disqualifiers over the
+    week itself (its Monday to its Sunday), the mix, time in stage over the 4 weeks ending with it."""
+    from funnelboard.dashboard.pages import disqualifiers, funnel, segments, time_in_stage
+
+    period = "?" + urlencode([("from", monday.isoformat()), ("to", (monday + timedelta(days=6)).isoformat()), *filters])
+    weeks4_search = "?" + urlencode([("from", (monday - timedelta(weeks=3)).isoformat()),
+                                     ("to", (monday + timedelta(days=6)).isoformat()), *filters])
+    by_segment = period + (f"&{urlencode([('segment', by)])}" if by else "")
+    return [
+        ("Funnel", [_figure(funnel.update(period))]),
+        ("Key rate by segment", [_figure(segments.update(by_segment))]),
+        *([("Mix and rate", _mix_section(mix, by, config, monday))] if mix else []),
+        ("Time in stage", [_figure(time_in_stage.update(weeks4_search)), _stage_table(stage_rows)]),
+        ("Disqualifiers", [_figure(disqualifiers.update(period)), _reason_table(reason_rows)]),
+    ]
+
+
 def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), base_url: str = "http://127.0.0.1:8050",
            by: str | None = None) -> Pack:
     """The pack of one week (None: the last complete week of the data) under `filters`, rendered by the
@@ -88,7 +131,7 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
     from dash import html
 
     from funnelboard.dashboard import figures
-    from funnelboard.dashboard.pages import disqualifiers, funnel, segments, stalled, time_in_stage, weekly
+    from funnelboard.dashboard.pages import stalled, weekly
     from funnelboard.dashboard.runtime import gateway
     from funnelboard.warehouse.metrics import Context, run_metric
     from funnelboard.warehouse.metrics.weekly import last_complete_week
@@ -103,10 +146,7 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
         ctx = Context(g)
         monday = monday or last_complete_week(ctx)
         first, last = ctx.earliest_event(), ctx.latest_event()
-        if monday > last.date():
-            raise UserError(f"week {_iso(monday)} is after the data, which ends on {last:%a %d %b %Y}.")
-        if monday + timedelta(days=7) <= first.date():
-            raise UserError(f"week {_iso(monday)} is before the data, which starts on {first:%a %d %b %Y}.")
+        _check_week(monday, first, last)
         search = week_search(monday, filters)
         cards, trend, notes = weekly.update(search)
         request = state.parse(search, config).request(config)
@@ -140,18 +180,7 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
             # its checks read the mature cohorts of the 8 weeks to as_of: as of the week's Sunday
             ("Criteria health", [weekly.update_criteria(search.replace("?to=", "?as_of=", 1))]),
         ]
-        # the charts of the other views over the week itself (its Monday to its Sunday)
-        period = "?" + urlencode([("from", monday.isoformat()), ("to", (monday + timedelta(days=6)).isoformat()), *filters])
-        weeks4_search = "?" + urlencode([("from", (monday - timedelta(weeks=3)).isoformat()),
-                                         ("to", (monday + timedelta(days=6)).isoformat()), *filters])
-        by_segment = period + (f"&{urlencode([('segment', by)])}" if by else "")
-        sections += [
-            ("Funnel", [_figure(funnel.update(period))]),
-            ("Key rate by segment", [_figure(segments.update(by_segment))]),
-            *([("Mix and rate", _mix_section(mix, by, config, monday))] if mix else []),
-            ("Time in stage", [_figure(time_in_stage.update(weeks4_search)), _stage_table(stage_rows)]),
-            ("Disqualifiers", [_figure(disqualifiers.update(period)), _reason_table(reason_rows)]),
-        ]
+        sections += _view_sections(monday, filters, by, mix, config, stage_rows, reason_rows)
         trend_weeks = sorted({r["week"] for r in kpis})
         notes = week_notes(g, view.filters, trend_weeks[0], trend_weeks[-1] + timedelta(days=6)) if trend_weeks else []
         if notes:  # the annotations of the weeks the trend draws, after the summary
@@ -162,20 +191,8 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
     filters_text = ", ".join(f"{k} = {v}" for k, v in filters) or "none"
     meta = (f"{_iso(monday)} · filters: {filters_text} · data quality: "
             f"{f'{quality:,} rows quarantined' if quality else 'data clean'} · written {datetime.now():%Y-%m-%d %H:%M}")
-    body = "".join(
-        f'<section class="pack-section{" pack-break" if i > 2 else ""}" aria-label="{markup.escape(name)}">{to_html(parts, base_url)}</section>'
-        for i, (name, parts) in enumerate(sections)
-    )
     dashboard = base_url.rstrip("/") + "/" + search
-    page = (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{markup.escape(title)}</title><style>{_styles()}</style>"
-        f'<script type="text/javascript">{get_plotlyjs()}</script></head>'
-        f'<body><main class="pack"><h1 class="page-title">{markup.escape(title)}</h1>'
-        f'<p class="pack-meta">{markup.escape(meta)} · <a href="{markup.escape(dashboard)}">open in the dashboard</a></p>'
-        f"{body}</main></body></html>"
-    )
+    page = _page(title, meta, sections, base_url, dashboard)
     filters_line = f"Filters: {filters_text}." if filters else "All leads."
     return Pack(monday, search, page, title, (filters_line, *summary, *headline), dashboard, tuple(summary))
 
