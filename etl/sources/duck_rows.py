@@ -170,6 +170,41 @@ def _regex_char(c: str) -> str:
     return f"\\x{{{ord(c):x}}}"
 
 
+def _rows_in_python(con: duckdb.DuckDBPyConnection, name: str, n: int, delimiter: str, quote: str) -> list[tuple[int, str, str, str]]:
+    """Records SQL could not split (an open quote, a shape it does not read, another field count) are read
+    by Python's csv module: put back in table `name` when they have `n` fields, else returned as
+    rejections (line, reason, detail, text)."""
+    rejected: list[tuple[int, str, str, str]] = []
+    python_rows: list[tuple] = []
+    for line, t, how, lines_in, found in con.execute(
+        f"""select _line, _raw, _how, _lines, _fields from "{name}" where _how in ('open', 'python') or _fields <> {n} order by _line"""
+    ).fetchall():
+        if how == "open":
+            rejected.append((line, "malformed_csv", f"unterminated quote: the record runs from line {line} to the end of the file "
+                                                    f"({lines_in} line(s)) and was not loaded", t))
+            continue
+        if how == "python":
+            try:
+                fields = next(csv.reader([t], delimiter=delimiter, quotechar=quote, strict=True))
+            except csv.Error as exc:
+                rejected.append((line, "malformed_csv", f"the row cannot be parsed as CSV: {exc}", t))
+                continue
+            found = len(fields)
+            if found == n:
+                python_rows.append((line, t, *fields))
+                continue
+        rejected.append((line, "wrong_column_count", f"expected {n} fields, found {found}", t))
+    if rejected or python_rows:
+        con.execute(f"""delete from "{name}" where _how in ('open', 'python') or _fields <> {n}""")
+    if python_rows:
+        con.register("_python_rows", pa.table({"line": pa.array([r[0] for r in python_rows], pa.int64()),
+                                               "t": pa.array([r[1] for r in python_rows], pa.string()),
+                                               **{f"c{i}": pa.array([r[2 + i] for r in python_rows], pa.string()) for i in range(n)}}))
+        con.execute(f"""insert into "{name}" select line, t, 'python', 1, {n}, {', '.join(f'c{i}' for i in range(n))} from _python_rows""")
+        con.unregister("_python_rows")
+    return rejected
+
+
 def _read_text(con: duckdb.DuckDBPyConnection, path: Path, config: FunnelConfig, translation: Translation, name: str,
                header: tuple[str, ...], data: bytes, delimiter: str, what: str) -> RowTable:
     key = file_key(path)
@@ -238,34 +273,7 @@ def _read_text(con: duckdb.DuckDBPyConnection, path: Path, config: FunnelConfig,
     )
     con.unregister("_physical")
     del columns
-    rejected: list[tuple[int, str, str, str]] = []
-    python_rows: list[tuple] = []
-    for line, t, how, lines_in, found in con.execute(
-        f"""select _line, _raw, _how, _lines, _fields from "{name}" where _how in ('open', 'python') or _fields <> {n} order by _line"""
-    ).fetchall():
-        if how == "open":
-            rejected.append((line, "malformed_csv", f"unterminated quote: the record runs from line {line} to the end of the file "
-                                                    f"({lines_in} line(s)) and was not loaded", t))
-            continue
-        if how == "python":
-            try:
-                fields = next(csv.reader([t], delimiter=delimiter, quotechar=quote, strict=True))
-            except csv.Error as exc:
-                rejected.append((line, "malformed_csv", f"the row cannot be parsed as CSV: {exc}", t))
-                continue
-            found = len(fields)
-            if found == n:
-                python_rows.append((line, t, *fields))
-                continue
-        rejected.append((line, "wrong_column_count", f"expected {n} fields, found {found}", t))
-    if rejected or python_rows:
-        con.execute(f"""delete from "{name}" where _how in ('open', 'python') or _fields <> {n}""")
-    if python_rows:
-        con.register("_python_rows", pa.table({"line": pa.array([r[0] for r in python_rows], pa.int64()),
-                                               "t": pa.array([r[1] for r in python_rows], pa.string()),
-                                               **{f"c{i}": pa.array([r[2 + i] for r in python_rows], pa.string()) for i in range(n)}}))
-        con.execute(f"""insert into "{name}" select line, t, 'python', 1, {n}, {', '.join(f'c{i}' for i in range(n))} from _python_rows""")
-        con.unregister("_python_rows")
+    rejected = _rows_in_python(con, name, n, delimiter, quote)
     for line, reason, detail, t in sorted(rejected):
         translation.reject(key, line, reason, detail, t)
     columns = {h: f'"c{i}"' for i, h in enumerate(header)}
