@@ -4,6 +4,7 @@ warehouse's facts; no figure, no layout."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,9 @@ def _day(moment: datetime | date) -> str:
 
 def review_notes(g: Gateway, req: MetricRequest, week: dict) -> list:
     """The line above the cards: the week, how far into it as_of is, why this week, the window."""
+    if g.facts()["first_event"] is None:  # no week to show: a week of 1970 would be read as data
+        return ["The warehouse holds no events yet: load an events file (every row of those loaded so far is in "
+                "the quarantine, on the Data quality page)."]
     tz = g.config().timezone
     monday = week["week"]
     sunday = monday + timedelta(days=6)
@@ -67,13 +71,16 @@ def window_note(g: Gateway, req: MetricRequest) -> str:
             f"still converting for {horizon:.0f} days, the time 90 % of {pair} conversions took.")
 
 
-def empty_for(g: Gateway, view: ViewState, none: str | None = None) -> str:
+def empty_for(g: Gateway, view: ViewState, none: str | None = None, week: date | None = None) -> str:
     """Why a chart of this view has nothing to show, in one sentence: filters that match nothing, a
     period with no data (and where the data is), or data in the period with nothing of the chart's
     kind (`none`, e.g. "No lead left the funnel to an outcome"). "this period" only when the view
-    has one; without dates the view is the whole data."""
+    has one; without dates the view is the whole data, unless the chart shows one `week` (the
+    weekly review's, chosen from the data when the address names none)."""
+    if week is not None and view.start is None and view.end is None:
+        view = replace(view, start=week, end=week + timedelta(days=6))
     dated = view.start is not None or view.end is not None
-    where = "in this period" if dated else "in the data"
+    where = f"in the week of {_day(week)}" if week is not None else "in this period" if dated else "in the data"
     if view.filters:
         shown = ", ".join(f"{column} = {value}" for column, value in view.filters)
         return f"No leads match the filters ({shown}) {where}."

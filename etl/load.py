@@ -493,8 +493,8 @@ def _load_one(
         _quarantine(con, f, file_id, rejects, target, job)
     if job.records is None:
         _unchanged(f)  # what was read is what was checked and hashed
-    if f.role == "leads" and job.records is None:
-        _check_leads_dated(con, f)
+    if job.records is None:
+        (_check_leads_dated if f.role == "leads" else _check_events_dated)(con, f)
     report = _store(con, f, file_id, target, job, progress)
     _record(con, f, file_id, load_id, report, job, config, now)
     for t in ("_incoming", "_dups", "_reject_lines", "_reject_offsets", rejects, f"{rejects}_scan", f"{rejects}_j"):
@@ -526,6 +526,21 @@ def _check_leads_dated(con: duckdb.DuckDBPyConnection, f: InputFile) -> None:
             f"leads file '{f.path}' gives no date for any of its {good:,} leads: each needs a created_at "
             "(when the lead was created, such as 2024-01-31) or events (lead_id, stage, entered_at) loaded with "
             "or before it under the same lead_id."
+        )
+
+
+def _check_events_dated(con: duckdb.DuckDBPyConnection, f: InputFile) -> None:
+    """Refuse an events file none of whose rows has a usable entered_at: it would load no event, and a
+    warehouse of such files has no week to show (the dashboard would fall back to a week of 1969)."""
+    rows, undated = con.execute(
+        "select count(*), count(*) filter (where problem in ('missing_timestamp', 'unparseable_timestamp', 'impossible_timestamp')) "
+        "from _incoming"
+    ).fetchall()[0]
+    if rows and undated == rows:
+        raise UserError(
+            f"events file '{f.path}' has no usable date: no row's entered_at is a date ({rows:,} empty or unreadable), "
+            "and each event needs one (when its lead entered the stage, such as 2024-01-31 or 2024-01-31T09:30:00Z); "
+            "nothing was loaded."
         )
 
 

@@ -117,7 +117,7 @@ def update(search: str | None, _notes_changed: int | None = None):
         weeks = sorted({r["week"] for r in rows})
         figures.add_notes(trend, week_notes(g, view.filters, weeks[0], weeks[-1] + timedelta(days=6)), rows=len(trend_kpis))
     if not rows or not any(r["value"] for r in rows if r["week"] == week["week"]):
-        return empty_state(empty), trend, notes
+        return empty_state(empty_for(g, view, week=week["week"])), trend, notes
     values = {r["kpi"]: r["value"] for r in rows if r["week"] == week["week"]}
     # the count each rate is of: the week's cohort of the key rate's first stage, the week's closes
     of = {"key_rate": values.get("new_leads" if key.from_stage == config.stages[0] else f"reached_{key.from_stage}"),

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from funnelboard.core.config import load_config
+from funnelboard.core.errors import UserError
 from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW, rows
 
@@ -21,6 +22,9 @@ STAGE = st.sampled_from(["New Lead", "mql", " SALES  qualified", "Closed Won", "
 WHEN = st.sampled_from(["2024-01-01", "2024-01-01 10:00:00", "2024-01-02T10:00:00Z", "2024-02-30", "31/01/2024", "2099-01-01", "1980-05-05", ""])
 REASON = st.sampled_from(["", "Budget", "no timeline", 'has "quotes", and commas'])
 ROW = st.tuples(LEAD, STAGE, WHEN, REASON, st.sampled_from(["inbound", "referral"]))
+
+
+UNDATED = ("", "2024-02-30", "31/01/2024")  # empty, impossible, not ISO 8601: no date at all
 
 
 def _expected_problem(lead: str, stage: str, when: str) -> bool:
@@ -48,6 +52,11 @@ def test_every_line_is_accounted_for(data, wrong_count_flags):
         src = Path(tmp) / "e.csv"
         src.write_text(text)
         db = Path(tmp) / "wh.duckdb"
+        if all(r[0].strip() and r[2] in UNDATED for r in data):  # no row could be dated: refused, nothing loaded
+            with pytest.raises(UserError, match="has no usable date"):
+                load_files(db, [src], CONFIG, now=NOW)
+            assert not db.exists()
+            return
         f = load_files(db, [src], CONFIG, now=NOW).files[0]
         n = len(data) + len(extra)
         assert f.rows_read == n
