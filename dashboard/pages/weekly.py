@@ -188,8 +188,9 @@ def _card(card: dict, key, of: int | None, min_sample: int, links: dict[str, str
     few = of is not None and of < min_sample
     tone = "neutral" if few else card["tone"]  # a change in a handful of leads is no news, good or bad
     label = [card["label"]]
-    if card["kpi"] == "key_rate":
-        label.append(html.Span(f" {stage_label(key.from_stage)} → {stage_label(key.to_stage)}", className="card-sub"))
+    pair = f"{stage_label(key.from_stage)} → {stage_label(key.to_stage)}"
+    if card["kpi"] == "key_rate" and pair not in card["label"]:  # a name made of the pair says it already
+        label.append(html.Span(f" {pair}", className="card-sub"))
     return html.Div(
         [
             html.Div(label, className="card-label"),

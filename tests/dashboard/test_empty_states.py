@@ -1,6 +1,7 @@
 """Empty states tell the truth: a review week the filters leave empty is named as that week (the data
 may hold those leads in other weeks), a warehouse whose every row was quarantined shows no week of
-1970, and an events file without one usable date is refused before it loads nothing."""
+1970, and an events file without one usable date is refused before it loads nothing. (Also: a key
+rate named by its stages is not followed by them on its card.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from funnelboard.cli import main
 from funnelboard.dashboard.app import create_app
 from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
-from tests.dashboard.test_any_funnel import rendered
+from tests.dashboard.test_any_funnel import rendered, renamed  # noqa: F401 - the fixture
 from tests.olist import load_olist
 
 
@@ -69,3 +70,15 @@ def test_an_events_file_without_a_usable_date_is_refused_and_loads_nothing(tmp_p
     result = CliRunner().invoke(main, ["load", str(events), "--db", str(db), "--quiet"])
     assert result.exit_code == 0, result.output
     assert Gateway(db).facts()["first_event"] is not None
+
+
+def test_a_key_rate_named_by_its_stages_is_not_followed_by_them_again(renamed):
+    """A funnel without a [review] name gets "New → Qualified rate"; the card says it once."""
+    import funnelboard.dashboard.pages.weekly as weekly
+
+    _db, app = renamed
+    with app.server.test_request_context():
+        cards, _trend, _notes = weekly.update("")
+    shown = rendered(cards)
+    assert '"children": ["New → Qualified rate"], "className": "card-label"' in shown
+    assert "card-sub" not in shown  # the pair under the name, which a named key rate ("SQL rate") keeps
