@@ -17,7 +17,7 @@ from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from funnelboard.warehouse.metrics.conversion import window_left_out
 
 
-def _local(moment: datetime, tz: str) -> datetime:
+def local_time(moment: datetime, tz: str) -> datetime:
     return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
 
 
@@ -33,14 +33,14 @@ def review_notes(g: Gateway, req: MetricRequest, week: dict) -> list:
     tz = g.config().timezone
     monday = week["week"]
     sunday = monday + timedelta(days=6)
-    as_of = _local(week["as_of"], tz)
+    as_of = local_time(week["as_of"], tz)
     line: list = [html.Strong(f"Week of {_day(monday)} to {sunday:%a %d %b}"), f" · as of {as_of:%a %d %b %Y %H:%M}"]
     if week["partial"]:
         line += [" · ", html.Span(f"week to date: {week['days_in']:.1f} of 7 days", className="wtd"),
                  ", compared with the same point of the weeks before."]
     if week["reason"] == "last_full_week" and week["data_end"] is not None:
-        data_end = _local(week["data_end"], tz)
-        feed = _local(week["new_leads_end"], tz) if week["new_leads_end"] else data_end
+        data_end = local_time(week["data_end"], tz)
+        feed = local_time(week["new_leads_end"], tz) if week["new_leads_end"] else data_end
         line += [html.Br(), f"The data ends on {_day(data_end)}"]
         if feed.date() < data_end.date():
             line.append(f" (new leads until {_day(feed)})")
@@ -89,7 +89,7 @@ def empty_for(g: Gateway, view: ViewState, none: str | None = None, week: date |
     if first is None:
         return "The warehouse holds no events yet."
     tz = g.config().timezone
-    first, last = _local(first, tz).date(), _local(last, tz).date()
+    first, last = local_time(first, tz).date(), local_time(last, tz).date()
     if not dated or ((view.start is None or view.start <= last) and (view.end is None or view.end >= first)):
         return f"{none or 'Nothing to draw'} {where}."
     return f"No data in this period: the data runs from {_day(first)} to {_day(last)}."

@@ -24,7 +24,7 @@ from plotly.offline import get_plotlyjs
 from funnelboard.core.errors import UserError
 from funnelboard.dashboard import state
 from funnelboard.dashboard.app import ASSETS
-from funnelboard.dashboard.notes import week_notes
+from funnelboard.dashboard.notes import local_time, week_notes
 from funnelboard.dashboard.summary import NO_DATA, week_summary
 
 STYLESHEETS = ("style.css", "weekly.css", "stalled.css")
@@ -189,7 +189,8 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
         quality = g.query("select count(*) from quarantine").rows[0][0]
     title = f"Weekly review · week of {monday:%a %d %b %Y}"
     filters_text = ", ".join(f"{k} = {v}" for k, v in filters) or "none"
-    meta = (f"{_iso(monday)} · filters: {filters_text} · data quality: "
+    span = " to ".join(f"{local_time(t, config.timezone):%a %d %b %Y}" for t in (first, last))
+    meta = (f"{_iso(monday)} · the data runs from {span} · filters: {filters_text} · data quality: "
             f"{f'{quality:,} rows quarantined' if quality else 'data clean'} · written {datetime.now():%Y-%m-%d %H:%M}")
     dashboard = base_url.rstrip("/") + "/" + search
     page = _page(title, meta, sections, base_url, dashboard)

@@ -12,8 +12,11 @@ from funnelboard.cli import main
 from funnelboard.dashboard.app import create_app
 from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
-from tests.dashboard.test_any_funnel import rendered, renamed  # noqa: F401 - the fixture
+from tests.dashboard import test_any_funnel
+from tests.dashboard.test_any_funnel import rendered
 from tests.olist import load_olist
+
+renamed = test_any_funnel.renamed  # the fixture: a funnel with its own stage names
 
 
 @pytest.fixture(scope="module")

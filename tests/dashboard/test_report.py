@@ -202,3 +202,14 @@ def test_a_week_without_data_inside_the_data_is_one_sentence(tmp_path):
     ok = CliRunner().invoke(main, ["report", "--db", str(tmp_path / "wh.duckdb"), "--week", "2024-W03", "--out", str(tmp_path / "r.html")])
     assert ok.exit_code == 0, ok.output
     assert "Stalled by stage and owner" in (tmp_path / "r.html").read_text("utf-8")
+
+
+def test_the_pack_says_where_the_data_runs(app, db):
+    """A reader of a file sent by mail sees how far the data goes (a review of old data says so)."""
+    from funnelboard.dashboard.notes import local_time
+
+    facts = Gateway(db).facts()
+    tz = Gateway(db).config().timezone
+    first, last = (local_time(facts[k], tz) for k in ("first_event", "last_event"))
+    meta = texts(render(app, last_full_week(db)).html)["pack-meta"][0]
+    assert f"the data runs from {first:%a %d %b %Y} to {last:%a %d %b %Y}" in meta
