@@ -38,9 +38,9 @@ COLUMNS = (
 
 
 def criteria_health(ctx: Context, req: MetricRequest) -> list[dict]:
-    """The playbook's checks on the qualification criteria ([criteria_health]): MQL -> SQL below a
-    floor, SQL -> proposal above a ceiling, one exit reason at SQL above a share, a channel whose MQLs
-    mostly never reach SQL; each with figure, threshold, status, reading and 8-week trend; per segment
+    """The playbook's checks on the qualification criteria ([criteria_health]): the key rate below a
+    floor, its second stage -> the next above a ceiling, one exit reason at the second stage above a share,
+    a channel whose leads mostly never make the key rate; each with figure, threshold, status, reading and 8-week trend; per segment
     value with --segment.
 
     Without --from/--to a check's figure is over its 8 trend weeks; with them, over that period."""

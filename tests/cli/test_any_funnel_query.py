@@ -1,0 +1,49 @@
+"""`funnelboard query` and `check-config` on a funnel with its own stage names and no [review] lost:
+what they print names the funnel's stages and outcomes, never MQL/SQL."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from click.testing import CliRunner
+
+from funnelboard.cli import main
+from tests.warehouse.metrics.logs import warehouse
+
+# stages inquiry -> engaged -> proposal -> won; `dropped` exits happen, but no outcome is named a loss
+OWN_NAMES = """
+[funnel]
+stages = ["inquiry", "engaged", "proposal", "won"]
+outcomes = ["dropped"]
+
+[review]
+key_rate = { from = "inquiry", to = "engaged" }
+"""
+EVENTS = [
+    "A,inquiry,2024-01-02,,web", "A,engaged,2024-01-05,,web", "A,proposal,2024-01-09,,web", "A,won,2024-01-20,,web",
+    "B,inquiry,2024-01-03,,web", "B,engaged,2024-01-10,,web", "B,dropped,2024-01-15,no budget,web",
+    "C,inquiry,2024-01-04,,ads", "C,dropped,2024-01-08,no fit,ads",
+]
+FUNNEL_WORDS = re.compile(r"\b(sqls?|mqls?)\b", re.IGNORECASE)
+
+
+def cli(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_time_to_convert_names_the_key_rates_stages(tmp_path):
+    db = str(warehouse(tmp_path, EVENTS, OWN_NAMES).db)
+    for name in ("time_to_convert", "time_to_sql"):  # the first name still works, with the same columns
+        (row,) = json.loads(cli("query", name, "--db", db, "--format", "json"))
+        assert (row["from_stage"], row["to_stage"], row["entered"], row["reached"]) == ("inquiry", "engaged", 3, 2)
+        assert not FUNNEL_WORDS.findall(" ".join(row)), row
+    assert not FUNNEL_WORDS.findall(cli("query", "time_to_sql", "--db", db))
+
+
+def test_query_help_and_list_speak_of_the_key_rates_stages():
+    for text in (cli("query", "--help"), cli("query", "--list")):
+        assert not FUNNEL_WORDS.findall(text.replace("sql_rate", "").replace("time_to_sql", "")), FUNNEL_WORDS.findall(text)
+    assert "the key rate's stages" in cli("query", "--help")
