@@ -17,6 +17,9 @@ OWN_NAMES = """
 stages = ["inquiry", "engaged", "proposal", "won"]
 outcomes = ["dropped"]
 
+[segments]
+channel = "channel"
+
 [review]
 key_rate = { from = "inquiry", to = "engaged" }
 """
@@ -47,3 +50,14 @@ def test_query_help_and_list_speak_of_the_key_rates_stages():
     for text in (cli("query", "--help"), cli("query", "--list")):
         assert not FUNNEL_WORDS.findall(text.replace("sql_rate", "").replace("time_to_sql", "")), FUNNEL_WORDS.findall(text)
     assert "the key rate's stages" in cli("query", "--help")
+
+
+def test_criteria_health_runs_on_the_funnels_own_stages(tmp_path):
+    db = str(warehouse(tmp_path, EVENTS, OWN_NAMES).db)
+    rows = json.loads(cli("query", "criteria_health", "--db", db, "--format", "json"))
+    got = {r["check"]: (r["from_stage"], r["to_stage"], r["status"]) for r in rows}
+    assert got == {
+        "too_broad": ("inquiry", "engaged", "too_few"), "too_loose": ("engaged", "proposal", "too_few"),
+        "checklist_gap": ("engaged", None, "too_few"), "targeting": ("inquiry", "engaged", "too_few"),
+    }, got
+    assert not FUNNEL_WORDS.findall(" ".join(r["reading"] for r in rows))

@@ -86,8 +86,9 @@ def every_page(app) -> dict[str, str]:
 
 
 def unnamed(text: str, allowed: set[str]) -> set[str]:
-    """Funnel words the page shows that the config did not name."""
-    return {w for w in re.findall(r"\b(SQLs?|MQLs?)\b", text) if w.rstrip("s") not in allowed}
+    """Funnel words the page shows that the config did not name, in any case ('sql' in "no 'sql' stage"
+    too), as whole words; `allowed` in upper case."""
+    return {w for w in re.findall(r"\b(SQLs?|MQLs?)\b", text, re.IGNORECASE) if w.upper().removesuffix("S") not in allowed}
 
 
 @pytest.fixture(scope="module")
