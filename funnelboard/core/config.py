@@ -300,6 +300,13 @@ class FunnelConfig:
             return self.lost_outcomes
         return ("lost",) if "lost" in self.outcomes else ()
 
+    def unnamed_losses(self) -> str | None:
+        """Why the win rate weighs no loss when the funnel has outcomes but names none a lost deal
+        ([review] lost; the losses may well be in the data), else None."""
+        if self.lost or not self.outcomes:
+            return None
+        return f"no outcome is named a loss; name the lost ones in [review] lost = [...] (outcomes: {', '.join(self.outcomes)})"
+
     def label_map(self) -> dict[str, str]:
         """Normalised CRM label -> canonical stage, canonical names included."""
         mapping = {normalise_label(s): s for s in self.all_stages}

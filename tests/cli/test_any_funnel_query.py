@@ -61,3 +61,21 @@ def test_criteria_health_runs_on_the_funnels_own_stages(tmp_path):
         "checklist_gap": ("engaged", None, "too_few"), "targeting": ("inquiry", "engaged", "too_few"),
     }, got
     assert not FUNNEL_WORDS.findall(" ".join(r["reading"] for r in rows))
+
+
+UNNAMED = "no outcome is named a loss; name the lost ones in [review] lost = [...] (outcomes: dropped)"
+
+
+def test_win_rate_says_no_outcome_is_named_a_loss_not_that_none_is_recorded(tmp_path):
+    """`dropped` exits are in the data; the config names none a loss: the note says that, and how to name them."""
+    db = str(warehouse(tmp_path, EVENTS, OWN_NAMES).db)
+    (row,) = json.loads(cli("query", "win_rate", "--db", db, "--format", "json"))
+    assert row["win_rate"] is None and row["note"] == UNNAMED
+
+
+def test_check_config_warns_when_no_outcome_is_named_a_loss(tmp_path):
+    own = tmp_path / "funnel.toml"
+    own.write_text(OWN_NAMES, "utf-8")
+    assert cli("check-config", "--config", str(own)).splitlines()[1] == f"warning: the win rate weighs no loss: {UNNAMED}."
+    own.write_text(OWN_NAMES + 'lost = ["dropped"]\n', "utf-8")
+    assert "warning" not in cli("check-config", "--config", str(own))

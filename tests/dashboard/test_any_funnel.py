@@ -126,6 +126,24 @@ def test_a_renamed_funnel_shows_its_win_rate_as_the_cli_does(renamed):
     assert "Win rate" in pages["weekly"] and "Win rate by channel" in pages["segments"]
 
 
+def test_the_win_rate_card_says_no_outcome_is_named_a_loss_as_the_cli_does(tmp_path):
+    """Exits to `dropped` are in the data but no outcome is named a loss: the card says that, not that none is recorded."""
+    from tests.cli.test_any_funnel_query import EVENTS, OWN_NAMES, UNNAMED
+    from tests.warehouse.metrics.logs import warehouse
+
+    db = warehouse(tmp_path, EVENTS, OWN_NAMES).db
+    from funnelboard.dashboard.app import create_app
+
+    app = create_app(db)
+    import funnelboard.dashboard.pages.weekly as weekly
+
+    with app.server.test_request_context():
+        shown = rendered(weekly.update("?to=2024-01-21"))  # the week of the last events
+    assert UNNAMED in shown and "records no lost deal" not in shown
+    (row,) = CliJson(db)("win_rate")
+    assert row["note"] == UNNAMED
+
+
 class CliJson:
     """`funnelboard query METRIC --format json` against one warehouse."""
 
