@@ -127,7 +127,7 @@ def update(search: str | None, _notes_changed: int | None = None):
     cards = [_card(card, key, of.get(card["kpi"]), config.min_sample, links.get(card["kpi"]))
              for card in figures.kpi_card_values(rows, monday, names=names)]
     if all(r["value"] is None for r in rows if r["kpi"] == "win_rate"):
-        cards.append(_note_card("Win rate", "—", "this data records no lost deal to weigh wins against"))
+        cards.append(_note_card("Win rate", "—", config.unnamed_losses() or "this data records no lost deal to weigh wins against"))
     return cards, trend, notes
 
 

@@ -100,7 +100,7 @@ def _numeric(text: str) -> bool:
 @click.option("--to-stage", help="Conversion end stage.")
 @click.option("--window", "window_days", type=click.IntRange(0, 36_500), help="Conversion window in days (0 = none; default from config).")
 @click.option("--business-days", is_flag=True, help="Durations in business days.")
-@click.option("--within-days", type=click.IntRange(min=1), default=30, show_default=True, help="time_to_sql: the N in 'reached SQL within N days'.")
+@click.option("--within-days", type=click.IntRange(min=1), default=30, show_default=True, help="time_to_convert: the N in 'reached the second stage within N days' (the key rate's stages, or --from-stage to --to-stage).")
 @click.option("--by", help="disqualifiers: group by stage_left, week or a segment column.")
 @click.option("--before", help="mix_vs_rate, time_in_stage_change, disqualifier_change: the earlier period as FROM:TO dates.")
 @click.option("--after", help="mix_vs_rate: the later period as FROM:TO dates (default: the 28 days ending at as-of).")

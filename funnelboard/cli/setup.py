@@ -85,6 +85,8 @@ def check_config_command(config: str | None) -> None:
     rate = checked.review_rate
     click.echo(f"ok: {len(checked.stages)} stages ({', '.join(checked.stages)}), key rate {rate.from_stage} → {rate.to_stage} "
                f"(\"{rate.name}\"), {len(checked.segments)} segments")
+    if unnamed := checked.unnamed_losses():
+        click.echo(f"warning: the win rate weighs no loss: {unnamed}.")
 
 
 @click.command()

@@ -148,14 +148,29 @@ class KeyRate:
 
 
 # [criteria_health]: the playbook's checks on the qualification criteria, each with its default
-# stages (or segment) and threshold (docs/metrics.md, Criteria health). A default stage the funnel
-# does not have leaves the check not applicable; a stage the file names must be a funnel stage.
+# stages (or segment) and threshold (docs/metrics.md, Criteria health). A default stage is a role
+# in the funnel's key rate F -> T (criteria_defaults): "key_from" F, "key_to" T, "key_to_open" T
+# unless it is the win, "before_win" the stage before the win when it comes after T. A role the
+# funnel cannot fill leaves the check not applicable; a stage the file names must be a funnel stage.
 CRITERIA_CHECKS = {
-    "too_broad": {"from": "mql", "to": "sql", "floor": 0.20},
-    "too_loose": {"from": "sql", "to": "proposal", "ceiling": 0.90},
-    "checklist_gap": {"stage": "sql", "ceiling": 0.30},
-    "targeting": {"segment": "channel", "from": "mql", "to": "sql", "ceiling": 0.85},
+    "too_broad": {"from": "key_from", "to": "key_to", "floor": 0.20},
+    "too_loose": {"from": "key_to", "to": "before_win", "ceiling": 0.90},
+    "checklist_gap": {"stage": "key_to_open", "ceiling": 0.30},
+    "targeting": {"segment": "channel", "from": "key_from", "to": "key_to", "ceiling": 0.85},
 }
+STAGE_KEYS = ("from", "to", "stage")
+
+
+def criteria_defaults(name: str, stages: tuple[str, ...], key: "KeyRate") -> dict:
+    """A check's default keys on this funnel, its stage roles filled from the key rate (None: no such stage)."""
+    win, before_win = stages[-1], stages[-2]
+    roles = {
+        "key_from": key.from_stage,
+        "key_to": key.to_stage,
+        "key_to_open": key.to_stage if key.to_stage != win else None,
+        "before_win": before_win if stages.index(before_win) > stages.index(key.to_stage) else None,
+    }
+    return {k: roles[v] if k in STAGE_KEYS else v for k, v in CRITERIA_CHECKS[name].items()}
 
 
 @dataclass(frozen=True)
@@ -171,9 +186,9 @@ class HealthCheck:
     segment: str | None = None
 
 
-def default_health_checks(stages: tuple[str, ...], segments) -> tuple[HealthCheck, ...]:
-    """The checks with every default: a stage pair only when the funnel has both stages in order."""
-    return tuple(_health_check(name, {}, stages, segments, None) for name in CRITERIA_CHECKS)
+def default_health_checks(stages: tuple[str, ...], segments, key: KeyRate) -> tuple[HealthCheck, ...]:
+    """The checks with every default, on the key rate's stages: a stage pair only when the funnel has one."""
+    return tuple(_health_check(name, {}, stages, segments, key, None) for name in CRITERIA_CHECKS)
 
 
 def default_key_rate(stages: tuple[str, ...]) -> KeyRate:
@@ -247,7 +262,9 @@ class FunnelConfig:
     @property
     def health_checks(self) -> tuple[HealthCheck, ...]:
         """The criteria-health checks: [criteria_health] as resolved at load, else the defaults."""
-        return self.criteria_health if self.criteria_health is not None else default_health_checks(self.stages, self.segments)
+        if self.criteria_health is not None:
+            return self.criteria_health
+        return default_health_checks(self.stages, self.segments, self.review_rate)
 
     @property
     def all_stages(self) -> tuple[str, ...]:
@@ -282,6 +299,13 @@ class FunnelConfig:
         if self.lost_outcomes is not None:
             return self.lost_outcomes
         return ("lost",) if "lost" in self.outcomes else ()
+
+    def unnamed_losses(self) -> str | None:
+        """Why the win rate weighs no loss when the funnel has outcomes but names none a lost deal
+        ([review] lost; the losses may well be in the data), else None."""
+        if self.lost or not self.outcomes:
+            return None
+        return f"no outcome is named a loss; name the lost ones in [review] lost = [...] (outcomes: {', '.join(self.outcomes)})"
 
     def label_map(self) -> dict[str, str]:
         """Normalised CRM label -> canonical stage, canonical names included."""
@@ -479,7 +503,8 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
     stage_slas, sla_by = _check_stage_sla(s["sla"], sla, stages, segments, problems)
     key_rate, lost = _check_review(s["review"], stages, outcomes, problems)
     sent_back, handoff_days = _check_handoff(s["review"], outcomes, problems)
-    health = _check_criteria_health(s["criteria_health"], stages, segments, problems)
+    health = (_check_criteria_health(s["criteria_health"], stages, segments, key_rate or default_key_rate(stages), problems)
+              if len(stages) >= 2 else ())  # too few stages is a problem already, and has no key rate
     sources = _check_sources(s["source"], problems)
     alerts = _check_alerts(s["alerts"], stages, segments, problems)
     pipeline_from, probability = _check_pipeline(s["pipeline"], stages, problems)
@@ -806,7 +831,7 @@ def _check_review(section: dict, stages: tuple, outcomes: tuple, problems: _Prob
     return key_rate, lost
 
 
-def _check_criteria_health(section: dict, stages: tuple, segments: dict, problems: _Problems) -> tuple[HealthCheck, ...]:
+def _check_criteria_health(section: dict, stages: tuple, segments: dict, key: KeyRate, problems: _Problems) -> tuple[HealthCheck, ...]:
     """[criteria_health]: a table per check ({ from, to, floor } and the like), each key optional."""
     for name in sorted(set(section) - set(CRITERIA_CHECKS)):
         problems.add(f"has [criteria_health] {name}; expected one of {', '.join(CRITERIA_CHECKS)}.")
@@ -814,20 +839,21 @@ def _check_criteria_health(section: dict, stages: tuple, segments: dict, problem
     for name in CRITERIA_CHECKS:
         spec = section.get(name, {})
         if not isinstance(spec, dict):
-            problems.add(f"has [criteria_health] {name} = {spec!r}; expected a table such as {_spec_example(name)}.")
+            problems.add(f"has [criteria_health] {name} = {spec!r}; expected a table such as {_spec_example(name, stages, key)}.")
             spec = {}
-        checks.append(_health_check(name, spec, stages, segments, problems))
+        checks.append(_health_check(name, spec, stages, segments, key, problems))
     return tuple(checks)
 
 
-def _spec_example(name: str) -> str:
-    return "{ " + ", ".join(f"{k} = {v!r}".replace("'", '"') for k, v in CRITERIA_CHECKS[name].items()) + " }"
+def _spec_example(name: str, stages: tuple, key: KeyRate) -> str:
+    defaults = criteria_defaults(name, stages, key)
+    return "{ " + ", ".join(f"{k} = {v!r}".replace("'", '"') for k, v in defaults.items() if v is not None) + " }"
 
 
-def _health_check(name: str, spec: dict, stages: tuple, segments, problems: _Problems | None) -> HealthCheck:
-    """One check from the file's keys over the defaults; a default stage or segment the funnel lacks
-    becomes None, one the file names is checked (problems is None for the defaults alone)."""
-    defaults = CRITERIA_CHECKS[name]
+def _health_check(name: str, spec: dict, stages: tuple, segments, key: KeyRate, problems: _Problems | None) -> HealthCheck:
+    """One check from the file's keys over the defaults (criteria_defaults); a default stage or segment
+    the funnel lacks becomes None, one the file names is checked (problems is None for the defaults alone)."""
+    defaults = criteria_defaults(name, stages, key)
     where = f"[criteria_health] {name}"
     for key in sorted(set(spec) - set(defaults)):
         problems.add(f"has {where} key '{key}'; expected {', '.join(defaults)}.")

@@ -86,8 +86,9 @@ def every_page(app) -> dict[str, str]:
 
 
 def unnamed(text: str, allowed: set[str]) -> set[str]:
-    """Funnel words the page shows that the config did not name."""
-    return {w for w in re.findall(r"\b(SQLs?|MQLs?)\b", text) if w.rstrip("s") not in allowed}
+    """Funnel words the page shows that the config did not name, in any case ('sql' in "no 'sql' stage"
+    too), as whole words; `allowed` in upper case."""
+    return {w for w in re.findall(r"\b(SQLs?|MQLs?)\b", text, re.IGNORECASE) if w.upper().removesuffix("S") not in allowed}
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +124,24 @@ def test_a_renamed_funnel_shows_its_win_rate_as_the_cli_does(renamed):
     (row,) = CliJson(db)("win_rate")
     assert row["win_rate"] is not None and row["lost_outcomes"] == "closed_lost"
     assert "Win rate" in pages["weekly"] and "Win rate by channel" in pages["segments"]
+
+
+def test_the_win_rate_card_says_no_outcome_is_named_a_loss_as_the_cli_does(tmp_path):
+    """Exits to `dropped` are in the data but no outcome is named a loss: the card says that, not that none is recorded."""
+    from tests.cli.test_any_funnel_query import EVENTS, OWN_NAMES, UNNAMED
+    from tests.warehouse.metrics.logs import warehouse
+
+    db = warehouse(tmp_path, EVENTS, OWN_NAMES).db
+    from funnelboard.dashboard.app import create_app
+
+    app = create_app(db)
+    import funnelboard.dashboard.pages.weekly as weekly
+
+    with app.server.test_request_context():
+        shown = rendered(weekly.update("?to=2024-01-21"))  # the week of the last events
+    assert UNNAMED in shown and "records no lost deal" not in shown
+    (row,) = CliJson(db)("win_rate")
+    assert row["note"] == UNNAMED
 
 
 class CliJson:

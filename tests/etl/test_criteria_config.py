@@ -28,12 +28,27 @@ def test_the_default_funnel_has_every_check_with_the_playbooks_defaults():
     assert got["targeting"] == HealthCheck("targeting", 0.85, "mql", "sql", "channel")
 
 
-def test_a_funnel_without_the_default_stages_gets_no_stage_for_those_checks():
-    """Olist (mql, won): no sql, so no check may pick a stage; its channel column stays the targeting one."""
+def test_the_defaults_are_on_the_key_rates_stages_and_none_past_the_win():
+    """Olist (mql, won; key rate mql -> won): too_broad and targeting on the key rate; nothing follows
+    the win, so too_loose and checklist_gap get no stage (they do not apply), never a guessed one."""
     got = checks(load_config(OLIST))
-    assert all(c.from_stage is None and c.to_stage is None for c in got.values())
-    assert got["targeting"].segment == "channel"
-    assert got["too_broad"].threshold == 0.20  # thresholds still default
+    assert got["too_broad"] == HealthCheck("too_broad", 0.20, "mql", "won")
+    assert got["targeting"] == HealthCheck("targeting", 0.85, "mql", "won", "channel")
+    assert got["too_loose"] == HealthCheck("too_loose", 0.90) and got["checklist_gap"] == HealthCheck("checklist_gap", 0.30)
+
+
+def test_a_renamed_funnel_gets_checks_on_its_own_stages(tmp_path):
+    """No mql or sql: the key rate is the first step (or the one [review] names), too_loose runs from
+    its second stage to the stage before the win, checklist_gap at that second stage."""
+    toml = '[funnel]\nstages = ["inquiry", "engaged", "proposal", "negotiation", "won"]\noutcomes = ["dropped"]\n'
+    got = checks(load_config(write(tmp_path / "funnel.toml", toml)))
+    assert got["too_broad"] == HealthCheck("too_broad", 0.20, "inquiry", "engaged")
+    assert got["too_loose"] == HealthCheck("too_loose", 0.90, "engaged", "negotiation")
+    assert got["checklist_gap"] == HealthCheck("checklist_gap", 0.30, "engaged")
+    named = toml + '\n[review]\nkey_rate = { from = "engaged", to = "negotiation" }\n'
+    got = checks(load_config(write(tmp_path / "named.toml", named)))
+    assert got["too_broad"] == HealthCheck("too_broad", 0.20, "engaged", "negotiation")
+    assert got["too_loose"] == HealthCheck("too_loose", 0.90)  # negotiation is the last stage before the win
 
 
 def test_a_file_names_its_own_stages_thresholds_and_segment(tmp_path):
@@ -50,7 +65,7 @@ def test_a_file_names_its_own_stages_thresholds_and_segment(tmp_path):
     assert got["too_broad"] == HealthCheck("too_broad", 0.05, "mql", "won")
     assert got["checklist_gap"] == HealthCheck("checklist_gap", 0.5, "mql")
     assert got["targeting"] == HealthCheck("targeting", 0.99, "mql", "won", "origin")
-    assert got["too_loose"] == HealthCheck("too_loose", 0.90)  # not named: sql and proposal do not exist
+    assert got["too_loose"] == HealthCheck("too_loose", 0.90)  # not named: the key rate mql -> won ends at the win
     assert FunnelConfig.from_json(config.to_json()) == config  # the warehouse keeps it
 
 

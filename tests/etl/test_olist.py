@@ -112,7 +112,7 @@ def test_leads_without_a_deal_are_open_mqls_censored_not_lost(olist, raw):
 
 
 def test_share_closed_within_30_days(olist, raw):
-    """`time_to_sql` of this funnel (its 3rd stage is won): MQLs whose deal closed within 30 days of reaching MQL."""
+    """`time_to_convert` of this funnel (its key rate is mql -> won): MQLs whose deal closed within 30 days of reaching MQL."""
     mqls, deals = raw
     tz = ZoneInfo(load_config(CONFIG).timezone)
     contact = {m["mql_id"]: datetime.fromisoformat(m["first_contact_date"]).replace(tzinfo=tz) for m in mqls}
@@ -121,6 +121,7 @@ def test_share_closed_within_30_days(olist, raw):
         won = datetime.fromisoformat(d["won_date"]).replace(tzinfo=tz)
         reached_mql = min(contact[d["mql_id"]], won)  # reaching won also reaches mql (skipped = count)
         within += (won - reached_mql).total_seconds() <= 30 * 86400
-    (row,) = _metric(olist[0], "time_to_sql", within_days=30)
-    assert (row["mqls"], row["mature"], row["sql_within"], row["sqls"]) == (8000, 8000, within, 842)
+    (row,) = _metric(olist[0], "time_to_convert", within_days=30)
+    assert (row["from_stage"], row["to_stage"]) == ("mql", "won")
+    assert (row["entered"], row["mature"], row["reached_within"], row["reached"]) == (8000, 8000, within, 842)
     assert within == 547

@@ -51,7 +51,7 @@ R9  ``time_in_stage`` without a segment has one row per funnel stage before the 
 R10 ``time_in_stage_by_lead`` covers the funnel stages before the last (the stages whose spells
     always have a duration), every spell at as_of (no period), one row per (lead, stage) with at
     least one spell, ordered by lead_id then stage order. ``cumulative_days`` is the exact sum.
-R11 ``time_to_sql`` columns: ``mqls, mature, sql_within, share_within, sqls, median_days``
+R11 ``time_to_convert`` columns: ``from_stage, to_stage, entered, mature, reached_within, share_within, reached, median_days``
     (share_within NULL when mature = 0). ``median_days`` may be negative under ``strict``.
 R12 ``segment_conversion``: rows ordered by the group values; ``significant`` is False (not NULL)
     when the group has no p-value; the Wilson bounds are clamped to [0, 1] (only float noise).
@@ -715,9 +715,9 @@ class Oracle:
                 })
         return rows
 
-    # -- time to SQL -----------------------------------------------------------------------------
+    # -- time to convert -------------------------------------------------------------------------
 
-    def time_to_sql(self, start, end, *, within_days=30, filters=None) -> list[dict]:
+    def time_to_convert(self, start, end, *, within_days=30, filters=None) -> list[dict]:
         n_days = timedelta(days=within_days)
         f, to = self.key
         cohort = [l for l in self._leads(filters) if _in_period(self.reached(l, f), start, end)]
@@ -731,11 +731,13 @@ class Oracle:
             for l in cohort if self.reached(l, to) is not None
         ]
         return [{
-            "mqls": len(cohort),
+            "from_stage": f,
+            "to_stage": to,
+            "entered": len(cohort),
             "mature": len(mature),
-            "sql_within": len(within),
+            "reached_within": len(within),
             "share_within": _ratio(len(within), len(mature)),
-            "sqls": len(gaps),
+            "reached": len(gaps),
             "median_days": quantile(gaps, 0.5),
         }]
 

@@ -153,7 +153,7 @@ def weekly_kpis(oracle: Oracle, start, end, *, as_of_given=True, loaded_at=None,
 
 
 def win_rate(oracle: Oracle, start, end, *, segment=None, filters=None) -> list[dict]:
-    note = None if losses_recorded(oracle) else "no lost deal is recorded"
+    note = None if losses_recorded(oracle) else oracle.config.unnamed_losses() or "no lost deal is recorded"
     groups: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for l in oracle._leads(filters):
         closed = _won_lost_at(oracle, l, oracle.as_of)

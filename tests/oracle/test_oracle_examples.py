@@ -415,15 +415,16 @@ def test_a_key_rate_of_the_teams_own():
     assert (row["from_stage"], row["to_stage"], row["cohort"], row["converted"]) == ("lead", "sql", 6, 4)
 
 
-def test_time_to_sql():
+def test_time_to_convert():
     o = Oracle(window_log(), cfg())
-    # N = 7: mqls 6; mature (as_of - mql >= 7 d): J1 J2 J5 J6 = 4; within 7 d: J1 (4) J5 (7) = 2;
-    # sqls J1 J2 J4 J5 with gaps 4, 9, 1, 7 -> median of [1, 4, 7, 9] = 5.5
-    assert o.time_to_sql(*JAN, within_days=7) == [{
-        "mqls": 6, "mature": 4, "sql_within": 2, "share_within": 0.5, "sqls": 4, "median_days": 5.5,
+    # N = 7: entered mql 6; mature (as_of - mql >= 7 d): J1 J2 J5 J6 = 4; within 7 d: J1 (4) J5 (7) = 2;
+    # reached sql J1 J2 J4 J5 with gaps 4, 9, 1, 7 -> median of [1, 4, 7, 9] = 5.5
+    assert o.time_to_convert(*JAN, within_days=7) == [{
+        "from_stage": "mql", "to_stage": "sql",
+        "entered": 6, "mature": 4, "reached_within": 2, "share_within": 0.5, "reached": 4, "median_days": 5.5,
     }]
     # N = 30: nobody is mature -> share NULL
-    assert o.time_to_sql(*JAN)[0]["share_within"] is None
+    assert o.time_to_convert(*JAN)[0]["share_within"] is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -889,7 +890,7 @@ def test_rates_are_in_0_1(log, config, period):
     for row in o.funnel(*period):
         assert unit(row["cumulative_rate"]) or not count
         assert unit(row["step_rate"]) or not count   # strict: a skipped stage can make a step exceed 1
-    assert unit(o.time_to_sql(*period, within_days=7)[0]["share_within"])
+    assert unit(o.time_to_convert(*period, within_days=7)[0]["share_within"])
     for row in o.segment_conversion(["channel"], *period):
         assert all(unit(row[k]) for k in ("rate", "wilson_low", "wilson_high", "p_value", "q_value"))
     for row in o.disqualifiers(*period, by="stage_left"):
@@ -926,7 +927,7 @@ def test_durations_are_not_negative(log, config, period, business):
         else:  # business hours: the deadline is at least the SLA's hours after entry, and passed
             assert row["entered_at"] + timedelta(hours=row["sla_hours"]) <= row["breached_at"] < o.as_of
     if config.skipped_stages == "count":
-        median = o.time_to_sql(*period)[0]["median_days"]
+        median = o.time_to_convert(*period)[0]["median_days"]
         assert median is None or median >= 0
 
 

@@ -117,7 +117,7 @@ def compare_more(gateway, oracle, base: MetricRequest, start, end, filters) -> N
         return MetricRequest(**{**base.__dict__, **changes})
 
     for n in (7, 30):
-        assert_rows_equal(run_metric(gateway, "time_to_sql", req(within_days=n)), oracle.time_to_sql(start, end, within_days=n, filters=filters), f"time_to_sql {n}")
+        assert_rows_equal(run_metric(gateway, "time_to_convert", req(within_days=n)), oracle.time_to_convert(start, end, within_days=n, filters=filters), f"time_to_convert {n}")
     for business in (False, True):
         assert_rows_equal(
             run_metric(gateway, "time_in_stage_by_lead", req(business_days=business)),

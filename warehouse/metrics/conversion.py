@@ -43,7 +43,7 @@ def conversion(ctx: Context, req: MetricRequest) -> list[dict]:
 
 
 def key_rate(ctx: Context, req: MetricRequest) -> list[dict]:
-    """The review's key rate ([review] key_rate; MQL -> SQL named "SQL rate" by default) of its cohort,
+    """The review's key rate (the stages and name [review] key_rate configures) of its cohort,
     with its Wilson interval and maturity, the first stage -> its second stage beside it; per segment
     value with --segment."""
     key = ctx.config.review_rate
@@ -73,7 +73,7 @@ def key_rate(ctx: Context, req: MetricRequest) -> list[dict]:
 
 
 def sql_rate(ctx: Context, req: MetricRequest) -> list[dict]:
-    """key_rate under its first name: the same rows (the key rate is MQL -> SQL unless [review] names another)."""
+    """key_rate under its first name: the same rows, whichever stages the key rate joins."""
     return key_rate(ctx, req)
 
 

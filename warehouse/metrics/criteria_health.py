@@ -3,7 +3,8 @@ figure against a configured threshold ([criteria_health]), with its 8-week trend
 
 Built on the existing metrics: the conversion checks on `segment_conversion`'s query (cohort
 conversion per segment value, mature members only), the checklist check on `disqualifiers --by
-stage_left`. A check whose stages the funnel lacks is one row saying so, never a guessed stage.
+stage_left`. The default stages are the key rate's (core/config.py, criteria_defaults); a check the
+funnel cannot fill is one row saying so in its own stage names, never a guessed stage.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ COLUMNS = (
 
 
 def criteria_health(ctx: Context, req: MetricRequest) -> list[dict]:
-    """The playbook's checks on the qualification criteria ([criteria_health]): MQL -> SQL below a
-    floor, SQL -> proposal above a ceiling, one exit reason at SQL above a share, a channel whose MQLs
-    mostly never reach SQL; each with figure, threshold, status, reading and 8-week trend; per segment
+    """The playbook's checks on the qualification criteria ([criteria_health]): the key rate below a
+    floor, its second stage -> the next above a ceiling, one exit reason at the second stage above a share,
+    a channel whose leads mostly never make the key rate; each with figure, threshold, status, reading and 8-week trend; per segment
     value with --segment.
 
     Without --from/--to a check's figure is over its 8 trend weeks; with them, over that period."""
@@ -66,18 +67,19 @@ def criteria_health(ctx: Context, req: MetricRequest) -> list[dict]:
 
 
 def _not_applicable(ctx: Context, check: HealthCheck) -> str | None:
-    """Why a check cannot run on this funnel (a default stage or segment it lacks), else None."""
-    defaults = CRITERIA_CHECKS[check.name]
+    """Why a check cannot run on this funnel (its key-rate stage has no stage after it, no segment
+    column), in the funnel's own stage names, else None."""
     if check.from_stage is None:
-        wanted = [defaults[k] for k in ("from", "to", "stage") if k in defaults]
-        missing = [s for s in wanted if s not in ctx.config.stages]
-        what = (
-            f"the funnel has no {' and no '.join(repr(s) for s in missing)} stage" if missing
-            else f"the funnel has {wanted[0]!r} after {wanted[1]!r}"
-        )
-        return f"Does not apply: {what}; name the stages in [criteria_health] {check.name} to run it."
+        to, win = ctx.config.review_rate.to_stage, ctx.config.won_stage
+        ends = f"the key rate ends at {to!r}, the win"
+        what = {
+            "too_loose": f"{ends}, so no stage follows it" if to == win else f"no stage comes between the key rate's {to!r} and the win {win!r}",
+            "checklist_gap": f"{ends}, which no lead leaves to an outcome",
+        }.get(check.name, f"the key rate's stages ({ctx.config.review_rate.from_stage!r}, {to!r}) do not fit it")
+        stages = "a stage" if check.name == "checklist_gap" else "the stages"
+        return f"Does not apply: {what}; name {stages} in [criteria_health] {check.name} to run it."
     if check.name == "targeting" and check.segment is None:
-        return (f"Does not apply: there is no {defaults['segment']!r} segment column; name one in "
+        return (f"Does not apply: there is no {CRITERIA_CHECKS['targeting']['segment']!r} segment column; name one in "
                 f"[criteria_health] targeting to run it.")
     return None
 

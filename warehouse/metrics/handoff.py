@@ -103,7 +103,7 @@ def _rows(ctx: Context, req: MetricRequest) -> tuple[exp.Query, dict, int, exp.E
 
 
 def handoff(ctx: Context, req: MetricRequest) -> list[dict]:
-    """Handoff quality of the key rate's pair (MQL -> SQL in the demo): handoffs in the period, the share
+    """Handoff quality of the key rate's stages (first to second): handoffs in the period, the share
     sent back within N days (--window; default [review] handoff_days) with its Wilson interval, days to
     acceptance (median, p90) and the leads that reached the first stage and were never worked (--segment)."""
     tree, params, days, never = _rows(ctx, req)

@@ -41,6 +41,7 @@ METRICS = (
     Metric.of("forecast_moves", pipeline.forecast_moves, splits=True),
     Metric.of("deal_value", pipeline.deal_value, splits=True),
     Metric.of("stage_accounting", accounting.stage_accounting),
+    Metric.of("time_to_convert", time.time_to_convert),
     Metric.of("time_to_sql", time.time_to_sql),
     Metric.of("time_in_stage_by_lead", time.time_in_stage_by_lead),
     Metric.of("segment_conversion", segments.segment_conversion, splits=True),

@@ -30,6 +30,7 @@ from funnelboard.warehouse.metrics.base import (
     MetricRequest,
     business_day_clock,
     conversion_identifiers,
+    conversion_stages,
     period_params,
     rename_key,
     segment_column,
@@ -201,14 +202,20 @@ def duration_distribution(ctx: Context, req: MetricRequest) -> list[dict]:
     return segment_column(_rows(ctx, "duration_distribution", req, params, shape), req.segment)
 
 
-def time_to_sql(ctx: Context, req: MetricRequest) -> list[dict]:
+def time_to_convert(ctx: Context, req: MetricRequest) -> list[dict]:
     """Of the key rate's cohort (or --from-stage to --to-stage): the share of mature members reaching the
-    second stage within N days (--within-days) and the median days it took."""
+    second stage within N days (--within-days) and the median days it took; from_stage and to_stage name the pair."""
     req = ctx.resolve(req)
     if req.within_days < 0:
-        raise UserError("the number of days to SQL must be 0 or more.")
-    params = {**period_params(req), "within_days": req.within_days}
-    return ctx.run_sql("time_to_sql", req, params, conversion_identifiers(ctx, req))
+        raise UserError("the number of days to convert must be 0 or more.")
+    from_stage, to_stage = conversion_stages(ctx, req)
+    params = {**period_params(req), "within_days": req.within_days, "from_stage": from_stage, "to_stage": to_stage}
+    return ctx.run_sql("time_to_convert", req, params, conversion_identifiers(ctx, req))
+
+
+def time_to_sql(ctx: Context, req: MetricRequest) -> list[dict]:
+    """time_to_convert under its first name: the same rows, whichever stages the key rate joins."""
+    return time_to_convert(ctx, req)
 
 
 def time_in_stage_by_lead(ctx: Context, req: MetricRequest) -> list[dict]:

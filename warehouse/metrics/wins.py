@@ -22,7 +22,7 @@ def win_rate(ctx: Context, req: MetricRequest) -> list[dict]:
             g[k] += r[k]
     if req.segment is None and not groups:
         groups["(all)"] = {"won": 0, "lost": 0, "cohort_won": 0, "cohort_lost": 0}
-    note = None if losses_recorded(ctx) else NO_LOSSES
+    note = None if losses_recorded(ctx) else ctx.config.unnamed_losses() or NO_LOSSES
     out = []
     for value, g in sorted(groups.items()):
         rate = None if note else ratio(g["won"], g["won"] + g["lost"])

@@ -17,9 +17,11 @@ from tests.warehouse.metrics.logs import run
 
 def test_demo_other_invariants(demo):
     conversion = run(demo, "conversion", window_days=0)[0]
-    t = run(demo, "time_to_sql")[0]
-    assert t["mqls"] == conversion["cohort"] and t["sqls"] == conversion["converted"]
-    assert 0 <= t["sql_within"] <= t["mature"] <= t["mqls"]
+    t = run(demo, "time_to_convert")[0]
+    assert (t["from_stage"], t["to_stage"]) == (conversion["from_stage"], conversion["to_stage"])
+    assert t["entered"] == conversion["cohort"] and t["reached"] == conversion["converted"]
+    assert 0 <= t["reached_within"] <= t["mature"] <= t["entered"]
+    assert run(demo, "time_to_sql") == run(demo, "time_to_convert")  # the first name still works
 
     exits = run(demo, "disqualifiers")
     assert sum(r["share"] for r in exits) == pytest.approx(1.0)
@@ -42,7 +44,7 @@ def test_demo_other_invariants(demo):
     assert not any(math.isnan(r["from_rate"]) for r in bands)
 
 
-MORE_METRICS = ["time_to_sql", "time_in_stage_by_lead", "segment_conversion", "mix_vs_rate", "disqualifiers", "stalled",
+MORE_METRICS = ["time_to_convert", "time_in_stage_by_lead", "segment_conversion", "mix_vs_rate", "disqualifiers", "stalled",
                 "stalled_summary", "weekly_kpis", "score_bands"]
 
 
@@ -58,6 +60,7 @@ def test_each_query_returns_the_columns_its_metadata_promises(demo, name):
         "after_start": as_of - timedelta(days=28), "after_end": as_of, "before_as_of": as_of - timedelta(days=7),
         "first_week": (as_of - timedelta(weeks=12)).date(), "last_week": as_of.date(), "start_week": start_week(ctx.earliest_event()),
         "maturity_days": 20.0, "mature_only": True, "same_point": 0, "lost": ["lost"], "open_after": as_of - timedelta(days=7),
+        "from_stage": "mql", "to_stage": "sql",
     }
     identifiers = {"__from__": "reached_mql", "__to__": "reached_sql", "__segment__": "channel", "__segment2__": "region",
                    "__by__": "stage_left", "__first__": "reached_lead", "__mql__": "reached_mql", "__sql__": "reached_sql",

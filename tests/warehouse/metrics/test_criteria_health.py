@@ -192,16 +192,24 @@ def olist(tmp_path_factory) -> Path:
     return folder
 
 
-def test_olist_has_no_sql_stage_so_its_checks_say_they_do_not_apply(olist):
+def test_olist_runs_its_checks_on_its_key_rate_and_says_which_cannot_apply(olist):
+    """Olist's key rate is mql -> won: too_broad and targeting run on it; nothing follows the win, so
+    too_loose and checklist_gap are one row each saying so in Olist's stage names."""
     rows = json.loads(CliRunner().invoke(main, ["query", "criteria_health", "--db", str(olist / "olist.duckdb"), "--format", "json"]).output)
-    assert [(r["check"], r["status"]) for r in rows] == [
-        ("too_broad", "not_applicable"), ("too_loose", "not_applicable"), ("checklist_gap", "not_applicable"), ("targeting", "not_applicable"),
+    missing = [r for r in rows if r["status"] == "not_applicable"]
+    assert [(r["check"], r["reading"]) for r in missing] == [
+        ("too_loose", "Does not apply: the key rate ends at 'won', the win, so no stage follows it; "
+                      "name the stages in [criteria_health] too_loose to run it."),
+        ("checklist_gap", "Does not apply: the key rate ends at 'won', the win, which no lead leaves to an outcome; "
+                          "name a stage in [criteria_health] checklist_gap to run it."),
     ]
-    assert rows[0]["reading"] == "Does not apply: the funnel has no 'sql' stage; name the stages in [criteria_health] too_broad to run it."
-    assert "no 'sql' and no 'proposal' stage" in rows[1]["reading"]
-    assert all(r["from_stage"] is None and r["figure"] is None for r in rows)  # never a guessed stage
-    split = run_metric(Gateway(olist / "olist.duckdb"), "criteria_health", MetricRequest(segment="channel"))
-    assert [(r["channel"], r["status"]) for r in split] == [("(all)", "not_applicable")] * 4
+    assert all(r["from_stage"] is None and r["figure"] is None for r in missing)  # never a guessed stage
+    ran = [r for r in rows if r["status"] != "not_applicable"]
+    assert {r["check"] for r in ran} == {"too_broad", "targeting"}
+    assert all((r["from_stage"], r["to_stage"]) == ("mql", "won") for r in ran)
+    (broad,) = [r for r in run(Gateway(olist / "olist.duckdb"), "criteria_health") if r["check"] == "too_broad"]
+    (conv,) = run(Gateway(olist / "olist.duckdb"), "conversion", from_stage="mql", to_stage="won", start=broad["period_from"], end=broad["period_to"])
+    assert broad["n"] == conv["mature_cohort"] and broad["figure"] == pytest.approx(conv["rate_mature"])
 
 
 def test_olist_runs_a_check_on_the_stages_its_config_names(olist):
@@ -212,4 +220,4 @@ def test_olist_runs_a_check_on_the_stages_its_config_names(olist):
     assert broad["status"] in ("fires", "ok", "too_few") and broad["maturity_days"] > 100  # Olist's MQL -> won horizon
     (conv,) = run(gateway, "conversion", from_stage="mql", to_stage="won", start=broad["period_from"], end=broad["period_to"])
     assert broad["n"] == conv["mature_cohort"]
-    assert [r["status"] for r in rows if r["check"] != "too_broad"] == ["not_applicable"] * 3
+    assert [r["status"] for r in rows if r["check"] in ("too_loose", "checklist_gap")] == ["not_applicable"] * 2

@@ -1,4 +1,4 @@
-"""time_to_sql and time_in_stage_by_lead on hand-made logs (expected rows worked out in the comments)."""
+"""time_to_convert (and its first name time_to_sql) and time_in_stage_by_lead on hand-made logs (expected rows worked out in the comments)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import pytest
 
 from tests.warehouse.metrics.logs import JAN, D, approx_rows, run, warehouse
 
-# --- time_to_sql ---------------------------------------------------------------------------
+# --- time_to_convert -----------------------------------------------------------------------
 
+PAIR = {"from_stage": "mql", "to_stage": "sql"}
 TIME_TO_SQL_EVENTS = [
     "A,lead,2024-01-01", "A,mql,2024-01-02", "A,sql,2024-01-12",  # 10 days
     "B,mql,2024-01-05", "B,sql,2024-02-20",  # 46 days
@@ -25,21 +26,30 @@ TIME_TO_SQL_EVENTS = [
     [
         # cohort A B C D E G; mature (>= 30 days before 03-01): all but E; within 30: A, D.
         # sqls: A B D E with days 10, 46, 0, 1.5 -> median (1.5 + 10) / 2.
-        (30, {"mqls": 6, "mature": 5, "sql_within": 2, "share_within": 0.4, "sqls": 4, "median_days": 5.75}),
+        (30, {**PAIR, "entered": 6, "mature": 5, "reached_within": 2, "share_within": 0.4, "reached": 4, "median_days": 5.75}),
         # N = 10: every member mature; within 10 days: A (exactly 10), D, E.
-        (10, {"mqls": 6, "mature": 6, "sql_within": 3, "share_within": 0.5, "sqls": 4, "median_days": 5.75}),
+        (10, {**PAIR, "entered": 6, "mature": 6, "reached_within": 3, "share_within": 0.5, "reached": 4, "median_days": 5.75}),
     ],
 )
-def test_time_to_sql(tmp_path, within_days, expected):
+def test_time_to_convert(tmp_path, within_days, expected):
     gw = warehouse(tmp_path, TIME_TO_SQL_EVENTS)
-    rows = run(gw, "time_to_sql", **JAN, as_of=D(2024, 3, 1), within_days=within_days)
+    rows = run(gw, "time_to_convert", **JAN, as_of=D(2024, 3, 1), within_days=within_days)
     assert rows == approx_rows([expected])
+    assert run(gw, "time_to_sql", **JAN, as_of=D(2024, 3, 1), within_days=within_days) == rows  # the first name
 
 
-def test_time_to_sql_of_an_empty_cohort(tmp_path):
+def test_time_to_convert_of_an_empty_cohort(tmp_path):
     gw = warehouse(tmp_path, TIME_TO_SQL_EVENTS)
-    rows = run(gw, "time_to_sql", start=D(2023, 1, 1), end=D(2023, 2, 1), as_of=D(2024, 3, 1))
-    assert rows == [{"mqls": 0, "mature": 0, "sql_within": 0, "share_within": None, "sqls": 0, "median_days": None}]
+    rows = run(gw, "time_to_convert", start=D(2023, 1, 1), end=D(2023, 2, 1), as_of=D(2024, 3, 1))
+    assert rows == [{**PAIR, "entered": 0, "mature": 0, "reached_within": 0, "share_within": None, "reached": 0, "median_days": None}]
+
+
+def test_time_to_convert_names_its_stages_not_mql_and_sql(tmp_path):
+    """--from-stage/--to-stage (or a key rate of other stages) name the columns' pair; no column says mql or sql."""
+    gw = warehouse(tmp_path, TIME_TO_SQL_EVENTS)
+    (row,) = run(gw, "time_to_convert", **JAN, as_of=D(2024, 3, 1), from_stage="lead", to_stage="mql")
+    assert (row["from_stage"], row["to_stage"], row["entered"], row["reached"]) == ("lead", "mql", 6, 6)  # reaching mql reaches lead too
+    assert not [c for c in row if "sql" in c or "mql" in c]
 
 
 # --- time_in_stage_by_lead -------------------------------------------------------------------

@@ -1,4 +1,4 @@
--- Among the MQL cohort of the period: the share of mature members reaching SQL within N days, and the median days MQL -> SQL.
+-- Among the period's cohort of stage S: the share of mature members reaching stage T within N days, and the median days S -> T.
 with leads as (
     select l.lead_id, l.__from__ as from_at, l.__to__ as to_at
     from fct_leads as l
@@ -25,19 +25,21 @@ cohort as (
 
 counted as (
     select
-        count(*) as mqls,
+        count(*) as entered,
         count(*) filter (where mature) as mature,
-        count(*) filter (where mature and reached_to and days <= $within_days) as sql_within,
-        count(*) filter (where reached_to) as sqls,
+        count(*) filter (where mature and reached_to and days <= $within_days) as reached_within,
+        count(*) filter (where reached_to) as reached,
         quantile_cont(days, 0.5) filter (where reached_to) as median_days
     from cohort
 )
 
 select
-    mqls,
+    $from_stage as from_stage,
+    $to_stage as to_stage,
+    entered,
     mature,
-    sql_within,
-    case when mature > 0 then sql_within / mature end as share_within,
-    sqls,
+    reached_within,
+    case when mature > 0 then reached_within / mature end as share_within,
+    reached,
     median_days
 from counted
