@@ -107,7 +107,10 @@ def status(db: str, fmt: str) -> None:
         return
     click.echo(f"warehouse {info['db']}")
     click.echo(f"  events {info['events']:,} from {info['leads']:,} leads; quarantined {info['quarantined']:,}; duplicates collapsed {info['duplicates']:,}")
-    click.echo(f"  events dated {info['first_event']} .. {info['last_event']}; as-of {info['as_of']}")
+    if info["first_event"] is None:
+        click.echo("  no events yet: every row loaded so far is in the quarantine (reasons below)")
+    else:
+        click.echo(f"  events dated {info['first_event']} .. {info['last_event']}; as-of {info['as_of']}")
     click.echo(f"  config: {info['config_source']}")
     click.echo("  loads:")
     for row in info["files"]:

@@ -156,6 +156,9 @@ def query(metric, list_metrics, start, end, as_of, period, segment, segment2, fi
         outcome=outcome,
         reason=reason,
     )
+    if gateway.facts()["first_event"] is None:  # its weeks would be of 1970: said, not shown as data
+        click.echo("note: the warehouse holds no events yet (every row loaded so far is in the quarantine: "
+                   "funnelboard status lists why); nothing below is counted.", err=True)
     _emit(run_metric(gateway, metric, req), fmt)
 
 

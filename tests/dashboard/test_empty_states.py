@@ -85,3 +85,15 @@ def test_a_key_rate_named_by_its_stages_is_not_followed_by_them_again(renamed):
     shown = rendered(cards)
     assert '"children": ["New → Qualified rate"], "className": "card-label"' in shown
     assert "card-sub" not in shown  # the pair under the name, which a named key rate ("SQL rate") keeps
+
+
+def test_the_cli_says_a_warehouse_of_quarantined_rows_has_no_events(tmp_path):
+    events = tmp_path / "events.csv"
+    events.write_text("lead_id,stage,entered_at\nL1,no such stage,2024-01-01\n", "utf-8")
+    db = tmp_path / "wh.duckdb"
+    assert CliRunner().invoke(main, ["load", str(events), "--db", str(db), "--quiet"]).exit_code == 0
+    status = CliRunner().invoke(main, ["status", "--db", str(db)])
+    assert "no events yet: every row loaded so far is in the quarantine" in status.output and "None" not in status.output
+    query = CliRunner().invoke(main, ["query", "review_week", "--db", str(db)])
+    assert query.exit_code == 0
+    assert "note: the warehouse holds no events yet" in query.output
