@@ -488,6 +488,9 @@ def _build(defaults: dict, user: dict, source: str) -> tuple[FunnelConfig | None
     tz = _check_scalars(funnel, inp, problems)
     sla = _check_sla(s["sla_days"], stages, problems)
     segments = {_ident(str(k), "segment column", problems): str(v) for k, v in s["segments"].items()}
+    for k, v in s["segments"].items():
+        if not isinstance(v, str) or not v.strip():
+            problems.add(f"has [segments] {k} = {v!r}; expected the column's display name in quotes ({k} = \"{str(k).capitalize()}\").")
     columns = {str(k): str(v) for k, v in s["columns"].items()}
     for key in columns:
         if key not in REQUIRED_EVENT_COLUMNS + OPTIONAL_EVENT_COLUMNS + ("created_at",):

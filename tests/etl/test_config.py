@@ -16,6 +16,7 @@ from tests.conftest import write
     ("toml", "says"),
     [
         ('[funnel]\nstages = ["won"]\n', "at least two funnel stages"),
+        ('[segments]\nchannel = 5\n', 'has [segments] channel = 5; expected the column\'s display name in quotes (channel = "Channel")'),
         ('[funnel]\nstages = ["lead", "mql", "lead"]\n', "names a stage twice"),
         ('[funnel]\nskipped_stages = "sometimes"\n', "expected 'count' or 'strict'"),
         ('[funnel]\nconversion_window_days = "90"\n', "conversion_window_days = '90'; expected a whole number"),
