@@ -164,9 +164,10 @@ STAGE_KEYS = ("from", "to", "stage")
 def criteria_defaults(name: str, stages: tuple[str, ...], key: "KeyRate") -> dict:
     """A check's default keys on this funnel, its stage roles filled from the key rate (None: no such stage)."""
     win, before_win = stages[-1], stages[-2]
+    qualifies = key.to_stage != win  # a key rate that ends at the win is a close rate: the floors are for a qualification step
     roles = {
-        "key_from": key.from_stage,
-        "key_to": key.to_stage,
+        "key_from": key.from_stage if qualifies else None,
+        "key_to": key.to_stage if qualifies else None,
         "key_to_open": key.to_stage if key.to_stage != win else None,
         "before_win": before_win if stages.index(before_win) > stages.index(key.to_stage) else None,
     }

@@ -28,12 +28,12 @@ def test_the_default_funnel_has_every_check_with_the_playbooks_defaults():
     assert got["targeting"] == HealthCheck("targeting", 0.85, "mql", "sql", "channel")
 
 
-def test_the_defaults_are_on_the_key_rates_stages_and_none_past_the_win():
-    """Olist (mql, won; key rate mql -> won): too_broad and targeting on the key rate; nothing follows
-    the win, so too_loose and checklist_gap get no stage (they do not apply), never a guessed one."""
+def test_a_close_rate_gets_no_default_stages_and_nothing_past_the_win():
+    """Olist (mql, won; key rate mql -> won, a close rate): the qualification checks get no stage by
+    default, and nothing follows the win: every check gets no stage (they do not apply), never a guessed one."""
     got = checks(load_config(OLIST))
-    assert got["too_broad"] == HealthCheck("too_broad", 0.20, "mql", "won")
-    assert got["targeting"] == HealthCheck("targeting", 0.85, "mql", "won", "channel")
+    assert got["too_broad"] == HealthCheck("too_broad", 0.20)
+    assert got["targeting"] == HealthCheck("targeting", 0.85, None, None, "channel")
     assert got["too_loose"] == HealthCheck("too_loose", 0.90) and got["checklist_gap"] == HealthCheck("checklist_gap", 0.30)
 
 

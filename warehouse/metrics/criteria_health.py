@@ -75,7 +75,9 @@ def _not_applicable(ctx: Context, check: HealthCheck) -> str | None:
         what = {
             "too_loose": f"{ends}, so no stage follows it" if to == win else f"no stage comes between the key rate's {to!r} and the win {win!r}",
             "checklist_gap": f"{ends}, which no lead leaves to an outcome",
-        }.get(check.name, f"the key rate's stages ({ctx.config.review_rate.from_stage!r}, {to!r}) do not fit it")
+        }.get(check.name, f"the key rate ({ctx.config.review_rate.from_stage!r} to {to!r}) ends at the win, so it is a close "
+                          "rate, and this check's threshold is for a qualification step" if to == win
+                          else f"the key rate's stages ({ctx.config.review_rate.from_stage!r}, {to!r}) do not fit it")
         stages = "a stage" if check.name == "checklist_gap" else "the stages"
         return f"Does not apply: {what}; name {stages} in [criteria_health] {check.name} to run it."
     if check.name == "targeting" and check.segment is None:
