@@ -601,6 +601,7 @@ def test_kpi_card_values():
         "direction": "up",
         "tone": "good",
         "immature": False,
+        "footnote": None,
     }
     assert rate["value_text"] == "20.0%" and rate["delta_week_text"] == "−5.0 pp"
     assert rate["delta_4w_text"] == "0.0 pp" and rate["direction"] == "down" and rate["immature"] is True
@@ -705,6 +706,15 @@ def test_figures_on_demo_rows(demo, name):
     assert any(len(t.customdata or ()) for t in fig.data)
     data = json.loads(fig.to_json())
     assert data["data"] and data["layout"]["title"]["text"]
+
+
+def test_the_key_rate_card_names_the_conversion_window_and_only_it():
+    windowed = [{**r, "window_days": 3} for r in WEEKLY_ROWS]
+    notes = {c["kpi"]: c["footnote"] for c in F.kpi_card_values(windowed, W2, names=NAMES)}
+    assert notes == {"new_leads": None, "key_rate": "conversions within 3 days only (the conversion window)",
+                     "median_days_to_target": None}
+    unwindowed = [{**r, "window_days": 0} for r in WEEKLY_ROWS]
+    assert all(c["footnote"] is None for c in F.kpi_card_values(unwindowed, W2, names=NAMES))
 
 
 def test_kpi_cards_on_demo_rows(demo):
