@@ -246,6 +246,17 @@ def test_cohort_heatmap_cells_carry_the_pair_stages_and_blank_cells_are_explaine
     assert mature.text[0][1] == "" and immature.text[0][0] == ""  # a cell's text only in its own trace
 
 
+def test_cohort_heatmap_footnote_says_what_makes_a_cell_immature():
+    def footnote(window_days):
+        fig = F.cohort_heatmap_figure([{**r, "window_days": window_days} for r in COHORT_ROWS])
+        return next(a.text for a in fig.layout.annotations if a.text.startswith("* faded"))
+
+    assert "younger than the 3-day conversion window" in footnote(3)
+    unwindowed = footnote(0)
+    assert "maturity horizon" in unwindowed and "no conversion window" in unwindowed
+    assert "inside the conversion window" not in unwindowed
+
+
 def test_cohort_heatmap_figure_leaves_the_text_out_of_wide_grids():
     weeks = [date(2026, 1, 5) + timedelta(weeks=k) for k in range(F.HEATMAP_TEXT_WEEKS + 1)]
     rows = [{"week": w, "stage_pair": "mql → sql", "rate": 0.5, "cohort": 2, "immature": False} for w in weeks]

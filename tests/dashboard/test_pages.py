@@ -116,6 +116,15 @@ def test_weekly_key_rate_card_carries_the_window_as_a_footnote(app):
     assert "card-foot" not in str(unwindowed)
 
 
+def test_cohort_heatmap_footnote_names_the_window_or_the_maturity_horizon(app):
+    import funnelboard.dashboard.pages.funnel as funnel
+
+    with app.server.test_request_context():
+        unwindowed, windowed = (" ".join(a.text for a in funnel.update_heatmap(search).layout.annotations) for search in ("", "?window=3"))
+    assert "maturity horizon" in unwindowed and "inside the conversion window" not in unwindowed
+    assert "younger than the 3-day conversion window" in windowed
+
+
 def test_segments_conversion_charts_name_the_window_when_one_is_set(app):
     import funnelboard.dashboard.pages.segments as segments
 
