@@ -202,3 +202,16 @@ def test_a_week_without_data_inside_the_data_is_one_sentence(tmp_path):
     ok = CliRunner().invoke(main, ["report", "--db", str(tmp_path / "wh.duckdb"), "--week", "2024-W03", "--out", str(tmp_path / "r.html")])
     assert ok.exit_code == 0, ok.output
     assert "Stalled by stage and owner" in (tmp_path / "r.html").read_text("utf-8")
+
+
+def test_with_a_window_the_key_rate_card_and_headline_say_so(tmp_path):
+    from funnelboard.dashboard.app import create_app
+    from tests.warehouse.metrics.logs import warehouse
+
+    rows = ["A,lead,2024-01-15,,x", "A,mql,2024-01-15,,x", "A,sql,2024-01-16,,x",
+            "B,lead,2024-01-16,,y", "B,mql,2024-01-16,,y", "B,sql,2024-01-30,,y"]
+    warehouse(tmp_path, rows, "[funnel]\nconversion_window_days = 3\n").close()
+    pack = render(create_app(tmp_path / "wh.duckdb"), date(2024, 1, 15))
+    rate = next(line for line in pack.lines if line.startswith("SQL rate: "))
+    assert rate.startswith("SQL rate: 50.0% (") and rate.endswith("; conversions within 3 days only (the conversion window))")
+    assert texts(pack.html)["card-foot"] == ["conversions within 3 days only (the conversion window)"]
