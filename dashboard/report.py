@@ -164,7 +164,7 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
             raise UserError(f"week {_iso(monday)} has no data for these filters: no lead came in or moved "
                             f"(the data runs from {first:%d %b %Y} to {last:%d %b %Y}).")
         headline = tuple(
-            f"{c['label']}: {c['value_text']} ({c['delta_week_text']} vs last week)"
+            f"{c['label']}: {c['value_text']} ({c['delta_week_text']} vs last week" + (f"; {c['footnote']})" if c["footnote"] else ")")
             for c in figures.kpi_card_values(kpis, monday, names=figures.kpi_names(config))
         )
         sections = [

@@ -121,7 +121,8 @@ def _key_rate(week: dict, config: FunnelConfig) -> tuple[str | None, bool]:
         return None, False
     n1, p1 = int(cohort["value"]), rate["value"]
     x1 = round(p1 * n1)
-    name = f"{key.name} ({stage_label(key.from_stage)} → {stage_label(key.to_stage)})"
+    window = f", within {rate['window_days']} days" if rate.get("window_days") else ""  # the conversion window
+    name = f"{key.name} ({stage_label(key.from_stage)} → {stage_label(key.to_stage)}{window})"
     still = " Its leads are still converting: the rate will rise." if (week.get("immature") or {}).get("value") else ""
     head = f"{name} {p1:.1%} ({x1:,} of {n1:,})"
     if n1 < config.min_sample:

@@ -164,6 +164,11 @@ def fmt_pp(x: float | None) -> str:
     return _signed(f"{abs(x) * 100:.1f}", x) + " pp"
 
 
+def fmt_window(window_days: int | None) -> str | None:
+    """What a conversion window does to a figure, as its footnote or subtitle; None without a window."""
+    return f"conversions within {window_days} days only (the conversion window)" if window_days else None
+
+
 def fmt_signed_days(x: float | None, business_days: bool = False) -> str:
     """A change in a duration: 1.04 -> '+1.0 days'."""
     if x is None:

@@ -272,11 +272,21 @@ def stage_accounting_figure(
     )
 
 
+def _immature_footnote(window_days: int | None) -> str:
+    """What fades a cell, as cohort_conversion judges it: younger than the window when one is set,
+    else than its pair's maturity horizon (docs/metrics.md, Maturity)."""
+    if window_days:
+        return f"* faded cells are immature: part of the cohort is younger than the {window_days}-day conversion window"
+    return ("* faded cells are immature: part of the cohort is younger than its pair's maturity horizon"
+            " (the time 90 % of that pair's conversions took; no conversion window)")
+
+
 def cohort_heatmap_figure(rows: Rows, *, title: str | None = None, empty: str | None = None, notes: Sequence = ()) -> go.Figure:
     """Conversion of weekly cohorts (columns) for each stage pair (rows); immature cells faded and starred;
     a ✎ over each week with `notes` (funnelboard/core/annotations.py), the notes in its hover.
 
-    Rows: {"week", "stage_pair", "rate", "cohort", "immature"} (and "converted" when known).
+    Rows: {"week", "stage_pair", "rate", "cohort", "immature"} (and "converted" when known, and
+    "window_days", which the footnote on faded cells names; without it, no window).
     Two heatmap traces share one colour axis: mature cells, then immature ones. Cells print their
     rate up to HEATMAP_TEXT_WEEKS weeks; wider grids leave it to colour and hover.
     customdata per cell: {"week": "YYYY-MM-DD", "stage_pair": pair} plus "from_stage"/"to_stage"
@@ -311,8 +321,7 @@ def cohort_heatmap_figure(rows: Rows, *, title: str | None = None, empty: str | 
             )
         )
     fig.add_annotation(
-        text="* faded cells are immature: part of the cohort is still inside the conversion window;"
-        " blank cells: no lead reached the stage that week",
+        text=_immature_footnote(rows[0].get("window_days")) + "; blank cells: no lead reached the stage that week",
         x=0,
         y=1.0,
         xref="paper",

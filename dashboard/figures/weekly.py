@@ -170,10 +170,11 @@ def kpi_card_values(
 
     One dict per KPI in row order (the `immature` flag folds into key_rate's card; win_rate and
     lost are left out while the data records no loss, their values None):
-    {kpi, label, value_text, delta_week_text, delta_4w_text, direction, tone, immature}, with direction
+    {kpi, label, value_text, delta_week_text, delta_4w_text, direction, tone, immature, footnote}, with direction
     "up" / "down" / "flat" against last week, or None without a previous week, and tone "good" /
     "bad" / "neutral" (more exits, losses or days to the key stage is bad news). Rates are shown
-    as percentages and their changes in percentage points; days with one decimal.
+    as percentages and their changes in percentage points; days with one decimal. The footnote says
+    what a conversion window does to the key rate's card (rows' `window_days`), else None.
     """
     if not rows:
         return []
@@ -198,6 +199,7 @@ def kpi_card_values(
                 "direction": direction,
                 "tone": _tone(kpi, direction),
                 "immature": kpi == "key_rate" and immature,
+                "footnote": theme.fmt_window(r.get("window_days")) if kpi == "key_rate" else None,
             }
         )
     return cards

@@ -35,9 +35,10 @@ SUBTITLE = (
 )
 HEATMAP_NOTE = (
     "Each cell follows the leads that reached the first stage of the pair in that week (local ISO weeks, "
-    "Monday start) and shows the share that reached the second stage within the conversion window by the "
-    "as-of date; {command} prints the same numbers. Without a start date the last 13 weeks are shown; a "
-    "cohort is immature while some of its leads are still inside the window."
+    "Monday start) and shows the share that reached the second stage by the as-of date (within the "
+    "conversion window when one is set); {command} prints the same numbers. Without a start date the last "
+    "13 weeks are shown; a cohort is immature while some of its leads are younger than the window, or, "
+    "without one, than the pair's maturity horizon (the time 90 % of its conversions took)."
 )
 
 

@@ -17,7 +17,7 @@ from funnelboard.dashboard.drill import register as register_drill
 from funnelboard.dashboard.figures.segments import score_threshold_figure, segment_matrix_figure
 from funnelboard.dashboard.notes import empty_for
 from funnelboard.dashboard.runtime import URL, current_scope, gateway
-from funnelboard.dashboard.theme import fmt_money, stage_label
+from funnelboard.dashboard.theme import fmt_money, fmt_window, stage_label
 from funnelboard.dashboard.views import graph_page, guarded, period_text, view_request
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from funnelboard.warehouse.metrics.base import scoped
@@ -112,21 +112,30 @@ def update(search: str | None):
     columns = [req.segment] + ([view.segment2] if view.segment2 else [])
     name = rate_name(g.config(), req.from_stage, req.to_stage)
     title = f"{name} by {' × '.join(c.replace('_', ' ') for c in columns)}"
+    window = fmt_window(rows[0]["window_days"] if rows else 0)
     if view.segment2:
+        title += " (colour = rate; n in each cell)"
         return segment_matrix_figure(
-            rows, req.segment, view.segment2, title=title + " (colour = rate; n in each cell)", empty=empty_for(g, view),
+            rows, req.segment, view.segment2, title=subtitled(title, [window]), empty=empty_for(g, view),
         )
-    comparison, label = None, "previous period"
+    comparison, label, against = None, "previous period", None
     before = previous_view(g, view)
     if before is not None:
         previous_rows = run_metric(g, "segment_conversion", replace(req, **_period_of(g, before)))
         comparison = compare_rows(rows, previous_rows, columns)
         label = f"previous period ({periods.span_text(before.start, before.end)})"
-        title += f"<br><sup>against {label}; ≈ = change within the intervals' noise</sup>"
+        against = f"against {label}; ≈ = change within the intervals' noise"
+    title = subtitled(title, [against, window])
     return figures.segment_conversion_figure(
         rows, req.segment, overall_rate=overall, title=title, empty=empty_for(g, view),
         comparison=comparison, previous_label=label,
     )
+
+
+def subtitled(title: str, lines: list[str | None]) -> str:
+    """The title with the lines given (None: left out) as its subtitle."""
+    shown = [line for line in lines if line]
+    return title + (f"<br><sup>{'; '.join(shown)}</sup>" if shown else "")
 
 
 def previous_view(g, view):
@@ -216,8 +225,10 @@ def update_mix(search: str | None):
     periods = (period_text(total["before_from"], total["before_to"], tz), period_text(total["after_from"], total["after_to"], tz))
     name = rate_name(config, req.from_stage, req.to_stage)
     title = f"{name}: {periods[0]} against {periods[1]}, mix vs rate"
+    young = None
     if total["mature_only"] and total["maturity_days"]:
-        title += f"<br><sup>cohorts younger than {total['maturity_days']:.0f} days left out (still converting)</sup>"
+        young = f"cohorts younger than {total['maturity_days']:.0f} days left out (still converting)"
+    title = subtitled(title, [young, fmt_window(total["window_days"])])
     return figures.mix_vs_rate_figure(
         rows, rate_name=name, cohort=f"leads reaching {stage_label(from_stage)}", periods=periods, title=title,
         empty=empty_for(g, view),

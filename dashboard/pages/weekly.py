@@ -203,6 +203,7 @@ def _card(card: dict, key, of: int | None, min_sample: int, links: dict[str, str
             ),
             html.Div([dcc.Link("this week's leads", href=links["this"]), " · ", dcc.Link("last week's", href=links["last"])],
                      className="card-links") if links else None,
+            html.Div(card["footnote"], className="card-foot") if card["footnote"] else None,
         ],
         className="card",
     )

@@ -246,6 +246,17 @@ def test_cohort_heatmap_cells_carry_the_pair_stages_and_blank_cells_are_explaine
     assert mature.text[0][1] == "" and immature.text[0][0] == ""  # a cell's text only in its own trace
 
 
+def test_cohort_heatmap_footnote_says_what_makes_a_cell_immature():
+    def footnote(window_days):
+        fig = F.cohort_heatmap_figure([{**r, "window_days": window_days} for r in COHORT_ROWS])
+        return next(a.text for a in fig.layout.annotations if a.text.startswith("* faded"))
+
+    assert "younger than the 3-day conversion window" in footnote(3)
+    unwindowed = footnote(0)
+    assert "maturity horizon" in unwindowed and "no conversion window" in unwindowed
+    assert "inside the conversion window" not in unwindowed
+
+
 def test_cohort_heatmap_figure_leaves_the_text_out_of_wide_grids():
     weeks = [date(2026, 1, 5) + timedelta(weeks=k) for k in range(F.HEATMAP_TEXT_WEEKS + 1)]
     rows = [{"week": w, "stage_pair": "mql → sql", "rate": 0.5, "cohort": 2, "immature": False} for w in weeks]
@@ -601,6 +612,7 @@ def test_kpi_card_values():
         "direction": "up",
         "tone": "good",
         "immature": False,
+        "footnote": None,
     }
     assert rate["value_text"] == "20.0%" and rate["delta_week_text"] == "−5.0 pp"
     assert rate["delta_4w_text"] == "0.0 pp" and rate["direction"] == "down" and rate["immature"] is True
@@ -705,6 +717,15 @@ def test_figures_on_demo_rows(demo, name):
     assert any(len(t.customdata or ()) for t in fig.data)
     data = json.loads(fig.to_json())
     assert data["data"] and data["layout"]["title"]["text"]
+
+
+def test_the_key_rate_card_names_the_conversion_window_and_only_it():
+    windowed = [{**r, "window_days": 3} for r in WEEKLY_ROWS]
+    notes = {c["kpi"]: c["footnote"] for c in F.kpi_card_values(windowed, W2, names=NAMES)}
+    assert notes == {"new_leads": None, "key_rate": "conversions within 3 days only (the conversion window)",
+                     "median_days_to_target": None}
+    unwindowed = [{**r, "window_days": 0} for r in WEEKLY_ROWS]
+    assert all(c["footnote"] is None for c in F.kpi_card_values(unwindowed, W2, names=NAMES))
 
 
 def test_kpi_cards_on_demo_rows(demo):

@@ -105,6 +105,39 @@ def test_segments_page_matches_segment_conversion(app, db):
     assert mix_fig.data
 
 
+def test_weekly_key_rate_card_carries_the_window_as_a_footnote(app):
+    import funnelboard.dashboard.pages.weekly as weekly
+
+    with app.server.test_request_context():
+        windowed, _trend, _line = weekly.update("?window=3")
+        unwindowed, _trend, _line = weekly.update("")
+    feet = {_text(card.children[0]): _text(card) for card in windowed if "card-foot" in str(card)}
+    assert list(feet) == ["SQL rate MQL → SQL"] and "within 3 days only" in feet["SQL rate MQL → SQL"]
+    assert "card-foot" not in str(unwindowed)
+
+
+def test_cohort_heatmap_footnote_names_the_window_or_the_maturity_horizon(app):
+    import funnelboard.dashboard.pages.funnel as funnel
+
+    with app.server.test_request_context():
+        unwindowed, windowed = (" ".join(a.text for a in funnel.update_heatmap(search).layout.annotations) for search in ("", "?window=3"))
+    assert "maturity horizon" in unwindowed and "inside the conversion window" not in unwindowed
+    assert "younger than the 3-day conversion window" in windowed
+
+
+def test_segments_conversion_charts_name_the_window_when_one_is_set(app):
+    import funnelboard.dashboard.pages.segments as segments
+
+    with app.server.test_request_context():
+        windowed = [segments.update("?segment=channel&window=3"), segments.update("?segment=channel&segment2=region&window=3"),
+                    segments.update_mix("?segment=channel&window=3")]
+        unwindowed = [segments.update("?segment=channel"), segments.update_mix("?segment=channel")]
+    for figure in windowed:
+        assert "within 3 days only (the conversion window)" in figure.layout.title.text
+    for figure in unwindowed:
+        assert "conversion window" not in figure.layout.title.text
+
+
 def test_disqualifiers_page_draws_every_reason(app, db):
     import funnelboard.dashboard.pages.disqualifiers as disqualifiers
 

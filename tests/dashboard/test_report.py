@@ -213,3 +213,16 @@ def test_the_pack_says_where_the_data_runs(app, db):
     first, last = (local_time(facts[k], tz) for k in ("first_event", "last_event"))
     meta = texts(render(app, last_full_week(db)).html)["pack-meta"][0]
     assert f"the data runs from {first:%a %d %b %Y} to {last:%a %d %b %Y}" in meta
+
+
+def test_with_a_window_the_key_rate_card_and_headline_say_so(tmp_path):
+    from funnelboard.dashboard.app import create_app
+    from tests.warehouse.metrics.logs import warehouse
+
+    rows = ["A,lead,2024-01-15,,x", "A,mql,2024-01-15,,x", "A,sql,2024-01-16,,x",
+            "B,lead,2024-01-16,,y", "B,mql,2024-01-16,,y", "B,sql,2024-01-30,,y"]
+    warehouse(tmp_path, rows, "[funnel]\nconversion_window_days = 3\n").close()
+    pack = render(create_app(tmp_path / "wh.duckdb"), date(2024, 1, 15))
+    rate = next(line for line in pack.lines if line.startswith("SQL rate: "))
+    assert rate.startswith("SQL rate: 50.0% (") and rate.endswith("; conversions within 3 days only (the conversion window))")
+    assert texts(pack.html)["card-foot"] == ["conversions within 3 days only (the conversion window)"]

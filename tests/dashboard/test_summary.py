@@ -46,6 +46,12 @@ def test_a_rate_up_beyond_chance_is_said_with_its_counts_and_p():
     assert rate.endswith(f"more than chance gives (p = {pooled_p(45, 100, 30, 100):.3f}).")
 
 
+def test_a_rate_a_window_limits_says_so():
+    rows = [{**r, "window_days": 3} if r["kpi"] == "key_rate" else r for r in week((60, 100, 30, 100))]
+    (rate,) = [s for s in week_summary(rows, MONDAY, CONFIG) if s.startswith("SQL rate")]
+    assert rate.startswith("SQL rate (MQL → SQL, within 3 days) 60.0% (60 of 100), up 30.0 points")
+
+
 def test_a_rate_down_beyond_chance():
     lines = week_summary(week((30, 100, 60, 100)), MONDAY, CONFIG)
     assert "down 30.0 points on 60.0% (60 of 100) last week" in lines[0]

@@ -749,7 +749,8 @@ class Oracle:
         segments = [segments] if isinstance(segments, str) else list(segments)
         if not 1 <= len(segments) <= 2 or len(set(segments)) != len(segments):
             raise ValueError("segment_conversion takes one segment column or two different ones")
-        members = self._cohort(from_stage, to_stage, start, end, self._window(window_days), self._leads(filters))
+        window = self._window(window_days)
+        members = self._cohort(from_stage, to_stage, start, end, window, self._leads(filters))
         counts: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         for lead_id, converted, immature in members:
             key = tuple(self._segment_value(lead_id, col) for col in segments)
@@ -774,6 +775,7 @@ class Oracle:
                 "p_value": two_proportion_p_value(x, n, total_x - x, total_n - n),
                 "immature": immature,
                 "rate_mature": _ratio(mature_x, n - immature),
+                "window_days": window,
             })
             rows.append(row)
         q_values = benjamini_hochberg([r["p_value"] for r in rows])
@@ -781,7 +783,7 @@ class Oracle:
             row["q_value"] = q
             row["significant"] = q is not None and q < 0.05
         order = [*segments, "n", "converted", "rate", "wilson_low", "wilson_high", "too_few", "p_value", "q_value", "significant",
-                 "immature", "rate_mature"]
+                 "immature", "rate_mature", "window_days"]
         return [{k: row[k] for k in order} for row in rows]
 
     # -- disqualifiers ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ def leads(oracle: Oracle, from_stage, to_stage, start, end, *, which="all", wind
             "to_stage": to_stage,
             "to_at": oracle.reached(lead_id, to_stage),
             "converted": converted,
+            "window_days": window,
             "immature": immature,
             "stage_now": last.stage if last else None,
             "in_stage_since": last.entered_at if last else None,

@@ -148,6 +148,7 @@ def weekly_kpis(oracle: Oracle, start, end, *, as_of_given=True, loaded_at=None,
                 "mean_4w": mean_4w,
                 "delta_4w": None if value is None or mean_4w is None else value - mean_4w,
                 "partial": last and days_in < 7,
+                "window_days": oracle._window(None),
             })
     return rows
 
@@ -216,7 +217,7 @@ def mix_vs_rate(oracle: Oracle, segment, start, end, *, before=None, after=None,
             by_value[oracle._segment_value(lead_id, segment) if segment else "(all)"][1] += int(converted)
         periods[name] = by_value
     extra = {"before_from": before[0], "before_to": before[1], "after_from": after[0], "after_to": after[1],
-             "mature_only": mature_only, "maturity_days": maturity}
+             "mature_only": mature_only, "window_days": window, "maturity_days": maturity}
     return [{**r, **extra} for r in _mix_split(periods)]
 
 
@@ -269,7 +270,7 @@ def week_mix(oracle: Oracle, end, *, segment=None, as_of_given=True, loaded_at=N
         periods[name] = by_value
     extra = {"before_from": oracle._utc_monday(this_week - timedelta(weeks=1)), "before_to": oracle._utc_monday(this_week),
              "after_from": oracle._utc_monday(this_week), "after_to": oracle._utc_monday(this_week + timedelta(weeks=1)),
-             "mature_only": False, "maturity_days": oracle.maturity(f, to, window)}
+             "mature_only": False, "window_days": window, "maturity_days": oracle.maturity(f, to, window)}
     return [{**r, **extra} for r in _mix_split(periods)]
 
 

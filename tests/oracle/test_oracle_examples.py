@@ -485,7 +485,7 @@ def test_segment_conversion():
     assert [(r["n"], r["converted"]) for r in rows] == [(1, 0), (3, 1), (2, 2)]
     assert sum(r["n"] for r in rows) == 6
     assert list(rows[0]) == ["channel", "n", "converted", "rate", "wilson_low", "wilson_high", "too_few",
-                             "p_value", "q_value", "significant", "immature", "rate_mature"]
+                             "p_value", "q_value", "significant", "immature", "rate_mature", "window_days"]
     # (none) 0/1 vs 3/5: pooled .5, se = sqrt(.25 * 1.2), z = .6 / sqrt(.3) = sqrt(1.2) -> erfc(sqrt(.6))
     # a 1/3 vs 2/3: se = sqrt(.25 * 2/3), z = sqrt(2/3) -> erfc(sqrt(1/3))
     # b 2/2 vs 1/4: se = sqrt(.25 * .75), z = sqrt(3) -> erfc(sqrt(1.5))
@@ -534,7 +534,7 @@ def test_mix_plus_rate_equals_the_change():
     assert total["mix_effect"] + total["rate_effect"] == approx(total["rate_after"] - total["rate_before"])
     assert list(rows[0]) == ["segment", "n_before", "share_before", "rate_before", "n_after", "share_after",
                              "rate_after", "mix_effect", "rate_effect", "before_from", "before_to", "after_from",
-                             "after_to", "mature_only", "maturity_days"]
+                             "after_to", "mature_only", "window_days", "maturity_days"]
     # Mature cohorts only: the horizon is 1 day (every conversion took a day) and as_of is b5's mql
     # (01-19): b5 itself is younger than a day and leaves the after period.
     mature = {r["segment"]: r for r in oracle_review.mix_vs_rate(o, "channel", None, None, before=(d(1), d(15)), after=(d(15), JAN[1]))}

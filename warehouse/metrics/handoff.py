@@ -187,6 +187,7 @@ def handoff_leads_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING
         raise UserError(not_applicable(ctx) + ".")
     columns = _list_columns(ctx)
     select = select.select(*(exp.alias_(e, name, quoted=True) for name, e in columns.items()), copy=False)
+    select = select.select(exp.alias_(exp.Placeholder(this="handoff_days"), "handoff_days"), copy=False)
     select = select.where(_picked(req, never), copy=False)
     select = select.order_by(*ordering(sl, columns, HANDOFF_ORDER), copy=False)
     cut(select, sl, params)

@@ -66,8 +66,8 @@ def leads_query(ctx: Context, req: MetricRequest, sl: Slice = EVERYTHING):
     has_owner = OWNER in attribute_columns(ctx.config)
     columns = [
         named["lead_id"], exp.alias_(exp.Placeholder(this="from_stage"), "from_stage"), named["from_at"],
-        exp.alias_(exp.Placeholder(this="to_stage"), "to_stage"), named["to_at"], named["converted"], named["immature"],
-        named["stage_now"], named["in_stage_since"],
+        exp.alias_(exp.Placeholder(this="to_stage"), "to_stage"), named["to_at"], named["converted"],
+        exp.alias_(exp.Placeholder(this="window_days"), "window_days"), named["immature"], named["stage_now"], named["in_stage_since"],
         named[OWNER] if has_owner else exp.alias_(exp.cast(exp.null(), "varchar"), OWNER, quoted=True),
         *(named[c] for c in ctx.config.segments if c != OWNER),
         *(exp.alias_(e, name) for name, e in money.items()),

@@ -65,6 +65,7 @@ def segment_conversion(ctx: Context, req: MetricRequest) -> list[dict]:
             "significant": q is not None and q < SIGNIFICANT_Q,
             "immature": r["immature"],
             "rate_mature": ratio(r["mature_converted"], r["n"] - r["immature"]),
+            "window_days": req.window_days,
         })
         out.append(row)
     return out
@@ -122,7 +123,7 @@ def run_mix(ctx: Context, req: MetricRequest, before: tuple[datetime, datetime],
     rows = ctx.run_sql("mix_vs_rate", req, params, identifiers)
     periods = {
         "before_from": before[0], "before_to": before[1], "after_from": after[0], "after_to": after[1],
-        "mature_only": mature_only, "maturity_days": maturity,
+        "mature_only": mature_only, "window_days": req.window_days, "maturity_days": maturity,
     }
     return [{**row, **periods} for row in _mix_and_rate(rows)]
 

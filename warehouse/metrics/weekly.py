@@ -140,6 +140,7 @@ def weekly_kpis(ctx: Context, req: MetricRequest) -> list[dict]:
                 "mean_4w": mean_4w,
                 "delta_4w": None if value is None or mean_4w is None else value - mean_4w,
                 "partial": last and week.partial,
+                "window_days": req.window_days,
             })
     return out
 

@@ -49,7 +49,7 @@ def test_segment_conversion_statistics_by_hand(tmp_path):
     assert [r["channel"] for r in rows] == [e[0] for e in expected]
     for r, (segment, n, converted, rate, low, high, too_few, p, q) in zip(rows, expected):
         assert list(r) == ["channel", "n", "converted", "rate", "wilson_low", "wilson_high", "too_few",
-                           "p_value", "q_value", "significant", "immature", "rate_mature"]
+                           "p_value", "q_value", "significant", "immature", "rate_mature", "window_days"]
         # the 90-day window is the maturity horizon: by June every January MQL is mature
         assert (r["immature"], r["rate_mature"]) == (0, pytest.approx(rate))
         assert (r["n"], r["converted"], r["too_few"], r["significant"]) == (n, converted, too_few, False)
@@ -96,7 +96,7 @@ def test_segment_conversion_crossed(tmp_path):
     assert run(gw, "segment_conversion", **JAN, as_of=D(2024, 6, 1)) == [{
         "n": 4, "converted": 1, "rate": 0.25, "wilson_low": pytest.approx(0.0456, abs=1e-4),
         "wilson_high": pytest.approx(0.6994, abs=1e-4), "too_few": True, "p_value": None, "q_value": None,
-        "significant": False, "immature": 0, "rate_mature": 0.25,
+        "significant": False, "immature": 0, "rate_mature": 0.25, "window_days": 0,
     }]
     for wrong in ({"segment2": "region"}, {"segment": "channel", "segment2": "channel"}):
         with pytest.raises(UserError):

@@ -50,7 +50,8 @@ def test_weekly_kpis_values_by_hand(tmp_path):
     gw = warehouse(tmp_path, WEEKLY_EVENTS, WEEKLY_CONFIG)
     # The period starts at local midnight 2023-12-18 (05:00 UTC): weeks 12-18 .. 01-22.
     rows = run(gw, "weekly_kpis", start=D(2023, 12, 18, 5), as_of=D(2024, 1, 24, 12), window_days=7)
-    assert list(rows[0]) == ["week", "kpi", "value", "previous", "delta_week", "mean_4w", "delta_4w", "partial"]
+    assert list(rows[0]) == ["week", "kpi", "value", "previous", "delta_week", "mean_4w", "delta_4w", "partial", "window_days"]
+    assert {r["window_days"] for r in rows} == {7}
     # as_of (Wed 01-24 07:00 local) falls inside the last week: it is week to date
     assert {r["week"] for r in rows if r["partial"]} == {WEEKS[5]}
     assert [r["week"] for r in rows[:: len(WEEKLY_VALUES)]] == WEEKS
