@@ -107,7 +107,7 @@ def criteria_health(oracle: Oracle, review_monday: date, *, start=None, end=None
     rows = []
     for check in checks:
         if check.name not in results:
-            rows.append(_row(check, ALL, segment, None, None, None, None, config.min_sample))
+            rows.append(_row(check, ALL, segment, None, None, None, None, config.min_sample, window))
     for value in sorted(values):
         for check in checks:
             if check.name not in results:
@@ -120,7 +120,7 @@ def criteria_health(oracle: Oracle, review_monday: date, *, start=None, end=None
                 top = recorded[0][1] if recorded else None
                 figure = _ratio(by_reason.get(top, 0), total) if total else None
                 weekly = [_ratio(w.get(value, {}).get(top, 0), sum(w.get(value, {}).values())) for w in trend]
-                rows.append(_row(check, value, segment, top, figure, total, (weeks, period, h, weekly), config.min_sample))
+                rows.append(_row(check, value, segment, top, figure, total, (weeks, period, h, weekly), config.min_sample, window))
                 continue
             subjects = [None]
             if check.name == "targeting":
@@ -128,7 +128,7 @@ def criteria_health(oracle: Oracle, review_monday: date, *, start=None, end=None
             for subject in subjects:
                 n, x = groups.get((value, subject), (0, 0))
                 weekly = [_figure(check, *w.get((value, subject), (0, 0))) for w in trend]
-                rows.append(_row(check, value, segment, subject, _figure(check, n, x), n, (weeks, period, h, weekly), config.min_sample))
+                rows.append(_row(check, value, segment, subject, _figure(check, n, x), n, (weeks, period, h, weekly), config.min_sample, window))
     return rows
 
 
@@ -138,7 +138,7 @@ def _figure(check, n, x):
     return (n - x) / n if check.name == "targeting" else x / n
 
 
-def _row(check, value, segment, subject, figure, n, trend, min_sample) -> dict:
+def _row(check, value, segment, subject, figure, n, trend, min_sample, window) -> dict:
     below = check.name in BELOW
     if trend is None:
         status = "not_applicable"
@@ -151,7 +151,7 @@ def _row(check, value, segment, subject, figure, n, trend, min_sample) -> dict:
     row.update({
         "check": check.name, "from_stage": check.from_stage, "to_stage": check.to_stage, "subject": subject,
         "figure": figure, "threshold": check.threshold, "fires_when": "below" if below else "above", "n": n,
-        "status": status, "period_from": period[0], "period_to": period[1], "maturity_days": h,
+        "status": status, "period_from": period[0], "period_to": period[1], "maturity_days": h, "window_days": window,
         "trend_week": weeks[0][0] if weeks else None,
     })
     row.update({f"trend_w{i + 1}": v for i, v in enumerate(weekly)})

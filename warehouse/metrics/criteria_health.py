@@ -224,6 +224,7 @@ def _row(ctx: Context, req: MetricRequest, check: HealthCheck, value: str, subje
         "period_from": result["period"][0] if result else None,
         "period_to": result["period"][1] if result else None,
         "maturity_days": result["maturity"] if result else None,
+        "window_days": req.window_days,
         "trend_week": result["weeks"][0][0] if result else None,
     })
     row.update(zip(TREND, trend or [None] * TREND_WEEKS))

@@ -16,8 +16,6 @@ from tests.warehouse.metrics.logs import run
 
 # the handoff family's --window is its own N (sent back within N days), named handoff_days in its rows
 WINDOW_COLUMN = {"handoff": "handoff_days", "handoff_leads": "handoff_days"}
-# criteria_health.py is being changed on another branch; its window column belongs to that change
-NOT_YET = {"criteria_health"}
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +31,7 @@ def windowed(gw: Gateway, name: str) -> tuple[list[dict], list[dict]]:
     return run(gw, name, window_days=3, **extra), run(gw, name, window_days=0, **extra)
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(m.name, marks=pytest.mark.xfail(strict=True, reason="left to the criteria_health change"))
-    if m.name in NOT_YET else m.name
-    for m in METRICS
-])
+@pytest.mark.parametrize("name", [m.name for m in METRICS])
 def test_a_metric_the_window_changes_carries_the_window_used(small, name):
     three, none = windowed(small, name)
     if three == none:
