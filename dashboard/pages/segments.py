@@ -243,7 +243,9 @@ def update_wins(search: str | None):
     rows = run_metric(g, "win_rate", req.__class__(**{**req.__dict__, "segment2": None}))
     title = f"Win rate by {req.segment.replace('_', ' ')}: deals closed in the period"
     if rows and rows[0]["note"]:
-        return figures.empty_figure("No win rate: this data records no lost deal", hint="Name the outcomes that are losses under [review] lost.", title=title)
+        if unnamed := g.config().unnamed_losses():  # losses may be in the data, under an outcome not named one
+            return figures.empty_figure("No win rate: no outcome is named a loss", hint=unnamed[0].upper() + unnamed[1:] + ".", title=title)
+        return figures.empty_figure("No win rate: this data records no lost deal", title=title)
     shaped = [
         {req.segment: r[req.segment], "n": r["closed"], "converted": r["won"], "rate": r["win_rate"],
          "wilson_low": r["wilson_low"], "wilson_high": r["wilson_high"], "too_few": r["too_few"],

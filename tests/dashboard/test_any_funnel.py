@@ -135,11 +135,15 @@ def test_the_win_rate_card_says_no_outcome_is_named_a_loss_as_the_cli_does(tmp_p
     from funnelboard.dashboard.app import create_app
 
     app = create_app(db)
+    import funnelboard.dashboard.pages.segments as segments
     import funnelboard.dashboard.pages.weekly as weekly
 
     with app.server.test_request_context():
         shown = rendered(weekly.update("?to=2024-01-21"))  # the week of the last events
+        wins = rendered(segments.update_wins("?segment=channel"))
     assert UNNAMED in shown and "records no lost deal" not in shown
+    assert "No win rate: no outcome is named a loss" in wins and UNNAMED[0].upper() + UNNAMED[1:] in wins
+    assert "records no lost deal" not in wins
     (row,) = CliJson(db)("win_rate")
     assert row["note"] == UNNAMED
 
