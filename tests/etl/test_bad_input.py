@@ -274,8 +274,8 @@ QUARANTINED = [
          0, loaded=2),
     Case("Parquet with wrong types", parquet("bad.parquet", pa.table({
         "lead_id": [2, 3, 4], "stage": ["mql", "sql", "mql"],
-        "entered_at": pa.array([1704153600, 1704240000, None], pa.int64())})), 0,
-         quarantined=[("unparseable_timestamp", 1), ("unparseable_timestamp", 2), ("missing_timestamp", 3)], loaded=0),
+        "entered_at": pa.array([1704153600, 1704240000, None], pa.int64())})), 2,
+         "has no usable date: no row's entered_at is a date (3 empty or unreadable)"),
     Case("Parquet with dates, numbers and nulls", parquet("bad.parquet", pa.table({
         "lead_id": ["L2", None, "L4"], "stage": ["mql", "sql", None],
         "entered_at": pa.array([NOW.date()] * 3, pa.date32()), "amount": [1.5, None, 3.0]})), 0,

@@ -252,7 +252,7 @@ OFFSETS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("offset,reason", OFFSETS, ids=[o for o, _ in OFFSETS])
 def test_an_offset_no_place_has_is_an_impossible_timestamp(tmp_path, db, config, offset, reason):
-    src = write(tmp_path / "e.csv", f"{HEADER}\nL1,mql,2024-01-02T10:00:00{offset},,x,y\n")
+    src = write(tmp_path / "e.csv", f"{HEADER}\nL1,mql,2024-01-02T10:00:00{offset},,x,y\nL2,mql,2024-01-02,,x,y\n")
     load_files(db, [src], config, now=NOW)
     assert rows(db, "select reason from quarantine") == ([(reason,)] if reason else [])
 
