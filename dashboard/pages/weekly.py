@@ -289,8 +289,14 @@ def update_criteria(search: str | None):
     order = {"fires": 0, "ok": 1, "too_few": 2, "not_applicable": 3}
     rows = sorted(rows, key=lambda r: order.get(r["status"], 9))
     fired = sum(r["status"] == "fires" for r in rows)
-    head = html.H2(f"Criteria health: {fired} of {len(rows)} checks fire" if fired else f"Criteria health: none of {len(rows)} checks fires",
-                   className="panel-title")
+    ran = sum(r["status"] != "not_applicable" for r in rows)
+    if not ran:  # a close-rate funnel (Olist): nothing was judged, which "none fires" would hide
+        title = f"Criteria health: none of {len(rows)} checks applies to this funnel until [criteria_health] names its stages"
+    else:
+        title = f"Criteria health: {fired} of {ran} checks fire" if fired else f"Criteria health: none of {ran} checks fires"
+        if ran < len(rows):
+            title += f" ({len(rows) - ran} do not apply)"
+    head = html.H2(title, className="panel-title")
     head_row = html.Tr([html.Th(h, scope="col") for h in ("Check", "Figure", "Threshold", "n", "Status", "Last 8 weeks", "Reading")])
     body = []
     for r in rows:

@@ -97,3 +97,14 @@ def test_the_cli_says_a_warehouse_of_quarantined_rows_has_no_events(tmp_path):
     query = CliRunner().invoke(main, ["query", "review_week", "--db", str(db)])
     assert query.exit_code == 0
     assert "note: the warehouse holds no events yet" in query.output
+
+
+def test_a_criteria_panel_that_judged_nothing_does_not_say_none_fires(olist):
+    """Olist's key rate is a close rate: no check applies, and the panel says so rather than "none fires"."""
+    import funnelboard.dashboard.pages.weekly as weekly
+
+    _db, app = olist
+    with app.server.test_request_context():
+        shown = rendered(weekly.update_criteria(""))
+    assert "Criteria health: none of 4 checks applies to this funnel until [criteria_health] names its stages" in shown
+    assert "fires" not in shown.split("Criteria health:")[1].split('"')[0]
