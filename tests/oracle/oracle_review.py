@@ -131,7 +131,9 @@ def weekly_kpis(oracle: Oracle, start, end, *, as_of_given=True, loaded_at=None,
         week += timedelta(weeks=1)
     values = {w: week_values(oracle, w, oracle.as_of, maturity, filters) for w in weeks}
     then = {k: week_values(oracle, last_week - timedelta(weeks=k), oracle.as_of - timedelta(weeks=k), maturity, filters) for k in range(1, 5)}
-    days_in = (oracle.as_of - oracle._utc_monday(last_week)) / timedelta(days=1)
+    # the week is over once as_of has reached the instant its next local Monday begins (as_of holds
+    # every event up to and including it, so its last microsecond of Sunday counts as reached)
+    over = oracle.as_of + timedelta(microseconds=1) >= oracle._utc_monday(last_week + timedelta(weeks=1))
     rows = []
     for i, week in enumerate(weeks):
         last = i == len(weeks) - 1
@@ -147,7 +149,7 @@ def weekly_kpis(oracle: Oracle, start, end, *, as_of_given=True, loaded_at=None,
                 "delta_week": None if value is None or previous is None else value - previous,
                 "mean_4w": mean_4w,
                 "delta_4w": None if value is None or mean_4w is None else value - mean_4w,
-                "partial": last and days_in < 7,
+                "partial": last and not over,
                 "window_days": oracle._window(None),
             })
     return rows

@@ -62,8 +62,10 @@ def review(ctx: Context, req: MetricRequest) -> ReviewWeek:
         if last.weekday() != 6:  # the feed stopped before the week's Sunday: take the full week before
             monday -= timedelta(weeks=1)
         reason = "last_full_week"
-    start = datetime.combine(monday, time.min, tzinfo=ZoneInfo(tz)).astimezone(timezone.utc).replace(tzinfo=None)
-    days_in = min(max((as_of - start) / timedelta(days=1), 0.0), 7.0)
+    # days on the local wall clock (a week with a clock change has 7 too); as_of is an instant seen to
+    # its end, so its last microsecond (a Sunday's as_of, 23:59:59.999999) completes the week
+    seen = local_time(as_of + timedelta(microseconds=1), ZoneInfo(tz)) - datetime.combine(monday, time.min)
+    days_in = min(max(seen / timedelta(days=1), 0.0), 7.0)
     return ReviewWeek(monday, as_of, days_in < 7.0, days_in, reason, data_end, feed_end)
 
 

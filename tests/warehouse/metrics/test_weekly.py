@@ -152,6 +152,33 @@ def test_live_data_reviews_this_week_to_date(tmp_path):
     assert max(r["week"] for r in kpis) == date(2026, 11, 16) and all(r["partial"] for r in kpis if r["week"] == date(2026, 11, 16))
 
 
+@pytest.mark.parametrize(("zone", "monday"), [("UTC", date(2026, 11, 16)),
+                                              ("America/New_York", date(2026, 3, 2)),  # clocks go forward on Sun 8 Mar:
+                                              ("America/New_York", date(2026, 3, 9)),  # this week has 167 hours
+                                              ("America/New_York", date(2026, 10, 26))])  # and 1 Nov's week 169
+def test_a_week_seen_to_its_last_microsecond_is_complete(tmp_path, zone, monday):
+    """as_of on a Sunday is that day's last microsecond: the week is over, not "7.0 of 7 days" to date;
+    a microsecond earlier it is still to date. Days are the local week's, whatever its length."""
+    from zoneinfo import ZoneInfo
+
+    gw = warehouse(tmp_path, ["A,lead,2026-01-05T09:00Z", "A,mql,2026-12-01T09:00Z"], f'[funnel]\ntimezone = "{zone}"\n')
+    tz = ZoneInfo(zone)
+    start = datetime.combine(monday, datetime.min.time(), tzinfo=tz)
+    end = datetime.combine(monday + timedelta(weeks=1), datetime.min.time(), tzinfo=tz)
+
+    def utc(local):
+        return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+    last = end.astimezone(ZoneInfo("UTC")) - timedelta(microseconds=1)
+    (week,) = run(gw, "review_week", as_of=last.replace(tzinfo=None))
+    assert (week["week"], week["partial"], week["days_in"]) == (monday, False, 7.0)
+    (week,) = run(gw, "review_week", as_of=last.replace(tzinfo=None) - timedelta(microseconds=1))
+    assert week["week"] == monday and week["partial"] is True and week["days_in"] < 7.0
+    noon_thursday = utc(start.replace(day=start.day + 3, hour=12))  # 3.5 local days in, whatever the clocks did
+    (week,) = run(gw, "review_week", as_of=noon_thursday)
+    assert week["partial"] is True and week["days_in"] == pytest.approx(3.5, abs=1e-9)
+
+
 def test_old_data_reviews_the_last_full_week_of_new_leads(tmp_path):
     """The same data loaded a year later: no week to date, no empty week; the feed stopped on a
     Wednesday, so the last full week of new leads is the week before."""
