@@ -14,11 +14,8 @@ from funnelboard.dashboard.state import ViewState
 from funnelboard.dashboard.theme import stage_label
 from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
+from funnelboard.warehouse.metrics.base import local_time
 from funnelboard.warehouse.metrics.conversion import window_left_out
-
-
-def local_time(moment: datetime, tz: str) -> datetime:
-    return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
 
 
 def _day(moment: datetime | date) -> str:
@@ -30,7 +27,7 @@ def review_notes(g: Gateway, req: MetricRequest, week: dict) -> list:
     if g.facts()["first_event"] is None:  # no week to show: a week of 1970 would be read as data
         return ["The warehouse holds no events yet: load an events file (every row of those loaded so far is in "
                 "the quarantine, on the Data quality page)."]
-    tz = g.config().timezone
+    tz = ZoneInfo(g.config().timezone)
     monday = week["week"]
     sunday = monday + timedelta(days=6)
     as_of = local_time(week["as_of"], tz)
@@ -88,7 +85,7 @@ def empty_for(g: Gateway, view: ViewState, none: str | None = None, week: date |
     first, last = facts["first_event"], facts["last_event"]
     if first is None:
         return "The warehouse holds no events yet."
-    tz = g.config().timezone
+    tz = ZoneInfo(g.config().timezone)
     first, last = local_time(first, tz).date(), local_time(last, tz).date()
     if not dated or ((view.start is None or view.start <= last) and (view.end is None or view.end >= first)):
         return f"{none or 'Nothing to draw'} {where}."

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -24,8 +25,9 @@ from plotly.offline import get_plotlyjs
 from funnelboard.core.errors import UserError
 from funnelboard.dashboard import state
 from funnelboard.dashboard.app import ASSETS
-from funnelboard.dashboard.notes import local_time, week_notes
+from funnelboard.dashboard.notes import week_notes
 from funnelboard.dashboard.summary import NO_DATA, week_summary
+from funnelboard.warehouse.metrics.base import local_time, utc_midnight
 
 STYLESHEETS = ("style.css", "weekly.css", "stalled.css")
 VOID = frozenset({"br", "hr", "img", "input", "wbr"})
@@ -189,7 +191,7 @@ def render(app, monday: date | None, filters: tuple[tuple[str, str], ...] = (), 
         quality = g.query("select count(*) from quarantine").rows[0][0]
     title = f"Weekly review · week of {monday:%a %d %b %Y}"
     filters_text = ", ".join(f"{k} = {v}" for k, v in filters) or "none"
-    span = " to ".join(f"{local_time(t, config.timezone):%a %d %b %Y}" for t in (first, last))
+    span = " to ".join(f"{local_time(t, ZoneInfo(config.timezone)):%a %d %b %Y}" for t in (first, last))
     meta = (f"{_iso(monday)} · the data runs from {span} · filters: {filters_text} · data quality: "
             f"{f'{quality:,} rows quarantined' if quality else 'data clean'} · written {datetime.now():%Y-%m-%d %H:%M}")
     dashboard = base_url.rstrip("/") + "/" + search
@@ -229,10 +231,6 @@ def _mix_section(rows: list[dict], by: str, config, monday: date) -> list:
 
 
 def _utc(day: date, config) -> datetime:
-    from zoneinfo import ZoneInfo
-
-    from funnelboard.warehouse.metrics.base import utc_midnight
-
     return utc_midnight(day, ZoneInfo(config.timezone))
 
 

@@ -532,11 +532,12 @@ def _check_leads_dated(con: duckdb.DuckDBPyConnection, f: InputFile) -> None:
 def _check_events_dated(con: duckdb.DuckDBPyConnection, f: InputFile) -> None:
     """Refuse an events file none of whose rows has a usable entered_at: it would load no event, and a
     warehouse of such files has no week to show (the dashboard would fall back to a week of 1969)."""
-    rows, undated = con.execute(
-        "select count(*), count(*) filter (where problem in ('missing_timestamp', 'unparseable_timestamp', 'impossible_timestamp')) "
-        "from _incoming"
-    ).fetchall()[0]
-    if rows and undated == rows:
+    undated = "problem in ('missing_timestamp', 'unparseable_timestamp', 'impossible_timestamp')"
+    # the first row with a date (or another problem) ends the scan: a whole count only for a refusal
+    if con.execute(f"select exists (select 1 from _incoming where problem is null or not {undated})").fetchall()[0][0]:
+        return
+    rows = con.execute("select count(*) from _incoming").fetchall()[0][0]
+    if rows:
         raise UserError(
             f"events file '{f.path}' has no usable date: no row's entered_at is a date ({rows:,} empty or unreadable), "
             "and each event needs one (when its lead entered the stage, such as 2024-01-31 or 2024-01-31T09:30:00Z); "

@@ -206,10 +206,12 @@ def test_a_week_without_data_inside_the_data_is_one_sentence(tmp_path):
 
 def test_the_pack_says_where_the_data_runs(app, db):
     """A reader of a file sent by mail sees how far the data goes (a review of old data says so)."""
-    from funnelboard.dashboard.notes import local_time
+    from zoneinfo import ZoneInfo
+
+    from funnelboard.warehouse.metrics.base import local_time
 
     facts = Gateway(db).facts()
-    tz = Gateway(db).config().timezone
+    tz = ZoneInfo(Gateway(db).config().timezone)
     first, last = (local_time(facts[k], tz) for k in ("first_event", "last_event"))
     meta = texts(render(app, last_full_week(db)).html)["pack-meta"][0]
     assert f"the data runs from {first:%a %d %b %Y} to {last:%a %d %b %Y}" in meta

@@ -70,14 +70,18 @@ def _not_applicable(ctx: Context, check: HealthCheck) -> str | None:
     """Why a check cannot run on this funnel (its key-rate stage has no stage after it, no segment
     column), in the funnel's own stage names, else None."""
     if check.from_stage is None:
-        to, win = ctx.config.review_rate.to_stage, ctx.config.won_stage
-        ends = f"the key rate ends at {to!r}, the win"
-        what = {
-            "too_loose": f"{ends}, so no stage follows it" if to == win else f"no stage comes between the key rate's {to!r} and the win {win!r}",
-            "checklist_gap": f"{ends}, which no lead leaves to an outcome",
-        }.get(check.name, f"the key rate ({ctx.config.review_rate.from_stage!r} to {to!r}) ends at the win, so it is a close "
-                          "rate, and this check's threshold is for a qualification step" if to == win
-                          else f"the key rate's stages ({ctx.config.review_rate.from_stage!r}, {to!r}) do not fit it")
+        source, to, win = ctx.config.review_rate.from_stage, ctx.config.review_rate.to_stage, ctx.config.won_stage
+        if check.name == "checklist_gap":
+            what = f"the key rate ends at {to!r}, the win, which no lead leaves to an outcome"
+        elif check.name == "too_loose" and to == win:
+            what = f"the key rate ends at {to!r}, the win, so no stage follows it"
+        elif check.name == "too_loose":
+            what = f"no stage comes between the key rate's {to!r} and the win {win!r}"
+        elif to == win:
+            what = (f"the key rate ({source!r} to {to!r}) ends at the win, so it is a close rate, and this check's "
+                    "threshold is for a qualification step")
+        else:
+            what = f"the key rate's stages ({source!r}, {to!r}) do not fit it"
         stages = "a stage" if check.name == "checklist_gap" else "the stages"
         return f"Does not apply: {what}; name {stages} in [criteria_health] {check.name} to run it."
     if check.name == "targeting" and check.segment is None:
