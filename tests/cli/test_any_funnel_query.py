@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from click.testing import CliRunner
 
 from funnelboard.cli import main
@@ -37,6 +38,7 @@ def cli(*args: str) -> str:
     return result.output
 
 
+@pytest.mark.slow
 def test_time_to_convert_names_the_key_rates_stages(tmp_path):
     db = str(warehouse(tmp_path, EVENTS, OWN_NAMES).db)
     for name in ("time_to_convert", "time_to_sql"):  # the first name still works, with the same columns

@@ -87,6 +87,7 @@ def test_a_funnel_toml_in_the_current_folder_is_used(tmp_path):
     assert rows(tmp_path / "wh.duckdb", "select stage from raw_events") == [("mql",)]
 
 
+@pytest.mark.slow
 def test_status_reports_loads_reasons_and_range(tmp_path):
     db = tmp_path / "wh.duckdb"
     src = write(tmp_path / "e.csv", HEADER + "\nL1,mql,2024-01-02,,x,y\nL2,sql,2024-03-05 10:00,,x,y\n,sql,2024-03-05,,x,y\n")

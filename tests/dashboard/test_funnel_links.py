@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import run_metric
 from tests.dashboard.test_lists import listed
@@ -26,6 +28,7 @@ def _links(children) -> list[tuple[str, str]]:
     return found
 
 
+@pytest.mark.slow
 def test_every_bar_of_the_last_week_has_a_link_to_exactly_its_leads_zero_bars_included(app, db):
     import funnelboard.dashboard.pages.funnel as page
     import funnelboard.dashboard.pages.leads as leads_page

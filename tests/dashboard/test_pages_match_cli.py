@@ -23,6 +23,7 @@ def cli(db, *args) -> list[dict]:
     return json.loads(result.output)
 
 
+@pytest.mark.slow
 def test_weekly_cards_equal_the_cli(app, db):
     import funnelboard.dashboard.pages.weekly as weekly
     from funnelboard.core.config import load_config

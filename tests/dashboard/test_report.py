@@ -204,6 +204,7 @@ def test_a_week_without_data_inside_the_data_is_one_sentence(tmp_path):
     assert "Stalled by stage and owner" in (tmp_path / "r.html").read_text("utf-8")
 
 
+@pytest.mark.slow
 def test_the_pack_says_where_the_data_runs(app, db):
     """A reader of a file sent by mail sees how far the data goes (a review of old data says so)."""
     from zoneinfo import ZoneInfo
@@ -217,6 +218,7 @@ def test_the_pack_says_where_the_data_runs(app, db):
     assert f"the data runs from {first:%a %d %b %Y} to {last:%a %d %b %Y}" in meta
 
 
+@pytest.mark.slow
 def test_with_a_window_the_key_rate_card_and_headline_say_so(tmp_path):
     from funnelboard.dashboard.app import create_app
     from tests.warehouse.metrics.logs import warehouse

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, time, timedelta
 
+import pytest
 from click.testing import CliRunner
 
 from funnelboard.cli import main
@@ -25,6 +26,7 @@ def cli_json(db, *args) -> list[dict]:
     return json.loads(result.output)
 
 
+@pytest.mark.slow
 def test_the_page_shows_what_the_cli_prints(app, db):
     from funnelboard.dashboard.pages import speed_to_lead as page
 

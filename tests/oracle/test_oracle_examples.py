@@ -791,6 +791,7 @@ def test_lead_attributes_leads_file_wins_latest_row_wins_events_fill_gaps():
     assert Oracle(events, cfg()).created_at("A") == d(1)      # no leads file: the first event
 
 
+@pytest.mark.slow
 def test_events_from_warehouse_reads_the_raw_tables(tmp_path):
     from funnelboard.warehouse.pipeline import load_files
     from tests.conftest import NOW

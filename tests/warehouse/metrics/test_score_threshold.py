@@ -121,6 +121,7 @@ def test_the_cli_takes_the_threshold_as_a_filter_and_prints_the_metric(month):
     assert bad.exit_code != 0 and "threshold 'high' is not a number" in bad.output
 
 
+@pytest.mark.slow
 def test_a_funnel_without_a_score_says_so_in_one_sentence(tmp_path):
     gw = warehouse(tmp_path, EVENTS[:4], '[funnel]\nstages = ["lead", "mql", "sql", "won"]\noutcomes = ["lost"]\n')
     with pytest.raises(UserError) as err:

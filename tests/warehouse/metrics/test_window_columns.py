@@ -31,6 +31,7 @@ def windowed(gw: Gateway, name: str) -> tuple[list[dict], list[dict]]:
     return run(gw, name, window_days=3, **extra), run(gw, name, window_days=0, **extra)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [m.name for m in METRICS])
 def test_a_metric_the_window_changes_carries_the_window_used(small, name):
     three, none = windowed(small, name)
