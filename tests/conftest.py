@@ -52,3 +52,12 @@ def rows(db: Path, sql: str, params: dict | None = None) -> list[tuple]:
         return con.execute(sql, params or {}).fetchall()
     finally:
         con.close()
+
+
+def model_select(name: str, config=None) -> str:
+    """A built model's DuckDB SQL for `config` (the default one): a temporary model is not stored in
+    the warehouse, so a test reads its rows by running its SQL on the warehouse's tables."""
+    from funnelboard.warehouse.build import compiled_models, expansion
+    from funnelboard.warehouse.models import models_fingerprint
+
+    return {m.name: sql for m, sql in compiled_models(models_fingerprint(), expansion(config or load_config(None)))}[name]

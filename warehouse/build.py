@@ -115,28 +115,41 @@ def build_models(con: duckdb.DuckDBPyConnection, config: FunnelConfig, progress:
     write_seeds(con, config)
     fingerprint = models_fingerprint()
     built = []
-    for model, sql in compiled_models(fingerprint, lists):
-        _build_one(con, model, sql, lists, progress)
-        built.append(model.name)
+    try:
+        for model, sql in compiled_models(fingerprint, lists):
+            _build_one(con, model, sql, lists, progress)
+            built.append(model.name)
+    finally:
+        _drop_temporary(con, [model for model, _sql in compiled_models(fingerprint, lists)])
     raw_schema.set_meta(con, "models_fingerprint", fingerprint)
     return built
 
 
 def _build_one(con: duckdb.DuckDBPyConnection, model: Model, sql: str, lists: Expansion, progress: Progress) -> None:
-    """Create (or replace) one model whole, check its columns and run its data tests."""
-    kind = "view" if model.materialized == "view" else "table"
+    """Create (or replace) one model whole, check its columns and run its data tests. A temporary
+    model is a temporary table of this connection: whatever the warehouse holds under its name (an
+    older build's table) is dropped."""
+    kind = {"view": "view", "temporary": "temp table"}.get(model.materialized, "table")
     existing = con.execute(
-        "select table_type from information_schema.tables where table_schema = 'main' and table_name = $n",
+        "select table_type from information_schema.tables "
+        "where table_catalog = current_database() and table_schema = 'main' and table_name = $n",
         {"n": model.name},
     ).fetchall()
-    if existing and (existing[0][0] == "VIEW") != (kind == "view"):
-        con.execute(f"drop {'view' if existing[0][0] == 'VIEW' else 'table'} {exp.to_identifier(model.name).sql('duckdb')}")
+    if existing and (kind == "temp table" or (existing[0][0] == "VIEW") != (kind == "view")):
+        con.execute(f"drop {'view' if existing[0][0] == 'VIEW' else 'table'} {_ident(model.name)}")
     try:
-        progress.execute(con, f"building {model.layer}/{model.name}", f"create or replace {kind} {model.name} as {sql}")
+        progress.execute(con, f"building {model.layer}/{model.name}", f"create or replace {kind} {_ident(model.name)} as {sql}")
     except duckdb.Error as exc:
         raise ModelError(f"model {model.name} failed to build: {str(exc).splitlines()[0]}") from None
     _check_columns(con, model, lists)
     _run_tests(con, model)
+
+
+def _drop_temporary(con: duckdb.DuckDBPyConnection, models: list[Model]) -> None:
+    """Drop the temporary models' tables once the models that read them are built."""
+    for model in models:
+        if model.materialized == "temporary":
+            con.execute(f"drop table if exists temp.main.{_ident(model.name)}")
 
 
 def _model_config(config_json: str) -> dict:
@@ -162,8 +175,12 @@ def refresh_blocker(con: duckdb.DuckDBPyConnection, config: FunnelConfig) -> str
     for table in sorted(LEAD_SOURCES):
         if not set(lists.attributes) <= set(raw_schema.table_columns(con, table)):
             return f"{table} lacks an attribute column"
-    kinds = dict(con.execute("select table_name, table_type from information_schema.tables where table_schema = 'main'").fetchall())
+    kinds = dict(con.execute(
+        "select table_name, table_type from information_schema.tables where table_catalog = current_database() and table_schema = 'main'"
+    ).fetchall())
     for model, _tree in _expanded(models_fingerprint(), lists):
+        if model.materialized == "temporary":
+            continue
         if kinds.get(model.name) != ("VIEW" if model.materialized == "view" else "BASE TABLE"):
             return f"model {model.name} is missing or not a {model.materialized}"
         if raw_schema.table_columns(con, model.name) != expected_columns(model, lists):
@@ -203,14 +220,16 @@ def refresh_models(con: duckdb.DuckDBPyConnection, config: FunnelConfig, touched
             raise ModelError(f"model {model.name} failed to build: {str(exc).splitlines()[0]}") from None
         _check_columns(con, model, lists, relation=delta)
         _run_tests(con, model, relation=delta)
+    stored = {model.name for model, _tree in plan if model.name in deltas and model.materialized == "table"}
     # 2. nothing is changed unless every table takes its new rows as they are
     for model, _tree in plan:
-        if model.name in deltas and model.materialized != "view":
+        if model.name in stored:
             if _described(con, model.name) != _described(con, DELTA + model.name):
                 raise NotRefreshable(f"model {model.name} was built with other column types")
-    # 3. put them in place of the old rows (a view reads its inputs' new rows by itself)
+    # 3. put them in place of the old rows (a view reads its inputs' new rows by itself; a temporary
+    # model is not stored: its touched rows were read by the models that read it)
     for model, _tree in plan:
-        if model.name in deltas and model.materialized != "view":
+        if model.name in stored:
             table = _ident(model.name)
             progress.execute(
                 con,
@@ -218,7 +237,7 @@ def refresh_models(con: duckdb.DuckDBPyConnection, config: FunnelConfig, touched
                 f"delete from {table} where lead_id in {leads}; insert into {table} select * from {_ident(DELTA + model.name)}",
             )
     for model, _tree in plan:
-        if model.name in deltas:
+        if model.name in stored:
             _run_wide_tests(con, model)
     # 4. the models that read other leads' rows: a window model by its globals, the others whole
     windows = window_plans(fingerprint, lists)

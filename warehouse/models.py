@@ -48,6 +48,11 @@ REFRESH = ("by_lead", "window", "full")
 # The sources that hold rows of many leads, split by lead_id (a by_lead model may read them); the
 # cfg_* seeds are the configuration, read whole.
 LEAD_SOURCES = frozenset({"raw_events", "raw_leads"})
+# How a built model is kept (the `materialized` key of its .toml): a "table" in the warehouse (the
+# default), a "view" (staging's default), or a "temporary" table that lives only while the models
+# are built and is never stored: an intermediate step that only by_lead models read, so a refresh
+# needs only its rows of the touched leads, which it computes anyway.
+MATERIALIZED = ("table", "view", "temporary")
 CONFIG_SOURCES = frozenset({"cfg_stages", "cfg_reasons", "cfg_sla", "cfg_settings"})
 
 
@@ -202,6 +207,14 @@ def _check_refresh(model: Model, models: dict[str, Model]) -> None:
     A window model follows the rules of `window_parts`."""
     if model.refresh not in REFRESH:
         raise ModelError(f"model {model.name} has refresh = \"{model.meta['refresh']}\": use \"by_lead\", \"window\" or \"full\".")
+    if model.materialized not in MATERIALIZED:
+        raise ModelError(f"model {model.name} has materialized = \"{model.materialized}\": use \"table\", \"view\" or \"temporary\".")
+    if model.materialized == "temporary":
+        if model.refresh != "by_lead":
+            raise ModelError(f"model {model.name} is temporary but not refresh = \"by_lead\": make it a \"table\".")
+        readers = [m.name for m in models.values() if model.name in m.deps and m.refresh != "by_lead"]
+        if readers:
+            raise ModelError(f"model {model.name} is temporary but {readers[0]} reads it whole: make it a \"table\".")
     if model.refresh == "window":
         window_parts(model, models)
     if model.refresh != "by_lead":

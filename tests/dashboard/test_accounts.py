@@ -85,7 +85,7 @@ def test_debug_serves_on_loopback_only(tmp_path):
 
 @pytest.fixture(scope="module")
 def owners(db) -> list[str]:
-    return [o for (o,) in Gateway(db).query("select owner from int_lead_attributes group by 1 order by count(*) desc").rows]
+    return [o for (o,) in Gateway(db).query("select owner from fct_leads group by 1 order by count(*) desc").rows]
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def _visible(app, name: str, lead: str) -> tuple[str, list[str]]:
 
 @pytest.mark.slow
 def test_a_scoped_user_receives_no_row_of_another_owner_on_any_page(scoped_app, db, owners):
-    mine = {lead for (lead,) in Gateway(db).query("select lead_id from int_lead_attributes where owner = $o", {"o": owners[0]}).rows}
+    mine = {lead for (lead,) in Gateway(db).query("select lead_id from fct_leads where owner = $o", {"o": owners[0]}).rows}
     seen, _pages = _visible(scoped_app, "maya", min(mine))
     leaked_leads = set(LEAD.findall(seen)) - mine
     assert not leaked_leads, f"{len(leaked_leads)} leads of other owners reached the browser, e.g. {sorted(leaked_leads)[:3]}"
@@ -181,7 +181,7 @@ def test_a_scoped_user_cannot_widen_the_scope_by_url_callback_or_export(scoped_a
     as_ops = client.post("/_dash-update-component", json=body, headers=basic("ops", PASSWORD))
     assert LEAD.findall(as_ops.get_data(as_text=True)), "ops sees that owner's leads through the same POST"
     # a lead of another owner does not exist for her
-    theirs = Gateway(db).query("select lead_id from int_lead_attributes where owner = $o limit 1", {"o": other}).rows[0][0]
+    theirs = Gateway(db).query("select lead_id from fct_leads where owner = $o limit 1", {"o": other}).rows[0][0]
     from funnelboard.dashboard.tables import export_rows
 
     with scoped_app.server.test_request_context(headers=auth):

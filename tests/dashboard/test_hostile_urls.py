@@ -93,7 +93,7 @@ def funnel(request, app, db):
     """(db, app, replay client, a lead) of the demo, of a funnel with renamed stages, and of Olist's real one."""
     if request.param != "demo":
         db, app = request.getfixturevalue(request.param)
-    lead = Gateway(db).query("select min(lead_id) from int_lead_attributes").rows[0][0]
+    lead = Gateway(db).query("select min(lead_id) from fct_leads").rows[0][0]
     return db, app, replay_client(app), lead
 
 

@@ -9,7 +9,7 @@ import pytest
 from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from funnelboard.warehouse.pipeline import load_files
-from tests.conftest import NOW, rows, write
+from tests.conftest import NOW, model_select, rows, write
 
 EVENTS = """lead_id,stage,entered_at,reason,channel,owner
 A,New Lead,2024-01-01,,referral,Ann
@@ -44,7 +44,7 @@ def db(tmp_path_factory):
 
 
 def test_spells(db):
-    got = rows(db, "select lead_id, spell_no, stage, entered_at, exited_at, next_kind, stage_left, reason, events from int_spells order by lead_id, spell_no")
+    got = rows(db, f"select lead_id, spell_no, stage, entered_at, exited_at, next_kind, stage_left, reason, events from ({model_select('int_spells')}) order by lead_id, spell_no")
     assert got == [
         # A skips MQL: one lead spell that advanced straight to sql, then an open sql spell
         ("A", 1, "lead", dt(2024, 1, 1), dt(2024, 1, 5), "advanced", None, None, 1),

@@ -20,7 +20,7 @@ from funnelboard.cli import main
 from funnelboard.core.config import load_config
 from funnelboard.warehouse.models import ModelError, load_models
 from funnelboard.warehouse.pipeline import load_files, rebuild
-from tests.conftest import NOW, rows
+from tests.conftest import HEADER, NOW, rows, write
 from tests.olist import CONFIG as OLIST_CONFIG
 from tests.olist import load_olist, olist_files
 from tests.oracle.oracle import Event, LeadRow
@@ -235,6 +235,10 @@ LATEST = "with g as (select max(entered_at) as at from raw_events) "
          "model m has refresh = \"window\" but its final SELECT has GROUP: make it \"full\"."),
         (LATEST + "select e.lead_id, g.at from raw_events as e, g", WINDOW.replace("[tests]\nunique = [[\"lead_id\"]]\n", ""),
          "model m has refresh = \"window\" but declares no unique key with lead_id in [tests]: make it \"full\"."),
+        ("select lead_id from raw_events", GOOD + 'refresh = "by_lead"\nmaterialized = "ephemeral"\n[columns]\nlead_id = ""\n',
+         "model m has materialized = \"ephemeral\": use \"table\", \"view\" or \"temporary\"."),
+        ("select lead_id from raw_events", GOOD + 'materialized = "temporary"\n[columns]\nlead_id = ""\n',
+         "model m is temporary but not refresh = \"by_lead\": make it a \"table\"."),
     ],
 )
 def test_a_wrong_refresh_key_is_one_sentence(tmp_path, sql, meta, message):
@@ -248,6 +252,39 @@ def test_a_wrong_refresh_key_is_one_sentence(tmp_path, sql, meta, message):
     with pytest.raises(ModelError) as err:
         load_models(root)
     assert str(err.value) == message
+
+
+def test_a_temporary_model_read_whole_is_refused(tmp_path):
+    root = tmp_path / "queries"
+    for layer in ("staging", "intermediate", "marts"):
+        (root / layer).mkdir(parents=True)
+    (root / "intermediate" / "t.sql").write_text("select lead_id from raw_events")
+    (root / "intermediate" / "t.toml").write_text(GOOD + 'refresh = "by_lead"\nmaterialized = "temporary"\n[columns]\nlead_id = ""\n')
+    (root / "marts" / "m.sql").write_text("select count(*) as n from t")
+    (root / "marts" / "m.toml").write_text(GOOD + '[columns]\nn = ""\n')
+    with pytest.raises(ModelError) as err:
+        load_models(root)
+    assert str(err.value) == "model t is temporary but m reads it whole: make it a \"table\"."
+
+
+def test_temporary_models_are_not_stored_and_an_older_stored_one_goes(tmp_path):
+    """The intermediates live only while a build runs; a warehouse built when they were tables loses
+    them at its next (full) build, and a refresh, which reads only their touched rows, still equals a full load."""
+    temporary = {m.name for m in load_models().values() if m.materialized == "temporary"}
+    assert temporary == {"int_spells", "int_lead_attributes"}
+    db = tmp_path / "wh.duckdb"
+    load_files(db, [write(tmp_path / "a.csv", HEADER + "\nA,lead,2024-01-01T00:00:00,,,\nB,lead,2024-01-02T00:00:00,,,\n")],
+               load_config(None), now=NOW)
+    stored = "select table_name from information_schema.tables where table_schema = 'main'"
+    assert not temporary & {name for (name,) in rows(db, stored)}
+    con = duckdb.connect(str(db))
+    con.execute("create table int_spells as select 1 as x")  # as an older funnelboard stored it
+    con.execute("update meta set value = 'older' where key = 'models_fingerprint'")
+    con.close()
+    report = load_files(db, [write(tmp_path / "b.csv", HEADER + "\nA,mql,2024-01-03T00:00:00,,,\n")], load_config(None), now=NOW)
+    assert report.build == "full"
+    assert not temporary & {name for (name,) in rows(db, stored)}
+    assert rows(db, "select lead_id, current_stage from fct_leads order by 1") == [("A", "mql"), ("B", "lead")]
 
 
 # ---- the property: any log, any batches ------------------------------------------------------------
