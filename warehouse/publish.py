@@ -30,7 +30,10 @@ class NoWarehouse(UserError):
             f"no warehouse at '{path}': load one with `funnelboard load EVENTS.csv --db {path}` or try `funnelboard demo`."
         )
         self.path = Path(path)
+
+
 BUILD_MEMORY_LIMIT = "1536MB"
+COPY_CHECKPOINT_THRESHOLD = "1TB"
 
 
 def build_path(live: Path) -> Path:
@@ -89,13 +92,18 @@ def building(live: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     tmp = build_path(live)
     for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
         stale.unlink(missing_ok=True)
-    if live.exists():
+    copied = live.exists()
+    if copied:
         shutil.copyfile(live, tmp)
     con = duckdb.connect(str(tmp))
     try:
         con.execute("SET TimeZone = 'UTC'")
         # Loads stay within the memory budget (docs/performance.md) and spill beyond it.
         con.execute(f"SET memory_limit = '{BUILD_MEMORY_LIMIT}'")
+        if copied:
+            # The copy is private until the CHECKPOINT below: an append writes its changes there once,
+            # not in automatic checkpoints along the way (each rewrote the tables changed so far).
+            con.execute(f"SET checkpoint_threshold = '{COPY_CHECKPOINT_THRESHOLD}'")
         yield con
         con.execute("CHECKPOINT")
         con.close()
