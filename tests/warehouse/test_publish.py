@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -13,7 +14,8 @@ import pytest
 
 from funnelboard.core.errors import UserError
 from funnelboard.warehouse.pipeline import load_files
-from funnelboard.warehouse.publish import build_path, building, load_lock, remove_orphans
+from funnelboard.warehouse import publish
+from funnelboard.warehouse.publish import build_path, building, copy_file, load_lock, remove_orphans
 from tests.conftest import HEADER, NOW, rows, write
 
 
@@ -77,6 +79,38 @@ def test_an_exception_mid_build_deletes_the_copy_and_keeps_the_live_file(tmp_pat
     assert db.read_bytes() == before
     assert not build_path(db).exists()
     assert rows(db, "select x from t") == [(1,)]
+
+
+def test_the_build_copy_equals_the_live_file_cloned_or_copied_and_writing_it_leaves_the_live_one(tmp_path, monkeypatch):
+    live, copy = tmp_path / "live.bin", tmp_path / "copy.bin"
+    live.write_bytes(os.urandom(3 << 20))
+    before = live.read_bytes()
+    assert copy_file(live, copy) in ("clone", "copy")  # "clone" on XFS or btrfs, "copy" on ext4 or tmpfs
+    assert copy.read_bytes() == before
+    with open(copy, "r+b") as fh:
+        fh.seek(1 << 20)
+        fh.write(b"\0" * 4096)
+    assert live.read_bytes() == before
+
+    def refused(*_args):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(publish.fcntl, "ioctl", refused)
+    assert copy_file(live, copy) == "copy"
+    assert copy.read_bytes() == before
+
+
+def test_a_build_on_a_copy_checkpoints_only_when_it_publishes(tmp_path):
+    db = tmp_path / "live.duckdb"
+    setting = "select current_setting('checkpoint_threshold')"
+    with load_lock(db), building(db) as con:  # a new warehouse: DuckDB's default
+        default = con.execute(setting).fetchall()
+        con.execute("create table t as select 1 as x")
+    with load_lock(db), building(db) as con:
+        assert con.execute(setting).fetchall() != default
+        con.execute("insert into t select range from range(2, 200000)")
+    assert rows(db, "select count(*), max(x) from t") == [(199999, 199999)]  # the publish's CHECKPOINT wrote it all
+    assert not list(tmp_path.glob("live.duckdb.wal"))
 
 
 def test_a_reader_keeps_its_snapshot_while_a_load_publishes(tmp_path):
