@@ -13,8 +13,8 @@ import duckdb
 import pytest
 
 from funnelboard.core.errors import UserError
-from funnelboard.warehouse.pipeline import load_files
 from funnelboard.warehouse import publish
+from funnelboard.warehouse.pipeline import load_files
 from funnelboard.warehouse.publish import build_path, building, copy_file, load_lock, remove_orphans
 from tests.conftest import HEADER, NOW, rows, write
 
