@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+from sqlglot import exp
 
 from funnelboard import __version__
 from funnelboard.core.config import FunnelConfig
@@ -23,7 +24,7 @@ from funnelboard.core.progress import Progress
 from funnelboard.etl import raw_schema
 from funnelboard.etl.load import FileReport, Job, load_jobs, loaded_files, pending, prepare
 from funnelboard.warehouse.build import NotRefreshable, build_models, refresh_blocker, refresh_models
-from funnelboard.warehouse.publish import building, load_lock, open_read_only
+from funnelboard.warehouse.publish import building, load_lock, open_read_only, sql_string
 
 # The temporary table of the leads a load touched: their rows are refreshed in every by_lead model.
 TOUCHED = "_touched_leads"
@@ -82,22 +83,84 @@ def load_files(
             return LoadReport(db, None, skipped, False, time.monotonic() - started)
         copied = db.exists()
         step = time.monotonic()
-        with building(db) as con:
-            if copied:
-                progress.note(f"  copying the warehouse for the build: done in {time.monotonic() - step:.1f}s")
-            if replace:
-                _leads_of_earlier_loads(con, todo)
-            load_id, reports = load_jobs(con, todo, config, now=now, replace=replace, progress=progress,
-                                         supersede=marks is not None, removed=removed, source=source)
-            gone = con.execute("select count(*) from _removed_journeys").fetchall()[0][0] if marks is not None else 0
-            if marks is not None:
-                raw_schema.record_marks(con, marks.source, marks.marks, load_id, now, marks.complete)
-            _touched_by(con, load_id, replace, progress, superseded=marks is not None)
-            _built, how = _build(con, config, progress, touched=TOUCHED)
-            progress.note("publishing warehouse")
-            step = time.monotonic()
+        try:
+            with building(db) as con:
+                if copied:
+                    progress.note(f"  copying the warehouse for the build: done in {time.monotonic() - step:.1f}s")
+                if replace:
+                    _leads_of_earlier_loads(con, todo)
+                load_id, reports = load_jobs(con, todo, config, now=now, replace=replace, progress=progress,
+                                             supersede=marks is not None, removed=removed, source=source)
+                gone = con.execute("select count(*) from _removed_journeys").fetchall()[0][0] if marks is not None else 0
+                _touched_by(con, load_id, replace, progress, superseded=marks is not None)
+                if marks is not None and copied and not gone and _pull_changed_nothing(con, db, marks, load_id):
+                    raise _Unchanged()
+                if marks is not None:
+                    raw_schema.record_marks(con, marks.source, marks.marks, load_id, now, marks.complete)
+                _built, how = _build(con, config, progress, touched=TOUCHED)
+                progress.note("publishing warehouse")
+                step = time.monotonic()
+        except _Unchanged:  # the copy is deleted: the published warehouse stays as it was
+            progress.note("the pull changed no stored row and no mark: nothing published")
+            return LoadReport(db, None, skipped + reports, False, time.monotonic() - started)
         progress.note(f"  publishing warehouse: done in {time.monotonic() - step:.1f}s")
     return LoadReport(db, load_id, skipped + reports, True, time.monotonic() - started, how, gone)
+
+
+class _Unchanged(Exception):
+    """A pull's load would publish the warehouse as it is: the build copy is dropped."""
+
+
+def _pull_changed_nothing(con: duckdb.DuckDBPyConnection, live: Path, marks: PullMarks, load_id: int) -> bool:
+    """Whether a pull's load, done in the build copy, leaves the published warehouse as it was: the
+    same marks (and completeness) as stored, and for every lead it touched the same rows in raw_events
+    and raw_leads (all columns but where a row came from: file_id, source_line) and no quarantined
+    row that is not already in the quarantine. A pull re-fetches the records at its marks, so a pull
+    of a CRM where nothing happened loads rows equal to the stored ones."""
+    con.execute(f"attach {sql_string(str(live))} as _published (read_only)")
+    try:
+        stored = con.execute(
+            "select object, arg_max(mark, load_id), arg_max(complete, load_id) from _published.main.pull_marks "
+            "where source = $s group by object", {"s": marks.source},
+        ).fetchall() if _has_table(con, "_published", "pull_marks") else []
+        if {o: (m, c) for o, m, c in stored} != {o: (m, marks.complete) for o, m in marks.marks.items()}:
+            return False
+        for table in ("raw_events", "raw_leads"):
+            columns = _value_columns(con, table)
+            if _value_columns(con, table, "_published") != columns:
+                return False
+            cols = ", ".join(exp.to_identifier(c, quoted=True).sql("duckdb") for c in columns)
+            touched = f"lead_id in (select lead_id from {TOUCHED})"
+            now, before = (f"select {cols} from {catalog}main.{table} where {touched}" for catalog in ("", "_published."))
+            differ = con.execute(
+                f"select (select count(*) from ({now} except all {before})) + (select count(*) from ({before} except all {now}))"
+            ).fetchall()[0][0]
+            if differ:
+                return False
+        new_problems = con.execute(
+            "select count(*) from (select reason, detail, raw from main.quarantine where file_id in "
+            "(select file_id from main.load_ledger where load_id = $l) "
+            "except select reason, detail, raw from _published.main.quarantine)", {"l": load_id},
+        ).fetchall()[0][0]
+        return new_problems == 0
+    finally:
+        con.execute("detach _published")
+
+
+def _value_columns(con: duckdb.DuckDBPyConnection, table: str, catalog: str | None = None) -> list[str]:
+    """A raw table's columns but where a row came from, in order, in the build copy or in `catalog`."""
+    rows = con.execute(
+        "select column_name from information_schema.columns where table_catalog = coalesce($c, current_database()) "
+        "and table_schema = 'main' and table_name = $t order by ordinal_position", {"c": catalog, "t": table},
+    ).fetchall()
+    return [c for (c,) in rows if c not in ("file_id", "source_line")]
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> bool:
+    return bool(con.execute(
+        "select count(*) from information_schema.tables where table_catalog = $c and table_schema = 'main' and table_name = $t",
+        {"c": catalog, "t": table},
+    ).fetchall()[0][0])
 
 
 @dataclass

@@ -174,7 +174,7 @@ def open_read_only(live: Path) -> duckdb.DuckDBPyConnection:
     # the file as it is now, every time.
     con = duckdb.connect(":memory:")
     try:
-        con.execute(f"ATTACH {_sql_string(str(live))} AS warehouse (READ_ONLY)")
+        con.execute(f"ATTACH {sql_string(str(live))} AS warehouse (READ_ONLY)")
     except duckdb.Error as exc:
         con.close()
         raise UserError(f"'{live}' is not a funnelboard warehouse DuckDB can open: {str(exc).splitlines()[0]}") from None
@@ -189,5 +189,5 @@ def use_warehouse(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _sql_string(text: str) -> str:
+def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"

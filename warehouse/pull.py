@@ -27,7 +27,7 @@ class PullReport:
     out: Path
     started_from: dict[str, str]  # object -> the mark the pull started at ("" = from the beginning / --since)
     pulled: Pulled
-    load: LoadReport | None  # None when nothing changed
+    load: LoadReport | None  # None when nothing changed (nothing fetched, or only records stored as they are)
     seconds: float
 
 
@@ -104,6 +104,8 @@ def pull(
             marks=PullMarks(crm, {**marks, **pulled.marks}, complete=pulled.stopped is None),
             removed=sorted(gone),
         )
+        if not report.load.published:  # the records at the marks, fetched again, as they were stored
+            report.load = None
     report.seconds = time.monotonic() - started
     return report
 

@@ -124,6 +124,15 @@ def marks(db: Path, crm: str) -> dict[str, str]:
         con.close()
 
 
+def loads(db: Path) -> int:
+    """How many loads the warehouse records: a pull that publishes adds one."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("select count(distinct load_id) from load_ledger").fetchall()[0][0]
+    finally:
+        con.close()
+
+
 def assert_refresh_equals_full_build(db: Path, config, tmp: Path) -> None:
     """The models a pull refreshed incrementally equal a full build of the same raw tables."""
     from funnelboard.warehouse.pipeline import rebuild

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import glob
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime
@@ -427,6 +428,28 @@ def test_an_incremental_pull_asks_only_for_changes_since_the_marks_and_ends_as_a
     assert len(events) == len(set(events))
     assert events == expected_events(fake) == clean_pull(fake, tmp_path, funnel_toml)
     assert harness.marks(db, "hubspot") == {"deals": "2025-03-10T10:00:00.000Z", "contacts": "2025-03-09T09:00:00.000Z"}  # the owner change
+
+
+@pytest.mark.slow
+def test_a_pull_where_nothing_changed_publishes_nothing_and_the_next_change_does(tmp_path, funnel_toml):
+    """A pull fetches again the records changed at its marks; when they are stored as they are, the
+    warehouse is not published again (the dashboard keeps its file and its warm caches)."""
+    fake = sample()
+    db = tmp_path / "w.duckdb"
+    with Loopback(fake.app) as server:
+        assert pull(server, db, funnel_toml).returncode == 0
+        before, marks, published = harness.events(db), harness.marks(db, "hubspot"), os.stat(db)
+        loads = harness.loads(db)
+        same = pull(server, db, funnel_toml)
+        assert same.returncode == 0, same.stderr
+        assert "nothing changed in hubspot since the last pull, unchanged" in same.stdout
+        assert (os.stat(db).st_ino, os.stat(db).st_mtime_ns) == (published.st_ino, published.st_mtime_ns)
+        assert (harness.events(db), harness.marks(db, "hubspot"), harness.loads(db)) == (before, marks, loads)
+        change(fake)
+        moved = pull(server, db, funnel_toml)
+        assert moved.returncode == 0, moved.stderr
+    assert os.stat(db).st_ino != published.st_ino and harness.loads(db) == loads + 1
+    assert harness.events(db) == expected_events(fake) == clean_pull(fake, tmp_path, funnel_toml)
 
 
 @pytest.mark.slow

@@ -363,6 +363,25 @@ def test_an_incremental_pull_asks_only_for_changes_since_the_mark_and_ends_as_a_
 
 
 @pytest.mark.slow
+def test_a_pull_where_nothing_changed_publishes_nothing_and_the_next_change_does(tmp_path):
+    fake = company()
+    db = tmp_path / "w.duckdb"
+    with Loopback(fake) as server:
+        assert pull(server, db).returncode == 0
+        before, marks, published, loads = harness.events(db), harness.marks(db, "pipedrive"), os.stat(db), harness.loads(db)
+        same = pull(server, db)  # deals 103 and 104, saved at the mark, are fetched again
+        assert same.returncode == 0, same.stderr
+        assert "pulled from pipedrive: 1 deals" in same.stdout
+        assert "nothing changed in pipedrive since the last pull, unchanged" in same.stdout
+        assert (os.stat(db).st_ino, os.stat(db).st_mtime_ns) == (published.st_ino, published.st_mtime_ns)
+        assert (harness.events(db), harness.marks(db, "pipedrive"), harness.loads(db)) == (before, marks, loads)
+        later(fake)
+        assert pull(server, db).returncode == 0
+    assert os.stat(db).st_ino != published.st_ino and harness.loads(db) == loads + 1
+    assert harness.events(db) == expected(fake) == full_pull(fake, tmp_path)
+
+
+@pytest.mark.slow
 def test_deleted_deals_leave_the_warehouse_and_the_pull_ends_as_a_full_pull(tmp_path):
     fake = company()
     db = tmp_path / "w.duckdb"

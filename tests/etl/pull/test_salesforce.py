@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import re
 import subprocess
 import sys
@@ -315,6 +316,23 @@ def test_incremental_pull_asks_only_for_changes_and_ends_equal_to_a_full_pull(or
     assert len(events) == len(set(events))
     assert stage_entries(db) == expected_events(org)
     assert (events, leads) == full_pull_state(org, server, tmp_path, monkeypatch)
+
+
+@pytest.mark.slow
+def test_a_pull_where_nothing_changed_publishes_nothing_and_the_next_change_does(org, server, env, tmp_path, monkeypatch):
+    db = tmp_path / "w.duckdb"
+    assert run(db, env, tmp_path / "p1").returncode == 0
+    before, marks, published, loads = state(db), harness.marks(db, "salesforce"), os.stat(db), harness.loads(db)
+    same = run(db, env, tmp_path / "p2")
+    assert same.returncode == 0, same.stderr
+    assert "nothing changed in salesforce since the last pull, unchanged" in same.stdout
+    assert (os.stat(db).st_ino, os.stat(db).st_mtime_ns) == (published.st_ino, published.st_mtime_ns)
+    assert (state(db), harness.marks(db, "salesforce"), harness.loads(db)) == (before, marks, loads)
+    org.set_status(org.ids["new0"], "Closed - Not Converted", reason="Went silent")
+    assert run(db, env, tmp_path / "p3").returncode == 0
+    assert os.stat(db).st_ino != published.st_ino and harness.loads(db) == loads + 1
+    assert stage_entries(db) == expected_events(org)
+    assert state(db) == full_pull_state(org, server, tmp_path, monkeypatch)
 
 
 @pytest.mark.slow
