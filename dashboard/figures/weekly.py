@@ -170,11 +170,12 @@ def kpi_card_values(
 
     One dict per KPI in row order (the `immature` flag folds into key_rate's card; win_rate and
     lost are left out while the data records no loss, their values None):
-    {kpi, label, value_text, delta_week_text, delta_4w_text, direction, tone, immature, footnote}, with direction
+    {kpi, label, value_text, delta_week_text, delta_4w_text, direction, tone, immature, immature_note, footnote}, with direction
     "up" / "down" / "flat" against last week, or None without a previous week, and tone "good" /
     "bad" / "neutral" (more exits, losses or days to the key stage is bad news). Rates are shown
     as percentages and their changes in percentage points; days with one decimal. The footnote says
-    what a conversion window does to the key rate's card (rows' `window_days`), else None.
+    what a conversion window does to the key rate's card (rows' `window_days`), else None; the
+    immature_note why an immature key rate will rise (the window, or the maturity horizon), else None.
     """
     if not rows:
         return []
@@ -199,10 +200,20 @@ def kpi_card_values(
                 "direction": direction,
                 "tone": _tone(kpi, direction),
                 "immature": kpi == "key_rate" and immature,
+                "immature_note": _immature_note(r.get("window_days")) if kpi == "key_rate" and immature else None,
                 "footnote": theme.fmt_window(r.get("window_days")) if kpi == "key_rate" else None,
             }
         )
     return cards
+
+
+def _immature_note(window_days: int | None) -> str:
+    """Why the key rate is still converting: its horizon is the conversion window when one is set."""
+    if window_days:
+        return (f"Some of this week's leads entered the cohort less than {window_days} days ago, the conversion window: "
+                "the rate will still rise.")
+    return ("Some of this week's leads are younger than the maturity horizon, the time 90 % of these conversions "
+            "took: the rate will still rise.")
 
 
 CHANGE_COLUMNS = (

@@ -179,8 +179,7 @@ def card_links(kpi: str, search: str | None, config, monday, window_days: int | 
 def _card(card: dict, key, of: int | None, min_sample: int, links: dict[str, str] | None = None) -> html.Div:
     tag = []
     if card["immature"]:
-        tag = [html.Span("still converting", className="immature",
-                         title="Some leads of this week's cohort are younger than the maturity horizon: the rate will still rise.")]
+        tag = [html.Span("still converting", className="immature", title=card["immature_note"])]
     if of is not None:
         tag.append(html.Span(f" of {of:,}", className="card-of"))
         if of < min_sample:

@@ -612,6 +612,7 @@ def test_kpi_card_values():
         "direction": "up",
         "tone": "good",
         "immature": False,
+        "immature_note": None,
         "footnote": None,
     }
     assert rate["value_text"] == "20.0%" and rate["delta_week_text"] == "−5.0 pp"
@@ -726,6 +727,19 @@ def test_the_key_rate_card_names_the_conversion_window_and_only_it():
                      "median_days_to_target": None}
     unwindowed = [{**r, "window_days": 0} for r in WEEKLY_ROWS]
     assert all(c["footnote"] is None for c in F.kpi_card_values(unwindowed, W2, names=NAMES))
+
+
+def test_a_still_converting_key_rate_says_which_horizon_it_waits_for():
+    """W2's cohort is immature: with a window the rate waits for the window, without one for the horizon."""
+    def note(window):
+        cards = F.kpi_card_values([{**r, "window_days": window} for r in WEEKLY_ROWS], W2, names=NAMES)
+        return {c["kpi"]: c["immature_note"] for c in cards}
+
+    assert note(3) == {"new_leads": None, "median_days_to_target": None, "key_rate":
+                       "Some of this week's leads entered the cohort less than 3 days ago, the conversion window: the rate will still rise."}
+    assert "maturity horizon" in note(0)["key_rate"] and "window" not in note(0)["key_rate"]
+    mature = F.kpi_card_values(WEEKLY_ROWS, "2026-11-09", names=NAMES)
+    assert all(c["immature_note"] is None for c in mature)
 
 
 def test_kpi_cards_on_demo_rows(demo):
