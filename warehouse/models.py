@@ -48,12 +48,12 @@ REFRESH = ("by_lead", "window", "full")
 # The sources that hold rows of many leads, split by lead_id (a by_lead model may read them); the
 # cfg_* seeds are the configuration, read whole.
 LEAD_SOURCES = frozenset({"raw_events", "raw_leads"})
+CONFIG_SOURCES = frozenset({"cfg_stages", "cfg_reasons", "cfg_sla", "cfg_settings"})
 # How a built model is kept (the `materialized` key of its .toml): a "table" in the warehouse (the
 # default), a "view" (staging's default), or a "temporary" table that lives only while the models
 # are built and is never stored: an intermediate step that only by_lead models read, so a refresh
 # needs only its rows of the touched leads, which it computes anyway.
 MATERIALIZED = ("table", "view", "temporary")
-CONFIG_SOURCES = frozenset({"cfg_stages", "cfg_reasons", "cfg_sla", "cfg_settings"})
 
 
 class ModelError(UserError):

@@ -93,8 +93,9 @@ def load_files(
                                              supersede=marks is not None, removed=removed, source=source)
                 gone = con.execute("select count(*) from _removed_journeys").fetchall()[0][0] if marks is not None else 0
                 _touched_by(con, load_id, replace, progress, superseded=marks is not None)
-                if marks is not None and copied and not gone and _pull_changed_nothing(con, db, marks, load_id):
-                    raise _Unchanged()
+                if (marks is not None and copied and not gone and refresh_blocker(con, config) is None
+                        and _pull_changed_nothing(con, db, marks, load_id)):
+                    raise _Unchanged()  # (a changed config still rebuilds the models and publishes)
                 if marks is not None:
                     raw_schema.record_marks(con, marks.source, marks.marks, load_id, now, marks.complete)
                 _built, how = _build(con, config, progress, touched=TOUCHED)

@@ -377,7 +377,15 @@ def test_a_pull_where_nothing_changed_publishes_nothing_and_the_next_change_does
         assert (harness.events(db), harness.marks(db, "pipedrive"), harness.loads(db)) == (before, marks, loads)
         later(fake)
         assert pull(server, db).returncode == 0
-    assert os.stat(db).st_ino != published.st_ino and harness.loads(db) == loads + 1
+        assert os.stat(db).st_ino != published.st_ino and harness.loads(db) == loads + 1
+        # nothing changed in the CRM, but the configuration did: the models are rebuilt with it and published
+        edited = tmp_path / "funnel.toml"
+        edited.write_text(CONFIG.read_text().replace("min_sample = 30", "min_sample = 25"))
+        republished = os.stat(db).st_ino
+        rebuilt = harness.run_pull("pipedrive", db, env(server), "--config", str(edited))
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert "building the models in full: the configuration changed" in rebuilt.stderr
+    assert os.stat(db).st_ino != republished and harness.loads(db) == loads + 2
     assert harness.events(db) == expected(fake) == full_pull(fake, tmp_path)
 
 
