@@ -60,6 +60,7 @@ class BulkQuery:
             yield _rows(response.content)
             locator = (response.headers.get("Sforce-Locator") or "").strip()
             if not locator or locator == "null":
+                self.delete(job_id)
                 return
 
     def wait(self, obj: str, job_id: str) -> None:
@@ -84,6 +85,14 @@ class BulkQuery:
             self.api.sleep(delay)
             waited += delay
             delay = min(max(delay * 2, 0.0), POLL_CAP)
+
+    def delete(self, job_id: str) -> None:
+        """Delete a job whose results are all read: the org keeps a finished job and its results for
+        days otherwise. Best effort: the rows are read, so a refusal changes nothing of the pull."""
+        try:
+            self.api.request("DELETE", self.path(f"jobs/query/{job_id}"), raw=True)
+        except UserError:
+            pass
 
     def abort(self, job_id: str) -> None:
         try:

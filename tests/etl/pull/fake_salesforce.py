@@ -12,7 +12,7 @@ answers `totalSize` with no records.
 
 The Bulk API 2.0 query resources too, from the same records: `POST jobs/query` creates a job
 (`bulk_polls` answers InProgress before JobComplete; `bulk_failures[object]` makes it Failed with
-that errorMessage), `GET jobs/query/<id>` its state, `PATCH` aborts it, and `GET jobs/query/<id>/results`
+that errorMessage), `GET jobs/query/<id>` its state, `PATCH` aborts it, `DELETE` deletes an ended one, and `GET jobs/query/<id>/results`
 answers CSV pages of at most `maxRecords` (and `bulk_page_size`) records, every value quoted, a header
 row naming the columns as the query spells them (`Owner.Name`), with `Sforce-Locator` (an opaque
 string; "null" after the last page) and `Sforce-NumberOfRecords`.
@@ -360,8 +360,13 @@ class FakeSalesforce:
             self.bulk_queries.append((job_id, operation, soql))
             return Reply(200, self._job_info(job_id, version))
         job = self.jobs.get(rest[0]) if rest else None
-        if job is None:
+        if job is None or job.get("deleted"):
             return Reply(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
+        if len(rest) == 1 and request.method == "DELETE":  # only a job that has ended
+            if job["state"] not in ("JobComplete", "Aborted", "Failed"):
+                return Reply(400, [{"errorCode": "INVALIDJOB", "message": f"Job {job['id']} is {job['state']}"}])
+            job["deleted"] = True
+            return Reply(204, b"")
         if len(rest) == 1 and request.method == "PATCH":
             job["state"] = "Aborted"
             return Reply(200, self._job_info(job["id"], version))

@@ -173,6 +173,8 @@ def test_jobs_are_polled_until_complete(org, server, env, tmp_path):
         polls = [r for r in server.seen(f"{JOBS}/{job}") if r.path == f"{JOBS}/{job}" and r.method == "GET"]
         assert len(polls) == 4, job  # three InProgress, then JobComplete; results only after that
         assert org.jobs[job]["state"] == "JobComplete"
+        # deleted once its last page is read, so the org keeps no finished job of the pull
+        assert org.jobs[job].get("deleted") and server.seen(f"{JOBS}/{job}")[-1].method == "DELETE"
     assert stage_entries(tmp_path / "w.duckdb") == expected_events(org)
 
 
