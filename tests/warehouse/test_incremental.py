@@ -267,6 +267,7 @@ def test_a_temporary_model_read_whole_is_refused(tmp_path):
     assert str(err.value) == "model t is temporary but m reads it whole: make it a \"table\"."
 
 
+@pytest.mark.slow
 def test_temporary_models_are_not_stored_and_an_older_stored_one_goes(tmp_path):
     """The intermediates live only while a build runs; a warehouse built when they were tables loses
     them at its next (full) build, and a refresh, which reads only their touched rows, still equals a full load."""
