@@ -895,7 +895,7 @@ def _duplicates_sql(con: duckdb.DuckDBPyConnection, table: str, value_cols: list
             where problem is null
               and {key} in (select {key} from _incoming where problem is null group by 1 having count(*) > 1)
         ) where rn > 1"""
-    existing = [c for c in raw_schema.table_columns(con, table) if c not in ("file_id", "source_line")]
+    existing = raw_schema.value_columns(con, table)
     has_rows = con.execute(f"select exists (select 1 from {ident(table)})").fetchall()[0][0]
     if not has_rows:
         return f"create or replace temp table _dups as {within}"

@@ -92,13 +92,20 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    """The columns of a table of the main schema, in order."""
+def table_columns(con: duckdb.DuckDBPyConnection, table: str, catalog: str | None = None) -> list[str]:
+    """The columns of a table of the main schema, in order: of the connection's database, or of the
+    attached database `catalog` ([] when it has no such table)."""
     rows = con.execute(
-        "select column_name from information_schema.columns where table_name = $t and table_schema = 'main' order by ordinal_position",
-        {"t": table},
+        "select column_name from information_schema.columns where table_name = $t and table_schema = 'main' "
+        "and table_catalog = coalesce($c, current_database()) order by ordinal_position",
+        {"t": table, "c": catalog},
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def value_columns(con: duckdb.DuckDBPyConnection, table: str, catalog: str | None = None) -> list[str]:
+    """A raw table's columns but those saying where a row came from (file_id, source_line), in order."""
+    return [c for c in table_columns(con, table, catalog) if c not in ("file_id", "source_line")]
 
 
 def add_attribute_columns(con: duckdb.DuckDBPyConnection, table: str, names: tuple[str, ...]) -> None:

@@ -115,12 +115,13 @@ def build_models(con: duckdb.DuckDBPyConnection, config: FunnelConfig, progress:
     write_seeds(con, config)
     fingerprint = models_fingerprint()
     built = []
+    compiled = compiled_models(fingerprint, lists)
     try:
-        for model, sql in compiled_models(fingerprint, lists):
+        for model, sql in compiled:
             _build_one(con, model, sql, lists, progress)
             built.append(model.name)
     finally:
-        _drop_temporary(con, [model for model, _sql in compiled_models(fingerprint, lists)])
+        _drop_temporary(con, [model for model, _sql in compiled])
     raw_schema.set_meta(con, "models_fingerprint", fingerprint)
     return built
 

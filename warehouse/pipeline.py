@@ -123,12 +123,12 @@ def _pull_changed_nothing(con: duckdb.DuckDBPyConnection, live: Path, marks: Pul
         stored = con.execute(
             "select object, arg_max(mark, load_id), arg_max(complete, load_id) from _published.main.pull_marks "
             "where source = $s group by object", {"s": marks.source},
-        ).fetchall() if _has_table(con, "_published", "pull_marks") else []
+        ).fetchall() if raw_schema.table_columns(con, "pull_marks", "_published") else []
         if {o: (m, c) for o, m, c in stored} != {o: (m, marks.complete) for o, m in marks.marks.items()}:
             return False
         for table in ("raw_events", "raw_leads"):
-            columns = _value_columns(con, table)
-            if _value_columns(con, table, "_published") != columns:
+            columns = raw_schema.value_columns(con, table)
+            if raw_schema.value_columns(con, table, "_published") != columns:
                 return False
             cols = ", ".join(exp.to_identifier(c, quoted=True).sql("duckdb") for c in columns)
             touched = f"lead_id in (select lead_id from {TOUCHED})"
@@ -146,22 +146,6 @@ def _pull_changed_nothing(con: duckdb.DuckDBPyConnection, live: Path, marks: Pul
         return new_problems == 0
     finally:
         con.execute("detach _published")
-
-
-def _value_columns(con: duckdb.DuckDBPyConnection, table: str, catalog: str | None = None) -> list[str]:
-    """A raw table's columns but where a row came from, in order, in the build copy or in `catalog`."""
-    rows = con.execute(
-        "select column_name from information_schema.columns where table_catalog = coalesce($c, current_database()) "
-        "and table_schema = 'main' and table_name = $t order by ordinal_position", {"c": catalog, "t": table},
-    ).fetchall()
-    return [c for (c,) in rows if c not in ("file_id", "source_line")]
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> bool:
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_catalog = $c and table_schema = 'main' and table_name = $t",
-        {"c": catalog, "t": table},
-    ).fetchall()[0][0])
 
 
 @dataclass
