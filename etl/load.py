@@ -369,7 +369,8 @@ def supersede_records(
 ) -> int:
     """A pull fetches each changed record's whole history, translated with the record's current
     attributes (its owner now, its first response): so the events and lead rows that earlier loads of
-    the same source stored for those records are deleted before the new ones are stored, rather than
+    the same source stored for those records (and their rows that failed a check, in the quarantine)
+    are deleted before the new ones are stored, rather than
     kept beside copies that differ in one attribute; so are those stored under the ids of records the
     translation now writes under another journey (`Translation.superseded`), and those of journeys the CRM deleted
     (`removed`, `Pulled.removed`: nothing replaces them). Returns the events removed; the records' ids are left in the
@@ -409,7 +410,8 @@ def supersede_records(
         finally:
             con.unregister("_removed_ids")
     removed_events = 0
-    for table in ("raw_events", "raw_leads"):
+    # the rows of those records that failed a check go too: the new load quarantines them again if they still fail
+    for table in ("raw_events", "raw_leads", "quarantine"):
         count = con.execute(
             f"delete from {ident(table)} where file_id in ({earlier}) and lead_id in (select lead_id from _superseded)",
             {"sources": sorted(sources)},
@@ -729,8 +731,9 @@ def _quarantine(con: duckdb.DuckDBPyConnection, f: InputFile, file_id: int, reje
         sql, params = jsonl_rejects_sql(f)
         con.execute(f"create or replace temp table {ident(rejects + '_j')} as {sql}", params)
     con.execute(
-        f"""insert into quarantine (file_id, line, reason, detail, raw)
-            select $file_id, {target.line_expr}, problem, detail, _raw from {target.lines_from} where problem is not null""",
+        f"""insert into quarantine (file_id, line, reason, detail, raw, lead_id)
+            select $file_id, {target.line_expr}, problem, detail, _raw, nullif(trim(i.lead_id), '')
+            from {target.lines_from} where problem is not null""",
         {"file_id": file_id},
     )
     if f.fmt == "csv":

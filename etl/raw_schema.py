@@ -62,7 +62,8 @@ DDL = (
         line bigint,
         reason varchar not null,
         detail varchar not null,
-        raw varchar
+        raw varchar,
+        lead_id varchar                  -- the row's lead when it has one: a pull's re-fetched record replaces it
     )""",
 )
 
@@ -79,13 +80,17 @@ LEDGER_ADDITIONS = (
     ("notes", "varchar"),
 )
 
+# Columns added to the quarantine after schema 1.
+QUARANTINE_ADDITIONS = (("lead_id", "varchar"),)
+
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw tables a warehouse lacks and add the ledger columns added since schema 1."""
+    """Create the raw tables a warehouse lacks and add the ledger and quarantine columns added since schema 1."""
     for statement in DDL:
         con.execute(statement)
-    for name, kind in LEDGER_ADDITIONS:
-        con.execute(f"alter table load_ledger add column if not exists {ident(name)} {kind}")
+    for table, additions in (("load_ledger", LEDGER_ADDITIONS), ("quarantine", QUARANTINE_ADDITIONS)):
+        for name, kind in additions:
+            con.execute(f"alter table {table} add column if not exists {ident(name)} {kind}")
     con.execute(
         "insert into meta values ('schema_version', $v) on conflict (key) do update set value = excluded.value",
         {"v": SCHEMA_VERSION},

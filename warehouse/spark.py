@@ -385,6 +385,8 @@ def _load_file(spark, f: InputFile, file_id: int, config: FunnelConfig, now: dat
         F.col("problem").alias("reason"),
         F.col("detail"),
         F.col("_raw").alias("raw"),
+        # a row with the wrong number of fields has none, as the DuckDB load's CSV reader rejects it: its fields may be shifted
+        F.when((F.col("problem") != "wrong_column_count") & (F.trim(F.col("lead_id")) != ""), F.trim(F.col("lead_id"))).alias("lead_id"),
     )
     # One pass for the counts: per problem (NULL = valid), with the valid rows' first and last time.
     by_problem = checked.groupBy("problem").agg(F.count("*").alias("n"), F.min("ts").alias("first"), F.max("ts").alias("last")).collect()

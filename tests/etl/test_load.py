@@ -357,3 +357,19 @@ def test_a_header_ending_in_a_comma_is_noted_in_the_ledger(tmp_path, db, config)
         ('["\'e.csv\' has a column with no name in its header (column 7, such as a trailing delimiter makes); '
          'it holds no values and was not read."]',)]
     assert "_unnamed6" not in [c[0] for c in rows(db, "describe raw_events")]
+
+
+def test_the_quarantine_keeps_the_lead_of_a_checked_row_and_an_older_warehouse_gains_the_column(tmp_path, db, config):
+    """A row that failed a check keeps its lead id (a pull replaces it with the record, etl/load.py
+    supersede_records); a row without one, or one the CSV reader rejected, has none. A warehouse
+    whose quarantine predates the column gets it at its next load, its earlier rows without a lead."""
+    import duckdb
+
+    load_files(db, [write(tmp_path / "a.csv", HEADER + "\n" + GOOD + "\nL2,Discovery Call,2024-01-02,,inbound,Ann\n")], config, now=NOW)
+    con = duckdb.connect(str(db))
+    con.execute("alter table quarantine drop column lead_id")  # as funnelboard wrote it before
+    con.close()
+    lines = ["  L3 ,Discovery Call,2024-01-02,,inbound,Ann", ",mql,2024-01-02,,inbound,Ann", "L4,mql,2024-01-02"]
+    load_files(db, [write(tmp_path / "b.csv", HEADER + "\n" + "\n".join(lines) + "\n")], config, now=NOW)
+    assert rows(db, "select reason, lead_id from quarantine order by file_id, line") == [
+        ("unknown_stage", None), ("unknown_stage", "L3"), ("missing_lead_id", None), ("wrong_column_count", None)]

@@ -136,7 +136,7 @@ def test_dirty_input_is_checked_as_the_duckdb_load_checks_it(spark, tmp_path, fm
     from funnelboard.warehouse.marts_dir import catalog
 
     spark_db = catalog(out)
-    quarantined = "select line, reason from quarantine order by line"
+    quarantined = "select line, reason, lead_id from quarantine order by line"
     assert rows(spark_db, quarantined) == rows(db, quarantined)
     details = "select line, detail, raw from quarantine where reason <> 'wrong_column_count' order by line"
     assert rows(spark_db, details) == rows(db, details)

@@ -8,9 +8,11 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from funnelboard.core.config import load_config
@@ -387,6 +389,37 @@ def test_a_pull_where_nothing_changed_publishes_nothing_and_the_next_change_does
         assert "building the models in full: the configuration changed" in rebuilt.stderr
     assert os.stat(db).st_ino != republished and harness.loads(db) == loads + 2
     assert harness.events(db) == expected(fake) == full_pull(fake, tmp_path)
+
+
+@pytest.mark.slow
+def test_a_fetched_again_record_s_quarantined_rows_are_replaced_not_piled_up(tmp_path):
+    """A stage the config does not map quarantines its entries. A deal fetched again (it changed) brings
+    its whole history, so its rows in the quarantine are replaced like its events: after any number of
+    pulls the quarantine holds what one pull of the CRM as it is now would, once each."""
+    unmapped = tmp_path / "funnel.toml"
+    unmapped.write_text(CONFIG.read_text().replace('"Demo Scheduled" = "demo"\n', ""))
+
+    def quarantined(db: Path) -> Counter:
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            return Counter(con.execute("select lead_id, reason, raw from quarantine").fetchall())
+        finally:
+            con.close()
+
+    fake = company()
+    db, clean = tmp_path / "w.duckdb", tmp_path / "clean.duckdb"
+    with Loopback(fake) as server:
+        for _ in range(2):
+            assert harness.run_pull("pipedrive", db, env(server), "--config", str(unmapped)).returncode == 0
+        first = quarantined(db)
+        assert {lead for lead, _reason, _raw in first} == {"101", "105", "106"} and {r for _l, r, _raw in first} == {"unknown_stage"}
+        later(fake)  # 106 (in Demo Scheduled once) is lost, 109 moves to it: both are fetched again
+        for _ in range(2):
+            assert harness.run_pull("pipedrive", db, env(server), "--config", str(unmapped)).returncode == 0
+        assert harness.run_pull("pipedrive", clean, env(server), "--config", str(unmapped)).returncode == 0
+    now = quarantined(db)
+    assert now == quarantined(clean)
+    assert {lead for lead, _reason, _raw in now} == {"101", "105", "106", "109"} and max(now.values()) == 1
 
 
 @pytest.mark.slow
