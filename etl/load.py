@@ -368,10 +368,9 @@ def supersede_records(
     con: duckdb.DuckDBPyConnection, jobs: list[Job], *, removed: Collection[str] = (), source: str | None = None
 ) -> int:
     """A pull fetches each changed record's whole history, translated with the record's current
-    attributes (its owner now, its first response): so the events and lead rows that earlier loads of
-    the same source stored for those records (and their rows that failed a check, in the quarantine)
-    are deleted before the new ones are stored, rather than
-    kept beside copies that differ in one attribute; so are those stored under the ids of records the
+    attributes (its owner now, its first response): so the events, lead rows and quarantined rows that
+    earlier loads of the same source stored for those records are deleted before the new ones are
+    stored, rather than kept beside copies that differ in one attribute; so are those stored under the ids of records the
     translation now writes under another journey (`Translation.superseded`), and those of journeys the CRM deleted
     (`removed`, `Pulled.removed`: nothing replaces them). Returns the events removed; the records' ids are left in the
     temp table `_superseded` (their models must be refreshed even if no row remains), and the deleted journeys that had

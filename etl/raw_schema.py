@@ -90,7 +90,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
     for table, additions in (("load_ledger", LEDGER_ADDITIONS), ("quarantine", QUARANTINE_ADDITIONS)):
         for name, kind in additions:
-            con.execute(f"alter table {table} add column if not exists {ident(name)} {kind}")
+            con.execute(f"alter table {ident(table)} add column if not exists {ident(name)} {kind}")
     con.execute(
         "insert into meta values ('schema_version', $v) on conflict (key) do update set value = excluded.value",
         {"v": SCHEMA_VERSION},

@@ -6,6 +6,7 @@ import gzip
 import json
 from datetime import datetime
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -363,8 +364,6 @@ def test_the_quarantine_keeps_the_lead_of_a_checked_row_and_an_older_warehouse_g
     """A row that failed a check keeps its lead id (a pull replaces it with the record, etl/load.py
     supersede_records); a row without one, or one the CSV reader rejected, has none. A warehouse
     whose quarantine predates the column gets it at its next load, its earlier rows without a lead."""
-    import duckdb
-
     load_files(db, [write(tmp_path / "a.csv", HEADER + "\n" + GOOD + "\nL2,Discovery Call,2024-01-02,,inbound,Ann\n")], config, now=NOW)
     con = duckdb.connect(str(db))
     con.execute("alter table quarantine drop column lead_id")  # as funnelboard wrote it before
