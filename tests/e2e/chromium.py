@@ -138,10 +138,14 @@ def wait(driver, condition, timeout: float = 30):
 
 
 def settled(driver) -> None:
-    """No callback in flight: Dash marks loading components, and its renderer has no pending request."""
+    """The layout drawn and no callback in flight: Dash's renderer has mounted and replaced its
+    "Loading..." placeholder with the layout (right after a page load neither has happened, and no
+    callback is in flight yet), Dash marks no loading component, and it has no pending request."""
     from selenium.webdriver.common.by import By
 
-    wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-dash-is-loading=true]")
+    drawn = ("const root = document.getElementById('react-entry-point');"
+             "return !!root && root.childElementCount > 0 && !document.querySelector('._dash-loading')")
+    wait(driver, lambda d: d.execute_script(drawn) and not d.find_elements(By.CSS_SELECTOR, "[data-dash-is-loading=true]")
           and d.execute_script("return !document.querySelector('._dash-loading-callback')"))
 
 
