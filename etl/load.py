@@ -369,14 +369,17 @@ def supersede_records(
 ) -> int:
     """A pull fetches each changed record's whole history, translated with the record's current
     attributes (its owner now, its first response): so the events, lead rows and quarantined rows that
-    earlier loads of the same source stored for those records are deleted before the new ones are
+    earlier loads of the same source stored for those records (those it writes events for or rejects rows of,
+    `Rejection.lead_id`) are deleted before the new ones are
     stored, rather than kept beside copies that differ in one attribute; so are those stored under the ids of records the
     translation now writes under another journey (`Translation.superseded`), and those of journeys the CRM deleted
     (`removed`, `Pulled.removed`: nothing replaces them). Returns the events removed; the records' ids are left in the
     temp table `_superseded` (their models must be refreshed even if no row remains), and the deleted journeys that had
     rows in `_removed_journeys` (what the load report counts)."""
     ids = [job.records.select(["lead_id"]) for job in jobs if job.records is not None and "lead_id" in job.records.column_names]
-    superseded = sorted(set().union(*(job.superseded for job in jobs), removed))
+    # a journey whose rows the adapter rejected was fetched whole too, even if none of its rows became an event
+    rejected = {r.lead_id for job in jobs for r in job.rejections if r.lead_id is not None}
+    superseded = sorted(set().union(*(job.superseded for job in jobs), removed, rejected))
     if superseded:
         ids.append(pa.table({"lead_id": pa.array(superseded, pa.string())}))
     con.execute("create or replace temp table _superseded (lead_id varchar)")
@@ -754,8 +757,8 @@ def _quarantine(con: duckdb.DuckDBPyConnection, f: InputFile, file_id: int, reje
         )
     if job.rejections:  # what the adapter could not turn into a record
         con.executemany(
-            "insert into quarantine (file_id, line, reason, detail, raw) values (?, ?, ?, ?, ?)",
-            [(file_id, r.line, r.reason, r.detail, r.raw) for r in job.rejections],
+            "insert into quarantine (file_id, line, reason, detail, raw, lead_id) values (?, ?, ?, ?, ?, nullif(trim(?), ''))",
+            [(file_id, r.line, r.reason, r.detail, r.raw, r.lead_id) for r in job.rejections],
         )
 
 

@@ -61,11 +61,16 @@ Files and errors
 
 `Translation.rejected` -- rows (or cells) the adapter could not turn into a record
 -----------------------------------------------------------------------------------
-  `Rejection(file, line, reason, detail, raw)`: reason in lower_snake_case (reuse the
+  `Rejection(file, line, reason, detail, raw, lead_id)`: reason in lower_snake_case (reuse the
   loader's names where they fit: `missing_lead_id`, `unparseable_timestamp`,
   `wrong_column_count`, `malformed_csv`, `invalid_encoding`, `unknown_stage`; else your own,
   such as `unknown_stage_id`, `unmatched_id`), detail = one line a user understands, naming
   the column and the value, raw = the source row's text. Each goes to the quarantine table.
+  lead_id: the journey the row belongs to (as the record's events would be written under), or
+  the record's own id when it continues another journey; None when the row names no record.
+  A pull fetches a record's whole history, so it replaces the quarantined rows of every
+  journey it rejects rows of, as it replaces those it writes events for: an adapter that
+  can pull sets lead_id on every rejection that names a record.
 
 `Translation.ignored` -- source rows that are deliberately NOT events
 ---------------------------------------------------------------------
@@ -173,6 +178,7 @@ class Rejection:
     reason: str
     detail: str
     raw: str | None = None
+    lead_id: str | None = None  # the journey (or record) the row belongs to; see "Translation.rejected"
 
 
 @dataclass
@@ -196,9 +202,10 @@ class Translation:
         per_file = self.ignored.setdefault(key, {})
         per_file[reason] = per_file.get(reason, 0) + count
 
-    def reject(self, path: Path | str, line: int | None, reason: str, detail: str, raw: str | None = None) -> None:
+    def reject(self, path: Path | str, line: int | None, reason: str, detail: str, raw: str | None = None,
+               lead_id: str | None = None) -> None:
         key = path if isinstance(path, str) else file_key(path)
-        self.rejected.append(Rejection(key, line, reason, detail, raw))
+        self.rejected.append(Rejection(key, line, reason, detail, raw, lead_id))
 
 
 Adapter = Callable[[list[Path], FunnelConfig, dict], Translation]

@@ -326,7 +326,7 @@ def _setup(con: duckdb.DuckDBPyConnection) -> None:
     )
     columns = ", ".join(f"{c} {t}" for c, t in zip(_ENTRY_COLUMNS, _ENTRY_TYPES))
     con.execute(f"create temp table entries ({columns})")
-    con.execute("create temp table rejects (file varchar, line bigint, reason varchar, detail varchar, raw varchar, fseq integer, seq bigint)")
+    con.execute("create temp table rejects (file varchar, line bigint, reason varchar, detail varchar, raw varchar, fseq integer, seq bigint, obj varchar)")
     con.execute("create temp table json_raws (fseq integer, seq bigint, raw varchar)")
     con.execute("create temp table assoc (deal varchar, contact varchar, phase integer, fseq integer, line bigint, k bigint)")
 
@@ -728,12 +728,6 @@ def _history_table(b: _Build, path: Path, table: RowTable, fseq: int) -> None:
         b.out.ignore(key, "reason_value", counts["reason"])
     if counts.get("attribute"):
         b.out.ignore(key, "attribute_value", counts["attribute"])
-    if counts.get("rejected"):
-        b.con.execute(f"""insert into rejects
-                          select $key, line, case when oid = '' then 'missing_lead_id' else bad end,
-                                 case when oid = '' then $missing else hs_detail(bad, $col, s) end, t._raw, null, null
-                          from h join "{table.name}" t on t._line = h.line where role is not null and (oid = '' or bad is not null)""",
-                      {"key": key, "missing": f"{id_col} is empty", "col": found["timestamp"]})
     # The object of a row: its objectType, the id column's object, the property's, else the objects its id's
     # other rows show (both when they show both: a reason or attribute then goes to the deal too).
     if fixed:
@@ -744,6 +738,14 @@ def _history_table(b: _Build, path: Path, table: RowTable, fseq: int) -> None:
         kind = "coalesce(typ, tells, case when s.c then 'contact' else 'deal' end)"
         other = "case when typ is null and tells is null and s.c and s.d and (role in ('reason', 'money') or role like 'attr:%') then 'deal' end"
         seen = "left join seen s on s.oid = h.oid"
+    if counts.get("rejected"):  # under the object the row tells, as its entries would be
+        b.con.execute(f"""insert into rejects
+                          select $key, h.line, case when h.oid = '' then 'missing_lead_id' else bad end,
+                                 case when h.oid = '' then $missing else hs_detail(bad, $col, h.s) end, t._raw, null, null,
+                                 case when h.oid <> '' then {kind} || ':' || h.oid end
+                          from h {seen} join "{table.name}" t on t._line = h.line
+                          where role is not null and (h.oid = '' or bad is not null)""",
+                      {"key": key, "missing": f"{id_col} is empty", "col": found["timestamp"], **({"fixed": fixed} if fixed else {})})
     b.con.execute(
         f"""create or replace temp table h_kind as
             select line, prop, role, h.oid, value, at_us, txt, {kind} as kind, {other} as other
@@ -815,7 +817,7 @@ def _json_entries(b: _Build) -> None:
     b.register("versions", {c: pa.array([r[i] for r in rows], t) for i, (c, t) in enumerate(zip(_VERSION_COLUMNS, types))})
     b.versions = []
     _instants(b, "versions", "versions_at", b.tz)
-    b.con.execute("insert into rejects select file, line, bad, prefix || hs_detail(bad, 'timestamp', stamp), raw, fseq, seq "
+    b.con.execute("insert into rejects select file, line, bad, prefix || hs_detail(bad, 'timestamp', stamp), raw, fseq, seq, obj "
                   "from versions_at where bad is not null")
     b.con.execute("""insert into entries select fseq, seq, line, obj, prop, role, value, at_us, txt, false
                      from versions_at where bad is null and (role <> 'stage' or value <> '')""")
@@ -897,7 +899,7 @@ def _history_events(b: _Build) -> None:
             select f.file, s.line, 'unknown_stage_id',
                    s.prop || ' "' || s.value || '" of ' || s.obj || ' is not a stage id in '
                    || case when s.prop = 'dealstage' then 'the pipeline definition' else $where end
-                   || ': add it there, or map the id under [labels]', r.raw, s.fseq, s.seq
+                   || ': add it there, or map the id under [labels]', r.raw, s.fseq, s.seq, s.obj
             from stages s join files f using (fseq) left join raws r using (fseq, seq) where s.label is null""",
         {"where": f"{_SECTION} stage_labels"}
     )
@@ -1086,7 +1088,7 @@ def _wide_table(b: _Build, path: Path, table: RowTable, fseq: int) -> None:
     # The rows: what every event of a row carries (the deal, its reason, its attributes), kept for the events table.
     b.con.execute(f"""create temp table "{rows}" as select _line as line, py_strip({table.col(id_col)}) as deal, {reason} as reason,
                       {attrs} from {source}""")
-    b.con.execute(f"""insert into rejects select $key, line, 'missing_lead_id', $detail, t._raw, null, null
+    b.con.execute(f"""insert into rejects select $key, line, 'missing_lead_id', $detail, t._raw, null, null, null
                       from "{rows}" w join {source} t on t._line = w.line where deal = ''""",
                   {"key": key, "detail": f"{id_col} is empty"})
     if contacts_col:
@@ -1119,8 +1121,9 @@ def _wide_table(b: _Build, path: Path, table: RowTable, fseq: int) -> None:
             select $key, a.line, case when a.s is null then 'unknown_stage_id' else a.bad end,
                    case when a.s is null then h.header || ': stage id "' || h.stage_id || '" is not in the pipeline '
                                               || 'definition: add it there, or map the id under [labels]'
-                        else hs_detail(a.bad, h.header, a.s) end, t._raw, null, null
-            from w_at a join wide_columns h using (k) join {source} t on t._line = a.line where a.s is null or a.bad is not null""",
+                        else hs_detail(a.bad, h.header, a.s) end, t._raw, null, null, 'deal:' || w.deal
+            from w_at a join wide_columns h using (k) join {source} t on t._line = a.line join "{rows}" w on w.line = a.line
+            where a.s is null or a.bad is not null""",
         {"key": key},
     )
     b.con.execute(f"""{'insert into wide_events' if b.wide_tables else 'create temp table wide_events as'}
@@ -1186,7 +1189,7 @@ def _association_table(b: _Build, path: Path, table: RowTable, fseq: int) -> Non
     b.con.execute(f"""create or replace temp table pairs as select _line as line, _raw as raw, py_strip({table.col(deal_col)}) as deal,
                       py_strip({table.col(contact_col)}) as contact from "{table.name}" """)
     b.con.execute("insert into rejects select $key, line, 'missing_lead_id', case when deal = '' then $deal else $contact end, raw, "
-                  "null, null from pairs where deal = '' or contact = ''",
+                  "null, null, null from pairs where deal = '' or contact = ''",
                   {"key": key, "deal": f"{deal_col} is empty", "contact": f"{contact_col} is empty"})
     b.con.execute(f"insert into assoc select deal, contact, 2, {fseq}, line, 0 from pairs where deal <> '' and contact <> ''")
     b.ignore("association", "select $key, count(*) from pairs where deal <> '' and contact <> ''", {"key": key})
@@ -1291,7 +1294,8 @@ def _buyer_entries(b: _Build) -> None:
             select * replace (case when value <> '' and list_contains({responses}, prop) then bad end as bad) from buyer_at"""
     )
     b.con.execute("insert into rejects select f.file, b.line, b.bad, b.prop || ' of ' || b.obj || ': ' || hs_detail(b.bad, b.prop, b.value), "
-                  "r.raw, b.fseq, b.seq from buyer_at b join files f using (fseq) left join raws r using (fseq, seq) where b.bad is not null")
+                  "r.raw, b.fseq, b.seq, b.obj from buyer_at b join files f using (fseq) left join raws r using (fseq, seq) "
+                  "where b.bad is not null")
     b.ignore("attribute_value", "select fseq, count(*) from buyer_at where bad is null and from_table group by fseq")
     b.con.execute(
         """create or replace temp table buyer as
@@ -1445,8 +1449,8 @@ def _events_table(b: _Build, buyer_columns: list[str]) -> pa.Table:
 
 def _rejections(b: _Build) -> None:
     """The rejections the SQL made, with the raw text of JSON versions written only now."""
-    for file, line, reason, detail, raw, fseq, seq in b.sql("select * from rejects order by file, line, fseq, seq"):
+    for file, line, reason, detail, raw, fseq, seq, obj in b.sql("select * from rejects order by file, line, fseq, seq"):
         if raw is None and (fseq, seq) in b.lazy_raw:
             raw_id, prop, version = b.lazy_raw[(fseq, seq)]
             raw = json.dumps({"id": raw_id, "property": prop, **version}, ensure_ascii=False)
-        b.out.reject(file, line, reason, detail, raw)
+        b.out.reject(file, line, reason, detail, raw, obj)

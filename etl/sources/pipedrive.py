@@ -369,7 +369,7 @@ def _flow_item(b: _Build, path: Path, position: int, item: dict, deal: str | Non
     at, text = _instant(stamp)
     if at is None:
         detail = f"deal {deal} {field_key} change: " + _TIME_DETAIL[text].format(col="log_time", value=stamp)
-        _aside(b, deal, key, text, Rejection(key, position, text, detail, raw))
+        _aside(b, deal, key, text, Rejection(key, position, text, detail, raw, deal))
         return
     old = None if data.get("old_value") is None else str(data["old_value"]).strip()
     new = None if data.get("new_value") is None else str(data["new_value"]).strip()
@@ -436,7 +436,7 @@ def _deal_flow(b: _Build, deal: str, changes: list[_Change]) -> None:
                 why = ("never changed stage in the flow" if not moves else
                        f'was created in stage id "{initial_id}", which has no name in the stages list or the flow')
                 b.out.reject(c.file, c.line, "unknown_initial_stage",
-                             f"deal {deal} {why}, so the stage it was created in is unknown", c.raw)
+                             f"deal {deal} {why}, so the stage it was created in is unknown", c.raw, deal)
             else:
                 made.append((c, current))
         elif c.key == "stage_id":
@@ -444,7 +444,7 @@ def _deal_flow(b: _Build, deal: str, changes: list[_Change]) -> None:
             if current is None:
                 b.out.reject(c.file, c.line, "unknown_stage_id",
                              f'deal {deal} moved to stage id "{c.new}", which is not in the stages list: give GET /stages '
-                             f"with the flow or name it under {_SECTION} stage_names", c.raw)
+                             f"with the flow or name it under {_SECTION} stage_names", c.raw, deal)
             else:
                 made.append((c, current))
         elif c.key == "status" and c.new in ("won", "lost"):
@@ -452,7 +452,7 @@ def _deal_flow(b: _Build, deal: str, changes: list[_Change]) -> None:
         elif c.key == "status" and c.new == "open" and c.old in ("won", "lost"):
             if current is None:
                 b.out.reject(c.file, c.line, "unknown_stage_id" if current_id else "unknown_initial_stage",
-                             f"deal {deal} was reopened into a stage that has no name", c.raw)
+                             f"deal {deal} was reopened into a stage that has no name", c.raw, deal)
             else:
                 made.append((c, current))  # reopened: back in the stage it was won or lost in
         elif c.key == "lost_reason":
@@ -537,11 +537,11 @@ def _deal_row(b: _Build, row: _Row) -> None:
         return
     if status not in ("open", "won", "lost"):
         b.out.reject(key, line, "unknown_status",
-                     f'{row.table.column(STATUS)} is "{row.get(STATUS)}", not Open, Won, Lost or Deleted', raw)
+                     f'{row.table.column(STATUS)} is "{row.get(STATUS)}", not Open, Won, Lost or Deleted', raw, deal)
         return
     stage = row.get(STAGE)
     if not stage:
-        b.out.reject(key, line, "missing_stage", f"{row.table.column(STAGE)} is empty", raw)
+        b.out.reject(key, line, "missing_stage", f"{row.table.column(STAGE)} is empty", raw, deal)
         return
     label = _qualified(b.config, stage, row.get(PIPELINE))
     attrs = {name: next((row.get(c) for c in cols if row.get(c)), None) for name, cols in b.options.attributes.items()}
@@ -553,7 +553,8 @@ def _deal_row(b: _Build, row: _Row) -> None:
     def entry(column: str, stage_label: str, reason: str | None = None) -> None:
         at, text = _instant(row.get(column))
         if at is None:
-            b.out.reject(key, line, text, _TIME_DETAIL[text].format(col=row.table.column(column), value=row.get(column)), raw)
+            b.out.reject(key, line, text, _TIME_DETAIL[text].format(col=row.table.column(column), value=row.get(column)), raw,
+                         deal)
         else:
             b.event(deal, stage_label, text, reason, attrs, key, line, raw)
 
@@ -598,7 +599,7 @@ def _activity(b: _Build, key: str, position: int, data: dict, deal: str | None, 
         if not from_flow:
             column = "marked_as_done_time" if data.get("marked_as_done_time") else "add_time"
             b.out.reject(key, position, text, f"activity {data.get('id')} of deal {deal}: "
-                         + _TIME_DETAIL[text].format(col=column, value=stamp), raw)
+                         + _TIME_DETAIL[text].format(col=column, value=stamp), raw, deal or None)
         return
     utc = text if _OFFSET.fullmatch(text) else text.replace(" ", "T", 1) + "Z"
     if deal and (deal not in b.responses or at < b.responses[deal][0]):

@@ -213,8 +213,8 @@ class _Build:
     def ignore(self, row: _Row, reason: str) -> None:
         self.out.ignore(row.key, reason)
 
-    def reject(self, row: _Row, reason: str, detail: str) -> None:
-        self.out.reject(row.key, row.line, reason, detail, row.raw)
+    def reject(self, row: _Row, reason: str, detail: str, journey: str | None = None) -> None:
+        self.out.reject(row.key, row.line, reason, detail, row.raw, journey)
 
 
 def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Translation:
@@ -663,9 +663,9 @@ def _report_sql(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[tuple[in
         detail = {"missing_stage": "'To Stage is empty'", "missing_timestamp": "date_column || ' is empty'",
                   "unparseable_timestamp": f"""date_column || ' "' || date_text || '" does not match report_date_format '
                                                || {_sql_text(f'"{fmt}" (e.g. {example})')}"""}[reason]
-        for file, line, text, raw in con.execute(
-                f"select file, _line, {detail}, _raw from sf_report_rows where kind = '{reason}' order by o, _line").fetchall():
-            b.out.reject(file, line, reason, text, raw)
+        for file, line, text, raw, opp in con.execute(
+                f"select file, _line, {detail}, _raw, opp from sf_report_rows where kind = '{reason}' order by o, _line").fetchall():
+            b.out.reject(file, line, reason, text, raw, opp)
     _lookup(con, "sf_r_currencies", "select distinct coalesce(nullif(currency_text, ''), code, '') from sf_report_rows where kind in ('move', 'repeat')",
            lambda t: (t.upper(),), {"v": pa.string()})
     b.unnamed_currency += con.execute(
@@ -750,11 +750,12 @@ def _opportunity_history_sql(b: _Build, con: duckdb.DuckDBPyConnection, tables: 
                 left join sf_oh_closes c on c.t = r.close_text and r.verdict = 'check'
                 left join sf_oh_owner w on w.opp = r.opp left join sf_oh_opps x on x.opp = r.opp"""
     )
-    for file, line, verdict, detail, raw in con.execute(
+    for file, line, verdict, detail, raw, journey in con.execute(
             """select file, _line, verdict, case verdict when 'missing_lead_id' then 'OpportunityId is empty'
-                                                         when 'missing_stage' then 'StageName is empty' else detail end, _raw
+                                                         when 'missing_stage' then 'StageName is empty' else detail end, _raw,
+                      nullif(lead_id, '')
                from sf_oh_changes where verdict not in ('change', 'deleted', 'repeated_id') order by o, _line""").fetchall():
-        b.out.reject(file, line, verdict, detail, raw)
+        b.out.reject(file, line, verdict, detail, raw, journey)
     for file, verdict, count in con.execute(
             "select file, verdict, count(*) from sf_oh_changes where verdict in ('deleted', 'repeated_id') group by all").fetchall():
         b.out.ignore(file, verdict, count)
@@ -979,9 +980,9 @@ def _lead_journeys(b: _Build, con: duckdb.DuckDBPyConnection, tables: list[tuple
                   coalesce(t.detail, 'NewValue is empty') as detail
            from sf_verdicts v join sf_lh_times t on t.t = v.entered where v.verdict = 'status'"""
     )
-    for file, line, problem, detail, raw in con.execute(
-            "select file, _line, problem, detail, _raw from sf_lh_status where problem is not null order by o, _line").fetchall():
-        b.out.reject(file, line, problem, detail, raw)
+    for file, line, problem, detail, raw, lead in con.execute(
+            "select file, _line, problem, detail, _raw, id from sf_lh_status where problem is not null order by o, _line").fetchall():
+        b.out.reject(file, line, problem, detail, raw, lead)
     con.execute(
         """create or replace temp table sf_lead_events as
            select id as lead_id, id as opp, new_value as stage, entered as entered_at, null::varchar as reason,
@@ -1038,10 +1039,10 @@ def _lead_start(b: _Build, row: _Row, lead_id: str, stage: str, stage_column: st
     text = row.get("CreatedDate")
     _, problem = parse_instant(text, b.config.timezone)
     if problem:
-        b.reject(row, problem, _timestamp_detail("CreatedDate", text, problem))
+        b.reject(row, problem, _timestamp_detail("CreatedDate", text, problem), lead_id)
         return None
     if not stage:
-        b.reject(row, "missing_stage", f"{stage_column} is empty")
+        b.reject(row, "missing_stage", f"{stage_column} is empty", lead_id)
         return None
     return b.event(row, lead_id, stage, text)
 
@@ -1096,7 +1097,7 @@ def _first_responses(b: _Build, rows: list[_Row], leads: dict[str, _Row], opport
         if text:
             at, problem = parse_instant(text, tz)
             if problem:
-                b.reject(row, problem, _timestamp_detail(row.column(column), text, problem) + "; the lead loads without it")
+                b.reject(row, problem, _timestamp_detail(row.column(column), text, problem) + "; the lead loads without it", lead_id)
             else:
                 keep(lead_id, at, text, row)
     converted = {canonical_id(r.get("ConvertedContactId")): lead_id for lead_id, r in leads.items() if r.get("ConvertedContactId")}
@@ -1118,7 +1119,7 @@ def _first_responses(b: _Build, rows: list[_Row], leads: dict[str, _Row], opport
         text = row.get(column_done)
         at, problem = parse_instant(text, tz)
         if problem:
-            b.reject(row, problem, _timestamp_detail(column_done, text, problem))
+            b.reject(row, problem, _timestamp_detail(column_done, text, problem), journey)
             continue
         b.task_rows.append((journey, row))
         if journey is not None:

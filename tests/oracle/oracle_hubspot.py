@@ -226,10 +226,11 @@ def _history_table(b: _Build, path: Path, table: SourceTable) -> None:
             continue
         stamp = values[found["timestamp"]]
         at, text = _instant(stamp, tz)
-        if at is None:
-            b.out.reject(key, line, text, _TIME_DETAIL[text].format(col=found["timestamp"], value=stamp.strip()), raw)
-            continue
         first, *others = kind_of(values, prop, obj)
+        if at is None:
+            b.out.reject(key, line, text, _TIME_DETAIL[text].format(col=found["timestamp"], value=stamp.strip()), raw,
+                         f"{first}:{obj}")
+            continue
         entry = _Entry(f"{first}:{obj}", prop, values[found["value"]].strip(), at, text, key, line, raw, b.next_order())
         if role is None:  # a buyer property (first response, job title, buying role) of a contact
             if _add_buyer_entry(b, entry):
@@ -330,7 +331,8 @@ def _json_object(b: _Build, path: Path, position: int, obj: dict) -> None:
             at, text = _instant(stamp, tz)
             if at is None:
                 b.out.reject(key, position, text,
-                             f"{prop} history entry {i} of {kind} {raw_id}: " + _TIME_DETAIL[text].format(col="timestamp", value=stamp), raw)
+                             f"{prop} history entry {i} of {kind} {raw_id}: " + _TIME_DETAIL[text].format(col="timestamp", value=stamp), raw,
+                             oid)
                 continue
             value = "" if version.get("value") is None else str(version["value"]).strip()
             entry = _Entry(oid, prop, value, at, text, key, position, raw, b.next_order())
@@ -389,7 +391,7 @@ def _history_events(b: _Build) -> None:
                 where = "the pipeline definition" if e.prop == "dealstage" else f"{_SECTION} stage_labels"
                 b.out.reject(e.file, e.line, "unknown_stage_id",
                              f'{e.prop} "{e.value}" of {obj} is not a stage id in {where}: add it there, or map the id under [labels]',
-                             e.raw)
+                             e.raw, obj)
                 continue
             labelled.append((e, _qualified(b, *found)))
         labelled.sort(key=lambda pair: (pair[0].at, pair[0].order))
@@ -488,11 +490,11 @@ def _wide_table(b: _Build, path: Path, table: SourceTable) -> None:
                 b.unknown_ids += 1
                 b.out.reject(key, line, "unknown_stage_id",
                              f'{header}: stage id "{stage_id}" is not in the pipeline definition: add it there, or map the id under [labels]',
-                             raw)
+                             raw, deal)
                 continue
             at, text = _instant(cell, tz)
             if at is None:
-                b.out.reject(key, line, text, _TIME_DETAIL[text].format(col=header, value=cell), raw)
+                b.out.reject(key, line, text, _TIME_DETAIL[text].format(col=header, value=cell), raw, deal)
                 continue
             label = _qualified(b, *found)
             b.stage_event(deal, label, at, text, reason if b.is_outcome(label) else None, attrs, key, line, raw)
@@ -578,7 +580,8 @@ def _add_buyer_entry(b: _Build, entry: _Entry) -> bool:
         at, text = _instant(entry.value, ZoneInfo(b.config.timezone))
         if at is None:
             b.out.reject(entry.file, entry.line, text,
-                         f"{entry.prop} of {entry.obj}: " + _TIME_DETAIL[text].format(col=entry.prop, value=entry.value), entry.raw)
+                         f"{entry.prop} of {entry.obj}: " + _TIME_DETAIL[text].format(col=entry.prop, value=entry.value), entry.raw,
+                         entry.obj)
             return False
     latest = b.buyer[entry.obj].get(entry.prop)
     if latest is None or (entry.at, entry.order) >= (latest.at, latest.order):

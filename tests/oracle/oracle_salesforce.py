@@ -112,16 +112,16 @@ def translate(paths: list[Path], config: FunnelConfig, options: dict) -> Transla
     return out
 
 
-def _change(b: _Build, row: _Row, stage_column: str) -> _Change | None:
-    """A history row's stage and instant, or None after rejecting the row."""
+def _change(b: _Build, row: _Row, stage_column: str, journey: str) -> _Change | None:
+    """A history row's stage and instant, or None after rejecting the row (under its journey)."""
     stage = row.get(stage_column)
     text = row.get("CreatedDate")
     at, problem = parse_instant(text, b.config.timezone)
     if problem:
-        b.reject(row, problem, _timestamp_detail("CreatedDate", text, problem))
+        b.reject(row, problem, _timestamp_detail("CreatedDate", text, problem), journey)
         return None
     if not stage:
-        b.reject(row, "missing_stage", f"{stage_column} is empty")
+        b.reject(row, "missing_stage", f"{stage_column} is empty", journey)
         return None
     return _Change(at, stage, row, text)
 
@@ -138,7 +138,7 @@ def _opportunity_history(b: _Build, rows: list[_Row], owner: dict[str, str], opp
             continue
         if not _history_row(b, row, seen):
             continue
-        change = _change(b, row, "StageName")
+        change = _change(b, row, "StageName", owner.get(opp, opp))
         if change:
             per_opp[opp].append(change)
     events: dict[str, list[dict]] = {}
@@ -194,15 +194,15 @@ def _report(b: _Build, rows: list[_Row]) -> None:
             else:
                 per_opp[opp].append((datetime.fromisoformat(entered), entered, row, False))
         elif not to_stage:
-            b.reject(row, "missing_stage", "To Stage is empty")
+            b.reject(row, "missing_stage", "To Stage is empty", opp)
         elif not text:
-            b.reject(row, "missing_timestamp", f"{date_column} is empty")
+            b.reject(row, "missing_timestamp", f"{date_column} is empty", opp)
         else:
             entered = _report_date(text, fmt)
             if entered is None:
                 example = date(2026, 3, 31).strftime(fmt)
                 b.reject(row, "unparseable_timestamp",
-                         f'{date_column} "{text}" does not match report_date_format "{fmt}" (e.g. {example})')
+                         f'{date_column} "{text}" does not match report_date_format "{fmt}" (e.g. {example})', opp)
             else:
                 per_opp[opp].append((datetime.fromisoformat(entered), entered, row, True))
     for opp, items in per_opp.items():
@@ -282,7 +282,7 @@ def _lead_journeys(b: _Build, leads: dict[str, _Row], history: list[_Row]) -> No
             continue
         field_name = row.get("Field").lower()
         if field_name == "status":
-            change = _change(b, row, "NewValue")
+            change = _change(b, row, "NewValue", lead_id)
             if change:
                 changes[lead_id].append(change)
         elif field_name == "created":

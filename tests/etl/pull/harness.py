@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -120,6 +121,15 @@ def marks(db: Path, crm: str) -> dict[str, str]:
         return dict(con.execute(
             "select object, arg_max(mark, load_id) from pull_marks where source = $s group by object", {"s": crm}
         ).fetchall())
+    finally:
+        con.close()
+
+
+def quarantined(db: Path) -> Counter:
+    """The quarantine's rows as (lead id, reason, raw text), counted: a row stored twice counts 2."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return Counter(con.execute("select lead_id, reason, raw from quarantine").fetchall())
     finally:
         con.close()
 

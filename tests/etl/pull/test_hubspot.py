@@ -471,6 +471,29 @@ def test_a_deal_that_joins_a_contact_after_a_pull_leaves_no_journey_of_its_own(t
 
 
 @pytest.mark.slow
+def test_a_fetched_again_record_s_rejected_versions_are_replaced_not_piled_up(tmp_path, funnel_toml):
+    """A dealstage version whose stage id no pipeline has is rejected by the adapter under its deal: 9001 continues
+    contact 501's journey, 9004 is its own, and both are fetched again after change(); 9009 is not and keeps its
+    row. After any number of pulls the quarantine holds what one pull of the CRM as it is now would, once each."""
+    fake = sample()
+    for deal, when in (("9001", "2025-01-26T09:00"), ("9004", "2025-01-29T09:00"), ("9009", "2025-02-15T09:00")):
+        fake.set("deals", deal, "dealstage", when, "retiredstage")
+    db, clean = tmp_path / "w.duckdb", tmp_path / "clean.duckdb"
+    with Loopback(fake.app) as server:
+        assert pull(server, db, funnel_toml).returncode == 0
+        first = harness.quarantined(db)
+        change(fake)
+        for _ in range(2):
+            done = pull(server, db, funnel_toml)
+            assert done.returncode == 0, done.stderr
+        assert pull(server, clean, funnel_toml).returncode == 0
+    now = harness.quarantined(db)
+    assert now == harness.quarantined(clean) == first
+    assert max(now.values()) == 1
+    assert {(lead, reason) for lead, reason, _raw in now} == {(f"deal:{d}", "unknown_stage_id") for d in ("9001", "9004", "9009")}
+
+
+@pytest.mark.slow
 def test_archived_and_merged_records_leave_the_warehouse_and_the_pull_ends_as_a_full_pull(tmp_path, funnel_toml):
     """9001 continued contact 501's journey: archiving it re-writes 501 (now continued by 9003), not removes it;
     archiving contact 504 leaves its deal 9009 a journey of its own; 9004 (no contact) goes whole; 502 is merged into 505."""

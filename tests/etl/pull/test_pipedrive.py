@@ -8,11 +8,9 @@ import json
 import os
 import subprocess
 import sys
-from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from funnelboard.core.config import load_config
@@ -399,27 +397,43 @@ def test_a_fetched_again_record_s_quarantined_rows_are_replaced_not_piled_up(tmp
     unmapped = tmp_path / "funnel.toml"
     unmapped.write_text(CONFIG.read_text().replace('"Demo Scheduled" = "demo"\n', ""))
 
-    def quarantined(db: Path) -> Counter:
-        con = duckdb.connect(str(db), read_only=True)
-        try:
-            return Counter(con.execute("select lead_id, reason, raw from quarantine").fetchall())
-        finally:
-            con.close()
-
     fake = company()
     db, clean = tmp_path / "w.duckdb", tmp_path / "clean.duckdb"
     with Loopback(fake) as server:
         for _ in range(2):
             assert harness.run_pull("pipedrive", db, env(server), "--config", str(unmapped)).returncode == 0
-        first = quarantined(db)
+        first = harness.quarantined(db)
         assert {lead for lead, _reason, _raw in first} == {"101", "105", "106"} and {r for _l, r, _raw in first} == {"unknown_stage"}
         later(fake)  # 106 (in Demo Scheduled once) is lost, 109 moves to it: both are fetched again
         for _ in range(2):
             assert harness.run_pull("pipedrive", db, env(server), "--config", str(unmapped)).returncode == 0
         assert harness.run_pull("pipedrive", clean, env(server), "--config", str(unmapped)).returncode == 0
-    now = quarantined(db)
-    assert now == quarantined(clean)
+    now = harness.quarantined(db)
+    assert now == harness.quarantined(clean)
     assert {lead for lead, _reason, _raw in now} == {"101", "105", "106", "109"} and max(now.values()) == 1
+
+
+@pytest.mark.slow
+def test_a_fetched_again_deal_s_rejected_flow_items_are_replaced_not_piled_up(tmp_path):
+    """A flow item whose time is not a time is rejected by the adapter, not by a check. It names its deal, so
+    a pull that fetches the deal again replaces the deal's rejected items too: the quarantine holds what one
+    pull of the CRM as it is now would, and a deal not fetched again keeps its row."""
+    fake = company()
+    for deal in (101, 109):  # 109 is fetched again after later(), 101 is not
+        move = next(i for i in fake.deals[deal].flow if i["data"].get("field_key") == "stage_id")
+        move["data"]["log_time"] = "2026-02-30 25:00:00"
+    db, clean = tmp_path / "w.duckdb", tmp_path / "clean.duckdb"
+    with Loopback(fake) as server:
+        assert pull(server, db).returncode == 0
+        first = harness.quarantined(db)
+        later(fake)
+        for _ in range(2):
+            assert pull(server, db).returncode == 0
+        assert pull(server, clean).returncode == 0
+    now = harness.quarantined(db)
+    assert now == harness.quarantined(clean) == first
+    assert max(now.values()) == 1
+    assert {(lead, reason) for lead, reason, _raw in now} == {("101", "impossible_timestamp"), ("109", "impossible_timestamp")}
 
 
 @pytest.mark.slow

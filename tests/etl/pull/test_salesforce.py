@@ -319,6 +319,34 @@ def test_incremental_pull_asks_only_for_changes_and_ends_equal_to_a_full_pull(or
 
 
 @pytest.mark.slow
+def test_a_fetched_again_journey_s_rejected_history_rows_are_replaced_not_piled_up(org, server, env, tmp_path):
+    """History rows without a stage are rejected by the adapter under their journey: a status change of new0 (fetched
+    again when it changes), one of the lost lead (not fetched again, it keeps its row), and a stage row of the
+    deal (the converted lead's journey, fetched again when the deal changes). After any number of pulls the
+    quarantine holds what one pull of the org as it is now would, once each."""
+    ids = org.ids
+    for lead in (ids["new0"], ids["lost"]):
+        org._history("LeadHistory", {"LeadId": lead, "Field": "Status", "OldValue": "Open - Not Contacted", "NewValue": None}, org.tick())
+    deal = org.get("Opportunity", ids["deal"])
+    org._history("OpportunityHistory", {"OpportunityId": ids["deal"], "StageName": None, "Amount": deal["Amount"],
+                                        "CloseDate": deal["CloseDate"], "ForecastCategory": deal["ForecastCategory"],
+                                        "Probability": 10, "CurrencyIsoCode": deal["CurrencyIsoCode"]}, org.tick())
+    db, clean = tmp_path / "w.duckdb", tmp_path / "clean.duckdb"
+    assert run(db, env, tmp_path / "p1").returncode == 0
+    first = harness.quarantined(db)
+    org.set_status(ids["new0"], "Closed - Not Converted", reason="Went silent")
+    org.change_money(ids["deal"], amount=32000.0)
+    for n in (2, 3):
+        done = run(db, env, tmp_path / f"p{n}")
+        assert done.returncode == 0, done.stderr
+    assert run(clean, env, tmp_path / "clean").returncode == 0
+    now = harness.quarantined(db)
+    assert now == harness.quarantined(clean) == first
+    assert max(now.values()) == 1
+    assert {(lead, reason) for lead, reason, _raw in now} == {(i, "missing_stage") for i in (ids["new0"], ids["lost"], ids["converted"])}
+
+
+@pytest.mark.slow
 def test_a_pull_where_nothing_changed_publishes_nothing_and_the_next_change_does(org, server, env, tmp_path, monkeypatch):
     db = tmp_path / "w.duckdb"
     assert run(db, env, tmp_path / "p1").returncode == 0

@@ -336,7 +336,7 @@ def outcome(fn, paths, config, options):
     return {
         "columns": t.events.column_names,
         "events": sorted(rows, key=lambda r: json.dumps(r, sort_keys=True)),
-        "rejected": sorted((r.file, r.line or 0, r.reason, r.detail, r.raw or "") for r in t.rejected),
+        "rejected": sorted((r.file, r.line or 0, r.reason, r.detail, r.raw or "", r.lead_id or "") for r in t.rejected),
         "ignored": t.ignored,
         "source_rows": t.source_rows,
         "notes": t.notes,

@@ -17,6 +17,7 @@ from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW, rows, write
+from tests.etl.sources import NAME_NO_RECORD
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "pipedrive"
 
@@ -140,6 +141,8 @@ def test_translate_gives_exact_events(config, case, files, events, rejections, i
     assert by_name(t.source_rows) == source_rows
     for r in t.rejected:
         assert r.detail and r.raw, "every rejection says why and keeps the source text"
+        # a rejected row names the journey it belongs to (a pull replaces its quarantined rows), unless it has no id
+        assert (r.lead_id is None) == (r.reason in NAME_NO_RECORD), r
 
 
 def test_rejections_say_what_is_wrong_and_what_to_do(config):

@@ -38,6 +38,7 @@ from funnelboard.warehouse.gateway import Gateway
 from funnelboard.warehouse.metrics import MetricRequest, run_metric
 from funnelboard.warehouse.pipeline import load_files
 from tests.conftest import NOW, rows
+from tests.etl.sources import NAME_NO_RECORD
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures" / "salesforce"
@@ -162,6 +163,8 @@ def test_translate_gives_exactly_these_events(sf_config, files, expected, reject
     for r, (_, _, _, detail) in zip(t.rejected, rejected):
         assert detail in r.detail
         assert r.raw and r.raw.startswith('"')
+        # a rejected row names the journey it belongs to (a pull replaces its quarantined rows), unless it has no id
+        assert (r.lead_id is None) == (r.reason in NAME_NO_RECORD), r
     assert {Path(k).name: v for k, v in t.ignored.items()} == ignored
     # Every data row of every file is used (gave a record) or ignored, never both.
     for f in files:
