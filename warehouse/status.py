@@ -6,7 +6,6 @@ dashboard's data-quality page and `funnelboard status` run the same SQL.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Protocol
 
@@ -44,12 +43,15 @@ def ledger_totals(files: list[dict]) -> dict:
 
 
 def unknown_labels(g: Reader) -> dict[str, int]:
-    """Stage labels no label map matched, with their row counts over the active files, biggest first."""
-    counts: dict[str, int] = {}
-    for (text,) in g.query("select unknown_labels from load_ledger where superseded_by is null order by file_id").rows:
-        for label, n in json.loads(text or "{}").items():
-            counts[label] = counts.get(label, 0) + n
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    """Stage labels no label map matched, with the rows the quarantine holds of each, biggest first.
+
+    Read from the quarantine, not the ledger: a pull replaces the quarantined rows of the records it
+    fetches again, while the ledger keeps what every load quarantined. The label is in the detail the
+    load writes (etl/load.py: 'stage label "X" is not in the label map')."""
+    return dict(g.query(
+        """select regexp_extract(detail, '^stage label "(.*)" is not in the label map$', 1) as label, count(*)
+           from quarantine where reason = 'unknown_stage' group by label order by 2 desc, 1"""
+    ).rows)
 
 
 def quarantine_reasons(g: Reader) -> dict[str, int]:
@@ -97,6 +99,15 @@ def quarantined_rows(g: Reader, limit: int | None = None) -> list[dict]:
         {"limit": limit},
         row_cap=ALL_ROWS if limit is None else limit,
     ).dicts()
+
+
+def held_now(g: Reader) -> dict[str, int]:
+    """The rows the warehouse holds now: events and lead rows, and quarantined rows. They equal the ledger's
+    loaded and quarantined rows of its active files, less what later pulls replaced or removed."""
+    stored, quarantined = g.query(
+        "select (select count(*) from raw_events) + (select count(*) from raw_leads), (select count(*) from quarantine)"
+    ).rows[0]
+    return {"rows": stored, "quarantined": quarantined}
 
 
 def event_range(g: Reader) -> dict:

@@ -168,7 +168,7 @@ def update(_pathname: str | None):
     reasons = reason_rows()[1]
     labels = label_rows()[1]
     quarantined = sum(r["rows"] for r in reasons)
-    summary = _summary(totals, g.facts(), status.meta(g).get("published_at"))
+    summary = _summary(totals, status.held_now(g), g.facts(), status.meta(g).get("published_at"))
     scoped = bool(current_scope())  # the raw rows are not a lead's: a scoped user gets their counts only
     return (
         None,
@@ -225,20 +225,25 @@ def _unscoped() -> None:
         raise UserError(SCOPED)
 
 
-def _summary(totals: dict, span: dict, published_at: str | None) -> list:
-    """Cards over the active files of the ledger, and the row identity spelled out."""
+def _summary(totals: dict, held: dict, span: dict, published_at: str | None) -> list:
+    """Cards over the active files of the ledger, and the row identity spelled out. Where later pulls
+    replaced rows of records they fetched again, the warehouse holds fewer rows than the loads stored:
+    the Loaded and Quarantined cards say how many it holds now."""
     read = totals["rows_read"]
     balanced = read == totals["rows_loaded"] + totals["rows_quarantined"] + totals["rows_duplicate"]
 
     def share(n: int) -> str:
         return f"{n / read:.1%} of rows read" if read else ""
 
+    def now(n: int, ledger: int) -> str:
+        return share(ledger) if n == ledger else f"{n:,} held now"
+
     replaced = totals["superseded"]
     cards = [
         _card("Files loaded", f"{totals['files']:,}", f"+ {replaced:,} replaced by a later load" if replaced else "none replaced"),
         _card("Rows read", f"{read:,}", "every row accounted for" if balanced else NOT_BALANCED, tone="good" if balanced else "bad"),
-        _card("Loaded", f"{totals['rows_loaded']:,}", share(totals["rows_loaded"])),
-        _card("Quarantined", f"{totals['rows_quarantined']:,}", share(totals["rows_quarantined"]),
+        _card("Loaded", f"{totals['rows_loaded']:,}", now(held["rows"], totals["rows_loaded"])),
+        _card("Quarantined", f"{totals['rows_quarantined']:,}", now(held["quarantined"], totals["rows_quarantined"]),
               tone="warn" if totals["rows_quarantined"] else "neutral"),
         _card("Duplicates", f"{totals['rows_duplicate']:,}", "exact duplicates collapsed"),
         _card("First event", *_when(span["first_event"])),
@@ -254,7 +259,15 @@ def _summary(totals: dict, span: dict, published_at: str | None) -> list:
         ],
         className="quality-identity",
     )
-    return [html.Div(cards, className="cards"), identity]
+    if (held["rows"], held["quarantined"]) == (totals["rows_loaded"], totals["rows_quarantined"]):
+        return [html.Div(cards, className="cards"), identity]
+    pulled = html.P(
+        f"The warehouse holds {held['rows']:,} of the {totals['rows_loaded']:,} rows loaded and {held['quarantined']:,} of the "
+        f"{totals['rows_quarantined']:,} quarantined: later pulls fetched records again and replaced their rows, or removed "
+        "records deleted in the CRM.",
+        className="quality-identity",
+    )
+    return [html.Div(cards, className="cards"), identity, pulled]
 
 
 def _card(label: str, value: str, note: str, *, tone: str = "neutral") -> html.Div:
