@@ -57,6 +57,11 @@ DDL = (
         pulled_at timestamp not null,    -- UTC
         complete boolean not null        -- false when a quota stopped the pull early
     )""",
+    """create table if not exists pull_journeys (
+        source varchar not null,         -- the CRM pulled
+        record varchar not null,         -- a record whose events the last pull that fetched it wrote under another journey
+        journey varchar not null         -- that journey (a HubSpot deal under its contact): a pull fetches it with the record
+    )""",
     """create table if not exists quarantine (
         file_id integer not null,
         line bigint,
@@ -135,6 +140,14 @@ def record_marks(con: duckdb.DuckDBPyConnection, source: str, marks: dict[str, s
         "insert into pull_marks values (?, ?, ?, ?, ?, ?)",
         [(source, obj, mark, load_id, now, complete) for obj, mark in sorted(marks.items())],
     )
+
+
+def current_journeys(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, str]:
+    """Record -> the journey the last pull that fetched it wrote its events under, for the records of `source`
+    that continue another journey ({} for a warehouse that has none)."""
+    if not table_columns(con, "pull_journeys"):
+        return {}
+    return dict(con.execute("select record, journey from pull_journeys where source = $s order by record", {"s": source}).fetchall())
 
 
 def current_marks(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, str]:

@@ -31,12 +31,13 @@ class PullReport:
     seconds: float
 
 
-def stored_marks(db: Path, crm: str) -> dict[str, str]:
+def stored_state(db: Path, crm: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The warehouse's marks of `crm` and the journeys its records continue (raw_schema.current_journeys)."""
     if not db.exists():
-        return {}
+        return {}, {}
     con = open_read_only(db)
     try:
-        return raw_schema.current_marks(con, crm)
+        return raw_schema.current_marks(con, crm), raw_schema.current_journeys(con, crm)
     finally:
         con.close()
 
@@ -75,7 +76,8 @@ def pull(
     connector = get_connector(crm)
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     since_iso = iso_utc(parse_instant(since)) if since else None
-    marks = {} if since_iso else stored_marks(db, crm)
+    marks, journeys = stored_state(db, crm)
+    marks = {} if since_iso else marks
     out = Path(out) if out else _default_out(db.parent / "pulls" / crm / now.strftime("%Y%m%dT%H%M%SZ"))
     if out.exists() and any(out.iterdir()):
         raise UserError(f"the pull directory '{out}' is not empty: pick another --out (a pull never overwrites files).")
@@ -85,7 +87,7 @@ def pull(
         progress.note(f"{crm}: {obj} changed since {mark}")
     try:
         pulled = connector.fetch(PullRequest(crm=crm, marks=marks, since=since_iso, out=out, progress=progress,
-                                                  options=dict(config.sources.get(crm, {}))))
+                                                  options=dict(config.sources.get(crm, {})), journeys=journeys))
     except BaseException:
         _remove_if_empty(out, created)
         raise

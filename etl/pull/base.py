@@ -25,6 +25,9 @@ class PullRequest:
     out: Path  # the directory the connector writes its files into (it exists and is empty)
     progress: Progress = field(default_factory=lambda: Progress(enabled=False))
     options: dict = field(default_factory=dict)  # the [source.<crm>] table of funnel.toml: the columns the adapter will read
+    # record -> journey, as earlier pulls stored them (raw_schema.current_journeys; Translation.continues): a connector
+    # whose journeys join records fetches both sides when either changed, so a record leaving a journey rewrites both
+    journeys: dict[str, str] = field(default_factory=dict)
 
     def start(self, obj: str) -> str | None:
         """Where fetching `obj` starts: its mark, else `since`, else None (everything)."""

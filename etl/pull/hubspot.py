@@ -10,7 +10,9 @@ a Bearer header. A pull asks HubSpot's CRM API for:
   nears the search API's 10,000-result cap; `after` pages only through records changed at one instant;
 * for each changed record, its associations and, through them, every deal and contact whose journey
   the adapter's translation ties to it (a deal continues its first associated contact's journey, a
-  contact takes its earliest deal): POST /crm/v4/associations/<from>/<to>/batch/read;
+  contact takes its earliest deal): POST /crm/v4/associations/<from>/<to>/batch/read; and the records
+  earlier pulls joined it with (`PullRequest.journeys`), even when HubSpot no longer associates them,
+  so a deal that leaves its contact is written as a journey of its own and the contact's without it;
 * the whole history of every property the adapter reads (POST /crm/v3/objects/<object>/batch/read with
   propertiesWithHistory): the stage, reason and money properties and the configured attributes, and
   the date-entered/exited properties of every stage under both names HubSpot has used
@@ -178,6 +180,14 @@ class _Pull:
         self.links: dict[str, dict[str, list]] = {o: {} for o in OBJECTS}  # object -> id -> v4 `to` entries
         self.marks: dict[str, datetime] = {}
         self.archived: set[str] = set()  # journey ids (deal:<id>, contact:<id>) of records archived since the marks
+        # The journeys earlier pulls wrote deals under (deal:<id> -> contact:<id>), both ways: a deal fetched again brings
+        # the contact it continued, and a contact the deals that continued it, even when HubSpot no longer associates them.
+        self.partners: dict[str, dict[str, set[str]]] = {o: {} for o in OBJECTS}
+        for record, journey in request.journeys.items():
+            if record.startswith("deal:") and journey.startswith("contact:"):
+                deal, contact = record.split(":", 1)[1], journey.split(":", 1)[1]
+                self.partners["deals"].setdefault(deal, set()).add(contact)
+                self.partners["contacts"].setdefault(contact, set()).add(deal)
 
     # -- the pull -----------------------------------------------------------------------------------
 
@@ -275,8 +285,9 @@ class _Pull:
             for o in OBJECTS:
                 other = OTHER[o]
                 for i in want[o]:
-                    for to in links[o].get(i, []):
-                        j = str(to.get("toObjectId"))
+                    tied = [str(to.get("toObjectId")) for to in links[o].get(i, [])]
+                    tied += sorted(self.partners[o].get(i, ())) if other in self.objects else []
+                    for j in tied:
                         if j not in self.records[other] and j not in records[other] and j not in following[other]:
                             following[other].append(j)
             want = following

@@ -1436,6 +1436,7 @@ def _events_table(b: _Build, buyer_columns: list[str]) -> pa.Table:
     # Deals that continue a contact's journey are written under the contact's id.
     joined = b.con.sql("select deal, contact from joined where joins").to_arrow_table()
     b.out.superseded.update(joined["deal"].to_pylist())
+    b.out.continues.update(zip(joined["deal"].to_pylist(), joined["contact"].to_pylist()))
     lead = pc.coalesce(joined["contact"].take(pc.index_in(table["lead_id"], value_set=joined["deal"])), table["lead_id"])
     out = {"lead_id": lead, "stage": table["stage"], "entered_at": table["entered_at"], "reason": table["reason"]}
     if buyer_columns:

@@ -131,6 +131,15 @@ class FakeHubSpot:
             if record is not None:
                 record.touched = max([t for t in (record.touched, at(when)) if t])
 
+    def unlink(self, deal_id: str, contact_id: str, when: str, *, changed: tuple[str, ...] = ("deals", "contacts")) -> None:
+        """Remove a deal's association with a contact at `when`; `changed` says which of the two records count as
+        changed then (a search filter on the last change finds them)."""
+        self.links[deal_id].remove(contact_id)
+        for kind, rid in (("deals", deal_id), ("contacts", contact_id)):
+            record = self.records[kind].get(rid)
+            if record is not None and kind in changed:
+                record.touched = max([t for t in (record.touched, at(when)) if t])
+
     def archive(self, kind: str, record_id: str, when: str) -> None:
         """Delete a record (to the recycling bin): search and batch read no longer see it, nor its associations; the
         archived list shows it with archivedAt and the associations it had. Its associated records are not changed."""

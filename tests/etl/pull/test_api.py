@@ -164,3 +164,19 @@ def test_marks_keep_their_history_and_the_latest_wins(tmp_path):
     raw_schema.record_marks(con, "pipedrive", {"deals": "2026-01-01T00:00:00.000Z"}, 3, now, True)
     assert raw_schema.current_marks(con, "hubspot") == {"deals": "2026-11-20T00:00:00.000Z"}
     assert con.execute("select count(*) from pull_marks").fetchall() == [(3,)]
+
+
+def test_stored_journeys_are_read_per_crm_and_a_warehouse_without_them_has_none(tmp_path):
+    from funnelboard.warehouse.pull import stored_state
+
+    db = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("create table pull_marks (source varchar, object varchar, mark varchar, load_id integer, pulled_at timestamp, "
+                "complete boolean)")  # a warehouse pulled into before pull_journeys existed
+    assert raw_schema.current_journeys(con, "hubspot") == {}
+    raw_schema.ensure_schema(con)
+    con.executemany("insert into pull_journeys values (?, ?, ?)",
+                    [("hubspot", "deal:9", "contact:5"), ("hubspot", "deal:7", "contact:5"), ("other", "deal:9", "contact:1")])
+    con.close()
+    assert stored_state(db, "hubspot") == ({}, {"deal:7": "contact:5", "deal:9": "contact:5"})
+    assert stored_state(tmp_path / "none.duckdb", "hubspot") == ({}, {})

@@ -494,6 +494,27 @@ def test_a_fetched_again_record_s_rejected_versions_are_replaced_not_piled_up(tm
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("changed", [("deals",), ("contacts",), ("deals", "contacts")], ids=["deal-changed", "contact-changed", "both"])
+def test_a_deal_no_longer_associated_with_its_contact_leaves_the_contact_s_journey(tmp_path, funnel_toml, changed):
+    """9009 continues contact 504's journey; neither changes after the first pull's marks. Once HubSpot no longer
+    associates them, the deal is a journey of its own and 504's journey holds its own stages only: whichever of
+    the two the search finds changed, the pull fetches the other (the journeys stored by earlier pulls say which),
+    so the deal is never counted twice, nor lost."""
+    fake = sample()
+    db = tmp_path / "w.duckdb"
+    with Loopback(fake.app) as server:
+        assert pull(server, db, funnel_toml).returncode == 0
+        assert "deal:9009" not in harness.journeys(db)
+        fake.unlink("9009", "504", "2025-03-12T09:00", changed=changed)
+        done = pull(server, db, funnel_toml)
+        assert done.returncode == 0, done.stderr
+    events = harness.events(db)
+    assert {e[0] for e in events if e[2] == "Appointment Scheduled" and e[3] == datetime(2025, 2, 5, 10, 0)} == {"deal:9009"}
+    assert events == expected_events(fake) == clean_pull(fake, tmp_path, funnel_toml)
+    harness.assert_refresh_equals_full_build(db, load_config(funnel_toml), tmp_path)
+
+
+@pytest.mark.slow
 def test_archived_and_merged_records_leave_the_warehouse_and_the_pull_ends_as_a_full_pull(tmp_path, funnel_toml):
     """9001 continued contact 501's journey: archiving it re-writes 501 (now continued by 9003), not removes it;
     archiving contact 504 leaves its deal 9009 a journey of its own; 9004 (no contact) goes whole; 502 is merged into 505."""
