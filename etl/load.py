@@ -421,8 +421,8 @@ def supersede_records(
         ).fetchall()[0][0]
         removed_events += count if table == "raw_events" else 0
     # which journey each fetched record continues now (raw_schema.current_journeys), for the next pull
-    con.execute("delete from pull_journeys where list_contains($sources, source) and record in (select lead_id from _superseded)",
-                {"sources": sorted(sources)})
+    con.execute("delete from pull_journeys where list_contains($sources, source) and (record in (select lead_id from _superseded) "
+                "or journey in (select lead_id from _superseded))", {"sources": sorted(sources)})
     pairs = sorted({(job.source, r, j) for job in jobs if job.records is not None for r, j in job.continues.items()})
     if pairs:
         con.executemany("insert into pull_journeys values (?, ?, ?)", pairs)

@@ -59,8 +59,8 @@ DDL = (
     )""",
     """create table if not exists pull_journeys (
         source varchar not null,         -- the CRM pulled
-        record varchar not null,         -- a record whose events the last pull that fetched it wrote under another journey
-        journey varchar not null         -- that journey (a HubSpot deal under its contact): a pull fetches it with the record
+        record varchar not null,         -- a record the last pull that fetched it wrote into another journey (Translation.continues)
+        journey varchar not null         -- that journey (a HubSpot deal's contact, a first-response task's lead): fetched with it
     )""",
     """create table if not exists quarantine (
         file_id integer not null,

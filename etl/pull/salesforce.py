@@ -13,7 +13,8 @@ before it counts: the opportunities its leads were converted into and every lead
 those opportunities (the adapter joins them), then the whole status history of each lead
 (LeadHistory, Field = Status), the whole OpportunityHistory (stage and money) of each
 opportunity, and every task, event and contact role of those journeys. A changed task, event or
-contact role pulls in the journey it belongs to. So the adapter writes the same events for a
+contact role pulls in the journey it belongs to, and the one an earlier pull counted it in
+(`PullRequest.journeys`: a first response moved to another lead leaves its old journey too). So the adapter writes the same events for a
 record whether it comes in a small pull or a full one; events already stored are exact
 duplicates the loader collapses. A page's mark counts only once the page is complete: a quota
 stop (HTTP 403 REQUEST_LIMIT_EXCEEDED) keeps the pages done and the next pull resumes there.
@@ -526,6 +527,9 @@ class Puller:
         """The leads and opportunities whose journeys changed tasks, events or contact roles belong to."""
         lead_ids, contact_ids, opp_ids = set(), set(), set()
         for r in page:
+            # the journey an earlier pull counted it in (its first response): the record may have left it
+            before = self.request.journeys.get(canonical_id(r.get("Id") or ""), "")
+            (lead_ids if before.startswith(LEAD_PREFIX) else opp_ids if before.startswith(OPPORTUNITY_PREFIX) else set()).add(before)
             if obj == "OpportunityContactRole":
                 opp_ids.add(r.get("OpportunityId") or "")
                 continue

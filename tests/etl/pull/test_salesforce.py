@@ -347,6 +347,29 @@ def test_a_fetched_again_journey_s_rejected_history_rows_are_replaced_not_piled_
 
 
 @pytest.mark.slow
+def test_a_task_moved_to_another_lead_takes_its_first_response_with_it(org, server, env, tmp_path, monkeypatch):
+    """The working lead's first response is its closed task. Moved to the lost lead, the task is the lost lead's
+    first response, and the working lead has none: the pull fetches the journey the task was counted in (the
+    warehouse keeps it) as well as the one it names now, though the working lead itself did not change."""
+    db = tmp_path / "w.duckdb"
+    assert run(db, env, tmp_path / "p1").returncode == 0
+    task = next(t for t in org.rows["Task"] if t["WhoId"] == org.ids["working"] and t["IsClosed"])
+    task.update(WhoId=org.ids["lost"], SystemModstamp=org.tick())
+    done = run(db, env, tmp_path / "p2")
+    assert done.returncode == 0, done.stderr
+    assert state(db) == full_pull_state(org, server, tmp_path, monkeypatch)
+    con = duckdb.connect(str(db), read_only=True)
+    try:  # each lead's latest first response, as int_lead_attributes takes it
+        responses = dict(con.execute(
+            "select lead_id, arg_max(first_response_at, (file_id, source_line)) filter (where first_response_at is not null) "
+            "from raw_leads where list_contains($ids, lead_id) group by lead_id", {"ids": [org.ids["working"], org.ids["lost"]]}
+        ).fetchall())
+    finally:
+        con.close()
+    assert responses == {org.ids["working"]: None, org.ids["lost"]: task["CompletedDateTime"]}
+
+
+@pytest.mark.slow
 def test_a_pull_where_nothing_changed_publishes_nothing_and_the_next_change_does(org, server, env, tmp_path, monkeypatch):
     db = tmp_path / "w.duckdb"
     assert run(db, env, tmp_path / "p1").returncode == 0
