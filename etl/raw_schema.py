@@ -142,12 +142,15 @@ def record_marks(con: duckdb.DuckDBPyConnection, source: str, marks: dict[str, s
     )
 
 
-def current_journeys(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, str]:
-    """Record -> the journey the last pull that fetched it wrote its events under, for the records of `source`
-    that continue another journey ({} for a warehouse that has none)."""
-    if not table_columns(con, "pull_journeys"):
-        return {}
-    return dict(con.execute("select record, journey from pull_journeys where source = $s order by record", {"s": source}).fetchall())
+def tied_journeys(con: duckdb.DuckDBPyConnection, source: str, ids: list[str]) -> list[tuple[str, str]]:
+    """The (record, journey) pairs of `source` stored by earlier pulls (Translation.continues) in which the record or
+    the journey is one of `ids` ([] for a warehouse that has none)."""
+    if not ids or not table_columns(con, "pull_journeys"):
+        return []
+    return con.execute(
+        "select record, journey from pull_journeys where source = $s and (list_contains($ids, record) or list_contains($ids, journey)) "
+        "order by all", {"s": source, "ids": sorted(set(ids))},
+    ).fetchall()
 
 
 def current_marks(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, str]:

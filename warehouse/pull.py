@@ -7,7 +7,9 @@ the adapter that reads hand exports reads pulls too. The marks are published wit
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,15 +33,26 @@ class PullReport:
     seconds: float
 
 
-def stored_state(db: Path, crm: str) -> tuple[dict[str, str], dict[str, str]]:
-    """The warehouse's marks of `crm` and the journeys its records continue (raw_schema.current_journeys)."""
+def stored_marks(db: Path, crm: str) -> dict[str, str]:
     if not db.exists():
-        return {}, {}
+        return {}
     con = open_read_only(db)
     try:
-        return raw_schema.current_marks(con, crm), raw_schema.current_journeys(con, crm)
+        return raw_schema.current_marks(con, crm)
     finally:
         con.close()
+
+
+@contextlib.contextmanager
+def stored_ties(db: Path, crm: str) -> Iterator[Callable[[list[str]], list[tuple[str, str]]]]:
+    """PullRequest.tied over the published warehouse, read on demand while the connector fetches (a big CRM may
+    have a pair per lead; the connector asks only for the records it fetched), and closed before the load."""
+    con = open_read_only(db) if db.exists() else None
+    try:
+        yield (lambda ids: raw_schema.tied_journeys(con, crm, ids)) if con is not None else (lambda ids: [])
+    finally:
+        if con is not None:
+            con.close()
 
 
 def stored_journeys(db: Path, crm: str, ids: list[str]) -> set[str]:
@@ -76,8 +89,7 @@ def pull(
     connector = get_connector(crm)
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     since_iso = iso_utc(parse_instant(since)) if since else None
-    marks, journeys = stored_state(db, crm)
-    marks = {} if since_iso else marks
+    marks = {} if since_iso else stored_marks(db, crm)
     out = Path(out) if out else _default_out(db.parent / "pulls" / crm / now.strftime("%Y%m%dT%H%M%SZ"))
     if out.exists() and any(out.iterdir()):
         raise UserError(f"the pull directory '{out}' is not empty: pick another --out (a pull never overwrites files).")
@@ -86,8 +98,9 @@ def pull(
     for obj, mark in sorted(marks.items()):
         progress.note(f"{crm}: {obj} changed since {mark}")
     try:
-        pulled = connector.fetch(PullRequest(crm=crm, marks=marks, since=since_iso, out=out, progress=progress,
-                                                  options=dict(config.sources.get(crm, {})), journeys=journeys))
+        with stored_ties(db, crm) as tied:
+            pulled = connector.fetch(PullRequest(crm=crm, marks=marks, since=since_iso, out=out, progress=progress,
+                                                 options=dict(config.sources.get(crm, {})), tied=tied))
     except BaseException:
         _remove_if_empty(out, created)
         raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,9 +26,10 @@ class PullRequest:
     out: Path  # the directory the connector writes its files into (it exists and is empty)
     progress: Progress = field(default_factory=lambda: Progress(enabled=False))
     options: dict = field(default_factory=dict)  # the [source.<crm>] table of funnel.toml: the columns the adapter will read
-    # record -> journey, as earlier pulls stored them (raw_schema.current_journeys; Translation.continues): a connector
-    # whose journeys join records fetches both sides when either changed, so a record leaving a journey rewrites both
-    journeys: dict[str, str] = field(default_factory=dict)
+    # tied(ids): the (record, journey) pairs earlier pulls stored (Translation.continues) whose record or journey is one of
+    # `ids`, read from the warehouse as the connector asks: a record fetched again brings the journey it was written
+    # into, so a record leaving a journey rewrites both (a deal no longer associated with its contact, a task moved)
+    tied: Callable[[list[str]], list[tuple[str, str]]] = field(default=lambda ids: [])
 
     def start(self, obj: str) -> str | None:
         """Where fetching `obj` starts: its mark, else `since`, else None (everything)."""

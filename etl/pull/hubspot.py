@@ -11,7 +11,7 @@ a Bearer header. A pull asks HubSpot's CRM API for:
 * for each changed record, its associations and, through them, every deal and contact whose journey
   the adapter's translation ties to it (a deal continues its first associated contact's journey, a
   contact takes its earliest deal): POST /crm/v4/associations/<from>/<to>/batch/read; and the records
-  earlier pulls joined it with (`PullRequest.journeys`), even when HubSpot no longer associates them,
+  earlier pulls joined it with (`PullRequest.tied`), even when HubSpot no longer associates them,
   so a deal that leaves its contact is written as a journey of its own and the contact's without it;
 * the whole history of every property the adapter reads (POST /crm/v3/objects/<object>/batch/read with
   propertiesWithHistory): the stage, reason and money properties and the configured attributes, and
@@ -180,14 +180,6 @@ class _Pull:
         self.links: dict[str, dict[str, list]] = {o: {} for o in OBJECTS}  # object -> id -> v4 `to` entries
         self.marks: dict[str, datetime] = {}
         self.archived: set[str] = set()  # journey ids (deal:<id>, contact:<id>) of records archived since the marks
-        # The journeys earlier pulls wrote deals under (deal:<id> -> contact:<id>), both ways: a deal fetched again brings
-        # the contact it continued, and a contact the deals that continued it, even when HubSpot no longer associates them.
-        self.partners: dict[str, dict[str, set[str]]] = {o: {} for o in OBJECTS}
-        for record, journey in request.journeys.items():
-            if record.startswith("deal:") and journey.startswith("contact:"):
-                deal, contact = record.split(":", 1)[1], journey.split(":", 1)[1]
-                self.partners["deals"].setdefault(deal, set()).add(contact)
-                self.partners["contacts"].setdefault(contact, set()).add(deal)
 
     # -- the pull -----------------------------------------------------------------------------------
 
@@ -284,10 +276,9 @@ class _Pull:
             following = {o: [] for o in OBJECTS}
             for o in OBJECTS:
                 other = OTHER[o]
+                earlier = self.partners(o, want[o]) if other in self.objects else {}
                 for i in want[o]:
-                    tied = [str(to.get("toObjectId")) for to in links[o].get(i, [])]
-                    tied += sorted(self.partners[o].get(i, ())) if other in self.objects else []
-                    for j in tied:
+                    for j in [str(to.get("toObjectId")) for to in links[o].get(i, [])] + earlier.get(i, []):
                         if j not in self.records[other] and j not in records[other] and j not in following[other]:
                             following[other].append(j)
             want = following
@@ -303,6 +294,17 @@ class _Pull:
         related = {o: len(records[o]) for o in OBJECTS}
         if any(related.values()):
             self.note(f"hubspot: read {related['deals']} deal(s), {related['contacts']} contact(s) with their history")
+
+    def partners(self, obj: str, ids: list[str]) -> dict[str, list[str]]:
+        """id -> the records of the other object an earlier pull joined it with (a deal under a contact's journey, both
+        ways), which must be fetched with it even when HubSpot no longer associates them (PullRequest.tied)."""
+        kind = obj[:-1]  # deal, contact: the journey ids' prefix
+        found: dict[str, list[str]] = {}
+        for record, journey in self.request.tied([f"{kind}:{i}" for i in ids]):
+            if record.startswith("deal:") and journey.startswith("contact:"):
+                mine, theirs = (record, journey) if obj == "deals" else (journey, record)
+                found.setdefault(mine.split(":", 1)[1], []).append(theirs.split(":", 1)[1])
+        return found
 
     # -- requests ----------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ those opportunities (the adapter joins them), then the whole status history of e
 (LeadHistory, Field = Status), the whole OpportunityHistory (stage and money) of each
 opportunity, and every task, event and contact role of those journeys. A changed task, event or
 contact role pulls in the journey it belongs to, and the one an earlier pull counted it in
-(`PullRequest.journeys`: a first response moved to another lead leaves its old journey too). So the adapter writes the same events for a
+(`PullRequest.tied`: a first response moved to another lead leaves its old journey too). So the adapter writes the same events for a
 record whether it comes in a small pull or a full one; events already stored are exact
 duplicates the loader collapses. A page's mark counts only once the page is complete: a quota
 stop (HTTP 403 REQUEST_LIMIT_EXCEEDED) keeps the pages done and the next pull resumes there.
@@ -526,10 +526,12 @@ class Puller:
     def journeys_of(self, obj: str, page: list[dict]) -> tuple[dict, dict]:
         """The leads and opportunities whose journeys changed tasks, events or contact roles belong to."""
         lead_ids, contact_ids, opp_ids = set(), set(), set()
+        # the journeys an earlier pull counted them in (a first response): a record may have left its journey
+        ids = {canonical_id(r.get("Id") or "") for r in page} - {""}
+        for record, before in self.request.tied(sorted(ids)):
+            if record in ids:
+                (lead_ids if before.startswith(LEAD_PREFIX) else opp_ids if before.startswith(OPPORTUNITY_PREFIX) else set()).add(before)
         for r in page:
-            # the journey an earlier pull counted it in (its first response): the record may have left it
-            before = self.request.journeys.get(canonical_id(r.get("Id") or ""), "")
-            (lead_ids if before.startswith(LEAD_PREFIX) else opp_ids if before.startswith(OPPORTUNITY_PREFIX) else set()).add(before)
             if obj == "OpportunityContactRole":
                 opp_ids.add(r.get("OpportunityId") or "")
                 continue

@@ -166,17 +166,21 @@ def test_marks_keep_their_history_and_the_latest_wins(tmp_path):
     assert con.execute("select count(*) from pull_marks").fetchall() == [(3,)]
 
 
-def test_stored_journeys_are_read_per_crm_and_a_warehouse_without_them_has_none(tmp_path):
-    from funnelboard.warehouse.pull import stored_state
+def test_stored_ties_are_read_per_crm_both_ways_and_a_warehouse_without_them_has_none(tmp_path):
+    from funnelboard.warehouse.pull import stored_ties
 
     db = tmp_path / "w.duckdb"
     con = duckdb.connect(str(db))
     con.execute("create table pull_marks (source varchar, object varchar, mark varchar, load_id integer, pulled_at timestamp, "
                 "complete boolean)")  # a warehouse pulled into before pull_journeys existed
-    assert raw_schema.current_journeys(con, "hubspot") == {}
+    assert raw_schema.tied_journeys(con, "hubspot", ["deal:9"]) == []
     raw_schema.ensure_schema(con)
     con.executemany("insert into pull_journeys values (?, ?, ?)",
                     [("hubspot", "deal:9", "contact:5"), ("hubspot", "deal:7", "contact:5"), ("other", "deal:9", "contact:1")])
     con.close()
-    assert stored_state(db, "hubspot") == ({}, {"deal:7": "contact:5", "deal:9": "contact:5"})
-    assert stored_state(tmp_path / "none.duckdb", "hubspot") == ({}, {})
+    with stored_ties(db, "hubspot") as tied:
+        assert tied(["deal:9"]) == [("deal:9", "contact:5")]
+        assert tied(["contact:5", "deal:1"]) == [("deal:7", "contact:5"), ("deal:9", "contact:5")]
+        assert tied([]) == [] and tied(["contact:1"]) == []
+    with stored_ties(tmp_path / "none.duckdb", "hubspot") as tied:
+        assert tied(["deal:9"]) == []
