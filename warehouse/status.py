@@ -49,7 +49,7 @@ def unknown_labels(g: Reader) -> dict[str, int]:
     fetches again, while the ledger keeps what every load quarantined. The label is in the detail the
     load writes (etl/load.py: 'stage label "X" is not in the label map')."""
     return dict(g.query(
-        """select regexp_extract(detail, '^stage label "(.*)" is not in the label map$', 1) as label, count(*)
+        """select regexp_extract(detail, '^stage label "(.*)" is not in the label map$', 1, 's') as label, count(*)
            from quarantine where reason = 'unknown_stage' group by label order by 2 desc, 1"""
     ).rows)
 

@@ -286,3 +286,15 @@ def test_docs_list_every_quarantine_reason_the_loader_gives():
     given = set(re.findall(r"then '([a-z_]+)'", source)) | set(re.findall(r'"[A-Z ]+": "([a-z_]+)"', source))
     assert {"line_too_long", "duplicate_keys", "impossible_timestamp"} <= given
     assert given - listed == set()
+
+
+def test_unmapped_labels_holding_quotes_line_breaks_and_formulas_are_listed_as_written(tmp_path):
+    """The unmapped labels are read back from the quarantine's detail: a label with quotes, a line break inside
+    its quoted value or a formula is listed whole, as the CSV wrote it."""
+    from funnelboard.warehouse.status import warehouse_status
+
+    labels = ['Demo "live"', "Call\nback", '=HYPERLINK("http://x")']
+    body = "".join(f'L{n},"{label.replace(chr(34), chr(34) * 2)}",2024-01-0{n + 1},,web,ann\n' for n, label in enumerate(labels))
+    db = tmp_path / "w.duckdb"
+    load_files(db, [write(tmp_path / "e.csv", HEADER + "\n" + body)], load_config(None), now=NOW)
+    assert warehouse_status(db)["unknown_labels"] == {label: 1 for label in labels}
