@@ -129,7 +129,7 @@ class Job:
     ignored: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     superseded: frozenset[str] = frozenset()  # Translation.superseded: replaced by a pull too
-    continues: dict[str, str] = field(default_factory=dict)  # Translation.continues: stored by a pull
+    ties: frozenset[tuple[str, str]] = frozenset()  # Translation.ties: stored by a pull
 
 
 def prepare(
@@ -327,7 +327,7 @@ def _translate(adapter, source: str, paths: list[Path], config: FunnelConfig) ->
             cols = tuple(c for c in table.column_names if c not in BOOK_COLUMNS)
             f = InputFile(path=p.resolve(), role=role, fmt="arrow", compression=None, header=cols, names=cols,
                           size=size, sha256=sha, relation="_adapter_records", has_raw="_raw" in table.column_names)
-            return Job(f, source, table, rej, rows, ign, list(t.notes), frozenset(t.superseded), dict(t.continues))
+            return Job(f, source, table, rej, rows, ign, list(t.notes), frozenset(t.superseded), frozenset(t.ties))
 
         jobs.append(job(ev, "events", rejected, t.source_rows[key], ignored))
         if ld is not None and ld.num_rows:
@@ -420,10 +420,10 @@ def supersede_records(
             {"sources": sorted(sources)},
         ).fetchall()[0][0]
         removed_events += count if table == "raw_events" else 0
-    # which journey each fetched record continues now (raw_schema.current_journeys), for the next pull
+    # which journeys the fetched records are tied to now (raw_schema.tied_journeys), for the next pull
     con.execute("delete from pull_journeys where list_contains($sources, source) and (record in (select lead_id from _superseded) "
                 "or journey in (select lead_id from _superseded))", {"sources": sorted(sources)})
-    pairs = sorted({(job.source, r, j) for job in jobs if job.records is not None for r, j in job.continues.items()})
+    pairs = sorted({(job.source, r, j) for job in jobs if job.records is not None for r, j in job.ties})
     if pairs:
         con.executemany("insert into pull_journeys values (?, ?, ?)", pairs)
     return removed_events

@@ -59,7 +59,7 @@ DDL = (
     )""",
     """create table if not exists pull_journeys (
         source varchar not null,         -- the CRM pulled
-        record varchar not null,         -- a record the last pull that fetched it wrote into another journey (Translation.continues)
+        record varchar not null,         -- a record the last pull that fetched it wrote into another journey (Translation.ties)
         journey varchar not null         -- that journey (a HubSpot deal's contact, a first-response task's lead): fetched with it
     )""",
     """create table if not exists quarantine (
@@ -143,7 +143,7 @@ def record_marks(con: duckdb.DuckDBPyConnection, source: str, marks: dict[str, s
 
 
 def tied_journeys(con: duckdb.DuckDBPyConnection, source: str, ids: list[str]) -> list[tuple[str, str]]:
-    """The (record, journey) pairs of `source` stored by earlier pulls (Translation.continues) in which the record or
+    """The (record, journey) pairs of `source` stored by earlier pulls (Translation.ties) in which the record or
     the journey is one of `ids` ([] for a warehouse that has none)."""
     if not ids or not table_columns(con, "pull_journeys"):
         return []

@@ -26,7 +26,7 @@ class PullRequest:
     out: Path  # the directory the connector writes its files into (it exists and is empty)
     progress: Progress = field(default_factory=lambda: Progress(enabled=False))
     options: dict = field(default_factory=dict)  # the [source.<crm>] table of funnel.toml: the columns the adapter will read
-    # tied(ids): the (record, journey) pairs earlier pulls stored (Translation.continues) whose record or journey is one of
+    # tied(ids): the (record, journey) pairs earlier pulls stored (Translation.ties) whose record or journey is one of
     # `ids`, read from the warehouse as the connector asks: a record fetched again brings the journey it was written
     # into, so a record leaving a journey rewrites both (a deal no longer associated with its contact, a task moved)
     tied: Callable[[list[str]], list[tuple[str, str]]] = field(default=lambda ids: [])

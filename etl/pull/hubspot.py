@@ -11,8 +11,9 @@ a Bearer header. A pull asks HubSpot's CRM API for:
 * for each changed record, its associations and, through them, every deal and contact whose journey
   the adapter's translation ties to it (a deal continues its first associated contact's journey, a
   contact takes its earliest deal): POST /crm/v4/associations/<from>/<to>/batch/read; and the records
-  earlier pulls joined it with (`PullRequest.tied`), even when HubSpot no longer associates them,
-  so a deal that leaves its contact is written as a journey of its own and the contact's without it;
+  earlier pulls tied it to (`PullRequest.tied`: a deal under its contact's journey, a contact whose buyer
+  values a journey takes), even when HubSpot no longer associates them, so a deal that leaves its
+  contact is written as a journey of its own and the contact's journey without it;
 * the whole history of every property the adapter reads (POST /crm/v3/objects/<object>/batch/read with
   propertiesWithHistory): the stage, reason and money properties and the configured attributes, and
   the date-entered/exited properties of every stage under both names HubSpot has used
@@ -276,11 +277,13 @@ class _Pull:
             following = {o: [] for o in OBJECTS}
             for o in OBJECTS:
                 other = OTHER[o]
-                earlier = self.partners(o, want[o]) if other in self.objects else {}
                 for i in want[o]:
-                    for j in [str(to.get("toObjectId")) for to in links[o].get(i, [])] + earlier.get(i, []):
+                    for j in (str(to.get("toObjectId")) for to in links[o].get(i, [])):
                         if j not in self.records[other] and j not in records[other] and j not in following[other]:
                             following[other].append(j)
+            for kind, j in self.tied(want):
+                if kind in self.objects and j not in self.records[kind] and j not in records[kind] and j not in following[kind]:
+                    following[kind].append(j)
             want = following
         for o in OBJECTS:
             for i, record in records[o].items():
@@ -295,15 +298,17 @@ class _Pull:
         if any(related.values()):
             self.note(f"hubspot: read {related['deals']} deal(s), {related['contacts']} contact(s) with their history")
 
-    def partners(self, obj: str, ids: list[str]) -> dict[str, list[str]]:
-        """id -> the records of the other object an earlier pull joined it with (a deal under a contact's journey, both
-        ways), which must be fetched with it even when HubSpot no longer associates them (PullRequest.tied)."""
-        kind = obj[:-1]  # deal, contact: the journey ids' prefix
-        found: dict[str, list[str]] = {}
-        for record, journey in self.request.tied([f"{kind}:{i}" for i in ids]):
-            if record.startswith("deal:") and journey.startswith("contact:"):
-                mine, theirs = (record, journey) if obj == "deals" else (journey, record)
-                found.setdefault(mine.split(":", 1)[1], []).append(theirs.split(":", 1)[1])
+    def tied(self, want: dict[str, list[str]]) -> list[tuple[str, str]]:
+        """(object, id) of the records an earlier pull tied to those in `want` (PullRequest.tied: a deal under its
+        contact's journey, a contact whose values a journey takes): fetched with them even when HubSpot no longer
+        associates them, so the journey each one leaves is rewritten without it."""
+        asked = {f"{o[:-1]}:{i}" for o in OBJECTS for i in want[o]}  # deal:<id>, contact:<id>
+        found = []
+        for pair in self.request.tied(sorted(asked)):
+            for oid in pair:
+                kind, _, rid = oid.partition(":")
+                if oid not in asked and f"{kind}s" in OBJECTS:
+                    found.append((f"{kind}s", rid))
         return found
 
     # -- requests ----------------------------------------------------------------------------------

@@ -195,11 +195,12 @@ class Translation:
     # loads of the source stored under them, as it replaces the journeys it writes: records whose events
     # now continue another journey (a deal under its contact, a converted lead's opportunity).
     superseded: set[str] = field(default_factory=set)
-    # Record id -> the journey its rows are written into, for records that are not journeys of their own: a deal that
-    # continues its contact's journey (also in `superseded`), the task that is its journey's first response. A pull
-    # stores them, and the next pull that fetches the record fetches that journey too: a record that leaves a journey
-    # (a deal no longer associated with its contact, a task moved to another lead) must rewrite both.
-    continues: dict[str, str] = field(default_factory=dict)
+    # (record id, journey id) pairs: a record whose rows or values are written into a journey not its own -- a deal
+    # that continues its contact's journey (also in `superseded`), a contact whose first response or buying role a
+    # deal's journey takes, the task that is its journey's first response. A pull stores them, and the next pull that
+    # fetches either side fetches the other too: a record that leaves a journey (a deal or contact no longer associated,
+    # a task moved to another lead) must rewrite both.
+    ties: set[tuple[str, str]] = field(default_factory=set)
 
     def ignore(self, path: Path | str, reason: str, count: int = 1) -> None:
         """Count `count` source rows of `path` that are deliberately not events, under `reason`."""

@@ -1352,6 +1352,9 @@ def _buyer_attributes(b: _Build) -> list[str]:
             found["buyer_role"] = role
         roles = [buyer[c][BUYING_ROLE_PROPERTY][0] for c in dict.fromkeys(members)
                  if c in buyer and BUYING_ROLE_PROPERTY in buyer[c] and buyer[c][BUYING_ROLE_PROPERTY][0]]
+        # the contacts whose values this journey takes, for the next pull (Translation.ties): should one be no longer
+        # associated, a pull that finds only it changed fetches this journey too
+        b.out.ties.update((c, journey) for c in dict.fromkeys(members) if c in buyer and c != journey)
         if roles:
             found["decision_makers"] = str(sum(bool({v.strip().casefold() for v in r.split(";")} & deciding) for r in roles))
         values[journey] = found
@@ -1436,7 +1439,7 @@ def _events_table(b: _Build, buyer_columns: list[str]) -> pa.Table:
     # Deals that continue a contact's journey are written under the contact's id.
     joined = b.con.sql("select deal, contact from joined where joins").to_arrow_table()
     b.out.superseded.update(joined["deal"].to_pylist())
-    b.out.continues.update(zip(joined["deal"].to_pylist(), joined["contact"].to_pylist()))
+    b.out.ties.update(zip(joined["deal"].to_pylist(), joined["contact"].to_pylist()))
     lead = pc.coalesce(joined["contact"].take(pc.index_in(table["lead_id"], value_set=joined["deal"])), table["lead_id"])
     out = {"lead_id": lead, "stage": table["stage"], "entered_at": table["entered_at"], "reason": table["reason"]}
     if buyer_columns:

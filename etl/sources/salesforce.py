@@ -1125,10 +1125,10 @@ def _first_responses(b: _Build, rows: list[_Row], leads: dict[str, _Row], opport
         if journey is not None:
             keep(journey, at, text, row)
     # the activity that is a journey's first response, for the next pull: should it move to another lead or
-    # opportunity, the journey it leaves is fetched again too and takes its next response (Translation.continues)
+    # opportunity, the journey it leaves is fetched again too and takes its next response (Translation.ties)
     activities = {(row.key, row.line) for row in rows}
-    b.out.continues.update({canonical_id(row.get("Id")): journey for journey, (_, _, row) in b.responses.items()
-                            if (row.key, row.line) in activities and row.get("Id")})
+    b.out.ties.update((canonical_id(row.get("Id")), journey) for journey, (_, _, row) in b.responses.items()
+                      if (row.key, row.line) in activities and row.get("Id"))
 
 
 def _task_closed(row: _Row) -> bool:

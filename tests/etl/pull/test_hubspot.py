@@ -11,6 +11,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from funnelboard.core.config import load_config
@@ -512,6 +513,31 @@ def test_a_deal_no_longer_associated_with_its_contact_leaves_the_contact_s_journ
     assert {e[0] for e in events if e[2] == "Appointment Scheduled" and e[3] == datetime(2025, 2, 5, 10, 0)} == {"deal:9009"}
     assert events == expected_events(fake) == clean_pull(fake, tmp_path, funnel_toml)
     harness.assert_refresh_equals_full_build(db, load_config(funnel_toml), tmp_path)
+
+
+@pytest.mark.slow
+def test_a_contact_no_longer_associated_leaves_the_values_of_a_deal_that_did_not_change(tmp_path, funnel_toml):
+    """9003 is a journey of its own (501 is 9001's), yet it takes 501's buyer role and decision maker. HubSpot then
+    no longer associates them and finds only 501 changed: the pull fetches 9003 too (an earlier pull tied them), so
+    9003's events lose 501's values, as a clean pull of the CRM as it is now has them."""
+    def buyer_values(db: Path) -> list[tuple]:
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            return con.execute("select distinct buyer_role, decision_makers from raw_events where lead_id = 'deal:9003'").fetchall()
+        finally:
+            con.close()
+
+    fake = sample()
+    db = tmp_path / "w.duckdb"
+    with Loopback(fake.app) as server:
+        assert pull(server, db, funnel_toml).returncode == 0
+        before = buyer_values(db)
+        assert before == [("operations lead", "1")]
+        fake.unlink("9003", "501", "2025-03-12T09:00", changed=("contacts",))
+        done = pull(server, db, funnel_toml)
+        assert done.returncode == 0, done.stderr
+    assert harness.events(db) == clean_pull(fake, tmp_path, funnel_toml)
+    assert buyer_values(db) == buyer_values(tmp_path / "clean" / "w.duckdb") != before
 
 
 @pytest.mark.slow
