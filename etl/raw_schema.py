@@ -59,8 +59,8 @@ DDL = (
     )""",
     """create table if not exists pull_journeys (
         source varchar not null,         -- the CRM pulled
-        record varchar not null,         -- a record the last pull that fetched it wrote into another journey (Translation.ties)
-        journey varchar not null         -- that journey (a HubSpot deal's contact, a first-response task's lead): fetched with it
+        record varchar not null,         -- a record whose rows or values the last pull wrote into a journey not its own
+        journey varchar not null         -- that journey (Translation.ties): a pull that fetches one fetches the other
     )""",
     """create table if not exists quarantine (
         file_id integer not null,
@@ -148,8 +148,9 @@ def tied_journeys(con: duckdb.DuckDBPyConnection, source: str, ids: list[str]) -
     if not ids or not table_columns(con, "pull_journeys"):
         return []
     return con.execute(
-        "select record, journey from pull_journeys where source = $s and (list_contains($ids, record) or list_contains($ids, journey)) "
-        "order by all", {"s": source, "ids": sorted(set(ids))},
+        # semi-joins: a pair per lead and a page of ids (list_contains would compare every pair with every id)
+        "select record, journey from pull_journeys where source = $s "
+        "and (record in (select unnest($ids)) or journey in (select unnest($ids))) order by all", {"s": source, "ids": sorted(set(ids))},
     ).fetchall()
 
 
