@@ -14,9 +14,9 @@ those opportunities (the adapter joins them), then the whole status history of e
 (LeadHistory, Field = Status), the whole OpportunityHistory (stage and money) of each
 opportunity, and every task, event and contact role of those journeys. A changed task, event or
 contact role pulls in the journey it belongs to, and the one an earlier pull counted it in
-(`PullRequest.tied`: a first response moved to another lead leaves its old journey too). So the adapter writes the same events for a
-record whether it comes in a small pull or a full one; events already stored are exact
-duplicates the loader collapses. A page's mark counts only once the page is complete: a quota
+(`PullRequest.tied`: a first response moved to another lead leaves its old journey too). So the
+adapter writes the same events for a record whether it comes in a small pull or a full one; events
+already stored are exact duplicates the loader collapses. A page's mark counts only once the page is complete: a quota
 stop (HTTP 403 REQUEST_LIMIT_EXCEEDED) keeps the pages done and the next pull resumes there.
 
 Leads and Opportunities are read with queryAll: those deleted (or merged away) since the mark come back with
