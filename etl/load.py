@@ -635,7 +635,7 @@ def _problem_sql(events: bool, ts_name: str, checks: list[tuple[str, str, str]] 
     value_details = " ".join(f"when '{problem}' then {detail}" for problem, _, detail in checks)
     stage_details = (
         "when 'missing_stage' then 'stage is empty' "
-        "when 'unknown_stage' then 'stage label \"' || stage_label || '\" is not in the label map'"
+        "when 'unknown_stage' then '{}' || stage_label || '{}'".format(*raw_schema.UNKNOWN_STAGE_DETAIL)
         if events
         else ""
     )

@@ -85,6 +85,10 @@ LEDGER_ADDITIONS = (
     ("notes", "varchar"),
 )
 
+# The detail of an unknown_stage row, before and after its label: written by the DuckDB and Spark loads, read back
+# by warehouse/status.py (the unmapped labels the quarantine holds).
+UNKNOWN_STAGE_DETAIL = ('stage label "', '" is not in the label map')
+
 # Columns added to the quarantine after schema 1.
 QUARANTINE_ADDITIONS = (("lead_id", "varchar"),)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from funnelboard.core.config import FunnelConfig
 from funnelboard.core.errors import UserError
 from funnelboard.core.progress import Progress
-from funnelboard.etl.raw_schema import SCHEMA_VERSION
+from funnelboard.etl.raw_schema import SCHEMA_VERSION, UNKNOWN_STAGE_DETAIL
 from funnelboard.etl.readers import InputFile, inspect
 from funnelboard.etl.sources.base import ISO_TIMESTAMP
 from funnelboard.warehouse.build import expansion, expected_columns, settings_row, sla_rows
@@ -335,7 +335,7 @@ def _checked(spark, f: InputFile, config: FunnelConfig, now: datetime):
     )
     if events:
         detail = detail.when(F.col("problem") == "missing_stage", "stage is empty").when(
-            F.col("problem") == "unknown_stage", F.concat(F.lit('stage label "'), F.col("stage_label"), F.lit('" is not in the label map'))
+            F.col("problem") == "unknown_stage", F.concat(F.lit(UNKNOWN_STAGE_DETAIL[0]), F.col("stage_label"), F.lit(UNKNOWN_STAGE_DETAIL[1]))
         )
     detail = detail.otherwise(F.col("_shape_detail"))
     return df.withColumn("detail", F.when(F.col("problem").isNotNull(), detail)), text

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from funnelboard.etl.raw_schema import UNKNOWN_STAGE_DETAIL
 from funnelboard.warehouse.gateway import Gateway, Result
 
 LEDGER_COLUMNS = (
@@ -47,10 +48,12 @@ def unknown_labels(g: Reader) -> dict[str, int]:
 
     Read from the quarantine, not the ledger: a pull replaces the quarantined rows of the records it
     fetches again, while the ledger keeps what every load quarantined. The label is in the detail the
-    load writes (etl/load.py: 'stage label "X" is not in the label map')."""
+    load writes around it (raw_schema.UNKNOWN_STAGE_DETAIL)."""
+    before, after = UNKNOWN_STAGE_DETAIL
     return dict(g.query(
-        """select regexp_extract(detail, '^stage label "(.*)" is not in the label map$', 1, 's') as label, count(*)
-           from quarantine where reason = 'unknown_stage' group by label order by 2 desc, 1"""
+        """select substr(detail, length($before) + 1, length(detail) - length($before) - length($after)) as label, count(*)
+           from quarantine where reason = 'unknown_stage' group by label order by 2 desc, 1""",
+        {"before": before, "after": after},
     ).rows)
 
 
@@ -101,13 +104,10 @@ def quarantined_rows(g: Reader, limit: int | None = None) -> list[dict]:
     ).dicts()
 
 
-def held_now(g: Reader) -> dict[str, int]:
-    """The rows the warehouse holds now: events and lead rows, and quarantined rows. They equal the ledger's
-    loaded and quarantined rows of its active files, less what later pulls replaced or removed."""
-    stored, quarantined = g.query(
-        "select (select count(*) from raw_events) + (select count(*) from raw_leads), (select count(*) from quarantine)"
-    ).rows[0]
-    return {"rows": stored, "quarantined": quarantined}
+def stored_rows(g: Reader) -> int:
+    """The events and lead rows the warehouse holds now: the ledger's loaded rows of its active files, less what
+    later pulls replaced or removed."""
+    return g.query("select (select count(*) from raw_events) + (select count(*) from raw_leads)").rows[0][0]
 
 
 def event_range(g: Reader) -> dict:

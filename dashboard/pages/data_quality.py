@@ -168,7 +168,8 @@ def update(_pathname: str | None):
     reasons = reason_rows()[1]
     labels = label_rows()[1]
     quarantined = sum(r["rows"] for r in reasons)
-    summary = _summary(totals, status.held_now(g), g.facts(), status.meta(g).get("published_at"))
+    held = {"rows": status.stored_rows(g), "quarantined": quarantined}  # the reasons count the quarantine as it is
+    summary = _summary(totals, held, g.facts(), status.meta(g).get("published_at"))
     scoped = bool(current_scope())  # the raw rows are not a lead's: a scoped user gets their counts only
     return (
         None,
