@@ -132,8 +132,9 @@ class Api:
     def post(self, path: str, json: Any = None, **kw) -> Any:
         return self.request("POST", path, json=json, **kw)
 
-    def request(self, method: str, path: str, *, params=None, json=None, data=None, headers=None, raw: bool = False) -> Any:
-        """The answer's JSON (or the response itself with `raw`), after retries and waits."""
+    def request(self, method: str, path: str, *, params=None, json=None, data=None, headers=None, raw: bool = False,
+                missing_ok: bool = False) -> Any:
+        """The answer's JSON (or the response itself with `raw`), after retries and waits; None for a 404 with `missing_ok`."""
         url = self.url(path)
         where = urlsplit(url).path or "/"
         failures = 0
@@ -181,6 +182,8 @@ class Api:
                     raise UserError(self._gave_up(last, failures)) from None
                 self._wait(self._backoff(failures), f"HTTP {status}")
                 continue
+            if status == 404 and missing_ok:
+                return None
             if status >= 400:
                 raise UserError(self.redact(f"{self.crm} answered HTTP {status} to {method} {where}: {_short(response.text)}"))
             self.answered += 1

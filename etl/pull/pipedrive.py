@@ -13,6 +13,13 @@ pull. The files are what etl/sources/pipedrive.py reads from hand exports:
   deal that never moved was created in, and its current owner, value, currency and close date.
   Parquet, so the `[input]` CSV dialect of funnel.toml cannot misread it.
 
+Changed activities: an activity changed (marked done, moved to another deal) need not change its deals' `update_time`,
+so the deal lists may not show it. Activities changed since their own mark are listed (`GET /api/v2/activities`, the
+same paging) and each brings, whole, the deal it belongs to now (`GET /api/v2/deals/{id}`, then its flow) and the deal
+an earlier pull counted it in as a first response (`PullRequest.tied`, the `activity:<id>` records the adapter ties).
+A first pull fetches every deal anyway: it lists no activity and takes the latest activity change, read before any
+deal, as the mark.
+
 Deleted deals: the lists leave them out unless asked for `status=deleted`, which answers the deals deleted in
 the last 30 days (Pipedrive erases them for good after that). Each list is asked again that way, with its own
 mark (`deleted_deals`, `deleted_archived_deals`), and the journeys of the deals listed are removed from the
@@ -36,6 +43,8 @@ NAME = "pipedrive"
 DEFAULT_URL = "https://api.pipedrive.com"
 # object (its mark's name) -> the v2 list it comes from; archived deals are not in the plain list.
 OBJECTS = {"deals": "/api/v2/deals", "archived_deals": "/api/v2/deals/archived"}
+ACTIVITIES = "/api/v2/activities"  # its mark is "activities"
+ACTIVITY_RECORD = "activity:"  # an activity's record id in the ties (etl/sources/pipedrive.py), apart from deal ids
 LIST_LIMIT = 500  # the v2 lists' maximum page
 FLOW_LIMIT = 500
 FLOW_ITEMS = "dealChange,activity"  # the adapter reads only these; notes, files and mails are left out
@@ -60,6 +69,11 @@ def fetch(request: PullRequest) -> Pulled:
     try:
         stages = _stages(api)
         note(f"{NAME}: {len(stages)} stage(s)")
+        activities_from = request.start("activities")
+        if activities_from is None:  # every deal is fetched whole below: later activity changes start from now
+            latest = _latest_activity(api)
+            if latest is not None:
+                marks["activities"] = latest
         for obj, path in OBJECTS.items():
             counts[obj] = 0
             for deal in _changed(api, path, request.start(obj), obj, note):
@@ -67,6 +81,16 @@ def fetch(request: PullRequest) -> Pulled:
                 marks[obj] = max(marks.get(obj, ""), _changed_at(deal))
                 counts[obj] += 1
             note(f"{NAME}: {obj}: {counts[obj]} deal(s) with their flow")
+        if activities_from is not None:
+            counts["activities"] = 0
+            for page in _changed_pages(api, ACTIVITIES, activities_from, "activities", note):
+                for deal_id in _activity_deals(page, request) - set(done):
+                    deal = _deal(api, deal_id)
+                    if deal is not None:
+                        done[deal_id] = (deal, _flow(api, deal_id))
+                marks["activities"] = max(_changed_at(a, "activity") for a in page)
+                counts["activities"] += len(page)
+            note(f"{NAME}: activities: {counts['activities']} changed")
         for obj, path in OBJECTS.items():
             gone = f"deleted_{obj}"
             counts[gone] = 0
@@ -78,7 +102,7 @@ def fetch(request: PullRequest) -> Pulled:
     except QuotaReached as exc:
         stopped = str(exc)
         note(f"{NAME}: stopped after {len(done)} complete deal(s): {stopped}")
-    counts = {k: v for k, v in counts.items() if v or not k.startswith("deleted_")}
+    counts = {k: v for k, v in counts.items() if v or not (k.startswith("deleted_") or k == "activities")}
     if not done:
         return Pulled([], marks, counts, stopped=stopped, removed=sorted(removed))
     files = [
@@ -111,6 +135,9 @@ def _scope(status: int, path: str) -> str:
     if status == 401:
         return ("the API token is not valid (revoked, regenerated, or of another company): set FUNNELBOARD_PIPEDRIVE_TOKEN to the "
                 "token under Personal preferences > API of a user who sees every deal.")
+    if path.startswith(ACTIVITIES):
+        return ("the token's user may not read activities: give that user visibility of every deal, and an OAuth app the "
+                "activities:read scope.")
     if path.endswith("/flow"):
         return ("the token's user may not see this deal's updates: give that user visibility of every deal (a visibility group "
                 "that sees all deals, or admin rights), and an OAuth app the recents:read scope.")
@@ -158,15 +185,50 @@ def _stages(api: Api) -> list[dict]:
 
 def _changed(api: Api, path: str, start: str | None, obj: str, note, status: str | None = None) -> Iterator[dict]:
     """The deals of one list changed at or after `start`, oldest change first (only the deleted ones with `status`)."""
+    for page in _changed_pages(api, path, start, obj, note, status):
+        yield from page
+
+
+def _changed_pages(api: Api, path: str, start: str | None, obj: str, note, status: str | None = None) -> Iterator[list[dict]]:
+    """The pages of a v2 list of the records changed at or after `start`, oldest change first."""
     params = {"sort_by": "update_time", "sort_direction": "asc", "limit": LIST_LIMIT}
     if status:
         params["status"] = status
     if start:
         params["updated_since"] = _rfc3339(start)
     for number, page in enumerate(_pages(api, path, params), 1):
-        deals = _data(page, path)
-        note(f"{NAME}: {obj} page {number}: {len(deals)} deal(s)")
-        yield from deals
+        records = _data(page, path)
+        note(f"{NAME}: {obj} page {number}: {len(records)} changed")
+        if records:
+            yield records
+
+
+def _latest_activity(api: Api) -> str | None:
+    """The latest `update_time` of any activity (a first pull's activities mark), None when there is none."""
+    page = api.get(ACTIVITIES, {"sort_by": "update_time", "sort_direction": "desc", "limit": 1})
+    newest = _data(page, ACTIVITIES)[:1]
+    return _changed_at(newest[0], "activity") if newest else None
+
+
+def _activity_deals(page: list[dict], request: PullRequest) -> set[int]:
+    """The deals changed activities concern: the one each belongs to now, and the one an earlier pull counted it in."""
+    deals = {a.get("deal_id") for a in page}
+    records = [f"{ACTIVITY_RECORD}{a['id']}" for a in page if a.get("id") is not None]
+    asked = set(records)
+    deals |= {journey for record, journey in request.tied(records) if record in asked}
+    return {int(d) for d in deals if d is not None and str(d).strip().isdigit()}
+
+
+def _deal(api: Api, deal_id: int) -> dict | None:
+    """One deal as the lists give it (`GET /api/v2/deals/{id}`), None when it is gone (deleted, or erased)."""
+    path = f"/api/v2/deals/{int(deal_id)}"
+    page = api.get(path, {}, missing_ok=True)
+    if page is None:
+        return None
+    deal = page.get("data") if isinstance(page, dict) and page.get("success") is not False else None
+    if not isinstance(deal, dict):
+        raise UserError(f"Pipedrive answered {path} with an error: {(page or {}).get('error') or 'no deal'}.")
+    return None if deal.get("is_deleted") or deal.get("status") == "deleted" else deal
 
 
 def _flow(api: Api, deal_id: int) -> list[dict]:
@@ -197,13 +259,13 @@ def _data(page: object, path: str) -> list[dict]:
     return data
 
 
-def _changed_at(deal: dict) -> str:
-    """A deal's `update_time` as a mark."""
-    text = str(deal.get("update_time") or "")
+def _changed_at(record: dict, what: str = "deal") -> str:
+    """A deal's (or activity's) `update_time` as a mark."""
+    text = str(record.get("update_time") or "")
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise UserError(f"Pipedrive listed deal {deal.get('id')} with update_time '{text}', not an RFC 3339 instant.") from None
+        raise UserError(f"Pipedrive listed {what} {record.get('id')} with update_time '{text}', not an RFC 3339 instant.") from None
     return iso_utc(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
 
 

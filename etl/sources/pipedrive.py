@@ -142,7 +142,7 @@ class _Build(EventCollector):
     events: list[dict] = field(default_factory=list)
     event_attrs: list[str] = field(default_factory=list)
     unknown_initial: int = 0
-    responses: dict[str, tuple[datetime, str]] = field(default_factory=dict)  # deal -> its first response (UTC)
+    responses: dict[str, tuple[datetime, str, str]] = field(default_factory=dict)  # deal -> its first response (UTC), activity id
     activities: list[tuple[str | None, str, int, str]] = field(default_factory=list)  # done activities: deal, file, line, raw
 
     def label(self, stage_id: str | None) -> str | None:
@@ -603,7 +603,7 @@ def _activity(b: _Build, key: str, position: int, data: dict, deal: str | None, 
         return
     utc = text if _OFFSET.fullmatch(text) else text.replace(" ", "T", 1) + "Z"
     if deal and (deal not in b.responses or at < b.responses[deal][0]):
-        b.responses[deal] = (at, utc)
+        b.responses[deal] = (at, utc, str(data.get("id") or "").strip())
     if not from_flow:
         b.activities.append((deal, key, position, raw))
 
@@ -614,6 +614,9 @@ def _first_responses(b: _Build) -> None:
     deals = {e["lead_id"] for e in b.events}
     for deal, key, _, _ in b.activities:
         b.out.ignore(key, "activity" if deal in deals else "unmatched_activity")
+    # the activity each deal takes its first response from, for the next pull (Translation.ties): should it move to
+    # another deal, or stop being done, the deal it leaves is fetched again with it (etl/pull/pipedrive.py)
+    b.out.ties.update((f"activity:{act}", deal) for deal, (_, _, act) in b.responses.items() if deal in deals and act)
     if not any(d in deals for d in b.responses):
         return
     if name not in b.event_attrs:

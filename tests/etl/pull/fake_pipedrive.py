@@ -11,7 +11,9 @@ client must follow the cursors and `more_items_in_collection`, never count.
 
 A test edits the company between pulls (`add_deal`, `move`, `win`, `lose`, `change`, `activity`,
 `note`, `archive`); each edit is logged in the deal's flow as Pipedrive logs it and moves the deal's
-`update_time`.
+`update_time`. Activities are also listed by `GET /api/v2/activities` (the v2 list, with their own
+`update_time`), and `move_activity` / `mark_done` change one without moving any deal's `update_time`:
+the case a pull that watched only the deal lists would miss. `GET /api/v2/deals/{id}` answers one deal.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from tests.etl.pull.loopback import Reply, Request
 STAGES = {1: "Qualified", 2: "Contact Made", 3: "Demo Scheduled", 4: "Proposal Made", 5: "Negotiations Started"}
 PIPELINES = {1: "Sales"}
 # Token costs from the API reference (x-token-cost): what each answer takes from the daily budget.
-COSTS = {"/api/v2/deals": 10, "/api/v2/stages": 5, "/api/v2/pipelines": 5, "flow": 40}
+COSTS = {"/api/v2/deals": 10, "/api/v2/stages": 5, "/api/v2/pipelines": 5, "/api/v2/activities": 10, "flow": 40, "deal": 1}
 
 
 def rfc3339(at: datetime) -> str:
@@ -84,6 +86,8 @@ class FakePipedrive:
         self.token = token
         self.page_max = page_max
         self.deals: dict[int, Deal] = {}
+        self.activities: dict[int, dict] = {}  # id -> the flow item's data, as the deal's flow holds it
+        self.activity_times: dict[int, datetime] = {}  # id -> its update_time
         self.budget: int | None = None  # tokens left today; None: no daily limit reached in the test
         self._ids = iter(range(5001, 10**6))
         self._lock = threading.Lock()
@@ -137,16 +141,37 @@ class FakePipedrive:
             self._change(deal, at, key, None if old is None else shown(old), shown(new))
             setattr(deal, attr, new)
 
-    def activity(self, deal_id: int, at: datetime, kind: str, done: bool = True) -> None:
+    def activity(self, deal_id: int, at: datetime, kind: str, done: bool = True) -> int:
         with self._lock:
             deal = self.deals[deal_id]
-            deal.flow.append({"object": "activity", "timestamp": flow_time(at), "data": {
+            data = {
                 "id": next(self._ids), "company_id": 6191422, "user_id": deal.owner_id, "done": done, "type": kind,
                 "due_date": at.strftime("%Y-%m-%d"), "due_time": "", "subject": f"{kind} with deal {deal_id}",
                 "deal_id": deal_id, "person_id": 900 + deal_id, "add_time": flow_time(at),
                 "marked_as_done_time": flow_time(at) if done else "", "type_name": kind.title(), "owner_name": "Mia Chen",
-            }})
+            }
+            deal.flow.append({"object": "activity", "timestamp": flow_time(at), "data": data})
+            self.activities[data["id"]], self.activity_times[data["id"]] = data, at
             deal.update_time = max(deal.update_time, at)
+            return data["id"]
+
+    def move_activity(self, activity_id: int, deal_id: int, at: datetime) -> None:
+        """Give an activity to another deal: it leaves one deal's flow for the other's; no deal's update_time moves."""
+        with self._lock:
+            data = self.activities[activity_id]
+            old = self.deals[data["deal_id"]]
+            item = next(i for i in old.flow if i["object"] == "activity" and i["data"]["id"] == activity_id)
+            old.flow.remove(item)
+            self.deals[deal_id].flow.append(item)
+            data["deal_id"], data["person_id"] = deal_id, 900 + deal_id
+            self.activity_times[activity_id] = at
+
+    def mark_done(self, activity_id: int, at: datetime) -> None:
+        """Mark an open activity done; no deal's update_time moves."""
+        with self._lock:
+            data = self.activities[activity_id]
+            data["done"], data["marked_as_done_time"] = True, flow_time(at)
+            self.activity_times[activity_id] = at
 
     def note(self, deal_id: int, at: datetime, text: str) -> None:
         with self._lock:
@@ -175,7 +200,8 @@ class FakePipedrive:
         path = request.path.rstrip("/")
         parts = path.split("/")
         flow = len(parts) == 5 and parts[1:3] == ["v1", "deals"] and parts[4] == "flow" and parts[3].isdigit()
-        cost = COSTS["flow"] if flow else COSTS.get(path.removesuffix("/archived"))
+        one = len(parts) == 5 and parts[1:4] == ["api", "v2", "deals"] and parts[4].isdigit()
+        cost = COSTS["flow"] if flow else COSTS["deal"] if one else COSTS.get(path.removesuffix("/archived"))
         if cost is None:
             return Reply(404, {"success": False, "error": f"Unknown method {request.method} {path}", "errorCode": 404})
         with self._lock:
@@ -187,6 +213,12 @@ class FakePipedrive:
                 self.budget -= cost
             if flow:
                 reply = self._flow(int(parts[3]), request)
+            elif one:
+                deal = self.deals.get(int(parts[4]))
+                reply = (Reply(200, {"success": True, "data": deal.listed()}) if deal is not None
+                         else Reply(404, {"success": False, "error": "Deal not found", "errorCode": 404}))
+            elif path == "/api/v2/activities":
+                reply = self._activities(request)
             elif path == "/api/v2/stages":
                 reply = self._list([{"id": i, "order_nr": i, "name": n, "is_deleted": False, "deal_probability": 100,
                                      "pipeline_id": 1, "is_deal_rot_enabled": False, "days_to_rotten": None,
@@ -225,6 +257,28 @@ class FakePipedrive:
         if sort not in ("id", "update_time", "add_time"):
             return Reply(400, {"success": False, "error": f"Validation failed: sort_by: invalid value {sort}", "errorCode": 400})
         return self._list(deals, request, sort)
+
+    def _activities(self, request: Request) -> Reply:
+        """GET /api/v2/activities: the v2 shape (RFC 3339 times, `is_deleted`), `updated_since` >= on update_time."""
+        items = []
+        for i, data in self.activities.items():
+            done_at = data["marked_as_done_time"]
+            items.append({
+                "id": i, "subject": data["subject"], "type": data["type"], "owner_id": data["user_id"], "creator_user_id": data["user_id"],
+                "is_deleted": False, "add_time": rfc3339(datetime.fromisoformat(data["add_time"])),
+                "update_time": rfc3339(self.activity_times[i]), "deal_id": data["deal_id"], "lead_id": None,
+                "person_id": data["person_id"], "org_id": None, "project_id": None, "due_date": data["due_date"], "due_time": None,
+                "duration": None, "busy": False, "done": data["done"],
+                "marked_as_done_time": rfc3339(datetime.fromisoformat(done_at)) if done_at else None,
+                "location": None, "participants": [], "attendees": [], "public_description": None, "priority": None, "note": None,
+            })
+        since = request.arg("updated_since")
+        if since is not None:
+            items = [i for i in items if i["update_time"] >= since]
+        sort = request.arg("sort_by", "id")
+        if sort not in ("id", "update_time", "add_time", "due_date"):
+            return Reply(400, {"success": False, "error": f"Validation failed: sort_by: invalid value {sort}", "errorCode": 400})
+        return self._list(items, request, sort)
 
     def _list(self, items: list[dict], request: Request, sort: str) -> Reply:
         """One page of a v2 list, keyset-paged by (sort field, id) behind an opaque cursor."""

@@ -11,6 +11,7 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from funnelboard.core.config import load_config
@@ -154,8 +155,11 @@ def test_fetch_pages_every_list_and_flow_and_sends_the_token_only_in_its_header(
     for r in server.requests:
         assert r.headers["x-api-token"] == TOKEN
         assert TOKEN not in r.path + json.dumps(r.query)
-    assert pulled.counts == {"deals": 9, "archived_deals": 1}
-    assert pulled.marks == {"deals": "2026-03-07T09:00:00.000Z", "archived_deals": "2026-03-08T09:00:00.000Z"}
+    assert pulled.counts == {"deals": 9, "archived_deals": 1}  # a first pull lists no activity: every deal is fetched whole
+    probe = server.seen("/api/v2/activities")
+    assert [(r.arg("sort_by"), r.arg("sort_direction"), r.arg("limit")) for r in probe] == [("update_time", "desc", "1")]
+    assert pulled.marks == {"deals": "2026-03-07T09:00:00.000Z", "archived_deals": "2026-03-08T09:00:00.000Z",
+                            "activities": "2026-03-02T16:00:00.000Z"}  # the newest activity, read before any deal
     assert pulled.stopped is None
     assert [p.name for p in pulled.files] == ["stages.json", "deal_flow.json", "deals.parquet"]
     flow = json.loads((tmp_path / "deal_flow.json").read_text())
@@ -167,8 +171,9 @@ def test_fetch_pages_every_list_and_flow_and_sends_the_token_only_in_its_header(
 
 def test_fetch_stopped_by_the_daily_budget_keeps_only_complete_deals_and_marks_the_last(pull_env, tmp_path):
     fake = company()
-    # pipelines, two pages of stages, the first deals page and its three flows, the second page and one flow: then spent
-    fake.budget = 5 + 2 * 5 + 10 + 3 * 40 + 10 + 25
+    # pipelines, two pages of stages, the newest activity (a first pull's activities mark), the first deals page and its
+    # three flows, the second page and one flow: then spent
+    fake.budget = 5 + 2 * 5 + 10 + 10 + 3 * 40 + 10 + 25
     with Loopback(fake) as server:
         for name, value in env(server).items():
             pull_env.setenv(name, value)
@@ -178,7 +183,8 @@ def test_fetch_stopped_by_the_daily_budget_keeps_only_complete_deals_and_marks_t
     flows = json.loads((tmp_path / "deal_flow.json").read_text())
     complete = {i["data"].get("item_id") or i["data"].get("deal_id") for page in flows for i in page["data"]}
     assert complete == {d.id for d in order[:4]}  # the fifth deal's flow was cut short: it is not written
-    assert pulled.marks == {"deals": order[3].update_time.strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+    newest = max(fake.activity_times.values()).strftime("%Y-%m-%dT%H:%M:%S.000Z")  # read before any deal: kept
+    assert pulled.marks == {"deals": order[3].update_time.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "activities": newest}
     assert pulled.counts == {"deals": 4}
 
 
@@ -206,7 +212,8 @@ def test_the_mark_is_asked_for_to_the_second_rounded_down_so_no_deal_at_it_is_mi
     flows = {r.path.split("/")[3] for r in server.seen("/v1/deals/")}
     assert flows == {"107", "101", "105", "103"}  # 107 changed at 09:00:00 exactly
     assert pulled.counts == {"deals": 4, "archived_deals": 0}
-    assert pulled.marks == {"deals": "2026-03-07T09:00:00.000Z"}  # no archived deal: that mark stays as it was
+    # no archived deal: that mark stays as it was; no activities mark yet: the newest activity's time becomes it
+    assert pulled.marks == {"deals": "2026-03-07T09:00:00.000Z", "activities": "2026-03-02T16:00:00.000Z"}
 
 
 @pytest.mark.slow
@@ -253,7 +260,8 @@ def test_first_pull_loads_every_stage_entry_and_replays_offline(tmp_path):
     want = expected(fake)
     assert harness.events(db) == want
     assert len({e[0] for e in want}) == 10
-    assert harness.marks(db, "pipedrive") == {"deals": "2026-03-07T09:00:00.000Z", "archived_deals": "2026-03-08T09:00:00.000Z"}
+    assert harness.marks(db, "pipedrive") == {"deals": "2026-03-07T09:00:00.000Z", "archived_deals": "2026-03-08T09:00:00.000Z",
+                                              "activities": "2026-03-02T16:00:00.000Z"}
     manifest = json.loads((tmp_path / "pull" / ".pull.json").read_text())
     files = sorted(glob.glob(str(tmp_path / "pull" / "*")))  # as a shell expands pull/*: the manifest is hidden
     assert sorted(str(tmp_path / "pull" / name) for name in manifest["files"]) == files
@@ -291,6 +299,7 @@ def test_429_retry_after_5xx_and_a_timeout_are_waited_out(tmp_path):
                                "error_info": "Please check developers.pipedrive.com", "data": None, "additional_data": None}),
      "recents:read"),
     ("/api/v2/stages", Reply(403, {"success": False, "error": "You do not have permissions to do this."}), "deals:read"),
+    ("/api/v2/activities", Reply(403, {"success": False, "error": "You do not have permissions to do this."}), "activities:read"),
 ])
 def test_401_and_403_are_one_sentence_naming_what_is_missing_and_load_nothing(tmp_path, where, reply, names):
     fake = company()
@@ -436,6 +445,92 @@ def test_a_fetched_again_deal_s_rejected_flow_items_are_replaced_not_piled_up(tm
     assert {(lead, reason) for lead, reason, _raw in now} == {("101", "impossible_timestamp"), ("109", "impossible_timestamp")}
 
 
+def with_first_response(folder: Path) -> Path:
+    """The example's funnel.toml, with each deal's first response kept in fct_leads ([attributes] first_response)."""
+    config = folder / "funnel.toml"
+    config.write_text(CONFIG.read_text().replace('amount = "amount"\n', 'amount = "amount"\nfirst_response = "first_response_at"\n'))
+    assert "first_response =" in config.read_text()
+    return config
+
+
+def first_responses(db: Path, deals: list[str]) -> dict[str, str | None]:
+    """Each deal's first response as its fct_leads row has it."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute("select lead_id, first_response_at from fct_leads where list_contains($ids, lead_id)", {"ids": deals})
+        return {lead: None if at is None else str(at) for lead, at in rows.fetchall()}
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_activities_that_change_without_their_deals_reach_the_deals_they_left_and_joined(tmp_path):
+    """101's first response is its call. Given to 108, it moves no deal's update_time, so the deal lists do not show
+    either deal; nor do they show 110, whose open call is marked done. The pull lists the changed activities and
+    fetches, whole, the deal each belongs to now and the deal an earlier pull counted it in (the warehouse keeps that
+    tie): 101 has no first response any more, 108 and 110 have theirs, as a clean pull has them."""
+    config = with_first_response(tmp_path)
+    fake = company()
+    call = next(i["data"]["id"] for i in fake.deals[101].flow if i["object"] == "activity")
+    opened = fake.activity(110, T + 10 * HOUR, "call", done=False)
+    db, clean = tmp_path / "w.duckdb", tmp_path / "clean.duckdb"
+    with Loopback(fake) as server:
+        assert harness.run_pull("pipedrive", db, env(server), "--config", str(config)).returncode == 0
+        before = first_responses(db, ["101", "108", "110"])
+        assert before == {"101": "2026-03-02T14:00:00Z", "108": None, "110": None}
+        fake.move_activity(call, 108, T + 12 * DAY)
+        fake.mark_done(opened, T + 12 * DAY + HOUR)
+        seen = len(server.requests)
+        done = harness.run_pull("pipedrive", db, env(server), "--config", str(config))
+        assert done.returncode == 0, done.stderr
+        second = server.requests[seen:]
+        assert harness.run_pull("pipedrive", clean, env(server), "--config", str(config)).returncode == 0
+    assert first_responses(db, ["101", "108", "110"]) == {"101": None, "108": "2026-03-02T14:00:00Z", "110": "2026-03-14T10:00:00Z"}
+    assert harness.events(db) == harness.events(clean) == expected(fake)
+    every = sorted(harness.journeys(db))
+    assert harness.lead_facts(db, every) == harness.lead_facts(clean, every)
+    harness.assert_refresh_equals_full_build(db, load_config(config), tmp_path)
+    listed = [r for r in second if r.path == "/api/v2/activities"]
+    assert [r.arg("updated_since") for r in listed] == ["2026-03-02T19:00:00Z"]  # the first pull's newest activity
+    one_by_one = {r.path.split("/")[4] for r in second if r.path.startswith("/api/v2/deals/") and r.path.split("/")[4].isdigit()}
+    assert one_by_one == {"101", "108", "110"}  # 101: the tie; 108, 110: where the activities are now
+    assert {"101", "108", "110"} <= {r.path.split("/")[3] for r in second if r.path.endswith("/flow")}
+    assert "2 activities" in done.stdout
+    assert harness.marks(db, "pipedrive")["activities"] == "2026-03-14T10:00:00.000Z"
+
+
+@pytest.mark.slow
+def test_the_daily_budget_spent_on_a_changed_activity_s_deals_keeps_its_mark_and_the_next_pull_finishes(tmp_path):
+    """The budget runs out fetching the deals of a changed activity: the activities mark stays where it was, so the
+    next pull lists the activity again and ends as a clean pull."""
+    config = with_first_response(tmp_path)
+    fake = company()
+    call = next(i["data"]["id"] for i in fake.deals[101].flow if i["object"] == "activity")
+    db, clean = tmp_path / "w.duckdb", tmp_path / "clean.duckdb"
+
+    def pull(server: Loopback, db: Path) -> subprocess.CompletedProcess:
+        return harness.run_pull("pipedrive", db, env(server), "--config", str(config))
+
+    with Loopback(fake) as server:
+        assert pull(server, db).returncode == 0
+        first = harness.marks(db, "pipedrive")
+        facts = harness.lead_facts(db, ["101", "108"])
+        fake.move_activity(call, 108, T + 12 * DAY)
+        server.faults("/api/v2/deals/1", [Reply(429, {"success": False, "error": "Daily API token budget exceeded", "errorCode": 429},
+                                                {"x-daily-ratelimit-token-remaining": "0", "Retry-After": "43200"})])
+        stopped = pull(server, db)
+        assert stopped.returncode == 75, stopped.stderr
+        assert harness.marks(db, "pipedrive")["activities"] == first["activities"]
+        assert harness.lead_facts(db, ["101", "108"]) == facts  # neither deal was loaded half-way
+        assert pull(server, db).returncode == 0
+        assert pull(server, clean).returncode == 0
+    assert harness.marks(db, "pipedrive")["activities"] == "2026-03-14T09:00:00.000Z"
+    assert harness.events(db) == harness.events(clean) == expected(fake)
+    every = sorted(harness.journeys(db))
+    assert harness.lead_facts(db, every) == harness.lead_facts(clean, every)
+    assert first_responses(db, ["101", "108"]) == {"101": None, "108": "2026-03-02T14:00:00Z"}
+
+
 @pytest.mark.slow
 def test_deleted_deals_leave_the_warehouse_and_the_pull_ends_as_a_full_pull(tmp_path):
     fake = company()
@@ -451,7 +546,7 @@ def test_deleted_deals_leave_the_warehouse_and_the_pull_ends_as_a_full_pull(tmp_
         done = pull(server, db)
         assert done.returncode == 0, done.stderr
         second = server.requests[seen:]
-    asked = {(r.path, r.arg("status")) for r in second if r.path.startswith("/api/v2/deals")}
+    asked = {(r.path, r.arg("status")) for r in second if r.path in ("/api/v2/deals", "/api/v2/deals/archived")}
     assert asked == {(p, s) for p in ("/api/v2/deals", "/api/v2/deals/archived") for s in (None, "deleted")}
     assert not {r.path.split("/")[3] for r in second if r.path.endswith("/flow")} & {"107", "104"}  # a deleted deal's flow is not read
     assert "removed 2 journey(s) from the warehouse: 2 record(s) deleted" in done.stdout
@@ -467,15 +562,17 @@ def test_deleted_deals_leave_the_warehouse_and_the_pull_ends_as_a_full_pull(tmp_
 def test_the_daily_budget_stops_with_75_loads_what_completed_and_the_next_pull_finishes(tmp_path):
     fake = company()
     db = tmp_path / "w.duckdb"
-    fake.budget = 400
+    fake.budget = 410
     with Loopback(fake) as server:
         stopped = pull(server, db)
         assert stopped.returncode == 75, stopped.stderr
         assert "daily API token budget is used up" in stopped.stderr and "Traceback" not in stopped.stderr
         partial, mark = harness.events(db), harness.marks(db, "pipedrive")
         assert set(partial) < set(expected(fake)) and partial
-        # 400 tokens: 25 for the stages, 10 a deals page, 40 a flow page: deals 102 to 107 complete, 101 cut short
-        assert mark == {"deals": "2026-03-04T09:00:00.000Z"}  # 107's last change: 101 is fetched again next time
+        # 410 tokens: 25 for the stages, 10 for the newest activity, 10 a deals page, 40 a flow page: deals 102 to 107
+        # complete, 101 cut short
+        assert mark == {"deals": "2026-03-04T09:00:00.000Z",  # 107's last change: 101 is fetched again next time
+                        "activities": "2026-03-02T16:00:00.000Z"}
         fake.budget = None  # the next day
         seen = len(server.requests)
         assert pull(server, db).returncode == 0
