@@ -115,6 +115,15 @@ class Api:
         self.requests = 0
         self.answered = 0  # requests answered below 400: a 401 after some means a session that expired, not a bad one
         self.waited = 0.0
+        self.server_date: str | None = None  # the Date header of the latest answer: the server's clock
+
+    def server_now(self) -> datetime:
+        """The server's time, from the Date header of its latest answer (this machine's clock before any answer)."""
+        try:
+            moment = email.utils.parsedate_to_datetime(self.server_date) if self.server_date else None
+        except (TypeError, ValueError):
+            moment = None
+        return moment.astimezone(timezone.utc) if moment and moment.tzinfo else datetime.now(timezone.utc)
 
     def redact(self, text: str) -> str:
         for s in self.secrets:
@@ -133,8 +142,9 @@ class Api:
         return self.request("POST", path, json=json, **kw)
 
     def request(self, method: str, path: str, *, params=None, json=None, data=None, headers=None, raw: bool = False,
-                missing_ok: bool = False) -> Any:
-        """The answer's JSON (or the response itself with `raw`), after retries and waits; None for a 404 with `missing_ok`."""
+                accept: tuple[int, ...] = ()) -> Any:
+        """The answer's JSON (or the response itself with `raw`), after retries and waits. An answer whose status is in
+        `accept` (a 404 the caller expects, say) is returned as the response itself, for the caller to read."""
         url = self.url(path)
         where = urlsplit(url).path or "/"
         failures = 0
@@ -155,6 +165,7 @@ class Api:
                 self._wait(self._backoff(failures), f"{type(exc).__name__}")
                 continue
             status = response.status_code
+            self.server_date = response.headers.get("Date") or self.server_date
             if status == 429 or status in (401, 403):
                 message = self.quota(response)
                 if message:
@@ -182,8 +193,8 @@ class Api:
                     raise UserError(self._gave_up(last, failures)) from None
                 self._wait(self._backoff(failures), f"HTTP {status}")
                 continue
-            if status == 404 and missing_ok:
-                return None
+            if status in accept:
+                return response
             if status >= 400:
                 raise UserError(self.redact(f"{self.crm} answered HTTP {status} to {method} {where}: {_short(response.text)}"))
             self.answered += 1

@@ -222,9 +222,13 @@ def _activity_deals(page: list[dict], request: PullRequest) -> set[int]:
 def _deal(api: Api, deal_id: int) -> dict | None:
     """One deal as the lists give it (`GET /api/v2/deals/{id}`), None when it is gone (deleted, or erased)."""
     path = f"/api/v2/deals/{int(deal_id)}"
-    page = api.get(path, {}, missing_ok=True)
-    if page is None:
+    response = api.get(path, {}, raw=True, accept=(404,))
+    if response.status_code == 404:
         return None
+    try:
+        page = response.json()
+    except ValueError:
+        raise UserError(f"Pipedrive answered {path} with something that is not JSON.") from None
     deal = page.get("data") if isinstance(page, dict) and page.get("success") is not False else None
     if not isinstance(deal, dict):
         raise UserError(f"Pipedrive answered {path} with an error: {(page or {}).get('error') or 'no deal'}.")

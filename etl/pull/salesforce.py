@@ -21,7 +21,9 @@ stop (HTTP 403 REQUEST_LIMIT_EXCEEDED) keeps the pages done and the next pull re
 
 Leads and Opportunities are read with queryAll: those deleted (or merged away) since the mark come back with
 IsDeleted = true while in the recycle bin, and their journeys are removed (`Pulled.removed`); the leads a deleted
-opportunity continued, and the opportunity of a deleted lead, are completed again without it. A session that
+opportunity continued, and the opportunity of a deleted lead, are completed again without it. A deleted contact
+role skips the recycle bin: the delete log (sObject Get Deleted, about 15 days) names it, and the journey an earlier
+pull counted it in is completed again without it (its window has its own mark). A session that
 expires mid-pull (401 INVALID_SESSION_ID) logs in again once per request; a ready access token cannot.
 
 Bulk API 2.0
@@ -42,6 +44,7 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -69,6 +72,11 @@ ACTIVITIES = ("Task", "Event")  # read with queryAll: archived activities (older
 # Read with queryAll too: a lead or opportunity deleted (or merged away) since its mark comes back with IsDeleted = true
 # while it is in the recycle bin (about 15 days), and its journey is removed from the warehouse (Pulled.removed).
 DELETABLE = ("Lead", "Opportunity")
+# A deleted contact role skips the recycle bin, so no query shows it; the delete log (sObject Get Deleted) names it for
+# about 15 days. Its window has its own mark.
+ROLES = "OpportunityContactRole"
+DELETED_ROLES = f"deleted_{ROLES}"
+DELETE_LOG_DAYS = 15
 WRITE_ORDER = ("Lead", "LeadHistory", "Opportunity", "OpportunityHistory", "Task", "Event", "OpportunityContactRole")
 
 # object -> (fields it must have, fields read when the org has them): the columns of docs/sources.md "Salesforce".
@@ -364,14 +372,19 @@ class Puller:
         bulk = False
         try:
             self.plan()
+            started = self.org.api.server_now()  # the org's clock as the pull begins (before any record is read)
             bulk = self.bulk_chosen()
             if bulk:
                 self.whole(marks)
+                if ROLES not in self.skipped:  # every role was read whole after `started`: deletions count from then
+                    marks[DELETED_ROLES] = iso_utc(started)
             else:
                 for obj in MARKED:
                     if obj in self.skipped:
                         continue
                     self.changed(obj, marks)
+                if ROLES not in self.skipped:
+                    self.deleted_roles(marks, started)
         except QuotaReached as exc:
             stopped = str(exc)
             self.note(f"{CRM}: stopped: {stopped}")
@@ -522,6 +535,65 @@ class Puller:
             marks[obj] = iso_utc(max(parse_instant(r["SystemModstamp"]) for r in page))
             self.note(f"{CRM}: {obj} page {number}: {len(page)} changed ({total} so far), {fetched} records with their "
                       f"journeys; mark {marks[obj]}")
+
+    def deleted_roles(self, marks: dict[str, str], started: datetime) -> None:
+        """Contact roles deleted since the last pull: the delete log names them, and the journeys an earlier pull
+        counted them in (PullRequest.tied) are fetched again, whole, without them.
+
+        The mark is the latest deletion seen (read again next time, like every mark's second), so a pull that finds
+        nothing new keeps it and publishes nothing; it moves to the end of the window read once it is older than half
+        the log's days, so the log still reaches it. A first pull reads every journey whole: later deletions count
+        from when it began."""
+        start = self.request.start(DELETED_ROLES)
+        if start is None:
+            marks[DELETED_ROLES] = iso_utc(started)
+            return
+        end = self.org.api.server_now()  # the org's clock: the log's window is counted from its days
+        answer = self.delete_log(parse_instant(start), end)
+        if answer is None:  # the window starts before what the log keeps
+            oldest = end - timedelta(days=DELETE_LOG_DAYS) + timedelta(minutes=1)
+            self.note(f"{CRM}: contact roles deleted before {iso_utc(oldest)} are no longer in Salesforce's delete log: "
+                      "the journeys they were counted in keep them until their opportunity changes")
+            answer = self.delete_log(oldest, end)
+        records = [r for r in answer.get("deletedRecords") or [] if isinstance(r, dict) and r.get("id")]
+        ids = {canonical_id(r["id"]) for r in records}
+        leads, opps = set(), set()
+        for record, journey in self.request.tied(sorted(ids)):
+            if record in ids:
+                (leads if journey.startswith(LEAD_PREFIX) else opps if journey.startswith(OPPORTUNITY_PREFIX) else set()).add(journey)
+        if leads or opps:
+            unit = _Unit()
+            self.complete(unit, {r["Id"]: r for r in self.by_ids("Lead", "Id", leads)},
+                          {r["Id"]: r for r in self.by_ids("Opportunity", "Id", opps)})
+            fetched = self.commit(unit)
+            self.note(f"{CRM}: {len(ids)} contact role(s) deleted: {len(leads) + len(opps)} journey(s) read again "
+                      f"({fetched} records)")
+        self.counts[DELETED_ROLES] = len(ids)
+        seen = [parse_instant(str(r["deletedDate"])) for r in records if r.get("deletedDate")]
+        if seen:
+            marks[DELETED_ROLES] = iso_utc(max(seen))
+        elif answer.get("latestDateCovered") and end - parse_instant(start) > timedelta(days=DELETE_LOG_DAYS / 2):
+            marks[DELETED_ROLES] = iso_utc(parse_instant(str(answer["latestDateCovered"])))
+
+    def delete_log(self, start: datetime, end: datetime) -> dict | None:
+        """The contact roles deleted between `start` and `end` (sObject Get Deleted), None when `start` is older
+        than the log keeps (INVALID_REPLICATION_DATE)."""
+        self.org.reading = ROLES
+        window = {"start": start.isoformat(timespec="seconds"), "end": end.isoformat(timespec="seconds")}
+        response = self.org.api.get(self.org.path(f"sobjects/{ROLES}/deleted/"), params=window, raw=True, accept=(400,))
+        try:
+            answer = response.json()
+        except ValueError:
+            raise UserError(f"Salesforce answered the {ROLES} delete log with something that is not JSON.") from None
+        if response.status_code == 400:
+            errors = answer if isinstance(answer, list) else [answer]
+            if any(isinstance(e, dict) and e.get("errorCode") == "INVALID_REPLICATION_DATE" for e in errors):
+                return None
+            message = next((e.get("message") for e in errors if isinstance(e, dict) and e.get("message")), "no message")
+            raise UserError(f"Salesforce refused to read the {ROLES} delete log: {message}")
+        if not isinstance(answer, dict):
+            raise UserError(f"Salesforce answered the {ROLES} delete log with something that is not an object.")
+        return answer
 
     def journeys_of(self, obj: str, page: list[dict]) -> tuple[dict, dict]:
         """The leads and opportunities whose journeys changed tasks, events or contact roles belong to."""

@@ -1167,6 +1167,9 @@ def _contact_roles(b: _Build, rows: list[_Row], opportunities: set[str], owner: 
             attrs["buyer_role"] = role
         b.roles[journey] = attrs
         b.role_rows.extend((journey, r) for r in opp_rows)
+        # the roles this journey's values come from, for the next pull (Translation.ties): a role deleted in Salesforce
+        # is seen only in the delete log, by its id, and brings this journey again (etl/pull/salesforce.py)
+        b.out.ties.update((canonical_id(r.get("Id")), journey) for r in opp_rows if r.get("Id"))
     if untitled:
         b.out.notes.append(f"The OpportunityContactRole export has no Contact.Title column, so the buyer role of {untitled} "
                            "opportunity(ies) is unknown (their decision makers are counted): add Contact.Title to the export.")

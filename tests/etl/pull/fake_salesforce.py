@@ -33,6 +33,7 @@ import json
 import re
 import threading
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from urllib.parse import parse_qs
 
 from tests.etl.pull.loopback import Reply, Request
@@ -118,6 +119,8 @@ class FakeSalesforce:
         self.bulk_page_size = 4  # records of a results page at most (and at most the maxRecords asked)
         self.jobs: dict[str, dict] = {}
         self.bulk_queries: list[tuple[str, str, str]] = []  # (job id, operation, SOQL) of every job created
+        self.deleted: list[tuple[str, str, datetime]] = []  # the delete log: (object, id, when) of records gone for good
+        self.delete_log_days = 15  # how far back the delete log answers
 
     # -- the dataset ------------------------------------------------------------------------------
 
@@ -263,6 +266,14 @@ class FakeSalesforce:
         self.rows["OpportunityContactRole"].append(row)
         return row["Id"]
 
+    def delete_role(self, role_id: str) -> None:
+        """A contact role deleted: it skips the recycle bin (neither query nor queryAll shows it again) and its opportunity
+        keeps its SystemModstamp; only the delete log (sObject Get Deleted) names it."""
+        row = self.get("OpportunityContactRole", role_id)
+        self.rows["OpportunityContactRole"].remove(row)
+        self.tick(2)
+        self.deleted.append(("OpportunityContactRole", role_id, self.clock))
+
     def contact_of(self, lead_id: str) -> str:
         return self.get("Lead", lead_id)["ConvertedContactId"]
 
@@ -300,6 +311,7 @@ class FakeSalesforce:
 
     def _limited(self, reply: Reply) -> Reply:
         reply.headers["Sforce-Limit-Info"] = f"api-usage={self.used}/{self.daily_limit}"
+        reply.headers["Date"] = format_datetime(self.clock, usegmt=True)  # the org's time, as every answer says it
         return reply
 
     def _resource(self, version: str, resource: str, request: Request) -> Reply:
@@ -315,6 +327,8 @@ class FakeSalesforce:
             return Reply(200, {"name": obj, "queryable": True, "fields": [
                 {"name": f, "relationshipName": rel, "type": "reference" if rel or f.endswith("Id") and f != "Id" else "string"}
                 for f, rel in self._fields(obj).items()]})
+        if len(parts) == 3 and parts[0] == "sobjects" and parts[2] == "deleted":
+            return self._deleted(parts[1], request)
         if parts[:2] == ["jobs", "query"]:
             return self._bulk(version, parts[2:], request)
         if parts[0] in ("query", "queryAll") and len(parts) == 1:
@@ -341,6 +355,27 @@ class FakeSalesforce:
                 return Reply(400, [{"errorCode": "INVALID_QUERY_LOCATOR", "message": "invalid query locator"}])
             return Reply(200, self._page(version, parts[0], locator, int(offset), self.page_size))
         return Reply(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
+
+    def _deleted(self, obj: str, request: Request) -> Reply:
+        """sObject Get Deleted: the ids of `obj` deleted in [start, end] (seconds ignored), within the log's days."""
+        window = []
+        for name in ("start", "end"):
+            try:
+                moment = datetime.fromisoformat(request.arg(name) or "")
+            except ValueError:
+                return Reply(400, [{"errorCode": "MALFORMED_QUERY", "message": f"{name}: not an ISO 8601 date and time"}])
+            if moment.tzinfo is None:
+                return Reply(400, [{"errorCode": "MALFORMED_QUERY", "message": f"{name}: a time zone is required"}])
+            window.append(moment.astimezone(timezone.utc).replace(second=0, microsecond=0))
+        start, end = window
+        earliest = self.clock - timedelta(days=self.delete_log_days)
+        if start < earliest or end < start:
+            return Reply(400, [{"errorCode": "INVALID_REPLICATION_DATE",
+                                "message": "startDate must chronologically precede endDate and be within the delete log"}])
+        covered = min(end, self.clock.replace(second=0, microsecond=0))
+        return Reply(200, {"deletedRecords": [{"id": rid, "deletedDate": stamp(at)} for o, rid, at in self.deleted
+                                              if o == obj and start <= at <= covered + timedelta(seconds=59)],
+                           "earliestDateAvailable": stamp(earliest), "latestDateCovered": stamp(covered)})
 
     def _bulk(self, version: str, rest: list[str], request: Request) -> Reply:
         if not rest and request.method == "POST":

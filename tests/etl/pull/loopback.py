@@ -93,7 +93,12 @@ class Loopback:
                     self.close_connection = True
                     return
                 data, ctype = reply.payload()
-                self.send_response(reply.status)
+                if "Date" in reply.headers:  # the fake's own clock, instead of the time the answer is sent
+                    self.log_request(reply.status)
+                    self.send_response_only(reply.status)
+                    self.send_header("Server", self.version_string())
+                else:
+                    self.send_response(reply.status)
                 headers = {"Content-Type": ctype, **reply.headers}
                 for k, v in headers.items():
                     self.send_header(k, v)

@@ -287,7 +287,8 @@ def test_incremental_pull_asks_only_for_changes_and_ends_equal_to_a_full_pull(or
     db = tmp_path / "w.duckdb"
     assert run(db, env, tmp_path / "p1").returncode == 0
     marks = harness.marks(db, "salesforce")
-    assert set(marks) == {"Lead", "Opportunity", "Task", "Event", "OpportunityContactRole"}
+    assert set(marks) == {"Lead", "Opportunity", "Task", "Event", "OpportunityContactRole", "deleted_OpportunityContactRole"}
+    log_mark = marks.pop("deleted_OpportunityContactRole")  # the delete log's window: not a query
     first_requests = len(server.requests)
 
     ids = org.ids
@@ -307,6 +308,8 @@ def test_incremental_pull_asks_only_for_changes_and_ends_equal_to_a_full_pull(or
     asked = changed_since(server.requests[first_requests:])
     for obj, mark in marks.items():
         assert parse_instant(asked[obj]) == parse_instant(mark).replace(microsecond=0), obj
+    log = [r for r in server.requests[first_requests:] if r.path.endswith("/sobjects/OpportunityContactRole/deleted/")]
+    assert [parse_instant(r.arg("start")) for r in log] == [parse_instant(log_mark).replace(microsecond=0)]
     locator = next(loc for loc, soql in reversed(org.queries) if re.search(r"FROM Lead WHERE SystemModstamp >= ", soql))
     # the changed leads, and the one saved at the mark itself (at or after: a save in the mark's second is not lost)
     assert {r["Id"] for r in org.cursors[locator]} == {ids["new2"], ids["new3"], ids["new0"], ids["working"], fresh}
@@ -367,6 +370,75 @@ def test_a_task_moved_to_another_lead_takes_its_first_response_with_it(org, serv
     finally:
         con.close()
     assert responses == {org.ids["working"]: None, org.ids["lost"]: task["CompletedDateTime"]}
+
+
+def buyer_values(db: Path, journey: str) -> tuple:
+    """A journey's latest buyer role and decision makers, as int_lead_attributes takes them."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(
+            "select arg_max(buyer_role, (file_id, source_line)) filter (where buyer_role is not null), "
+            "arg_max(decision_makers, (file_id, source_line)) filter (where decision_makers is not null) "
+            "from raw_leads where lead_id = $j", {"j": journey}).fetchall()[0]
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_a_deleted_contact_role_leaves_the_journey_it_was_counted_in(org, server, env, tmp_path, monkeypatch):
+    """A deleted contact role skips the recycle bin and its opportunity does not change: no query shows either. The
+    pull reads the delete log, finds the journey an earlier pull counted the role in (the warehouse keeps that tie)
+    and reads it again without the role: the deal has no decision maker any more, as in a clean pull."""
+    db = tmp_path / "w.duckdb"
+    assert run(db, env, tmp_path / "p1").returncode == 0
+    # later deletions count from the org's time (its Date header) as the first pull began
+    assert harness.marks(db, "salesforce")["deleted_OpportunityContactRole"] == org.clock.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    journey = org.ids["converted"]  # the deal continues the lead converted into it
+    assert buyer_values(db, journey) == ("operations lead", "1")  # the lead's own role; one economic buyer
+    buyer = next(r for r in org.rows["OpportunityContactRole"] if r["Role"] == "Economic Buyer")
+    org.delete_role(buyer["Id"])
+    seen = len(server.requests)
+    done = run(db, env, tmp_path / "p2")
+    assert done.returncode == 0, done.stderr
+    assert buyer_values(db, journey) == ("operations lead", "0")
+    assert state(db) == full_pull_state(org, server, tmp_path, monkeypatch)
+    log = [r for r in server.requests[seen:] if r.path.endswith("/sobjects/OpportunityContactRole/deleted/")]
+    assert len(log) == 1 and log[0].arg("start").startswith("2026-")
+    assert "1 contact role(s) deleted: 1 journey(s) read again" in done.stderr
+    assert harness.marks(db, "salesforce")["deleted_OpportunityContactRole"] == org.deleted[-1][2].strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    again = run(db, env, tmp_path / "p3")  # the deletion, read again at its mark, changes nothing
+    assert again.returncode == 0 and "nothing changed in salesforce since the last pull, unchanged" in again.stdout
+
+
+@pytest.mark.slow
+def test_the_delete_log_mark_moves_only_with_a_deletion_or_past_half_the_log(org, server, env, tmp_path):
+    db = tmp_path / "w.duckdb"
+    assert run(db, env, tmp_path / "p1").returncode == 0
+    first = harness.marks(db, "salesforce")["deleted_OpportunityContactRole"]
+    org.tick(60 * 24 * 7)  # a week: the log still reaches the mark, which stays
+    assert run(db, env, tmp_path / "p2").returncode == 0
+    assert harness.marks(db, "salesforce")["deleted_OpportunityContactRole"] == first
+    org.tick(60 * 24 * 2)  # nine days: past half the log's 15, the mark moves to the end of the window read
+    assert run(db, env, tmp_path / "p3").returncode == 0
+    assert harness.marks(db, "salesforce")["deleted_OpportunityContactRole"] == org.clock.strftime("%Y-%m-%dT%H:%M:00.000Z")
+
+
+@pytest.mark.slow
+def test_a_delete_log_that_no_longer_reaches_the_mark_is_read_from_its_oldest_day(org, server, env, tmp_path, monkeypatch):
+    """A pull after more than the delete log keeps asks for what it still has, says that older deletions cannot be
+    seen, and goes on."""
+    db = tmp_path / "w.duckdb"
+    assert run(db, env, tmp_path / "p1").returncode == 0
+    org.tick(60 * 24 * 20)  # twenty days later
+    buyer = next(r for r in org.rows["OpportunityContactRole"] if r["Role"] == "Economic Buyer")
+    org.delete_role(buyer["Id"])
+    seen = len(server.requests)
+    done = run(db, env, tmp_path / "p2")
+    assert done.returncode == 0, done.stderr
+    log = [r for r in server.requests[seen:] if r.path.endswith("/sobjects/OpportunityContactRole/deleted/")]
+    assert len(log) == 2  # refused (INVALID_REPLICATION_DATE), then asked from the log's oldest day
+    assert "are no longer in Salesforce's delete log" in done.stderr
+    assert buyer_values(db, org.ids["converted"])[1] == "0"  # deleted inside what the log still keeps
 
 
 @pytest.mark.slow
