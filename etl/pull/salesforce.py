@@ -569,11 +569,11 @@ class Puller:
             self.note(f"{CRM}: {len(ids)} contact role(s) deleted: {len(leads) + len(opps)} journey(s) read again "
                       f"({fetched} records)")
         self.counts[DELETED_ROLES] = len(ids)
-        seen = [parse_instant(str(r["deletedDate"])) for r in records if r.get("deletedDate")]
-        if seen:
-            marks[DELETED_ROLES] = iso_utc(max(seen))
-        elif answer.get("latestDateCovered") and end - parse_instant(start) > timedelta(days=DELETE_LOG_DAYS / 2):
-            marks[DELETED_ROLES] = iso_utc(parse_instant(str(answer["latestDateCovered"])))
+        mark = max((parse_instant(str(r["deletedDate"])) for r in records if r.get("deletedDate")), default=None)
+        if end - (mark or parse_instant(start)) > timedelta(days=DELETE_LOG_DAYS / 2) and answer.get("latestDateCovered"):
+            mark = parse_instant(str(answer["latestDateCovered"]))
+        if mark is not None:
+            marks[DELETED_ROLES] = iso_utc(mark)
 
     def delete_log(self, start: datetime, end: datetime) -> dict | None:
         """The contact roles deleted between `start` and `end` (sObject Get Deleted), None when `start` is older

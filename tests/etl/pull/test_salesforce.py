@@ -421,6 +421,14 @@ def test_the_delete_log_mark_moves_only_with_a_deletion_or_past_half_the_log(org
     org.tick(60 * 24 * 2)  # nine days: past half the log's 15, the mark moves to the end of the window read
     assert run(db, env, tmp_path / "p3").returncode == 0
     assert harness.marks(db, "salesforce")["deleted_OpportunityContactRole"] == org.clock.strftime("%Y-%m-%dT%H:%M:00.000Z")
+    # a deletion seen is the mark, until it too is older than half the log (a role of no stored journey: nothing read)
+    org.delete_role(org.add_role(org.add_opportunity(), "Influencer"))
+    deleted_at = org.clock.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert run(db, env, tmp_path / "p4").returncode == 0
+    assert harness.marks(db, "salesforce")["deleted_OpportunityContactRole"] == deleted_at
+    org.tick(60 * 24 * 8)
+    assert run(db, env, tmp_path / "p5").returncode == 0
+    assert harness.marks(db, "salesforce")["deleted_OpportunityContactRole"] == org.clock.strftime("%Y-%m-%dT%H:%M:00.000Z")
 
 
 @pytest.mark.slow
