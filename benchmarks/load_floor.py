@@ -26,6 +26,7 @@ from pathlib import Path
 
 from benchmarks.common import PYTHON, machine, md_table, median, run_child
 from benchmarks.load_bench import floor
+from funnelboard.etl.identifiers import ident
 
 GOAL = 3.0  # load + build <= 3x the bare read (issue 20; 1.5x is the budget)
 NARROW = "fct_spells without the lead's columns"
@@ -44,10 +45,6 @@ def narrow_spells_columns(con) -> list[str]:
     return [r[0] for r in con.execute("describe fct_spells").fetchall() if r[0] not in leads]
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _child_copy(db: str, out: str) -> None:
     import duckdb
 
@@ -58,9 +55,9 @@ def _child_copy(db: str, out: str) -> None:
     con.execute("attach $db as src (read_only)", {"db": db})
     con.execute("attach $out as dst", {"out": out})
     result = {}
-    copies = [(t, f"select * from src.main.{_quoted(t)}") for t in model_tables()]
+    copies = [(t, f"select * from src.main.{ident(t)}") for t in model_tables()]
     con.execute("use src")
-    narrow = ", ".join(_quoted(c) for c in narrow_spells_columns(con))
+    narrow = ", ".join(ident(c) for c in narrow_spells_columns(con))
     copies.append((NARROW, f"select {narrow} from src.main.fct_spells"))
     for i, (name, select) in enumerate(copies):
         t0 = time.perf_counter()
@@ -78,7 +75,7 @@ def run(db: Path, source: Path, repeat: int) -> dict:
     import duckdb
 
     with duckdb.connect(str(db), read_only=True) as con:
-        source_rows = {t: con.execute(f"select count(*) from {_quoted(t)}").fetchall()[0][0] for t in model_tables()}
+        source_rows = {t: con.execute(f"select count(*) from {ident(t)}").fetchall()[0][0] for t in model_tables()}
     source_rows[NARROW] = source_rows["fct_spells"]
     bare, copies = [], []
     with tempfile.TemporaryDirectory(prefix="fbfloor-") as tmp:

@@ -144,7 +144,7 @@ class Api:
     def request(self, method: str, path: str, *, params=None, json=None, data=None, headers=None, raw: bool = False,
                 accept: tuple[int, ...] = ()) -> Any:
         """The answer's JSON (or the response itself with `raw`), after retries and waits. An answer whose status is in
-        `accept` (a 404 the caller expects, say) is returned as the response itself, for the caller to read."""
+        `accept` (a 404 the caller expects, say) is returned as the response itself, for the caller to read (`body`)."""
         url = self.url(path)
         where = urlsplit(url).path or "/"
         failures = 0
@@ -198,12 +198,15 @@ class Api:
             if status >= 400:
                 raise UserError(self.redact(f"{self.crm} answered HTTP {status} to {method} {where}: {_short(response.text)}"))
             self.answered += 1
-            if raw:
-                return response
-            try:
-                return response.json()
-            except ValueError:
-                raise UserError(f"{self.crm} answered {where} with something that is not JSON (HTTP {status}).") from None
+            return response if raw else self.body(response)
+
+    def body(self, response) -> Any:
+        """An answer's JSON, or one sentence saying it is not JSON."""
+        try:
+            return response.json()
+        except ValueError:
+            where = urlsplit(response.url or "").path or "/"
+            raise UserError(f"{self.crm} answered {where} with something that is not JSON (HTTP {response.status_code}).") from None
 
     def _backoff(self, failures: int) -> float:
         return min(self.policy.backoff * 2 ** (failures - 1), 60.0)

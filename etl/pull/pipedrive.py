@@ -225,10 +225,7 @@ def _deal(api: Api, deal_id: int) -> dict | None:
     response = api.get(path, {}, raw=True, accept=(404,))
     if response.status_code == 404:
         return None
-    try:
-        page = response.json()
-    except ValueError:
-        raise UserError(f"Pipedrive answered {path} with something that is not JSON.") from None
+    page = api.body(response)
     deal = page.get("data") if isinstance(page, dict) and page.get("success") is not False else None
     if not isinstance(deal, dict):
         raise UserError(f"Pipedrive answered {path} with an error: {(page or {}).get('error') or 'no deal'}.")

@@ -557,10 +557,7 @@ class Puller:
             answer = self.delete_log(oldest, end)
         records = [r for r in answer.get("deletedRecords") or [] if isinstance(r, dict) and r.get("id")]
         ids = {canonical_id(r["id"]) for r in records}
-        leads, opps = set(), set()
-        for record, journey in self.request.tied(sorted(ids)):
-            if record in ids:
-                (leads if journey.startswith(LEAD_PREFIX) else opps if journey.startswith(OPPORTUNITY_PREFIX) else set()).add(journey)
+        leads, opps = self.tied_journeys(ids)
         if leads or opps:
             unit = _Unit()
             self.complete(unit, {r["Id"]: r for r in self.by_ids("Lead", "Id", leads)},
@@ -581,10 +578,7 @@ class Puller:
         self.org.reading = ROLES
         window = {"start": start.isoformat(timespec="seconds"), "end": end.isoformat(timespec="seconds")}
         response = self.org.api.get(self.org.path(f"sobjects/{ROLES}/deleted/"), params=window, raw=True, accept=(400,))
-        try:
-            answer = response.json()
-        except ValueError:
-            raise UserError(f"Salesforce answered the {ROLES} delete log with something that is not JSON.") from None
+        answer = self.org.api.body(response)
         if response.status_code == 400:
             errors = answer if isinstance(answer, list) else [answer]
             if any(isinstance(e, dict) and e.get("errorCode") == "INVALID_REPLICATION_DATE" for e in errors):
@@ -597,12 +591,9 @@ class Puller:
 
     def journeys_of(self, obj: str, page: list[dict]) -> tuple[dict, dict]:
         """The leads and opportunities whose journeys changed tasks, events or contact roles belong to."""
-        lead_ids, contact_ids, opp_ids = set(), set(), set()
+        contact_ids = set()
         # the journeys an earlier pull counted them in (a first response): a record may have left its journey
-        ids = {canonical_id(r.get("Id") or "") for r in page} - {""}
-        for record, before in self.request.tied(sorted(ids)):
-            if record in ids:
-                (lead_ids if before.startswith(LEAD_PREFIX) else opp_ids if before.startswith(OPPORTUNITY_PREFIX) else set()).add(before)
+        lead_ids, opp_ids = self.tied_journeys({canonical_id(r.get("Id") or "") for r in page} - {""})
         for r in page:
             if obj == "OpportunityContactRole":
                 opp_ids.add(r.get("OpportunityId") or "")
@@ -614,6 +605,14 @@ class Puller:
         leads = self.by_ids("Lead", "Id", lead_ids) + self.by_ids("Lead", "ConvertedContactId", contact_ids)
         opps = self.by_ids("Opportunity", "Id", opp_ids)
         return {r["Id"]: r for r in leads}, {r["Id"]: r for r in opps}
+
+    def tied_journeys(self, ids: set[str]) -> tuple[set[str], set[str]]:
+        """The lead and opportunity journeys an earlier pull wrote the records `ids` into (PullRequest.tied)."""
+        leads, opps = set(), set()
+        for record, journey in self.request.tied(sorted(ids)):
+            if record in ids:
+                (leads if journey.startswith(LEAD_PREFIX) else opps if journey.startswith(OPPORTUNITY_PREFIX) else set()).add(journey)
+        return leads, opps
 
     def complete(self, unit: _Unit, leads: dict[str, dict], opps: dict[str, dict]) -> None:
         """Add to `unit` the whole journeys of `leads` and `opps`: conversions both ways, histories, activities, roles."""
