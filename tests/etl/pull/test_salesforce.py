@@ -411,6 +411,23 @@ def test_a_deleted_contact_role_leaves_the_journey_it_was_counted_in(org, server
 
 
 @pytest.mark.slow
+def test_a_delete_log_refused_or_not_json_is_one_sentence_and_loads_nothing(org, server, env, tmp_path):
+    db = tmp_path / "w.duckdb"
+    assert run(db, env, tmp_path / "p1").returncode == 0
+    before, marks = state(db), harness.marks(db, "salesforce")
+    log = "/services/data/v62.0/sobjects/OpportunityContactRole/deleted/"
+    for n, reply in enumerate([Reply(400, [{"errorCode": "INVALID_TYPE", "message": "sObject type 'X' is not supported."}]),
+                               Reply(200, b"<html>down for maintenance</html>", {"Content-Type": "text/html"})]):
+        server.faults(log, [reply])
+        done = run(db, env, tmp_path / f"bad{n}")
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        error = done.stderr.strip().splitlines()[-1]
+        assert error in ("error: Salesforce refused to read the OpportunityContactRole delete log: sObject type 'X' is not supported.",
+                         f"error: Salesforce answered {log} with something that is not JSON (HTTP 200).")
+    assert (state(db), harness.marks(db, "salesforce")) == (before, marks)
+
+
+@pytest.mark.slow
 def test_the_delete_log_mark_moves_only_with_a_deletion_or_past_half_the_log(org, server, env, tmp_path):
     db = tmp_path / "w.duckdb"
     assert run(db, env, tmp_path / "p1").returncode == 0
